@@ -1,0 +1,79 @@
+# vecguard — build, test, benchmark.
+#
+#   make                  build/vecguard.so, the loadable extension
+#   make test             every unit and SQL test
+#   make test SANITIZE=1  the same under AddressSanitizer + UBSan (in build/san)
+#   make bench            benchmarks against sqlite-vec (fetched from npm)
+#   make demo             load the extension in the sqlite3 shell and search
+
+CC       ?= cc
+SANITIZE ?= 0
+
+ifeq ($(SANITIZE),1)
+BUILD := build/san
+SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else
+BUILD := build
+SAN   :=
+endif
+
+CFLAGS_COMMON := -std=c11 -O2 -g -fPIC -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP $(SAN)
+EXT_LIBS      := -lsodium -lm -lpthread
+TEST_LIBS     := -lcmocka -lsqlite3 -lsodium -lm -lpthread
+
+EXT_SRC  := $(wildcard ext/*.c)
+EXT_OBJ  := $(EXT_SRC:ext/%.c=$(BUILD)/ext/%.o)
+# The same sources built against the SQLite library directly, for unit tests.
+CORE_OBJ := $(EXT_SRC:ext/%.c=$(BUILD)/core/%.o)
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+SQL_SRC  := $(wildcard tests/sql/test_*.c)
+SQL_BIN  := $(SQL_SRC:tests/sql/%.c=$(BUILD)/tests/sql/%)
+BENCH_SRC := $(wildcard bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+EXT := $(BUILD)/vecguard.so
+
+.PHONY: all test bench demo clean
+all: $(EXT)
+
+$(EXT): $(EXT_OBJ)
+	$(CC) -shared $(SAN) -o $@ $^ $(EXT_LIBS)
+
+$(BUILD)/ext/%.o: ext/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -c -o $@ $<
+
+$(BUILD)/core/%.o: ext/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -DSQLITE_CORE -c -o $@ $<
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -DSQLITE_CORE -Iext -o $@ $< $(CORE_OBJ) $(TEST_LIBS)
+
+$(BUILD)/tests/sql/%: tests/sql/%.c tests/sql/testdb.c tests/sql/testdb.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -Itests/sql -o $@ $< tests/sql/testdb.c $(TEST_LIBS)
+
+$(BUILD)/bench/%: bench/%.c bench/benchutil.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -O3 -Ibench -o $@ $< -lsqlite3 -lm
+
+# Every test binary runs even when an earlier one fails; the target fails
+# if any did.
+test: $(EXT) $(UNIT_BIN) $(SQL_BIN)
+	@VG_EXTENSION=$(abspath $(EXT)) VG_BUILD=$(abspath $(BUILD)) \
+	  tests/run_tests.sh $(UNIT_BIN) $(SQL_BIN)
+
+bench: $(EXT) $(BENCH_BIN)
+	@VG_EXTENSION=$(abspath $(EXT)) bench/run_bench.sh $(BENCH_BIN)
+
+demo: $(EXT)
+	sqlite3 :memory: < examples/demo.sql
+
+clean:
+	rm -rf build
+
+-include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)

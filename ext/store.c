@@ -1,0 +1,1301 @@
+/*
+** store.c — shadow tables, slots and row reading for vg_hnsw (see store.h).
+**
+** Slot layout (little-endian), VG_SLOT_FIXED + 4*nDims bytes:
+**   [0,4)    "VGS1" when the slot holds a row, zero when free
+**   [4,8)    zero
+**   [8,16)   rowid
+**   [16,48)  the row's key for its auxiliary values
+**   [48,..)  the vector, float32
+*/
+#include "store.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#include "distance.h"
+
+#define VG_SLOT_MAGIC "VGS1"
+#define VG_SLOT_ROWID 8
+#define VG_SLOT_KEY 16
+#define VG_SLOT_VECTOR 48
+#define VG_SLOT_FIXED 48
+#define VG_KEY_BYTES 32
+
+/* Chunks start small so that a tenant with three rows does not own a large
+** chunk, and double up to this many bytes of slots. */
+#define VG_CHUNK_MIN_SLOTS 4
+#define VG_CHUNK_MAX_BYTES (128 * 1024)
+
+/* Tags that start an auxiliary value's plaintext. */
+#define AUX_INTEGER 'i'
+#define AUX_REAL 'r'
+#define AUX_TEXT 't'
+#define AUX_BLOB 'b'
+
+static const char *const shadow_suffixes[] = {"config", "partitions", "rows",
+                                              "chunks", "free",       "graph"};
+enum { T_CONFIG, T_PARTITIONS, T_ROWS, T_CHUNKS, T_FREE, T_GRAPH, T_COUNT };
+
+enum {
+  S_PART_FIND,
+  S_PART_NEW,
+  S_PART_SET,
+  S_PART_DROP,
+  S_FREE_TAKE,
+  S_FREE_DEL,
+  S_FREE_ADD,
+  S_FREE_ADD_RANGE,
+  S_FREE_COUNT,
+  S_FREE_DROP_CHUNK,
+  S_CHUNK_NEW,
+  S_CHUNK_DROP,
+  S_CHUNK_LIST,
+  S_PART_COUNTS,
+  S_ROW_LOCATE,
+  S_ROW_INSERT,
+  S_ROW_UPDATE,
+  S_ROW_DELETE,
+  S_ROW_MAX,
+  S_PAGE_SIZE,
+  S_COUNT
+};
+
+struct VgStore {
+  sqlite3 *db;
+  char *zSchema;
+  char *zName;
+  const VgTableDef *pDef; /* owned by the virtual table */
+  int nSlot;              /* bytes per slot */
+  char *azTable[T_COUNT];
+  sqlite3_stmt *aStmt[S_COUNT];
+};
+
+struct VgRowReader {
+  VgStore *pStore;
+  sqlite3_stmt *pRow;   /* the row of T_rows joined with its partition */
+  int bRow;             /* pRow is positioned on a row */
+  sqlite3_int64 rowid;
+  sqlite3_blob *pBlob;  /* read handle on T_chunks.slots */
+  unsigned char *aSlot; /* the current row's slot, once read */
+  int bSlot;
+  unsigned char *aPlain;  /* decrypted auxiliary values, back to back */
+  sqlite3_int64 nPlain;
+  VgValue *aAux;
+  int bAux;
+};
+
+int vg_store_is_shadow_suffix(const char *zSuffix) {
+  for (int i = 0; i < T_COUNT; i++) {
+    if (sqlite3_stricmp(zSuffix, shadow_suffixes[i]) == 0) return 1;
+  }
+  return 0;
+}
+
+const char *vg_store_table(VgStore *p, const char *zSuffix) {
+  for (int i = 0; i < T_COUNT; i++) {
+    if (strcmp(zSuffix, shadow_suffixes[i]) == 0) return p->azTable[i];
+  }
+  return 0;
+}
+
+/* Copy the connection's latest error into *pzErr and return rc. */
+static int sql_error(VgStore *p, int rc, char **pzErr) {
+  if (pzErr && *pzErr == 0) {
+    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+  }
+  return rc;
+}
+
+static int corrupt(VgStore *p, char **pzErr, const char *zWhat, sqlite3_int64 rowid) {
+  if (pzErr && *pzErr == 0) {
+    *pzErr = sqlite3_mprintf("%s: the shadow tables are corrupt: %s (rowid %lld)",
+                             p->zName, zWhat, rowid);
+  }
+  return SQLITE_CORRUPT_VTAB;
+}
+
+static int slot_bytes(const VgTableDef *pDef) {
+  return VG_SLOT_FIXED + 4 * pDef->nDims;
+}
+
+static int exec_sql(sqlite3 *db, const char *zSql, char **pzErr) {
+  char *zErr = 0;
+  int rc = sqlite3_exec(db, zSql, 0, 0, &zErr);
+  if (rc != SQLITE_OK && pzErr) {
+    *pzErr = sqlite3_mprintf("%s", zErr ? zErr : sqlite3_errstr(rc));
+  }
+  sqlite3_free(zErr);
+  return rc;
+}
+
+static const char *strict_type(vg_value_type t) {
+  switch (t) {
+    case VG_TYPE_INTEGER:
+    case VG_TYPE_BOOLEAN:
+      return "INTEGER";
+    case VG_TYPE_REAL:
+      return "REAL";
+    case VG_TYPE_TEXT:
+      return "TEXT";
+    case VG_TYPE_BLOB:
+      return "BLOB";
+    default:
+      return "ANY";
+  }
+}
+
+static char *create_sql(const char *zSchema, const char *zName,
+                        const VgTableDef *pDef) {
+  const char *zPartType =
+      pDef->iPartition >= 0 ? strict_type(pDef->aCol[pDef->iPartition].type) : "ANY";
+  sqlite3_str *s = sqlite3_str_new(0);
+  sqlite3_str_appendf(s,
+                      "CREATE TABLE \"%w\".\"%w_config\"(key TEXT PRIMARY KEY, value) "
+                      "WITHOUT ROWID;",
+                      zSchema, zName);
+  sqlite3_str_appendf(s,
+                      "CREATE TABLE \"%w\".\"%w_partitions\"(id INTEGER PRIMARY KEY, "
+                      "value %s UNIQUE, n_rows INTEGER NOT NULL, nonce INTEGER NOT NULL, "
+                      "entry INTEGER, entry_level INTEGER) STRICT;",
+                      zSchema, zName, zPartType);
+  sqlite3_str_appendf(s,
+                      "CREATE TABLE \"%w\".\"%w_rows\"(id INTEGER PRIMARY KEY, part "
+                      "INTEGER NOT NULL, chunk INTEGER NOT NULL, slot INTEGER NOT NULL",
+                      zSchema, zName);
+  for (int i = 0; i < pDef->nCol; i++) {
+    const VgColumn *c = &pDef->aCol[i];
+    if (c->kind == VG_COL_METADATA) {
+      sqlite3_str_appendf(s, ", m%d %s", c->iStore, strict_type(c->type));
+    }
+  }
+  for (int i = 0; i < pDef->nAux; i++) sqlite3_str_appendf(s, ", a%d BLOB", i);
+  /* Indexes are declared as UNIQUE constraints (made unique by id) so that
+  ** their automatic names follow the table through ALTER TABLE RENAME. */
+  sqlite3_str_appendall(s, ", UNIQUE(part, id)");
+  for (int i = 0; i < pDef->nMeta; i++) sqlite3_str_appendf(s, ", UNIQUE(part, m%d, id)", i);
+  sqlite3_str_appendall(s, ") STRICT;");
+  sqlite3_str_appendf(s,
+                      "CREATE TABLE \"%w\".\"%w_chunks\"(id INTEGER PRIMARY KEY, part "
+                      "INTEGER NOT NULL, pad BLOB NOT NULL, slots BLOB NOT NULL, "
+                      "UNIQUE(part, id));",
+                      zSchema, zName);
+  sqlite3_str_appendf(s,
+                      "CREATE TABLE \"%w\".\"%w_free\"(part INTEGER NOT NULL, chunk "
+                      "INTEGER NOT NULL, slot INTEGER NOT NULL, PRIMARY KEY(part, chunk, "
+                      "slot)) WITHOUT ROWID;",
+                      zSchema, zName);
+  sqlite3_str_appendf(s,
+                      "CREATE TABLE \"%w\".\"%w_graph\"(node INTEGER PRIMARY KEY, part "
+                      "INTEGER NOT NULL, level INTEGER NOT NULL, links BLOB NOT NULL);",
+                      zSchema, zName);
+  sqlite3_str_appendf(s,
+                      "INSERT INTO \"%w\".\"%w_config\"(key, value) VALUES "
+                      "('format_version', %d), ('dims', %d), ('metric', %Q), "
+                      "('slot_bytes', %d), ('created_by', 'vecguard %s');",
+                      zSchema, zName, VG_FORMAT_VERSION, pDef->nDims,
+                      vg_metric_name(pDef->metric), slot_bytes(pDef), VG_VERSION);
+  return sqlite3_str_finish(s);
+}
+
+int vg_store_create(sqlite3 *db, const char *zSchema, const char *zName,
+                    const VgTableDef *pDef, char **pzErr) {
+  char *zSql = create_sql(zSchema, zName, pDef);
+  if (zSql == 0) return SQLITE_NOMEM;
+  int rc = exec_sql(db, zSql, pzErr);
+  sqlite3_free(zSql);
+  return rc;
+}
+
+/* Read one integer setting from T_config; *pFound is 0 when absent. */
+static int config_int(VgStore *p, const char *zKey, sqlite3_int64 *pVal,
+                      int *pFound, char **pzErr) {
+  sqlite3_stmt *pStmt = 0;
+  char *zSql = sqlite3_mprintf("SELECT value FROM %s WHERE key = ?1",
+                               p->azTable[T_CONFIG]);
+  if (zSql == 0) return SQLITE_NOMEM;
+  int rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
+  sqlite3_free(zSql);
+  if (rc != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("%s: cannot read %s: %s", p->zName,
+                             p->azTable[T_CONFIG], sqlite3_errmsg(p->db));
+    return rc;
+  }
+  sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_STATIC);
+  rc = sqlite3_step(pStmt);
+  *pFound = (rc == SQLITE_ROW);
+  if (rc == SQLITE_ROW) *pVal = sqlite3_column_int64(pStmt, 0);
+  rc = sqlite3_finalize(pStmt);
+  if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
+  return SQLITE_OK;
+}
+
+static int check_format(VgStore *p, char **pzErr) {
+  static const char *const keys[] = {"format_version", "dims", "slot_bytes"};
+  sqlite3_int64 want[3] = {VG_FORMAT_VERSION, p->pDef->nDims, p->nSlot};
+  for (int i = 0; i < 3; i++) {
+    sqlite3_int64 v = 0;
+    int bFound = 0;
+    int rc = config_int(p, keys[i], &v, &bFound, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    if (!bFound) {
+      *pzErr = sqlite3_mprintf("%s: %s has no %s entry", p->zName,
+                               p->azTable[T_CONFIG], keys[i]);
+      return SQLITE_CORRUPT_VTAB;
+    }
+    if (i == 0 && v > VG_FORMAT_VERSION) {
+      *pzErr = sqlite3_mprintf(
+          "%s was written in storage format %lld by a newer vecguard; this build "
+          "(%s) reads format %d",
+          p->zName, v, VG_VERSION, VG_FORMAT_VERSION);
+      return SQLITE_ERROR;
+    }
+    if (v != want[i]) {
+      *pzErr = sqlite3_mprintf("%s: %s says %s=%lld, the table definition needs %lld",
+                               p->zName, p->azTable[T_CONFIG], keys[i], v, want[i]);
+      return SQLITE_CORRUPT_VTAB;
+    }
+  }
+  return SQLITE_OK;
+}
+
+static void store_free(VgStore *p) {
+  if (p == 0) return;
+  for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(p->aStmt[i]);
+  for (int i = 0; i < T_COUNT; i++) sqlite3_free(p->azTable[i]);
+  sqlite3_free(p->zSchema);
+  sqlite3_free(p->zName);
+  sqlite3_free(p);
+}
+
+static int set_names(VgStore *p, const char *zName) {
+  for (int i = 0; i < S_COUNT; i++) {
+    sqlite3_finalize(p->aStmt[i]);
+    p->aStmt[i] = 0;
+  }
+  char *zNew = sqlite3_mprintf("%s", zName);
+  if (zNew == 0) return SQLITE_NOMEM;
+  sqlite3_free(p->zName);
+  p->zName = zNew;
+  for (int i = 0; i < T_COUNT; i++) {
+    sqlite3_free(p->azTable[i]);
+    p->azTable[i] = sqlite3_mprintf("\"%w\".\"%w_%s\"", p->zSchema, zName,
+                                    shadow_suffixes[i]);
+    if (p->azTable[i] == 0) return SQLITE_NOMEM;
+  }
+  return SQLITE_OK;
+}
+
+int vg_store_connect(sqlite3 *db, const char *zSchema, const char *zName,
+                     const VgTableDef *pDef, VgStore **ppStore, char **pzErr) {
+  *ppStore = 0;
+  VgStore *p = sqlite3_malloc64(sizeof(*p));
+  if (p == 0) return SQLITE_NOMEM;
+  memset(p, 0, sizeof(*p));
+  p->db = db;
+  p->pDef = pDef;
+  p->nSlot = slot_bytes(pDef);
+  p->zSchema = sqlite3_mprintf("%s", zSchema);
+  int rc = p->zSchema ? set_names(p, zName) : SQLITE_NOMEM;
+  if (rc == SQLITE_OK) rc = check_format(p, pzErr);
+  if (rc != SQLITE_OK) {
+    store_free(p);
+    return rc;
+  }
+  *ppStore = p;
+  return SQLITE_OK;
+}
+
+void vg_store_disconnect(VgStore *p) { store_free(p); }
+
+/* The SQL of statement e; from sqlite3_malloc64(). */
+static char *stmt_sql(VgStore *p, int e) {
+  const char *P = p->azTable[T_PARTITIONS], *R = p->azTable[T_ROWS];
+  const char *C = p->azTable[T_CHUNKS], *F = p->azTable[T_FREE];
+  const VgTableDef *d = p->pDef;
+  switch (e) {
+    case S_PART_FIND:
+      return sqlite3_mprintf("SELECT id, nonce, n_rows FROM %s WHERE value IS ?1", P);
+    case S_PART_NEW:
+      return sqlite3_mprintf("INSERT INTO %s(value, n_rows, nonce) VALUES (?1, 0, 0)", P);
+    case S_PART_SET:
+      return sqlite3_mprintf("UPDATE %s SET n_rows = ?2, nonce = ?3 WHERE id = ?1", P);
+    case S_PART_DROP:
+      return sqlite3_mprintf("DELETE FROM %s WHERE id = ?1", P);
+    case S_FREE_TAKE:
+      return sqlite3_mprintf("SELECT chunk, slot FROM %s WHERE part = ?1 LIMIT 1", F);
+    case S_FREE_DEL:
+      return sqlite3_mprintf(
+          "DELETE FROM %s WHERE part = ?1 AND chunk = ?2 AND slot = ?3", F);
+    case S_FREE_ADD:
+      return sqlite3_mprintf("INSERT INTO %s(part, chunk, slot) VALUES (?1, ?2, ?3)", F);
+    case S_FREE_ADD_RANGE:
+      return sqlite3_mprintf(
+          "WITH RECURSIVE s(i) AS (SELECT ?3 UNION ALL SELECT i + 1 FROM s WHERE i < ?4) "
+          "INSERT INTO %s(part, chunk, slot) SELECT ?1, ?2, i FROM s",
+          F);
+    case S_FREE_COUNT:
+      return sqlite3_mprintf("SELECT count(*) FROM %s WHERE part = ?1 AND chunk = ?2", F);
+    case S_FREE_DROP_CHUNK:
+      return sqlite3_mprintf("DELETE FROM %s WHERE part = ?1 AND chunk = ?2", F);
+    case S_CHUNK_NEW:
+      return sqlite3_mprintf(
+          "INSERT INTO %s(part, pad, slots) VALUES (?1, zeroblob(?2), zeroblob(?3))", C);
+    case S_CHUNK_DROP:
+      return sqlite3_mprintf("DELETE FROM %s WHERE id = ?1", C);
+    case S_CHUNK_LIST:
+      return sqlite3_mprintf("SELECT id FROM %s WHERE part = ?1 ORDER BY id", C);
+    case S_PART_COUNTS:
+      return sqlite3_mprintf(
+          "SELECT (SELECT n_rows FROM %s WHERE id = ?1), "
+          "(SELECT count(*) FROM %s WHERE part = ?1)", P, R);
+    case S_ROW_LOCATE:
+      return sqlite3_mprintf("SELECT part, chunk, slot FROM %s WHERE id = ?1", R);
+    case S_ROW_INSERT: {
+      sqlite3_str *s = sqlite3_str_new(0);
+      sqlite3_str_appendf(s, "INSERT INTO %s(id, part, chunk, slot", R);
+      for (int i = 0; i < d->nMeta; i++) sqlite3_str_appendf(s, ", m%d", i);
+      for (int i = 0; i < d->nAux; i++) sqlite3_str_appendf(s, ", a%d", i);
+      sqlite3_str_appendall(s, ") VALUES (?1, ?2, ?3, ?4");
+      for (int i = 0; i < d->nMeta + d->nAux; i++) sqlite3_str_appendf(s, ", ?%d", 5 + i);
+      sqlite3_str_appendall(s, ")");
+      return sqlite3_str_finish(s);
+    }
+    case S_ROW_UPDATE: {
+      sqlite3_str *s = sqlite3_str_new(0);
+      sqlite3_str_appendf(s, "UPDATE %s SET part = ?2, chunk = ?3, slot = ?4", R);
+      for (int i = 0; i < d->nMeta; i++) sqlite3_str_appendf(s, ", m%d = ?%d", i, 5 + i);
+      for (int i = 0; i < d->nAux; i++) {
+        sqlite3_str_appendf(s, ", a%d = ?%d", i, 5 + d->nMeta + i);
+      }
+      sqlite3_str_appendall(s, " WHERE id = ?1");
+      return sqlite3_str_finish(s);
+    }
+    case S_ROW_DELETE:
+      return sqlite3_mprintf("DELETE FROM %s WHERE id = ?1", R);
+    case S_ROW_MAX:
+      return sqlite3_mprintf("SELECT max(id) FROM %s", R);
+    case S_PAGE_SIZE:
+      return sqlite3_mprintf("PRAGMA \"%w\".page_size", p->zSchema);
+    default:
+      return 0;
+  }
+}
+
+/* Statement e, prepared on first use and kept; reset before it is returned. */
+static int get_stmt(VgStore *p, int e, sqlite3_stmt **ppStmt, char **pzErr) {
+  if (p->aStmt[e] == 0) {
+    char *zSql = stmt_sql(p, e);
+    if (zSql == 0) return SQLITE_NOMEM;
+    int rc = sqlite3_prepare_v3(p->db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
+                                &p->aStmt[e], 0);
+    sqlite3_free(zSql);
+    if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
+  }
+  *ppStmt = p->aStmt[e];
+  return SQLITE_OK;
+}
+
+/* Run a statement that returns no row of interest, then reset it. */
+static int run_stmt(VgStore *p, sqlite3_stmt *pStmt, char **pzErr) {
+  int rc = sqlite3_step(pStmt);
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE) rc = SQLITE_OK;
+  if (rc != SQLITE_OK) {
+    sql_error(p, rc, pzErr);
+    sqlite3_reset(pStmt);
+    return rc;
+  }
+  rc = sqlite3_reset(pStmt);
+  return rc == SQLITE_OK ? SQLITE_OK : sql_error(p, rc, pzErr);
+}
+
+/* Step a query expected to give at most one row; SQLITE_ROW or SQLITE_DONE.
+** The caller reads the row and resets the statement. */
+static int step_query(VgStore *p, sqlite3_stmt *pStmt, char **pzErr) {
+  int rc = sqlite3_step(pStmt);
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE) return rc;
+  sql_error(p, rc, pzErr);
+  sqlite3_reset(pStmt);
+  return rc;
+}
+
+static sqlite3_int64 new_nonce(void) {
+  sqlite3_int64 n;
+  do {
+    randombytes_buf(&n, sizeof n);
+  } while (n == 0);
+  return n;
+}
+
+/* ---- partitions -------------------------------------------------------- */
+
+typedef struct PartInfo {
+  sqlite3_int64 id, nonce, nRows;
+} PartInfo;
+
+/* Find the partition holding key value pVal; *pbFound tells. */
+static int part_find(VgStore *p, const VgValue *pVal, PartInfo *pInfo, int *pbFound,
+                     char **pzErr) {
+  sqlite3_stmt *pStmt;
+  int rc = get_stmt(p, S_PART_FIND, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  vg_value_bind(pStmt, 1, pVal);
+  rc = step_query(p, pStmt, pzErr);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
+  *pbFound = (rc == SQLITE_ROW);
+  if (*pbFound) {
+    pInfo->id = sqlite3_column_int64(pStmt, 0);
+    pInfo->nonce = sqlite3_column_int64(pStmt, 1);
+    pInfo->nRows = sqlite3_column_int64(pStmt, 2);
+  }
+  sqlite3_reset(pStmt);
+  return SQLITE_OK;
+}
+
+static int part_find_or_create(VgStore *p, const VgValue *pVal, PartInfo *pInfo,
+                               char **pzErr) {
+  int bFound = 0;
+  int rc = part_find(p, pVal, pInfo, &bFound, pzErr);
+  if (rc != SQLITE_OK || bFound) return rc;
+  sqlite3_stmt *pStmt;
+  rc = get_stmt(p, S_PART_NEW, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  vg_value_bind(pStmt, 1, pVal);
+  rc = run_stmt(p, pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  pInfo->id = sqlite3_last_insert_rowid(p->db);
+  pInfo->nonce = 0;
+  pInfo->nRows = 0;
+  return SQLITE_OK;
+}
+
+/* Record that partition pInfo now has nRows rows: a new nonce, or the
+** partition's removal when it is empty. */
+static int part_set_rows(VgStore *p, const PartInfo *pInfo, sqlite3_int64 nRows,
+                         VgPartChange *pChange, char **pzErr) {
+  sqlite3_stmt *pStmt;
+  int rc;
+  pChange->part = pInfo->id;
+  pChange->nonceBefore = pInfo->nonce;
+  if (nRows == 0) {
+    rc = get_stmt(p, S_PART_DROP, &pStmt, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    sqlite3_bind_int64(pStmt, 1, pInfo->id);
+    pChange->nonceAfter = 0;
+    return run_stmt(p, pStmt, pzErr);
+  }
+  rc = get_stmt(p, S_PART_SET, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  pChange->nonceAfter = new_nonce();
+  sqlite3_bind_int64(pStmt, 1, pInfo->id);
+  sqlite3_bind_int64(pStmt, 2, nRows);
+  sqlite3_bind_int64(pStmt, 3, pChange->nonceAfter);
+  return run_stmt(p, pStmt, pzErr);
+}
+
+/* ---- slots ------------------------------------------------------------- */
+
+static int page_size(VgStore *p, int *pnPage, char **pzErr) {
+  sqlite3_stmt *pStmt;
+  int rc = get_stmt(p, S_PAGE_SIZE, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  rc = step_query(p, pStmt, pzErr);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
+  *pnPage = rc == SQLITE_ROW ? sqlite3_column_int(pStmt, 0) : 65536;
+  sqlite3_reset(pStmt);
+  return SQLITE_OK;
+}
+
+static int chunk_capacity(VgStore *p, sqlite3_int64 nRows) {
+  int nMax = VG_CHUNK_MAX_BYTES / p->nSlot;
+  if (nMax < 1) nMax = 1;
+  int n = VG_CHUNK_MIN_SLOTS < nMax ? VG_CHUNK_MIN_SLOTS : nMax;
+  while (n < nRows && n * 2 <= nMax) n *= 2;
+  return n;
+}
+
+/* Add a chunk to partition part and put all but its first slot on the free
+** list; the first slot is returned for immediate use. */
+static int chunk_new(VgStore *p, const PartInfo *pPart, sqlite3_int64 *pChunk,
+                     char **pzErr) {
+  int nPage = 0;
+  int rc = page_size(p, &nPage, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  int nSlots = chunk_capacity(p, pPart->nRows);
+  sqlite3_stmt *pStmt;
+  rc = get_stmt(p, S_CHUNK_NEW, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  /* The pad is at least the largest payload a table leaf keeps on its own
+  ** page (page size - 35), so every slot byte lands on an overflow page. */
+  sqlite3_bind_int64(pStmt, 1, pPart->id);
+  sqlite3_bind_int(pStmt, 2, nPage - 35);
+  sqlite3_bind_int64(pStmt, 3, (sqlite3_int64)nSlots * p->nSlot);
+  rc = run_stmt(p, pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  *pChunk = sqlite3_last_insert_rowid(p->db);
+  if (nSlots > 1) {
+    rc = get_stmt(p, S_FREE_ADD_RANGE, &pStmt, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    sqlite3_bind_int64(pStmt, 1, pPart->id);
+    sqlite3_bind_int64(pStmt, 2, *pChunk);
+    sqlite3_bind_int(pStmt, 3, 1);
+    sqlite3_bind_int(pStmt, 4, nSlots - 1);
+    rc = run_stmt(p, pStmt, pzErr);
+  }
+  return rc;
+}
+
+/* Take a free slot of the partition, adding a chunk when there is none. */
+static int slot_alloc(VgStore *p, const PartInfo *pPart, sqlite3_int64 *pChunk,
+                      int *piSlot, char **pzErr) {
+  sqlite3_stmt *pStmt;
+  int rc = get_stmt(p, S_FREE_TAKE, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(pStmt, 1, pPart->id);
+  rc = step_query(p, pStmt, pzErr);
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(pStmt);
+    *piSlot = 0;
+    return chunk_new(p, pPart, pChunk, pzErr);
+  }
+  if (rc != SQLITE_ROW) return rc;
+  *pChunk = sqlite3_column_int64(pStmt, 0);
+  *piSlot = sqlite3_column_int(pStmt, 1);
+  sqlite3_reset(pStmt);
+  rc = get_stmt(p, S_FREE_DEL, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(pStmt, 1, pPart->id);
+  sqlite3_bind_int64(pStmt, 2, *pChunk);
+  sqlite3_bind_int(pStmt, 3, *piSlot);
+  return run_stmt(p, pStmt, pzErr);
+}
+
+/* Write nByte bytes at offset iOff of chunk's slots, in place. */
+static int chunk_write(VgStore *p, sqlite3_int64 chunk, const void *a, int nByte,
+                       int iOff, int *pnChunkBytes, char **pzErr) {
+  sqlite3_blob *pBlob = 0;
+  char *zTab = sqlite3_mprintf("%s_chunks", p->zName);
+  if (zTab == 0) return SQLITE_NOMEM;
+  int rc = sqlite3_blob_open(p->db, p->zSchema, zTab, "slots", chunk, 1, &pBlob);
+  sqlite3_free(zTab);
+  if (rc != SQLITE_OK) {
+    if (rc == SQLITE_ERROR) return corrupt(p, pzErr, "a slot's chunk is missing", chunk);
+    return sql_error(p, rc, pzErr);
+  }
+  int nChunk = sqlite3_blob_bytes(pBlob);
+  if (pnChunkBytes) *pnChunkBytes = nChunk;
+  if (iOff + nByte > nChunk) {
+    sqlite3_blob_close(pBlob);
+    return corrupt(p, pzErr, "a slot lies past the end of its chunk", chunk);
+  }
+  rc = sqlite3_blob_write(pBlob, a, nByte, iOff);
+  if (rc != SQLITE_OK) sql_error(p, rc, pzErr);
+  int rc2 = sqlite3_blob_close(pBlob);
+  return rc != SQLITE_OK ? rc : rc2;
+}
+
+/* Return a slot to the free list, or drop its chunk when it was the last
+** slot in use.  The slot must already be zeroed. */
+static int slot_release(VgStore *p, sqlite3_int64 part, sqlite3_int64 chunk, int iSlot,
+                        int nChunkSlots, char **pzErr) {
+  sqlite3_stmt *pStmt;
+  int rc = get_stmt(p, S_FREE_COUNT, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(pStmt, 1, part);
+  sqlite3_bind_int64(pStmt, 2, chunk);
+  rc = step_query(p, pStmt, pzErr);
+  if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? SQLITE_ERROR : rc;
+  sqlite3_int64 nFree = sqlite3_column_int64(pStmt, 0);
+  sqlite3_reset(pStmt);
+  if (nFree + 1 < nChunkSlots) {
+    rc = get_stmt(p, S_FREE_ADD, &pStmt, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    sqlite3_bind_int64(pStmt, 1, part);
+    sqlite3_bind_int64(pStmt, 2, chunk);
+    sqlite3_bind_int(pStmt, 3, iSlot);
+    return run_stmt(p, pStmt, pzErr);
+  }
+  /* Every slot is zero: the chunk's pages can go. */
+  rc = get_stmt(p, S_FREE_DROP_CHUNK, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(pStmt, 1, part);
+  sqlite3_bind_int64(pStmt, 2, chunk);
+  rc = run_stmt(p, pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  rc = get_stmt(p, S_CHUNK_DROP, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(pStmt, 1, chunk);
+  return run_stmt(p, pStmt, pzErr);
+}
+
+/* ---- auxiliary values -------------------------------------------------- */
+
+static void aux_nonce(int iAux, unsigned char *aNonce) {
+  memset(aNonce, 0, crypto_stream_xchacha20_NONCEBYTES);
+  aNonce[0] = (unsigned char)iAux;
+}
+
+/* The plaintext of an auxiliary value: a tag byte, then the value. */
+static int aux_encode(const VgValue *v, unsigned char **paOut, int *pnOut) {
+  int n = 1 + (v->type == SQLITE_INTEGER || v->type == SQLITE_FLOAT ? 8 : v->n);
+  unsigned char *a = sqlite3_malloc64(n);
+  if (a == 0) return SQLITE_NOMEM;
+  sqlite3_uint64 u = 0;
+  switch (v->type) {
+    case SQLITE_INTEGER:
+      a[0] = AUX_INTEGER;
+      u = (sqlite3_uint64)v->i;
+      break;
+    case SQLITE_FLOAT:
+      a[0] = AUX_REAL;
+      memcpy(&u, &v->r, 8);
+      break;
+    case SQLITE_TEXT:
+      a[0] = AUX_TEXT;
+      if (v->n) memcpy(a + 1, v->p, v->n);
+      break;
+    default:
+      a[0] = AUX_BLOB;
+      if (v->n) memcpy(a + 1, v->p, v->n);
+      break;
+  }
+  if (a[0] == AUX_INTEGER || a[0] == AUX_REAL) {
+    for (int i = 0; i < 8; i++) a[1 + i] = (unsigned char)(u >> (8 * i));
+  }
+  *paOut = a;
+  *pnOut = n;
+  return SQLITE_OK;
+}
+
+/* Decode a plaintext produced by aux_encode into *pVal (pointing into a). */
+static int aux_decode(const unsigned char *a, int n, VgValue *pVal) {
+  memset(pVal, 0, sizeof(*pVal));
+  if (n < 1) return SQLITE_CORRUPT_VTAB;
+  switch (a[0]) {
+    case AUX_INTEGER:
+    case AUX_REAL: {
+      if (n != 9) return SQLITE_CORRUPT_VTAB;
+      sqlite3_uint64 u = 0;
+      for (int i = 0; i < 8; i++) u |= (sqlite3_uint64)a[1 + i] << (8 * i);
+      if (a[0] == AUX_INTEGER) {
+        pVal->type = SQLITE_INTEGER;
+        pVal->i = (sqlite3_int64)u;
+      } else {
+        pVal->type = SQLITE_FLOAT;
+        memcpy(&pVal->r, &u, 8);
+      }
+      return SQLITE_OK;
+    }
+    case AUX_TEXT:
+    case AUX_BLOB:
+      pVal->type = a[0] == AUX_TEXT ? SQLITE_TEXT : SQLITE_BLOB;
+      pVal->p = a + 1;
+      pVal->n = n - 1;
+      return SQLITE_OK;
+    default:
+      return SQLITE_CORRUPT_VTAB;
+  }
+}
+
+/* Bind the encrypted form of each auxiliary value, starting at iParam.  The
+** ciphertexts are returned in *papCipher for the caller to free after the
+** statement has run. */
+static int bind_aux(VgStore *p, sqlite3_stmt *pStmt, int iParam, const VgRow *pRow,
+                    const unsigned char *aKey, unsigned char ***papCipher) {
+  int nAux = p->pDef->nAux;
+  *papCipher = 0;
+  if (nAux == 0) return SQLITE_OK;
+  unsigned char **ap = sqlite3_malloc64(sizeof(unsigned char *) * nAux);
+  if (ap == 0) return SQLITE_NOMEM;
+  memset(ap, 0, sizeof(unsigned char *) * nAux);
+  *papCipher = ap;
+  for (int i = 0; i < nAux; i++) {
+    const VgValue *v = &pRow->aAux[i];
+    if (v->type == SQLITE_NULL) {
+      sqlite3_bind_null(pStmt, iParam + i);
+      continue;
+    }
+    int n;
+    int rc = aux_encode(v, &ap[i], &n);
+    if (rc != SQLITE_OK) return rc;
+    unsigned char aNonce[crypto_stream_xchacha20_NONCEBYTES];
+    aux_nonce(i, aNonce);
+    crypto_stream_xchacha20_xor(ap[i], ap[i], (unsigned long long)n, aNonce, aKey);
+    sqlite3_bind_blob(pStmt, iParam + i, ap[i], n, SQLITE_STATIC);
+  }
+  return SQLITE_OK;
+}
+
+static void free_ciphers(VgStore *p, unsigned char **ap) {
+  if (ap == 0) return;
+  for (int i = 0; i < p->pDef->nAux; i++) sqlite3_free(ap[i]);
+  sqlite3_free(ap);
+}
+
+/* ---- writes ------------------------------------------------------------ */
+
+/* Fill a slot image for pRow with a fresh key. */
+static void slot_fill(VgStore *p, const VgRow *pRow, unsigned char *aSlot) {
+  memset(aSlot, 0, VG_SLOT_FIXED);
+  memcpy(aSlot, VG_SLOT_MAGIC, 4);
+  sqlite3_uint64 u = (sqlite3_uint64)pRow->rowid;
+  for (int i = 0; i < 8; i++) aSlot[VG_SLOT_ROWID + i] = (unsigned char)(u >> (8 * i));
+  randombytes_buf(aSlot + VG_SLOT_KEY, VG_KEY_BYTES);
+  vg_vector_to_blob(pRow->aVec, p->pDef->nDims, aSlot + VG_SLOT_VECTOR);
+}
+
+/* Write the T_rows record of pRow (insert, or update in place). */
+static int row_write(VgStore *p, int bUpdate, const VgRow *pRow, sqlite3_int64 part,
+                     sqlite3_int64 chunk, int iSlot, const unsigned char *aSlot,
+                     char **pzErr) {
+  sqlite3_stmt *pStmt;
+  unsigned char **apCipher = 0;
+  int rc = get_stmt(p, bUpdate ? S_ROW_UPDATE : S_ROW_INSERT, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(pStmt, 1, pRow->rowid);
+  sqlite3_bind_int64(pStmt, 2, part);
+  sqlite3_bind_int64(pStmt, 3, chunk);
+  sqlite3_bind_int(pStmt, 4, iSlot);
+  for (int i = 0; i < p->pDef->nMeta; i++) vg_value_bind(pStmt, 5 + i, &pRow->aMeta[i]);
+  rc = bind_aux(p, pStmt, 5 + p->pDef->nMeta, pRow, aSlot + VG_SLOT_KEY, &apCipher);
+  if (rc == SQLITE_OK) rc = run_stmt(p, pStmt, pzErr);
+  sqlite3_clear_bindings(pStmt);
+  free_ciphers(p, apCipher);
+  return rc;
+}
+
+int vg_store_insert(VgStore *p, const VgRow *pRow, VgPartChange *pChange,
+                    char **pzErr) {
+  PartInfo part;
+  sqlite3_int64 chunk = 0;
+  int iSlot = 0;
+  memset(pChange, 0, sizeof(*pChange));
+  unsigned char *aSlot = sqlite3_malloc64(p->nSlot);
+  if (aSlot == 0) return SQLITE_NOMEM;
+  int rc = part_find_or_create(p, &pRow->partition, &part, pzErr);
+  if (rc == SQLITE_OK) rc = slot_alloc(p, &part, &chunk, &iSlot, pzErr);
+  if (rc == SQLITE_OK) {
+    slot_fill(p, pRow, aSlot);
+    rc = chunk_write(p, chunk, aSlot, p->nSlot, iSlot * p->nSlot, 0, pzErr);
+  }
+  if (rc == SQLITE_OK) rc = row_write(p, 0, pRow, part.id, chunk, iSlot, aSlot, pzErr);
+  if (rc == SQLITE_OK) rc = part_set_rows(p, &part, part.nRows + 1, pChange, pzErr);
+  sodium_memzero(aSlot, p->nSlot);
+  sqlite3_free(aSlot);
+  return rc;
+}
+
+typedef struct RowLocation {
+  sqlite3_int64 part, chunk;
+  int iSlot;
+} RowLocation;
+
+static int row_locate(VgStore *p, sqlite3_int64 rowid, RowLocation *pLoc, int *pbFound,
+                      char **pzErr) {
+  sqlite3_stmt *pStmt;
+  int rc = get_stmt(p, S_ROW_LOCATE, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(pStmt, 1, rowid);
+  rc = step_query(p, pStmt, pzErr);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
+  *pbFound = (rc == SQLITE_ROW);
+  if (*pbFound) {
+    pLoc->part = sqlite3_column_int64(pStmt, 0);
+    pLoc->chunk = sqlite3_column_int64(pStmt, 1);
+    pLoc->iSlot = sqlite3_column_int(pStmt, 2);
+  }
+  sqlite3_reset(pStmt);
+  return SQLITE_OK;
+}
+
+/* The partition's bookkeeping row, by id. */
+static int part_by_id(VgStore *p, sqlite3_int64 id, PartInfo *pInfo, char **pzErr) {
+  sqlite3_stmt *pStmt = 0;
+  char *zSql = sqlite3_mprintf("SELECT nonce, n_rows FROM %s WHERE id = ?1",
+                               p->azTable[T_PARTITIONS]);
+  if (zSql == 0) return SQLITE_NOMEM;
+  int rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
+  sqlite3_free(zSql);
+  if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
+  sqlite3_bind_int64(pStmt, 1, id);
+  rc = sqlite3_step(pStmt);
+  if (rc == SQLITE_ROW) {
+    pInfo->id = id;
+    pInfo->nonce = sqlite3_column_int64(pStmt, 0);
+    pInfo->nRows = sqlite3_column_int64(pStmt, 1);
+    rc = SQLITE_OK;
+  } else if (rc == SQLITE_DONE) {
+    rc = corrupt(p, pzErr, "a row's partition is missing", id);
+  } else {
+    sql_error(p, rc, pzErr);
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/* Overwrite the slot of a row with zeros and give it back. */
+static int slot_erase(VgStore *p, const RowLocation *pLoc, char **pzErr) {
+  unsigned char *aZero = sqlite3_malloc64(p->nSlot);
+  if (aZero == 0) return SQLITE_NOMEM;
+  memset(aZero, 0, p->nSlot);
+  int nChunk = 0;
+  int rc = chunk_write(p, pLoc->chunk, aZero, p->nSlot, pLoc->iSlot * p->nSlot, &nChunk,
+                       pzErr);
+  sqlite3_free(aZero);
+  if (rc != SQLITE_OK) return rc;
+  return slot_release(p, pLoc->part, pLoc->chunk, pLoc->iSlot, nChunk / p->nSlot, pzErr);
+}
+
+int vg_store_delete(VgStore *p, sqlite3_int64 rowid, VgPartChange *pChange,
+                    char **pzErr) {
+  RowLocation loc;
+  PartInfo part;
+  int bFound = 0;
+  memset(pChange, 0, sizeof(*pChange));
+  int rc = row_locate(p, rowid, &loc, &bFound, pzErr);
+  if (rc != SQLITE_OK || !bFound) return rc;
+  rc = part_by_id(p, loc.part, &part, pzErr);
+  if (rc == SQLITE_OK) rc = slot_erase(p, &loc, pzErr);
+  if (rc == SQLITE_OK) {
+    sqlite3_stmt *pStmt;
+    rc = get_stmt(p, S_ROW_DELETE, &pStmt, pzErr);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_int64(pStmt, 1, rowid);
+      rc = run_stmt(p, pStmt, pzErr);
+    }
+  }
+  if (rc == SQLITE_OK) rc = part_set_rows(p, &part, part.nRows - 1, pChange, pzErr);
+  return rc;
+}
+
+int vg_store_update(VgStore *p, sqlite3_int64 oldRowid, const VgRow *pRow,
+                    VgPartChange aChange[2], char **pzErr) {
+  RowLocation loc;
+  PartInfo newPart;
+  int bFound = 0, bSamePart = 0;
+  memset(aChange, 0, 2 * sizeof(VgPartChange));
+  int rc = row_locate(p, oldRowid, &loc, &bFound, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  if (!bFound) return corrupt(p, pzErr, "the row to update is missing", oldRowid);
+  if (oldRowid == pRow->rowid) {
+    rc = part_find(p, &pRow->partition, &newPart, &bSamePart, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    bSamePart = bSamePart && newPart.id == loc.part;
+  }
+  if (!bSamePart) {
+    /* A new rowid or partition: the row moves to a new slot. */
+    rc = vg_store_delete(p, oldRowid, &aChange[0], pzErr);
+    if (rc == SQLITE_OK) rc = vg_store_insert(p, pRow, &aChange[1], pzErr);
+    return rc;
+  }
+  /* Same row, same partition: overwrite its slot and record in place. */
+  unsigned char *aSlot = sqlite3_malloc64(p->nSlot);
+  if (aSlot == 0) return SQLITE_NOMEM;
+  slot_fill(p, pRow, aSlot);
+  rc = chunk_write(p, loc.chunk, aSlot, p->nSlot, loc.iSlot * p->nSlot, 0, pzErr);
+  if (rc == SQLITE_OK) {
+    rc = row_write(p, 1, pRow, loc.part, loc.chunk, loc.iSlot, aSlot, pzErr);
+  }
+  if (rc == SQLITE_OK) rc = part_set_rows(p, &newPart, newPart.nRows, &aChange[0], pzErr);
+  sodium_memzero(aSlot, p->nSlot);
+  sqlite3_free(aSlot);
+  return rc;
+}
+
+int vg_store_row_exists(VgStore *p, sqlite3_int64 rowid, int *pbExists, char **pzErr) {
+  RowLocation loc;
+  return row_locate(p, rowid, &loc, pbExists, pzErr);
+}
+
+int vg_store_next_rowid(VgStore *p, sqlite3_int64 *pRowid, char **pzErr) {
+  sqlite3_stmt *pStmt;
+  int rc = get_stmt(p, S_ROW_MAX, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  rc = step_query(p, pStmt, pzErr);
+  if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? SQLITE_ERROR : rc;
+  sqlite3_int64 iMax = sqlite3_column_int64(pStmt, 0); /* NULL reads as 0 */
+  sqlite3_reset(pStmt);
+  if (iMax == (sqlite3_int64)(((sqlite3_uint64)1 << 63) - 1)) {
+    *pzErr = sqlite3_mprintf(
+        "%s: the largest rowid is in use; give the new row a rowid explicitly",
+        p->zName);
+    return SQLITE_FULL;
+  }
+  *pRowid = iMax + 1;
+  return SQLITE_OK;
+}
+
+/* ---- bulk reading ------------------------------------------------------ */
+
+static sqlite3_int64 slot_rowid(const unsigned char *aSlot) {
+  sqlite3_uint64 u = 0;
+  for (int i = 0; i < 8; i++) u |= (sqlite3_uint64)aSlot[VG_SLOT_ROWID + i] << (8 * i);
+  return (sqlite3_int64)u;
+}
+
+static void slot_vector(const VgTableDef *pDef, const unsigned char *aSlot, float *aOut) {
+  const unsigned char *z = aSlot + VG_SLOT_VECTOR;
+  for (int i = 0; i < pDef->nDims; i++) {
+    unsigned int u = (unsigned int)z[4 * i] | ((unsigned int)z[4 * i + 1] << 8) |
+                     ((unsigned int)z[4 * i + 2] << 16) | ((unsigned int)z[4 * i + 3] << 24);
+    memcpy(&aOut[i], &u, 4);
+  }
+}
+
+static int open_chunk_blob(VgStore *p, sqlite3_int64 chunk, sqlite3_blob **ppBlob,
+                           char **pzErr) {
+  int rc;
+  if (*ppBlob) {
+    rc = sqlite3_blob_reopen(*ppBlob, chunk);
+    if (rc == SQLITE_OK) return SQLITE_OK;
+    sqlite3_blob_close(*ppBlob); /* a failed reopen leaves the handle aborted */
+    *ppBlob = 0;
+  }
+  char *zTab = sqlite3_mprintf("%s_chunks", p->zName);
+  if (zTab == 0) return SQLITE_NOMEM;
+  rc = sqlite3_blob_open(p->db, p->zSchema, zTab, "slots", chunk, 0, ppBlob);
+  sqlite3_free(zTab);
+  if (rc == SQLITE_ERROR) return corrupt(p, pzErr, "a row's chunk is missing", chunk);
+  if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
+  return SQLITE_OK;
+}
+
+/* The slots found, the partition's row count and its rows must agree;
+** anything else means a shadow table was damaged. */
+static int check_partition_counts(VgStore *p, sqlite3_int64 part, int nSlots,
+                                  char **pzErr) {
+  sqlite3_stmt *pStmt;
+  int rc = get_stmt(p, S_PART_COUNTS, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(pStmt, 1, part);
+  rc = step_query(p, pStmt, pzErr);
+  if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? SQLITE_ERROR : rc;
+  sqlite3_int64 nRows = sqlite3_column_int64(pStmt, 0);
+  sqlite3_int64 nRecords = sqlite3_column_int64(pStmt, 1);
+  sqlite3_reset(pStmt);
+  if (nRows == nSlots && nRecords == nSlots) return SQLITE_OK;
+  if (pzErr && *pzErr == 0) {
+    *pzErr = sqlite3_mprintf(
+        "%s: the shadow tables are corrupt: partition %lld counts %lld rows, %s holds "
+        "%lld and %s holds %d vectors",
+        p->zName, part, nRows, p->azTable[T_ROWS], nRecords, p->azTable[T_CHUNKS], nSlots);
+  }
+  return SQLITE_CORRUPT_VTAB;
+}
+
+int vg_store_load_partition(VgStore *p, sqlite3_int64 part, VecSet *pSet, char **pzErr) {
+  const VgTableDef *d = p->pDef;
+  sqlite3_stmt *pList = 0;
+  sqlite3_blob *pBlob = 0;
+  unsigned char *aBuf = 0;
+  int nBuf = 0;
+  float *aVec = sqlite3_malloc64(sizeof(float) * d->nDims);
+  if (aVec == 0) return SQLITE_NOMEM;
+  int rc = get_stmt(p, S_CHUNK_LIST, &pList, pzErr);
+  if (rc != SQLITE_OK) goto done;
+  sqlite3_bind_int64(pList, 1, part);
+  while ((rc = sqlite3_step(pList)) == SQLITE_ROW) {
+    sqlite3_int64 chunk = sqlite3_column_int64(pList, 0);
+    rc = open_chunk_blob(p, chunk, &pBlob, pzErr);
+    if (rc != SQLITE_OK) goto done;
+    int n = sqlite3_blob_bytes(pBlob);
+    if (n % p->nSlot != 0) {
+      rc = corrupt(p, pzErr, "a chunk's size is not a whole number of slots", chunk);
+      goto done;
+    }
+    if (n > nBuf) {
+      unsigned char *aNew = sqlite3_realloc64(aBuf, n);
+      if (aNew == 0) {
+        rc = SQLITE_NOMEM;
+        goto done;
+      }
+      aBuf = aNew;
+      nBuf = n;
+    }
+    rc = sqlite3_blob_read(pBlob, aBuf, n, 0);
+    if (rc != SQLITE_OK) {
+      sql_error(p, rc, pzErr);
+      goto done;
+    }
+    for (int off = 0; off < n; off += p->nSlot) {
+      const unsigned char *aSlot = aBuf + off;
+      if (memcmp(aSlot, VG_SLOT_MAGIC, 4) != 0) continue;
+      slot_vector(d, aSlot, aVec);
+      if (d->metric == VG_METRIC_COSINE && !vg_vector_normalize(aVec, d->nDims, aVec)) {
+        rc = corrupt(p, pzErr, "a stored vector is zero under the cosine metric",
+                     slot_rowid(aSlot));
+        goto done;
+      }
+      rc = vecset_put(pSet, slot_rowid(aSlot), aVec);
+      if (rc != SQLITE_OK) goto done;
+    }
+  }
+  if (rc == SQLITE_DONE) {
+    rc = check_partition_counts(p, part, pSet->n, pzErr);
+  } else {
+    sql_error(p, rc, pzErr);
+  }
+done:
+  if (pBlob) sqlite3_blob_close(pBlob);
+  if (pList) sqlite3_reset(pList);
+  if (aBuf) sodium_memzero(aBuf, nBuf);
+  sqlite3_free(aBuf);
+  sqlite3_free(aVec);
+  return rc;
+}
+
+/* ---- destroy and rename ------------------------------------------------ */
+
+/* Overwrite every slot of every chunk with zeros, in place. */
+static int erase_all_slots(VgStore *p, char **pzErr) {
+  sqlite3_stmt *pList = 0;
+  sqlite3_blob *pBlob = 0;
+  unsigned char *aZero = 0;
+  int nZero = 0;
+  char *zSql = sqlite3_mprintf("SELECT id FROM %s", p->azTable[T_CHUNKS]);
+  int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pList, 0) : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
+  char *zTab = sqlite3_mprintf("%s_chunks", p->zName);
+  if (zTab == 0) rc = SQLITE_NOMEM;
+  while (rc == SQLITE_OK && (rc = sqlite3_step(pList)) == SQLITE_ROW) {
+    rc = sqlite3_blob_open(p->db, p->zSchema, zTab, "slots",
+                           sqlite3_column_int64(pList, 0), 1, &pBlob);
+    if (rc != SQLITE_OK) break;
+    int n = sqlite3_blob_bytes(pBlob);
+    if (n > nZero) {
+      sqlite3_free(aZero);
+      aZero = sqlite3_malloc64(n);
+      nZero = aZero ? n : 0;
+      if (aZero == 0) {
+        rc = SQLITE_NOMEM;
+        break;
+      }
+      memset(aZero, 0, n);
+    }
+    rc = sqlite3_blob_write(pBlob, aZero, n, 0);
+    sqlite3_blob_close(pBlob);
+    pBlob = 0;
+  }
+  if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  if (rc != SQLITE_OK) sql_error(p, rc, pzErr);
+  if (pBlob) sqlite3_blob_close(pBlob);
+  sqlite3_finalize(pList);
+  sqlite3_free(zTab);
+  sqlite3_free(aZero);
+  return rc;
+}
+
+int vg_store_destroy(VgStore *p, char **pzErr) {
+  for (int i = 0; i < S_COUNT; i++) {
+    sqlite3_finalize(p->aStmt[i]);
+    p->aStmt[i] = 0;
+  }
+  int rc = erase_all_slots(p, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_str *s = sqlite3_str_new(0);
+  for (int i = 0; i < T_COUNT; i++) {
+    sqlite3_str_appendf(s, "DROP TABLE IF EXISTS %s;", p->azTable[i]);
+  }
+  char *zSql = sqlite3_str_finish(s);
+  if (zSql == 0) return SQLITE_NOMEM;
+  rc = exec_sql(p->db, zSql, pzErr);
+  sqlite3_free(zSql);
+  return rc;
+}
+
+int vg_store_rename(VgStore *p, const char *zNewName, char **pzErr) {
+  sqlite3_str *s = sqlite3_str_new(0);
+  for (int i = 0; i < T_COUNT; i++) {
+    sqlite3_str_appendf(s, "ALTER TABLE %s RENAME TO \"%w_%s\";", p->azTable[i],
+                        zNewName, shadow_suffixes[i]);
+  }
+  char *zSql = sqlite3_str_finish(s);
+  if (zSql == 0) return SQLITE_NOMEM;
+  for (int i = 0; i < S_COUNT; i++) {
+    sqlite3_finalize(p->aStmt[i]);
+    p->aStmt[i] = 0;
+  }
+  int rc = exec_sql(p->db, zSql, pzErr);
+  sqlite3_free(zSql);
+  if (rc == SQLITE_OK) rc = set_names(p, zNewName);
+  return rc;
+}
+
+/* ---- row reader -------------------------------------------------------- */
+
+int vg_reader_open(VgStore *p, VgRowReader **ppReader) {
+  VgRowReader *r = sqlite3_malloc64(sizeof(*r));
+  if (r == 0) return SQLITE_NOMEM;
+  memset(r, 0, sizeof(*r));
+  r->pStore = p;
+  r->aSlot = sqlite3_malloc64(p->nSlot);
+  if (p->pDef->nAux) r->aAux = sqlite3_malloc64(sizeof(VgValue) * p->pDef->nAux);
+  if (r->aSlot == 0 || (p->pDef->nAux && r->aAux == 0)) {
+    vg_reader_close(r);
+    return SQLITE_NOMEM;
+  }
+  *ppReader = r;
+  return SQLITE_OK;
+}
+
+static void reader_forget_row(VgRowReader *r) {
+  if (r->bSlot) sodium_memzero(r->aSlot, r->pStore->nSlot);
+  r->bSlot = 0;
+  r->bAux = 0;
+  if (r->aPlain) {
+    sodium_memzero(r->aPlain, (size_t)r->nPlain);
+    sqlite3_free(r->aPlain);
+    r->aPlain = 0;
+  }
+}
+
+void vg_reader_release(VgRowReader *r) {
+  reader_forget_row(r);
+  r->bRow = 0;
+  if (r->pRow) sqlite3_reset(r->pRow);
+  if (r->pBlob) {
+    sqlite3_blob_close(r->pBlob);
+    r->pBlob = 0;
+  }
+}
+
+void vg_reader_close(VgRowReader *r) {
+  if (r == 0) return;
+  vg_reader_release(r);
+  sqlite3_finalize(r->pRow);
+  sqlite3_free(r->aSlot);
+  sqlite3_free(r->aAux);
+  sqlite3_free(r);
+}
+
+static char *reader_sql(VgStore *p) {
+  sqlite3_str *s = sqlite3_str_new(0);
+  /* LEFT JOIN: a row whose partition is missing is reported, not skipped */
+  sqlite3_str_appendall(s, "SELECT r.part, p.value, r.chunk, r.slot, p.id IS NULL");
+  for (int i = 0; i < p->pDef->nMeta; i++) sqlite3_str_appendf(s, ", r.m%d", i);
+  for (int i = 0; i < p->pDef->nAux; i++) sqlite3_str_appendf(s, ", r.a%d", i);
+  sqlite3_str_appendf(s, " FROM %s r LEFT JOIN %s p ON p.id = r.part WHERE r.id = ?1",
+                      p->azTable[T_ROWS], p->azTable[T_PARTITIONS]);
+  return sqlite3_str_finish(s);
+}
+
+int vg_reader_seek(VgRowReader *r, sqlite3_int64 rowid, char **pzErr) {
+  VgStore *p = r->pStore;
+  reader_forget_row(r);
+  r->bRow = 0;
+  if (r->pRow == 0) {
+    char *zSql = reader_sql(p);
+    if (zSql == 0) return SQLITE_NOMEM;
+    int rc = sqlite3_prepare_v3(p->db, zSql, -1, SQLITE_PREPARE_PERSISTENT, &r->pRow, 0);
+    sqlite3_free(zSql);
+    if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
+  } else {
+    sqlite3_reset(r->pRow);
+  }
+  sqlite3_bind_int64(r->pRow, 1, rowid);
+  int rc = sqlite3_step(r->pRow);
+  if (rc == SQLITE_ROW && sqlite3_column_int(r->pRow, 4)) {
+    sqlite3_reset(r->pRow);
+    return corrupt(p, pzErr, "a row's partition is missing", rowid);
+  }
+  if (rc == SQLITE_ROW) {
+    r->bRow = 1;
+    r->rowid = rowid;
+  } else if (rc != SQLITE_DONE) {
+    sql_error(p, rc, pzErr);
+    sqlite3_reset(r->pRow);
+  }
+  return rc;
+}
+
+sqlite3_int64 vg_reader_part_id(VgRowReader *r) {
+  return sqlite3_column_int64(r->pRow, 0);
+}
+
+sqlite3_value *vg_reader_partition(VgRowReader *r) {
+  return sqlite3_column_value(r->pRow, 1);
+}
+
+sqlite3_value *vg_reader_meta(VgRowReader *r, int iMeta) {
+  return sqlite3_column_value(r->pRow, 5 + iMeta);
+}
+
+/* Read the current row's slot and check that it belongs to the row. */
+static int reader_load_slot(VgRowReader *r, char **pzErr) {
+  VgStore *p = r->pStore;
+  if (r->bSlot) return SQLITE_OK;
+  sqlite3_int64 chunk = sqlite3_column_int64(r->pRow, 2);
+  sqlite3_int64 iSlot = sqlite3_column_int64(r->pRow, 3);
+  int rc = SQLITE_OK;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    rc = open_chunk_blob(p, chunk, &r->pBlob, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    if ((iSlot + 1) * p->nSlot > sqlite3_blob_bytes(r->pBlob) || iSlot < 0) {
+      return corrupt(p, pzErr, "a row's slot lies past the end of its chunk", r->rowid);
+    }
+    rc = sqlite3_blob_read(r->pBlob, r->aSlot, p->nSlot, (int)(iSlot * p->nSlot));
+    if (rc != SQLITE_ABORT) break;
+    /* The handle expired because the chunk row changed: open it again. */
+    sqlite3_blob_close(r->pBlob);
+    r->pBlob = 0;
+  }
+  if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
+  if (memcmp(r->aSlot, VG_SLOT_MAGIC, 4) != 0 || slot_rowid(r->aSlot) != r->rowid) {
+    return corrupt(p, pzErr, "a row's slot does not hold it", r->rowid);
+  }
+  r->bSlot = 1;
+  return SQLITE_OK;
+}
+
+int vg_reader_vector(VgRowReader *r, const unsigned char **paBytes, float *aOut,
+                     char **pzErr) {
+  int rc = reader_load_slot(r, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  if (paBytes) *paBytes = r->aSlot + VG_SLOT_VECTOR;
+  if (aOut) slot_vector(r->pStore->pDef, r->aSlot, aOut);
+  return SQLITE_OK;
+}
+
+/* Decrypt every auxiliary value of the current row into r->aPlain. */
+static int reader_load_aux(VgRowReader *r, char **pzErr) {
+  VgStore *p = r->pStore;
+  int nAux = p->pDef->nAux, iCol0 = 5 + p->pDef->nMeta;
+  if (r->bAux) return SQLITE_OK;
+  int rc = reader_load_slot(r, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_int64 nTotal = 0;
+  for (int i = 0; i < nAux; i++) nTotal += sqlite3_column_bytes(r->pRow, iCol0 + i);
+  r->aPlain = sqlite3_malloc64(nTotal + 1);
+  if (r->aPlain == 0) return SQLITE_NOMEM;
+  r->nPlain = nTotal + 1;
+  unsigned char *z = r->aPlain;
+  for (int i = 0; i < nAux; i++) {
+    if (sqlite3_column_type(r->pRow, iCol0 + i) == SQLITE_NULL) {
+      memset(&r->aAux[i], 0, sizeof(VgValue));
+      r->aAux[i].type = SQLITE_NULL;
+      continue;
+    }
+    const unsigned char *c = sqlite3_column_blob(r->pRow, iCol0 + i);
+    int n = sqlite3_column_bytes(r->pRow, iCol0 + i);
+    unsigned char aNonce[crypto_stream_xchacha20_NONCEBYTES];
+    aux_nonce(i, aNonce);
+    if (n > 0) {
+      crypto_stream_xchacha20_xor(z, c, (unsigned long long)n, aNonce,
+                                  r->aSlot + VG_SLOT_KEY);
+    }
+    if (aux_decode(z, n, &r->aAux[i]) != SQLITE_OK) {
+      return corrupt(p, pzErr, "an auxiliary value does not decode", r->rowid);
+    }
+    z += n;
+  }
+  r->bAux = 1;
+  return SQLITE_OK;
+}
+
+int vg_reader_aux(VgRowReader *r, int iAux, VgValue **ppVal, char **pzErr) {
+  int rc = reader_load_aux(r, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  *ppVal = &r->aAux[iAux];
+  return SQLITE_OK;
+}

@@ -1,0 +1,33 @@
+/*
+** vecguard.c — the extension's entry point.  Loading it
+** (".load ./build/vecguard" or sqlite3_load_extension) registers, on that
+** connection, the vector functions and the vg_hnsw virtual table module.
+*/
+#include "vecguard.h"
+SQLITE_EXTENSION_INIT1
+
+#include <sodium.h>
+
+#include "distance.h"
+
+#ifdef _WIN32
+__declspec(dllexport)
+#endif
+int sqlite3_vecguard_init(sqlite3 *db, char **pzErrMsg,
+                          const sqlite3_api_routines *pApi) {
+  SQLITE_EXTENSION_INIT2(pApi);
+  /* sqlite3_vtab_in() and STRICT shadow tables arrived in 3.38 and 3.37. */
+  if (sqlite3_libversion_number() < 3038000) {
+    *pzErrMsg = sqlite3_mprintf("vecguard needs SQLite 3.38.0 or later; this is %s",
+                                sqlite3_libversion());
+    return SQLITE_ERROR;
+  }
+  if (sodium_init() < 0) {
+    *pzErrMsg = sqlite3_mprintf("vecguard: libsodium failed to initialize");
+    return SQLITE_ERROR;
+  }
+  vg_distance_init();
+  int rc = vg_register_vector_functions(db);
+  if (rc == SQLITE_OK) rc = vg_register_hnsw_module(db);
+  return rc;
+}

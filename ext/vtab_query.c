@@ -1,0 +1,972 @@
+/*
+** vtab_query.c — reading a vg_hnsw table: query planning (xBestIndex), exact
+** KNN search, plain scans, and the cursor that returns their rows.
+**
+** A plan is a list of terms, one per xFilter argument, written into idxStr
+** so that xFilter can rebuild it.  Each term says what its argument is:
+**   Q  the query vector (embedding MATCH ?)      K  k = ?
+**   L  LIMIT ?          O  OFFSET ?               D  distance <op> ?
+**   P  partition key <op> ?     M  metadata <op> ?     R  rowid <op> ?
+** Filters on the partition key, metadata and rowid are evaluated by SQLite
+** itself, as SQL over the shadow tables (whose columns carry the same types),
+** so that every comparison, affinity and collation behaves exactly as on an
+** ordinary table.  IN lists arrive all at once (sqlite3_vtab_in): a KNN
+** query must see the whole list, or it would return k rows per value.
+*/
+#include "distance.h"
+#include "topk.h"
+#include "vtab.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct VgTerm {
+  char kind;   /* Q K L O D P M R */
+  int iCol;    /* user column for P and M */
+  int op;      /* SQLITE_INDEX_CONSTRAINT_* */
+  int bIn;     /* the argument is an all-at-once IN list */
+  char *zColl; /* collation, or 0 for BINARY */
+} VgTerm;
+
+typedef struct VgCursor {
+  sqlite3_vtab_cursor base;
+  int bKnn;
+  /* KNN results, nearest first */
+  VgHit *aHit;
+  int nHit, iHit;
+  /* plain scan */
+  sqlite3_stmt *pScan;
+  int bScanEof;
+  /* lazily read stored columns of the current row */
+  VgRowReader *pReader;
+  sqlite3_int64 iReaderRowid;
+  int bReaderOn;
+} VgCursor;
+
+#define MAX_KNN_CONSTRAINTS 32
+
+/* ---- planning ---------------------------------------------------------- */
+
+static int is_filter_op(int op, int bRowid) {
+  switch (op) {
+    case SQLITE_INDEX_CONSTRAINT_EQ:
+    case SQLITE_INDEX_CONSTRAINT_GT:
+    case SQLITE_INDEX_CONSTRAINT_LE:
+    case SQLITE_INDEX_CONSTRAINT_LT:
+    case SQLITE_INDEX_CONSTRAINT_GE:
+    case SQLITE_INDEX_CONSTRAINT_NE:
+    case SQLITE_INDEX_CONSTRAINT_IS:
+    case SQLITE_INDEX_CONSTRAINT_ISNOT:
+    case SQLITE_INDEX_CONSTRAINT_ISNULL:
+    case SQLITE_INDEX_CONSTRAINT_ISNOTNULL:
+      return 1;
+    case SQLITE_INDEX_CONSTRAINT_LIKE:
+    case SQLITE_INDEX_CONSTRAINT_GLOB:
+      return !bRowid;
+    default:
+      return 0;
+  }
+}
+
+static int is_distance_op(int op) {
+  return op == SQLITE_INDEX_CONSTRAINT_EQ || op == SQLITE_INDEX_CONSTRAINT_GT ||
+         op == SQLITE_INDEX_CONSTRAINT_LE || op == SQLITE_INDEX_CONSTRAINT_LT ||
+         op == SQLITE_INDEX_CONSTRAINT_GE || op == SQLITE_INDEX_CONSTRAINT_NE;
+}
+
+typedef struct PlanBuilder {
+  sqlite3_index_info *pInfo;
+  sqlite3_str *s;
+  int nArg;
+} PlanBuilder;
+
+/* Hand constraint iCons to xFilter as the next argument, described by a
+** term appended to idxStr. */
+static void plan_add(PlanBuilder *b, int iCons, char kind, int iCol, int bOmit) {
+  sqlite3_index_info *pInfo = b->pInfo;
+  int op = pInfo->aConstraint[iCons].op;
+  int bIn = 0;
+  const char *zColl = 0;
+  if ((kind == 'P' || kind == 'M' || kind == 'R') && op == SQLITE_INDEX_CONSTRAINT_EQ) {
+    bIn = sqlite3_vtab_in(pInfo, iCons, 1);
+  }
+  if (kind == 'P' || kind == 'M') {
+    zColl = sqlite3_vtab_collation(pInfo, iCons);
+    if (zColl && sqlite3_stricmp(zColl, "BINARY") == 0) zColl = 0;
+  }
+  pInfo->aConstraintUsage[iCons].argvIndex = ++b->nArg;
+  pInfo->aConstraintUsage[iCons].omit = (unsigned char)bOmit;
+  int nColl = zColl ? (int)strlen(zColl) : 0;
+  sqlite3_str_appendf(b->s, "%c%d,%d,%d,%d:%s;", kind, iCol, op, bIn, nColl,
+                      zColl ? zColl : "");
+}
+
+static int plan_finish(PlanBuilder *b, int idxNum) {
+  sqlite3_index_info *pInfo = b->pInfo;
+  int rc = sqlite3_str_errcode(b->s);
+  char *z = sqlite3_str_finish(b->s); /* 0 for a plan without terms */
+  if (rc != SQLITE_OK) {
+    sqlite3_free(z);
+    return rc;
+  }
+  pInfo->idxNum = idxNum;
+  pInfo->idxStr = z;
+  pInfo->needToFreeIdxStr = 1;
+  return SQLITE_OK;
+}
+
+static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
+  const VgTableDef *d = p->pDef;
+  int iK = -1, iLimit = -1, iOffset = -1, bPartEq = 0;
+  if (pInfo->nConstraint > MAX_KNN_CONSTRAINTS) {
+    return vg_vtab_error(p, SQLITE_ERROR,
+                         "%s: a KNN query may have at most %d WHERE terms on the table",
+                         p->zName, MAX_KNN_CONSTRAINTS);
+  }
+  for (int i = 0; i < pInfo->nConstraint; i++) {
+    const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
+    int col = c->iColumn, op = c->op;
+    if (i == iMatch) continue;
+    if (op == SQLITE_INDEX_CONSTRAINT_LIMIT) {
+      if (c->usable) iLimit = i;
+      continue;
+    }
+    if (op == SQLITE_INDEX_CONSTRAINT_OFFSET) {
+      if (c->usable) iOffset = i;
+      continue;
+    }
+    if (col == d->iVector) {
+      return vg_vtab_error(p, SQLITE_ERROR,
+                           "%s: a KNN query takes exactly one MATCH on %s and no other "
+                           "condition on it",
+                           p->zName, d->aCol[d->iVector].zName);
+    }
+    if (col == VG_HIDDEN_K(d)) {
+      if (op != SQLITE_INDEX_CONSTRAINT_EQ) {
+        return vg_vtab_error(p, SQLITE_ERROR, "%s: k must be given as k = N", p->zName);
+      }
+      if (!c->usable) return SQLITE_CONSTRAINT;
+      iK = i;
+      continue;
+    }
+    if (col == VG_HIDDEN_DISTANCE(d)) {
+      if (!is_distance_op(op)) {
+        return vg_vtab_error(p, SQLITE_ERROR,
+                             "%s: distance can only be compared with =, !=, <, <=, >, >=",
+                             p->zName);
+      }
+      if (!c->usable) return SQLITE_CONSTRAINT;
+      continue;
+    }
+    if (col < 0) {
+      if (!is_filter_op(op, 1)) {
+        return vg_vtab_error(p, SQLITE_ERROR,
+                             "%s: this comparison on rowid is not supported in a KNN query",
+                             p->zName);
+      }
+      if (!c->usable) return SQLITE_CONSTRAINT;
+      continue;
+    }
+    const VgColumn *pCol = &d->aCol[col];
+    if (pCol->kind == VG_COL_AUX) {
+      return vg_vtab_error(p, SQLITE_ERROR,
+                           "%s: column %s is auxiliary (stored and returned, not "
+                           "filterable) and cannot filter a KNN query; declare it without "
+                           "+ to make it a metadata column",
+                           p->zName, pCol->zName);
+    }
+    if (!is_filter_op(op, 0)) {
+      return vg_vtab_error(p, SQLITE_ERROR,
+                           "%s: this operator on column %s is not supported in a KNN "
+                           "query (use =, !=, <, <=, >, >=, IN, IS, LIKE, GLOB, IS NULL)",
+                           p->zName, pCol->zName);
+    }
+    if (!c->usable) return SQLITE_CONSTRAINT;
+    if (pCol->kind == VG_COL_PARTITION &&
+        (op == SQLITE_INDEX_CONSTRAINT_EQ || op == SQLITE_INDEX_CONSTRAINT_IS)) {
+      bPartEq = 1;
+    }
+  }
+  if (d->iPartition >= 0 && !bPartEq) {
+    return vg_vtab_error(p, SQLITE_ERROR,
+                         "%s: a KNN query must name the partition: add %s = ... or %s IN "
+                         "(...) (tenant isolation)",
+                         p->zName, d->aCol[d->iPartition].zName, d->aCol[d->iPartition].zName);
+  }
+  if (iK < 0 && iLimit < 0) {
+    /* SQLite passes LIMIT to virtual tables in KNN queries from 3.41 on. */
+    return vg_vtab_error(p, SQLITE_ERROR, "%s: a KNN query needs k: add AND k = N%s",
+                         p->zName,
+                         sqlite3_libversion_number() >= 3041000 ? " (or LIMIT N)" : "");
+  }
+
+  PlanBuilder b = {pInfo, sqlite3_str_new(0), 0};
+  plan_add(&b, iMatch, 'Q', 0, 1);
+  if (iK >= 0) {
+    plan_add(&b, iK, 'K', 0, 1);
+  } else {
+    /* SQLite still applies LIMIT and OFFSET to what we return. */
+    plan_add(&b, iLimit, 'L', 0, 0);
+    if (iOffset >= 0) plan_add(&b, iOffset, 'O', 0, 0);
+  }
+  for (int i = 0; i < pInfo->nConstraint; i++) {
+    const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
+    int col = c->iColumn;
+    if (i == iMatch || i == iK || c->op == SQLITE_INDEX_CONSTRAINT_LIMIT ||
+        c->op == SQLITE_INDEX_CONSTRAINT_OFFSET) {
+      continue;
+    }
+    if (col == VG_HIDDEN_DISTANCE(d)) {
+      plan_add(&b, i, 'D', 0, 1);
+    } else if (col < 0) {
+      plan_add(&b, i, 'R', 0, 1);
+    } else {
+      plan_add(&b, i, d->aCol[col].kind == VG_COL_PARTITION ? 'P' : 'M', col, 1);
+    }
+  }
+  /* Rows come out nearest first, ties by rowid. */
+  if (pInfo->nOrderBy >= 1 && pInfo->nOrderBy <= 2 &&
+      pInfo->aOrderBy[0].iColumn == VG_HIDDEN_DISTANCE(d) && !pInfo->aOrderBy[0].desc &&
+      (pInfo->nOrderBy == 1 ||
+       (pInfo->aOrderBy[1].iColumn < 0 && !pInfo->aOrderBy[1].desc))) {
+    pInfo->orderByConsumed = 1;
+  }
+  pInfo->estimatedCost = 10.0;
+  pInfo->estimatedRows = 10;
+  return plan_finish(&b, 1);
+}
+
+static int plan_scan(VgVtab *p, sqlite3_index_info *pInfo) {
+  const VgTableDef *d = p->pDef;
+  int bRowidEq = 0, nTerm = 0;
+  PlanBuilder b = {pInfo, sqlite3_str_new(0), 0};
+  for (int i = 0; i < pInfo->nConstraint; i++) {
+    const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
+    int col = c->iColumn, op = c->op;
+    if (op == SQLITE_INDEX_CONSTRAINT_LIMIT || op == SQLITE_INDEX_CONSTRAINT_OFFSET) continue;
+    if (col == VG_HIDDEN_K(d) || col == VG_HIDDEN_DISTANCE(d)) {
+      sqlite3_free(sqlite3_str_finish(b.s));
+      return vg_vtab_error(p, SQLITE_ERROR,
+                           "%s: %s only applies to KNN queries (WHERE %s MATCH ... AND k = N)",
+                           p->zName, col == VG_HIDDEN_K(d) ? "k" : "distance",
+                           d->aCol[d->iVector].zName);
+    }
+    if (!c->usable) continue;
+    if (col < 0) {
+      if (!is_filter_op(op, 1)) continue;
+      if (op == SQLITE_INDEX_CONSTRAINT_EQ) bRowidEq = 1;
+      plan_add(&b, i, 'R', 0, 1);
+      nTerm++;
+    } else if ((d->aCol[col].kind == VG_COL_PARTITION ||
+                d->aCol[col].kind == VG_COL_METADATA) &&
+               is_filter_op(op, 0)) {
+      plan_add(&b, i, d->aCol[col].kind == VG_COL_PARTITION ? 'P' : 'M', col, 1);
+      nTerm++;
+    }
+  }
+  if (pInfo->nOrderBy == 1 && pInfo->aOrderBy[0].iColumn < 0 &&
+      !pInfo->aOrderBy[0].desc && pInfo->nConstraint <= MAX_KNN_CONSTRAINTS) {
+    pInfo->orderByConsumed = 1;
+  }
+  if (bRowidEq) {
+    pInfo->estimatedCost = 1.0;
+    pInfo->estimatedRows = 1;
+  } else if (nTerm) {
+    pInfo->estimatedCost = 1000.0;
+    pInfo->estimatedRows = 100;
+  } else {
+    pInfo->estimatedCost = 1e6;
+    pInfo->estimatedRows = 1000000;
+  }
+  return plan_finish(&b, 0);
+}
+
+int vg_vtab_best_index(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
+  VgVtab *p = (VgVtab *)pVtab;
+  const VgTableDef *d = p->pDef;
+  int iMatch = -1, bUnusableMatch = 0;
+  for (int i = 0; i < pInfo->nConstraint; i++) {
+    const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
+    if (c->iColumn != d->iVector || c->op != SQLITE_INDEX_CONSTRAINT_MATCH) continue;
+    if (!c->usable) {
+      bUnusableMatch = 1;
+    } else if (iMatch >= 0) {
+      return vg_vtab_error(p, SQLITE_ERROR, "%s: a KNN query takes exactly one MATCH",
+                           p->zName);
+    } else {
+      iMatch = i;
+    }
+  }
+  if (iMatch >= 0) return plan_knn(p, pInfo, iMatch);
+  if (bUnusableMatch) return SQLITE_CONSTRAINT;
+  return plan_scan(p, pInfo);
+}
+
+/* Rebuild the terms of a plan from idxStr; *paTerm is from sqlite3_malloc. */
+static int decode_plan(const char *z, int nArg, VgTerm **paTerm) {
+  VgTerm *a = sqlite3_malloc64(sizeof(VgTerm) * (nArg + 1));
+  if (a == 0) return SQLITE_NOMEM;
+  memset(a, 0, sizeof(VgTerm) * (nArg + 1));
+  for (int i = 0; i < nArg; i++) {
+    char *zEnd;
+    if (z == 0 || *z == 0) goto corrupt;
+    a[i].kind = *z++;
+    a[i].iCol = (int)strtol(z, &zEnd, 10);
+    if (*zEnd != ',') goto corrupt;
+    a[i].op = (int)strtol(zEnd + 1, &zEnd, 10);
+    if (*zEnd != ',') goto corrupt;
+    a[i].bIn = (int)strtol(zEnd + 1, &zEnd, 10);
+    if (*zEnd != ',') goto corrupt;
+    int nColl = (int)strtol(zEnd + 1, &zEnd, 10);
+    if (*zEnd != ':' || nColl < 0 || (int)strlen(zEnd + 1) < nColl + 1) goto corrupt;
+    a[i].zColl = nColl ? (char *)zEnd + 1 : 0;
+    z = zEnd + 1 + nColl;
+    if (*z != ';') goto corrupt;
+    *(char *)z = 0; /* terminates zColl: idxStr is ours to modify */
+    z++;
+  }
+  *paTerm = a;
+  return SQLITE_OK;
+corrupt:
+  sqlite3_free(a);
+  return SQLITE_INTERNAL;
+}
+
+/* ---- SQL over the shadow tables ---------------------------------------- */
+
+/* Values to bind to a generated statement (owned copies). */
+typedef struct Binds {
+  sqlite3_value **a;
+  int n, nAlloc;
+} Binds;
+
+static int binds_add(Binds *b, sqlite3_value *v) {
+  if (b->n == b->nAlloc) {
+    int nNew = b->nAlloc ? b->nAlloc * 2 : 8;
+    sqlite3_value **aNew = sqlite3_realloc64(b->a, sizeof(*aNew) * nNew);
+    if (aNew == 0) return SQLITE_NOMEM;
+    b->a = aNew;
+    b->nAlloc = nNew;
+  }
+  b->a[b->n] = sqlite3_value_dup(v);
+  if (b->a[b->n] == 0) return SQLITE_NOMEM;
+  b->n++;
+  return SQLITE_OK;
+}
+
+static void binds_free(Binds *b) {
+  for (int i = 0; i < b->n; i++) sqlite3_value_free(b->a[i]);
+  sqlite3_free(b->a);
+  memset(b, 0, sizeof(*b));
+}
+
+static int binds_apply(const Binds *b, sqlite3_stmt *pStmt, int iFirst) {
+  for (int i = 0; i < b->n; i++) {
+    int rc = sqlite3_bind_value(pStmt, iFirst + i, b->a[i]);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
+
+static const char *op_sql(int op) {
+  switch (op) {
+    case SQLITE_INDEX_CONSTRAINT_EQ:
+      return "=";
+    case SQLITE_INDEX_CONSTRAINT_GT:
+      return ">";
+    case SQLITE_INDEX_CONSTRAINT_LE:
+      return "<=";
+    case SQLITE_INDEX_CONSTRAINT_LT:
+      return "<";
+    case SQLITE_INDEX_CONSTRAINT_GE:
+      return ">=";
+    case SQLITE_INDEX_CONSTRAINT_NE:
+      return "!=";
+    case SQLITE_INDEX_CONSTRAINT_IS:
+      return "IS";
+    case SQLITE_INDEX_CONSTRAINT_ISNOT:
+      return "IS NOT";
+    case SQLITE_INDEX_CONSTRAINT_LIKE:
+      return "LIKE";
+    case SQLITE_INDEX_CONSTRAINT_GLOB:
+      return "GLOB";
+    default:
+      return 0;
+  }
+}
+
+/* Append " AND <zExpr> <op> <value>" for term t, whose argument is v. */
+static int append_filter(sqlite3_str *s, const char *zExpr, const VgTerm *t,
+                         sqlite3_value *v, Binds *b) {
+  sqlite3_str_appendf(s, " AND %s", zExpr);
+  if (t->zColl) sqlite3_str_appendf(s, " COLLATE \"%w\"", t->zColl);
+  if (t->op == SQLITE_INDEX_CONSTRAINT_ISNULL) {
+    sqlite3_str_appendall(s, " IS NULL");
+    return SQLITE_OK;
+  }
+  if (t->op == SQLITE_INDEX_CONSTRAINT_ISNOTNULL) {
+    sqlite3_str_appendall(s, " IS NOT NULL");
+    return SQLITE_OK;
+  }
+  if (!t->bIn) {
+    sqlite3_str_appendf(s, " %s ?", op_sql(t->op));
+    return binds_add(b, v);
+  }
+  sqlite3_value *pItem = 0;
+  int nItem = 0, rc;
+  sqlite3_str_appendall(s, " IN (");
+  for (rc = sqlite3_vtab_in_first(v, &pItem); rc == SQLITE_OK && pItem;
+       rc = sqlite3_vtab_in_next(v, &pItem)) {
+    sqlite3_str_appendall(s, nItem++ ? ", ?" : "?");
+    if (binds_add(b, pItem) != SQLITE_OK) return SQLITE_NOMEM;
+  }
+  sqlite3_str_appendall(s, ")");
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int prepare_generated(VgVtab *p, sqlite3_str *s, const Binds *b, int iFirst,
+                             sqlite3_stmt **ppStmt) {
+  char *zSql = sqlite3_str_finish(s);
+  if (zSql == 0) return SQLITE_NOMEM;
+  int rc = sqlite3_prepare_v2(p->db, zSql, -1, ppStmt, 0);
+  sqlite3_free(zSql);
+  if (rc == SQLITE_OK) rc = binds_apply(b, *ppStmt, iFirst);
+  if (rc != SQLITE_OK) {
+    vg_vtab_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
+    sqlite3_finalize(*ppStmt);
+    *ppStmt = 0;
+  }
+  return rc;
+}
+
+/* The SQL expression a P, M or R term filters on. */
+static char *term_expr(const VgTableDef *d, const VgTerm *t) {
+  switch (t->kind) {
+    case 'P':
+      return sqlite3_mprintf("p.value");
+    case 'M':
+      return sqlite3_mprintf("r.m%d", d->aCol[t->iCol].iStore);
+    default:
+      return sqlite3_mprintf("r.id");
+  }
+}
+
+/* Append every term of the given kinds (a string of kind letters), skipping
+** term iSkip. */
+static int append_terms(VgVtab *p, sqlite3_str *s, const VgTerm *aTerm, int nTerm,
+                        sqlite3_value **argv, const char *zKinds, int iSkip, Binds *b) {
+  for (int i = 0; i < nTerm; i++) {
+    if (i == iSkip || strchr(zKinds, aTerm[i].kind) == 0) continue;
+    char *zExpr = term_expr(p->pDef, &aTerm[i]);
+    if (zExpr == 0) return SQLITE_NOMEM;
+    int rc = append_filter(s, zExpr, &aTerm[i], argv[i], b);
+    sqlite3_free(zExpr);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
+
+/* ---- KNN --------------------------------------------------------------- */
+
+/* A distance condition, evaluated in C on each candidate. */
+typedef struct DistTerm {
+  int op;
+  int kind; /* 0: NULL (never true), 1: number, 2: text or blob (above all numbers) */
+  double r;
+} DistTerm;
+
+static int distance_passes(double d, const DistTerm *a, int n) {
+  for (int i = 0; i < n; i++) {
+    int cmp;
+    if (a[i].kind == 0) return 0;
+    cmp = a[i].kind == 2 ? -1 : (d < a[i].r ? -1 : d > a[i].r ? 1 : 0);
+    switch (a[i].op) {
+      case SQLITE_INDEX_CONSTRAINT_EQ:
+        if (cmp != 0) return 0;
+        break;
+      case SQLITE_INDEX_CONSTRAINT_NE:
+        if (cmp == 0) return 0;
+        break;
+      case SQLITE_INDEX_CONSTRAINT_LT:
+        if (cmp >= 0) return 0;
+        break;
+      case SQLITE_INDEX_CONSTRAINT_LE:
+        if (cmp > 0) return 0;
+        break;
+      case SQLITE_INDEX_CONSTRAINT_GT:
+        if (cmp <= 0) return 0;
+        break;
+      default: /* GE */
+        if (cmp < 0) return 0;
+        break;
+    }
+  }
+  return 1;
+}
+
+typedef struct KnnQuery {
+  float *aQuery; /* prepared for the metric */
+  int nDims;
+  vg_metric metric;
+  TopK top;
+  DistTerm *aDist;
+  int nDist;
+  sqlite3_int64 *aRowid; /* sorted rowids from rowid = / IN, or 0 */
+  int nRowid;
+  int iRowidTerm; /* term that gave aRowid, or -1 */
+} KnnQuery;
+
+static void knn_free(KnnQuery *q) {
+  sqlite3_free(q->aQuery);
+  sqlite3_free(q->aDist);
+  sqlite3_free(q->aRowid);
+  topk_free(&q->top);
+}
+
+static int knn_offer(KnnQuery *q, const VecSet *pSet, int i) {
+  float d = vg_prepared_distance(q->metric, q->aQuery, vecset_vector(pSet, i), q->nDims);
+  sqlite3_int64 id = pSet->aId[i];
+  if (!topk_accepts(&q->top, d, id)) return SQLITE_OK;
+  if (q->nDist && !distance_passes(d, q->aDist, q->nDist)) return SQLITE_OK;
+  return topk_push(&q->top, d, id);
+}
+
+static int rowid_listed(const KnnQuery *q, sqlite3_int64 id) {
+  int lo = 0, hi = q->nRowid - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2;
+    if (q->aRowid[mid] == id) return 1;
+    if (q->aRowid[mid] < id) {
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return 0;
+}
+
+static int cmp_i64(const void *x, const void *y) {
+  sqlite3_int64 a = *(const sqlite3_int64 *)x, b = *(const sqlite3_int64 *)y;
+  return a < b ? -1 : a > b;
+}
+
+/* Add value v to the rowid list if it can equal a rowid. */
+static int rowid_list_add(KnnQuery *q, sqlite3_value *v, int *pnAlloc) {
+  VgValue iv;
+  char *zErr = 0;
+  if (sqlite3_value_type(v) == SQLITE_NULL) return SQLITE_OK;
+  if (vg_value_coerce(v, VG_TYPE_INTEGER, "rowid", &iv, &zErr) != SQLITE_OK) {
+    sqlite3_free(zErr); /* not an integer: equals no rowid */
+    return SQLITE_OK;
+  }
+  if (q->nRowid == *pnAlloc) {
+    int nNew = *pnAlloc ? *pnAlloc * 2 : 16;
+    sqlite3_int64 *aNew = sqlite3_realloc64(q->aRowid, sizeof(sqlite3_int64) * nNew);
+    if (aNew == 0) return SQLITE_NOMEM;
+    q->aRowid = aNew;
+    *pnAlloc = nNew;
+  }
+  q->aRowid[q->nRowid++] = iv.i;
+  return SQLITE_OK;
+}
+
+/* The first rowid = or IN term becomes a sorted list that drives the search. */
+static int knn_rowid_list(KnnQuery *q, const VgTerm *aTerm, int nTerm, sqlite3_value **argv) {
+  int nAlloc = 0, rc = SQLITE_OK;
+  q->iRowidTerm = -1;
+  for (int i = 0; i < nTerm; i++) {
+    if (aTerm[i].kind == 'R' && aTerm[i].op == SQLITE_INDEX_CONSTRAINT_EQ) {
+      q->iRowidTerm = i;
+      break;
+    }
+  }
+  if (q->iRowidTerm < 0) return SQLITE_OK;
+  sqlite3_value *v = argv[q->iRowidTerm];
+  if (aTerm[q->iRowidTerm].bIn) {
+    sqlite3_value *pItem = 0;
+    for (rc = sqlite3_vtab_in_first(v, &pItem); rc == SQLITE_OK && pItem;
+         rc = sqlite3_vtab_in_next(v, &pItem)) {
+      if (rowid_list_add(q, pItem, &nAlloc) != SQLITE_OK) return SQLITE_NOMEM;
+    }
+    if (rc != SQLITE_DONE) return rc;
+  } else {
+    rc = rowid_list_add(q, v, &nAlloc);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (q->aRowid == 0) { /* an empty list matches nothing: keep a non-null array */
+    q->aRowid = sqlite3_malloc64(sizeof(sqlite3_int64));
+    if (q->aRowid == 0) return SQLITE_NOMEM;
+  }
+  qsort(q->aRowid, (size_t)q->nRowid, sizeof(sqlite3_int64), cmp_i64);
+  return SQLITE_OK;
+}
+
+/* Read k from a k = ? term, or from LIMIT (+ OFFSET). */
+static int knn_k(VgVtab *p, const VgTerm *aTerm, int nTerm, sqlite3_value **argv, int *pK) {
+  sqlite3_int64 k = -1, offset = 0;
+  for (int i = 0; i < nTerm; i++) {
+    char kind = aTerm[i].kind;
+    if (kind != 'K' && kind != 'L' && kind != 'O') continue;
+    const char *zWhat = kind == 'K' ? "k" : kind == 'L' ? "LIMIT" : "OFFSET";
+    VgValue iv;
+    char *zErr = 0;
+    if (vg_value_coerce(argv[i], VG_TYPE_INTEGER, zWhat, &iv, &zErr) != SQLITE_OK ||
+        iv.type != SQLITE_INTEGER) {
+      sqlite3_free(zErr);
+      char *zGot = vg_value_describe(argv[i]);
+      int rc = vg_vtab_error(p, SQLITE_ERROR, "%s: %s must be a positive integer; got %s",
+                             p->zName, zWhat, zGot ? zGot : "another value");
+      sqlite3_free(zGot);
+      return rc;
+    }
+    if (kind == 'O') {
+      offset = iv.i < 0 ? 0 : iv.i;
+    } else {
+      k = iv.i;
+      if (k < 1) {
+        return vg_vtab_error(p, SQLITE_ERROR, "%s: %s must be at least 1 in a KNN query; got %lld",
+                             p->zName, zWhat, k);
+      }
+    }
+  }
+  if (k > VG_MAX_K || offset > VG_MAX_K || k + offset > VG_MAX_K) {
+    return vg_vtab_error(p, SQLITE_ERROR, "%s: k = %lld exceeds the maximum of %d", p->zName,
+                         k + offset, VG_MAX_K);
+  }
+  *pK = (int)(k + offset);
+  return SQLITE_OK;
+}
+
+static int knn_query_vector(VgVtab *p, sqlite3_value *v, KnnQuery *q) {
+  const VgTableDef *d = p->pDef;
+  const char *zCol = d->aCol[d->iVector].zName;
+  char *zErr = 0;
+  int n = 0;
+  if (sqlite3_value_type(v) == SQLITE_NULL) {
+    return vg_vtab_error(p, SQLITE_ERROR, "%s: the query vector (%s MATCH ...) is NULL",
+                         p->zName, zCol);
+  }
+  int rc = vg_vector_from_value(v, &q->aQuery, &n, &zErr);
+  if (rc != SQLITE_OK) {
+    if (zErr == 0) return rc;
+    rc = vg_vtab_error(p, rc, "%s: query vector: %s", p->zName, zErr);
+    sqlite3_free(zErr);
+    return rc;
+  }
+  if (n != d->nDims) {
+    return vg_vtab_error(p, SQLITE_ERROR,
+                         "%s: the query vector has %d dimensions; %s holds %d", p->zName, n,
+                         zCol, d->nDims);
+  }
+  if (d->metric == VG_METRIC_COSINE && !vg_vector_normalize(q->aQuery, n, q->aQuery)) {
+    return vg_vtab_error(p, SQLITE_ERROR,
+                         "%s: the query vector is zero, which has no direction under the "
+                         "cosine metric",
+                         p->zName);
+  }
+  q->nDims = n;
+  q->metric = d->metric;
+  return SQLITE_OK;
+}
+
+static int knn_distance_terms(const VgTerm *aTerm, int nTerm, sqlite3_value **argv,
+                              KnnQuery *q) {
+  q->aDist = sqlite3_malloc64(sizeof(DistTerm) * (nTerm + 1));
+  if (q->aDist == 0) return SQLITE_NOMEM;
+  for (int i = 0; i < nTerm; i++) {
+    if (aTerm[i].kind != 'D') continue;
+    DistTerm *t = &q->aDist[q->nDist++];
+    VgValue rv;
+    char *zErr = 0;
+    t->op = aTerm[i].op;
+    if (sqlite3_value_type(argv[i]) == SQLITE_NULL) {
+      t->kind = 0;
+    } else if (vg_value_coerce(argv[i], VG_TYPE_REAL, "distance", &rv, &zErr) == SQLITE_OK) {
+      t->kind = 1;
+      t->r = rv.r;
+    } else {
+      sqlite3_free(zErr);
+      t->kind = 2; /* SQLite orders text and blobs above every number */
+    }
+  }
+  return SQLITE_OK;
+}
+
+/* Offer the candidates of one partition to the heap. */
+static int knn_partition(VgVtab *p, KnnQuery *q, const VecSet *pSet, sqlite3_stmt *pCand,
+                         sqlite3_int64 part) {
+  int rc = SQLITE_OK;
+  if (pCand) {
+    sqlite3_bind_int64(pCand, 1, part);
+    while (rc == SQLITE_OK && sqlite3_step(pCand) == SQLITE_ROW) {
+      sqlite3_int64 id = sqlite3_column_int64(pCand, 0);
+      if (q->aRowid && !rowid_listed(q, id)) continue;
+      int i = vecset_find(pSet, id);
+      if (i < 0) {
+        rc = vg_vtab_error(p, SQLITE_CORRUPT_VTAB,
+                           "%s: the shadow tables are corrupt: row %lld has no vector",
+                           p->zName, id);
+        break;
+      }
+      rc = knn_offer(q, pSet, i);
+    }
+    int rc2 = sqlite3_reset(pCand);
+    if (rc == SQLITE_OK && rc2 != SQLITE_OK) {
+      rc = vg_vtab_error(p, rc2, "%s: %s", p->zName, sqlite3_errmsg(p->db));
+    }
+    return rc;
+  }
+  if (q->aRowid) {
+    for (int j = 0; rc == SQLITE_OK && j < q->nRowid; j++) {
+      if (j > 0 && q->aRowid[j] == q->aRowid[j - 1]) continue;
+      int i = vecset_find(pSet, q->aRowid[j]);
+      if (i >= 0) rc = knn_offer(q, pSet, i);
+    }
+    return rc;
+  }
+  for (int i = 0; rc == SQLITE_OK && i < pSet->n; i++) rc = knn_offer(q, pSet, i);
+  return rc;
+}
+
+static int knn_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv) {
+  VgVtab *p = (VgVtab *)cur->base.pVtab;
+  KnnQuery q;
+  Binds partBinds = {0, 0, 0}, candBinds = {0, 0, 0};
+  sqlite3_stmt *pParts = 0, *pCand = 0;
+  int k = 0;
+  memset(&q, 0, sizeof(q));
+  int rc = knn_query_vector(p, argv[0], &q);
+  if (rc == SQLITE_OK) rc = knn_k(p, aTerm, nTerm, argv, &k);
+  if (rc == SQLITE_OK) rc = knn_distance_terms(aTerm, nTerm, argv, &q);
+  if (rc == SQLITE_OK) rc = knn_rowid_list(&q, aTerm, nTerm, argv);
+  if (rc != SQLITE_OK) goto done;
+  topk_init(&q.top, k);
+
+  /* The partitions to search. */
+  sqlite3_str *s = sqlite3_str_new(0);
+  sqlite3_str_appendf(s, "SELECT p.id, p.nonce FROM %s p WHERE 1",
+                      vg_store_table(p->pStore, "partitions"));
+  rc = append_terms(p, s, aTerm, nTerm, argv, "P", -1, &partBinds);
+  if (rc == SQLITE_OK) {
+    rc = prepare_generated(p, s, &partBinds, 1, &pParts);
+  } else {
+    sqlite3_free(sqlite3_str_finish(s));
+  }
+  if (rc != SQLITE_OK) goto done;
+
+  /* Metadata and remaining rowid conditions select candidates in SQL. */
+  int bCand = 0;
+  for (int i = 0; i < nTerm; i++) {
+    if (aTerm[i].kind == 'M' || (aTerm[i].kind == 'R' && i != q.iRowidTerm)) bCand = 1;
+  }
+  if (bCand) {
+    s = sqlite3_str_new(0);
+    sqlite3_str_appendf(s, "SELECT r.id FROM %s r WHERE r.part = ?1",
+                        vg_store_table(p->pStore, "rows"));
+    rc = append_terms(p, s, aTerm, nTerm, argv, "MR", q.iRowidTerm, &candBinds);
+    if (rc == SQLITE_OK) {
+      rc = prepare_generated(p, s, &candBinds, 2, &pCand);
+    } else {
+      sqlite3_free(sqlite3_str_finish(s));
+    }
+    if (rc != SQLITE_OK) goto done;
+  }
+
+  while (rc == SQLITE_OK && sqlite3_step(pParts) == SQLITE_ROW) {
+    VecSet *pSet = 0;
+    sqlite3_int64 part = sqlite3_column_int64(pParts, 0);
+    rc = vg_cache_get(p, part, sqlite3_column_int64(pParts, 1), &pSet);
+    if (rc == SQLITE_OK) rc = knn_partition(p, &q, pSet, pCand, part);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_reset(pParts);
+    if (rc != SQLITE_OK) vg_vtab_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
+  }
+  if (rc == SQLITE_OK) {
+    topk_sort(&q.top);
+    cur->aHit = q.top.a;
+    cur->nHit = q.top.n;
+    q.top.a = 0;
+  }
+done:
+  sqlite3_finalize(pParts);
+  sqlite3_finalize(pCand);
+  binds_free(&partBinds);
+  binds_free(&candBinds);
+  knn_free(&q);
+  return rc;
+}
+
+/* ---- plain scans ------------------------------------------------------- */
+
+static int scan_start(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv) {
+  VgVtab *p = (VgVtab *)cur->base.pVtab;
+  Binds binds = {0, 0, 0};
+  sqlite3_str *s = sqlite3_str_new(0);
+  sqlite3_str_appendf(s, "SELECT r.id, p.id IS NULL FROM %s r LEFT JOIN %s p ON p.id = r.part "
+                      "WHERE 1",
+                      vg_store_table(p->pStore, "rows"),
+                      vg_store_table(p->pStore, "partitions"));
+  int rc = append_terms(p, s, aTerm, nTerm, argv, "PMR", -1, &binds);
+  sqlite3_str_appendall(s, " ORDER BY r.id");
+  if (rc == SQLITE_OK) {
+    rc = prepare_generated(p, s, &binds, 1, &cur->pScan);
+  } else {
+    sqlite3_free(sqlite3_str_finish(s));
+  }
+  binds_free(&binds);
+  if (rc != SQLITE_OK) return rc;
+  return vg_cursor_next(&cur->base);
+}
+
+/* ---- cursor ------------------------------------------------------------ */
+
+static void cursor_reset(VgCursor *cur) {
+  sqlite3_free(cur->aHit);
+  cur->aHit = 0;
+  cur->nHit = cur->iHit = 0;
+  sqlite3_finalize(cur->pScan);
+  cur->pScan = 0;
+  cur->bScanEof = 0;
+  cur->bReaderOn = 0;
+  if (cur->pReader) vg_reader_release(cur->pReader);
+}
+
+int vg_cursor_open(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
+  VgVtab *p = (VgVtab *)pVtab;
+  VgCursor *cur = sqlite3_malloc64(sizeof(*cur));
+  if (cur == 0) return SQLITE_NOMEM;
+  memset(cur, 0, sizeof(*cur));
+  int rc = vg_reader_open(p->pStore, &cur->pReader);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(cur);
+    return rc;
+  }
+  *ppCursor = &cur->base;
+  return SQLITE_OK;
+}
+
+int vg_cursor_close(sqlite3_vtab_cursor *pCur) {
+  VgCursor *cur = (VgCursor *)pCur;
+  cursor_reset(cur);
+  vg_reader_close(cur->pReader);
+  sqlite3_free(cur);
+  return SQLITE_OK;
+}
+
+int vg_cursor_filter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr, int argc,
+                     sqlite3_value **argv) {
+  VgCursor *cur = (VgCursor *)pCur;
+  VgVtab *p = (VgVtab *)pCur->pVtab;
+  VgTerm *aTerm = 0;
+  cursor_reset(cur);
+  /* decode_plan writes terminators into its own copy of the plan. */
+  char *zPlan = sqlite3_mprintf("%s", idxStr ? idxStr : "");
+  if (zPlan == 0) return SQLITE_NOMEM;
+  int rc = decode_plan(zPlan, argc, &aTerm);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(zPlan);
+    return vg_vtab_error(p, rc, "%s: cannot read the query plan", p->zName);
+  }
+  cur->bKnn = idxNum == 1;
+  rc = cur->bKnn ? knn_run(cur, aTerm, argc, argv) : scan_start(cur, aTerm, argc, argv);
+  sqlite3_free(aTerm);
+  sqlite3_free(zPlan);
+  return rc;
+}
+
+int vg_cursor_next(sqlite3_vtab_cursor *pCur) {
+  VgCursor *cur = (VgCursor *)pCur;
+  cur->bReaderOn = 0;
+  if (cur->bKnn) {
+    cur->iHit++;
+    return SQLITE_OK;
+  }
+  VgVtab *p = (VgVtab *)pCur->pVtab;
+  int rc = sqlite3_step(cur->pScan);
+  if (rc == SQLITE_ROW && sqlite3_column_int(cur->pScan, 1)) {
+    cur->bScanEof = 1;
+    return vg_vtab_error(p, SQLITE_CORRUPT_VTAB,
+                         "%s: the shadow tables are corrupt: the partition of row %lld is "
+                         "missing",
+                         p->zName, sqlite3_column_int64(cur->pScan, 0));
+  }
+  if (rc == SQLITE_ROW) return SQLITE_OK;
+  cur->bScanEof = 1;
+  if (rc == SQLITE_DONE) return SQLITE_OK;
+  return vg_vtab_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
+}
+
+int vg_cursor_eof(sqlite3_vtab_cursor *pCur) {
+  VgCursor *cur = (VgCursor *)pCur;
+  if (cur->bKnn) return cur->iHit >= cur->nHit;
+  return cur->pScan == 0 || cur->bScanEof;
+}
+
+int vg_cursor_rowid(sqlite3_vtab_cursor *pCur, sqlite3_int64 *pRowid) {
+  VgCursor *cur = (VgCursor *)pCur;
+  *pRowid = cur->bKnn ? cur->aHit[cur->iHit].rowid : sqlite3_column_int64(cur->pScan, 0);
+  return SQLITE_OK;
+}
+
+/* Position the reader on the cursor's current row. */
+static int cursor_read_row(VgCursor *cur) {
+  VgVtab *p = (VgVtab *)cur->base.pVtab;
+  sqlite3_int64 rowid;
+  char *zErr = 0;
+  vg_cursor_rowid(&cur->base, &rowid);
+  if (cur->bReaderOn && cur->iReaderRowid == rowid) return SQLITE_OK;
+  int rc = vg_reader_seek(cur->pReader, rowid, &zErr);
+  if (rc == SQLITE_ROW) {
+    cur->bReaderOn = 1;
+    cur->iReaderRowid = rowid;
+    return SQLITE_OK;
+  }
+  if (rc == SQLITE_DONE) {
+    return vg_vtab_error(p, SQLITE_CORRUPT_VTAB,
+                         "%s: the shadow tables are corrupt: row %lld is missing", p->zName,
+                         rowid);
+  }
+  return zErr ? vg_vtab_set_error(p, rc, zErr) : rc;
+}
+
+int vg_cursor_column(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int iCol) {
+  VgCursor *cur = (VgCursor *)pCur;
+  VgVtab *p = (VgVtab *)pCur->pVtab;
+  const VgTableDef *d = p->pDef;
+  char *zErr = 0;
+  if (iCol == VG_HIDDEN_DISTANCE(d)) {
+    if (cur->bKnn) sqlite3_result_double(ctx, cur->aHit[cur->iHit].distance);
+    return SQLITE_OK;
+  }
+  if (iCol == VG_HIDDEN_K(d)) return SQLITE_OK; /* NULL */
+  const VgColumn *c = &d->aCol[iCol];
+  /* An UPDATE that leaves these unchanged need not read them. */
+  if ((c->kind == VG_COL_VECTOR || c->kind == VG_COL_AUX) && sqlite3_vtab_nochange(ctx)) {
+    return SQLITE_OK;
+  }
+  int rc = cursor_read_row(cur);
+  if (rc != SQLITE_OK) return rc;
+  switch (c->kind) {
+    case VG_COL_VECTOR: {
+      const unsigned char *a;
+      rc = vg_reader_vector(cur->pReader, &a, 0, &zErr);
+      if (rc == SQLITE_OK) sqlite3_result_blob(ctx, a, 4 * d->nDims, SQLITE_TRANSIENT);
+      break;
+    }
+    case VG_COL_PARTITION:
+      sqlite3_result_value(ctx, vg_reader_partition(cur->pReader));
+      break;
+    case VG_COL_METADATA:
+      sqlite3_result_value(ctx, vg_reader_meta(cur->pReader, c->iStore));
+      break;
+    default: {
+      VgValue *v;
+      rc = vg_reader_aux(cur->pReader, c->iStore, &v, &zErr);
+      if (rc == SQLITE_OK) vg_value_result(ctx, v);
+      break;
+    }
+  }
+  if (rc != SQLITE_OK && zErr) return vg_vtab_set_error(p, rc, zErr);
+  return rc;
+}

@@ -1,0 +1,398 @@
+/*
+** test_knn.c — exact KNN search on vg_hnsw against brute force.
+**
+** Every table here has a twin: an ordinary table holding the same rows.  A
+** KNN query on the vg_hnsw table must return exactly what the reference
+** query gives:
+**   SELECT rowid, vg_distance(embedding, :q, metric) AS d FROM ref
+**    WHERE <same filters> ORDER BY d, rowid LIMIT k
+** i.e. the k nearest among the rows matching every filter, or all of them
+** when fewer match.  Filters are drawn at random over every supported
+** operator, IN lists, collations, rowid subqueries and distance bounds.
+*/
+#include "testdb.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DIMS 8
+#define MAX_ROWS 20000
+
+static sqlite3 *db;
+static sqlite3_int64 aIdV[MAX_ROWS], aIdR[MAX_ROWS];
+static double aDistV[MAX_ROWS], aDistR[MAX_ROWS];
+
+static int setup(void **state) {
+  (void)state;
+  db = tdb_open(":memory:");
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  tdb_close(db);
+  return 0;
+}
+
+static void random_vector(uint64_t *s, float *a, int n) {
+  for (int i = 0; i < n; i++) a[i] = (float)(tdb_uniform(s) * 2.0 - 1.0);
+}
+
+/* Fill v (vg_hnsw) and ref (ordinary) with the same nRows random rows, and
+** group g (ordinary) with a random grouping of the rowids. */
+static void fill_tables(const char *zMetric, int nRows, int nTenant, uint64_t seed) {
+  tdb_exec(db, "DROP TABLE IF EXISTS v; DROP TABLE IF EXISTS ref; DROP TABLE IF EXISTS g;");
+  tdb_exec(db,
+           "CREATE VIRTUAL TABLE v USING vg_hnsw(embedding float[%d] distance_metric=%s, "
+           "tenant text partition key, cat text, n integer, score real, flag boolean, "
+           "+body text);"
+           "CREATE TABLE ref(embedding BLOB, tenant TEXT, cat TEXT, n INTEGER, score REAL, "
+           "flag INTEGER, body TEXT);"
+           "CREATE TABLE g(id INTEGER PRIMARY KEY, grp INTEGER);",
+           DIMS, zMetric);
+  sqlite3_stmt *pV = tdb_prepare(db, "INSERT INTO v(rowid, embedding, tenant, cat, n, score, "
+                                     "flag, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  sqlite3_stmt *pR = tdb_prepare(db, "INSERT INTO ref(rowid, embedding, tenant, cat, n, score, "
+                                     "flag, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  sqlite3_stmt *pG = tdb_prepare(db, "INSERT INTO g(id, grp) VALUES (?1, ?2)");
+  static const char *const cats[] = {"a", "b", "c", "d", "e", "f", "A", "B"};
+  uint64_t s = seed;
+  tdb_exec(db, "BEGIN");
+  for (int i = 0; i < nRows; i++) {
+    float e[DIMS];
+    char zTenant[16], zBody[32];
+    random_vector(&s, e, DIMS);
+    sqlite3_int64 rowid = 1 + i * 3 + (sqlite3_int64)(tdb_rand(&s) % 3);
+    snprintf(zTenant, sizeof zTenant, "t%02d", (int)(tdb_rand(&s) % (uint64_t)nTenant));
+    snprintf(zBody, sizeof zBody, "body of %lld", rowid);
+    for (int pass = 0; pass < 2; pass++) {
+      sqlite3_stmt *p = pass ? pR : pV;
+      uint64_t s2 = s;
+      sqlite3_bind_int64(p, 1, rowid);
+      sqlite3_bind_blob(p, 2, e, sizeof e, SQLITE_STATIC);
+      sqlite3_bind_text(p, 3, zTenant, -1, SQLITE_STATIC);
+      if (tdb_rand(&s2) % 10 == 0) {
+        sqlite3_bind_null(p, 4);
+      } else {
+        sqlite3_bind_text(p, 4, cats[tdb_rand(&s2) % 8], -1, SQLITE_STATIC);
+      }
+      if (tdb_rand(&s2) % 20 == 0) {
+        sqlite3_bind_null(p, 5);
+      } else {
+        sqlite3_bind_int64(p, 5, (sqlite3_int64)(tdb_rand(&s2) % 1000));
+      }
+      if (tdb_rand(&s2) % 20 == 0) {
+        sqlite3_bind_null(p, 6);
+      } else {
+        sqlite3_bind_double(p, 6, (double)(tdb_rand(&s2) % 1000) / 1000.0);
+      }
+      sqlite3_bind_int(p, 7, (int)(tdb_rand(&s2) % 2));
+      sqlite3_bind_text(p, 8, zBody, -1, SQLITE_STATIC);
+      if (sqlite3_step(p) != SQLITE_DONE) fail_msg("insert: %s", sqlite3_errmsg(db));
+      sqlite3_reset(p);
+      if (pass) s = s2;
+    }
+    sqlite3_bind_int64(pG, 1, rowid);
+    sqlite3_bind_int(pG, 2, (int)(tdb_rand(&s) % 10));
+    sqlite3_step(pG);
+    sqlite3_reset(pG);
+  }
+  tdb_exec(db, "COMMIT");
+  sqlite3_finalize(pV);
+  sqlite3_finalize(pR);
+  sqlite3_finalize(pG);
+}
+
+/* One random filter, written for v (zV) and for ref (zR): they differ only
+** where the reference must compute the distance itself. */
+static void random_filter(uint64_t *s, const char *zMetric, int bDistance, sqlite3_str *v,
+                          sqlite3_str *r) {
+  static const char *const f[] = {
+      "cat = 'a'", "cat != 'b'", "cat IN ('a', 'c', 'zz')", "cat IS NULL",
+      "cat IS NOT NULL", "cat > 'c'", "cat <= 'B'", "cat LIKE 'a%'", "cat GLOB '[ab]'",
+      "cat = 'A' COLLATE NOCASE", "cat IN ('A', 'b') COLLATE NOCASE", "cat IS 'd'",
+      "cat IS NOT 'e'", "n < 500", "n >= 250", "n BETWEEN 100 AND 300", "n IN (1, 2, 3, 500, 501, 502, 503, 504, 505, 999)",
+      "n = '42'", "n IS NULL", "n != 7", "n > 990.5", "score <= 0.5", "score > 0.25",
+      "score != 0.5", "score IS NOT NULL", "score < '0.1'", "flag = 1", "flag = 0",
+      "rowid IN (SELECT id FROM g WHERE grp = 3)", "rowid > 3000", "rowid IN (4, 5, 6, 7, 100, 101, 3001, 3002)",
+      "rowid IN (SELECT id FROM g WHERE grp IN (1, 2)) AND rowid < 5000", "rowid = 1000",
+      "cat IN (SELECT 'a' UNION SELECT 'f')", "cat IN ()", "n IN (SELECT grp * 100 FROM g)",
+  };
+  int nf = (int)(sizeof(f) / sizeof(f[0]));
+  if (bDistance && tdb_rand(s) % 5 == 0) {
+    /* a distance bound somewhere inside the usual range of the metric */
+    double x = strcmp(zMetric, "cosine") == 0 ? 0.6 + 0.6 * tdb_uniform(s)
+               : strcmp(zMetric, "l2") == 0   ? 1.5 + 1.0 * tdb_uniform(s)
+                                              : -0.5 + tdb_uniform(s);
+    const char *op = tdb_rand(s) % 2 ? "<=" : "<";
+    sqlite3_str_appendf(v, " AND distance %s %.6f", op, x);
+    sqlite3_str_appendf(r, " AND vg_distance(embedding, ?1, '%s') %s %.6f", zMetric, op, x);
+    return;
+  }
+  const char *z = f[tdb_rand(s) % (uint64_t)nf];
+  sqlite3_str_appendf(v, " AND %s", z);
+  sqlite3_str_appendf(r, " AND %s", z);
+}
+
+/* Run the same KNN query both ways and compare. */
+static void compare_knn(const char *zMetric, const float *q, int k, const char *zFilterV,
+                        const char *zFilterR) {
+  sqlite3_stmt *pV = tdb_prepare(db,
+                                 "SELECT rowid, distance FROM v WHERE embedding MATCH ?1 AND "
+                                 "k = %d %s ORDER BY distance",
+                                 k, zFilterV);
+  sqlite3_stmt *pR = tdb_prepare(db,
+                                 "SELECT rowid, vg_distance(embedding, ?1, '%s') AS d FROM ref "
+                                 "WHERE 1 %s ORDER BY d, rowid LIMIT %d",
+                                 zMetric, zFilterR, k);
+  sqlite3_stmt *pN = tdb_prepare(db, "SELECT count(*) FROM ref WHERE 1 %s", zFilterR);
+  sqlite3_bind_blob(pV, 1, q, sizeof(float) * DIMS, SQLITE_STATIC);
+  sqlite3_bind_blob(pR, 1, q, sizeof(float) * DIMS, SQLITE_STATIC);
+  if (sqlite3_bind_parameter_count(pN)) sqlite3_bind_blob(pN, 1, q, sizeof(float) * DIMS, SQLITE_STATIC);
+  int nV = tdb_collect(pV, aIdV, aDistV, MAX_ROWS);
+  int nR = tdb_collect(pR, aIdR, aDistR, MAX_ROWS);
+  assert_int_equal(sqlite3_step(pN), SQLITE_ROW);
+  int nMatch = sqlite3_column_int(pN, 0);
+  if (nV != nR || nV != (k < nMatch ? k : nMatch)) {
+    fail_msg("%s k=%d%s: %d rows, reference %d, %d rows match", zMetric, k, zFilterV, nV, nR,
+             nMatch);
+  }
+  for (int i = 0; i < nV; i++) {
+    if (fabs(aDistV[i] - aDistR[i]) > 1e-5) {
+      fail_msg("%s k=%d%s: row %d distance %.9g vs %.9g", zMetric, k, zFilterV, i, aDistV[i],
+               aDistR[i]);
+    }
+    if (i > 0 && aDistV[i] < aDistV[i - 1]) fail_msg("not sorted by distance");
+    /* the same rows, except ties at the k-th distance may swap */
+    int bFound = 0;
+    for (int j = 0; j < nR && !bFound; j++) bFound = aIdR[j] == aIdV[i];
+    if (!bFound && fabs(aDistV[i] - aDistR[nR - 1]) > 1e-5) {
+      fail_msg("%s k=%d%s: rowid %lld (d=%.9g) is not among the reference results", zMetric,
+               k, zFilterV, aIdV[i], aDistV[i]);
+    }
+  }
+  sqlite3_finalize(pV);
+  sqlite3_finalize(pR);
+  sqlite3_finalize(pN);
+}
+
+static void random_queries(const char *zMetric, int nQuery, int nTenant, uint64_t seed) {
+  static const int ks[] = {1, 3, 10, 10, 50, 200, 5000};
+  uint64_t s = seed;
+  for (int iq = 0; iq < nQuery; iq++) {
+    float q[DIMS];
+    random_vector(&s, q, DIMS);
+    int k = ks[tdb_rand(&s) % 7];
+    sqlite3_str *v = sqlite3_str_new(0), *r = sqlite3_str_new(0);
+    int t1 = (int)(tdb_rand(&s) % (uint64_t)nTenant), t2 = (int)(tdb_rand(&s) % (uint64_t)nTenant);
+    if (tdb_rand(&s) % 3 == 0) {
+      sqlite3_str_appendf(v, " AND tenant IN ('t%02d', 't%02d', 'nobody')", t1, t2);
+      sqlite3_str_appendf(r, " AND tenant IN ('t%02d', 't%02d', 'nobody')", t1, t2);
+    } else {
+      sqlite3_str_appendf(v, " AND tenant = 't%02d'", t1);
+      sqlite3_str_appendf(r, " AND tenant = 't%02d'", t1);
+    }
+    int nf = (int)(tdb_rand(&s) % 4);
+    for (int i = 0; i < nf; i++) random_filter(&s, zMetric, 1, v, r);
+    char *zV = sqlite3_str_finish(v), *zR = sqlite3_str_finish(r);
+    compare_knn(zMetric, q, k, zV, zR);
+    sqlite3_free(zV);
+    sqlite3_free(zR);
+  }
+}
+
+static void test_knn_filters_cosine(void **state) {
+  (void)state;
+  fill_tables("cosine", 6000, 4, 101);
+  random_queries("cosine", 250, 4, 1);
+}
+
+static void test_knn_filters_l2(void **state) {
+  (void)state;
+  fill_tables("l2", 6000, 4, 202);
+  random_queries("l2", 250, 4, 2);
+}
+
+static void test_knn_filters_ip(void **state) {
+  (void)state;
+  fill_tables("ip", 6000, 4, 303);
+  random_queries("ip", 250, 4, 3);
+}
+
+/* Plain scans (no MATCH) with the same random filters return exactly the
+** rows an ordinary table returns, in rowid order. */
+static void test_scan_filters(void **state) {
+  (void)state;
+  fill_tables("l2", 3000, 3, 404);
+  uint64_t s = 4;
+  for (int iq = 0; iq < 300; iq++) {
+    sqlite3_str *v = sqlite3_str_new(0), *r = sqlite3_str_new(0);
+    if (tdb_rand(&s) % 2) {
+      sqlite3_str_appendall(v, " AND tenant = 't01'");
+      sqlite3_str_appendall(r, " AND tenant = 't01'");
+    }
+    int nf = 1 + (int)(tdb_rand(&s) % 3);
+    for (int i = 0; i < nf; i++) random_filter(&s, "l2", 0, v, r);
+    char *zV = sqlite3_str_finish(v), *zR = sqlite3_str_finish(r);
+    sqlite3_stmt *pV = tdb_prepare(db, "SELECT rowid FROM v WHERE 1 %s", zV);
+    sqlite3_stmt *pR = tdb_prepare(db, "SELECT rowid FROM ref WHERE 1 %s ORDER BY rowid", zR);
+    int nV = tdb_collect(pV, aIdV, 0, MAX_ROWS), nR = tdb_collect(pR, aIdR, 0, MAX_ROWS);
+    if (nV != nR) fail_msg("scan%s: %d rows, reference %d", zV, nV, nR);
+    for (int i = 0; i < nV; i++) {
+      if (aIdV[i] != aIdR[i]) fail_msg("scan%s: row %d is %lld, reference %lld", zV, i, aIdV[i], aIdR[i]);
+    }
+    sqlite3_finalize(pV);
+    sqlite3_finalize(pR);
+    sqlite3_free(zV);
+    sqlite3_free(zR);
+  }
+}
+
+/* Thousands of rows over 50 tenants: a query for one tenant never returns
+** another tenant's row, and returns that tenant's true nearest rows. */
+static void test_partition_isolation(void **state) {
+  (void)state;
+  fill_tables("l2", 8000, 50, 505);
+  uint64_t s = 5;
+  sqlite3_stmt *pOwner = tdb_prepare(db, "SELECT tenant FROM ref WHERE rowid = ?1");
+  for (int iq = 0; iq < 200; iq++) {
+    float q[DIMS];
+    random_vector(&s, q, DIMS);
+    int t = (int)(tdb_rand(&s) % 50), k = 1 + (int)(tdb_rand(&s) % 300);
+    char zT[16];
+    snprintf(zT, sizeof zT, "t%02d", t);
+    sqlite3_stmt *pV = tdb_prepare(db,
+                                   "SELECT rowid, distance, tenant FROM v WHERE embedding MATCH ?1 "
+                                   "AND k = %d AND tenant = '%s'",
+                                   k, zT);
+    sqlite3_bind_blob(pV, 1, q, sizeof q, SQLITE_STATIC);
+    while (sqlite3_step(pV) == SQLITE_ROW) {
+      assert_string_equal((const char *)sqlite3_column_text(pV, 2), zT);
+      sqlite3_bind_int64(pOwner, 1, sqlite3_column_int64(pV, 0));
+      assert_int_equal(sqlite3_step(pOwner), SQLITE_ROW);
+      assert_string_equal((const char *)sqlite3_column_text(pOwner, 0), zT);
+      sqlite3_reset(pOwner);
+    }
+    sqlite3_finalize(pV);
+    char *zF = sqlite3_mprintf(" AND tenant = '%s'", zT);
+    compare_knn("l2", q, k, zF, zF);
+    sqlite3_free(zF);
+  }
+  sqlite3_finalize(pOwner);
+}
+
+/* k far above sqlite-vec's 4096 cap. */
+static void test_large_k(void **state) {
+  (void)state;
+  fill_tables("cosine", 12000, 1, 606);
+  uint64_t s = 6;
+  float q[DIMS];
+  random_vector(&s, q, DIMS);
+  compare_knn("cosine", q, 10000, " AND tenant = 't00'", " AND tenant = 't00'");
+  compare_knn("cosine", q, 20000, " AND tenant = 't00'", " AND tenant = 't00'");
+}
+
+static void test_knn_errors(void **state) {
+  (void)state;
+  fill_tables("cosine", 50, 2, 707);
+  const char *q = "'[1,0,0,0,0,0,0,0]'";
+  tdb_expect_error(db, "v: a KNN query must name the partition: add tenant = ... or tenant IN",
+                   "SELECT * FROM v WHERE embedding MATCH %s AND k = 3", q);
+  tdb_expect_error(db, "must name the partition",
+                   "SELECT * FROM v WHERE embedding MATCH %s AND k = 3 AND tenant != 't00'", q);
+  tdb_expect_error(db, "must name the partition",
+                   "SELECT * FROM v WHERE embedding MATCH %s AND k = 3 AND tenant > 't00'", q);
+  tdb_expect_error(db, "v: a KNN query needs k: add AND k = N",
+                   "SELECT * FROM v WHERE embedding MATCH %s AND tenant = 't00'", q);
+  tdb_expect_error(db, "k must be at least 1 in a KNN query; got 0",
+                   "SELECT * FROM v WHERE embedding MATCH %s AND k = 0 AND tenant = 't00'", q);
+  tdb_expect_error(db, "k must be at least 1 in a KNN query; got -5",
+                   "SELECT * FROM v WHERE embedding MATCH %s AND k = -5 AND tenant = 't00'", q);
+  tdb_expect_error(db, "k must be a positive integer; got the real 2.5",
+                   "SELECT * FROM v WHERE embedding MATCH %s AND k = 2.5 AND tenant = 't00'", q);
+  tdb_expect_error(db, "k must be a positive integer; got NULL",
+                   "SELECT * FROM v WHERE embedding MATCH %s AND k = NULL AND tenant = 't00'", q);
+  tdb_expect_error(db, "k = 1000001 exceeds the maximum of 1000000",
+                   "SELECT * FROM v WHERE embedding MATCH %s AND k = 1000001 AND tenant = 't00'", q);
+  tdb_expect_error(db, "k must be given as k = N",
+                   "SELECT * FROM v WHERE embedding MATCH %s AND k > 3 AND tenant = 't00'", q);
+  tdb_expect_error(db, "the query vector (embedding MATCH ...) is NULL",
+                   "SELECT * FROM v WHERE embedding MATCH NULL AND k = 3 AND tenant = 't00'");
+  tdb_expect_error(db, "the query vector has 2 dimensions; embedding holds 8",
+                   "SELECT * FROM v WHERE embedding MATCH '[1,2]' AND k = 3 AND tenant = 't00'");
+  tdb_expect_error(db, "query vector: malformed JSON vector",
+                   "SELECT * FROM v WHERE embedding MATCH '[1,2' AND k = 3 AND tenant = 't00'");
+  tdb_expect_error(db, "query vector: element 0 is NaN",
+                   "SELECT * FROM v WHERE embedding MATCH x'0000C07F' AND k = 3 AND tenant = 't00'");
+  tdb_expect_error(db, "the query vector is zero",
+                   "SELECT * FROM v WHERE embedding MATCH '[0,0,0,0,0,0,0,0]' AND k = 3 AND "
+                   "tenant = 't00'");
+  tdb_expect_error(db, "column body is auxiliary",
+                   "SELECT * FROM v WHERE embedding MATCH %s AND k = 3 AND tenant = 't00' AND "
+                   "body = 'x'", q);
+  tdb_expect_error(db, "this operator on column cat is not supported in a KNN query",
+                   "SELECT * FROM v WHERE embedding MATCH %s AND k = 3 AND tenant = 't00' AND "
+                   "cat MATCH 'x'", q);
+  tdb_expect_error(db, "takes exactly one MATCH on embedding",
+                   "SELECT * FROM v WHERE embedding MATCH %s AND k = 3 AND tenant = 't00' AND "
+                   "embedding IS NOT NULL", q);
+  tdb_expect_error(db, "distance only applies to KNN queries",
+                   "SELECT * FROM v WHERE distance < 1");
+  /* the failed queries left the table as it was */
+  assert_int_equal(tdb_int(db, "SELECT count(*) FROM v"), 50);
+}
+
+/* A filter on a joined ordinary table applies inside the search: the k
+** nearest rows of the subset, not the subset of the k nearest. */
+static void test_rowid_in_subquery_inside_search(void **state) {
+  (void)state;
+  fill_tables("l2", 2000, 1, 808);
+  tdb_exec(db, "CREATE TABLE IF NOT EXISTS pick(id INTEGER PRIMARY KEY)");
+  tdb_exec(db, "DELETE FROM pick; INSERT INTO pick SELECT rowid FROM ref WHERE rowid %% 97 = 0");
+  uint64_t s = 8;
+  float q[DIMS];
+  random_vector(&s, q, DIMS);
+  sqlite3_stmt *p = tdb_prepare(db,
+                                "SELECT rowid FROM v WHERE embedding MATCH ?1 AND k = 5 AND "
+                                "tenant = 't00' AND rowid IN (SELECT id FROM pick)");
+  sqlite3_bind_blob(p, 1, q, sizeof q, SQLITE_STATIC);
+  int n = tdb_collect(p, aIdV, 0, MAX_ROWS);
+  sqlite3_finalize(p);
+  assert_int_equal(n, 5);
+  for (int i = 0; i < n; i++) assert_int_equal(aIdV[i] % 97, 0);
+  compare_knn("l2", q, 5, " AND tenant = 't00' AND rowid IN (SELECT id FROM pick)",
+              " AND tenant = 't00' AND rowid IN (SELECT id FROM pick)");
+  tdb_exec(db, "DROP TABLE pick");
+}
+
+/* Reading every column of KNN results, and a table without a partition key. */
+static void test_result_columns(void **state) {
+  (void)state;
+  tdb_exec(db, "CREATE VIRTUAL TABLE plain USING vg_hnsw(e float[2], tag text, +note)");
+  tdb_exec(db, "INSERT INTO plain(rowid, e, tag, note) VALUES (1, '[0,0]', 'x', 'origin'), "
+               "(2, '[3,4]', 'y', 12.5), (3, '[1,1]', NULL, x'beef')");
+  char *z = tdb_text(db,
+                     "SELECT group_concat(rowid || ':' || distance || ':' || quote(tag) || ':' || "
+                     "quote(note) || ':' || vg_vector_json(e), ' ') FROM plain WHERE e MATCH "
+                     "'[0,0]' AND k = 3");
+  assert_string_equal(z, "1:0.0:'x':'origin':[0,0] 3:1.41421353816986:NULL:X'BEEF':[1,1] "
+                         "2:5.0:'y':12.5:[3,4]");
+  sqlite3_free(z);
+  tdb_exec(db, "DROP TABLE plain");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_knn_filters_cosine),
+      cmocka_unit_test(test_knn_filters_l2),
+      cmocka_unit_test(test_knn_filters_ip),
+      cmocka_unit_test(test_scan_filters),
+      cmocka_unit_test(test_partition_isolation),
+      cmocka_unit_test(test_large_k),
+      cmocka_unit_test(test_knn_errors),
+      cmocka_unit_test(test_rowid_in_subquery_inside_search),
+      cmocka_unit_test(test_result_columns),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,53 @@
+/*
+** testdb.h — helpers for the SQL-level tests: open a connection with the
+** built extension loaded, run statements, and check results and errors.
+**
+** Every helper fails the current cmocka test (with the statement and the
+** SQLite message) instead of returning an error.
+*/
+#ifndef VG_TESTDB_H
+#define VG_TESTDB_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+/* Open path (":memory:" or a file) and load $VG_EXTENSION into it. */
+sqlite3 *tdb_open(const char *zPath);
+void tdb_close(sqlite3 *db);
+
+/* A fresh file name in a per-process temporary directory (removed first,
+** with its -wal and -journal companions).  From sqlite3_mprintf(). */
+char *tdb_temp_path(const char *zName);
+void tdb_remove_db(const char *zPath);
+
+/* printf-style statement(s) that must succeed. */
+void tdb_exec(sqlite3 *db, const char *zFormat, ...);
+
+/* A statement that must fail with a message containing zNeedle. */
+void tdb_expect_error(sqlite3 *db, const char *zNeedle, const char *zFormat, ...);
+
+/* The first column of the first row, which must exist. */
+sqlite3_int64 tdb_int(sqlite3 *db, const char *zFormat, ...);
+double tdb_double(sqlite3 *db, const char *zFormat, ...);
+char *tdb_text(sqlite3 *db, const char *zFormat, ...); /* sqlite3_free it */
+
+/* Prepare, failing the test on error. */
+sqlite3_stmt *tdb_prepare(sqlite3 *db, const char *zFormat, ...);
+
+/* Step a prepared query to the end, collecting column 0 as integers and
+** (when aDist is not 0) column 1 as doubles.  Returns the row count. */
+int tdb_collect(sqlite3_stmt *pStmt, sqlite3_int64 *aId, double *aDist, int nMax);
+
+/* Deterministic random numbers for tests (xorshift). */
+uint64_t tdb_rand(uint64_t *pState);
+double tdb_uniform(uint64_t *pState); /* in [0, 1) */
+
+/* Directory of the shared evaluation data ($VG_SHARED). */
+const char *tdb_shared_dir(void);
+
+#endif

@@ -1,0 +1,144 @@
+/*
+** test_tabledef.c — parsing vg_hnsw column definitions (tabledef.c).
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "tabledef.h"
+
+static VgTableDef *parse_ok(int n, const char *const *az) {
+  VgTableDef *d = 0;
+  char *zErr = 0;
+  if (vg_tabledef_parse(n, az, &d, &zErr) != SQLITE_OK) fail_msg("%s", zErr);
+  return d;
+}
+
+static void expect_error(int n, const char *const *az, const char *zNeedle) {
+  VgTableDef *d = 0;
+  char *zErr = 0;
+  if (vg_tabledef_parse(n, az, &d, &zErr) == SQLITE_OK) {
+    fail_msg("parsed; expected an error containing '%s'", zNeedle);
+  }
+  assert_null(d);
+  if (zErr == 0 || strstr(zErr, zNeedle) == 0) {
+    fail_msg("'%s', expected it to contain '%s'", zErr ? zErr : "(none)", zNeedle);
+  }
+  sqlite3_free(zErr);
+}
+
+static void test_full_example(void **state) {
+  (void)state;
+  const char *az[] = {"embedding float[384] distance_metric=cosine",
+                      "tenant_id text partition key", "content_type text",
+                      "created_at integer", "+body text", "score REAL", "+raw",
+                      "\"odd name\" boolean", "[br] int", "`bq` float"};
+  VgTableDef *d = parse_ok(10, az);
+  assert_int_equal(d->nCol, 10);
+  assert_int_equal(d->nDims, 384);
+  assert_int_equal(d->metric, VG_METRIC_COSINE);
+  assert_int_equal(d->iVector, 0);
+  assert_int_equal(d->iPartition, 1);
+  assert_int_equal(d->nMeta, 6);
+  assert_int_equal(d->nAux, 2);
+  assert_string_equal(d->aCol[1].zName, "tenant_id");
+  assert_int_equal(d->aCol[1].kind, VG_COL_PARTITION);
+  assert_int_equal(d->aCol[1].type, VG_TYPE_TEXT);
+  assert_int_equal(d->aCol[3].type, VG_TYPE_INTEGER);
+  assert_int_equal(d->aCol[3].iStore, 1);
+  assert_int_equal(d->aCol[4].kind, VG_COL_AUX);
+  assert_int_equal(d->aCol[4].iStore, 0);
+  assert_int_equal(d->aCol[6].kind, VG_COL_AUX);
+  assert_int_equal(d->aCol[6].type, VG_TYPE_ANY);
+  assert_string_equal(d->aCol[7].zName, "odd name");
+  assert_int_equal(d->aCol[7].type, VG_TYPE_BOOLEAN);
+  assert_string_equal(d->aCol[8].zName, "br");
+  assert_string_equal(d->aCol[9].zName, "bq");
+  assert_int_equal(d->aCol[9].type, VG_TYPE_REAL);
+  char *zDecl = vg_tabledef_declaration(d);
+  assert_string_equal(zDecl,
+                      "CREATE TABLE x(\"embedding\" BLOB, \"tenant_id\" TEXT, "
+                      "\"content_type\" TEXT, \"created_at\" INTEGER, \"body\" TEXT, "
+                      "\"score\" REAL, \"raw\" , \"odd name\" INTEGER, \"br\" INTEGER, "
+                      "\"bq\" REAL, distance HIDDEN REAL, k HIDDEN INTEGER)");
+  sqlite3_free(zDecl);
+  vg_tabledef_free(d);
+}
+
+static void test_defaults_and_case(void **state) {
+  (void)state;
+  const char *az[] = {"  V  FLOAT[ 3 ]  DISTANCE_METRIC = 'IP' "};
+  VgTableDef *d = parse_ok(1, az);
+  assert_int_equal(d->nDims, 3);
+  assert_int_equal(d->metric, VG_METRIC_IP);
+  assert_int_equal(d->iPartition, -1);
+  vg_tabledef_free(d);
+  const char *az2[] = {"v float[2]"};
+  d = parse_ok(1, az2);
+  assert_int_equal(d->metric, VG_METRIC_L2);
+  vg_tabledef_free(d);
+}
+
+static void test_errors(void **state) {
+  (void)state;
+  expect_error(0, 0, "no columns");
+  const char *a1[] = {"body text"};
+  expect_error(1, a1, "needs a vector column");
+  const char *a2[] = {"a float[2]", "b float[2]"};
+  expect_error(2, a2, "only one vector column");
+  const char *a3[] = {"a float[0]"};
+  expect_error(1, a3, "dimension 0 is out of range");
+  const char *a4[] = {"a float[16385]"};
+  expect_error(1, a4, "dimension 16385 is out of range");
+  const char *a5[] = {"a float[x]"};
+  expect_error(1, a5, "expected float[N]");
+  const char *a6[] = {"a int8[4]"};
+  expect_error(1, a6, "int8[...] is not supported");
+  const char *a7[] = {"a float[4] distance_metric=dot"};
+  expect_error(1, a7, "unknown distance_metric 'dot'");
+  const char *a8[] = {"a float[4] metric=l2"};
+  expect_error(1, a8, "unknown option 'metric'");
+  const char *a9[] = {"a float[4]", "c varchar"};
+  expect_error(2, a9, "unknown type 'varchar'");
+  const char *a10[] = {"a float[4]", "c"};
+  expect_error(2, a10, "metadata column c needs a type");
+  const char *a11[] = {"a float[4]", "c blob"};
+  expect_error(2, a11, "metadata column c needs a type");
+  const char *a12[] = {"a float[4]", "distance real"};
+  expect_error(2, a12, "name distance is reserved");
+  const char *a13[] = {"a float[4]", "ROWID integer"};
+  expect_error(2, a13, "name ROWID is reserved");
+  const char *a14[] = {"a float[4]", "c text", "C integer"};
+  expect_error(3, a14, "duplicate column name C");
+  const char *a15[] = {"a float[4]", "t text partition key", "u text partition key"};
+  expect_error(3, a15, "only one partition key");
+  const char *a16[] = {"a float[4]", "t real partition key"};
+  expect_error(2, a16, "must be declared text or integer");
+  const char *a17[] = {"a float[4]", "+t text partition key"};
+  expect_error(2, a17, "auxiliary column cannot be the partition key");
+  const char *a18[] = {"a float[4]", "chunk_size=8"};
+  expect_error(2, a18, "unknown table option 'chunk_size'");
+  const char *a19[] = {"a float[4]", "t text primary key"};
+  expect_error(2, a19, "unexpected 'primary'");
+  const char *a20[] = {"a float[4]", "\"unterminated text"};
+  expect_error(2, a20, "expected a column definition");
+  const char *a21[] = {"a float[4]", "t text partition"};
+  expect_error(2, a21, "expected 'partition key'");
+  const char *a22[] = {"+a float[4]"};
+  expect_error(1, a22, "auxiliary column cannot be a vector");
+  const char *a23[] = {"a float[4]", "\"\" text"};
+  expect_error(2, a23, "cannot be empty");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_full_example),
+      cmocka_unit_test(test_defaults_and_case),
+      cmocka_unit_test(test_errors),
+  };
+  return cmocka_run_group_tests(tests, 0, 0);
+}
