@@ -64,14 +64,14 @@ $(BUILD)/bench/%: bench/%.c bench/benchutil.h
 # Every test binary runs even when an earlier one fails; the target fails
 # if any did.
 test: $(EXT) $(UNIT_BIN) $(SQL_BIN)
-	@VG_EXTENSION=$(abspath $(EXT)) VG_BUILD=$(abspath $(BUILD)) \
+	@VG_EXTENSION=$(abspath $(EXT)) VG_DOCS=$(abspath docs) \
 	  tests/run_tests.sh $(UNIT_BIN) $(SQL_BIN)
 
 bench: $(EXT) $(BENCH_BIN)
 	@VG_EXTENSION=$(abspath $(EXT)) bench/run_bench.sh $(BENCH_BIN)
 
-demo: $(EXT)
-	sqlite3 :memory: < examples/demo.sql
+demo: build/vecguard.so
+	examples/demo.sh
 
 clean:
 	rm -rf build

@@ -39,6 +39,7 @@ enum { T_CONFIG, T_PARTITIONS, T_ROWS, T_CHUNKS, T_FREE, T_GRAPH, T_COUNT };
 
 enum {
   S_PART_FIND,
+  S_PART_BY_ID,
   S_PART_NEW,
   S_PART_SET,
   S_PART_DROP,
@@ -67,7 +68,8 @@ struct VgStore {
   char *zName;
   const VgTableDef *pDef; /* owned by the virtual table */
   int nSlot;              /* bytes per slot */
-  char *azTable[T_COUNT];
+  char *azTable[T_COUNT];  /* quoted, schema-qualified names */
+  char *zChunkTable;       /* T_chunks unquoted, for sqlite3_blob_open() */
   sqlite3_stmt *aStmt[S_COUNT];
 };
 
@@ -129,20 +131,10 @@ static int exec_sql(sqlite3 *db, const char *zSql, char **pzErr) {
   return rc;
 }
 
+/* The column type in a STRICT shadow table. */
 static const char *strict_type(vg_value_type t) {
-  switch (t) {
-    case VG_TYPE_INTEGER:
-    case VG_TYPE_BOOLEAN:
-      return "INTEGER";
-    case VG_TYPE_REAL:
-      return "REAL";
-    case VG_TYPE_TEXT:
-      return "TEXT";
-    case VG_TYPE_BLOB:
-      return "BLOB";
-    default:
-      return "ANY";
-  }
+  const char *z = vg_value_type_sql(t);
+  return z ? z : "ANY";
 }
 
 static char *create_sql(const char *zSchema, const char *zName,
@@ -207,62 +199,65 @@ int vg_store_create(sqlite3 *db, const char *zSchema, const char *zName,
   return rc;
 }
 
-/* Read one integer setting from T_config; *pFound is 0 when absent. */
-static int config_int(VgStore *p, const char *zKey, sqlite3_int64 *pVal,
-                      int *pFound, char **pzErr) {
+/* Compare the settings recorded in T_config with the table definition. */
+static int check_format(VgStore *p, char **pzErr) {
+  char *zWant[3];
+  static const char *const keys[] = {"format_version", "dims", "metric", "slot_bytes"};
   sqlite3_stmt *pStmt = 0;
-  char *zSql = sqlite3_mprintf("SELECT value FROM %s WHERE key = ?1",
-                               p->azTable[T_CONFIG]);
+  char *zSql = sqlite3_mprintf("SELECT value FROM %s WHERE key = ?1", p->azTable[T_CONFIG]);
   if (zSql == 0) return SQLITE_NOMEM;
   int rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
   sqlite3_free(zSql);
   if (rc != SQLITE_OK) {
-    *pzErr = sqlite3_mprintf("%s: cannot read %s: %s", p->zName,
-                             p->azTable[T_CONFIG], sqlite3_errmsg(p->db));
+    *pzErr = sqlite3_mprintf("%s: cannot read %s: %s", p->zName, p->azTable[T_CONFIG],
+                             sqlite3_errmsg(p->db));
     return rc;
   }
-  sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_STATIC);
-  rc = sqlite3_step(pStmt);
-  *pFound = (rc == SQLITE_ROW);
-  if (rc == SQLITE_ROW) *pVal = sqlite3_column_int64(pStmt, 0);
-  rc = sqlite3_finalize(pStmt);
-  if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
-  return SQLITE_OK;
-}
-
-static int check_format(VgStore *p, char **pzErr) {
-  static const char *const keys[] = {"format_version", "dims", "slot_bytes"};
-  sqlite3_int64 want[3] = {VG_FORMAT_VERSION, p->pDef->nDims, p->nSlot};
-  for (int i = 0; i < 3; i++) {
-    sqlite3_int64 v = 0;
-    int bFound = 0;
-    int rc = config_int(p, keys[i], &v, &bFound, pzErr);
-    if (rc != SQLITE_OK) return rc;
-    if (!bFound) {
-      *pzErr = sqlite3_mprintf("%s: %s has no %s entry", p->zName,
-                               p->azTable[T_CONFIG], keys[i]);
-      return SQLITE_CORRUPT_VTAB;
+  zWant[0] = sqlite3_mprintf("%d", p->pDef->nDims);
+  zWant[1] = sqlite3_mprintf("%s", vg_metric_name(p->pDef->metric));
+  zWant[2] = sqlite3_mprintf("%d", p->nSlot);
+  for (int i = 0; rc == SQLITE_OK && i < 4; i++) {
+    sqlite3_bind_text(pStmt, 1, keys[i], -1, SQLITE_STATIC);
+    int step = sqlite3_step(pStmt);
+    const char *zGot = step == SQLITE_ROW ? (const char *)sqlite3_column_text(pStmt, 0) : 0;
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+      rc = sql_error(p, step, pzErr);
+    } else if (zGot == 0) {
+      *pzErr = sqlite3_mprintf("%s: %s has no %s entry", p->zName, p->azTable[T_CONFIG],
+                               keys[i]);
+      rc = SQLITE_CORRUPT_VTAB;
+    } else if (i == 0) {
+      sqlite3_int64 v = sqlite3_column_int64(pStmt, 0);
+      if (v > VG_FORMAT_VERSION) {
+        *pzErr = sqlite3_mprintf(
+            "%s was written in storage format %lld by a newer vecguard; this build (%s) "
+            "reads format %d",
+            p->zName, v, VG_VERSION, VG_FORMAT_VERSION);
+        rc = SQLITE_ERROR;
+      } else if (v != VG_FORMAT_VERSION) {
+        *pzErr = sqlite3_mprintf("%s: %s has an unknown format_version %s", p->zName,
+                                 p->azTable[T_CONFIG], zGot);
+        rc = SQLITE_CORRUPT_VTAB;
+      }
+    } else if (zWant[i - 1] == 0) {
+      rc = SQLITE_NOMEM;
+    } else if (strcmp(zGot, zWant[i - 1]) != 0) {
+      *pzErr = sqlite3_mprintf("%s: %s says %s=%s, the table definition needs %s", p->zName,
+                               p->azTable[T_CONFIG], keys[i], zGot, zWant[i - 1]);
+      rc = SQLITE_CORRUPT_VTAB;
     }
-    if (i == 0 && v > VG_FORMAT_VERSION) {
-      *pzErr = sqlite3_mprintf(
-          "%s was written in storage format %lld by a newer vecguard; this build "
-          "(%s) reads format %d",
-          p->zName, v, VG_VERSION, VG_FORMAT_VERSION);
-      return SQLITE_ERROR;
-    }
-    if (v != want[i]) {
-      *pzErr = sqlite3_mprintf("%s: %s says %s=%lld, the table definition needs %lld",
-                               p->zName, p->azTable[T_CONFIG], keys[i], v, want[i]);
-      return SQLITE_CORRUPT_VTAB;
-    }
+    sqlite3_reset(pStmt);
   }
-  return SQLITE_OK;
+  sqlite3_finalize(pStmt);
+  for (int i = 0; i < 3; i++) sqlite3_free(zWant[i]);
+  return rc;
 }
 
 static void store_free(VgStore *p) {
   if (p == 0) return;
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(p->aStmt[i]);
   for (int i = 0; i < T_COUNT; i++) sqlite3_free(p->azTable[i]);
+  sqlite3_free(p->zChunkTable);
   sqlite3_free(p->zSchema);
   sqlite3_free(p->zName);
   sqlite3_free(p);
@@ -283,7 +278,9 @@ static int set_names(VgStore *p, const char *zName) {
                                     shadow_suffixes[i]);
     if (p->azTable[i] == 0) return SQLITE_NOMEM;
   }
-  return SQLITE_OK;
+  sqlite3_free(p->zChunkTable);
+  p->zChunkTable = sqlite3_mprintf("%s_chunks", zName);
+  return p->zChunkTable ? SQLITE_OK : SQLITE_NOMEM;
 }
 
 int vg_store_connect(sqlite3 *db, const char *zSchema, const char *zName,
@@ -316,6 +313,8 @@ static char *stmt_sql(VgStore *p, int e) {
   switch (e) {
     case S_PART_FIND:
       return sqlite3_mprintf("SELECT id, nonce, n_rows FROM %s WHERE value IS ?1", P);
+    case S_PART_BY_ID:
+      return sqlite3_mprintf("SELECT nonce, n_rows FROM %s WHERE id = ?1", P);
     case S_PART_NEW:
       return sqlite3_mprintf("INSERT INTO %s(value, n_rows, nonce) VALUES (?1, 0, 0)", P);
     case S_PART_SET:
@@ -574,10 +573,7 @@ static int slot_alloc(VgStore *p, const PartInfo *pPart, sqlite3_int64 *pChunk,
 static int chunk_write(VgStore *p, sqlite3_int64 chunk, const void *a, int nByte,
                        int iOff, int *pnChunkBytes, char **pzErr) {
   sqlite3_blob *pBlob = 0;
-  char *zTab = sqlite3_mprintf("%s_chunks", p->zName);
-  if (zTab == 0) return SQLITE_NOMEM;
-  int rc = sqlite3_blob_open(p->db, p->zSchema, zTab, "slots", chunk, 1, &pBlob);
-  sqlite3_free(zTab);
+  int rc = sqlite3_blob_open(p->db, p->zSchema, p->zChunkTable, "slots", chunk, 1, &pBlob);
   if (rc != SQLITE_OK) {
     if (rc == SQLITE_ERROR) return corrupt(p, pzErr, "a slot's chunk is missing", chunk);
     return sql_error(p, rc, pzErr);
@@ -810,27 +806,21 @@ static int row_locate(VgStore *p, sqlite3_int64 rowid, RowLocation *pLoc, int *p
 
 /* The partition's bookkeeping row, by id. */
 static int part_by_id(VgStore *p, sqlite3_int64 id, PartInfo *pInfo, char **pzErr) {
-  sqlite3_stmt *pStmt = 0;
-  char *zSql = sqlite3_mprintf("SELECT nonce, n_rows FROM %s WHERE id = ?1",
-                               p->azTable[T_PARTITIONS]);
-  if (zSql == 0) return SQLITE_NOMEM;
-  int rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
-  sqlite3_free(zSql);
-  if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
+  sqlite3_stmt *pStmt;
+  int rc = get_stmt(p, S_PART_BY_ID, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
   sqlite3_bind_int64(pStmt, 1, id);
-  rc = sqlite3_step(pStmt);
-  if (rc == SQLITE_ROW) {
-    pInfo->id = id;
-    pInfo->nonce = sqlite3_column_int64(pStmt, 0);
-    pInfo->nRows = sqlite3_column_int64(pStmt, 1);
-    rc = SQLITE_OK;
-  } else if (rc == SQLITE_DONE) {
-    rc = corrupt(p, pzErr, "a row's partition is missing", id);
-  } else {
-    sql_error(p, rc, pzErr);
+  rc = step_query(p, pStmt, pzErr);
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(pStmt);
+    return corrupt(p, pzErr, "a row's partition is missing", id);
   }
-  sqlite3_finalize(pStmt);
-  return rc;
+  if (rc != SQLITE_ROW) return rc;
+  pInfo->id = id;
+  pInfo->nonce = sqlite3_column_int64(pStmt, 0);
+  pInfo->nRows = sqlite3_column_int64(pStmt, 1);
+  sqlite3_reset(pStmt);
+  return SQLITE_OK;
 }
 
 /* Overwrite the slot of a row with zeros and give it back. */
@@ -951,10 +941,7 @@ static int open_chunk_blob(VgStore *p, sqlite3_int64 chunk, sqlite3_blob **ppBlo
     sqlite3_blob_close(*ppBlob); /* a failed reopen leaves the handle aborted */
     *ppBlob = 0;
   }
-  char *zTab = sqlite3_mprintf("%s_chunks", p->zName);
-  if (zTab == 0) return SQLITE_NOMEM;
-  rc = sqlite3_blob_open(p->db, p->zSchema, zTab, "slots", chunk, 0, ppBlob);
-  sqlite3_free(zTab);
+  rc = sqlite3_blob_open(p->db, p->zSchema, p->zChunkTable, "slots", chunk, 0, ppBlob);
   if (rc == SQLITE_ERROR) return corrupt(p, pzErr, "a row's chunk is missing", chunk);
   if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
   return SQLITE_OK;
@@ -1056,10 +1043,8 @@ static int erase_all_slots(VgStore *p, char **pzErr) {
   int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pList, 0) : SQLITE_NOMEM;
   sqlite3_free(zSql);
   if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
-  char *zTab = sqlite3_mprintf("%s_chunks", p->zName);
-  if (zTab == 0) rc = SQLITE_NOMEM;
   while (rc == SQLITE_OK && (rc = sqlite3_step(pList)) == SQLITE_ROW) {
-    rc = sqlite3_blob_open(p->db, p->zSchema, zTab, "slots",
+    rc = sqlite3_blob_open(p->db, p->zSchema, p->zChunkTable, "slots",
                            sqlite3_column_int64(pList, 0), 1, &pBlob);
     if (rc != SQLITE_OK) break;
     int n = sqlite3_blob_bytes(pBlob);
@@ -1081,7 +1066,6 @@ static int erase_all_slots(VgStore *p, char **pzErr) {
   if (rc != SQLITE_OK) sql_error(p, rc, pzErr);
   if (pBlob) sqlite3_blob_close(pBlob);
   sqlite3_finalize(pList);
-  sqlite3_free(zTab);
   sqlite3_free(aZero);
   return rc;
 }

@@ -403,9 +403,8 @@ void vg_tabledef_free(VgTableDef *pDef) {
   sqlite3_free(pDef);
 }
 
-static const char *declared_type(const VgColumn *pCol) {
-  if (pCol->kind == VG_COL_VECTOR) return "BLOB";
-  switch (pCol->type) {
+const char *vg_value_type_sql(vg_value_type t) {
+  switch (t) {
     case VG_TYPE_INTEGER:
     case VG_TYPE_BOOLEAN:
       return "INTEGER";
@@ -416,8 +415,14 @@ static const char *declared_type(const VgColumn *pCol) {
     case VG_TYPE_BLOB:
       return "BLOB";
     default:
-      return "";
+      return 0;
   }
+}
+
+static const char *declared_type(const VgColumn *pCol) {
+  if (pCol->kind == VG_COL_VECTOR) return "BLOB";
+  const char *z = vg_value_type_sql(pCol->type);
+  return z ? z : "";
 }
 
 char *vg_tabledef_declaration(const VgTableDef *pDef) {

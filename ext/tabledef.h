@@ -70,4 +70,8 @@ char *vg_tabledef_declaration(const VgTableDef *pDef);
 
 const char *vg_value_type_name(vg_value_type t);
 
+/* The SQL type a value type is stored as ("INTEGER" for boolean), or 0 for
+** VG_TYPE_ANY. */
+const char *vg_value_type_sql(vg_value_type t);
+
 #endif

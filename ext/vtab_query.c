@@ -4,8 +4,7 @@
 **
 ** A plan is a list of terms, one per xFilter argument, written into idxStr
 ** so that xFilter can rebuild it.  Each term says what its argument is:
-**   Q  the query vector (embedding MATCH ?)      K  k = ?
-**   L  LIMIT ?          O  OFFSET ?               D  distance <op> ?
+**   Q  the query vector (embedding MATCH ?)   K  k = ?   D  distance <op> ?
 **   P  partition key <op> ?     M  metadata <op> ?     R  rowid <op> ?
 ** Filters on the partition key, metadata and rowid are evaluated by SQLite
 ** itself, as SQL over the shadow tables (whose columns carry the same types),
@@ -21,7 +20,7 @@
 #include <string.h>
 
 typedef struct VgTerm {
-  char kind;   /* Q K L O D P M R */
+  char kind;   /* Q K D P M R */
   int iCol;    /* user column for P and M */
   int op;      /* SQLITE_INDEX_CONSTRAINT_* */
   int bIn;     /* the argument is an all-at-once IN list */
@@ -117,7 +116,7 @@ static int plan_finish(PlanBuilder *b, int idxNum) {
 
 static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
   const VgTableDef *d = p->pDef;
-  int iK = -1, iLimit = -1, iOffset = -1, bPartEq = 0;
+  int iK = -1, bPartEq = 0;
   if (pInfo->nConstraint > MAX_KNN_CONSTRAINTS) {
     return vg_vtab_error(p, SQLITE_ERROR,
                          "%s: a KNN query may have at most %d WHERE terms on the table",
@@ -126,14 +125,9 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
   for (int i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
     int col = c->iColumn, op = c->op;
-    if (i == iMatch) continue;
-    if (op == SQLITE_INDEX_CONSTRAINT_LIMIT) {
-      if (c->usable) iLimit = i;
-      continue;
-    }
-    if (op == SQLITE_INDEX_CONSTRAINT_OFFSET) {
-      if (c->usable) iOffset = i;
-      continue;
+    if (i == iMatch || op == SQLITE_INDEX_CONSTRAINT_LIMIT ||
+        op == SQLITE_INDEX_CONSTRAINT_OFFSET) {
+      continue; /* SQLite applies LIMIT and OFFSET to what we return */
     }
     if (col == d->iVector) {
       return vg_vtab_error(p, SQLITE_ERROR,
@@ -193,22 +187,14 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
                          "(...) (tenant isolation)",
                          p->zName, d->aCol[d->iPartition].zName, d->aCol[d->iPartition].zName);
   }
-  if (iK < 0 && iLimit < 0) {
-    /* SQLite passes LIMIT to virtual tables in KNN queries from 3.41 on. */
-    return vg_vtab_error(p, SQLITE_ERROR, "%s: a KNN query needs k: add AND k = N%s",
-                         p->zName,
-                         sqlite3_libversion_number() >= 3041000 ? " (or LIMIT N)" : "");
+  if (iK < 0) {
+    return vg_vtab_error(p, SQLITE_ERROR, "%s: a KNN query needs k: add AND k = N",
+                         p->zName);
   }
 
   PlanBuilder b = {pInfo, sqlite3_str_new(0), 0};
   plan_add(&b, iMatch, 'Q', 0, 1);
-  if (iK >= 0) {
-    plan_add(&b, iK, 'K', 0, 1);
-  } else {
-    /* SQLite still applies LIMIT and OFFSET to what we return. */
-    plan_add(&b, iLimit, 'L', 0, 0);
-    if (iOffset >= 0) plan_add(&b, iOffset, 'O', 0, 0);
-  }
+  plan_add(&b, iK, 'K', 0, 1);
   for (int i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
     int col = c->iColumn;
@@ -601,40 +587,33 @@ static int knn_rowid_list(KnnQuery *q, const VgTerm *aTerm, int nTerm, sqlite3_v
   return SQLITE_OK;
 }
 
-/* Read k from a k = ? term, or from LIMIT (+ OFFSET). */
+/* Read k from the k = ? term. */
 static int knn_k(VgVtab *p, const VgTerm *aTerm, int nTerm, sqlite3_value **argv, int *pK) {
-  sqlite3_int64 k = -1, offset = 0;
   for (int i = 0; i < nTerm; i++) {
-    char kind = aTerm[i].kind;
-    if (kind != 'K' && kind != 'L' && kind != 'O') continue;
-    const char *zWhat = kind == 'K' ? "k" : kind == 'L' ? "LIMIT" : "OFFSET";
+    if (aTerm[i].kind != 'K') continue;
     VgValue iv;
     char *zErr = 0;
-    if (vg_value_coerce(argv[i], VG_TYPE_INTEGER, zWhat, &iv, &zErr) != SQLITE_OK ||
+    if (vg_value_coerce(argv[i], VG_TYPE_INTEGER, "k", &iv, &zErr) != SQLITE_OK ||
         iv.type != SQLITE_INTEGER) {
       sqlite3_free(zErr);
       char *zGot = vg_value_describe(argv[i]);
-      int rc = vg_vtab_error(p, SQLITE_ERROR, "%s: %s must be a positive integer; got %s",
-                             p->zName, zWhat, zGot ? zGot : "another value");
+      int rc = vg_vtab_error(p, SQLITE_ERROR, "%s: k must be a positive integer; got %s",
+                             p->zName, zGot ? zGot : "another value");
       sqlite3_free(zGot);
       return rc;
     }
-    if (kind == 'O') {
-      offset = iv.i < 0 ? 0 : iv.i;
-    } else {
-      k = iv.i;
-      if (k < 1) {
-        return vg_vtab_error(p, SQLITE_ERROR, "%s: %s must be at least 1 in a KNN query; got %lld",
-                             p->zName, zWhat, k);
-      }
+    if (iv.i < 1) {
+      return vg_vtab_error(p, SQLITE_ERROR, "%s: k must be at least 1 in a KNN query; got %lld",
+                           p->zName, iv.i);
     }
+    if (iv.i > VG_MAX_K) {
+      return vg_vtab_error(p, SQLITE_ERROR, "%s: k = %lld exceeds the maximum of %d",
+                           p->zName, iv.i, VG_MAX_K);
+    }
+    *pK = (int)iv.i;
+    return SQLITE_OK;
   }
-  if (k > VG_MAX_K || offset > VG_MAX_K || k + offset > VG_MAX_K) {
-    return vg_vtab_error(p, SQLITE_ERROR, "%s: k = %lld exceeds the maximum of %d", p->zName,
-                         k + offset, VG_MAX_K);
-  }
-  *pK = (int)(k + offset);
-  return SQLITE_OK;
+  return vg_vtab_error(p, SQLITE_INTERNAL, "%s: the query plan has no k", p->zName);
 }
 
 static int knn_query_vector(VgVtab *p, sqlite3_value *v, KnnQuery *q) {

@@ -1,10 +1,8 @@
 #!/bin/sh
 # Run every test binary given; report each, fail if any failed.
-# Tests find the extension through $VG_EXTENSION and the shared data
-# through $VG_SHARED (default: ../shared beside the checkout).
+# Tests find the extension through $VG_EXTENSION and the documentation
+# through $VG_DOCS (both set by make test).
 set -u
-: "${VG_SHARED:=$(cd "$(dirname "$0")/../.." && pwd)/shared}"
-export VG_SHARED
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 failed=""

@@ -317,6 +317,14 @@ static void test_format_version(void **state) {
   tdb_expect_error(db, "v_config\" says dims=3, the table definition needs 2",
                    "SELECT count(*) FROM v");
   tdb_close(db);
+  db = tdb_open(zPath);
+  tdb_exec(db, "UPDATE v_config SET value = 2 WHERE key = 'dims';"
+               "UPDATE v_config SET value = 'ip' WHERE key = 'metric'");
+  tdb_close(db);
+  db = tdb_open(zPath);
+  tdb_expect_error(db, "v_config\" says metric=ip, the table definition needs l2",
+                   "SELECT count(*) FROM v");
+  tdb_close(db);
   tdb_remove_db(zPath);
   sqlite3_free(zPath);
 }

@@ -160,8 +160,3 @@ uint64_t tdb_rand(uint64_t *pState) {
 double tdb_uniform(uint64_t *pState) {
   return (double)(tdb_rand(pState) >> 11) / 9007199254740992.0;
 }
-
-const char *tdb_shared_dir(void) {
-  const char *z = getenv("VG_SHARED");
-  return z ? z : "../shared";
-}

@@ -47,7 +47,4 @@ int tdb_collect(sqlite3_stmt *pStmt, sqlite3_int64 *aId, double *aDist, int nMax
 uint64_t tdb_rand(uint64_t *pState);
 double tdb_uniform(uint64_t *pState); /* in [0, 1) */
 
-/* Directory of the shared evaluation data ($VG_SHARED). */
-const char *tdb_shared_dir(void);
-
 #endif
