@@ -42,6 +42,9 @@ typedef struct VgCursor {
   int bReaderOn;
 } VgCursor;
 
+/* sqlite3_vtab_in() hands over IN lists whole only for the first 32
+** constraints; past that an IN would reach xFilter one value at a time and a
+** KNN query would return k rows per value. */
 #define MAX_KNN_CONSTRAINTS 32
 
 /* ---- planning ---------------------------------------------------------- */

@@ -298,33 +298,36 @@ static void test_backup(void **state) {
   sqlite3_free(zPath);
 }
 
+/* Change the recorded settings with zSql, reopen, and expect zError. */
+static void reopen_after(const char *zPath, const char *zSql, const char *zError) {
+  sqlite3 *db = tdb_open(zPath);
+  tdb_exec(db, "%s", zSql);
+  tdb_close(db);
+  db = tdb_open(zPath);
+  tdb_expect_error(db, zError, "SELECT count(*) FROM v");
+  tdb_close(db);
+}
+
 static void test_format_version(void **state) {
   (void)state;
   char *zPath = tdb_temp_path("format.db");
   sqlite3 *db = tdb_open(zPath);
   tdb_exec(db, "CREATE VIRTUAL TABLE v USING vg_hnsw(e float[2])");
-  tdb_exec(db, "UPDATE v_config SET value = 2 WHERE key = 'format_version'");
   tdb_close(db);
-  db = tdb_open(zPath);
-  tdb_expect_error(db, "v was written in storage format 2 by a newer vecguard; this build",
-                   "SELECT count(*) FROM v");
-  tdb_close(db);
-  db = tdb_open(zPath);
-  tdb_exec(db, "UPDATE v_config SET value = 1 WHERE key = 'format_version';"
-               "UPDATE v_config SET value = 3 WHERE key = 'dims'");
-  tdb_close(db);
-  db = tdb_open(zPath);
-  tdb_expect_error(db, "v_config\" says dims=3, the table definition needs 2",
-                   "SELECT count(*) FROM v");
-  tdb_close(db);
-  db = tdb_open(zPath);
-  tdb_exec(db, "UPDATE v_config SET value = 2 WHERE key = 'dims';"
-               "UPDATE v_config SET value = 'ip' WHERE key = 'metric'");
-  tdb_close(db);
-  db = tdb_open(zPath);
-  tdb_expect_error(db, "v_config\" says metric=ip, the table definition needs l2",
-                   "SELECT count(*) FROM v");
-  tdb_close(db);
+  reopen_after(zPath, "UPDATE v_config SET value = 2 WHERE key = 'format_version'",
+               "v was written in storage format 2 by a newer vecguard; this build");
+  reopen_after(zPath,
+               "UPDATE v_config SET value = 1 WHERE key = 'format_version';"
+               "UPDATE v_config SET value = 3 WHERE key = 'dims'",
+               "v_config\" says dims=3, the table definition needs 2");
+  reopen_after(zPath,
+               "UPDATE v_config SET value = 2 WHERE key = 'dims';"
+               "UPDATE v_config SET value = 'ip' WHERE key = 'metric'",
+               "v_config\" says metric=ip, the table definition needs l2");
+  reopen_after(zPath,
+               "UPDATE v_config SET value = 'l2' WHERE key = 'metric';"
+               "DELETE FROM v_config WHERE key = 'slot_bytes'",
+               "v_config\" has no slot_bytes entry");
   tdb_remove_db(zPath);
   sqlite3_free(zPath);
 }
