@@ -201,8 +201,8 @@ int vg_store_create(sqlite3 *db, const char *zSchema, const char *zName,
 
 /* Compare the settings recorded in T_config with the table definition. */
 static int check_format(VgStore *p, char **pzErr) {
-  char *zWant[3];
   static const char *const keys[] = {"format_version", "dims", "metric", "slot_bytes"};
+  char *zWant[4];
   sqlite3_stmt *pStmt = 0;
   char *zSql = sqlite3_mprintf("SELECT value FROM %s WHERE key = ?1", p->azTable[T_CONFIG]);
   if (zSql == 0) return SQLITE_NOMEM;
@@ -213,10 +213,15 @@ static int check_format(VgStore *p, char **pzErr) {
                              sqlite3_errmsg(p->db));
     return rc;
   }
-  zWant[0] = sqlite3_mprintf("%d", p->pDef->nDims);
-  zWant[1] = sqlite3_mprintf("%s", vg_metric_name(p->pDef->metric));
-  zWant[2] = sqlite3_mprintf("%d", p->nSlot);
+  zWant[0] = sqlite3_mprintf("%d", VG_FORMAT_VERSION);
+  zWant[1] = sqlite3_mprintf("%d", p->pDef->nDims);
+  zWant[2] = sqlite3_mprintf("%s", vg_metric_name(p->pDef->metric));
+  zWant[3] = sqlite3_mprintf("%d", p->nSlot);
   for (int i = 0; rc == SQLITE_OK && i < 4; i++) {
+    if (zWant[i] == 0) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
     sqlite3_bind_text(pStmt, 1, keys[i], -1, SQLITE_STATIC);
     int step = sqlite3_step(pStmt);
     const char *zGot = step == SQLITE_ROW ? (const char *)sqlite3_column_text(pStmt, 0) : 0;
@@ -226,30 +231,21 @@ static int check_format(VgStore *p, char **pzErr) {
       *pzErr = sqlite3_mprintf("%s: %s has no %s entry", p->zName, p->azTable[T_CONFIG],
                                keys[i]);
       rc = SQLITE_CORRUPT_VTAB;
-    } else if (i == 0) {
-      sqlite3_int64 v = sqlite3_column_int64(pStmt, 0);
-      if (v > VG_FORMAT_VERSION) {
-        *pzErr = sqlite3_mprintf(
-            "%s was written in storage format %lld by a newer vecguard; this build (%s) "
-            "reads format %d",
-            p->zName, v, VG_VERSION, VG_FORMAT_VERSION);
-        rc = SQLITE_ERROR;
-      } else if (v != VG_FORMAT_VERSION) {
-        *pzErr = sqlite3_mprintf("%s: %s has an unknown format_version %s", p->zName,
-                                 p->azTable[T_CONFIG], zGot);
-        rc = SQLITE_CORRUPT_VTAB;
-      }
-    } else if (zWant[i - 1] == 0) {
-      rc = SQLITE_NOMEM;
-    } else if (strcmp(zGot, zWant[i - 1]) != 0) {
+    } else if (i == 0 && sqlite3_column_int64(pStmt, 0) > VG_FORMAT_VERSION) {
+      *pzErr = sqlite3_mprintf(
+          "%s was written in storage format %s by a newer vecguard; this build (%s) reads "
+          "format %d",
+          p->zName, zGot, VG_VERSION, VG_FORMAT_VERSION);
+      rc = SQLITE_ERROR;
+    } else if (strcmp(zGot, zWant[i]) != 0) {
       *pzErr = sqlite3_mprintf("%s: %s says %s=%s, the table definition needs %s", p->zName,
-                               p->azTable[T_CONFIG], keys[i], zGot, zWant[i - 1]);
+                               p->azTable[T_CONFIG], keys[i], zGot, zWant[i]);
       rc = SQLITE_CORRUPT_VTAB;
     }
     sqlite3_reset(pStmt);
   }
   sqlite3_finalize(pStmt);
-  for (int i = 0; i < 3; i++) sqlite3_free(zWant[i]);
+  for (int i = 0; i < 4; i++) sqlite3_free(zWant[i]);
   return rc;
 }
 

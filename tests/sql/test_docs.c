@@ -15,19 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *read_text(const char *zPath) {
-  FILE *f = fopen(zPath, "rb");
-  if (f == 0) fail_msg("cannot open %s", zPath);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *z = malloc((size_t)n + 1);
-  if (fread(z, 1, (size_t)n, f) != (size_t)n) fail_msg("cannot read %s", zPath);
-  z[n] = 0;
-  fclose(f);
-  return z;
-}
-
 /* Run the statements of zSql, appending what the shell would print. */
 static void run_block(sqlite3 *db, const char *zSql, sqlite3_str *out) {
   const char *z = zSql;
@@ -74,7 +61,7 @@ static char *fenced_body(char **pz, int bDropDotLines) {
 }
 
 static int run_file(const char *zPath) {
-  char *zDoc = read_text(zPath);
+  char *zDoc = tdb_read_file(zPath, 0);
   sqlite3 *db = tdb_open(":memory:");
   int nBlock = 0, nChecked = 0;
   char *z = zDoc;

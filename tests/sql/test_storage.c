@@ -369,19 +369,6 @@ static void test_corrupt_shadow_tables(void **state) {
 
 /* ---- erasure ----------------------------------------------------------- */
 
-static unsigned char *read_file(const char *zPath, long *pn) {
-  FILE *f = fopen(zPath, "rb");
-  if (f == 0) fail_msg("cannot open %s", zPath);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *a = malloc((size_t)n + 1);
-  if (fread(a, 1, (size_t)n, f) != (size_t)n) fail_msg("cannot read %s", zPath);
-  fclose(f);
-  *pn = n;
-  return a;
-}
-
 static int contains(const unsigned char *a, long n, const void *needle, long m) {
   return memmem(a, (size_t)n, needle, (size_t)m) != 0;
 }
@@ -476,7 +463,7 @@ static void check_erasure(const char *zJournal) {
   tdb_close(db);
 
   long n;
-  unsigned char *file = read_file(zPath, &n);
+  unsigned char *file = (unsigned char *)tdb_read_file(zPath, &n);
   int nLiveFound = 0, nLive = 0;
   for (int id = 1; id <= ERASE_ROWS; id++) {
     if (state[id] == 1) {
@@ -509,7 +496,7 @@ static void check_erasure(const char *zJournal) {
   tdb_exec(db, "DROP TABLE v");
   if (strcmp(zJournal, "wal") == 0) tdb_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
   tdb_close(db);
-  file = read_file(zPath, &n);
+  file = (unsigned char *)tdb_read_file(zPath, &n);
   for (int id = 1; id <= ERASE_ROWS; id++) {
     if (vector_windows(file, n, vec[id])) {
       fail_msg("%s: vector %d survived DROP TABLE", zJournal, id);

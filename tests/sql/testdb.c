@@ -50,6 +50,20 @@ void tdb_remove_db(const char *zPath) {
   }
 }
 
+char *tdb_read_file(const char *zPath, long *pn) {
+  FILE *f = fopen(zPath, "rb");
+  if (f == 0) fail_msg("cannot open %s", zPath);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *z = malloc((size_t)n + 1);
+  if (fread(z, 1, (size_t)n, f) != (size_t)n) fail_msg("cannot read %s", zPath);
+  z[n] = 0;
+  fclose(f);
+  if (pn) *pn = n;
+  return z;
+}
+
 void tdb_exec(sqlite3 *db, const char *zFormat, ...) {
   va_list ap;
   va_start(ap, zFormat);

@@ -25,6 +25,9 @@ void tdb_close(sqlite3 *db);
 char *tdb_temp_path(const char *zName);
 void tdb_remove_db(const char *zPath);
 
+/* The whole of a file, NUL-terminated, from malloc(); its size in *pn. */
+char *tdb_read_file(const char *zPath, long *pn);
+
 /* printf-style statement(s) that must succeed. */
 void tdb_exec(sqlite3 *db, const char *zFormat, ...);
 
