@@ -36,6 +36,8 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 EXT := $(BUILD)/vecguard.so
 
 .PHONY: all test bench demo clean
+# Keep object files that only pattern rules mention.
+.SECONDARY:
 all: $(EXT)
 
 $(EXT): $(EXT_OBJ)

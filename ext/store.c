@@ -1,12 +1,19 @@
 /*
 ** store.c — shadow tables, slots and row reading for vg_hnsw (see store.h).
 **
-** Slot layout (little-endian), VG_SLOT_FIXED + 4*nDims bytes:
-**   [0,4)    "VGS1" when the slot holds a row, zero when free
-**   [4,8)    zero
+** Slot layout (little-endian).  A node of HNSW level L lives in a slot of
+** class L, held by chunks of that class:
+**   [0,4)    "VGS2" when the slot holds a row, zero when free
+**   [4]      L, the node's level
+**   [5,8)    zero
 **   [8,16)   rowid
 **   [16,48)  the row's key for its auxiliary values
-**   [48,..)  the vector, float32
+**   [48,..)  the vector, float32 (4*nDims bytes)
+**   then one link list per level 0..L: a uint32 count and room for the
+**   level's capacity of int64 rowids (2M at level 0, M above); entries past
+**   the count are zero.
+** Links are rowids, so a stored graph needs no renumbering, and they sit in
+** the slot, so rewriting a list in place erases the rowids it dropped.
 */
 #include "store.h"
 
@@ -15,12 +22,16 @@
 
 #include "distance.h"
 
-#define VG_SLOT_MAGIC "VGS1"
+#define VG_SLOT_MAGIC "VGS2"
+#define VG_SLOT_LEVEL 4
 #define VG_SLOT_ROWID 8
 #define VG_SLOT_KEY 16
 #define VG_SLOT_VECTOR 48
 #define VG_SLOT_FIXED 48
 #define VG_KEY_BYTES 32
+
+/* Columns of the row reader's query before the metadata values. */
+#define READER_COL_META 6
 
 /* Chunks start small so that a tenant with three rows does not own a large
 ** chunk, and double up to this many bytes of slots. */
@@ -33,9 +44,9 @@
 #define AUX_TEXT 't'
 #define AUX_BLOB 'b'
 
-static const char *const shadow_suffixes[] = {"config", "partitions", "rows",
-                                              "chunks", "free",       "graph"};
-enum { T_CONFIG, T_PARTITIONS, T_ROWS, T_CHUNKS, T_FREE, T_GRAPH, T_COUNT };
+static const char *const shadow_suffixes[] = {"config", "partitions", "rows", "chunks",
+                                              "free"};
+enum { T_CONFIG, T_PARTITIONS, T_ROWS, T_CHUNKS, T_FREE, T_COUNT };
 
 enum {
   S_PART_FIND,
@@ -67,7 +78,9 @@ struct VgStore {
   char *zSchema;
   char *zName;
   const VgTableDef *pDef; /* owned by the virtual table */
-  int nSlot;              /* bytes per slot */
+  int nSlot;              /* bytes per slot at level 0 */
+  int nLinks0, nLinksUp;  /* bytes of a link list at level 0 and above */
+  sqlite3_blob *pWrite;   /* write handle on T_chunks.slots, during a write */
   char *azTable[T_COUNT];  /* quoted, schema-qualified names */
   char *zChunkTable;       /* T_chunks unquoted, for sqlite3_blob_open() */
   sqlite3_stmt *aStmt[S_COUNT];
@@ -117,8 +130,20 @@ static int corrupt(VgStore *p, char **pzErr, const char *zWhat, sqlite3_int64 ro
   return SQLITE_CORRUPT_VTAB;
 }
 
-static int slot_bytes(const VgTableDef *pDef) {
-  return VG_SLOT_FIXED + 4 * pDef->nDims;
+static int links_bytes(const VgTableDef *pDef, int l) {
+  return 4 + 8 * (l == 0 ? 2 * pDef->hnswM : pDef->hnswM);
+}
+
+/* Bytes of a slot of level class `level`. */
+static int slot_bytes(const VgTableDef *pDef, int level) {
+  return VG_SLOT_FIXED + 4 * pDef->nDims + links_bytes(pDef, 0) + level * links_bytes(pDef, 1);
+}
+
+int vg_store_slot_bytes(VgStore *p, int level) { return slot_bytes(p->pDef, level); }
+
+/* Offset within a slot of the link list of level l. */
+static int links_offset(const VgStore *p, int l) {
+  return VG_SLOT_FIXED + 4 * p->pDef->nDims + (l == 0 ? 0 : p->nLinks0 + (l - 1) * p->nLinksUp);
 }
 
 static int exec_sql(sqlite3 *db, const char *zSql, char **pzErr) {
@@ -169,24 +194,21 @@ static char *create_sql(const char *zSchema, const char *zName,
   sqlite3_str_appendall(s, ") STRICT;");
   sqlite3_str_appendf(s,
                       "CREATE TABLE \"%w\".\"%w_chunks\"(id INTEGER PRIMARY KEY, part "
-                      "INTEGER NOT NULL, pad BLOB NOT NULL, slots BLOB NOT NULL, "
-                      "UNIQUE(part, id));",
+                      "INTEGER NOT NULL, level INTEGER NOT NULL, pad BLOB NOT NULL, slots "
+                      "BLOB NOT NULL, UNIQUE(part, id));",
                       zSchema, zName);
   sqlite3_str_appendf(s,
-                      "CREATE TABLE \"%w\".\"%w_free\"(part INTEGER NOT NULL, chunk "
-                      "INTEGER NOT NULL, slot INTEGER NOT NULL, PRIMARY KEY(part, chunk, "
-                      "slot)) WITHOUT ROWID;",
-                      zSchema, zName);
-  sqlite3_str_appendf(s,
-                      "CREATE TABLE \"%w\".\"%w_graph\"(node INTEGER PRIMARY KEY, part "
-                      "INTEGER NOT NULL, level INTEGER NOT NULL, links BLOB NOT NULL);",
+                      "CREATE TABLE \"%w\".\"%w_free\"(part INTEGER NOT NULL, level "
+                      "INTEGER NOT NULL, chunk INTEGER NOT NULL, slot INTEGER NOT NULL, "
+                      "PRIMARY KEY(part, level, chunk, slot)) WITHOUT ROWID;",
                       zSchema, zName);
   sqlite3_str_appendf(s,
                       "INSERT INTO \"%w\".\"%w_config\"(key, value) VALUES "
                       "('format_version', %d), ('dims', %d), ('metric', %Q), "
-                      "('slot_bytes', %d), ('created_by', 'vecguard %s');",
+                      "('hnsw_m', %d), ('slot_bytes', %d), ('created_by', 'vecguard %s');",
                       zSchema, zName, VG_FORMAT_VERSION, pDef->nDims,
-                      vg_metric_name(pDef->metric), slot_bytes(pDef), VG_VERSION);
+                      vg_metric_name(pDef->metric), pDef->hnswM, slot_bytes(pDef, 0),
+                      VG_VERSION);
   return sqlite3_str_finish(s);
 }
 
@@ -201,8 +223,10 @@ int vg_store_create(sqlite3 *db, const char *zSchema, const char *zName,
 
 /* Compare the settings recorded in T_config with the table definition. */
 static int check_format(VgStore *p, char **pzErr) {
-  static const char *const keys[] = {"format_version", "dims", "metric", "slot_bytes"};
-  char *zWant[4];
+  static const char *const keys[] = {"format_version", "dims", "metric", "hnsw_m",
+                                     "slot_bytes"};
+  enum { N_KEYS = sizeof(keys) / sizeof(keys[0]) };
+  char *zWant[N_KEYS];
   sqlite3_stmt *pStmt = 0;
   char *zSql = sqlite3_mprintf("SELECT value FROM %s WHERE key = ?1", p->azTable[T_CONFIG]);
   if (zSql == 0) return SQLITE_NOMEM;
@@ -216,8 +240,9 @@ static int check_format(VgStore *p, char **pzErr) {
   zWant[0] = sqlite3_mprintf("%d", VG_FORMAT_VERSION);
   zWant[1] = sqlite3_mprintf("%d", p->pDef->nDims);
   zWant[2] = sqlite3_mprintf("%s", vg_metric_name(p->pDef->metric));
-  zWant[3] = sqlite3_mprintf("%d", p->nSlot);
-  for (int i = 0; rc == SQLITE_OK && i < 4; i++) {
+  zWant[3] = sqlite3_mprintf("%d", p->pDef->hnswM);
+  zWant[4] = sqlite3_mprintf("%d", p->nSlot);
+  for (int i = 0; rc == SQLITE_OK && i < N_KEYS; i++) {
     if (zWant[i] == 0) {
       rc = SQLITE_NOMEM;
       break;
@@ -245,12 +270,13 @@ static int check_format(VgStore *p, char **pzErr) {
     sqlite3_reset(pStmt);
   }
   sqlite3_finalize(pStmt);
-  for (int i = 0; i < 4; i++) sqlite3_free(zWant[i]);
+  for (int i = 0; i < N_KEYS; i++) sqlite3_free(zWant[i]);
   return rc;
 }
 
 static void store_free(VgStore *p) {
   if (p == 0) return;
+  vg_store_end_write(p);
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(p->aStmt[i]);
   for (int i = 0; i < T_COUNT; i++) sqlite3_free(p->azTable[i]);
   sqlite3_free(p->zChunkTable);
@@ -260,6 +286,7 @@ static void store_free(VgStore *p) {
 }
 
 static int set_names(VgStore *p, const char *zName) {
+  vg_store_end_write(p);
   for (int i = 0; i < S_COUNT; i++) {
     sqlite3_finalize(p->aStmt[i]);
     p->aStmt[i] = 0;
@@ -287,7 +314,9 @@ int vg_store_connect(sqlite3 *db, const char *zSchema, const char *zName,
   memset(p, 0, sizeof(*p));
   p->db = db;
   p->pDef = pDef;
-  p->nSlot = slot_bytes(pDef);
+  p->nSlot = slot_bytes(pDef, 0);
+  p->nLinks0 = links_bytes(pDef, 0);
+  p->nLinksUp = links_bytes(pDef, 1);
   p->zSchema = sqlite3_mprintf("%s", zSchema);
   int rc = p->zSchema ? set_names(p, zName) : SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = check_format(p, pzErr);
@@ -308,44 +337,57 @@ static char *stmt_sql(VgStore *p, int e) {
   const VgTableDef *d = p->pDef;
   switch (e) {
     case S_PART_FIND:
-      return sqlite3_mprintf("SELECT id, nonce, n_rows FROM %s WHERE value IS ?1", P);
+      return sqlite3_mprintf(
+          "SELECT id, nonce, n_rows, entry, entry_level FROM %s WHERE value IS ?1", P);
     case S_PART_BY_ID:
-      return sqlite3_mprintf("SELECT nonce, n_rows FROM %s WHERE id = ?1", P);
+      return sqlite3_mprintf(
+          "SELECT id, nonce, n_rows, entry, entry_level FROM %s WHERE id = ?1", P);
     case S_PART_NEW:
       return sqlite3_mprintf("INSERT INTO %s(value, n_rows, nonce) VALUES (?1, 0, 0)", P);
     case S_PART_SET:
-      return sqlite3_mprintf("UPDATE %s SET n_rows = ?2, nonce = ?3 WHERE id = ?1", P);
+      return sqlite3_mprintf(
+          "UPDATE %s SET n_rows = ?2, nonce = ?3, entry = ?4, entry_level = ?5 WHERE id = ?1",
+          P);
     case S_PART_DROP:
       return sqlite3_mprintf("DELETE FROM %s WHERE id = ?1", P);
     case S_FREE_TAKE:
-      return sqlite3_mprintf("SELECT chunk, slot FROM %s WHERE part = ?1 LIMIT 1", F);
+      return sqlite3_mprintf(
+          "SELECT chunk, slot FROM %s WHERE part = ?1 AND level = ?2 LIMIT 1", F);
     case S_FREE_DEL:
       return sqlite3_mprintf(
-          "DELETE FROM %s WHERE part = ?1 AND chunk = ?2 AND slot = ?3", F);
+          "DELETE FROM %s WHERE part = ?1 AND level = ?4 AND chunk = ?2 AND slot = ?3", F);
     case S_FREE_ADD:
-      return sqlite3_mprintf("INSERT INTO %s(part, chunk, slot) VALUES (?1, ?2, ?3)", F);
+      return sqlite3_mprintf(
+          "INSERT INTO %s(part, chunk, slot, level) VALUES (?1, ?2, ?3, ?4)", F);
     case S_FREE_ADD_RANGE:
       return sqlite3_mprintf(
           "WITH RECURSIVE s(i) AS (SELECT ?3 UNION ALL SELECT i + 1 FROM s WHERE i < ?4) "
-          "INSERT INTO %s(part, chunk, slot) SELECT ?1, ?2, i FROM s",
+          "INSERT INTO %s(part, chunk, slot, level) SELECT ?1, ?2, i, ?5 FROM s",
           F);
     case S_FREE_COUNT:
-      return sqlite3_mprintf("SELECT count(*) FROM %s WHERE part = ?1 AND chunk = ?2", F);
+      return sqlite3_mprintf(
+          "SELECT count(*) FROM %s WHERE part = ?1 AND level = ?3 AND chunk = ?2", F);
     case S_FREE_DROP_CHUNK:
-      return sqlite3_mprintf("DELETE FROM %s WHERE part = ?1 AND chunk = ?2", F);
+      return sqlite3_mprintf("DELETE FROM %s WHERE part = ?1 AND level = ?3 AND chunk = ?2",
+                             F);
     case S_CHUNK_NEW:
       return sqlite3_mprintf(
-          "INSERT INTO %s(part, pad, slots) VALUES (?1, zeroblob(?2), zeroblob(?3))", C);
+          "INSERT INTO %s(part, pad, slots, level) VALUES (?1, zeroblob(?2), zeroblob(?3), "
+          "?4)",
+          C);
     case S_CHUNK_DROP:
       return sqlite3_mprintf("DELETE FROM %s WHERE id = ?1", C);
     case S_CHUNK_LIST:
-      return sqlite3_mprintf("SELECT id FROM %s WHERE part = ?1 ORDER BY id", C);
+      return sqlite3_mprintf("SELECT id, level FROM %s WHERE part = ?1 ORDER BY id", C);
     case S_PART_COUNTS:
       return sqlite3_mprintf(
           "SELECT (SELECT n_rows FROM %s WHERE id = ?1), "
           "(SELECT count(*) FROM %s WHERE part = ?1)", P, R);
     case S_ROW_LOCATE:
-      return sqlite3_mprintf("SELECT part, chunk, slot FROM %s WHERE id = ?1", R);
+      return sqlite3_mprintf(
+          "SELECT r.part, r.chunk, r.slot, c.level FROM %s r LEFT JOIN %s c ON c.id = r.chunk "
+          "WHERE r.id = ?1",
+          R, C);
     case S_ROW_INSERT: {
       sqlite3_str *s = sqlite3_str_new(0);
       sqlite3_str_appendf(s, "INSERT INTO %s(id, part, chunk, slot", R);
@@ -424,71 +466,93 @@ static sqlite3_int64 new_nonce(void) {
 
 /* ---- partitions -------------------------------------------------------- */
 
-typedef struct PartInfo {
-  sqlite3_int64 id, nonce, nRows;
-} PartInfo;
+static void part_from_row(sqlite3_stmt *pStmt, VgPart *pPart) {
+  pPart->id = sqlite3_column_int64(pStmt, 0);
+  pPart->nonce = sqlite3_column_int64(pStmt, 1);
+  pPart->nRows = sqlite3_column_int64(pStmt, 2);
+  pPart->bEntry = sqlite3_column_type(pStmt, 3) != SQLITE_NULL;
+  pPart->entry = sqlite3_column_int64(pStmt, 3);
+  pPart->entryLevel = sqlite3_column_int(pStmt, 4);
+}
 
-/* Find the partition holding key value pVal; *pbFound tells. */
-static int part_find(VgStore *p, const VgValue *pVal, PartInfo *pInfo, int *pbFound,
-                     char **pzErr) {
+int vg_store_part_find(VgStore *p, const VgValue *pKey, int bCreate, VgPart *pPart,
+                       int *pbFound, char **pzErr) {
   sqlite3_stmt *pStmt;
+  memset(pPart, 0, sizeof(*pPart));
   int rc = get_stmt(p, S_PART_FIND, &pStmt, pzErr);
   if (rc != SQLITE_OK) return rc;
-  vg_value_bind(pStmt, 1, pVal);
+  vg_value_bind(pStmt, 1, pKey);
   rc = step_query(p, pStmt, pzErr);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
   *pbFound = (rc == SQLITE_ROW);
-  if (*pbFound) {
-    pInfo->id = sqlite3_column_int64(pStmt, 0);
-    pInfo->nonce = sqlite3_column_int64(pStmt, 1);
-    pInfo->nRows = sqlite3_column_int64(pStmt, 2);
+  if (*pbFound) part_from_row(pStmt, pPart);
+  sqlite3_reset(pStmt);
+  if (*pbFound || !bCreate) return SQLITE_OK;
+  rc = get_stmt(p, S_PART_NEW, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  vg_value_bind(pStmt, 1, pKey);
+  rc = run_stmt(p, pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  pPart->id = sqlite3_last_insert_rowid(p->db);
+  return SQLITE_OK;
+}
+
+int vg_store_part_get(VgStore *p, sqlite3_int64 id, VgPart *pPart, char **pzErr) {
+  sqlite3_stmt *pStmt;
+  int rc = get_stmt(p, S_PART_BY_ID, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(pStmt, 1, id);
+  rc = step_query(p, pStmt, pzErr);
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(pStmt);
+    return corrupt(p, pzErr, "a row's partition is missing", id);
   }
+  if (rc != SQLITE_ROW) return rc;
+  part_from_row(pStmt, pPart);
   sqlite3_reset(pStmt);
   return SQLITE_OK;
 }
 
-static int part_find_or_create(VgStore *p, const VgValue *pVal, PartInfo *pInfo,
-                               char **pzErr) {
-  int bFound = 0;
-  int rc = part_find(p, pVal, pInfo, &bFound, pzErr);
-  if (rc != SQLITE_OK || bFound) return rc;
-  sqlite3_stmt *pStmt;
-  rc = get_stmt(p, S_PART_NEW, &pStmt, pzErr);
-  if (rc != SQLITE_OK) return rc;
-  vg_value_bind(pStmt, 1, pVal);
-  rc = run_stmt(p, pStmt, pzErr);
-  if (rc != SQLITE_OK) return rc;
-  pInfo->id = sqlite3_last_insert_rowid(p->db);
-  pInfo->nonce = 0;
-  pInfo->nRows = 0;
-  return SQLITE_OK;
-}
-
-/* Record that partition pInfo now has nRows rows: a new nonce, or the
-** partition's removal when it is empty. */
-static int part_set_rows(VgStore *p, const PartInfo *pInfo, sqlite3_int64 nRows,
-                         VgPartChange *pChange, char **pzErr) {
+int vg_store_part_save(VgStore *p, const VgPart *pPart, VgPartChange *pChange,
+                       char **pzErr) {
   sqlite3_stmt *pStmt;
   int rc;
-  pChange->part = pInfo->id;
-  pChange->nonceBefore = pInfo->nonce;
-  if (nRows == 0) {
+  pChange->part = pPart->id;
+  pChange->nonceBefore = pPart->nonce;
+  if (pPart->nRows == 0) {
     rc = get_stmt(p, S_PART_DROP, &pStmt, pzErr);
     if (rc != SQLITE_OK) return rc;
-    sqlite3_bind_int64(pStmt, 1, pInfo->id);
+    sqlite3_bind_int64(pStmt, 1, pPart->id);
     pChange->nonceAfter = 0;
     return run_stmt(p, pStmt, pzErr);
   }
   rc = get_stmt(p, S_PART_SET, &pStmt, pzErr);
   if (rc != SQLITE_OK) return rc;
   pChange->nonceAfter = new_nonce();
-  sqlite3_bind_int64(pStmt, 1, pInfo->id);
-  sqlite3_bind_int64(pStmt, 2, nRows);
+  sqlite3_bind_int64(pStmt, 1, pPart->id);
+  sqlite3_bind_int64(pStmt, 2, pPart->nRows);
   sqlite3_bind_int64(pStmt, 3, pChange->nonceAfter);
+  if (pPart->bEntry) {
+    sqlite3_bind_int64(pStmt, 4, pPart->entry);
+    sqlite3_bind_int(pStmt, 5, pPart->entryLevel);
+  } else {
+    sqlite3_bind_null(pStmt, 4);
+    sqlite3_bind_null(pStmt, 5);
+  }
   return run_stmt(p, pStmt, pzErr);
 }
 
 /* ---- slots ------------------------------------------------------------- */
+
+sqlite3_int64 vg_slot_tag(const VgSlot *pSlot) {
+  return pSlot->chunk * VG_SLOT_TAG_SLOTS + pSlot->iSlot;
+}
+
+void vg_slot_from_tag(sqlite3_int64 tag, int level, VgSlot *pSlot) {
+  pSlot->chunk = tag / VG_SLOT_TAG_SLOTS;
+  pSlot->iSlot = (int)(tag % VG_SLOT_TAG_SLOTS);
+  pSlot->level = level;
+}
 
 static int page_size(VgStore *p, int *pnPage, char **pzErr) {
   sqlite3_stmt *pStmt;
@@ -501,30 +565,32 @@ static int page_size(VgStore *p, int *pnPage, char **pzErr) {
   return SQLITE_OK;
 }
 
-static int chunk_capacity(VgStore *p, sqlite3_int64 nRows) {
-  int nMax = VG_CHUNK_MAX_BYTES / p->nSlot;
+/* Slots in a new chunk of the given level: small for a small partition,
+** doubling with its expected number of nodes at that level. */
+static int chunk_capacity(VgStore *p, sqlite3_int64 nRows, int level) {
+  int nMax = VG_CHUNK_MAX_BYTES / slot_bytes(p->pDef, level);
   if (nMax < 1) nMax = 1;
+  for (int l = 0; l < level; l++) nRows /= p->pDef->hnswM;
   int n = VG_CHUNK_MIN_SLOTS < nMax ? VG_CHUNK_MIN_SLOTS : nMax;
   while (n < nRows && n * 2 <= nMax) n *= 2;
   return n;
 }
 
-/* Add a chunk to partition part and put all but its first slot on the free
-** list; the first slot is returned for immediate use. */
-static int chunk_new(VgStore *p, const PartInfo *pPart, sqlite3_int64 *pChunk,
+/* Add a chunk of the given level to partition pPart and put all but its
+** first slot on the free list; the first slot is returned for use. */
+static int chunk_new(VgStore *p, const VgPart *pPart, int level, sqlite3_int64 *pChunk,
                      char **pzErr) {
   int nPage = 0;
   int rc = page_size(p, &nPage, pzErr);
   if (rc != SQLITE_OK) return rc;
-  int nSlots = chunk_capacity(p, pPart->nRows);
+  int nSlots = chunk_capacity(p, pPart->nRows, level);
   sqlite3_stmt *pStmt;
   rc = get_stmt(p, S_CHUNK_NEW, &pStmt, pzErr);
   if (rc != SQLITE_OK) return rc;
-  /* The pad is at least the largest payload a table leaf keeps on its own
-  ** page (page size - 35), so every slot byte lands on an overflow page. */
   sqlite3_bind_int64(pStmt, 1, pPart->id);
-  sqlite3_bind_int(pStmt, 2, nPage - 35);
-  sqlite3_bind_int64(pStmt, 3, (sqlite3_int64)nSlots * p->nSlot);
+  sqlite3_bind_int(pStmt, 2, nPage - 35); /* see store.h: slots live on overflow pages */
+  sqlite3_bind_int64(pStmt, 3, (sqlite3_int64)nSlots * slot_bytes(p->pDef, level));
+  sqlite3_bind_int(pStmt, 4, level);
   rc = run_stmt(p, pStmt, pzErr);
   if (rc != SQLITE_OK) return rc;
   *pChunk = sqlite3_last_insert_rowid(p->db);
@@ -535,66 +601,87 @@ static int chunk_new(VgStore *p, const PartInfo *pPart, sqlite3_int64 *pChunk,
     sqlite3_bind_int64(pStmt, 2, *pChunk);
     sqlite3_bind_int(pStmt, 3, 1);
     sqlite3_bind_int(pStmt, 4, nSlots - 1);
+    sqlite3_bind_int(pStmt, 5, level);
     rc = run_stmt(p, pStmt, pzErr);
   }
   return rc;
 }
 
-/* Take a free slot of the partition, adding a chunk when there is none. */
-static int slot_alloc(VgStore *p, const PartInfo *pPart, sqlite3_int64 *pChunk,
-                      int *piSlot, char **pzErr) {
+int vg_store_slot_alloc(VgStore *p, const VgPart *pPart, int level, VgSlot *pSlot,
+                        char **pzErr) {
   sqlite3_stmt *pStmt;
+  pSlot->level = level;
   int rc = get_stmt(p, S_FREE_TAKE, &pStmt, pzErr);
   if (rc != SQLITE_OK) return rc;
   sqlite3_bind_int64(pStmt, 1, pPart->id);
+  sqlite3_bind_int(pStmt, 2, level);
   rc = step_query(p, pStmt, pzErr);
   if (rc == SQLITE_DONE) {
     sqlite3_reset(pStmt);
-    *piSlot = 0;
-    return chunk_new(p, pPart, pChunk, pzErr);
+    pSlot->iSlot = 0;
+    return chunk_new(p, pPart, level, &pSlot->chunk, pzErr);
   }
   if (rc != SQLITE_ROW) return rc;
-  *pChunk = sqlite3_column_int64(pStmt, 0);
-  *piSlot = sqlite3_column_int(pStmt, 1);
+  pSlot->chunk = sqlite3_column_int64(pStmt, 0);
+  pSlot->iSlot = sqlite3_column_int(pStmt, 1);
   sqlite3_reset(pStmt);
   rc = get_stmt(p, S_FREE_DEL, &pStmt, pzErr);
   if (rc != SQLITE_OK) return rc;
   sqlite3_bind_int64(pStmt, 1, pPart->id);
-  sqlite3_bind_int64(pStmt, 2, *pChunk);
-  sqlite3_bind_int(pStmt, 3, *piSlot);
+  sqlite3_bind_int64(pStmt, 2, pSlot->chunk);
+  sqlite3_bind_int(pStmt, 3, pSlot->iSlot);
+  sqlite3_bind_int(pStmt, 4, level);
   return run_stmt(p, pStmt, pzErr);
 }
 
-/* Write nByte bytes at offset iOff of chunk's slots, in place. */
-static int chunk_write(VgStore *p, sqlite3_int64 chunk, const void *a, int nByte,
-                       int iOff, int *pnChunkBytes, char **pzErr) {
-  sqlite3_blob *pBlob = 0;
-  int rc = sqlite3_blob_open(p->db, p->zSchema, p->zChunkTable, "slots", chunk, 1, &pBlob);
-  if (rc != SQLITE_OK) {
-    if (rc == SQLITE_ERROR) return corrupt(p, pzErr, "a slot's chunk is missing", chunk);
-    return sql_error(p, rc, pzErr);
+/* Write nByte bytes at offset iOff of chunk's slots, in place, through the
+** store's write handle (kept open until vg_store_end_write). */
+static int chunk_write(VgStore *p, sqlite3_int64 chunk, const void *a, int nByte, int iOff,
+                       int *pnChunkBytes, char **pzErr) {
+  int rc = SQLITE_OK;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (p->pWrite) {
+      rc = sqlite3_blob_reopen(p->pWrite, chunk);
+      if (rc != SQLITE_OK) {
+        /* Expired by a change to T_chunks, or no such chunk: open afresh. */
+        sqlite3_blob_close(p->pWrite);
+        p->pWrite = 0;
+      }
+    }
+    if (p->pWrite == 0) {
+      rc = sqlite3_blob_open(p->db, p->zSchema, p->zChunkTable, "slots", chunk, 1,
+                             &p->pWrite);
+      if (rc == SQLITE_ERROR) return corrupt(p, pzErr, "a slot's chunk is missing", chunk);
+      if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
+    }
+    int nChunk = sqlite3_blob_bytes(p->pWrite);
+    if (pnChunkBytes) *pnChunkBytes = nChunk;
+    if (iOff < 0 || iOff + nByte > nChunk) {
+      return corrupt(p, pzErr, "a slot lies past the end of its chunk", chunk);
+    }
+    rc = sqlite3_blob_write(p->pWrite, a, nByte, iOff);
+    if (rc != SQLITE_ABORT) break;
+    sqlite3_blob_close(p->pWrite);
+    p->pWrite = 0;
   }
-  int nChunk = sqlite3_blob_bytes(pBlob);
-  if (pnChunkBytes) *pnChunkBytes = nChunk;
-  if (iOff + nByte > nChunk) {
-    sqlite3_blob_close(pBlob);
-    return corrupt(p, pzErr, "a slot lies past the end of its chunk", chunk);
-  }
-  rc = sqlite3_blob_write(pBlob, a, nByte, iOff);
-  if (rc != SQLITE_OK) sql_error(p, rc, pzErr);
-  int rc2 = sqlite3_blob_close(pBlob);
-  return rc != SQLITE_OK ? rc : rc2;
+  return rc == SQLITE_OK ? SQLITE_OK : sql_error(p, rc, pzErr);
+}
+
+void vg_store_end_write(VgStore *p) {
+  if (p->pWrite) sqlite3_blob_close(p->pWrite);
+  p->pWrite = 0;
 }
 
 /* Return a slot to the free list, or drop its chunk when it was the last
 ** slot in use.  The slot must already be zeroed. */
-static int slot_release(VgStore *p, sqlite3_int64 part, sqlite3_int64 chunk, int iSlot,
+static int slot_release(VgStore *p, sqlite3_int64 part, const VgSlot *pSlot,
                         int nChunkSlots, char **pzErr) {
   sqlite3_stmt *pStmt;
   int rc = get_stmt(p, S_FREE_COUNT, &pStmt, pzErr);
   if (rc != SQLITE_OK) return rc;
   sqlite3_bind_int64(pStmt, 1, part);
-  sqlite3_bind_int64(pStmt, 2, chunk);
+  sqlite3_bind_int64(pStmt, 2, pSlot->chunk);
+  sqlite3_bind_int(pStmt, 3, pSlot->level);
   rc = step_query(p, pStmt, pzErr);
   if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? SQLITE_ERROR : rc;
   sqlite3_int64 nFree = sqlite3_column_int64(pStmt, 0);
@@ -603,21 +690,50 @@ static int slot_release(VgStore *p, sqlite3_int64 part, sqlite3_int64 chunk, int
     rc = get_stmt(p, S_FREE_ADD, &pStmt, pzErr);
     if (rc != SQLITE_OK) return rc;
     sqlite3_bind_int64(pStmt, 1, part);
-    sqlite3_bind_int64(pStmt, 2, chunk);
-    sqlite3_bind_int(pStmt, 3, iSlot);
+    sqlite3_bind_int64(pStmt, 2, pSlot->chunk);
+    sqlite3_bind_int(pStmt, 3, pSlot->iSlot);
+    sqlite3_bind_int(pStmt, 4, pSlot->level);
     return run_stmt(p, pStmt, pzErr);
   }
   /* Every slot is zero: the chunk's pages can go. */
   rc = get_stmt(p, S_FREE_DROP_CHUNK, &pStmt, pzErr);
   if (rc != SQLITE_OK) return rc;
   sqlite3_bind_int64(pStmt, 1, part);
-  sqlite3_bind_int64(pStmt, 2, chunk);
+  sqlite3_bind_int64(pStmt, 2, pSlot->chunk);
+  sqlite3_bind_int(pStmt, 3, pSlot->level);
   rc = run_stmt(p, pStmt, pzErr);
   if (rc != SQLITE_OK) return rc;
   rc = get_stmt(p, S_CHUNK_DROP, &pStmt, pzErr);
   if (rc != SQLITE_OK) return rc;
-  sqlite3_bind_int64(pStmt, 1, chunk);
+  sqlite3_bind_int64(pStmt, 1, pSlot->chunk);
   return run_stmt(p, pStmt, pzErr);
+}
+
+int vg_store_slot_erase(VgStore *p, sqlite3_int64 part, const VgSlot *pSlot, char **pzErr) {
+  int nSlot = slot_bytes(p->pDef, pSlot->level);
+  unsigned char *aZero = sqlite3_malloc64(nSlot);
+  if (aZero == 0) return SQLITE_NOMEM;
+  memset(aZero, 0, nSlot);
+  int nChunk = 0;
+  int rc = chunk_write(p, pSlot->chunk, aZero, nSlot, pSlot->iSlot * nSlot, &nChunk, pzErr);
+  sqlite3_free(aZero);
+  if (rc != SQLITE_OK) return rc;
+  return slot_release(p, part, pSlot, nChunk / nSlot, pzErr);
+}
+
+int vg_store_write_links(VgStore *p, const VgSlot *pSlot, int l, const sqlite3_int64 *aRowid,
+                         int n, char **pzErr) {
+  int nByte = l == 0 ? p->nLinks0 : p->nLinksUp;
+  unsigned char aBuf[4 + 8 * 2 * VG_HNSW_MAX_M];
+  memset(aBuf, 0, nByte);
+  for (int i = 0; i < 4; i++) aBuf[i] = (unsigned char)((unsigned)n >> (8 * i));
+  for (int j = 0; j < n; j++) {
+    sqlite3_uint64 u = (sqlite3_uint64)aRowid[j];
+    for (int i = 0; i < 8; i++) aBuf[4 + 8 * j + i] = (unsigned char)(u >> (8 * i));
+  }
+  int nSlot = slot_bytes(p->pDef, pSlot->level);
+  return chunk_write(p, pSlot->chunk, aBuf, nByte, pSlot->iSlot * nSlot + links_offset(p, l),
+                     0, pzErr);
 }
 
 /* ---- auxiliary values -------------------------------------------------- */
@@ -726,10 +842,14 @@ static void free_ciphers(VgStore *p, unsigned char **ap) {
 
 /* ---- writes ------------------------------------------------------------ */
 
-/* Fill a slot image for pRow with a fresh key. */
-static void slot_fill(VgStore *p, const VgRow *pRow, unsigned char *aSlot) {
+/* Bytes of a slot's head: header and vector. */
+static int slot_head_bytes(const VgStore *p) { return VG_SLOT_FIXED + 4 * p->pDef->nDims; }
+
+/* Fill a slot head for pRow with a fresh key. */
+static void slot_fill(VgStore *p, const VgRow *pRow, int level, unsigned char *aSlot) {
   memset(aSlot, 0, VG_SLOT_FIXED);
   memcpy(aSlot, VG_SLOT_MAGIC, 4);
+  aSlot[VG_SLOT_LEVEL] = (unsigned char)level;
   sqlite3_uint64 u = (sqlite3_uint64)pRow->rowid;
   for (int i = 0; i < 8; i++) aSlot[VG_SLOT_ROWID + i] = (unsigned char)(u >> (8 * i));
   randombytes_buf(aSlot + VG_SLOT_KEY, VG_KEY_BYTES);
@@ -738,16 +858,15 @@ static void slot_fill(VgStore *p, const VgRow *pRow, unsigned char *aSlot) {
 
 /* Write the T_rows record of pRow (insert, or update in place). */
 static int row_write(VgStore *p, int bUpdate, const VgRow *pRow, sqlite3_int64 part,
-                     sqlite3_int64 chunk, int iSlot, const unsigned char *aSlot,
-                     char **pzErr) {
+                     const VgSlot *pSlot, const unsigned char *aSlot, char **pzErr) {
   sqlite3_stmt *pStmt;
   unsigned char **apCipher = 0;
   int rc = get_stmt(p, bUpdate ? S_ROW_UPDATE : S_ROW_INSERT, &pStmt, pzErr);
   if (rc != SQLITE_OK) return rc;
   sqlite3_bind_int64(pStmt, 1, pRow->rowid);
   sqlite3_bind_int64(pStmt, 2, part);
-  sqlite3_bind_int64(pStmt, 3, chunk);
-  sqlite3_bind_int(pStmt, 4, iSlot);
+  sqlite3_bind_int64(pStmt, 3, pSlot->chunk);
+  sqlite3_bind_int(pStmt, 4, pSlot->iSlot);
   for (int i = 0; i < p->pDef->nMeta; i++) vg_value_bind(pStmt, 5 + i, &pRow->aMeta[i]);
   rc = bind_aux(p, pStmt, 5 + p->pDef->nMeta, pRow, aSlot + VG_SLOT_KEY, &apCipher);
   if (rc == SQLITE_OK) rc = run_stmt(p, pStmt, pzErr);
@@ -756,34 +875,22 @@ static int row_write(VgStore *p, int bUpdate, const VgRow *pRow, sqlite3_int64 p
   return rc;
 }
 
-int vg_store_insert(VgStore *p, const VgRow *pRow, VgPartChange *pChange,
-                    char **pzErr) {
-  PartInfo part;
-  sqlite3_int64 chunk = 0;
-  int iSlot = 0;
-  memset(pChange, 0, sizeof(*pChange));
-  unsigned char *aSlot = sqlite3_malloc64(p->nSlot);
+int vg_store_put_row(VgStore *p, int bUpdate, const VgRow *pRow, sqlite3_int64 part,
+                     const VgSlot *pSlot, char **pzErr) {
+  int nHead = slot_head_bytes(p);
+  unsigned char *aSlot = sqlite3_malloc64(nHead);
   if (aSlot == 0) return SQLITE_NOMEM;
-  int rc = part_find_or_create(p, &pRow->partition, &part, pzErr);
-  if (rc == SQLITE_OK) rc = slot_alloc(p, &part, &chunk, &iSlot, pzErr);
-  if (rc == SQLITE_OK) {
-    slot_fill(p, pRow, aSlot);
-    rc = chunk_write(p, chunk, aSlot, p->nSlot, iSlot * p->nSlot, 0, pzErr);
-  }
-  if (rc == SQLITE_OK) rc = row_write(p, 0, pRow, part.id, chunk, iSlot, aSlot, pzErr);
-  if (rc == SQLITE_OK) rc = part_set_rows(p, &part, part.nRows + 1, pChange, pzErr);
-  sodium_memzero(aSlot, p->nSlot);
+  slot_fill(p, pRow, pSlot->level, aSlot);
+  int rc = chunk_write(p, pSlot->chunk, aSlot, nHead,
+                       pSlot->iSlot * slot_bytes(p->pDef, pSlot->level), 0, pzErr);
+  if (rc == SQLITE_OK) rc = row_write(p, bUpdate, pRow, part, pSlot, aSlot, pzErr);
+  sodium_memzero(aSlot, nHead);
   sqlite3_free(aSlot);
   return rc;
 }
 
-typedef struct RowLocation {
-  sqlite3_int64 part, chunk;
-  int iSlot;
-} RowLocation;
-
-static int row_locate(VgStore *p, sqlite3_int64 rowid, RowLocation *pLoc, int *pbFound,
-                      char **pzErr) {
+int vg_store_locate(VgStore *p, sqlite3_int64 rowid, sqlite3_int64 *pPart, VgSlot *pSlot,
+                    int *pbFound, char **pzErr) {
   sqlite3_stmt *pStmt;
   int rc = get_stmt(p, S_ROW_LOCATE, &pStmt, pzErr);
   if (rc != SQLITE_OK) return rc;
@@ -791,106 +898,33 @@ static int row_locate(VgStore *p, sqlite3_int64 rowid, RowLocation *pLoc, int *p
   rc = step_query(p, pStmt, pzErr);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
   *pbFound = (rc == SQLITE_ROW);
+  rc = SQLITE_OK;
   if (*pbFound) {
-    pLoc->part = sqlite3_column_int64(pStmt, 0);
-    pLoc->chunk = sqlite3_column_int64(pStmt, 1);
-    pLoc->iSlot = sqlite3_column_int(pStmt, 2);
-  }
-  sqlite3_reset(pStmt);
-  return SQLITE_OK;
-}
-
-/* The partition's bookkeeping row, by id. */
-static int part_by_id(VgStore *p, sqlite3_int64 id, PartInfo *pInfo, char **pzErr) {
-  sqlite3_stmt *pStmt;
-  int rc = get_stmt(p, S_PART_BY_ID, &pStmt, pzErr);
-  if (rc != SQLITE_OK) return rc;
-  sqlite3_bind_int64(pStmt, 1, id);
-  rc = step_query(p, pStmt, pzErr);
-  if (rc == SQLITE_DONE) {
-    sqlite3_reset(pStmt);
-    return corrupt(p, pzErr, "a row's partition is missing", id);
-  }
-  if (rc != SQLITE_ROW) return rc;
-  pInfo->id = id;
-  pInfo->nonce = sqlite3_column_int64(pStmt, 0);
-  pInfo->nRows = sqlite3_column_int64(pStmt, 1);
-  sqlite3_reset(pStmt);
-  return SQLITE_OK;
-}
-
-/* Overwrite the slot of a row with zeros and give it back. */
-static int slot_erase(VgStore *p, const RowLocation *pLoc, char **pzErr) {
-  unsigned char *aZero = sqlite3_malloc64(p->nSlot);
-  if (aZero == 0) return SQLITE_NOMEM;
-  memset(aZero, 0, p->nSlot);
-  int nChunk = 0;
-  int rc = chunk_write(p, pLoc->chunk, aZero, p->nSlot, pLoc->iSlot * p->nSlot, &nChunk,
-                       pzErr);
-  sqlite3_free(aZero);
-  if (rc != SQLITE_OK) return rc;
-  return slot_release(p, pLoc->part, pLoc->chunk, pLoc->iSlot, nChunk / p->nSlot, pzErr);
-}
-
-int vg_store_delete(VgStore *p, sqlite3_int64 rowid, VgPartChange *pChange,
-                    char **pzErr) {
-  RowLocation loc;
-  PartInfo part;
-  int bFound = 0;
-  memset(pChange, 0, sizeof(*pChange));
-  int rc = row_locate(p, rowid, &loc, &bFound, pzErr);
-  if (rc != SQLITE_OK || !bFound) return rc;
-  rc = part_by_id(p, loc.part, &part, pzErr);
-  if (rc == SQLITE_OK) rc = slot_erase(p, &loc, pzErr);
-  if (rc == SQLITE_OK) {
-    sqlite3_stmt *pStmt;
-    rc = get_stmt(p, S_ROW_DELETE, &pStmt, pzErr);
-    if (rc == SQLITE_OK) {
-      sqlite3_bind_int64(pStmt, 1, rowid);
-      rc = run_stmt(p, pStmt, pzErr);
+    if (sqlite3_column_type(pStmt, 3) == SQLITE_NULL) {
+      rc = corrupt(p, pzErr, "a row's chunk is missing", rowid);
+    } else {
+      if (pPart) *pPart = sqlite3_column_int64(pStmt, 0);
+      if (pSlot) {
+        pSlot->chunk = sqlite3_column_int64(pStmt, 1);
+        pSlot->iSlot = sqlite3_column_int(pStmt, 2);
+        pSlot->level = sqlite3_column_int(pStmt, 3);
+      }
     }
   }
-  if (rc == SQLITE_OK) rc = part_set_rows(p, &part, part.nRows - 1, pChange, pzErr);
+  sqlite3_reset(pStmt);
   return rc;
 }
 
-int vg_store_update(VgStore *p, sqlite3_int64 oldRowid, const VgRow *pRow,
-                    VgPartChange aChange[2], char **pzErr) {
-  RowLocation loc;
-  PartInfo newPart;
-  int bFound = 0, bSamePart = 0;
-  memset(aChange, 0, 2 * sizeof(VgPartChange));
-  int rc = row_locate(p, oldRowid, &loc, &bFound, pzErr);
+int vg_store_delete_row(VgStore *p, sqlite3_int64 rowid, char **pzErr) {
+  sqlite3_stmt *pStmt;
+  int rc = get_stmt(p, S_ROW_DELETE, &pStmt, pzErr);
   if (rc != SQLITE_OK) return rc;
-  if (!bFound) return corrupt(p, pzErr, "the row to update is missing", oldRowid);
-  if (oldRowid == pRow->rowid) {
-    rc = part_find(p, &pRow->partition, &newPart, &bSamePart, pzErr);
-    if (rc != SQLITE_OK) return rc;
-    bSamePart = bSamePart && newPart.id == loc.part;
-  }
-  if (!bSamePart) {
-    /* A new rowid or partition: the row moves to a new slot. */
-    rc = vg_store_delete(p, oldRowid, &aChange[0], pzErr);
-    if (rc == SQLITE_OK) rc = vg_store_insert(p, pRow, &aChange[1], pzErr);
-    return rc;
-  }
-  /* Same row, same partition: overwrite its slot and record in place. */
-  unsigned char *aSlot = sqlite3_malloc64(p->nSlot);
-  if (aSlot == 0) return SQLITE_NOMEM;
-  slot_fill(p, pRow, aSlot);
-  rc = chunk_write(p, loc.chunk, aSlot, p->nSlot, loc.iSlot * p->nSlot, 0, pzErr);
-  if (rc == SQLITE_OK) {
-    rc = row_write(p, 1, pRow, loc.part, loc.chunk, loc.iSlot, aSlot, pzErr);
-  }
-  if (rc == SQLITE_OK) rc = part_set_rows(p, &newPart, newPart.nRows, &aChange[0], pzErr);
-  sodium_memzero(aSlot, p->nSlot);
-  sqlite3_free(aSlot);
-  return rc;
+  sqlite3_bind_int64(pStmt, 1, rowid);
+  return run_stmt(p, pStmt, pzErr);
 }
 
 int vg_store_row_exists(VgStore *p, sqlite3_int64 rowid, int *pbExists, char **pzErr) {
-  RowLocation loc;
-  return row_locate(p, rowid, &loc, pbExists, pzErr);
+  return vg_store_locate(p, rowid, 0, 0, pbExists, pzErr);
 }
 
 int vg_store_next_rowid(VgStore *p, sqlite3_int64 *pRowid, char **pzErr) {
@@ -913,17 +947,25 @@ int vg_store_next_rowid(VgStore *p, sqlite3_int64 *pRowid, char **pzErr) {
 
 /* ---- bulk reading ------------------------------------------------------ */
 
-static sqlite3_int64 slot_rowid(const unsigned char *aSlot) {
+static sqlite3_uint64 get_u64(const unsigned char *a) {
   sqlite3_uint64 u = 0;
-  for (int i = 0; i < 8; i++) u |= (sqlite3_uint64)aSlot[VG_SLOT_ROWID + i] << (8 * i);
-  return (sqlite3_int64)u;
+  for (int i = 0; i < 8; i++) u |= (sqlite3_uint64)a[i] << (8 * i);
+  return u;
+}
+
+static unsigned get_u32(const unsigned char *a) {
+  return (unsigned)a[0] | ((unsigned)a[1] << 8) | ((unsigned)a[2] << 16) |
+         ((unsigned)a[3] << 24);
+}
+
+static sqlite3_int64 slot_rowid(const unsigned char *aSlot) {
+  return (sqlite3_int64)get_u64(aSlot + VG_SLOT_ROWID);
 }
 
 static void slot_vector(const VgTableDef *pDef, const unsigned char *aSlot, float *aOut) {
   const unsigned char *z = aSlot + VG_SLOT_VECTOR;
   for (int i = 0; i < pDef->nDims; i++) {
-    unsigned int u = (unsigned int)z[4 * i] | ((unsigned int)z[4 * i + 1] << 8) |
-                     ((unsigned int)z[4 * i + 2] << 16) | ((unsigned int)z[4 * i + 3] << 24);
+    unsigned int u = get_u32(z + 4 * i);
     memcpy(&aOut[i], &u, 4);
   }
 }
@@ -943,10 +985,10 @@ static int open_chunk_blob(VgStore *p, sqlite3_int64 chunk, sqlite3_blob **ppBlo
   return SQLITE_OK;
 }
 
-/* The slots found, the partition's row count and its rows must agree;
+/* The nodes found, the partition's row count and its rows must agree;
 ** anything else means a shadow table was damaged. */
-static int check_partition_counts(VgStore *p, sqlite3_int64 part, int nSlots,
-                                  char **pzErr) {
+static int check_partition_counts(VgStore *p, sqlite3_int64 part, sqlite3_int64 nNodes,
+                                  VgLoadReport *pReport, char **pzErr) {
   sqlite3_stmt *pStmt;
   int rc = get_stmt(p, S_PART_COUNTS, &pStmt, pzErr);
   if (rc != SQLITE_OK) return rc;
@@ -956,33 +998,158 @@ static int check_partition_counts(VgStore *p, sqlite3_int64 part, int nSlots,
   sqlite3_int64 nRows = sqlite3_column_int64(pStmt, 0);
   sqlite3_int64 nRecords = sqlite3_column_int64(pStmt, 1);
   sqlite3_reset(pStmt);
-  if (nRows == nSlots && nRecords == nSlots) return SQLITE_OK;
+  if (pReport) {
+    pReport->nCounted = nRows;
+    pReport->nRecords = nRecords;
+    return SQLITE_OK;
+  }
+  if (nRows == nNodes && nRecords == nNodes) return SQLITE_OK;
   if (pzErr && *pzErr == 0) {
     *pzErr = sqlite3_mprintf(
         "%s: the shadow tables are corrupt: partition %lld counts %lld rows, %s holds "
-        "%lld and %s holds %d vectors",
-        p->zName, part, nRows, p->azTable[T_ROWS], nRecords, p->azTable[T_CHUNKS], nSlots);
+        "%lld and %s holds %lld vectors",
+        p->zName, part, nRows, p->azTable[T_ROWS], nRecords, p->azTable[T_CHUNKS], nNodes);
   }
   return SQLITE_CORRUPT_VTAB;
 }
 
-int vg_store_load_partition(VgStore *p, sqlite3_int64 part, VecSet *pSet, char **pzErr) {
+/* Link lists read from slots, kept as rowids until every node is known. */
+typedef struct RawLinks {
+  sqlite3_int64 *a; /* per node and level: count, then the rowids */
+  sqlite3_int64 n, nAlloc;
+  sqlite3_int64 *aStart; /* per node number: where its lists start in a */
+  uint32_t nStart;
+} RawLinks;
+
+static int raw_reserve(sqlite3_int64 **pa, sqlite3_int64 *pnAlloc, sqlite3_int64 nNeed) {
+  if (nNeed <= *pnAlloc) return SQLITE_OK;
+  sqlite3_int64 nNew = *pnAlloc ? *pnAlloc * 2 : 1024;
+  while (nNew < nNeed) nNew *= 2;
+  sqlite3_int64 *a = sqlite3_realloc64(*pa, sizeof(sqlite3_int64) * (size_t)nNew);
+  if (a == 0) return SQLITE_NOMEM;
+  *pa = a;
+  *pnAlloc = nNew;
+  return SQLITE_OK;
+}
+
+/* A damaged slot: an error, or a count in the check's report. */
+static int load_damage(VgStore *p, VgLoadReport *pReport, sqlite3_int64 *pCount,
+                       char **pzErr, const char *zWhat, sqlite3_int64 id) {
+  if (pReport == 0) return corrupt(p, pzErr, zWhat, id);
+  (*pCount)++;
+  return SQLITE_OK;
+}
+
+/* Add the node held by one slot to h and its lists to pRaw. */
+static int load_slot(VgStore *p, Hnsw *h, const unsigned char *aSlot, int level,
+                     sqlite3_int64 tag, float *aVec, RawLinks *pRaw, VgLoadReport *pReport,
+                     char **pzErr) {
+  const VgTableDef *d = p->pDef;
+  sqlite3_int64 rowid = slot_rowid(aSlot);
+  sqlite3_int64 *pBad = pReport ? &pReport->badSlots : 0;
+  if (aSlot[VG_SLOT_LEVEL] != level) {
+    return load_damage(p, pReport, pBad, pzErr, "a slot's level differs from its chunk's", rowid);
+  }
+  slot_vector(d, aSlot, aVec);
+  if (d->metric == VG_METRIC_COSINE && !vg_vector_normalize(aVec, d->nDims, aVec)) {
+    return load_damage(p, pReport, pBad, pzErr, "a stored vector is zero under the cosine metric",
+                       rowid);
+  }
+  uint32_t node;
+  int rc = hnsw_load_node(h, rowid, tag, aVec, level, &node);
+  if (rc == SQLITE_MISUSE) return load_damage(p, pReport, pBad, pzErr, "two slots hold a row", rowid);
+  if (rc != SQLITE_OK) return rc;
+  if (node >= pRaw->nStart) {
+    sqlite3_int64 nAlloc = pRaw->nStart;
+    rc = raw_reserve(&pRaw->aStart, &nAlloc, (sqlite3_int64)node + 1);
+    if (rc != SQLITE_OK) return rc;
+    pRaw->nStart = (uint32_t)nAlloc;
+  }
+  pRaw->aStart[node] = pRaw->n;
+  rc = raw_reserve(&pRaw->a, &pRaw->nAlloc, pRaw->n + (level + 1) * (1 + 2 * d->hnswM));
+  if (rc != SQLITE_OK) return rc;
+  for (int l = 0; l <= level; l++) {
+    const unsigned char *z = aSlot + links_offset(p, l);
+    unsigned n = get_u32(z);
+    if ((int)n > hnsw_capacity(h, l)) {
+      rc = load_damage(p, pReport, pReport ? &pReport->overfull : 0, pzErr,
+                       "a link list is longer than its capacity", rowid);
+      if (rc != SQLITE_OK) return rc;
+      n = 0;
+    }
+    pRaw->a[pRaw->n++] = n;
+    for (unsigned j = 0; j < n; j++) pRaw->a[pRaw->n++] = (sqlite3_int64)get_u64(z + 4 + 8 * j);
+  }
+  return SQLITE_OK;
+}
+
+/* Turn the stored rowids into node numbers. */
+static int load_links(VgStore *p, Hnsw *h, RawLinks *pRaw, VgLoadReport *pReport,
+                      char **pzErr) {
+  uint32_t aNode[2 * VG_HNSW_MAX_M];
+  for (uint32_t i = 0; i < h->nNode; i++) {
+    if (!hnsw_is_live(h, i)) continue;
+    const sqlite3_int64 *z = pRaw->a + pRaw->aStart[i];
+    for (int l = 0; l <= h->aLevel[i]; l++) {
+      int n = (int)*z++, nGood = 0;
+      for (int j = 0; j < n; j++) {
+        uint32_t e = hnsw_find(h, z[j]);
+        if (e == HNSW_NONE) {
+          int rc = load_damage(p, pReport, pReport ? &pReport->dangling : 0, pzErr,
+                               "a link names a row that is not in the partition", h->aRowid[i]);
+          if (rc != SQLITE_OK) return rc;
+          continue;
+        }
+        aNode[nGood++] = e;
+      }
+      hnsw_load_links(h, i, l, aNode, nGood);
+      z += n;
+    }
+  }
+  return SQLITE_OK;
+}
+
+static int load_entry(VgStore *p, Hnsw *h, const VgPart *pPart, VgLoadReport *pReport,
+                      char **pzErr) {
+  uint32_t e = pPart->bEntry ? hnsw_find(h, pPart->entry) : HNSW_NONE;
+  int bOk = pPart->bEntry ? e != HNSW_NONE && h->aLevel[e] == pPart->entryLevel
+                          : h->nLive == 0;
+  if (pReport) pReport->entryOk = bOk;
+  if (!bOk && pReport == 0) {
+    return corrupt(p, pzErr, "the partition's entry point is not one of its nodes", pPart->id);
+  }
+  hnsw_set_entry(h, e);
+  return SQLITE_OK;
+}
+
+int vg_store_load_partition(VgStore *p, const VgPart *pPart, Hnsw *h, VgLoadReport *pReport,
+                            char **pzErr) {
   const VgTableDef *d = p->pDef;
   sqlite3_stmt *pList = 0;
   sqlite3_blob *pBlob = 0;
   unsigned char *aBuf = 0;
   int nBuf = 0;
+  RawLinks raw;
+  memset(&raw, 0, sizeof(raw));
+  if (pReport) memset(pReport, 0, sizeof(*pReport));
   float *aVec = sqlite3_malloc64(sizeof(float) * d->nDims);
   if (aVec == 0) return SQLITE_NOMEM;
-  int rc = get_stmt(p, S_CHUNK_LIST, &pList, pzErr);
+  int rc = hnsw_reserve(h, (uint32_t)(pPart->nRows > 0 ? pPart->nRows : 1));
+  if (rc == SQLITE_OK) rc = get_stmt(p, S_CHUNK_LIST, &pList, pzErr);
   if (rc != SQLITE_OK) goto done;
-  sqlite3_bind_int64(pList, 1, part);
+  sqlite3_bind_int64(pList, 1, pPart->id);
   while ((rc = sqlite3_step(pList)) == SQLITE_ROW) {
     sqlite3_int64 chunk = sqlite3_column_int64(pList, 0);
+    int level = sqlite3_column_int(pList, 1);
+    if (level < 0 || level > HNSW_MAX_LEVEL) {
+      rc = corrupt(p, pzErr, "a chunk has an impossible level", chunk);
+      goto done;
+    }
+    int nSlot = slot_bytes(d, level);
     rc = open_chunk_blob(p, chunk, &pBlob, pzErr);
     if (rc != SQLITE_OK) goto done;
     int n = sqlite3_blob_bytes(pBlob);
-    if (n % p->nSlot != 0) {
+    if (n % nSlot != 0 || n / nSlot >= VG_SLOT_TAG_SLOTS) {
       rc = corrupt(p, pzErr, "a chunk's size is not a whole number of slots", chunk);
       goto done;
     }
@@ -1000,30 +1167,29 @@ int vg_store_load_partition(VgStore *p, sqlite3_int64 part, VecSet *pSet, char *
       sql_error(p, rc, pzErr);
       goto done;
     }
-    for (int off = 0; off < n; off += p->nSlot) {
-      const unsigned char *aSlot = aBuf + off;
+    for (int i = 0; i < n / nSlot && rc == SQLITE_OK; i++) {
+      const unsigned char *aSlot = aBuf + (size_t)i * nSlot;
       if (memcmp(aSlot, VG_SLOT_MAGIC, 4) != 0) continue;
-      slot_vector(d, aSlot, aVec);
-      if (d->metric == VG_METRIC_COSINE && !vg_vector_normalize(aVec, d->nDims, aVec)) {
-        rc = corrupt(p, pzErr, "a stored vector is zero under the cosine metric",
-                     slot_rowid(aSlot));
-        goto done;
-      }
-      rc = vecset_put(pSet, slot_rowid(aSlot), aVec);
-      if (rc != SQLITE_OK) goto done;
+      VgSlot slot = {chunk, i, level};
+      rc = load_slot(p, h, aSlot, level, vg_slot_tag(&slot), aVec, &raw, pReport, pzErr);
     }
+    if (rc != SQLITE_OK) goto done;
   }
-  if (rc == SQLITE_DONE) {
-    rc = check_partition_counts(p, part, pSet->n, pzErr);
-  } else {
+  if (rc != SQLITE_DONE) {
     sql_error(p, rc, pzErr);
+    goto done;
   }
+  rc = load_links(p, h, &raw, pReport, pzErr);
+  if (rc == SQLITE_OK) rc = load_entry(p, h, pPart, pReport, pzErr);
+  if (rc == SQLITE_OK) rc = check_partition_counts(p, pPart->id, h->nLive, pReport, pzErr);
 done:
   if (pBlob) sqlite3_blob_close(pBlob);
   if (pList) sqlite3_reset(pList);
   if (aBuf) sodium_memzero(aBuf, nBuf);
   sqlite3_free(aBuf);
   sqlite3_free(aVec);
+  sqlite3_free(raw.a);
+  sqlite3_free(raw.aStart);
   return rc;
 }
 
@@ -1067,6 +1233,7 @@ static int erase_all_slots(VgStore *p, char **pzErr) {
 }
 
 int vg_store_destroy(VgStore *p, char **pzErr) {
+  vg_store_end_write(p);
   for (int i = 0; i < S_COUNT; i++) {
     sqlite3_finalize(p->aStmt[i]);
     p->aStmt[i] = 0;
@@ -1109,7 +1276,7 @@ int vg_reader_open(VgStore *p, VgRowReader **ppReader) {
   if (r == 0) return SQLITE_NOMEM;
   memset(r, 0, sizeof(*r));
   r->pStore = p;
-  r->aSlot = sqlite3_malloc64(p->nSlot);
+  r->aSlot = sqlite3_malloc64(slot_head_bytes(p));
   if (p->pDef->nAux) r->aAux = sqlite3_malloc64(sizeof(VgValue) * p->pDef->nAux);
   if (r->aSlot == 0 || (p->pDef->nAux && r->aAux == 0)) {
     vg_reader_close(r);
@@ -1120,7 +1287,7 @@ int vg_reader_open(VgStore *p, VgRowReader **ppReader) {
 }
 
 static void reader_forget_row(VgRowReader *r) {
-  if (r->bSlot) sodium_memzero(r->aSlot, r->pStore->nSlot);
+  if (r->bSlot) sodium_memzero(r->aSlot, slot_head_bytes(r->pStore));
   r->bSlot = 0;
   r->bAux = 0;
   if (r->aPlain) {
@@ -1152,11 +1319,13 @@ void vg_reader_close(VgRowReader *r) {
 static char *reader_sql(VgStore *p) {
   sqlite3_str *s = sqlite3_str_new(0);
   /* LEFT JOIN: a row whose partition is missing is reported, not skipped */
-  sqlite3_str_appendall(s, "SELECT r.part, p.value, r.chunk, r.slot, p.id IS NULL");
+  sqlite3_str_appendall(s, "SELECT r.part, p.value, r.chunk, r.slot, p.id IS NULL, c.level");
   for (int i = 0; i < p->pDef->nMeta; i++) sqlite3_str_appendf(s, ", r.m%d", i);
   for (int i = 0; i < p->pDef->nAux; i++) sqlite3_str_appendf(s, ", r.a%d", i);
-  sqlite3_str_appendf(s, " FROM %s r LEFT JOIN %s p ON p.id = r.part WHERE r.id = ?1",
-                      p->azTable[T_ROWS], p->azTable[T_PARTITIONS]);
+  sqlite3_str_appendf(s,
+                      " FROM %s r LEFT JOIN %s p ON p.id = r.part LEFT JOIN %s c ON c.id = "
+                      "r.chunk WHERE r.id = ?1",
+                      p->azTable[T_ROWS], p->azTable[T_PARTITIONS], p->azTable[T_CHUNKS]);
   return sqlite3_str_finish(s);
 }
 
@@ -1198,7 +1367,7 @@ sqlite3_value *vg_reader_partition(VgRowReader *r) {
 }
 
 sqlite3_value *vg_reader_meta(VgRowReader *r, int iMeta) {
-  return sqlite3_column_value(r->pRow, 5 + iMeta);
+  return sqlite3_column_value(r->pRow, READER_COL_META + iMeta);
 }
 
 /* Read the current row's slot and check that it belongs to the row. */
@@ -1207,21 +1376,30 @@ static int reader_load_slot(VgRowReader *r, char **pzErr) {
   if (r->bSlot) return SQLITE_OK;
   sqlite3_int64 chunk = sqlite3_column_int64(r->pRow, 2);
   sqlite3_int64 iSlot = sqlite3_column_int64(r->pRow, 3);
+  if (sqlite3_column_type(r->pRow, 5) == SQLITE_NULL) {
+    return corrupt(p, pzErr, "a row's chunk is missing", r->rowid);
+  }
+  int level = sqlite3_column_int(r->pRow, 5);
+  if (level < 0 || level > HNSW_MAX_LEVEL) {
+    return corrupt(p, pzErr, "a chunk has an impossible level", chunk);
+  }
+  int nSlot = slot_bytes(p->pDef, level), nHead = slot_head_bytes(p);
   int rc = SQLITE_OK;
   for (int attempt = 0; attempt < 2; attempt++) {
     rc = open_chunk_blob(p, chunk, &r->pBlob, pzErr);
     if (rc != SQLITE_OK) return rc;
-    if ((iSlot + 1) * p->nSlot > sqlite3_blob_bytes(r->pBlob) || iSlot < 0) {
+    if ((iSlot + 1) * nSlot > sqlite3_blob_bytes(r->pBlob) || iSlot < 0) {
       return corrupt(p, pzErr, "a row's slot lies past the end of its chunk", r->rowid);
     }
-    rc = sqlite3_blob_read(r->pBlob, r->aSlot, p->nSlot, (int)(iSlot * p->nSlot));
+    rc = sqlite3_blob_read(r->pBlob, r->aSlot, nHead, (int)(iSlot * nSlot));
     if (rc != SQLITE_ABORT) break;
     /* The handle expired because the chunk row changed: open it again. */
     sqlite3_blob_close(r->pBlob);
     r->pBlob = 0;
   }
   if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
-  if (memcmp(r->aSlot, VG_SLOT_MAGIC, 4) != 0 || slot_rowid(r->aSlot) != r->rowid) {
+  if (memcmp(r->aSlot, VG_SLOT_MAGIC, 4) != 0 || slot_rowid(r->aSlot) != r->rowid ||
+      r->aSlot[VG_SLOT_LEVEL] != level) {
     return corrupt(p, pzErr, "a row's slot does not hold it", r->rowid);
   }
   r->bSlot = 1;
@@ -1240,7 +1418,7 @@ int vg_reader_vector(VgRowReader *r, const unsigned char **paBytes, float *aOut,
 /* Decrypt every auxiliary value of the current row into r->aPlain. */
 static int reader_load_aux(VgRowReader *r, char **pzErr) {
   VgStore *p = r->pStore;
-  int nAux = p->pDef->nAux, iCol0 = 5 + p->pDef->nMeta;
+  int nAux = p->pDef->nAux, iCol0 = READER_COL_META + p->pDef->nMeta;
   if (r->bAux) return SQLITE_OK;
   int rc = reader_load_slot(r, pzErr);
   if (rc != SQLITE_OK) return rc;

@@ -6,13 +6,13 @@
 **   T_config      key/value: format version, dimensions, metric, slot layout
 **   T_partitions  one row per partition: its key value, row count, a nonce
 **                 that changes on every write (caches compare it), and the
-**                 HNSW entry point (filled by the index)
+**                 HNSW entry point
 **   T_rows        one row per table row: partition, slot address, metadata
 **                 values in plain form (indexed for filters), auxiliary
 **                 values encrypted under the row's key
-**   T_chunks      fixed-size slots holding each row's rowid, key and vector
+**   T_chunks      fixed-size slots holding each row's rowid, key, vector and
+**                 HNSW links; a chunk holds slots of one level class
 **   T_free        free slots, reused before new chunks are added
-**   T_graph       HNSW adjacency, one row per node (filled by the index)
 **
 ** Erasure.  SQLite moves B-tree cells between pages when it rebalances and
 ** does not clear the space a moved cell leaves behind, even with
@@ -21,7 +21,9 @@
 **   1. Each T_chunks record starts with a zero pad at least as long as the
 **      most a page keeps locally, so slot bytes live only on overflow pages,
 **      which never move; deleting or updating a row overwrites its slot in
-**      place with sqlite3_blob_write().
+**      place with sqlite3_blob_write().  The HNSW links live in the slots
+**      too, so a deleted row's rowid leaves its neighbours' lists the same
+**      way.
 **   2. Auxiliary values are stored encrypted (XChaCha20) under a random key
 **      held in the row's slot, and each write uses a new key; once the slot
 **      is overwritten, any stale copy of the ciphertext is unreadable.
@@ -31,10 +33,10 @@
 #ifndef VG_STORE_H
 #define VG_STORE_H
 
+#include "hnsw.h"
 #include "value.h"
-#include "vecset.h"
 
-#define VG_FORMAT_VERSION 1
+#define VG_FORMAT_VERSION 2
 
 typedef struct VgStore VgStore;
 typedef struct VgRowReader VgRowReader;
@@ -82,18 +84,79 @@ const char *vg_store_table(VgStore *p, const char *zSuffix);
 int vg_store_row_exists(VgStore *p, sqlite3_int64 rowid, int *pbExists, char **pzErr);
 int vg_store_next_rowid(VgStore *p, sqlite3_int64 *pRowid, char **pzErr);
 
-int vg_store_insert(VgStore *p, const VgRow *pRow, VgPartChange *pChange,
-                    char **pzErr);
-int vg_store_delete(VgStore *p, sqlite3_int64 rowid, VgPartChange *pChange,
-                    char **pzErr);
-/* Replace the row oldRowid by pRow (whose rowid may differ; it must be free).
-** Up to two partitions change: aChange[1].part is 0 when only one did. */
-int vg_store_update(VgStore *p, sqlite3_int64 oldRowid, const VgRow *pRow,
-                    VgPartChange aChange[2], char **pzErr);
+/* ---- partitions ---- */
 
-/* Load every vector of partition part into pSet, prepared for the metric
-** (normalized for cosine). */
-int vg_store_load_partition(VgStore *p, sqlite3_int64 part, VecSet *pSet,
+typedef struct VgPart {
+  sqlite3_int64 id, nonce, nRows;
+  int bEntry;          /* the partition has an entry point (it has rows) */
+  sqlite3_int64 entry; /* rowid of the HNSW entry point */
+  int entryLevel;
+} VgPart;
+
+/* The partition with key value pKey; created (empty) when missing and
+** bCreate is set.  *pbFound says whether it existed. */
+int vg_store_part_find(VgStore *p, const VgValue *pKey, int bCreate, VgPart *pPart,
+                       int *pbFound, char **pzErr);
+/* The partition with id (SQLITE_CORRUPT_VTAB when missing). */
+int vg_store_part_get(VgStore *p, sqlite3_int64 id, VgPart *pPart, char **pzErr);
+/* Record pPart's row count and entry point under a new nonce, or remove the
+** partition when it has no rows.  pPart->nonce is the nonce it had. */
+int vg_store_part_save(VgStore *p, const VgPart *pPart, VgPartChange *pChange,
+                       char **pzErr);
+
+/* ---- slots: one per row, holding its vector and its HNSW links ---- */
+
+typedef struct VgSlot {
+  sqlite3_int64 chunk;
+  int iSlot; /* index within the chunk */
+  int level; /* the node's level, which is also the chunk's slot class */
+} VgSlot;
+
+/* Slots per chunk stay below this, so that a slot packs into one integer
+** (the tag an HNSW node carries). */
+#define VG_SLOT_TAG_SLOTS 65536
+sqlite3_int64 vg_slot_tag(const VgSlot *pSlot);
+void vg_slot_from_tag(sqlite3_int64 tag, int level, VgSlot *pSlot);
+
+/* Bytes of a slot for a node of the given level. */
+int vg_store_slot_bytes(VgStore *p, int level);
+
+int vg_store_slot_alloc(VgStore *p, const VgPart *pPart, int level, VgSlot *pSlot,
+                        char **pzErr);
+/* Overwrite a slot with zeros in place and free it. */
+int vg_store_slot_erase(VgStore *p, sqlite3_int64 part, const VgSlot *pSlot, char **pzErr);
+
+/* Write pRow's vector (with a fresh row key) into its slot and its record
+** into T_rows (bUpdate: the record exists).  Links are left as they are. */
+int vg_store_put_row(VgStore *p, int bUpdate, const VgRow *pRow, sqlite3_int64 part,
+                     const VgSlot *pSlot, char **pzErr);
+/* Rewrite the link list of level l in a slot: n rowids, the rest zeroed. */
+int vg_store_write_links(VgStore *p, const VgSlot *pSlot, int l, const sqlite3_int64 *aRowid,
+                         int n, char **pzErr);
+/* Delete rowid's record from T_rows (its slot is erased separately). */
+int vg_store_delete_row(VgStore *p, sqlite3_int64 rowid, char **pzErr);
+/* Where rowid is stored; *pbFound says whether it exists. */
+int vg_store_locate(VgStore *p, sqlite3_int64 rowid, sqlite3_int64 *pPart, VgSlot *pSlot,
+                    int *pbFound, char **pzErr);
+/* Close the write handle a write may have left open (end of xUpdate). */
+void vg_store_end_write(VgStore *p);
+
+/* ---- loading ---- */
+
+/* What a lenient load (vg_hnsw_check) found wrong instead of failing. */
+typedef struct VgLoadReport {
+  sqlite3_int64 badSlots;  /* wrong level, zero cosine vector, rowid held twice */
+  sqlite3_int64 overfull;  /* link lists longer than their capacity */
+  sqlite3_int64 dangling;  /* links to rowids that are not in the partition */
+  sqlite3_int64 nCounted;  /* the partition's n_rows */
+  sqlite3_int64 nRecords;  /* its records in T_rows */
+  int entryOk;             /* the stored entry point is a node of its level */
+} VgLoadReport;
+
+/* Load partition pPart's nodes (vectors prepared for the metric) and links
+** into the empty graph h.  Without pReport any damage is an error;
+** with it, damage is counted there and the rest is loaded. */
+int vg_store_load_partition(VgStore *p, const VgPart *pPart, Hnsw *h, VgLoadReport *pReport,
                             char **pzErr);
 
 /* Reading rows one at a time. */

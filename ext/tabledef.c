@@ -8,6 +8,9 @@
 */
 #include "tabledef.h"
 
+#include <stddef.h>
+#include <stdlib.h>
+
 #include <string.h>
 #include <strings.h>
 
@@ -167,8 +170,51 @@ static int parse_scalar_type(Token t, vg_value_type *pType) {
   return 0;
 }
 
-static const char *const reserved_names[] = {"rowid", "oid", "_rowid_",
-                                             "distance", "k"};
+static const char *const reserved_names[] = {"rowid", "oid",      "_rowid_", "distance",
+                                             "k",     "ef",       "exact"};
+
+/* Index options: name, where the value goes, and its allowed range. */
+typedef struct IndexOption {
+  const char *zName;
+  size_t offset; /* of the int in VgTableDef */
+  int iMin, iMax;
+} IndexOption;
+
+static const IndexOption index_options[] = {
+    {"hnsw_m", offsetof(VgTableDef, hnswM), 2, VG_HNSW_MAX_M},
+    {"ef_construction", offsetof(VgTableDef, efConstruction), 1, VG_MAX_EF},
+    {"ef_search", offsetof(VgTableDef, efSearch), 1, VG_MAX_EF},
+};
+
+/* Parse "name=value" for one of index_options; name is already read. */
+static int parse_option(Lexer *lx, Token name, const char *zArg, VgTableDef *pDef,
+                        unsigned *pSeen, char **pzErr) {
+  for (size_t i = 0; i < sizeof(index_options) / sizeof(index_options[0]); i++) {
+    const IndexOption *o = &index_options[i];
+    if (!tok_is(name, o->zName)) continue;
+    if (*pSeen & (1u << i)) {
+      *pzErr = sqlite3_mprintf("vg_hnsw: option %s is given twice", o->zName);
+      return SQLITE_ERROR;
+    }
+    *pSeen |= 1u << i;
+    lex_next(lx); /* '=' */
+    Token v = lex_next(lx);
+    char *zEnd = 0;
+    long long n = v.type == TK_NUMBER && v.n <= 9 ? strtoll(v.z, &zEnd, 10) : 0;
+    if (v.type != TK_NUMBER || zEnd != v.z + v.n || lex_next(lx).type != TK_END ||
+        n < o->iMin || n > o->iMax) {
+      *pzErr = sqlite3_mprintf("vg_hnsw: %s must be an integer from %d to %d; got '%s'",
+                               o->zName, o->iMin, o->iMax, zArg);
+      return SQLITE_ERROR;
+    }
+    *(int *)((char *)pDef + o->offset) = (int)n;
+    return SQLITE_OK;
+  }
+  *pzErr = sqlite3_mprintf(
+      "vg_hnsw: unknown table option '%.*s' (options: hnsw_m, ef_construction, ef_search)",
+      name.n, name.z);
+  return SQLITE_ERROR;
+}
 
 /* Parse the vector type "float[N]" and its options into pDef. */
 static int parse_vector_column(Lexer *lx, Token type, const char *zName,
@@ -235,8 +281,8 @@ static int parse_vector_column(Lexer *lx, Token type, const char *zName,
   return SQLITE_OK;
 }
 
-/* Parse one module argument into the next column of pDef. */
-static int parse_column(const char *zArg, VgTableDef *pDef, char **pzErr) {
+/* Parse one module argument: an option, or the next column of pDef. */
+static int parse_column(const char *zArg, VgTableDef *pDef, unsigned *pSeen, char **pzErr) {
   Lexer lx = {zArg, 0};
   VgColumn *pCol = &pDef->aCol[pDef->nCol];
   int bAux = 0;
@@ -250,8 +296,11 @@ static int parse_column(const char *zArg, VgTableDef *pDef, char **pzErr) {
     return SQLITE_ERROR;
   }
   if (tok_is(lex_peek(&lx), "=")) {
-    *pzErr = sqlite3_mprintf("vg_hnsw: unknown table option '%.*s'", name.n, name.z);
-    return SQLITE_ERROR;
+    if (bAux || name.type != TK_WORD) {
+      *pzErr = sqlite3_mprintf("vg_hnsw: unknown table option '%s'", zArg);
+      return SQLITE_ERROR;
+    }
+    return parse_option(&lx, name, zArg, pDef, pSeen, pzErr);
   }
   pCol->zName = token_name(name);
   if (pCol->zName == 0) return SQLITE_NOMEM;
@@ -373,6 +422,9 @@ int vg_tabledef_parse(int nArg, const char *const *azArg, VgTableDef **ppDef,
   memset(pDef, 0, sizeof(*pDef));
   pDef->iVector = -1;
   pDef->iPartition = -1;
+  pDef->hnswM = VG_DEFAULT_HNSW_M;
+  pDef->efConstruction = VG_DEFAULT_EF_CONSTRUCTION;
+  pDef->efSearch = VG_DEFAULT_EF_SEARCH;
   pDef->aCol = sqlite3_malloc64(sizeof(VgColumn) * (sqlite3_uint64)nArg);
   if (pDef->aCol == 0) {
     sqlite3_free(pDef);
@@ -380,8 +432,9 @@ int vg_tabledef_parse(int nArg, const char *const *azArg, VgTableDef **ppDef,
   }
   memset(pDef->aCol, 0, sizeof(VgColumn) * (size_t)nArg);
   int rc = SQLITE_OK;
+  unsigned seen = 0;
   for (int i = 0; i < nArg && rc == SQLITE_OK; i++) {
-    rc = parse_column(azArg[i], pDef, pzErr);
+    rc = parse_column(azArg[i], pDef, &seen, pzErr);
   }
   if (rc == SQLITE_OK && pDef->iVector < 0) {
     *pzErr = sqlite3_mprintf(
@@ -432,6 +485,7 @@ char *vg_tabledef_declaration(const VgTableDef *pDef) {
     sqlite3_str_appendf(s, "%s\"%w\" %s", i ? ", " : "", pDef->aCol[i].zName,
                         declared_type(&pDef->aCol[i]));
   }
-  sqlite3_str_appendall(s, ", distance HIDDEN REAL, k HIDDEN INTEGER)");
+  sqlite3_str_appendall(
+      s, ", distance HIDDEN REAL, k HIDDEN INTEGER, ef HIDDEN INTEGER, exact HIDDEN INTEGER)");
   return sqlite3_str_finish(s);
 }

@@ -8,6 +8,7 @@
 **   tenant_id text partition key                  -- optional, at most one
 **   content_type text                             -- metadata: filterable
 **   +body text                                    -- auxiliary: stored only
+**   hnsw_m=16 ef_construction=200 ef_search=64    -- index options
 **
 ** The parser knows nothing of storage; store.c maps the columns to shadow
 ** tables and vtab.c to the declared schema.
@@ -50,11 +51,22 @@ typedef struct VgTableDef {
   int nAux;        /* number of auxiliary columns */
   int nDims;       /* elements per vector */
   vg_metric metric;
+  int hnswM;          /* hnsw_m: links per node (2x at level 0) */
+  int efConstruction; /* ef_construction: candidates when linking */
+  int efSearch;       /* ef_search: default candidates when searching */
 } VgTableDef;
+
+#define VG_DEFAULT_HNSW_M 16
+#define VG_DEFAULT_EF_CONSTRUCTION 200
+#define VG_DEFAULT_EF_SEARCH 64
+#define VG_HNSW_MAX_M 64
+#define VG_MAX_EF 100000
 
 /* Hidden columns follow the user columns in the declared schema. */
 #define VG_HIDDEN_DISTANCE(def) ((def)->nCol)
 #define VG_HIDDEN_K(def) ((def)->nCol + 1)
+#define VG_HIDDEN_EF(def) ((def)->nCol + 2)
+#define VG_HIDDEN_EXACT(def) ((def)->nCol + 3)
 
 /* Limits on the number of columns of each kind. */
 #define VG_MAX_METADATA 64

@@ -8,13 +8,8 @@
 ** change, as SQLITE_VTAB_CONSTRAINT_SUPPORT requires; every other failure is
 ** SQLITE_ERROR (or worse) and SQLite rolls the statement back.
 **
-** Caches.  A partition's vectors are loaded into memory on its first search.
-** Every write stores a fresh random nonce in the partition's row, and a cache
-** is used only while its nonce matches storage.  This connection's own writes
-** update the cache in step; a rollback (of the transaction, a savepoint or a
-** failed statement) brings back an old nonce, and another connection's
-** commit brings a new one, so either way the cache is reloaded rather than
-** trusted.
+** The HNSW graphs and their storage are kept in step by index.c; this file
+** turns SQL values into rows and applies SQLite's conflict rules.
 */
 #include "vtab.h"
 
@@ -35,112 +30,18 @@ int vg_vtab_error(VgVtab *p, int rc, const char *zFormat, ...) {
   return vg_vtab_set_error(p, rc, z);
 }
 
-/* ---- caches ------------------------------------------------------------ */
-
-static void cache_drop(VgVtab *p, sqlite3_int64 part) {
-  sqlite3_int64 idx = i64map_get(&p->cacheIndex, part);
-  if (idx < 0) return;
-  VgPartCache *c = p->apCache[idx];
-  vecset_free(&c->set);
-  sqlite3_free(c);
-  i64map_remove(&p->cacheIndex, part);
-  int last = p->nCache - 1;
-  if (idx != last) {
-    p->apCache[idx] = p->apCache[last];
-    i64map_put(&p->cacheIndex, p->apCache[idx]->part, idx);
-  }
-  p->nCache--;
-}
-
-static void cache_drop_all(VgVtab *p) {
-  while (p->nCache > 0) cache_drop(p, p->apCache[p->nCache - 1]->part);
-  sqlite3_free(p->apCache);
-  p->apCache = 0;
-  p->nCacheAlloc = 0;
-  i64map_free(&p->cacheIndex);
-}
-
-/* Forget caches whose partition has changed or gone since they were
-** loaded, so that no stale copy of an erased vector stays in memory. */
-static int cache_sweep(VgVtab *p) {
-  if (p->nCache == 0) return SQLITE_OK;
-  sqlite3_stmt *pStmt = 0;
-  char *zSql = sqlite3_mprintf("SELECT nonce FROM %s WHERE id = ?1",
-                               vg_store_table(p->pStore, "partitions"));
-  int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0) : SQLITE_NOMEM;
-  sqlite3_free(zSql);
-  for (int i = p->nCache - 1; rc == SQLITE_OK && i >= 0; i--) {
-    VgPartCache *c = p->apCache[i];
-    sqlite3_bind_int64(pStmt, 1, c->part);
-    int step = sqlite3_step(pStmt);
-    int bCurrent = step == SQLITE_ROW && sqlite3_column_int64(pStmt, 0) == c->nonce;
-    rc = sqlite3_reset(pStmt);
-    if (!bCurrent) cache_drop(p, c->part);
-  }
-  sqlite3_finalize(pStmt);
-  return rc;
-}
-
-int vg_cache_get(VgVtab *p, sqlite3_int64 part, sqlite3_int64 nonce, VecSet **ppSet) {
-  sqlite3_int64 idx = i64map_get(&p->cacheIndex, part);
-  if (idx >= 0 && p->apCache[idx]->nonce == nonce) {
-    *ppSet = &p->apCache[idx]->set;
-    return SQLITE_OK;
-  }
-  cache_drop(p, part);
-  int rc = cache_sweep(p);
-  if (rc != SQLITE_OK) return vg_vtab_error(p, rc, "%s", sqlite3_errmsg(p->db));
-  if (p->nCache == p->nCacheAlloc) {
-    int nNew = p->nCacheAlloc ? p->nCacheAlloc * 2 : 8;
-    VgPartCache **aNew = sqlite3_realloc64(p->apCache, sizeof(VgPartCache *) * nNew);
-    if (aNew == 0) return SQLITE_NOMEM;
-    p->apCache = aNew;
-    p->nCacheAlloc = nNew;
-  }
-  VgPartCache *c = sqlite3_malloc64(sizeof(*c));
-  if (c == 0) return SQLITE_NOMEM;
-  c->part = part;
-  c->nonce = nonce;
-  vecset_init(&c->set, p->pDef->nDims);
+int vg_vtab_graph(VgVtab *p, sqlite3_int64 part, sqlite3_int64 nonce, Hnsw **ppGraph) {
   char *zErr = 0;
-  rc = vg_store_load_partition(p->pStore, part, &c->set, &zErr);
-  if (rc == SQLITE_OK) rc = i64map_put(&p->cacheIndex, part, p->nCache);
-  if (rc != SQLITE_OK) {
-    vecset_free(&c->set);
-    sqlite3_free(c);
-    return zErr ? vg_vtab_set_error(p, rc, zErr) : rc;
-  }
-  p->apCache[p->nCache++] = c;
-  *ppSet = &c->set;
-  return SQLITE_OK;
-}
-
-/* Bring the cache of a changed partition along, or drop it.  aVec is the
-** new vector prepared for the metric (normalized for cosine). */
-static void cache_follow(VgVtab *p, const VgPartChange *pChange, int bRemove,
-                         sqlite3_int64 iRemove, int bPut, sqlite3_int64 iPut,
-                         const float *aVec) {
-  if (pChange->part == 0) return;
-  sqlite3_int64 idx = i64map_get(&p->cacheIndex, pChange->part);
-  if (idx < 0) return;
-  VgPartCache *c = p->apCache[idx];
-  if (pChange->nonceAfter == 0 || c->nonce != pChange->nonceBefore) {
-    cache_drop(p, pChange->part);
-    return;
-  }
-  if (bRemove) vecset_remove(&c->set, iRemove);
-  if (bPut && vecset_put(&c->set, iPut, aVec) != SQLITE_OK) {
-    cache_drop(p, pChange->part);
-    return;
-  }
-  c->nonce = pChange->nonceAfter;
+  int rc = vg_index_graph(p->pIndex, part, nonce, ppGraph, &zErr);
+  if (rc != SQLITE_OK && zErr) return vg_vtab_set_error(p, rc, zErr);
+  return rc;
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
 
 static void vtab_free(VgVtab *p) {
   if (p == 0) return;
-  cache_drop_all(p);
+  vg_index_close(p->pIndex);
   vg_reader_close(p->pReader);
   vg_store_disconnect(p->pStore);
   vg_tabledef_free(p->pDef);
@@ -175,12 +76,12 @@ static int vtab_init(sqlite3 *db, int argc, const char *const *argv,
   memset(p, 0, sizeof(*p));
   p->db = db;
   p->pDef = pDef;
-  i64map_init(&p->cacheIndex);
   p->zName = sqlite3_mprintf("%s", argv[2]);
   if (p->zName == 0) rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK && bCreate) rc = vg_store_create(db, argv[1], argv[2], pDef, pzErr);
   if (rc == SQLITE_OK) rc = vg_store_connect(db, argv[1], argv[2], pDef, &p->pStore, pzErr);
   if (rc == SQLITE_OK) rc = vg_reader_open(p->pStore, &p->pReader);
+  if (rc == SQLITE_OK) rc = vg_index_open(p->pStore, pDef, &p->pIndex);
   if (rc == SQLITE_OK) rc = sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
   /* Reads and writes touch only this table's data: safe in triggers and
   ** views even when trusted_schema is off. */
@@ -375,29 +276,30 @@ static int to_rowid(VgVtab *p, sqlite3_value *v, sqlite3_int64 *pRowid) {
   return rc;
 }
 
-/* distance and k are query inputs and outputs, never stored. */
+/* distance, k, ef and exact are query inputs and outputs, never stored. */
 static int check_hidden(VgVtab *p, int bUpdate, sqlite3_value **argv) {
+  static const char *const azHidden[] = {"distance", "k", "ef", "exact"};
   const VgTableDef *d = p->pDef;
-  for (int i = VG_HIDDEN_DISTANCE(d); i <= VG_HIDDEN_K(d); i++) {
+  for (int i = VG_HIDDEN_DISTANCE(d); i <= VG_HIDDEN_EXACT(d); i++) {
     sqlite3_value *v = argv[2 + i];
     if (bUpdate && sqlite3_value_nochange(v)) continue;
     if (sqlite3_value_type(v) != SQLITE_NULL) {
-      return vg_vtab_error(p, SQLITE_ERROR,
-                           "%s: %s is computed by KNN queries and cannot be written",
-                           p->zName, i == VG_HIDDEN_K(d) ? "k" : "distance");
+      return vg_vtab_error(p, SQLITE_ERROR, "%s: %s belongs to KNN queries and cannot be written",
+                           p->zName, azHidden[i - VG_HIDDEN_DISTANCE(d)]);
     }
   }
   return SQLITE_OK;
 }
 
-/* Delete a row through the store and keep the caches in step. */
+/* An index error with its message (index messages name the table). */
+static int index_error(VgVtab *p, int rc, char *zErr) {
+  if (zErr == 0) return rc;
+  return vg_vtab_set_error(p, rc, zErr);
+}
+
 static int delete_row(VgVtab *p, sqlite3_int64 rowid) {
-  VgPartChange ch;
   char *zErr = 0;
-  int rc = vg_store_delete(p->pStore, rowid, &ch, &zErr);
-  if (rc != SQLITE_OK) return zErr ? vg_vtab_set_error(p, rc, zErr) : rc;
-  cache_follow(p, &ch, 1, rowid, 0, 0, 0);
-  return SQLITE_OK;
+  return index_error(p, vg_index_delete(p->pIndex, rowid, &zErr), zErr);
 }
 
 /* A new or changed rowid that is taken: apply the statement's ON CONFLICT
@@ -437,15 +339,9 @@ static int do_insert(VgVtab *p, sqlite3_value **argv, sqlite3_int64 *pRowid) {
     }
   }
   if (rc == SQLITE_OK) {
-    VgPartChange ch;
     zErr = 0;
-    rc = vg_store_insert(p->pStore, &b.row, &ch, &zErr);
-    if (rc == SQLITE_OK) {
-      cache_follow(p, &ch, 0, 0, 1, b.row.rowid, b.aPrep);
-      *pRowid = b.row.rowid;
-    } else if (zErr) {
-      vg_vtab_set_error(p, rc, zErr);
-    }
+    rc = index_error(p, vg_index_insert(p->pIndex, &b.row, b.aPrep, &zErr), zErr);
+    if (rc == SQLITE_OK) *pRowid = b.row.rowid;
   }
   rowbuf_clear(&b);
   return rc;
@@ -506,23 +402,26 @@ static int do_update(VgVtab *p, sqlite3_value **argv) {
       rc = i == d->iVector ? set_vector(p, &b, v) : set_value(p, &b, i, v);
     }
   }
+  /* The graph changes only when the vector does. */
+  int bNewVector = 0;
+  if (rc == SQLITE_OK && !sqlite3_value_nochange(argv[2 + d->iVector])) {
+    const unsigned char *aOld;
+    rc = vg_reader_vector(p->pReader, &aOld, 0, &zErr);
+    if (rc == SQLITE_OK) {
+      unsigned char *aNew = (unsigned char *)b.aPrep; /* scratch until prepare_vector */
+      vg_vector_to_blob(b.aVec, d->nDims, aNew);
+      bNewVector = memcmp(aOld, aNew, 4 * (size_t)d->nDims) != 0;
+    } else if (zErr) {
+      rc = vg_vtab_set_error(p, rc, zErr);
+    }
+  }
   vg_reader_release(p->pReader);
   if (rc == SQLITE_OK) rc = prepare_vector(p, &b);
   if (rc == SQLITE_OK && b.row.rowid != oldRowid) rc = resolve_rowid_conflict(p, b.row.rowid);
   if (rc == SQLITE_OK) {
-    VgPartChange ch[2];
     zErr = 0;
-    rc = vg_store_update(p->pStore, oldRowid, &b.row, ch, &zErr);
-    if (rc == SQLITE_OK) {
-      if (ch[1].part == 0) {
-        cache_follow(p, &ch[0], 1, oldRowid, 1, b.row.rowid, b.aPrep);
-      } else {
-        cache_follow(p, &ch[0], 1, oldRowid, 0, 0, 0);
-        cache_follow(p, &ch[1], 0, 0, 1, b.row.rowid, b.aPrep);
-      }
-    } else if (zErr) {
-      vg_vtab_set_error(p, rc, zErr);
-    }
+    rc = index_error(
+        p, vg_index_update(p->pIndex, oldRowid, &b.row, b.aPrep, bNewVector, &zErr), zErr);
   }
   rowbuf_clear(&b);
   return rc;

@@ -6,15 +6,7 @@
 #ifndef VG_VTAB_H
 #define VG_VTAB_H
 
-#include "store.h"
-
-/* The vectors of one partition, held while they match the partition's
-** nonce in storage. */
-typedef struct VgPartCache {
-  sqlite3_int64 part;
-  sqlite3_int64 nonce;
-  VecSet set;
-} VgPartCache;
+#include "index.h"
 
 typedef struct VgVtab {
   sqlite3_vtab base;
@@ -23,9 +15,7 @@ typedef struct VgVtab {
   VgTableDef *pDef;
   VgStore *pStore;
   VgRowReader *pReader; /* reads old rows for UPDATE */
-  VgPartCache **apCache;
-  int nCache, nCacheAlloc;
-  I64Map cacheIndex; /* partition id -> index in apCache */
+  VgIndex *pIndex;
 } VgVtab;
 
 /* Replace the vtab's error message (printf-style); returns rc. */
@@ -34,9 +24,9 @@ int vg_vtab_error(VgVtab *p, int rc, const char *zFormat, ...);
 /* Take ownership of zErr as the vtab's error message; returns rc. */
 int vg_vtab_set_error(VgVtab *p, int rc, char *zErr);
 
-/* The cached vectors of partition part, current for nonce; loaded from
-** storage when missing or stale. */
-int vg_cache_get(VgVtab *p, sqlite3_int64 part, sqlite3_int64 nonce, VecSet **ppSet);
+/* The graph of partition part, current for nonce (see vg_index_graph); errors
+** become the vtab's message. */
+int vg_vtab_graph(VgVtab *p, sqlite3_int64 part, sqlite3_int64 nonce, Hnsw **ppGraph);
 
 /* Query-side module methods, defined in vtab_query.c. */
 int vg_vtab_best_index(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo);

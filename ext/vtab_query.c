@@ -6,6 +6,7 @@
 ** so that xFilter can rebuild it.  Each term says what its argument is:
 **   Q  the query vector (embedding MATCH ?)   K  k = ?   D  distance <op> ?
 **   P  partition key <op> ?     M  metadata <op> ?     R  rowid <op> ?
+**   E  ef = ?                   X  exact = ?
 ** Filters on the partition key, metadata and rowid are evaluated by SQLite
 ** itself, as SQL over the shadow tables (whose columns carry the same types),
 ** so that every comparison, affinity and collation behaves exactly as on an
@@ -46,6 +47,10 @@ typedef struct VgCursor {
 ** constraints; past that an IN would reach xFilter one value at a time and a
 ** KNN query would return k rows per value. */
 #define MAX_KNN_CONSTRAINTS 32
+
+/* See knn_partition: the cost ratio between a graph search and brute force,
+** measured with make bench (docs/benchmarks.md). */
+#define VG_EXACT_FACTOR 16.0
 
 /* ---- planning ---------------------------------------------------------- */
 
@@ -146,6 +151,15 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
       iK = i;
       continue;
     }
+    if (col == VG_HIDDEN_EF(d) || col == VG_HIDDEN_EXACT(d)) {
+      if (op != SQLITE_INDEX_CONSTRAINT_EQ) {
+        return vg_vtab_error(p, SQLITE_ERROR, "%s: %s must be given as %s = N", p->zName,
+                             col == VG_HIDDEN_EF(d) ? "ef" : "exact",
+                             col == VG_HIDDEN_EF(d) ? "ef" : "exact");
+      }
+      if (!c->usable) return SQLITE_CONSTRAINT;
+      continue;
+    }
     if (col == VG_HIDDEN_DISTANCE(d)) {
       if (!is_distance_op(op)) {
         return vg_vtab_error(p, SQLITE_ERROR,
@@ -207,6 +221,10 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
     }
     if (col == VG_HIDDEN_DISTANCE(d)) {
       plan_add(&b, i, 'D', 0, 1);
+    } else if (col == VG_HIDDEN_EF(d)) {
+      plan_add(&b, i, 'E', 0, 1);
+    } else if (col == VG_HIDDEN_EXACT(d)) {
+      plan_add(&b, i, 'X', 0, 1);
     } else if (col < 0) {
       plan_add(&b, i, 'R', 0, 1);
     } else {
@@ -233,11 +251,12 @@ static int plan_scan(VgVtab *p, sqlite3_index_info *pInfo) {
     const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
     int col = c->iColumn, op = c->op;
     if (op == SQLITE_INDEX_CONSTRAINT_LIMIT || op == SQLITE_INDEX_CONSTRAINT_OFFSET) continue;
-    if (col == VG_HIDDEN_K(d) || col == VG_HIDDEN_DISTANCE(d)) {
+    if (col >= VG_HIDDEN_DISTANCE(d)) {
+      static const char *const azHidden[] = {"distance", "k", "ef", "exact"};
       sqlite3_free(sqlite3_str_finish(b.s));
       return vg_vtab_error(p, SQLITE_ERROR,
                            "%s: %s only applies to KNN queries (WHERE %s MATCH ... AND k = N)",
-                           p->zName, col == VG_HIDDEN_K(d) ? "k" : "distance",
+                           p->zName, azHidden[col - VG_HIDDEN_DISTANCE(d)],
                            d->aCol[d->iVector].zName);
     }
     if (!c->usable) continue;
@@ -497,24 +516,31 @@ typedef struct KnnQuery {
   float *aQuery; /* prepared for the metric */
   int nDims;
   vg_metric metric;
+  int k, ef, bExact;
   TopK top;
   DistTerm *aDist;
   int nDist;
+  int bDistLower; /* a distance term other than < and <= */
   sqlite3_int64 *aRowid; /* sorted rowids from rowid = / IN, or 0 */
   int nRowid;
   int iRowidTerm; /* term that gave aRowid, or -1 */
+  HnswCand *aCand; /* graph search results, ef of them */
+  unsigned char *aMask; /* per node: matches the filters */
+  uint32_t nMask;
 } KnnQuery;
 
 static void knn_free(KnnQuery *q) {
   sqlite3_free(q->aQuery);
   sqlite3_free(q->aDist);
   sqlite3_free(q->aRowid);
+  sqlite3_free(q->aCand);
+  sqlite3_free(q->aMask);
   topk_free(&q->top);
 }
 
-static int knn_offer(KnnQuery *q, const VecSet *pSet, int i) {
-  float d = vg_prepared_distance(q->metric, q->aQuery, vecset_vector(pSet, i), q->nDims);
-  sqlite3_int64 id = pSet->aId[i];
+static int knn_offer(KnnQuery *q, const Hnsw *h, uint32_t i) {
+  float d = vg_prepared_distance(q->metric, q->aQuery, hnsw_vector(h, i), q->nDims);
+  sqlite3_int64 id = h->aRowid[i];
   if (!topk_accepts(&q->top, d, id)) return SQLITE_OK;
   if (q->nDist && !distance_passes(d, q->aDist, q->nDist)) return SQLITE_OK;
   return topk_push(&q->top, d, id);
@@ -590,33 +616,60 @@ static int knn_rowid_list(KnnQuery *q, const VgTerm *aTerm, int nTerm, sqlite3_v
   return SQLITE_OK;
 }
 
-/* Read k from the k = ? term. */
-static int knn_k(VgVtab *p, const VgTerm *aTerm, int nTerm, sqlite3_value **argv, int *pK) {
-  for (int i = 0; i < nTerm; i++) {
-    if (aTerm[i].kind != 'K') continue;
-    VgValue iv;
-    char *zErr = 0;
-    if (vg_value_coerce(argv[i], VG_TYPE_INTEGER, "k", &iv, &zErr) != SQLITE_OK ||
-        iv.type != SQLITE_INTEGER) {
-      sqlite3_free(zErr);
-      char *zGot = vg_value_describe(argv[i]);
-      int rc = vg_vtab_error(p, SQLITE_ERROR, "%s: k must be a positive integer; got %s",
-                             p->zName, zGot ? zGot : "another value");
-      sqlite3_free(zGot);
-      return rc;
-    }
-    if (iv.i < 1) {
-      return vg_vtab_error(p, SQLITE_ERROR, "%s: k must be at least 1 in a KNN query; got %lld",
-                           p->zName, iv.i);
-    }
-    if (iv.i > VG_MAX_K) {
-      return vg_vtab_error(p, SQLITE_ERROR, "%s: k = %lld exceeds the maximum of %d",
-                           p->zName, iv.i, VG_MAX_K);
-    }
-    *pK = (int)iv.i;
-    return SQLITE_OK;
+/* A positive integer from a k = ? or ef = ? term, at most nMax. */
+static int knn_count(VgVtab *p, sqlite3_value *v, const char *zName, int nMax, int *pN) {
+  VgValue iv;
+  char *zErr = 0;
+  if (vg_value_coerce(v, VG_TYPE_INTEGER, zName, &iv, &zErr) != SQLITE_OK ||
+      iv.type != SQLITE_INTEGER) {
+    sqlite3_free(zErr);
+    char *zGot = vg_value_describe(v);
+    int rc = vg_vtab_error(p, SQLITE_ERROR, "%s: %s must be a positive integer; got %s",
+                           p->zName, zName, zGot ? zGot : "another value");
+    sqlite3_free(zGot);
+    return rc;
   }
-  return vg_vtab_error(p, SQLITE_INTERNAL, "%s: the query plan has no k", p->zName);
+  if (iv.i < 1) {
+    return vg_vtab_error(p, SQLITE_ERROR, "%s: %s must be at least 1 in a KNN query; got %lld",
+                         p->zName, zName, iv.i);
+  }
+  if (iv.i > nMax) {
+    return vg_vtab_error(p, SQLITE_ERROR, "%s: %s = %lld exceeds the maximum of %d", p->zName,
+                         zName, iv.i, nMax);
+  }
+  *pN = (int)iv.i;
+  return SQLITE_OK;
+}
+
+/* k, ef and exact from their terms; ef defaults to the table's ef_search. */
+static int knn_settings(VgVtab *p, const VgTerm *aTerm, int nTerm, sqlite3_value **argv,
+                        KnnQuery *q) {
+  int rc = SQLITE_OK, bK = 0;
+  q->ef = p->pDef->efSearch;
+  for (int i = 0; i < nTerm && rc == SQLITE_OK; i++) {
+    if (aTerm[i].kind == 'K') {
+      rc = knn_count(p, argv[i], "k", VG_MAX_K, &q->k);
+      bK = 1;
+    } else if (aTerm[i].kind == 'E') {
+      rc = knn_count(p, argv[i], "ef", VG_MAX_EF, &q->ef);
+    } else if (aTerm[i].kind == 'X') {
+      sqlite3_value *v = argv[i];
+      int t = sqlite3_value_numeric_type(v);
+      double r = sqlite3_value_double(v);
+      if ((t != SQLITE_INTEGER && t != SQLITE_FLOAT) || (r != 0.0 && r != 1.0)) {
+        char *zGot = vg_value_describe(v);
+        rc = vg_vtab_error(p, SQLITE_ERROR, "%s: exact must be 0 or 1; got %s", p->zName,
+                           zGot ? zGot : "another value");
+        sqlite3_free(zGot);
+      }
+      q->bExact = r == 1.0;
+    }
+  }
+  if (rc == SQLITE_OK && !bK) {
+    rc = vg_vtab_error(p, SQLITE_INTERNAL, "%s: the query plan has no k", p->zName);
+  }
+  if (q->ef < q->k) q->ef = q->k;
+  return rc;
 }
 
 static int knn_query_vector(VgVtab *p, sqlite3_value *v, KnnQuery *q) {
@@ -661,6 +714,9 @@ static int knn_distance_terms(const VgTerm *aTerm, int nTerm, sqlite3_value **ar
     VgValue rv;
     char *zErr = 0;
     t->op = aTerm[i].op;
+    if (t->op != SQLITE_INDEX_CONSTRAINT_LT && t->op != SQLITE_INDEX_CONSTRAINT_LE) {
+      q->bDistLower = 1;
+    }
     if (sqlite3_value_type(argv[i]) == SQLITE_NULL) {
       t->kind = 0;
     } else if (vg_value_coerce(argv[i], VG_TYPE_REAL, "distance", &rv, &zErr) == SQLITE_OK) {
@@ -674,39 +730,102 @@ static int knn_distance_terms(const VgTerm *aTerm, int nTerm, sqlite3_value **ar
   return SQLITE_OK;
 }
 
-/* Offer the candidates of one partition to the heap. */
-static int knn_partition(VgVtab *p, KnnQuery *q, const VecSet *pSet, sqlite3_stmt *pCand,
-                         sqlite3_int64 part) {
+/* Mark the nodes of rows that pass the filters; *pnMatch counts them. */
+static int knn_mask(VgVtab *p, KnnQuery *q, const Hnsw *h, sqlite3_stmt *pCand,
+                    sqlite3_int64 part, uint32_t *pnMatch) {
   int rc = SQLITE_OK;
+  uint32_t nMatch = 0;
+  if (h->nNode > q->nMask) {
+    unsigned char *a = sqlite3_realloc64(q->aMask, h->nNode);
+    if (a == 0) return SQLITE_NOMEM;
+    q->aMask = a;
+    q->nMask = h->nNode;
+  }
+  memset(q->aMask, 0, h->nNode);
   if (pCand) {
     sqlite3_bind_int64(pCand, 1, part);
     while (rc == SQLITE_OK && sqlite3_step(pCand) == SQLITE_ROW) {
       sqlite3_int64 id = sqlite3_column_int64(pCand, 0);
       if (q->aRowid && !rowid_listed(q, id)) continue;
-      int i = vecset_find(pSet, id);
-      if (i < 0) {
+      uint32_t i = hnsw_find(h, id);
+      if (i == HNSW_NONE) {
         rc = vg_vtab_error(p, SQLITE_CORRUPT_VTAB,
                            "%s: the shadow tables are corrupt: row %lld has no vector",
                            p->zName, id);
         break;
       }
-      rc = knn_offer(q, pSet, i);
+      nMatch += !q->aMask[i];
+      q->aMask[i] = 1;
     }
     int rc2 = sqlite3_reset(pCand);
     if (rc == SQLITE_OK && rc2 != SQLITE_OK) {
       rc = vg_vtab_error(p, rc2, "%s: %s", p->zName, sqlite3_errmsg(p->db));
     }
-    return rc;
-  }
-  if (q->aRowid) {
-    for (int j = 0; rc == SQLITE_OK && j < q->nRowid; j++) {
-      if (j > 0 && q->aRowid[j] == q->aRowid[j - 1]) continue;
-      int i = vecset_find(pSet, q->aRowid[j]);
-      if (i >= 0) rc = knn_offer(q, pSet, i);
+  } else {
+    for (int j = 0; j < q->nRowid; j++) {
+      uint32_t i = hnsw_find(h, q->aRowid[j]);
+      if (i == HNSW_NONE) continue;
+      nMatch += !q->aMask[i];
+      q->aMask[i] = 1;
     }
-    return rc;
   }
-  for (int i = 0; rc == SQLITE_OK && i < pSet->n; i++) rc = knn_offer(q, pSet, i);
+  *pnMatch = nMatch;
+  return rc;
+}
+
+static int mask_accepts(void *pCtx, uint32_t node) {
+  return ((const unsigned char *)pCtx)[node];
+}
+
+/* Brute force over one partition, or over the rows in the mask. */
+static int knn_exact(KnnQuery *q, const Hnsw *h, int bMask) {
+  int rc = SQLITE_OK;
+  for (uint32_t i = 0; rc == SQLITE_OK && i < h->nNode; i++) {
+    if (bMask ? q->aMask[i] : hnsw_is_live(h, i)) rc = knn_offer(q, h, i);
+  }
+  return rc;
+}
+
+/* Search one partition and offer what it finds to the heap.
+**
+** Brute force is chosen when it is cheaper: a graph search computes about
+** VG_EXACT_FACTOR * ef distances divided by the share of rows that match,
+** brute force one per matching row, so with m of n rows matching brute
+** force wins when m * m <= VG_EXACT_FACTOR * ef * n.  It is also used when
+** a distance condition could reject the nearest rows (distance > x), and
+** when a graph search leaves matching rows unseen and fewer than k of those
+** it found pass the distance conditions: so neither a filter nor a distance
+** bound ever makes a query return fewer than min(k, rows that match). */
+static int knn_partition(VgVtab *p, KnnQuery *q, Hnsw *h, sqlite3_stmt *pCand,
+                         sqlite3_int64 part) {
+  int bMask = pCand != 0 || q->aRowid != 0;
+  uint32_t nMatch = h->nLive;
+  int rc = bMask ? knn_mask(p, q, h, pCand, part, &nMatch) : SQLITE_OK;
+  if (rc != SQLITE_OK) return rc;
+  if (nMatch == 0) return SQLITE_OK;
+  double m = nMatch, n = h->nLive;
+  if (q->bExact || q->bDistLower || m * m <= VG_EXACT_FACTOR * q->ef * n) {
+    return knn_exact(q, h, bMask);
+  }
+  if (q->aCand == 0) {
+    q->aCand = sqlite3_malloc64(sizeof(HnswCand) * (size_t)q->ef);
+    if (q->aCand == 0) return SQLITE_NOMEM;
+  }
+  int nFound = 0;
+  rc = hnsw_search(h, q->aQuery, q->ef, bMask ? mask_accepts : 0, q->aMask, q->aCand, &nFound);
+  if (rc != SQLITE_OK) return rc;
+  if ((uint32_t)nFound < nMatch) {
+    /* Rows were left unseen: enough of what was found must pass the
+    ** distance conditions, or brute force has to look at the rest. */
+    int nPass = 0;
+    for (int j = 0; j < nFound; j++) {
+      const float *v = hnsw_vector(h, q->aCand[j].node);
+      nPass += distance_passes(vg_prepared_distance(q->metric, q->aQuery, v, q->nDims),
+                               q->aDist, q->nDist);
+    }
+    if (nPass < q->k) return knn_exact(q, h, bMask);
+  }
+  for (int j = 0; j < nFound && rc == SQLITE_OK; j++) rc = knn_offer(q, h, q->aCand[j].node);
   return rc;
 }
 
@@ -715,14 +834,13 @@ static int knn_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value 
   KnnQuery q;
   Binds partBinds = {0, 0, 0}, candBinds = {0, 0, 0};
   sqlite3_stmt *pParts = 0, *pCand = 0;
-  int k = 0;
   memset(&q, 0, sizeof(q));
   int rc = knn_query_vector(p, argv[0], &q);
-  if (rc == SQLITE_OK) rc = knn_k(p, aTerm, nTerm, argv, &k);
+  if (rc == SQLITE_OK) rc = knn_settings(p, aTerm, nTerm, argv, &q);
   if (rc == SQLITE_OK) rc = knn_distance_terms(aTerm, nTerm, argv, &q);
   if (rc == SQLITE_OK) rc = knn_rowid_list(&q, aTerm, nTerm, argv);
   if (rc != SQLITE_OK) goto done;
-  topk_init(&q.top, k);
+  topk_init(&q.top, q.k);
 
   /* The partitions to search. */
   sqlite3_str *s = sqlite3_str_new(0);
@@ -755,10 +873,10 @@ static int knn_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value 
   }
 
   while (rc == SQLITE_OK && sqlite3_step(pParts) == SQLITE_ROW) {
-    VecSet *pSet = 0;
+    Hnsw *h = 0;
     sqlite3_int64 part = sqlite3_column_int64(pParts, 0);
-    rc = vg_cache_get(p, part, sqlite3_column_int64(pParts, 1), &pSet);
-    if (rc == SQLITE_OK) rc = knn_partition(p, &q, pSet, pCand, part);
+    rc = vg_vtab_graph(p, part, sqlite3_column_int64(pParts, 1), &h);
+    if (rc == SQLITE_OK) rc = knn_partition(p, &q, h, pCand, part);
   }
   if (rc == SQLITE_OK) {
     rc = sqlite3_reset(pParts);
@@ -921,7 +1039,7 @@ int vg_cursor_column(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int iCol) 
     if (cur->bKnn) sqlite3_result_double(ctx, cur->aHit[cur->iHit].distance);
     return SQLITE_OK;
   }
-  if (iCol == VG_HIDDEN_K(d)) return SQLITE_OK; /* NULL */
+  if (iCol >= VG_HIDDEN_K(d)) return SQLITE_OK; /* k, ef, exact: NULL */
   const VgColumn *c = &d->aCol[iCol];
   /* An UPDATE that leaves these unchanged need not read them. */
   if ((c->kind == VG_COL_VECTOR || c->kind == VG_COL_AUX) && sqlite3_vtab_nochange(ctx)) {

@@ -314,10 +314,12 @@ static void test_format_version(void **state) {
   sqlite3 *db = tdb_open(zPath);
   tdb_exec(db, "CREATE VIRTUAL TABLE v USING vg_hnsw(e float[2])");
   tdb_close(db);
-  reopen_after(zPath, "UPDATE v_config SET value = 2 WHERE key = 'format_version'",
-               "v was written in storage format 2 by a newer vecguard; this build");
+  reopen_after(zPath, "UPDATE v_config SET value = 3 WHERE key = 'format_version'",
+               "v was written in storage format 3 by a newer vecguard; this build");
+  reopen_after(zPath, "UPDATE v_config SET value = 1 WHERE key = 'format_version'",
+               "v_config\" says format_version=1, the table definition needs 2");
   reopen_after(zPath,
-               "UPDATE v_config SET value = 1 WHERE key = 'format_version';"
+               "UPDATE v_config SET value = 2 WHERE key = 'format_version';"
                "UPDATE v_config SET value = 3 WHERE key = 'dims'",
                "v_config\" says dims=3, the table definition needs 2");
   reopen_after(zPath,
@@ -326,45 +328,64 @@ static void test_format_version(void **state) {
                "v_config\" says metric=ip, the table definition needs l2");
   reopen_after(zPath,
                "UPDATE v_config SET value = 'l2' WHERE key = 'metric';"
+               "UPDATE v_config SET value = 8 WHERE key = 'hnsw_m'",
+               "v_config\" says hnsw_m=8, the table definition needs 16");
+  reopen_after(zPath,
+               "UPDATE v_config SET value = 16 WHERE key = 'hnsw_m';"
                "DELETE FROM v_config WHERE key = 'slot_bytes'",
                "v_config\" has no slot_bytes entry");
   tdb_remove_db(zPath);
   sqlite3_free(zPath);
 }
 
+/* Damage a fresh copy of the tables in a file, then open it again: the
+** damage is found when the partition is loaded. */
+static sqlite3 *damaged(const char *zPath, const char *zDamage) {
+  tdb_remove_db(zPath);
+  sqlite3 *db = tdb_open(zPath);
+  create_pair(db);
+  fill_pair(db, 100, 9);
+  tdb_exec(db, "%s", zDamage);
+  tdb_close(db);
+  return tdb_open(zPath);
+}
+
 /* Damage to a shadow table gives an error from queries, never a crash or a
 ** silently wrong answer. */
 static void test_corrupt_shadow_tables(void **state) {
   (void)state;
-  sqlite3 *db = tdb_open(":memory:");
+  char *zPath = tdb_temp_path("corrupt.db");
   const char *zQuery = "SELECT count(*) FROM v WHERE e MATCH '[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]'"
                        " AND k = 5 AND tenant = 'a'";
-  create_pair(db);
-  fill_pair(db, 100, 9);
-  tdb_exec(db, "DELETE FROM v_rows WHERE rowid = 4"); /* a row of tenant 'a' */
+  sqlite3 *db = damaged(zPath, "DELETE FROM v_rows WHERE rowid = 4"); /* a row of tenant 'a' */
   tdb_expect_error(db, "shadow tables are corrupt: partition", "%s", zQuery);
-  tdb_exec(db, "DROP TABLE v; DROP TABLE ref");
+  tdb_close(db);
 
-  create_pair(db);
-  fill_pair(db, 100, 9);
-  tdb_exec(db, "DELETE FROM v_chunks WHERE id = (SELECT min(id) FROM v_chunks)");
+  db = damaged(zPath, "DELETE FROM v_chunks WHERE id = (SELECT min(id) FROM v_chunks)");
   tdb_expect_error(db, "shadow tables are corrupt", "%s", zQuery);
   tdb_expect_error(db, "corrupt", "SELECT body FROM v");
-  tdb_exec(db, "DROP TABLE v; DROP TABLE ref");
+  tdb_close(db);
 
-  create_pair(db);
-  fill_pair(db, 100, 9);
-  tdb_exec(db, "UPDATE v_chunks SET slots = zeroblob(length(slots))");
+  db = damaged(zPath, "UPDATE v_chunks SET slots = zeroblob(length(slots))");
   tdb_expect_error(db, "shadow tables are corrupt", "%s", zQuery);
   tdb_expect_error(db, "slot does not hold it", "SELECT e FROM v WHERE rowid = 1");
-  tdb_exec(db, "DROP TABLE v; DROP TABLE ref");
+  tdb_close(db);
 
-  create_pair(db);
-  fill_pair(db, 100, 9);
-  tdb_exec(db, "DELETE FROM v_partitions");
+  db = damaged(zPath, "DELETE FROM v_partitions");
   tdb_expect_error(db, "the partition of row 1 is missing", "UPDATE v SET n = 1 WHERE rowid = 1");
   tdb_expect_error(db, "the partition of row 1 is missing", "SELECT count(*) FROM v");
   tdb_close(db);
+
+  /* a link to a row that is not there, and a damaged entry point */
+  db = damaged(zPath, "DELETE FROM v_rows WHERE rowid = 4;"
+                      "UPDATE v_partitions SET n_rows = n_rows - 1 WHERE value = 'a'");
+  tdb_expect_error(db, "shadow tables are corrupt", "%s", zQuery);
+  tdb_close(db);
+  db = damaged(zPath, "UPDATE v_partitions SET entry = -5");
+  tdb_expect_error(db, "entry point is not one of its nodes", "%s", zQuery);
+  tdb_close(db);
+  tdb_remove_db(zPath);
+  sqlite3_free(zPath);
 }
 
 /* ---- erasure ----------------------------------------------------------- */

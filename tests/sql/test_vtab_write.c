@@ -53,13 +53,13 @@ static void test_shadow_tables_lifecycle(void **state) {
   char *z = tdb_text(db,
                      "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                      "WHERE type = 'table' AND name LIKE 'docs_%%' ORDER BY name)");
-  assert_string_equal(z, "docs_chunks,docs_config,docs_free,docs_graph,docs_partitions,docs_rows");
+  assert_string_equal(z, "docs_chunks,docs_config,docs_free,docs_partitions,docs_rows");
   sqlite3_free(z);
-  assert_int_equal(tdb_int(db, "SELECT value FROM docs_config WHERE key = 'format_version'"), 1);
+  assert_int_equal(tdb_int(db, "SELECT value FROM docs_config WHERE key = 'format_version'"), 2);
   assert_int_equal(tdb_int(db, "SELECT value FROM docs_config WHERE key = 'dims'"), 3);
   /* hidden columns are declared */
   z = tdb_text(db, "SELECT group_concat(name || ':' || hidden, ',') FROM pragma_table_xinfo('docs')");
-  assert_string_equal(z, "embedding:0,tenant:0,kind:0,body:0,distance:1,k:1");
+  assert_string_equal(z, "embedding:0,tenant:0,kind:0,body:0,distance:1,k:1,ef:1,exact:1");
   sqlite3_free(z);
 
   /* shadow tables are read-only to SQL in defensive mode */
@@ -125,10 +125,14 @@ static void test_values_and_types(void **state) {
   /* SQLite itself refuses a rowid that is not an integer */
   tdb_expect_error(db, "datatype mismatch",
                    "INSERT INTO t(rowid, e, p) VALUES ('x', '[1,2]', 1)");
-  tdb_expect_error(db, "t: k is computed by KNN queries and cannot be written",
+  tdb_expect_error(db, "t: k belongs to KNN queries and cannot be written",
                    "INSERT INTO t(e, p, k) VALUES ('[1,2]', 1, 5)");
-  tdb_expect_error(db, "t: distance is computed by KNN queries",
+  tdb_expect_error(db, "t: distance belongs to KNN queries",
                    "UPDATE t SET distance = 1 WHERE rowid = 1");
+  tdb_expect_error(db, "t: ef belongs to KNN queries",
+                   "INSERT INTO t(e, p, ef) VALUES ('[1,2]', 1, 5)");
+  tdb_expect_error(db, "t: exact belongs to KNN queries",
+                   "UPDATE t SET exact = 1 WHERE rowid = 1");
   assert_int_equal(tdb_int(db, "SELECT count(*) FROM t"), 3);
   /* a cosine table refuses zero vectors, which have no direction */
   tdb_exec(db, "CREATE VIRTUAL TABLE tc USING vg_hnsw(e float[2] distance_metric=cosine)");

@@ -64,7 +64,7 @@ static void test_full_example(void **state) {
                       "CREATE TABLE x(\"embedding\" BLOB, \"tenant_id\" TEXT, "
                       "\"content_type\" TEXT, \"created_at\" INTEGER, \"body\" TEXT, "
                       "\"score\" REAL, \"raw\" , \"odd name\" INTEGER, \"br\" INTEGER, "
-                      "\"bq\" REAL, distance HIDDEN REAL, k HIDDEN INTEGER)");
+                      "\"bq\" REAL, distance HIDDEN REAL, k HIDDEN INTEGER, ef HIDDEN INTEGER, exact HIDDEN INTEGER)");
   sqlite3_free(zDecl);
   vg_tabledef_free(d);
 }
@@ -80,7 +80,45 @@ static void test_defaults_and_case(void **state) {
   const char *az2[] = {"v float[2]"};
   d = parse_ok(1, az2);
   assert_int_equal(d->metric, VG_METRIC_L2);
+  assert_int_equal(d->hnswM, 16);
+  assert_int_equal(d->efConstruction, 200);
+  assert_int_equal(d->efSearch, 64);
   vg_tabledef_free(d);
+  const char *az3[] = {"ef_search=10", "v float[2]", " HNSW_M = 8 ", "ef_construction=40"};
+  d = parse_ok(4, az3);
+  assert_int_equal(d->nCol, 1);
+  assert_int_equal(d->hnswM, 8);
+  assert_int_equal(d->efConstruction, 40);
+  assert_int_equal(d->efSearch, 10);
+  vg_tabledef_free(d);
+}
+
+static void test_option_errors(void **state) {
+  (void)state;
+  const char *a1[] = {"a float[4]", "hnsw_m=1"};
+  expect_error(2, a1, "hnsw_m must be an integer from 2 to 64; got 'hnsw_m=1'");
+  const char *a2[] = {"a float[4]", "hnsw_m=65"};
+  expect_error(2, a2, "hnsw_m must be an integer from 2 to 64");
+  const char *a3[] = {"a float[4]", "ef_search=-5"};
+  expect_error(2, a3, "ef_search must be an integer from 1 to 100000");
+  const char *a4[] = {"a float[4]", "ef_search=1.5"};
+  expect_error(2, a4, "ef_search must be an integer");
+  const char *a5[] = {"a float[4]", "ef_construction=abc"};
+  expect_error(2, a5, "ef_construction must be an integer");
+  const char *a6[] = {"a float[4]", "ef_construction="};
+  expect_error(2, a6, "ef_construction must be an integer");
+  const char *a7[] = {"a float[4]", "hnsw_m=8", "hnsw_m=8"};
+  expect_error(3, a7, "option hnsw_m is given twice");
+  const char *a8[] = {"a float[4]", "ef_search=100001"};
+  expect_error(2, a8, "from 1 to 100000");
+  const char *a9[] = {"a float[4]", "ef_search=10 20"};
+  expect_error(2, a9, "ef_search must be an integer");
+  const char *a10[] = {"a float[4]", "+ef_search=10"};
+  expect_error(2, a10, "unknown table option '+ef_search=10'");
+  const char *a11[] = {"a float[4]", "ef text"};
+  expect_error(2, a11, "name ef is reserved");
+  const char *a12[] = {"a float[4]", "exact integer"};
+  expect_error(2, a12, "name exact is reserved");
 }
 
 static void test_errors(void **state) {
@@ -139,6 +177,7 @@ int main(void) {
       cmocka_unit_test(test_full_example),
       cmocka_unit_test(test_defaults_and_case),
       cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_option_errors),
   };
   return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -1,0 +1,738 @@
+/*
+** hnsw.c — the HNSW graph: insertion, deletion with repair, search (with an
+** optional acceptance test applied during the walk), loading and checking.
+** See hnsw.h for the invariants.
+*/
+#include "hnsw.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distance.h"
+
+/* ---- heaps ------------------------------------------------------------- */
+
+static int heap_reserve(HnswHeap *p, int n) {
+  if (n <= p->nAlloc) return SQLITE_OK;
+  int nNew = p->nAlloc ? p->nAlloc : 64;
+  while (nNew < n) nNew *= 2;
+  HnswCand *a = sqlite3_realloc64(p->a, sizeof(HnswCand) * (size_t)nNew);
+  if (a == 0) return SQLITE_NOMEM;
+  p->a = a;
+  p->nAlloc = nNew;
+  return SQLITE_OK;
+}
+
+/* bMax: the root is the largest d; otherwise the smallest. */
+static inline int heap_above(const HnswCand *x, const HnswCand *y, int bMax) {
+  return bMax ? x->d > y->d : x->d < y->d;
+}
+
+static int heap_push(HnswHeap *p, float d, uint32_t node, int bMax) {
+  if (p->n == p->nAlloc && heap_reserve(p, p->n + 1) != SQLITE_OK) return SQLITE_NOMEM;
+  int i = p->n++;
+  HnswCand c = {d, node};
+  while (i > 0) {
+    int parent = (i - 1) / 2;
+    if (!heap_above(&c, &p->a[parent], bMax)) break;
+    p->a[i] = p->a[parent];
+    i = parent;
+  }
+  p->a[i] = c;
+  return SQLITE_OK;
+}
+
+static HnswCand heap_pop(HnswHeap *p, int bMax) {
+  HnswCand top = p->a[0];
+  HnswCand last = p->a[--p->n];
+  int i = 0;
+  for (;;) {
+    int child = 2 * i + 1;
+    if (child >= p->n) break;
+    if (child + 1 < p->n && heap_above(&p->a[child + 1], &p->a[child], bMax)) child++;
+    if (!heap_above(&p->a[child], &last, bMax)) break;
+    p->a[i] = p->a[child];
+    i = child;
+  }
+  if (p->n > 0) p->a[i] = last;
+  return top;
+}
+
+/* ---- basics ------------------------------------------------------------ */
+
+static inline float dist_vec(const Hnsw *h, vg_metric m, const float *a, const float *b) {
+  switch (m) {
+    case VG_METRIC_COSINE:
+      return 1.0f - vg_dot(a, b, h->nDims);
+    case VG_METRIC_IP:
+      return -vg_dot(a, b, h->nDims);
+    default:
+      return vg_l2sq(a, b, h->nDims);
+  }
+}
+
+/* Links are chosen under linkMetric (see hnsw_init). */
+static inline float dist_nodes(const Hnsw *h, uint32_t a, uint32_t b) {
+  return dist_vec(h, h->linkMetric, hnsw_vector(h, a), hnsw_vector(h, b));
+}
+
+float hnsw_distance_to(const Hnsw *h, const float *q, uint32_t i) {
+  return dist_vec(h, h->metric, q, hnsw_vector(h, i));
+}
+
+/* The list of node i at level l: element 0 is the count. */
+static inline uint32_t *link_list(const Hnsw *h, uint32_t i, int l) {
+  if (l == 0) return h->aLink0 + (size_t)i * (size_t)(1 + h->M0);
+  return h->apUpper[i] + (size_t)(l - 1) * (size_t)(1 + h->M);
+}
+
+const uint32_t *hnsw_links(const Hnsw *h, uint32_t i, int l, int *pn) {
+  const uint32_t *a = link_list(h, i, l);
+  *pn = (int)a[0];
+  return a + 1;
+}
+
+int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction) {
+  memset(h, 0, sizeof(*h));
+  if (nDims < 1 || M < 2 || M > HNSW_MAX_M || efConstruction < 1) return SQLITE_MISUSE;
+  h->nDims = nDims;
+  h->metric = metric;
+  /* Under inner product a few long vectors are "nearest" to everything, and
+  ** a graph linked that way becomes a star around them.  Links are chosen
+  ** by Euclidean distance instead, which still leads a search towards
+  ** large inner products; cosine and l2 link under their own metric. */
+  h->linkMetric = metric == VG_METRIC_IP ? VG_METRIC_L2 : metric;
+  h->M = M;
+  h->M0 = 2 * M;
+  h->efConstruction = efConstruction;
+  h->mL = 1.0 / log((double)M);
+  h->entry = HNSW_NONE;
+  h->maxLevel = -1;
+  i64map_init(&h->index);
+  return SQLITE_OK;
+}
+
+void hnsw_free(Hnsw *h) {
+  if (h->aVec) memset(h->aVec, 0, sizeof(float) * (size_t)h->nAlloc * (size_t)h->nDims);
+  for (uint32_t i = 0; i < h->nNode; i++) sqlite3_free(h->apUpper[i]);
+  sqlite3_free(h->aRowid);
+  sqlite3_free(h->aTag);
+  sqlite3_free(h->aLevel);
+  sqlite3_free(h->aVec);
+  sqlite3_free(h->aLink0);
+  sqlite3_free(h->apUpper);
+  sqlite3_free(h->aFree);
+  sqlite3_free(h->aVisited);
+  sqlite3_free(h->aDirty);
+  sqlite3_free(h->aDirtyMark);
+  sqlite3_free(h->cand.a);
+  sqlite3_free(h->result.a);
+  i64map_free(&h->index);
+  memset(h, 0, sizeof(*h));
+  h->entry = HNSW_NONE;
+  h->maxLevel = -1;
+}
+
+/* Grow a per-node array to nNew elements of sz bytes; new bytes are zero. */
+static int grow(void *ppArray, size_t sz, uint32_t nOld, uint32_t nNew) {
+  void **pp = (void **)ppArray;
+  unsigned char *a = sqlite3_realloc64(*pp, sz * nNew);
+  if (a == 0) return SQLITE_NOMEM;
+  memset(a + sz * nOld, 0, sz * (nNew - nOld));
+  *pp = a;
+  return SQLITE_OK;
+}
+
+int hnsw_reserve(Hnsw *h, uint32_t n) {
+  if (n <= h->nAlloc) return SQLITE_OK;
+  uint32_t nOld = h->nAlloc, nNew = nOld ? nOld : 64;
+  while (nNew < n) nNew *= 2;
+  /* The old vectors are zeroed before realloc may move them. */
+  float *aVec = sqlite3_malloc64(sizeof(float) * (size_t)nNew * h->nDims);
+  if (aVec == 0) return SQLITE_NOMEM;
+  if (h->aVec) {
+    size_t nByte = sizeof(float) * (size_t)nOld * h->nDims;
+    memcpy(aVec, h->aVec, nByte);
+    memset(h->aVec, 0, nByte);
+    sqlite3_free(h->aVec);
+  }
+  h->aVec = aVec;
+  h->nAlloc = nNew; /* aVec is already the new size */
+  if (grow(&h->aRowid, sizeof(sqlite3_int64), nOld, nNew) ||
+      grow(&h->aTag, sizeof(sqlite3_int64), nOld, nNew) ||
+      grow(&h->aLevel, 1, nOld, nNew) ||
+      grow(&h->aLink0, sizeof(uint32_t) * (size_t)(1 + h->M0), nOld, nNew) ||
+      grow(&h->apUpper, sizeof(uint32_t *), nOld, nNew) ||
+      grow(&h->aVisited, sizeof(uint32_t), nOld, nNew) ||
+      grow(&h->aDirtyMark, 1, nOld, nNew)) {
+    /* Arrays already grown keep their size; shrink the count back so that
+    ** every array holds at least nAlloc elements. */
+    h->nAlloc = nOld;
+    return SQLITE_NOMEM;
+  }
+  return i64map_reserve(&h->index, nNew);
+}
+
+int hnsw_level_for(const Hnsw *h, double u) {
+  if (!(u > 0.0)) u = 1e-300;
+  if (u > 1.0) u = 1.0;
+  double l = floor(-log(u) * h->mL);
+  return l > HNSW_MAX_LEVEL ? HNSW_MAX_LEVEL : (int)l;
+}
+
+uint32_t hnsw_find(const Hnsw *h, sqlite3_int64 rowid) {
+  sqlite3_int64 v = i64map_get(&h->index, rowid);
+  return v < 0 ? HNSW_NONE : (uint32_t)v;
+}
+
+void hnsw_dirty_clear(Hnsw *h) {
+  for (uint32_t i = 0; i < h->nDirty; i++) h->aDirtyMark[h->aDirty[i]] = 0;
+  h->nDirty = 0;
+}
+
+/* Make room for one more element in a growable array of node numbers. */
+static int u32_room(uint32_t **pa, uint32_t n, uint32_t *pnAlloc) {
+  if (n < *pnAlloc) return SQLITE_OK;
+  uint32_t nNew = *pnAlloc ? *pnAlloc * 2 : 64;
+  uint32_t *a = sqlite3_realloc64(*pa, sizeof(uint32_t) * nNew);
+  if (a == 0) return SQLITE_NOMEM;
+  *pa = a;
+  *pnAlloc = nNew;
+  return SQLITE_OK;
+}
+
+static int mark_dirty(Hnsw *h, uint32_t i) {
+  if (h->aDirtyMark[i]) return SQLITE_OK;
+  if (u32_room(&h->aDirty, h->nDirty, &h->nDirtyAlloc) != SQLITE_OK) return SQLITE_NOMEM;
+  h->aDirtyMark[i] = 1;
+  h->aDirty[h->nDirty++] = i;
+  return SQLITE_OK;
+}
+
+/* A new epoch for the visited marks; on wrap-around every mark is cleared. */
+static uint32_t visit_begin(Hnsw *h) {
+  if (++h->visitEpoch == 0) {
+    memset(h->aVisited, 0, sizeof(uint32_t) * h->nAlloc);
+    h->visitEpoch = 1;
+  }
+  return h->visitEpoch;
+}
+
+/* ---- node slots -------------------------------------------------------- */
+
+static int node_new(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float *v,
+                    int level, uint32_t *pNode) {
+  if (level < 0 || level > HNSW_MAX_LEVEL) return SQLITE_MISUSE;
+  if (hnsw_find(h, rowid) != HNSW_NONE) return SQLITE_MISUSE;
+  uint32_t i;
+  if (h->nFree > 0) {
+    i = h->aFree[h->nFree - 1];
+  } else {
+    if (h->nNode == UINT32_MAX - 1) return SQLITE_FULL;
+    int rc = hnsw_reserve(h, h->nNode + 1);
+    if (rc != SQLITE_OK) return rc;
+    i = h->nNode;
+  }
+  uint32_t *aUpper = 0;
+  if (level > 0) {
+    aUpper = sqlite3_malloc64(sizeof(uint32_t) * (size_t)level * (size_t)(1 + h->M));
+    if (aUpper == 0) return SQLITE_NOMEM;
+    memset(aUpper, 0, sizeof(uint32_t) * (size_t)level * (size_t)(1 + h->M));
+  }
+  if (i64map_put(&h->index, rowid, i) != SQLITE_OK) {
+    sqlite3_free(aUpper);
+    return SQLITE_NOMEM;
+  }
+  if (h->nFree > 0) {
+    h->nFree--;
+  } else {
+    h->nNode++;
+  }
+  h->aRowid[i] = rowid;
+  h->aTag[i] = tag;
+  h->aLevel[i] = (signed char)level;
+  memcpy(h->aVec + (size_t)i * h->nDims, v, sizeof(float) * h->nDims);
+  link_list(h, i, 0)[0] = 0;
+  h->apUpper[i] = aUpper;
+  h->nLive++;
+  *pNode = i;
+  return SQLITE_OK;
+}
+
+static int node_release(Hnsw *h, uint32_t i) {
+  if (u32_room(&h->aFree, h->nFree, &h->nFreeAlloc) != SQLITE_OK) return SQLITE_NOMEM;
+  i64map_remove(&h->index, h->aRowid[i]);
+  memset(h->aVec + (size_t)i * h->nDims, 0, sizeof(float) * h->nDims);
+  memset(link_list(h, i, 0), 0, sizeof(uint32_t) * (size_t)(1 + h->M0));
+  sqlite3_free(h->apUpper[i]);
+  h->apUpper[i] = 0;
+  h->aLevel[i] = -1;
+  h->aRowid[i] = 0;
+  h->aTag[i] = 0;
+  h->aFree[h->nFree++] = i;
+  h->nLive--;
+  return SQLITE_OK;
+}
+
+/* ---- links ------------------------------------------------------------- */
+
+static int list_has(const uint32_t *a, uint32_t x) {
+  for (uint32_t j = 1; j <= a[0]; j++) {
+    if (a[j] == x) return 1;
+  }
+  return 0;
+}
+
+static void list_remove(uint32_t *a, uint32_t x) {
+  for (uint32_t j = 1; j <= a[0]; j++) {
+    if (a[j] == x) {
+      a[j] = a[a[0]];
+      a[0]--;
+      return;
+    }
+  }
+}
+
+static int degree(const Hnsw *h, uint32_t i, int l) { return (int)link_list(h, i, l)[0]; }
+
+static int shrink(Hnsw *h, uint32_t n, int l, uint32_t extra, int depth);
+static int reconnect(Hnsw *h, uint32_t x, int l, int depth);
+
+/* Link a and b at level l in both directions.  A list that would overflow
+** first drops its least useful link to make room (see shrink). */
+static int link_pair(Hnsw *h, uint32_t a, uint32_t b, int l, int depth) {
+  uint32_t *la = link_list(h, a, l), *lb = link_list(h, b, l);
+  if (a == b || list_has(la, b)) return SQLITE_OK;
+  int cap = hnsw_capacity(h, l);
+  int rc = SQLITE_OK;
+  if ((int)la[0] >= cap) rc = shrink(h, a, l, b, depth);
+  if (rc == SQLITE_OK && (int)lb[0] >= cap) rc = shrink(h, b, l, a, depth);
+  if (rc != SQLITE_OK) return rc;
+  /* shrink() may have decided against the new link itself. */
+  if ((int)la[0] >= cap || (int)lb[0] >= cap) return SQLITE_OK;
+  la[++la[0]] = b;
+  lb[++lb[0]] = a;
+  rc = mark_dirty(h, a);
+  if (rc == SQLITE_OK) rc = mark_dirty(h, b);
+  return rc;
+}
+
+static void unlink_pair(Hnsw *h, uint32_t a, uint32_t b, int l) {
+  list_remove(link_list(h, a, l), b);
+  list_remove(link_list(h, b, l), a);
+}
+
+static int cand_cmp(const void *x, const void *y) {
+  const HnswCand *a = x, *b = y;
+  if (a->d != b->d) return a->d < b->d ? -1 : 1;
+  return a->node < b->node ? -1 : a->node > b->node;
+}
+
+/* The heuristic of the paper (algorithm 4): walk the candidates nearest
+** first and keep one only if it is nearer to the base than to every one
+** kept, which spreads the links in different directions.  a[] is sorted;
+** the kept ones are moved to the front.  Returns how many were kept. */
+static int select_diverse(const Hnsw *h, HnswCand *a, int n, int m) {
+  int nKeep = 0;
+  for (int i = 0; i < n && nKeep < m; i++) {
+    int bGood = 1;
+    for (int j = 0; j < nKeep && bGood; j++) {
+      if (dist_nodes(h, a[i].node, a[j].node) < a[i].d) bGood = 0;
+    }
+    if (bGood) {
+      HnswCand t = a[i];
+      memmove(&a[nKeep + 1], &a[nKeep], sizeof(HnswCand) * (size_t)(i - nKeep));
+      a[nKeep++] = t;
+    }
+  }
+  return nKeep;
+}
+
+/* Node n is full at level l and must make room for a link to extra.  Among
+** its links and extra, the heuristic ranks which to keep; the lowest ranked
+** goes, unless that would leave the other end without any link, in which
+** case the lowest ranked that keeps another link goes.  If extra itself is
+** dropped, no link is removed and the caller gives up the new link; a node
+** without links is never refused, so a new node always gets linked. */
+static int shrink(Hnsw *h, uint32_t n, int l, uint32_t extra, int depth) {
+  uint32_t *ln = link_list(h, n, l);
+  int nCand = (int)ln[0] + 1;
+  HnswCand aStack[2 * HNSW_MAX_M + 1];
+  HnswCand *a = nCand <= (int)(sizeof(aStack) / sizeof(aStack[0]))
+                    ? aStack
+                    : sqlite3_malloc64(sizeof(HnswCand) * (size_t)nCand);
+  if (a == 0) return SQLITE_NOMEM;
+  for (int j = 0; j < nCand - 1; j++) {
+    a[j].node = ln[1 + j];
+    a[j].d = dist_nodes(h, n, a[j].node);
+  }
+  a[nCand - 1].node = extra;
+  a[nCand - 1].d = dist_nodes(h, n, extra);
+  qsort(a, (size_t)nCand, sizeof(HnswCand), cand_cmp);
+  select_diverse(h, a, nCand, hnsw_capacity(h, l));
+  /* a[] is now in keeping order; pick the victim from the end. */
+  int iVictim = a[nCand - 1].node == extra && degree(h, extra, l) == 0 ? nCand - 2 : nCand - 1;
+  for (int j = nCand - 1; j >= 0; j--) {
+    /* Whoever loses this link must keep another. */
+    if (degree(h, a[j].node, l) >= (a[j].node == extra ? 1 : 2)) {
+      iVictim = j;
+      break;
+    }
+  }
+  uint32_t victim = a[iVictim].node;
+  if (a != aStack) sqlite3_free(a);
+  if (victim == extra) return SQLITE_OK;
+  unlink_pair(h, n, victim, l);
+  int rc = mark_dirty(h, n);
+  if (rc == SQLITE_OK) rc = mark_dirty(h, victim);
+  if (rc == SQLITE_OK && degree(h, victim, l) == 0) rc = reconnect(h, victim, l, depth + 1);
+  return rc;
+}
+
+/* ---- search ------------------------------------------------------------ */
+
+/* Greedy walk at level l from ep towards q. */
+static uint32_t greedy_closest(Hnsw *h, vg_metric m, const float *q, uint32_t ep, int l) {
+  float dBest = dist_vec(h, m, q, hnsw_vector(h, ep));
+  for (int bMoved = 1; bMoved;) {
+    bMoved = 0;
+    int n;
+    const uint32_t *a = hnsw_links(h, ep, l, &n);
+    for (int j = 0; j < n; j++) {
+      float d = dist_vec(h, m, q, hnsw_vector(h, a[j]));
+      if (d < dBest) {
+        dBest = d;
+        ep = a[j];
+        bMoved = 1;
+      }
+    }
+  }
+  return ep;
+}
+
+/* Algorithm 2 of the paper at level l, from the entry points aEp: leaves the
+** ef nearest accepted nodes in h->result (a max-heap).  Nodes that fail
+** accept are walked through but never kept.  exclude is never visited. */
+static int search_layer(Hnsw *h, vg_metric m, const float *q, const uint32_t *aEp,
+                        int nEp, int ef, int l, HnswAccept accept, void *pCtx,
+                        uint32_t exclude) {
+  HnswHeap *C = &h->cand, *W = &h->result;
+  uint32_t epoch = visit_begin(h);
+  int rc = SQLITE_OK;
+  C->n = W->n = 0;
+  if (exclude != HNSW_NONE) h->aVisited[exclude] = epoch;
+  for (int i = 0; i < nEp && rc == SQLITE_OK; i++) {
+    uint32_t e = aEp[i];
+    if (h->aVisited[e] == epoch) continue;
+    h->aVisited[e] = epoch;
+    float d = dist_vec(h, m, q, hnsw_vector(h, e));
+    rc = heap_push(C, d, e, 0);
+    if (rc == SQLITE_OK && (accept == 0 || accept(pCtx, e))) rc = heap_push(W, d, e, 1);
+  }
+  while (rc == SQLITE_OK && C->n > 0) {
+    HnswCand c = heap_pop(C, 0);
+    if (W->n >= ef && c.d > W->a[0].d) break;
+    int n;
+    const uint32_t *a = hnsw_links(h, c.node, l, &n);
+    for (int j = 0; j < n; j++) {
+      if (j + 1 < n) __builtin_prefetch(hnsw_vector(h, a[j + 1]));
+      uint32_t e = a[j];
+      if (h->aVisited[e] == epoch) continue;
+      h->aVisited[e] = epoch;
+      float d = dist_vec(h, m, q, hnsw_vector(h, e));
+      if (W->n < ef || d < W->a[0].d) {
+        rc = heap_push(C, d, e, 0);
+        if (rc == SQLITE_OK && (accept == 0 || accept(pCtx, e))) {
+          rc = heap_push(W, d, e, 1);
+          if (W->n > ef) heap_pop(W, 1);
+        }
+        if (rc != SQLITE_OK) break;
+      }
+    }
+  }
+  return rc;
+}
+
+/* Move h->result into a[] sorted nearest first; returns the count. */
+static int take_results(Hnsw *h, HnswCand *a) {
+  int n = h->result.n;
+  memcpy(a, h->result.a, sizeof(HnswCand) * (size_t)n);
+  h->result.n = 0;
+  qsort(a, (size_t)n, sizeof(HnswCand), cand_cmp);
+  return n;
+}
+
+/* Descend from the entry point to level lTarget+1 greedily. */
+static uint32_t descend(Hnsw *h, vg_metric m, const float *q, int lTarget) {
+  uint32_t ep = h->entry;
+  for (int l = h->maxLevel; l > lTarget; l--) ep = greedy_closest(h, m, q, ep, l);
+  return ep;
+}
+
+static int rowid_cmp_cands(const Hnsw *h, const HnswCand *x, const HnswCand *y) {
+  if (x->d != y->d) return x->d < y->d ? -1 : 1;
+  sqlite3_int64 a = h->aRowid[x->node], b = h->aRowid[y->node];
+  return a < b ? -1 : a > b;
+}
+
+int hnsw_search(Hnsw *h, const float *q, int ef, HnswAccept accept, void *pCtx,
+                HnswCand *aOut, int *pnOut) {
+  *pnOut = 0;
+  if (h->entry == HNSW_NONE || ef < 1) return SQLITE_OK;
+  uint32_t ep = descend(h, h->metric, q, 0);
+  int rc = search_layer(h, h->metric, q, &ep, 1, ef, 0, accept, pCtx, HNSW_NONE);
+  if (rc != SQLITE_OK) return rc;
+  int n = take_results(h, aOut);
+  /* Equal distances in rowid order, for deterministic results. */
+  for (int i = 1; i < n; i++) {
+    HnswCand t = aOut[i];
+    int j = i;
+    while (j > 0 && rowid_cmp_cands(h, &t, &aOut[j - 1]) < 0) {
+      aOut[j] = aOut[j - 1];
+      j--;
+    }
+    aOut[j] = t;
+  }
+  *pnOut = n;
+  return SQLITE_OK;
+}
+
+/* ---- insertion --------------------------------------------------------- */
+
+/* Link node x at levels min(top, maxLevel)..lowest, searching from ep. */
+static int link_levels(Hnsw *h, uint32_t x, int top, int lowest, int depth) {
+  const float *q = hnsw_vector(h, x);
+  if (h->entry == HNSW_NONE || h->entry == x) return SQLITE_OK;
+  int lStart = top < h->maxLevel ? top : h->maxLevel;
+  uint32_t ep = descend(h, h->linkMetric, q, lStart);
+  uint32_t *aEp = &ep;
+  int nEp = 1, rc = SQLITE_OK;
+  HnswCand *aW = sqlite3_malloc64(sizeof(HnswCand) * (size_t)(h->efConstruction + 1));
+  uint32_t *aNext = sqlite3_malloc64(sizeof(uint32_t) * (size_t)(h->efConstruction + 1));
+  if (aW == 0 || aNext == 0) rc = SQLITE_NOMEM;
+  for (int l = lStart; l >= lowest && rc == SQLITE_OK; l--) {
+    rc = search_layer(h, h->linkMetric, q, aEp, nEp, h->efConstruction, l, 0, 0, x);
+    if (rc != SQLITE_OK) break;
+    int nW = take_results(h, aW);
+    for (int j = 0; j < nW; j++) aNext[j] = aW[j].node;
+    int nKeep = select_diverse(h, aW, nW, h->M);
+    for (int j = 0; j < nKeep && rc == SQLITE_OK; j++) {
+      rc = link_pair(h, x, aW[j].node, l, depth);
+    }
+    if (nW > 0) {
+      aEp = aNext;
+      nEp = nW;
+    }
+  }
+  sqlite3_free(aW);
+  sqlite3_free(aNext);
+  return rc;
+}
+
+int hnsw_insert(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float *v,
+                int level) {
+  uint32_t x;
+  int rc = node_new(h, rowid, tag, v, level, &x);
+  if (rc != SQLITE_OK) return rc;
+  rc = mark_dirty(h, x);
+  if (rc != SQLITE_OK) return rc;
+  if (h->entry == HNSW_NONE) {
+    h->entry = x;
+    h->maxLevel = level;
+    return SQLITE_OK;
+  }
+  rc = link_levels(h, x, level, 0, 0);
+  if (rc == SQLITE_OK && level > h->maxLevel) {
+    h->entry = x;
+    h->maxLevel = level;
+  }
+  return rc;
+}
+
+/* Node x lost every link at level l: search for it from the entry point and
+** link it to the nearest nodes that have room.  Bounded in depth because
+** linking can itself drop links elsewhere. */
+static int reconnect(Hnsw *h, uint32_t x, int l, int depth) {
+  if (depth > 3 || h->nLive < 2 || l > h->maxLevel) return SQLITE_OK;
+  return link_levels(h, x, l, l, depth);
+}
+
+/* ---- deletion ---------------------------------------------------------- */
+
+/* A new entry point other than d: a node of the highest level. */
+static void choose_entry_without(Hnsw *h, uint32_t d) {
+  uint32_t best = HNSW_NONE;
+  int bestLevel = -1;
+  /* A neighbour at d's top level is the natural heir; otherwise scan. */
+  int n;
+  const uint32_t *a = hnsw_links(h, d, h->aLevel[d], &n);
+  if (n > 0) {
+    h->entry = a[0];
+    h->maxLevel = h->aLevel[a[0]];
+    return;
+  }
+  for (uint32_t i = 0; i < h->nNode; i++) {
+    if (i != d && h->aLevel[i] > bestLevel) {
+      best = i;
+      bestLevel = h->aLevel[i];
+    }
+  }
+  h->entry = best;
+  h->maxLevel = bestLevel;
+}
+
+/* Node n lost its link to a deleted node at level l; give it a link to the
+** nearest of the deleted node's other neighbours (aNbr) it is not linked
+** to, preferring one the heuristic would keep. */
+static int repair(Hnsw *h, uint32_t n, int l, const uint32_t *aNbr, int nNbr) {
+  HnswCand aStack[2 * HNSW_MAX_M];
+  HnswCand *a = nNbr <= (int)(sizeof(aStack) / sizeof(aStack[0]))
+                    ? aStack
+                    : sqlite3_malloc64(sizeof(HnswCand) * (size_t)nNbr);
+  if (a == 0) return SQLITE_NOMEM;
+  const uint32_t *ln = link_list(h, n, l);
+  int nCand = 0, rc = SQLITE_OK;
+  for (int j = 0; j < nNbr; j++) {
+    uint32_t c = aNbr[j];
+    if (c == n || list_has(ln, c)) continue;
+    a[nCand].node = c;
+    a[nCand].d = dist_nodes(h, n, c);
+    nCand++;
+  }
+  if (nCand > 0) {
+    qsort(a, (size_t)nCand, sizeof(HnswCand), cand_cmp);
+    /* The first candidate nearer to n than to any of n's links. */
+    int iPick = 0;
+    for (int j = 0; j < nCand && j < 4; j++) {
+      int bGood = 1;
+      for (uint32_t t = 1; t <= ln[0] && bGood; t++) {
+        if (dist_nodes(h, a[j].node, ln[t]) < a[j].d) bGood = 0;
+      }
+      if (bGood) {
+        iPick = j;
+        break;
+      }
+    }
+    rc = link_pair(h, n, a[iPick].node, l, 0);
+  }
+  if (a != aStack) sqlite3_free(a);
+  if (rc == SQLITE_OK && degree(h, n, l) == 0) rc = reconnect(h, n, l, 0);
+  return rc;
+}
+
+int hnsw_delete(Hnsw *h, sqlite3_int64 rowid) {
+  uint32_t d = hnsw_find(h, rowid);
+  if (d == HNSW_NONE) return SQLITE_OK;
+  int level = h->aLevel[d], rc = SQLITE_OK;
+  if (h->entry == d) choose_entry_without(h, d);
+  uint32_t aNbr[2 * HNSW_MAX_M];
+  uint32_t *a = h->M0 <= 2 * HNSW_MAX_M ? aNbr : sqlite3_malloc64(sizeof(uint32_t) * (size_t)h->M0);
+  if (a == 0) return SQLITE_NOMEM;
+  for (int l = 0; l <= level && rc == SQLITE_OK; l++) {
+    uint32_t *ld = link_list(h, d, l);
+    int nNbr = (int)ld[0];
+    memcpy(a, ld + 1, sizeof(uint32_t) * (size_t)nNbr);
+    for (int j = 0; j < nNbr && rc == SQLITE_OK; j++) {
+      unlink_pair(h, d, a[j], l);
+      rc = mark_dirty(h, a[j]);
+    }
+    for (int j = 0; j < nNbr && rc == SQLITE_OK; j++) rc = repair(h, a[j], l, a, nNbr);
+  }
+  if (a != aNbr) sqlite3_free(a);
+  if (rc == SQLITE_OK) rc = node_release(h, d);
+  return rc;
+}
+
+/* ---- loading ----------------------------------------------------------- */
+
+int hnsw_load_node(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float *v,
+                   int level, uint32_t *pNode) {
+  return node_new(h, rowid, tag, v, level, pNode);
+}
+
+void hnsw_load_links(Hnsw *h, uint32_t i, int l, const uint32_t *a, int n) {
+  uint32_t *li = link_list(h, i, l);
+  li[0] = (uint32_t)n;
+  memcpy(li + 1, a, sizeof(uint32_t) * (size_t)n);
+}
+
+void hnsw_set_entry(Hnsw *h, uint32_t i) {
+  h->entry = i;
+  h->maxLevel = i == HNSW_NONE ? -1 : h->aLevel[i];
+}
+
+/* ---- checking ---------------------------------------------------------- */
+
+static void check_lists(Hnsw *h, HnswReport *r) {
+  for (uint32_t i = 0; i < h->nNode; i++) {
+    if (!hnsw_is_live(h, i)) continue;
+    r->nodes++;
+    int bLinked = 0;
+    for (int l = 0; l <= h->aLevel[i]; l++) {
+      uint32_t *li = link_list(h, i, l);
+      if ((int)li[0] > hnsw_capacity(h, l)) {
+        r->degreeViolations++;
+        continue;
+      }
+      uint32_t epoch = visit_begin(h); /* finds duplicates within the list */
+      for (uint32_t j = 1; j <= li[0]; j++) {
+        uint32_t e = li[j];
+        r->links++;
+        if (e >= h->nNode || e == i || !hnsw_is_live(h, e) || h->aLevel[e] < l ||
+            h->aVisited[e] == epoch) {
+          r->badLinks++;
+          continue;
+        }
+        h->aVisited[e] = epoch;
+        bLinked = 1;
+        uint32_t *le = link_list(h, e, l);
+        if ((int)le[0] > hnsw_capacity(h, l) || !list_has(le, i)) r->oneWay++;
+      }
+    }
+    if (!bLinked && h->nLive > 1) r->isolated++;
+  }
+}
+
+static int check_reach(Hnsw *h, HnswReport *r) {
+  if (h->entry == HNSW_NONE) return SQLITE_OK;
+  uint32_t *aQueue = sqlite3_malloc64(sizeof(uint32_t) * (size_t)(h->nNode + 1));
+  if (aQueue == 0) return SQLITE_NOMEM;
+  uint32_t epoch = visit_begin(h), nHead = 0, nTail = 0;
+  aQueue[nTail++] = h->entry;
+  h->aVisited[h->entry] = epoch;
+  while (nHead < nTail) {
+    uint32_t i = aQueue[nHead++];
+    const uint32_t *li = link_list(h, i, 0);
+    for (uint32_t j = 1; j <= li[0] && (int)li[0] <= h->M0; j++) {
+      uint32_t e = li[j];
+      if (e >= h->nNode || !hnsw_is_live(h, e) || h->aVisited[e] == epoch) continue;
+      h->aVisited[e] = epoch;
+      aQueue[nTail++] = e;
+    }
+  }
+  r->unreachable = (sqlite3_int64)h->nLive - nTail;
+  sqlite3_free(aQueue);
+  return SQLITE_OK;
+}
+
+int hnsw_check(Hnsw *h, HnswReport *r) {
+  memset(r, 0, sizeof(*r));
+  check_lists(h, r);
+  if (h->entry == HNSW_NONE) {
+    r->entryOk = h->nLive == 0;
+    r->unreachable = h->nLive;
+    return SQLITE_OK;
+  }
+  int topLevel = -1;
+  for (uint32_t i = 0; i < h->nNode; i++) {
+    if (h->aLevel[i] > topLevel) topLevel = h->aLevel[i];
+  }
+  r->entryOk = h->entry < h->nNode && hnsw_is_live(h, h->entry) &&
+               h->aLevel[h->entry] == topLevel && h->maxLevel == topLevel;
+  if (!r->entryOk) {
+    r->unreachable = h->nLive;
+    return SQLITE_OK;
+  }
+  return check_reach(h, r);
+}

@@ -1,0 +1,163 @@
+/*
+** hnsw.h — a Hierarchical Navigable Small World graph (Malkov & Yashunin)
+** over the vectors of one partition, held in memory.
+**
+** Two departures from the paper, which the rest of vecguard relies on:
+**
+**   Links are symmetric: a lists b at level l exactly when b lists a.  So a
+**   deleted node's former neighbours are known without a scan, each of them
+**   is rewritten without the deleted rowid (erasure), and a check can
+**   report every one-way link as damage.
+**
+**   Deletion is real: the node is unlinked and each former neighbour gets a
+**   new link among the others, so recall does not decay under churn.
+**
+** Every change records the nodes whose link lists it touched (the dirty
+** list), so that the caller writes exactly those back to storage.  The graph
+** knows nothing of SQL: a node carries its rowid and an opaque 64-bit tag
+** that the caller uses as the node's storage address.
+**
+** Distances inside the graph are "prepared" distances: 1 - dot for cosine
+** (vectors must be normalized by the caller), squared L2 for l2, -dot for
+** inner product.  They order neighbours exactly as the real distances do.
+*/
+#ifndef VG_HNSW_H
+#define VG_HNSW_H
+
+#include <stdint.h>
+
+#include "i64map.h"
+#include "vector.h"
+
+#define HNSW_NONE UINT32_MAX
+
+/* Highest level a node may have; levels above it would need 10^15 rows at
+** the smallest M. */
+#define HNSW_MAX_LEVEL 15
+
+/* Largest M (links per node above level 0; 2M at level 0). */
+#define HNSW_MAX_M 64
+
+typedef struct HnswCand {
+  float d;
+  uint32_t node;
+} HnswCand;
+
+/* A growable binary heap of candidates (min or max on d). */
+typedef struct HnswHeap {
+  HnswCand *a;
+  int n, nAlloc;
+} HnswHeap;
+
+typedef struct Hnsw {
+  int nDims;
+  vg_metric metric;     /* for searches */
+  vg_metric linkMetric; /* for choosing links */
+  int M;               /* links per node and level above 0 */
+  int M0;              /* links per node at level 0 (2M) */
+  int efConstruction;  /* candidates considered when linking a new node */
+  double mL;           /* level multiplier, 1/ln(M) */
+
+  uint32_t nNode;      /* node slots used, live or free */
+  uint32_t nAlloc;     /* node slots allocated */
+  uint32_t nLive;
+  sqlite3_int64 *aRowid;
+  sqlite3_int64 *aTag;
+  signed char *aLevel; /* -1: free slot */
+  float *aVec;         /* nAlloc * nDims */
+  uint32_t *aLink0;    /* per node: count, then M0 node numbers */
+  uint32_t **apUpper;  /* per node: levels 1..level, each count + M numbers */
+  uint32_t *aFree;     /* free node slots, reused first */
+  uint32_t nFree, nFreeAlloc;
+  I64Map index;        /* rowid -> node */
+
+  uint32_t entry;      /* HNSW_NONE when empty */
+  int maxLevel;        /* level of the entry point, -1 when empty */
+
+  /* scratch */
+  uint32_t *aVisited;  /* epoch per node */
+  uint32_t visitEpoch;
+  uint32_t *aDirty;    /* nodes whose links changed since hnsw_dirty_clear */
+  uint32_t nDirty, nDirtyAlloc;
+  unsigned char *aDirtyMark;
+  HnswHeap cand, result;
+} Hnsw;
+
+/* A caller's test of whether a node may appear in search results.  Nodes
+** that fail it are still walked through, so the graph stays connected. */
+typedef int (*HnswAccept)(void *pCtx, uint32_t node);
+
+/* An empty graph.  SQLITE_OK, or SQLITE_MISUSE for bad parameters. */
+int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction);
+void hnsw_free(Hnsw *h);
+
+/* Make room for n nodes.  SQLITE_OK or SQLITE_NOMEM. */
+int hnsw_reserve(Hnsw *h, uint32_t n);
+
+/* The level for a new node, from a uniform u in (0, 1]. */
+int hnsw_level_for(const Hnsw *h, double u);
+
+/* Insert a new rowid (not yet present) at the given level and link it.  v is
+** copied.  SQLITE_OK, SQLITE_NOMEM, or SQLITE_MISUSE for a rowid present. */
+int hnsw_insert(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float *v,
+                int level);
+
+/* Unlink rowid, repair its neighbours and free its node (the vector's
+** memory is zeroed).  SQLITE_OK (also when absent) or SQLITE_NOMEM. */
+int hnsw_delete(Hnsw *h, sqlite3_int64 rowid);
+
+/* Search for the ef nearest accepted nodes (accept may be 0: all).  Writes
+** up to ef candidates into aOut, nearest first (ties by rowid), and their
+** number into *pnOut.  SQLITE_OK or SQLITE_NOMEM. */
+int hnsw_search(Hnsw *h, const float *q, int ef, HnswAccept accept, void *pCtx,
+                HnswCand *aOut, int *pnOut);
+
+/* Node of rowid, or HNSW_NONE. */
+uint32_t hnsw_find(const Hnsw *h, sqlite3_int64 rowid);
+
+/* The prepared distance between a query and node i. */
+float hnsw_distance_to(const Hnsw *h, const float *q, uint32_t i);
+
+static inline int hnsw_is_live(const Hnsw *h, uint32_t i) { return h->aLevel[i] >= 0; }
+static inline const float *hnsw_vector(const Hnsw *h, uint32_t i) {
+  return h->aVec + (size_t)i * (size_t)h->nDims;
+}
+
+/* The link list of node i at level l: *pn entries. */
+const uint32_t *hnsw_links(const Hnsw *h, uint32_t i, int l, int *pn);
+
+/* Capacity of a link list at level l. */
+static inline int hnsw_capacity(const Hnsw *h, int l) { return l == 0 ? h->M0 : h->M; }
+
+/* The dirty list. */
+void hnsw_dirty_clear(Hnsw *h);
+
+/* ---- loading a stored graph ------------------------------------------- */
+
+/* Add a node without links.  *pNode receives its number. */
+int hnsw_load_node(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float *v,
+                   int level, uint32_t *pNode);
+
+/* Set the links of node i at level l as stored (n <= capacity). */
+void hnsw_load_links(Hnsw *h, uint32_t i, int l, const uint32_t *a, int n);
+
+/* Make node i the entry point. */
+void hnsw_set_entry(Hnsw *h, uint32_t i);
+
+/* ---- checking --------------------------------------------------------- */
+
+typedef struct HnswReport {
+  sqlite3_int64 nodes;
+  sqlite3_int64 links;             /* list entries, all levels */
+  sqlite3_int64 oneWay;            /* a lists b, b does not list a */
+  sqlite3_int64 badLinks;          /* to self, to a free node, to a node below the level, duplicates */
+  sqlite3_int64 degreeViolations;  /* lists over capacity */
+  sqlite3_int64 isolated;          /* nodes without links while others exist */
+  sqlite3_int64 unreachable;       /* not reachable from the entry point at level 0 */
+  int entryOk;                     /* entry point exists and has the top level */
+} HnswReport;
+
+/* Check the graph's invariants.  SQLITE_OK or SQLITE_NOMEM. */
+int hnsw_check(Hnsw *h, HnswReport *pReport);
+
+#endif

@@ -1,0 +1,364 @@
+/*
+** test_hnsw.c — the HNSW graph on its own, against brute force: recall on
+** random data for each metric, symmetric links and degree bounds after
+** inserts and after deletions with repair, the dirty list naming exactly the
+** nodes whose lists changed, recall after churn against a fresh build of
+** the same rows, searches restricted by an acceptance test, and the level
+** distribution.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distance.h"
+#include "hnsw.h"
+
+static uint64_t next(uint64_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
+}
+
+static double uniform(uint64_t *s) { return (double)(next(s) >> 11) / 9007199254740992.0; }
+
+/* Random data in 8 clusters (the same clusters for every seed, so that
+** queries come from the data's distribution). */
+static float *random_vectors(int n, int dims, uint64_t seed, int bNormalize) {
+  float *a = malloc(sizeof(float) * (size_t)n * dims);
+  float centers[8][64];
+  uint64_t s = 1;
+  for (int c = 0; c < 8; c++) {
+    for (int j = 0; j < dims; j++) centers[c][j] = (float)(uniform(&s) * 4 - 2);
+  }
+  s = seed;
+  for (int i = 0; i < n; i++) {
+    int c = (int)(next(&s) % 8);
+    for (int j = 0; j < dims; j++) a[i * dims + j] = centers[c][j] + (float)(2 * uniform(&s) - 1);
+    if (bNormalize) vg_vector_normalize(a + i * dims, dims, a + i * dims);
+  }
+  return a;
+}
+
+static int level_of(const Hnsw *h, uint64_t *s) { return hnsw_level_for(h, 1.0 - uniform(s)); }
+
+static void build(Hnsw *h, const float *a, int n, int dims, vg_metric m, int M, int efc,
+                  uint64_t seed, const int *aLive) {
+  uint64_t s = seed;
+  assert_int_equal(hnsw_init(h, dims, m, M, efc), SQLITE_OK);
+  for (int i = 0; i < n; i++) {
+    int level = level_of(h, &s);
+    if (aLive && !aLive[i]) continue;
+    assert_int_equal(hnsw_insert(h, 1000 + i, i, a + (size_t)i * dims, level), SQLITE_OK);
+  }
+}
+
+static void assert_clean(Hnsw *h) {
+  HnswReport r;
+  assert_int_equal(hnsw_check(h, &r), SQLITE_OK);
+  assert_int_equal(r.nodes, h->nLive);
+  assert_int_equal(r.oneWay, 0);
+  assert_int_equal(r.badLinks, 0);
+  assert_int_equal(r.degreeViolations, 0);
+  assert_int_equal(r.isolated, 0);
+  assert_int_equal(r.unreachable, 0);
+  assert_true(r.entryOk);
+}
+
+/* Exact k nearest rows (by the prepared distance, ties by rowid) among the
+** live ones that pass the optional filter. */
+static int brute_force(const float *a, int n, int dims, vg_metric m, const float *q, int k,
+                       const int *aLive, const int *aPass, int *aOut) {
+  double *d = malloc(sizeof(double) * n);
+  int nOut = 0;
+  for (int i = 0; i < n; i++) {
+    double s = 0;
+    for (int j = 0; j < dims; j++) {
+      double x = a[i * dims + j], y = q[j];
+      s += m == VG_METRIC_L2 ? (x - y) * (x - y) : x * y;
+    }
+    d[i] = m == VG_METRIC_L2 ? s : m == VG_METRIC_COSINE ? 1 - s : -s;
+  }
+  for (int t = 0; t < k; t++) {
+    int best = -1;
+    for (int i = 0; i < n; i++) {
+      if ((aLive && !aLive[i]) || (aPass && !aPass[i])) continue;
+      int bTaken = 0;
+      for (int u = 0; u < nOut; u++) bTaken |= aOut[u] == i;
+      if (!bTaken && (best < 0 || d[i] < d[best])) best = i;
+    }
+    if (best < 0) break;
+    aOut[nOut++] = best;
+  }
+  free(d);
+  return nOut;
+}
+
+/* Mean recall@k of hnsw_search over nQuery random queries. */
+static double recall(Hnsw *h, const float *a, int n, int dims, vg_metric m, int k, int ef,
+                     const int *aLive, uint64_t seed) {
+  int nQuery = 100, nFound = 0, nWant = 0;
+  float *aQ = random_vectors(nQuery, dims, seed, m == VG_METRIC_COSINE);
+  HnswCand *aRes = malloc(sizeof(HnswCand) * ef);
+  int *aExp = malloc(sizeof(int) * k);
+  for (int qi = 0; qi < nQuery; qi++) {
+    const float *q = aQ + qi * dims;
+    int nRes = 0;
+    assert_int_equal(hnsw_search(h, q, ef, 0, 0, aRes, &nRes), SQLITE_OK);
+    int nExp = brute_force(a, n, dims, m, q, k, aLive, 0, aExp);
+    for (int i = 1; i < nRes; i++) assert_true(aRes[i - 1].d <= aRes[i].d);
+    for (int e = 0; e < nExp; e++) {
+      for (int r = 0; r < nRes && r < k; r++) {
+        if (h->aRowid[aRes[r].node] == 1000 + aExp[e]) nFound++;
+      }
+    }
+    nWant += nExp;
+  }
+  free(aQ);
+  free(aRes);
+  free(aExp);
+  return (double)nFound / nWant;
+}
+
+static void test_recall_each_metric(void **state) {
+  (void)state;
+  vg_metric am[] = {VG_METRIC_L2, VG_METRIC_COSINE, VG_METRIC_IP};
+  for (int t = 0; t < 3; t++) {
+    int n = 3000, dims = 24;
+    float *a = random_vectors(n, dims, 7 + t, am[t] == VG_METRIC_COSINE);
+    Hnsw h;
+    build(&h, a, n, dims, am[t], 12, 100, 11, 0);
+    assert_int_equal(h.nLive, n);
+    assert_clean(&h);
+    double r = recall(&h, a, n, dims, am[t], 10, 64, 0, 99);
+    print_message("metric %d recall@10 (ef 64) = %.4f\n", t, r);
+    assert_true(r >= (am[t] == VG_METRIC_IP ? 0.90 : 0.97));
+    hnsw_free(&h);
+    free(a);
+  }
+}
+
+/* Copy every link list so that changes can be found afterwards. */
+static uint32_t *snapshot(const Hnsw *h) {
+  size_t nPer = (size_t)(HNSW_MAX_LEVEL + 1) * (size_t)(1 + h->M0);
+  uint32_t *a = calloc((size_t)h->nNode, sizeof(uint32_t) * nPer);
+  for (uint32_t i = 0; i < h->nNode; i++) {
+    if (!hnsw_is_live(h, i)) continue;
+    for (int l = 0; l <= h->aLevel[i]; l++) {
+      int n;
+      const uint32_t *li = hnsw_links(h, i, l, &n);
+      uint32_t *dst = a + i * nPer + (size_t)l * (1 + h->M0);
+      dst[0] = (uint32_t)n;
+      memcpy(dst + 1, li, sizeof(uint32_t) * n);
+    }
+  }
+  return a;
+}
+
+/* Every node whose lists differ from the snapshot is dirty (the storage
+** contract: exactly these get written back). */
+static void assert_dirty_covers(const Hnsw *h, const uint32_t *aSnap, uint32_t nOld) {
+  size_t nPer = (size_t)(HNSW_MAX_LEVEL + 1) * (size_t)(1 + h->M0);
+  for (uint32_t i = 0; i < h->nNode && i < nOld; i++) {
+    if (!hnsw_is_live(h, i)) continue;
+    int bChanged = 0;
+    for (int l = 0; l <= h->aLevel[i] && !bChanged; l++) {
+      int n;
+      const uint32_t *li = hnsw_links(h, i, l, &n);
+      const uint32_t *old = aSnap + i * nPer + (size_t)l * (1 + h->M0);
+      if ((int)old[0] != n) {
+        bChanged = 1;
+        break;
+      }
+      for (int j = 0; j < n; j++) bChanged |= !!memcmp(&old[1 + j], &li[j], 4);
+    }
+    if (bChanged) assert_true(h->aDirtyMark[i]);
+  }
+}
+
+static void test_delete_repair_and_dirty(void **state) {
+  (void)state;
+  int n = 2500, dims = 16;
+  float *a = random_vectors(n, dims, 3, 0);
+  int *aLive = malloc(sizeof(int) * n);
+  for (int i = 0; i < n; i++) aLive[i] = 1;
+  Hnsw h;
+  build(&h, a, n, dims, VG_METRIC_L2, 8, 64, 5, 0);
+  assert_clean(&h);
+  uint64_t s = 77;
+  for (int step = 0; step < 900; step++) {
+    int i = (int)(next(&s) % n);
+    uint32_t *snap = snapshot(&h);
+    uint32_t nOld = h.nNode;
+    hnsw_dirty_clear(&h);
+    if (aLive[i]) {
+      uint32_t node = hnsw_find(&h, 1000 + i);
+      assert_int_not_equal(node, HNSW_NONE);
+      assert_int_equal(hnsw_delete(&h, 1000 + i), SQLITE_OK);
+      aLive[i] = 0;
+      assert_int_equal(hnsw_find(&h, 1000 + i), HNSW_NONE);
+      /* the deleted node's memory is gone */
+      for (int j = 0; j < dims; j++) assert_true(hnsw_vector(&h, node)[j] == 0.0f);
+    } else {
+      assert_int_equal(hnsw_insert(&h, 1000 + i, i, a + i * dims, level_of(&h, &s)), SQLITE_OK);
+      aLive[i] = 1;
+    }
+    assert_dirty_covers(&h, snap, nOld);
+    free(snap);
+    if (step % 100 == 0) assert_clean(&h);
+  }
+  assert_clean(&h);
+  hnsw_free(&h);
+  free(a);
+  free(aLive);
+}
+
+/* Delete 30% of the rows and insert as many new ones: recall stays within
+** a point of an index built from scratch on the same rows. */
+static void test_churn_recall(void **state) {
+  (void)state;
+  int nBase = 3000, n = 3900, dims = 24;
+  float *a = random_vectors(n, dims, 21, 1);
+  int *aLive = calloc(n, sizeof(int));
+  for (int i = 0; i < nBase; i++) aLive[i] = 1;
+  Hnsw h;
+  build(&h, a, nBase, dims, VG_METRIC_COSINE, 12, 100, 9, 0);
+  uint64_t s = 5;
+  int nDeleted = 0;
+  while (nDeleted < nBase * 3 / 10) {
+    int i = (int)(next(&s) % nBase);
+    if (!aLive[i]) continue;
+    assert_int_equal(hnsw_delete(&h, 1000 + i), SQLITE_OK);
+    aLive[i] = 0;
+    nDeleted++;
+  }
+  for (int i = nBase; i < n; i++) {
+    assert_int_equal(hnsw_insert(&h, 1000 + i, i, a + i * dims, level_of(&h, &s)), SQLITE_OK);
+    aLive[i] = 1;
+  }
+  assert_clean(&h);
+  Hnsw fresh;
+  build(&fresh, a, n, dims, VG_METRIC_COSINE, 12, 100, 9, aLive);
+  double rChurn = recall(&h, a, n, dims, VG_METRIC_COSINE, 10, 10, aLive, 1234);
+  double rFresh = recall(&fresh, a, n, dims, VG_METRIC_COSINE, 10, 10, aLive, 1234);
+  print_message("recall@10 after churn %.4f, fresh build %.4f\n", rChurn, rFresh);
+  assert_true(rChurn >= rFresh - 0.01);
+  hnsw_free(&h);
+  hnsw_free(&fresh);
+  free(a);
+  free(aLive);
+}
+
+static int accept_pass(void *pCtx, uint32_t node) {
+  const int *aPass = pCtx;
+  return aPass[node];
+}
+
+/* With an acceptance test, only accepted nodes come back, and as many as
+** min(ef, accepted) when the graph is connected. */
+static void test_filtered_search(void **state) {
+  (void)state;
+  int n = 2000, dims = 16, ef = 40;
+  float *a = random_vectors(n, dims, 31, 0);
+  Hnsw h;
+  build(&h, a, n, dims, VG_METRIC_L2, 8, 64, 3, 0);
+  int *aPassRow = malloc(sizeof(int) * n), *aPassNode = calloc(h.nNode, sizeof(int));
+  HnswCand *aRes = malloc(sizeof(HnswCand) * ef);
+  int *aExp = malloc(sizeof(int) * ef);
+  float *aQ = random_vectors(50, dims, 32, 0);
+  int aMod[] = {2, 10, 100, 500};
+  for (int t = 0; t < 4; t++) {
+    int nPass = 0, nFound = 0, nWant = 0;
+    for (int i = 0; i < n; i++) {
+      aPassRow[i] = i % aMod[t] == 0;
+      nPass += aPassRow[i];
+      aPassNode[hnsw_find(&h, 1000 + i)] = aPassRow[i];
+    }
+    for (int qi = 0; qi < 50; qi++) {
+      int nRes = 0;
+      assert_int_equal(hnsw_search(&h, aQ + qi * dims, ef, accept_pass, aPassNode, aRes, &nRes),
+                       SQLITE_OK);
+      assert_int_equal(nRes, nPass < ef ? nPass : ef);
+      for (int r = 0; r < nRes; r++) assert_true(aPassNode[aRes[r].node]);
+      int nExp = brute_force(a, n, dims, VG_METRIC_L2, aQ + qi * dims, 10, 0, aPassRow, aExp);
+      for (int e = 0; e < nExp; e++) {
+        for (int r = 0; r < 10 && r < nRes; r++) nFound += h.aRowid[aRes[r].node] == 1000 + aExp[e];
+      }
+      nWant += nExp;
+    }
+    print_message("filter 1/%d: recall@10 %.4f\n", aMod[t], (double)nFound / nWant);
+    assert_true((double)nFound / nWant >= 0.95);
+  }
+  hnsw_free(&h);
+  free(a);
+  free(aQ);
+  free(aPassRow);
+  free(aPassNode);
+  free(aRes);
+  free(aExp);
+}
+
+/* Levels follow P(level >= l) = M^-l. */
+static void test_level_distribution(void **state) {
+  (void)state;
+  Hnsw h;
+  assert_int_equal(hnsw_init(&h, 4, VG_METRIC_L2, 16, 10), SQLITE_OK);
+  uint64_t s = 42;
+  int nTotal = 400000, aCount[HNSW_MAX_LEVEL + 1] = {0};
+  for (int i = 0; i < nTotal; i++) aCount[level_of(&h, &s)]++;
+  double atLeast1 = (double)(nTotal - aCount[0]) / nTotal;
+  double atLeast2 = (double)(nTotal - aCount[0] - aCount[1]) / nTotal;
+  print_message("P(level>=1) = %.5f (1/16 = %.5f), P(level>=2) = %.6f (1/256 = %.6f)\n",
+                atLeast1, 1.0 / 16, atLeast2, 1.0 / 256);
+  assert_true(fabs(atLeast1 - 1.0 / 16) < 0.002);
+  assert_true(fabs(atLeast2 - 1.0 / 256) < 0.0006);
+  assert_int_equal(hnsw_level_for(&h, 1.0), 0);
+  assert_int_equal(hnsw_level_for(&h, 0.0), HNSW_MAX_LEVEL);
+  hnsw_free(&h);
+}
+
+/* Small graphs: empty, one node, deleting the entry point, bad arguments. */
+static void test_edges(void **state) {
+  (void)state;
+  Hnsw h;
+  HnswCand res[4];
+  int nRes = -1;
+  float v[2][3] = {{1, 0, 0}, {0, 1, 0}};
+  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, 1, 10), SQLITE_MISUSE);
+  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, HNSW_MAX_M + 1, 10), SQLITE_MISUSE);
+  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, 2, 10), SQLITE_OK);
+  assert_int_equal(hnsw_search(&h, v[0], 4, 0, 0, res, &nRes), SQLITE_OK);
+  assert_int_equal(nRes, 0);
+  assert_int_equal(hnsw_insert(&h, 5, 0, v[0], 3), SQLITE_OK);
+  assert_int_equal(hnsw_insert(&h, 5, 0, v[1], 0), SQLITE_MISUSE);
+  assert_int_equal(hnsw_insert(&h, 6, 0, v[1], 0), SQLITE_OK);
+  assert_clean(&h);
+  assert_int_equal(h.entry, hnsw_find(&h, 5));
+  assert_int_equal(hnsw_delete(&h, 5), SQLITE_OK);
+  assert_int_equal(h.entry, hnsw_find(&h, 6));
+  assert_int_equal(h.maxLevel, 0);
+  assert_clean(&h);
+  assert_int_equal(hnsw_search(&h, v[0], 4, 0, 0, res, &nRes), SQLITE_OK);
+  assert_int_equal(nRes, 1);
+  assert_int_equal(hnsw_delete(&h, 6), SQLITE_OK);
+  assert_int_equal(hnsw_delete(&h, 6), SQLITE_OK);
+  assert_int_equal(h.entry, HNSW_NONE);
+  assert_clean(&h);
+  hnsw_free(&h);
+}
+
+int main(void) {
+  vg_distance_init();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_recall_each_metric), cmocka_unit_test(test_delete_repair_and_dirty),
+      cmocka_unit_test(test_churn_recall),       cmocka_unit_test(test_filtered_search),
+      cmocka_unit_test(test_level_distribution), cmocka_unit_test(test_edges),
+  };
+  return cmocka_run_group_tests(tests, 0, 0);
+}
