@@ -29,5 +29,6 @@ int sqlite3_vecguard_init(sqlite3 *db, char **pzErrMsg,
   vg_distance_init();
   int rc = vg_register_vector_functions(db);
   if (rc == SQLITE_OK) rc = vg_register_hnsw_module(db);
+  if (rc == SQLITE_OK) rc = vg_register_check_function(db);
   return rc;
 }

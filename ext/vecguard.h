@@ -24,5 +24,6 @@ SQLITE_EXTENSION_INIT3
 /* Registration of each module's SQL objects; each returns an SQLite code. */
 int vg_register_vector_functions(sqlite3 *db);
 int vg_register_hnsw_module(sqlite3 *db);
+int vg_register_check_function(sqlite3 *db);
 
 #endif

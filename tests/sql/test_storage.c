@@ -388,6 +388,91 @@ static void test_corrupt_shadow_tables(void **state) {
   sqlite3_free(zPath);
 }
 
+/* The stored index stays consistent with its rows through churn (inserts,
+** deletes, vector updates, moves between partitions, rollbacks), and
+** vg_hnsw_check reports each kind of damage. */
+static void test_hnsw_check(void **state) {
+  (void)state;
+  char *zPath = tdb_temp_path("check.db");
+  tdb_remove_db(zPath);
+  sqlite3 *db = tdb_open(zPath);
+  create_pair(db);
+  fill_pair(db, 600, 21);
+  uint64_t s = 22;
+  for (int step = 0; step < 300; step++) {
+    float e[DIMS];
+    random_vector(&s, e, DIMS);
+    sqlite3_int64 id = 1 + (sqlite3_int64)(tdb_rand(&s) % 900);
+    sqlite3_stmt *pSet;
+    switch (tdb_rand(&s) % 5) {
+      case 0:
+        tdb_exec(db, "DELETE FROM v WHERE rowid = %lld", id);
+        break;
+      case 1:
+        pSet = tdb_prepare(db, "UPDATE v SET e = ?1 WHERE rowid = %lld", id);
+        sqlite3_bind_blob(pSet, 1, e, sizeof e, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(pSet), SQLITE_DONE);
+        sqlite3_finalize(pSet);
+        break;
+      case 2:
+        tdb_exec(db, "UPDATE v SET tenant = 'c' WHERE rowid = %lld", id);
+        break;
+      case 3:
+        tdb_exec(db, "BEGIN; DELETE FROM v WHERE rowid %% 7 = %lld %% 7; ROLLBACK", id);
+        break;
+      default:
+        pSet = tdb_prepare(db, "INSERT OR REPLACE INTO v(rowid, e, tenant) VALUES (%lld, ?1, 'a')",
+                           id);
+        sqlite3_bind_blob(pSet, 1, e, sizeof e, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(pSet), SQLITE_DONE);
+        sqlite3_finalize(pSet);
+        break;
+    }
+  }
+  char *zWant = sqlite3_mprintf(
+      "{\"table\":\"v\",\"ok\":true,\"partitions\":%d,\"rows\":%d,\"nodes\":%d,",
+      tdb_int(db, "SELECT count(DISTINCT tenant) FROM v"), tdb_int(db, "SELECT count(*) FROM v"),
+      tdb_int(db, "SELECT count(*) FROM v"));
+  char *zGot = tdb_text(db, "SELECT vg_hnsw_check('v')");
+  if (strncmp(zGot, zWant, strlen(zWant)) != 0) fail_msg("%s\nwanted %s...", zGot, zWant);
+  assert_non_null(strstr(zGot, "\"unreachable_nodes\":0,\"isolated_nodes\":0,\"one_way_links\":0,"
+                               "\"dangling_links\":0"));
+  sqlite3_free(zGot);
+  sqlite3_free(zWant);
+  tdb_expect_error(db, "no vg_hnsw table named main.nothing", "SELECT vg_hnsw_check('nothing')");
+  tdb_expect_error(db, "give the name of a vg_hnsw table", "SELECT vg_hnsw_check(NULL)");
+
+  /* damage, one kind at a time */
+  static const struct {
+    const char *zDamage, *zExpect;
+  } aCase[] = {
+      {"DELETE FROM v_rows WHERE id = (SELECT min(id) FROM v_rows)", "\"count_mismatches\":1"},
+      {"UPDATE v_partitions SET entry = -5 WHERE value = 'a'", "\"entry_points\":{\"ok\":2,\"bad\":1}"},
+      {"UPDATE v_rows SET slot = slot + 1 WHERE id = (SELECT min(id) FROM v_rows)",
+       "\"rows_without_node\":1"},
+  };
+  tdb_close(db);
+  long nBytes = 0;
+  char *aCopy = tdb_read_file(zPath, &nBytes);
+  for (size_t i = 0; i < sizeof(aCase) / sizeof(aCase[0]); i++) {
+    FILE *f = fopen(zPath, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(aCopy, 1, (size_t)nBytes, f), (size_t)nBytes);
+    fclose(f);
+    db = tdb_open(zPath);
+    tdb_exec(db, "%s", aCase[i].zDamage);
+    zGot = tdb_text(db, "SELECT vg_hnsw_check('v')");
+    if (strstr(zGot, "\"ok\":false") == 0 || strstr(zGot, aCase[i].zExpect) == 0) {
+      fail_msg("after %s: %s", aCase[i].zDamage, zGot);
+    }
+    sqlite3_free(zGot);
+    tdb_close(db);
+  }
+  free(aCopy);
+  tdb_remove_db(zPath);
+  sqlite3_free(zPath);
+}
+
 /* ---- erasure ----------------------------------------------------------- */
 
 static int contains(const unsigned char *a, long n, const void *needle, long m) {
@@ -548,6 +633,7 @@ int main(void) {
       cmocka_unit_test(test_backup),
       cmocka_unit_test(test_format_version),
       cmocka_unit_test(test_corrupt_shadow_tables),
+      cmocka_unit_test(test_hnsw_check),
       cmocka_unit_test(test_erasure_wal),
       cmocka_unit_test(test_erasure_rollback_journal),
   };
