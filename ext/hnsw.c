@@ -77,10 +77,6 @@ static inline float dist_nodes(const Hnsw *h, uint32_t a, uint32_t b) {
   return dist_vec(h, h->linkMetric, hnsw_vector(h, a), hnsw_vector(h, b));
 }
 
-float hnsw_distance_to(const Hnsw *h, const float *q, uint32_t i) {
-  return dist_vec(h, h->metric, q, hnsw_vector(h, i));
-}
-
 /* The list of node i at level l: element 0 is the count. */
 static inline uint32_t *link_list(const Hnsw *h, uint32_t i, int l) {
   if (l == 0) return h->aLink0 + (size_t)i * (size_t)(1 + h->M0);

@@ -115,9 +115,6 @@ int hnsw_search(Hnsw *h, const float *q, int ef, HnswAccept accept, void *pCtx,
 /* Node of rowid, or HNSW_NONE. */
 uint32_t hnsw_find(const Hnsw *h, sqlite3_int64 rowid);
 
-/* The prepared distance between a query and node i. */
-float hnsw_distance_to(const Hnsw *h, const float *q, uint32_t i);
-
 static inline int hnsw_is_live(const Hnsw *h, uint32_t i) { return h->aLevel[i] >= 0; }
 static inline const float *hnsw_vector(const Hnsw *h, uint32_t i) {
   return h->aVec + (size_t)i * (size_t)h->nDims;

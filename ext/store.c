@@ -78,7 +78,6 @@ struct VgStore {
   char *zSchema;
   char *zName;
   const VgTableDef *pDef; /* owned by the virtual table */
-  int nSlot;              /* bytes per slot at level 0 */
   int nLinks0, nLinksUp;  /* bytes of a link list at level 0 and above */
   sqlite3_blob *pWrite;   /* write handle on T_chunks.slots, during a write */
   char *azTable[T_COUNT];  /* quoted, schema-qualified names */
@@ -138,8 +137,6 @@ static int links_bytes(const VgTableDef *pDef, int l) {
 static int slot_bytes(const VgTableDef *pDef, int level) {
   return VG_SLOT_FIXED + 4 * pDef->nDims + links_bytes(pDef, 0) + level * links_bytes(pDef, 1);
 }
-
-int vg_store_slot_bytes(VgStore *p, int level) { return slot_bytes(p->pDef, level); }
 
 /* Offset within a slot of the link list of level l. */
 static int links_offset(const VgStore *p, int l) {
@@ -241,7 +238,7 @@ static int check_format(VgStore *p, char **pzErr) {
   zWant[1] = sqlite3_mprintf("%d", p->pDef->nDims);
   zWant[2] = sqlite3_mprintf("%s", vg_metric_name(p->pDef->metric));
   zWant[3] = sqlite3_mprintf("%d", p->pDef->hnswM);
-  zWant[4] = sqlite3_mprintf("%d", p->nSlot);
+  zWant[4] = sqlite3_mprintf("%d", slot_bytes(p->pDef, 0));
   for (int i = 0; rc == SQLITE_OK && i < N_KEYS; i++) {
     if (zWant[i] == 0) {
       rc = SQLITE_NOMEM;
@@ -314,7 +311,6 @@ int vg_store_connect(sqlite3 *db, const char *zSchema, const char *zName,
   memset(p, 0, sizeof(*p));
   p->db = db;
   p->pDef = pDef;
-  p->nSlot = slot_bytes(pDef, 0);
   p->nLinks0 = links_bytes(pDef, 0);
   p->nLinksUp = links_bytes(pDef, 1);
   p->zSchema = sqlite3_mprintf("%s", zSchema);

@@ -118,9 +118,6 @@ typedef struct VgSlot {
 sqlite3_int64 vg_slot_tag(const VgSlot *pSlot);
 void vg_slot_from_tag(sqlite3_int64 tag, int level, VgSlot *pSlot);
 
-/* Bytes of a slot for a node of the given level. */
-int vg_store_slot_bytes(VgStore *p, int level);
-
 int vg_store_slot_alloc(VgStore *p, const VgPart *pPart, int level, VgSlot *pSlot,
                         char **pzErr);
 /* Overwrite a slot with zeros in place and free it. */

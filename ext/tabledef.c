@@ -478,6 +478,15 @@ static const char *declared_type(const VgColumn *pCol) {
   return z ? z : "";
 }
 
+static const struct {
+  const char *zName, *zType;
+} hidden_columns[] = {
+    {"distance", "REAL"}, {"k", "INTEGER"}, {"ef", "INTEGER"}, {"exact", "INTEGER"}};
+
+const char *vg_tabledef_hidden_name(const VgTableDef *pDef, int iCol) {
+  return hidden_columns[iCol - VG_HIDDEN_DISTANCE(pDef)].zName;
+}
+
 char *vg_tabledef_declaration(const VgTableDef *pDef) {
   sqlite3_str *s = sqlite3_str_new(0);
   sqlite3_str_appendall(s, "CREATE TABLE x(");
@@ -485,7 +494,9 @@ char *vg_tabledef_declaration(const VgTableDef *pDef) {
     sqlite3_str_appendf(s, "%s\"%w\" %s", i ? ", " : "", pDef->aCol[i].zName,
                         declared_type(&pDef->aCol[i]));
   }
-  sqlite3_str_appendall(
-      s, ", distance HIDDEN REAL, k HIDDEN INTEGER, ef HIDDEN INTEGER, exact HIDDEN INTEGER)");
+  for (size_t i = 0; i < sizeof(hidden_columns) / sizeof(hidden_columns[0]); i++) {
+    sqlite3_str_appendf(s, ", %s HIDDEN %s", hidden_columns[i].zName, hidden_columns[i].zType);
+  }
+  sqlite3_str_appendall(s, ")");
   return sqlite3_str_finish(s);
 }

@@ -68,6 +68,9 @@ typedef struct VgTableDef {
 #define VG_HIDDEN_EF(def) ((def)->nCol + 2)
 #define VG_HIDDEN_EXACT(def) ((def)->nCol + 3)
 
+/* The name of hidden column iCol (VG_HIDDEN_DISTANCE .. VG_HIDDEN_EXACT). */
+const char *vg_tabledef_hidden_name(const VgTableDef *pDef, int iCol);
+
 /* Limits on the number of columns of each kind. */
 #define VG_MAX_METADATA 64
 #define VG_MAX_AUX 64

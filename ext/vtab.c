@@ -278,14 +278,13 @@ static int to_rowid(VgVtab *p, sqlite3_value *v, sqlite3_int64 *pRowid) {
 
 /* distance, k, ef and exact are query inputs and outputs, never stored. */
 static int check_hidden(VgVtab *p, int bUpdate, sqlite3_value **argv) {
-  static const char *const azHidden[] = {"distance", "k", "ef", "exact"};
   const VgTableDef *d = p->pDef;
   for (int i = VG_HIDDEN_DISTANCE(d); i <= VG_HIDDEN_EXACT(d); i++) {
     sqlite3_value *v = argv[2 + i];
     if (bUpdate && sqlite3_value_nochange(v)) continue;
     if (sqlite3_value_type(v) != SQLITE_NULL) {
       return vg_vtab_error(p, SQLITE_ERROR, "%s: %s belongs to KNN queries and cannot be written",
-                           p->zName, azHidden[i - VG_HIDDEN_DISTANCE(d)]);
+                           p->zName, vg_tabledef_hidden_name(d, i));
     }
   }
   return SQLITE_OK;

@@ -153,9 +153,9 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
     }
     if (col == VG_HIDDEN_EF(d) || col == VG_HIDDEN_EXACT(d)) {
       if (op != SQLITE_INDEX_CONSTRAINT_EQ) {
+        const char *zHidden = vg_tabledef_hidden_name(d, col);
         return vg_vtab_error(p, SQLITE_ERROR, "%s: %s must be given as %s = N", p->zName,
-                             col == VG_HIDDEN_EF(d) ? "ef" : "exact",
-                             col == VG_HIDDEN_EF(d) ? "ef" : "exact");
+                             zHidden, zHidden);
       }
       if (!c->usable) return SQLITE_CONSTRAINT;
       continue;
@@ -252,11 +252,10 @@ static int plan_scan(VgVtab *p, sqlite3_index_info *pInfo) {
     int col = c->iColumn, op = c->op;
     if (op == SQLITE_INDEX_CONSTRAINT_LIMIT || op == SQLITE_INDEX_CONSTRAINT_OFFSET) continue;
     if (col >= VG_HIDDEN_DISTANCE(d)) {
-      static const char *const azHidden[] = {"distance", "k", "ef", "exact"};
       sqlite3_free(sqlite3_str_finish(b.s));
       return vg_vtab_error(p, SQLITE_ERROR,
                            "%s: %s only applies to KNN queries (WHERE %s MATCH ... AND k = N)",
-                           p->zName, azHidden[col - VG_HIDDEN_DISTANCE(d)],
+                           p->zName, vg_tabledef_hidden_name(d, col),
                            d->aCol[d->iVector].zName);
     }
     if (!c->usable) continue;
@@ -538,12 +537,16 @@ static void knn_free(KnnQuery *q) {
   topk_free(&q->top);
 }
 
-static int knn_offer(KnnQuery *q, const Hnsw *h, uint32_t i) {
-  float d = vg_prepared_distance(q->metric, q->aQuery, hnsw_vector(h, i), q->nDims);
-  sqlite3_int64 id = h->aRowid[i];
+/* Offer rowid id at distance d to the heap. */
+static int knn_offer_at(KnnQuery *q, float d, sqlite3_int64 id) {
   if (!topk_accepts(&q->top, d, id)) return SQLITE_OK;
   if (q->nDist && !distance_passes(d, q->aDist, q->nDist)) return SQLITE_OK;
   return topk_push(&q->top, d, id);
+}
+
+static int knn_offer(KnnQuery *q, const Hnsw *h, uint32_t i) {
+  float d = vg_prepared_distance(q->metric, q->aQuery, hnsw_vector(h, i), q->nDims);
+  return knn_offer_at(q, d, h->aRowid[i]);
 }
 
 static int rowid_listed(const KnnQuery *q, sqlite3_int64 id) {
@@ -814,18 +817,20 @@ static int knn_partition(VgVtab *p, KnnQuery *q, Hnsw *h, sqlite3_stmt *pCand,
   int nFound = 0;
   rc = hnsw_search(h, q->aQuery, q->ef, bMask ? mask_accepts : 0, q->aMask, q->aCand, &nFound);
   if (rc != SQLITE_OK) return rc;
+  /* The graph ranks by squared L2; the other metrics' distances are final. */
+  if (q->metric == VG_METRIC_L2) {
+    for (int j = 0; j < nFound; j++) q->aCand[j].d = sqrtf(q->aCand[j].d);
+  }
   if ((uint32_t)nFound < nMatch) {
     /* Rows were left unseen: enough of what was found must pass the
     ** distance conditions, or brute force has to look at the rest. */
     int nPass = 0;
-    for (int j = 0; j < nFound; j++) {
-      const float *v = hnsw_vector(h, q->aCand[j].node);
-      nPass += distance_passes(vg_prepared_distance(q->metric, q->aQuery, v, q->nDims),
-                               q->aDist, q->nDist);
-    }
+    for (int j = 0; j < nFound; j++) nPass += distance_passes(q->aCand[j].d, q->aDist, q->nDist);
     if (nPass < q->k) return knn_exact(q, h, bMask);
   }
-  for (int j = 0; j < nFound && rc == SQLITE_OK; j++) rc = knn_offer(q, h, q->aCand[j].node);
+  for (int j = 0; j < nFound && rc == SQLITE_OK; j++) {
+    rc = knn_offer_at(q, q->aCand[j].d, h->aRowid[q->aCand[j].node]);
+  }
   return rc;
 }
 

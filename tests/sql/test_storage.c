@@ -376,7 +376,8 @@ static void test_corrupt_shadow_tables(void **state) {
   tdb_expect_error(db, "the partition of row 1 is missing", "SELECT count(*) FROM v");
   tdb_close(db);
 
-  /* a link to a row that is not there, and a damaged entry point */
+  /* a node whose row is gone (the count adjusted to hide it), and a damaged
+  ** entry point */
   db = damaged(zPath, "DELETE FROM v_rows WHERE rowid = 4;"
                       "UPDATE v_partitions SET n_rows = n_rows - 1 WHERE value = 'a'");
   tdb_expect_error(db, "shadow tables are corrupt", "%s", zQuery);
@@ -386,6 +387,15 @@ static void test_corrupt_shadow_tables(void **state) {
   tdb_close(db);
   tdb_remove_db(zPath);
   sqlite3_free(zPath);
+}
+
+/* Run a statement about row id whose ?1 is the vector e. */
+static void exec_with_vector(sqlite3 *db, const float *e, const char *zFormat,
+                             sqlite3_int64 id) {
+  sqlite3_stmt *p = tdb_prepare(db, zFormat, id);
+  sqlite3_bind_blob(p, 1, e, sizeof(float) * DIMS, SQLITE_STATIC);
+  if (sqlite3_step(p) != SQLITE_DONE) fail_msg("%s: %s", zFormat, sqlite3_errmsg(db));
+  sqlite3_finalize(p);
 }
 
 /* The stored index stays consistent with its rows through churn (inserts,
@@ -403,16 +413,12 @@ static void test_hnsw_check(void **state) {
     float e[DIMS];
     random_vector(&s, e, DIMS);
     sqlite3_int64 id = 1 + (sqlite3_int64)(tdb_rand(&s) % 900);
-    sqlite3_stmt *pSet;
     switch (tdb_rand(&s) % 5) {
       case 0:
         tdb_exec(db, "DELETE FROM v WHERE rowid = %lld", id);
         break;
       case 1:
-        pSet = tdb_prepare(db, "UPDATE v SET e = ?1 WHERE rowid = %lld", id);
-        sqlite3_bind_blob(pSet, 1, e, sizeof e, SQLITE_STATIC);
-        assert_int_equal(sqlite3_step(pSet), SQLITE_DONE);
-        sqlite3_finalize(pSet);
+        exec_with_vector(db, e, "UPDATE v SET e = ?1 WHERE rowid = %lld", id);
         break;
       case 2:
         tdb_exec(db, "UPDATE v SET tenant = 'c' WHERE rowid = %lld", id);
@@ -421,11 +427,8 @@ static void test_hnsw_check(void **state) {
         tdb_exec(db, "BEGIN; DELETE FROM v WHERE rowid %% 7 = %lld %% 7; ROLLBACK", id);
         break;
       default:
-        pSet = tdb_prepare(db, "INSERT OR REPLACE INTO v(rowid, e, tenant) VALUES (%lld, ?1, 'a')",
-                           id);
-        sqlite3_bind_blob(pSet, 1, e, sizeof e, SQLITE_STATIC);
-        assert_int_equal(sqlite3_step(pSet), SQLITE_DONE);
-        sqlite3_finalize(pSet);
+        exec_with_vector(db, e, "INSERT OR REPLACE INTO v(rowid, e, tenant) VALUES (%lld, ?1, 'a')",
+                         id);
         break;
     }
   }
