@@ -3,6 +3,7 @@
 #   make                  build/vecguard.so, the loadable extension
 #   make test             every unit and SQL test
 #   make test SANITIZE=1  the same under AddressSanitizer + UBSan (in build/san)
+#   make crash-test       the SIGKILL crash loop, 50 kills per journal mode
 #   make bench            benchmarks against sqlite-vec (fetched from npm)
 #   make demo             load the extension in the sqlite3 shell and search
 
@@ -35,7 +36,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 EXT := $(BUILD)/vecguard.so
 
-.PHONY: all test bench demo clean
+.PHONY: all test crash-test bench demo clean
 # Keep object files that only pattern rules mention.
 .SECONDARY:
 all: $(EXT)
@@ -68,6 +69,10 @@ $(BUILD)/bench/%: bench/%.c bench/benchutil.h
 test: $(EXT) $(UNIT_BIN) $(SQL_BIN)
 	@VG_EXTENSION=$(abspath $(EXT)) VG_DOCS=$(abspath docs) \
 	  tests/run_tests.sh $(UNIT_BIN) $(SQL_BIN)
+
+crash-test: $(EXT) $(BUILD)/tests/sql/test_crash
+	@VG_EXTENSION=$(abspath $(EXT)) VG_CRASH_KILLS=50 \
+	  tests/run_tests.sh $(BUILD)/tests/sql/test_crash
 
 bench: $(EXT) $(BENCH_BIN)
 	@VG_EXTENSION=$(abspath $(EXT)) bench/run_bench.sh $(BENCH_BIN)

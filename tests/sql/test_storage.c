@@ -60,6 +60,15 @@ static void fill_pair(sqlite3 *db, int nRows, uint64_t seed) {
   tdb_exec(db, "COMMIT");
 }
 
+/* Run a statement about row id whose ?1 is the vector e. */
+static void exec_with_vector(sqlite3 *db, const float *e, const char *zFormat,
+                             sqlite3_int64 id) {
+  sqlite3_stmt *p = tdb_prepare(db, zFormat, id);
+  sqlite3_bind_blob(p, 1, e, sizeof(float) * DIMS, SQLITE_STATIC);
+  if (sqlite3_step(p) != SQLITE_DONE) fail_msg("%s: %s", zFormat, sqlite3_errmsg(db));
+  sqlite3_finalize(p);
+}
+
 /* The whole of v and ref as text, which must be equal. */
 static void expect_same_contents(sqlite3 *db) {
   const char *zFmt =
@@ -151,6 +160,88 @@ static void test_rollback_and_savepoints(void **state) {
   assert_int_equal(tdb_int(db, "SELECT count(*) FROM v_rows"),
                    tdb_int(db, "SELECT sum(n_rows) FROM v_partitions"));
   tdb_close(db);
+}
+
+/* Twenty approximate searches (ef = 10, so the answers depend on the exact
+** shape of the graph) and the check report: equal strings mean equal graphs. */
+static char *graph_fingerprint(sqlite3 *db) {
+  sqlite3_stmt *p = tdb_prepare(db, "SELECT group_concat(rowid || ':' || distance, ' ') FROM v "
+                                    "WHERE e MATCH ?1 AND k = 10 AND ef = 10 AND tenant = 'a'");
+  char *z = tdb_text(db, "SELECT vg_hnsw_check('v')");
+  uint64_t s = 1234;
+  for (int i = 0; i < 20; i++) {
+    float q[DIMS];
+    random_vector(&s, q, DIMS);
+    sqlite3_bind_blob(p, 1, q, sizeof q, SQLITE_STATIC);
+    if (sqlite3_step(p) != SQLITE_ROW) fail_msg("search: %s", sqlite3_errmsg(db));
+    char *zNext = sqlite3_mprintf("%s\n%s", z, (const char *)sqlite3_column_text(p, 0));
+    sqlite3_free(z);
+    z = zNext;
+    sqlite3_reset(p);
+  }
+  sqlite3_finalize(p);
+  return z;
+}
+
+/* Deletes, updates and inserts that rework a good part of the graph. */
+static void churn_graph(sqlite3 *db, uint64_t *s, sqlite3_int64 firstNew) {
+  for (int i = 0; i < 300; i++) {
+    float e[DIMS];
+    random_vector(s, e, DIMS);
+    sqlite3_int64 id = 1 + (sqlite3_int64)(tdb_rand(s) % 3000);
+    switch (i % 3) {
+      case 0: tdb_exec(db, "DELETE FROM v WHERE rowid = %lld", id); break;
+      case 1: exec_with_vector(db, e, "UPDATE v SET e = ?1 WHERE rowid = %lld", id); break;
+      default:
+        exec_with_vector(db, e, "INSERT INTO v(rowid, e, tenant) VALUES (%lld, ?1, 'a')",
+                         firstNew + i);
+    }
+  }
+}
+
+/* The graph itself (not only the rows) comes back exactly after ROLLBACK and
+** ROLLBACK TO, whether the next reader is this connection, with its cache,
+** or a new one that loads the stored graph. */
+static void test_rollback_restores_graph(void **state) {
+  (void)state;
+  char *zPath = tdb_temp_path("rollback-graph.db");
+  sqlite3 *db = tdb_open(zPath);
+  create_pair(db);
+  fill_pair(db, 3000, 31); /* 2,000 rows in tenant 'a': searched through the graph */
+  uint64_t s = 32;
+  char *zBefore = graph_fingerprint(db);
+  assert_non_null(strstr(zBefore, "\"ok\":true"));
+  tdb_exec(db, "BEGIN");
+  churn_graph(db, &s, 10000);
+  char *zInside = graph_fingerprint(db);
+  assert_string_not_equal(zInside, zBefore); /* the churn did change the graph */
+  tdb_exec(db, "ROLLBACK");
+  char *zAfter = graph_fingerprint(db);
+  assert_string_equal(zAfter, zBefore);
+  sqlite3_free(zInside);
+  sqlite3_free(zAfter);
+
+  tdb_exec(db, "BEGIN");
+  churn_graph(db, &s, 20000);
+  tdb_exec(db, "SAVEPOINT sp");
+  char *zMid = graph_fingerprint(db);
+  churn_graph(db, &s, 30000);
+  tdb_exec(db, "ROLLBACK TO sp");
+  zAfter = graph_fingerprint(db);
+  assert_string_equal(zAfter, zMid);
+  sqlite3_free(zAfter);
+  tdb_exec(db, "COMMIT");
+  tdb_close(db);
+  db = tdb_open(zPath);
+  zAfter = graph_fingerprint(db);
+  assert_string_equal(zAfter, zMid);
+  assert_non_null(strstr(zAfter, "\"ok\":true"));
+  sqlite3_free(zAfter);
+  sqlite3_free(zMid);
+  sqlite3_free(zBefore);
+  tdb_close(db);
+  tdb_remove_db(zPath);
+  sqlite3_free(zPath);
 }
 
 /* Closing and reopening a file gives bit-identical results. */
@@ -389,14 +480,6 @@ static void test_corrupt_shadow_tables(void **state) {
   sqlite3_free(zPath);
 }
 
-/* Run a statement about row id whose ?1 is the vector e. */
-static void exec_with_vector(sqlite3 *db, const float *e, const char *zFormat,
-                             sqlite3_int64 id) {
-  sqlite3_stmt *p = tdb_prepare(db, zFormat, id);
-  sqlite3_bind_blob(p, 1, e, sizeof(float) * DIMS, SQLITE_STATIC);
-  if (sqlite3_step(p) != SQLITE_DONE) fail_msg("%s: %s", zFormat, sqlite3_errmsg(db));
-  sqlite3_finalize(p);
-}
 
 /* The stored index stays consistent with its rows through churn (inserts,
 ** deletes, vector updates, moves between partitions, rollbacks), and
@@ -505,7 +588,13 @@ static void check_erasure(const char *zJournal) {
   static float vec[ERASE_ROWS + 1][ERASE_DIMS], oldVec[ERASE_ROWS + 1][ERASE_DIMS];
   static char body[ERASE_ROWS + 1][40];
   static int state[ERASE_ROWS + 1]; /* 0 live, 1 deleted, 2 vector replaced */
+  /* Large random rowids, unique by their low 16 bits: in the file they can
+  ** only come from slots and from neighbours' link lists, never by chance. */
+  static sqlite3_int64 rowid[ERASE_ROWS + 1];
   uint64_t s = 11;
+  for (int id = 1; id <= ERASE_ROWS; id++) {
+    rowid[id] = (sqlite3_int64)(((tdb_rand(&s) >> 2) & ~(uint64_t)0xffff) | (uint64_t)id);
+  }
   sqlite3_stmt *pIns = tdb_prepare(db, "INSERT INTO v(rowid, e, tenant, kind, body) VALUES "
                                        "(?1, ?2, ?3, ?4, ?5 || ?6)");
   /* rows go in in random order, with bodies of random length, in several
@@ -525,7 +614,7 @@ static void check_erasure(const char *zJournal) {
     if (i % 500 == 0) tdb_exec(db, i ? "COMMIT; BEGIN" : "BEGIN");
     random_vector(&s, vec[id], ERASE_DIMS);
     snprintf(body[id], sizeof body[id], "SECRET-%06d-%08x", id, (unsigned)tdb_rand(&s));
-    sqlite3_bind_int(pIns, 1, id);
+    sqlite3_bind_int64(pIns, 1, rowid[id]);
     sqlite3_bind_blob(pIns, 2, vec[id], sizeof vec[id], SQLITE_STATIC);
     sqlite3_bind_text(pIns, 3, id % 5 ? "kept-tenant" : "gone-tenant", -1, SQLITE_STATIC);
     sqlite3_bind_text(pIns, 4, id % 2 ? "KIND-ODD" : "KIND-EVEN", -1, SQLITE_STATIC);
@@ -551,14 +640,14 @@ static void check_erasure(const char *zJournal) {
       state[id] = 1; /* the gone tenant, deleted below in one statement */
     } else if (u < 0.3) {
       state[id] = 1;
-      sqlite3_bind_int(pDel, 1, id);
+      sqlite3_bind_int64(pDel, 1, rowid[id]);
       if (sqlite3_step(pDel) != SQLITE_DONE) fail_msg("delete: %s", sqlite3_errmsg(db));
       sqlite3_reset(pDel);
     } else if (u < 0.4) {
       state[id] = 2;
       memcpy(oldVec[id], vec[id], sizeof vec[id]);
       random_vector(&s, vec[id], ERASE_DIMS);
-      sqlite3_bind_int(pUpd, 1, id);
+      sqlite3_bind_int64(pUpd, 1, rowid[id]);
       sqlite3_bind_blob(pUpd, 2, vec[id], sizeof vec[id], SQLITE_STATIC);
       if (sqlite3_step(pUpd) != SQLITE_DONE) fail_msg("update: %s", sqlite3_errmsg(db));
       sqlite3_reset(pUpd);
@@ -573,9 +662,12 @@ static void check_erasure(const char *zJournal) {
 
   long n;
   unsigned char *file = (unsigned char *)tdb_read_file(zPath, &n);
-  int nLiveFound = 0, nLive = 0;
+  int nLiveFound = 0, nLive = 0, nLiveRowids = 0;
   for (int id = 1; id <= ERASE_ROWS; id++) {
+    unsigned char le[8]; /* the rowid as slots and link lists store it */
+    for (int b = 0; b < 8; b++) le[b] = (unsigned char)((uint64_t)rowid[id] >> (8 * b));
     if (state[id] == 1) {
+      if (contains(file, n, le, 8)) fail_msg("%s: deleted rowid %lld is in the file", zJournal, rowid[id]);
       if (vector_windows(file, n, vec[id])) {
         fail_msg("%s: deleted vector %d is in the file", zJournal, id);
       }
@@ -585,6 +677,7 @@ static void check_erasure(const char *zJournal) {
     } else {
       nLive++;
       nLiveFound += vector_windows(file, n, vec[id]) >= 7;
+      nLiveRowids += contains(file, n, le, 8);
       if (contains(file, n, body[id], (long)strlen(body[id]))) {
         fail_msg("%s: body %d is stored in plain text", zJournal, id);
       }
@@ -595,6 +688,7 @@ static void check_erasure(const char *zJournal) {
   }
   /* the scan does find what is there: every live vector, and plain metadata */
   assert_int_equal(nLiveFound, nLive);
+  assert_int_equal(nLiveRowids, nLive);
   assert_true(nLive > 1500);
   assert_true(contains(file, n, "KIND-ODD", 8));
   assert_false(contains(file, n, "gone-tenant", 11));
@@ -629,6 +723,7 @@ static void test_erasure_rollback_journal(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rollback_and_savepoints),
+      cmocka_unit_test(test_rollback_restores_graph),
       cmocka_unit_test(test_reopen),
       cmocka_unit_test(test_two_connections_wal),
       cmocka_unit_test(test_two_connections_rollback_journal),
