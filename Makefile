@@ -4,7 +4,8 @@
 #   make test             every unit and SQL test
 #   make test SANITIZE=1  the same under AddressSanitizer + UBSan (in build/san)
 #   make crash-test       the SIGKILL crash loop, 50 kills per journal mode
-#   make bench            benchmarks against sqlite-vec (fetched from npm)
+#   make bench            benchmarks against sqlite-vec, vectorlite and hnswlib
+#                         (fetched from npm); BENCH=bench_ann runs one
 #   make demo             load the extension in the sqlite3 shell and search
 
 CC       ?= cc
@@ -74,8 +75,11 @@ crash-test: $(EXT) $(BUILD)/tests/sql/test_crash
 	@VG_EXTENSION=$(abspath $(EXT)) VG_CRASH_KILLS=50 \
 	  tests/run_tests.sh $(BUILD)/tests/sql/test_crash
 
-bench: $(EXT) $(BENCH_BIN)
-	@VG_EXTENSION=$(abspath $(EXT)) bench/run_bench.sh $(BENCH_BIN)
+# make bench BENCH=bench_ann runs one of them.
+BENCH_RUN := $(if $(BENCH),$(BUILD)/bench/$(BENCH),$(BENCH_BIN))
+
+bench: $(EXT) $(BENCH_RUN)
+	@VG_EXTENSION=$(abspath $(EXT)) bench/run_bench.sh $(BENCH_RUN)
 
 demo: build/vecguard.so
 	examples/demo.sh

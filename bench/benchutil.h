@@ -15,13 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static double bench_now(void) {
+static inline double bench_now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static uint64_t bench_rand(uint64_t *s) {
+static inline uint64_t bench_rand(uint64_t *s) {
   uint64_t x = *s;
   x ^= x << 13;
   x ^= x >> 7;
@@ -29,21 +29,21 @@ static uint64_t bench_rand(uint64_t *s) {
   return *s = x;
 }
 
-static float bench_uniform(uint64_t *s) {
+static inline float bench_uniform(uint64_t *s) {
   return (float)((double)(bench_rand(s) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
-static void bench_die(const char *zMsg, const char *zDetail) {
+static inline void bench_die(const char *zMsg, const char *zDetail) {
   fprintf(stderr, "bench: %s%s%s\n", zMsg, zDetail ? ": " : "", zDetail ? zDetail : "");
   exit(1);
 }
 
-static void bench_exec(sqlite3 *db, const char *zSql) {
+static inline void bench_exec(sqlite3 *db, const char *zSql) {
   char *zErr = 0;
   if (sqlite3_exec(db, zSql, 0, 0, &zErr) != SQLITE_OK) bench_die(zSql, zErr);
 }
 
-static sqlite3 *bench_open(const char *zPath, const char *zExt) {
+static inline sqlite3 *bench_open(const char *zPath, const char *zExt) {
   sqlite3 *db = 0;
   char *zErr = 0;
   if (strcmp(zPath, ":memory:") != 0) unlink(zPath);
@@ -55,7 +55,7 @@ static sqlite3 *bench_open(const char *zPath, const char *zExt) {
 
 /* Read a texmex file of n vectors of d elements: .bvecs (uint8), .fvecs
 ** (float32) or .ivecs (int32), converted to float or int32 as asked. */
-static void *bench_read_vecs(const char *zPath, int elemBytes, int *pn, int *pd) {
+static inline void *bench_read_vecs(const char *zPath, int elemBytes, int *pn, int *pd) {
   FILE *f = fopen(zPath, "rb");
   if (f == 0) return 0;
   int32_t d;
@@ -86,7 +86,7 @@ static void *bench_read_vecs(const char *zPath, int elemBytes, int *pn, int *pd)
 
 /* Queries per second of a prepared KNN statement over nq query vectors; the
 ** rowids of the first k results of each query go to aOut (nq*k) if given. */
-static double bench_qps(sqlite3_stmt *p, const float *aQ, int nq, int d, int k,
+static inline double bench_qps(sqlite3_stmt *p, const float *aQ, int nq, int d, int k,
                         int64_t *aOut) {
   double t0 = bench_now();
   for (int i = 0; i < nq; i++) {

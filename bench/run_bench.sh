@@ -1,29 +1,55 @@
 #!/bin/sh
-# Run the benchmarks.  Peers are installed from the npm registry into a
-# temporary folder (prebuilt files, nothing compiled) and removed afterwards;
-# without them the benchmarks print vecguard's figures alone.
+# Run the benchmarks.  Peers come from the npm registry into a temporary
+# folder, removed afterwards: sqlite-vec and vectorlite as prebuilt files;
+# hnswlib-node through npm install (which builds its addon: needs g++, make
+# and python3).  A peer that cannot be fetched is left out with a note.
+#
+#   bench_exact  runs twice: file databases, then in-memory databases
+#   bench_ann    runs once, file databases
 set -u
-: "${VG_SHARED:=$(cd "$(dirname "$0")/../.." && pwd)/shared}"
+here=$(cd "$(dirname "$0")" && pwd)
+: "${VG_SHARED:=$(cd "$here/../.." && pwd)/shared}"
 export VG_SHARED
 peers=$(mktemp -d "${TMPDIR:-/tmp}/vecguard-peers.XXXXXX")
-export VG_BENCH_DIR="$peers"
+export VG_BENCH_DIR="$peers" VG_BENCH_SRC="$here"
 trap 'rm -rf "$peers"' EXIT INT TERM
 
-VG_SQLITE_VEC=""
-if command -v npm >/dev/null 2>&1 &&
-   (cd "$peers" && npm pack --silent sqlite-vec-linux-x64@0.1.9 >/dev/null 2>&1 &&
-    mkdir vec && tar xzf sqlite-vec-linux-x64-0.1.9.tgz -C vec); then
+# npm_unpack PACKAGE@VERSION FOLDER: the package's files in $peers/FOLDER
+npm_unpack() {
+  command -v npm >/dev/null 2>&1 || return 1
+  mkdir -p "$peers/$2" &&
+    (cd "$peers/$2" && npm pack --silent "$1" >/dev/null 2>&1 && tar xzf ./*.tgz)
+}
+
+VG_SQLITE_VEC="" VG_VECTORLITE="" VG_HNSWLIB_NODE=""
+if npm_unpack sqlite-vec-linux-x64@0.1.9 vec; then
   VG_SQLITE_VEC="$peers/vec/package/vec0.so"
 else
-  echo "note: could not fetch sqlite-vec-linux-x64@0.1.9 from npm; comparing nothing" >&2
+  echo "note: could not fetch sqlite-vec-linux-x64@0.1.9 from npm; left out" >&2
 fi
-export VG_SQLITE_VEC
+if npm_unpack @1yefuwang1/vectorlite-linux-x64@0.2.0 vectorlite; then
+  VG_VECTORLITE="$peers/vectorlite/package/src/vectorlite.so"
+else
+  echo "note: could not fetch @1yefuwang1/vectorlite-linux-x64@0.2.0 from npm; left out" >&2
+fi
+if command -v node >/dev/null 2>&1 &&
+   (cd "$peers" && npm install --silent --no-save --prefix "$peers/hnsw" hnswlib-node@3.0.0 \
+      >/dev/null 2>&1); then
+  VG_HNSWLIB_NODE="$peers/hnsw/node_modules"
+else
+  echo "note: could not install hnswlib-node@3.0.0 with npm; left out" >&2
+fi
+export VG_SQLITE_VEC VG_VECTORLITE VG_HNSWLIB_NODE
 
 status=0
 for b in "$@"; do
   echo "=== $b"
   "$b" || status=1
-  echo "=== $b (in-memory databases)"
-  VG_BENCH_MEMORY=1 "$b" || status=1
+  case "$b" in
+    *bench_exact)
+      echo "=== $b (in-memory databases)"
+      VG_BENCH_MEMORY=1 "$b" || status=1
+      ;;
+  esac
 done
 exit $status

@@ -79,7 +79,7 @@ static inline float dist_nodes(const Hnsw *h, uint32_t a, uint32_t b) {
 
 /* The list of node i at level l: element 0 is the count. */
 static inline uint32_t *link_list(const Hnsw *h, uint32_t i, int l) {
-  if (l == 0) return h->aLink0 + (size_t)i * (size_t)(1 + h->M0);
+  if (l == 0) return h->aNode0 + (size_t)i * h->nodeWords;
   return h->apUpper[i] + (size_t)(l - 1) * (size_t)(1 + h->M);
 }
 
@@ -87,6 +87,12 @@ const uint32_t *hnsw_links(const Hnsw *h, uint32_t i, int l, int *pn) {
   const uint32_t *a = link_list(h, i, l);
   *pn = (int)a[0];
   return a + 1;
+}
+
+#define WORDS_PER_LINE 16 /* 64-byte cache lines of 32-bit words */
+
+static size_t round_up_line(size_t nWords) {
+  return (nWords + WORDS_PER_LINE - 1) / WORDS_PER_LINE * WORDS_PER_LINE;
 }
 
 int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction) {
@@ -103,6 +109,8 @@ int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction) {
   h->M0 = 2 * M;
   h->efConstruction = efConstruction;
   h->mL = 1.0 / log((double)M);
+  h->vecWord = round_up_line((size_t)(1 + h->M0));
+  h->nodeWords = h->vecWord + round_up_line((size_t)nDims);
   h->entry = HNSW_NONE;
   h->maxLevel = -1;
   i64map_init(&h->index);
@@ -110,13 +118,12 @@ int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction) {
 }
 
 void hnsw_free(Hnsw *h) {
-  if (h->aVec) memset(h->aVec, 0, sizeof(float) * (size_t)h->nAlloc * (size_t)h->nDims);
+  if (h->aNode0) memset(h->aNode0, 0, sizeof(uint32_t) * h->nodeWords * h->nAlloc);
   for (uint32_t i = 0; i < h->nNode; i++) sqlite3_free(h->apUpper[i]);
   sqlite3_free(h->aRowid);
   sqlite3_free(h->aTag);
   sqlite3_free(h->aLevel);
-  sqlite3_free(h->aVec);
-  sqlite3_free(h->aLink0);
+  sqlite3_free(h->pNode0Mem);
   sqlite3_free(h->apUpper);
   sqlite3_free(h->aFree);
   sqlite3_free(h->aVisited);
@@ -142,23 +149,26 @@ static int grow(void *ppArray, size_t sz, uint32_t nOld, uint32_t nNew) {
 
 int hnsw_reserve(Hnsw *h, uint32_t n) {
   if (n <= h->nAlloc) return SQLITE_OK;
-  uint32_t nOld = h->nAlloc, nNew = nOld ? nOld : 64;
-  while (nNew < n) nNew *= 2;
-  /* The old vectors are zeroed before realloc may move them. */
-  float *aVec = sqlite3_malloc64(sizeof(float) * (size_t)nNew * h->nDims);
-  if (aVec == 0) return SQLITE_NOMEM;
-  if (h->aVec) {
-    size_t nByte = sizeof(float) * (size_t)nOld * h->nDims;
-    memcpy(aVec, h->aVec, nByte);
-    memset(h->aVec, 0, nByte);
-    sqlite3_free(h->aVec);
+  uint32_t nOld = h->nAlloc, nNew = n;
+  /* A new block, not realloc: the old one is zeroed before it is freed, so
+  ** no copy of a vector stays behind in freed memory. */
+  size_t nByte = sizeof(uint32_t) * h->nodeWords * nNew;
+  unsigned char *pMem = sqlite3_malloc64(nByte + 64);
+  if (pMem == 0) return SQLITE_NOMEM;
+  uint32_t *aNode0 = (uint32_t *)(pMem + (64 - (uintptr_t)pMem % 64) % 64);
+  size_t nOldByte = sizeof(uint32_t) * h->nodeWords * nOld;
+  if (h->aNode0) {
+    memcpy(aNode0, h->aNode0, nOldByte);
+    memset(h->aNode0, 0, nOldByte);
+    sqlite3_free(h->pNode0Mem);
   }
-  h->aVec = aVec;
-  h->nAlloc = nNew; /* aVec is already the new size */
+  memset((unsigned char *)aNode0 + nOldByte, 0, nByte - nOldByte);
+  h->aNode0 = aNode0;
+  h->pNode0Mem = pMem;
+  h->nAlloc = nNew; /* aNode0 is already the new size */
   if (grow(&h->aRowid, sizeof(sqlite3_int64), nOld, nNew) ||
       grow(&h->aTag, sizeof(sqlite3_int64), nOld, nNew) ||
       grow(&h->aLevel, 1, nOld, nNew) ||
-      grow(&h->aLink0, sizeof(uint32_t) * (size_t)(1 + h->M0), nOld, nNew) ||
       grow(&h->apUpper, sizeof(uint32_t *), nOld, nNew) ||
       grow(&h->aVisited, sizeof(uint32_t), nOld, nNew) ||
       grow(&h->aDirtyMark, 1, nOld, nNew)) {
@@ -226,8 +236,12 @@ static int node_new(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float
     i = h->aFree[h->nFree - 1];
   } else {
     if (h->nNode == UINT32_MAX - 1) return SQLITE_FULL;
-    int rc = hnsw_reserve(h, h->nNode + 1);
-    if (rc != SQLITE_OK) return rc;
+    if (h->nNode == h->nAlloc) {
+      /* Grow by half: amortized appends without doubling a large graph. */
+      uint64_t nWant = (uint64_t)h->nAlloc + (h->nAlloc / 2 > 64 ? h->nAlloc / 2 : 64);
+      int rc = hnsw_reserve(h, nWant < UINT32_MAX ? (uint32_t)nWant : UINT32_MAX - 1);
+      if (rc != SQLITE_OK) return rc;
+    }
     i = h->nNode;
   }
   uint32_t *aUpper = 0;
@@ -248,7 +262,7 @@ static int node_new(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float
   h->aRowid[i] = rowid;
   h->aTag[i] = tag;
   h->aLevel[i] = (signed char)level;
-  memcpy(h->aVec + (size_t)i * h->nDims, v, sizeof(float) * h->nDims);
+  memcpy((float *)hnsw_vector(h, i), v, sizeof(float) * h->nDims);
   link_list(h, i, 0)[0] = 0;
   h->apUpper[i] = aUpper;
   h->nLive++;
@@ -259,8 +273,7 @@ static int node_new(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float
 static int node_release(Hnsw *h, uint32_t i) {
   if (u32_room(&h->aFree, h->nFree, &h->nFreeAlloc) != SQLITE_OK) return SQLITE_NOMEM;
   i64map_remove(&h->index, h->aRowid[i]);
-  memset(h->aVec + (size_t)i * h->nDims, 0, sizeof(float) * h->nDims);
-  memset(link_list(h, i, 0), 0, sizeof(uint32_t) * (size_t)(1 + h->M0));
+  memset(link_list(h, i, 0), 0, sizeof(uint32_t) * h->nodeWords); /* links and vector */
   sqlite3_free(h->apUpper[i]);
   h->apUpper[i] = 0;
   h->aLevel[i] = -1;
@@ -407,6 +420,13 @@ static uint32_t greedy_closest(Hnsw *h, vg_metric m, const float *q, uint32_t ep
   return ep;
 }
 
+/* Ask for every cache line of a node's vector. */
+static inline void prefetch_vector(const Hnsw *h, uint32_t i) {
+  const char *p = (const char *)hnsw_vector(h, i);
+  size_t nByte = sizeof(float) * (size_t)h->nDims;
+  for (size_t o = 0; o < nByte; o += 64) __builtin_prefetch(p + o);
+}
+
 /* Algorithm 2 of the paper at level l, from the entry points aEp: leaves the
 ** ef nearest accepted nodes in h->result (a max-heap).  Nodes that fail
 ** accept are walked through but never kept.  exclude is never visited. */
@@ -429,13 +449,20 @@ static int search_layer(Hnsw *h, vg_metric m, const float *q, const uint32_t *aE
   while (rc == SQLITE_OK && C->n > 0) {
     HnswCand c = heap_pop(C, 0);
     if (W->n >= ef && c.d > W->a[0].d) break;
-    int n;
+    int n, nNew = 0;
     const uint32_t *a = hnsw_links(h, c.node, l, &n);
+    uint32_t aNew[2 * HNSW_MAX_M];
+    /* Unvisited neighbours first, their vectors requested from memory all
+    ** at once: the distances below then wait for one miss, not n. */
     for (int j = 0; j < n; j++) {
-      if (j + 1 < n) __builtin_prefetch(hnsw_vector(h, a[j + 1]));
       uint32_t e = a[j];
       if (h->aVisited[e] == epoch) continue;
       h->aVisited[e] = epoch;
+      aNew[nNew++] = e;
+      prefetch_vector(h, e);
+    }
+    for (int j = 0; j < nNew; j++) {
+      uint32_t e = aNew[j];
       float d = dist_vec(h, m, q, hnsw_vector(h, e));
       if (W->n < ef || d < W->a[0].d) {
         rc = heap_push(C, d, e, 0);

@@ -64,8 +64,14 @@ typedef struct Hnsw {
   sqlite3_int64 *aRowid;
   sqlite3_int64 *aTag;
   signed char *aLevel; /* -1: free slot */
-  float *aVec;         /* nAlloc * nDims */
-  uint32_t *aLink0;    /* per node: count, then M0 node numbers */
+  /* Per node, in one block of nodeWords 32-bit words: the level-0 list
+  ** (count, then M0 node numbers), padding, then the vector from word
+  ** vecWord.  Blocks are whole cache lines: a search reads a node's vector,
+  ** then its links, from the same place. */
+  uint32_t *aNode0;
+  void *pNode0Mem;     /* the allocation aNode0 is aligned within */
+  size_t nodeWords;
+  size_t vecWord;
   uint32_t **apUpper;  /* per node: levels 1..level, each count + M numbers */
   uint32_t *aFree;     /* free node slots, reused first */
   uint32_t nFree, nFreeAlloc;
@@ -91,7 +97,8 @@ typedef int (*HnswAccept)(void *pCtx, uint32_t node);
 int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction);
 void hnsw_free(Hnsw *h);
 
-/* Make room for n nodes.  SQLITE_OK or SQLITE_NOMEM. */
+/* Make room for exactly n nodes (more are added as needed).  SQLITE_OK or
+** SQLITE_NOMEM. */
 int hnsw_reserve(Hnsw *h, uint32_t n);
 
 /* The level for a new node, from a uniform u in (0, 1]. */
@@ -117,7 +124,7 @@ uint32_t hnsw_find(const Hnsw *h, sqlite3_int64 rowid);
 
 static inline int hnsw_is_live(const Hnsw *h, uint32_t i) { return h->aLevel[i] >= 0; }
 static inline const float *hnsw_vector(const Hnsw *h, uint32_t i) {
-  return h->aVec + (size_t)i * (size_t)h->nDims;
+  return (const float *)(h->aNode0 + (size_t)i * h->nodeWords + h->vecWord);
 }
 
 /* The link list of node i at level l: *pn entries. */

@@ -41,6 +41,7 @@ int vg_vtab_graph(VgVtab *p, sqlite3_int64 part, sqlite3_int64 nonce, Hnsw **ppG
 
 static void vtab_free(VgVtab *p) {
   if (p == 0) return;
+  vg_vtab_forget_statements(p);
   vg_index_close(p->pIndex);
   vg_reader_close(p->pReader);
   vg_store_disconnect(p->pStore);
@@ -115,6 +116,7 @@ static int vtab_destroy(sqlite3_vtab *pVtab) {
   VgVtab *p = (VgVtab *)pVtab;
   char *zErr = 0;
   vg_reader_release(p->pReader);
+  vg_vtab_forget_statements(p);
   int rc = vg_store_destroy(p->pStore, &zErr);
   if (rc != SQLITE_OK) return vg_vtab_set_error(p, rc, zErr);
   vtab_free(p);
@@ -126,6 +128,7 @@ static int vtab_rename(sqlite3_vtab *pVtab, const char *zNew) {
   char *zErr = 0;
   vg_reader_close(p->pReader);
   p->pReader = 0;
+  vg_vtab_forget_statements(p);
   int rc = vg_store_rename(p->pStore, zNew, &zErr);
   if (rc != SQLITE_OK) return vg_vtab_set_error(p, rc, zErr);
   rc = vg_reader_open(p->pStore, &p->pReader);

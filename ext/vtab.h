@@ -8,6 +8,8 @@
 
 #include "index.h"
 
+typedef struct VgStmtCache VgStmtCache;
+
 typedef struct VgVtab {
   sqlite3_vtab base;
   sqlite3 *db;
@@ -16,6 +18,7 @@ typedef struct VgVtab {
   VgStore *pStore;
   VgRowReader *pReader; /* reads old rows for UPDATE */
   VgIndex *pIndex;
+  VgStmtCache *pStmts; /* query statements kept by vtab_query.c */
 } VgVtab;
 
 /* Replace the vtab's error message (printf-style); returns rc. */
@@ -27,6 +30,10 @@ int vg_vtab_set_error(VgVtab *p, int rc, char *zErr);
 /* The graph of partition part, current for nonce (see vg_index_graph); errors
 ** become the vtab's message. */
 int vg_vtab_graph(VgVtab *p, sqlite3_int64 part, sqlite3_int64 nonce, Hnsw **ppGraph);
+
+/* Finalize the kept query statements: before the shadow tables are dropped
+** or renamed, and when the table is disconnected. */
+void vg_vtab_forget_statements(VgVtab *p);
 
 /* Query-side module methods, defined in vtab_query.c. */
 int vg_vtab_best_index(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo);

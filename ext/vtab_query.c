@@ -431,16 +431,96 @@ static int append_filter(sqlite3_str *s, const char *zExpr, const VgTerm *t,
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* ---- prepared statements, kept by their text ---------------------------
+**
+** Preparing the generated SQL took a tenth of a small KNN query's time, and
+** the same query shapes recur, so a few statements are kept per table.  A
+** kept statement is lent to one user at a time (a cursor may hold its scan
+** across xNext calls) and reset when it comes back. */
+
+#define VG_KEPT_STMTS 8
+
+struct VgStmtCache {
+  char *azSql[VG_KEPT_STMTS];
+  sqlite3_stmt *apStmt[VG_KEPT_STMTS];
+  unsigned aLastUse[VG_KEPT_STMTS];
+  unsigned char aLent[VG_KEPT_STMTS];
+  unsigned clock;
+};
+
+void vg_vtab_forget_statements(VgVtab *p) {
+  VgStmtCache *c = p->pStmts;
+  if (c == 0) return;
+  for (int i = 0; i < VG_KEPT_STMTS; i++) {
+    sqlite3_finalize(c->apStmt[i]);
+    sqlite3_free(c->azSql[i]);
+  }
+  sqlite3_free(c);
+  p->pStmts = 0;
+}
+
+/* A statement for zSql: a kept one not lent out, or a new one, kept when a
+** place is free or one not lent out is least recently used. */
+static int stmt_borrow(VgVtab *p, const char *zSql, sqlite3_stmt **ppStmt) {
+  VgStmtCache *c = p->pStmts;
+  if (c == 0) {
+    c = p->pStmts = sqlite3_malloc64(sizeof(*c));
+    if (c == 0) return SQLITE_NOMEM;
+    memset(c, 0, sizeof(*c));
+  }
+  c->clock++;
+  int iPlace = -1;
+  for (int i = 0; i < VG_KEPT_STMTS; i++) {
+    if (c->aLent[i]) continue;
+    if (c->azSql[i] && strcmp(c->azSql[i], zSql) == 0) {
+      c->aLent[i] = 1;
+      c->aLastUse[i] = c->clock;
+      *ppStmt = c->apStmt[i];
+      return SQLITE_OK;
+    }
+    if (iPlace < 0 || c->aLastUse[i] < c->aLastUse[iPlace]) iPlace = i; /* empty: 0 */
+  }
+  int rc = sqlite3_prepare_v2(p->db, zSql, -1, ppStmt, 0);
+  if (rc != SQLITE_OK || iPlace < 0) return rc;
+  char *zCopy = sqlite3_mprintf("%s", zSql);
+  if (zCopy == 0) return SQLITE_OK; /* works, just not kept */
+  sqlite3_finalize(c->apStmt[iPlace]);
+  sqlite3_free(c->azSql[iPlace]);
+  c->azSql[iPlace] = zCopy;
+  c->apStmt[iPlace] = *ppStmt;
+  c->aLastUse[iPlace] = c->clock;
+  c->aLent[iPlace] = 1;
+  return SQLITE_OK;
+}
+
+/* Give back a statement from stmt_borrow (0 is ignored). */
+static void stmt_return(VgVtab *p, sqlite3_stmt *pStmt) {
+  VgStmtCache *c = p->pStmts;
+  if (pStmt == 0) return;
+  for (int i = 0; c && i < VG_KEPT_STMTS; i++) {
+    if (c->apStmt[i] == pStmt) {
+      sqlite3_reset(pStmt);
+      sqlite3_clear_bindings(pStmt);
+      c->aLent[i] = 0;
+      return;
+    }
+  }
+  sqlite3_finalize(pStmt);
+}
+
+/* Borrow the statement for the SQL in s (consumed) and bind b from
+** parameter iFirst on. */
 static int prepare_generated(VgVtab *p, sqlite3_str *s, const Binds *b, int iFirst,
                              sqlite3_stmt **ppStmt) {
   char *zSql = sqlite3_str_finish(s);
   if (zSql == 0) return SQLITE_NOMEM;
-  int rc = sqlite3_prepare_v2(p->db, zSql, -1, ppStmt, 0);
+  *ppStmt = 0;
+  int rc = stmt_borrow(p, zSql, ppStmt);
   sqlite3_free(zSql);
   if (rc == SQLITE_OK) rc = binds_apply(b, *ppStmt, iFirst);
   if (rc != SQLITE_OK) {
     vg_vtab_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
-    sqlite3_finalize(*ppStmt);
+    stmt_return(p, *ppStmt);
     *ppStmt = 0;
   }
   return rc;
@@ -515,7 +595,8 @@ typedef struct KnnQuery {
   float *aQuery; /* prepared for the metric */
   int nDims;
   vg_metric metric;
-  int k, ef, bExact;
+  int k, ef;
+  int exact; /* -1 when absent: exact or graph by cost; 0 graph; 1 exact */
   TopK top;
   DistTerm *aDist;
   int nDist;
@@ -649,6 +730,7 @@ static int knn_settings(VgVtab *p, const VgTerm *aTerm, int nTerm, sqlite3_value
                         KnnQuery *q) {
   int rc = SQLITE_OK, bK = 0;
   q->ef = p->pDef->efSearch;
+  q->exact = -1;
   for (int i = 0; i < nTerm && rc == SQLITE_OK; i++) {
     if (aTerm[i].kind == 'K') {
       rc = knn_count(p, argv[i], "k", VG_MAX_K, &q->k);
@@ -665,7 +747,7 @@ static int knn_settings(VgVtab *p, const VgTerm *aTerm, int nTerm, sqlite3_value
                            zGot ? zGot : "another value");
         sqlite3_free(zGot);
       }
-      q->bExact = r == 1.0;
+      q->exact = r == 1.0;
     }
   }
   if (rc == SQLITE_OK && !bK) {
@@ -794,7 +876,8 @@ static int knn_exact(KnnQuery *q, const Hnsw *h, int bMask) {
 ** Brute force is chosen when it is cheaper: a graph search computes about
 ** VG_EXACT_FACTOR * ef distances divided by the share of rows that match,
 ** brute force one per matching row, so with m of n rows matching brute
-** force wins when m * m <= VG_EXACT_FACTOR * ef * n.  It is also used when
+** force wins when m * m <= VG_EXACT_FACTOR * ef * n (exact = 1 and exact = 0
+** in the query override this guess).  It is also used when
 ** a distance condition could reject the nearest rows (distance > x), and
 ** when a graph search leaves matching rows unseen and fewer than k of those
 ** it found pass the distance conditions: so neither a filter nor a distance
@@ -807,7 +890,8 @@ static int knn_partition(VgVtab *p, KnnQuery *q, Hnsw *h, sqlite3_stmt *pCand,
   if (rc != SQLITE_OK) return rc;
   if (nMatch == 0) return SQLITE_OK;
   double m = nMatch, n = h->nLive;
-  if (q->bExact || q->bDistLower || m * m <= VG_EXACT_FACTOR * q->ef * n) {
+  int bCheaper = m * m <= VG_EXACT_FACTOR * q->ef * n;
+  if (q->exact == 1 || q->bDistLower || (q->exact == -1 && bCheaper)) {
     return knn_exact(q, h, bMask);
   }
   if (q->aCand == 0) {
@@ -894,8 +978,8 @@ static int knn_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value 
     q.top.a = 0;
   }
 done:
-  sqlite3_finalize(pParts);
-  sqlite3_finalize(pCand);
+  stmt_return(p, pParts);
+  stmt_return(p, pCand);
   binds_free(&partBinds);
   binds_free(&candBinds);
   knn_free(&q);
@@ -930,7 +1014,7 @@ static void cursor_reset(VgCursor *cur) {
   sqlite3_free(cur->aHit);
   cur->aHit = 0;
   cur->nHit = cur->iHit = 0;
-  sqlite3_finalize(cur->pScan);
+  stmt_return((VgVtab *)cur->base.pVtab, cur->pScan);
   cur->pScan = 0;
   cur->bScanEof = 0;
   cur->bReaderOn = 0;

@@ -165,14 +165,16 @@ static void check_approx_rows(const char *zMetric, const float *q, int nV,
   sqlite3_finalize(pM);
 }
 
-/* Run the same KNN query both ways and compare: exactly with exact = 1,
-** by count, validity and recall through the graph. */
+/* Run a KNN query with exact = 1, exact = 0 (the graph, whatever it costs) or
+** neither (exact or graph by cost: iMode -1) and compare: exactly when
+** exact = 1, else by count, validity and recall. */
 static void compare_mode(const char *zMetric, const float *q, int k, const char *zFilterV,
-                         const char *zFilterR, int bExact) {
+                         const char *zFilterR, int iMode) {
+  int bExact = iMode == 1;
   sqlite3_stmt *pV = tdb_prepare(db,
                                  "SELECT rowid, distance FROM v WHERE embedding MATCH ?1 AND "
                                  "k = %d %s%s ORDER BY distance",
-                                 k, zFilterV, bExact ? " AND exact = 1" : "");
+                                 k, zFilterV, iMode == 1 ? " AND exact = 1" : iMode == 0 ? " AND exact = 0" : "");
   sqlite3_stmt *pR = tdb_prepare(db,
                                  "SELECT rowid, vg_distance(embedding, ?1, '%s') AS d FROM ref "
                                  "WHERE 1 %s ORDER BY d, rowid LIMIT %d",
@@ -186,8 +188,8 @@ static void compare_mode(const char *zMetric, const float *q, int k, const char 
   assert_int_equal(sqlite3_step(pN), SQLITE_ROW);
   int nMatch = sqlite3_column_int(pN, 0);
   if (nV != nR || nV != (k < nMatch ? k : nMatch)) {
-    fail_msg("%s k=%d%s%s: %d rows, reference %d, %d rows match", zMetric, k, zFilterV,
-             bExact ? " exact" : "", nV, nR, nMatch);
+    fail_msg("%s k=%d%s (mode %d): %d rows, reference %d, %d rows match", zMetric, k,
+             zFilterV, iMode, nV, nR, nMatch);
   }
   if (!bExact) {
     check_approx_rows(zMetric, q, nV, zFilterR);
@@ -219,6 +221,7 @@ static void compare_knn(const char *zMetric, const float *q, int k, const char *
                         const char *zFilterR) {
   compare_mode(zMetric, q, k, zFilterV, zFilterR, 1);
   compare_mode(zMetric, q, k, zFilterV, zFilterR, 0);
+  compare_mode(zMetric, q, k, zFilterV, zFilterR, -1);
 }
 
 static void random_queries(const char *zMetric, int nQuery, int nTenant, uint64_t seed) {
@@ -430,6 +433,53 @@ static void test_result_columns(void **state) {
   tdb_exec(db, "DROP TABLE plain");
 }
 
+/* Statements the table keeps between queries: two cursors with the same
+** scan at once (a self-join) each get their own; more query shapes than are
+** kept still give right answers; renaming and dropping forget them. */
+static void test_kept_statements(void **state) {
+  (void)state;
+  tdb_exec(db, "CREATE VIRTUAL TABLE kept USING vg_hnsw(e float[2], tag text partition key, "
+               "n integer);"
+               "CREATE TABLE kept_ref(e BLOB, tag TEXT, n INTEGER)");
+  for (int i = 1; i <= 60; i++) {
+    tdb_exec(db, "INSERT INTO kept(rowid, e, tag, n) VALUES (%d, '[%d,%d]', 't%d', %d);"
+                 "INSERT INTO kept_ref(rowid, e, tag, n) SELECT rowid, e, tag, n FROM kept "
+                 "WHERE rowid = %d", i, i % 7, i % 5, i % 3, i % 4, i);
+  }
+  /* the inner scan has the outer one's constraints, so the same SQL */
+  const char *zJoin = "SELECT count(*) || ',' || sum(a.rowid * b.rowid + b.n) FROM %s a, %s b "
+                      "WHERE a.tag = 't1' AND b.tag = 't1'";
+  char *zWant = tdb_text(db, zJoin, "kept_ref", "kept_ref");
+  char *zGot = tdb_text(db, zJoin, "kept", "kept");
+  assert_string_equal(zGot, zWant);
+  assert_string_equal(zGot, "400,348700"); /* (sum of 1, 4, ..., 58)^2 + 20 * 30 */
+  sqlite3_free(zGot);
+  sqlite3_free(zWant);
+  /* a KNN query per n and tag: 12 shapes cycled through, more than are kept */
+  for (int round = 0; round < 3; round++) {
+    for (int n = 0; n < 4; n++) {
+      for (int t = 0; t < 3; t++) {
+        const char *zFilter = t == 0 ? "n = %d" : t == 1 ? "n >= %d" : "n IN (%d, 99)";
+        char *zF = sqlite3_mprintf(zFilter, n);
+        zWant = tdb_text(db, "SELECT group_concat(rowid) FROM (SELECT rowid FROM kept_ref WHERE "
+                             "tag = 't2' AND %s ORDER BY vg_distance(e, '[3,3]'), rowid LIMIT 4)", zF);
+        zGot = tdb_text(db, "SELECT group_concat(rowid) FROM kept WHERE e MATCH '[3,3]' AND "
+                            "k = 4 AND tag = 't2' AND %s", zF);
+        assert_string_equal(zGot, zWant);
+        sqlite3_free(zGot);
+        sqlite3_free(zWant);
+        sqlite3_free(zF);
+      }
+    }
+  }
+  tdb_exec(db, "ALTER TABLE kept RENAME TO kept2");
+  assert_int_equal(tdb_int(db, "SELECT count(*) FROM kept2 WHERE e MATCH '[3,3]' AND k = 4 AND "
+                               "tag = 't2' AND n = 1"), 4);
+  assert_int_equal(tdb_int(db, "SELECT count(*) FROM kept2 WHERE tag = 't0'"), 20);
+  tdb_exec(db, "DROP TABLE kept2; DROP TABLE kept_ref");
+  tdb_expect_error(db, "no such table", "SELECT count(*) FROM kept2");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_knn_filters_cosine),
@@ -441,6 +491,7 @@ int main(void) {
       cmocka_unit_test(test_knn_errors),
       cmocka_unit_test(test_rowid_in_subquery_inside_search),
       cmocka_unit_test(test_result_columns),
+      cmocka_unit_test(test_kept_statements),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
