@@ -11,7 +11,15 @@ typedef struct PartGraph {
   sqlite3_int64 part;
   sqlite3_int64 nonce;
   Hnsw graph;
+  void *pDerived; /* see vg_index_derived */
+  void (*xFreeDerived)(void *);
 } PartGraph;
+
+static void derived_clear(PartGraph *g) {
+  if (g->pDerived) g->xFreeDerived(g->pDerived);
+  g->pDerived = 0;
+  g->xFreeDerived = 0;
+}
 
 struct VgIndex {
   VgStore *pStore;
@@ -36,6 +44,7 @@ static void graph_drop(VgIndex *x, sqlite3_int64 part) {
   sqlite3_int64 idx = i64map_get(&x->byPart, part);
   if (idx < 0) return;
   PartGraph *g = x->apGraph[idx];
+  derived_clear(g);
   hnsw_free(&g->graph);
   sqlite3_free(g);
   i64map_remove(&x->byPart, part);
@@ -95,6 +104,7 @@ static int graph_load(VgIndex *x, const VgPart *pPart, PartGraph **ppGraph, char
   }
   PartGraph *g = sqlite3_malloc64(sizeof(*g));
   if (g == 0) return SQLITE_NOMEM;
+  memset(g, 0, sizeof(*g));
   g->part = pPart->id;
   g->nonce = pPart->nonce;
   const VgTableDef *d = x->pDef;
@@ -132,6 +142,22 @@ int vg_index_graph(VgIndex *x, sqlite3_int64 part, sqlite3_int64 nonce, Hnsw **p
   }
   *ppGraph = &g->graph;
   return SQLITE_OK;
+}
+
+void *vg_index_derived(VgIndex *x, sqlite3_int64 part) {
+  PartGraph *g = graph_cached(x, part);
+  return g ? g->pDerived : 0;
+}
+
+void vg_index_set_derived(VgIndex *x, sqlite3_int64 part, void *pData, void (*xFree)(void *)) {
+  PartGraph *g = graph_cached(x, part);
+  if (g == 0) {
+    xFree(pData);
+    return;
+  }
+  derived_clear(g);
+  g->pDerived = pData;
+  g->xFreeDerived = xFree;
 }
 
 /* ---- writes ------------------------------------------------------------ */
@@ -176,6 +202,7 @@ static int part_save(VgIndex *x, VgPart *pPart, PartGraph *g, char **pzErr) {
     graph_drop(x, pPart->id);
   } else {
     g->nonce = pPart->nonce = ch.nonceAfter;
+    derived_clear(g);
   }
   return SQLITE_OK;
 }

@@ -28,6 +28,14 @@ void vg_index_close(VgIndex *x);
 int vg_index_graph(VgIndex *x, sqlite3_int64 part, sqlite3_int64 nonce, Hnsw **ppGraph,
                    char **pzErr);
 
+/* Data a reader derives from a partition's graph and rows as they are now
+** (a filter's mask over the nodes, say).  It is freed with xFree, and
+** vg_index_derived returns 0, once the partition changes in any way or its
+** graph is dropped.  Setting it on a partition whose graph is not cached
+** frees pData at once. */
+void *vg_index_derived(VgIndex *x, sqlite3_int64 part);
+void vg_index_set_derived(VgIndex *x, sqlite3_int64 part, void *pData, void (*xFree)(void *));
+
 /* aPrep is the row's vector prepared for the metric (normalized for
 ** cosine); pRow->aVec is the vector as given, which is what is stored. */
 int vg_index_insert(VgIndex *x, const VgRow *pRow, const float *aPrep, char **pzErr);

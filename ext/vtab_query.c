@@ -607,6 +607,8 @@ typedef struct KnnQuery {
   HnswCand *aCand; /* graph search results, ef of them */
   unsigned char *aMask; /* per node: matches the filters */
   uint32_t nMask;
+  char *aMaskKey; /* the candidate query and its values, or 0: see mask_key */
+  int nMaskKey;
 } KnnQuery;
 
 static void knn_free(KnnQuery *q) {
@@ -615,6 +617,7 @@ static void knn_free(KnnQuery *q) {
   sqlite3_free(q->aRowid);
   sqlite3_free(q->aCand);
   sqlite3_free(q->aMask);
+  sqlite3_free(q->aMaskKey);
   topk_free(&q->top);
 }
 
@@ -816,6 +819,77 @@ static int knn_distance_terms(const VgTerm *aTerm, int nTerm, sqlite3_value **ar
 }
 
 /* Mark the nodes of rows that pass the filters; *pnMatch counts them. */
+/* ---- filter masks, remembered per partition ---------------------------
+**
+** Listing the rows that match a filter costs a step of SQL per matching row,
+** on every query: a filter that matches most of a large partition made a
+** query 80 times slower.  Apps repeat the same filters with new query
+** vectors, so the last mask of each partition is kept with its graph (see
+** vg_index_derived, which forgets it when the partition changes at all),
+** under a key made of the candidate query's text and the exact bytes of its
+** values. */
+
+typedef struct MaskMemo {
+  char *aKey;
+  int nKey;
+  uint32_t nNode, nMatch;
+  unsigned char *aMask; /* nNode bytes, allocated with the memo */
+} MaskMemo;
+
+/* The key of pCand's SQL with the values in b, into q (not when the query
+** also lists rowids: those filter the mask afterwards). */
+static int mask_key(KnnQuery *q, sqlite3_stmt *pCand, const Binds *b) {
+  if (q->aRowid) return SQLITE_OK;
+  sqlite3_str *s = sqlite3_str_new(0);
+  sqlite3_str_appendall(s, sqlite3_sql(pCand));
+  for (int i = 0; i < b->n; i++) {
+    sqlite3_value *v = b->a[i];
+    int t = sqlite3_value_type(v);
+    sqlite3_str_appendf(s, "%c%d:", '\001', t);
+    if (t == SQLITE_INTEGER) {
+      sqlite3_str_appendf(s, "%lld", sqlite3_value_int64(v));
+    } else if (t == SQLITE_FLOAT) {
+      double r = sqlite3_value_double(v);
+      sqlite3_str_append(s, (const char *)&r, (int)sizeof r);
+    } else if (t == SQLITE_TEXT || t == SQLITE_BLOB) {
+      const void *z = t == SQLITE_TEXT ? (const void *)sqlite3_value_text(v) : sqlite3_value_blob(v);
+      int n = sqlite3_value_bytes(v);
+      sqlite3_str_appendf(s, "%d:", n);
+      if (n > 0) sqlite3_str_append(s, (const char *)z, n);
+    }
+  }
+  q->nMaskKey = sqlite3_str_length(s);
+  q->aMaskKey = sqlite3_str_finish(s);
+  return q->aMaskKey ? SQLITE_OK : SQLITE_NOMEM;
+}
+
+static int mask_reuse(VgVtab *p, KnnQuery *q, const Hnsw *h, sqlite3_int64 part,
+                      uint32_t *pnMatch) {
+  const MaskMemo *m = q->aMaskKey ? vg_index_derived(p->pIndex, part) : 0;
+  if (m == 0 || m->nNode != h->nNode || m->nKey != q->nMaskKey ||
+      memcmp(m->aKey, q->aMaskKey, (size_t)m->nKey) != 0) {
+    return 0;
+  }
+  memcpy(q->aMask, m->aMask, h->nNode);
+  *pnMatch = m->nMatch;
+  return 1;
+}
+
+static void mask_remember(VgVtab *p, const KnnQuery *q, const Hnsw *h, sqlite3_int64 part,
+                          uint32_t nMatch) {
+  if (q->aMaskKey == 0) return;
+  MaskMemo *m = sqlite3_malloc64(sizeof(*m) + h->nNode + (size_t)q->nMaskKey);
+  if (m == 0) return; /* not remembered: the next query lists the rows again */
+  m->aMask = (unsigned char *)&m[1];
+  m->aKey = (char *)m->aMask + h->nNode;
+  m->nKey = q->nMaskKey;
+  m->nNode = h->nNode;
+  m->nMatch = nMatch;
+  memcpy(m->aMask, q->aMask, h->nNode);
+  memcpy(m->aKey, q->aMaskKey, (size_t)q->nMaskKey);
+  vg_index_set_derived(p->pIndex, part, m, sqlite3_free);
+}
+
 static int knn_mask(VgVtab *p, KnnQuery *q, const Hnsw *h, sqlite3_stmt *pCand,
                     sqlite3_int64 part, uint32_t *pnMatch) {
   int rc = SQLITE_OK;
@@ -826,6 +900,7 @@ static int knn_mask(VgVtab *p, KnnQuery *q, const Hnsw *h, sqlite3_stmt *pCand,
     q->aMask = a;
     q->nMask = h->nNode;
   }
+  if (pCand && mask_reuse(p, q, h, part, pnMatch)) return SQLITE_OK;
   memset(q->aMask, 0, h->nNode);
   if (pCand) {
     sqlite3_bind_int64(pCand, 1, part);
@@ -846,6 +921,7 @@ static int knn_mask(VgVtab *p, KnnQuery *q, const Hnsw *h, sqlite3_stmt *pCand,
     if (rc == SQLITE_OK && rc2 != SQLITE_OK) {
       rc = vg_vtab_error(p, rc2, "%s: %s", p->zName, sqlite3_errmsg(p->db));
     }
+    if (rc == SQLITE_OK) mask_remember(p, q, h, part, nMatch);
   } else {
     for (int j = 0; j < q->nRowid; j++) {
       uint32_t i = hnsw_find(h, q->aRowid[j]);
@@ -955,6 +1031,7 @@ static int knn_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value 
     rc = append_terms(p, s, aTerm, nTerm, argv, "MR", q.iRowidTerm, &candBinds);
     if (rc == SQLITE_OK) {
       rc = prepare_generated(p, s, &candBinds, 2, &pCand);
+      if (rc == SQLITE_OK) rc = mask_key(&q, pCand, &candBinds);
     } else {
       sqlite3_free(sqlite3_str_finish(s));
     }

@@ -480,6 +480,64 @@ static void test_kept_statements(void **state) {
   tdb_expect_error(db, "no such table", "SELECT count(*) FROM kept2");
 }
 
+/* The same filtered search again after each kind of change: the mask of
+** matching rows a partition remembers between queries must follow every
+** write, rollback and other connection's commit. */
+static void expect_filtered_as_ref(sqlite3 *dbv, const char *zStep) {
+  const char *zFilter = "tag = 'a' AND n = 3";
+  char *zWant = tdb_text(dbv, "SELECT coalesce(group_concat(rowid), '') FROM (SELECT rowid FROM "
+                              "mref WHERE %s ORDER BY vg_distance(e, '[0,0]'), rowid LIMIT 5)",
+                         zFilter);
+  char *zGot = tdb_text(dbv, "SELECT coalesce(group_concat(rowid), '') FROM m WHERE e MATCH "
+                             "'[0,0]' AND k = 5 AND %s", zFilter);
+  if (strcmp(zGot, zWant) != 0) fail_msg("after %s: %s, reference %s", zStep, zGot, zWant);
+  sqlite3_free(zGot);
+  sqlite3_free(zWant);
+}
+
+static void test_filter_masks_follow_writes(void **state) {
+  (void)state;
+  char *zPath = tdb_temp_path("masks.db");
+  sqlite3 *a = tdb_open(zPath);
+  tdb_exec(a, "CREATE VIRTUAL TABLE m USING vg_hnsw(e float[2], tag text partition key, "
+              "n integer); CREATE TABLE mref(e BLOB, tag TEXT, n INTEGER)");
+  tdb_exec(a, "BEGIN");
+  for (int i = 1; i <= 300; i++) {
+    tdb_exec(a, "INSERT INTO m(rowid, e, tag, n) VALUES (%d, '[%d,%d]', 'a', %d);"
+                "INSERT INTO mref(rowid, e, tag, n) VALUES (%d, vg_vector('[%d,%d]'), 'a', %d)",
+             i, i % 17, i % 13, i % 10, i, i % 17, i % 13, i % 10);
+  }
+  tdb_exec(a, "COMMIT");
+  static const char *const azChange[] = {
+      "UPDATE %s SET n = 3 WHERE rowid = 14",               /* a near row starts to match */
+      "UPDATE %s SET n = 4 WHERE rowid = 3",                /* a matching row stops */
+      "INSERT INTO %s(rowid, e, tag, n) VALUES (999, vg_vector('[0,0]'), 'a', 3)",
+      "DELETE FROM %s WHERE rowid = 999",
+      "UPDATE %s SET tag = 'b' WHERE rowid = 13",            /* leaves the partition */
+      "UPDATE %s SET e = vg_vector('[0,1]') WHERE rowid = 23",
+  };
+  expect_filtered_as_ref(a, "the first search");
+  expect_filtered_as_ref(a, "the same search again");
+  for (size_t i = 0; i < sizeof(azChange) / sizeof(azChange[0]); i++) {
+    tdb_exec(a, azChange[i], "m");
+    tdb_exec(a, azChange[i], "mref");
+    expect_filtered_as_ref(a, azChange[i]);
+  }
+  /* inside a transaction that is rolled back */
+  tdb_exec(a, "BEGIN; UPDATE m SET n = 3 WHERE n = 5; UPDATE mref SET n = 3 WHERE n = 5");
+  expect_filtered_as_ref(a, "an update inside a transaction");
+  tdb_exec(a, "ROLLBACK");
+  expect_filtered_as_ref(a, "the rollback");
+  /* another connection's commit */
+  sqlite3 *b = tdb_open(zPath);
+  tdb_exec(b, "UPDATE m SET n = 3 WHERE rowid IN (26, 52); UPDATE mref SET n = 3 WHERE rowid IN (26, 52)");
+  expect_filtered_as_ref(a, "another connection's update");
+  tdb_close(b);
+  tdb_close(a);
+  tdb_remove_db(zPath);
+  sqlite3_free(zPath);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_knn_filters_cosine),
@@ -492,6 +550,7 @@ int main(void) {
       cmocka_unit_test(test_rowid_in_subquery_inside_search),
       cmocka_unit_test(test_result_columns),
       cmocka_unit_test(test_kept_statements),
+      cmocka_unit_test(test_filter_masks_follow_writes),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
