@@ -649,20 +649,30 @@ int hnsw_delete(Hnsw *h, sqlite3_int64 rowid) {
   if (d == HNSW_NONE) return SQLITE_OK;
   int level = h->aLevel[d], rc = SQLITE_OK;
   if (h->entry == d) choose_entry_without(h, d);
-  uint32_t aNbr[2 * HNSW_MAX_M];
-  uint32_t *a = h->M0 <= 2 * HNSW_MAX_M ? aNbr : sqlite3_malloc64(sizeof(uint32_t) * (size_t)h->M0);
-  if (a == 0) return SQLITE_NOMEM;
+  /* d is cut off at every level before any repair: a repair may search the
+  ** graph, and a search that could still reach d would link to it again,
+  ** leaving a link to a deleted row behind. */
+  size_t nStride = 1 + (size_t)h->M0; /* count, then the neighbours */
+  uint32_t aStack[3 * (1 + 2 * HNSW_MAX_M)];
+  uint32_t *aNbr = (size_t)(level + 1) * nStride <= sizeof(aStack) / sizeof(aStack[0])
+                       ? aStack
+                       : sqlite3_malloc64(sizeof(uint32_t) * (size_t)(level + 1) * nStride);
+  if (aNbr == 0) return SQLITE_NOMEM;
   for (int l = 0; l <= level && rc == SQLITE_OK; l++) {
-    uint32_t *ld = link_list(h, d, l);
-    int nNbr = (int)ld[0];
-    memcpy(a, ld + 1, sizeof(uint32_t) * (size_t)nNbr);
-    for (int j = 0; j < nNbr && rc == SQLITE_OK; j++) {
+    uint32_t *a = aNbr + (size_t)l * nStride, *ld = link_list(h, d, l);
+    memcpy(a, ld, sizeof(uint32_t) * (1 + (size_t)ld[0]));
+    for (uint32_t j = 1; j <= a[0] && rc == SQLITE_OK; j++) {
       unlink_pair(h, d, a[j], l);
       rc = mark_dirty(h, a[j]);
     }
-    for (int j = 0; j < nNbr && rc == SQLITE_OK; j++) rc = repair(h, a[j], l, a, nNbr);
   }
-  if (a != aNbr) sqlite3_free(a);
+  for (int l = 0; l <= level && rc == SQLITE_OK; l++) {
+    const uint32_t *a = aNbr + (size_t)l * nStride;
+    for (uint32_t j = 1; j <= a[0] && rc == SQLITE_OK; j++) {
+      rc = repair(h, a[j], l, a + 1, (int)a[0]);
+    }
+  }
+  if (aNbr != aStack) sqlite3_free(aNbr);
   if (rc == SQLITE_OK) rc = node_release(h, d);
   return rc;
 }

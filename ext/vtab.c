@@ -301,7 +301,8 @@ static int index_error(VgVtab *p, int rc, char *zErr) {
 
 static int delete_row(VgVtab *p, sqlite3_int64 rowid) {
   char *zErr = 0;
-  return index_error(p, vg_index_delete(p->pIndex, rowid, &zErr), zErr);
+  int rc = vg_index_delete(p->pIndex, rowid, &zErr);
+  return index_error(p, rc, zErr); /* after the call: it sets zErr */
 }
 
 /* A new or changed rowid that is taken: apply the statement's ON CONFLICT
@@ -342,7 +343,8 @@ static int do_insert(VgVtab *p, sqlite3_value **argv, sqlite3_int64 *pRowid) {
   }
   if (rc == SQLITE_OK) {
     zErr = 0;
-    rc = index_error(p, vg_index_insert(p->pIndex, &b.row, b.aPrep, &zErr), zErr);
+    rc = vg_index_insert(p->pIndex, &b.row, b.aPrep, &zErr);
+    rc = index_error(p, rc, zErr);
     if (rc == SQLITE_OK) *pRowid = b.row.rowid;
   }
   rowbuf_clear(&b);
@@ -422,8 +424,8 @@ static int do_update(VgVtab *p, sqlite3_value **argv) {
   if (rc == SQLITE_OK && b.row.rowid != oldRowid) rc = resolve_rowid_conflict(p, b.row.rowid);
   if (rc == SQLITE_OK) {
     zErr = 0;
-    rc = index_error(
-        p, vg_index_update(p->pIndex, oldRowid, &b.row, b.aPrep, bNewVector, &zErr), zErr);
+    rc = vg_index_update(p->pIndex, oldRowid, &b.row, b.aPrep, bNewVector, &zErr);
+    rc = index_error(p, rc, zErr);
   }
   rowbuf_clear(&b);
   return rc;

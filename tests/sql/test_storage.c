@@ -451,6 +451,20 @@ static void test_corrupt_shadow_tables(void **state) {
   sqlite3 *db = damaged(zPath, "DELETE FROM v_rows WHERE rowid = 4"); /* a row of tenant 'a' */
   tdb_expect_error(db, "shadow tables are corrupt: partition", "%s", zQuery);
   tdb_close(db);
+  /* writes that load the damaged partition say so too, each in a fresh
+  ** connection (no cached graph), and change nothing */
+  static const char *const azWrite[] = {
+      "INSERT INTO v(rowid, e, tenant) VALUES (500, vg_vector('[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]'), 'a')",
+      "UPDATE v SET e = vg_vector('[0,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0]') WHERE rowid = 7",
+      "UPDATE OR ROLLBACK v SET rowid = 600 WHERE rowid = 7",
+      "DELETE FROM v WHERE rowid = 7",
+  };
+  for (size_t i = 0; i < sizeof(azWrite) / sizeof(azWrite[0]); i++) {
+    db = tdb_open(zPath);
+    tdb_expect_error(db, "shadow tables are corrupt: partition", "%s", azWrite[i]);
+    assert_int_equal(tdb_int(db, "SELECT count(*) FROM v WHERE rowid IN (7, 500, 600)"), 1);
+    tdb_close(db);
+  }
 
   db = damaged(zPath, "DELETE FROM v_chunks WHERE id = (SELECT min(id) FROM v_chunks)");
   tdb_expect_error(db, "shadow tables are corrupt", "%s", zQuery);

@@ -276,7 +276,8 @@ static void test_random_writes_match_ordinary_table(void **state) {
     random_statement(&s, &zV, &zR);
     tdb_exec(db, "INSERT INTO ref(rowid, e, tenant) VALUES (-1, zeroblob(12), 'z'); "
                  "DELETE FROM ref WHERE rowid = -1"); /* move last_insert_rowid */
-    int rcV = sqlite3_exec(db, zV, 0, 0, 0);
+    char *zErrV = 0;
+    int rcV = sqlite3_exec(db, zV, 0, 0, &zErrV);
     sqlite3_int64 lastV = sqlite3_last_insert_rowid(db);
     int changesV = sqlite3_changes(db);
     tdb_exec(db, "INSERT INTO ref(rowid, e, tenant) VALUES (-1, zeroblob(12), 'z'); "
@@ -285,7 +286,8 @@ static void test_random_writes_match_ordinary_table(void **state) {
     sqlite3_int64 lastR = sqlite3_last_insert_rowid(db);
     int changesR = sqlite3_changes(db);
     if ((rcV == SQLITE_OK) != (rcR == SQLITE_OK)) {
-      fail_msg("step %d: vg_hnsw rc=%d, ordinary rc=%d\n  %s\n  %s", step, rcV, rcR, zV, zR);
+      fail_msg("step %d: vg_hnsw rc=%d (%s), ordinary rc=%d\n  %s\n  %s", step, rcV,
+               zErrV ? zErrV : "", rcR, zV, zR);
     }
     if (rcV == SQLITE_OK) {
       nOk++;
@@ -301,6 +303,7 @@ static void test_random_writes_match_ordinary_table(void **state) {
     sqlite3_free(a);
     sqlite3_free(b);
     sqlite3_free(zV);
+    sqlite3_free(zErrV);
     sqlite3_free(zR);
   }
   /* the sequence exercised both outcomes in earnest */

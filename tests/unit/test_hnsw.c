@@ -219,6 +219,40 @@ static void test_delete_repair_and_dirty(void **state) {
   free(aLive);
 }
 
+/* With M = 2 a deletion often leaves a neighbour without links, and its
+** repair searches the graph: the deleted node must not be found and linked
+** again (it once was, through its upper levels, leaving a link to a freed
+** node).  Checked after every deletion, mixed with insertions that reuse
+** the freed nodes. */
+static void test_delete_never_relinks_the_deleted(void **state) {
+  (void)state;
+  int n = 800, dims = 4;
+  float *a = random_vectors(n, dims, 9, 0);
+  for (int M = 2; M <= 3; M++) {
+    Hnsw h;
+    build(&h, a, n / 2, dims, VG_METRIC_L2, M, 16, 11, 0);
+    uint64_t s = 13;
+    int nNext = n / 2;
+    for (int step = 0; step < 600; step++) {
+      int i = (int)(next(&s) % (uint64_t)nNext);
+      if (hnsw_find(&h, 1000 + i) != HNSW_NONE) {
+        assert_int_equal(hnsw_delete(&h, 1000 + i), SQLITE_OK);
+      } else if (nNext < n && step % 3 == 0) {
+        assert_int_equal(hnsw_insert(&h, 1000 + nNext, nNext, a + (size_t)nNext * dims,
+                                     level_of(&h, &s)), SQLITE_OK);
+        nNext++;
+      }
+      HnswReport r;
+      assert_int_equal(hnsw_check(&h, &r), SQLITE_OK);
+      if (r.badLinks || r.oneWay) {
+        fail_msg("M=%d step %d: %lld bad and %lld one-way links", M, step, r.badLinks, r.oneWay);
+      }
+    }
+    hnsw_free(&h);
+  }
+  free(a);
+}
+
 /* Delete 30% of the rows and insert as many new ones: recall stays within
 ** a point of an index built from scratch on the same rows. */
 static void test_churn_recall(void **state) {
@@ -359,6 +393,7 @@ int main(void) {
       cmocka_unit_test(test_recall_each_metric), cmocka_unit_test(test_delete_repair_and_dirty),
       cmocka_unit_test(test_churn_recall),       cmocka_unit_test(test_filtered_search),
       cmocka_unit_test(test_level_distribution), cmocka_unit_test(test_edges),
+      cmocka_unit_test(test_delete_never_relinks_the_deleted),
   };
   return cmocka_run_group_tests(tests, 0, 0);
 }
