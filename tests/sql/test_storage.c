@@ -441,8 +441,8 @@ static sqlite3 *damaged(const char *zPath, const char *zDamage) {
   return tdb_open(zPath);
 }
 
-/* Damage to a shadow table gives an error from queries, never a crash or a
-** silently wrong answer. */
+/* Damage to a shadow table gives an error naming it, from queries and from
+** writes, never a crash or a silently wrong answer. */
 static void test_corrupt_shadow_tables(void **state) {
   (void)state;
   char *zPath = tdb_temp_path("corrupt.db");
