@@ -174,3 +174,9 @@ uint64_t tdb_rand(uint64_t *pState) {
 double tdb_uniform(uint64_t *pState) {
   return (double)(tdb_rand(pState) >> 11) / 9007199254740992.0;
 }
+
+void tdb_expect_index_ok(sqlite3 *db, const char *zTable) {
+  char *z = tdb_text(db, "SELECT vg_hnsw_check(%Q)", zTable);
+  if (strstr(z, "\"ok\":true") == 0) fail_msg("vg_hnsw_check('%s'): %s", zTable, z);
+  sqlite3_free(z);
+}

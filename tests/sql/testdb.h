@@ -39,6 +39,9 @@ sqlite3_int64 tdb_int(sqlite3 *db, const char *zFormat, ...);
 double tdb_double(sqlite3 *db, const char *zFormat, ...);
 char *tdb_text(sqlite3 *db, const char *zFormat, ...); /* sqlite3_free it */
 
+/* vg_hnsw_check(zTable) must report a clean index. */
+void tdb_expect_index_ok(sqlite3 *db, const char *zTable);
+
 /* Prepare, failing the test on error. */
 sqlite3_stmt *tdb_prepare(sqlite3 *db, const char *zFormat, ...);
 
