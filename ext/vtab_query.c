@@ -605,7 +605,8 @@ typedef struct KnnQuery {
   int nRowid;
   int iRowidTerm; /* term that gave aRowid, or -1 */
   HnswCand *aCand; /* graph search results, ef of them */
-  unsigned char *aMask; /* per node: matches the filters */
+  unsigned char *aMask; /* per node: matches the filters (built here) */
+  const unsigned char *aAccept; /* the mask in use: aMask or a remembered one */
   uint32_t nMask;
   char *aMaskKey; /* the candidate query and its values, or 0: see mask_key */
   int nMaskKey;
@@ -870,7 +871,7 @@ static int mask_reuse(VgVtab *p, KnnQuery *q, const Hnsw *h, sqlite3_int64 part,
       memcmp(m->aKey, q->aMaskKey, (size_t)m->nKey) != 0) {
     return 0;
   }
-  memcpy(q->aMask, m->aMask, h->nNode);
+  q->aAccept = m->aMask; /* valid until the partition changes: not in this search */
   *pnMatch = m->nMatch;
   return 1;
 }
@@ -894,13 +895,14 @@ static int knn_mask(VgVtab *p, KnnQuery *q, const Hnsw *h, sqlite3_stmt *pCand,
                     sqlite3_int64 part, uint32_t *pnMatch) {
   int rc = SQLITE_OK;
   uint32_t nMatch = 0;
+  if (pCand && mask_reuse(p, q, h, part, pnMatch)) return SQLITE_OK;
   if (h->nNode > q->nMask) {
     unsigned char *a = sqlite3_realloc64(q->aMask, h->nNode);
     if (a == 0) return SQLITE_NOMEM;
     q->aMask = a;
     q->nMask = h->nNode;
   }
-  if (pCand && mask_reuse(p, q, h, part, pnMatch)) return SQLITE_OK;
+  q->aAccept = q->aMask;
   memset(q->aMask, 0, h->nNode);
   if (pCand) {
     sqlite3_bind_int64(pCand, 1, part);
@@ -942,7 +944,7 @@ static int mask_accepts(void *pCtx, uint32_t node) {
 static int knn_exact(KnnQuery *q, const Hnsw *h, int bMask) {
   int rc = SQLITE_OK;
   for (uint32_t i = 0; rc == SQLITE_OK && i < h->nNode; i++) {
-    if (bMask ? q->aMask[i] : hnsw_is_live(h, i)) rc = knn_offer(q, h, i);
+    if (bMask ? q->aAccept[i] : hnsw_is_live(h, i)) rc = knn_offer(q, h, i);
   }
   return rc;
 }
@@ -975,7 +977,7 @@ static int knn_partition(VgVtab *p, KnnQuery *q, Hnsw *h, sqlite3_stmt *pCand,
     if (q->aCand == 0) return SQLITE_NOMEM;
   }
   int nFound = 0;
-  rc = hnsw_search(h, q->aQuery, q->ef, bMask ? mask_accepts : 0, q->aMask, q->aCand, &nFound);
+  rc = hnsw_search(h, q->aQuery, q->ef, bMask ? mask_accepts : 0, (void *)q->aAccept, q->aCand, &nFound);
   if (rc != SQLITE_OK) return rc;
   /* The graph ranks by squared L2; the other metrics' distances are final. */
   if (q->metric == VG_METRIC_L2) {
