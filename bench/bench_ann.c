@@ -340,14 +340,15 @@ typedef struct Peers {
   const char *zVg, *zVectorlite, *zSqliteVec, *zHnswlibModules, *zSrc;
 } Peers;
 
-/* vecguard: build, sweep ef, then exact = 1 on nqExact queries. */
-static void run_vecguard(Dataset *ds, const Peers *pe, const char *zCreate, const int *aCat,
-                         int nqExact, Curve *pGraph, Curve *pExact) {
+/* vecguard: build, sweep ef, then exact = 1 on nqExact queries.  The file
+** is zName.db. */
+static void run_vecguard(Dataset *ds, const Peers *pe, const char *zName, const char *zCreate,
+                         const int *aCat, int nqExact, Curve *pGraph, Curve *pExact) {
   memset(pGraph, 0, sizeof *pGraph);
   memset(pExact, 0, sizeof *pExact);
   pGraph->zEngine = "vecguard";
   pExact->zEngine = "vecguard exact=1";
-  sqlite3 *db = open_db(ds->zName, pe->zVg, 0);
+  sqlite3 *db = open_db(zName, pe->zVg, 0);
   bench_exec(db, zCreate);
   pGraph->buildRate = fill(db, aCat ? "INSERT INTO t(rowid, e, cat) VALUES (?1, ?2, ?3)"
                                     : "INSERT INTO t(rowid, e) VALUES (?1, ?2)", ds, aCat);
@@ -391,12 +392,38 @@ static void run_sqlite_vec(Dataset *ds, const Peers *pe, int nq, Curve *c, doubl
   sqlite3_free(zPath);
 }
 
+/* The same table with quantization=int8 (file <name>_int8.db), against
+** the float32 one. */
+static void compare_int8(Dataset *ds, const Peers *pe, const char *zVgCreate, const int *aCat,
+                         int nqExact, const Curve *pFloat, const Curve *pFloatExact) {
+  Curve c8, exact8;
+  char *zName = sqlite3_mprintf("%s_int8", ds->zName);
+  size_t n = strlen(zVgCreate);
+  char *zCreate = sqlite3_mprintf("%.*s, quantization=int8)", (int)(n - 1), zVgCreate);
+  run_vecguard(ds, pe, zName, zCreate, aCat, nqExact, &c8, &exact8);
+  printf("\n  vecguard with quantization=int8 (8-bit vectors in memory, exact re-ranking from "
+         "the file):\n");
+  printf("    build %.0f rows/s (float32: %.0f, ratio %.2f)\n", c8.buildRate, pFloat->buildRate,
+         c8.buildRate / pFloat->buildRate);
+  printf("    %-5s | %-24s | %-24s | %11s %9s\n", "ef", "float32", "int8", "recall loss",
+         "q/s ratio");
+  for (int i = 0; i < pFloat->nPoint && i < c8.nPoint; i++) {
+    const Point *f = &pFloat->a[i], *q = &c8.a[i];
+    printf("    %-5d | %8.4f %13.1f   | %8.4f %13.1f   | %11.4f %8.2fx\n", f->ef, f->recall, f->qps,
+           q->recall, q->qps, f->recall - q->recall, q->qps / f->qps);
+  }
+  printf("    exact=1: float32 %.1f queries/s, int8 %.1f (recall %.4f and %.4f)\n",
+         pFloatExact->a[0].qps, exact8.a[0].qps, pFloatExact->a[0].recall, exact8.a[0].recall);
+  sqlite3_free(zCreate);
+  sqlite3_free(zName);
+}
+
 /* Everything that compares engines on one data set. */
 static void compare(Dataset *ds, const Peers *pe, const char *zVgCreate, const int *aCat) {
   Curve aGraph[3], vgExact, vec;
   int nGraph = 0, nqExact = ds->nq < 200 ? ds->nq : 200;
   double heapVectorlite = 0, fileVec = 0;
-  run_vecguard(ds, pe, zVgCreate, aCat, nqExact, &aGraph[nGraph++], &vgExact);
+  run_vecguard(ds, pe, ds->zName, zVgCreate, aCat, nqExact, &aGraph[nGraph++], &vgExact);
   if (pe->zVectorlite) run_vectorlite(ds, pe, &aGraph[nGraph++], &heapVectorlite);
   if (pe->zHnswlibModules) {
     if (hnswlib_curve(&aGraph[nGraph], ds, pe->zHnswlibModules, pe->zSrc)) {
@@ -429,6 +456,7 @@ static void compare(Dataset *ds, const Peers *pe, const char *zVgCreate, const i
     printf("    vectorlite: heap +%.1f MiB after the build (%.1f MiB per 100k vectors; its index is "
            "not in the file)\n", heapVectorlite, heapVectorlite * 100000.0 / ds->n);
   }
+  compare_int8(ds, pe, zVgCreate, aCat, nqExact, &aGraph[0], &vgExact);
 }
 
 /* ---- the 100k file: size, memory, first query, crossover, churn -------- */
@@ -465,10 +493,10 @@ static double overlap(const int64_t *a, const int64_t *b, int nq) {
   return want ? (double)hit / want : 1.0;
 }
 
-static void file_and_memory(const Dataset *ds, const Peers *pe) {
+static void file_and_memory(const Dataset *ds, const Peers *pe, const char *zName) {
   char *zPath = 0;
   double heap0 = heap_mib();
-  sqlite3 *db = reopen_db(ds->zName, pe->zVg, &zPath);
+  sqlite3 *db = reopen_db(zName, pe->zVg, &zPath);
   double t0 = bench_now();
   run_ids(db, "SELECT rowid FROM t WHERE e MATCH ?1 AND k = 10", ds, 1, 0);
   double tFirst = bench_now() - t0;
@@ -477,7 +505,8 @@ static void file_and_memory(const Dataset *ds, const Peers *pe) {
   double tSecond = bench_now() - t0;
   double heap = heap_mib() - heap0;
   double per = 100000.0 / ds->n;
-  printf("\n  the vecguard file, reopened with SQLite's default settings (file in the OS cache):\n");
+  printf("\n  the vecguard file %s.db, reopened with SQLite's default settings (file in the OS "
+         "cache):\n", zName);
   printf("    file %.1f MiB (%.1f MiB per 100k vectors; the float32 vectors alone are %.1f MiB)\n",
          file_mib(zPath), file_mib(zPath) * per,
          (double)ds->n * ds->d * 4 / (1024.0 * 1024.0) * per);
@@ -661,7 +690,10 @@ int main(void) {
     int *aCat = malloc(sizeof(int) * (size_t)ds.n);
     for (int i = 0; i < ds.n; i++) aCat[i] = (int)(bench_rand(&s) % 1000);
     compare(&ds, &pe, "CREATE VIRTUAL TABLE t USING vg_hnsw(e float[384] distance_metric=cosine, cat integer)", aCat);
-    file_and_memory(&ds, &pe);
+    file_and_memory(&ds, &pe, ds.zName);
+    char *zInt8 = sqlite3_mprintf("%s_int8", ds.zName);
+    file_and_memory(&ds, &pe, zInt8);
+    sqlite3_free(zInt8);
     crossover(&ds, &pe);
     churn(&ds, &pe, &cl, &s);
     free(aCat);

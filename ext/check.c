@@ -91,7 +91,7 @@ static int check_partition(sqlite3 *db, VgStore *pStore, const VgTableDef *pDef,
   HnswReport hr;
   int rc = vg_store_part_get(pStore, part, &p, pzErr);
   if (rc != SQLITE_OK) return rc;
-  rc = hnsw_init(&h, pDef->nDims, pDef->metric, pDef->hnswM, 1);
+  rc = hnsw_init(&h, pDef->nDims, pDef->metric, pDef->hnswM, 1, HNSW_FLOAT32);
   if (rc == SQLITE_OK) rc = vg_store_load_partition(pStore, &p, &h, &lr, pzErr);
   if (rc == SQLITE_OK) rc = hnsw_check(&h, &hr);
   if (rc == SQLITE_OK) rc = check_rows(db, pStore, part, &h, t);

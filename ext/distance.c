@@ -46,6 +46,44 @@ static float l2sq_portable(const float *a, const float *b, int n) {
   return (s0 + s1) + (s2 + s3);
 }
 
+
+/* Kernels of a float vector q against 8-bit codes c that stand for the
+** values lo + step * c[i] (see hnsw.h, int8 graphs). */
+static float dot_code_portable(const float *q, const unsigned char *c, float lo, float step,
+                               int n) {
+  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += q[i] * (lo + step * (float)c[i]);
+    s1 += q[i + 1] * (lo + step * (float)c[i + 1]);
+    s2 += q[i + 2] * (lo + step * (float)c[i + 2]);
+    s3 += q[i + 3] * (lo + step * (float)c[i + 3]);
+  }
+  for (; i < n; i++) s0 += q[i] * (lo + step * (float)c[i]);
+  return (s0 + s1) + (s2 + s3);
+}
+
+static float l2sq_code_portable(const float *q, const unsigned char *c, float lo, float step,
+                                int n) {
+  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    float d0 = q[i] - (lo + step * (float)c[i]);
+    float d1 = q[i + 1] - (lo + step * (float)c[i + 1]);
+    float d2 = q[i + 2] - (lo + step * (float)c[i + 2]);
+    float d3 = q[i + 3] - (lo + step * (float)c[i + 3]);
+    s0 += d0 * d0;
+    s1 += d1 * d1;
+    s2 += d2 * d2;
+    s3 += d3 * d3;
+  }
+  for (; i < n; i++) {
+    float d = q[i] - (lo + step * (float)c[i]);
+    s0 += d * d;
+  }
+  return (s0 + s1) + (s2 + s3);
+}
+
 #ifdef VG_HAVE_X86_KERNELS
 
 __attribute__((target("avx2,fma"))) static float hsum256(__m256 v) {
@@ -157,6 +195,97 @@ __attribute__((target("avx512f"))) static float l2sq_avx512(const float *a,
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
+/* 8 codes as floats lo + step * c. */
+__attribute__((target("avx2,fma"))) static inline __m256 decode8(const unsigned char *c,
+                                                                 __m256 lo, __m256 step) {
+  __m128i b = _mm_loadl_epi64((const __m128i *)c);
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)), step, lo);
+}
+
+__attribute__((target("avx2,fma"))) static float dot_code_avx2(const float *q,
+                                                               const unsigned char *c,
+                                                               float lo, float step, int n) {
+  __m256 vlo = _mm256_set1_ps(lo), vstep = _mm256_set1_ps(step);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), decode8(c + i, vlo, vstep), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), decode8(c + i + 8, vlo, vstep), s1);
+  }
+  float s = hsum256(_mm256_add_ps(s0, s1));
+  for (; i < n; i++) s += q[i] * (lo + step * (float)c[i]);
+  return s;
+}
+
+__attribute__((target("avx2,fma"))) static float l2sq_code_avx2(const float *q,
+                                                                const unsigned char *c,
+                                                                float lo, float step, int n) {
+  __m256 vlo = _mm256_set1_ps(lo), vstep = _mm256_set1_ps(step);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(q + i), decode8(c + i, vlo, vstep));
+    __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(q + i + 8), decode8(c + i + 8, vlo, vstep));
+    s0 = _mm256_fmadd_ps(d0, d0, s0);
+    s1 = _mm256_fmadd_ps(d1, d1, s1);
+  }
+  float s = hsum256(_mm256_add_ps(s0, s1));
+  for (; i < n; i++) {
+    float d = q[i] - (lo + step * (float)c[i]);
+    s += d * d;
+  }
+  return s;
+}
+
+/* 16 codes as floats lo + step * c. */
+__attribute__((target("avx512f"))) static inline __m512 decode16(const unsigned char *c,
+                                                                 __m512 lo, __m512 step) {
+  __m128i b = _mm_loadu_si128((const __m128i *)c);
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)), step, lo);
+}
+
+__attribute__((target("avx512f"))) static float dot_code_avx512(const float *q,
+                                                                 const unsigned char *c,
+                                                                 float lo, float step, int n) {
+  __m512 vlo = _mm512_set1_ps(lo), vstep = _mm512_set1_ps(step);
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), decode16(c + i, vlo, vstep), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), decode16(c + i + 16, vlo, vstep), s1);
+  }
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), decode16(c + i, vlo, vstep), s0);
+  }
+  float s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+  for (; i < n; i++) s += q[i] * (lo + step * (float)c[i]);
+  return s;
+}
+
+__attribute__((target("avx512f"))) static float l2sq_code_avx512(const float *q,
+                                                                  const unsigned char *c,
+                                                                  float lo, float step, int n) {
+  __m512 vlo = _mm512_set1_ps(lo), vstep = _mm512_set1_ps(step);
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(q + i), decode16(c + i, vlo, vstep));
+    __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(q + i + 16), decode16(c + i + 16, vlo, vstep));
+    s0 = _mm512_fmadd_ps(d0, d0, s0);
+    s1 = _mm512_fmadd_ps(d1, d1, s1);
+  }
+  for (; i + 16 <= n; i += 16) {
+    __m512 d = _mm512_sub_ps(_mm512_loadu_ps(q + i), decode16(c + i, vlo, vstep));
+    s0 = _mm512_fmadd_ps(d, d, s0);
+  }
+  float s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+  for (; i < n; i++) {
+    float d = q[i] - (lo + step * (float)c[i]);
+    s += d * d;
+  }
+  return s;
+}
+
 static int cpu_has(vg_simd level) {
   __builtin_cpu_init();
   switch (level) {
@@ -177,6 +306,8 @@ static int cpu_has(vg_simd level) { return level == VG_SIMD_PORTABLE; }
 
 vg_kernel vg_dot_kernel = dot_portable;
 vg_kernel vg_l2sq_kernel = l2sq_portable;
+vg_code_kernel vg_dot_code_kernel = dot_code_portable;
+vg_code_kernel vg_l2sq_code_kernel = l2sq_code_portable;
 static vg_simd current_level = VG_SIMD_PORTABLE;
 
 int vg_simd_force(vg_simd level) {
@@ -186,15 +317,21 @@ int vg_simd_force(vg_simd level) {
     case VG_SIMD_AVX512:
       vg_dot_kernel = dot_avx512;
       vg_l2sq_kernel = l2sq_avx512;
+      vg_dot_code_kernel = dot_code_avx512;
+      vg_l2sq_code_kernel = l2sq_code_avx512;
       break;
     case VG_SIMD_AVX2:
       vg_dot_kernel = dot_avx2;
       vg_l2sq_kernel = l2sq_avx2;
+      vg_dot_code_kernel = dot_code_avx2;
+      vg_l2sq_code_kernel = l2sq_code_avx2;
       break;
 #endif
     default:
       vg_dot_kernel = dot_portable;
       vg_l2sq_kernel = l2sq_portable;
+      vg_dot_code_kernel = dot_code_portable;
+      vg_l2sq_code_kernel = l2sq_code_portable;
       break;
   }
   current_level = level;

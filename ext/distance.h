@@ -44,6 +44,21 @@ static inline float vg_l2sq(const float *a, const float *b, int n) {
   return vg_l2sq_kernel(a, b, n);
 }
 
+/* A float vector q against 8-bit codes c standing for lo + step * c[i]:
+** sum of q[i]*(lo + step*c[i]), and sum of (q[i] - lo - step*c[i])^2. */
+typedef float (*vg_code_kernel)(const float *q, const unsigned char *c, float lo, float step,
+                                int n);
+extern vg_code_kernel vg_dot_code_kernel, vg_l2sq_code_kernel;
+
+static inline float vg_dot_code(const float *q, const unsigned char *c, float lo, float step,
+                                int n) {
+  return vg_dot_code_kernel(q, c, lo, step, n);
+}
+static inline float vg_l2sq_code(const float *q, const unsigned char *c, float lo, float step,
+                                 int n) {
+  return vg_l2sq_code_kernel(q, c, lo, step, n);
+}
+
 /* Distance under metric m between two vectors prepared for it: for cosine,
 ** both must already be normalized (vg_vector_normalize), which turns the
 ** distance into 1 - dot. */

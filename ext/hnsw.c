@@ -72,9 +72,114 @@ static inline float dist_vec(const Hnsw *h, vg_metric m, const float *a, const f
   }
 }
 
-/* Links are chosen under linkMetric (see hnsw_init). */
-static inline float dist_nodes(const Hnsw *h, uint32_t a, uint32_t b) {
-  return dist_vec(h, h->linkMetric, hnsw_vector(h, a), hnsw_vector(h, b));
+/* An int8 node's vector: CODE_LO, CODE_STEP, CODE_RESID (|x - decoded|),
+** CODE_MAG (what rounding error scales with, see hnsw_distance_error), then
+** the codes. */
+enum { CODE_LO, CODE_STEP, CODE_RESID, CODE_MAG, CODE_HEAD };
+
+static inline float *node_vector_words(const Hnsw *h, uint32_t i) {
+  return (float *)(h->aNode0 + (size_t)i * h->nodeWords + h->vecWord);
+}
+
+static inline const unsigned char *node_codes(const Hnsw *h, uint32_t i) {
+  return (const unsigned char *)(node_vector_words(h, i) + CODE_HEAD);
+}
+
+/* Distance under metric m from the float vector q to node i. */
+static inline float dist_to(const Hnsw *h, vg_metric m, const float *q, uint32_t i) {
+  if (h->vectors == HNSW_FLOAT32) return dist_vec(h, m, q, hnsw_vector(h, i));
+  const float *w = node_vector_words(h, i);
+  const unsigned char *c = node_codes(h, i);
+  switch (m) {
+    case VG_METRIC_COSINE:
+      return 1.0f - vg_dot_code(q, c, w[CODE_LO], w[CODE_STEP], h->nDims);
+    case VG_METRIC_IP:
+      return -vg_dot_code(q, c, w[CODE_LO], w[CODE_STEP], h->nDims);
+    default:
+      return vg_l2sq_code(q, c, w[CODE_LO], w[CODE_STEP], h->nDims);
+  }
+}
+
+float hnsw_distance(const Hnsw *h, const float *q, uint32_t i) {
+  return dist_to(h, h->metric, q, i);
+}
+
+void hnsw_decode(const Hnsw *h, uint32_t i, float *aOut) {
+  if (h->vectors == HNSW_FLOAT32) {
+    memcpy(aOut, hnsw_vector(h, i), sizeof(float) * (size_t)h->nDims);
+    return;
+  }
+  const float *w = node_vector_words(h, i);
+  const unsigned char *c = node_codes(h, i);
+  for (int j = 0; j < h->nDims; j++) aOut[j] = w[CODE_LO] + w[CODE_STEP] * (float)c[j];
+}
+
+/* Node a's vector as floats, to compare with others under linkMetric (see
+** hnsw_init).  For an int8 graph it is decoded into h->aDecoded, valid
+** until the next call; callers decode once and compare with many. */
+static inline const float *node_as_query(const Hnsw *h, uint32_t a) {
+  if (h->vectors == HNSW_FLOAT32) return hnsw_vector(h, a);
+  hnsw_decode(h, a, h->aDecoded);
+  return h->aDecoded;
+}
+
+static inline float dist_link(const Hnsw *h, const float *qa, uint32_t b) {
+  return dist_to(h, h->linkMetric, qa, b);
+}
+
+/* Hold v in node i's block: as it is, or as codes with their scale and
+** error terms. */
+static void node_store_vector(Hnsw *h, uint32_t i, const float *v) {
+  float *w = node_vector_words(h, i);
+  int n = h->nDims;
+  if (h->vectors == HNSW_FLOAT32) {
+    memcpy(w, v, sizeof(float) * (size_t)n);
+    return;
+  }
+  float lo = v[0], hi = v[0];
+  for (int j = 1; j < n; j++) {
+    if (v[j] < lo) lo = v[j];
+    if (v[j] > hi) hi = v[j];
+  }
+  float step = (hi - lo) / 255.0f;
+  /* A range too wide for a float gets no codes; its error bound is then
+  ** infinite, so searches read its exact vector. */
+  if (!isfinite(step)) step = 0.0f;
+  float inv = step > 0 ? 1.0f / step : 0.0f;
+  unsigned char *c = (unsigned char *)(w + CODE_HEAD);
+  double resid2 = 0, norm2 = 0;
+  for (int j = 0; j < n; j++) {
+    float t = (v[j] - lo) * inv;
+    int code = (int)lrintf(t);
+    c[j] = (unsigned char)(code < 0 ? 0 : code > 255 ? 255 : code);
+    /* The error against the value the kernels compute, lo + step * c. */
+    double x = (double)(lo + step * (float)c[j]);
+    resid2 += ((double)v[j] - x) * ((double)v[j] - x);
+    norm2 += x * x;
+  }
+  w[CODE_LO] = lo;
+  w[CODE_STEP] = step;
+  /* Rounded up, so that the bounds built on them stay bounds. */
+  w[CODE_RESID] = (float)(sqrt(resid2) * (1 + 1e-6));
+  w[CODE_MAG] = (float)((2 * sqrt(norm2) + sqrt(resid2) + 2 * fabs((double)lo) * sqrt(n)) *
+                        (1 + 1e-6));
+}
+
+/* |exact - approximate| <= |q| * |x - decoded| for the dot products, and
+** <= |x - decoded| for l2 distances (triangle inequality); float rounding
+** in the exact and the approximate kernels adds at most about n units of
+** rounding times the magnitudes involved (CODE_MAG), counted twice over. */
+float hnsw_distance_error(const Hnsw *h, uint32_t i, float qNorm) {
+  if (h->vectors == HNSW_FLOAT32) return 0.0f;
+  const float *w = node_vector_words(h, i);
+  double gamma = 2.0 * (h->nDims + 4) * ldexp(1.0, -24);
+  double e;
+  if (h->metric == VG_METRIC_L2) {
+    e = w[CODE_RESID] + 2 * gamma * (qNorm + w[CODE_MAG]);
+  } else {
+    e = qNorm * (w[CODE_RESID] + gamma * w[CODE_MAG]) + gamma;
+  }
+  return (float)(e * (1 + 1e-6));
 }
 
 /* The list of node i at level l: element 0 is the count. */
@@ -95,9 +200,15 @@ static size_t round_up_line(size_t nWords) {
   return (nWords + WORDS_PER_LINE - 1) / WORDS_PER_LINE * WORDS_PER_LINE;
 }
 
-int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction) {
+int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction,
+              HnswVectors vectors) {
   memset(h, 0, sizeof(*h));
-  if (nDims < 1 || M < 2 || M > HNSW_MAX_M || efConstruction < 1) return SQLITE_MISUSE;
+  h->entry = HNSW_NONE;
+  h->maxLevel = -1;
+  if (nDims < 1 || M < 2 || M > HNSW_MAX_M || efConstruction < 1 ||
+      (vectors != HNSW_FLOAT32 && vectors != HNSW_INT8)) {
+    return SQLITE_MISUSE;
+  }
   h->nDims = nDims;
   h->metric = metric;
   /* Under inner product a few long vectors are "nearest" to everything, and
@@ -109,11 +220,15 @@ int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction) {
   h->M0 = 2 * M;
   h->efConstruction = efConstruction;
   h->mL = 1.0 / log((double)M);
+  h->vectors = vectors;
   h->vecWord = round_up_line((size_t)(1 + h->M0));
-  h->nodeWords = h->vecWord + round_up_line((size_t)nDims);
-  h->entry = HNSW_NONE;
-  h->maxLevel = -1;
+  size_t nVecWords = vectors == HNSW_FLOAT32 ? (size_t)nDims : CODE_HEAD + ((size_t)nDims + 3) / 4;
+  h->nodeWords = h->vecWord + round_up_line(nVecWords);
   i64map_init(&h->index);
+  if (vectors == HNSW_INT8) {
+    h->aDecoded = sqlite3_malloc64(sizeof(float) * (size_t)nDims);
+    if (h->aDecoded == 0) return SQLITE_NOMEM;
+  }
   return SQLITE_OK;
 }
 
@@ -131,6 +246,8 @@ void hnsw_free(Hnsw *h) {
   sqlite3_free(h->aDirtyMark);
   sqlite3_free(h->cand.a);
   sqlite3_free(h->result.a);
+  if (h->aDecoded) memset(h->aDecoded, 0, sizeof(float) * (size_t)h->nDims);
+  sqlite3_free(h->aDecoded);
   i64map_free(&h->index);
   memset(h, 0, sizeof(*h));
   h->entry = HNSW_NONE;
@@ -262,7 +379,7 @@ static int node_new(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float
   h->aRowid[i] = rowid;
   h->aTag[i] = tag;
   h->aLevel[i] = (signed char)level;
-  memcpy((float *)hnsw_vector(h, i), v, sizeof(float) * h->nDims);
+  node_store_vector(h, i, v);
   link_list(h, i, 0)[0] = 0;
   h->apUpper[i] = aUpper;
   h->nLive++;
@@ -346,8 +463,9 @@ static int select_diverse(const Hnsw *h, HnswCand *a, int n, int m) {
   int nKeep = 0;
   for (int i = 0; i < n && nKeep < m; i++) {
     int bGood = 1;
+    const float *qi = nKeep > 0 ? node_as_query(h, a[i].node) : 0;
     for (int j = 0; j < nKeep && bGood; j++) {
-      if (dist_nodes(h, a[i].node, a[j].node) < a[i].d) bGood = 0;
+      if (dist_link(h, qi, a[j].node) < a[i].d) bGood = 0;
     }
     if (bGood) {
       HnswCand t = a[i];
@@ -372,12 +490,13 @@ static int shrink(Hnsw *h, uint32_t n, int l, uint32_t extra, int depth) {
                     ? aStack
                     : sqlite3_malloc64(sizeof(HnswCand) * (size_t)nCand);
   if (a == 0) return SQLITE_NOMEM;
+  const float *qn = node_as_query(h, n);
   for (int j = 0; j < nCand - 1; j++) {
     a[j].node = ln[1 + j];
-    a[j].d = dist_nodes(h, n, a[j].node);
+    a[j].d = dist_link(h, qn, a[j].node);
   }
   a[nCand - 1].node = extra;
-  a[nCand - 1].d = dist_nodes(h, n, extra);
+  a[nCand - 1].d = dist_link(h, qn, extra);
   qsort(a, (size_t)nCand, sizeof(HnswCand), cand_cmp);
   select_diverse(h, a, nCand, hnsw_capacity(h, l));
   /* a[] is now in keeping order; pick the victim from the end. */
@@ -403,13 +522,13 @@ static int shrink(Hnsw *h, uint32_t n, int l, uint32_t extra, int depth) {
 
 /* Greedy walk at level l from ep towards q. */
 static uint32_t greedy_closest(Hnsw *h, vg_metric m, const float *q, uint32_t ep, int l) {
-  float dBest = dist_vec(h, m, q, hnsw_vector(h, ep));
+  float dBest = dist_to(h, m, q, ep);
   for (int bMoved = 1; bMoved;) {
     bMoved = 0;
     int n;
     const uint32_t *a = hnsw_links(h, ep, l, &n);
     for (int j = 0; j < n; j++) {
-      float d = dist_vec(h, m, q, hnsw_vector(h, a[j]));
+      float d = dist_to(h, m, q, a[j]);
       if (d < dBest) {
         dBest = d;
         ep = a[j];
@@ -422,8 +541,8 @@ static uint32_t greedy_closest(Hnsw *h, vg_metric m, const float *q, uint32_t ep
 
 /* Ask for every cache line of a node's vector. */
 static inline void prefetch_vector(const Hnsw *h, uint32_t i) {
-  const char *p = (const char *)hnsw_vector(h, i);
-  size_t nByte = sizeof(float) * (size_t)h->nDims;
+  const char *p = (const char *)node_vector_words(h, i);
+  size_t nByte = sizeof(uint32_t) * (h->nodeWords - h->vecWord);
   for (size_t o = 0; o < nByte; o += 64) __builtin_prefetch(p + o);
 }
 
@@ -442,7 +561,7 @@ static int search_layer(Hnsw *h, vg_metric m, const float *q, const uint32_t *aE
     uint32_t e = aEp[i];
     if (h->aVisited[e] == epoch) continue;
     h->aVisited[e] = epoch;
-    float d = dist_vec(h, m, q, hnsw_vector(h, e));
+    float d = dist_to(h, m, q, e);
     rc = heap_push(C, d, e, 0);
     if (rc == SQLITE_OK && (accept == 0 || accept(pCtx, e))) rc = heap_push(W, d, e, 1);
   }
@@ -463,7 +582,7 @@ static int search_layer(Hnsw *h, vg_metric m, const float *q, const uint32_t *aE
     }
     for (int j = 0; j < nNew; j++) {
       uint32_t e = aNew[j];
-      float d = dist_vec(h, m, q, hnsw_vector(h, e));
+      float d = dist_to(h, m, q, e);
       if (W->n < ef || d < W->a[0].d) {
         rc = heap_push(C, d, e, 0);
         if (rc == SQLITE_OK && (accept == 0 || accept(pCtx, e))) {
@@ -523,9 +642,8 @@ int hnsw_search(Hnsw *h, const float *q, int ef, HnswAccept accept, void *pCtx,
 
 /* ---- insertion --------------------------------------------------------- */
 
-/* Link node x at levels min(top, maxLevel)..lowest, searching from ep. */
-static int link_levels(Hnsw *h, uint32_t x, int top, int lowest, int depth) {
-  const float *q = hnsw_vector(h, x);
+/* Link node x, whose vector is q, at levels min(top, maxLevel)..lowest. */
+static int link_levels(Hnsw *h, uint32_t x, const float *q, int top, int lowest, int depth) {
   if (h->entry == HNSW_NONE || h->entry == x) return SQLITE_OK;
   int lStart = top < h->maxLevel ? top : h->maxLevel;
   uint32_t ep = descend(h, h->linkMetric, q, lStart);
@@ -565,7 +683,8 @@ int hnsw_insert(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float *v,
     h->maxLevel = level;
     return SQLITE_OK;
   }
-  rc = link_levels(h, x, level, 0, 0);
+  /* An int8 graph links by the exact vector while it has it. */
+  rc = link_levels(h, x, v, level, 0, 0);
   if (rc == SQLITE_OK && level > h->maxLevel) {
     h->entry = x;
     h->maxLevel = level;
@@ -578,7 +697,15 @@ int hnsw_insert(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float *v,
 ** linking can itself drop links elsewhere. */
 static int reconnect(Hnsw *h, uint32_t x, int l, int depth) {
   if (depth > 3 || h->nLive < 2 || l > h->maxLevel) return SQLITE_OK;
-  return link_levels(h, x, l, l, depth);
+  if (h->vectors == HNSW_FLOAT32) return link_levels(h, x, hnsw_vector(h, x), l, l, depth);
+  /* Its own copy: linking can reach reconnect() again. */
+  float *q = sqlite3_malloc64(sizeof(float) * (size_t)h->nDims);
+  if (q == 0) return SQLITE_NOMEM;
+  hnsw_decode(h, x, q);
+  int rc = link_levels(h, x, q, l, l, depth);
+  memset(q, 0, sizeof(float) * (size_t)h->nDims);
+  sqlite3_free(q);
+  return rc;
 }
 
 /* ---- deletion ---------------------------------------------------------- */
@@ -616,11 +743,12 @@ static int repair(Hnsw *h, uint32_t n, int l, const uint32_t *aNbr, int nNbr) {
   if (a == 0) return SQLITE_NOMEM;
   const uint32_t *ln = link_list(h, n, l);
   int nCand = 0, rc = SQLITE_OK;
+  const float *qn = node_as_query(h, n);
   for (int j = 0; j < nNbr; j++) {
     uint32_t c = aNbr[j];
     if (c == n || list_has(ln, c)) continue;
     a[nCand].node = c;
-    a[nCand].d = dist_nodes(h, n, c);
+    a[nCand].d = dist_link(h, qn, c);
     nCand++;
   }
   if (nCand > 0) {
@@ -629,8 +757,9 @@ static int repair(Hnsw *h, uint32_t n, int l, const uint32_t *aNbr, int nNbr) {
     int iPick = 0;
     for (int j = 0; j < nCand && j < 4; j++) {
       int bGood = 1;
+      const float *qj = node_as_query(h, a[j].node);
       for (uint32_t t = 1; t <= ln[0] && bGood; t++) {
-        if (dist_nodes(h, a[j].node, ln[t]) < a[j].d) bGood = 0;
+        if (dist_link(h, qj, ln[t]) < a[j].d) bGood = 0;
       }
       if (bGood) {
         iPick = j;

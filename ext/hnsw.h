@@ -17,6 +17,15 @@
 ** knows nothing of SQL: a node carries its rowid and an opaque 64-bit tag
 ** that the caller uses as the node's storage address.
 **
+** A graph holds its vectors as float32, or as 8-bit codes (an int8 graph):
+** per vector, lo = its smallest element, step = (largest - lo) / 255, and
+** element i stands for lo + step * code[i].  A 384-dimensional vector then
+** takes 400 bytes instead of 1536, and a search reads a quarter of the
+** memory.  Distances to an int8 graph's nodes are approximate;
+** hnsw_distance_error() bounds how far each can be from the exact one, so
+** a caller holding the exact vectors elsewhere can re-rank the candidates
+** and know which ones cannot matter.  The graph keeps no float copy.
+**
 ** Distances inside the graph are "prepared" distances: 1 - dot for cosine
 ** (vectors must be normalized by the caller), squared L2 for l2, -dot for
 ** inner product.  They order neighbours exactly as the real distances do.
@@ -38,6 +47,8 @@
 /* Largest M (links per node above level 0; 2M at level 0). */
 #define HNSW_MAX_M 64
 
+typedef enum HnswVectors { HNSW_FLOAT32 = 0, HNSW_INT8 = 1 } HnswVectors;
+
 typedef struct HnswCand {
   float d;
   uint32_t node;
@@ -57,6 +68,7 @@ typedef struct Hnsw {
   int M0;              /* links per node at level 0 (2M) */
   int efConstruction;  /* candidates considered when linking a new node */
   double mL;           /* level multiplier, 1/ln(M) */
+  HnswVectors vectors;
 
   uint32_t nNode;      /* node slots used, live or free */
   uint32_t nAlloc;     /* node slots allocated */
@@ -66,7 +78,7 @@ typedef struct Hnsw {
   signed char *aLevel; /* -1: free slot */
   /* Per node, in one block of nodeWords 32-bit words: the level-0 list
   ** (count, then M0 node numbers), padding, then the vector from word
-  ** vecWord.  Blocks are whole cache lines: a search reads a node's vector,
+  ** vecWord (int8 graphs: lo, step, the error terms, then the codes).  Blocks are whole cache lines: a search reads a node's vector,
   ** then its links, from the same place. */
   uint32_t *aNode0;
   void *pNode0Mem;     /* the allocation aNode0 is aligned within */
@@ -87,14 +99,17 @@ typedef struct Hnsw {
   uint32_t nDirty, nDirtyAlloc;
   unsigned char *aDirtyMark;
   HnswHeap cand, result;
+  float *aDecoded;     /* int8 graphs: one vector decoded, for link choices */
 } Hnsw;
 
 /* A caller's test of whether a node may appear in search results.  Nodes
 ** that fail it are still walked through, so the graph stays connected. */
 typedef int (*HnswAccept)(void *pCtx, uint32_t node);
 
-/* An empty graph.  SQLITE_OK, or SQLITE_MISUSE for bad parameters. */
-int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction);
+/* An empty graph.  SQLITE_OK, SQLITE_NOMEM, or SQLITE_MISUSE for bad
+** parameters. */
+int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction,
+              HnswVectors vectors);
 void hnsw_free(Hnsw *h);
 
 /* Make room for exactly n nodes (more are added as needed).  SQLITE_OK or
@@ -123,9 +138,24 @@ int hnsw_search(Hnsw *h, const float *q, int ef, HnswAccept accept, void *pCtx,
 uint32_t hnsw_find(const Hnsw *h, sqlite3_int64 rowid);
 
 static inline int hnsw_is_live(const Hnsw *h, uint32_t i) { return h->aLevel[i] >= 0; }
+
+/* The vector of node i of a float32 graph. */
 static inline const float *hnsw_vector(const Hnsw *h, uint32_t i) {
   return (const float *)(h->aNode0 + (size_t)i * h->nodeWords + h->vecWord);
 }
+
+/* The vector of node i as the graph holds it, as floats (for an int8
+** graph, the values its codes stand for). */
+void hnsw_decode(const Hnsw *h, uint32_t i, float *aOut);
+
+/* The distance from q to node i as a search ranks it: squared for l2, and
+** approximate for an int8 graph. */
+float hnsw_distance(const Hnsw *h, const float *q, uint32_t i);
+
+/* For an int8 graph: a bound on |exact - approximate| distance from a
+** query of norm qNorm to node i, in the metric's own units (not squared
+** for l2), rounding included.  0 for a float32 graph. */
+float hnsw_distance_error(const Hnsw *h, uint32_t i, float qNorm);
 
 /* The link list of node i at level l: *pn entries. */
 const uint32_t *hnsw_links(const Hnsw *h, uint32_t i, int l, int *pn);

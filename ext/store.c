@@ -981,6 +981,39 @@ static int open_chunk_blob(VgStore *p, sqlite3_int64 chunk, sqlite3_blob **ppBlo
   return SQLITE_OK;
 }
 
+int vg_store_slot_vector(VgStore *p, sqlite3_blob **ppBlob, sqlite3_int64 tag, int level,
+                         sqlite3_int64 rowid, float *aOut, char **pzErr) {
+  VgSlot slot;
+  vg_slot_from_tag(tag, level, &slot);
+  int nSlot = slot_bytes(p->pDef, level), nVec = 4 * p->pDef->nDims;
+  unsigned char aHead[VG_SLOT_KEY]; /* magic, level, rowid: not the key */
+  int rc = SQLITE_OK;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    rc = open_chunk_blob(p, slot.chunk, ppBlob, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    if ((sqlite3_int64)(slot.iSlot + 1) * nSlot > sqlite3_blob_bytes(*ppBlob)) {
+      return corrupt(p, pzErr, "a row's slot lies past the end of its chunk", rowid);
+    }
+    int off = slot.iSlot * nSlot;
+    rc = sqlite3_blob_read(*ppBlob, aHead, VG_SLOT_KEY, off);
+    if (rc == SQLITE_OK) rc = sqlite3_blob_read(*ppBlob, aOut, nVec, off + VG_SLOT_VECTOR);
+    if (rc != SQLITE_ABORT) break;
+    sqlite3_blob_close(*ppBlob); /* expired: the chunk row changed */
+    *ppBlob = 0;
+  }
+  if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
+  if (memcmp(aHead, VG_SLOT_MAGIC, 4) != 0 || slot_rowid(aHead) != rowid ||
+      aHead[VG_SLOT_LEVEL] != level) {
+    return corrupt(p, pzErr, "a row's slot does not hold it", rowid);
+  }
+  const unsigned char *z = (const unsigned char *)aOut;
+  for (int i = 0; i < p->pDef->nDims; i++) {
+    unsigned int u = get_u32(z + 4 * i);
+    memcpy(&aOut[i], &u, 4);
+  }
+  return SQLITE_OK;
+}
+
 /* The nodes found, the partition's row count and its rows must agree;
 ** anything else means a shadow table was damaged. */
 static int check_partition_counts(VgStore *p, sqlite3_int64 part, sqlite3_int64 nNodes,

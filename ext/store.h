@@ -138,6 +138,14 @@ int vg_store_locate(VgStore *p, sqlite3_int64 rowid, sqlite3_int64 *pPart, VgSlo
 /* Close the write handle a write may have left open (end of xUpdate). */
 void vg_store_end_write(VgStore *p);
 
+/* The vector stored for rowid in the slot named by tag (a graph node's tag;
+** level is the node's level), as the user gave it, into aOut (nDims
+** floats).  *ppBlob is the caller's read handle on T_chunks, opened or moved
+** here and closed by the caller before the statement ends.
+** SQLITE_CORRUPT_VTAB when the slot does not hold rowid. */
+int vg_store_slot_vector(VgStore *p, sqlite3_blob **ppBlob, sqlite3_int64 tag, int level,
+                         sqlite3_int64 rowid, float *aOut, char **pzErr);
+
 /* ---- loading ---- */
 
 /* What a lenient load (vg_hnsw_check) found wrong instead of failing. */

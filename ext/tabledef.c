@@ -186,9 +186,33 @@ static const IndexOption index_options[] = {
     {"ef_search", offsetof(VgTableDef, efSearch), 1, VG_MAX_EF},
 };
 
+/* quantization=none|int8: how the index holds vectors in memory. */
+static int parse_quantization(Lexer *lx, const char *zArg, VgTableDef *pDef,
+                              unsigned *pSeen, char **pzErr) {
+  unsigned bit = 1u << (sizeof(index_options) / sizeof(index_options[0]));
+  if (*pSeen & bit) {
+    *pzErr = sqlite3_mprintf("vg_hnsw: option quantization is given twice");
+    return SQLITE_ERROR;
+  }
+  *pSeen |= bit;
+  lex_next(lx); /* '=' */
+  Token v = lex_next(lx);
+  int bEnd = lex_next(lx).type == TK_END;
+  if (bEnd && tok_is(v, "none")) {
+    pDef->quantization = VG_QUANT_NONE;
+  } else if (bEnd && tok_is(v, "int8")) {
+    pDef->quantization = VG_QUANT_INT8;
+  } else {
+    *pzErr = sqlite3_mprintf("vg_hnsw: quantization must be none or int8; got '%s'", zArg);
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}
+
 /* Parse "name=value" for one of index_options; name is already read. */
 static int parse_option(Lexer *lx, Token name, const char *zArg, VgTableDef *pDef,
                         unsigned *pSeen, char **pzErr) {
+  if (tok_is(name, "quantization")) return parse_quantization(lx, zArg, pDef, pSeen, pzErr);
   for (size_t i = 0; i < sizeof(index_options) / sizeof(index_options[0]); i++) {
     const IndexOption *o = &index_options[i];
     if (!tok_is(name, o->zName)) continue;
@@ -211,7 +235,8 @@ static int parse_option(Lexer *lx, Token name, const char *zArg, VgTableDef *pDe
     return SQLITE_OK;
   }
   *pzErr = sqlite3_mprintf(
-      "vg_hnsw: unknown table option '%.*s' (options: hnsw_m, ef_construction, ef_search)",
+      "vg_hnsw: unknown table option '%.*s' (options: hnsw_m, ef_construction, ef_search, "
+      "quantization)",
       name.n, name.z);
   return SQLITE_ERROR;
 }

@@ -9,6 +9,7 @@
 **   content_type text                             -- metadata: filterable
 **   +body text                                    -- auxiliary: stored only
 **   hnsw_m=16 ef_construction=200 ef_search=64    -- index options
+**   quantization=int8                             -- int8 vectors in memory
 **
 ** The parser knows nothing of storage; store.c maps the columns to shadow
 ** tables and vtab.c to the declared schema.
@@ -54,7 +55,11 @@ typedef struct VgTableDef {
   int hnswM;          /* hnsw_m: links per node (2x at level 0) */
   int efConstruction; /* ef_construction: candidates when linking */
   int efSearch;       /* ef_search: default candidates when searching */
+  int quantization;   /* VG_QUANT_*: how the in-memory index holds vectors */
 } VgTableDef;
+
+#define VG_QUANT_NONE 0 /* float32, as stored */
+#define VG_QUANT_INT8 1 /* 8-bit codes; exact vectors are read from the file */
 
 #define VG_DEFAULT_HNSW_M 16
 #define VG_DEFAULT_EF_CONSTRUCTION 200

@@ -610,9 +610,21 @@ typedef struct KnnQuery {
   uint32_t nMask;
   char *aMaskKey; /* the candidate query and its values, or 0: see mask_key */
   int nMaskKey;
+  /* int8 graphs: exact distances come from the vectors in the file. */
+  float qNorm;           /* |aQuery| */
+  float *aExact;         /* one row's vector, read from its slot */
+  sqlite3_blob *pBlob;   /* read handle for those reads */
+  HnswCand *aPick;       /* candidates for re-ranking */
+  float *aApprox;        /* per node: approximate distance (brute force) */
+  sqlite3_int64 nPickAlloc;
 } KnnQuery;
 
 static void knn_free(KnnQuery *q) {
+  if (q->pBlob) sqlite3_blob_close(q->pBlob);
+  if (q->aExact) memset(q->aExact, 0, sizeof(float) * (size_t)q->nDims);
+  sqlite3_free(q->aExact);
+  sqlite3_free(q->aPick);
+  sqlite3_free(q->aApprox);
   sqlite3_free(q->aQuery);
   sqlite3_free(q->aDist);
   sqlite3_free(q->aRowid);
@@ -790,6 +802,9 @@ static int knn_query_vector(VgVtab *p, sqlite3_value *v, KnnQuery *q) {
   }
   q->nDims = n;
   q->metric = d->metric;
+  double norm2 = 0;
+  for (int i = 0; i < n; i++) norm2 += (double)q->aQuery[i] * q->aQuery[i];
+  q->qNorm = (float)(sqrt(norm2) * (1 + 1e-6));
   return SQLITE_OK;
 }
 
@@ -940,8 +955,117 @@ static int mask_accepts(void *pCtx, uint32_t node) {
   return ((const unsigned char *)pCtx)[node];
 }
 
+/* ---- int8 graphs: re-ranking with the vectors in the file -------------- */
+
+/* The exact distance from the query to node i, from the vector in its slot
+** (the same computation as a float32 graph's). */
+static int knn_exact_distance(VgVtab *p, KnnQuery *q, const Hnsw *h, uint32_t i, float *pd) {
+  char *zErr = 0;
+  if (q->aExact == 0) {
+    q->aExact = sqlite3_malloc64(sizeof(float) * (size_t)q->nDims);
+    if (q->aExact == 0) return SQLITE_NOMEM;
+  }
+  int rc = vg_store_slot_vector(p->pStore, &q->pBlob, h->aTag[i], h->aLevel[i], h->aRowid[i],
+                                q->aExact, &zErr);
+  if (rc != SQLITE_OK) return zErr ? vg_vtab_set_error(p, rc, zErr) : rc;
+  if (q->metric == VG_METRIC_COSINE && !vg_vector_normalize(q->aExact, q->nDims, q->aExact)) {
+    return vg_vtab_error(p, SQLITE_CORRUPT_VTAB,
+                         "%s: the shadow tables are corrupt: row %lld has a zero vector",
+                         p->zName, h->aRowid[i]);
+  }
+  *pd = vg_prepared_distance(q->metric, q->aQuery, q->aExact, q->nDims);
+  return SQLITE_OK;
+}
+
+/* An approximate distance from the graph in the metric's own units. */
+static float knn_approx(const KnnQuery *q, float dGraph) {
+  return q->metric == VG_METRIC_L2 ? sqrtf(dGraph) : dGraph;
+}
+
+static int cand_by_distance(const void *x, const void *y) {
+  const HnswCand *a = x, *b = y;
+  return a->d < b->d ? -1 : a->d > b->d;
+}
+
+/* a[0..n) holds candidates with lower bounds on their exact distances.
+** Offer their exact distances to the heap, lowest bound first, and stop
+** once no bound left is below the heap's worst: what is skipped could not
+** have entered it, so the heap ends as if every candidate had been read. */
+static int knn_refine(VgVtab *p, KnnQuery *q, const Hnsw *h, HnswCand *a, int n) {
+  int rc = SQLITE_OK;
+  qsort(a, (size_t)n, sizeof(HnswCand), cand_by_distance);
+  for (int j = 0; j < n && rc == SQLITE_OK; j++) {
+    if (q->top.n == q->top.k && a[j].d > q->top.a[0].distance) break;
+    float d;
+    rc = knn_exact_distance(p, q, h, a[j].node, &d);
+    if (rc == SQLITE_OK) rc = knn_offer_at(q, d, h->aRowid[a[j].node]);
+  }
+  return rc;
+}
+
+static int pick_room(KnnQuery *q, sqlite3_int64 n) {
+  if (n <= q->nPickAlloc) return SQLITE_OK;
+  HnswCand *a = sqlite3_realloc64(q->aPick, sizeof(HnswCand) * (size_t)n);
+  if (a == 0) return SQLITE_NOMEM;
+  q->aPick = a;
+  q->nPickAlloc = n;
+  return SQLITE_OK;
+}
+
+/* Brute force over an int8 graph: approximate distances to every row say
+** which rows could be among the k nearest (lower bound at most the k-th
+** smallest upper bound); only those are read from the file. */
+static int knn_exact_int8(VgVtab *p, KnnQuery *q, const Hnsw *h, int bMask) {
+  TopK upper;
+  int rc = SQLITE_OK;
+  sqlite3_free(q->aApprox);
+  q->aApprox = sqlite3_malloc64(sizeof(float) * ((size_t)h->nNode + 1));
+  if (q->aApprox == 0) return SQLITE_NOMEM;
+  topk_init(&upper, q->k);
+  for (uint32_t i = 0; rc == SQLITE_OK && i < h->nNode; i++) {
+    if (!(bMask ? q->aAccept[i] : hnsw_is_live(h, i))) continue;
+    float d = knn_approx(q, hnsw_distance(h, q->aQuery, i));
+    q->aApprox[i] = d;
+    rc = topk_push(&upper, d + hnsw_distance_error(h, i, q->qNorm), h->aRowid[i]);
+  }
+  /* A distance condition may reject rows whatever their bounds: then any
+  ** row may be needed, in order of its lower bound. */
+  double u = upper.n == upper.k && q->nDist == 0 ? upper.a[0].distance : INFINITY;
+  topk_free(&upper);
+  int nPick = 0;
+  for (uint32_t i = 0; rc == SQLITE_OK && i < h->nNode; i++) {
+    if (!(bMask ? q->aAccept[i] : hnsw_is_live(h, i))) continue;
+    float lower = q->aApprox[i] - hnsw_distance_error(h, i, q->qNorm);
+    if (lower > u) continue;
+    if (nPick == q->nPickAlloc && (rc = pick_room(q, 2 * q->nPickAlloc + 64)) != SQLITE_OK) break;
+    q->aPick[nPick].d = lower;
+    q->aPick[nPick++].node = i;
+  }
+  if (rc == SQLITE_OK) rc = knn_refine(p, q, h, q->aPick, nPick);
+  return rc;
+}
+
+/* The graph's candidates a[0..n) (approximate distances), re-ranked.  With
+** bAll every one is given its exact distance in a[].d, for the caller to
+** look at; otherwise they go to the heap through knn_refine. */
+static int knn_rerank(VgVtab *p, KnnQuery *q, const Hnsw *h, HnswCand *a, int n, int bAll) {
+  int rc = SQLITE_OK;
+  for (int j = 0; j < n && rc == SQLITE_OK; j++) {
+    if (bAll) {
+      rc = knn_exact_distance(p, q, h, a[j].node, &a[j].d);
+    } else {
+      a[j].d = knn_approx(q, a[j].d) - hnsw_distance_error(h, a[j].node, q->qNorm);
+    }
+  }
+  if (rc == SQLITE_OK && !bAll) rc = knn_refine(p, q, h, a, n);
+  return rc;
+}
+
+/* ---- brute force and graph search over one partition -------------------- */
+
 /* Brute force over one partition, or over the rows in the mask. */
-static int knn_exact(KnnQuery *q, const Hnsw *h, int bMask) {
+static int knn_exact(VgVtab *p, KnnQuery *q, const Hnsw *h, int bMask) {
+  if (h->vectors == HNSW_INT8) return knn_exact_int8(p, q, h, bMask);
   int rc = SQLITE_OK;
   for (uint32_t i = 0; rc == SQLITE_OK && i < h->nNode; i++) {
     if (bMask ? q->aAccept[i] : hnsw_is_live(h, i)) rc = knn_offer(q, h, i);
@@ -970,25 +1094,35 @@ static int knn_partition(VgVtab *p, KnnQuery *q, Hnsw *h, sqlite3_stmt *pCand,
   double m = nMatch, n = h->nLive;
   int bCheaper = m * m <= VG_EXACT_FACTOR * q->ef * n;
   if (q->exact == 1 || q->bDistLower || (q->exact == -1 && bCheaper)) {
-    return knn_exact(q, h, bMask);
+    return knn_exact(p, q, h, bMask);
   }
+  /* An int8 walk ranks by approximate distances, so it keeps twice the
+  ** candidates; the exact re-ranking reads only those that can matter. */
+  int efWalk = h->vectors == HNSW_INT8 ? 2 * q->ef : q->ef;
   if (q->aCand == 0) {
-    q->aCand = sqlite3_malloc64(sizeof(HnswCand) * (size_t)q->ef);
+    q->aCand = sqlite3_malloc64(sizeof(HnswCand) * (size_t)efWalk);
     if (q->aCand == 0) return SQLITE_NOMEM;
   }
   int nFound = 0;
-  rc = hnsw_search(h, q->aQuery, q->ef, bMask ? mask_accepts : 0, (void *)q->aAccept, q->aCand, &nFound);
+  rc = hnsw_search(h, q->aQuery, efWalk, bMask ? mask_accepts : 0, (void *)q->aAccept, q->aCand, &nFound);
   if (rc != SQLITE_OK) return rc;
-  /* The graph ranks by squared L2; the other metrics' distances are final. */
-  if (q->metric == VG_METRIC_L2) {
+  int bUnseen = (uint32_t)nFound < nMatch;
+  if (h->vectors == HNSW_INT8) {
+    if (bUnseen && q->nDist == 0 && nFound < q->k) return knn_exact(p, q, h, bMask);
+    /* Exact distances for all when the check below needs them. */
+    int bAll = bUnseen && q->nDist > 0;
+    rc = knn_rerank(p, q, h, q->aCand, nFound, bAll);
+    if (rc != SQLITE_OK || !bAll) return rc;
+  } else if (q->metric == VG_METRIC_L2) {
+    /* The graph ranks by squared L2; the other metrics' distances are final. */
     for (int j = 0; j < nFound; j++) q->aCand[j].d = sqrtf(q->aCand[j].d);
   }
-  if ((uint32_t)nFound < nMatch) {
+  if (bUnseen) {
     /* Rows were left unseen: enough of what was found must pass the
     ** distance conditions, or brute force has to look at the rest. */
     int nPass = 0;
     for (int j = 0; j < nFound; j++) nPass += distance_passes(q->aCand[j].d, q->aDist, q->nDist);
-    if (nPass < q->k) return knn_exact(q, h, bMask);
+    if (nPass < q->k) return knn_exact(p, q, h, bMask);
   }
   for (int j = 0; j < nFound && rc == SQLITE_OK; j++) {
     rc = knn_offer_at(q, q->aCand[j].d, h->aRowid[q->aCand[j].node]);

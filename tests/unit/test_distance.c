@@ -28,6 +28,29 @@ static double ref_l2sq(const float *a, const float *b, int n) {
   return s;
 }
 
+/* The code kernels against the values the codes stand for, in double. */
+static double ref_dot_code(const float *q, const unsigned char *c, float lo, float step, int n,
+                           double *pMag) {
+  double s = 0, mag = 0;
+  for (int i = 0; i < n; i++) {
+    double x = (double)lo + (double)step * c[i];
+    s += (double)q[i] * x;
+    mag += fabs((double)q[i] * x) + fabs((double)q[i] * lo);
+  }
+  *pMag = mag;
+  return s;
+}
+
+static double ref_l2sq_code(const float *q, const unsigned char *c, float lo, float step,
+                            int n) {
+  double s = 0;
+  for (int i = 0; i < n; i++) {
+    double d = (double)q[i] - ((double)lo + (double)step * c[i]);
+    s += d * d;
+  }
+  return s;
+}
+
 static float uniform(uint64_t *s) {
   *s ^= *s << 13;
   *s ^= *s >> 7;
@@ -37,6 +60,8 @@ static float uniform(uint64_t *s) {
 
 /* Float accumulation error grows with n; the bound is on the sum of
 ** magnitudes, which is what rounding error scales with. */
+static float x_small[] = {1, 2, 3};
+
 static void check_level(vg_simd level) {
   if (!vg_simd_force(level)) {
     printf("  (skipping %s: not supported by this CPU)\n", vg_simd_name(level));
@@ -69,7 +94,32 @@ static void check_level(vg_simd level) {
       }
     }
   }
+  static unsigned char codes[4096 + 1];
+  for (size_t li = 0; li < sizeof(lengths) / sizeof(lengths[0]); li++) {
+    int n = lengths[li];
+    for (int offset = 0; offset <= 1; offset++) {
+      float *q = buf_a + offset, lo = uniform(&seed), step = (uniform(&seed) + 1.0f) / 100.0f;
+      unsigned char *c = codes + offset;
+      for (int i = 0; i < n; i++) {
+        q[i] = uniform(&seed) * 10.0f;
+        c[i] = (unsigned char)((uniform(&seed) + 1.0f) * 127.9f);
+      }
+      double mag, want = ref_dot_code(q, c, lo, step, n, &mag);
+      double got = vg_dot_code(q, c, lo, step, n);
+      if (fabs(got - want) > mag * 1e-6 + 1e-30) {
+        fail_msg("%s dot_code n=%d: %.9g vs %.9g", vg_simd_name(level), n, got, want);
+      }
+      want = ref_l2sq_code(q, c, lo, step, n);
+      got = vg_l2sq_code(q, c, lo, step, n);
+      if (fabs(got - want) > want * 1e-6 + 1e-30) {
+        fail_msg("%s l2sq_code n=%d: %.9g vs %.9g", vg_simd_name(level), n, got, want);
+      }
+    }
+  }
   /* Exact small cases */
+  unsigned char cx[] = {0, 1, 255};
+  assert_true(vg_dot_code(x_small, cx, 1.0f, 0.5f, 3) == 1 * 1.0f + 2 * 1.5f + 3 * 128.5f);
+  assert_true(vg_l2sq_code(x_small, cx, 1.0f, 0.5f, 3) == 0.0f + 0.25f + 125.5f * 125.5f);
   float x[] = {1, 2, 3}, y[] = {4, 5, 6};
   assert_true(vg_dot(x, y, 3) == 32.0f);
   assert_true(vg_l2sq(x, y, 3) == 27.0f);

@@ -48,10 +48,13 @@ static float *random_vectors(int n, int dims, uint64_t seed, int bNormalize) {
 
 static int level_of(const Hnsw *h, uint64_t *s) { return hnsw_level_for(h, 1.0 - uniform(s)); }
 
+/* How build() makes graphs hold their vectors. */
+static HnswVectors build_vectors = HNSW_FLOAT32;
+
 static void build(Hnsw *h, const float *a, int n, int dims, vg_metric m, int M, int efc,
                   uint64_t seed, const int *aLive) {
   uint64_t s = seed;
-  assert_int_equal(hnsw_init(h, dims, m, M, efc), SQLITE_OK);
+  assert_int_equal(hnsw_init(h, dims, m, M, efc, build_vectors), SQLITE_OK);
   for (int i = 0; i < n; i++) {
     int level = level_of(h, &s);
     if (aLive && !aLive[i]) continue;
@@ -339,10 +342,111 @@ static void test_filtered_search(void **state) {
 }
 
 /* Levels follow P(level >= l) = M^-l. */
+/* Every element decodes to within half a step of itself, and the error
+** bound holds for every node and query, against distances computed in
+** double precision from the original vectors. */
+static void test_int8_codes_and_bounds(void **state) {
+  (void)state;
+  vg_metric am[] = {VG_METRIC_L2, VG_METRIC_COSINE, VG_METRIC_IP};
+  for (int t = 0; t < 3; t++) {
+    int n = 400, dims = 48;
+    float *a = random_vectors(n, dims, 21 + t, am[t] == VG_METRIC_COSINE);
+    float *q = random_vectors(20, dims, 31 + t, am[t] == VG_METRIC_COSINE);
+    Hnsw h;
+    build_vectors = HNSW_INT8;
+    build(&h, a, n, dims, am[t], 8, 40, 3, 0);
+    build_vectors = HNSW_FLOAT32;
+    assert_clean(&h);
+    float dec[64];
+    double worst = 0, meanBound = 0, meanDist = 0;
+    for (int i = 0; i < n; i++) {
+      uint32_t node = hnsw_find(&h, 1000 + i);
+      const float *x = a + (size_t)i * dims;
+      hnsw_decode(&h, node, dec);
+      float lo = x[0], hi = x[0];
+      for (int j = 1; j < dims; j++) {
+        lo = x[j] < lo ? x[j] : lo;
+        hi = x[j] > hi ? x[j] : hi;
+      }
+      for (int j = 0; j < dims; j++) {
+        assert_true(fabs((double)dec[j] - x[j]) <= (hi - lo) / 255.0 * 0.5 + 1e-6);
+      }
+      for (int qi = 0; qi < 20; qi++) {
+        const float *v = q + (size_t)qi * dims;
+        double dot = 0, l2 = 0, qn = 0;
+        for (int j = 0; j < dims; j++) {
+          dot += (double)v[j] * x[j];
+          l2 += ((double)v[j] - x[j]) * ((double)v[j] - x[j]);
+          qn += (double)v[j] * v[j];
+        }
+        double exact = am[t] == VG_METRIC_L2 ? sqrt(l2) : am[t] == VG_METRIC_COSINE ? 1 - dot : -dot;
+        double approx = hnsw_distance(&h, v, node);
+        if (am[t] == VG_METRIC_L2) approx = sqrt(approx);
+        double bound = hnsw_distance_error(&h, node, (float)sqrt(qn));
+        if (fabs(exact - approx) > bound) {
+          fail_msg("metric %d row %d query %d: |%.9g - %.9g| > %.9g", t, i, qi, exact, approx,
+                   bound);
+        }
+        worst = fmax(worst, fabs(exact - approx) / bound);
+        meanBound += bound;
+        meanDist += fabs(exact);
+      }
+    }
+    print_message("metric %d: worst error / bound %.3f, mean bound / mean |distance| %.4f\n", t,
+                  worst, meanBound / meanDist);
+    /* A bound is only useful if it is small next to the distances. */
+    assert_true(meanBound / meanDist < 0.05);
+    hnsw_free(&h);
+    free(a);
+    free(q);
+  }
+}
+
+/* An int8 graph keeps the graph's invariants through inserts and deletes,
+** searches about as well as a float32 one, and holds a vector in about a
+** quarter of the memory. */
+static void test_int8_graph(void **state) {
+  (void)state;
+  int n = 3000, dims = 24;
+  float *a = random_vectors(n, dims, 7, 1);
+  Hnsw hf, hq;
+  build(&hf, a, n, dims, VG_METRIC_COSINE, 12, 100, 11, 0);
+  build_vectors = HNSW_INT8;
+  build(&hq, a, n, dims, VG_METRIC_COSINE, 12, 100, 11, 0);
+  build_vectors = HNSW_FLOAT32;
+  assert_clean(&hq);
+  double rf = recall(&hf, a, n, dims, VG_METRIC_COSINE, 10, 64, 0, 99);
+  double rq = recall(&hq, a, n, dims, VG_METRIC_COSINE, 10, 64, 0, 99);
+  print_message("recall@10 at ef 64 by approximate distance: float32 %.4f, int8 %.4f\n", rf, rq);
+  assert_true(rq >= rf - 0.05);
+  uint64_t s = 5;
+  for (int step = 0; step < 900; step++) {
+    int i = (int)(next(&s) % (uint64_t)n);
+    if (hnsw_find(&hq, 1000 + i) != HNSW_NONE) {
+      assert_int_equal(hnsw_delete(&hq, 1000 + i), SQLITE_OK);
+    } else {
+      assert_int_equal(hnsw_insert(&hq, 1000 + i, i, a + (size_t)i * dims, level_of(&hq, &s)),
+                       SQLITE_OK);
+    }
+  }
+  assert_clean(&hq);
+  hnsw_free(&hf);
+  hnsw_free(&hq);
+  /* 384 dimensions: 1,536 bytes as float32, 400 (codes and their scale,
+  ** to a whole cache line) as int8. */
+  assert_int_equal(hnsw_init(&hf, 384, VG_METRIC_COSINE, 16, 10, HNSW_FLOAT32), SQLITE_OK);
+  assert_int_equal(hnsw_init(&hq, 384, VG_METRIC_COSINE, 16, 10, HNSW_INT8), SQLITE_OK);
+  assert_int_equal((hf.nodeWords - hf.vecWord) * 4, 1536);
+  assert_int_equal((hq.nodeWords - hq.vecWord) * 4, 448);
+  hnsw_free(&hf);
+  hnsw_free(&hq);
+  free(a);
+}
+
 static void test_level_distribution(void **state) {
   (void)state;
   Hnsw h;
-  assert_int_equal(hnsw_init(&h, 4, VG_METRIC_L2, 16, 10), SQLITE_OK);
+  assert_int_equal(hnsw_init(&h, 4, VG_METRIC_L2, 16, 10, HNSW_FLOAT32), SQLITE_OK);
   uint64_t s = 42;
   int nTotal = 400000, aCount[HNSW_MAX_LEVEL + 1] = {0};
   for (int i = 0; i < nTotal; i++) aCount[level_of(&h, &s)]++;
@@ -364,9 +468,9 @@ static void test_edges(void **state) {
   HnswCand res[4];
   int nRes = -1;
   float v[2][3] = {{1, 0, 0}, {0, 1, 0}};
-  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, 1, 10), SQLITE_MISUSE);
-  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, HNSW_MAX_M + 1, 10), SQLITE_MISUSE);
-  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, 2, 10), SQLITE_OK);
+  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, 1, 10, HNSW_FLOAT32), SQLITE_MISUSE);
+  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, HNSW_MAX_M + 1, 10, HNSW_FLOAT32), SQLITE_MISUSE);
+  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, 2, 10, HNSW_FLOAT32), SQLITE_OK);
   assert_int_equal(hnsw_search(&h, v[0], 4, 0, 0, res, &nRes), SQLITE_OK);
   assert_int_equal(nRes, 0);
   assert_int_equal(hnsw_insert(&h, 5, 0, v[0], 3), SQLITE_OK);
@@ -394,6 +498,7 @@ int main(void) {
       cmocka_unit_test(test_churn_recall),       cmocka_unit_test(test_filtered_search),
       cmocka_unit_test(test_level_distribution), cmocka_unit_test(test_edges),
       cmocka_unit_test(test_delete_never_relinks_the_deleted),
+      cmocka_unit_test(test_int8_codes_and_bounds), cmocka_unit_test(test_int8_graph),
   };
   return cmocka_run_group_tests(tests, 0, 0);
 }
