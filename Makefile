@@ -20,8 +20,8 @@ SAN   :=
 endif
 
 CFLAGS_COMMON := -std=c11 -O2 -g -fPIC -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP $(SAN)
-EXT_LIBS      := -lsodium -lm -lpthread
-TEST_LIBS     := -lcmocka -lsqlite3 -lsodium -lm -lpthread
+EXT_LIBS      := -lpcre2-8 -lsodium -lm -lpthread
+TEST_LIBS     := -lcmocka -lsqlite3 -lpcre2-8 -lsodium -lm -lpthread
 
 EXT_SRC  := $(wildcard ext/*.c)
 EXT_OBJ  := $(EXT_SRC:ext/%.c=$(BUILD)/ext/%.o)

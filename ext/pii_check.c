@@ -5,6 +5,7 @@
 */
 #include "pii_check.h"
 
+#include <arpa/inet.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -490,4 +491,15 @@ static int bech32_ok(const char *z, int n) {
 int vg_check_bitcoin(const char *z, int n) {
   if (n >= 3 && (z[0] | 0x20) == 'b' && (z[1] | 0x20) == 'c' && z[2] == '1') return bech32_ok(z, n);
   return base58check_ok(z, n);
+}
+
+int vg_check_ipv6(const char *z, int n) {
+  char a[64];
+  unsigned char addr[16];
+  int bHex = 0;
+  if (n < 3 || n >= (int)sizeof a) return 0;
+  for (int i = 0; i < n; i++) bHex |= z[i] != ':' && z[i] != '.';
+  memcpy(a, z, (size_t)n);
+  a[n] = 0;
+  return bHex && inet_pton(AF_INET6, a, addr) == 1;
 }

@@ -1,7 +1,8 @@
 /*
 ** vecguard.c — the extension's entry point.  Loading it
 ** (".load ./build/vecguard" or sqlite3_load_extension) registers, on that
-** connection, the vector functions and the vg_hnsw virtual table module.
+** connection, the vector functions, the vg_hnsw virtual table module and
+** the PII functions.
 */
 #include "vecguard.h"
 SQLITE_EXTENSION_INIT1
@@ -30,5 +31,6 @@ int sqlite3_vecguard_init(sqlite3 *db, char **pzErrMsg,
   int rc = vg_register_vector_functions(db);
   if (rc == SQLITE_OK) rc = vg_register_hnsw_module(db);
   if (rc == SQLITE_OK) rc = vg_register_check_function(db);
+  if (rc == SQLITE_OK) rc = vg_register_pii_functions(db);
   return rc;
 }

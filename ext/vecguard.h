@@ -25,5 +25,6 @@ SQLITE_EXTENSION_INIT3
 int vg_register_vector_functions(sqlite3 *db);
 int vg_register_hnsw_module(sqlite3 *db);
 int vg_register_check_function(sqlite3 *db);
+int vg_register_pii_functions(sqlite3 *db);
 
 #endif

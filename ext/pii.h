@@ -1,0 +1,86 @@
+/*
+** pii.h — finding personal data in text.
+**
+** A recognizer is data: an entity type (Microsoft Presidio's names, so
+** results compare with Presidio's), a PCRE2 pattern, an optional check
+** (pii_check.h) that confirms what the pattern found, a score, and context
+** words that raise the score when one appears near the finding (some
+** recognizers report only then).  An engine holds a set of recognizers
+** compiled with PCRE2's JIT; a scan runs them over a text, keeps what passes,
+** and resolves overlaps: the higher score wins, then the longer finding,
+** then the earlier one.
+**
+** Texts are UTF-8.  Findings carry byte offsets (for cutting the text) and
+** 0-based character offsets, end exclusive (what callers report).  Nothing
+** here knows SQL.
+*/
+#ifndef VG_PII_H
+#define VG_PII_H
+
+#include "pii_check.h"
+#include "vecguard.h"
+
+/* Recognizer flags. */
+#define VG_PII_NEEDS_CONTEXT 0x01 /* reported only with a context word near */
+#define VG_PII_LANG_EN 0x02       /* with a language hint, only for English */
+#define VG_PII_LANG_ES 0x04       /* ... only for Spanish (both bits: either) */
+#define VG_PII_TRIM_PUNCT 0x08    /* drop trailing . , ; : ! ? ) from the finding */
+
+typedef struct VgPiiRecognizer {
+  const char *zName;    /* unique, for custom recognizers and debugging */
+  const char *zEntity;  /* the entity type reported */
+  const char *zPattern; /* PCRE2 (UTF); the group named "pii", if any, is the finding */
+  VgPiiCheck check;     /* confirms a match, or 0 */
+  double score;         /* the score of a confirmed finding without context */
+  const char *zContext; /* context words, lower case, separated by '|', or 0 */
+  unsigned flags;
+} VgPiiRecognizer;
+
+/* How much a context word raises a score (as Presidio does), and the
+** smallest score a finding with context gets. */
+#define VG_PII_CONTEXT_BOOST 0.35
+#define VG_PII_CONTEXT_FLOOR 0.4
+
+typedef struct VgPiiFinding {
+  const char *zEntity;
+  int iRecognizer;
+  int iStart, iEnd; /* bytes */
+  int cStart, cEnd; /* characters */
+  double score;
+} VgPiiFinding;
+
+typedef struct VgPiiFindings {
+  VgPiiFinding *a;
+  int n, nAlloc;
+} VgPiiFindings;
+
+void vg_pii_findings_free(VgPiiFindings *p);
+
+typedef struct VgPiiOptions {
+  const char *const *azEntity; /* report only these types; 0: all */
+  int nEntity;
+  double minScore;             /* drop findings scored below this */
+  unsigned lang;               /* VG_PII_LANG_EN, VG_PII_LANG_ES, or 0 for any */
+} VgPiiOptions;
+
+typedef struct VgPiiEngine VgPiiEngine;
+
+/* Compile a recognizers (the array must outlive the engine).  A bad pattern
+** fails with PCRE2's message and offset in *pzErr. */
+int vg_pii_engine_new(const VgPiiRecognizer *a, int n, VgPiiEngine **ppEngine, char **pzErr);
+void vg_pii_engine_free(VgPiiEngine *e);
+
+/* The built-in recognizers. */
+extern const VgPiiRecognizer vg_pii_builtin[];
+extern const int vg_pii_builtin_count;
+
+/* Find personal data in z (n bytes of valid UTF-8; see vg_utf8_valid) and
+** append the findings, overlaps resolved, in text order. */
+int vg_pii_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions *pOpt,
+                VgPiiFindings *pOut);
+
+/* Is z valid UTF-8 (no overlong forms, surrogates or code points past
+** U+10FFFF)?  On failure *piBad is the offset of the first bad byte. */
+int vg_utf8_valid(const char *z, int n, int *piBad);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+** test_pii.c — vg_pii_detect through SQL: findings with character offsets
+** (multibyte text), the choice among overlapping recognizers, context
+** words, the options (types, min_score, language) and every error they can
+** give, NULL and non-text arguments, invalid UTF-8, and long pathological
+** inputs, checked against answers worked out by hand.
+*/
+#include "testdb.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void expect_text(sqlite3 *db, const char *zWant, const char *zSql) {
+  char *zGot = tdb_text(db, "%s", zSql);
+  if (strcmp(zGot, zWant) != 0) fail_msg("%s\n  got  %s\n  want %s", zSql, zGot, zWant);
+  sqlite3_free(zGot);
+}
+
+static void test_findings(void **state) {
+  (void)state;
+  sqlite3 *db = tdb_open(":memory:");
+  /* 'é' is two bytes: the card starts at character 3, byte 4. */
+  expect_text(db,
+              "[{\"type\":\"CREDIT_CARD\",\"start\":3,\"end\":22,\"text\":\"4111 1111 1111 1111\","
+              "\"score\":1.00}]",
+              "SELECT vg_pii_detect('né 4111 1111 1111 1111.')");
+  /* A failing checksum is no finding. */
+  expect_text(db, "[]", "SELECT vg_pii_detect('né 4111 1111 1111 1112.')");
+  expect_text(db, "[]", "SELECT vg_pii_detect('')");
+  /* Several types, in text order; JSON special characters in the text. */
+  expect_text(db,
+              "EMAIL_ADDRESS|a.b@example.org|7|22\nIBAN_CODE|DE89370400440532013000|29|51\n"
+              "AR_CUIT|20-12345678-6|58|71",
+              "SELECT group_concat(json_extract(value, '$.type') || '|' || json_extract(value, "
+              "'$.text') || '|' || json_extract(value, '$.start') || '|' || json_extract(value, "
+              "'$.end'), char(10)) FROM json_each(vg_pii_detect('\"mail\" a.b@example.org, iban "
+              "DE89370400440532013000, cuit 20-12345678-6'))");
+  /* 130 692 544 passes both the SIN (Luhn) and the ACN check (8..1 . 13069254
+  ** = 136, check 4): one finding; "SIN" nearby makes it CA_SIN at 0.3 + 0.35. */
+  expect_text(db, "CA_SIN|0.65",
+              "SELECT json_extract(value, '$.type') || '|' || json_extract(value, '$.score') FROM "
+              "json_each(vg_pii_detect('SIN: 130 692 544'))");
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect('ref 130 692 544'))"), 1);
+  /* A DNI is reported only with a context word. */
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect('mi DNI es 30.123.456'))"), 1);
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect('pagó 30.123.456 pesos'))"), 0);
+  /* Version numbers, times, dates and amounts are not phone numbers. */
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect('v1.2.3.4.5 at 10:30:15 on "
+                               "2024-01-15 for 1,234,567.89 EUR'))"),
+                   0);
+  tdb_close(db);
+}
+
+static void test_options(void **state) {
+  (void)state;
+  sqlite3 *db = tdb_open(":memory:");
+  const char *zText = "'call 212-555-0187 or write to a@b.io'";
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(%s))", zText), 2);
+  expect_text(db, "EMAIL_ADDRESS",
+              "SELECT json_extract(vg_pii_detect('call 212-555-0187 or write to a@b.io', "
+              "'{\"types\": [\"EMAIL_ADDRESS\"]}'), '$[0].type')");
+  /* The phone scores 0.5 + 0.35 for "call"; the e-mail 1.0. */
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(%s, '{\"min_score\": 0.9}'))", zText), 1);
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(%s, '{\"min_score\": 0.8}'))", zText), 2);
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(%s, '{}'))", zText), 2);
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(%s, NULL))", zText), 2);
+  /* US-only recognizers are skipped for Spanish. */
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect('ssn 536-22-1234'))"), 1);
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect('ssn 536-22-1234', "
+                               "'{\"language\": \"es\"}'))"),
+                   0);
+  /* Options from a column (not constant) work row by row. */
+  tdb_exec(db, "CREATE TABLE o(j); INSERT INTO o VALUES ('{\"min_score\": 0.9}'), ('{}')");
+  assert_int_equal(tdb_int(db, "SELECT sum(json_array_length(vg_pii_detect(%s, j))) FROM o", zText), 3);
+  tdb_expect_error(db, "vg_pii_detect: unknown option \"minscore\" (options: types, min_score, language)",
+                   "SELECT vg_pii_detect('x', '{\"minscore\": 1}')");
+  tdb_expect_error(db, "vg_pii_detect: min_score must be a number from 0 to 1",
+                   "SELECT vg_pii_detect('x', '{\"min_score\": 2}')");
+  tdb_expect_error(db, "vg_pii_detect: min_score must be a number from 0 to 1",
+                   "SELECT vg_pii_detect('x', '{\"min_score\": \"high\"}')");
+  tdb_expect_error(db, "vg_pii_detect: language must be \"en\" or \"es\"",
+                   "SELECT vg_pii_detect('x', '{\"language\": \"fr\"}')");
+  tdb_expect_error(db, "vg_pii_detect: unknown entity type PASSWORD in types",
+                   "SELECT vg_pii_detect('x', '{\"types\": [\"PASSWORD\"]}')");
+  tdb_expect_error(db, "vg_pii_detect: types must be an array of entity type names",
+                   "SELECT vg_pii_detect('x', '{\"types\": \"EMAIL_ADDRESS\"}')");
+  tdb_expect_error(db, "vg_pii_detect: options must be a JSON object",
+                   "SELECT vg_pii_detect('x', '[1, 2]')");
+  tdb_expect_error(db, "vg_pii_detect: options are not valid JSON",
+                   "SELECT vg_pii_detect('x', '{\"types\": [')");
+  tdb_close(db);
+}
+
+static void test_bad_input(void **state) {
+  (void)state;
+  sqlite3 *db = tdb_open(":memory:");
+  assert_int_equal(tdb_int(db, "SELECT vg_pii_detect(NULL) IS NULL"), 1);
+  tdb_expect_error(db, "vg_pii_detect: the text must be TEXT; got an integer", "SELECT vg_pii_detect(12)");
+  tdb_expect_error(db, "vg_pii_detect: the text must be TEXT; got a blob", "SELECT vg_pii_detect(x'00')");
+  tdb_expect_error(db, "vg_pii_detect: the text is not valid UTF-8 (byte 1)",
+                   "SELECT vg_pii_detect(CAST(x'61ff62' AS TEXT))");
+  tdb_expect_error(db, "vg_pii_detect: the text is not valid UTF-8 (byte 2)",
+                   "SELECT vg_pii_detect(CAST(x'6161c0af' AS TEXT))"); /* overlong '/' */
+  /* Long pathological texts end, and their answers are right: 200,000
+  ** digits hold no finding with word boundaries inside; '@' and one long
+  ** word neither. */
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(replace(hex(zeroblob(100000)), '0', '7')))"), 0);
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(replace(hex(zeroblob(100000)), '0', '@')))"), 0);
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(replace(hex(zeroblob(100000)), '00', 'ab')))"), 0);
+  /* A card after a long run of digits and spaces is still found. */
+  assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(replace(hex(zeroblob(50000)), '00', '1 ') || ' 4111 1111 1111 1111'))"), 1);
+  tdb_close(db);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_findings),
+      cmocka_unit_test(test_options),
+      cmocka_unit_test(test_bad_input),
+  };
+  return cmocka_run_group_tests(tests, 0, 0);
+}
