@@ -132,7 +132,9 @@ int main(void) {
           tally(aPred[i].zType)->tp++;
         } else {
           tally(aPred[i].zType)->fp++;
-          if (getenv("VG_PII_SHOW")) printf("  FP %s [%.*s] in: %s\n", aPred[i].zType, 0, "", zText);
+          if (getenv("VG_PII_SHOW")) {
+            printf("  FP %s at %d..%d in: %s\n", aPred[i].zType, aPred[i].s, aPred[i].e, zText);
+          }
         }
       }
       for (int g = 0; g < nGold; g++) {

@@ -75,9 +75,11 @@ extern const VgPiiRecognizer vg_pii_builtin[];
 extern const int vg_pii_builtin_count;
 
 /* Find personal data in z (n bytes of valid UTF-8; see vg_utf8_valid) and
-** append the findings, overlaps resolved, in text order. */
+** append the findings, overlaps resolved, in text order.  SQLITE_OK,
+** SQLITE_NOMEM, or SQLITE_ERROR with *pzErr naming the recognizer and
+** PCRE2's error (a pattern that hit one of its limits). */
 int vg_pii_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions *pOpt,
-                VgPiiFindings *pOut);
+                VgPiiFindings *pOut, char **pzErr);
 
 /* Is z valid UTF-8 (no overlong forms, surrogates or code points past
 ** U+10FFFF)?  On failure *piBad is the offset of the first bad byte. */

@@ -227,29 +227,26 @@ int vg_check_uk_nhs(const char *z, int n) {
   return r != 10 && r == d[9];
 }
 
-/* The control letter of a DNI number. */
-static char es_letter(long number) { return "TRWAGMYFPDXBNJZSQVHLCKE"[number % 23]; }
+/* A Spanish number and its control letter: a[from..8) are digits following
+** the value lead, a[8] the letter (number mod 23, in a fixed alphabet). */
+static int es_control_ok(const char *a, long lead, int from) {
+  long number = lead;
+  for (int i = from; i < 8; i++) {
+    if (a[i] < '0' || a[i] > '9') return 0;
+    number = number * 10 + (a[i] - '0');
+  }
+  return a[8] == "TRWAGMYFPDXBNJZSQVHLCKE"[number % 23];
+}
 
 int vg_check_es_nif(const char *z, int n) {
   char a[9];
-  if (chars_of(z, n, a, 9) != 9) return 0;
-  long number = 0;
-  for (int i = 0; i < 8; i++) {
-    if (a[i] < '0' || a[i] > '9') return 0;
-    number = number * 10 + (a[i] - '0');
-  }
-  return a[8] == es_letter(number);
+  return chars_of(z, n, a, 9) == 9 && es_control_ok(a, 0, 0);
 }
 
+/* X, Y and Z stand for a leading 0, 1 and 2. */
 int vg_check_es_nie(const char *z, int n) {
   char a[9];
-  if (chars_of(z, n, a, 9) != 9 || a[0] < 'X' || a[0] > 'Z') return 0;
-  long number = a[0] - 'X';
-  for (int i = 1; i < 8; i++) {
-    if (a[i] < '0' || a[i] > '9') return 0;
-    number = number * 10 + (a[i] - '0');
-  }
-  return a[8] == es_letter(number);
+  return chars_of(z, n, a, 9) == 9 && a[0] >= 'X' && a[0] <= 'Z' && es_control_ok(a, a[0] - 'X', 1);
 }
 
 int vg_check_it_fiscal_code(const char *z, int n) {
@@ -295,7 +292,7 @@ int vg_check_fi_hetu(const char *z, int n) {
 }
 
 int vg_check_se_personnummer(const char *z, int n) {
-  int d[12];
+  int d[10];
   /* YYMMDD-NNNC (+ for those over 100) or YYYYMMDDNNNC. */
   char a[12];
   int m = 0;

@@ -194,7 +194,7 @@ static int next_char(const char *z, int n, int i) {
 
 /* Run recognizer i over z, appending confirmed, scored candidates. */
 static int scan_one(VgPiiEngine *e, int i, const char *z, int n, const VgPiiOptions *o,
-                    pcre2_match_data *md, VgPiiFindings *pCand) {
+                    pcre2_match_data *md, VgPiiFindings *pCand, char **pzErr) {
   const VgPiiRecognizer *r = &e->aRec[i];
   PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
   int start = 0, rc = SQLITE_OK;
@@ -204,7 +204,14 @@ static int scan_one(VgPiiEngine *e, int i, const char *z, int n, const VgPiiOpti
                         : pcre2_match(e->apCode[i], (PCRE2_SPTR)z, (PCRE2_SIZE)n,
                                       (PCRE2_SIZE)start, PCRE2_NO_UTF_CHECK, md, 0);
     if (m == PCRE2_ERROR_NOMATCH) break;
-    if (m < 0) return SQLITE_ERROR; /* a resource limit: never a silent miss */
+    if (m < 0) {
+      /* A resource limit: an error, never a silent miss. */
+      PCRE2_UCHAR zMsg[256];
+      pcre2_get_error_message(m, zMsg, sizeof zMsg);
+      *pzErr = sqlite3_mprintf("recognizer %s failed at byte %d: %s", r->zName, start,
+                               (const char *)zMsg);
+      return SQLITE_ERROR;
+    }
     int ms = (int)ov[0], me = (int)ov[1];
     int g = e->aGroup[i];
     if (g >= m || ov[2 * g] == PCRE2_UNSET) g = 0;
@@ -283,7 +290,7 @@ static int resolve(const char *z, int n, VgPiiFindings *pCand, VgPiiFindings *pO
 }
 
 int vg_pii_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions *pOpt,
-                VgPiiFindings *pOut) {
+                VgPiiFindings *pOut, char **pzErr) {
   static const VgPiiOptions defaults = {0, 0, 0.0, 0};
   const VgPiiOptions *o = pOpt ? pOpt : &defaults;
   pcre2_match_data *md = pcre2_match_data_create(e->nMaxGroup + 1, 0);
@@ -291,7 +298,7 @@ int vg_pii_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions *pOpt,
   VgPiiFindings cand = {0, 0, 0};
   int rc = SQLITE_OK;
   for (int i = 0; i < e->n && rc == SQLITE_OK; i++) {
-    if (wanted(&e->aRec[i], o)) rc = scan_one(e, i, z, n, o, md, &cand);
+    if (wanted(&e->aRec[i], o)) rc = scan_one(e, i, z, n, o, md, &cand, pzErr);
   }
   if (rc == SQLITE_OK) rc = resolve(z, n, &cand, pOut);
   vg_pii_findings_free(&cand);

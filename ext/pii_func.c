@@ -49,7 +49,8 @@ static VgPiiEngine *conn_engine(sqlite3_context *ctx, const char *zFunc) {
   return c->pEngine;
 }
 
-/* Parsed options; the strings live in one allocation with the struct. */
+/* Parsed options.  azType points at the built-in recognizers' names, each
+** distinct type once, so it never holds more than there are recognizers. */
 typedef struct ParsedOptions {
   VgPiiOptions opt;
   const char *azType[64];
@@ -60,6 +61,16 @@ static int known_type(const char *z) {
     if (strcmp(vg_pii_builtin[i].zEntity, z) == 0) return i;
   }
   return -1;
+}
+
+/* Add a type to the "types" list unless it is there already. */
+static void add_type(ParsedOptions *p, const char *zEntity) {
+  for (int i = 0; i < p->opt.nEntity; i++) {
+    if (p->azType[i] == zEntity) return;
+  }
+  if (p->opt.nEntity < (int)(sizeof p->azType / sizeof p->azType[0])) {
+    p->azType[p->opt.nEntity++] = zEntity;
+  }
 }
 
 /* Read one option from json_each's row (key, value, type). */
@@ -89,8 +100,7 @@ static int option_set(ParsedOptions *p, sqlite3_stmt *pRow, const char *zFunc, c
       *pzErr = sqlite3_mprintf("%s: types must be an array of entity type names", zFunc);
       return SQLITE_ERROR;
     }
-    p->opt.azEntity = p->azType;
-    p->opt.nEntity = 0; /* filled by the caller from the array's elements */
+    p->opt.azEntity = p->azType; /* filled from the array's elements by the caller */
   } else {
     *pzErr = sqlite3_mprintf("%s: unknown option \"%s\" (options: types, min_score, language)",
                              zFunc, zKey);
@@ -125,8 +135,8 @@ static int options_parse(sqlite3 *db, const char *zJson, const char *zFunc, Pars
           *pzErr = sqlite3_mprintf("%s: unknown entity type %s in types", zFunc,
                                    zName ? zName : "(not text)");
           rc = SQLITE_ERROR;
-        } else if (p->opt.nEntity < 64) {
-          p->azType[p->opt.nEntity++] = vg_pii_builtin[i].zEntity;
+        } else {
+          add_type(p, vg_pii_builtin[i].zEntity);
         }
       } else if (zTop && strcmp(zTop, "object") != 0) {
         *pzErr = sqlite3_mprintf("%s: options must be a JSON object", zFunc);
@@ -234,13 +244,17 @@ static void fn_pii_detect(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
   VgPiiEngine *e = conn_engine(ctx, "vg_pii_detect");
   if (e == 0) return;
   VgPiiFindings f = {0, 0, 0};
-  int rc = vg_pii_scan(e, z, n, o, &f);
+  char *zErr = 0;
+  int rc = vg_pii_scan(e, z, n, o, &f, &zErr);
   if (rc != SQLITE_OK) {
     if (rc == SQLITE_NOMEM) {
       sqlite3_result_error_nomem(ctx);
     } else {
-      sqlite3_result_error(ctx, "vg_pii_detect: a pattern hit PCRE2's match limit", -1);
+      char *zMsg = sqlite3_mprintf("vg_pii_detect: %s", zErr ? zErr : "the scan failed");
+      sqlite3_result_error(ctx, zMsg ? zMsg : "vg_pii_detect: the scan failed", -1);
+      sqlite3_free(zMsg);
     }
+    sqlite3_free(zErr);
     vg_pii_findings_free(&f);
     return;
   }

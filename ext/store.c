@@ -958,12 +958,16 @@ static sqlite3_int64 slot_rowid(const unsigned char *aSlot) {
   return (sqlite3_int64)get_u64(aSlot + VG_SLOT_ROWID);
 }
 
-static void slot_vector(const VgTableDef *pDef, const unsigned char *aSlot, float *aOut) {
-  const unsigned char *z = aSlot + VG_SLOT_VECTOR;
-  for (int i = 0; i < pDef->nDims; i++) {
+/* n little-endian float32 values at z into aOut (which may be z itself). */
+static void floats_from_le(const unsigned char *z, int n, float *aOut) {
+  for (int i = 0; i < n; i++) {
     unsigned int u = get_u32(z + 4 * i);
     memcpy(&aOut[i], &u, 4);
   }
+}
+
+static void slot_vector(const VgTableDef *pDef, const unsigned char *aSlot, float *aOut) {
+  floats_from_le(aSlot + VG_SLOT_VECTOR, pDef->nDims, aOut);
 }
 
 static int open_chunk_blob(VgStore *p, sqlite3_int64 chunk, sqlite3_blob **ppBlob,
@@ -981,36 +985,45 @@ static int open_chunk_blob(VgStore *p, sqlite3_int64 chunk, sqlite3_blob **ppBlo
   return SQLITE_OK;
 }
 
+/* The first nBuf bytes (at least up to the rowid) of slot iSlot of a chunk
+** of the given level into pBuf, through the read handle *ppBlob (opened or
+** moved here), checking that the slot holds rowid. */
+static int slot_read(VgStore *p, sqlite3_blob **ppBlob, sqlite3_int64 chunk, sqlite3_int64 iSlot,
+                     int level, sqlite3_int64 rowid, unsigned char *pBuf, int nBuf,
+                     char **pzErr) {
+  int nSlot = slot_bytes(p->pDef, level), rc = SQLITE_OK;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    rc = open_chunk_blob(p, chunk, ppBlob, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    if ((iSlot + 1) * nSlot > sqlite3_blob_bytes(*ppBlob) || iSlot < 0) {
+      return corrupt(p, pzErr, "a row's slot lies past the end of its chunk", rowid);
+    }
+    rc = sqlite3_blob_read(*ppBlob, pBuf, nBuf, (int)(iSlot * nSlot));
+    if (rc != SQLITE_ABORT) break;
+    /* The handle expired because the chunk row changed: open it again. */
+    sqlite3_blob_close(*ppBlob);
+    *ppBlob = 0;
+  }
+  if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
+  if (memcmp(pBuf, VG_SLOT_MAGIC, 4) != 0 || slot_rowid(pBuf) != rowid ||
+      pBuf[VG_SLOT_LEVEL] != level) {
+    return corrupt(p, pzErr, "a row's slot does not hold it", rowid);
+  }
+  return SQLITE_OK;
+}
+
 int vg_store_slot_vector(VgStore *p, sqlite3_blob **ppBlob, sqlite3_int64 tag, int level,
                          sqlite3_int64 rowid, float *aOut, char **pzErr) {
   VgSlot slot;
   vg_slot_from_tag(tag, level, &slot);
-  int nSlot = slot_bytes(p->pDef, level), nVec = 4 * p->pDef->nDims;
   unsigned char aHead[VG_SLOT_KEY]; /* magic, level, rowid: not the key */
-  int rc = SQLITE_OK;
-  for (int attempt = 0; attempt < 2; attempt++) {
-    rc = open_chunk_blob(p, slot.chunk, ppBlob, pzErr);
-    if (rc != SQLITE_OK) return rc;
-    if ((sqlite3_int64)(slot.iSlot + 1) * nSlot > sqlite3_blob_bytes(*ppBlob)) {
-      return corrupt(p, pzErr, "a row's slot lies past the end of its chunk", rowid);
-    }
-    int off = slot.iSlot * nSlot;
-    rc = sqlite3_blob_read(*ppBlob, aHead, VG_SLOT_KEY, off);
-    if (rc == SQLITE_OK) rc = sqlite3_blob_read(*ppBlob, aOut, nVec, off + VG_SLOT_VECTOR);
-    if (rc != SQLITE_ABORT) break;
-    sqlite3_blob_close(*ppBlob); /* expired: the chunk row changed */
-    *ppBlob = 0;
-  }
+  int rc = slot_read(p, ppBlob, slot.chunk, slot.iSlot, level, rowid, aHead, VG_SLOT_KEY, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  /* The handle is on the slot's chunk already. */
+  int off = slot.iSlot * slot_bytes(p->pDef, level) + VG_SLOT_VECTOR;
+  rc = sqlite3_blob_read(*ppBlob, aOut, 4 * p->pDef->nDims, off);
   if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
-  if (memcmp(aHead, VG_SLOT_MAGIC, 4) != 0 || slot_rowid(aHead) != rowid ||
-      aHead[VG_SLOT_LEVEL] != level) {
-    return corrupt(p, pzErr, "a row's slot does not hold it", rowid);
-  }
-  const unsigned char *z = (const unsigned char *)aOut;
-  for (int i = 0; i < p->pDef->nDims; i++) {
-    unsigned int u = get_u32(z + 4 * i);
-    memcpy(&aOut[i], &u, 4);
-  }
+  floats_from_le((const unsigned char *)aOut, p->pDef->nDims, aOut);
   return SQLITE_OK;
 }
 
@@ -1412,25 +1425,9 @@ static int reader_load_slot(VgRowReader *r, char **pzErr) {
   if (level < 0 || level > HNSW_MAX_LEVEL) {
     return corrupt(p, pzErr, "a chunk has an impossible level", chunk);
   }
-  int nSlot = slot_bytes(p->pDef, level), nHead = slot_head_bytes(p);
-  int rc = SQLITE_OK;
-  for (int attempt = 0; attempt < 2; attempt++) {
-    rc = open_chunk_blob(p, chunk, &r->pBlob, pzErr);
-    if (rc != SQLITE_OK) return rc;
-    if ((iSlot + 1) * nSlot > sqlite3_blob_bytes(r->pBlob) || iSlot < 0) {
-      return corrupt(p, pzErr, "a row's slot lies past the end of its chunk", r->rowid);
-    }
-    rc = sqlite3_blob_read(r->pBlob, r->aSlot, nHead, (int)(iSlot * nSlot));
-    if (rc != SQLITE_ABORT) break;
-    /* The handle expired because the chunk row changed: open it again. */
-    sqlite3_blob_close(r->pBlob);
-    r->pBlob = 0;
-  }
-  if (rc != SQLITE_OK) return sql_error(p, rc, pzErr);
-  if (memcmp(r->aSlot, VG_SLOT_MAGIC, 4) != 0 || slot_rowid(r->aSlot) != r->rowid ||
-      r->aSlot[VG_SLOT_LEVEL] != level) {
-    return corrupt(p, pzErr, "a row's slot does not hold it", r->rowid);
-  }
+  int rc = slot_read(p, &r->pBlob, chunk, iSlot, level, r->rowid, r->aSlot, slot_head_bytes(p),
+                     pzErr);
+  if (rc != SQLITE_OK) return rc;
   r->bSlot = 1;
   return SQLITE_OK;
 }

@@ -173,46 +173,44 @@ static int parse_scalar_type(Token t, vg_value_type *pType) {
 static const char *const reserved_names[] = {"rowid", "oid",      "_rowid_", "distance",
                                              "k",     "ef",       "exact"};
 
-/* Index options: name, where the value goes, and its allowed range. */
+/* Index options: name, where the value goes (an int in VgTableDef), and
+** what it may be: an integer in [iMin, iMax], or, when azWord is set, one
+** of those words (stored as its index). */
 typedef struct IndexOption {
   const char *zName;
-  size_t offset; /* of the int in VgTableDef */
+  size_t offset;
   int iMin, iMax;
+  const char *const *azWord;
 } IndexOption;
 
+/* In the order of VG_QUANT_*. */
+static const char *const quantization_words[] = {"none", "int8", 0};
+
 static const IndexOption index_options[] = {
-    {"hnsw_m", offsetof(VgTableDef, hnswM), 2, VG_HNSW_MAX_M},
-    {"ef_construction", offsetof(VgTableDef, efConstruction), 1, VG_MAX_EF},
-    {"ef_search", offsetof(VgTableDef, efSearch), 1, VG_MAX_EF},
+    {"hnsw_m", offsetof(VgTableDef, hnswM), 2, VG_HNSW_MAX_M, 0},
+    {"ef_construction", offsetof(VgTableDef, efConstruction), 1, VG_MAX_EF, 0},
+    {"ef_search", offsetof(VgTableDef, efSearch), 1, VG_MAX_EF, 0},
+    {"quantization", offsetof(VgTableDef, quantization), 0, 0, quantization_words},
 };
 
-/* quantization=none|int8: how the index holds vectors in memory. */
-static int parse_quantization(Lexer *lx, const char *zArg, VgTableDef *pDef,
-                              unsigned *pSeen, char **pzErr) {
-  unsigned bit = 1u << (sizeof(index_options) / sizeof(index_options[0]));
-  if (*pSeen & bit) {
-    *pzErr = sqlite3_mprintf("vg_hnsw: option quantization is given twice");
-    return SQLITE_ERROR;
+/* The value token v (followed by nothing) for option o, or -1. */
+static int option_value(const IndexOption *o, Token v, int bEnd) {
+  if (!bEnd) return -1;
+  if (o->azWord) {
+    for (int w = 0; o->azWord[w]; w++) {
+      if (tok_is(v, o->azWord[w])) return w;
+    }
+    return -1;
   }
-  *pSeen |= bit;
-  lex_next(lx); /* '=' */
-  Token v = lex_next(lx);
-  int bEnd = lex_next(lx).type == TK_END;
-  if (bEnd && tok_is(v, "none")) {
-    pDef->quantization = VG_QUANT_NONE;
-  } else if (bEnd && tok_is(v, "int8")) {
-    pDef->quantization = VG_QUANT_INT8;
-  } else {
-    *pzErr = sqlite3_mprintf("vg_hnsw: quantization must be none or int8; got '%s'", zArg);
-    return SQLITE_ERROR;
-  }
-  return SQLITE_OK;
+  char *zEnd = 0;
+  long long n = v.type == TK_NUMBER && v.n <= 9 ? strtoll(v.z, &zEnd, 10) : 0;
+  if (v.type != TK_NUMBER || zEnd != v.z + v.n || n < o->iMin || n > o->iMax) return -1;
+  return (int)n;
 }
 
 /* Parse "name=value" for one of index_options; name is already read. */
 static int parse_option(Lexer *lx, Token name, const char *zArg, VgTableDef *pDef,
                         unsigned *pSeen, char **pzErr) {
-  if (tok_is(name, "quantization")) return parse_quantization(lx, zArg, pDef, pSeen, pzErr);
   for (size_t i = 0; i < sizeof(index_options) / sizeof(index_options[0]); i++) {
     const IndexOption *o = &index_options[i];
     if (!tok_is(name, o->zName)) continue;
@@ -223,15 +221,18 @@ static int parse_option(Lexer *lx, Token name, const char *zArg, VgTableDef *pDe
     *pSeen |= 1u << i;
     lex_next(lx); /* '=' */
     Token v = lex_next(lx);
-    char *zEnd = 0;
-    long long n = v.type == TK_NUMBER && v.n <= 9 ? strtoll(v.z, &zEnd, 10) : 0;
-    if (v.type != TK_NUMBER || zEnd != v.z + v.n || lex_next(lx).type != TK_END ||
-        n < o->iMin || n > o->iMax) {
+    int value = option_value(o, v, lex_next(lx).type == TK_END);
+    if (value < 0 && o->azWord) {
+      *pzErr = sqlite3_mprintf("vg_hnsw: %s must be %s or %s; got '%s'", o->zName, o->azWord[0],
+                               o->azWord[1], zArg);
+      return SQLITE_ERROR;
+    }
+    if (value < 0) {
       *pzErr = sqlite3_mprintf("vg_hnsw: %s must be an integer from %d to %d; got '%s'",
                                o->zName, o->iMin, o->iMax, zArg);
       return SQLITE_ERROR;
     }
-    *(int *)((char *)pDef + o->offset) = (int)n;
+    *(int *)((char *)pDef + o->offset) = value;
     return SQLITE_OK;
   }
   *pzErr = sqlite3_mprintf(

@@ -615,8 +615,9 @@ typedef struct KnnQuery {
   float *aExact;         /* one row's vector, read from its slot */
   sqlite3_blob *pBlob;   /* read handle for those reads */
   HnswCand *aPick;       /* candidates for re-ranking */
-  float *aApprox;        /* per node: approximate distance (brute force) */
   sqlite3_int64 nPickAlloc;
+  float *aLower;         /* per node: lower bound on its distance (brute force) */
+  uint32_t nLowerAlloc;
 } KnnQuery;
 
 static void knn_free(KnnQuery *q) {
@@ -624,7 +625,7 @@ static void knn_free(KnnQuery *q) {
   if (q->aExact) memset(q->aExact, 0, sizeof(float) * (size_t)q->nDims);
   sqlite3_free(q->aExact);
   sqlite3_free(q->aPick);
-  sqlite3_free(q->aApprox);
+  sqlite3_free(q->aLower);
   sqlite3_free(q->aQuery);
   sqlite3_free(q->aDist);
   sqlite3_free(q->aRowid);
@@ -1018,15 +1019,19 @@ static int pick_room(KnnQuery *q, sqlite3_int64 n) {
 static int knn_exact_int8(VgVtab *p, KnnQuery *q, const Hnsw *h, int bMask) {
   TopK upper;
   int rc = SQLITE_OK;
-  sqlite3_free(q->aApprox);
-  q->aApprox = sqlite3_malloc64(sizeof(float) * ((size_t)h->nNode + 1));
-  if (q->aApprox == 0) return SQLITE_NOMEM;
+  if (h->nNode > q->nLowerAlloc) {
+    sqlite3_free(q->aLower);
+    q->aLower = sqlite3_malloc64(sizeof(float) * (size_t)h->nNode);
+    q->nLowerAlloc = q->aLower ? h->nNode : 0;
+    if (q->aLower == 0) return SQLITE_NOMEM;
+  }
   topk_init(&upper, q->k);
   for (uint32_t i = 0; rc == SQLITE_OK && i < h->nNode; i++) {
     if (!(bMask ? q->aAccept[i] : hnsw_is_live(h, i))) continue;
     float d = knn_approx(q, hnsw_distance(h, q->aQuery, i));
-    q->aApprox[i] = d;
-    rc = topk_push(&upper, d + hnsw_distance_error(h, i, q->qNorm), h->aRowid[i]);
+    float e = hnsw_distance_error(h, i, q->qNorm);
+    q->aLower[i] = d - e;
+    rc = topk_push(&upper, d + e, h->aRowid[i]);
   }
   /* A distance condition may reject rows whatever their bounds: then any
   ** row may be needed, in order of its lower bound. */
@@ -1034,30 +1039,28 @@ static int knn_exact_int8(VgVtab *p, KnnQuery *q, const Hnsw *h, int bMask) {
   topk_free(&upper);
   int nPick = 0;
   for (uint32_t i = 0; rc == SQLITE_OK && i < h->nNode; i++) {
-    if (!(bMask ? q->aAccept[i] : hnsw_is_live(h, i))) continue;
-    float lower = q->aApprox[i] - hnsw_distance_error(h, i, q->qNorm);
-    if (lower > u) continue;
+    if (!(bMask ? q->aAccept[i] : hnsw_is_live(h, i)) || q->aLower[i] > u) continue;
     if (nPick == q->nPickAlloc && (rc = pick_room(q, 2 * q->nPickAlloc + 64)) != SQLITE_OK) break;
-    q->aPick[nPick].d = lower;
+    q->aPick[nPick].d = q->aLower[i];
     q->aPick[nPick++].node = i;
   }
   if (rc == SQLITE_OK) rc = knn_refine(p, q, h, q->aPick, nPick);
   return rc;
 }
 
-/* The graph's candidates a[0..n) (approximate distances), re-ranked.  With
-** bAll every one is given its exact distance in a[].d, for the caller to
-** look at; otherwise they go to the heap through knn_refine. */
-static int knn_rerank(VgVtab *p, KnnQuery *q, const Hnsw *h, HnswCand *a, int n, int bAll) {
-  int rc = SQLITE_OK;
-  for (int j = 0; j < n && rc == SQLITE_OK; j++) {
-    if (bAll) {
-      rc = knn_exact_distance(p, q, h, a[j].node, &a[j].d);
-    } else {
-      a[j].d = knn_approx(q, a[j].d) - hnsw_distance_error(h, a[j].node, q->qNorm);
-    }
+/* The graph's candidates a[0..n), approximate distances replaced by lower
+** bounds on the exact ones, for knn_refine. */
+static void knn_lower_bounds(const KnnQuery *q, const Hnsw *h, HnswCand *a, int n) {
+  for (int j = 0; j < n; j++) {
+    a[j].d = knn_approx(q, a[j].d) - hnsw_distance_error(h, a[j].node, q->qNorm);
   }
-  if (rc == SQLITE_OK && !bAll) rc = knn_refine(p, q, h, a, n);
+}
+
+/* The graph's candidates a[0..n), approximate distances replaced by the
+** exact ones. */
+static int knn_exact_distances(VgVtab *p, KnnQuery *q, const Hnsw *h, HnswCand *a, int n) {
+  int rc = SQLITE_OK;
+  for (int j = 0; j < n && rc == SQLITE_OK; j++) rc = knn_exact_distance(p, q, h, a[j].node, &a[j].d);
   return rc;
 }
 
@@ -1107,12 +1110,16 @@ static int knn_partition(VgVtab *p, KnnQuery *q, Hnsw *h, sqlite3_stmt *pCand,
   rc = hnsw_search(h, q->aQuery, efWalk, bMask ? mask_accepts : 0, (void *)q->aAccept, q->aCand, &nFound);
   if (rc != SQLITE_OK) return rc;
   int bUnseen = (uint32_t)nFound < nMatch;
+  if (h->vectors == HNSW_INT8 && !(bUnseen && q->nDist > 0)) {
+    /* No distance condition to check below: only the rows that can still
+    ** enter the heap are read from the file. */
+    if (bUnseen && nFound < q->k) return knn_exact(p, q, h, bMask);
+    knn_lower_bounds(q, h, q->aCand, nFound);
+    return knn_refine(p, q, h, q->aCand, nFound);
+  }
   if (h->vectors == HNSW_INT8) {
-    if (bUnseen && q->nDist == 0 && nFound < q->k) return knn_exact(p, q, h, bMask);
-    /* Exact distances for all when the check below needs them. */
-    int bAll = bUnseen && q->nDist > 0;
-    rc = knn_rerank(p, q, h, q->aCand, nFound, bAll);
-    if (rc != SQLITE_OK || !bAll) return rc;
+    rc = knn_exact_distances(p, q, h, q->aCand, nFound);
+    if (rc != SQLITE_OK) return rc;
   } else if (q->metric == VG_METRIC_L2) {
     /* The graph ranks by squared L2; the other metrics' distances are final. */
     for (int j = 0; j < nFound; j++) q->aCand[j].d = sqrtf(q->aCand[j].d);

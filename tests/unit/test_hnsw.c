@@ -48,18 +48,21 @@ static float *random_vectors(int n, int dims, uint64_t seed, int bNormalize) {
 
 static int level_of(const Hnsw *h, uint64_t *s) { return hnsw_level_for(h, 1.0 - uniform(s)); }
 
-/* How build() makes graphs hold their vectors. */
-static HnswVectors build_vectors = HNSW_FLOAT32;
-
-static void build(Hnsw *h, const float *a, int n, int dims, vg_metric m, int M, int efc,
-                  uint64_t seed, const int *aLive) {
+static void build_as(HnswVectors vectors, Hnsw *h, const float *a, int n, int dims, vg_metric m,
+                     int M, int efc, uint64_t seed, const int *aLive) {
   uint64_t s = seed;
-  assert_int_equal(hnsw_init(h, dims, m, M, efc, build_vectors), SQLITE_OK);
+  assert_int_equal(hnsw_init(h, dims, m, M, efc, vectors), SQLITE_OK);
   for (int i = 0; i < n; i++) {
     int level = level_of(h, &s);
     if (aLive && !aLive[i]) continue;
     assert_int_equal(hnsw_insert(h, 1000 + i, i, a + (size_t)i * dims, level), SQLITE_OK);
   }
+}
+
+/* A float32 graph. */
+static void build(Hnsw *h, const float *a, int n, int dims, vg_metric m, int M, int efc,
+                  uint64_t seed, const int *aLive) {
+  build_as(HNSW_FLOAT32, h, a, n, dims, m, M, efc, seed, aLive);
 }
 
 static void assert_clean(Hnsw *h) {
@@ -353,9 +356,7 @@ static void test_int8_codes_and_bounds(void **state) {
     float *a = random_vectors(n, dims, 21 + t, am[t] == VG_METRIC_COSINE);
     float *q = random_vectors(20, dims, 31 + t, am[t] == VG_METRIC_COSINE);
     Hnsw h;
-    build_vectors = HNSW_INT8;
-    build(&h, a, n, dims, am[t], 8, 40, 3, 0);
-    build_vectors = HNSW_FLOAT32;
+    build_as(HNSW_INT8, &h, a, n, dims, am[t], 8, 40, 3, 0);
     assert_clean(&h);
     float dec[64];
     double worst = 0, meanBound = 0, meanDist = 0;
@@ -411,9 +412,7 @@ static void test_int8_graph(void **state) {
   float *a = random_vectors(n, dims, 7, 1);
   Hnsw hf, hq;
   build(&hf, a, n, dims, VG_METRIC_COSINE, 12, 100, 11, 0);
-  build_vectors = HNSW_INT8;
-  build(&hq, a, n, dims, VG_METRIC_COSINE, 12, 100, 11, 0);
-  build_vectors = HNSW_FLOAT32;
+  build_as(HNSW_INT8, &hq, a, n, dims, VG_METRIC_COSINE, 12, 100, 11, 0);
   assert_clean(&hq);
   double rf = recall(&hf, a, n, dims, VG_METRIC_COSINE, 10, 64, 0, 99);
   double rq = recall(&hq, a, n, dims, VG_METRIC_COSINE, 10, 64, 0, 99);
@@ -432,8 +431,8 @@ static void test_int8_graph(void **state) {
   assert_clean(&hq);
   hnsw_free(&hf);
   hnsw_free(&hq);
-  /* 384 dimensions: 1,536 bytes as float32, 400 (codes and their scale,
-  ** to a whole cache line) as int8. */
+  /* 384 dimensions: 1,536 bytes as float32; as int8, 400 bytes of codes,
+  ** scale and error terms, 448 in whole cache lines. */
   assert_int_equal(hnsw_init(&hf, 384, VG_METRIC_COSINE, 16, 10, HNSW_FLOAT32), SQLITE_OK);
   assert_int_equal(hnsw_init(&hq, 384, VG_METRIC_COSINE, 16, 10, HNSW_INT8), SQLITE_OK);
   assert_int_equal((hf.nodeWords - hf.vecWord) * 4, 1536);
