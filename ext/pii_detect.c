@@ -46,6 +46,31 @@ void vg_pii_engine_free(VgPiiEngine *e) {
   sqlite3_free(e);
 }
 
+/* Compile one pattern; 0 with *pzErr (PCRE2's message and offset) if bad. */
+static pcre2_code *compile_pattern(const char *zPattern, char **pzErr) {
+  int err = 0;
+  PCRE2_SIZE off = 0;
+  pcre2_code *pCode = pcre2_compile((PCRE2_SPTR)zPattern, PCRE2_ZERO_TERMINATED,
+                                    PCRE2_UTF | PCRE2_NO_UTF_CHECK, &err, &off, 0);
+  if (pCode == 0) {
+    PCRE2_UCHAR zMsg[256];
+    pcre2_get_error_message(err, zMsg, sizeof zMsg);
+    *pzErr = sqlite3_mprintf("bad pattern at offset %d: %s", (int)off, (const char *)zMsg);
+  }
+  return pCode;
+}
+
+int vg_pii_pattern_check(const char *zPattern, char **pzErr) {
+  if (!vg_utf8_valid(zPattern, (int)strlen(zPattern), 0)) {
+    *pzErr = sqlite3_mprintf("bad pattern: not valid UTF-8");
+    return SQLITE_ERROR;
+  }
+  pcre2_code *pCode = compile_pattern(zPattern, pzErr);
+  if (pCode == 0) return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+  pcre2_code_free(pCode);
+  return SQLITE_OK;
+}
+
 int vg_pii_engine_new(const VgPiiRecognizer *a, int n, VgPiiEngine **ppEngine, char **pzErr) {
   *ppEngine = 0;
   VgPiiEngine *e = sqlite3_malloc64(sizeof(*e));
@@ -60,15 +85,11 @@ int vg_pii_engine_new(const VgPiiRecognizer *a, int n, VgPiiEngine **ppEngine, c
     return SQLITE_NOMEM;
   }
   for (int i = 0; i < n; i++) {
-    int err = 0;
-    PCRE2_SIZE off = 0;
-    pcre2_code *pCode = pcre2_compile((PCRE2_SPTR)a[i].zPattern, PCRE2_ZERO_TERMINATED,
-                                      PCRE2_UTF | PCRE2_NO_UTF_CHECK, &err, &off, 0);
+    char *zErr = 0;
+    pcre2_code *pCode = compile_pattern(a[i].zPattern, &zErr);
     if (pCode == 0) {
-      PCRE2_UCHAR zMsg[256];
-      pcre2_get_error_message(err, zMsg, sizeof zMsg);
-      *pzErr = sqlite3_mprintf("recognizer %s: bad pattern at offset %d: %s", a[i].zName,
-                               (int)off, (const char *)zMsg);
+      *pzErr = sqlite3_mprintf("recognizer %s: %s", a[i].zName, zErr);
+      sqlite3_free(zErr);
       vg_pii_engine_free(e);
       return SQLITE_ERROR;
     }
@@ -85,6 +106,9 @@ int vg_pii_engine_new(const VgPiiRecognizer *a, int n, VgPiiEngine **ppEngine, c
   *ppEngine = e;
   return SQLITE_OK;
 }
+
+int vg_pii_engine_count(const VgPiiEngine *e) { return e->n; }
+const VgPiiRecognizer *vg_pii_engine_recognizer(const VgPiiEngine *e, int i) { return &e->aRec[i]; }
 
 /* ---- UTF-8 -------------------------------------------------------------- */
 

@@ -8,6 +8,9 @@
 ** unbounded repetition), so a scan takes time linear in the text.
 */
 #include "pii.h"
+#include "pii_policy.h"
+
+#include <string.h>
 
 /* Not inside a longer word or number, on either side. */
 #define B0 "(?<![\\w])"
@@ -130,3 +133,29 @@ const VgPiiRecognizer vg_pii_builtin[] = {
 };
 
 const int vg_pii_builtin_count = (int)(sizeof(vg_pii_builtin) / sizeof(vg_pii_builtin[0]));
+
+/* Sensitivity of the types that are not high (see pii_policy.h). */
+static const struct {
+  const char *zEntity;
+  int level;
+} aLevel[] = {
+    {"EMAIL_ADDRESS", VG_PII_LEVEL_MEDIUM},
+    {"PHONE_NUMBER", VG_PII_LEVEL_MEDIUM},
+    {"DATE_TIME", VG_PII_LEVEL_MEDIUM},
+    {"US_NPI", VG_PII_LEVEL_MEDIUM},
+    {"URL", VG_PII_LEVEL_LOW},
+    {"IP_ADDRESS", VG_PII_LEVEL_LOW},
+    {"MAC_ADDRESS", VG_PII_LEVEL_LOW},
+    {"ABA_ROUTING_NUMBER", VG_PII_LEVEL_LOW},
+    {"SE_ORGANISATIONSNUMMER", VG_PII_LEVEL_LOW},
+    {"KR_BRN", VG_PII_LEVEL_LOW},
+    {"AU_ABN", VG_PII_LEVEL_LOW},
+    {"AU_ACN", VG_PII_LEVEL_LOW},
+};
+
+int vg_pii_entity_level(const char *zEntity) {
+  for (size_t i = 0; i < sizeof aLevel / sizeof aLevel[0]; i++) {
+    if (strcmp(aLevel[i].zEntity, zEntity) == 0) return aLevel[i].level;
+  }
+  return VG_PII_LEVEL_HIGH;
+}
