@@ -26,6 +26,30 @@
 #define VG_PII_LANG_ES 0x04       /* ... only for Spanish (both bits: either) */
 #define VG_PII_TRIM_PUNCT 0x08    /* drop trailing . , ; : ! ? ) from the finding */
 
+/* Where every match of a recognizer lies: near a trigger that
+** pii_trigger.c finds in one pass over the text, so that the recognizer's
+** pattern runs only there.  A trigger is a property of the matched text
+** itself (its digits, an '@'), so a match cannot hide from its trigger;
+** VG_PII_ANYWHERE (custom recognizers) scans the whole text. */
+typedef enum VgPiiTrigger {
+  VG_PII_ANYWHERE,
+  VG_PII_NEAR_DIGITS6,  /* >= 6 digits, at most 3 bytes between neighbours */
+  VG_PII_NEAR_DIGITS4,  /* >= 4 such digits */
+  VG_PII_NEAR_DIGITS20, /* >= 20 such digits */
+  VG_PII_NEAR_IBAN,     /* two letters then two digits, at a word start */
+  VG_PII_NEAR_AT,       /* '@' */
+  VG_PII_NEAR_SCHEME,   /* "://" or "www." */
+  VG_PII_NEAR_HEXSEP,   /* ':', or '-' / '.' between hexadecimal digits */
+  VG_PII_NEAR_LONGWORD, /* a word of letters and digits that could be a codice
+                        ** fiscale (16 long) or a bitcoin address (26-35 from
+                        ** '1' or '3', or 14-74 from "bc1") */
+  VG_PII_NEAR_JWT,      /* "eyJ" */
+  VG_PII_NEAR_AWS,      /* "AKIA" or "ASIA" */
+  VG_PII_NEAR_PEM,      /* "-----BEGIN " */
+  VG_PII_NEAR_BEARER,   /* "bearer", any case */
+  VG_PII_TRIGGER_COUNT
+} VgPiiTrigger;
+
 typedef struct VgPiiRecognizer {
   const char *zName;    /* unique, for custom recognizers and debugging */
   const char *zEntity;  /* the entity type reported */
@@ -34,6 +58,7 @@ typedef struct VgPiiRecognizer {
   double score;         /* the score of a confirmed finding without context */
   const char *zContext; /* context words, lower case, separated by '|', or 0 */
   unsigned flags;
+  VgPiiTrigger trigger; /* where its matches lie */
 } VgPiiRecognizer;
 
 /* How much a context word raises a score (as Presidio does), and the
@@ -61,6 +86,8 @@ typedef struct VgPiiOptions {
   int nEntity;
   double minScore;             /* drop findings scored below this */
   unsigned lang;               /* VG_PII_LANG_EN, VG_PII_LANG_ES, or 0 for any */
+  int bWholeText;              /* ignore triggers, run every pattern everywhere
+                               ** (the reference the tests compare with) */
 } VgPiiOptions;
 
 typedef struct VgPiiEngine VgPiiEngine;
@@ -88,6 +115,18 @@ extern const int vg_pii_builtin_count;
 ** PCRE2's error (a pattern that hit one of its limits). */
 int vg_pii_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions *pOpt,
                 VgPiiFindings *pOut, char **pzErr);
+
+/* Windows of the text where a trigger's recognizers can match: sorted,
+** disjoint byte ranges [a[2i], a[2i+1]). */
+typedef struct VgPiiWindows {
+  int *a;
+  int n, nAlloc;
+} VgPiiWindows;
+
+/* Find the triggers in z[0..n): aOut[t] for each trigger t whose bit is set
+** in mask (1 << t).  SQLITE_OK or SQLITE_NOMEM. */
+int vg_pii_find_triggers(const char *z, int n, unsigned mask, VgPiiWindows *aOut);
+void vg_pii_windows_free(VgPiiWindows *aOut, int nTrigger);
 
 /* Is z valid UTF-8 (no overlong forms, surrogates or code points past
 ** U+10FFFF)?  On failure *piBad is the offset of the first bad byte. */

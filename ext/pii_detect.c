@@ -120,7 +120,10 @@ int vg_utf8_valid(const char *z, int n, int *piBad) {
     int len;
     unsigned cp;
     if (c < 0x80) {
-      i++;
+      /* ASCII runs eight bytes at a time. */
+      uint64_t x;
+      while (i + 8 <= n && (memcpy(&x, u + i, 8), (x & 0x8080808080808080ULL) == 0)) i += 8;
+      if (i < n && u[i] < 0x80) i++;
       continue;
     } else if (c >= 0xC2 && c <= 0xDF) {
       len = 2;
@@ -216,27 +219,43 @@ static int next_char(const char *z, int n, int i) {
   return i;
 }
 
-/* Run recognizer i over z, appending confirmed, scored candidates. */
-static int scan_one(VgPiiEngine *e, int i, const char *z, int n, const VgPiiOptions *o,
-                    pcre2_match_data *md, VgPiiFindings *pCand, char **pzErr) {
+/* A PCRE2 resource limit: an error, never a silent miss. */
+static int match_error(const VgPiiRecognizer *r, int m, int at, char **pzErr) {
+  PCRE2_UCHAR zMsg[256];
+  pcre2_get_error_message(m, zMsg, sizeof zMsg);
+  *pzErr = sqlite3_mprintf("recognizer %s failed at byte %d: %s", r->zName, at, (const char *)zMsg);
+  return SQLITE_ERROR;
+}
+
+/* Run recognizer i over bytes [from, to) of z (n bytes in all: context
+** words and look-behinds see the whole text), appending confirmed, scored
+** candidates. */
+static int scan_window(VgPiiEngine *e, int i, const char *z, int n, int from, int to,
+                       const VgPiiOptions *o, pcre2_match_data *md, VgPiiFindings *pCand,
+                       char **pzErr) {
   const VgPiiRecognizer *r = &e->aRec[i];
   PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-  int start = 0, rc = SQLITE_OK;
-  while (start <= n && rc == SQLITE_OK) {
-    int m = e->abJit[i] ? pcre2_jit_match(e->apCode[i], (PCRE2_SPTR)z, (PCRE2_SIZE)n,
+  int start = from, rc = SQLITE_OK;
+  while (start < to && rc == SQLITE_OK) {
+    int m = e->abJit[i] ? pcre2_jit_match(e->apCode[i], (PCRE2_SPTR)z, (PCRE2_SIZE)to,
                                           (PCRE2_SIZE)start, PCRE2_NO_UTF_CHECK, md, 0)
-                        : pcre2_match(e->apCode[i], (PCRE2_SPTR)z, (PCRE2_SIZE)n,
+                        : pcre2_match(e->apCode[i], (PCRE2_SPTR)z, (PCRE2_SIZE)to,
                                       (PCRE2_SIZE)start, PCRE2_NO_UTF_CHECK, md, 0);
     if (m == PCRE2_ERROR_NOMATCH) break;
-    if (m < 0) {
-      /* A resource limit: an error, never a silent miss. */
-      PCRE2_UCHAR zMsg[256];
-      pcre2_get_error_message(m, zMsg, sizeof zMsg);
-      *pzErr = sqlite3_mprintf("recognizer %s failed at byte %d: %s", r->zName, start,
-                               (const char *)zMsg);
-      return SQLITE_ERROR;
-    }
+    if (m < 0) return match_error(r, m, start, pzErr);
     int ms = (int)ov[0], me = (int)ov[1];
+    if (to < n && me + 16 >= to) {
+      /* The match may owe something to the window's end (a word that
+      ** seemed to stop there): it counts only as the whole text has it. */
+      m = pcre2_match(e->apCode[i], (PCRE2_SPTR)z, (PCRE2_SIZE)n, (PCRE2_SIZE)ms,
+                      PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, md, 0);
+      if (m == PCRE2_ERROR_NOMATCH) {
+        start = next_char(z, to, ms);
+        continue;
+      }
+      if (m < 0) return match_error(r, m, ms, pzErr);
+      me = (int)ov[1];
+    }
     int g = e->aGroup[i];
     if (g >= m || ov[2 * g] == PCRE2_UNSET) g = 0;
     int s = (int)ov[2 * g], f = (int)ov[2 * g + 1];
@@ -260,7 +279,7 @@ static int scan_one(VgPiiEngine *e, int i, const char *z, int n, const VgPiiOpti
     }
     /* A confirmed finding is passed over; an unconfirmed match may hide a
     ** real one starting inside it. */
-    start = bOk && me > ms ? me : next_char(z, n, ms);
+    start = bOk && me > ms ? me : next_char(z, to, ms);
   }
   return rc;
 }
@@ -315,17 +334,35 @@ static int resolve(const char *z, int n, VgPiiFindings *pCand, VgPiiFindings *pO
 
 int vg_pii_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions *pOpt,
                 VgPiiFindings *pOut, char **pzErr) {
-  static const VgPiiOptions defaults = {0, 0, 0.0, 0};
+  static const VgPiiOptions defaults = {0, 0, 0.0, 0, 0};
   const VgPiiOptions *o = pOpt ? pOpt : &defaults;
-  pcre2_match_data *md = pcre2_match_data_create(e->nMaxGroup + 1, 0);
-  if (md == 0) return SQLITE_NOMEM;
+  VgPiiWindows aWin[VG_PII_TRIGGER_COUNT];
+  memset(aWin, 0, sizeof aWin);
+  unsigned mask = 0;
+  for (int i = 0; i < e->n; i++) {
+    if (wanted(&e->aRec[i], o)) mask |= 1u << e->aRec[i].trigger;
+  }
+  mask &= ~1u; /* VG_PII_ANYWHERE has no windows */
+  if (o->bWholeText) mask = 0;
+  int rc = mask ? vg_pii_find_triggers(z, n, mask, aWin) : SQLITE_OK;
+  pcre2_match_data *md = rc == SQLITE_OK ? pcre2_match_data_create(e->nMaxGroup + 1, 0) : 0;
+  if (md == 0) rc = SQLITE_NOMEM;
   VgPiiFindings cand = {0, 0, 0};
-  int rc = SQLITE_OK;
   for (int i = 0; i < e->n && rc == SQLITE_OK; i++) {
-    if (wanted(&e->aRec[i], o)) rc = scan_one(e, i, z, n, o, md, &cand, pzErr);
+    const VgPiiRecognizer *r = &e->aRec[i];
+    if (!wanted(r, o)) continue;
+    if (!(mask & (1u << r->trigger))) {
+      rc = scan_window(e, i, z, n, 0, n, o, md, &cand, pzErr);
+      continue;
+    }
+    const VgPiiWindows *w = &aWin[r->trigger];
+    for (int k = 0; k < w->n && rc == SQLITE_OK; k++) {
+      rc = scan_window(e, i, z, n, w->a[2 * k], w->a[2 * k + 1], o, md, &cand, pzErr);
+    }
   }
   if (rc == SQLITE_OK) rc = resolve(z, n, &cand, pOut);
   vg_pii_findings_free(&cand);
+  vg_pii_windows_free(aWin, VG_PII_TRIGGER_COUNT);
   pcre2_match_data_free(md);
   return rc;
 }

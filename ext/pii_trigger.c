@@ -1,0 +1,341 @@
+/*
+** pii_trigger.c — one pass over a text that finds where each kind of
+** recognizer could match (see VgPiiTrigger in pii.h), so that the PII
+** engine runs most patterns over a few windows instead of the whole text.
+**
+** Prose holds few digit runs, '@' signs or long words; the windows around
+** them are a small part of a text, and a byte loop finds them far faster
+** than thirty-odd PCRE2 scans would.
+**
+** Why this cannot lose a finding: every match of a recognizer contains its
+** trigger (a property of the matched characters), and a trigger's window
+** reaches its margin — the longest match any of its recognizers can make,
+** in bytes, plus a few bytes for look-ahead — past the trigger on both
+** sides; windows that overlap are merged, so a match that overlaps a
+** window lies wholly inside it.  The tests compare windowed scans with
+** whole-text scans.
+*/
+#include "pii.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Margin of each trigger's windows, in bytes (see the recognizers'
+** patterns in pii_recognizers.c). */
+static const int aMargin[VG_PII_TRIGGER_COUNT] = {
+    [VG_PII_NEAR_DIGITS6] = 48,     /* a phone number: 38 */
+    [VG_PII_NEAR_DIGITS4] = 24,     /* an IPv4 address: 15 */
+    [VG_PII_NEAR_DIGITS20] = 96,    /* a CBU: 22 digits, 21 separators of up to 3 bytes */
+    [VG_PII_NEAR_IBAN] = 56,        /* 34 characters and 8 spaces */
+    [VG_PII_NEAR_AT] = 600,         /* an e-mail address: 64 + 1 + 536 */
+    [VG_PII_NEAR_SCHEME] = 8016,    /* a URL: 2,000 characters of up to 4 bytes */
+    [VG_PII_NEAR_HEXSEP] = 64,      /* an IPv6 address with an IPv4 tail: 45 */
+    [VG_PII_NEAR_LONGWORD] = 88,    /* a bech32 address: 74 */
+    [VG_PII_NEAR_JWT] = 13340,      /* 4,099 + 8,195 + 1,024 + 2 dots */
+    [VG_PII_NEAR_AWS] = 32,         /* 20 */
+    [VG_PII_NEAR_PEM] = 65700,      /* 16,384 characters of up to 4 bytes + armour */
+    [VG_PII_NEAR_BEARER] = 4120,    /* "bearer", blanks, 4,096 + padding */
+};
+
+/* Longest run of digits a DIGITS trigger allows between two digits. */
+#define DIGIT_GAP 3
+
+/* Whitespace as PCRE2 sees it (\s without Unicode properties). */
+static int is_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* E-mail addresses and URLs hold no whitespace: their windows stop at it. */
+static int stops_at_space(VgPiiTrigger t) { return t == VG_PII_NEAR_AT || t == VG_PII_NEAR_SCHEME; }
+
+/* Look-ahead and look-behind reach this far past a match. */
+#define SLACK 8
+
+void vg_pii_windows_free(VgPiiWindows *aOut, int nTrigger) {
+  for (int i = 0; i < nTrigger; i++) {
+    sqlite3_free(aOut[i].a);
+    memset(&aOut[i], 0, sizeof(aOut[i]));
+  }
+}
+
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static int is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+static int is_hex(unsigned char c) { return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
+static int is_word(unsigned char c) { return is_digit(c) || is_alpha(c) || c == '_'; }
+
+/* The run of text without whitespace that the last trigger of a kind
+** fell in: [s, e), s no further back than the margin reaches. */
+typedef struct Run {
+  int s, e;
+} Run;
+
+typedef struct Finder {
+  const unsigned char *z;
+  int n;
+  unsigned mask;
+  VgPiiWindows *aOut;
+  int rc;
+  Run aRun[VG_PII_TRIGGER_COUNT];
+} Finder;
+
+/* Add the window of a trigger at bytes [s, e).  Windows start and end on
+** character boundaries; sort_and_merge() orders them at the end. */
+static void add(Finder *f, VgPiiTrigger t, int s, int e) {
+  if (!(f->mask & (1u << t)) || f->rc != SQLITE_OK) return;
+  int from = s - aMargin[t], to = e + aMargin[t];
+  if (from < 0) from = 0;
+  if (to > f->n) to = f->n;
+  if (stops_at_space(t)) {
+    /* Triggers come in text order, so each run is measured once (a text
+    ** of 1 MB of '@' is one run). */
+    Run *r = &f->aRun[t];
+    if (!(r->s <= s && s < r->e)) {
+      int k = s;
+      while (k > from && !is_space(f->z[k - 1])) k--;
+      r->s = k;
+      k = e;
+      while (k < f->n && !is_space(f->z[k])) k++;
+      r->e = k;
+    }
+    if (from < r->s) from = r->s;
+    if (to > r->e) to = r->e;
+    from = from > SLACK ? from - SLACK : 0;
+    to = to + SLACK < f->n ? to + SLACK : f->n;
+  }
+  while (from > 0 && (f->z[from] & 0xC0) == 0x80) from--;
+  while (to < f->n && (f->z[to] & 0xC0) == 0x80) to++;
+  VgPiiWindows *w = &f->aOut[t];
+  /* Most triggers come in text order: extend the last window if they touch. */
+  if (w->n > 0 && from >= w->a[2 * w->n - 2] && from <= w->a[2 * w->n - 1]) {
+    if (to > w->a[2 * w->n - 1]) w->a[2 * w->n - 1] = to;
+    return;
+  }
+  if (w->n == w->nAlloc) {
+    int nNew = w->nAlloc ? 2 * w->nAlloc : 16;
+    int *a = sqlite3_realloc64(w->a, sizeof(int) * 2 * (size_t)nNew);
+    if (a == 0) {
+      f->rc = SQLITE_NOMEM;
+      return;
+    }
+    w->a = a;
+    w->nAlloc = nNew;
+  }
+  w->a[2 * w->n] = from;
+  w->a[2 * w->n + 1] = to;
+  w->n++;
+}
+
+static int by_start(const void *x, const void *y) {
+  const int *a = x, *b = y;
+  return (a[0] > b[0]) - (a[0] < b[0]);
+}
+
+static void sort_and_merge(VgPiiWindows *w) {
+  if (w->n < 2) return;
+  qsort(w->a, (size_t)w->n, 2 * sizeof(int), by_start);
+  int m = 0;
+  for (int i = 1; i < w->n; i++) {
+    if (w->a[2 * i] <= w->a[2 * m + 1]) {
+      if (w->a[2 * i + 1] > w->a[2 * m + 1]) w->a[2 * m + 1] = w->a[2 * i + 1];
+    } else {
+      m++;
+      w->a[2 * m] = w->a[2 * i];
+      w->a[2 * m + 1] = w->a[2 * i + 1];
+    }
+  }
+  w->n = m + 1;
+}
+
+/* Call xAt(f, i) at each byte c of the text (memchr is fast where the
+** byte is rare). */
+static void each_byte(Finder *f, char c, void (*xAt)(Finder *, int)) {
+  const unsigned char *p = f->z, *pEnd = f->z + f->n;
+  while (f->rc == SQLITE_OK && p < pEnd && (p = memchr(p, c, (size_t)(pEnd - p))) != 0) {
+    xAt(f, (int)(p - f->z));
+    p++;
+  }
+}
+
+/* Does the text hold zLit at byte i (any case for letters when bNoCase)? */
+static int has_at(const Finder *f, int i, const char *zLit, int bNoCase) {
+  int nLit = 0;
+  while (zLit[nLit]) nLit++;
+  if (i < 0 || i + nLit > f->n) return 0;
+  for (int k = 0; k < nLit; k++) {
+    unsigned char c = f->z[i + k];
+    if (bNoCase && c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
+    if (c != (unsigned char)zLit[k]) return 0;
+  }
+  return 1;
+}
+
+/* Does [i - nSide, i) and (i, i + nSide] hold hexadecimal digits only? */
+static int hex_around(const Finder *f, int i, int nSide) {
+  if (i < nSide || i + nSide >= f->n) return 0;
+  for (int k = 1; k <= nSide; k++) {
+    if (!is_hex(f->z[i - k]) || !is_hex(f->z[i + k])) return 0;
+  }
+  return 1;
+}
+
+static void at_at(Finder *f, int i) { add(f, VG_PII_NEAR_AT, i, i + 1); }
+static void at_colon(Finder *f, int i) {
+  add(f, VG_PII_NEAR_HEXSEP, i, i + 1);
+  if (has_at(f, i, "://", 0)) add(f, VG_PII_NEAR_SCHEME, i, i + 3);
+}
+static void at_dash(Finder *f, int i) {
+  if (hex_around(f, i, 2)) add(f, VG_PII_NEAR_HEXSEP, i, i + 1);
+}
+static void at_dot(Finder *f, int i) {
+  if (hex_around(f, i, 4)) add(f, VG_PII_NEAR_HEXSEP, i, i + 1);
+  if (has_at(f, i - 3, "www.", 0)) add(f, VG_PII_NEAR_SCHEME, i - 3, i + 1);
+}
+static void at_J(Finder *f, int i) {
+  if (has_at(f, i - 2, "eyJ", 0)) add(f, VG_PII_NEAR_JWT, i - 2, i + 1);
+}
+static void at_K(Finder *f, int i) {
+  if (has_at(f, i - 1, "AKIA", 0)) add(f, VG_PII_NEAR_AWS, i - 1, i + 3);
+}
+static void at_S(Finder *f, int i) {
+  if (has_at(f, i - 1, "ASIA", 0)) add(f, VG_PII_NEAR_AWS, i - 1, i + 3);
+}
+static void at_G(Finder *f, int i) {
+  if (has_at(f, i - 6, "-----BEGIN ", 0)) add(f, VG_PII_NEAR_PEM, i - 6, i + 5);
+}
+static void at_b(Finder *f, int i) {
+  if (has_at(f, i, "bearer", 1)) add(f, VG_PII_NEAR_BEARER, i, i + 6);
+}
+
+/* The triggers that are literal text: each found from one of its bytes,
+** the rarest in prose. */
+static void find_literals(Finder *f) {
+  static const struct {
+    VgPiiTrigger t;
+    char c;
+    void (*xAt)(Finder *, int);
+  } a[] = {
+      {VG_PII_NEAR_AT, '@', at_at},       {VG_PII_NEAR_HEXSEP, ':', at_colon},
+      {VG_PII_NEAR_SCHEME, ':', at_colon}, {VG_PII_NEAR_HEXSEP, '-', at_dash},
+      {VG_PII_NEAR_HEXSEP, '.', at_dot},   {VG_PII_NEAR_SCHEME, '.', at_dot},
+      {VG_PII_NEAR_JWT, 'J', at_J},        {VG_PII_NEAR_AWS, 'K', at_K},
+      {VG_PII_NEAR_AWS, 'S', at_S},        {VG_PII_NEAR_PEM, 'G', at_G},
+      {VG_PII_NEAR_BEARER, 'b', at_b},     {VG_PII_NEAR_BEARER, 'B', at_b},
+  };
+  unsigned done = 0; /* bytes visited once serve every trigger they start */
+  for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
+    if (!(f->mask & (1u << a[i].t))) continue;
+    int bSeen = 0;
+    for (size_t j = 0; j < i; j++) bSeen |= (done >> j & 1) && a[j].c == a[i].c;
+    if (bSeen) continue;
+    each_byte(f, a[i].c, a[i].xAt);
+    done |= 1u << i;
+  }
+}
+
+/* Could the word of letters and digits z[0, n) be a codice fiscale or a
+** bitcoin address? */
+static int longword_trigger(const unsigned char *z, int n) {
+  if (n == 16) return 1;
+  if (n >= 26 && n <= 35 && (z[0] == '1' || z[0] == '3')) return 1;
+  return n >= 14 && n <= 74 && (z[0] | 0x20) == 'b' && (z[1] | 0x20) == 'c' && z[2] == '1';
+}
+
+/* The state of the digit cluster being read. */
+typedef struct Cluster {
+  int iFirst, iLast, n;
+} Cluster;
+
+static void end_cluster(Finder *f, const Cluster *c) {
+  if (c->n >= 20) add(f, VG_PII_NEAR_DIGITS20, c->iFirst, c->iLast + 1);
+  if (c->n >= 6) add(f, VG_PII_NEAR_DIGITS6, c->iFirst, c->iLast + 1);
+  if (c->n >= 4) add(f, VG_PII_NEAR_DIGITS4, c->iFirst, c->iLast + 1);
+}
+
+static void at_digit(Finder *f, Cluster *c, int i) {
+  const unsigned char *z = f->z;
+  if (c->n > 0 && i - c->iLast - 1 > DIGIT_GAP) {
+    end_cluster(f, c);
+    c->n = 0;
+  }
+  if (c->n++ == 0) c->iFirst = i;
+  c->iLast = i;
+  /* Two letters at a word start, then two digits: an IBAN's start. */
+  if (i >= 2 && i + 1 < f->n && is_digit(z[i + 1]) && is_alpha(z[i - 1]) && is_alpha(z[i - 2]) &&
+      (i == 2 || !is_word(z[i - 3]))) {
+    add(f, VG_PII_NEAR_IBAN, i - 2, i + 2);
+  }
+  /* "bc1" at a word start: a bech32 address may follow. */
+  if (z[i] == '1' && i >= 2 && (z[i - 1] | 0x20) == 'c' && (z[i - 2] | 0x20) == 'b' &&
+      (i == 2 || !is_word(z[i - 3]))) {
+    add(f, VG_PII_NEAR_LONGWORD, i - 2, i + 1);
+  }
+}
+
+/* Eight bytes at a time: one bit (0x80) per byte in [lo, hi], for bytes
+** below 0x80 (x7 has every high bit clear, so no sum carries over). */
+#define ONES 0x0101010101010101ULL
+#define HIGH 0x8080808080808080ULL
+static uint64_t bytes_in_range(uint64_t x7, unsigned lo, unsigned hi) {
+  uint64_t ge = x7 + ONES * (0x80 - lo);
+  uint64_t gt = x7 + ONES * (0x7F - hi);
+  return ge & ~gt & HIGH;
+}
+
+static int is_alnum(unsigned char c) { return is_digit(c) || is_alpha(c); }
+
+/* Digit clusters (DIGITS*, IBAN starts, "bc1") and long words.  Prose is
+** mostly short words without digits: such blocks of eight bytes are
+** passed over with a few word operations.  A word that is a LONGWORD
+** trigger has 16 or more characters, so it covers a whole block. */
+static void find_runs(Finder *f) {
+  const unsigned char *z = f->z;
+  int n = f->n, i = 0, iWordEnd = 0;
+  int bWords = (f->mask & (1u << VG_PII_NEAR_LONGWORD)) != 0;
+  Cluster c = {0, 0, 0};
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x;
+    memcpy(&x, z + i, 8);
+    uint64_t x7 = x & ~HIGH, ascii = ~x & HIGH;
+    uint64_t digit = bytes_in_range(x7, '0', '9') & ascii;
+    if (bWords && i >= iWordEnd &&
+        (digit | (bytes_in_range(x7 | ONES * 0x20, 'a', 'z') & ascii)) == HIGH) {
+      int s = i, e = i + 8;
+      while (s > 0 && is_alnum(z[s - 1])) s--;
+      while (e < n && is_alnum(z[e])) e++;
+      if (longword_trigger(z + s, e - s)) add(f, VG_PII_NEAR_LONGWORD, s, e);
+      iWordEnd = e;
+    }
+    while (digit) {
+      at_digit(f, &c, i + (__builtin_ctzll(digit) >> 3));
+      digit &= digit - 1;
+    }
+  }
+#endif
+  for (; i < n; i++) {
+    if (is_digit(z[i])) at_digit(f, &c, i);
+    if (bWords && i >= iWordEnd && is_alnum(z[i])) {
+      int s = i, e = i;
+      while (s > 0 && is_alnum(z[s - 1])) s--;
+      while (e < n && is_alnum(z[e])) e++;
+      if (longword_trigger(z + s, e - s)) add(f, VG_PII_NEAR_LONGWORD, s, e);
+      iWordEnd = e;
+    }
+  }
+  if (c.n > 0) end_cluster(f, &c);
+}
+
+int vg_pii_find_triggers(const char *zText, int n, unsigned mask, VgPiiWindows *aOut) {
+  Finder f;
+  memset(&f, 0, sizeof f);
+  f.z = (const unsigned char *)zText;
+  f.n = n;
+  f.mask = mask;
+  f.aOut = aOut;
+  unsigned maskRuns = (1u << VG_PII_NEAR_DIGITS6) | (1u << VG_PII_NEAR_DIGITS4) |
+                      (1u << VG_PII_NEAR_DIGITS20) | (1u << VG_PII_NEAR_IBAN) |
+                      (1u << VG_PII_NEAR_LONGWORD);
+  if (mask & maskRuns) find_runs(&f);
+  find_literals(&f);
+  for (int t = 0; t < VG_PII_TRIGGER_COUNT; t++) sort_and_merge(&aOut[t]);
+  return f.rc;
+}
