@@ -1,28 +1,44 @@
 /*
-** bench_pii.c — quality of vg_pii_detect on the labelled cases in
-** ../shared/data/pii-labelled (see its README for the format).
+** bench_pii.c — the PII functions: quality on the labelled cases in
+** ../shared/data/pii-labelled, redaction speed on 10 MB of mixed text, and
+** pathological inputs; the npm package redact-pii on the same inputs in the
+** same run (bench/peer_redact_pii.js, when VG_REDACT_PII names its
+** node_modules folder).
 **
-** Scoring, as the README asks: a case from Presidio's tests labels only the
-** entity type under test, so only findings of that type count there; a
-** case marked incomplete is scored by count only (found vs expected, of
-** that type); presidio-research rows are labelled with every type, so every
-** finding counts.  A finding matches a labelled span of the same type when
-** they overlap by at least half of the longer one; each span matches once.
-** Prints per-type precision and recall over the types vecguard recognizes,
-** and the recall of the others (which need a language model).
+** Scoring, as the data's README asks: a case from Presidio's tests labels
+** only the entity type under test, so only findings of that type count
+** there; a case marked incomplete is scored by count only (found vs
+** expected, of that type); presidio-research rows are labelled with every
+** type, so every finding counts.  A finding matches a labelled span of the
+** same type when they overlap by at least half of the longer one; each span
+** matches once.
+**
+** The mixed text: abstracts from ../shared/data/beir-scifact (repeated to
+** 10 MB) with one labelled case after every fourth abstract.
 */
 #include "benchutil.h"
 
 #include <math.h>
+
+#define MAX_SPANS 64
 
 typedef struct Span {
   char zType[40];
   int s, e;
 } Span;
 
+typedef struct Case {
+  char *zText;
+  char *zUnder; /* entity under test, or 0 */
+  int nExpected, bComplete;
+  Span aGold[MAX_SPANS];
+  int nGold;
+} Case;
+
 typedef struct Tally {
   char zType[40];
-  int tp, fp, fn, gold;
+  int gold;
+  int tp[2], fp[2], fn[2]; /* [0] vecguard, [1] redact-pii */
 } Tally;
 
 static Tally aTally[256];
@@ -58,100 +74,118 @@ static int overlaps(const Span *a, const Span *b) {
   return hi > lo && 2 * (hi - lo) >= (la > lb ? la : lb);
 }
 
+static char *read_file(const char *zPath, long *pn) {
+  FILE *f = fopen(zPath, "rb");
+  if (f == 0) return 0;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *z = malloc((size_t)n + 1);
+  if (fread(z, 1, (size_t)n, f) != (size_t)n) bench_die("cannot read", zPath);
+  z[n] = 0;
+  fclose(f);
+  if (pn) *pn = n;
+  return z;
+}
+
+static Case *read_cases(sqlite3 *db, const char *zPath, int *pn) {
+  FILE *f = fopen(zPath, "r");
+  if (f == 0) bench_die("cannot read", zPath);
+  sqlite3_stmt *pCase, *pGold;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT ?1 ->> '$.text', ?1 ->> '$.entity_under_test', "
+                         "?1 ->> '$.expected_count', ?1 ->> '$.complete'",
+                         -1, &pCase, 0) ||
+      sqlite3_prepare_v2(db,
+                         "SELECT value ->> '$.type', value ->> '$.start', value ->> '$.end' "
+                         "FROM json_each(?1, '$.spans')",
+                         -1, &pGold, 0)) {
+    bench_die("prepare", sqlite3_errmsg(db));
+  }
+  static char line[1 << 16];
+  int n = 0, nAlloc = 0;
+  Case *a = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (n == nAlloc) a = realloc(a, sizeof(Case) * (size_t)(nAlloc = nAlloc ? 2 * nAlloc : 1024));
+    Case *c = &a[n++];
+    memset(c, 0, sizeof *c);
+    sqlite3_bind_text(pCase, 1, line, -1, SQLITE_STATIC);
+    if (sqlite3_step(pCase) != SQLITE_ROW) bench_die("case", sqlite3_errmsg(db));
+    c->zText = strdup((const char *)sqlite3_column_text(pCase, 0));
+    if (sqlite3_column_type(pCase, 1) != SQLITE_NULL) {
+      c->zUnder = strdup((const char *)sqlite3_column_text(pCase, 1));
+    }
+    c->nExpected = sqlite3_column_int(pCase, 2);
+    c->bComplete = sqlite3_column_int(pCase, 3);
+    sqlite3_reset(pCase);
+    sqlite3_bind_text(pGold, 1, line, -1, SQLITE_STATIC);
+    c->nGold = collect(pGold, c->aGold, MAX_SPANS);
+  }
+  fclose(f);
+  sqlite3_finalize(pCase);
+  sqlite3_finalize(pGold);
+  *pn = n;
+  return a;
+}
+
+/* Score one engine's findings on one case. */
+static void score(const Case *c, const Span *aPred, int nPred, int iEngine, int bShow) {
+  if (iEngine == 0) {
+    if (c->zUnder && !c->bComplete) {
+      tally(c->zUnder)->gold += c->nExpected;
+    } else {
+      for (int g = 0; g < c->nGold; g++) tally(c->aGold[g].zType)->gold++;
+    }
+  }
+  if (c->zUnder && !c->bComplete) {
+    int nFound = 0;
+    for (int i = 0; i < nPred; i++) nFound += strcmp(aPred[i].zType, c->zUnder) == 0;
+    Tally *t = tally(c->zUnder);
+    t->tp[iEngine] += nFound < c->nExpected ? nFound : c->nExpected;
+    t->fp[iEngine] += nFound > c->nExpected ? nFound - c->nExpected : 0;
+    t->fn[iEngine] += c->nExpected > nFound ? c->nExpected - nFound : 0;
+    return;
+  }
+  int aUsed[MAX_SPANS] = {0};
+  for (int i = 0; i < nPred; i++) {
+    if (c->zUnder && strcmp(aPred[i].zType, c->zUnder) != 0) continue;
+    int hit = -1;
+    for (int g = 0; g < c->nGold && hit < 0; g++) {
+      if (!aUsed[g] && strcmp(c->aGold[g].zType, aPred[i].zType) == 0 &&
+          overlaps(&c->aGold[g], &aPred[i])) {
+        hit = g;
+      }
+    }
+    if (hit >= 0) {
+      aUsed[hit] = 1;
+      tally(aPred[i].zType)->tp[iEngine]++;
+    } else {
+      tally(aPred[i].zType)->fp[iEngine]++;
+      if (bShow) printf("  FP %s at %d..%d in: %s\n", aPred[i].zType, aPred[i].s, aPred[i].e, c->zText);
+    }
+  }
+  for (int g = 0; g < c->nGold; g++) {
+    if (aUsed[g]) continue;
+    tally(c->aGold[g].zType)->fn[iEngine]++;
+    if (bShow) printf("  FN %s in: %s\n", c->aGold[g].zType, c->zText);
+  }
+}
+
 static int recognized_type(sqlite3 *db, const char *zType) {
   sqlite3_stmt *p;
-  sqlite3_prepare_v2(db, "SELECT json_array_length(vg_pii_detect('x', json_object('types', json_array(?1))))",
-                     -1, &p, 0);
+  sqlite3_prepare_v2(db, "SELECT vg_pii_detect('x', json_object('types', json_array(?1)))", -1, &p, 0);
   sqlite3_bind_text(p, 1, zType, -1, SQLITE_STATIC);
   int ok = sqlite3_step(p) == SQLITE_ROW;
   sqlite3_finalize(p);
   return ok;
 }
 
-int main(void) {
-  const char *zExt = getenv("VG_EXTENSION"), *zShared = getenv("VG_SHARED");
-  if (zExt == 0) bench_die("VG_EXTENSION is not set (run make bench)", 0);
-  char zPath[1024];
-  snprintf(zPath, sizeof zPath, "%s/data/pii-labelled/pii_cases.jsonl", zShared ? zShared : "../shared");
-  FILE *f = fopen(zPath, "r");
-  if (f == 0) bench_die("cannot read", zPath);
-  sqlite3 *db = bench_open(":memory:", zExt);
-  sqlite3_stmt *pCase, *pGold, *pPred;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT json_extract(?1, '$.text'), json_extract(?1, '$.entity_under_test'), "
-                         "json_extract(?1, '$.expected_count'), json_extract(?1, '$.complete')",
-                         -1, &pCase, 0) ||
-      sqlite3_prepare_v2(db,
-                         "SELECT json_extract(value, '$.type'), json_extract(value, '$.start'), "
-                         "json_extract(value, '$.end') FROM json_each(?1, '$.spans')",
-                         -1, &pGold, 0) ||
-      sqlite3_prepare_v2(db,
-                         "SELECT json_extract(value, '$.type'), json_extract(value, '$.start'), "
-                         "json_extract(value, '$.end') FROM json_each(vg_pii_detect(?1))",
-                         -1, &pPred, 0)) {
-    bench_die("prepare", sqlite3_errmsg(db));
-  }
-  static char line[1 << 16];
-  int nCase = 0;
-  double t0 = bench_now();
-  while (fgets(line, sizeof line, f)) {
-    Span aGold[64], aPred[64];
-    sqlite3_bind_text(pCase, 1, line, -1, SQLITE_STATIC);
-    if (sqlite3_step(pCase) != SQLITE_ROW) bench_die("case", sqlite3_errmsg(db));
-    char *zText = sqlite3_mprintf("%s", sqlite3_column_text(pCase, 0));
-    char *zUnder = sqlite3_column_type(pCase, 1) == SQLITE_NULL
-                       ? 0
-                       : sqlite3_mprintf("%s", sqlite3_column_text(pCase, 1));
-    int nExpected = sqlite3_column_int(pCase, 2), bComplete = sqlite3_column_int(pCase, 3);
-    sqlite3_reset(pCase);
-    sqlite3_bind_text(pGold, 1, line, -1, SQLITE_STATIC);
-    int nGold = collect(pGold, aGold, 64);
-    sqlite3_bind_text(pPred, 1, zText, -1, SQLITE_STATIC);
-    int nPred = collect(pPred, aPred, 64);
-    nCase++;
-    if (zUnder && !bComplete) {
-      /* By count, of the type under test. */
-      int nFound = 0;
-      for (int i = 0; i < nPred; i++) nFound += strcmp(aPred[i].zType, zUnder) == 0;
-      Tally *t = tally(zUnder);
-      t->gold += nExpected;
-      t->tp += nFound < nExpected ? nFound : nExpected;
-      t->fp += nFound > nExpected ? nFound - nExpected : 0;
-      t->fn += nExpected > nFound ? nExpected - nFound : 0;
-    } else {
-      int aUsed[64] = {0};
-      for (int g = 0; g < nGold; g++) tally(aGold[g].zType)->gold++;
-      for (int i = 0; i < nPred; i++) {
-        if (zUnder && strcmp(aPred[i].zType, zUnder) != 0) continue;
-        int hit = -1;
-        for (int g = 0; g < nGold && hit < 0; g++) {
-          if (!aUsed[g] && strcmp(aGold[g].zType, aPred[i].zType) == 0 && overlaps(&aGold[g], &aPred[i])) hit = g;
-        }
-        if (hit >= 0) {
-          aUsed[hit] = 1;
-          tally(aPred[i].zType)->tp++;
-        } else {
-          tally(aPred[i].zType)->fp++;
-          if (getenv("VG_PII_SHOW")) {
-            printf("  FP %s at %d..%d in: %s\n", aPred[i].zType, aPred[i].s, aPred[i].e, zText);
-          }
-        }
-      }
-      for (int g = 0; g < nGold; g++) {
-        if (aUsed[g]) continue;
-        tally(aGold[g].zType)->fn++;
-        if (getenv("VG_PII_SHOW") && recognized_type(db, aGold[g].zType)) {
-          printf("  FN %s in: %s\n", aGold[g].zType, zText);
-        }
-      }
-    }
-    sqlite3_free(zText);
-    sqlite3_free(zUnder);
-  }
-  fclose(f);
-  double sec = bench_now() - t0;
-  printf("bench_pii: %d labelled cases from %s (%.2f s)\n\n", nCase, zPath, sec);
-  printf("  %-28s %6s %6s %6s %6s %10s %8s\n", "type", "spans", "TP", "FP", "FN", "precision", "recall");
+static double ratio(int a, int b) { return b ? (double)a / b : NAN; }
+
+static void print_quality(sqlite3 *db, int bPeer) {
+  printf("  %-28s %5s | %-22s | %s\n", "", "", "vecguard", bPeer ? "redact-pii" : "");
+  printf("  %-28s %5s | %4s %4s %4s %4s %4s | %s\n", "type", "spans", "TP", "FP", "FN", "prec", "rec",
+         bPeer ? "prec  rec" : "");
   int nBelow = 0;
   for (int pass = 0; pass < 2; pass++) {
     if (pass == 1) printf("\n  not recognized by vecguard (need a language model or a gazetteer):\n");
@@ -159,17 +193,236 @@ int main(void) {
       Tally *t = &aTally[i];
       int bOurs = recognized_type(db, t->zType);
       if (bOurs != (pass == 0)) continue;
-      double p = t->tp + t->fp ? (double)t->tp / (t->tp + t->fp) : NAN;
-      double r = t->tp + t->fn ? (double)t->tp / (t->tp + t->fn) : NAN;
-      printf("  %-28s %6d %6d %6d %6d %10.3f %8.3f%s\n", t->zType, t->gold, t->tp, t->fp, t->fn, p, r,
-             bOurs && ((p < 0.95) || (r < 0.95)) ? "   below 0.95" : "");
-      nBelow += bOurs && ((p < 0.95) || (r < 0.95));
+      double p = ratio(t->tp[0], t->tp[0] + t->fp[0]), r = ratio(t->tp[0], t->tp[0] + t->fn[0]);
+      int bBelow = bOurs && (!(p >= 0.95) || !(r >= 0.95));
+      nBelow += bBelow;
+      printf("  %-28s %5d | %4d %4d %4d %4.2f %4.2f |", t->zType, t->gold, t->tp[0], t->fp[0],
+             t->fn[0], p, r);
+      if (bPeer && t->tp[1] + t->fp[1] > 0) {
+        printf(" %4.2f %4.2f", ratio(t->tp[1], t->tp[1] + t->fp[1]), ratio(t->tp[1], t->tp[1] + t->fn[1]));
+      } else if (bPeer) {
+        printf("    - %4.2f", ratio(t->tp[1], t->tp[1] + t->fn[1]));
+      }
+      printf("%s\n", bBelow ? "   below 0.95" : "");
     }
   }
   printf("\n  %d recognized types below 0.95 precision or recall\n", nBelow);
-  sqlite3_finalize(pCase);
-  sqlite3_finalize(pGold);
+}
+
+/* 10 MB: abstracts, and a labelled case after every fourth. */
+static char *mixed_text(sqlite3 *db, const char *zShared, const Case *aCase, int nCase, int *pn) {
+  char zPath[1024];
+  snprintf(zPath, sizeof zPath, "%s/data/beir-scifact/corpus.jsonl", zShared);
+  FILE *f = fopen(zPath, "r");
+  if (f == 0) bench_die("cannot read", zPath);
+  sqlite3_stmt *p;
+  sqlite3_prepare_v2(db, "SELECT ?1 ->> '$.text'", -1, &p, 0);
+  sqlite3_str *s = sqlite3_str_new(0);
+  static char line[1 << 20];
+  int k = 0;
+  while (sqlite3_str_length(s) < 10 << 20) {
+    if (!fgets(line, sizeof line, f)) {
+      rewind(f);
+      continue;
+    }
+    sqlite3_bind_text(p, 1, line, -1, SQLITE_STATIC);
+    if (sqlite3_step(p) == SQLITE_ROW) sqlite3_str_appendf(s, "%s\n\n", sqlite3_column_text(p, 0));
+    sqlite3_reset(p);
+    if (++k % 4 == 0) sqlite3_str_appendf(s, "%s\n\n", aCase[(k / 4) % nCase].zText);
+  }
+  fclose(f);
+  sqlite3_finalize(p);
+  *pn = sqlite3_str_length(s);
+  return sqlite3_str_finish(s);
+}
+
+/* Seconds for one call of zSql on the text (best of nRun). */
+static double time_call(sqlite3 *db, const char *zSql, const char *z, int n, int nRun, int *pnOut) {
+  sqlite3_stmt *p;
+  if (sqlite3_prepare_v2(db, zSql, -1, &p, 0)) bench_die("prepare", sqlite3_errmsg(db));
+  double best = 1e99;
+  for (int r = 0; r < nRun; r++) {
+    sqlite3_bind_text(p, 1, z, n, SQLITE_STATIC);
+    double t0 = bench_now();
+    if (sqlite3_step(p) != SQLITE_ROW) bench_die(zSql, sqlite3_errmsg(db));
+    double t = bench_now() - t0;
+    if (pnOut) *pnOut = sqlite3_column_bytes(p, 0);
+    if (t < best) best = t;
+    sqlite3_reset(p);
+  }
+  sqlite3_finalize(p);
+  return best;
+}
+
+static void throughput(sqlite3 *db, const char *z, int n) {
+  double mb = n / 1048576.0;
+  int nOut = 0;
+  double tRedact = time_call(db, "SELECT vg_pii_redact(?1)", z, n, 3, &nOut);
+  double tDetect = time_call(db, "SELECT vg_pii_detect(?1)", z, n, 3, 0);
+  double tHash = time_call(db, "SELECT vg_pii_redact(?1, '{\"operator\": \"hash\"}')", z, n, 3, 0);
+  printf("  vg_pii_redact, one call on the whole text:      %7.1f MB/s  (%.3f s; %d bytes out)\n",
+         mb / tRedact, tRedact, nOut);
+  printf("  vg_pii_detect, one call:                        %7.1f MB/s\n", mb / tDetect);
+  printf("  vg_pii_redact with operator hash:               %7.1f MB/s\n", mb / tHash);
+  /* The same text as rows of a table, one call per paragraph. */
+  bench_exec(db, "CREATE TEMP TABLE para(t TEXT)");
+  sqlite3_stmt *pIns;
+  sqlite3_prepare_v2(db, "INSERT INTO para VALUES (?1)", -1, &pIns, 0);
+  bench_exec(db, "BEGIN");
+  int nPara = 0;
+  for (const char *p = z, *pEnd = z + n; p < pEnd;) {
+    const char *q = strstr(p, "\n\n");
+    if (q == 0 || q > pEnd) q = pEnd;
+    sqlite3_bind_text(pIns, 1, p, (int)(q - p), SQLITE_STATIC);
+    sqlite3_step(pIns);
+    sqlite3_reset(pIns);
+    nPara++;
+    p = q + 2;
+  }
+  bench_exec(db, "COMMIT");
+  sqlite3_finalize(pIns);
+  sqlite3_stmt *pSum;
+  sqlite3_prepare_v2(db, "SELECT sum(length(vg_pii_redact(t))) FROM para", -1, &pSum, 0);
+  double best = 1e99;
+  for (int r = 0; r < 3; r++) {
+    double t0 = bench_now();
+    sqlite3_step(pSum);
+    double t = bench_now() - t0;
+    sqlite3_reset(pSum);
+    if (t < best) best = t;
+  }
+  sqlite3_finalize(pSum);
+  printf("  vg_pii_redact per paragraph (%d rows):       %7.1f MB/s\n", nPara, mb / best);
+}
+
+/* Pathological inputs at 1 and 2 MB: time grows with size, not its square. */
+static void pathological(sqlite3 *db) {
+  static const struct {
+    const char *zWhat, *zUnit;
+  } a[] = {{"digits", "7"}, {"@", "@"}, {"no spaces", "a"}, {"digit, space", "9 "}, {"'1.'", "1."}};
+  printf("  %-14s %10s %10s %8s\n", "input", "1 MB", "2 MB", "2MB/1MB");
+  for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
+    double t[2];
+    for (int k = 0; k < 2; k++) {
+      int n = (1 << 20) * (k + 1), nUnit = (int)strlen(a[i].zUnit);
+      char *z = malloc((size_t)n + 1);
+      for (int j = 0; j < n; j++) z[j] = a[i].zUnit[j % nUnit];
+      z[n] = 0;
+      t[k] = time_call(db, "SELECT vg_pii_redact(?1)", z, n, 2, 0);
+      free(z);
+    }
+    printf("  %-14s %8.1f ms %8.1f ms %8.2f\n", a[i].zWhat, t[0] * 1e3, t[1] * 1e3, t[1] / t[0]);
+  }
+}
+
+/* redact-pii: spans per case and timings from peer_redact_pii.js. */
+static int run_peer(sqlite3 *db, const char *zCases, const char *zText, int n, Case *aCase, int nCase) {
+  const char *zModules = getenv("VG_REDACT_PII"), *zSrc = getenv("VG_BENCH_SRC");
+  const char *zDir = getenv("VG_BENCH_DIR");
+  if (zModules == 0 || zModules[0] == 0 || zSrc == 0 || zDir == 0) return 0;
+  char zTextPath[1024], zOut[1024];
+  snprintf(zTextPath, sizeof zTextPath, "%s/mixed.txt", zDir);
+  snprintf(zOut, sizeof zOut, "%s/redact_pii.json", zDir);
+  FILE *f = fopen(zTextPath, "wb");
+  if (f == 0 || fwrite(zText, 1, (size_t)n, f) != (size_t)n) bench_die("cannot write", zTextPath);
+  fclose(f);
+  char *zCmd = sqlite3_mprintf("node '%s/peer_redact_pii.js' '%s' '%s' '%s' '%s'", zSrc, zModules,
+                               zCases, zTextPath, zOut);
+  int rc = system(zCmd);
+  sqlite3_free(zCmd);
+  char *zJson = rc == 0 ? read_file(zOut, 0) : 0;
+  if (zJson == 0) return 0;
+  sqlite3_stmt *p;
+  sqlite3_prepare_v2(db,
+                     "SELECT c.key, s.value ->> '$.type', s.value ->> '$.start', s.value ->> '$.end' "
+                     "FROM json_each(?1, '$.cases') c LEFT JOIN json_each(c.value) s",
+                     -1, &p, 0);
+  sqlite3_bind_text(p, 1, zJson, -1, SQLITE_STATIC);
+  Span aPred[MAX_SPANS];
+  int iCase = 0, nPred = 0;
+  while (sqlite3_step(p) == SQLITE_ROW) {
+    int k = sqlite3_column_int(p, 0);
+    if (k != iCase) {
+      if (iCase < nCase) score(&aCase[iCase], aPred, nPred, 1, 0);
+      iCase = k;
+      nPred = 0;
+    }
+    if (sqlite3_column_type(p, 1) != SQLITE_NULL && nPred < MAX_SPANS) {
+      snprintf(aPred[nPred].zType, sizeof aPred[nPred].zType, "%.39s", sqlite3_column_text(p, 1));
+      aPred[nPred].s = sqlite3_column_int(p, 2);
+      aPred[nPred].e = sqlite3_column_int(p, 3);
+      nPred++;
+    }
+  }
+  if (iCase < nCase) score(&aCase[iCase], aPred, nPred, 1, 0);
+  sqlite3_finalize(p);
+  sqlite3_prepare_v2(db, "SELECT ?1 ->> '$.mixed.seconds', ?1 ->> '$.unaligned'", -1, &p, 0);
+  sqlite3_bind_text(p, 1, zJson, -1, SQLITE_STATIC);
+  sqlite3_step(p);
+  printf("  redact-pii, one call on the whole text:         %7.1f MB/s  (%.3f s; %d cases not aligned)\n",
+         n / 1048576.0 / sqlite3_column_double(p, 0), sqlite3_column_double(p, 0),
+         sqlite3_column_int(p, 1));
+  sqlite3_finalize(p);
+  printf("\n  redact-pii on pathological inputs (it backtracks; larger sizes take minutes):\n");
+  sqlite3_prepare_v2(db,
+                     "SELECT value ->> '$.what', value ->> '$.bytes', value ->> '$.seconds' FROM "
+                     "json_each(?1, '$.patho')",
+                     -1, &p, 0);
+  sqlite3_bind_text(p, 1, zJson, -1, SQLITE_STATIC);
+  while (sqlite3_step(p) == SQLITE_ROW) {
+    printf("  %-14s %6d bytes %9.1f ms\n", sqlite3_column_text(p, 0), sqlite3_column_int(p, 1),
+           sqlite3_column_double(p, 2) * 1e3);
+  }
+  sqlite3_finalize(p);
+  free(zJson);
+  return 1;
+}
+
+int main(void) {
+  const char *zExt = getenv("VG_EXTENSION"), *zShared = getenv("VG_SHARED");
+  if (zExt == 0) bench_die("VG_EXTENSION is not set (run make bench)", 0);
+  if (zShared == 0) zShared = "../shared";
+  char zPath[1024];
+  snprintf(zPath, sizeof zPath, "%s/data/pii-labelled/pii_cases.jsonl", zShared);
+  sqlite3 *db = bench_open(":memory:", zExt);
+  bench_exec(db, "SELECT vg_pii_set_key(randomblob(32))");
+  int nCase = 0;
+  Case *aCase = read_cases(db, zPath, &nCase);
+
+  sqlite3_stmt *pPred;
+  sqlite3_prepare_v2(db,
+                     "SELECT value ->> '$.type', value ->> '$.start', value ->> '$.end' "
+                     "FROM json_each(vg_pii_detect(?1))",
+                     -1, &pPred, 0);
+  double t0 = bench_now();
+  for (int i = 0; i < nCase; i++) {
+    Span aPred[MAX_SPANS];
+    sqlite3_bind_text(pPred, 1, aCase[i].zText, -1, SQLITE_STATIC);
+    int nPred = collect(pPred, aPred, MAX_SPANS);
+    score(&aCase[i], aPred, nPred, 0, getenv("VG_PII_SHOW") != 0);
+  }
+  double tCases = bench_now() - t0;
   sqlite3_finalize(pPred);
+
+  int n = 0;
+  char *zText = mixed_text(db, zShared, aCase, nCase, &n);
+  printf("bench_pii: %d labelled cases from %s (%.2f s)\n", nCase, zPath, tCases);
+  printf("\n== redaction speed: %.1f MB of abstracts from beir-scifact with a labelled case after "
+         "every fourth, all recognizers, one core\n",
+         n / 1048576.0);
+  throughput(db, zText, n);
+  int bPeer = run_peer(db, zPath, zText, n, aCase, nCase);
+  if (!bPeer) printf("  (redact-pii did not run: left out)\n");
+  printf("\n== pathological inputs, vg_pii_redact\n");
+  pathological(db);
+  printf("\n== quality on the labelled cases (precision and recall per type)\n");
+  print_quality(db, bPeer);
+  sqlite3_free(zText);
+  for (int i = 0; i < nCase; i++) {
+    free(aCase[i].zText);
+    free(aCase[i].zUnder);
+  }
+  free(aCase);
   sqlite3_close(db);
   return 0;
 }

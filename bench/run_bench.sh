@@ -2,7 +2,7 @@
 # Run the benchmarks.  Peers come from the npm registry into a temporary
 # folder, removed afterwards: sqlite-vec and vectorlite as prebuilt files;
 # hnswlib-node through npm install (which builds its addon: needs g++, make
-# and python3).  A peer that cannot be fetched is left out with a note.
+# and python3); redact-pii through npm install (plain JavaScript).  A peer that cannot be fetched is left out with a note.
 #
 #   bench_exact  runs twice: file databases, then in-memory databases
 #   bench_ann    runs once, file databases
@@ -39,7 +39,15 @@ if command -v node >/dev/null 2>&1 &&
 else
   echo "note: could not install hnswlib-node@3.0.0 with npm; left out" >&2
 fi
-export VG_SQLITE_VEC VG_VECTORLITE VG_HNSWLIB_NODE
+VG_REDACT_PII=""
+if command -v node >/dev/null 2>&1 &&
+   (cd "$peers" && npm install --silent --no-save --prefix "$peers/redact" redact-pii@3.4.0 \
+      >/dev/null 2>&1); then
+  VG_REDACT_PII="$peers/redact/node_modules"
+else
+  echo "note: could not install redact-pii@3.4.0 with npm; left out" >&2
+fi
+export VG_SQLITE_VEC VG_VECTORLITE VG_HNSWLIB_NODE VG_REDACT_PII
 
 status=0
 for b in "$@"; do

@@ -35,6 +35,8 @@ typedef enum VgPiiTrigger {
   VG_PII_ANYWHERE,
   VG_PII_NEAR_DIGITS6,  /* >= 6 digits, at most 3 bytes between neighbours */
   VG_PII_NEAR_DIGITS4,  /* >= 4 such digits */
+  VG_PII_NEAR_DIGITS9,  /* >= 9 such digits */
+  VG_PII_NEAR_DIGITS12, /* >= 12 such digits */
   VG_PII_NEAR_DIGITS20, /* >= 20 such digits */
   VG_PII_NEAR_IBAN,     /* two letters then two digits, at a word start */
   VG_PII_NEAR_AT,       /* '@' */

@@ -300,19 +300,39 @@ static int by_position(const void *x, const void *y) {
 
 /* Keep the candidates that win their overlaps, in text order, with their
 ** character offsets. */
-static int resolve(const char *z, int n, VgPiiFindings *pCand, VgPiiFindings *pOut) {
+/* Characters (UTF-8 lead bytes) in z[from, to), eight bytes at a time. */
+static int count_chars(const char *z, int from, int to) {
+  int n = 0, i = from;
+  for (; i + 8 <= to; i += 8) {
+    uint64_t x;
+    memcpy(&x, z + i, 8);
+    /* A continuation byte has bit 7 set and bit 6 clear. */
+    uint64_t cont = x & ~(x << 1) & 0x8080808080808080ULL;
+    n += 8 - (int)(((cont >> 7) * 0x0101010101010101ULL) >> 56);
+  }
+  for (; i < to; i++) n += ((unsigned char)z[i] & 0xC0) != 0x80;
+  return n;
+}
+
+static int resolve(const char *z, VgPiiFindings *pCand, VgPiiFindings *pOut) {
   if (pCand->n == 0) return SQLITE_OK;
   qsort(pCand->a, (size_t)pCand->n, sizeof(VgPiiFinding), by_priority);
-  unsigned char *aTaken = sqlite3_malloc64((size_t)n + 1);
+  /* Which bytes a kept finding covers, over the span the candidates cover. */
+  int lo = pCand->a[0].iStart, hi = pCand->a[0].iEnd;
+  for (int i = 1; i < pCand->n; i++) {
+    if (pCand->a[i].iStart < lo) lo = pCand->a[i].iStart;
+    if (pCand->a[i].iEnd > hi) hi = pCand->a[i].iEnd;
+  }
+  unsigned char *aTaken = sqlite3_malloc64((size_t)(hi - lo) + 1);
   if (aTaken == 0) return SQLITE_NOMEM;
-  memset(aTaken, 0, (size_t)n + 1);
+  memset(aTaken, 0, (size_t)(hi - lo) + 1);
   int nFirst = pOut->n, rc = SQLITE_OK;
   for (int i = 0; i < pCand->n && rc == SQLITE_OK; i++) {
     VgPiiFinding *f = &pCand->a[i];
     int bFree = 1;
-    for (int k = f->iStart; k < f->iEnd && bFree; k++) bFree = !aTaken[k];
+    for (int k = f->iStart; k < f->iEnd && bFree; k++) bFree = !aTaken[k - lo];
     if (!bFree) continue;
-    memset(aTaken + f->iStart, 1, (size_t)(f->iEnd - f->iStart));
+    memset(aTaken + f->iStart - lo, 1, (size_t)(f->iEnd - f->iStart));
     rc = findings_add(pOut, f);
   }
   sqlite3_free(aTaken);
@@ -323,11 +343,10 @@ static int resolve(const char *z, int n, VgPiiFindings *pCand, VgPiiFindings *pO
   /* One walk over the text turns byte offsets into character offsets. */
   int iByte = 0, iChar = 0;
   for (int j = 0; j < m; j++) {
-    for (; iByte < a[j].iStart; iByte++) iChar += ((unsigned char)z[iByte] & 0xC0) != 0x80;
+    iChar += count_chars(z, iByte, a[j].iStart);
+    iByte = a[j].iStart;
     a[j].cStart = iChar;
-    int iEndChar = iChar;
-    for (int k = a[j].iStart; k < a[j].iEnd; k++) iEndChar += ((unsigned char)z[k] & 0xC0) != 0x80;
-    a[j].cEnd = iEndChar;
+    a[j].cEnd = iChar + count_chars(z, a[j].iStart, a[j].iEnd);
   }
   return SQLITE_OK;
 }
@@ -360,7 +379,7 @@ int vg_pii_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions *pOpt,
       rc = scan_window(e, i, z, n, w->a[2 * k], w->a[2 * k + 1], o, md, &cand, pzErr);
     }
   }
-  if (rc == SQLITE_OK) rc = resolve(z, n, &cand, pOut);
+  if (rc == SQLITE_OK) rc = resolve(z, &cand, pOut);
   vg_pii_findings_free(&cand);
   vg_pii_windows_free(aWin, VG_PII_TRIGGER_COUNT);
   pcre2_match_data_free(md);

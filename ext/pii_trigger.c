@@ -26,6 +26,8 @@
 static const int aMargin[VG_PII_TRIGGER_COUNT] = {
     [VG_PII_NEAR_DIGITS6] = 48,     /* a phone number: 38 */
     [VG_PII_NEAR_DIGITS4] = 24,     /* an IPv4 address: 15 */
+    [VG_PII_NEAR_DIGITS9] = 32,     /* an Argentine phone number: 20 */
+    [VG_PII_NEAR_DIGITS12] = 32,    /* a card number: 22 */
     [VG_PII_NEAR_DIGITS20] = 96,    /* a CBU: 22 digits, 21 separators of up to 3 bytes */
     [VG_PII_NEAR_IBAN] = 56,        /* 34 characters and 8 spaces */
     [VG_PII_NEAR_AT] = 600,         /* an e-mail address: 64 + 1 + 536 */
@@ -205,21 +207,20 @@ static void at_b(Finder *f, int i) {
   if (has_at(f, i, "bearer", 1)) add(f, VG_PII_NEAR_BEARER, i, i + 6);
 }
 
-/* The triggers that are literal text: each found from one of its bytes,
-** the rarest in prose. */
+/* The triggers that are literal text, each found from one of its bytes
+** (the rarest in prose) with memchr. */
 static void find_literals(Finder *f) {
   static const struct {
     VgPiiTrigger t;
     char c;
     void (*xAt)(Finder *, int);
   } a[] = {
-      {VG_PII_NEAR_AT, '@', at_at},       {VG_PII_NEAR_HEXSEP, ':', at_colon},
-      {VG_PII_NEAR_SCHEME, ':', at_colon}, {VG_PII_NEAR_HEXSEP, '-', at_dash},
-      {VG_PII_NEAR_HEXSEP, '.', at_dot},   {VG_PII_NEAR_SCHEME, '.', at_dot},
-      {VG_PII_NEAR_JWT, 'J', at_J},        {VG_PII_NEAR_AWS, 'K', at_K},
-      {VG_PII_NEAR_AWS, 'S', at_S},        {VG_PII_NEAR_PEM, 'G', at_G},
-      {VG_PII_NEAR_BEARER, 'b', at_b},     {VG_PII_NEAR_BEARER, 'B', at_b},
+      {VG_PII_NEAR_AT, '@', at_at},     {VG_PII_NEAR_HEXSEP, ':', at_colon},
+      {VG_PII_NEAR_SCHEME, ':', at_colon}, {VG_PII_NEAR_JWT, 'J', at_J},
+      {VG_PII_NEAR_AWS, 'K', at_K},      {VG_PII_NEAR_AWS, 'S', at_S},
+      {VG_PII_NEAR_PEM, 'G', at_G},
   };
+  /* '-', '.' and 'b' are common: find_runs() looks at them in its pass. */
   unsigned done = 0; /* bytes visited once serve every trigger they start */
   for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
     if (!(f->mask & (1u << a[i].t))) continue;
@@ -246,6 +247,8 @@ typedef struct Cluster {
 
 static void end_cluster(Finder *f, const Cluster *c) {
   if (c->n >= 20) add(f, VG_PII_NEAR_DIGITS20, c->iFirst, c->iLast + 1);
+  if (c->n >= 12) add(f, VG_PII_NEAR_DIGITS12, c->iFirst, c->iLast + 1);
+  if (c->n >= 9) add(f, VG_PII_NEAR_DIGITS9, c->iFirst, c->iLast + 1);
   if (c->n >= 6) add(f, VG_PII_NEAR_DIGITS6, c->iFirst, c->iLast + 1);
   if (c->n >= 4) add(f, VG_PII_NEAR_DIGITS4, c->iFirst, c->iLast + 1);
 }
@@ -282,14 +285,41 @@ static uint64_t bytes_in_range(uint64_t x7, unsigned lo, unsigned hi) {
 
 static int is_alnum(unsigned char c) { return is_digit(c) || is_alpha(c); }
 
-/* Digit clusters (DIGITS*, IBAN starts, "bc1") and long words.  Prose is
-** mostly short words without digits: such blocks of eight bytes are
-** passed over with a few word operations.  A word that is a LONGWORD
-** trigger has 16 or more characters, so it covers a whole block. */
+/* One bit (0x80) per byte of x equal to c, exactly (no borrow between
+** bytes). */
+static uint64_t bytes_equal(uint64_t x, unsigned c) {
+  uint64_t y = x ^ (ONES * c);
+  uint64_t t = (y & ~HIGH) + ~HIGH;
+  return ~(t | y | ~HIGH);
+}
+
+/* The common punctuation and letters that start triggers. */
+static void at_common(Finder *f, int i) {
+  switch (f->z[i]) {
+    case '-':
+      at_dash(f, i);
+      break;
+    case '.':
+      at_dot(f, i);
+      break;
+    case 'b':
+    case 'B':
+      at_b(f, i);
+      break;
+  }
+}
+
+/* Digit clusters (DIGITS*, IBAN starts, "bc1"), long words and common
+** trigger bytes.  Prose is mostly short words without digits: such blocks
+** of eight bytes are passed over with a few word operations.  A word that
+** is a LONGWORD trigger has 16 or more characters, so it covers a whole
+** block. */
 static void find_runs(Finder *f) {
   const unsigned char *z = f->z;
   int n = f->n, i = 0, iWordEnd = 0;
   int bWords = (f->mask & (1u << VG_PII_NEAR_LONGWORD)) != 0;
+  int bCommon = (f->mask & ((1u << VG_PII_NEAR_HEXSEP) | (1u << VG_PII_NEAR_SCHEME) |
+                            (1u << VG_PII_NEAR_PEM) | (1u << VG_PII_NEAR_BEARER))) != 0;
   Cluster c = {0, 0, 0};
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   for (; i + 8 <= n; i += 8) {
@@ -309,6 +339,13 @@ static void find_runs(Finder *f) {
       at_digit(f, &c, i + (__builtin_ctzll(digit) >> 3));
       digit &= digit - 1;
     }
+    if (bCommon) {
+      uint64_t common = bytes_equal(x, '-') | bytes_equal(x, '.') | bytes_equal(x | ONES * 0x20, 'b');
+      while (common) {
+        at_common(f, i + (__builtin_ctzll(common) >> 3));
+        common &= common - 1;
+      }
+    }
   }
 #endif
   for (; i < n; i++) {
@@ -320,6 +357,7 @@ static void find_runs(Finder *f) {
       if (longword_trigger(z + s, e - s)) add(f, VG_PII_NEAR_LONGWORD, s, e);
       iWordEnd = e;
     }
+    if (bCommon) at_common(f, i);
   }
   if (c.n > 0) end_cluster(f, &c);
 }
@@ -331,10 +369,7 @@ int vg_pii_find_triggers(const char *zText, int n, unsigned mask, VgPiiWindows *
   f.n = n;
   f.mask = mask;
   f.aOut = aOut;
-  unsigned maskRuns = (1u << VG_PII_NEAR_DIGITS6) | (1u << VG_PII_NEAR_DIGITS4) |
-                      (1u << VG_PII_NEAR_DIGITS20) | (1u << VG_PII_NEAR_IBAN) |
-                      (1u << VG_PII_NEAR_LONGWORD);
-  if (mask & maskRuns) find_runs(&f);
+  find_runs(&f);
   find_literals(&f);
   for (int t = 0; t < VG_PII_TRIGGER_COUNT; t++) sort_and_merge(&aOut[t]);
   return f.rc;
