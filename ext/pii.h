@@ -25,6 +25,8 @@
 #define VG_PII_LANG_EN 0x02       /* with a language hint, only for English */
 #define VG_PII_LANG_ES 0x04       /* ... only for Spanish (both bits: either) */
 #define VG_PII_TRIM_PUNCT 0x08    /* drop trailing . , ; : ! ? ) from the finding */
+#define VG_PII_SHRINK 0x10        /* a failed check is retried without trailing groups
+                                  ** (cut at a space or '-'): "IBAN ... X" */
 
 /* Where every match of a recognizer lies: near a trigger that
 ** pii_trigger.c finds in one pass over the text, so that the recognizer's

@@ -93,8 +93,9 @@ int vg_check_credit_card(const char *z, int n) {
   if (m < 0 || !luhn_ok(d, m) || all_same(d, m)) return 0;
   int p2 = two(d, 0), p4 = 100 * p2 + two(d, 2);
   /* Visa; Mastercard 51-55 and 2221-2720; Amex, Diners, JCB (3x);
-  ** Discover, UnionPay, Maestro (5x, 6x). */
-  return d[0] == 4 || d[0] == 3 || d[0] == 5 || d[0] == 6 || (p4 >= 2221 && p4 <= 2720);
+  ** Discover, UnionPay, Maestro (5x, 6x); UATP (1x, 15 digits). */
+  return d[0] == 4 || d[0] == 3 || d[0] == 5 || d[0] == 6 || (p4 >= 2221 && p4 <= 2720) ||
+         (d[0] == 1 && m == 15);
 }
 
 /* IBAN lengths by country (ISO 13616 registry). */
@@ -188,6 +189,8 @@ int vg_check_aba_routing(const char *z, int n) {
 int vg_check_us_npi(const char *z, int n) {
   int d[15] = {8, 0, 8, 4, 0};
   if (digits_of(z, n, d + 5, 10, 10) < 0 || (d[5] != 1 && d[5] != 2)) return 0;
+  /* 111111111x and the like are placeholders, not providers. */
+  if (all_same(d + 5, 9)) return 0;
   return luhn_ok(d, 15);
 }
 
@@ -401,6 +404,9 @@ int vg_check_th_tnin(const char *z, int n) {
   static const int w[] = {13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2};
   int d[13];
   if (digits_of(z, n, d, 13, 13) < 0 || d[0] == 0 || d[0] == 9) return 0;
+  /* Digits 2-3 are a province code, 10 to 96. */
+  int province = d[1] * 10 + d[2];
+  if (province < 10 || province > 96) return 0;
   return (11 - weighted(d, w, 12) % 11) % 10 == d[12];
 }
 
@@ -410,6 +416,52 @@ int vg_check_kr_brn(const char *z, int n) {
   if (digits_of(z, n, d, 10, 10) < 0) return 0;
   int s = weighted(d, w, 9) + d[8] * 5 / 10;
   return (10 - s % 10) % 10 == d[9];
+}
+
+int vg_check_mac(const char *z, int n) {
+  /* The broadcast and the null address name no device. */
+  int nHex = 0, nF = 0, n0 = 0;
+  for (int i = 0; i < n; i++) {
+    char c = z[i];
+    if (c == ':' || c == '-' || c == '.') continue;
+    nHex++;
+    nF += c == 'f' || c == 'F';
+    n0 += c == '0';
+  }
+  return nHex == 12 && nF < 12 && n0 < 12;
+}
+
+int vg_check_phone_digits(const char *z, int n) {
+  int d[12];
+  int m = digits_of(z, n, d, 7, 12);
+  if (m < 0) return 0;
+  /* Dates in digit groups: 2024-01-15, 15.01.2024, 15/01/2024. */
+  int aGroup[8], nGroup = 0, len = 0;
+  for (int i = 0; i <= n && nGroup < 8; i++) {
+    if (i < n && z[i] >= '0' && z[i] <= '9') {
+      len++;
+    } else if (len > 0) {
+      aGroup[nGroup++] = len;
+      len = 0;
+    }
+  }
+  if (nGroup == 3 && ((aGroup[0] == 4 && aGroup[1] == 2 && aGroup[2] == 2) ||
+                      (aGroup[0] <= 2 && aGroup[1] <= 2 && aGroup[2] == 4))) {
+    int md = aGroup[0] == 4 ? 4 : 0;
+    int a = d[md] * 10 + d[md + 1], b = d[md + 2] * 10 + d[md + 3];
+    if (aGroup[0] == 4 && valid_day_month(b, a)) return 0;
+    if (aGroup[0] == 2 && aGroup[1] == 2 && (valid_day_month(a, b) || valid_day_month(b, a))) return 0;
+  }
+  /* 30.123.456: a number with '.' between thousands, not a phone. */
+  int nDot = 0, nOther = 0;
+  for (int i = 0; i < n; i++) {
+    nDot += z[i] == '.';
+    nOther += z[i] == ' ' || z[i] == '-' || z[i] == '(';
+  }
+  int bThousands = nDot > 0 && nOther == 0 && aGroup[0] <= 3;
+  for (int i = 1; i < nGroup; i++) bThousands &= aGroup[i] == 3;
+  if (bThousands) return 0;
+  return !all_same(d, m);
 }
 
 /* ---- bitcoin addresses -------------------------------------------------- */
@@ -493,10 +545,22 @@ int vg_check_bitcoin(const char *z, int n) {
 int vg_check_ipv6(const char *z, int n) {
   char a[64];
   unsigned char addr[16];
-  int bHex = 0;
-  if (n < 3 || n >= (int)sizeof a) return 0;
-  for (int i = 0; i < n; i++) bHex |= z[i] != ':' && z[i] != '.';
-  memcpy(a, z, (size_t)n);
-  a[n] = 0;
-  return bHex && inet_pton(AF_INET6, a, addr) == 1;
+  /* An optional prefix length: "/0" to "/128". */
+  int nAddr = n;
+  for (int i = 0; i < n; i++) {
+    if (z[i] != '/') continue;
+    int nDigit = n - i - 1, len = 0;
+    if (nDigit < 1 || nDigit > 3) return 0;
+    for (int k = i + 1; k < n; k++) {
+      if (z[k] < '0' || z[k] > '9') return 0;
+      len = len * 10 + z[k] - '0';
+    }
+    if (len > 128) return 0;
+    nAddr = i;
+    break;
+  }
+  if (nAddr < 2 || nAddr >= (int)sizeof a) return 0;
+  memcpy(a, z, (size_t)nAddr);
+  a[nAddr] = 0;
+  return inet_pton(AF_INET6, a, addr) == 1;
 }

@@ -44,6 +44,8 @@ int vg_check_in_aadhaar(const char *z, int n);  /* Verhoeff, 12 digits, not star
 int vg_check_th_tnin(const char *z, int n);     /* weights 13..2 mod 11 */
 int vg_check_kr_brn(const char *z, int n);      /* business registration number */
 int vg_check_bitcoin(const char *z, int n);     /* base58check (P2PKH, P2SH) or bech32/bech32m */
-int vg_check_ipv6(const char *z, int n);        /* an IPv6 address (inet_pton), not bare "::" */
+int vg_check_mac(const char *z, int n);         /* not the broadcast or null address */
+int vg_check_phone_digits(const char *z, int n); /* 7..12 digits, not a date */
+int vg_check_ipv6(const char *z, int n);        /* an IPv6 address (inet_pton), optional /prefix */
 
 #endif

@@ -263,6 +263,16 @@ static int scan_window(VgPiiEngine *e, int i, const char *z, int n, int from, in
       while (f > s && strchr(".,;:!?)]'\"", z[f - 1])) f--;
     }
     int bOk = f > s && (r->check == 0 || r->check(z + s, f - s));
+    int bShrunk = 0;
+    for (int k = f - 1; !bOk && (r->flags & VG_PII_SHRINK) && k > s; k--) {
+      if (z[k] != ' ' && z[k] != '-') continue;
+      int e2 = k;
+      while (e2 > s && (z[e2 - 1] == ' ' || z[e2 - 1] == '-')) e2--;
+      if (e2 > s && r->check(z + s, e2 - s)) {
+        f = e2;
+        bOk = bShrunk = 1;
+      }
+    }
     if (bOk) {
       double score = r->score;
       int bContext = r->zContext && near_context(z, n, s, f, r->zContext);
@@ -279,7 +289,7 @@ static int scan_window(VgPiiEngine *e, int i, const char *z, int n, int from, in
     }
     /* A confirmed finding is passed over; an unconfirmed match may hide a
     ** real one starting inside it. */
-    start = bOk && me > ms ? me : next_char(z, to, ms);
+    start = bShrunk ? f : bOk && me > ms ? me : next_char(z, to, ms);
   }
   return rc;
 }

@@ -28,29 +28,31 @@
 const VgPiiRecognizer vg_pii_builtin[] = {
     {"email", "EMAIL_ADDRESS",
      "(?<![\\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
-     "(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.){1,8}+[A-Za-z]{2,24}(?![\\w-])",
+     "(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.){1,8}[A-Za-z]{2,24}(?![\\w-])",
      0, 1.0, "email|e-mail|mail|correo", 0, VG_PII_NEAR_AT},
     {"url", "URL",
-     "(?<![\\w@/])(?:https?://|ftp://|www\\.)[^\\s<>\"'\\x{201C}\\x{201D}]{2,2000}", 0, 0.6,
-     "url|link|website|site|web|enlace|sitio|página", VG_PII_TRIM_PUNCT, VG_PII_NEAR_SCHEME},
+     "(?<![\\w@/])(?:(?:https?|ftp)://|www\\.)"
+     "(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\\.){1,10}[A-Za-z]{2,24}|(?:\\d{1,3}\\.){3}\\d{1,3}"
+     "|\\[[0-9A-Fa-f:.]{2,45}\\])(?::\\d{1,5})?(?:[/?#][^\\s<>\"'\\x{201C}\\x{201D}]{0,2000})?"
+     "(?![\\w.-])",
+     0, 0.6, "url|link|website|site|web|enlace|sitio|página", VG_PII_TRIM_PUNCT, VG_PII_NEAR_SCHEME},
     {"ipv4", "IP_ADDRESS",
      "(?<![\\w.])(?:(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}"
-     "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(?!\\.?\\d|\\w)",
+     "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(?:/(?:3[0-2]|[12]?\\d))?(?!\\.?\\d|\\w)",
      0, 0.6, "ip|address|ipv4|host|server|servidor|dirección", 0, VG_PII_NEAR_DIGITS4},
     {"ipv6", "IP_ADDRESS",
      "(?<![\\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\\d{1,3}\\.){3}\\d{1,3}|[0-9A-Fa-f]{1,4})?"
-     "(?![\\w:])",
+     "(?:/\\d{1,3})?(?![\\w:])",
      vg_check_ipv6, 0.6, "ip|address|ipv6|host|server|servidor|dirección", 0, VG_PII_NEAR_HEXSEP},
     {"mac", "MAC_ADDRESS",
      "(?<![\\w:-])(?:[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\\1){4}[0-9A-Fa-f]{2}"
      "|[0-9A-Fa-f]{4}\\.[0-9A-Fa-f]{4}\\.[0-9A-Fa-f]{4})(?![\\w:-])",
-     0, 0.6, "mac|address|hardware|ethernet|wifi|dirección", 0, VG_PII_NEAR_HEXSEP},
+     vg_check_mac, 0.6, "mac|address|hardware|ethernet|wifi|dirección", 0, VG_PII_NEAR_HEXSEP},
     {"credit_card", "CREDIT_CARD",
-     "(?<![\\w-])(?:\\d{4}([ -]?)(?:\\d{4}\\1){2}\\d{1,7}|\\d{4}([ -]?)\\d{6}\\2\\d{4,5})(?![\\w-])",
+     "(?<![\\w-])(?:\\d{4}([ -]?)\\d{4}\\1\\d{4}(?:\\1\\d{1,7})?|\\d{4}([ -]?)\\d{6}\\2\\d{4,5})(?![\\w-])",
      vg_check_credit_card, 1.0, CTX_CARD, 0, VG_PII_NEAR_DIGITS12},
-    {"iban", "IBAN_CODE",
-     B0 "[A-Za-z]{2}\\d{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,4})?" B1, vg_check_iban, 1.0,
-     "iban|account|bank|cuenta|banco|transferencia", 0, VG_PII_NEAR_IBAN},
+    {"iban", "IBAN_CODE", B0 "[A-Za-z]{2}[ -]?\\d{2}(?:[ -]?[A-Za-z0-9]){11,30}" B1, vg_check_iban, 1.0,
+     "iban|account|bank|cuenta|banco|transferencia", VG_PII_SHRINK, VG_PII_NEAR_IBAN},
     {"us_ssn", "US_SSN", "(?<![\\w-])\\d{3}([- .])\\d{2}\\1\\d{4}(?![\\w-])", vg_check_us_ssn, 0.5,
      "ssn|social|security|ss#|seguro", VG_PII_LANG_EN, VG_PII_NEAR_DIGITS9},
     {"us_ssn_plain", "US_SSN", B0 "\\d{9}" B1, vg_check_us_ssn, 0.05,
@@ -71,8 +73,20 @@ const VgPiiRecognizer vg_pii_builtin[] = {
      "(?<![\\w+(-])(?:\\(\\d{3}\\) ?|\\d{3}[-. ])\\d{3}[-. ]\\d{4}(?![\\w-])", 0, 0.5, CTX_PHONE,
      0, VG_PII_NEAR_DIGITS9},
     {"phone_ar", "PHONE_NUMBER",
-     "(?<![\\w+(-])\\(?0?(?:11|[23]\\d{2,3})\\)?[ -]?(?:15[ -]?)?\\d{3,4}[ -]\\d{4}(?![\\w-])", 0,
-     0.4, CTX_PHONE, 0, VG_PII_NEAR_DIGITS9},
+     "(?<![\\w+(-])(?:\\(0?(?:11|[23]\\d{2,3})\\)[ -]?|0?(?:11|[23]\\d{2,3})[ -])(?:15[ -]?)?"
+     "\\d{3,4}[ -]\\d{4}(?![\\w-])",
+     0, 0.4, CTX_PHONE, 0, VG_PII_NEAR_DIGITS9},
+    /* Other national formats: 7 to 12 digits in three or more groups, or
+    ** after a trunk 0 or an area code in parentheses: a weak finding unless
+    ** a context word is near.  Two plain groups ("224 4966", a house
+    ** number and more) count only with a context word. */
+    {"phone_national", "PHONE_NUMBER",
+     "(?<![\\w+(.,/:-])(?<!\\d[ .-])(?:\\(\\d{2,4}\\)[ .-]?\\d{2,5}(?:[ .-]\\d{2,5}){1,4}"
+     "|0\\d{1,4}(?:[ .-]\\d{2,7}){1,4}|\\d{2,5}(?:[ .-]\\d{2,5}){2,4})(?![\\w-]|[.,/: ]\\d)",
+     vg_check_phone_digits, 0.2, CTX_PHONE "|answering|messages|reach", 0, VG_PII_NEAR_DIGITS6},
+    {"phone_short", "PHONE_NUMBER", "(?<![\\w+(.,/:-])(?<!\\d[ .-])\\d{2,5}[ .-]\\d{2,6}(?![\\w-]|[.,/: ]\\d)",
+     vg_check_phone_digits, 0.2, CTX_PHONE "|answering|messages|reach", VG_PII_NEEDS_CONTEXT,
+     VG_PII_NEAR_DIGITS6},
     {"crypto", "CRYPTO",
      B0 "(?:[13][1-9A-HJ-NP-Za-km-z]{25,34}|(?:bc1|BC1)[0-9A-Za-z]{11,71})" B1, vg_check_bitcoin,
      1.0, "bitcoin|btc|wallet|crypto|billetera|cartera", 0, VG_PII_NEAR_LONGWORD},
@@ -97,7 +111,7 @@ const VgPiiRecognizer vg_pii_builtin[] = {
     {"se_personnummer", "SE_PERSONNUMMER", B0 "(?:\\d{2})?\\d{6}[-+]?\\d{4}" B1,
      vg_check_se_personnummer, 0.5, "personnummer|pnr", 0, VG_PII_NEAR_DIGITS9},
     {"se_orgnr", "SE_ORGANISATIONSNUMMER", B0 "\\d{6}-?\\d{4}" B1, vg_check_se_orgnr, 0.4,
-     "organisationsnummer|orgnr", 0, VG_PII_NEAR_DIGITS9},
+     "organisationsnummer|orgnr|company|företag", 0, VG_PII_NEAR_DIGITS9},
     {"kr_rrn", "KR_RRN", B0 "\\d{6}-?[1-4]\\d{6}" B1, vg_check_kr_rrn, 0.5,
      "rrn|resident|주민등록번호", 0, VG_PII_NEAR_DIGITS12},
     {"kr_frn", "KR_FRN", B0 "\\d{6}-?[5-8]\\d{6}" B1, vg_check_kr_rrn, 0.5,

@@ -29,7 +29,7 @@ static const int aMargin[VG_PII_TRIGGER_COUNT] = {
     [VG_PII_NEAR_DIGITS9] = 32,     /* an Argentine phone number: 20 */
     [VG_PII_NEAR_DIGITS12] = 32,    /* a card number: 22 */
     [VG_PII_NEAR_DIGITS20] = 96,    /* a CBU: 22 digits, 21 separators of up to 3 bytes */
-    [VG_PII_NEAR_IBAN] = 56,        /* 34 characters and 8 spaces */
+    [VG_PII_NEAR_IBAN] = 72,        /* 34 characters, a separator between any two */
     [VG_PII_NEAR_AT] = 600,         /* an e-mail address: 64 + 1 + 536 */
     [VG_PII_NEAR_SCHEME] = 8016,    /* a URL: 2,000 characters of up to 4 bytes */
     [VG_PII_NEAR_HEXSEP] = 64,      /* an IPv6 address with an IPv4 tail: 45 */
@@ -261,10 +261,13 @@ static void at_digit(Finder *f, Cluster *c, int i) {
   }
   if (c->n++ == 0) c->iFirst = i;
   c->iLast = i;
-  /* Two letters at a word start, then two digits: an IBAN's start. */
-  if (i >= 2 && i + 1 < f->n && is_digit(z[i + 1]) && is_alpha(z[i - 1]) && is_alpha(z[i - 2]) &&
-      (i == 2 || !is_word(z[i - 3]))) {
-    add(f, VG_PII_NEAR_IBAN, i - 2, i + 2);
+  /* Two letters at a word start, maybe a space or '-', then two digits: an
+  ** IBAN's start. */
+  if (i + 1 < f->n && is_digit(z[i + 1])) {
+    int k = i >= 1 && (z[i - 1] == ' ' || z[i - 1] == '-') ? i - 1 : i;
+    if (k >= 2 && is_alpha(z[k - 1]) && is_alpha(z[k - 2]) && (k == 2 || !is_word(z[k - 3]))) {
+      add(f, VG_PII_NEAR_IBAN, k - 2, i + 2);
+    }
   }
   /* "bc1" at a word start: a bech32 address may follow. */
   if (z[i] == '1' && i >= 2 && (z[i - 1] | 0x20) == 'c' && (z[i - 2] | 0x20) == 'b' &&

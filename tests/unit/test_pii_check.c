@@ -127,6 +127,33 @@ static void test_hand_computed(void **state) {
   assert_false(ok(vg_check_bitcoin, "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzWf5mdq")); /* mixed case */
   assert_true(ok(vg_check_bitcoin,
                  "bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297"));
+  /* Thai province 99 does not exist, though the check digit is right
+  ** (13,12,...,2 . 199456789012 = 249; 11 - 249 mod 11 = 4). */
+  assert_false(ok(vg_check_th_tnin, "1994567890124"));
+  /* NPI placeholders: Luhn holds over 80840 1111111112, but nine 1s name no one. */
+  assert_false(ok(vg_check_us_npi, "1111111112"));
+  assert_true(ok(vg_check_us_npi, "1003000126"));
+  /* MAC: broadcast and null are not devices. */
+  assert_true(ok(vg_check_mac, "00:1A:2b:3C:4d:5E"));
+  assert_false(ok(vg_check_mac, "FF:FF:FF:FF:FF:FF"));
+  assert_false(ok(vg_check_mac, "00-00-00-00-00-00"));
+  assert_true(ok(vg_check_mac, "0011.2233.4455"));
+  /* IPv6, with a prefix length; bare "::" is the unspecified address. */
+  assert_true(ok(vg_check_ipv6, "::"));
+  assert_true(ok(vg_check_ipv6, "::1/128"));
+  assert_true(ok(vg_check_ipv6, "2001:db8::/32"));
+  assert_false(ok(vg_check_ipv6, "2001:db8::/129"));
+  assert_false(ok(vg_check_ipv6, "2001:db8::/"));
+  assert_false(ok(vg_check_ipv6, "2001:db8:::1"));
+  /* Phone digits: 7 to 12, and not a date or a number grouped in thousands. */
+  assert_true(ok(vg_check_phone_digits, "0688 872 49 99"));
+  assert_true(ok(vg_check_phone_digits, "01.84.17.61.18"));
+  assert_false(ok(vg_check_phone_digits, "2024-01-15"));
+  assert_false(ok(vg_check_phone_digits, "15.01.2024"));
+  assert_false(ok(vg_check_phone_digits, "30.123.456"));
+  assert_false(ok(vg_check_phone_digits, "123 456"));           /* 6 digits */
+  assert_false(ok(vg_check_phone_digits, "1234 5678 9012 3"));  /* 13 */
+  assert_false(ok(vg_check_phone_digits, "777 7777"));          /* one digit repeated */
 }
 
 /* Read a JSON string value after "key": at z; returns a malloc'd copy
@@ -243,7 +270,7 @@ static void test_check_digit_properties(void **state) {
   check_digit_properties("aadhaar", vg_check_in_aadhaar, "2###########", 1, &s);
   check_digit_properties("tckn", vg_check_tr_tckn, "1##########", 0, &s);
   check_digit_properties("acn", vg_check_au_acn, "#########", 0, &s);
-  check_digit_properties("th", vg_check_th_tnin, "1############", 0, &s);
+  check_digit_properties("th", vg_check_th_tnin, "11###########", 0, &s);
   check_digit_properties("brn", vg_check_kr_brn, "##########", 0, &s);
 }
 
