@@ -32,17 +32,19 @@ if npm_unpack @1yefuwang1/vectorlite-linux-x64@0.2.0 vectorlite; then
 else
   echo "note: could not fetch @1yefuwang1/vectorlite-linux-x64@0.2.0 from npm; left out" >&2
 fi
-if command -v node >/dev/null 2>&1 &&
-   (cd "$peers" && npm install --silent --no-save --prefix "$peers/hnsw" hnswlib-node@3.0.0 \
-      >/dev/null 2>&1); then
+# npm_install PACKAGE@VERSION FOLDER: installed under $peers/FOLDER/node_modules
+npm_install() {
+  command -v node >/dev/null 2>&1 &&
+    (cd "$peers" && npm install --silent --no-save --prefix "$peers/$2" "$1" >/dev/null 2>&1)
+}
+
+VG_REDACT_PII=""
+if npm_install hnswlib-node@3.0.0 hnsw; then
   VG_HNSWLIB_NODE="$peers/hnsw/node_modules"
 else
   echo "note: could not install hnswlib-node@3.0.0 with npm; left out" >&2
 fi
-VG_REDACT_PII=""
-if command -v node >/dev/null 2>&1 &&
-   (cd "$peers" && npm install --silent --no-save --prefix "$peers/redact" redact-pii@3.4.0 \
-      >/dev/null 2>&1); then
+if npm_install redact-pii@3.4.0 redact; then
   VG_REDACT_PII="$peers/redact/node_modules"
 else
   echo "note: could not install redact-pii@3.4.0 with npm; left out" >&2

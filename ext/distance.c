@@ -46,7 +46,6 @@ static float l2sq_portable(const float *a, const float *b, int n) {
   return (s0 + s1) + (s2 + s3);
 }
 
-
 /* Kernels of a float vector q against 8-bit codes c that stand for the
 ** values lo + step * c[i] (see hnsw.h, int8 graphs). */
 static float dot_code_portable(const float *q, const unsigned char *c, float lo, float step,
@@ -212,9 +211,7 @@ __attribute__((target("avx2,fma"))) static float dot_code_avx2(const float *q,
     s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), decode8(c + i, vlo, vstep), s0);
     s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), decode8(c + i + 8, vlo, vstep), s1);
   }
-  float s = hsum256(_mm256_add_ps(s0, s1));
-  for (; i < n; i++) s += q[i] * (lo + step * (float)c[i]);
-  return s;
+  return hsum256(_mm256_add_ps(s0, s1)) + dot_code_portable(q + i, c + i, lo, step, n - i);
 }
 
 __attribute__((target("avx2,fma"))) static float l2sq_code_avx2(const float *q,
@@ -229,12 +226,7 @@ __attribute__((target("avx2,fma"))) static float l2sq_code_avx2(const float *q,
     s0 = _mm256_fmadd_ps(d0, d0, s0);
     s1 = _mm256_fmadd_ps(d1, d1, s1);
   }
-  float s = hsum256(_mm256_add_ps(s0, s1));
-  for (; i < n; i++) {
-    float d = q[i] - (lo + step * (float)c[i]);
-    s += d * d;
-  }
-  return s;
+  return hsum256(_mm256_add_ps(s0, s1)) + l2sq_code_portable(q + i, c + i, lo, step, n - i);
 }
 
 /* 16 codes as floats lo + step * c. */
@@ -257,9 +249,8 @@ __attribute__((target("avx512f"))) static float dot_code_avx512(const float *q,
   for (; i + 16 <= n; i += 16) {
     s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), decode16(c + i, vlo, vstep), s0);
   }
-  float s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-  for (; i < n; i++) s += q[i] * (lo + step * (float)c[i]);
-  return s;
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) +
+         dot_code_portable(q + i, c + i, lo, step, n - i);
 }
 
 __attribute__((target("avx512f"))) static float l2sq_code_avx512(const float *q,
@@ -278,12 +269,8 @@ __attribute__((target("avx512f"))) static float l2sq_code_avx512(const float *q,
     __m512 d = _mm512_sub_ps(_mm512_loadu_ps(q + i), decode16(c + i, vlo, vstep));
     s0 = _mm512_fmadd_ps(d, d, s0);
   }
-  float s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-  for (; i < n; i++) {
-    float d = q[i] - (lo + step * (float)c[i]);
-    s += d * d;
-  }
-  return s;
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) +
+         l2sq_code_portable(q + i, c + i, lo, step, n - i);
 }
 
 static int cpu_has(vg_simd level) {

@@ -101,10 +101,6 @@ typedef struct VgPiiEngine VgPiiEngine;
 int vg_pii_engine_new(const VgPiiRecognizer *a, int n, VgPiiEngine **ppEngine, char **pzErr);
 void vg_pii_engine_free(VgPiiEngine *e);
 
-/* The recognizers an engine was built from. */
-int vg_pii_engine_count(const VgPiiEngine *e);
-const VgPiiRecognizer *vg_pii_engine_recognizer(const VgPiiEngine *e, int i);
-
 /* Does zPattern (NUL-terminated) compile?  SQLITE_OK, SQLITE_NOMEM, or
 ** SQLITE_ERROR with PCRE2's message and offset in *pzErr. */
 int vg_pii_pattern_check(const char *zPattern, char **pzErr);

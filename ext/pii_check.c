@@ -434,34 +434,35 @@ int vg_check_mac(const char *z, int n) {
 int vg_check_phone_digits(const char *z, int n) {
   int d[12];
   int m = digits_of(z, n, d, 7, 12);
-  if (m < 0) return 0;
-  /* Dates in digit groups: 2024-01-15, 15.01.2024, 15/01/2024. */
-  int aGroup[8], nGroup = 0, len = 0;
-  for (int i = 0; i <= n && nGroup < 8; i++) {
-    if (i < n && z[i] >= '0' && z[i] <= '9') {
-      len++;
-    } else if (len > 0) {
-      aGroup[nGroup++] = len;
-      len = 0;
-    }
-  }
-  if (nGroup == 3 && ((aGroup[0] == 4 && aGroup[1] == 2 && aGroup[2] == 2) ||
-                      (aGroup[0] <= 2 && aGroup[1] <= 2 && aGroup[2] == 4))) {
-    int md = aGroup[0] == 4 ? 4 : 0;
-    int a = d[md] * 10 + d[md + 1], b = d[md + 2] * 10 + d[md + 3];
-    if (aGroup[0] == 4 && valid_day_month(b, a)) return 0;
-    if (aGroup[0] == 2 && aGroup[1] == 2 && (valid_day_month(a, b) || valid_day_month(b, a))) return 0;
-  }
-  /* 30.123.456: a number with '.' between thousands, not a phone. */
-  int nDot = 0, nOther = 0;
+  if (m < 0 || all_same(d, m)) return 0;
+  /* The groups of digits, and whether '.' is the only separator. */
+  int aLen[8], aVal[8], nGroup = 0, bOnlyDots = 1;
   for (int i = 0; i < n; i++) {
-    nDot += z[i] == '.';
-    nOther += z[i] == ' ' || z[i] == '-' || z[i] == '(';
+    if (z[i] < '0' || z[i] > '9') {
+      bOnlyDots &= z[i] == '.';
+      continue;
+    }
+    if (i == 0 || z[i - 1] < '0' || z[i - 1] > '9') {
+      if (nGroup == 8) return 0;
+      aLen[nGroup] = aVal[nGroup] = 0;
+      nGroup++;
+    }
+    aLen[nGroup - 1]++;
+    aVal[nGroup - 1] = aVal[nGroup - 1] * 10 + (z[i] - '0');
   }
-  int bThousands = nDot > 0 && nOther == 0 && aGroup[0] <= 3;
-  for (int i = 1; i < nGroup; i++) bThousands &= aGroup[i] == 3;
-  if (bThousands) return 0;
-  return !all_same(d, m);
+  /* Dates: 2024-01-15, 15.01.2024, 01/15/2024. */
+  if (nGroup == 3 && aLen[0] == 4 && aLen[1] == 2 && aLen[2] == 2 &&
+      valid_day_month(aVal[2], aVal[1])) {
+    return 0;
+  }
+  if (nGroup == 3 && aLen[0] == 2 && aLen[1] == 2 && aLen[2] == 4 &&
+      (valid_day_month(aVal[0], aVal[1]) || valid_day_month(aVal[1], aVal[0]))) {
+    return 0;
+  }
+  /* 30.123.456: a number with '.' between thousands. */
+  int bThousands = bOnlyDots && nGroup > 1 && aLen[0] <= 3;
+  for (int i = 1; i < nGroup; i++) bThousands &= aLen[i] == 3;
+  return !bThousands;
 }
 
 /* ---- bitcoin addresses -------------------------------------------------- */

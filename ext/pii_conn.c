@@ -25,6 +25,8 @@ void pii_conn_unref(void *p) {
   vg_pii_engine_free(c->pEngine);
   free_custom(c);
   vg_pii_key_wipe(&c->key);
+  vg_pii_key_wipe(&c->tableKey);
+  sqlite3_free(c->zTableKeyName);
   sqlite3_free(c);
 }
 
@@ -131,7 +133,7 @@ static int add_custom(PiiConn *c, sqlite3_stmt *pRow, char **pzErr) {
   return SQLITE_OK;
 }
 
-static int has_table(sqlite3 *db, const char *zTable) {
+int pii_has_table(sqlite3 *db, const char *zTable) {
   return sqlite3_table_column_metadata(db, "main", zTable, 0, 0, 0, 0, 0, 0) == SQLITE_OK;
 }
 
@@ -196,12 +198,22 @@ static int rebuild(PiiConn *c, sqlite3 *db, int bTable, char **pzErr) {
   return rc;
 }
 
+static PiiStamp stamp_of(sqlite3 *db) {
+  PiiStamp st = {sqlite3_total_changes64(db), 0};
+  sqlite3_file_control(db, "main", SQLITE_FCNTL_DATA_VERSION, &st.iDataVersion);
+  return st;
+}
+
+static int same_stamp(const PiiStamp *a, const PiiStamp *b) {
+  return a->nChanges == b->nChanges && a->iDataVersion == b->iDataVersion;
+}
+
 /* Does main hold the table?  Outside a transaction this reads the schema
 ** from the file (a statement that touches no table opens none, so the
 ** connection's copy of the schema and its data version may be stale). */
 static int table_exists(sqlite3 *db, const char *zTable, int *pbExists) {
   if (sqlite3_txn_state(db, "main") != SQLITE_TXN_NONE) {
-    *pbExists = has_table(db, zTable);
+    *pbExists = pii_has_table(db, zTable);
     return SQLITE_OK;
   }
   sqlite3_stmt *pStmt = 0;
@@ -223,11 +235,8 @@ VgPiiEngine *pii_conn_engine(PiiConn *c, sqlite3 *db, int *pRc, char **pzErr) {
   }
   /* The table can only have changed if this connection changed something
   ** or another one committed since the engine was built. */
-  unsigned int iDataVersion = 0;
-  sqlite3_file_control(db, "main", SQLITE_FCNTL_DATA_VERSION, &iDataVersion);
-  sqlite3_int64 nChanges = sqlite3_total_changes64(db);
-  if (c->pEngine && c->bBuilt && nChanges == c->nChanges && iDataVersion == c->iDataVersion &&
-      bTable == c->bTable) {
+  PiiStamp now = stamp_of(db);
+  if (c->pEngine && c->bBuilt && same_stamp(&now, &c->built) && bTable == c->bTable) {
     return c->pEngine;
   }
   unsigned char aHash[32];
@@ -243,8 +252,7 @@ VgPiiEngine *pii_conn_engine(PiiConn *c, sqlite3 *db, int *pRc, char **pzErr) {
     return 0;
   }
   c->bBuilt = 1;
-  c->nChanges = nChanges;
-  c->iDataVersion = iDataVersion;
+  c->built = now;
   c->bTable = bTable;
   memcpy(c->aRowsHash, aHash, sizeof aHash);
   return c->pEngine;
@@ -259,8 +267,18 @@ const char *pii_conn_entity(PiiConn *c, const char *zEntity) {
 
 /* ---- keys --------------------------------------------------------------- */
 
-int pii_key_from_table(sqlite3 *db, const char *zName, VgPiiKey *pKey, char **pzErr) {
-  if (!has_table(db, "vg_pii_keys")) {
+int pii_key_from_table(PiiConn *c, sqlite3 *db, const char *zName, VgPiiKey *pKey, char **pzErr) {
+  /* A statement that reads many rows asks for the same key each time.  The
+  ** stamp is current only inside a transaction (one is open while a
+  ** statement reads a table). */
+  int bInTxn = sqlite3_txn_state(db, "main") != SQLITE_TXN_NONE;
+  PiiStamp now = stamp_of(db);
+  if (bInTxn && c->zTableKeyName && strcmp(c->zTableKeyName, zName) == 0 &&
+      same_stamp(&now, &c->tableKeyStamp)) {
+    *pKey = c->tableKey;
+    return SQLITE_OK;
+  }
+  if (!pii_has_table(db, "vg_pii_keys")) {
     *pzErr = sqlite3_mprintf("no key named '%s': there is no vg_pii_keys table", zName);
     return SQLITE_ERROR;
   }
@@ -289,6 +307,15 @@ int pii_key_from_table(sqlite3 *db, const char *zName, VgPiiKey *pKey, char **pz
     *pzErr = sqlite3_mprintf("cannot read vg_pii_keys: %s", sqlite3_errmsg(db));
   }
   sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK && bInTxn) {
+    char *zCopy = sqlite3_mprintf("%s", zName);
+    if (zCopy) { /* out of memory: not remembered, read again next time */
+      sqlite3_free(c->zTableKeyName);
+      c->zTableKeyName = zCopy;
+      c->tableKeyStamp = now;
+      c->tableKey = *pKey;
+    }
+  }
   return rc;
 }
 
@@ -304,7 +331,7 @@ int pii_conn_key(PiiConn *c, sqlite3 *db, sqlite3_value *pArg, VgPiiKey *pKey, c
     return SQLITE_OK;
   }
   if (pArg && sqlite3_value_type(pArg) == SQLITE_TEXT) {
-    return pii_key_from_table(db, (const char *)sqlite3_value_text(pArg), pKey, pzErr);
+    return pii_key_from_table(c, db, (const char *)sqlite3_value_text(pArg), pKey, pzErr);
   }
   if (pArg && sqlite3_value_type(pArg) != SQLITE_NULL) {
     *pzErr = sqlite3_mprintf("a key must be a %d-byte BLOB or the name of a row of vg_pii_keys",
@@ -315,8 +342,8 @@ int pii_conn_key(PiiConn *c, sqlite3 *db, sqlite3_value *pArg, VgPiiKey *pKey, c
     *pKey = c->key;
     return SQLITE_OK;
   }
-  if (has_table(db, "vg_pii_keys")) {
-    int rc = pii_key_from_table(db, "default", pKey, pzErr);
+  if (pii_has_table(db, "vg_pii_keys")) {
+    int rc = pii_key_from_table(c, db, "default", pKey, pzErr);
     if (rc != SQLITE_ERROR || *pzErr == 0 || strstr(*pzErr, "no key named") == 0) return rc;
     sqlite3_free(*pzErr);
     *pzErr = 0;
@@ -339,34 +366,33 @@ void pii_result_error(sqlite3_context *ctx, int rc, const char *zFunc, const cha
   sqlite3_free(zMsg);
 }
 
-int pii_text_arg(sqlite3_context *ctx, sqlite3_value *v, const char *zFunc, const char **pz,
-                 int *pn) {
+int pii_text_check(sqlite3_value *v, const char **pz, int *pn, char **pzErr) {
   static const char *const azType[] = {"", "an integer", "a real", "text", "a blob", "NULL"};
   int t = sqlite3_value_type(v);
-  if (t == SQLITE_NULL) {
-    sqlite3_result_null(ctx);
-    return 1;
-  }
+  if (t == SQLITE_NULL) return SQLITE_DONE;
   if (t != SQLITE_TEXT) {
-    char *zMsg = sqlite3_mprintf("%s: the text must be TEXT; got %s", zFunc, azType[t]);
-    sqlite3_result_error(ctx, zMsg ? zMsg : zFunc, -1);
-    sqlite3_free(zMsg);
-    return 1;
+    *pzErr = sqlite3_mprintf("the text must be TEXT; got %s", azType[t]);
+    return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }
   *pz = (const char *)sqlite3_value_text(v);
   *pn = sqlite3_value_bytes(v);
   int iBad = 0;
-  if (*pz == 0) {
-    sqlite3_result_error_nomem(ctx);
-    return 1;
-  }
+  if (*pz == 0) return SQLITE_NOMEM;
   if (!vg_utf8_valid(*pz, *pn, &iBad)) {
-    char *zMsg = sqlite3_mprintf("%s: the text is not valid UTF-8 (byte %d)", zFunc, iBad);
-    sqlite3_result_error(ctx, zMsg ? zMsg : zFunc, -1);
-    sqlite3_free(zMsg);
-    return 1;
+    *pzErr = sqlite3_mprintf("the text is not valid UTF-8 (byte %d)", iBad);
+    return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }
-  return 0;
+  return SQLITE_OK;
+}
+
+int pii_text_arg(sqlite3_context *ctx, sqlite3_value *v, const char *zFunc, const char **pz,
+                 int *pn) {
+  char *zErr = 0;
+  int rc = pii_text_check(v, pz, pn, &zErr);
+  if (rc == SQLITE_DONE) sqlite3_result_null(ctx);
+  if (rc != SQLITE_OK && rc != SQLITE_DONE) pii_result_error(ctx, rc, zFunc, zErr);
+  sqlite3_free(zErr);
+  return rc != SQLITE_OK;
 }
 
 void pii_json_string(sqlite3_str *out, const char *s, int n) {

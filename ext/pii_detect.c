@@ -107,9 +107,6 @@ int vg_pii_engine_new(const VgPiiRecognizer *a, int n, VgPiiEngine **ppEngine, c
   return SQLITE_OK;
 }
 
-int vg_pii_engine_count(const VgPiiEngine *e) { return e->n; }
-const VgPiiRecognizer *vg_pii_engine_recognizer(const VgPiiEngine *e, int i) { return &e->aRec[i]; }
-
 /* ---- UTF-8 -------------------------------------------------------------- */
 
 int vg_utf8_valid(const char *z, int n, int *piBad) {
@@ -308,8 +305,6 @@ static int by_position(const void *x, const void *y) {
   return a->iStart < b->iStart ? -1 : a->iStart > b->iStart;
 }
 
-/* Keep the candidates that win their overlaps, in text order, with their
-** character offsets. */
 /* Characters (UTF-8 lead bytes) in z[from, to), eight bytes at a time. */
 static int count_chars(const char *z, int from, int to) {
   int n = 0, i = from;
@@ -324,6 +319,8 @@ static int count_chars(const char *z, int from, int to) {
   return n;
 }
 
+/* Keep the candidates that win their overlaps, in text order, with their
+** character offsets. */
 static int resolve(const char *z, VgPiiFindings *pCand, VgPiiFindings *pOut) {
   if (pCand->n == 0) return SQLITE_OK;
   qsort(pCand->a, (size_t)pCand->n, sizeof(VgPiiFinding), by_priority);

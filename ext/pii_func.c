@@ -77,9 +77,14 @@ static int scan_text(sqlite3_context *ctx, int argc, sqlite3_value **argv, unsig
 }
 
 static void result_str(sqlite3_context *ctx, sqlite3_str *out) {
-  if (sqlite3_str_errcode(out) != SQLITE_OK) {
+  int rc = sqlite3_str_errcode(out);
+  if (rc != SQLITE_OK) {
     sqlite3_free(sqlite3_str_finish(out));
-    sqlite3_result_error_nomem(ctx);
+    if (rc == SQLITE_TOOBIG) {
+      sqlite3_result_error_toobig(ctx);
+    } else {
+      sqlite3_result_error_nomem(ctx);
+    }
     return;
   }
   int n = sqlite3_str_length(out);
@@ -95,7 +100,7 @@ static void fn_pii_detect(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
   VgPiiFindings f = {0, 0, 0};
   if (pii_text_arg(ctx, argv[0], "vg_pii_detect", &z, &n)) return;
   if (scan_text(ctx, argc, argv, PII_OPT_SCAN, "vg_pii_detect", z, n, &o, &f)) return;
-  sqlite3_str *out = sqlite3_str_new(0);
+  sqlite3_str *out = sqlite3_str_new(sqlite3_context_db_handle(ctx));
   sqlite3_str_appendchar(out, 1, '[');
   for (int i = 0; i < f.n; i++) {
     const VgPiiFinding *x = &f.a[i];
@@ -157,7 +162,7 @@ static void fn_pii_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     sqlite3_result_error_nomem(ctx);
     return;
   }
-  sqlite3_str *out = sqlite3_str_new(0);
+  sqlite3_str *out = sqlite3_str_new(sqlite3_context_db_handle(ctx));
   append_assessment(out, &a, &o->policy);
   vg_pii_assessment_free(&a);
   result_str(ctx, out);
@@ -165,35 +170,30 @@ static void fn_pii_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 /* ---- vg_pii_redact ------------------------------------------------------ */
 
-static const char *const azOpName[] = {"replace", "mask", "remove", "hash", "encrypt"};
-
 /* The audit row: hashes (never the text), types with counts, operators,
 ** and the verdict of the policy on the original text. */
 static int write_audit(sqlite3 *db, const PiiOptions *o, const VgPiiKey *pKey, const char *z, int n,
                        const char *zOut, int nOut, const VgPiiFindings *f, char **pzErr) {
-  VgPiiAssessment a;
-  int rc = vg_pii_assess(f, &o->policy, &a);
+  /* Every finding counts in the log, whatever the policy's min_score. */
+  VgPiiPolicy all = o->policy;
+  all.minScore = 0;
+  VgPiiAssessment a, verdict;
+  int rc = vg_pii_assess(f, &all, &a);
   if (rc != SQLITE_OK) return rc;
-  sqlite3_str *pTypes = sqlite3_str_new(db), *pOps = sqlite3_str_new(db);
-  sqlite3_str_appendchar(pTypes, 1, '{');
-  sqlite3_str_appendchar(pOps, 1, '{');
-  int nType = 0;
-  for (int i = 0; i < f->n; i++) {
-    int bSeen = 0, nOf = 0;
-    for (int j = 0; j < f->n; j++) {
-      if (strcmp(f->a[j].zEntity, f->a[i].zEntity) != 0) continue;
-      bSeen |= j < i;
-      nOf++;
-    }
-    if (bSeen) continue;
-    const VgPiiOperator *op = vg_pii_operator_for(&o->ops, f->a[i].zEntity);
-    sqlite3_str_appendf(pTypes, "%s\"%s\":%d", nType ? "," : "", f->a[i].zEntity, nOf);
-    sqlite3_str_appendf(pOps, "%s\"%s\":\"%s\"", nType ? "," : "", f->a[i].zEntity,
-                        azOpName[op->kind]);
-    nType++;
+  rc = vg_pii_assess(f, &o->policy, &verdict);
+  if (rc != SQLITE_OK) {
+    vg_pii_assessment_free(&a);
+    return rc;
   }
-  sqlite3_str_appendchar(pTypes, 1, '}');
-  sqlite3_str_appendchar(pOps, 1, '}');
+  sqlite3_str *pTypes = sqlite3_str_new(db), *pOps = sqlite3_str_new(db);
+  for (int i = 0; i < a.nType; i++) {
+    const char *zEntity = a.a[i].zEntity;
+    sqlite3_str_appendf(pTypes, "%s\"%s\":%d", i ? "," : "{", zEntity, a.a[i].n);
+    sqlite3_str_appendf(pOps, "%s\"%s\":\"%s\"", i ? "," : "{", zEntity,
+                        vg_pii_operator_name(vg_pii_operator_for(&o->ops, zEntity)->kind));
+  }
+  sqlite3_str_appendall(pTypes, a.nType ? "}" : "{}");
+  sqlite3_str_appendall(pOps, a.nType ? "}" : "{}");
   char *zTypes = sqlite3_str_finish(pTypes), *zOps = sqlite3_str_finish(pOps);
   char zOrig[VG_PII_HASH_HEX + 1], zRes[VG_PII_HASH_HEX + 1];
   /* The original is hashed with the key (a short text could otherwise be
@@ -203,7 +203,7 @@ static int write_audit(sqlite3 *db, const PiiOptions *o, const VgPiiKey *pKey, c
   vg_pii_hash_hex(0, zOut, nOut, zRes);
   sqlite3_stmt *pStmt = 0;
   rc = zTypes && zOps ? SQLITE_OK : SQLITE_NOMEM;
-  if (rc == SQLITE_OK) rc = sqlite3_exec(db, zSchemaLog, 0, 0, 0);
+  if (rc == SQLITE_OK && !pii_has_table(db, "vg_pii_log")) rc = sqlite3_exec(db, zSchemaLog, 0, 0, 0);
   if (rc == SQLITE_OK) {
     rc = sqlite3_prepare_v2(db,
                             "INSERT INTO main.vg_pii_log(content_id, original_hash, result_hash, "
@@ -217,7 +217,7 @@ static int write_audit(sqlite3 *db, const PiiOptions *o, const VgPiiKey *pKey, c
     sqlite3_bind_text(pStmt, 4, pKey->zId, -1, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 5, zTypes, -1, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 6, zOps, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 7, vg_pii_status_name(&a), -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 7, vg_pii_status_name(&verdict), -1, SQLITE_STATIC);
     sqlite3_step(pStmt);
     rc = sqlite3_finalize(pStmt);
   }
@@ -227,6 +227,7 @@ static int write_audit(sqlite3 *db, const PiiOptions *o, const VgPiiKey *pKey, c
   sqlite3_free(zTypes);
   sqlite3_free(zOps);
   vg_pii_assessment_free(&a);
+  vg_pii_assessment_free(&verdict);
   return rc;
 }
 
@@ -247,7 +248,7 @@ static void fn_pii_redact(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
   int rc = SQLITE_OK, bKey = o->bAudit || o->zKeyName || vg_pii_operators_need_key(&o->ops, &f);
   if (bKey) {
     /* A key named in the options works as a name argument would. */
-    rc = o->zKeyName ? pii_key_from_table(db, o->zKeyName, &key, &zErr)
+    rc = o->zKeyName ? pii_key_from_table(c, db, o->zKeyName, &key, &zErr)
                      : pii_conn_key(c, db, 0, &key, &zErr);
   }
   sqlite3_str *out = sqlite3_str_new(db);

@@ -139,23 +139,15 @@ static int read_type_list(Parse *x, const char *zKey, const char *zPath, sqlite3
 /* ---- operators ---------------------------------------------------------- */
 
 static int op_kind(Parse *x, const char *zName, VgPiiOpKind *pKind) {
-  static const char *const az[] = {"replace", "mask", "remove", "hash", "encrypt"};
-  for (int i = 0; i < 5; i++) {
-    if (strcmp(az[i], zName) == 0) {
-      *pKind = (VgPiiOpKind)i;
-      return SQLITE_OK;
-    }
-  }
+  if (vg_pii_operator_kind(zName, pKind)) return SQLITE_OK;
   return fail(x, sqlite3_mprintf("unknown operator \"%s\" (operators: replace, mask, remove, "
                                  "hash, encrypt)",
                                  zName));
 }
 
 static void op_defaults(VgPiiOperator *op, VgPiiOpKind kind) {
-  memset(op, 0, sizeof(*op));
-  op->kind = kind;
-  op->zMaskChar[0] = '*';
-  op->nHashHex = 8;
+  VgPiiOperator def = VG_PII_OPERATOR_INIT(kind);
+  *op = def;
 }
 
 /* Fields of an operator object, read after its "operator" member. */
@@ -197,9 +189,7 @@ static int op_field(Parse *x, void *pArg, sqlite3_stmt *pRow) {
     static const char *const azFields[] = {"new_value", "char, keep_last", "no other field",
                                            "length", "no other field"};
     return fail(x, sqlite3_mprintf("unknown field \"%s\" for operator %s (it takes %s)", zKey,
-                                   (const char *[]){"replace", "mask", "remove", "hash",
-                                                    "encrypt"}[op->kind],
-                                   azFields[op->kind]));
+                                   vg_pii_operator_name(op->kind), azFields[op->kind]));
   }
   return SQLITE_OK;
 }
@@ -452,11 +442,8 @@ int pii_options_parse(sqlite3 *db, PiiConn *c, const char *zJson, unsigned mask,
 const PiiOptions *pii_options_arg(sqlite3_context *ctx, PiiConn *c, int argc,
                                   sqlite3_value **argv, int iArg, unsigned mask,
                                   const char *zFunc) {
-  static const PiiOptions defaults = {
-      .ops = {.def = {.kind = VG_PII_OP_REPLACE, .zMaskChar = "*", .nHashHex = 8}},
-      .policy = {.minScore = VG_PII_POLICY_MIN_SCORE,
-                 .blockScore = VG_PII_POLICY_BLOCK_SCORE,
-                 .maxFindings = -1}};
+  static const PiiOptions defaults = {.ops = {.def = VG_PII_OPERATOR_INIT(VG_PII_OP_REPLACE)},
+                                      .policy = VG_PII_POLICY_INIT};
   if (argc <= iArg || sqlite3_value_type(argv[iArg]) == SQLITE_NULL) return &defaults;
   PiiOptions *p = sqlite3_get_auxdata(ctx, iArg);
   if (p) return p;
@@ -473,7 +460,9 @@ const PiiOptions *pii_options_arg(sqlite3_context *ctx, PiiConn *c, int argc,
     return 0;
   }
   sqlite3_set_auxdata(ctx, iArg, p, pii_options_free);
-  /* set_auxdata may free p at once (a non-constant argument): read it again. */
+  /* set_auxdata frees p at once when it cannot keep it (out of memory):
+  ** read it again. */
   PiiOptions *pKept = sqlite3_get_auxdata(ctx, iArg);
+  if (pKept == 0) sqlite3_result_error_nomem(ctx);
   return pKept;
 }

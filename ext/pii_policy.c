@@ -6,10 +6,8 @@
 #include <string.h>
 
 void vg_pii_policy_default(VgPiiPolicy *p) {
-  memset(p, 0, sizeof(*p));
-  p->minScore = VG_PII_POLICY_MIN_SCORE;
-  p->blockScore = VG_PII_POLICY_BLOCK_SCORE;
-  p->maxFindings = -1;
+  static const VgPiiPolicy def = VG_PII_POLICY_INIT;
+  *p = def;
 }
 
 static int in_list(const char *const *az, int n, const char *z) {

@@ -34,6 +34,13 @@ typedef struct VgPiiPolicy {
 #define VG_PII_POLICY_MIN_SCORE 0.4
 #define VG_PII_POLICY_BLOCK_SCORE 0.6
 
+/* The default policy, as an initializer. */
+#define VG_PII_POLICY_INIT                                                         \
+  {                                                                                \
+    .minScore = VG_PII_POLICY_MIN_SCORE, .blockScore = VG_PII_POLICY_BLOCK_SCORE, \
+    .maxFindings = -1                                                              \
+  }
+
 void vg_pii_policy_default(VgPiiPolicy *p);
 
 #define VG_PII_ALLOW 0

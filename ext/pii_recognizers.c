@@ -15,8 +15,6 @@
 /* Not inside a longer word or number, on either side. */
 #define B0 "(?<![\\w])"
 #define B1 "(?![\\w])"
-/* Digits with optional group separators. */
-#define SEP "[ .-]?"
 
 /* Context words, English and Spanish (lower case; accents as written). */
 #define CTX_PHONE                                                                          \

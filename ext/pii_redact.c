@@ -36,6 +36,20 @@ void vg_pii_hash_hex(const VgPiiKey *pKey, const void *z, int n, char *zOut) {
 
 /* ---- operators ---------------------------------------------------------- */
 
+static const char *const azOperator[] = {"replace", "mask", "remove", "hash", "encrypt"};
+
+const char *vg_pii_operator_name(VgPiiOpKind kind) { return azOperator[kind]; }
+
+int vg_pii_operator_kind(const char *z, VgPiiOpKind *pKind) {
+  for (int i = 0; i < (int)(sizeof azOperator / sizeof azOperator[0]); i++) {
+    if (strcmp(azOperator[i], z) == 0) {
+      *pKind = (VgPiiOpKind)i;
+      return 1;
+    }
+  }
+  return 0;
+}
+
 const VgPiiOperator *vg_pii_operator_for(const VgPiiOperators *p, const char *zEntity) {
   for (int i = 0; i < p->n; i++) {
     if (strcmp(p->azEntity[i], zEntity) == 0) return &p->aOp[i];
@@ -53,19 +67,12 @@ int vg_pii_operators_need_key(const VgPiiOperators *p, const VgPiiFindings *f) {
 
 static int is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
-/* Mask characters for all but the last nKeep characters of z[0..n). */
-static void put_mask(const char *z, int n, const VgPiiOperator *op, sqlite3_str *out) {
-  int nChar = 0;
-  for (int i = 0; i < n; i++) nChar += !is_continuation((unsigned char)z[i]);
-  int nMask = nChar - op->nKeepLast, iKept = n;
-  if (nMask < 0) nMask = 0;
-  for (int i = 0, c = 0; i < n; i++) {
-    if (!is_continuation((unsigned char)z[i]) && c++ == nMask) {
-      iKept = i;
-      break;
-    }
-  }
-  for (int i = 0; i < nMask; i++) sqlite3_str_appendall(out, op->zMaskChar);
+/* Mask characters for all but the last nKeepLast of the nChar characters
+** of z[0..n). */
+static void put_mask(const char *z, int n, int nChar, const VgPiiOperator *op, sqlite3_str *out) {
+  int nKeep = op->nKeepLast < nChar ? op->nKeepLast : nChar, iKept = n;
+  for (int k = 0; k < nKeep;) k += !is_continuation((unsigned char)z[--iKept]);
+  for (int i = 0; i < nChar - nKeep; i++) sqlite3_str_appendall(out, op->zMaskChar);
   sqlite3_str_append(out, z + iKept, n - iKept);
 }
 
@@ -100,7 +107,7 @@ static int put_replacement(const VgPiiFinding *f, const char *z, const VgPiiOper
       }
       break;
     case VG_PII_OP_MASK:
-      put_mask(zValue, nValue, op, out);
+      put_mask(zValue, nValue, f->cEnd - f->cStart, op, out);
       break;
     case VG_PII_OP_REMOVE:
       break;

@@ -39,6 +39,11 @@ typedef enum VgPiiOpKind {
   VG_PII_OP_ENCRYPT  /* "<TYPE:enc:...>", which vg_pii_decrypt reverses */
 } VgPiiOpKind;
 
+/* "replace", "mask", ...: an operator's name in options and the audit log. */
+const char *vg_pii_operator_name(VgPiiOpKind kind);
+/* The operator named z; 0 when there is none. */
+int vg_pii_operator_kind(const char *z, VgPiiOpKind *pKind);
+
 typedef struct VgPiiOperator {
   VgPiiOpKind kind;
   const char *zNewValue; /* replace: the text put in, or 0 for "<TYPE>" */
@@ -46,6 +51,10 @@ typedef struct VgPiiOperator {
   int nKeepLast;         /* mask: characters left as they are at the end */
   int nHashHex;          /* hash: hex digits in the token, 8..64 */
 } VgPiiOperator;
+
+/* An operator of the given kind with its fields' defaults, as an
+** initializer. */
+#define VG_PII_OPERATOR_INIT(k) {.kind = (k), .zMaskChar = "*", .nHashHex = 8}
 
 /* The operator for each entity type: a list of exceptions and a default. */
 typedef struct VgPiiOperators {
@@ -61,7 +70,7 @@ const VgPiiOperator *vg_pii_operator_for(const VgPiiOperators *p, const char *zE
 int vg_pii_operators_need_key(const VgPiiOperators *p, const VgPiiFindings *f);
 
 /* Append to out the text z[0..n) with each finding (in text order, not
-** overlapping) replaced as its operator says; bytes outside findings are
+** overlapping, with its character offsets) replaced as its operator says; bytes outside findings are
 ** copied unchanged.  pKey may be 0 when no operator needs it.  SQLITE_OK
 ** or SQLITE_NOMEM. */
 int vg_pii_redact_findings(const char *z, int n, const VgPiiFindings *f,

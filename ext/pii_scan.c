@@ -131,17 +131,13 @@ static int fail(ScanVtab *v, int rc, char *zErr) {
   return rc;
 }
 
-/* The input as valid UTF-8 text; SQLITE_DONE for NULL (no rows). */
+/* A copy of the input, valid UTF-8 text; SQLITE_DONE for NULL (no rows). */
 static int read_input(ScanVtab *v, ScanCursor *pCur, sqlite3_value *pIn) {
-  int t = sqlite3_value_type(pIn);
-  if (t == SQLITE_NULL) return SQLITE_DONE;
-  if (t != SQLITE_TEXT) return fail(v, SQLITE_ERROR, sqlite3_mprintf("the text must be TEXT"));
-  const char *z = (const char *)sqlite3_value_text(pIn);
-  int n = sqlite3_value_bytes(pIn), iBad = 0;
-  if (z == 0) return SQLITE_NOMEM;
-  if (!vg_utf8_valid(z, n, &iBad)) {
-    return fail(v, SQLITE_ERROR, sqlite3_mprintf("the text is not valid UTF-8 (byte %d)", iBad));
-  }
+  const char *z = 0;
+  int n = 0;
+  char *zErr = 0;
+  int rc = pii_text_check(pIn, &z, &n, &zErr);
+  if (rc != SQLITE_OK) return rc == SQLITE_DONE ? rc : fail(v, rc, zErr);
   pCur->zText = sqlite3_malloc64((size_t)n + 1);
   if (pCur->zText == 0) return SQLITE_NOMEM;
   memcpy(pCur->zText, z, (size_t)n + 1);

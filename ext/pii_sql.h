@@ -10,6 +10,13 @@
 #include "pii_policy.h"
 #include "pii_redact.h"
 
+/* When the tables the PII functions read may have changed: this
+** connection changed rows, or another one committed. */
+typedef struct PiiStamp {
+  sqlite3_int64 nChanges;
+  unsigned int iDataVersion;
+} PiiStamp;
+
 /* One per connection, shared (reference counted) by the PII functions and
 ** the vg_pii_scan module; freed with the connection. */
 typedef struct PiiConn {
@@ -21,13 +28,17 @@ typedef struct PiiConn {
   int nOwned;
   /* What vg_pii_recognizers looked like when pEngine was built. */
   int bBuilt;
-  sqlite3_int64 nChanges;
-  unsigned int iDataVersion;
+  PiiStamp built;
   int bTable;
   unsigned char aRowsHash[32];
   /* The key vg_pii_set_key set, if any. */
   int bKey;
   VgPiiKey key;
+  /* The last key read from vg_pii_keys, and when (read again after any
+  ** change to the database). */
+  char *zTableKeyName;
+  PiiStamp tableKeyStamp;
+  VgPiiKey tableKey;
 } PiiConn;
 
 void pii_conn_unref(void *p);
@@ -45,15 +56,22 @@ const char *pii_conn_entity(PiiConn *c, const char *zEntity);
 ** row.  SQLITE_OK, or an error with *pzErr (which never holds key bytes). */
 int pii_conn_key(PiiConn *c, sqlite3 *db, sqlite3_value *pArg, VgPiiKey *pKey, char **pzErr);
 
+/* Does main hold zTable, as the connection's schema knows it? */
+int pii_has_table(sqlite3 *db, const char *zTable);
+
 /* Load a key from vg_pii_keys by name. */
-int pii_key_from_table(sqlite3 *db, const char *zName, VgPiiKey *pKey, char **pzErr);
+int pii_key_from_table(PiiConn *c, sqlite3 *db, const char *zName, VgPiiKey *pKey, char **pzErr);
 
 /* Check one custom recognizer as vg_pii_recognizers holds it; SQLITE_OK or
 ** SQLITE_ERROR with *pzErr (PCRE2's message and offset for a bad pattern). */
 int pii_custom_check(const char *zName, const char *zEntity, const char *zPattern,
                      sqlite3_value *pScore, char **pzErr);
 
-/* The text argument: 1 when the function is done (NULL gives NULL, or the
+/* A text argument: SQLITE_OK with valid UTF-8 in *pz, *pn; SQLITE_DONE for
+** NULL; else an error, with *pzErr saying what is wrong with it. */
+int pii_text_check(sqlite3_value *v, const char **pz, int *pn, char **pzErr);
+
+/* The same for a function: 1 when it is done (NULL gives NULL, or the
 ** error is set), else 0 with valid UTF-8 in *pz, *pn. */
 int pii_text_arg(sqlite3_context *ctx, sqlite3_value *v, const char *zFunc, const char **pz,
                  int *pn);

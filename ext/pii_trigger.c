@@ -40,7 +40,7 @@ static const int aMargin[VG_PII_TRIGGER_COUNT] = {
     [VG_PII_NEAR_BEARER] = 4120,    /* "bearer", blanks, 4,096 + padding */
 };
 
-/* Longest run of digits a DIGITS trigger allows between two digits. */
+/* Most bytes a DIGITS trigger allows between two of its digits. */
 #define DIGIT_GAP 3
 
 /* Whitespace as PCRE2 sees it (\s without Unicode properties). */
@@ -208,27 +208,24 @@ static void at_b(Finder *f, int i) {
 }
 
 /* The triggers that are literal text, each found from one of its bytes
-** (the rarest in prose) with memchr. */
+** (the rarest in prose) with memchr; a byte that starts several triggers
+** is looked for once.  '-', '.' and 'b' are common: find_runs() looks at
+** them in its pass. */
 static void find_literals(Finder *f) {
   static const struct {
-    VgPiiTrigger t;
+    unsigned mask; /* the triggers xAt can add */
     char c;
     void (*xAt)(Finder *, int);
   } a[] = {
-      {VG_PII_NEAR_AT, '@', at_at},     {VG_PII_NEAR_HEXSEP, ':', at_colon},
-      {VG_PII_NEAR_SCHEME, ':', at_colon}, {VG_PII_NEAR_JWT, 'J', at_J},
-      {VG_PII_NEAR_AWS, 'K', at_K},      {VG_PII_NEAR_AWS, 'S', at_S},
-      {VG_PII_NEAR_PEM, 'G', at_G},
+      {1u << VG_PII_NEAR_AT, '@', at_at},
+      {(1u << VG_PII_NEAR_HEXSEP) | (1u << VG_PII_NEAR_SCHEME), ':', at_colon},
+      {1u << VG_PII_NEAR_JWT, 'J', at_J},
+      {1u << VG_PII_NEAR_AWS, 'K', at_K},
+      {1u << VG_PII_NEAR_AWS, 'S', at_S},
+      {1u << VG_PII_NEAR_PEM, 'G', at_G},
   };
-  /* '-', '.' and 'b' are common: find_runs() looks at them in its pass. */
-  unsigned done = 0; /* bytes visited once serve every trigger they start */
   for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
-    if (!(f->mask & (1u << a[i].t))) continue;
-    int bSeen = 0;
-    for (size_t j = 0; j < i; j++) bSeen |= (done >> j & 1) && a[j].c == a[i].c;
-    if (bSeen) continue;
-    each_byte(f, a[i].c, a[i].xAt);
-    done |= 1u << i;
+    if (f->mask & a[i].mask) each_byte(f, a[i].c, a[i].xAt);
   }
 }
 
@@ -288,6 +285,16 @@ static uint64_t bytes_in_range(uint64_t x7, unsigned lo, unsigned hi) {
 
 static int is_alnum(unsigned char c) { return is_digit(c) || is_alpha(c); }
 
+/* Measure the word of letters and digits around byte i, add it if it is
+** a LONGWORD trigger, and return where it ends. */
+static int at_word(Finder *f, int i) {
+  int s = i, e = i;
+  while (s > 0 && is_alnum(f->z[s - 1])) s--;
+  while (e < f->n && is_alnum(f->z[e])) e++;
+  if (longword_trigger(f->z + s, e - s)) add(f, VG_PII_NEAR_LONGWORD, s, e);
+  return e;
+}
+
 /* One bit (0x80) per byte of x equal to c, exactly (no borrow between
 ** bytes). */
 static uint64_t bytes_equal(uint64_t x, unsigned c) {
@@ -321,8 +328,9 @@ static void find_runs(Finder *f) {
   const unsigned char *z = f->z;
   int n = f->n, i = 0, iWordEnd = 0;
   int bWords = (f->mask & (1u << VG_PII_NEAR_LONGWORD)) != 0;
+  /* '-' and '.' start HEXSEP and SCHEME ("www."), 'b' BEARER. */
   int bCommon = (f->mask & ((1u << VG_PII_NEAR_HEXSEP) | (1u << VG_PII_NEAR_SCHEME) |
-                            (1u << VG_PII_NEAR_PEM) | (1u << VG_PII_NEAR_BEARER))) != 0;
+                            (1u << VG_PII_NEAR_BEARER))) != 0;
   Cluster c = {0, 0, 0};
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   for (; i + 8 <= n; i += 8) {
@@ -332,11 +340,7 @@ static void find_runs(Finder *f) {
     uint64_t digit = bytes_in_range(x7, '0', '9') & ascii;
     if (bWords && i >= iWordEnd &&
         (digit | (bytes_in_range(x7 | ONES * 0x20, 'a', 'z') & ascii)) == HIGH) {
-      int s = i, e = i + 8;
-      while (s > 0 && is_alnum(z[s - 1])) s--;
-      while (e < n && is_alnum(z[e])) e++;
-      if (longword_trigger(z + s, e - s)) add(f, VG_PII_NEAR_LONGWORD, s, e);
-      iWordEnd = e;
+      iWordEnd = at_word(f, i);
     }
     while (digit) {
       at_digit(f, &c, i + (__builtin_ctzll(digit) >> 3));
@@ -353,13 +357,7 @@ static void find_runs(Finder *f) {
 #endif
   for (; i < n; i++) {
     if (is_digit(z[i])) at_digit(f, &c, i);
-    if (bWords && i >= iWordEnd && is_alnum(z[i])) {
-      int s = i, e = i;
-      while (s > 0 && is_alnum(z[s - 1])) s--;
-      while (e < n && is_alnum(z[e])) e++;
-      if (longword_trigger(z + s, e - s)) add(f, VG_PII_NEAR_LONGWORD, s, e);
-      iWordEnd = e;
-    }
+    if (bWords && i >= iWordEnd && is_alnum(z[i])) iWordEnd = at_word(f, i);
     if (bCommon) at_common(f, i);
   }
   if (c.n > 0) end_cluster(f, &c);

@@ -835,7 +835,6 @@ static int knn_distance_terms(const VgTerm *aTerm, int nTerm, sqlite3_value **ar
   return SQLITE_OK;
 }
 
-/* Mark the nodes of rows that pass the filters; *pnMatch counts them. */
 /* ---- filter masks, remembered per partition ---------------------------
 **
 ** Listing the rows that match a filter costs a step of SQL per matching row,
@@ -907,6 +906,7 @@ static void mask_remember(VgVtab *p, const KnnQuery *q, const Hnsw *h, sqlite3_i
   vg_index_set_derived(p->pIndex, part, m, sqlite3_free);
 }
 
+/* Mark the nodes of rows that pass the filters; *pnMatch counts them. */
 static int knn_mask(VgVtab *p, KnnQuery *q, const Hnsw *h, sqlite3_stmt *pCand,
                     sqlite3_int64 part, uint32_t *pnMatch) {
   int rc = SQLITE_OK;
@@ -954,6 +954,12 @@ static int knn_mask(VgVtab *p, KnnQuery *q, const Hnsw *h, sqlite3_stmt *pCand,
 
 static int mask_accepts(void *pCtx, uint32_t node) {
   return ((const unsigned char *)pCtx)[node];
+}
+
+/* Is node i one brute force looks at: a row that passes the filters (with
+** a mask), or any live row? */
+static int knn_wants(const KnnQuery *q, const Hnsw *h, int bMask, uint32_t i) {
+  return bMask ? q->aAccept[i] : hnsw_is_live(h, i);
 }
 
 /* ---- int8 graphs: re-ranking with the vectors in the file -------------- */
@@ -1027,7 +1033,7 @@ static int knn_exact_int8(VgVtab *p, KnnQuery *q, const Hnsw *h, int bMask) {
   }
   topk_init(&upper, q->k);
   for (uint32_t i = 0; rc == SQLITE_OK && i < h->nNode; i++) {
-    if (!(bMask ? q->aAccept[i] : hnsw_is_live(h, i))) continue;
+    if (!knn_wants(q, h, bMask, i)) continue;
     float d = knn_approx(q, hnsw_distance(h, q->aQuery, i));
     float e = hnsw_distance_error(h, i, q->qNorm);
     q->aLower[i] = d - e;
@@ -1039,7 +1045,7 @@ static int knn_exact_int8(VgVtab *p, KnnQuery *q, const Hnsw *h, int bMask) {
   topk_free(&upper);
   int nPick = 0;
   for (uint32_t i = 0; rc == SQLITE_OK && i < h->nNode; i++) {
-    if (!(bMask ? q->aAccept[i] : hnsw_is_live(h, i)) || q->aLower[i] > u) continue;
+    if (!knn_wants(q, h, bMask, i) || q->aLower[i] > u) continue;
     if (nPick == q->nPickAlloc && (rc = pick_room(q, 2 * q->nPickAlloc + 64)) != SQLITE_OK) break;
     q->aPick[nPick].d = q->aLower[i];
     q->aPick[nPick++].node = i;
@@ -1071,7 +1077,7 @@ static int knn_exact(VgVtab *p, KnnQuery *q, const Hnsw *h, int bMask) {
   if (h->vectors == HNSW_INT8) return knn_exact_int8(p, q, h, bMask);
   int rc = SQLITE_OK;
   for (uint32_t i = 0; rc == SQLITE_OK && i < h->nNode; i++) {
-    if (bMask ? q->aAccept[i] : hnsw_is_live(h, i)) rc = knn_offer(q, h, i);
+    if (knn_wants(q, h, bMask, i)) rc = knn_offer(q, h, i);
   }
   return rc;
 }

@@ -23,24 +23,18 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void expect_text(const char *zWant, const char *zSql) {
-  char *z = tdb_text(db, "%s", zSql);
-  if (strcmp(z, zWant) != 0) fail_msg("%s\n  -> %s, expected %s", zSql, z, zWant);
-  sqlite3_free(z);
-}
-
 static void test_vector_values(void **state) {
   (void)state;
   /* float32 little-endian: 1.0 = 0000803F, -2.5 = 000020C0 */
-  expect_text("0000803F000020C0", "SELECT hex(vg_vector('[1, -2.5]'))");
-  expect_text("0000803F000020C0", "SELECT hex(vg_vector(x'0000803F000020C0'))");
-  expect_text("[1,-2.5]", "SELECT vg_vector_json(x'0000803F000020C0')");
-  expect_text("[0.1,2,-0.03]", "SELECT vg_vector_json('[0.1, 2, -3e-2]')");
+  tdb_expect_text(db, "0000803F000020C0", "SELECT hex(vg_vector('[1, -2.5]'))");
+  tdb_expect_text(db, "0000803F000020C0", "SELECT hex(vg_vector(x'0000803F000020C0'))");
+  tdb_expect_text(db, "[1,-2.5]", "SELECT vg_vector_json(x'0000803F000020C0')");
+  tdb_expect_text(db, "[0.1,2,-0.03]", "SELECT vg_vector_json('[0.1, 2, -3e-2]')");
   assert_int_equal(tdb_int(db, "SELECT vg_dims('[1,2,3]')"), 3);
   assert_int_equal(tdb_int(db, "SELECT vg_dims(zeroblob(1536))"), 384);
-  expect_text("blob", "SELECT typeof(vg_vector('[1]'))");
+  tdb_expect_text(db, "blob", "SELECT typeof(vg_vector('[1]'))");
   /* NULL in, NULL out */
-  expect_text("null|null|null|null|null|null",
+  tdb_expect_text(db, "null|null|null|null|null|null",
               "SELECT typeof(vg_vector(NULL)) || '|' || typeof(vg_vector_json(NULL)) || '|' "
               "|| typeof(vg_dims(NULL)) || '|' || typeof(vg_normalize(NULL)) || '|' || "
               "typeof(vg_distance(NULL, '[1]')) || '|' || typeof(vg_distance('[1]', NULL))");
@@ -79,7 +73,7 @@ static void test_distance_by_hand(void **state) {
   assert_true(tdb_double(db, "SELECT vg_distance('[1,0]', '[-2,0]', 'COSINE')") == 2.0);
   assert_true(fabs(tdb_double(db, "SELECT vg_distance('[1,1]', '[2,2]', 'cosine')")) < 1e-7);
   assert_true(tdb_double(db, "SELECT vg_distance('[1,2]', '[3,4]', 'ip')") == -11.0);
-  expect_text("[0.6,0.8]", "SELECT vg_vector_json(vg_normalize('[3,4]'))");
+  tdb_expect_text(db, "[0.6,0.8]", "SELECT vg_vector_json(vg_normalize('[3,4]'))");
 }
 
 static void test_distance_random(void **state) {

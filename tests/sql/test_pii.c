@@ -10,25 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void expect_text(sqlite3 *db, const char *zWant, const char *zSql) {
-  char *zGot = tdb_text(db, "%s", zSql);
-  if (strcmp(zGot, zWant) != 0) fail_msg("%s\n  got  %s\n  want %s", zSql, zGot, zWant);
-  sqlite3_free(zGot);
-}
-
 static void test_findings(void **state) {
   (void)state;
   sqlite3 *db = tdb_open(":memory:");
   /* 'é' is two bytes: the card starts at character 3, byte 4. */
-  expect_text(db,
+  tdb_expect_text(db,
               "[{\"type\":\"CREDIT_CARD\",\"start\":3,\"end\":22,\"text\":\"4111 1111 1111 1111\","
               "\"score\":1.00}]",
               "SELECT vg_pii_detect('né 4111 1111 1111 1111.')");
   /* A failing checksum is no finding. */
-  expect_text(db, "[]", "SELECT vg_pii_detect('né 4111 1111 1111 1112.')");
-  expect_text(db, "[]", "SELECT vg_pii_detect('')");
+  tdb_expect_text(db, "[]", "SELECT vg_pii_detect('né 4111 1111 1111 1112.')");
+  tdb_expect_text(db, "[]", "SELECT vg_pii_detect('')");
   /* Several types, in text order; JSON special characters in the text. */
-  expect_text(db,
+  tdb_expect_text(db,
               "EMAIL_ADDRESS|a.b@example.org|7|22\nIBAN_CODE|DE89370400440532013000|29|51\n"
               "AR_CUIT|20-12345678-6|58|71",
               "SELECT group_concat(json_extract(value, '$.type') || '|' || json_extract(value, "
@@ -37,7 +31,7 @@ static void test_findings(void **state) {
               "DE89370400440532013000, cuit 20-12345678-6'))");
   /* 130 692 544 passes both the SIN (Luhn) and the ACN check (8..1 . 13069254
   ** = 136, check 4): one finding; "SIN" nearby makes it CA_SIN at 0.3 + 0.35. */
-  expect_text(db, "CA_SIN|0.65",
+  tdb_expect_text(db, "CA_SIN|0.65",
               "SELECT json_extract(value, '$.type') || '|' || json_extract(value, '$.score') FROM "
               "json_each(vg_pii_detect('SIN: 130 692 544'))");
   assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect('ref 130 692 544'))"), 1);
@@ -56,7 +50,7 @@ static void test_options(void **state) {
   sqlite3 *db = tdb_open(":memory:");
   const char *zText = "'call 212-555-0187 or write to a@b.io'";
   assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(%s))", zText), 2);
-  expect_text(db, "EMAIL_ADDRESS",
+  tdb_expect_text(db, "EMAIL_ADDRESS",
               "SELECT json_extract(vg_pii_detect('call 212-555-0187 or write to a@b.io', "
               "'{\"types\": [\"EMAIL_ADDRESS\"]}'), '$[0].type')");
   /* The phone scores 0.5 + 0.35 for "call"; the e-mail 1.0. */
@@ -65,7 +59,7 @@ static void test_options(void **state) {
   assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(%s, '{}'))", zText), 2);
   assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(%s, NULL))", zText), 2);
   /* US-only recognizers are skipped for Spanish. */
-  expect_text(db, "US_SSN", "SELECT group_concat(value ->> '$.type') FROM json_each(vg_pii_detect('ssn 536-22-1234'))");
+  tdb_expect_text(db, "US_SSN", "SELECT group_concat(value ->> '$.type') FROM json_each(vg_pii_detect('ssn 536-22-1234'))");
   assert_int_equal(tdb_int(db, "SELECT count(*) FROM json_each(vg_pii_detect('ssn 536-22-1234', "
                                "'{\"language\": \"es\"}')) WHERE value ->> '$.type' = 'US_SSN'"),
                    0);

@@ -147,6 +147,17 @@ char *tdb_text(sqlite3 *db, const char *zFormat, ...) {
   return zOut;
 }
 
+void tdb_expect_text(sqlite3 *db, const char *zWant, const char *zFormat, ...) {
+  va_list ap;
+  va_start(ap, zFormat);
+  char *zSql = sqlite3_vmprintf(zFormat, ap);
+  va_end(ap);
+  char *zGot = tdb_text(db, "%s", zSql);
+  if (strcmp(zGot, zWant) != 0) fail_msg("%s\n  got  %s\n  want %s", zSql, zGot, zWant);
+  sqlite3_free(zGot);
+  sqlite3_free(zSql);
+}
+
 int tdb_collect(sqlite3_stmt *pStmt, sqlite3_int64 *aId, double *aDist, int nMax) {
   int n = 0, rc;
   while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW) {

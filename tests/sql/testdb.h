@@ -34,6 +34,9 @@ void tdb_exec(sqlite3 *db, const char *zFormat, ...);
 /* A statement that must fail with a message containing zNeedle. */
 void tdb_expect_error(sqlite3 *db, const char *zNeedle, const char *zFormat, ...);
 
+/* A printf-style query whose first column of the first row must be zWant. */
+void tdb_expect_text(sqlite3 *db, const char *zWant, const char *zFormat, ...);
+
 /* The first column of the first row, which must exist. */
 sqlite3_int64 tdb_int(sqlite3 *db, const char *zFormat, ...);
 double tdb_double(sqlite3 *db, const char *zFormat, ...);

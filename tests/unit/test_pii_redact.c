@@ -16,12 +16,18 @@
 #include "pii_redact.h"
 
 /* Findings over z at the given byte ranges, all of type zEntity. */
-static VgPiiFindings findings(const char *zEntity, int n, const int *aRange) {
+static VgPiiFindings findings(const char *z, const char *zEntity, int n, const int *aRange) {
   VgPiiFindings f = {0, 0, 0};
   f.a = sqlite3_malloc64(sizeof(VgPiiFinding) * (size_t)(n + 1));
   assert_non_null(f.a);
   for (int i = 0; i < n; i++) {
     VgPiiFinding x = {zEntity, 0, aRange[2 * i], aRange[2 * i + 1], 0, 0, 1.0};
+    /* Character offsets, as the engine gives them: lead bytes before. */
+    for (int k = 0; k < x.iEnd; k++) {
+      int bLead = ((unsigned char)z[k] & 0xC0) != 0x80;
+      x.cStart += bLead && k < x.iStart;
+      x.cEnd += bLead;
+    }
     f.a[f.n++] = x;
   }
   f.nAlloc = n + 1;
@@ -49,7 +55,7 @@ static void test_replace_mask_remove(void **state) {
   ** 16..28 (two-byte ñ and ú: 12 bytes, 10 characters). */
   const char *z = "Tel: 555-0100 / \xc3\xb1" "and\xc3\xba@x.io!";
   int aRange[] = {5, 13, 16, 28};
-  VgPiiFindings f = findings("PHONE_NUMBER", 2, aRange);
+  VgPiiFindings f = findings(z, "PHONE_NUMBER", 2, aRange);
   VgPiiOperator op = {VG_PII_OP_REPLACE, 0, "*", 0, 8};
   expect_redact("Tel: <PHONE_NUMBER> / <PHONE_NUMBER>!", z, &f, &op);
   op.zNewValue = "[x]";
@@ -104,7 +110,7 @@ static void test_hash(void **state) {
   /* The token is the hash's first digits; the same value, the same token. */
   const char *z = "to ana@example.com and ana@example.com";
   int aRange[] = {3, 18, 23, 38};
-  VgPiiFindings f = findings("EMAIL_ADDRESS", 2, aRange);
+  VgPiiFindings f = findings(z, "EMAIL_ADDRESS", 2, aRange);
   VgPiiOperator op = {VG_PII_OP_HASH, 0, "*", 0, 8};
   char *zOut = redact(z, &f, &op, &key);
   char *zExpect = sqlite3_mprintf("to <EMAIL_ADDRESS_%.8s> and <EMAIL_ADDRESS_%.8s>", zWant, zWant);
@@ -140,7 +146,7 @@ static void test_encrypt(void **state) {
   vg_pii_key_derive(aMaster, &key);
   const char *z = "IBAN GB82 WEST 1234 5698 7654 32 — pagado";
   int aRange[] = {5, 32};
-  VgPiiFindings f = findings("IBAN_CODE", 1, aRange);
+  VgPiiFindings f = findings(z, "IBAN_CODE", 1, aRange);
   VgPiiOperator op = {VG_PII_OP_ENCRYPT, 0, "*", 0, 8};
   char *zEnc = redact(z, &f, &op, &key);
   assert_memory_equal(zEnc, "IBAN <IBAN_CODE:enc:", 20);
