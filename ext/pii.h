@@ -37,6 +37,10 @@ typedef enum VgPiiTrigger {
   VG_PII_ANYWHERE,
   VG_PII_NEAR_DIGITS6,  /* >= 6 digits, at most 3 bytes between neighbours */
   VG_PII_NEAR_DIGITS4,  /* >= 4 such digits */
+  VG_PII_NEAR_ID6,      /* >= 6 such digits, for identifiers shorter than phones */
+  VG_PII_NEAR_ALNUM4,   /* >= 4 such digits, one of them next to a letter */
+  VG_PII_NEAR_DATE,     /* digits in a date's shape (12/03/1985, 1985-03-12), or
+                        ** a year after a month's name (12 March 1985) */
   VG_PII_NEAR_DIGITS9,  /* >= 9 such digits */
   VG_PII_NEAR_DIGITS12, /* >= 12 such digits */
   VG_PII_NEAR_DIGITS20, /* >= 20 such digits */
@@ -51,6 +55,8 @@ typedef enum VgPiiTrigger {
   VG_PII_NEAR_AWS,      /* "AKIA" or "ASIA" */
   VG_PII_NEAR_PEM,      /* "-----BEGIN " */
   VG_PII_NEAR_BEARER,   /* "bearer", any case */
+  VG_PII_NEAR_CODE,     /* digits in the shape of a plate, a postcode or a
+                        ** register number (see code_run in pii_trigger.c) */
   VG_PII_TRIGGER_COUNT
 } VgPiiTrigger;
 

@@ -565,3 +565,323 @@ int vg_check_ipv6(const char *z, int n) {
   a[nAddr] = 0;
   return inet_pton(AF_INET6, a, addr) == 1;
 }
+
+/* ---- German identifiers --------------------------------------------------- */
+
+/* ISO 7064 MOD 11,10 over d[0..n): the check digit that follows. */
+static int mod11_10(const int *d, int n) {
+  int product = 10;
+  for (int i = 0; i < n; i++) {
+    int s = (d[i] + product) % 10;
+    product = (2 * (s ? s : 10)) % 11;
+  }
+  return (11 - product) % 10;
+}
+
+/* Steuerliche Identifikationsnummer: 11 digits, no leading 0. */
+int vg_check_de_tax_id(const char *z, int n) {
+  int d[11];
+  if (digits_of(z, n, d, 11, 11) < 0 || d[0] == 0 || all_same(d, 10)) return 0;
+  return mod11_10(d, 10) == d[10];
+}
+
+/* Umsatzsteuer-Identifikationsnummer: "DE" and 9 digits. */
+int vg_check_de_vat_id(const char *z, int n) {
+  char a[11];
+  int d[9];
+  if (chars_of(z, n, a, 11) != 11 || a[0] != 'D' || a[1] != 'E') return 0;
+  for (int i = 0; i < 9; i++) {
+    if (a[2 + i] < '0' || a[2 + i] > '9') return 0;
+    d[i] = a[2 + i] - '0';
+  }
+  return mod11_10(d, 8) == d[8];
+}
+
+/* Steuernummer: a state's form with '/' (10 or 11 digits), or the 13-digit
+** federal form, which starts with the state's number 01-16. */
+int vg_check_de_tax_number(const char *z, int n) {
+  int d[13];
+  if (memchr(z, '/', (size_t)n)) return digits_of(z, n, d, 10, 11) > 0;
+  return digits_of(z, n, d, 13, 13) > 0 && two(d, 0) >= 1 && two(d, 0) <= 16;
+}
+
+/* A letter as two digits, A = 01 to Z = 26. */
+static void letter_digits(char c, int *d) {
+  d[0] = (c - 'A' + 1) / 10;
+  d[1] = (c - 'A' + 1) % 10;
+}
+
+/* The sum of the digits of a number below 100. */
+static int cross_sum(int x) { return x / 10 + x % 10; }
+
+/* Rentenversicherungsnummer: area (2 digits), birth date DDMMYY, the
+** initial of the birth name, a serial (2 digits), a check digit. */
+int vg_check_de_social_security(const char *z, int n) {
+  static const int w[] = {2, 1, 2, 5, 7, 1, 2, 1, 2, 1, 2, 1};
+  char a[12];
+  int d[13];
+  if (chars_of(z, n, a, 12) != 12 || a[8] < 'A' || a[8] > 'Z') return 0;
+  for (int i = 0; i < 12; i++) {
+    if (i != 8 && (a[i] < '0' || a[i] > '9')) return 0;
+  }
+  for (int i = 0; i < 8; i++) d[i] = a[i] - '0';
+  letter_digits(a[8], d + 8);
+  for (int i = 9; i < 12; i++) d[i + 1] = a[i] - '0';
+  /* The day of birth is also issued plus 50. */
+  int day = two(d, 2) > 50 ? two(d, 2) - 50 : two(d, 2);
+  if (!valid_day_month(day, two(d, 4))) return 0;
+  int s = 0;
+  for (int i = 0; i < 12; i++) s += cross_sum(d[i] * w[i]);
+  return s % 10 == d[12];
+}
+
+/* Krankenversichertennummer: a letter, 8 digits, a check digit. */
+int vg_check_de_health_insurance(const char *z, int n) {
+  char a[10];
+  int d[11];
+  if (chars_of(z, n, a, 10) != 10 || a[0] < 'A' || a[0] > 'Z') return 0;
+  letter_digits(a[0], d);
+  for (int i = 1; i < 10; i++) {
+    if (a[i] < '0' || a[i] > '9') return 0;
+    d[i + 1] = a[i] - '0';
+  }
+  int s = 0;
+  for (int i = 0; i < 10; i++) s += cross_sum(d[i] * (i % 2 ? 2 : 1));
+  return s % 10 == d[10];
+}
+
+/* Lebenslange Arztnummer: a 6-digit number, its check digit (weights 4
+** and 9), a 2-digit specialty. */
+int vg_check_de_lanr(const char *z, int n) {
+  static const int w[] = {4, 9, 4, 9, 4, 9};
+  int d[9];
+  if (digits_of(z, n, d, 9, 9) < 0 || two(d, 7) == 0) return 0;
+  return (10 - weighted(d, w, 6) % 10) % 10 == d[6];
+}
+
+/* ICAO 9303 check digit (weights 7, 3, 1; letters A = 10 .. Z = 35). */
+static int icao_check(const char *a, int n) {
+  static const int w[] = {7, 3, 1};
+  int s = 0;
+  for (int i = 0; i < n; i++) s += (a[i] <= '9' ? a[i] - '0' : a[i] - 'A' + 10) * w[i % 3];
+  return s % 10;
+}
+
+/* Reisepass: a letter, 7 letters or digits, a check digit; at least five
+** digits in all (the recognizer's trigger is a cluster of digits). */
+int vg_check_de_passport(const char *z, int n) {
+  char a[9];
+  int nDigit = 0;
+  if (chars_of(z, n, a, 9) != 9 || a[8] < '0' || a[8] > '9') return 0;
+  for (int i = 0; i < 9; i++) nDigit += a[i] <= '9';
+  return nDigit >= 5 && icao_check(a, 8) == a[8] - '0';
+}
+
+/* Postleitzahl: 01001 to 99998. */
+int vg_check_de_plz(const char *z, int n) {
+  int d[5];
+  if (digits_of(z, n, d, 5, 5) < 0) return 0;
+  int v = 10000 * d[0] + 1000 * d[1] + 100 * d[2] + 10 * d[3] + d[4];
+  return v >= 1001 && v <= 99998;
+}
+
+/* ---- vehicle plates and other letter-and-digit codes ---------------------- */
+
+/* Are the letters of z all upper case or all lower case? */
+static int one_case(const char *z, int n) {
+  int nUpper = 0, nLower = 0;
+  for (int i = 0; i < n; i++) {
+    nUpper += z[i] >= 'A' && z[i] <= 'Z';
+    nLower += z[i] >= 'a' && z[i] <= 'z';
+  }
+  return nUpper == 0 || nLower == 0;
+}
+
+/* Is z[0..n) (lower case letters) a common short word or unit of English,
+** Spanish, German or Turkish, which prose puts between numbers? */
+static int short_word(const char *z, int n) {
+  static const char *const azWord[] = {
+      "a",  "an",  "and", "are", "as",  "at",  "be",  "by", "cm", "de",  "del", "do",  "el",
+      "en", "es",  "et",  "for", "he",  "i",   "if",  "in", "is", "it",  "kg",  "km",  "la",
+      "le", "los", "me",  "mg",  "ml",  "mm",  "my",  "nd", "no", "of",  "on",  "or",  "per",
+      "rd", "se",  "so",  "st",  "th",  "the", "to",  "un", "und", "up", "us",  "ve",  "vs",
+      "we", "y",   "ya",  "yr",  "ile", "mit", "von", "zu", "bis"};
+  for (size_t i = 0; i < sizeof azWord / sizeof azWord[0]; i++) {
+    if ((int)strlen(azWord[i]) == n && memcmp(azWord[i], z, (size_t)n) == 0) return 1;
+  }
+  return 0;
+}
+
+/* Turkish plate: province 01-81, 1-3 letters (no Q, W, X), 2-4 digits: 3
+** or 4 after one or two letters.  Lower-case letters must not be a word. */
+int vg_check_tr_license_plate(const char *z, int n) {
+  int i = 0, nLetter = 0, nDigit = 0, iLetter;
+  while (i < n && (z[i] < 'A' || (z[i] > 'Z' && z[i] < 'a'))) i++;
+  iLetter = i;
+  for (; i < n && ((z[i] | 0x20) >= 'a' && (z[i] | 0x20) <= 'z'); i++) {
+    if (strchr("QWXqwx", z[i])) return 0;
+    nLetter++;
+  }
+  for (; i < n; i++) nDigit += z[i] >= '0' && z[i] <= '9';
+  if (nLetter < 1 || nLetter > 3 || !one_case(z, n)) return 0;
+  if (z[iLetter] >= 'a' && short_word(z + iLetter, nLetter)) return 0;
+  return nLetter == 3 ? nDigit >= 2 && nDigit <= 4 : nDigit >= 3 && nDigit <= 4;
+}
+
+/* United Kingdom plate since 2001: region (2 letters), age (2 digits:
+** March 02-29, September 51-79, issued up to 2029), 3 letters; no I or Q,
+** no Z in the region. */
+int vg_check_uk_vehicle_registration(const char *z, int n) {
+  char a[7];
+  if (chars_of(z, n, a, 7) != 7 || !one_case(z, n)) return 0;
+  for (int i = 0; i < 7; i++) {
+    int bDigit = a[i] <= '9';
+    if (bDigit != (i == 2 || i == 3)) return 0;
+    if (a[i] == 'I' || a[i] == 'Q' || (i == 0 && a[i] == 'Z')) return 0;
+  }
+  int age = (a[2] - '0') * 10 + (a[3] - '0');
+  return (age >= 2 && age <= 29) || (age >= 51 && age <= 79);
+}
+
+/* National Insurance number: a valid two-letter prefix, 6 digits, A-D. */
+int vg_check_uk_nino(const char *z, int n) {
+  char a[9];
+  if (chars_of(z, n, a, 9) != 9 || a[8] < 'A' || a[8] > 'D') return 0;
+  for (int i = 2; i < 8; i++) {
+    if (a[i] < '0' || a[i] > '9') return 0;
+  }
+  if (a[0] > '9' && strchr("DFIQUV", a[0])) return 0;
+  if (a[1] > '9' && strchr("DFIOQUV", a[1])) return 0;
+  static const char *const azBad[] = {"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"};
+  for (size_t i = 0; i < sizeof azBad / sizeof azBad[0]; i++) {
+    if (a[0] == azBad[i][0] && a[1] == azBad[i][1]) return 0;
+  }
+  return a[0] >= 'A' && a[1] >= 'A';
+}
+
+/* Driving licence: surname (5, padded with 9), decade, month (+50 for
+** women), day, year, initials (2), a digit, 2 check letters. */
+int vg_check_uk_driving_licence(const char *z, int n) {
+  char a[16];
+  int d[6];
+  if (chars_of(z, n, a, 16) != 16) return 0;
+  for (int i = 0; i < 6; i++) {
+    if (a[5 + i] < '0' || a[5 + i] > '9') return 0;
+    d[i] = a[5 + i] - '0';
+  }
+  int month = two(d, 1) > 50 ? two(d, 1) - 50 : two(d, 1);
+  return valid_day_month(two(d, 3), month);
+}
+
+/* Nigerian plate: LGA code (3 letters), 3 digits, 2 letters; in lower case
+** not a word before the digits nor an ordinal after them ("the 100th"). */
+int vg_check_ng_vehicle_registration(const char *z, int n) {
+  char a[8];
+  if (chars_of(z, n, a, 8) != 8 || !one_case(z, n)) return 0;
+  for (int i = 0; i < 8; i++) {
+    if ((a[i] <= '9') != (i >= 3 && i <= 5)) return 0;
+  }
+  if (z[0] >= 'A' && z[0] <= 'Z') return 1;
+  return !short_word(z, 3) && !short_word(z + n - 2, 2);
+}
+
+/* Indian GSTIN: state, PAN, entity number, 'Z', a check character (mod 36,
+** weights 1 and 2). */
+int vg_check_in_gstin(const char *z, int n) {
+  char a[15];
+  if (chars_of(z, n, a, 15) != 15) return 0;
+  int s = 0;
+  for (int i = 0; i < 14; i++) {
+    int v = (a[i] <= '9' ? a[i] - '0' : a[i] - 'A' + 10) * (i % 2 ? 2 : 1);
+    s += v / 36 + v % 36;
+  }
+  int c = (36 - s % 36) % 36;
+  return a[14] == (c < 10 ? '0' + c : 'A' + c - 10);
+}
+
+/* Partita IVA: 11 digits (written with spaces, '-' or '_' between groups),
+** Luhn, an office code 001-100, 120, 121, 888 or 999. */
+int vg_check_it_vat_code(const char *z, int n) {
+  int d[11], m = 0;
+  for (int i = 0; i < n; i++) {
+    if (z[i] == ' ' || z[i] == '-' || z[i] == '_') continue;
+    if (z[i] < '0' || z[i] > '9' || m == 11) return 0;
+    d[m++] = z[i] - '0';
+  }
+  if (m != 11 || all_same(d, 11)) return 0;
+  int office = 100 * d[7] + two(d, 8);
+  if (!((office >= 1 && office <= 100) || office == 120 || office == 121 || office == 888 ||
+        office == 999)) {
+    return 0;
+  }
+  return luhn_ok(d, 11);
+}
+
+/* Singapore NRIC/FIN: S, T, F or G, 7 digits, a check letter. */
+int vg_check_sg_nric_fin(const char *z, int n) {
+  static const int w[] = {2, 7, 6, 5, 4, 3, 2};
+  char a[9];
+  int d[7];
+  if (chars_of(z, n, a, 9) != 9 || !strchr("STFG", a[0])) return 0;
+  for (int i = 0; i < 7; i++) {
+    if (a[1 + i] < '0' || a[1 + i] > '9') return 0;
+    d[i] = a[1 + i] - '0';
+  }
+  int s = (weighted(d, w, 7) + (a[0] == 'T' || a[0] == 'G' ? 4 : 0)) % 11;
+  const char *zTable = a[0] == 'S' || a[0] == 'T' ? "JZIHGFEDCBA" : "XWUTRQPNMLK";
+  return a[8] == zTable[s];
+}
+
+/* Singapore UEN: a business (8 digits), a local company (year and 5
+** digits) or another entity (T/S/R, year, type, 4 digits), then a check
+** letter. */
+int vg_check_sg_uen(const char *z, int n) {
+  static const int wBusiness[] = {10, 4, 9, 3, 8, 2, 7, 1};
+  static const int wCompany[] = {10, 8, 6, 4, 9, 7, 5, 3, 1};
+  static const int wOther[] = {4, 3, 5, 3, 10, 2, 2, 5, 7};
+  static const char zOther[] = "ABCDEFGHJKLMNPQRSTUVWX0123456789";
+  char a[10];
+  int d[9], m = chars_of(z, n, a, 10), nDigit = 0;
+  if (m < 9 || a[m - 1] < 'A') return 0;
+  while (nDigit < m - 1 && a[nDigit] <= '9') {
+    d[nDigit] = a[nDigit] - '0';
+    nDigit++;
+  }
+  if (m == 9 && nDigit == 8) return a[8] == "XMKECAWLJDB"[weighted(d, wBusiness, 8) % 11];
+  if (m == 10 && nDigit == 9) return a[9] == "ZKCMDNERGWH"[weighted(d, wCompany, 9) % 11];
+  if (m != 10 || !strchr("RST", a[0])) return 0;
+  int s = 0;
+  for (int i = 0; i < 9; i++) {
+    const char *p = strchr(zOther, a[i]);
+    if (p == 0) return 0;
+    s += (int)(p - zOther) * wOther[i];
+  }
+  return a[9] == zOther[((s - 5) % 11 + 11) % 11];
+}
+
+/* South African identity number: birth date YYMMDD, 4 digits, citizenship
+** (0, 1 or 2), a digit, Luhn. */
+int vg_check_za_id_number(const char *z, int n) {
+  int d[13];
+  if (digits_of(z, n, d, 13, 13) < 0 || d[10] > 2) return 0;
+  return valid_day_month(two(d, 4), two(d, 2)) && luhn_ok(d, 13);
+}
+
+/* A date of numbers: day, month, year (or month, day, year; or year, month,
+** day), the year of 2 or 4 digits. */
+int vg_check_date(const char *z, int n) {
+  int aVal[3] = {0, 0, 0}, aLen[3] = {0, 0, 0}, k = 0;
+  for (int i = 0; i < n; i++) {
+    if (z[i] >= '0' && z[i] <= '9') {
+      aVal[k] = aVal[k] * 10 + (z[i] - '0');
+      aLen[k]++;
+    } else if (aLen[k] > 0 && ++k == 3) {
+      return 0;
+    }
+  }
+  if (k != 2) return 0;
+  if (aLen[0] == 4) return aLen[2] <= 2 && valid_day_month(aVal[2], aVal[1]);
+  if (aLen[2] != 2 && aLen[2] != 4) return 0;
+  if (aLen[2] == 4 && (aVal[2] < 1880 || aVal[2] > 2099)) return 0;
+  return valid_day_month(aVal[0], aVal[1]) || valid_day_month(aVal[1], aVal[0]);
+}

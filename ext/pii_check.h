@@ -47,5 +47,24 @@ int vg_check_bitcoin(const char *z, int n);     /* base58check (P2PKH, P2SH) or 
 int vg_check_mac(const char *z, int n);         /* not the broadcast or null address */
 int vg_check_phone_digits(const char *z, int n); /* 7..12 digits, not a date */
 int vg_check_ipv6(const char *z, int n);        /* an IPv6 address (inet_pton), optional /prefix */
+int vg_check_de_tax_id(const char *z, int n);   /* Steuer-ID: ISO 7064 MOD 11,10 */
+int vg_check_de_vat_id(const char *z, int n);   /* USt-IdNr: DE, 9 digits, MOD 11,10 */
+int vg_check_de_tax_number(const char *z, int n); /* Steuernummer: NNN/NNN/NNNNN or 13 digits */
+int vg_check_de_social_security(const char *z, int n); /* RVNR: birth date, letter, weights */
+int vg_check_de_health_insurance(const char *z, int n); /* KVNR: letter, 9 digits, weights 1 2 */
+int vg_check_de_lanr(const char *z, int n);     /* Arztnummer: weights 4 9 */
+int vg_check_de_passport(const char *z, int n); /* ICAO 9303 check digit */
+int vg_check_de_plz(const char *z, int n);      /* 01001-99998 */
+int vg_check_tr_license_plate(const char *z, int n); /* province, letters, digits */
+int vg_check_uk_vehicle_registration(const char *z, int n); /* region, age, letters */
+int vg_check_uk_nino(const char *z, int n);     /* prefix rules, suffix A-D */
+int vg_check_uk_driving_licence(const char *z, int n); /* the birth date inside */
+int vg_check_ng_vehicle_registration(const char *z, int n); /* one case, not words */
+int vg_check_in_gstin(const char *z, int n);    /* mod 36 check character */
+int vg_check_it_vat_code(const char *z, int n); /* Luhn and office code */
+int vg_check_sg_nric_fin(const char *z, int n); /* weights 2765432, letter tables */
+int vg_check_sg_uen(const char *z, int n);      /* three forms, weighted mod 11 letters */
+int vg_check_za_id_number(const char *z, int n); /* birth date, citizenship, Luhn */
+int vg_check_date(const char *z, int n);        /* a valid day and month (d/m/y, m/d/y, y-m-d) */
 
 #endif

@@ -25,7 +25,10 @@
 ** patterns in pii_recognizers.c). */
 static const int aMargin[VG_PII_TRIGGER_COUNT] = {
     [VG_PII_NEAR_DIGITS6] = 48,     /* a phone number: 38 */
-    [VG_PII_NEAR_DIGITS4] = 24,     /* an IPv4 address: 15 */
+    [VG_PII_NEAR_DIGITS4] = 24,     /* an IPv4 address: 15; a birth date in words: 24 before the year */
+    [VG_PII_NEAR_ID6] = 10,         /* "PR 123612C": 3 before the digits, an NIE's "X-": 2 */
+    [VG_PII_NEAR_DATE] = 32,        /* "31st de septiembre de, " before a year: 23 */
+    [VG_PII_NEAR_ALNUM4] = 12,      /* a GSTIN: 7 characters before its last digits */
     [VG_PII_NEAR_DIGITS9] = 32,     /* an Argentine phone number: 20 */
     [VG_PII_NEAR_DIGITS12] = 32,    /* a card number: 22 */
     [VG_PII_NEAR_DIGITS20] = 96,    /* a CBU: 22 digits, 21 separators of up to 3 bytes */
@@ -38,6 +41,7 @@ static const int aMargin[VG_PII_TRIGGER_COUNT] = {
     [VG_PII_NEAR_AWS] = 32,         /* 20 */
     [VG_PII_NEAR_PEM] = 65700,      /* 16,384 characters of up to 4 bytes + armour */
     [VG_PII_NEAR_BEARER] = 4120,    /* "bearer", blanks, 4,096 + padding */
+    [VG_PII_NEAR_CODE] = 12,        /* a German plate: "\xc3\x96\xc3\x96\xc3\x96-AB-": 10 before the digits */
 };
 
 /* Most bytes a DIGITS trigger allows between two of its digits. */
@@ -240,14 +244,124 @@ static int longword_trigger(const unsigned char *z, int n) {
 /* The state of the digit cluster being read. */
 typedef struct Cluster {
   int iFirst, iLast, n;
+  int iRun;    /* where the run of digits that iLast ends began */
+  int bLetter; /* a digit of the cluster is next to a letter */
 } Cluster;
+
+/* Does a month's name (its first three letters, English or Spanish) start
+** a word in the 24 bytes before byte i? */
+static int month_before(const Finder *f, int i) {
+  static const char azMonth[] = "jan feb mar apr may jun jul aug sep oct nov dec ene abr ago set dic ";
+  for (int k = i - 3; k >= 0 && k >= i - 24; k--) {
+    if (k > 0 && is_alpha(f->z[k - 1])) continue;
+    char a[4] = {(char)(f->z[k] | 0x20), (char)(f->z[k + 1] | 0x20), (char)(f->z[k + 2] | 0x20), ' '};
+    if (!is_alpha(f->z[k]) || !is_alpha(f->z[k + 1]) || !is_alpha(f->z[k + 2])) continue;
+    for (const char *m = azMonth; *m; m += 4) {
+      if (memcmp(m, a, 3) == 0) return 1;
+    }
+  }
+  return 0;
+}
+
+static int is_date_sep(unsigned char c) { return c == '/' || c == '.' || c == '-'; }
+
+/* The length of the run of digits that ends at byte e (exclusive). */
+static int run_before(const Finder *f, int e) {
+  int k = e;
+  while (k > 0 && is_digit(f->z[k - 1])) k--;
+  return e - k;
+}
+
+/* Does the run of digits z[s, e) end a date of numbers as the birth-date
+** recognizer reads them: 1-2, 1-2 and 2 or 4 digits, or 4, 1-2 and 1-2
+** joined by '-' (separators '/', '.' or '-')? */
+static int date_ends(const Finder *f, int s, int e) {
+  int n3 = e - s;
+  if (n3 > 4 || s < 4 || !is_date_sep(f->z[s - 1])) return 0;
+  int n2 = run_before(f, s - 1), s2 = s - 1 - n2;
+  if (n2 < 1 || n2 > 2 || s2 < 2 || !is_date_sep(f->z[s2 - 1])) return 0;
+  int n1 = run_before(f, s2 - 1);
+  if (n1 == 4) return n3 <= 2 && f->z[s - 1] == '-' && f->z[s2 - 1] == '-';
+  return n1 >= 1 && n1 <= 2 && (n3 == 2 || n3 == 4);
+}
 
 static void end_cluster(Finder *f, const Cluster *c) {
   if (c->n >= 20) add(f, VG_PII_NEAR_DIGITS20, c->iFirst, c->iLast + 1);
   if (c->n >= 12) add(f, VG_PII_NEAR_DIGITS12, c->iFirst, c->iLast + 1);
   if (c->n >= 9) add(f, VG_PII_NEAR_DIGITS9, c->iFirst, c->iLast + 1);
   if (c->n >= 6) add(f, VG_PII_NEAR_DIGITS6, c->iFirst, c->iLast + 1);
+  if (c->n >= 6) add(f, VG_PII_NEAR_ID6, c->iFirst, c->iLast + 1);
   if (c->n >= 4) add(f, VG_PII_NEAR_DIGITS4, c->iFirst, c->iLast + 1);
+  if (c->n >= 4 && c->bLetter) add(f, VG_PII_NEAR_ALNUM4, c->iFirst, c->iLast + 1);
+}
+
+static int is_upper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
+static int is_dash_or_space(unsigned char c) { return c == ' ' || c == '-'; }
+static int is_alnum(unsigned char c) { return is_digit(c) || is_alpha(c); }
+
+/* The letters from byte k on (up to nMax + 1), and whether they share one
+** case: *pCase is 1 for upper, 2 for lower, 3 for mixed. */
+static int letters_from(const Finder *f, int k, int nMax, int *pCase) {
+  int m = 0;
+  *pCase = 0;
+  while (k + m < f->n && m <= nMax && is_alpha(f->z[k + m])) {
+    *pCase |= is_upper(f->z[k + m]) ? 1 : 2;
+    m++;
+  }
+  return m;
+}
+
+/* Is the run of digits z[s, e) part of a plate, a postcode or a register
+** number as the CODE recognizers write them?  Each test below is implied by
+** one recognizer's pattern, so none of their matches is missed:
+**   "34 ABC 1234", "34abc1234"  digits, 1-3 letters (lower case: then 4
+**                               digits), digits (Turkish plates);
+**   "HH-AB-1234"                1-2 upper-case letters between ' ' or '-'
+**                               before the digits (German plates);
+**   "456CV", " 1HQ", "-456cv"   3 digits (or a space and 1) then 2 upper-case
+**                               letters and the word's end; '-', 3 digits, 2
+**                               lower-case letters (Nigerian plates, UK
+**                               postcodes);
+**   "HRB 123"                   "HRA" or "HRB", any case, before the digits;
+**   "AB51 ABC"                  2 letters, 2 digits, 3 letters, one case
+**                               (UK plates). */
+static int code_run(const Finder *f, int s, int e) {
+  const unsigned char *z = f->z;
+  int n = f->n, k, m, cs, cs2;
+  k = e + (e < n && is_dash_or_space(z[e]));
+  m = letters_from(f, k, 3, &cs);
+  if (m >= 1 && m <= 3 && cs != 3) {
+    int j = k + m, d = 0;
+    j += j < n && is_dash_or_space(z[j]);
+    while (j + d < n && is_digit(z[j + d])) d++;
+    if (d >= (cs == 1 ? 1 : 4)) return 1;
+  }
+  if (s >= 3 && is_dash_or_space(z[s - 1])) {
+    k = s - 2;
+    while (k >= 0 && s - 2 - k < 3 && is_upper(z[k])) k--;
+    if (s - 2 - k >= 1 && s - 2 - k <= 2 && k >= 0 && is_dash_or_space(z[k])) return 1;
+  }
+  if (e + 1 < n && is_upper(z[e]) && is_upper(z[e + 1]) && (e + 2 == n || !is_alnum(z[e + 2])) &&
+      (e - s == 3 || (e - s == 1 && s > 0 && z[s - 1] == ' '))) {
+    return 1;
+  }
+  if (e - s == 3 && s >= 4 && z[s - 1] == '-' && e + 1 < n && is_alpha(z[e]) && is_alpha(z[e + 1]) &&
+      !is_upper(z[e]) && !is_upper(z[e + 1])) {
+    return 1;
+  }
+  k = s > 0 && z[s - 1] == ' ' ? s - 1 : s;
+  if (k >= 3 && (z[k - 3] | 0x20) == 'h' && (z[k - 2] | 0x20) == 'r' &&
+      ((z[k - 1] | 0x20) == 'a' || (z[k - 1] | 0x20) == 'b')) {
+    return 1;
+  }
+  if (e - s == 2 && s >= 2 && is_alpha(z[s - 1]) && is_alpha(z[s - 2]) &&
+      (s == 2 || !is_word(z[s - 3]))) {
+    k = e + (e < n && is_dash_or_space(z[e]));
+    m = letters_from(f, k, 3, &cs2);
+    cs = (is_upper(z[s - 1]) ? 1 : 2) | (is_upper(z[s - 2]) ? 1 : 2) | cs2;
+    if (m == 3 && cs != 3 && (k + 3 == n || !is_word(z[k + 3]))) return 1;
+  }
+  return 0;
 }
 
 static void at_digit(Finder *f, Cluster *c, int i) {
@@ -256,8 +370,22 @@ static void at_digit(Finder *f, Cluster *c, int i) {
     end_cluster(f, c);
     c->n = 0;
   }
-  if (c->n++ == 0) c->iFirst = i;
+  if (c->n++ == 0) {
+    c->iFirst = i;
+    c->bLetter = 0;
+  }
   c->iLast = i;
+  c->bLetter |= (i > 0 && is_alpha(z[i - 1])) || (i + 1 < f->n && is_alpha(z[i + 1]));
+  if (i == 0 || !is_digit(z[i - 1])) c->iRun = i;
+  if (i + 1 == f->n || !is_digit(z[i + 1])) {
+    if ((f->mask & (1u << VG_PII_NEAR_CODE)) && code_run(f, c->iRun, i + 1)) {
+      add(f, VG_PII_NEAR_CODE, c->iRun, i + 1);
+    }
+    if ((f->mask & (1u << VG_PII_NEAR_DATE)) &&
+        (date_ends(f, c->iRun, i + 1) || (i + 1 - c->iRun == 4 && month_before(f, c->iRun)))) {
+      add(f, VG_PII_NEAR_DATE, c->iRun, i + 1);
+    }
+  }
   /* Two letters at a word start, maybe a space or '-', then two digits: an
   ** IBAN's start. */
   if (i + 1 < f->n && is_digit(z[i + 1])) {
@@ -282,8 +410,6 @@ static uint64_t bytes_in_range(uint64_t x7, unsigned lo, unsigned hi) {
   uint64_t gt = x7 + ONES * (0x7F - hi);
   return ge & ~gt & HIGH;
 }
-
-static int is_alnum(unsigned char c) { return is_digit(c) || is_alpha(c); }
 
 /* Measure the word of letters and digits around byte i, add it if it is
 ** a LONGWORD trigger, and return where it ends. */
@@ -331,7 +457,7 @@ static void find_runs(Finder *f) {
   /* '-' and '.' start HEXSEP and SCHEME ("www."), 'b' BEARER. */
   int bCommon = (f->mask & ((1u << VG_PII_NEAR_HEXSEP) | (1u << VG_PII_NEAR_SCHEME) |
                             (1u << VG_PII_NEAR_BEARER))) != 0;
-  Cluster c = {0, 0, 0};
+  Cluster c = {0, 0, 0, 0, 0};
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   for (; i + 8 <= n; i += 8) {
     uint64_t x;

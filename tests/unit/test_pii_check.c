@@ -259,6 +259,113 @@ static void check_digit_properties(const char *zName, VgPiiCheck f, const char *
   if (nTried < 30) fail_msg("%s: only %d prefixes had a valid check digit", zName, nTried);
 }
 
+
+/* The rules added for the labelled set's other national identifiers. */
+static void test_more_identifiers(void **state) {
+  (void)state;
+  /* Steuer-ID 1234567890-3, ISO 7064 MOD 11,10: the product runs 10, 2, 8,
+  ** 2, 1, 1, 3, 9, 3, 4, 8; 11 - 8 = 3. */
+  assert_true(ok(vg_check_de_tax_id, "12345678903"));
+  assert_false(ok(vg_check_de_tax_id, "12345678901"));
+  assert_false(ok(vg_check_de_tax_id, "02345678903")); /* leading 0 */
+  assert_false(ok(vg_check_de_tax_id, "11111111111"));
+  assert_true(ok(vg_check_de_vat_id, "DE 136 695 976"));
+  assert_true(ok(vg_check_de_vat_id, "DE129273398"));
+  assert_false(ok(vg_check_de_vat_id, "DE136695975"));
+  assert_false(ok(vg_check_de_vat_id, "AT136695976"));
+  assert_true(ok(vg_check_de_tax_number, "0981508150999")); /* Bavaria, 09 */
+  assert_false(ok(vg_check_de_tax_number, "0081508150001")); /* no state 00 */
+  assert_false(ok(vg_check_de_tax_number, "1781508150001")); /* no state 17 */
+  assert_true(ok(vg_check_de_tax_number, "123/456/78901"));
+  assert_false(ok(vg_check_de_tax_number, "12/345/678"));
+  /* RVNR 15 070649 C 10 3: C = 03; weights 2121 2121 2121 (2,1,2,5,7,1,...)
+  ** give 2 5 0 35 0 6 8 9 0 3 2 0, digit sums 2+5+0+8+0+6+8+9+0+3+2+0 = 43. */
+  assert_true(ok(vg_check_de_social_security, "15070649C103"));
+  assert_false(ok(vg_check_de_social_security, "15070649C100"));
+  assert_false(ok(vg_check_de_social_security, "15070049C103")); /* month 00 */
+  assert_false(ok(vg_check_de_social_security, "150706491103")); /* no letter */
+  /* Day 55 = 5 + 50; K = 11; the digit sums come to 51. */
+  assert_true(ok(vg_check_de_social_security, "38551285K051"));
+  /* KVNR M 12345678 5: M = 13; 1 3 1 2 3 4 5 6 7 8 times 1 2 1 2 ..., digit
+  ** sums 1+6+1+4+3+8+5+3+7+7 = 45. */
+  assert_true(ok(vg_check_de_health_insurance, "M123456785"));
+  assert_true(ok(vg_check_de_health_insurance, "a123456780"));
+  assert_false(ok(vg_check_de_health_insurance, "M123456789"));
+  assert_false(ok(vg_check_de_health_insurance, "1123456785"));
+  /* LANR 100000 6 01: 1*4 = 4; (10 - 4) mod 10 = 6. */
+  assert_true(ok(vg_check_de_lanr, "100000601"));
+  assert_false(ok(vg_check_de_lanr, "100000401"));
+  assert_false(ok(vg_check_de_lanr, "100000600")); /* specialty 00 */
+  /* Passport C01X00T4 1: 12*7 + 0 + 1 + 33*7 + 0 + 0 + 29*7 + 4*3 = 531. */
+  assert_true(ok(vg_check_de_passport, "C01X00T41"));
+  assert_false(ok(vg_check_de_passport, "C01X00T47"));
+  assert_false(ok(vg_check_de_passport, "F12345678"));  /* 211: check 1 */
+  assert_false(ok(vg_check_de_passport, "CFGHJKLM1"));  /* too few digits */
+  assert_true(ok(vg_check_de_plz, "10115"));
+  assert_false(ok(vg_check_de_plz, "00000"));
+  assert_false(ok(vg_check_de_plz, "99999"));
+  assert_true(ok(vg_check_tr_license_plate, "34 ABC 1234"));
+  assert_true(ok(vg_check_tr_license_plate, "06 A 123"));
+  assert_true(ok(vg_check_tr_license_plate, "34 abc 1234"));
+  assert_false(ok(vg_check_tr_license_plate, "50 X 10"));     /* no X */
+  assert_false(ok(vg_check_tr_license_plate, "34 AB 12"));    /* 2 letters, 2 digits */
+  assert_false(ok(vg_check_tr_license_plate, "34 and 1234")); /* a word */
+  assert_false(ok(vg_check_tr_license_plate, "34 aBc 1234")); /* mixed case */
+  assert_true(ok(vg_check_uk_vehicle_registration, "AB51 ABC"));
+  assert_true(ok(vg_check_uk_vehicle_registration, "ln14-hgt"));
+  assert_false(ok(vg_check_uk_vehicle_registration, "AB49 ABC")); /* age 49 */
+  assert_false(ok(vg_check_uk_vehicle_registration, "AB51 AIB")); /* I */
+  assert_false(ok(vg_check_uk_vehicle_registration, "ZB51 ABC")); /* region Z */
+  assert_false(ok(vg_check_uk_vehicle_registration, "CD28 and")); /* mixed case */
+  assert_true(ok(vg_check_uk_nino, "PR 123612C"));
+  assert_true(ok(vg_check_uk_nino, "tw987654a"));
+  assert_false(ok(vg_check_uk_nino, "nt 99 88 77 a")); /* prefix NT */
+  assert_false(ok(vg_check_uk_nino, "UV987654B"));     /* first letter U */
+  assert_false(ok(vg_check_uk_nino, "AB123456E"));     /* suffix E */
+  /* SMIT9 8 01 01 5: the 1980s, January 1st, 1985; women's months +50. */
+  assert_true(ok(vg_check_uk_driving_licence, "SMIT9801015JK2CD"));
+  assert_true(ok(vg_check_uk_driving_licence, "SMIT9851015JK2CD"));
+  assert_false(ok(vg_check_uk_driving_licence, "SMIT9813015JK2CD")); /* month 13 */
+  assert_false(ok(vg_check_uk_driving_licence, "SMIT9801325JK2CD")); /* day 32 */
+  assert_true(ok(vg_check_ng_vehicle_registration, "APP-456CV"));
+  assert_true(ok(vg_check_ng_vehicle_registration, "app-456cv"));
+  assert_false(ok(vg_check_ng_vehicle_registration, "App-456cv"));
+  assert_false(ok(vg_check_ng_vehicle_registration, "the-100th"));
+  /* GSTIN 27AAPFU0939F1Z V, the form's own example. */
+  assert_true(ok(vg_check_in_gstin, "27AAPFU0939F1ZV"));
+  assert_false(ok(vg_check_in_gstin, "27AAPFU0939F1ZW"));
+  assert_false(ok(vg_check_in_gstin, "27ABCDE1234F1Z5"));
+  assert_true(ok(vg_check_it_vat_code, "01333550323"));
+  assert_true(ok(vg_check_it_vat_code, "01333550_323"));
+  assert_false(ok(vg_check_it_vat_code, "01333550324"));
+  assert_false(ok(vg_check_it_vat_code, "00000000000"));
+  assert_false(ok(vg_check_it_vat_code, "01333552006")); /* office 200 (Luhn holds) */
+  /* NRIC S 1234567: 2+14+18+20+20+18+14 = 106, 106 mod 11 = 7 -> D; the T
+  ** series adds 4: 110 mod 11 = 0 -> J. */
+  assert_true(ok(vg_check_sg_nric_fin, "S1234567D"));
+  assert_true(ok(vg_check_sg_nric_fin, "T1234567J"));
+  assert_false(ok(vg_check_sg_nric_fin, "S1234567A"));
+  assert_false(ok(vg_check_sg_nric_fin, "A1234567Z"));
+  /* UEN 12345678: 10+8+27+12+40+12+49+8 = 166, 166 mod 11 = 1 -> M. */
+  assert_true(ok(vg_check_sg_uen, "12345678M"));
+  assert_false(ok(vg_check_sg_uen, "12345678X"));
+  assert_true(ok(vg_check_sg_uen, "201434292D"));
+  assert_true(ok(vg_check_sg_uen, "T16RF0037C"));
+  assert_true(ok(vg_check_sg_uen, "R16RF0037F"));
+  assert_false(ok(vg_check_sg_uen, "T16RF0037F"));
+  assert_true(ok(vg_check_za_id_number, "8001015009087"));
+  assert_false(ok(vg_check_za_id_number, "8001015009086")); /* Luhn */
+  assert_false(ok(vg_check_za_id_number, "8013015009082")); /* month 13 */
+  assert_false(ok(vg_check_za_id_number, "8001015009384")); /* citizenship 3 */
+  assert_true(ok(vg_check_date, "03/04/1990"));
+  assert_true(ok(vg_check_date, "12/31/1990")); /* month first */
+  assert_true(ok(vg_check_date, "1990-12-31"));
+  assert_true(ok(vg_check_date, "3.4.90"));
+  assert_false(ok(vg_check_date, "31/02/1990"));
+  assert_false(ok(vg_check_date, "1990-13-01"));
+  assert_false(ok(vg_check_date, "12/05/1850"));
+}
+
 static void test_check_digit_properties(void **state) {
   (void)state;
   uint64_t s = 20261121;
@@ -272,6 +379,11 @@ static void test_check_digit_properties(void **state) {
   check_digit_properties("acn", vg_check_au_acn, "#########", 0, &s);
   check_digit_properties("th", vg_check_th_tnin, "11###########", 0, &s);
   check_digit_properties("brn", vg_check_kr_brn, "##########", 0, &s);
+  check_digit_properties("steuer-id", vg_check_de_tax_id, "1##########", 1, &s);
+  check_digit_properties("ust-idnr", vg_check_de_vat_id, "DE#########", 1, &s);
+  check_digit_properties("kvnr", vg_check_de_health_insurance, "A#########", 1, &s);
+  check_digit_properties("partita iva", vg_check_it_vat_code, "#######001#", 1, &s);
+  check_digit_properties("za id", vg_check_za_id_number, "800101####0##", 1, &s);
 }
 
 /* Garbage never passes and never reads past n. */
@@ -286,7 +398,14 @@ static void test_garbage(void **state) {
                       vg_check_tr_tckn,    vg_check_pl_pesel,    vg_check_au_abn,
                       vg_check_au_acn,     vg_check_au_tfn,      vg_check_au_medicare,
                       vg_check_in_aadhaar, vg_check_th_tnin,     vg_check_kr_brn,
-                      vg_check_bitcoin};
+                      vg_check_bitcoin,    vg_check_de_tax_id,   vg_check_de_vat_id,
+                      vg_check_de_tax_number, vg_check_de_social_security,
+                      vg_check_de_health_insurance, vg_check_de_lanr, vg_check_de_passport,
+                      vg_check_de_plz,     vg_check_tr_license_plate,
+                      vg_check_uk_vehicle_registration, vg_check_uk_nino,
+                      vg_check_uk_driving_licence, vg_check_ng_vehicle_registration,
+                      vg_check_in_gstin,   vg_check_it_vat_code, vg_check_sg_nric_fin,
+                      vg_check_sg_uen,     vg_check_za_id_number, vg_check_date};
   const char *azBad[] = {"", "-", "   ", "abc", "\xe2\x80", "12\xc2", "1234567890123456789012345678901234567890123456789012345678901234567890"};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
     for (size_t j = 0; j < sizeof azBad / sizeof azBad[0]; j++) {
@@ -305,6 +424,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hand_computed),
       cmocka_unit_test(test_stdnum_lists),
+      cmocka_unit_test(test_more_identifiers),
       cmocka_unit_test(test_check_digit_properties),
       cmocka_unit_test(test_garbage),
   };

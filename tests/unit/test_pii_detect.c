@@ -178,6 +178,9 @@ static void test_random_texts(void **state) {
       "fe80::", "1.2.3.4", "a@b.io", "4111 1111 1111 1111", "20-12345678-6", "536-22-1234",
       "DE89 3704 0044 0532 0130 00", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT", "RSSMRA85T10A562S",
       "0110599520000001234567", "+54 9 11 4567-8901", "(415) 555-0100", "AB", "ef", "word ",
+      "HRB ", "hrb", "HH-", "AB ", "abc ", "C", "T", "S", "W1A", " 1HQ", "0AA", "cv", "CV",
+      "born ", "March ", "May", "de ", "marzo", "th", "passport ", "licence ", "plz ", "tel ",
+      "\xc3\x84", "34 ", "A ", "\xeb\x8a\x94",
   };
   int nPiece = (int)(sizeof azPiece / sizeof azPiece[0]);
   uint64_t seed = 12345;
