@@ -205,7 +205,7 @@ static void at_S(Finder *f, int i) {
   if (has_at(f, i - 1, "ASIA", 0)) add(f, VG_PII_NEAR_AWS, i - 1, i + 3);
 }
 static void at_G(Finder *f, int i) {
-  if (has_at(f, i - 6, "-----BEGIN ", 0)) add(f, VG_PII_NEAR_PEM, i - 6, i + 5);
+  if (has_at(f, i - 7, "-----BEGIN ", 0)) add(f, VG_PII_NEAR_PEM, i - 7, i + 4);
 }
 static void at_b(Finder *f, int i) {
   if (has_at(f, i, "bearer", 1)) add(f, VG_PII_NEAR_BEARER, i, i + 6);

@@ -38,6 +38,12 @@ static void test_findings(void **state) {
   /* A DNI is reported only with a context word. */
   assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect('mi DNI es 30.123.456'))"), 1);
   assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect('pagó 30.123.456 pesos'))"), 0);
+  /* A private key block, found from its "-----BEGIN " line. */
+  tdb_expect_text(db, "SECRET|5|91",
+                  "SELECT group_concat(value ->> '$.type' || '|' || (value ->> '$.start') || '|' || "
+                  "(value ->> '$.end')) FROM json_each(vg_pii_detect('key: -----BEGIN PRIVATE KEY-----' "
+                  "|| char(10) || 'MIIBVQIBADANBgkqhkiG9w0BAQEFAASC' || char(10) || "
+                  "'-----END PRIVATE KEY----- end'))");
   /* Version numbers, times, dates and amounts are not phone numbers. */
   assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect('v1.2.3.4.5 at 10:30:15 on "
                                "2024-01-15 for 1,234,567.89 EUR'))"),

@@ -22,6 +22,10 @@
 
 static VgPiiEngine *pEngine;
 
+/* Findings of the whole-text scans by recognizer: one that never finds
+** anything is not being compared. */
+static int anByRec[256];
+
 static uint64_t next_rand(uint64_t *s) {
   uint64_t x = *s;
   x ^= x << 13;
@@ -53,6 +57,7 @@ static int expect_same(const char *z, int n) {
     fail_msg("windowed and whole-text scans differ on (%d bytes): %.*s", n, n > 400 ? 400 : n, z);
   }
   int nFound = a.n;
+  for (int i = 0; i < a.n; i++) anByRec[a.a[i].iRecognizer]++;
   vg_pii_findings_free(&a);
   vg_pii_findings_free(&b);
   return nFound;
@@ -181,6 +186,11 @@ static void test_random_texts(void **state) {
       "HRB ", "hrb", "HH-", "AB ", "abc ", "C", "T", "S", "W1A", " 1HQ", "0AA", "cv", "CV",
       "born ", "March ", "May", "de ", "marzo", "th", "passport ", "licence ", "plz ", "tel ",
       "\xc3\x84", "34 ", "A ", "\xeb\x8a\x94",
+      /* Whole examples of the recognizers the pieces above rarely build. */
+      " DNI 30.123.456 ", " GSTIN 27AAPFU0939F1ZV ", " patente AA0123456B ",
+      " passaporto AA1234567 ", " NRIC S1234567D ", " born 12 March 1985 ", " DOB March 12, 1985 ",
+      " -----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY----- ",
+      " eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyIjoidmVjZ3VhcmQifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ ",
   };
   int nPiece = (int)(sizeof azPiece / sizeof azPiece[0]);
   uint64_t seed = 12345;
@@ -199,6 +209,16 @@ static void test_random_texts(void **state) {
     nFound += expect_same(z, n);
   }
   assert_true(nFound > 3000);
+}
+
+/* Every built-in recognizer found something in the texts compared above
+** (runs after them). */
+static void test_every_recognizer_compared(void **state) {
+  (void)state;
+  assert_true(vg_pii_builtin_count <= (int)(sizeof anByRec / sizeof anByRec[0]));
+  for (int i = 0; i < vg_pii_builtin_count; i++) {
+    if (anByRec[i] == 0) fail_msg("recognizer %s found nothing in the compared texts", vg_pii_builtin[i].zName);
+  }
 }
 
 static void test_windows(void **state) {
@@ -241,6 +261,7 @@ int main(void) {
       cmocka_unit_test(test_labelled_cases),
       cmocka_unit_test(test_prose_with_cases),
       cmocka_unit_test(test_random_texts),
+      cmocka_unit_test(test_every_recognizer_compared),
   };
   int rc = cmocka_run_group_tests(tests, 0, 0);
   vg_pii_engine_free(pEngine);
