@@ -81,6 +81,36 @@ static int valid_day_month(int day, int month) {
   return month >= 1 && month <= 12 && day >= 1 && day <= aDays[month - 1];
 }
 
+/* A digit or capital letter as a number: 0-9, then A = 10 to Z = 35. */
+static int alnum_value(char c) { return c <= '9' ? c - '0' : c - 'A' + 10; }
+
+/* Are a[0..n) all digits?  Then their values go to d[] (when d is not 0). */
+static int as_digits(const char *a, int n, int *d) {
+  for (int i = 0; i < n; i++) {
+    if (a[i] < '0' || a[i] > '9') return 0;
+    if (d) d[i] = a[i] - '0';
+  }
+  return 1;
+}
+
+/* The runs of digits of z[0..n) (whatever lies between them), their lengths
+** and values (which stop growing past 99999: the rules read days, months and
+** years); -1 when there are more than nMax. */
+static int digit_groups(const char *z, int n, int *aLen, int *aVal, int nMax) {
+  int nGroup = 0;
+  for (int i = 0; i < n; i++) {
+    if (z[i] < '0' || z[i] > '9') continue;
+    if (i == 0 || z[i - 1] < '0' || z[i - 1] > '9') {
+      if (nGroup == nMax) return -1;
+      aLen[nGroup] = aVal[nGroup] = 0;
+      nGroup++;
+    }
+    aLen[nGroup - 1]++;
+    if (aVal[nGroup - 1] < 100000) aVal[nGroup - 1] = aVal[nGroup - 1] * 10 + (z[i] - '0');
+  }
+  return nGroup;
+}
+
 int vg_check_luhn(const char *z, int n) {
   int d[32];
   int m = digits_of(z, n, d, 2, 32);
@@ -151,7 +181,8 @@ int vg_check_iban(const char *z, int n) {
   int r = 0;
   for (int k = 0; k < m; k++) {
     char c = a[(k + 4) % m];
-    r = c <= '9' ? (r * 10 + (c - '0')) % 97 : (r * 100 + (c - 'A' + 10)) % 97;
+    r = (c <= '9' ? r * 10 : r * 100) + alnum_value(c);
+    r %= 97;
   }
   return r == 1;
 }
@@ -435,21 +466,9 @@ int vg_check_phone_digits(const char *z, int n) {
   int d[12];
   int m = digits_of(z, n, d, 7, 12);
   if (m < 0 || all_same(d, m)) return 0;
-  /* The groups of digits, and whether '.' is the only separator. */
-  int aLen[8], aVal[8], nGroup = 0, bOnlyDots = 1;
-  for (int i = 0; i < n; i++) {
-    if (z[i] < '0' || z[i] > '9') {
-      bOnlyDots &= z[i] == '.';
-      continue;
-    }
-    if (i == 0 || z[i - 1] < '0' || z[i - 1] > '9') {
-      if (nGroup == 8) return 0;
-      aLen[nGroup] = aVal[nGroup] = 0;
-      nGroup++;
-    }
-    aLen[nGroup - 1]++;
-    aVal[nGroup - 1] = aVal[nGroup - 1] * 10 + (z[i] - '0');
-  }
+  int aLen[8], aVal[8], nGroup = digit_groups(z, n, aLen, aVal, 8), bOnlyDots = 1;
+  if (nGroup < 0) return 0;
+  for (int i = 0; i < n; i++) bOnlyDots &= (z[i] >= '0' && z[i] <= '9') || z[i] == '.';
   /* Dates: 2024-01-15, 15.01.2024, 01/15/2024. */
   if (nGroup == 3 && aLen[0] == 4 && aLen[1] == 2 && aLen[2] == 2 &&
       valid_day_month(aVal[2], aVal[1])) {
@@ -589,10 +608,8 @@ int vg_check_de_tax_id(const char *z, int n) {
 int vg_check_de_vat_id(const char *z, int n) {
   char a[11];
   int d[9];
-  if (chars_of(z, n, a, 11) != 11 || a[0] != 'D' || a[1] != 'E') return 0;
-  for (int i = 0; i < 9; i++) {
-    if (a[2 + i] < '0' || a[2 + i] > '9') return 0;
-    d[i] = a[2 + i] - '0';
+  if (chars_of(z, n, a, 11) != 11 || a[0] != 'D' || a[1] != 'E' || !as_digits(a + 2, 9, d)) {
+    return 0;
   }
   return mod11_10(d, 8) == d[8];
 }
@@ -607,8 +624,8 @@ int vg_check_de_tax_number(const char *z, int n) {
 
 /* A letter as two digits, A = 01 to Z = 26. */
 static void letter_digits(char c, int *d) {
-  d[0] = (c - 'A' + 1) / 10;
-  d[1] = (c - 'A' + 1) % 10;
+  d[0] = (alnum_value(c) - 9) / 10;
+  d[1] = (alnum_value(c) - 9) % 10;
 }
 
 /* The sum of the digits of a number below 100. */
@@ -620,13 +637,11 @@ int vg_check_de_social_security(const char *z, int n) {
   static const int w[] = {2, 1, 2, 5, 7, 1, 2, 1, 2, 1, 2, 1};
   char a[12];
   int d[13];
-  if (chars_of(z, n, a, 12) != 12 || a[8] < 'A' || a[8] > 'Z') return 0;
-  for (int i = 0; i < 12; i++) {
-    if (i != 8 && (a[i] < '0' || a[i] > '9')) return 0;
+  if (chars_of(z, n, a, 12) != 12 || a[8] < 'A' || !as_digits(a, 8, d) ||
+      !as_digits(a + 9, 3, d + 10)) {
+    return 0;
   }
-  for (int i = 0; i < 8; i++) d[i] = a[i] - '0';
   letter_digits(a[8], d + 8);
-  for (int i = 9; i < 12; i++) d[i + 1] = a[i] - '0';
   /* The day of birth is also issued plus 50. */
   int day = two(d, 2) > 50 ? two(d, 2) - 50 : two(d, 2);
   if (!valid_day_month(day, two(d, 4))) return 0;
@@ -639,12 +654,8 @@ int vg_check_de_social_security(const char *z, int n) {
 int vg_check_de_health_insurance(const char *z, int n) {
   char a[10];
   int d[11];
-  if (chars_of(z, n, a, 10) != 10 || a[0] < 'A' || a[0] > 'Z') return 0;
+  if (chars_of(z, n, a, 10) != 10 || a[0] < 'A' || !as_digits(a + 1, 9, d + 2)) return 0;
   letter_digits(a[0], d);
-  for (int i = 1; i < 10; i++) {
-    if (a[i] < '0' || a[i] > '9') return 0;
-    d[i + 1] = a[i] - '0';
-  }
   int s = 0;
   for (int i = 0; i < 10; i++) s += cross_sum(d[i] * (i % 2 ? 2 : 1));
   return s % 10 == d[10];
@@ -663,7 +674,7 @@ int vg_check_de_lanr(const char *z, int n) {
 static int icao_check(const char *a, int n) {
   static const int w[] = {7, 3, 1};
   int s = 0;
-  for (int i = 0; i < n; i++) s += (a[i] <= '9' ? a[i] - '0' : a[i] - 'A' + 10) * w[i % 3];
+  for (int i = 0; i < n; i++) s += alnum_value(a[i]) * w[i % 3];
   return s % 10;
 }
 
@@ -746,17 +757,15 @@ int vg_check_uk_vehicle_registration(const char *z, int n) {
 /* National Insurance number: a valid two-letter prefix, 6 digits, A-D. */
 int vg_check_uk_nino(const char *z, int n) {
   char a[9];
-  if (chars_of(z, n, a, 9) != 9 || a[8] < 'A' || a[8] > 'D') return 0;
-  for (int i = 2; i < 8; i++) {
-    if (a[i] < '0' || a[i] > '9') return 0;
+  if (chars_of(z, n, a, 9) != 9 || a[0] < 'A' || a[1] < 'A' || !as_digits(a + 2, 6, 0) ||
+      a[8] < 'A' || a[8] > 'D' || strchr("DFIQUV", a[0]) || strchr("DFIOQUV", a[1])) {
+    return 0;
   }
-  if (a[0] > '9' && strchr("DFIQUV", a[0])) return 0;
-  if (a[1] > '9' && strchr("DFIOQUV", a[1])) return 0;
   static const char *const azBad[] = {"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"};
   for (size_t i = 0; i < sizeof azBad / sizeof azBad[0]; i++) {
     if (a[0] == azBad[i][0] && a[1] == azBad[i][1]) return 0;
   }
-  return a[0] >= 'A' && a[1] >= 'A';
+  return 1;
 }
 
 /* Driving licence: surname (5, padded with 9), decade, month (+50 for
@@ -764,11 +773,7 @@ int vg_check_uk_nino(const char *z, int n) {
 int vg_check_uk_driving_licence(const char *z, int n) {
   char a[16];
   int d[6];
-  if (chars_of(z, n, a, 16) != 16) return 0;
-  for (int i = 0; i < 6; i++) {
-    if (a[5 + i] < '0' || a[5 + i] > '9') return 0;
-    d[i] = a[5 + i] - '0';
-  }
+  if (chars_of(z, n, a, 16) != 16 || !as_digits(a + 5, 6, d)) return 0;
   int month = two(d, 1) > 50 ? two(d, 1) - 50 : two(d, 1);
   return valid_day_month(two(d, 3), month);
 }
@@ -792,7 +797,7 @@ int vg_check_in_gstin(const char *z, int n) {
   if (chars_of(z, n, a, 15) != 15) return 0;
   int s = 0;
   for (int i = 0; i < 14; i++) {
-    int v = (a[i] <= '9' ? a[i] - '0' : a[i] - 'A' + 10) * (i % 2 ? 2 : 1);
+    int v = alnum_value(a[i]) * (i % 2 ? 2 : 1);
     s += v / 36 + v % 36;
   }
   int c = (36 - s % 36) % 36;
@@ -822,11 +827,7 @@ int vg_check_sg_nric_fin(const char *z, int n) {
   static const int w[] = {2, 7, 6, 5, 4, 3, 2};
   char a[9];
   int d[7];
-  if (chars_of(z, n, a, 9) != 9 || !strchr("STFG", a[0])) return 0;
-  for (int i = 0; i < 7; i++) {
-    if (a[1 + i] < '0' || a[1 + i] > '9') return 0;
-    d[i] = a[1 + i] - '0';
-  }
+  if (chars_of(z, n, a, 9) != 9 || !strchr("STFG", a[0]) || !as_digits(a + 1, 7, d)) return 0;
   int s = (weighted(d, w, 7) + (a[0] == 'T' || a[0] == 'G' ? 4 : 0)) % 11;
   const char *zTable = a[0] == 'S' || a[0] == 'T' ? "JZIHGFEDCBA" : "XWUTRQPNMLK";
   return a[8] == zTable[s];
@@ -870,16 +871,8 @@ int vg_check_za_id_number(const char *z, int n) {
 /* A date of numbers: day, month, year (or month, day, year; or year, month,
 ** day), the year of 2 or 4 digits. */
 int vg_check_date(const char *z, int n) {
-  int aVal[3] = {0, 0, 0}, aLen[3] = {0, 0, 0}, k = 0;
-  for (int i = 0; i < n; i++) {
-    if (z[i] >= '0' && z[i] <= '9') {
-      aVal[k] = aVal[k] * 10 + (z[i] - '0');
-      aLen[k]++;
-    } else if (aLen[k] > 0 && ++k == 3) {
-      return 0;
-    }
-  }
-  if (k != 2) return 0;
+  int aVal[3], aLen[3];
+  if (digit_groups(z, n, aLen, aVal, 3) != 3) return 0;
   if (aLen[0] == 4) return aLen[2] <= 2 && valid_day_month(aVal[2], aVal[1]);
   if (aLen[2] != 2 && aLen[2] != 4) return 0;
   if (aLen[2] == 4 && (aVal[2] < 1880 || aVal[2] > 2099)) return 0;

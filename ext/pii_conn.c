@@ -267,7 +267,9 @@ const char *pii_conn_entity(PiiConn *c, const char *zEntity) {
 
 /* ---- keys --------------------------------------------------------------- */
 
-int pii_key_from_table(PiiConn *c, sqlite3 *db, const char *zName, VgPiiKey *pKey, char **pzErr) {
+/* pii_key_from_table(), but SQLITE_NOTFOUND (and a message) when there is no
+** such row or no table. */
+static int key_row(PiiConn *c, sqlite3 *db, const char *zName, VgPiiKey *pKey, char **pzErr) {
   /* A statement that reads many rows asks for the same key each time.  The
   ** stamp is current only inside a transaction (one is open while a
   ** statement reads a table). */
@@ -280,7 +282,7 @@ int pii_key_from_table(PiiConn *c, sqlite3 *db, const char *zName, VgPiiKey *pKe
   }
   if (!pii_has_table(db, "vg_pii_keys")) {
     *pzErr = sqlite3_mprintf("no key named '%s': there is no vg_pii_keys table", zName);
-    return SQLITE_ERROR;
+    return SQLITE_NOTFOUND;
   }
   sqlite3_stmt *pStmt = 0;
   int rc = sqlite3_prepare_v2(db, "SELECT key FROM main.vg_pii_keys WHERE name = ?", -1, &pStmt, 0);
@@ -298,12 +300,12 @@ int pii_key_from_table(PiiConn *c, sqlite3 *db, const char *zName, VgPiiKey *pKe
       }
     } else if (rcStep == SQLITE_DONE) {
       *pzErr = sqlite3_mprintf("no key named '%s' in vg_pii_keys", zName);
-      rc = SQLITE_ERROR;
+      rc = SQLITE_NOTFOUND;
     } else {
       rc = rcStep;
     }
   }
-  if (rc != SQLITE_OK && *pzErr == 0 && rc != SQLITE_NOMEM) {
+  if (rc != SQLITE_OK && rc != SQLITE_NOTFOUND && *pzErr == 0 && rc != SQLITE_NOMEM) {
     *pzErr = sqlite3_mprintf("cannot read vg_pii_keys: %s", sqlite3_errmsg(db));
   }
   sqlite3_finalize(pStmt);
@@ -317,6 +319,11 @@ int pii_key_from_table(PiiConn *c, sqlite3 *db, const char *zName, VgPiiKey *pKe
     }
   }
   return rc;
+}
+
+int pii_key_from_table(PiiConn *c, sqlite3 *db, const char *zName, VgPiiKey *pKey, char **pzErr) {
+  int rc = key_row(c, db, zName, pKey, pzErr);
+  return rc == SQLITE_NOTFOUND ? SQLITE_ERROR : rc;
 }
 
 int pii_conn_key(PiiConn *c, sqlite3 *db, sqlite3_value *pArg, VgPiiKey *pKey, char **pzErr) {
@@ -342,12 +349,9 @@ int pii_conn_key(PiiConn *c, sqlite3 *db, sqlite3_value *pArg, VgPiiKey *pKey, c
     *pKey = c->key;
     return SQLITE_OK;
   }
-  if (pii_has_table(db, "vg_pii_keys")) {
-    int rc = pii_key_from_table(c, db, "default", pKey, pzErr);
-    if (rc != SQLITE_ERROR || *pzErr == 0 || strstr(*pzErr, "no key named") == 0) return rc;
-    sqlite3_free(*pzErr);
-    *pzErr = 0;
-  }
+  int rc = key_row(c, db, "default", pKey, pzErr);
+  if (rc != SQLITE_NOTFOUND) return rc;
+  sqlite3_free(*pzErr);
   *pzErr = sqlite3_mprintf("no key: set one with vg_pii_set_key(randomblob(%d)) or add a "
                            "'default' row to vg_pii_keys",
                            VG_PII_KEY_BYTES);

@@ -163,10 +163,15 @@ static int is_word_byte(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
 }
 
-/* Does word w (nw bytes, lower case) occur as a whole word in a[0..n)? */
+/* Does word w (nw bytes, lower case) occur as a whole word in a[0..n)?
+** (Every candidate finding asks, for each of its words: memchr finds the
+** places the first byte stands.) */
 static int has_word(const unsigned char *a, int n, const char *w, int nw) {
-  for (int i = 0; i + nw <= n; i++) {
-    if (memcmp(a + i, w, (size_t)nw) != 0) continue;
+  if (nw > n) return 0;
+  const unsigned char *p = a, *pEnd = a + n - nw + 1;
+  for (; p < pEnd && (p = memchr(p, (unsigned char)w[0], (size_t)(pEnd - p))) != 0; p++) {
+    int i = (int)(p - a);
+    if (memcmp(p + 1, w + 1, (size_t)nw - 1) != 0) continue;
     if ((i == 0 || !is_word_byte(a[i - 1])) && (i + nw == n || !is_word_byte(a[i + nw]))) {
       return 1;
     }
@@ -357,6 +362,9 @@ static int resolve(const char *z, VgPiiFindings *pCand, VgPiiFindings *pOut) {
   }
   return SQLITE_OK;
 }
+
+/* A scan keeps the triggers it needs as bits of an unsigned. */
+_Static_assert(VG_PII_TRIGGER_COUNT <= 32, "a trigger mask holds 32 triggers");
 
 int vg_pii_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions *pOpt,
                 VgPiiFindings *pOut, char **pzErr) {

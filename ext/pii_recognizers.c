@@ -33,7 +33,9 @@
   "ug(?:ust)?)|S(?i:ep(?:t(?:ember)?)?)|O(?i:ct(?:ober)?)|N(?i:ov(?:ember)?)|D(?i:ec(?:ember)?))"
 #define GSTIN                                                                              \
   "(?:0[1-9]|[12]\\d|3[0-7]|97)[A-Za-z]{5}\\d{4}[A-Za-z][1-9A-Za-z][Zz][0-9A-Za-z]"
-#define CTX_ID "id|identity|identification|number|no|nº|número|numero|documento|identidad"
+#define CTX_GSTIN "gstin|gst|goods and services"
+#define CTX_KR_PASSPORT "passport|여권|여권번호"
+#define CTX_TR_PHONE "telefon|numara|numaram|cep|phone|tel"
 
 const VgPiiRecognizer vg_pii_builtin[] = {
     {"email", "EMAIL_ADDRESS",
@@ -164,7 +166,7 @@ const VgPiiRecognizer vg_pii_builtin[] = {
      0, VG_PII_NEAR_ALNUM4},
     {"de_lanr", "DE_LANR", B0 "\\d{9}" B1, vg_check_de_lanr, 0.35, "lanr|arztnummer|arzt", 0,
      VG_PII_NEAR_DIGITS9},
-    {"de_passport", "DE_PASSPORT", B0 "[CFGHJKLMNPRTVWXYZcfghjklmnprtvwxyz][0-9CFGHJKLMNPRTVWXYZcfghjklmnprtvwxyz]{7}\\d" B1,
+    {"de_passport", "DE_PASSPORT", B0 "(?i:[CFGHJKLMNPRTVWXYZ][0-9CFGHJKLMNPRTVWXYZ]{7})\\d" B1,
      vg_check_de_passport, 0.4, "reisepass|pass-nr|passnummer|pass|passport", 0,
      VG_PII_NEAR_ALNUM4},
     {"de_fuehrerschein", "DE_FUEHRERSCHEIN", B0 "[A-Za-z]{2}\\d{8}[A-Za-z0-9]" B1, 0, 0.2,
@@ -208,11 +210,11 @@ const VgPiiRecognizer vg_pii_builtin[] = {
     /* India. */
     {"in_pan", "IN_PAN", B0 "[A-Za-z]{3}[ABCFGHJLPTabcfghjlpt][A-Za-z]\\d{4}[A-Za-z]" B1, 0, 0.5,
      "pan|permanent account", 0, VG_PII_NEAR_ALNUM4},
-    {"in_gstin", "IN_GSTIN", B0 GSTIN B1, vg_check_in_gstin, 1.0, "gstin|gst|goods and services",
+    {"in_gstin", "IN_GSTIN", B0 GSTIN B1, vg_check_in_gstin, 1.0, CTX_GSTIN,
      0, VG_PII_NEAR_ALNUM4},
     /* GSTINs in examples often carry a made-up check character: the shape
     ** alone is a weaker finding. */
-    {"in_gstin_shape", "IN_GSTIN", B0 GSTIN B1, 0, 0.4, "gstin|gst|goods and services", 0,
+    {"in_gstin_shape", "IN_GSTIN", B0 GSTIN B1, 0, 0.4, CTX_GSTIN, 0,
      VG_PII_NEAR_ALNUM4},
     {"in_voter", "IN_VOTER", B0 "[A-Za-z]{3}\\d{7}" B1, 0, 0.3, "voter|epic|election|electoral", 0,
      VG_PII_NEAR_ALNUM4},
@@ -236,8 +238,8 @@ const VgPiiRecognizer vg_pii_builtin[] = {
      B0 "(?:1[1-9]|2[0-68])([ -]?)\\d{2}\\1\\d{6}\\1\\d{2}" B1, 0, 0.5,
      "운전면허|운전면허번호|driver|license|licence", 0, VG_PII_NEAR_DIGITS9},
     {"kr_passport", "KR_PASSPORT", B0 "[MSRODmsrod]\\d{3}[A-Za-z]\\d{4}" B1, 0, 0.1,
-     "passport|여권|여권번호", 0, VG_PII_NEAR_ALNUM4},
-    {"kr_passport_old", "KR_PASSPORT", B0 "[MSRODmsrod]\\d{8}" B1, 0, 0.05, "passport|여권|여권번호",
+     CTX_KR_PASSPORT, 0, VG_PII_NEAR_ALNUM4},
+    {"kr_passport_old", "KR_PASSPORT", B0 "[MSRODmsrod]\\d{8}" B1, 0, 0.05, CTX_KR_PASSPORT,
      VG_PII_NEEDS_CONTEXT, VG_PII_NEAR_ALNUM4},
     {"sg_nric_fin", "SG_NRIC_FIN", B0 "[STFGstfg]\\d{7}[A-Za-z]" B1, vg_check_sg_nric_fin, 0.5,
      "nric|fin|ic|identity card", 0, VG_PII_NEAR_ALNUM4},
@@ -260,10 +262,10 @@ const VgPiiRecognizer vg_pii_builtin[] = {
      VG_PII_NEAR_CODE},
     {"tr_phone_number", "TR_PHONE_NUMBER",
      "(?<![\\w+])(?:\\+90 ?|0 ?)\\(?[2-5]\\d{2}\\)? ?\\d{3}[ .-]?\\d{2}[ .-]?\\d{2}(?![\\w-])", 0, 0.15,
-     "telefon|numara|numaram|cep|phone|tel", 0, VG_PII_NEAR_DIGITS6},
+     CTX_TR_PHONE, 0, VG_PII_NEAR_DIGITS6},
     {"tr_phone_number_bare", "TR_PHONE_NUMBER",
      "(?<![\\w+-])[2-5]\\d{2}([ .-]?)\\d{3}\\1\\d{2}\\1\\d{2}(?![\\w-])", 0, 0.1,
-     "telefon|numara|numaram|cep|phone|tel", VG_PII_NEEDS_CONTEXT, VG_PII_NEAR_DIGITS6},
+     CTX_TR_PHONE, VG_PII_NEEDS_CONTEXT, VG_PII_NEAR_DIGITS6},
     {"za_id_number", "ZA_ID_NUMBER", B0 "\\d{13}" B1, vg_check_za_id_number, 0.6,
      "identity|id number|south african|rsa|id", 0, VG_PII_NEAR_DIGITS12},
     /* Birth dates (DATE_TIME only with a word that says so). */

@@ -25,7 +25,7 @@
 ** patterns in pii_recognizers.c). */
 static const int aMargin[VG_PII_TRIGGER_COUNT] = {
     [VG_PII_NEAR_DIGITS6] = 48,     /* a phone number: 38 */
-    [VG_PII_NEAR_DIGITS4] = 24,     /* an IPv4 address: 15; a birth date in words: 24 before the year */
+    [VG_PII_NEAR_DIGITS4] = 24,     /* an IPv4 address: 15; "GJ 09 AB " before a plate's digits: 9 */
     [VG_PII_NEAR_ID6] = 10,         /* "PR 123612C": 3 before the digits, an NIE's "X-": 2 */
     [VG_PII_NEAR_DATE] = 32,        /* "31st de septiembre de, " before a year: 23 */
     [VG_PII_NEAR_ALNUM4] = 12,      /* a GSTIN: 7 characters before its last digits */
@@ -41,7 +41,7 @@ static const int aMargin[VG_PII_TRIGGER_COUNT] = {
     [VG_PII_NEAR_AWS] = 32,         /* 20 */
     [VG_PII_NEAR_PEM] = 65700,      /* 16,384 characters of up to 4 bytes + armour */
     [VG_PII_NEAR_BEARER] = 4120,    /* "bearer", blanks, 4,096 + padding */
-    [VG_PII_NEAR_CODE] = 12,        /* a German plate: "\xc3\x96\xc3\x96\xc3\x96-AB-": 10 before the digits */
+    [VG_PII_NEAR_CODE] = 12,        /* a German plate: three umlauts and "-AB-", 10 before the digits */
 };
 
 /* Most bytes a DIGITS trigger allows between two of its digits. */
@@ -252,10 +252,13 @@ typedef struct Cluster {
 ** a word in the 24 bytes before byte i? */
 static int month_before(const Finder *f, int i) {
   static const char azMonth[] = "jan feb mar apr may jun jul aug sep oct nov dec ene abr ago set dic ";
+  const unsigned char *z = f->z;
   for (int k = i - 3; k >= 0 && k >= i - 24; k--) {
-    if (k > 0 && is_alpha(f->z[k - 1])) continue;
-    char a[4] = {(char)(f->z[k] | 0x20), (char)(f->z[k + 1] | 0x20), (char)(f->z[k + 2] | 0x20), ' '};
-    if (!is_alpha(f->z[k]) || !is_alpha(f->z[k + 1]) || !is_alpha(f->z[k + 2])) continue;
+    if ((k > 0 && is_alpha(z[k - 1])) || !is_alpha(z[k]) || !is_alpha(z[k + 1]) ||
+        !is_alpha(z[k + 2])) {
+      continue;
+    }
+    char a[3] = {(char)(z[k] | 0x20), (char)(z[k + 1] | 0x20), (char)(z[k + 2] | 0x20)};
     for (const char *m = azMonth; *m; m += 4) {
       if (memcmp(m, a, 3) == 0) return 1;
     }
@@ -299,8 +302,8 @@ static int is_upper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
 static int is_dash_or_space(unsigned char c) { return c == ' ' || c == '-'; }
 static int is_alnum(unsigned char c) { return is_digit(c) || is_alpha(c); }
 
-/* The letters from byte k on (up to nMax + 1), and whether they share one
-** case: *pCase is 1 for upper, 2 for lower, 3 for mixed. */
+/* The letters from byte k on (counting stops past nMax), and their case:
+** *pCase is 1 when all are upper case, 2 when all are lower, 3 when mixed. */
 static int letters_from(const Finder *f, int k, int nMax, int *pCase) {
   int m = 0;
   *pCase = 0;
@@ -311,57 +314,70 @@ static int letters_from(const Finder *f, int k, int nMax, int *pCase) {
   return m;
 }
 
-/* Is the run of digits z[s, e) part of a plate, a postcode or a register
-** number as the CODE recognizers write them?  Each test below is implied by
-** one recognizer's pattern, so none of their matches is missed:
-**   "34 ABC 1234", "34abc1234"  digits, 1-3 letters (lower case: then 4
-**                               digits), digits (Turkish plates);
-**   "HH-AB-1234"                1-2 upper-case letters between ' ' or '-'
-**                               before the digits (German plates);
-**   "456CV", " 1HQ", "-456cv"   3 digits (or a space and 1) then 2 upper-case
-**                               letters and the word's end; '-', 3 digits, 2
-**                               lower-case letters (Nigerian plates, UK
-**                               postcodes);
-**   "HRB 123"                   "HRA" or "HRB", any case, before the digits;
-**   "AB51 ABC"                  2 letters, 2 digits, 3 letters, one case
-**                               (UK plates). */
-static int code_run(const Finder *f, int s, int e) {
+/* The byte after an optional ' ' or '-' at k. */
+static int skip_dash_or_space(const Finder *f, int k) {
+  return k < f->n && is_dash_or_space(f->z[k]) ? k + 1 : k;
+}
+
+/* "34 ABC 1234", "34abc1234": after the digits, 1-3 letters of one case
+** and more digits (4 of them after lower case): Turkish plates. */
+static int letters_then_digits(const Finder *f, int e) {
+  int cs, k = skip_dash_or_space(f, e), m = letters_from(f, k, 3, &cs);
+  if (m < 1 || m > 3 || cs == 3) return 0;
+  int j = skip_dash_or_space(f, k + m), d = 0;
+  while (j + d < f->n && is_digit(f->z[j + d])) d++;
+  return d >= (cs == 1 ? 1 : 4);
+}
+
+/* "HH-AB-1234": before the digits, 1-2 capitals between ' ' or '-'
+** (German plates). */
+static int capitals_between_dashes(const Finder *f, int s) {
+  if (s < 3 || !is_dash_or_space(f->z[s - 1])) return 0;
+  int k = s - 2;
+  while (k >= 0 && s - 2 - k < 3 && is_upper(f->z[k])) k--;
+  return s - 2 - k >= 1 && s - 2 - k <= 2 && k >= 0 && is_dash_or_space(f->z[k]);
+}
+
+/* "456CV", " 1HQ", "-456cv": 3 digits (or a space and 1) then 2 capitals,
+** or '-', 3 digits and 2 lower-case letters, then the word's end
+** (Nigerian plates, UK postcodes). */
+static int two_letters_after(const Finder *f, int s, int e) {
   const unsigned char *z = f->z;
-  int n = f->n, k, m, cs, cs2;
-  k = e + (e < n && is_dash_or_space(z[e]));
-  m = letters_from(f, k, 3, &cs);
-  if (m >= 1 && m <= 3 && cs != 3) {
-    int j = k + m, d = 0;
-    j += j < n && is_dash_or_space(z[j]);
-    while (j + d < n && is_digit(z[j + d])) d++;
-    if (d >= (cs == 1 ? 1 : 4)) return 1;
+  if (e + 1 >= f->n || !is_alpha(z[e]) || !is_alpha(z[e + 1])) return 0;
+  if (is_upper(z[e]) && is_upper(z[e + 1])) {
+    return (e + 2 == f->n || !is_alnum(z[e + 2])) &&
+           (e - s == 3 || (e - s == 1 && s > 0 && z[s - 1] == ' '));
   }
-  if (s >= 3 && is_dash_or_space(z[s - 1])) {
-    k = s - 2;
-    while (k >= 0 && s - 2 - k < 3 && is_upper(z[k])) k--;
-    if (s - 2 - k >= 1 && s - 2 - k <= 2 && k >= 0 && is_dash_or_space(z[k])) return 1;
+  return e - s == 3 && s >= 4 && z[s - 1] == '-' && !is_upper(z[e]) && !is_upper(z[e + 1]);
+}
+
+/* "HRB 123": "HRA" or "HRB", any case, before the digits. */
+static int register_before(const Finder *f, int s) {
+  const unsigned char *z = f->z;
+  int k = s > 0 && z[s - 1] == ' ' ? s - 1 : s;
+  return k >= 3 && (z[k - 3] | 0x20) == 'h' && (z[k - 2] | 0x20) == 'r' &&
+         ((z[k - 1] | 0x20) == 'a' || (z[k - 1] | 0x20) == 'b');
+}
+
+/* "AB51 ABC": 2 letters at a word start, 2 digits, 3 letters, one case
+** (UK plates). */
+static int uk_plate_around(const Finder *f, int s, int e) {
+  const unsigned char *z = f->z;
+  if (e - s != 2 || s < 2 || !is_alpha(z[s - 1]) || !is_alpha(z[s - 2]) ||
+      (s > 2 && is_word(z[s - 3]))) {
+    return 0;
   }
-  if (e + 1 < n && is_upper(z[e]) && is_upper(z[e + 1]) && (e + 2 == n || !is_alnum(z[e + 2])) &&
-      (e - s == 3 || (e - s == 1 && s > 0 && z[s - 1] == ' '))) {
-    return 1;
-  }
-  if (e - s == 3 && s >= 4 && z[s - 1] == '-' && e + 1 < n && is_alpha(z[e]) && is_alpha(z[e + 1]) &&
-      !is_upper(z[e]) && !is_upper(z[e + 1])) {
-    return 1;
-  }
-  k = s > 0 && z[s - 1] == ' ' ? s - 1 : s;
-  if (k >= 3 && (z[k - 3] | 0x20) == 'h' && (z[k - 2] | 0x20) == 'r' &&
-      ((z[k - 1] | 0x20) == 'a' || (z[k - 1] | 0x20) == 'b')) {
-    return 1;
-  }
-  if (e - s == 2 && s >= 2 && is_alpha(z[s - 1]) && is_alpha(z[s - 2]) &&
-      (s == 2 || !is_word(z[s - 3]))) {
-    k = e + (e < n && is_dash_or_space(z[e]));
-    m = letters_from(f, k, 3, &cs2);
-    cs = (is_upper(z[s - 1]) ? 1 : 2) | (is_upper(z[s - 2]) ? 1 : 2) | cs2;
-    if (m == 3 && cs != 3 && (k + 3 == n || !is_word(z[k + 3]))) return 1;
-  }
-  return 0;
+  int cs, k = skip_dash_or_space(f, e), m = letters_from(f, k, 3, &cs);
+  cs |= (is_upper(z[s - 1]) ? 1 : 2) | (is_upper(z[s - 2]) ? 1 : 2);
+  return m == 3 && cs != 3 && (k + 3 == f->n || !is_word(z[k + 3]));
+}
+
+/* Is the run of digits z[s, e) part of a plate, a postcode or a register
+** number as the CODE recognizers write them?  Each test is implied by one
+** recognizer's pattern, so none of their matches is missed. */
+static int code_run(const Finder *f, int s, int e) {
+  return letters_then_digits(f, e) || capitals_between_dashes(f, s) ||
+         two_letters_after(f, s, e) || register_before(f, s) || uk_plate_around(f, s, e);
 }
 
 static void at_digit(Finder *f, Cluster *c, int i) {
