@@ -304,6 +304,15 @@ static const struct {
     {"PHONE_NUMBER", VG_PII_LEVEL_MEDIUM},
     {"DATE_TIME", VG_PII_LEVEL_MEDIUM},
     {"US_NPI", VG_PII_LEVEL_MEDIUM},
+    {"DE_LANR", VG_PII_LEVEL_MEDIUM},
+    {"PH_MOBILE_NUMBER", VG_PII_LEVEL_MEDIUM},
+    {"TR_PHONE_NUMBER", VG_PII_LEVEL_MEDIUM},
+    /* A plate names a vehicle, and through a register its keeper. */
+    {"DE_KFZ", VG_PII_LEVEL_MEDIUM},
+    {"UK_VEHICLE_REGISTRATION", VG_PII_LEVEL_MEDIUM},
+    {"IN_VEHICLE_REGISTRATION", VG_PII_LEVEL_MEDIUM},
+    {"NG_VEHICLE_REGISTRATION", VG_PII_LEVEL_MEDIUM},
+    {"TR_LICENSE_PLATE", VG_PII_LEVEL_MEDIUM},
     {"URL", VG_PII_LEVEL_LOW},
     {"IP_ADDRESS", VG_PII_LEVEL_LOW},
     {"MAC_ADDRESS", VG_PII_LEVEL_LOW},
@@ -312,6 +321,14 @@ static const struct {
     {"KR_BRN", VG_PII_LEVEL_LOW},
     {"AU_ABN", VG_PII_LEVEL_LOW},
     {"AU_ACN", VG_PII_LEVEL_LOW},
+    {"DE_HANDELSREGISTER", VG_PII_LEVEL_LOW},
+    {"DE_VAT_ID", VG_PII_LEVEL_LOW},
+    {"IT_VAT_CODE", VG_PII_LEVEL_LOW},
+    {"IN_GSTIN", VG_PII_LEVEL_LOW},
+    {"SG_UEN", VG_PII_LEVEL_LOW},
+    /* A postcode alone covers a street or more. */
+    {"DE_PLZ", VG_PII_LEVEL_LOW},
+    {"UK_POSTCODE", VG_PII_LEVEL_LOW},
 };
 
 int vg_pii_entity_level(const char *zEntity) {

@@ -279,6 +279,11 @@ static void test_check(void **state) {
                             "(SELECT vg_pii_check('ref 212-555-0187', '{\"min_score\": 0.6}') AS j)");
   tdb_expect_text(db, "0|medium", "SELECT (j->>'compliant') || '|' || (j->>'risk') FROM (SELECT "
                               "vg_pii_check('https://a.io https://b.io', '{\"max_findings\": 1}') AS j)");
+  /* A plate is medium and needs review by default; a VAT id is low. */
+  tdb_expect_text(db, "1|medium|1", "SELECT (j->>'compliant') || '|' || (j->>'risk') || '|' || (j->>'requires_review') "
+                                  "FROM (SELECT vg_pii_check('car registration AB12 CDE') AS j)");
+  tdb_expect_text(db, "1|low|0", "SELECT (j->>'compliant') || '|' || (j->>'risk') || '|' || (j->>'requires_review') "
+                               "FROM (SELECT vg_pii_check('USt-IdNr. DE136695976') AS j)");
   tdb_expect_error(db, "vg_pii_check: unknown option \"operator\"", "SELECT vg_pii_check('x', '{\"operator\": \"mask\"}')");
   tdb_expect_error(db, "vg_pii_check: max_findings must be a whole number, 0 or more",
                    "SELECT vg_pii_check('x', '{\"max_findings\": -2}')");

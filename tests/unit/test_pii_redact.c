@@ -257,6 +257,10 @@ static void test_policy(void **state) {
   vg_pii_assessment_free(&r);
   assert_int_equal(vg_pii_entity_level("CUSTOM_THING"), VG_PII_LEVEL_HIGH);
   assert_int_equal(vg_pii_entity_level("PHONE_NUMBER"), VG_PII_LEVEL_MEDIUM);
+  assert_int_equal(vg_pii_entity_level("TR_PHONE_NUMBER"), VG_PII_LEVEL_MEDIUM);
+  assert_int_equal(vg_pii_entity_level("DE_KFZ"), VG_PII_LEVEL_MEDIUM);
+  assert_int_equal(vg_pii_entity_level("UK_POSTCODE"), VG_PII_LEVEL_LOW);
+  assert_int_equal(vg_pii_entity_level("DE_TAX_ID"), VG_PII_LEVEL_HIGH);
 }
 
 int main(void) {
