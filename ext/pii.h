@@ -47,7 +47,7 @@ typedef enum VgPiiTrigger {
   VG_PII_NEAR_IBAN,     /* two letters then two digits, at a word start */
   VG_PII_NEAR_AT,       /* '@' */
   VG_PII_NEAR_SCHEME,   /* "://" or "www." */
-  VG_PII_NEAR_HEXSEP,   /* ':', or '-' / '.' between hexadecimal digits */
+  VG_PII_NEAR_HEXSEP,   /* ':', up to 4 hex digits, ':'; '-' or '.' between hex digits */
   VG_PII_NEAR_LONGWORD, /* a word of letters and digits that could be a codice
                         ** fiscale (16 long) or a bitcoin address (26-35 from
                         ** '1' or '3', or 14-74 from "bc1") */

@@ -143,6 +143,11 @@ static int iban_length(const char *a) {
   return 0;
 }
 
+int vg_iban_country(char c1, char c2) {
+  char a[2] = {(char)(c1 & ~0x20), (char)(c2 & ~0x20)};
+  return iban_length(a) != 0;
+}
+
 /* The shape of the domestic account number (BBAN) for the countries where
 ** it is fixed and well known: runs of n digits, a capital letters, c either. */
 static const char *const bban_shapes[] = {

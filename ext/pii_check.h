@@ -19,6 +19,7 @@ typedef int (*VgPiiCheck)(const char *z, int n);
 int vg_check_luhn(const char *z, int n);        /* any length 2..32 (payment cards: 12..19) */
 int vg_check_credit_card(const char *z, int n); /* Luhn, 12..19 digits, a known issuer prefix */
 int vg_check_iban(const char *z, int n);        /* country length and ISO 7064 mod 97-10 */
+int vg_iban_country(char c1, char c2);           /* do IBANs start c1 c2 (any case)? */
 int vg_check_us_ssn(const char *z, int n);      /* area, group and serial not reserved */
 int vg_check_us_itin(const char *z, int n);     /* 9xx, group 50-65, 70-88, 90-92, 94-99 */
 int vg_check_aba_routing(const char *z, int n); /* weights 3, 7, 1 */

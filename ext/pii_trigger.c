@@ -16,10 +16,14 @@
 ** whole-text scans.
 */
 #include "pii.h"
+#include "pii_check.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Margin of each trigger's windows, in bytes (see the recognizers'
 ** patterns in pii_recognizers.c). */
@@ -135,9 +139,18 @@ static int by_start(const void *x, const void *y) {
   return (a[0] > b[0]) - (a[0] < b[0]);
 }
 
+/* Most lists come already in order (one source adds them in text order):
+** those skip the sort. */
+static int in_order(const VgPiiWindows *w) {
+  for (int i = 1; i < w->n; i++) {
+    if (w->a[2 * i] < w->a[2 * i - 2]) return 0;
+  }
+  return 1;
+}
+
 static void sort_and_merge(VgPiiWindows *w) {
   if (w->n < 2) return;
-  qsort(w->a, (size_t)w->n, 2 * sizeof(int), by_start);
+  if (!in_order(w)) qsort(w->a, (size_t)w->n, 2 * sizeof(int), by_start);
   int m = 0;
   for (int i = 1; i < w->n; i++) {
     if (w->a[2 * i] <= w->a[2 * m + 1]) {
@@ -161,10 +174,10 @@ static void each_byte(Finder *f, char c, void (*xAt)(Finder *, int)) {
   }
 }
 
-/* Does the text hold zLit at byte i (any case for letters when bNoCase)? */
-static int has_at(const Finder *f, int i, const char *zLit, int bNoCase) {
-  int nLit = 0;
-  while (zLit[nLit]) nLit++;
+/* Does the text hold zLit, nLit bytes, at byte i (any case for letters
+** when bNoCase)?  HAS_AT takes a string literal. */
+#define HAS_AT(f, i, zLit, bNoCase) has_at(f, i, zLit, (int)sizeof(zLit) - 1, bNoCase)
+static int has_at(const Finder *f, int i, const char *zLit, int nLit, int bNoCase) {
   if (i < 0 || i + nLit > f->n) return 0;
   for (int k = 0; k < nLit; k++) {
     unsigned char c = f->z[i + k];
@@ -184,31 +197,42 @@ static int hex_around(const Finder *f, int i, int nSide) {
 }
 
 static void at_at(Finder *f, int i) { add(f, VG_PII_NEAR_AT, i, i + 1); }
+/* Is the ':' at byte i followed by another after at most 4 hexadecimal
+** digits?  The first colon of every IPv6 address, and of every MAC address
+** written with colons, is. */
+static int colon_pair(const Finder *f, int i) {
+  for (int k = i + 1; k < f->n && k <= i + 5; k++) {
+    if (f->z[k] == ':') return 1;
+    if (!is_hex(f->z[k])) return 0;
+  }
+  return 0;
+}
+
 static void at_colon(Finder *f, int i) {
-  add(f, VG_PII_NEAR_HEXSEP, i, i + 1);
-  if (has_at(f, i, "://", 0)) add(f, VG_PII_NEAR_SCHEME, i, i + 3);
+  if (colon_pair(f, i)) add(f, VG_PII_NEAR_HEXSEP, i, i + 1);
+  if (HAS_AT(f, i, "://", 0)) add(f, VG_PII_NEAR_SCHEME, i, i + 3);
 }
 static void at_dash(Finder *f, int i) {
   if (hex_around(f, i, 2)) add(f, VG_PII_NEAR_HEXSEP, i, i + 1);
 }
 static void at_dot(Finder *f, int i) {
   if (hex_around(f, i, 4)) add(f, VG_PII_NEAR_HEXSEP, i, i + 1);
-  if (has_at(f, i - 3, "www.", 0)) add(f, VG_PII_NEAR_SCHEME, i - 3, i + 1);
+  if (HAS_AT(f, i - 3, "www.", 0)) add(f, VG_PII_NEAR_SCHEME, i - 3, i + 1);
 }
 static void at_J(Finder *f, int i) {
-  if (has_at(f, i - 2, "eyJ", 0)) add(f, VG_PII_NEAR_JWT, i - 2, i + 1);
+  if (HAS_AT(f, i - 2, "eyJ", 0)) add(f, VG_PII_NEAR_JWT, i - 2, i + 1);
 }
 static void at_K(Finder *f, int i) {
-  if (has_at(f, i - 1, "AKIA", 0)) add(f, VG_PII_NEAR_AWS, i - 1, i + 3);
+  if (HAS_AT(f, i - 1, "AKIA", 0)) add(f, VG_PII_NEAR_AWS, i - 1, i + 3);
 }
 static void at_S(Finder *f, int i) {
-  if (has_at(f, i - 1, "ASIA", 0)) add(f, VG_PII_NEAR_AWS, i - 1, i + 3);
+  if (HAS_AT(f, i - 1, "ASIA", 0)) add(f, VG_PII_NEAR_AWS, i - 1, i + 3);
 }
 static void at_G(Finder *f, int i) {
-  if (has_at(f, i - 7, "-----BEGIN ", 0)) add(f, VG_PII_NEAR_PEM, i - 7, i + 4);
+  if (HAS_AT(f, i - 7, "-----BEGIN ", 0)) add(f, VG_PII_NEAR_PEM, i - 7, i + 4);
 }
 static void at_b(Finder *f, int i) {
-  if (has_at(f, i, "bearer", 1)) add(f, VG_PII_NEAR_BEARER, i, i + 6);
+  if (HAS_AT(f, i, "bearer", 1)) add(f, VG_PII_NEAR_BEARER, i, i + 6);
 }
 
 /* The triggers that are literal text, each found from one of its bytes
@@ -244,7 +268,6 @@ static int longword_trigger(const unsigned char *z, int n) {
 /* The state of the digit cluster being read. */
 typedef struct Cluster {
   int iFirst, iLast, n;
-  int iRun;    /* where the run of digits that iLast ends began */
   int bLetter; /* a digit of the cluster is next to a letter */
 } Cluster;
 
@@ -380,51 +403,79 @@ static int code_run(const Finder *f, int s, int e) {
          two_letters_after(f, s, e) || register_before(f, s) || uk_plate_around(f, s, e);
 }
 
-static void at_digit(Finder *f, Cluster *c, int i) {
+/* A run of digits z[s, e): it joins the cluster being read or starts the
+** next one, and may end a date or a code, or start an IBAN or a bech32
+** address.  A digit can only be next to a letter at either end of its run. */
+static void at_run(Finder *f, Cluster *c, int s, int e) {
   const unsigned char *z = f->z;
-  if (c->n > 0 && i - c->iLast - 1 > DIGIT_GAP) {
+  if (c->n > 0 && s - c->iLast - 1 > DIGIT_GAP) {
     end_cluster(f, c);
     c->n = 0;
   }
-  if (c->n++ == 0) {
-    c->iFirst = i;
+  if (c->n == 0) {
+    c->iFirst = s;
     c->bLetter = 0;
   }
-  c->iLast = i;
-  c->bLetter |= (i > 0 && is_alpha(z[i - 1])) || (i + 1 < f->n && is_alpha(z[i + 1]));
-  if (i == 0 || !is_digit(z[i - 1])) c->iRun = i;
-  if (i + 1 == f->n || !is_digit(z[i + 1])) {
-    if ((f->mask & (1u << VG_PII_NEAR_CODE)) && code_run(f, c->iRun, i + 1)) {
-      add(f, VG_PII_NEAR_CODE, c->iRun, i + 1);
-    }
-    if ((f->mask & (1u << VG_PII_NEAR_DATE)) &&
-        (date_ends(f, c->iRun, i + 1) || (i + 1 - c->iRun == 4 && month_before(f, c->iRun)))) {
-      add(f, VG_PII_NEAR_DATE, c->iRun, i + 1);
-    }
+  c->n += e - s;
+  c->iLast = e - 1;
+  c->bLetter |= (s > 0 && is_alpha(z[s - 1])) || (e < f->n && is_alpha(z[e]));
+  if ((f->mask & (1u << VG_PII_NEAR_CODE)) && code_run(f, s, e)) add(f, VG_PII_NEAR_CODE, s, e);
+  if ((f->mask & (1u << VG_PII_NEAR_DATE)) &&
+      (date_ends(f, s, e) || (e - s == 4 && month_before(f, s)))) {
+    add(f, VG_PII_NEAR_DATE, s, e);
   }
-  /* Two letters at a word start, maybe a space or '-', then two digits: an
-  ** IBAN's start. */
-  if (i + 1 < f->n && is_digit(z[i + 1])) {
-    int k = i >= 1 && (z[i - 1] == ' ' || z[i - 1] == '-') ? i - 1 : i;
-    if (k >= 2 && is_alpha(z[k - 1]) && is_alpha(z[k - 2]) && (k == 2 || !is_word(z[k - 3]))) {
-      add(f, VG_PII_NEAR_IBAN, k - 2, i + 2);
+  /* A country's two letters at a word start, maybe a space or '-', then two
+  ** digits: an IBAN's start ("in 2010" is not one, "at 2010" may be). */
+  if (e - s >= 2 && (f->mask & (1u << VG_PII_NEAR_IBAN))) {
+    int k = s >= 1 && (z[s - 1] == ' ' || z[s - 1] == '-') ? s - 1 : s;
+    if (k >= 2 && is_alpha(z[k - 1]) && is_alpha(z[k - 2]) && (k == 2 || !is_word(z[k - 3])) &&
+        vg_iban_country((char)z[k - 2], (char)z[k - 1])) {
+      add(f, VG_PII_NEAR_IBAN, k - 2, s + 2);
     }
   }
   /* "bc1" at a word start: a bech32 address may follow. */
-  if (z[i] == '1' && i >= 2 && (z[i - 1] | 0x20) == 'c' && (z[i - 2] | 0x20) == 'b' &&
-      (i == 2 || !is_word(z[i - 3]))) {
-    add(f, VG_PII_NEAR_LONGWORD, i - 2, i + 1);
+  if (z[s] == '1' && s >= 2 && (z[s - 1] | 0x20) == 'c' && (z[s - 2] | 0x20) == 'b' &&
+      (s == 2 || !is_word(z[s - 3]))) {
+    add(f, VG_PII_NEAR_LONGWORD, s - 2, s + 1);
   }
 }
 
-/* Eight bytes at a time: one bit (0x80) per byte in [lo, hi], for bytes
-** below 0x80 (x7 has every high bit clear, so no sum carries over). */
-#define ONES 0x0101010101010101ULL
-#define HIGH 0x8080808080808080ULL
-static uint64_t bytes_in_range(uint64_t x7, unsigned lo, unsigned hi) {
-  uint64_t ge = x7 + ONES * (0x80 - lo);
-  uint64_t gt = x7 + ONES * (0x7F - hi);
-  return ge & ~gt & HIGH;
+/* Which of the bytes p[0, nb) (nb <= 16) are digits, ASCII letters or
+** digits, and bytes that start a common trigger ('-', '.', 'b', 'B'): bit k
+** of each mask stands for p[k]. */
+typedef struct BlockMasks {
+  uint32_t digit, alnum, common;
+} BlockMasks;
+
+static void masks_bytewise(const unsigned char *p, int nb, BlockMasks *m) {
+  memset(m, 0, sizeof *m);
+  for (int k = 0; k < nb; k++) {
+    m->digit |= (uint32_t)is_digit(p[k]) << k;
+    m->alnum |= (uint32_t)is_alnum(p[k]) << k;
+    m->common |= (uint32_t)(p[k] == '-' || p[k] == '.' || (p[k] | 0x20) == 'b') << k;
+  }
+}
+
+static void block_masks(const unsigned char *p, int nb, BlockMasks *m) {
+#ifdef __SSE2__
+  if (nb == 16) {
+    /* Signed compares: bytes from 0x80 up are negative, so never in range. */
+    __m128i x = _mm_loadu_si128((const __m128i *)p);
+    __m128i lower = _mm_or_si128(x, _mm_set1_epi8(0x20));
+    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+                                  _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+    __m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                                  _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)));
+    __m128i common = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
+                                               _mm_cmpeq_epi8(x, _mm_set1_epi8('.'))),
+                                  _mm_cmpeq_epi8(lower, _mm_set1_epi8('b')));
+    m->digit = (uint32_t)_mm_movemask_epi8(digit);
+    m->alnum = (uint32_t)_mm_movemask_epi8(_mm_or_si128(digit, alpha));
+    m->common = (uint32_t)_mm_movemask_epi8(common);
+    return;
+  }
+#endif
+  masks_bytewise(p, nb, m);
 }
 
 /* Measure the word of letters and digits around byte i, add it if it is
@@ -435,14 +486,6 @@ static int at_word(Finder *f, int i) {
   while (e < f->n && is_alnum(f->z[e])) e++;
   if (longword_trigger(f->z + s, e - s)) add(f, VG_PII_NEAR_LONGWORD, s, e);
   return e;
-}
-
-/* One bit (0x80) per byte of x equal to c, exactly (no borrow between
-** bytes). */
-static uint64_t bytes_equal(uint64_t x, unsigned c) {
-  uint64_t y = x ^ (ONES * c);
-  uint64_t t = (y & ~HIGH) + ~HIGH;
-  return ~(t | y | ~HIGH);
 }
 
 /* The common punctuation and letters that start triggers. */
@@ -461,46 +504,39 @@ static void at_common(Finder *f, int i) {
   }
 }
 
-/* Digit clusters (DIGITS*, IBAN starts, "bc1"), long words and common
-** trigger bytes.  Prose is mostly short words without digits: such blocks
-** of eight bytes are passed over with a few word operations.  A word that
-** is a LONGWORD trigger has 16 or more characters, so it covers a whole
-** block. */
+/* The bits of mask m at or past bit k. */
+static uint32_t bits_from(uint32_t m, int k) { return k <= 0 ? m : k >= 16 ? 0 : m & (~0u << k); }
+
+/* Digit runs (DIGITS*, dates, codes, IBAN starts, "bc1"), long words and
+** common trigger bytes, 16 bytes at a time.  Prose is mostly short words
+** without digits: such blocks cost a few instructions.  A word of 16 or
+** more letters and digits either fills a block or ends one and starts the
+** next with 16 bytes between them, so the tail of the last block and the
+** head of this one tell whether a LONGWORD trigger can be here. */
 static void find_runs(Finder *f) {
   const unsigned char *z = f->z;
-  int n = f->n, i = 0, iWordEnd = 0;
+  int n = f->n, iRunEnd = 0, iWordEnd = 0, nTail = 0;
   int bWords = (f->mask & (1u << VG_PII_NEAR_LONGWORD)) != 0;
   /* '-' and '.' start HEXSEP and SCHEME ("www."), 'b' BEARER. */
   int bCommon = (f->mask & ((1u << VG_PII_NEAR_HEXSEP) | (1u << VG_PII_NEAR_SCHEME) |
                             (1u << VG_PII_NEAR_BEARER))) != 0;
-  Cluster c = {0, 0, 0, 0, 0};
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  for (; i + 8 <= n; i += 8) {
-    uint64_t x;
-    memcpy(&x, z + i, 8);
-    uint64_t x7 = x & ~HIGH, ascii = ~x & HIGH;
-    uint64_t digit = bytes_in_range(x7, '0', '9') & ascii;
-    if (bWords && i >= iWordEnd &&
-        (digit | (bytes_in_range(x7 | ONES * 0x20, 'a', 'z') & ascii)) == HIGH) {
-      iWordEnd = at_word(f, i);
+  Cluster c = {0, 0, 0, 0};
+  for (int i = 0; i < n && f->rc == SQLITE_OK; i += 16) {
+    int nb = n - i < 16 ? n - i : 16;
+    BlockMasks m;
+    block_masks(z + i, nb, &m);
+    if (bWords) {
+      int nHead = m.alnum == 0xFFFF ? 16 : __builtin_ctz(~m.alnum);
+      if (nHead > 0 && nTail + nHead >= 16 && i >= iWordEnd) iWordEnd = at_word(f, i);
+      nTail = __builtin_clz(~(m.alnum << 16));
     }
-    while (digit) {
-      at_digit(f, &c, i + (__builtin_ctzll(digit) >> 3));
-      digit &= digit - 1;
+    for (uint32_t d = bits_from(m.digit, iRunEnd - i); d; d = bits_from(d, iRunEnd - i)) {
+      int s = i + __builtin_ctz(d), e = s;
+      while (e < n && is_digit(z[e])) e++;
+      at_run(f, &c, s, e);
+      iRunEnd = e;
     }
-    if (bCommon) {
-      uint64_t common = bytes_equal(x, '-') | bytes_equal(x, '.') | bytes_equal(x | ONES * 0x20, 'b');
-      while (common) {
-        at_common(f, i + (__builtin_ctzll(common) >> 3));
-        common &= common - 1;
-      }
-    }
-  }
-#endif
-  for (; i < n; i++) {
-    if (is_digit(z[i])) at_digit(f, &c, i);
-    if (bWords && i >= iWordEnd && is_alnum(z[i])) iWordEnd = at_word(f, i);
-    if (bCommon) at_common(f, i);
+    for (uint32_t k = bCommon ? m.common : 0; k; k &= k - 1) at_common(f, i + __builtin_ctz(k));
   }
   if (c.n > 0) end_cluster(f, &c);
 }

@@ -37,6 +37,10 @@ static void test_hand_computed(void **state) {
   assert_false(ok(vg_check_iban, "DE8937040044053201300"));  /* DE is 22 long */
   assert_false(ok(vg_check_iban, "DE88370400440532013000")); /* mod 97 */
   assert_false(ok(vg_check_iban, "QQ89370400440532013000")); /* no such country */
+  /* The trigger's country test agrees with the check: any case, registry only. */
+  assert_true(vg_iban_country('D', 'E') && vg_iban_country('g', 'b') && vg_iban_country('a', 't'));
+  assert_false(vg_iban_country('I', 'N') || vg_iban_country('Q', 'Q') || vg_iban_country('t', 'o'));
+  assert_false(vg_iban_country('@', 'E') || vg_iban_country('`', 'e')); /* not letters */
   assert_true(ok(vg_check_us_ssn, "536-22-1234"));
   assert_false(ok(vg_check_us_ssn, "666-22-1234")); /* area 666 */
   assert_false(ok(vg_check_us_ssn, "936-22-1234")); /* area 9xx */

@@ -221,6 +221,41 @@ static void test_every_recognizer_compared(void **state) {
   }
 }
 
+/* Character offsets far into a text of 1- to 4-byte characters (the count
+** runs in blocks of 16 bytes, summed every 4,080): each finding's offsets
+** against a count of the bytes that start characters. */
+static void test_char_offsets(void **state) {
+  (void)state;
+  static const char *azPiece[] = {"a", " ", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+  char *z = malloc(200000);
+  assert_non_null(z);
+  int n = 0, nMail = 0;
+  uint64_t seed = 7;
+  for (int i = 0; i < 40000; i++) {
+    const char *p = i % 997 == 996 ? " ana@example.com " : azPiece[next_rand(&seed) % 5];
+    nMail += i % 997 == 996;
+    size_t m = strlen(p);
+    memcpy(z + n, p, m);
+    n += (int)m;
+  }
+  VgPiiFindings f = {0, 0, 0};
+  char *zErr = 0;
+  assert_int_equal(vg_pii_scan(pEngine, z, n, 0, &f, &zErr), SQLITE_OK);
+  assert_int_equal(f.n, nMail);
+  for (int k = 0; k < f.n; k++) {
+    int nStart = 0, nEnd = 0;
+    for (int i = 0; i < f.a[k].iEnd; i++) {
+      int bStarts = (z[i] & 0xC0) != 0x80;
+      nStart += bStarts && i < f.a[k].iStart;
+      nEnd += bStarts;
+    }
+    assert_int_equal(f.a[k].cStart, nStart);
+    assert_int_equal(f.a[k].cEnd, nEnd);
+  }
+  vg_pii_findings_free(&f);
+  free(z);
+}
+
 static void test_windows(void **state) {
   (void)state;
   const char *z = "pay 4111 1111 1111 1111 to ana@example.com \xc3\xa9\xc3\xa9 via https://x.io/p "
@@ -258,6 +293,7 @@ int main(void) {
   }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_windows),
+      cmocka_unit_test(test_char_offsets),
       cmocka_unit_test(test_labelled_cases),
       cmocka_unit_test(test_prose_with_cases),
       cmocka_unit_test(test_random_texts),
