@@ -1,8 +1,8 @@
 /*
 ** vecguard.c — the extension's entry point.  Loading it
 ** (".load ./build/vecguard" or sqlite3_load_extension) registers, on that
-** connection, the vector functions, the vg_hnsw virtual table module and
-** the PII functions.
+** connection, the vector functions, the vg_hnsw virtual table module, the
+** PII functions, the embedders and vg_chunk.
 */
 #include "vecguard.h"
 SQLITE_EXTENSION_INIT1
@@ -32,5 +32,7 @@ int sqlite3_vecguard_init(sqlite3 *db, char **pzErrMsg,
   if (rc == SQLITE_OK) rc = vg_register_hnsw_module(db);
   if (rc == SQLITE_OK) rc = vg_register_check_function(db);
   if (rc == SQLITE_OK) rc = vg_register_pii_functions(db);
+  if (rc == SQLITE_OK) rc = vg_register_embed_functions(db);
+  if (rc == SQLITE_OK) rc = vg_register_chunk_module(db);
   return rc;
 }

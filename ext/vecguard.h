@@ -26,5 +26,7 @@ int vg_register_vector_functions(sqlite3 *db);
 int vg_register_hnsw_module(sqlite3 *db);
 int vg_register_check_function(sqlite3 *db);
 int vg_register_pii_functions(sqlite3 *db);
+int vg_register_embed_functions(sqlite3 *db);
+int vg_register_chunk_module(sqlite3 *db);
 
 #endif

@@ -1,0 +1,281 @@
+/*
+** chunk.c — vg_chunk, a text cut into pieces of at most max_tokens tokens,
+** each sharing its first overlap tokens with the end of the one before:
+**
+**   SELECT chunk_index, start, "end", tokens, text
+**     FROM vg_chunk(text, max_tokens [, overlap]);
+**
+** Tokens are runs of non-whitespace (vg_tokens in embed.h), as the
+** embedders count them, so a chunk of max_tokens tokens fits an embedder
+** whose window is that long.  A chunk's text runs from its first token's
+** first byte to its last token's last byte: chunks never split a character,
+** and the text between tokens is kept.  start and end are 0-based character
+** offsets, end exclusive, as in vg_pii_scan.  An eponymous-only table.
+*/
+#include "vecguard.h"
+
+#include <string.h>
+
+#include "embed.h"
+#include "pii.h"
+
+#define COL_INDEX 0
+#define COL_START 1
+#define COL_END 2
+#define COL_TOKENS 3
+#define COL_TEXT 4
+#define COL_INPUT 5
+#define COL_MAX 6
+#define COL_OVERLAP 7
+
+/* Largest max_tokens accepted. */
+#define CHUNK_MAX_TOKENS 1000000
+
+typedef struct ChunkCursor {
+  sqlite3_vtab_cursor base;
+  char *zText; /* a copy of the input */
+  int nText;
+  int *aStart, *aEnd; /* the tokens' byte offsets */
+  int nTok;
+  int nMax, nOverlap;
+  int iChunk;      /* the current chunk */
+  int iFirst;      /* its first token */
+  int iCharFirst;  /* the character offset of aStart[iFirst] */
+  int iByteCount;  /* characters counted up to this byte... */
+  int nCharCount;  /* ...are this many */
+  int bEof;
+} ChunkCursor;
+
+static int chunk_connect(sqlite3 *db, void *pAux, int argc, const char *const *argv,
+                         sqlite3_vtab **ppVtab, char **pzErr) {
+  (void)pAux;
+  (void)argc;
+  (void)argv;
+  (void)pzErr;
+  int rc = sqlite3_declare_vtab(db,
+                                "CREATE TABLE x(chunk_index INTEGER, start INTEGER, \"end\" INTEGER, "
+                                "tokens INTEGER, text TEXT, input HIDDEN, max_tokens HIDDEN, "
+                                "overlap HIDDEN)");
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_vtab *v = sqlite3_malloc64(sizeof(*v));
+  if (v == 0) return SQLITE_NOMEM;
+  memset(v, 0, sizeof(*v));
+  sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
+  *ppVtab = v;
+  return SQLITE_OK;
+}
+
+static int chunk_disconnect(sqlite3_vtab *pVtab) {
+  sqlite3_free(pVtab);
+  return SQLITE_OK;
+}
+
+/* The text and max_tokens must be given, overlap may be: idxNum is 1
+** with it, 0 without, -1 for a plan that lacks a required argument. */
+static int chunk_best_index(sqlite3_vtab *pVtab, sqlite3_index_info *p) {
+  (void)pVtab;
+  int aiArg[3] = {-1, -1, -1};
+  for (int i = 0; i < p->nConstraint; i++) {
+    const struct sqlite3_index_constraint *c = &p->aConstraint[i];
+    if (c->op != SQLITE_INDEX_CONSTRAINT_EQ || c->iColumn < COL_INPUT) continue;
+    if (!c->usable) return SQLITE_CONSTRAINT;
+    aiArg[c->iColumn - COL_INPUT] = i;
+  }
+  if (aiArg[0] < 0 || aiArg[1] < 0) {
+    p->idxNum = -1;
+    p->estimatedCost = 1e99;
+    return SQLITE_OK;
+  }
+  for (int k = 0; k < 3; k++) {
+    if (aiArg[k] < 0) continue;
+    p->aConstraintUsage[aiArg[k]].argvIndex = k + 1;
+    p->aConstraintUsage[aiArg[k]].omit = 1;
+  }
+  p->idxNum = aiArg[2] >= 0;
+  p->estimatedCost = 100;
+  p->estimatedRows = 10;
+  return SQLITE_OK;
+}
+
+static int chunk_open(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
+  (void)pVtab;
+  ChunkCursor *pCur = sqlite3_malloc64(sizeof(*pCur));
+  if (pCur == 0) return SQLITE_NOMEM;
+  memset(pCur, 0, sizeof(*pCur));
+  *ppCursor = &pCur->base;
+  return SQLITE_OK;
+}
+
+static void cursor_reset(ChunkCursor *pCur) {
+  sqlite3_free(pCur->zText);
+  sqlite3_free(pCur->aStart);
+  memset((char *)pCur + sizeof(pCur->base), 0, sizeof(*pCur) - sizeof(pCur->base));
+}
+
+static int chunk_close(sqlite3_vtab_cursor *pCursor) {
+  cursor_reset((ChunkCursor *)pCursor);
+  sqlite3_free(pCursor);
+  return SQLITE_OK;
+}
+
+static int fail(sqlite3_vtab_cursor *pCursor, const char *zMsg) {
+  sqlite3_vtab *v = pCursor->pVtab;
+  sqlite3_free(v->zErrMsg);
+  v->zErrMsg = sqlite3_mprintf("vg_chunk: %s", zMsg);
+  return SQLITE_ERROR;
+}
+
+/* An integer argument from nLo to nHi. */
+static int int_arg(sqlite3_value *p, int nLo, int nHi, int *pOut) {
+  if (sqlite3_value_type(p) != SQLITE_INTEGER) return 0;
+  sqlite3_int64 v = sqlite3_value_int64(p);
+  if (v < nLo || v > nHi) return 0;
+  *pOut = (int)v;
+  return 1;
+}
+
+static int read_args(sqlite3_vtab_cursor *pCursor, int argc, sqlite3_value **argv) {
+  ChunkCursor *pCur = (ChunkCursor *)pCursor;
+  if (!int_arg(argv[1], 1, CHUNK_MAX_TOKENS, &pCur->nMax)) {
+    char *z = sqlite3_mprintf("max_tokens must be a whole number from 1 to %d", CHUNK_MAX_TOKENS);
+    int rc = z ? fail(pCursor, z) : SQLITE_NOMEM;
+    sqlite3_free(z);
+    return rc;
+  }
+  if (argc > 2 && !int_arg(argv[2], 0, pCur->nMax - 1, &pCur->nOverlap)) {
+    return fail(pCursor, "overlap must be a whole number from 0 to max_tokens - 1");
+  }
+  int eType = sqlite3_value_type(argv[0]);
+  if (eType == SQLITE_NULL) return SQLITE_DONE;
+  if (eType != SQLITE_TEXT) return fail(pCursor, "the text must be TEXT");
+  const char *z = (const char *)sqlite3_value_text(argv[0]);
+  int n = sqlite3_value_bytes(argv[0]);
+  if (z == 0) return SQLITE_NOMEM;
+  int iBad = 0;
+  if (!vg_utf8_valid(z, n, &iBad)) {
+    char *zMsg = sqlite3_mprintf("the text is not valid UTF-8 (at byte %d)", iBad);
+    int rc = zMsg ? fail(pCursor, zMsg) : SQLITE_NOMEM;
+    sqlite3_free(zMsg);
+    return rc;
+  }
+  pCur->zText = sqlite3_malloc64((size_t)n + 1);
+  if (pCur->zText == 0) return SQLITE_NOMEM;
+  memcpy(pCur->zText, z, (size_t)n + 1);
+  pCur->nText = n;
+  return SQLITE_OK;
+}
+
+/* Characters in the text before byte i; i never goes back. */
+static int chars_before(ChunkCursor *pCur, int i) {
+  for (; pCur->iByteCount < i; pCur->iByteCount++) {
+    pCur->nCharCount += (pCur->zText[pCur->iByteCount] & 0xC0) != 0x80;
+  }
+  return pCur->nCharCount;
+}
+
+static int chunk_last_token(const ChunkCursor *pCur) {
+  int iLast = pCur->iFirst + pCur->nMax - 1;
+  return iLast < pCur->nTok - 1 ? iLast : pCur->nTok - 1;
+}
+
+static int chunk_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *idxStr, int argc,
+                        sqlite3_value **argv) {
+  (void)idxStr;
+  ChunkCursor *pCur = (ChunkCursor *)pCursor;
+  cursor_reset(pCur);
+  if (idxNum < 0) return fail(pCursor, "give the text and max_tokens, as in vg_chunk(text, 256, 32)");
+  int rc = read_args(pCursor, argc, argv);
+  if (rc == SQLITE_DONE || (rc == SQLITE_OK && pCur->nText == 0)) {
+    pCur->bEof = 1;
+    return SQLITE_OK;
+  }
+  if (rc != SQLITE_OK) return rc;
+  pCur->nTok = vg_tokens(pCur->zText, pCur->nText, 0, 0, 0);
+  pCur->aStart = sqlite3_malloc64(sizeof(int) * 2 * (size_t)(pCur->nTok + 1));
+  if (pCur->aStart == 0) return SQLITE_NOMEM;
+  pCur->aEnd = pCur->aStart + pCur->nTok + 1;
+  vg_tokens(pCur->zText, pCur->nText, pCur->nTok, pCur->aStart, pCur->aEnd);
+  pCur->bEof = pCur->nTok == 0;
+  if (!pCur->bEof) pCur->iCharFirst = chars_before(pCur, pCur->aStart[0]);
+  return SQLITE_OK;
+}
+
+static int chunk_next(sqlite3_vtab_cursor *pCursor) {
+  ChunkCursor *pCur = (ChunkCursor *)pCursor;
+  if (chunk_last_token(pCur) == pCur->nTok - 1) {
+    pCur->bEof = 1;
+    return SQLITE_OK;
+  }
+  pCur->iFirst += pCur->nMax - pCur->nOverlap;
+  pCur->iChunk++;
+  pCur->iCharFirst = chars_before(pCur, pCur->aStart[pCur->iFirst]);
+  return SQLITE_OK;
+}
+
+static int chunk_eof(sqlite3_vtab_cursor *pCursor) { return ((ChunkCursor *)pCursor)->bEof; }
+
+/* Characters from the chunk's start to byte e (past it), counted apart
+** from the running count so that it only moves forward. */
+static int chars_to(const ChunkCursor *pCur, int e) {
+  int n = pCur->iCharFirst;
+  for (int i = pCur->aStart[pCur->iFirst]; i < e; i++) n += (pCur->zText[i] & 0xC0) != 0x80;
+  return n;
+}
+
+static int chunk_column(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx, int iCol) {
+  ChunkCursor *pCur = (ChunkCursor *)pCursor;
+  int iLast = chunk_last_token(pCur);
+  int s = pCur->aStart[pCur->iFirst], e = pCur->aEnd[iLast];
+  switch (iCol) {
+    case COL_INDEX:
+      sqlite3_result_int(ctx, pCur->iChunk);
+      break;
+    case COL_START:
+      sqlite3_result_int(ctx, pCur->iCharFirst);
+      break;
+    case COL_END:
+      sqlite3_result_int(ctx, chars_to(pCur, e));
+      break;
+    case COL_TOKENS:
+      sqlite3_result_int(ctx, iLast - pCur->iFirst + 1);
+      break;
+    case COL_TEXT:
+      sqlite3_result_text(ctx, pCur->zText + s, e - s, SQLITE_TRANSIENT);
+      break;
+    case COL_INPUT:
+      sqlite3_result_text(ctx, pCur->zText, pCur->nText, SQLITE_TRANSIENT);
+      break;
+    case COL_MAX:
+      sqlite3_result_int(ctx, pCur->nMax);
+      break;
+    default:
+      sqlite3_result_int(ctx, pCur->nOverlap);
+      break;
+  }
+  return SQLITE_OK;
+}
+
+static int chunk_rowid(sqlite3_vtab_cursor *pCursor, sqlite3_int64 *pRowid) {
+  *pRowid = ((ChunkCursor *)pCursor)->iChunk + 1;
+  return SQLITE_OK;
+}
+
+static const sqlite3_module chunk_module = {
+    .iVersion = 0,
+    .xCreate = 0, /* eponymous only */
+    .xConnect = chunk_connect,
+    .xBestIndex = chunk_best_index,
+    .xDisconnect = chunk_disconnect,
+    .xDestroy = chunk_disconnect,
+    .xOpen = chunk_open,
+    .xClose = chunk_close,
+    .xFilter = chunk_filter,
+    .xNext = chunk_next,
+    .xEof = chunk_eof,
+    .xColumn = chunk_column,
+    .xRowid = chunk_rowid,
+};
+
+int vg_register_chunk_module(sqlite3 *db) {
+  return sqlite3_create_module(db, "vg_chunk", &chunk_module, 0);
+}

@@ -1,0 +1,44 @@
+/*
+** embed.h — the interface every embedder (text in, float32 vector out)
+** implements, and the registry that opens one by its model name.
+**
+** An embedder has a name, a dimension, and the longest input it reads, in
+** tokens; it embeds a batch of texts in one call, so that a model that is
+** faster on batches (a transformer on OpenBLAS) gets them.  Text longer than
+** nMaxTokens is cut there: callers split it first with vg_chunk.
+**
+** Model names: "hash" (feature hashing, 384 dimensions) or "hash:DIM".
+*/
+#ifndef VG_EMBED_H
+#define VG_EMBED_H
+
+#define VG_EMBED_DEFAULT_MODEL "hash:384"
+
+typedef struct VgEmbedder VgEmbedder;
+struct VgEmbedder {
+  const char *zName; /* the model name it was opened with, e.g. "hash:384" */
+  int nDims;
+  int nMaxTokens;
+  /* Write nText vectors of nDims floats to aOut.  Each text is UTF-8, anText[i]
+  ** bytes.  Returns an SQLite code; on error *pzErr (sqlite3_malloc'd) says
+  ** which text and why. */
+  int (*xEmbed)(VgEmbedder *p, int nText, const char *const *azText, const int *anText,
+                float *aOut, char **pzErr);
+  void (*xDestroy)(VgEmbedder *p);
+};
+
+/* Open the embedder named zModel.  An unknown name or a bad dimension fails
+** with a message naming the models there are. */
+int vg_embedder_open(const char *zModel, VgEmbedder **ppOut, char **pzErr);
+void vg_embedder_close(VgEmbedder *p);
+
+/* The feature-hashing embedder (embed_hash.c). */
+int vg_embed_hash_open(const char *zModel, int nDims, VgEmbedder **ppOut, char **pzErr);
+
+/* Tokens as the embedders and vg_chunk count them: maximal runs of bytes
+** that are not ASCII whitespace (so a token never splits a character).
+** Returns the number of tokens in z[0, n); when aStart is not 0, the byte
+** offsets where the first nMax of them start and end go to aStart and aEnd. */
+int vg_tokens(const char *z, int n, int nMax, int *aStart, int *aEnd);
+
+#endif

@@ -1,0 +1,211 @@
+/*
+** embed_hash.c — the built-in embedder: signed feature hashing, no model
+** file, the same vector for the same text on every machine.
+**
+** A text's first 512 tokens (runs of non-whitespace, see vg_tokens) are
+** lower-cased (ASCII letters) and stripped of leading and trailing ASCII
+** punctuation; each gives three kinds of feature:
+**
+**   the token itself                       weight 1
+**   the token with the one before it       weight 0.5
+**   each run of three characters of "<token>" (the first 100 bytes of it)
+**                                          weight 0.25
+**
+** A feature's 64-bit hash (FNV-1a, then a finalizer; a seed per kind) picks
+** a dimension (hash mod dims) and a sign (the top bit).  A feature seen tf
+** times adds sign * weight * (1 + ln tf) there: repeats count, sublinearly.
+** The vector is then scaled to length 1.  Texts sharing words, word pairs
+** or word pieces (inflections, typos) get a positive cosine similarity;
+** unrelated texts get about 0.
+*/
+#include "vecguard.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embed.h"
+
+#define HASH_MAX_TOKENS 512
+#define HASH_TOKEN_BYTES 100 /* longer tokens (keys, base64) add no more trigrams */
+
+enum { KIND_TOKEN = 1, KIND_PAIR = 2, KIND_TRIGRAM = 3 };
+static const float aKindWeight[] = {0.0f, 1.0f, 0.5f, 0.25f};
+
+typedef struct Feature {
+  uint64_t h;
+  int kind;
+} Feature;
+
+static uint64_t finalize(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+static uint64_t hash_bytes(uint64_t h, const unsigned char *z, int n) {
+  for (int i = 0; i < n; i++) {
+    h ^= z[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+static uint64_t feature_hash(int kind, const unsigned char *z, int n) {
+  uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)kind;
+  return finalize(hash_bytes(h, z, n));
+}
+
+static int is_ascii_punct(unsigned char c) {
+  return (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') ||
+         (c >= '{' && c <= '~');
+}
+
+/* Lower-case z[0, n) into a (n bytes at most) without the punctuation at
+** either end; returns the length. */
+static int normalize_token(const unsigned char *z, int n, unsigned char *a) {
+  int s = 0, e = n;
+  while (s < e && is_ascii_punct(z[s])) s++;
+  while (e > s && is_ascii_punct(z[e - 1])) e--;
+  for (int i = s; i < e; i++) a[i - s] = (z[i] >= 'A' && z[i] <= 'Z') ? (unsigned char)(z[i] + 32) : z[i];
+  return e - s;
+}
+
+/* Append the trigram features of "<" a[0, n) ">" (n <= HASH_TOKEN_BYTES,
+** cut back to a character boundary). */
+static int add_trigrams(const unsigned char *a, int n, Feature *aF) {
+  unsigned char buf[HASH_TOKEN_BYTES + 2];
+  int aStart[HASH_TOKEN_BYTES + 3], nChar = 0, nF = 0;
+  buf[0] = '<';
+  memcpy(buf + 1, a, (size_t)n);
+  buf[n + 1] = '>';
+  for (int i = 0; i < n + 2; i++) {
+    if ((buf[i] & 0xC0) != 0x80) aStart[nChar++] = i;
+  }
+  aStart[nChar] = n + 2;
+  for (int i = 0; i + 3 <= nChar; i++) {
+    aF[nF].h = feature_hash(KIND_TRIGRAM, buf + aStart[i], aStart[i + 3] - aStart[i]);
+    aF[nF++].kind = KIND_TRIGRAM;
+  }
+  return nF;
+}
+
+static int by_hash(const void *x, const void *y) {
+  uint64_t a = ((const Feature *)x)->h, b = ((const Feature *)y)->h;
+  return (a > b) - (a < b);
+}
+
+/* The features of one text; returns their number, or -1 when out of memory. */
+static int text_features(const char *z, int n, Feature **paF) {
+  int nTok = vg_tokens(z, n, 0, 0, 0);
+  if (nTok > HASH_MAX_TOKENS) nTok = HASH_MAX_TOKENS;
+  int *aStart = sqlite3_malloc64(sizeof(int) * 2 * (size_t)(nTok + 1));
+  Feature *aF = sqlite3_malloc64(sizeof(Feature) * (size_t)(nTok + 1) * (HASH_TOKEN_BYTES + 4));
+  if (aStart == 0 || aF == 0) {
+    sqlite3_free(aStart);
+    sqlite3_free(aF);
+    return -1;
+  }
+  int *aEnd = aStart + nTok + 1;
+  vg_tokens(z, n, nTok, aStart, aEnd);
+  unsigned char aPrev[HASH_TOKEN_BYTES + 1 + HASH_TOKEN_BYTES], aTok[HASH_TOKEN_BYTES];
+  int nPrev = 0, nF = 0;
+  for (int t = 0; t < nTok; t++) {
+    int nRaw = aEnd[t] - aStart[t];
+    const unsigned char *zTok = (const unsigned char *)z + aStart[t];
+    if (nRaw > HASH_TOKEN_BYTES) {
+      nRaw = HASH_TOKEN_BYTES;
+      while (nRaw > 0 && (zTok[nRaw] & 0xC0) == 0x80) nRaw--;
+    }
+    int m = normalize_token(zTok, nRaw, aTok);
+    if (m == 0) continue;
+    aF[nF].h = feature_hash(KIND_TOKEN, aTok, m);
+    aF[nF++].kind = KIND_TOKEN;
+    if (nPrev > 0) {
+      aPrev[nPrev] = ' ';
+      memcpy(aPrev + nPrev + 1, aTok, (size_t)m);
+      aF[nF].h = feature_hash(KIND_PAIR, aPrev, nPrev + 1 + m);
+      aF[nF++].kind = KIND_PAIR;
+    }
+    nF += add_trigrams(aTok, m, aF + nF);
+    memcpy(aPrev, aTok, (size_t)m);
+    nPrev = m;
+  }
+  sqlite3_free(aStart);
+  *paF = aF;
+  return nF;
+}
+
+static int hash_embed_one(int nDims, const char *z, int n, float *aOut) {
+  Feature *aF = 0;
+  int nF = text_features(z, n, &aF);
+  if (nF < 0) return SQLITE_NOMEM;
+  qsort(aF, (size_t)nF, sizeof(Feature), by_hash);
+  double *aSum = sqlite3_malloc64(sizeof(double) * (size_t)nDims);
+  if (aSum == 0) {
+    sqlite3_free(aF);
+    return SQLITE_NOMEM;
+  }
+  memset(aSum, 0, sizeof(double) * (size_t)nDims);
+  for (int i = 0; i < nF;) {
+    int j = i;
+    while (j < nF && aF[j].h == aF[i].h) j++;
+    double w = aKindWeight[aF[i].kind] * (1.0 + log((double)(j - i)));
+    aSum[aF[i].h % (uint64_t)nDims] += (aF[i].h >> 63) ? -w : w;
+    i = j;
+  }
+  double norm = 0.0;
+  for (int d = 0; d < nDims; d++) norm += aSum[d] * aSum[d];
+  norm = sqrt(norm);
+  for (int d = 0; d < nDims; d++) aOut[d] = norm > 0.0 ? (float)(aSum[d] / norm) : 0.0f;
+  sqlite3_free(aSum);
+  sqlite3_free(aF);
+  return norm > 0.0 ? SQLITE_OK : SQLITE_EMPTY;
+}
+
+static int hash_embed(VgEmbedder *p, int nText, const char *const *azText, const int *anText,
+                      float *aOut, char **pzErr) {
+  for (int i = 0; i < nText; i++) {
+    int rc = hash_embed_one(p->nDims, azText[i], anText[i], aOut + (size_t)i * (size_t)p->nDims);
+    if (rc == SQLITE_EMPTY) {
+      const char *zWhat = "the text";
+      char zNth[32];
+      if (nText > 1) zWhat = sqlite3_snprintf(sizeof zNth, zNth, "text %d", i + 1);
+      *pzErr = sqlite3_mprintf("%s has no words to embed (only whitespace and punctuation)", zWhat);
+      return SQLITE_ERROR;
+    }
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
+
+typedef struct HashEmbedder {
+  VgEmbedder base;
+  char zName[32];
+} HashEmbedder;
+
+static void hash_destroy(VgEmbedder *p) { sqlite3_free(p); }
+
+int vg_embed_hash_open(const char *zModel, int nDims, VgEmbedder **ppOut, char **pzErr) {
+  (void)zModel;
+  *ppOut = 0;
+  if (nDims < 2 || nDims > VG_MAX_DIMS) {
+    *pzErr = sqlite3_mprintf("the hash model's dimension must be from 2 to %d, not %d",
+                             VG_MAX_DIMS, nDims);
+    return SQLITE_ERROR;
+  }
+  HashEmbedder *p = sqlite3_malloc64(sizeof(*p));
+  if (p == 0) return SQLITE_NOMEM;
+  memset(p, 0, sizeof(*p));
+  sqlite3_snprintf(sizeof p->zName, p->zName, "hash:%d", nDims);
+  p->base.zName = p->zName;
+  p->base.nDims = nDims;
+  p->base.nMaxTokens = HASH_MAX_TOKENS;
+  p->base.xEmbed = hash_embed;
+  p->base.xDestroy = hash_destroy;
+  *ppOut = &p->base;
+  return SQLITE_OK;
+}
