@@ -526,3 +526,69 @@ char *vg_tabledef_declaration(const VgTableDef *pDef) {
   sqlite3_str_appendall(s, ")");
   return sqlite3_str_finish(s);
 }
+
+/* The byte after the quoted token that starts at z (', ", ` or [). */
+static const char *skip_quoted(const char *z) {
+  char cEnd = *z == '[' ? ']' : *z;
+  for (z++; *z; z++) {
+    if (*z == cEnd) {
+      if (cEnd != ']' && z[1] == cEnd) {
+        z++; /* a doubled quote stands for one */
+        continue;
+      }
+      return z + 1;
+    }
+  }
+  return z;
+}
+
+static int is_quote(char c) { return c == '\'' || c == '"' || c == '`' || c == '['; }
+
+int vg_tabledef_parse_sql(const char *zSql, VgTableDef **ppDef, char **pzErr) {
+  *ppDef = 0;
+  const char *z = zSql;
+  while (*z && *z != '(') z = is_quote(*z) ? skip_quoted(z) : z + 1;
+  if (*z != '(') {
+    *pzErr = sqlite3_mprintf("vg_hnsw: no module arguments in: %s", zSql);
+    return SQLITE_ERROR;
+  }
+  int nArg = 0, nAlloc = 8, rc = SQLITE_OK;
+  char **azArg = sqlite3_malloc64(sizeof(char *) * (size_t)nAlloc);
+  if (azArg == 0) return SQLITE_NOMEM;
+  const char *zArg = ++z;
+  for (int depth = 0; *z && rc == SQLITE_OK;) {
+    if (is_quote(*z)) {
+      z = skip_quoted(z);
+      continue;
+    }
+    if (*z == '(') depth++;
+    if ((*z == ',' || *z == ')') && depth == 0) {
+      const char *s = zArg, *e = z;
+      while (s < e && (*s == ' ' || (*s >= '\t' && *s <= '\r'))) s++;
+      while (e > s && (e[-1] == ' ' || (e[-1] >= '\t' && e[-1] <= '\r'))) e--;
+      if (nArg == nAlloc) {
+        char **a = sqlite3_realloc64(azArg, sizeof(char *) * (size_t)(nAlloc *= 2));
+        if (a == 0) {
+          rc = SQLITE_NOMEM;
+          break;
+        }
+        azArg = a;
+      }
+      azArg[nArg] = sqlite3_mprintf("%.*s", (int)(e - s), s);
+      if (azArg[nArg++] == 0) rc = SQLITE_NOMEM;
+      if (*z == ')') break;
+      zArg = z + 1;
+    } else if (*z == ')') {
+      depth--;
+    }
+    z++;
+  }
+  if (rc == SQLITE_OK && *z != ')') {
+    *pzErr = sqlite3_mprintf("vg_hnsw: unbalanced module arguments in: %s", zSql);
+    rc = SQLITE_ERROR;
+  }
+  if (rc == SQLITE_OK) rc = vg_tabledef_parse(nArg, (const char *const *)azArg, ppDef, pzErr);
+  for (int i = 0; i < nArg; i++) sqlite3_free(azArg[i]);
+  sqlite3_free(azArg);
+  return rc;
+}

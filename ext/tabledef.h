@@ -85,6 +85,11 @@ int vg_tabledef_parse(int nArg, const char *const *azArg, VgTableDef **ppDef,
                       char **pzErr);
 void vg_tabledef_free(VgTableDef *pDef);
 
+/* The definition of a table from its CREATE VIRTUAL TABLE statement (as
+** sqlite_schema keeps it): the module arguments are split as SQLite splits
+** them (at commas outside parentheses and quotes) and parsed as above. */
+int vg_tabledef_parse_sql(const char *zSql, VgTableDef **ppDef, char **pzErr);
+
 /* The CREATE TABLE statement to pass to sqlite3_declare_vtab(). */
 char *vg_tabledef_declaration(const VgTableDef *pDef);
 

@@ -2,7 +2,7 @@
 ** vecguard.c — the extension's entry point.  Loading it
 ** (".load ./build/vecguard" or sqlite3_load_extension) registers, on that
 ** connection, the vector functions, the vg_hnsw virtual table module, the
-** PII functions, the embedders and vg_chunk.
+** PII functions, the embedders, vg_chunk and the embedding queue.
 */
 #include "vecguard.h"
 SQLITE_EXTENSION_INIT1
@@ -34,5 +34,6 @@ int sqlite3_vecguard_init(sqlite3 *db, char **pzErrMsg,
   if (rc == SQLITE_OK) rc = vg_register_pii_functions(db);
   if (rc == SQLITE_OK) rc = vg_register_embed_functions(db);
   if (rc == SQLITE_OK) rc = vg_register_chunk_module(db);
+  if (rc == SQLITE_OK) rc = vg_register_queue_functions(db);
   return rc;
 }

@@ -28,5 +28,6 @@ int vg_register_check_function(sqlite3 *db);
 int vg_register_pii_functions(sqlite3 *db);
 int vg_register_embed_functions(sqlite3 *db);
 int vg_register_chunk_module(sqlite3 *db);
+int vg_register_queue_functions(sqlite3 *db);
 
 #endif

@@ -186,6 +186,26 @@ double tdb_uniform(uint64_t *pState) {
   return (double)(tdb_rand(pState) >> 11) / 9007199254740992.0;
 }
 
+void tdb_expect_schema_file(sqlite3 *db, const char *zFile, const char *zObject) {
+  const char *zDocs = getenv("VG_DOCS");
+  if (zDocs == 0) fail_msg("VG_DOCS is not set (run the tests with make test)");
+  char *zPath = sqlite3_mprintf("%s/../sql/%s", zDocs, zFile);
+  long n = 0;
+  char *zSql = tdb_read_file(zPath, &n);
+  sqlite3 *db2 = tdb_open(":memory:");
+  tdb_exec(db2, "%s", zSql);
+  const char *zSchema = "SELECT group_concat(type || ' ' || name || ': ' || sql, char(10)) FROM "
+                        "(SELECT * FROM sqlite_schema ORDER BY name)";
+  char *z1 = tdb_text(db, "%s", zSchema), *z2 = tdb_text(db2, "%s", zSchema);
+  assert_string_equal(z1, z2);
+  if (strstr(z1, zObject) == 0) fail_msg("sql/%s makes no %s", zFile, zObject);
+  sqlite3_free(z1);
+  sqlite3_free(z2);
+  free(zSql);
+  sqlite3_free(zPath);
+  tdb_close(db2);
+}
+
 void tdb_expect_index_ok(sqlite3 *db, const char *zTable) {
   char *z = tdb_text(db, "SELECT vg_hnsw_check(%Q)", zTable);
   if (strstr(z, "\"ok\":true") == 0) fail_msg("vg_hnsw_check('%s'): %s", zTable, z);

@@ -42,6 +42,11 @@ sqlite3_int64 tdb_int(sqlite3 *db, const char *zFormat, ...);
 double tdb_double(sqlite3 *db, const char *zFormat, ...);
 char *tdb_text(sqlite3 *db, const char *zFormat, ...); /* sqlite3_free it */
 
+/* The schema of db (its sqlite_schema, every row) must be what running
+** sql/<zFile> (beside docs/, found from $VG_DOCS) on a fresh database makes,
+** and must hold zObject ("table vg_queue", say). */
+void tdb_expect_schema_file(sqlite3 *db, const char *zFile, const char *zObject);
+
 /* vg_hnsw_check(zTable) must report a clean index. */
 void tdb_expect_index_ok(sqlite3 *db, const char *zTable);
 

@@ -172,12 +172,40 @@ static void test_errors(void **state) {
   expect_error(2, a23, "cannot be empty");
 }
 
+/* A definition read back from the statement sqlite_schema keeps: the same
+** columns as from SQLite's own split of the arguments. */
+static void test_parse_sql(void **state) {
+  (void)state;
+  VgTableDef *pDef = 0;
+  char *zErr = 0;
+  const char *zSql = "CREATE VIRTUAL TABLE \"t(1\" USING vg_hnsw( embedding float[4] distance_metric=cosine ,"
+                     " [ten,ant] text partition key, 'x''y' text, \"note\" text, +body text, hnsw_m=8 )";
+  assert_int_equal(vg_tabledef_parse_sql(zSql, &pDef, &zErr), SQLITE_OK);
+  assert_int_equal(pDef->nCol, 5);
+  assert_int_equal(pDef->nDims, 4);
+  assert_int_equal(pDef->iPartition, 1);
+  assert_string_equal(pDef->aCol[1].zName, "ten,ant");
+  assert_string_equal(pDef->aCol[2].zName, "x'y");
+  assert_string_equal(pDef->aCol[3].zName, "note");
+  assert_int_equal(pDef->aCol[4].kind, VG_COL_AUX);
+  assert_int_equal(pDef->hnswM, 8);
+  vg_tabledef_free(pDef);
+  assert_int_equal(vg_tabledef_parse_sql("CREATE VIRTUAL TABLE t USING vg_hnsw", &pDef, &zErr), SQLITE_ERROR);
+  assert_non_null(strstr(zErr, "no module arguments"));
+  sqlite3_free(zErr);
+  assert_int_equal(vg_tabledef_parse_sql("CREATE VIRTUAL TABLE t USING vg_hnsw(e float[4]", &pDef, &zErr),
+                   SQLITE_ERROR);
+  assert_non_null(strstr(zErr, "unbalanced"));
+  sqlite3_free(zErr);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_example),
       cmocka_unit_test(test_defaults_and_case),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_option_errors),
+      cmocka_unit_test(test_parse_sql),
   };
   return cmocka_run_group_tests(tests, 0, 0);
 }

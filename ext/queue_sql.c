@@ -1,0 +1,898 @@
+/*
+** queue_sql.c — the embedding queue in SQL: the vg_queue table and the
+** functions that move its items (see queue.h for the rules, docs/queue.md
+** for the reference).
+**
+**   vg_queue_init()                              create the tables (also done on first use)
+**   vg_enqueue(table, tenant, type, id, content [, metadata [, priority]])
+**   vg_queue_claim(worker, n [, lease_seconds])  JSON array of the items claimed
+**   vg_queue_complete(id, embedding [, worker])  store the vector, mark done
+**   vg_queue_fail(id, error [, worker])          retry later, or dead
+**   vg_queue_stats([tenant])                     JSON counts
+**   vg_queue_clock([seconds])                    fix "now" on this connection (tests)
+**
+** Enqueueing and claiming are each one SQL statement, so that several
+** processes can do them at once: a statement that writes holds the
+** database's write lock from its first step to its end.  Completing writes
+** the vectors and the item's new status under one savepoint.
+*/
+#include "vecguard.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pii.h"
+#include "queue.h"
+#include "tabledef.h"
+#include "vector.h"
+
+typedef struct QueueConn {
+  int bClock;     /* "now" is fixed at rClock (vg_queue_clock) */
+  double rClock;
+  char *zWorker;  /* the worker id of this connection's last claim */
+} QueueConn;
+
+static double queue_now(QueueConn *q) {
+  if (q->bClock) return q->rClock;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char zSchema[] =
+    "CREATE TABLE IF NOT EXISTS main.vg_queue(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  tenant_id TEXT NOT NULL,\n"
+    "  target_table TEXT NOT NULL,\n"
+    "  content_type TEXT NOT NULL,\n"
+    "  content_id TEXT NOT NULL,\n"
+    "  content TEXT NOT NULL,\n"
+    "  content_hash BLOB NOT NULL,\n"
+    "  metadata TEXT CHECK (metadata IS NULL OR json_type(metadata) = 'object'),\n"
+    "  priority TEXT NOT NULL CHECK (priority IN ('high', 'medium', 'low')),\n"
+    "  status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'done', 'failed', 'dead')),\n"
+    "  queued_at REAL NOT NULL,\n"
+    "  scheduled_for REAL NOT NULL,\n"
+    "  lease_until REAL,\n"
+    "  worker_id TEXT,\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+    "  max_attempts INTEGER NOT NULL,\n"
+    "  last_error TEXT,\n"
+    "  UNIQUE (tenant_id, content_type, content_id)\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS main.vg_queue_by_status ON vg_queue(status, scheduled_for);\n"
+    "CREATE TABLE IF NOT EXISTS main.vg_queue_vectors(\n"
+    "  item_id INTEGER NOT NULL,\n"
+    "  chunk_index INTEGER NOT NULL,\n"
+    "  target_table TEXT NOT NULL,\n"
+    "  target_rowid INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (item_id, chunk_index)\n"
+    ") WITHOUT ROWID;\n";
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void result_errorf(sqlite3_context *ctx, const char *zFunc, const char *zFormat, ...) {
+  va_list ap;
+  va_start(ap, zFormat);
+  char *zMsg = sqlite3_vmprintf(zFormat, ap);
+  va_end(ap);
+  char *zAll = zMsg ? sqlite3_mprintf("%s: %s", zFunc, zMsg) : 0;
+  if (zAll) {
+    sqlite3_result_error(ctx, zAll, -1);
+  } else {
+    sqlite3_result_error_nomem(ctx);
+  }
+  sqlite3_free(zMsg);
+  sqlite3_free(zAll);
+}
+
+static void result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc) {
+  if (rc == SQLITE_NOMEM) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  if (sqlite3_extended_errcode(db) == SQLITE_BUSY_SNAPSHOT) {
+    /* The calling statement holds a read transaction that cannot become a
+    ** write one: another connection wrote since it began. */
+    result_errorf(ctx, zFunc,
+                  "another connection wrote while this statement was reading; call %s in a statement "
+                  "that reads no table (SELECT %s(...)) or inside BEGIN IMMEDIATE",
+                  zFunc, zFunc);
+    sqlite3_result_error_code(ctx, SQLITE_BUSY);
+    return;
+  }
+  result_errorf(ctx, zFunc, "%s", sqlite3_errmsg(db));
+  sqlite3_result_error_code(ctx, rc);
+}
+
+/* Create the queue's tables unless they exist. */
+static int queue_ensure(sqlite3 *db) {
+  if (sqlite3_table_column_metadata(db, "main", "vg_queue_vectors", 0, 0, 0, 0, 0, 0) == SQLITE_OK) {
+    return SQLITE_OK;
+  }
+  return sqlite3_exec(db, zSchema, 0, 0, 0);
+}
+
+/* A transaction around a function's reads and writes: all or none of the
+** writes, and no other process writing between the reads and the writes.
+** Outside a transaction it is BEGIN IMMEDIATE (take the write lock first:
+** a read transaction that later upgrades can fail with SQLITE_BUSY_SNAPSHOT
+** where waiting cannot help).  Inside one, a savepoint; inside a statement
+** that writes (an INSERT whose trigger calls the function) SQLite allows
+** none, and that statement's own rollback covers the writes. */
+typedef enum { TXN_NONE, TXN_BEGIN, TXN_SAVEPOINT } TxnMode;
+
+static int txn_begin(sqlite3 *db, TxnMode *pMode) {
+  *pMode = TXN_NONE;
+  if (sqlite3_get_autocommit(db)) {
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0);
+    if (rc == SQLITE_OK) *pMode = TXN_BEGIN;
+    return rc;
+  }
+  if (sqlite3_exec(db, "SAVEPOINT vg_queue", 0, 0, 0) == SQLITE_OK) *pMode = TXN_SAVEPOINT;
+  return SQLITE_OK;
+}
+
+static int txn_end(sqlite3 *db, TxnMode mode, int rc) {
+  if (mode == TXN_BEGIN) {
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", 0, 0, 0);
+    if (rc != SQLITE_OK) sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
+    return rc;
+  }
+  if (mode == TXN_SAVEPOINT) {
+    if (rc != SQLITE_OK) sqlite3_exec(db, "ROLLBACK TO vg_queue", 0, 0, 0);
+    int rc2 = sqlite3_exec(db, "RELEASE vg_queue", 0, 0, 0);
+    return rc == SQLITE_OK ? rc2 : rc;
+  }
+  return rc;
+}
+
+/* The definition of vg_hnsw table zTable in main, or an error message. */
+static int target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char **pzErr) {
+  *ppDef = 0;
+  sqlite3_stmt *p = 0;
+  int rc = sqlite3_prepare_v2(db, "SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ?",
+                              -1, &p, 0);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_text(p, 1, zTable, -1, SQLITE_STATIC);
+  if (sqlite3_step(p) != SQLITE_ROW) {
+    *pzErr = sqlite3_mprintf("no table named \"%s\"", zTable);
+    rc = SQLITE_ERROR;
+  } else {
+    const char *zSql = (const char *)sqlite3_column_text(p, 0);
+    if (zSql == 0 || sqlite3_strlike("CREATE VIRTUAL TABLE % USING vg_hnsw%", zSql, 0) != 0) {
+      *pzErr = sqlite3_mprintf("\"%s\" is not a vg_hnsw table", zTable);
+      rc = SQLITE_ERROR;
+    } else {
+      char *zErr = 0;
+      rc = vg_tabledef_parse_sql(zSql, ppDef, &zErr);
+      if (rc != SQLITE_OK && zErr) *pzErr = sqlite3_mprintf("table \"%s\": %s", zTable, zErr);
+      sqlite3_free(zErr);
+    }
+  }
+  sqlite3_finalize(p);
+  return rc;
+}
+
+/* Text of argument i, which must be TEXT (and not empty when bNonEmpty). */
+static const char *text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value **argv, int i,
+                            const char *zName, int bNonEmpty) {
+  if (sqlite3_value_type(argv[i]) != SQLITE_TEXT) {
+    result_errorf(ctx, zFunc, "%s must be text", zName);
+    return 0;
+  }
+  const char *z = (const char *)sqlite3_value_text(argv[i]);
+  if (z == 0) {
+    sqlite3_result_error_nomem(ctx);
+    return 0;
+  }
+  if (bNonEmpty && z[0] == 0) {
+    result_errorf(ctx, zFunc, "%s must not be empty", zName);
+    return 0;
+  }
+  return z;
+}
+
+/* ---- vg_queue_init, vg_queue_clock ---------------------------------------- */
+
+static void fn_queue_init(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  int rc = queue_ensure(db);
+  if (rc != SQLITE_OK) {
+    result_db_error(ctx, "vg_queue_init", db, rc);
+    return;
+  }
+  sqlite3_result_int(ctx, 1);
+}
+
+/* vg_queue_clock(seconds) fixes "now" for this connection's queue functions;
+** vg_queue_clock(NULL) returns to the real clock; either returns "now". */
+static void fn_queue_clock(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  QueueConn *q = sqlite3_user_data(ctx);
+  if (argc == 1) {
+    int eType = sqlite3_value_type(argv[0]);
+    if (eType == SQLITE_NULL) {
+      q->bClock = 0;
+    } else if (eType == SQLITE_INTEGER || eType == SQLITE_FLOAT) {
+      q->bClock = 1;
+      q->rClock = sqlite3_value_double(argv[0]);
+    } else {
+      result_errorf(ctx, "vg_queue_clock", "the time must be a number of seconds since 1970, or NULL");
+      return;
+    }
+  }
+  sqlite3_result_double(ctx, queue_now(q));
+}
+
+/* ---- vg_enqueue --------------------------------------------------------- */
+
+/* One statement: a new item, or an existing one started over when its
+** content, metadata or target changed or it was dead; else left alone. */
+static const char zUpsert[] =
+    "INSERT INTO main.vg_queue(tenant_id, target_table, content_type, content_id, content,"
+    " content_hash, metadata, priority, status, queued_at, scheduled_for, attempts, max_attempts)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, 0, ?10)"
+    " ON CONFLICT (tenant_id, content_type, content_id) DO UPDATE SET"
+    " target_table = excluded.target_table, content = excluded.content,"
+    " content_hash = excluded.content_hash, metadata = excluded.metadata,"
+    " priority = excluded.priority, status = 'pending', queued_at = excluded.queued_at,"
+    " scheduled_for = excluded.scheduled_for, lease_until = NULL, worker_id = NULL, attempts = 0,"
+    " last_error = NULL"
+    " WHERE status = 'dead' OR content_hash IS NOT excluded.content_hash"
+    " OR metadata IS NOT excluded.metadata OR target_table IS NOT excluded.target_table";
+
+/* Check the arguments of vg_enqueue; 0 (and an error set) when one is bad. */
+static int enqueue_args_ok(sqlite3_context *ctx, int argc, sqlite3_value **argv, const char **az,
+                           int *pPriority) {
+  static const char *const azName[] = {"the target table", "tenant_id", "content_type"};
+  const char *zFunc = "vg_enqueue";
+  for (int i = 0; i < 3; i++) {
+    az[i] = text_arg(ctx, zFunc, argv, i, azName[i], i != 1);
+    if (az[i] == 0) return 0;
+  }
+  int eId = sqlite3_value_type(argv[3]);
+  if (eId != SQLITE_TEXT && eId != SQLITE_INTEGER) {
+    result_errorf(ctx, zFunc, "content_id must be text or an integer");
+    return 0;
+  }
+  az[3] = (const char *)sqlite3_value_text(argv[3]);
+  if (sqlite3_value_type(argv[4]) == SQLITE_NULL) {
+    result_errorf(ctx, zFunc, "the content is NULL");
+    return 0;
+  }
+  az[4] = text_arg(ctx, zFunc, argv, 4, "the content", 1);
+  if (az[4] == 0 || az[3] == 0) return 0;
+  int n = sqlite3_value_bytes(argv[4]), iBad = 0;
+  if (n > VG_QUEUE_MAX_CONTENT) {
+    result_errorf(ctx, zFunc, "the content is %d bytes; the limit is %d", n, VG_QUEUE_MAX_CONTENT);
+    return 0;
+  }
+  if (!vg_utf8_valid(az[4], n, &iBad)) {
+    result_errorf(ctx, zFunc, "the content is not valid UTF-8 (at byte %d)", iBad);
+    return 0;
+  }
+  az[5] = 0;
+  if (argc > 5 && sqlite3_value_type(argv[5]) != SQLITE_NULL) {
+    az[5] = text_arg(ctx, zFunc, argv, 5, "metadata", 0);
+    if (az[5] == 0) return 0;
+  }
+  *pPriority = VG_PRIORITY_MEDIUM;
+  if (argc > 6 && sqlite3_value_type(argv[6]) != SQLITE_NULL) {
+    const char *zP = (const char *)sqlite3_value_text(argv[6]);
+    *pPriority = vg_priority_parse(zP);
+    if (*pPriority < 0) {
+      result_errorf(ctx, zFunc, "unknown priority \"%s\" (high, medium or low)", zP ? zP : "");
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Is z a JSON object?  (SQLite's json_type says.) */
+static int json_object_ok(sqlite3 *db, const char *z, int *pbOk) {
+  sqlite3_stmt *p = 0;
+  int rc = sqlite3_prepare_v2(db, "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) = 'object' END", -1, &p, 0);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_text(p, 1, z, -1, SQLITE_STATIC);
+  *pbOk = sqlite3_step(p) == SQLITE_ROW && sqlite3_column_int(p, 0);
+  return sqlite3_finalize(p);
+}
+
+/* The partition key decides where the tenant's vectors go: a table without
+** one takes only tenant ''. */
+static int tenant_fits(sqlite3_context *ctx, const char *zFunc, const VgTableDef *pDef,
+                       const char *zTable, const char *zTenant) {
+  if (pDef->iPartition < 0 && zTenant[0]) {
+    result_errorf(ctx, zFunc,
+                  "table \"%s\" has no partition key to keep tenant \"%s\" apart (give tenant_id '' "
+                  "or add a partition key column)",
+                  zTable, zTenant);
+    return 0;
+  }
+  if (pDef->iPartition >= 0 && !zTenant[0]) {
+    result_errorf(ctx, zFunc, "table \"%s\" is partitioned by tenant: tenant_id must not be empty", zTable);
+    return 0;
+  }
+  return 1;
+}
+
+static void fn_enqueue(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  QueueConn *q = sqlite3_user_data(ctx);
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  const char *az[6];
+  int priority = 0;
+  if (!enqueue_args_ok(ctx, argc, argv, az, &priority)) return;
+  VgTableDef *pDef = 0;
+  char *zErr = 0;
+  int rc = target_def(db, az[0], &pDef, &zErr);
+  if (rc != SQLITE_OK) {
+    if (zErr) result_errorf(ctx, "vg_enqueue", "%s", zErr); else result_db_error(ctx, "vg_enqueue", db, rc);
+    sqlite3_free(zErr);
+    return;
+  }
+  int bFits = tenant_fits(ctx, "vg_enqueue", pDef, az[0], az[1]);
+  vg_tabledef_free(pDef);
+  if (!bFits) return;
+  int bObject = 1;
+  if (az[5] && (rc = json_object_ok(db, az[5], &bObject)) != SQLITE_OK) {
+    result_db_error(ctx, "vg_enqueue", db, rc);
+    return;
+  }
+  if (!bObject) {
+    result_errorf(ctx, "vg_enqueue", "metadata must be a JSON object, not %s", az[5]);
+    return;
+  }
+  unsigned char aHash[32];
+  crypto_generichash(aHash, sizeof aHash, (const unsigned char *)az[4],
+                     (unsigned long long)sqlite3_value_bytes(argv[4]), 0, 0);
+  if ((rc = queue_ensure(db)) != SQLITE_OK) {
+    result_db_error(ctx, "vg_enqueue", db, rc);
+    return;
+  }
+  sqlite3_stmt *p = 0;
+  rc = sqlite3_prepare_v2(db, zUpsert, -1, &p, 0);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(p, 1, az[1], -1, SQLITE_STATIC); /* tenant_id */
+    sqlite3_bind_text(p, 2, az[0], -1, SQLITE_STATIC); /* target_table */
+    sqlite3_bind_text(p, 3, az[2], -1, SQLITE_STATIC); /* content_type */
+    sqlite3_bind_text(p, 4, az[3], -1, SQLITE_STATIC); /* content_id */
+    sqlite3_bind_text(p, 5, az[4], -1, SQLITE_STATIC); /* content */
+    sqlite3_bind_blob(p, 6, aHash, sizeof aHash, SQLITE_STATIC);
+    if (az[5]) sqlite3_bind_text(p, 7, az[5], -1, SQLITE_STATIC);
+    sqlite3_bind_text(p, 8, vg_priority_name(priority), -1, SQLITE_STATIC);
+    sqlite3_bind_double(p, 9, queue_now(q));
+    sqlite3_bind_int(p, 10, VG_QUEUE_MAX_ATTEMPTS);
+    sqlite3_step(p);
+    rc = sqlite3_finalize(p);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(db, "SELECT id FROM main.vg_queue WHERE tenant_id = ? AND content_type = ? "
+                                "AND content_id = ?", -1, &p, 0);
+    if (rc == SQLITE_OK) {
+      for (int i = 0; i < 3; i++) sqlite3_bind_text(p, i + 1, az[i + 1], -1, SQLITE_STATIC);
+      if (sqlite3_step(p) == SQLITE_ROW) sqlite3_result_int64(ctx, sqlite3_column_int64(p, 0));
+      rc = sqlite3_finalize(p);
+    }
+  }
+  if (rc != SQLITE_OK) result_db_error(ctx, "vg_enqueue", db, rc);
+}
+
+/* ---- vg_queue_claim ----------------------------------------------------- */
+
+/* One statement: take up to n due items, highest priority first, oldest
+** first within a priority.  The JSON of each item comes back with its place
+** in that order (RETURNING gives rows in no set order). */
+static const char zClaim[] =
+    "UPDATE main.vg_queue SET status = 'processing', worker_id = ?1, lease_until = ?2 + ?3,"
+    " attempts = attempts + 1"
+    " WHERE id IN (SELECT id FROM main.vg_queue"
+    "  WHERE (status IN ('pending', 'failed') AND scheduled_for <= ?2)"
+    "  OR (status = 'processing' AND lease_until <= ?2 AND attempts < max_attempts)"
+    "  ORDER BY CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, queued_at, id"
+    "  LIMIT ?4)"
+    " RETURNING CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, queued_at, id,"
+    " json_object('id', id, 'tenant_id', tenant_id, 'target_table', target_table,"
+    " 'content_type', content_type, 'content_id', content_id, 'content', content,"
+    " 'metadata', json(metadata), 'priority', priority, 'attempts', attempts,"
+    " 'lease_until', lease_until)";
+
+/* Expired leases with no attempts left end the item: a worker died on it
+** each time. */
+static const char zBury[] =
+    "UPDATE main.vg_queue SET status = 'dead', last_error = 'the lease ran out ' || attempts ||"
+    " ' times (the worker stopped)', worker_id = NULL, lease_until = NULL"
+    " WHERE status = 'processing' AND lease_until <= ?1 AND attempts >= max_attempts";
+
+typedef struct Claimed {
+  int rank;
+  double queuedAt;
+  sqlite3_int64 id;
+  char *zJson;
+} Claimed;
+
+static int by_claim_order(const void *x, const void *y) {
+  const Claimed *a = x, *b = y;
+  if (a->rank != b->rank) return a->rank - b->rank;
+  if (a->queuedAt != b->queuedAt) return a->queuedAt < b->queuedAt ? -1 : 1;
+  return (a->id > b->id) - (a->id < b->id);
+}
+
+static void claimed_free(Claimed *a, int n) {
+  for (int i = 0; i < n; i++) sqlite3_free(a[i].zJson);
+  sqlite3_free(a);
+}
+
+/* Run the claim; the claimed items go to *paOut (sorted). */
+static int run_claim(sqlite3 *db, const char *zWorker, double now, double lease, int n,
+                     Claimed **paOut, int *pnOut) {
+  *paOut = 0;
+  *pnOut = 0;
+  sqlite3_stmt *p = 0;
+  int rc = sqlite3_prepare_v2(db, zBury, -1, &p, 0);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_double(p, 1, now);
+  sqlite3_step(p);
+  if ((rc = sqlite3_finalize(p)) != SQLITE_OK) return rc;
+  rc = sqlite3_prepare_v2(db, zClaim, -1, &p, 0);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_text(p, 1, zWorker, -1, SQLITE_STATIC);
+  sqlite3_bind_double(p, 2, now);
+  sqlite3_bind_double(p, 3, lease);
+  sqlite3_bind_int(p, 4, n);
+  Claimed *a = sqlite3_malloc64(sizeof(Claimed) * (size_t)(n > 0 ? n : 1));
+  int m = 0;
+  if (a == 0) rc = SQLITE_NOMEM;
+  while (rc == SQLITE_OK && sqlite3_step(p) == SQLITE_ROW && m < n) {
+    a[m].rank = sqlite3_column_int(p, 0);
+    a[m].queuedAt = sqlite3_column_double(p, 1);
+    a[m].id = sqlite3_column_int64(p, 2);
+    a[m].zJson = sqlite3_mprintf("%s", sqlite3_column_text(p, 3));
+    if (a[m++].zJson == 0) rc = SQLITE_NOMEM;
+  }
+  int rcFinal = sqlite3_finalize(p);
+  if (rc == SQLITE_OK) rc = rcFinal;
+  if (rc != SQLITE_OK) {
+    claimed_free(a, m);
+    return rc;
+  }
+  qsort(a, (size_t)m, sizeof(Claimed), by_claim_order);
+  *paOut = a;
+  *pnOut = m;
+  return SQLITE_OK;
+}
+
+static int set_worker(QueueConn *q, const char *zWorker) {
+  if (q->zWorker && strcmp(q->zWorker, zWorker) == 0) return SQLITE_OK;
+  char *z = sqlite3_mprintf("%s", zWorker);
+  if (z == 0) return SQLITE_NOMEM;
+  sqlite3_free(q->zWorker);
+  q->zWorker = z;
+  return SQLITE_OK;
+}
+
+static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  QueueConn *q = sqlite3_user_data(ctx);
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  const char *zWorker = text_arg(ctx, "vg_queue_claim", argv, 0, "worker_id", 1);
+  if (zWorker == 0) return;
+  if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER || sqlite3_value_int64(argv[1]) < 1 ||
+      sqlite3_value_int64(argv[1]) > 10000) {
+    result_errorf(ctx, "vg_queue_claim", "n must be a whole number from 1 to 10000");
+    return;
+  }
+  double lease = VG_QUEUE_LEASE;
+  if (argc > 2) {
+    int eType = sqlite3_value_type(argv[2]);
+    lease = sqlite3_value_double(argv[2]);
+    if ((eType != SQLITE_INTEGER && eType != SQLITE_FLOAT) || !(lease > 0 && lease <= 86400 * 7)) {
+      result_errorf(ctx, "vg_queue_claim", "lease_seconds must be a number above 0 and at most 604800");
+      return;
+    }
+  }
+  int rc = queue_ensure(db);
+  if (rc == SQLITE_OK) rc = set_worker(q, zWorker);
+  Claimed *a = 0;
+  int n = 0;
+  if (rc == SQLITE_OK) {
+    rc = run_claim(db, zWorker, queue_now(q), lease, sqlite3_value_int(argv[1]), &a, &n);
+  }
+  if (rc != SQLITE_OK) {
+    result_db_error(ctx, "vg_queue_claim", db, rc);
+    return;
+  }
+  sqlite3_str *out = sqlite3_str_new(db);
+  sqlite3_str_appendchar(out, 1, '[');
+  for (int i = 0; i < n; i++) sqlite3_str_appendf(out, "%s%s", i ? "," : "", a[i].zJson);
+  sqlite3_str_appendchar(out, 1, ']');
+  claimed_free(a, n);
+  int nOut = sqlite3_str_length(out);
+  char *zOut = sqlite3_str_finish(out);
+  if (zOut == 0) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, zOut, nOut, sqlite3_free);
+}
+
+/* ---- finishing an item: vg_queue_complete, vg_queue_fail ------------------ */
+
+/* An item as complete and fail read it. */
+typedef struct Item {
+  sqlite3_int64 id;
+  VgItemState st;
+  char *zWorker, *zTenant, *zTable, *zType, *zContentId, *zContent, *zMetadata;
+} Item;
+
+static void item_clear(Item *it) {
+  sqlite3_free(it->zWorker);
+  sqlite3_free(it->zTenant);
+  sqlite3_free(it->zTable);
+  sqlite3_free(it->zType);
+  sqlite3_free(it->zContentId);
+  sqlite3_free(it->zContent);
+  sqlite3_free(it->zMetadata);
+  memset(it, 0, sizeof(*it));
+}
+
+static char *column_dup(sqlite3_stmt *p, int i, int *pbOom) {
+  const char *z = (const char *)sqlite3_column_text(p, i);
+  if (z == 0) return 0;
+  char *zCopy = sqlite3_mprintf("%s", z);
+  if (zCopy == 0) *pbOom = 1;
+  return zCopy;
+}
+
+/* Read item id; SQLITE_NOTFOUND when there is none. */
+static int item_read(sqlite3 *db, sqlite3_int64 id, Item *it) {
+  memset(it, 0, sizeof(*it));
+  sqlite3_stmt *p = 0;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT status, attempts, max_attempts, worker_id, tenant_id, target_table,"
+                              " content_type, content_id, content, metadata FROM main.vg_queue WHERE id = ?",
+                              -1, &p, 0);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(p, 1, id);
+  int step = sqlite3_step(p), bOom = 0;
+  if (step == SQLITE_ROW) {
+    it->id = id;
+    it->st.status = vg_item_status_parse((const char *)sqlite3_column_text(p, 0));
+    it->st.attempts = sqlite3_column_int(p, 1);
+    it->st.maxAttempts = sqlite3_column_int(p, 2);
+    char **apz[] = {&it->zWorker, &it->zTenant, &it->zTable, &it->zType,
+                    &it->zContentId, &it->zContent, &it->zMetadata};
+    for (int i = 0; i < 7; i++) *apz[i] = column_dup(p, i + 3, &bOom);
+  }
+  rc = sqlite3_finalize(p);
+  if (rc == SQLITE_OK && bOom) rc = SQLITE_NOMEM;
+  if (rc == SQLITE_OK && step != SQLITE_ROW) rc = SQLITE_NOTFOUND;
+  if (rc != SQLITE_OK) item_clear(it);
+  return rc;
+}
+
+/* Read the item and check that the caller may finish it; on refusal the
+** error is set and 0 returned. */
+static int item_for_finish(sqlite3_context *ctx, const char *zFunc, int argc, sqlite3_value **argv,
+                           Item *it) {
+  QueueConn *q = sqlite3_user_data(ctx);
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER) {
+    result_errorf(ctx, zFunc, "the item id must be an integer");
+    return 0;
+  }
+  const char *zWorker = q->zWorker;
+  if (argc > 2) {
+    zWorker = text_arg(ctx, zFunc, argv, 2, "worker_id", 1);
+    if (zWorker == 0) return 0;
+  }
+  sqlite3_int64 id = sqlite3_value_int64(argv[0]);
+  int rc = queue_ensure(db);
+  if (rc == SQLITE_OK) rc = item_read(db, id, it);
+  if (rc == SQLITE_NOTFOUND) {
+    result_errorf(ctx, zFunc, "no queue item %lld", id);
+    return 0;
+  }
+  if (rc != SQLITE_OK) {
+    result_db_error(ctx, zFunc, db, rc);
+    return 0;
+  }
+  if (zWorker == 0) {
+    result_errorf(ctx, zFunc, "item %lld: this connection has claimed nothing; give the worker_id", id);
+    item_clear(it);
+    return 0;
+  }
+  const char *zWhy = vg_queue_finish_refused(&it->st, it->zWorker && strcmp(it->zWorker, zWorker) == 0);
+  if (zWhy) {
+    result_errorf(ctx, zFunc, "item %lld %s", id, zWhy);
+    item_clear(it);
+    return 0;
+  }
+  return 1;
+}
+
+/* INSERT of one vector row of item it into its table: the vector, the
+** tenant in the partition key, and each other column from the item
+** (content_type, content_id, chunk_index, content: the chunk's text) or
+** else from the metadata key of the column's name. */
+static char *insert_sql(const Item *it, const VgTableDef *pDef) {
+  sqlite3_str *s = sqlite3_str_new(0), *v = sqlite3_str_new(0);
+  sqlite3_str_appendf(s, "INSERT INTO main.\"%w\"(", it->zTable);
+  for (int i = 0; i < pDef->nCol; i++) {
+    const VgColumn *c = &pDef->aCol[i];
+    sqlite3_str_appendf(s, "%s\"%w\"", i ? ", " : "", c->zName);
+    const char *zValue = "json_extract(?7, %Q)";
+    if (c->kind == VG_COL_VECTOR) {
+      zValue = "?1";
+    } else if (c->kind == VG_COL_PARTITION) {
+      zValue = "?2";
+    } else if (strcmp(c->zName, "content_type") == 0) {
+      zValue = "?3";
+    } else if (strcmp(c->zName, "content_id") == 0) {
+      zValue = "?4";
+    } else if (strcmp(c->zName, "chunk_index") == 0) {
+      zValue = "?5";
+    } else if (strcmp(c->zName, "content") == 0) {
+      zValue = "?6";
+    }
+    char *zPath = sqlite3_mprintf("$.\"%w\"", c->zName);
+    sqlite3_str_appendf(v, i ? ", " : "");
+    sqlite3_str_appendf(v, zValue, zPath ? zPath : "");
+    sqlite3_free(zPath);
+  }
+  char *zValues = sqlite3_str_finish(v);
+  sqlite3_str_appendf(s, ") VALUES (%s)", zValues ? zValues : "");
+  char *zSql = sqlite3_str_finish(s);
+  if (zValues == 0) {
+    sqlite3_free(zSql);
+    return 0;
+  }
+  sqlite3_free(zValues);
+  return zSql;
+}
+
+/* Delete the vectors an earlier version of the item stored. */
+static int delete_old_vectors(sqlite3 *db, sqlite3_int64 id) {
+  sqlite3_stmt *p = 0;
+  int rc = sqlite3_prepare_v2(db, "SELECT target_table, target_rowid FROM main.vg_queue_vectors WHERE item_id = ?",
+                              -1, &p, 0);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(p, 1, id);
+  while (rc == SQLITE_OK && sqlite3_step(p) == SQLITE_ROW) {
+    const char *zTable = (const char *)sqlite3_column_text(p, 0);
+    /* A table dropped since holds nothing to delete. */
+    if (zTable == 0 || sqlite3_table_column_metadata(db, "main", zTable, 0, 0, 0, 0, 0, 0) != SQLITE_OK) continue;
+    char *zSql = sqlite3_mprintf("DELETE FROM main.\"%w\" WHERE rowid = %lld", zTable, sqlite3_column_int64(p, 1));
+    rc = zSql ? sqlite3_exec(db, zSql, 0, 0, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+  }
+  int rcFinal = sqlite3_finalize(p);
+  if (rc == SQLITE_OK) rc = rcFinal;
+  if (rc == SQLITE_OK) {
+    char *zSql = sqlite3_mprintf("DELETE FROM main.vg_queue_vectors WHERE item_id = %lld", id);
+    rc = zSql ? sqlite3_exec(db, zSql, 0, 0, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+  }
+  return rc;
+}
+
+/* Store the item's vectors (one per chunk: aVec holds nChunk * dims
+** floats, azChunk/anChunk the chunks' texts) in place of any it stored
+** before, and mark it done.  The caller holds a savepoint. */
+static int store_and_finish(sqlite3 *db, const Item *it, const VgTableDef *pDef, int nChunk,
+                            const float *aVec, const char *const *azChunk, const int *anChunk) {
+  int rc = delete_old_vectors(db, it->id);
+  char *zSql = rc == SQLITE_OK ? insert_sql(it, pDef) : 0;
+  if (rc == SQLITE_OK && zSql == 0) rc = SQLITE_NOMEM;
+  sqlite3_stmt *pIns = 0, *pLink = 0;
+  if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, zSql, -1, &pIns, 0);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(db, "INSERT INTO main.vg_queue_vectors(item_id, chunk_index, target_table, target_rowid)"
+                                " VALUES (?, ?, ?, ?)", -1, &pLink, 0);
+  }
+  size_t nBlob = sizeof(float) * (size_t)pDef->nDims;
+  void *pBlob = rc == SQLITE_OK ? sqlite3_malloc64(nBlob) : 0;
+  if (rc == SQLITE_OK && pBlob == 0) rc = SQLITE_NOMEM;
+  for (int k = 0; rc == SQLITE_OK && k < nChunk; k++) {
+    vg_vector_to_blob(aVec + (size_t)k * (size_t)pDef->nDims, pDef->nDims, pBlob);
+    sqlite3_bind_blob(pIns, 1, pBlob, (int)nBlob, SQLITE_STATIC);
+    sqlite3_bind_text(pIns, 2, it->zTenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pIns, 3, it->zType, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pIns, 4, it->zContentId, -1, SQLITE_STATIC);
+    sqlite3_bind_int(pIns, 5, k);
+    sqlite3_bind_text(pIns, 6, azChunk[k], anChunk[k], SQLITE_STATIC);
+    if (it->zMetadata) sqlite3_bind_text(pIns, 7, it->zMetadata, -1, SQLITE_STATIC);
+    sqlite3_step(pIns);
+    rc = sqlite3_reset(pIns);
+    if (rc != SQLITE_OK) break;
+    sqlite3_bind_int64(pLink, 1, it->id);
+    sqlite3_bind_int(pLink, 2, k);
+    sqlite3_bind_text(pLink, 3, it->zTable, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pLink, 4, sqlite3_last_insert_rowid(db));
+    sqlite3_step(pLink);
+    rc = sqlite3_reset(pLink);
+  }
+  sqlite3_free(pBlob);
+  sqlite3_finalize(pIns);
+  sqlite3_finalize(pLink);
+  sqlite3_free(zSql);
+  if (rc == SQLITE_OK) {
+    char *zDone = sqlite3_mprintf("UPDATE main.vg_queue SET status = 'done', lease_until = NULL, last_error = NULL"
+                                  " WHERE id = %lld", it->id);
+    rc = zDone ? sqlite3_exec(db, zDone, 0, 0, 0) : SQLITE_NOMEM;
+    sqlite3_free(zDone);
+  }
+  return rc;
+}
+
+/* Store the embedding of item it (checked against its table) and mark it
+** done; *pzErr says why not. */
+static int complete_item(sqlite3 *db, const Item *it, sqlite3_value *pEmbedding, char **pzErr) {
+  VgTableDef *pDef = 0;
+  float *aVec = 0;
+  int nDims = 0;
+  int rc = target_def(db, it->zTable, &pDef, pzErr);
+  if (rc == SQLITE_OK) rc = vg_vector_from_value(pEmbedding, &aVec, &nDims, pzErr);
+  if (rc == SQLITE_OK && aVec == 0) {
+    *pzErr = sqlite3_mprintf("the embedding is NULL");
+    rc = SQLITE_ERROR;
+  } else if (rc == SQLITE_OK && nDims != pDef->nDims) {
+    *pzErr = sqlite3_mprintf("dimension mismatch: the embedding has %d values, table \"%s\" holds %d", nDims,
+                             it->zTable, pDef->nDims);
+    rc = SQLITE_ERROR;
+  }
+  if (rc == SQLITE_OK) {
+    int n = (int)strlen(it->zContent);
+    const char *z = it->zContent;
+    rc = store_and_finish(db, it, pDef, 1, aVec, &z, &n);
+    if (rc != SQLITE_OK && rc != SQLITE_NOMEM) *pzErr = sqlite3_mprintf("item %lld: %s", it->id, sqlite3_errmsg(db));
+  }
+  sqlite3_free(aVec);
+  vg_tabledef_free(pDef);
+  return rc;
+}
+
+/* Open the transaction of a complete or fail and read the item in it; 0
+** (the error set, the transaction ended) when the caller may not finish it. */
+static int finish_begin(sqlite3_context *ctx, const char *zFunc, int argc, sqlite3_value **argv,
+                        TxnMode *pMode, Item *it) {
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  int rc = txn_begin(db, pMode);
+  if (rc != SQLITE_OK) {
+    result_db_error(ctx, zFunc, db, rc);
+    return 0;
+  }
+  if (!item_for_finish(ctx, zFunc, argc, argv, it)) {
+    txn_end(db, *pMode, SQLITE_ERROR);
+    return 0;
+  }
+  return 1;
+}
+
+static void fn_queue_complete(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  TxnMode mode;
+  Item it;
+  if (!finish_begin(ctx, "vg_queue_complete", argc, argv, &mode, &it)) return;
+  char *zErr = 0;
+  int rc = txn_end(db, mode, complete_item(db, &it, argv[1], &zErr));
+  if (rc == SQLITE_OK) {
+    sqlite3_result_int64(ctx, it.id);
+  } else if (zErr) {
+    result_errorf(ctx, "vg_queue_complete", "%s", zErr);
+  } else {
+    result_db_error(ctx, "vg_queue_complete", db, rc);
+  }
+  sqlite3_free(zErr);
+  item_clear(&it);
+}
+
+/* vg_queue_fail(id, error [, worker]) -> the item's new status. */
+static void fn_queue_fail(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  QueueConn *q = sqlite3_user_data(ctx);
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  TxnMode mode;
+  Item it;
+  if (!finish_begin(ctx, "vg_queue_fail", argc, argv, &mode, &it)) return;
+  const char *zError = sqlite3_value_type(argv[1]) == SQLITE_NULL ? "failed" : (const char *)sqlite3_value_text(argv[1]);
+  int status = vg_queue_status_after_fail(&it.st);
+  double retryAt = queue_now(q) + vg_queue_retry_delay(it.id, it.st.attempts, VG_QUEUE_RETRY_BASE, VG_QUEUE_RETRY_CAP);
+  sqlite3_stmt *p = 0;
+  int rc = sqlite3_prepare_v2(db,
+                              "UPDATE main.vg_queue SET status = ?2, scheduled_for = ?3, last_error = ?4,"
+                              " lease_until = NULL, worker_id = CASE WHEN ?2 = 'dead' THEN worker_id END"
+                              " WHERE id = ?1",
+                              -1, &p, 0);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(p, 1, it.id);
+    sqlite3_bind_text(p, 2, vg_item_status_name(status), -1, SQLITE_STATIC);
+    sqlite3_bind_double(p, 3, retryAt);
+    sqlite3_bind_text(p, 4, zError ? zError : "failed", -1, SQLITE_STATIC);
+    sqlite3_step(p);
+    rc = sqlite3_finalize(p);
+  }
+  rc = txn_end(db, mode, rc);
+  if (rc == SQLITE_OK) {
+    sqlite3_result_text(ctx, vg_item_status_name(status), -1, SQLITE_STATIC);
+  } else {
+    result_db_error(ctx, "vg_queue_fail", db, rc);
+  }
+  item_clear(&it);
+}
+
+/* ---- vg_queue_stats ----------------------------------------------------- */
+
+static const char zStats[] =
+    "WITH q AS (SELECT * FROM main.vg_queue WHERE ?1 IS NULL OR tenant_id = ?1),"
+    " open AS (SELECT * FROM q WHERE status IN ('pending', 'processing', 'failed'))"
+    " SELECT json_object("
+    " 'by_status', (SELECT json_object('pending', count(*) FILTER (WHERE status = 'pending'),"
+    "   'processing', count(*) FILTER (WHERE status = 'processing'),"
+    "   'done', count(*) FILTER (WHERE status = 'done'),"
+    "   'failed', count(*) FILTER (WHERE status = 'failed'),"
+    "   'dead', count(*) FILTER (WHERE status = 'dead')) FROM q),"
+    " 'by_priority', (SELECT json_object('high', count(*) FILTER (WHERE priority = 'high'),"
+    "   'medium', count(*) FILTER (WHERE priority = 'medium'),"
+    "   'low', count(*) FILTER (WHERE priority = 'low')) FROM open),"
+    " 'oldest_pending_age', (SELECT ?2 - min(queued_at) FROM q WHERE status IN ('pending', 'failed')),"
+    " 'attempts', (SELECT json_group_object(attempts, n) FROM (SELECT attempts, count(*) AS n FROM q"
+    "   GROUP BY attempts ORDER BY attempts)))";
+
+static void fn_queue_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  QueueConn *q = sqlite3_user_data(ctx);
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  if (argc > 0 && sqlite3_value_type(argv[0]) != SQLITE_NULL && sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+    result_errorf(ctx, "vg_queue_stats", "tenant_id must be text");
+    return;
+  }
+  sqlite3_stmt *p = 0;
+  int rc = queue_ensure(db);
+  if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, zStats, -1, &p, 0);
+  if (rc == SQLITE_OK) {
+    if (argc > 0) sqlite3_bind_value(p, 1, argv[0]);
+    sqlite3_bind_double(p, 2, queue_now(q));
+    if (sqlite3_step(p) == SQLITE_ROW) {
+      sqlite3_result_text(ctx, (const char *)sqlite3_column_text(p, 0), -1, SQLITE_TRANSIENT);
+    }
+    rc = sqlite3_finalize(p);
+  }
+  if (rc != SQLITE_OK) result_db_error(ctx, "vg_queue_stats", db, rc);
+}
+
+/* ---- registration ------------------------------------------------------- */
+
+static void queue_conn_free(void *p) {
+  QueueConn *q = p;
+  sqlite3_free(q->zWorker);
+  sqlite3_free(q);
+}
+
+int vg_register_queue_functions(sqlite3 *db) {
+  static const struct {
+    const char *zName;
+    int nArg;
+    void (*xFunc)(sqlite3_context *, int, sqlite3_value **);
+  } a[] = {
+      {"vg_queue_init", 0, fn_queue_init},         {"vg_queue_clock", 0, fn_queue_clock},
+      {"vg_queue_clock", 1, fn_queue_clock},       {"vg_enqueue", 5, fn_enqueue},
+      {"vg_enqueue", 6, fn_enqueue},               {"vg_enqueue", 7, fn_enqueue},
+      {"vg_queue_claim", 2, fn_queue_claim},       {"vg_queue_claim", 3, fn_queue_claim},
+      {"vg_queue_complete", 2, fn_queue_complete}, {"vg_queue_complete", 3, fn_queue_complete},
+      {"vg_queue_fail", 2, fn_queue_fail},         {"vg_queue_fail", 3, fn_queue_fail},
+      {"vg_queue_stats", 0, fn_queue_stats},       {"vg_queue_stats", 1, fn_queue_stats},
+  };
+  QueueConn *q = sqlite3_malloc64(sizeof(*q));
+  if (q == 0) return SQLITE_NOMEM;
+  memset(q, 0, sizeof(*q));
+  int rc = SQLITE_OK;
+  for (size_t i = 0; rc == SQLITE_OK && i < sizeof a / sizeof a[0]; i++) {
+    /* The last one registered owns q and frees it with the connection. */
+    rc = sqlite3_create_function_v2(db, a[i].zName, a[i].nArg, SQLITE_UTF8 | SQLITE_DIRECTONLY, q, a[i].xFunc, 0,
+                                    0, i + 1 == sizeof a / sizeof a[0] ? queue_conn_free : 0);
+  }
+  if (rc != SQLITE_OK) queue_conn_free(q);
+  return rc;
+}

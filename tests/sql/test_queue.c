@@ -1,0 +1,378 @@
+/*
+** test_queue.c — the embedding queue through SQL: bad input leaves nothing
+** behind, re-enqueueing, claim order, leases, retries with backoff (on a
+** clock the test sets), completion into a vg_hnsw table, stats, and two
+** processes claiming from one file at once.
+*/
+#include "testdb.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *zTable =
+    "CREATE VIRTUAL TABLE docs USING vg_hnsw(embedding float[8], tenant_id text partition key,"
+    " content_type text, content_id text, chunk_index integer, +content text, +lang text)";
+
+static sqlite3 *queue_db(void) {
+  sqlite3 *db = tdb_open(":memory:");
+  tdb_exec(db, "%s", zTable);
+  tdb_exec(db, "CREATE TABLE plain(x)");
+  tdb_exec(db, "CREATE VIRTUAL TABLE flat USING vg_hnsw(embedding float[8])");
+  tdb_exec(db, "SELECT vg_queue_init(), vg_queue_clock(1000)");
+  return db;
+}
+
+static void test_enqueue_errors(void **state) {
+  (void)state;
+  sqlite3 *db = queue_db();
+  static const struct {
+    const char *zNeedle, *zArgs;
+  } a[] = {
+      {"vg_enqueue: no table named \"nope\"", "'nope', 'acme', 'note', 'n1', 'text'"},
+      {"vg_enqueue: \"plain\" is not a vg_hnsw table", "'plain', 'acme', 'note', 'n1', 'text'"},
+      {"vg_enqueue: the content is NULL", "'docs', 'acme', 'note', 'n1', NULL"},
+      {"vg_enqueue: the content must not be empty", "'docs', 'acme', 'note', 'n1', ''"},
+      {"vg_enqueue: the content must be text", "'docs', 'acme', 'note', 'n1', x'41'"},
+      {"vg_enqueue: the content is not valid UTF-8 (at byte 1)", "'docs', 'acme', 'note', 'n1', CAST(x'41ff' AS TEXT)"},
+      {"vg_enqueue: the content is 10000001 bytes; the limit is 10000000",
+       "'docs', 'acme', 'note', 'n1', printf('%.*c', 10000001, 'a')"},
+      {"vg_enqueue: unknown priority \"urgent\" (high, medium or low)",
+       "'docs', 'acme', 'note', 'n1', 'text', NULL, 'urgent'"},
+      {"vg_enqueue: metadata must be a JSON object, not [1]", "'docs', 'acme', 'note', 'n1', 'text', '[1]'"},
+      {"vg_enqueue: metadata must be a JSON object, not {oops", "'docs', 'acme', 'note', 'n1', 'text', '{oops'"},
+      {"vg_enqueue: table \"flat\" has no partition key to keep tenant \"acme\" apart",
+       "'flat', 'acme', 'note', 'n1', 'text'"},
+      {"vg_enqueue: table \"docs\" is partitioned by tenant: tenant_id must not be empty",
+       "'docs', '', 'note', 'n1', 'text'"},
+      {"vg_enqueue: content_type must not be empty", "'docs', 'acme', '', 'n1', 'text'"},
+      {"vg_enqueue: content_id must be text or an integer", "'docs', 'acme', 'note', 1.5, 'text'"},
+      {"vg_enqueue: tenant_id must be text", "'docs', NULL, 'note', 'n1', 'text'"},
+  };
+  for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
+    tdb_expect_error(db, a[i].zNeedle, "SELECT vg_enqueue(%s)", a[i].zArgs);
+  }
+  tdb_expect_text(db, "0", "SELECT count(*) FROM vg_queue");
+  /* A table without a partition key takes tenant ''. */
+  tdb_expect_text(db, "1", "SELECT vg_enqueue('flat', '', 'note', 7, 'text')");
+  tdb_expect_text(db, "7|medium|pending|0", "SELECT content_id || '|' || priority || '|' || status || '|' || attempts "
+                                            "FROM vg_queue");
+  tdb_close(db);
+}
+
+static const char *zItemState = "SELECT status || '|' || attempts || '|' || content FROM vg_queue WHERE id = %d";
+
+static void test_reenqueue(void **state) {
+  (void)state;
+  sqlite3 *db = queue_db();
+  tdb_expect_text(db, "1", "SELECT vg_enqueue('docs', 'acme', 'note', 'n1', 'first', '{\"lang\":\"en\"}')");
+  tdb_exec(db, "SELECT vg_queue_claim('w', 1)");
+  tdb_exec(db, "SELECT vg_queue_complete(1, vg_embed('first', 'hash:8'))");
+  /* The same content and metadata: nothing changes, not even the time. */
+  tdb_exec(db, "SELECT vg_queue_clock(2000)");
+  tdb_expect_text(db, "1", "SELECT vg_enqueue('docs', 'acme', 'note', 'n1', 'first', '{\"lang\":\"en\"}')");
+  tdb_expect_text(db, "done|1|first|1000.0", "SELECT status || '|' || attempts || '|' || content || '|' || queued_at "
+                                             "FROM vg_queue WHERE id = 1");
+  /* New metadata or new content starts it over. */
+  tdb_expect_text(db, "1", "SELECT vg_enqueue('docs', 'acme', 'note', 'n1', 'first', '{\"lang\":\"es\"}')");
+  tdb_expect_text(db, "pending|0|first", zItemState, 1);
+  tdb_exec(db, "SELECT vg_queue_claim('w', 1)");
+  tdb_expect_text(db, "1", "SELECT vg_enqueue('docs', 'acme', 'note', 'n1', 'second', '{\"lang\":\"es\"}')");
+  tdb_expect_text(db, "pending|0|second", zItemState, 1);
+  /* The claim of the old version can no longer finish it. */
+  tdb_expect_error(db, "vg_queue_complete: item 1 is not being processed", "SELECT vg_queue_complete(1, vg_embed('x', "
+                                                                          "'hash:8'))");
+  /* Other keys are other items. */
+  tdb_expect_text(db, "2", "SELECT vg_enqueue('docs', 'acme', 'mail', 'n1', 'second')");
+  tdb_expect_text(db, "3", "SELECT vg_enqueue('docs', 'beta', 'note', 'n1', 'second')");
+  tdb_close(db);
+}
+
+/* The ids in the JSON a claim returned, comma-separated. */
+static char *claim_ids(sqlite3 *db, const char *zWorker, int n, int nLease) {
+  return tdb_text(db, "SELECT coalesce(group_concat(value ->> 'id'), '') FROM json_each(vg_queue_claim('%s', %d, %d))",
+                  zWorker, n, nLease);
+}
+
+static void expect_claim(sqlite3 *db, const char *zWant, const char *zWorker, int n, int nLease) {
+  char *z = claim_ids(db, zWorker, n, nLease);
+  assert_string_equal(z, zWant);
+  sqlite3_free(z);
+}
+
+static void test_claim_order(void **state) {
+  (void)state;
+  sqlite3 *db = queue_db();
+  /* Queued one second apart: low, high, medium, high, low. */
+  static const char *azPriority[] = {"low", "high", "medium", "high", "low"};
+  for (int i = 0; i < 5; i++) {
+    tdb_exec(db, "SELECT vg_queue_clock(%d)", 1000 + i);
+    tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n%d', 'text %d', NULL, '%s')", i, i, azPriority[i]);
+  }
+  tdb_exec(db, "SELECT vg_queue_clock(2000)");
+  expect_claim(db, "2,4,3", "w1", 3, 60);
+  expect_claim(db, "1,5", "w2", 10, 60);
+  expect_claim(db, "", "w3", 10, 60);
+  tdb_expect_text(db, "2,4,3", "SELECT group_concat(id) FROM (SELECT id FROM vg_queue WHERE worker_id = 'w1' "
+                               "ORDER BY id = 3, id)");
+  tdb_expect_text(db, "2060.0", "SELECT lease_until FROM vg_queue WHERE id = 2");
+  tdb_expect_error(db, "vg_queue_claim: n must be a whole number from 1 to 10000", "SELECT vg_queue_claim('w', 0)");
+  tdb_expect_error(db, "vg_queue_claim: lease_seconds must be a number above 0",
+                   "SELECT vg_queue_claim('w', 1, -5)");
+  tdb_expect_error(db, "vg_queue_claim: worker_id must not be empty", "SELECT vg_queue_claim('', 1)");
+  tdb_close(db);
+}
+
+static void test_lease_expiry(void **state) {
+  (void)state;
+  sqlite3 *db = queue_db();
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n1', 'text')");
+  expect_claim(db, "1", "w1", 1, 10);
+  tdb_exec(db, "SELECT vg_queue_clock(1009.9)");
+  expect_claim(db, "", "w2", 1, 10); /* still held */
+  tdb_exec(db, "SELECT vg_queue_clock(1010)");
+  expect_claim(db, "1", "w2", 1, 10); /* w1 is taken to have died */
+  tdb_expect_text(db, "processing|2|w2", "SELECT status || '|' || attempts || '|' || worker_id FROM vg_queue");
+  tdb_expect_error(db, "vg_queue_complete: item 1 is leased by another worker",
+                   "SELECT vg_queue_complete(1, vg_embed('text', 'hash:8'), 'w1')");
+  tdb_expect_error(db, "vg_queue_fail: item 1 is leased by another worker", "SELECT vg_queue_fail(1, 'x', 'w1')");
+  /* This connection's last claim was as w2. */
+  tdb_expect_text(db, "1", "SELECT vg_queue_complete(1, vg_embed('text', 'hash:8'))");
+  /* A worker that dies on every attempt: after the last lease runs out the
+  ** item is dead, not claimed a sixth time. */
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n2', 'poison')");
+  for (int i = 0; i < 5; i++) {
+    tdb_exec(db, "SELECT vg_queue_clock(%d)", 2000 + 100 * i);
+    expect_claim(db, "2", "w", 1, 10);
+  }
+  tdb_exec(db, "SELECT vg_queue_clock(3000)");
+  expect_claim(db, "", "w", 1, 10);
+  tdb_expect_text(db, "dead|5|the lease ran out 5 times (the worker stopped)",
+                  "SELECT status || '|' || attempts || '|' || last_error FROM vg_queue WHERE id = 2");
+  tdb_close(db);
+}
+
+static void test_retry_backoff(void **state) {
+  (void)state;
+  sqlite3 *db = queue_db();
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n1', 'text')");
+  double now = 1000;
+  for (int n = 1; n <= 5; n++) {
+    expect_claim(db, "1", "w", 1, 60);
+    const char *zWant = n < 5 ? "failed" : "dead";
+    tdb_expect_text(db, zWant, "SELECT vg_queue_fail(1, 'embedder said no %d')", n);
+    double delay = tdb_double(db, "SELECT scheduled_for - %.17g FROM vg_queue", now);
+    double full = 30.0;
+    for (int k = 1; k < n; k++) full *= 2;
+    if (n == 5) break;
+    assert_true(delay >= 0.5 * full && delay < full);
+    /* Not due a moment before, due at the time. */
+    tdb_exec(db, "SELECT vg_queue_clock(scheduled_for - 0.001) FROM vg_queue");
+    expect_claim(db, "", "w", 1, 60);
+    now = tdb_double(db, "SELECT vg_queue_clock(scheduled_for) FROM vg_queue");
+  }
+  tdb_expect_text(db, "dead|5|embedder said no 5", "SELECT status || '|' || attempts || '|' || last_error FROM vg_queue");
+  tdb_exec(db, "SELECT vg_queue_clock(1e9)");
+  expect_claim(db, "", "w", 1, 60); /* dead stays, for inspection */
+  /* Sending it again tries afresh. */
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n1', 'text')");
+  tdb_expect_text(db, "pending|0|text", zItemState, 1);
+  tdb_close(db);
+}
+
+static void test_complete(void **state) {
+  (void)state;
+  sqlite3 *db = queue_db();
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n1', 'hello world', '{\"lang\":\"en\",\"other\":1}')");
+  tdb_expect_error(db, "vg_queue_complete: item 1 is not being processed (claim it first)",
+                   "SELECT vg_queue_complete(1, vg_embed('x', 'hash:8'), 'w')");
+  tdb_expect_error(db, "vg_queue_complete: no queue item 99", "SELECT vg_queue_complete(99, vg_embed('x', 'hash:8'), 'w')");
+  sqlite3 *db2 = tdb_open(":memory:");
+  tdb_expect_error(db2, "vg_queue_complete: no queue item 1", "SELECT vg_queue_complete(1, vg_embed('x', 'hash:8'))");
+  tdb_close(db2);
+  expect_claim(db, "1", "w", 1, 60);
+  tdb_expect_error(db, "vg_queue_complete: dimension mismatch: the embedding has 384 values, table \"docs\" holds 8",
+                   "SELECT vg_queue_complete(1, vg_embed('x'))");
+  tdb_expect_error(db, "vg_queue_complete: the embedding is NULL", "SELECT vg_queue_complete(1, NULL)");
+  tdb_expect_error(db, "vg_queue_complete: the item id must be an integer", "SELECT vg_queue_complete('1', NULL)");
+  tdb_expect_text(db, "0", "SELECT count(*) FROM docs");
+  tdb_expect_text(db, "processing", "SELECT status FROM vg_queue");
+  tdb_expect_text(db, "1", "SELECT vg_queue_complete(1, vg_embed('hello world', 'hash:8'))");
+  tdb_expect_text(db, "acme|note|n1|0|hello world|en", "SELECT tenant_id || '|' || content_type || '|' || content_id || "
+                                                      "'|' || chunk_index || '|' || content || '|' || lang FROM docs");
+  tdb_expect_text(db, "1", "SELECT embedding = vg_embed('hello world', 'hash:8') FROM docs");
+  /* A new version replaces the vectors of the old one. */
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n1', 'goodbye world')");
+  expect_claim(db, "1", "w", 1, 60);
+  tdb_exec(db, "SELECT vg_queue_complete(1, vg_embed('goodbye world', 'hash:8'))");
+  tdb_expect_text(db, "1|goodbye world|", "SELECT count(*) || '|' || max(content) || '|' || coalesce(max(lang), '') "
+                                         "FROM docs");
+  tdb_expect_text(db, "1", "SELECT count(*) FROM vg_queue_vectors");
+  /* The tenant's partition holds it: a KNN query for another tenant finds nothing. */
+  tdb_expect_text(db, "1", "SELECT count(*) FROM docs WHERE embedding MATCH vg_embed('goodbye', 'hash:8') AND k = 5 "
+                           "AND tenant_id = 'acme'");
+  tdb_expect_text(db, "0", "SELECT count(*) FROM docs WHERE embedding MATCH vg_embed('goodbye', 'hash:8') AND k = 5 "
+                           "AND tenant_id = 'beta'");
+  tdb_close(db);
+}
+
+/* vg_queue_init() makes what sql/queue.sql makes, and is idempotent. */
+static void test_schema_file(void **state) {
+  (void)state;
+  sqlite3 *db = tdb_open(":memory:");
+  tdb_exec(db, "SELECT vg_queue_init(); SELECT vg_queue_init()");
+  tdb_expect_schema_file(db, "queue.sql", "table vg_queue_vectors");
+  tdb_close(db);
+}
+
+static void test_stats(void **state) {
+  (void)state;
+  sqlite3 *db = queue_db();
+  tdb_expect_text(db, "{\"by_status\":{\"pending\":0,\"processing\":0,\"done\":0,\"failed\":0,\"dead\":0},"
+                      "\"by_priority\":{\"high\":0,\"medium\":0,\"low\":0},\"oldest_pending_age\":null,\"attempts\":{}}",
+                  "SELECT vg_queue_stats()");
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'a', 'x', NULL, 'high')");
+  tdb_exec(db, "SELECT vg_queue_clock(1010)");
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'b', 'x', NULL, 'low')");
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'beta', 'note', 'c', 'x')");
+  tdb_exec(db, "SELECT vg_queue_claim('w', 1)");
+  tdb_exec(db, "SELECT vg_queue_fail(1, 'no')");
+  tdb_exec(db, "SELECT vg_queue_clock(1100)");
+  tdb_expect_text(db, "{\"by_status\":{\"pending\":2,\"processing\":0,\"done\":0,\"failed\":1,\"dead\":0},"
+                      "\"by_priority\":{\"high\":1,\"medium\":1,\"low\":1},\"oldest_pending_age\":100.0,"
+                      "\"attempts\":{\"0\":2,\"1\":1}}",
+                  "SELECT vg_queue_stats()");
+  tdb_expect_text(db, "{\"by_status\":{\"pending\":1,\"processing\":0,\"done\":0,\"failed\":0,\"dead\":0},"
+                      "\"by_priority\":{\"high\":0,\"medium\":1,\"low\":0},\"oldest_pending_age\":90.0,"
+                      "\"attempts\":{\"0\":1}}",
+                  "SELECT vg_queue_stats('beta')");
+  tdb_expect_error(db, "vg_queue_stats: tenant_id must be text", "SELECT vg_queue_stats(3)");
+  tdb_close(db);
+}
+
+/* ---- two processes ------------------------------------------------------ */
+
+#define N_ITEMS 600
+
+/* A child: claim batches as zWorker until none are left, completing each
+** item, and write every id claimed to fd.  Exits 0, or 1 on any error. */
+static void claim_loop(const char *zPath, const char *zWorker, int fd, int fdGo) {
+  sqlite3 *db = 0;
+  const char *zExt = getenv("VG_EXTENSION");
+  if (sqlite3_open(zPath, &db) != SQLITE_OK) _exit(1);
+  sqlite3_busy_timeout(db, 10000);
+  sqlite3_enable_load_extension(db, 1);
+  if (sqlite3_load_extension(db, zExt, 0, 0) != SQLITE_OK) _exit(1);
+  /* The claim in a statement that reads no table (see docs/queue.md), then
+  ** its JSON read apart. */
+  sqlite3_stmt *pTake = 0, *pClaim = 0, *pDone = 0;
+  if (sqlite3_prepare_v2(db, "SELECT vg_queue_claim(?, 3, 3600)", -1, &pTake, 0) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, "SELECT value ->> 'id', value ->> 'content' FROM json_each(?)", -1, &pClaim, 0) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, "SELECT vg_queue_complete(?, vg_embed(?, 'hash:8'))", -1, &pDone, 0) != SQLITE_OK) {
+    _exit(1);
+  }
+  sqlite3_bind_text(pTake, 1, zWorker, -1, SQLITE_STATIC);
+  char cGo;
+  if (read(fdGo, &cGo, 1) != 1) _exit(1); /* both start together */
+  for (;;) {
+    sqlite3_int64 aId[7];
+    char azText[7][32];
+    int n = 0, rc;
+    if (sqlite3_step(pTake) != SQLITE_ROW) {
+      fprintf(stderr, "%s: %s\n", zWorker, sqlite3_errmsg(db));
+      _exit(1);
+    }
+    sqlite3_bind_text(pClaim, 1, (const char *)sqlite3_column_text(pTake, 0), -1, SQLITE_TRANSIENT);
+    sqlite3_reset(pTake);
+    while ((rc = sqlite3_step(pClaim)) == SQLITE_ROW) {
+      aId[n] = sqlite3_column_int64(pClaim, 0);
+      snprintf(azText[n++], sizeof azText[0], "%s", sqlite3_column_text(pClaim, 1));
+    }
+    if (rc != SQLITE_DONE || sqlite3_reset(pClaim) != SQLITE_OK) {
+      fprintf(stderr, "%s: %s\n", zWorker, sqlite3_errmsg(db));
+      _exit(1);
+    }
+    if (n == 0) break;
+    for (int i = 0; i < n; i++) {
+      sqlite3_bind_int64(pDone, 1, aId[i]);
+      sqlite3_bind_text(pDone, 2, azText[i], -1, SQLITE_STATIC);
+      if (sqlite3_step(pDone) != SQLITE_ROW || sqlite3_reset(pDone) != SQLITE_OK) {
+        fprintf(stderr, "%s: %s\n", zWorker, sqlite3_errmsg(db));
+        _exit(1);
+      }
+      if (write(fd, &aId[i], sizeof aId[i]) != sizeof aId[i]) _exit(1);
+    }
+  }
+  sqlite3_finalize(pTake);
+  sqlite3_finalize(pClaim);
+  sqlite3_finalize(pDone);
+  sqlite3_close(db);
+  _exit(0);
+}
+
+static void test_two_processes(void **state) {
+  (void)state;
+  char *zPath = tdb_temp_path("queue2.db");
+  sqlite3 *db = tdb_open(zPath);
+  tdb_exec(db, "PRAGMA journal_mode = WAL");
+  tdb_exec(db, "%s", zTable);
+  tdb_exec(db, "BEGIN");
+  for (int i = 0; i < N_ITEMS; i++) {
+    tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n%d', 'text number %d')", i, i);
+  }
+  tdb_exec(db, "COMMIT");
+  int aFd[2][2], aGo[2];
+  pid_t aPid[2];
+  assert_int_equal(pipe(aGo), 0);
+  for (int c = 0; c < 2; c++) {
+    assert_int_equal(pipe(aFd[c]), 0);
+    aPid[c] = fork();
+    assert_true(aPid[c] >= 0);
+    if (aPid[c] == 0) {
+      close(aFd[c][0]);
+      close(aGo[1]);
+      claim_loop(zPath, c == 0 ? "worker-a" : "worker-b", aFd[c][1], aGo[0]);
+    }
+    close(aFd[c][1]);
+  }
+  close(aGo[0]);
+  assert_int_equal(write(aGo[1], "gg", 2), 2);
+  close(aGo[1]);
+  int aSeen[N_ITEMS + 1] = {0}, anByChild[2] = {0, 0};
+  for (int c = 0; c < 2; c++) {
+    sqlite3_int64 id;
+    while (read(aFd[c][0], &id, sizeof id) == sizeof id) {
+      assert_true(id >= 1 && id <= N_ITEMS);
+      aSeen[id]++;
+      anByChild[c]++;
+    }
+    close(aFd[c][0]);
+    int status = 0;
+    assert_int_equal(waitpid(aPid[c], &status, 0), aPid[c]);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  /* Every item claimed and completed exactly once, by one of the two. */
+  for (int i = 1; i <= N_ITEMS; i++) assert_int_equal(aSeen[i], 1);
+  assert_int_equal(anByChild[0] + anByChild[1], N_ITEMS);
+  tdb_expect_text(db, "600|600|1", "SELECT count(*) || '|' || sum(status = 'done') || '|' || max(attempts) FROM vg_queue");
+  tdb_expect_text(db, "600", "SELECT count(*) FROM docs");
+  /* Each child saw the other's work: both took a share. */
+  assert_true(anByChild[0] > 0 && anByChild[1] > 0);
+  printf("  two processes: worker-a took %d items, worker-b %d\n", anByChild[0], anByChild[1]);
+  tdb_close(db);
+  tdb_remove_db(zPath);
+  sqlite3_free(zPath);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_enqueue_errors), cmocka_unit_test(test_reenqueue),
+      cmocka_unit_test(test_claim_order),    cmocka_unit_test(test_lease_expiry),
+      cmocka_unit_test(test_retry_backoff),  cmocka_unit_test(test_complete),
+      cmocka_unit_test(test_stats),          cmocka_unit_test(test_two_processes),
+      cmocka_unit_test(test_schema_file),
+  };
+  return cmocka_run_group_tests(tests, 0, 0);
+}
