@@ -14,10 +14,11 @@
 */
 #include "vecguard.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 #include "embed.h"
-#include "pii.h"
+#include "text.h"
 
 #define COL_INDEX 0
 #define COL_START 1
@@ -35,14 +36,12 @@ typedef struct ChunkCursor {
   sqlite3_vtab_cursor base;
   char *zText; /* a copy of the input */
   int nText;
-  int *aStart, *aEnd; /* the tokens' byte offsets */
+  int *aStart, *aEnd;   /* the tokens' byte offsets */
+  int *aCStart, *aCEnd; /* the same as character offsets */
   int nTok;
   int nMax, nOverlap;
-  int iChunk;      /* the current chunk */
-  int iFirst;      /* its first token */
-  int iCharFirst;  /* the character offset of aStart[iFirst] */
-  int iByteCount;  /* characters counted up to this byte... */
-  int nCharCount;  /* ...are this many */
+  int iChunk; /* the current chunk */
+  int iFirst; /* its first token */
   int bEof;
 } ChunkCursor;
 
@@ -118,11 +117,16 @@ static int chunk_close(sqlite3_vtab_cursor *pCursor) {
   return SQLITE_OK;
 }
 
-static int fail(sqlite3_vtab_cursor *pCursor, const char *zMsg) {
+static int fail(sqlite3_vtab_cursor *pCursor, const char *zFormat, ...) {
   sqlite3_vtab *v = pCursor->pVtab;
+  va_list ap;
+  va_start(ap, zFormat);
+  char *zMsg = sqlite3_vmprintf(zFormat, ap);
+  va_end(ap);
   sqlite3_free(v->zErrMsg);
-  v->zErrMsg = sqlite3_mprintf("vg_chunk: %s", zMsg);
-  return SQLITE_ERROR;
+  v->zErrMsg = zMsg ? sqlite3_mprintf("vg_chunk: %s", zMsg) : 0;
+  sqlite3_free(zMsg);
+  return v->zErrMsg ? SQLITE_ERROR : SQLITE_NOMEM;
 }
 
 /* An integer argument from nLo to nHi. */
@@ -137,10 +141,7 @@ static int int_arg(sqlite3_value *p, int nLo, int nHi, int *pOut) {
 static int read_args(sqlite3_vtab_cursor *pCursor, int argc, sqlite3_value **argv) {
   ChunkCursor *pCur = (ChunkCursor *)pCursor;
   if (!int_arg(argv[1], 1, CHUNK_MAX_TOKENS, &pCur->nMax)) {
-    char *z = sqlite3_mprintf("max_tokens must be a whole number from 1 to %d", CHUNK_MAX_TOKENS);
-    int rc = z ? fail(pCursor, z) : SQLITE_NOMEM;
-    sqlite3_free(z);
-    return rc;
+    return fail(pCursor, "max_tokens must be a whole number from 1 to %d", CHUNK_MAX_TOKENS);
   }
   if (argc > 2 && !int_arg(argv[2], 0, pCur->nMax - 1, &pCur->nOverlap)) {
     return fail(pCursor, "overlap must be a whole number from 0 to max_tokens - 1");
@@ -152,12 +153,7 @@ static int read_args(sqlite3_vtab_cursor *pCursor, int argc, sqlite3_value **arg
   int n = sqlite3_value_bytes(argv[0]);
   if (z == 0) return SQLITE_NOMEM;
   int iBad = 0;
-  if (!vg_utf8_valid(z, n, &iBad)) {
-    char *zMsg = sqlite3_mprintf("the text is not valid UTF-8 (at byte %d)", iBad);
-    int rc = zMsg ? fail(pCursor, zMsg) : SQLITE_NOMEM;
-    sqlite3_free(zMsg);
-    return rc;
-  }
+  if (!vg_utf8_valid(z, n, &iBad)) return fail(pCursor, "the text is not valid UTF-8 (at byte %d)", iBad);
   pCur->zText = sqlite3_malloc64((size_t)n + 1);
   if (pCur->zText == 0) return SQLITE_NOMEM;
   memcpy(pCur->zText, z, (size_t)n + 1);
@@ -165,12 +161,25 @@ static int read_args(sqlite3_vtab_cursor *pCursor, int argc, sqlite3_value **arg
   return SQLITE_OK;
 }
 
-/* Characters in the text before byte i; i never goes back. */
-static int chars_before(ChunkCursor *pCur, int i) {
-  for (; pCur->iByteCount < i; pCur->iByteCount++) {
-    pCur->nCharCount += (pCur->zText[pCur->iByteCount] & 0xC0) != 0x80;
+/* The tokens' byte offsets, and their character offsets from one walk
+** over the text. */
+static int find_tokens(ChunkCursor *pCur) {
+  pCur->nTok = vg_tokens(pCur->zText, pCur->nText, 0, 0, 0);
+  pCur->aStart = sqlite3_malloc64(sizeof(int) * 4 * (size_t)(pCur->nTok + 1));
+  if (pCur->aStart == 0) return SQLITE_NOMEM;
+  pCur->aEnd = pCur->aStart + pCur->nTok + 1;
+  pCur->aCStart = pCur->aEnd + pCur->nTok + 1;
+  pCur->aCEnd = pCur->aCStart + pCur->nTok + 1;
+  vg_tokens(pCur->zText, pCur->nText, pCur->nTok, pCur->aStart, pCur->aEnd);
+  const char *z = pCur->zText;
+  int i = 0, nChar = 0;
+  for (int t = 0; t < pCur->nTok; t++) {
+    for (; i < pCur->aStart[t]; i++) nChar += (z[i] & 0xC0) != 0x80;
+    pCur->aCStart[t] = nChar;
+    for (; i < pCur->aEnd[t]; i++) nChar += (z[i] & 0xC0) != 0x80;
+    pCur->aCEnd[t] = nChar;
   }
-  return pCur->nCharCount;
+  return SQLITE_OK;
 }
 
 static int chunk_last_token(const ChunkCursor *pCur) {
@@ -189,15 +198,9 @@ static int chunk_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *id
     pCur->bEof = 1;
     return SQLITE_OK;
   }
-  if (rc != SQLITE_OK) return rc;
-  pCur->nTok = vg_tokens(pCur->zText, pCur->nText, 0, 0, 0);
-  pCur->aStart = sqlite3_malloc64(sizeof(int) * 2 * (size_t)(pCur->nTok + 1));
-  if (pCur->aStart == 0) return SQLITE_NOMEM;
-  pCur->aEnd = pCur->aStart + pCur->nTok + 1;
-  vg_tokens(pCur->zText, pCur->nText, pCur->nTok, pCur->aStart, pCur->aEnd);
+  if (rc == SQLITE_OK) rc = find_tokens(pCur);
   pCur->bEof = pCur->nTok == 0;
-  if (!pCur->bEof) pCur->iCharFirst = chars_before(pCur, pCur->aStart[0]);
-  return SQLITE_OK;
+  return rc;
 }
 
 static int chunk_next(sqlite3_vtab_cursor *pCursor) {
@@ -208,19 +211,10 @@ static int chunk_next(sqlite3_vtab_cursor *pCursor) {
   }
   pCur->iFirst += pCur->nMax - pCur->nOverlap;
   pCur->iChunk++;
-  pCur->iCharFirst = chars_before(pCur, pCur->aStart[pCur->iFirst]);
   return SQLITE_OK;
 }
 
 static int chunk_eof(sqlite3_vtab_cursor *pCursor) { return ((ChunkCursor *)pCursor)->bEof; }
-
-/* Characters from the chunk's start to byte e (past it), counted apart
-** from the running count so that it only moves forward. */
-static int chars_to(const ChunkCursor *pCur, int e) {
-  int n = pCur->iCharFirst;
-  for (int i = pCur->aStart[pCur->iFirst]; i < e; i++) n += (pCur->zText[i] & 0xC0) != 0x80;
-  return n;
-}
 
 static int chunk_column(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx, int iCol) {
   ChunkCursor *pCur = (ChunkCursor *)pCursor;
@@ -231,10 +225,10 @@ static int chunk_column(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx, int 
       sqlite3_result_int(ctx, pCur->iChunk);
       break;
     case COL_START:
-      sqlite3_result_int(ctx, pCur->iCharFirst);
+      sqlite3_result_int(ctx, pCur->aCStart[pCur->iFirst]);
       break;
     case COL_END:
-      sqlite3_result_int(ctx, chars_to(pCur, e));
+      sqlite3_result_int(ctx, pCur->aCEnd[iLast]);
       break;
     case COL_TOKENS:
       sqlite3_result_int(ctx, iLast - pCur->iFirst + 1);

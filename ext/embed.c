@@ -30,7 +30,7 @@ int vg_tokens(const char *z, int n, int nMax, int *aStart, int *aEnd) {
 
 int vg_embedder_open(const char *zModel, VgEmbedder **ppOut, char **pzErr) {
   *ppOut = 0;
-  if (strcmp(zModel, "hash") == 0) return vg_embed_hash_open(zModel, 384, ppOut, pzErr);
+  if (strcmp(zModel, "hash") == 0) return vg_embed_hash_open(384, ppOut);
   if (strncmp(zModel, "hash:", 5) == 0) {
     char *zEnd = 0;
     long nDims = strtol(zModel + 5, &zEnd, 10);
@@ -40,7 +40,7 @@ int vg_embedder_open(const char *zModel, VgEmbedder **ppOut, char **pzErr) {
                                zModel, VG_MAX_DIMS);
       return SQLITE_ERROR;
     }
-    return vg_embed_hash_open(zModel, (int)nDims, ppOut, pzErr);
+    return vg_embed_hash_open((int)nDims, ppOut);
   }
   *pzErr = sqlite3_mprintf("unknown model \"%s\" (there is \"hash\" or \"hash:DIM\")", zModel);
   return SQLITE_ERROR;
@@ -50,13 +50,20 @@ void vg_embedder_close(VgEmbedder *p) {
   if (p) p->xDestroy(p);
 }
 
-/* The model argument is usually a constant: its embedder is kept as
-** auxiliary data for the rows of one statement. */
+/* The default model's embedder, opened on first use and kept for the
+** connection; a model given as an argument is usually a constant, and its
+** embedder is kept as auxiliary data for the rows of one statement. */
+typedef struct EmbedConn {
+  VgEmbedder *pDefault;
+} EmbedConn;
+
 static VgEmbedder *embedder_arg(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  EmbedConn *c = sqlite3_user_data(ctx);
+  if (argc < 2 && c->pDefault) return c->pDefault;
   const char *zModel = VG_EMBED_DEFAULT_MODEL;
   if (argc >= 2) {
     if (sqlite3_value_type(argv[1]) != SQLITE_TEXT) {
-      sqlite3_result_error(ctx, "vg_embed: the model must be text, such as 'hash:384'", -1);
+      vg_result_error(ctx, SQLITE_ERROR, "vg_embed", "the model must be text, such as 'hash:384'");
       return 0;
     }
     zModel = (const char *)sqlite3_value_text(argv[1]);
@@ -67,17 +74,11 @@ static VgEmbedder *embedder_arg(sqlite3_context *ctx, int argc, sqlite3_value **
   char *zErr = 0;
   int rc = vg_embedder_open(zModel, &p, &zErr);
   if (rc != SQLITE_OK) {
-    if (zErr) {
-      char *zMsg = sqlite3_mprintf("vg_embed: %s", zErr);
-      sqlite3_result_error(ctx, zMsg ? zMsg : "vg_embed: out of memory", -1);
-      sqlite3_free(zMsg);
-      sqlite3_free(zErr);
-    } else {
-      sqlite3_result_error_code(ctx, rc);
-    }
+    vg_result_error(ctx, rc, "vg_embed", zErr);
+    sqlite3_free(zErr);
     return 0;
   }
-  if (argc < 2) return p; /* the caller closes it */
+  if (argc < 2) return c->pDefault = p;
   sqlite3_set_auxdata(ctx, 1, p, (void (*)(void *))vg_embedder_close);
   return sqlite3_get_auxdata(ctx, 1);
 }
@@ -87,7 +88,7 @@ static void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int eType = sqlite3_value_type(argv[0]);
   if (eType == SQLITE_NULL) return;
   if (eType != SQLITE_TEXT) {
-    sqlite3_result_error(ctx, "vg_embed: the text must be TEXT", -1);
+    vg_result_error(ctx, SQLITE_ERROR, "vg_embed", "the text must be TEXT");
     return;
   }
   const char *z = (const char *)sqlite3_value_text(argv[0]);
@@ -98,32 +99,34 @@ static void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
   VgEmbedder *p = embedder_arg(ctx, argc, argv);
   if (p == 0) return;
+  /* The vector becomes the BLOB in place (vg_vector_to_blob allows it). */
   float *aVec = sqlite3_malloc64(sizeof(float) * (size_t)p->nDims);
   char *zErr = 0;
   int rc = aVec ? p->xEmbed(p, 1, &z, &n, aVec, &zErr) : SQLITE_NOMEM;
   if (rc == SQLITE_OK) {
-    void *pBlob = sqlite3_malloc64(sizeof(float) * (size_t)p->nDims);
-    if (pBlob) {
-      vg_vector_to_blob(aVec, p->nDims, pBlob);
-      sqlite3_result_blob(ctx, pBlob, (int)sizeof(float) * p->nDims, sqlite3_free);
-    } else {
-      sqlite3_result_error_nomem(ctx);
-    }
-  } else if (zErr) {
-    char *zMsg = sqlite3_mprintf("vg_embed: %s", zErr);
-    sqlite3_result_error(ctx, zMsg ? zMsg : "vg_embed: out of memory", -1);
-    sqlite3_free(zMsg);
+    vg_vector_to_blob(aVec, p->nDims, aVec);
+    sqlite3_result_blob(ctx, aVec, (int)sizeof(float) * p->nDims, sqlite3_free);
   } else {
-    sqlite3_result_error_code(ctx, rc);
+    vg_result_error(ctx, rc, "vg_embed", zErr);
+    sqlite3_free(aVec);
   }
   sqlite3_free(zErr);
-  sqlite3_free(aVec);
-  if (argc < 2) vg_embedder_close(p);
+}
+
+static void embed_conn_free(void *p) {
+  EmbedConn *c = p;
+  vg_embedder_close(c->pDefault);
+  sqlite3_free(c);
 }
 
 int vg_register_embed_functions(sqlite3 *db) {
   int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
-  int rc = sqlite3_create_function(db, "vg_embed", 1, flags, 0, fn_embed, 0, 0);
-  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "vg_embed", 2, flags, 0, fn_embed, 0, 0);
+  EmbedConn *c = sqlite3_malloc64(sizeof(*c));
+  if (c == 0) return SQLITE_NOMEM;
+  c->pDefault = 0;
+  /* The first registered owns c: SQLite frees it with the connection, or at
+  ** once if the registration fails. */
+  int rc = sqlite3_create_function_v2(db, "vg_embed", 1, flags, c, fn_embed, 0, 0, embed_conn_free);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "vg_embed", 2, flags, c, fn_embed, 0, 0);
   return rc;
 }

@@ -32,8 +32,9 @@ struct VgEmbedder {
 int vg_embedder_open(const char *zModel, VgEmbedder **ppOut, char **pzErr);
 void vg_embedder_close(VgEmbedder *p);
 
-/* The feature-hashing embedder (embed_hash.c). */
-int vg_embed_hash_open(const char *zModel, int nDims, VgEmbedder **ppOut, char **pzErr);
+/* The feature-hashing embedder (embed_hash.c); nDims from 2 to VG_MAX_DIMS,
+** as vg_embedder_open checks. */
+int vg_embed_hash_open(int nDims, VgEmbedder **ppOut);
 
 /* Tokens as the embedders and vg_chunk count them: maximal runs of bytes
 ** that are not ASCII whitespace (so a token never splits a character).

@@ -98,19 +98,20 @@ static int by_hash(const void *x, const void *y) {
   return (a > b) - (a < b);
 }
 
-/* The features of one text; returns their number, or -1 when out of memory. */
+/* The features of one text's first HASH_MAX_TOKENS tokens; returns their
+** number, or -1 when out of memory. */
 static int text_features(const char *z, int n, Feature **paF) {
-  int nTok = vg_tokens(z, n, 0, 0, 0);
+  int aStart[HASH_MAX_TOKENS], aEnd[HASH_MAX_TOKENS];
+  int nTok = vg_tokens(z, n, HASH_MAX_TOKENS, aStart, aEnd);
   if (nTok > HASH_MAX_TOKENS) nTok = HASH_MAX_TOKENS;
-  int *aStart = sqlite3_malloc64(sizeof(int) * 2 * (size_t)(nTok + 1));
-  Feature *aF = sqlite3_malloc64(sizeof(Feature) * (size_t)(nTok + 1) * (HASH_TOKEN_BYTES + 4));
-  if (aStart == 0 || aF == 0) {
-    sqlite3_free(aStart);
-    sqlite3_free(aF);
-    return -1;
+  /* A token gives itself, a pair and at most one trigram per byte read. */
+  size_t nMaxF = 1;
+  for (int t = 0; t < nTok; t++) {
+    int nRaw = aEnd[t] - aStart[t];
+    nMaxF += 2 + (size_t)(nRaw < HASH_TOKEN_BYTES ? nRaw : HASH_TOKEN_BYTES);
   }
-  int *aEnd = aStart + nTok + 1;
-  vg_tokens(z, n, nTok, aStart, aEnd);
+  Feature *aF = sqlite3_malloc64(sizeof(Feature) * nMaxF);
+  if (aF == 0) return -1;
   unsigned char aPrev[HASH_TOKEN_BYTES + 1 + HASH_TOKEN_BYTES], aTok[HASH_TOKEN_BYTES];
   int nPrev = 0, nF = 0;
   for (int t = 0; t < nTok; t++) {
@@ -134,21 +135,16 @@ static int text_features(const char *z, int n, Feature **paF) {
     memcpy(aPrev, aTok, (size_t)m);
     nPrev = m;
   }
-  sqlite3_free(aStart);
   *paF = aF;
   return nF;
 }
 
-static int hash_embed_one(int nDims, const char *z, int n, float *aOut) {
+/* Embed one text into aOut, summing in aSum (nDims doubles, scratch). */
+static int hash_embed_one(int nDims, const char *z, int n, double *aSum, float *aOut) {
   Feature *aF = 0;
   int nF = text_features(z, n, &aF);
   if (nF < 0) return SQLITE_NOMEM;
   qsort(aF, (size_t)nF, sizeof(Feature), by_hash);
-  double *aSum = sqlite3_malloc64(sizeof(double) * (size_t)nDims);
-  if (aSum == 0) {
-    sqlite3_free(aF);
-    return SQLITE_NOMEM;
-  }
   memset(aSum, 0, sizeof(double) * (size_t)nDims);
   for (int i = 0; i < nF;) {
     int j = i;
@@ -157,29 +153,30 @@ static int hash_embed_one(int nDims, const char *z, int n, float *aOut) {
     aSum[aF[i].h % (uint64_t)nDims] += (aF[i].h >> 63) ? -w : w;
     i = j;
   }
+  sqlite3_free(aF);
   double norm = 0.0;
   for (int d = 0; d < nDims; d++) norm += aSum[d] * aSum[d];
   norm = sqrt(norm);
   for (int d = 0; d < nDims; d++) aOut[d] = norm > 0.0 ? (float)(aSum[d] / norm) : 0.0f;
-  sqlite3_free(aSum);
-  sqlite3_free(aF);
   return norm > 0.0 ? SQLITE_OK : SQLITE_EMPTY;
 }
 
 static int hash_embed(VgEmbedder *p, int nText, const char *const *azText, const int *anText,
                       float *aOut, char **pzErr) {
-  for (int i = 0; i < nText; i++) {
-    int rc = hash_embed_one(p->nDims, azText[i], anText[i], aOut + (size_t)i * (size_t)p->nDims);
+  double *aSum = sqlite3_malloc64(sizeof(double) * (size_t)p->nDims);
+  int rc = aSum ? SQLITE_OK : SQLITE_NOMEM;
+  for (int i = 0; rc == SQLITE_OK && i < nText; i++) {
+    rc = hash_embed_one(p->nDims, azText[i], anText[i], aSum, aOut + (size_t)i * (size_t)p->nDims);
     if (rc == SQLITE_EMPTY) {
       const char *zWhat = "the text";
       char zNth[32];
       if (nText > 1) zWhat = sqlite3_snprintf(sizeof zNth, zNth, "text %d", i + 1);
       *pzErr = sqlite3_mprintf("%s has no words to embed (only whitespace and punctuation)", zWhat);
-      return SQLITE_ERROR;
+      rc = SQLITE_ERROR;
     }
-    if (rc != SQLITE_OK) return rc;
   }
-  return SQLITE_OK;
+  sqlite3_free(aSum);
+  return rc;
 }
 
 typedef struct HashEmbedder {
@@ -189,14 +186,8 @@ typedef struct HashEmbedder {
 
 static void hash_destroy(VgEmbedder *p) { sqlite3_free(p); }
 
-int vg_embed_hash_open(const char *zModel, int nDims, VgEmbedder **ppOut, char **pzErr) {
-  (void)zModel;
+int vg_embed_hash_open(int nDims, VgEmbedder **ppOut) {
   *ppOut = 0;
-  if (nDims < 2 || nDims > VG_MAX_DIMS) {
-    *pzErr = sqlite3_mprintf("the hash model's dimension must be from 2 to %d, not %d",
-                             VG_MAX_DIMS, nDims);
-    return SQLITE_ERROR;
-  }
   HashEmbedder *p = sqlite3_malloc64(sizeof(*p));
   if (p == 0) return SQLITE_NOMEM;
   memset(p, 0, sizeof(*p));

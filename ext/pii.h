@@ -115,7 +115,7 @@ int vg_pii_pattern_check(const char *zPattern, char **pzErr);
 extern const VgPiiRecognizer vg_pii_builtin[];
 extern const int vg_pii_builtin_count;
 
-/* Find personal data in z (n bytes of valid UTF-8; see vg_utf8_valid) and
+/* Find personal data in z (n bytes of valid UTF-8; see vg_utf8_valid in text.h) and
 ** append the findings, overlaps resolved, in text order.  SQLITE_OK,
 ** SQLITE_NOMEM, or SQLITE_ERROR with *pzErr naming the recognizer and
 ** PCRE2's error (a pattern that hit one of its limits). */
@@ -133,9 +133,5 @@ typedef struct VgPiiWindows {
 ** in mask (1 << t).  SQLITE_OK or SQLITE_NOMEM. */
 int vg_pii_find_triggers(const char *z, int n, unsigned mask, VgPiiWindows *aOut);
 void vg_pii_windows_free(VgPiiWindows *aOut, int nTrigger);
-
-/* Is z valid UTF-8 (no overlong forms, surrogates or code points past
-** U+10FFFF)?  On failure *piBad is the offset of the first bad byte. */
-int vg_utf8_valid(const char *z, int n, int *piBad);
 
 #endif

@@ -9,6 +9,8 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "text.h"
+
 static void free_custom(PiiConn *c) {
   for (int i = 0; i < c->nOwned; i++) sqlite3_free(c->azOwned[i]);
   sqlite3_free(c->azOwned);
@@ -360,16 +362,6 @@ int pii_conn_key(PiiConn *c, sqlite3 *db, sqlite3_value *pArg, VgPiiKey *pKey, c
 
 /* ---- arguments and results ---------------------------------------------- */
 
-void pii_result_error(sqlite3_context *ctx, int rc, const char *zFunc, const char *zErr) {
-  if (rc == SQLITE_NOMEM) {
-    sqlite3_result_error_nomem(ctx);
-    return;
-  }
-  char *zMsg = sqlite3_mprintf("%s: %s", zFunc, zErr ? zErr : sqlite3_errstr(rc));
-  sqlite3_result_error(ctx, zMsg ? zMsg : zFunc, -1);
-  sqlite3_free(zMsg);
-}
-
 int pii_text_check(sqlite3_value *v, const char **pz, int *pn, char **pzErr) {
   static const char *const azType[] = {"", "an integer", "a real", "text", "a blob", "NULL"};
   int t = sqlite3_value_type(v);
@@ -394,7 +386,7 @@ int pii_text_arg(sqlite3_context *ctx, sqlite3_value *v, const char *zFunc, cons
   char *zErr = 0;
   int rc = pii_text_check(v, pz, pn, &zErr);
   if (rc == SQLITE_DONE) sqlite3_result_null(ctx);
-  if (rc != SQLITE_OK && rc != SQLITE_DONE) pii_result_error(ctx, rc, zFunc, zErr);
+  if (rc != SQLITE_OK && rc != SQLITE_DONE) vg_result_error(ctx, rc, zFunc, zErr);
   sqlite3_free(zErr);
   return rc != SQLITE_OK;
 }

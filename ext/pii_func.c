@@ -59,7 +59,7 @@ static int scan_text(sqlite3_context *ctx, int argc, sqlite3_value **argv, unsig
   int rc = SQLITE_OK;
   VgPiiEngine *e = pii_conn_engine(c, db, &rc, &zErr);
   if (e == 0) {
-    pii_result_error(ctx, rc, zFunc, zErr);
+    vg_result_error(ctx, rc, zFunc, zErr);
     sqlite3_free(zErr);
     return 1;
   }
@@ -67,28 +67,13 @@ static int scan_text(sqlite3_context *ctx, int argc, sqlite3_value **argv, unsig
   if (o == 0) return 1;
   rc = vg_pii_scan(e, z, n, &o->scan, pF, &zErr);
   if (rc != SQLITE_OK) {
-    pii_result_error(ctx, rc, zFunc, zErr);
+    vg_result_error(ctx, rc, zFunc, zErr);
     sqlite3_free(zErr);
     vg_pii_findings_free(pF);
     return 1;
   }
   *ppOpt = o;
   return 0;
-}
-
-static void result_str(sqlite3_context *ctx, sqlite3_str *out) {
-  int rc = sqlite3_str_errcode(out);
-  if (rc != SQLITE_OK) {
-    sqlite3_free(sqlite3_str_finish(out));
-    if (rc == SQLITE_TOOBIG) {
-      sqlite3_result_error_toobig(ctx);
-    } else {
-      sqlite3_result_error_nomem(ctx);
-    }
-    return;
-  }
-  int n = sqlite3_str_length(out);
-  sqlite3_result_text(ctx, sqlite3_str_finish(out), n, sqlite3_free);
 }
 
 /* ---- vg_pii_detect ------------------------------------------------------ */
@@ -111,7 +96,7 @@ static void fn_pii_detect(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
   }
   sqlite3_str_appendchar(out, 1, ']');
   vg_pii_findings_free(&f);
-  result_str(ctx, out);
+  vg_result_str(ctx, out);
 }
 
 /* ---- vg_pii_check ------------------------------------------------------- */
@@ -165,7 +150,7 @@ static void fn_pii_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_str *out = sqlite3_str_new(sqlite3_context_db_handle(ctx));
   append_assessment(out, &a, &o->policy);
   vg_pii_assessment_free(&a);
-  result_str(ctx, out);
+  vg_result_str(ctx, out);
 }
 
 /* ---- vg_pii_redact ------------------------------------------------------ */
@@ -260,11 +245,11 @@ static void fn_pii_redact(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
   vg_pii_findings_free(&f);
   if (rc != SQLITE_OK) {
     sqlite3_free(sqlite3_str_finish(out));
-    pii_result_error(ctx, rc, "vg_pii_redact", zErr);
+    vg_result_error(ctx, rc, "vg_pii_redact", zErr);
     sqlite3_free(zErr);
     return;
   }
-  result_str(ctx, out);
+  vg_result_str(ctx, out);
 }
 
 /* ---- keys: vg_pii_hash, vg_pii_set_key, vg_pii_decrypt ------------------ */
@@ -275,7 +260,7 @@ static int key_arg(sqlite3_context *ctx, int argc, sqlite3_value **argv, int iAr
   int rc = pii_conn_key(sqlite3_user_data(ctx), sqlite3_context_db_handle(ctx),
                         argc > iArg ? argv[iArg] : 0, pKey, &zErr);
   if (rc != SQLITE_OK) {
-    pii_result_error(ctx, rc, zFunc, zErr);
+    vg_result_error(ctx, rc, zFunc, zErr);
     sqlite3_free(zErr);
     return 1;
   }
@@ -289,7 +274,7 @@ static void fn_pii_hash(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
   if (t != SQLITE_TEXT && t != SQLITE_BLOB) {
-    pii_result_error(ctx, SQLITE_ERROR, "vg_pii_hash", "the value must be TEXT or a BLOB");
+    vg_result_error(ctx, SQLITE_ERROR, "vg_pii_hash", "the value must be TEXT or a BLOB");
     return;
   }
   VgPiiKey key;
@@ -335,11 +320,11 @@ static void fn_pii_decrypt(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     char *zMsg = sqlite3_mprintf("the token at character %d does not decrypt with this key "
                                  "(another key, or the token was changed)",
                                  iBad);
-    pii_result_error(ctx, zMsg ? rc : SQLITE_NOMEM, "vg_pii_decrypt", zMsg);
+    vg_result_error(ctx, zMsg ? rc : SQLITE_NOMEM, "vg_pii_decrypt", zMsg);
     sqlite3_free(zMsg);
     return;
   }
-  result_str(ctx, out);
+  vg_result_str(ctx, out);
 }
 
 /* ---- tables ------------------------------------------------------------- */
@@ -352,7 +337,7 @@ static void fn_pii_init(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int rc = sqlite3_exec(db, zSchemaRecognizers, 0, 0, &zErr);
   if (rc == SQLITE_OK) rc = sqlite3_exec(db, zSchemaLog, 0, 0, &zErr);
   if (rc != SQLITE_OK) {
-    pii_result_error(ctx, rc, "vg_pii_init", zErr);
+    vg_result_error(ctx, rc, "vg_pii_init", zErr);
     sqlite3_free(zErr);
     return;
   }
@@ -366,7 +351,7 @@ static void fn_pii_validate_recognizer(sqlite3_context *ctx, int argc, sqlite3_v
                             (const char *)sqlite3_value_text(argv[1]),
                             (const char *)sqlite3_value_text(argv[2]), argv[3], &zErr);
   if (rc != SQLITE_OK) {
-    pii_result_error(ctx, rc, "vg_pii_recognizers", zErr);
+    vg_result_error(ctx, rc, "vg_pii_recognizers", zErr);
     sqlite3_free(zErr);
     return;
   }
@@ -416,11 +401,11 @@ static void fn_pii_deny_pattern(sqlite3_context *ctx, int argc, sqlite3_value **
   if (zErr) rc = SQLITE_ERROR;
   if (rc != SQLITE_OK) {
     sqlite3_free(sqlite3_str_finish(out));
-    pii_result_error(ctx, rc, "vg_pii_deny_pattern", zErr);
+    vg_result_error(ctx, rc, "vg_pii_deny_pattern", zErr);
     return;
   }
   sqlite3_str_appendall(out, ")(?!\\w)");
-  result_str(ctx, out);
+  vg_result_str(ctx, out);
 }
 
 int vg_register_pii_functions(sqlite3 *db) {

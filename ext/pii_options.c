@@ -448,14 +448,14 @@ const PiiOptions *pii_options_arg(sqlite3_context *ctx, PiiConn *c, int argc,
   PiiOptions *p = sqlite3_get_auxdata(ctx, iArg);
   if (p) return p;
   if (sqlite3_value_type(argv[iArg]) != SQLITE_TEXT) {
-    pii_result_error(ctx, SQLITE_ERROR, zFunc, "options must be a JSON object (as text)");
+    vg_result_error(ctx, SQLITE_ERROR, zFunc, "options must be a JSON object (as text)");
     return 0;
   }
   char *zErr = 0;
   int rc = pii_options_parse(sqlite3_context_db_handle(ctx), c,
                              (const char *)sqlite3_value_text(argv[iArg]), mask, zFunc, &p, &zErr);
   if (rc != SQLITE_OK) {
-    pii_result_error(ctx, rc, zFunc, zErr);
+    vg_result_error(ctx, rc, zFunc, zErr);
     sqlite3_free(zErr);
     return 0;
   }

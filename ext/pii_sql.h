@@ -76,9 +76,6 @@ int pii_text_check(sqlite3_value *v, const char **pz, int *pn, char **pzErr);
 int pii_text_arg(sqlite3_context *ctx, sqlite3_value *v, const char *zFunc, const char **pz,
                  int *pn);
 
-/* Report an error code from a helper: SQLITE_NOMEM, or zFunc: zErr. */
-void pii_result_error(sqlite3_context *ctx, int rc, const char *zFunc, const char *zErr);
-
 /* Which option keys a function accepts. */
 #define PII_OPT_SCAN 0x01   /* types, min_score, language */
 #define PII_OPT_REDACT 0x02 /* operator, operators, audit, content_id, policy, key */

@@ -197,6 +197,7 @@ static int hex_around(const Finder *f, int i, int nSide) {
 }
 
 static void at_at(Finder *f, int i) { add(f, VG_PII_NEAR_AT, i, i + 1); }
+
 /* Is the ':' at byte i followed by another after at most 4 hexadecimal
 ** digits?  The first colon of every IPv6 address, and of every MAC address
 ** written with colons, is. */
@@ -510,9 +511,10 @@ static uint32_t bits_from(uint32_t m, int k) { return k <= 0 ? m : k >= 16 ? 0 :
 /* Digit runs (DIGITS*, dates, codes, IBAN starts, "bc1"), long words and
 ** common trigger bytes, 16 bytes at a time.  Prose is mostly short words
 ** without digits: such blocks cost a few instructions.  A word of 16 or
-** more letters and digits either fills a block or ends one and starts the
-** next with 16 bytes between them, so the tail of the last block and the
-** head of this one tell whether a LONGWORD trigger can be here. */
+** more letters and digits either fills a block, or ends one block and
+** starts the next with 16 or more bytes in the two parts, so the tail of the
+** last block and the head of this one tell whether a LONGWORD trigger can
+** be here. */
 static void find_runs(Finder *f) {
   const unsigned char *z = f->z;
   int n = f->n, iRunEnd = 0, iWordEnd = 0, nTail = 0;

@@ -13,18 +13,17 @@
 **
 ** Enqueueing and claiming are each one SQL statement, so that several
 ** processes can do them at once: a statement that writes holds the
-** database's write lock from its first step to its end.  Completing writes
-** the vectors and the item's new status under one savepoint.
+** database's write lock from its first step to its end.  Completing and
+** failing read the item and write under one transaction (txn_begin).
 */
 #include "vecguard.h"
 
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "pii.h"
+#include "text.h"
 #include "queue.h"
 #include "tabledef.h"
 #include "vector.h"
@@ -74,21 +73,6 @@ static const char zSchema[] =
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void result_errorf(sqlite3_context *ctx, const char *zFunc, const char *zFormat, ...) {
-  va_list ap;
-  va_start(ap, zFormat);
-  char *zMsg = sqlite3_vmprintf(zFormat, ap);
-  va_end(ap);
-  char *zAll = zMsg ? sqlite3_mprintf("%s: %s", zFunc, zMsg) : 0;
-  if (zAll) {
-    sqlite3_result_error(ctx, zAll, -1);
-  } else {
-    sqlite3_result_error_nomem(ctx);
-  }
-  sqlite3_free(zMsg);
-  sqlite3_free(zAll);
-}
-
 static void result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc) {
   if (rc == SQLITE_NOMEM) {
     sqlite3_result_error_nomem(ctx);
@@ -97,14 +81,14 @@ static void result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db
   if (sqlite3_extended_errcode(db) == SQLITE_BUSY_SNAPSHOT) {
     /* The calling statement holds a read transaction that cannot become a
     ** write one: another connection wrote since it began. */
-    result_errorf(ctx, zFunc,
+    vg_result_errorf(ctx, zFunc,
                   "another connection wrote while this statement was reading; call %s in a statement "
                   "that reads no table (SELECT %s(...)) or inside BEGIN IMMEDIATE",
                   zFunc, zFunc);
     sqlite3_result_error_code(ctx, SQLITE_BUSY);
     return;
   }
-  result_errorf(ctx, zFunc, "%s", sqlite3_errmsg(db));
+  vg_result_error(ctx, rc, zFunc, sqlite3_errmsg(db));
   sqlite3_result_error_code(ctx, rc);
 }
 
@@ -181,7 +165,7 @@ static int target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char 
 static const char *text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value **argv, int i,
                             const char *zName, int bNonEmpty) {
   if (sqlite3_value_type(argv[i]) != SQLITE_TEXT) {
-    result_errorf(ctx, zFunc, "%s must be text", zName);
+    vg_result_errorf(ctx, zFunc, "%s must be text", zName);
     return 0;
   }
   const char *z = (const char *)sqlite3_value_text(argv[i]);
@@ -190,7 +174,7 @@ static const char *text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_val
     return 0;
   }
   if (bNonEmpty && z[0] == 0) {
-    result_errorf(ctx, zFunc, "%s must not be empty", zName);
+    vg_result_errorf(ctx, zFunc, "%s must not be empty", zName);
     return 0;
   }
   return z;
@@ -222,7 +206,7 @@ static void fn_queue_clock(sqlite3_context *ctx, int argc, sqlite3_value **argv)
       q->bClock = 1;
       q->rClock = sqlite3_value_double(argv[0]);
     } else {
-      result_errorf(ctx, "vg_queue_clock", "the time must be a number of seconds since 1970, or NULL");
+      vg_result_errorf(ctx, "vg_queue_clock", "the time must be a number of seconds since 1970, or NULL");
       return;
     }
   }
@@ -257,23 +241,23 @@ static int enqueue_args_ok(sqlite3_context *ctx, int argc, sqlite3_value **argv,
   }
   int eId = sqlite3_value_type(argv[3]);
   if (eId != SQLITE_TEXT && eId != SQLITE_INTEGER) {
-    result_errorf(ctx, zFunc, "content_id must be text or an integer");
+    vg_result_errorf(ctx, zFunc, "content_id must be text or an integer");
     return 0;
   }
   az[3] = (const char *)sqlite3_value_text(argv[3]);
   if (sqlite3_value_type(argv[4]) == SQLITE_NULL) {
-    result_errorf(ctx, zFunc, "the content is NULL");
+    vg_result_errorf(ctx, zFunc, "the content is NULL");
     return 0;
   }
   az[4] = text_arg(ctx, zFunc, argv, 4, "the content", 1);
   if (az[4] == 0 || az[3] == 0) return 0;
   int n = sqlite3_value_bytes(argv[4]), iBad = 0;
   if (n > VG_QUEUE_MAX_CONTENT) {
-    result_errorf(ctx, zFunc, "the content is %d bytes; the limit is %d", n, VG_QUEUE_MAX_CONTENT);
+    vg_result_errorf(ctx, zFunc, "the content is %d bytes; the limit is %d", n, VG_QUEUE_MAX_CONTENT);
     return 0;
   }
   if (!vg_utf8_valid(az[4], n, &iBad)) {
-    result_errorf(ctx, zFunc, "the content is not valid UTF-8 (at byte %d)", iBad);
+    vg_result_errorf(ctx, zFunc, "the content is not valid UTF-8 (at byte %d)", iBad);
     return 0;
   }
   az[5] = 0;
@@ -286,7 +270,7 @@ static int enqueue_args_ok(sqlite3_context *ctx, int argc, sqlite3_value **argv,
     const char *zP = (const char *)sqlite3_value_text(argv[6]);
     *pPriority = vg_priority_parse(zP);
     if (*pPriority < 0) {
-      result_errorf(ctx, zFunc, "unknown priority \"%s\" (high, medium or low)", zP ? zP : "");
+      vg_result_errorf(ctx, zFunc, "unknown priority \"%s\" (high, medium or low)", zP ? zP : "");
       return 0;
     }
   }
@@ -308,14 +292,14 @@ static int json_object_ok(sqlite3 *db, const char *z, int *pbOk) {
 static int tenant_fits(sqlite3_context *ctx, const char *zFunc, const VgTableDef *pDef,
                        const char *zTable, const char *zTenant) {
   if (pDef->iPartition < 0 && zTenant[0]) {
-    result_errorf(ctx, zFunc,
+    vg_result_errorf(ctx, zFunc,
                   "table \"%s\" has no partition key to keep tenant \"%s\" apart (give tenant_id '' "
                   "or add a partition key column)",
                   zTable, zTenant);
     return 0;
   }
   if (pDef->iPartition >= 0 && !zTenant[0]) {
-    result_errorf(ctx, zFunc, "table \"%s\" is partitioned by tenant: tenant_id must not be empty", zTable);
+    vg_result_errorf(ctx, zFunc, "table \"%s\" is partitioned by tenant: tenant_id must not be empty", zTable);
     return 0;
   }
   return 1;
@@ -331,7 +315,11 @@ static void fn_enqueue(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   char *zErr = 0;
   int rc = target_def(db, az[0], &pDef, &zErr);
   if (rc != SQLITE_OK) {
-    if (zErr) result_errorf(ctx, "vg_enqueue", "%s", zErr); else result_db_error(ctx, "vg_enqueue", db, rc);
+    if (zErr) {
+      vg_result_error(ctx, rc, "vg_enqueue", zErr);
+    } else {
+      result_db_error(ctx, "vg_enqueue", db, rc);
+    }
     sqlite3_free(zErr);
     return;
   }
@@ -344,7 +332,7 @@ static void fn_enqueue(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
   if (!bObject) {
-    result_errorf(ctx, "vg_enqueue", "metadata must be a JSON object, not %s", az[5]);
+    vg_result_errorf(ctx, "vg_enqueue", "metadata must be a JSON object, not %s", az[5]);
     return;
   }
   unsigned char aHash[32];
@@ -482,7 +470,7 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   if (zWorker == 0) return;
   if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER || sqlite3_value_int64(argv[1]) < 1 ||
       sqlite3_value_int64(argv[1]) > 10000) {
-    result_errorf(ctx, "vg_queue_claim", "n must be a whole number from 1 to 10000");
+    vg_result_errorf(ctx, "vg_queue_claim", "n must be a whole number from 1 to 10000");
     return;
   }
   double lease = VG_QUEUE_LEASE;
@@ -490,7 +478,7 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     int eType = sqlite3_value_type(argv[2]);
     lease = sqlite3_value_double(argv[2]);
     if ((eType != SQLITE_INTEGER && eType != SQLITE_FLOAT) || !(lease > 0 && lease <= 86400 * 7)) {
-      result_errorf(ctx, "vg_queue_claim", "lease_seconds must be a number above 0 and at most 604800");
+      vg_result_errorf(ctx, "vg_queue_claim", "lease_seconds must be a number above 0 and at most 604800");
       return;
     }
   }
@@ -510,13 +498,7 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   for (int i = 0; i < n; i++) sqlite3_str_appendf(out, "%s%s", i ? "," : "", a[i].zJson);
   sqlite3_str_appendchar(out, 1, ']');
   claimed_free(a, n);
-  int nOut = sqlite3_str_length(out);
-  char *zOut = sqlite3_str_finish(out);
-  if (zOut == 0) {
-    sqlite3_result_error_nomem(ctx);
-    return;
-  }
-  sqlite3_result_text(ctx, zOut, nOut, sqlite3_free);
+  vg_result_str(ctx, out);
 }
 
 /* ---- finishing an item: vg_queue_complete, vg_queue_fail ------------------ */
@@ -581,7 +563,7 @@ static int item_for_finish(sqlite3_context *ctx, const char *zFunc, int argc, sq
   QueueConn *q = sqlite3_user_data(ctx);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER) {
-    result_errorf(ctx, zFunc, "the item id must be an integer");
+    vg_result_errorf(ctx, zFunc, "the item id must be an integer");
     return 0;
   }
   const char *zWorker = q->zWorker;
@@ -593,7 +575,7 @@ static int item_for_finish(sqlite3_context *ctx, const char *zFunc, int argc, sq
   int rc = queue_ensure(db);
   if (rc == SQLITE_OK) rc = item_read(db, id, it);
   if (rc == SQLITE_NOTFOUND) {
-    result_errorf(ctx, zFunc, "no queue item %lld", id);
+    vg_result_errorf(ctx, zFunc, "no queue item %lld", id);
     return 0;
   }
   if (rc != SQLITE_OK) {
@@ -601,13 +583,13 @@ static int item_for_finish(sqlite3_context *ctx, const char *zFunc, int argc, sq
     return 0;
   }
   if (zWorker == 0) {
-    result_errorf(ctx, zFunc, "item %lld: this connection has claimed nothing; give the worker_id", id);
+    vg_result_errorf(ctx, zFunc, "item %lld: this connection has claimed nothing; give the worker_id", id);
     item_clear(it);
     return 0;
   }
   const char *zWhy = vg_queue_finish_refused(&it->st, it->zWorker && strcmp(it->zWorker, zWorker) == 0);
   if (zWhy) {
-    result_errorf(ctx, zFunc, "item %lld %s", id, zWhy);
+    vg_result_errorf(ctx, zFunc, "item %lld %s", id, zWhy);
     item_clear(it);
     return 0;
   }
@@ -681,7 +663,7 @@ static int delete_old_vectors(sqlite3 *db, sqlite3_int64 id) {
 
 /* Store the item's vectors (one per chunk: aVec holds nChunk * dims
 ** floats, azChunk/anChunk the chunks' texts) in place of any it stored
-** before, and mark it done.  The caller holds a savepoint. */
+** before, and mark it done.  The caller holds the transaction. */
 static int store_and_finish(sqlite3 *db, const Item *it, const VgTableDef *pDef, int nChunk,
                             const float *aVec, const char *const *azChunk, const int *anChunk) {
   int rc = delete_old_vectors(db, it->id);
@@ -782,7 +764,7 @@ static void fn_queue_complete(sqlite3_context *ctx, int argc, sqlite3_value **ar
   if (rc == SQLITE_OK) {
     sqlite3_result_int64(ctx, it.id);
   } else if (zErr) {
-    result_errorf(ctx, "vg_queue_complete", "%s", zErr);
+    vg_result_error(ctx, rc, "vg_queue_complete", zErr);
   } else {
     result_db_error(ctx, "vg_queue_complete", db, rc);
   }
@@ -845,7 +827,7 @@ static void fn_queue_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   QueueConn *q = sqlite3_user_data(ctx);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   if (argc > 0 && sqlite3_value_type(argv[0]) != SQLITE_NULL && sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
-    result_errorf(ctx, "vg_queue_stats", "tenant_id must be text");
+    vg_result_errorf(ctx, "vg_queue_stats", "tenant_id must be text");
     return;
   }
   sqlite3_stmt *p = 0;
@@ -889,10 +871,10 @@ int vg_register_queue_functions(sqlite3 *db) {
   memset(q, 0, sizeof(*q));
   int rc = SQLITE_OK;
   for (size_t i = 0; rc == SQLITE_OK && i < sizeof a / sizeof a[0]; i++) {
-    /* The last one registered owns q and frees it with the connection. */
+    /* The first one registered owns q: SQLite frees it with the connection,
+    ** or at once if that registration fails. */
     rc = sqlite3_create_function_v2(db, a[i].zName, a[i].nArg, SQLITE_UTF8 | SQLITE_DIRECTONLY, q, a[i].xFunc, 0,
-                                    0, i + 1 == sizeof a / sizeof a[0] ? queue_conn_free : 0);
+                                    0, i == 0 ? queue_conn_free : 0);
   }
-  if (rc != SQLITE_OK) queue_conn_free(q);
   return rc;
 }

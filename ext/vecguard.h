@@ -21,6 +21,15 @@ SQLITE_EXTENSION_INIT3
 /* Largest k a KNN query may ask for. */
 #define VG_MAX_K 1000000
 
+/* An SQL function's error: "zFunc: zErr" (SQLite's message for rc when zErr
+** is 0), or out of memory when rc is SQLITE_NOMEM (result.c). */
+void vg_result_error(sqlite3_context *ctx, int rc, const char *zFunc, const char *zErr);
+void vg_result_errorf(sqlite3_context *ctx, const char *zFunc, const char *zFormat, ...);
+
+/* The text built in out as the result (finishing out), or the error it
+** ran into: too big or out of memory. */
+void vg_result_str(sqlite3_context *ctx, sqlite3_str *out);
+
 /* Registration of each module's SQL objects; each returns an SQLite code. */
 int vg_register_vector_functions(sqlite3 *db);
 int vg_register_hnsw_module(sqlite3 *db);

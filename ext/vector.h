@@ -38,7 +38,8 @@ int vg_vector_parse_blob(const void *p, int nByte, float **paVec, int *pnDims,
 int vg_vector_from_value(sqlite3_value *pVal, float **paVec, int *pnDims,
                          char **pzErr);
 
-/* Encode as a little-endian float32 BLOB of 4*nDims bytes into pOut. */
+/* Encode as a little-endian float32 BLOB of 4*nDims bytes into pOut (which
+** may be a itself). */
 void vg_vector_to_blob(const float *a, int nDims, void *pOut);
 
 /* Format as JSON with the shortest decimal form of each element that reads

@@ -295,6 +295,9 @@ static void claim_loop(const char *zPath, const char *zWorker, int fd, int fdGo)
       _exit(1);
     }
     if (n == 0) break;
+    /* A worker embeds between its claims, holding no lock; without this
+    ** pause SQLite's busy handler lets one process take every turn. */
+    usleep(2000);
     for (int i = 0; i < n; i++) {
       sqlite3_bind_int64(pDone, 1, aId[i]);
       sqlite3_bind_text(pDone, 2, azText[i], -1, SQLITE_STATIC);

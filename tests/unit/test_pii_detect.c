@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "pii.h"
+#include "text.h"
 
 static VgPiiEngine *pEngine;
 
