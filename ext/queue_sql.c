@@ -147,15 +147,15 @@ static int target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char 
     rc = SQLITE_ERROR;
   } else {
     const char *zSql = (const char *)sqlite3_column_text(p, 0);
-    if (zSql == 0 || sqlite3_strlike("CREATE VIRTUAL TABLE % USING vg_hnsw%", zSql, 0) != 0) {
+    char *zErr = 0;
+    rc = zSql ? vg_tabledef_parse_sql(zSql, ppDef, &zErr) : SQLITE_MISMATCH;
+    if (rc == SQLITE_MISMATCH) {
       *pzErr = sqlite3_mprintf("\"%s\" is not a vg_hnsw table", zTable);
       rc = SQLITE_ERROR;
-    } else {
-      char *zErr = 0;
-      rc = vg_tabledef_parse_sql(zSql, ppDef, &zErr);
-      if (rc != SQLITE_OK && zErr) *pzErr = sqlite3_mprintf("table \"%s\": %s", zTable, zErr);
-      sqlite3_free(zErr);
+    } else if (rc != SQLITE_OK && zErr) {
+      *pzErr = sqlite3_mprintf("table \"%s\": %s", zTable, zErr);
     }
+    sqlite3_free(zErr);
   }
   sqlite3_finalize(p);
   return rc;

@@ -544,6 +544,17 @@ static const char *skip_quoted(const char *z) {
 
 static int is_quote(char c) { return c == '\'' || c == '"' || c == '`' || c == '['; }
 
+/* Is the word that ends just before z[i] (whitespace skipped) zWord, in
+** any case?  *pi moves to the word's start. */
+static int word_before(const char *z, int *pi, const char *zWord) {
+  int i = *pi, e;
+  while (i > 0 && (z[i - 1] == ' ' || (z[i - 1] >= '\t' && z[i - 1] <= '\r'))) i--;
+  e = i;
+  while (i > 0 && is_word_char((unsigned char)z[i - 1])) i--;
+  *pi = i;
+  return (int)strlen(zWord) == e - i && sqlite3_strnicmp(z + i, zWord, e - i) == 0;
+}
+
 int vg_tabledef_parse_sql(const char *zSql, VgTableDef **ppDef, char **pzErr) {
   *ppDef = 0;
   const char *z = zSql;
@@ -551,6 +562,12 @@ int vg_tabledef_parse_sql(const char *zSql, VgTableDef **ppDef, char **pzErr) {
   if (*z != '(') {
     *pzErr = sqlite3_mprintf("vg_hnsw: no module arguments in: %s", zSql);
     return SQLITE_ERROR;
+  }
+  /* "... USING vg_hnsw(", however the statement was spaced or cased. */
+  int iWord = (int)(z - zSql);
+  if (!word_before(zSql, &iWord, "vg_hnsw") || !word_before(zSql, &iWord, "using")) {
+    *pzErr = sqlite3_mprintf("not a vg_hnsw table: %s", zSql);
+    return SQLITE_MISMATCH;
   }
   int nArg = 0, nAlloc = 8, rc = SQLITE_OK;
   char **azArg = sqlite3_malloc64(sizeof(char *) * (size_t)nAlloc);

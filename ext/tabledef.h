@@ -87,7 +87,8 @@ void vg_tabledef_free(VgTableDef *pDef);
 
 /* The definition of a table from its CREATE VIRTUAL TABLE statement (as
 ** sqlite_schema keeps it): the module arguments are split as SQLite splits
-** them (at commas outside parentheses and quotes) and parsed as above. */
+** them (at commas outside parentheses and quotes) and parsed as above.
+** SQLITE_MISMATCH when the statement does not make a vg_hnsw table. */
 int vg_tabledef_parse_sql(const char *zSql, VgTableDef **ppDef, char **pzErr);
 
 /* The CREATE TABLE statement to pass to sqlite3_declare_vtab(). */

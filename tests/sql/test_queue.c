@@ -55,6 +55,14 @@ static void test_enqueue_errors(void **state) {
     tdb_expect_error(db, a[i].zNeedle, "SELECT vg_enqueue(%s)", a[i].zArgs);
   }
   tdb_expect_text(db, "0", "SELECT count(*) FROM vg_queue");
+  /* A vg_hnsw table written over several lines, in any case; an ordinary
+  ** table named vg_hnsw is not one. */
+  tdb_exec(db, "CREATE VIRTUAL TABLE spaced\n  USING\tVG_HNSW (embedding float[8])");
+  tdb_exec(db, "CREATE TABLE vg_hnsw(x)");
+  tdb_expect_error(db, "vg_enqueue: \"vg_hnsw\" is not a vg_hnsw table", "SELECT vg_enqueue('vg_hnsw', '', 'n', 1, 'x')");
+  tdb_expect_text(db, "0", "SELECT count(*) FROM vg_queue");
+  tdb_expect_text(db, "1", "SELECT vg_enqueue('spaced', '', 'note', 8, 'text')");
+  tdb_exec(db, "DELETE FROM vg_queue");
   /* A table without a partition key takes tenant ''. */
   tdb_expect_text(db, "1", "SELECT vg_enqueue('flat', '', 'note', 7, 'text')");
   tdb_expect_text(db, "7|medium|pending|0", "SELECT content_id || '|' || priority || '|' || status || '|' || attempts "

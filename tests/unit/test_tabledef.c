@@ -190,6 +190,19 @@ static void test_parse_sql(void **state) {
   assert_int_equal(pDef->aCol[4].kind, VG_COL_AUX);
   assert_int_equal(pDef->hnswM, 8);
   vg_tabledef_free(pDef);
+  /* The statement as typed: any spacing and case around the module name. */
+  assert_int_equal(vg_tabledef_parse_sql("CREATE VIRTUAL TABLE t\n  using\tVG_HNSW (e float[3])", &pDef, &zErr),
+                   SQLITE_OK);
+  assert_int_equal(pDef->nDims, 3);
+  vg_tabledef_free(pDef);
+  static const char *azOther[] = {"CREATE TABLE vg_hnsw(e float[3])", "CREATE VIRTUAL TABLE t USING vg_hnsw2(e float[3])",
+                                  "CREATE VIRTUAL TABLE t USING fts5(vg_hnsw)"};
+  for (size_t i = 0; i < sizeof azOther / sizeof azOther[0]; i++) {
+    assert_int_equal(vg_tabledef_parse_sql(azOther[i], &pDef, &zErr), SQLITE_MISMATCH);
+    assert_null(pDef);
+    assert_non_null(strstr(zErr, "not a vg_hnsw table"));
+    sqlite3_free(zErr);
+  }
   assert_int_equal(vg_tabledef_parse_sql("CREATE VIRTUAL TABLE t USING vg_hnsw", &pDef, &zErr), SQLITE_ERROR);
   assert_non_null(strstr(zErr, "no module arguments"));
   sqlite3_free(zErr);
