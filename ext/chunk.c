@@ -32,6 +32,31 @@
 /* Largest max_tokens accepted. */
 #define CHUNK_MAX_TOKENS 1000000
 
+int vg_chunk_spans(const char *z, int n, int nMax, int nOverlap, int **paStart, int **paEnd, int *pnChunk) {
+  *paStart = *paEnd = 0;
+  *pnChunk = 0;
+  int nTok = vg_tokens(z, n, 0, 0, 0);
+  int nStep = nMax - nOverlap;
+  /* Chunks start at tokens 0, nStep, 2*nStep, ... until one reaches the end. */
+  int nChunk = nTok <= nMax ? (nTok > 0) : 1 + (nTok - nMax + nStep - 1) / nStep;
+  int *aTok = sqlite3_malloc64(sizeof(int) * 2 * ((size_t)nTok + (size_t)nChunk + 2));
+  if (aTok == 0) return SQLITE_NOMEM;
+  int *aTokEnd = aTok + nTok + 1, *aStart = aTokEnd + nTok, *aEnd = aStart + nChunk + 1;
+  vg_tokens(z, n, nTok, aTok, aTokEnd);
+  for (int k = 0; k < nChunk; k++) {
+    int iFirst = k * nStep, iLast = iFirst + nMax - 1;
+    if (iLast > nTok - 1) iLast = nTok - 1;
+    aStart[k] = aTok[iFirst];
+    aEnd[k] = aTokEnd[iLast];
+  }
+  /* The spans move to the front of the block, so that freeing *paStart frees it. */
+  memmove(aTok, aStart, sizeof(int) * 2 * ((size_t)nChunk + 1));
+  *paStart = aTok;
+  *paEnd = aTok + nChunk + 1;
+  *pnChunk = nChunk;
+  return SQLITE_OK;
+}
+
 typedef struct ChunkCursor {
   sqlite3_vtab_cursor base;
   char *zText; /* a copy of the input */

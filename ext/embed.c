@@ -28,22 +28,40 @@ int vg_tokens(const char *z, int n, int nMax, int *aStart, int *aEnd) {
   return nTok;
 }
 
+/* The hash model's dimension from its name; 0 when the name is another
+** model's, -1 (with *pzErr) when it is a bad hash name. */
+static int hash_model_dims(const char *zModel, char **pzErr) {
+  if (strcmp(zModel, "hash") == 0) return 384;
+  if (strncmp(zModel, "hash:", 5) != 0) return 0;
+  char *zEnd = 0;
+  long nDims = strtol(zModel + 5, &zEnd, 10);
+  if (zEnd == zModel + 5 || *zEnd != 0 || nDims < 2 || nDims > VG_MAX_DIMS) {
+    *pzErr = sqlite3_mprintf("model \"%s\": the dimension after \"hash:\" must be a whole "
+                             "number from 2 to %d",
+                             zModel, VG_MAX_DIMS);
+    return -1;
+  }
+  return (int)nDims;
+}
+
+int vg_embedder_describe(const char *zModel, int *pnDims, int *pnMaxTokens, char **pzErr) {
+  int nDims = hash_model_dims(zModel, pzErr);
+  if (nDims < 0) return SQLITE_ERROR;
+  if (nDims == 0) {
+    *pzErr = sqlite3_mprintf("unknown model \"%s\" (there is \"hash\" or \"hash:DIM\")", zModel);
+    return SQLITE_ERROR;
+  }
+  *pnDims = nDims;
+  *pnMaxTokens = VG_EMBED_HASH_MAX_TOKENS;
+  return SQLITE_OK;
+}
+
 int vg_embedder_open(const char *zModel, VgEmbedder **ppOut, char **pzErr) {
   *ppOut = 0;
-  if (strcmp(zModel, "hash") == 0) return vg_embed_hash_open(384, ppOut);
-  if (strncmp(zModel, "hash:", 5) == 0) {
-    char *zEnd = 0;
-    long nDims = strtol(zModel + 5, &zEnd, 10);
-    if (zEnd == zModel + 5 || *zEnd != 0 || nDims < 2 || nDims > VG_MAX_DIMS) {
-      *pzErr = sqlite3_mprintf("model \"%s\": the dimension after \"hash:\" must be a whole "
-                               "number from 2 to %d",
-                               zModel, VG_MAX_DIMS);
-      return SQLITE_ERROR;
-    }
-    return vg_embed_hash_open((int)nDims, ppOut);
-  }
-  *pzErr = sqlite3_mprintf("unknown model \"%s\" (there is \"hash\" or \"hash:DIM\")", zModel);
-  return SQLITE_ERROR;
+  int nDims = 0, nMaxTokens = 0;
+  int rc = vg_embedder_describe(zModel, &nDims, &nMaxTokens, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  return vg_embed_hash_open(nDims, ppOut);
 }
 
 void vg_embedder_close(VgEmbedder *p) {

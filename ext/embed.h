@@ -32,8 +32,14 @@ struct VgEmbedder {
 int vg_embedder_open(const char *zModel, VgEmbedder **ppOut, char **pzErr);
 void vg_embedder_close(VgEmbedder *p);
 
+/* What model zModel would be, without opening it (a trained model's weights
+** are large): its dimension and the tokens it reads.  An unknown name or a
+** bad dimension fails as vg_embedder_open does. */
+int vg_embedder_describe(const char *zModel, int *pnDims, int *pnMaxTokens, char **pzErr);
+
 /* The feature-hashing embedder (embed_hash.c); nDims from 2 to VG_MAX_DIMS,
 ** as vg_embedder_open checks. */
+#define VG_EMBED_HASH_MAX_TOKENS 512
 int vg_embed_hash_open(int nDims, VgEmbedder **ppOut);
 
 /* Tokens as the embedders and vg_chunk count them: maximal runs of bytes
@@ -41,5 +47,13 @@ int vg_embed_hash_open(int nDims, VgEmbedder **ppOut);
 ** Returns the number of tokens in z[0, n); when aStart is not 0, the byte
 ** offsets where the first nMax of them start and end go to aStart and aEnd. */
 int vg_tokens(const char *z, int n, int nMax, int *aStart, int *aEnd);
+
+/* The chunks vg_chunk cuts z[0, n) into: chunk k is tokens k*(nMax-nOverlap)
+** to k*(nMax-nOverlap)+nMax-1 (the last one stops at the last token), from
+** its first token's first byte to its last token's last byte.  Their byte
+** offsets go to *paStart and *paEnd (one sqlite3_malloc'd block holds both:
+** free *paStart), their number to *pnChunk (0 for a text without tokens).
+** 1 <= nMax, 0 <= nOverlap < nMax. */
+int vg_chunk_spans(const char *z, int n, int nMax, int nOverlap, int **paStart, int **paEnd, int *pnChunk);
 
 #endif

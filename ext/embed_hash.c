@@ -27,7 +27,6 @@
 
 #include "embed.h"
 
-#define HASH_MAX_TOKENS 512
 #define HASH_TOKEN_BYTES 100 /* longer tokens (keys, base64) add no more trigrams */
 
 enum { KIND_TOKEN = 1, KIND_PAIR = 2, KIND_TRIGRAM = 3 };
@@ -98,12 +97,12 @@ static int by_hash(const void *x, const void *y) {
   return (a > b) - (a < b);
 }
 
-/* The features of one text's first HASH_MAX_TOKENS tokens; returns their
+/* The features of one text's first VG_EMBED_HASH_MAX_TOKENS tokens; returns their
 ** number, or -1 when out of memory. */
 static int text_features(const char *z, int n, Feature **paF) {
-  int aStart[HASH_MAX_TOKENS], aEnd[HASH_MAX_TOKENS];
-  int nTok = vg_tokens(z, n, HASH_MAX_TOKENS, aStart, aEnd);
-  if (nTok > HASH_MAX_TOKENS) nTok = HASH_MAX_TOKENS;
+  int aStart[VG_EMBED_HASH_MAX_TOKENS], aEnd[VG_EMBED_HASH_MAX_TOKENS];
+  int nTok = vg_tokens(z, n, VG_EMBED_HASH_MAX_TOKENS, aStart, aEnd);
+  if (nTok > VG_EMBED_HASH_MAX_TOKENS) nTok = VG_EMBED_HASH_MAX_TOKENS;
   /* A token gives itself, a pair and at most one trigram per byte read. */
   size_t nMaxF = 1;
   for (int t = 0; t < nTok; t++) {
@@ -194,7 +193,7 @@ int vg_embed_hash_open(int nDims, VgEmbedder **ppOut) {
   sqlite3_snprintf(sizeof p->zName, p->zName, "hash:%d", nDims);
   p->base.zName = p->zName;
   p->base.nDims = nDims;
-  p->base.nMaxTokens = HASH_MAX_TOKENS;
+  p->base.nMaxTokens = VG_EMBED_HASH_MAX_TOKENS;
   p->base.xEmbed = hash_embed;
   p->base.xDestroy = hash_destroy;
   *ppOut = &p->base;

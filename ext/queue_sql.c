@@ -14,7 +14,7 @@
 ** Enqueueing and claiming are each one SQL statement, so that several
 ** processes can do them at once: a statement that writes holds the
 ** database's write lock from its first step to its end.  Completing and
-** failing read the item and write under one transaction (txn_begin).
+** failing read the item and write under one transaction (vg_txn_begin).
 */
 #include "vecguard.h"
 
@@ -23,18 +23,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "queue_sql.h"
+#include "embed.h"
 #include "text.h"
-#include "queue.h"
-#include "tabledef.h"
 #include "vector.h"
 
-typedef struct QueueConn {
-  int bClock;     /* "now" is fixed at rClock (vg_queue_clock) */
-  double rClock;
-  char *zWorker;  /* the worker id of this connection's last claim */
-} QueueConn;
-
-static double queue_now(QueueConn *q) {
+double vg_queue_now(const QueueConn *q) {
   if (q->bClock) return q->rClock;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -69,11 +63,23 @@ static const char zSchema[] =
     "  target_table TEXT NOT NULL,\n"
     "  target_rowid INTEGER NOT NULL,\n"
     "  PRIMARY KEY (item_id, chunk_index)\n"
-    ") WITHOUT ROWID;\n";
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS main.vg_table_config(\n"
+    "  target_table TEXT PRIMARY KEY,\n"
+    "  model TEXT,\n"
+    "  redact TEXT CHECK (redact IS NULL OR json_type(redact) = 'object'),\n"
+    "  chunk_tokens INTEGER CHECK (chunk_tokens IS NULL OR chunk_tokens >= 1),\n"
+    "  chunk_overlap INTEGER CHECK (chunk_overlap IS NULL OR chunk_overlap >= 0)\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS main.vg_watches(\n"
+    "  source_table TEXT PRIMARY KEY,\n"
+    "  target_table TEXT NOT NULL,\n"
+    "  options TEXT NOT NULL\n"
+    ");\n";
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc) {
+void vg_result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc) {
   if (rc == SQLITE_NOMEM) {
     sqlite3_result_error_nomem(ctx);
     return;
@@ -92,12 +98,22 @@ static void result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db
   sqlite3_result_error_code(ctx, rc);
 }
 
-/* Create the queue's tables unless they exist. */
-static int queue_ensure(sqlite3 *db) {
-  if (sqlite3_table_column_metadata(db, "main", "vg_queue_vectors", 0, 0, 0, 0, 0, 0) == SQLITE_OK) {
+int vg_queue_ensure(sqlite3 *db) {
+  /* The last table the schema makes: a database made by an older version
+  ** gets the tables it lacks. */
+  if (sqlite3_table_column_metadata(db, "main", "vg_watches", 0, 0, 0, 0, 0, 0) == SQLITE_OK) {
     return SQLITE_OK;
   }
   return sqlite3_exec(db, zSchema, 0, 0, 0);
+}
+
+/* Is a statement that writes running (the function was called from one, or
+** from its trigger)?  Then SQLite allows neither BEGIN nor SAVEPOINT. */
+static int writer_running(sqlite3 *db) {
+  for (sqlite3_stmt *p = sqlite3_next_stmt(db, 0); p; p = sqlite3_next_stmt(db, p)) {
+    if (sqlite3_stmt_busy(p) && !sqlite3_stmt_readonly(p)) return 1;
+  }
+  return 0;
 }
 
 /* A transaction around a function's reads and writes: all or none of the
@@ -107,26 +123,26 @@ static int queue_ensure(sqlite3 *db) {
 ** where waiting cannot help).  Inside one, a savepoint; inside a statement
 ** that writes (an INSERT whose trigger calls the function) SQLite allows
 ** none, and that statement's own rollback covers the writes. */
-typedef enum { TXN_NONE, TXN_BEGIN, TXN_SAVEPOINT } TxnMode;
-
-static int txn_begin(sqlite3 *db, TxnMode *pMode) {
-  *pMode = TXN_NONE;
+int vg_txn_begin(sqlite3 *db, VgTxn *pMode) {
+  *pMode = VG_TXN_NONE;
+  if (writer_running(db)) return SQLITE_OK;
   if (sqlite3_get_autocommit(db)) {
     int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0);
-    if (rc == SQLITE_OK) *pMode = TXN_BEGIN;
+    if (rc == SQLITE_OK) *pMode = VG_TXN_BEGIN;
     return rc;
   }
-  if (sqlite3_exec(db, "SAVEPOINT vg_queue", 0, 0, 0) == SQLITE_OK) *pMode = TXN_SAVEPOINT;
-  return SQLITE_OK;
+  int rc = sqlite3_exec(db, "SAVEPOINT vg_queue", 0, 0, 0);
+  if (rc == SQLITE_OK) *pMode = VG_TXN_SAVEPOINT;
+  return rc;
 }
 
-static int txn_end(sqlite3 *db, TxnMode mode, int rc) {
-  if (mode == TXN_BEGIN) {
+int vg_txn_end(sqlite3 *db, VgTxn mode, int rc) {
+  if (mode == VG_TXN_BEGIN) {
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", 0, 0, 0);
     if (rc != SQLITE_OK) sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
     return rc;
   }
-  if (mode == TXN_SAVEPOINT) {
+  if (mode == VG_TXN_SAVEPOINT) {
     if (rc != SQLITE_OK) sqlite3_exec(db, "ROLLBACK TO vg_queue", 0, 0, 0);
     int rc2 = sqlite3_exec(db, "RELEASE vg_queue", 0, 0, 0);
     return rc == SQLITE_OK ? rc2 : rc;
@@ -134,8 +150,7 @@ static int txn_end(sqlite3 *db, TxnMode mode, int rc) {
   return rc;
 }
 
-/* The definition of vg_hnsw table zTable in main, or an error message. */
-static int target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char **pzErr) {
+int vg_target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char **pzErr) {
   *ppDef = 0;
   sqlite3_stmt *p = 0;
   int rc = sqlite3_prepare_v2(db, "SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ?",
@@ -161,8 +176,7 @@ static int target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char 
   return rc;
 }
 
-/* Text of argument i, which must be TEXT (and not empty when bNonEmpty). */
-static const char *text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value **argv, int i,
+const char *vg_text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value **argv, int i,
                             const char *zName, int bNonEmpty) {
   if (sqlite3_value_type(argv[i]) != SQLITE_TEXT) {
     vg_result_errorf(ctx, zFunc, "%s must be text", zName);
@@ -186,9 +200,9 @@ static void fn_queue_init(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
   (void)argc;
   (void)argv;
   sqlite3 *db = sqlite3_context_db_handle(ctx);
-  int rc = queue_ensure(db);
+  int rc = vg_queue_ensure(db);
   if (rc != SQLITE_OK) {
-    result_db_error(ctx, "vg_queue_init", db, rc);
+    vg_result_db_error(ctx, "vg_queue_init", db, rc);
     return;
   }
   sqlite3_result_int(ctx, 1);
@@ -210,7 +224,7 @@ static void fn_queue_clock(sqlite3_context *ctx, int argc, sqlite3_value **argv)
       return;
     }
   }
-  sqlite3_result_double(ctx, queue_now(q));
+  sqlite3_result_double(ctx, vg_queue_now(q));
 }
 
 /* ---- vg_enqueue --------------------------------------------------------- */
@@ -230,46 +244,46 @@ static const char zUpsert[] =
     " WHERE status = 'dead' OR content_hash IS NOT excluded.content_hash"
     " OR metadata IS NOT excluded.metadata OR target_table IS NOT excluded.target_table";
 
-/* Check the arguments of vg_enqueue; 0 (and an error set) when one is bad. */
-static int enqueue_args_ok(sqlite3_context *ctx, int argc, sqlite3_value **argv, const char **az,
-                           int *pPriority) {
+int vg_item_args(sqlite3_context *ctx, const char *zFunc, const char *zText, int argc,
+                 sqlite3_value **argv, VgNewItem *pNew) {
   static const char *const azName[] = {"the target table", "tenant_id", "content_type"};
-  const char *zFunc = "vg_enqueue";
+  const char **apz[] = {&pNew->zTable, &pNew->zTenant, &pNew->zType};
+  memset(pNew, 0, sizeof(*pNew));
   for (int i = 0; i < 3; i++) {
-    az[i] = text_arg(ctx, zFunc, argv, i, azName[i], i != 1);
-    if (az[i] == 0) return 0;
+    *apz[i] = vg_text_arg(ctx, zFunc, argv, i, azName[i], i != 1);
+    if (*apz[i] == 0) return 0;
   }
   int eId = sqlite3_value_type(argv[3]);
   if (eId != SQLITE_TEXT && eId != SQLITE_INTEGER) {
     vg_result_errorf(ctx, zFunc, "content_id must be text or an integer");
     return 0;
   }
-  az[3] = (const char *)sqlite3_value_text(argv[3]);
+  pNew->zContentId = (const char *)sqlite3_value_text(argv[3]);
   if (sqlite3_value_type(argv[4]) == SQLITE_NULL) {
-    vg_result_errorf(ctx, zFunc, "the content is NULL");
+    vg_result_errorf(ctx, zFunc, "%s is NULL", zText);
     return 0;
   }
-  az[4] = text_arg(ctx, zFunc, argv, 4, "the content", 1);
-  if (az[4] == 0 || az[3] == 0) return 0;
+  pNew->zContent = vg_text_arg(ctx, zFunc, argv, 4, zText, 1);
+  if (pNew->zContent == 0 || pNew->zContentId == 0) return 0;
   int n = sqlite3_value_bytes(argv[4]), iBad = 0;
   if (n > VG_QUEUE_MAX_CONTENT) {
-    vg_result_errorf(ctx, zFunc, "the content is %d bytes; the limit is %d", n, VG_QUEUE_MAX_CONTENT);
+    vg_result_errorf(ctx, zFunc, "%s is %d bytes; the limit is %d", zText, n, VG_QUEUE_MAX_CONTENT);
     return 0;
   }
-  if (!vg_utf8_valid(az[4], n, &iBad)) {
-    vg_result_errorf(ctx, zFunc, "the content is not valid UTF-8 (at byte %d)", iBad);
+  if (!vg_utf8_valid(pNew->zContent, n, &iBad)) {
+    vg_result_errorf(ctx, zFunc, "%s is not valid UTF-8 (at byte %d)", zText, iBad);
     return 0;
   }
-  az[5] = 0;
+  pNew->nContent = n;
   if (argc > 5 && sqlite3_value_type(argv[5]) != SQLITE_NULL) {
-    az[5] = text_arg(ctx, zFunc, argv, 5, "metadata", 0);
-    if (az[5] == 0) return 0;
+    pNew->zMetadata = vg_text_arg(ctx, zFunc, argv, 5, "metadata", 0);
+    if (pNew->zMetadata == 0) return 0;
   }
-  *pPriority = VG_PRIORITY_MEDIUM;
+  pNew->priority = VG_PRIORITY_MEDIUM;
   if (argc > 6 && sqlite3_value_type(argv[6]) != SQLITE_NULL) {
     const char *zP = (const char *)sqlite3_value_text(argv[6]);
-    *pPriority = vg_priority_parse(zP);
-    if (*pPriority < 0) {
+    pNew->priority = vg_priority_parse(zP);
+    if (pNew->priority < 0) {
       vg_result_errorf(ctx, zFunc, "unknown priority \"%s\" (high, medium or low)", zP ? zP : "");
       return 0;
     }
@@ -289,71 +303,65 @@ static int json_object_ok(sqlite3 *db, const char *z, int *pbOk) {
 
 /* The partition key decides where the tenant's vectors go: a table without
 ** one takes only tenant ''. */
-static int tenant_fits(sqlite3_context *ctx, const char *zFunc, const VgTableDef *pDef,
-                       const char *zTable, const char *zTenant) {
+char *vg_tenant_refused(const VgTableDef *pDef, const char *zTable, const char *zTenant) {
   if (pDef->iPartition < 0 && zTenant[0]) {
-    vg_result_errorf(ctx, zFunc,
-                  "table \"%s\" has no partition key to keep tenant \"%s\" apart (give tenant_id '' "
-                  "or add a partition key column)",
-                  zTable, zTenant);
-    return 0;
+    return sqlite3_mprintf("table \"%s\" has no partition key to keep tenant \"%s\" apart (give tenant_id '' "
+                           "or add a partition key column)",
+                           zTable, zTenant);
   }
   if (pDef->iPartition >= 0 && !zTenant[0]) {
-    vg_result_errorf(ctx, zFunc, "table \"%s\" is partitioned by tenant: tenant_id must not be empty", zTable);
-    return 0;
+    return sqlite3_mprintf("table \"%s\" is partitioned by tenant: tenant_id must not be empty", zTable);
   }
-  return 1;
+  return 0;
 }
 
-static void fn_enqueue(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  QueueConn *q = sqlite3_user_data(ctx);
+int vg_item_check(sqlite3 *db, const VgNewItem *pNew, const VgTableDef *pDef, char **pzErr) {
+  if ((*pzErr = vg_tenant_refused(pDef, pNew->zTable, pNew->zTenant)) != 0) return SQLITE_ERROR;
+  int bObject = 1;
+  int rc = pNew->zMetadata ? json_object_ok(db, pNew->zMetadata, &bObject) : SQLITE_OK;
+  if (rc == SQLITE_OK && !bObject) {
+    *pzErr = sqlite3_mprintf("metadata must be a JSON object, not %s", pNew->zMetadata);
+    rc = SQLITE_ERROR;
+  }
+  return rc;
+}
+
+VgTableDef *vg_item_target(sqlite3_context *ctx, const char *zFunc, const VgNewItem *pNew) {
   sqlite3 *db = sqlite3_context_db_handle(ctx);
-  const char *az[6];
-  int priority = 0;
-  if (!enqueue_args_ok(ctx, argc, argv, az, &priority)) return;
   VgTableDef *pDef = 0;
   char *zErr = 0;
-  int rc = target_def(db, az[0], &pDef, &zErr);
+  int rc = vg_target_def(db, pNew->zTable, &pDef, &zErr);
+  if (rc == SQLITE_OK) rc = vg_item_check(db, pNew, pDef, &zErr);
   if (rc != SQLITE_OK) {
     if (zErr) {
-      vg_result_error(ctx, rc, "vg_enqueue", zErr);
+      vg_result_error(ctx, rc, zFunc, zErr);
     } else {
-      result_db_error(ctx, "vg_enqueue", db, rc);
+      vg_result_db_error(ctx, zFunc, db, rc);
     }
     sqlite3_free(zErr);
-    return;
+    vg_tabledef_free(pDef);
+    return 0;
   }
-  int bFits = tenant_fits(ctx, "vg_enqueue", pDef, az[0], az[1]);
-  vg_tabledef_free(pDef);
-  if (!bFits) return;
-  int bObject = 1;
-  if (az[5] && (rc = json_object_ok(db, az[5], &bObject)) != SQLITE_OK) {
-    result_db_error(ctx, "vg_enqueue", db, rc);
-    return;
-  }
-  if (!bObject) {
-    vg_result_errorf(ctx, "vg_enqueue", "metadata must be a JSON object, not %s", az[5]);
-    return;
-  }
+  return pDef;
+}
+
+int vg_queue_put(sqlite3 *db, const QueueConn *q, const VgNewItem *pNew, sqlite3_int64 *pId) {
   unsigned char aHash[32];
-  crypto_generichash(aHash, sizeof aHash, (const unsigned char *)az[4],
-                     (unsigned long long)sqlite3_value_bytes(argv[4]), 0, 0);
-  if ((rc = queue_ensure(db)) != SQLITE_OK) {
-    result_db_error(ctx, "vg_enqueue", db, rc);
-    return;
-  }
+  crypto_generichash(aHash, sizeof aHash, (const unsigned char *)pNew->zContent,
+                     (unsigned long long)pNew->nContent, 0, 0);
+  int rc = vg_queue_ensure(db);
   sqlite3_stmt *p = 0;
-  rc = sqlite3_prepare_v2(db, zUpsert, -1, &p, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, zUpsert, -1, &p, 0);
   if (rc == SQLITE_OK) {
-    sqlite3_bind_text(p, 1, az[1], -1, SQLITE_STATIC); /* tenant_id */
-    sqlite3_bind_text(p, 2, az[0], -1, SQLITE_STATIC); /* target_table */
-    sqlite3_bind_text(p, 3, az[2], -1, SQLITE_STATIC); /* content_type */
-    sqlite3_bind_text(p, 4, az[3], -1, SQLITE_STATIC); /* content_id */
-    sqlite3_bind_text(p, 5, az[4], -1, SQLITE_STATIC); /* content */
+    sqlite3_bind_text(p, 1, pNew->zTenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(p, 2, pNew->zTable, -1, SQLITE_STATIC);
+    sqlite3_bind_text(p, 3, pNew->zType, -1, SQLITE_STATIC);
+    sqlite3_bind_text(p, 4, pNew->zContentId, -1, SQLITE_STATIC);
+    sqlite3_bind_text(p, 5, pNew->zContent, pNew->nContent, SQLITE_STATIC);
     sqlite3_bind_blob(p, 6, aHash, sizeof aHash, SQLITE_STATIC);
-    if (az[5]) sqlite3_bind_text(p, 7, az[5], -1, SQLITE_STATIC);
-    sqlite3_bind_text(p, 8, vg_priority_name(priority), -1, SQLITE_STATIC);
-    sqlite3_bind_double(p, 9, queue_now(q));
+    if (pNew->zMetadata) sqlite3_bind_text(p, 7, pNew->zMetadata, -1, SQLITE_STATIC);
+    sqlite3_bind_text(p, 8, vg_priority_name(pNew->priority), -1, SQLITE_STATIC);
+    sqlite3_bind_double(p, 9, vg_queue_now(q));
     sqlite3_bind_int(p, 10, VG_QUEUE_MAX_ATTEMPTS);
     sqlite3_step(p);
     rc = sqlite3_finalize(p);
@@ -361,15 +369,32 @@ static void fn_enqueue(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (rc == SQLITE_OK) {
     rc = sqlite3_prepare_v2(db, "SELECT id FROM main.vg_queue WHERE tenant_id = ? AND content_type = ? "
                                 "AND content_id = ?", -1, &p, 0);
-    if (rc == SQLITE_OK) {
-      for (int i = 0; i < 3; i++) sqlite3_bind_text(p, i + 1, az[i + 1], -1, SQLITE_STATIC);
-      if (sqlite3_step(p) == SQLITE_ROW) sqlite3_result_int64(ctx, sqlite3_column_int64(p, 0));
-      rc = sqlite3_finalize(p);
-    }
   }
-  if (rc != SQLITE_OK) result_db_error(ctx, "vg_enqueue", db, rc);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(p, 1, pNew->zTenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(p, 2, pNew->zType, -1, SQLITE_STATIC);
+    sqlite3_bind_text(p, 3, pNew->zContentId, -1, SQLITE_STATIC);
+    if (sqlite3_step(p) == SQLITE_ROW) *pId = sqlite3_column_int64(p, 0);
+    rc = sqlite3_finalize(p);
+  }
+  return rc;
 }
 
+static void fn_enqueue(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  VgNewItem item;
+  if (!vg_item_args(ctx, "vg_enqueue", "the content", argc, argv, &item)) return;
+  VgTableDef *pDef = vg_item_target(ctx, "vg_enqueue", &item);
+  if (pDef == 0) return;
+  vg_tabledef_free(pDef);
+  sqlite3_int64 id = 0;
+  int rc = vg_queue_put(db, sqlite3_user_data(ctx), &item, &id);
+  if (rc != SQLITE_OK) {
+    vg_result_db_error(ctx, "vg_enqueue", db, rc);
+    return;
+  }
+  sqlite3_result_int64(ctx, id);
+}
 /* ---- vg_queue_claim ----------------------------------------------------- */
 
 /* One statement: take up to n due items, highest priority first, oldest
@@ -454,6 +479,23 @@ static int run_claim(sqlite3 *db, const char *zWorker, double now, double lease,
   return SQLITE_OK;
 }
 
+int vg_queue_claim_ids(sqlite3 *db, const char *zWorker, double now, double lease, int n,
+                       sqlite3_int64 **paId, int *pnId) {
+  Claimed *a = 0;
+  int m = 0;
+  *paId = 0;
+  *pnId = 0;
+  int rc = run_claim(db, zWorker, now, lease, n, &a, &m);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_int64 *aId = sqlite3_malloc64(sizeof(sqlite3_int64) * (size_t)(m > 0 ? m : 1));
+  if (aId == 0) rc = SQLITE_NOMEM;
+  for (int i = 0; aId && i < m; i++) aId[i] = a[i].id;
+  claimed_free(a, m);
+  *paId = aId;
+  *pnId = aId ? m : 0;
+  return rc;
+}
+
 static int set_worker(QueueConn *q, const char *zWorker) {
   if (q->zWorker && strcmp(q->zWorker, zWorker) == 0) return SQLITE_OK;
   char *z = sqlite3_mprintf("%s", zWorker);
@@ -466,7 +508,7 @@ static int set_worker(QueueConn *q, const char *zWorker) {
 static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   QueueConn *q = sqlite3_user_data(ctx);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
-  const char *zWorker = text_arg(ctx, "vg_queue_claim", argv, 0, "worker_id", 1);
+  const char *zWorker = vg_text_arg(ctx, "vg_queue_claim", argv, 0, "worker_id", 1);
   if (zWorker == 0) return;
   if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER || sqlite3_value_int64(argv[1]) < 1 ||
       sqlite3_value_int64(argv[1]) > 10000) {
@@ -482,15 +524,15 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
       return;
     }
   }
-  int rc = queue_ensure(db);
+  int rc = vg_queue_ensure(db);
   if (rc == SQLITE_OK) rc = set_worker(q, zWorker);
   Claimed *a = 0;
   int n = 0;
   if (rc == SQLITE_OK) {
-    rc = run_claim(db, zWorker, queue_now(q), lease, sqlite3_value_int(argv[1]), &a, &n);
+    rc = run_claim(db, zWorker, vg_queue_now(q), lease, sqlite3_value_int(argv[1]), &a, &n);
   }
   if (rc != SQLITE_OK) {
-    result_db_error(ctx, "vg_queue_claim", db, rc);
+    vg_result_db_error(ctx, "vg_queue_claim", db, rc);
     return;
   }
   sqlite3_str *out = sqlite3_str_new(db);
@@ -504,13 +546,7 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 /* ---- finishing an item: vg_queue_complete, vg_queue_fail ------------------ */
 
 /* An item as complete and fail read it. */
-typedef struct Item {
-  sqlite3_int64 id;
-  VgItemState st;
-  char *zWorker, *zTenant, *zTable, *zType, *zContentId, *zContent, *zMetadata;
-} Item;
-
-static void item_clear(Item *it) {
+void vg_queue_item_clear(VgQueueItem *it) {
   sqlite3_free(it->zWorker);
   sqlite3_free(it->zTenant);
   sqlite3_free(it->zTable);
@@ -529,8 +565,7 @@ static char *column_dup(sqlite3_stmt *p, int i, int *pbOom) {
   return zCopy;
 }
 
-/* Read item id; SQLITE_NOTFOUND when there is none. */
-static int item_read(sqlite3 *db, sqlite3_int64 id, Item *it) {
+int vg_queue_item_read(sqlite3 *db, sqlite3_int64 id, VgQueueItem *it) {
   memset(it, 0, sizeof(*it));
   sqlite3_stmt *p = 0;
   int rc = sqlite3_prepare_v2(db,
@@ -552,14 +587,14 @@ static int item_read(sqlite3 *db, sqlite3_int64 id, Item *it) {
   rc = sqlite3_finalize(p);
   if (rc == SQLITE_OK && bOom) rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK && step != SQLITE_ROW) rc = SQLITE_NOTFOUND;
-  if (rc != SQLITE_OK) item_clear(it);
+  if (rc != SQLITE_OK) vg_queue_item_clear(it);
   return rc;
 }
 
 /* Read the item and check that the caller may finish it; on refusal the
 ** error is set and 0 returned. */
 static int item_for_finish(sqlite3_context *ctx, const char *zFunc, int argc, sqlite3_value **argv,
-                           Item *it) {
+                           VgQueueItem *it) {
   QueueConn *q = sqlite3_user_data(ctx);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER) {
@@ -568,29 +603,29 @@ static int item_for_finish(sqlite3_context *ctx, const char *zFunc, int argc, sq
   }
   const char *zWorker = q->zWorker;
   if (argc > 2) {
-    zWorker = text_arg(ctx, zFunc, argv, 2, "worker_id", 1);
+    zWorker = vg_text_arg(ctx, zFunc, argv, 2, "worker_id", 1);
     if (zWorker == 0) return 0;
   }
   sqlite3_int64 id = sqlite3_value_int64(argv[0]);
-  int rc = queue_ensure(db);
-  if (rc == SQLITE_OK) rc = item_read(db, id, it);
+  int rc = vg_queue_ensure(db);
+  if (rc == SQLITE_OK) rc = vg_queue_item_read(db, id, it);
   if (rc == SQLITE_NOTFOUND) {
     vg_result_errorf(ctx, zFunc, "no queue item %lld", id);
     return 0;
   }
   if (rc != SQLITE_OK) {
-    result_db_error(ctx, zFunc, db, rc);
+    vg_result_db_error(ctx, zFunc, db, rc);
     return 0;
   }
   if (zWorker == 0) {
     vg_result_errorf(ctx, zFunc, "item %lld: this connection has claimed nothing; give the worker_id", id);
-    item_clear(it);
+    vg_queue_item_clear(it);
     return 0;
   }
   const char *zWhy = vg_queue_finish_refused(&it->st, it->zWorker && strcmp(it->zWorker, zWorker) == 0);
   if (zWhy) {
     vg_result_errorf(ctx, zFunc, "item %lld %s", id, zWhy);
-    item_clear(it);
+    vg_queue_item_clear(it);
     return 0;
   }
   return 1;
@@ -600,7 +635,7 @@ static int item_for_finish(sqlite3_context *ctx, const char *zFunc, int argc, sq
 ** tenant in the partition key, and each other column from the item
 ** (content_type, content_id, chunk_index, content: the chunk's text) or
 ** else from the metadata key of the column's name. */
-static char *insert_sql(const Item *it, const VgTableDef *pDef) {
+static char *insert_sql(const VgQueueItem *it, const VgTableDef *pDef) {
   sqlite3_str *s = sqlite3_str_new(0), *v = sqlite3_str_new(0);
   sqlite3_str_appendf(s, "INSERT INTO main.\"%w\"(", it->zTable);
   for (int i = 0; i < pDef->nCol; i++) {
@@ -661,10 +696,7 @@ static int delete_old_vectors(sqlite3 *db, sqlite3_int64 id) {
   return rc;
 }
 
-/* Store the item's vectors (one per chunk: aVec holds nChunk * dims
-** floats, azChunk/anChunk the chunks' texts) in place of any it stored
-** before, and mark it done.  The caller holds the transaction. */
-static int store_and_finish(sqlite3 *db, const Item *it, const VgTableDef *pDef, int nChunk,
+int vg_queue_store(sqlite3 *db, const VgQueueItem *it, const VgTableDef *pDef, int nChunk,
                             const float *aVec, const char *const *azChunk, const int *anChunk) {
   int rc = delete_old_vectors(db, it->id);
   char *zSql = rc == SQLITE_OK ? insert_sql(it, pDef) : 0;
@@ -712,11 +744,11 @@ static int store_and_finish(sqlite3 *db, const Item *it, const VgTableDef *pDef,
 
 /* Store the embedding of item it (checked against its table) and mark it
 ** done; *pzErr says why not. */
-static int complete_item(sqlite3 *db, const Item *it, sqlite3_value *pEmbedding, char **pzErr) {
+static int complete_item(sqlite3 *db, const VgQueueItem *it, sqlite3_value *pEmbedding, char **pzErr) {
   VgTableDef *pDef = 0;
   float *aVec = 0;
   int nDims = 0;
-  int rc = target_def(db, it->zTable, &pDef, pzErr);
+  int rc = vg_target_def(db, it->zTable, &pDef, pzErr);
   if (rc == SQLITE_OK) rc = vg_vector_from_value(pEmbedding, &aVec, &nDims, pzErr);
   if (rc == SQLITE_OK && aVec == 0) {
     *pzErr = sqlite3_mprintf("the embedding is NULL");
@@ -729,7 +761,7 @@ static int complete_item(sqlite3 *db, const Item *it, sqlite3_value *pEmbedding,
   if (rc == SQLITE_OK) {
     int n = (int)strlen(it->zContent);
     const char *z = it->zContent;
-    rc = store_and_finish(db, it, pDef, 1, aVec, &z, &n);
+    rc = vg_queue_store(db, it, pDef, 1, aVec, &z, &n);
     if (rc != SQLITE_OK && rc != SQLITE_NOMEM) *pzErr = sqlite3_mprintf("item %lld: %s", it->id, sqlite3_errmsg(db));
   }
   sqlite3_free(aVec);
@@ -740,15 +772,15 @@ static int complete_item(sqlite3 *db, const Item *it, sqlite3_value *pEmbedding,
 /* Open the transaction of a complete or fail and read the item in it; 0
 ** (the error set, the transaction ended) when the caller may not finish it. */
 static int finish_begin(sqlite3_context *ctx, const char *zFunc, int argc, sqlite3_value **argv,
-                        TxnMode *pMode, Item *it) {
+                        VgTxn *pMode, VgQueueItem *it) {
   sqlite3 *db = sqlite3_context_db_handle(ctx);
-  int rc = txn_begin(db, pMode);
+  int rc = vg_txn_begin(db, pMode);
   if (rc != SQLITE_OK) {
-    result_db_error(ctx, zFunc, db, rc);
+    vg_result_db_error(ctx, zFunc, db, rc);
     return 0;
   }
   if (!item_for_finish(ctx, zFunc, argc, argv, it)) {
-    txn_end(db, *pMode, SQLITE_ERROR);
+    vg_txn_end(db, *pMode, SQLITE_ERROR);
     return 0;
   }
   return 1;
@@ -756,32 +788,27 @@ static int finish_begin(sqlite3_context *ctx, const char *zFunc, int argc, sqlit
 
 static void fn_queue_complete(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3 *db = sqlite3_context_db_handle(ctx);
-  TxnMode mode;
-  Item it;
+  VgTxn mode;
+  VgQueueItem it;
   if (!finish_begin(ctx, "vg_queue_complete", argc, argv, &mode, &it)) return;
   char *zErr = 0;
-  int rc = txn_end(db, mode, complete_item(db, &it, argv[1], &zErr));
+  int rc = vg_txn_end(db, mode, complete_item(db, &it, argv[1], &zErr));
   if (rc == SQLITE_OK) {
     sqlite3_result_int64(ctx, it.id);
   } else if (zErr) {
     vg_result_error(ctx, rc, "vg_queue_complete", zErr);
   } else {
-    result_db_error(ctx, "vg_queue_complete", db, rc);
+    vg_result_db_error(ctx, "vg_queue_complete", db, rc);
   }
   sqlite3_free(zErr);
-  item_clear(&it);
+  vg_queue_item_clear(&it);
 }
 
-/* vg_queue_fail(id, error [, worker]) -> the item's new status. */
-static void fn_queue_fail(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  QueueConn *q = sqlite3_user_data(ctx);
-  sqlite3 *db = sqlite3_context_db_handle(ctx);
-  TxnMode mode;
-  Item it;
-  if (!finish_begin(ctx, "vg_queue_fail", argc, argv, &mode, &it)) return;
-  const char *zError = sqlite3_value_type(argv[1]) == SQLITE_NULL ? "failed" : (const char *)sqlite3_value_text(argv[1]);
-  int status = vg_queue_status_after_fail(&it.st);
-  double retryAt = queue_now(q) + vg_queue_retry_delay(it.id, it.st.attempts, VG_QUEUE_RETRY_BASE, VG_QUEUE_RETRY_CAP);
+int vg_queue_record_failure(sqlite3 *db, const QueueConn *q, const VgQueueItem *it,
+                            const char *zError, int *pStatus) {
+  int status = vg_queue_status_after_fail(&it->st);
+  double retryAt = vg_queue_now(q) + vg_queue_retry_delay(it->id, it->st.attempts, VG_QUEUE_RETRY_BASE,
+                                                          VG_QUEUE_RETRY_CAP);
   sqlite3_stmt *p = 0;
   int rc = sqlite3_prepare_v2(db,
                               "UPDATE main.vg_queue SET status = ?2, scheduled_for = ?3, last_error = ?4,"
@@ -789,20 +816,33 @@ static void fn_queue_fail(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
                               " WHERE id = ?1",
                               -1, &p, 0);
   if (rc == SQLITE_OK) {
-    sqlite3_bind_int64(p, 1, it.id);
+    sqlite3_bind_int64(p, 1, it->id);
     sqlite3_bind_text(p, 2, vg_item_status_name(status), -1, SQLITE_STATIC);
     sqlite3_bind_double(p, 3, retryAt);
     sqlite3_bind_text(p, 4, zError ? zError : "failed", -1, SQLITE_STATIC);
     sqlite3_step(p);
     rc = sqlite3_finalize(p);
   }
-  rc = txn_end(db, mode, rc);
+  *pStatus = status;
+  return rc;
+}
+
+/* vg_queue_fail(id, error [, worker]) -> the item's new status. */
+static void fn_queue_fail(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  QueueConn *q = sqlite3_user_data(ctx);
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  VgTxn mode;
+  VgQueueItem it;
+  if (!finish_begin(ctx, "vg_queue_fail", argc, argv, &mode, &it)) return;
+  const char *zError = sqlite3_value_type(argv[1]) == SQLITE_NULL ? "failed" : (const char *)sqlite3_value_text(argv[1]);
+  int status = 0;
+  int rc = vg_txn_end(db, mode, vg_queue_record_failure(db, q, &it, zError, &status));
   if (rc == SQLITE_OK) {
     sqlite3_result_text(ctx, vg_item_status_name(status), -1, SQLITE_STATIC);
   } else {
-    result_db_error(ctx, "vg_queue_fail", db, rc);
+    vg_result_db_error(ctx, "vg_queue_fail", db, rc);
   }
-  item_clear(&it);
+  vg_queue_item_clear(&it);
 }
 
 /* ---- vg_queue_stats ----------------------------------------------------- */
@@ -831,23 +871,24 @@ static void fn_queue_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     return;
   }
   sqlite3_stmt *p = 0;
-  int rc = queue_ensure(db);
+  int rc = vg_queue_ensure(db);
   if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, zStats, -1, &p, 0);
   if (rc == SQLITE_OK) {
     if (argc > 0) sqlite3_bind_value(p, 1, argv[0]);
-    sqlite3_bind_double(p, 2, queue_now(q));
+    sqlite3_bind_double(p, 2, vg_queue_now(q));
     if (sqlite3_step(p) == SQLITE_ROW) {
       sqlite3_result_text(ctx, (const char *)sqlite3_column_text(p, 0), -1, SQLITE_TRANSIENT);
     }
     rc = sqlite3_finalize(p);
   }
-  if (rc != SQLITE_OK) result_db_error(ctx, "vg_queue_stats", db, rc);
+  if (rc != SQLITE_OK) vg_result_db_error(ctx, "vg_queue_stats", db, rc);
 }
 
 /* ---- registration ------------------------------------------------------- */
 
 static void queue_conn_free(void *p) {
   QueueConn *q = p;
+  vg_embedder_close(q->pEmbedder);
   sqlite3_free(q->zWorker);
   sqlite3_free(q);
 }
@@ -869,6 +910,11 @@ int vg_register_queue_functions(sqlite3 *db) {
   QueueConn *q = sqlite3_malloc64(sizeof(*q));
   if (q == 0) return SQLITE_NOMEM;
   memset(q, 0, sizeof(*q));
+  /* vg_queue_run claims as a worker of its own, one per connection. */
+  unsigned char aRand[8];
+  sqlite3_randomness(sizeof aRand, aRand);
+  sqlite3_snprintf(sizeof q->zRunWorker, q->zRunWorker, "vg_queue_run-%02x%02x%02x%02x%02x%02x%02x%02x",
+                   aRand[0], aRand[1], aRand[2], aRand[3], aRand[4], aRand[5], aRand[6], aRand[7]);
   int rc = SQLITE_OK;
   for (size_t i = 0; rc == SQLITE_OK && i < sizeof a / sizeof a[0]; i++) {
     /* The first one registered owns q: SQLite frees it with the connection,
@@ -876,5 +922,9 @@ int vg_register_queue_functions(sqlite3 *db) {
     rc = sqlite3_create_function_v2(db, a[i].zName, a[i].nArg, SQLITE_UTF8 | SQLITE_DIRECTONLY, q, a[i].xFunc, 0,
                                     0, i == 0 ? queue_conn_free : 0);
   }
+  if (rc == SQLITE_OK) rc = vg_register_config_functions(db, q);
+  if (rc == SQLITE_OK) rc = vg_register_ingest_functions(db, q);
+  if (rc == SQLITE_OK) rc = vg_register_watch_functions(db, q);
+  if (rc == SQLITE_OK) rc = vg_register_search_module(db, q);
   return rc;
 }

@@ -1,4 +1,5 @@
--- The embedding queue (docs/queue.md).  vg_queue_init(), or the first call of
+-- The embedding queue and the pipeline around it (docs/queue.md,
+-- docs/pipeline.md).  vg_queue_init(), or the first call of
 -- any queue function, creates these tables in main; this file makes the same,
 -- for tools that read schemas (tests/sql/test_queue.c checks they agree).
 --
@@ -7,7 +8,9 @@
 -- its BLAKE2b-256.  attempts counts claims; lease_until and worker_id are set
 -- while processing.  vg_queue_vectors: the rows of the target vg_hnsw table
 -- that hold an item's vectors (one per chunk), replaced when it is embedded
--- again.
+-- again.  vg_table_config: each vg_hnsw table's pipeline settings (NULL is
+-- the default, see vg_configure).  vg_watches: the tables vg_watch keeps in
+-- step with a vg_hnsw table, and their options.
 CREATE TABLE IF NOT EXISTS main.vg_queue(
   id INTEGER PRIMARY KEY,
   tenant_id TEXT NOT NULL,
@@ -36,3 +39,15 @@ CREATE TABLE IF NOT EXISTS main.vg_queue_vectors(
   target_rowid INTEGER NOT NULL,
   PRIMARY KEY (item_id, chunk_index)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS main.vg_table_config(
+  target_table TEXT PRIMARY KEY,
+  model TEXT,
+  redact TEXT CHECK (redact IS NULL OR json_type(redact) = 'object'),
+  chunk_tokens INTEGER CHECK (chunk_tokens IS NULL OR chunk_tokens >= 1),
+  chunk_overlap INTEGER CHECK (chunk_overlap IS NULL OR chunk_overlap >= 0)
+);
+CREATE TABLE IF NOT EXISTS main.vg_watches(
+  source_table TEXT PRIMARY KEY,
+  target_table TEXT NOT NULL,
+  options TEXT NOT NULL
+);

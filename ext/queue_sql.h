@@ -1,0 +1,134 @@
+/*
+** queue_sql.h — what the queue's SQL files share: queue_sql.c (the vg_queue
+** table and the functions that move its items), table_config.c (per-table
+** settings), ingest.c (vg_ingest, vg_queue_run), watch.c (vg_watch) and
+** search.c (vg_search).
+*/
+#ifndef VG_QUEUE_SQL_H
+#define VG_QUEUE_SQL_H
+
+#include "vecguard.h"
+
+#include "queue.h"
+#include "tabledef.h"
+
+/* Per-connection state of the queue functions. */
+typedef struct QueueConn {
+  int bClock;     /* "now" is fixed at rClock (vg_queue_clock) */
+  double rClock;
+  char *zWorker;  /* the worker id of this connection's last claim */
+  char zRunWorker[32]; /* the worker id vg_queue_run claims as */
+  struct VgEmbedder *pEmbedder; /* the last model vg_queue_run or vg_search used */
+} QueueConn;
+
+/* The embedder of model zModel: the connection's kept one when it is that
+** model, else a new one that replaces it. */
+int vg_queue_embedder(QueueConn *q, const char *zModel, struct VgEmbedder **pp, char **pzErr);
+
+/* Seconds since 1970, or the time vg_queue_clock fixed. */
+double vg_queue_now(const QueueConn *q);
+
+/* Create the queue's tables unless they exist. */
+int vg_queue_ensure(sqlite3 *db);
+
+/* A transaction around a function's reads and writes (see queue_sql.c):
+** BEGIN IMMEDIATE outside one, a savepoint inside one, nothing inside a
+** statement that writes (its own rollback covers the function). */
+typedef enum VgTxn { VG_TXN_NONE, VG_TXN_BEGIN, VG_TXN_SAVEPOINT } VgTxn;
+int vg_txn_begin(sqlite3 *db, VgTxn *pMode);
+/* Commit (rc == SQLITE_OK) or roll back; returns rc or the commit's error. */
+int vg_txn_end(sqlite3 *db, VgTxn mode, int rc);
+
+/* The error of a failed database call, with a hint for BUSY_SNAPSHOT. */
+void vg_result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc);
+
+/* Text of argument i, which must be TEXT (and not empty when bNonEmpty);
+** 0 with the error set otherwise. */
+const char *vg_text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value **argv, int i,
+                        const char *zName, int bNonEmpty);
+
+/* The definition of vg_hnsw table zTable in main; SQLITE_ERROR with *pzErr
+** when there is no such table or it is not a vg_hnsw table. */
+int vg_target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char **pzErr);
+
+/* Why the table cannot take tenant zTenant (a message to free), or 0: a
+** partitioned table needs a tenant, any other takes only ''. */
+char *vg_tenant_refused(const VgTableDef *pDef, const char *zTable, const char *zTenant);
+
+/* An item to enqueue; its arguments already checked. */
+typedef struct VgNewItem {
+  const char *zTable, *zTenant, *zType, *zContentId;
+  const char *zContent;
+  int nContent;
+  const char *zMetadata; /* a JSON object, or 0 */
+  int priority;
+} VgNewItem;
+
+/* Check the arguments (table, tenant_id, content_type, content_id, text
+** [, metadata [, priority]]) of vg_enqueue or vg_ingest into *pNew; zText
+** names the text in messages.  0 with the error set when one is bad. */
+int vg_item_args(sqlite3_context *ctx, const char *zFunc, const char *zText, int argc,
+                 sqlite3_value **argv, VgNewItem *pNew);
+
+/* The definition of the item's table, checked: a vg_hnsw table that keeps
+** the item's tenant apart, and metadata that is a JSON object.  0 with the
+** error set otherwise. */
+VgTableDef *vg_item_target(sqlite3_context *ctx, const char *zFunc, const VgNewItem *pNew);
+
+/* The same checks against a definition at hand; SQLITE_ERROR with *pzErr. */
+int vg_item_check(sqlite3 *db, const VgNewItem *pNew, const VgTableDef *pDef, char **pzErr);
+
+/* Add the item, or start it over (see vg_enqueue); its id in *pId. */
+int vg_queue_put(sqlite3 *db, const QueueConn *q, const VgNewItem *pNew, sqlite3_int64 *pId);
+
+/* An item as it is read to be finished. */
+typedef struct VgQueueItem {
+  sqlite3_int64 id;
+  VgItemState st;
+  char *zWorker, *zTenant, *zTable, *zType, *zContentId, *zContent, *zMetadata;
+} VgQueueItem;
+
+/* Read item id; SQLITE_NOTFOUND when there is none. */
+int vg_queue_item_read(sqlite3 *db, sqlite3_int64 id, VgQueueItem *it);
+void vg_queue_item_clear(VgQueueItem *it);
+
+/* Claim up to n items for zWorker (one statement); their ids, in claim
+** order, in *paId (sqlite3_free it). */
+int vg_queue_claim_ids(sqlite3 *db, const char *zWorker, double now, double lease, int n,
+                       sqlite3_int64 **paId, int *pnId);
+
+/* Store the item's vectors, one per chunk (aVec: nChunk * dims floats;
+** azChunk/anChunk the chunks' texts), in place of those it stored before,
+** and mark it done.  The caller holds the transaction. */
+int vg_queue_store(sqlite3 *db, const VgQueueItem *it, const VgTableDef *pDef, int nChunk,
+                   const float *aVec, const char *const *azChunk, const int *anChunk);
+
+/* Record a failed attempt: failed with a retry time, or dead.  The new
+** status goes to *pStatus.  The caller holds the transaction. */
+int vg_queue_record_failure(sqlite3 *db, const QueueConn *q, const VgQueueItem *it,
+                            const char *zError, int *pStatus);
+
+/* A table's pipeline settings (table_config.c), defaults filled in. */
+typedef struct VgTableConfig {
+  VgTableDef *pDef;
+  char *zModel;        /* the embedder's model name */
+  char *zRedact;       /* vg_pii_redact's options for vg_ingest, a JSON object */
+  int nChunkTokens;    /* tokens per chunk, at most the model's window */
+  int nChunkOverlap;   /* tokens a chunk shares with the one before */
+  int nModelDims, nModelMaxTokens;
+} VgTableConfig;
+
+/* The settings of vg_hnsw table zTable, checked against it (the model's
+** dimension is the table's); SQLITE_ERROR with *pzErr when they do not
+** fit or there is no such table. */
+int vg_config_load(sqlite3 *db, const char *zTable, VgTableConfig *p, char **pzErr);
+void vg_config_clear(VgTableConfig *p);
+
+/* Registration of the functions in the other files; each takes the
+** queue's per-connection state (owned by queue_sql.c's registration). */
+int vg_register_config_functions(sqlite3 *db, QueueConn *q);
+int vg_register_ingest_functions(sqlite3 *db, QueueConn *q);
+int vg_register_watch_functions(sqlite3 *db, QueueConn *q);
+int vg_register_search_module(sqlite3 *db, QueueConn *q);
+
+#endif
