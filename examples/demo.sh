@@ -1,6 +1,7 @@
 #!/bin/sh
-# The main demo: build a vector table, search it with filters, and show that
-# a search which does not name its tenant is refused.
+# The main demo: build a vector table, search it with filters, ingest notes
+# with personal data through the pipeline (redact, embed, search), and show
+# that a search which does not name its tenant is refused.
 set -eu
 cd "$(dirname "$0")/.."
 db=$(mktemp "${TMPDIR:-/tmp}/vecguard-demo.XXXXXX")

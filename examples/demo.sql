@@ -45,3 +45,30 @@ SELECT rowid, round(distance, 4) AS distance, content_type, created_at, body
 .print Deleting a row erases its vector and body (a rollback would restore them):
 DELETE FROM docs WHERE rowid = 1;
 SELECT count(*) AS rows_left_for_acme FROM docs WHERE tenant_id = 'acme';
+
+.print
+.print Text in, search out: notes with personal data go through vg_ingest (redact,
+.print audit, enqueue), vg_queue_run embeds them with the built-in model, and
+.print vg_search answers a question in text. Only redacted text is stored.
+CREATE VIRTUAL TABLE notes USING vg_hnsw(
+  embedding float[384] distance_metric=cosine,
+  tenant_id text partition key,
+  content_type text, content_id text, chunk_index integer,
+  +content text, author text
+);
+SELECT vg_pii_set_key(randomblob(32)) IS NOT NULL AS key_set;
+WITH v(tenant, id, body, author) AS (VALUES
+  ('clinic-7', 'n-1', 'Patient reports a mild fever and a dry cough since Monday. Call her at 212-555-0187.', 'dr-ana'),
+  ('clinic-7', 'n-2', 'Follow-up visit in two weeks to check the blood pressure medication.', 'dr-bo'),
+  ('clinic-7', 'n-3', 'Fever gone after three days; the cough persists at night. Email results to tom.ruiz@example.com.', 'dr-ana'),
+  ('clinic-7', 'n-4', 'Insurance card 4111 1111 1111 1111 was declined at the front desk.', 'desk'),
+  ('clinic-9', 'n-5', 'High fever and chills, admitted overnight.', 'dr-cy'))
+SELECT count(vg_ingest('notes', tenant, 'note', id, body, json_object('author', author))) AS ingested FROM v;
+SELECT json_extract(vg_queue_run(100), '$.done') AS embedded;
+.print
+.print What clinic-7 knows about a patient with a fever and a cough:
+SELECT rank, content_id, round(similarity, 2) AS similarity, content
+  FROM vg_search('notes', 'clinic-7', 'patient with fever and cough', 3);
+.print
+.print The audit log keeps hashes and counts, never the text:
+SELECT content_id, findings, compliance FROM vg_pii_log;
