@@ -156,7 +156,7 @@ static void fn_ingest(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 /* A claimed item on its way through the run. */
 typedef struct RunItem {
   VgQueueItem it;
-  VgTableConfig cfg;
+  const VgTableConfig *pCfg; /* its table's settings, in the run's cache */
   int *aStart, *aEnd; /* its chunks' byte spans */
   int nChunk;
   float *aVec;        /* nChunk vectors */
@@ -165,7 +165,6 @@ typedef struct RunItem {
 
 static void run_item_clear(RunItem *r) {
   vg_queue_item_clear(&r->it);
-  vg_config_clear(&r->cfg);
   sqlite3_free(r->aStart);
   sqlite3_free(r->aVec);
   sqlite3_free(r->zError);
@@ -177,14 +176,61 @@ typedef struct RunTally {
   int nClaimed, nDone, nFailed, nDead, nLost, nChunks;
 } RunTally;
 
-/* Read a claimed item, load its table's settings and cut it into chunks;
+/* The settings of each table a run meets, loaded once per run (items
+** usually share a table).  Entries are allocated one by one: items point
+** at them while the array grows. */
+typedef struct CachedConfig {
+  char *zTable;
+  VgTableConfig cfg;
+} CachedConfig;
+
+typedef struct ConfigCache {
+  CachedConfig **ap;
+  int n;
+} ConfigCache;
+
+static void config_cache_clear(ConfigCache *c) {
+  for (int i = 0; i < c->n; i++) {
+    sqlite3_free(c->ap[i]->zTable);
+    vg_config_clear(&c->ap[i]->cfg);
+    sqlite3_free(c->ap[i]);
+  }
+  sqlite3_free(c->ap);
+  memset(c, 0, sizeof(*c));
+}
+
+static int config_cached(sqlite3 *db, ConfigCache *c, const char *zTable, const VgTableConfig **pp, char **pzErr) {
+  for (int i = 0; i < c->n; i++) {
+    if (strcmp(c->ap[i]->zTable, zTable) == 0) {
+      *pp = &c->ap[i]->cfg;
+      return SQLITE_OK;
+    }
+  }
+  CachedConfig **ap = sqlite3_realloc64(c->ap, sizeof(CachedConfig *) * (size_t)(c->n + 1));
+  if (ap == 0) return SQLITE_NOMEM;
+  c->ap = ap;
+  CachedConfig *e = sqlite3_malloc64(sizeof(*e));
+  if (e == 0) return SQLITE_NOMEM;
+  memset(e, 0, sizeof(*e));
+  int rc = (e->zTable = sqlite3_mprintf("%s", zTable)) ? vg_config_load(db, zTable, &e->cfg, pzErr) : SQLITE_NOMEM;
+  if (rc != SQLITE_OK) {
+    sqlite3_free(e->zTable);
+    sqlite3_free(e);
+    return rc;
+  }
+  c->ap[c->n++] = e;
+  *pp = &e->cfg;
+  return SQLITE_OK;
+}
+
+/* Read a claimed item, find its table's settings and cut it into chunks;
 ** an error that is the item's own goes to r->zError. */
-static int run_prepare(sqlite3 *db, sqlite3_int64 id, RunItem *r) {
+static int run_prepare(sqlite3 *db, ConfigCache *pCache, sqlite3_int64 id, RunItem *r) {
   int rc = vg_queue_item_read(db, id, &r->it);
   if (rc != SQLITE_OK) return rc;
-  rc = vg_config_load(db, r->it.zTable, &r->cfg, &r->zError);
+  rc = config_cached(db, pCache, r->it.zTable, &r->pCfg, &r->zError);
   if (rc == SQLITE_OK) {
-    rc = vg_chunk_spans(r->it.zContent, (int)strlen(r->it.zContent), r->cfg.nChunkTokens, r->cfg.nChunkOverlap,
+    rc = vg_chunk_spans(r->it.zContent, (int)strlen(r->it.zContent), r->pCfg->nChunkTokens, r->pCfg->nChunkOverlap,
                         &r->aStart, &r->aEnd, &r->nChunk);
   }
   if (rc == SQLITE_OK && r->nChunk == 0) {
@@ -192,7 +238,7 @@ static int run_prepare(sqlite3 *db, sqlite3_int64 id, RunItem *r) {
     rc = SQLITE_ERROR;
   }
   if (rc == SQLITE_OK) {
-    r->aVec = sqlite3_malloc64(sizeof(float) * (size_t)r->nChunk * (size_t)r->cfg.pDef->nDims);
+    r->aVec = sqlite3_malloc64(sizeof(float) * (size_t)r->nChunk * (size_t)r->pCfg->pDef->nDims);
     if (r->aVec == 0) rc = SQLITE_NOMEM;
   }
   return rc == SQLITE_ERROR && r->zError ? SQLITE_OK : rc;
@@ -237,14 +283,14 @@ static int run_embed(QueueConn *q, RunItem *a, int n) {
     }
     VgEmbedder *e = 0;
     char *zErr = 0;
-    rc = vg_queue_embedder(q, a[i].cfg.zModel, &e, &zErr);
+    rc = vg_queue_embedder(q, a[i].pCfg->zModel, &e, &zErr);
     if (rc != SQLITE_OK) {
       a[i++].zError = zErr;
       rc = rc == SQLITE_NOMEM ? rc : SQLITE_OK;
       continue;
     }
     int j = i + 1, nText = a[i].nChunk;
-    while (j < n && !a[j].zError && strcmp(a[j].cfg.zModel, a[i].cfg.zModel) == 0 &&
+    while (j < n && !a[j].zError && strcmp(a[j].pCfg->zModel, a[i].pCfg->zModel) == 0 &&
            nText + a[j].nChunk <= RUN_BATCH_TEXTS) {
       nText += a[j++].nChunk;
     }
@@ -262,6 +308,14 @@ static int run_embed(QueueConn *q, RunItem *a, int n) {
     i = j;
   }
   return rc;
+}
+
+/* Did the table refuse a row (a metadata value of the wrong type, a table
+** dropped meanwhile, ...), as opposed to the database failing? */
+static int refused_by_table(int rc) {
+  int primary = rc & 0xff;
+  return primary == SQLITE_ERROR || primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH ||
+         primary == SQLITE_TOOBIG || primary == SQLITE_RANGE;
 }
 
 /* Store one item's vectors, or record its failure, in a savepoint of its
@@ -288,15 +342,14 @@ static int run_finish_item(sqlite3 *db, QueueConn *q, const char *zWorker, RunIt
       az[c] = r->it.zContent + r->aStart[c];
       an[c] = r->aEnd[c] - r->aStart[c];
     }
-    if (rc == SQLITE_OK) rc = vg_queue_store(db, &r->it, r->cfg.pDef, r->nChunk, r->aVec, az, an);
+    if (rc == SQLITE_OK) rc = vg_queue_store(db, &r->it, r->pCfg->pDef, r->nChunk, r->aVec, az, an);
     sqlite3_free(az);
     sqlite3_free(an);
     if (rc == SQLITE_OK) {
       t->nDone++;
       t->nChunks += r->nChunk;
-    } else if (rc != SQLITE_NOMEM && bSavepoint) {
-      /* The table refused a row (a metadata value of the wrong type, ...):
-      ** the item's own failure. */
+    } else if (bSavepoint && refused_by_table(rc)) {
+      /* The item's own failure, not the database's. */
       r->zError = sqlite3_mprintf("storing in \"%s\": %s", r->it.zTable, sqlite3_errmsg(db));
       sqlite3_exec(db, "ROLLBACK TO vg_queue_run_item", 0, 0, 0);
       rc = r->zError ? SQLITE_OK : SQLITE_NOMEM;
@@ -366,7 +419,8 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (rc == SQLITE_OK && a == 0) rc = SQLITE_NOMEM;
   if (a) memset(a, 0, sizeof(RunItem) * (size_t)(nId > 0 ? nId : 1));
   RunTally t = {nId, 0, 0, 0, 0, 0};
-  for (int i = 0; rc == SQLITE_OK && i < nId; i++) rc = run_prepare(db, aId[i], &a[i]);
+  ConfigCache cache = {0, 0};
+  for (int i = 0; rc == SQLITE_OK && i < nId; i++) rc = run_prepare(db, &cache, aId[i], &a[i]);
   if (rc == SQLITE_OK) rc = run_embed(q, a, nId);
   if (rc == SQLITE_OK) rc = run_store(db, q, zWorker, a, nId, &t);
   /* On an error here the claimed items stay leased, and come back when
@@ -377,6 +431,7 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     vg_result_db_error(ctx, "vg_queue_run", db, rc);
   }
   for (int i = 0; a && i < nId; i++) run_item_clear(&a[i]);
+  config_cache_clear(&cache);
   sqlite3_free(a);
   sqlite3_free(aId);
 }

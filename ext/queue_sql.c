@@ -56,7 +56,10 @@ static const char zSchema[] =
     "  last_error TEXT,\n"
     "  UNIQUE (tenant_id, content_type, content_id)\n"
     ");\n"
-    "CREATE INDEX IF NOT EXISTS main.vg_queue_by_status ON vg_queue(status, scheduled_for);\n"
+    "CREATE INDEX IF NOT EXISTS main.vg_queue_due ON vg_queue(\n"
+    "  (CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END), queued_at)\n"
+    "  WHERE status IN ('pending', 'failed');\n"
+    "CREATE INDEX IF NOT EXISTS main.vg_queue_leases ON vg_queue(status, lease_until);\n"
     "CREATE TABLE IF NOT EXISTS main.vg_queue_vectors(\n"
     "  item_id INTEGER NOT NULL,\n"
     "  chunk_index INTEGER NOT NULL,\n"
@@ -398,17 +401,22 @@ static void fn_enqueue(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 /* ---- vg_queue_claim ----------------------------------------------------- */
 
 /* One statement: take up to n due items, highest priority first, oldest
-** first within a priority.  The JSON of each item comes back with its place
-** in that order (RETURNING gives rows in no set order). */
+** first within a priority.  Pending and failed items are read in that
+** order from vg_queue_due, expired leases from vg_queue_leases, so a claim
+** reads about n rows however long the queue.  The JSON of each item comes
+** back with its place in the order (RETURNING gives rows in no set order). */
+#define CLAIM_RANK "CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END"
 static const char zClaim[] =
     "UPDATE main.vg_queue SET status = 'processing', worker_id = ?1, lease_until = ?2 + ?3,"
     " attempts = attempts + 1"
-    " WHERE id IN (SELECT id FROM main.vg_queue"
-    "  WHERE (status IN ('pending', 'failed') AND scheduled_for <= ?2)"
-    "  OR (status = 'processing' AND lease_until <= ?2 AND attempts < max_attempts)"
-    "  ORDER BY CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, queued_at, id"
-    "  LIMIT ?4)"
-    " RETURNING CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, queued_at, id,"
+    " WHERE id IN (SELECT id FROM ("
+    "  SELECT * FROM (SELECT id, " CLAIM_RANK " AS rank, queued_at FROM main.vg_queue INDEXED BY vg_queue_due"
+    "   WHERE status IN ('pending', 'failed') AND scheduled_for <= ?2 ORDER BY " CLAIM_RANK ", queued_at LIMIT ?4)"
+    "  UNION ALL"
+    "  SELECT * FROM (SELECT id, " CLAIM_RANK ", queued_at FROM main.vg_queue"
+    "   WHERE status = 'processing' AND lease_until <= ?2 AND attempts < max_attempts ORDER BY 2, 3, 1 LIMIT ?4))"
+    "  ORDER BY rank, queued_at, id LIMIT ?4)"
+    " RETURNING " CLAIM_RANK ", queued_at, id,"
     " json_object('id', id, 'tenant_id', tenant_id, 'target_table', target_table,"
     " 'content_type', content_type, 'content_id', content_id, 'content', content,"
     " 'metadata', json(metadata), 'priority', priority, 'attempts', attempts,"

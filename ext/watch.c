@@ -279,16 +279,23 @@ static void append_changed(sqlite3_str *s, const Watch *w, int bKeyOnly) {
   }
 }
 
+/* The statement that sends the new row to vg_ingest when its text has a
+** word. */
+static void append_ingest_new(sqlite3_str *s, const Watch *w) {
+  sqlite3_str_appendall(s, "SELECT ");
+  append_ingest_call(s, w, "new");
+  sqlite3_str_appendall(s, " WHERE ");
+  append_trimmed(s, w, "new");
+  sqlite3_str_appendall(s, " <> '';\n");
+}
+
 /* The three triggers, as one script. */
 static char *triggers_sql(const Watch *w) {
   sqlite3_str *s = sqlite3_str_new(0);
   sqlite3_str_appendf(s, "CREATE TRIGGER main.\"vg_watch_%w_insert\" AFTER INSERT ON \"%w\" BEGIN\n", w->zSource,
                       w->zSource);
-  sqlite3_str_appendall(s, "SELECT ");
-  append_ingest_call(s, w, "new");
-  sqlite3_str_appendall(s, " WHERE ");
-  append_trimmed(s, w, "new");
-  sqlite3_str_appendall(s, " <> '';\nEND;\n");
+  append_ingest_new(s, w);
+  sqlite3_str_appendall(s, "END;\n");
 
   sqlite3_str_appendf(s, "CREATE TRIGGER main.\"vg_watch_%w_update\" AFTER UPDATE ON \"%w\" WHEN ", w->zSource,
                       w->zSource);
@@ -304,11 +311,8 @@ static char *triggers_sql(const Watch *w) {
   char *zWhen = sqlite3_str_finish(c);
   append_forget(s, w, zWhen ? zWhen : "");
   sqlite3_free(zWhen);
-  sqlite3_str_appendall(s, "SELECT ");
-  append_ingest_call(s, w, "new");
-  sqlite3_str_appendall(s, " WHERE ");
-  append_trimmed(s, w, "new");
-  sqlite3_str_appendall(s, " <> '';\nEND;\n");
+  append_ingest_new(s, w);
+  sqlite3_str_appendall(s, "END;\n");
 
   sqlite3_str_appendf(s, "CREATE TRIGGER main.\"vg_watch_%w_delete\" AFTER DELETE ON \"%w\" BEGIN\n", w->zSource,
                       w->zSource);

@@ -8,7 +8,9 @@
 -- its BLAKE2b-256.  attempts counts claims; lease_until and worker_id are set
 -- while processing.  vg_queue_vectors: the rows of the target vg_hnsw table
 -- that hold an item's vectors (one per chunk), replaced when it is embedded
--- again.  vg_table_config: each vg_hnsw table's pipeline settings (NULL is
+-- again.  vg_queue_due holds the claimable items in claim order, so that a
+-- claim reads only the rows it takes; vg_queue_leases finds expired leases.
+-- vg_table_config: each vg_hnsw table's pipeline settings (NULL is
 -- the default, see vg_configure).  vg_watches: the tables vg_watch keeps in
 -- step with a vg_hnsw table, and their options.
 CREATE TABLE IF NOT EXISTS main.vg_queue(
@@ -31,7 +33,10 @@ CREATE TABLE IF NOT EXISTS main.vg_queue(
   last_error TEXT,
   UNIQUE (tenant_id, content_type, content_id)
 );
-CREATE INDEX IF NOT EXISTS main.vg_queue_by_status ON vg_queue(status, scheduled_for);
+CREATE INDEX IF NOT EXISTS main.vg_queue_due ON vg_queue(
+  (CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END), queued_at)
+  WHERE status IN ('pending', 'failed');
+CREATE INDEX IF NOT EXISTS main.vg_queue_leases ON vg_queue(status, lease_until);
 CREATE TABLE IF NOT EXISTS main.vg_queue_vectors(
   item_id INTEGER NOT NULL,
   chunk_index INTEGER NOT NULL,
