@@ -14,7 +14,6 @@
 */
 #include "vecguard.h"
 
-#include <stdarg.h>
 #include <string.h>
 
 #include "embed.h"
@@ -39,20 +38,24 @@ int vg_chunk_spans(const char *z, int n, int nMax, int nOverlap, int **paStart, 
   int nStep = nMax - nOverlap;
   /* Chunks start at tokens 0, nStep, 2*nStep, ... until one reaches the end. */
   int nChunk = nTok <= nMax ? (nTok > 0) : 1 + (nTok - nMax + nStep - 1) / nStep;
-  int *aTok = sqlite3_malloc64(sizeof(int) * 2 * ((size_t)nTok + (size_t)nChunk + 2));
-  if (aTok == 0) return SQLITE_NOMEM;
-  int *aTokEnd = aTok + nTok + 1, *aStart = aTokEnd + nTok, *aEnd = aStart + nChunk + 1;
+  int *aTok = sqlite3_malloc64(sizeof(int) * 2 * ((size_t)nTok + 1));
+  int *aSpan = sqlite3_malloc64(sizeof(int) * 2 * ((size_t)nChunk + 1));
+  if (aTok == 0 || aSpan == 0) {
+    sqlite3_free(aTok);
+    sqlite3_free(aSpan);
+    return SQLITE_NOMEM;
+  }
+  int *aTokEnd = aTok + nTok + 1;
   vg_tokens(z, n, nTok, aTok, aTokEnd);
   for (int k = 0; k < nChunk; k++) {
     int iFirst = k * nStep, iLast = iFirst + nMax - 1;
     if (iLast > nTok - 1) iLast = nTok - 1;
-    aStart[k] = aTok[iFirst];
-    aEnd[k] = aTokEnd[iLast];
+    aSpan[k] = aTok[iFirst];
+    aSpan[nChunk + 1 + k] = aTokEnd[iLast];
   }
-  /* The spans move to the front of the block, so that freeing *paStart frees it. */
-  memmove(aTok, aStart, sizeof(int) * 2 * ((size_t)nChunk + 1));
-  *paStart = aTok;
-  *paEnd = aTok + nChunk + 1;
+  sqlite3_free(aTok);
+  *paStart = aSpan;
+  *paEnd = aSpan + nChunk + 1;
   *pnChunk = nChunk;
   return SQLITE_OK;
 }
@@ -61,13 +64,12 @@ typedef struct ChunkCursor {
   sqlite3_vtab_cursor base;
   char *zText; /* a copy of the input */
   int nText;
-  int *aStart, *aEnd;   /* the tokens' byte offsets */
+  int *aStart, *aEnd;   /* the chunks' byte offsets (vg_chunk_spans) */
   int *aCStart, *aCEnd; /* the same as character offsets */
-  int nTok;
+  int nChunk;
+  int nTok; /* tokens in the text */
   int nMax, nOverlap;
   int iChunk; /* the current chunk */
-  int iFirst; /* its first token */
-  int bEof;
 } ChunkCursor;
 
 static int chunk_connect(sqlite3 *db, void *pAux, int argc, const char *const *argv,
@@ -133,6 +135,7 @@ static int chunk_open(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
 static void cursor_reset(ChunkCursor *pCur) {
   sqlite3_free(pCur->zText);
   sqlite3_free(pCur->aStart);
+  sqlite3_free(pCur->aCStart);
   memset((char *)pCur + sizeof(pCur->base), 0, sizeof(*pCur) - sizeof(pCur->base));
 }
 
@@ -140,18 +143,6 @@ static int chunk_close(sqlite3_vtab_cursor *pCursor) {
   cursor_reset((ChunkCursor *)pCursor);
   sqlite3_free(pCursor);
   return SQLITE_OK;
-}
-
-static int fail(sqlite3_vtab_cursor *pCursor, const char *zFormat, ...) {
-  sqlite3_vtab *v = pCursor->pVtab;
-  va_list ap;
-  va_start(ap, zFormat);
-  char *zMsg = sqlite3_vmprintf(zFormat, ap);
-  va_end(ap);
-  sqlite3_free(v->zErrMsg);
-  v->zErrMsg = zMsg ? sqlite3_mprintf("vg_chunk: %s", zMsg) : 0;
-  sqlite3_free(zMsg);
-  return v->zErrMsg ? SQLITE_ERROR : SQLITE_NOMEM;
 }
 
 /* An integer argument from nLo to nHi. */
@@ -166,19 +157,22 @@ static int int_arg(sqlite3_value *p, int nLo, int nHi, int *pOut) {
 static int read_args(sqlite3_vtab_cursor *pCursor, int argc, sqlite3_value **argv) {
   ChunkCursor *pCur = (ChunkCursor *)pCursor;
   if (!int_arg(argv[1], 1, CHUNK_MAX_TOKENS, &pCur->nMax)) {
-    return fail(pCursor, "max_tokens must be a whole number from 1 to %d", CHUNK_MAX_TOKENS);
+    return vg_vtab_errorf(pCursor->pVtab, "vg_chunk", "max_tokens must be a whole number from 1 to %d",
+                          CHUNK_MAX_TOKENS);
   }
   if (argc > 2 && !int_arg(argv[2], 0, pCur->nMax - 1, &pCur->nOverlap)) {
-    return fail(pCursor, "overlap must be a whole number from 0 to max_tokens - 1");
+    return vg_vtab_errorf(pCursor->pVtab, "vg_chunk", "overlap must be a whole number from 0 to max_tokens - 1");
   }
   int eType = sqlite3_value_type(argv[0]);
   if (eType == SQLITE_NULL) return SQLITE_DONE;
-  if (eType != SQLITE_TEXT) return fail(pCursor, "the text must be TEXT");
+  if (eType != SQLITE_TEXT) return vg_vtab_errorf(pCursor->pVtab, "vg_chunk", "the text must be TEXT");
   const char *z = (const char *)sqlite3_value_text(argv[0]);
   int n = sqlite3_value_bytes(argv[0]);
   if (z == 0) return SQLITE_NOMEM;
   int iBad = 0;
-  if (!vg_utf8_valid(z, n, &iBad)) return fail(pCursor, "the text is not valid UTF-8 (at byte %d)", iBad);
+  if (!vg_utf8_valid(z, n, &iBad)) {
+    return vg_vtab_errorf(pCursor->pVtab, "vg_chunk", "the text is not valid UTF-8 (at byte %d)", iBad);
+  }
   pCur->zText = sqlite3_malloc64((size_t)n + 1);
   if (pCur->zText == 0) return SQLITE_NOMEM;
   memcpy(pCur->zText, z, (size_t)n + 1);
@@ -186,30 +180,28 @@ static int read_args(sqlite3_vtab_cursor *pCursor, int argc, sqlite3_value **arg
   return SQLITE_OK;
 }
 
-/* The tokens' byte offsets, and their character offsets from one walk
-** over the text. */
-static int find_tokens(ChunkCursor *pCur) {
-  pCur->nTok = vg_tokens(pCur->zText, pCur->nText, 0, 0, 0);
-  pCur->aStart = sqlite3_malloc64(sizeof(int) * 4 * (size_t)(pCur->nTok + 1));
-  if (pCur->aStart == 0) return SQLITE_NOMEM;
-  pCur->aEnd = pCur->aStart + pCur->nTok + 1;
-  pCur->aCStart = pCur->aEnd + pCur->nTok + 1;
-  pCur->aCEnd = pCur->aCStart + pCur->nTok + 1;
-  vg_tokens(pCur->zText, pCur->nText, pCur->nTok, pCur->aStart, pCur->aEnd);
-  const char *z = pCur->zText;
-  int i = 0, nChar = 0;
-  for (int t = 0; t < pCur->nTok; t++) {
-    for (; i < pCur->aStart[t]; i++) nChar += (z[i] & 0xC0) != 0x80;
-    pCur->aCStart[t] = nChar;
-    for (; i < pCur->aEnd[t]; i++) nChar += (z[i] & 0xC0) != 0x80;
-    pCur->aCEnd[t] = nChar;
+/* aChar[k]: the characters before byte aByte[k], for n ascending offsets. */
+static void char_offsets(const char *z, const int *aByte, int n, int *aChar) {
+  int iByte = 0, nChar = 0;
+  for (int k = 0; k < n; k++) {
+    nChar += vg_utf8_count(z + iByte, aByte[k] - iByte);
+    iByte = aByte[k];
+    aChar[k] = nChar;
   }
-  return SQLITE_OK;
 }
 
-static int chunk_last_token(const ChunkCursor *pCur) {
-  int iLast = pCur->iFirst + pCur->nMax - 1;
-  return iLast < pCur->nTok - 1 ? iLast : pCur->nTok - 1;
+/* The chunks' byte offsets, and their character offsets. */
+static int find_chunks(ChunkCursor *pCur) {
+  int rc = vg_chunk_spans(pCur->zText, pCur->nText, pCur->nMax, pCur->nOverlap, &pCur->aStart, &pCur->aEnd,
+                          &pCur->nChunk);
+  if (rc != SQLITE_OK) return rc;
+  pCur->aCStart = sqlite3_malloc64(sizeof(int) * 2 * ((size_t)pCur->nChunk + 1));
+  if (pCur->aCStart == 0) return SQLITE_NOMEM;
+  pCur->aCEnd = pCur->aCStart + pCur->nChunk + 1;
+  char_offsets(pCur->zText, pCur->aStart, pCur->nChunk, pCur->aCStart);
+  char_offsets(pCur->zText, pCur->aEnd, pCur->nChunk, pCur->aCEnd);
+  pCur->nTok = vg_tokens(pCur->zText, pCur->nText, 0, 0, 0);
+  return SQLITE_OK;
 }
 
 static int chunk_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *idxStr, int argc,
@@ -217,46 +209,40 @@ static int chunk_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *id
   (void)idxStr;
   ChunkCursor *pCur = (ChunkCursor *)pCursor;
   cursor_reset(pCur);
-  if (idxNum < 0) return fail(pCursor, "give the text and max_tokens, as in vg_chunk(text, 256, 32)");
-  int rc = read_args(pCursor, argc, argv);
-  if (rc == SQLITE_DONE || (rc == SQLITE_OK && pCur->nText == 0)) {
-    pCur->bEof = 1;
-    return SQLITE_OK;
+  if (idxNum < 0) {
+    return vg_vtab_errorf(pCursor->pVtab, "vg_chunk", "give the text and max_tokens, as in vg_chunk(text, 256, 32)");
   }
-  if (rc == SQLITE_OK) rc = find_tokens(pCur);
-  pCur->bEof = pCur->nTok == 0;
-  return rc;
+  int rc = read_args(pCursor, argc, argv);
+  if (rc == SQLITE_DONE) return SQLITE_OK;
+  return rc == SQLITE_OK ? find_chunks(pCur) : rc;
 }
 
 static int chunk_next(sqlite3_vtab_cursor *pCursor) {
-  ChunkCursor *pCur = (ChunkCursor *)pCursor;
-  if (chunk_last_token(pCur) == pCur->nTok - 1) {
-    pCur->bEof = 1;
-    return SQLITE_OK;
-  }
-  pCur->iFirst += pCur->nMax - pCur->nOverlap;
-  pCur->iChunk++;
+  ((ChunkCursor *)pCursor)->iChunk++;
   return SQLITE_OK;
 }
 
-static int chunk_eof(sqlite3_vtab_cursor *pCursor) { return ((ChunkCursor *)pCursor)->bEof; }
+static int chunk_eof(sqlite3_vtab_cursor *pCursor) {
+  ChunkCursor *pCur = (ChunkCursor *)pCursor;
+  return pCur->iChunk >= pCur->nChunk;
+}
 
 static int chunk_column(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx, int iCol) {
   ChunkCursor *pCur = (ChunkCursor *)pCursor;
-  int iLast = chunk_last_token(pCur);
-  int s = pCur->aStart[pCur->iFirst], e = pCur->aEnd[iLast];
+  int k = pCur->iChunk, s = pCur->aStart[k], e = pCur->aEnd[k];
+  int nLeft = pCur->nTok - k * (pCur->nMax - pCur->nOverlap);
   switch (iCol) {
     case COL_INDEX:
-      sqlite3_result_int(ctx, pCur->iChunk);
+      sqlite3_result_int(ctx, k);
       break;
     case COL_START:
-      sqlite3_result_int(ctx, pCur->aCStart[pCur->iFirst]);
+      sqlite3_result_int(ctx, pCur->aCStart[k]);
       break;
     case COL_END:
-      sqlite3_result_int(ctx, pCur->aCEnd[iLast]);
+      sqlite3_result_int(ctx, pCur->aCEnd[k]);
       break;
     case COL_TOKENS:
-      sqlite3_result_int(ctx, iLast - pCur->iFirst + 1);
+      sqlite3_result_int(ctx, nLeft < pCur->nMax ? nLeft : pCur->nMax);
       break;
     case COL_TEXT:
       sqlite3_result_text(ctx, pCur->zText + s, e - s, SQLITE_TRANSIENT);

@@ -93,17 +93,26 @@ static int redact_metadata(sqlite3 *db, const char *zMetadata, const char *zReda
   return rc;
 }
 
-/* Redact and enqueue the item under the table's settings; the caller holds
-** the transaction. */
-static int ingest_item(sqlite3 *db, const QueueConn *q, VgNewItem *pNew, sqlite3_value *pContentId,
-                       sqlite3_int64 *pId, char **pzErr) {
+/* One vg_ingest call. */
+typedef struct Ingest {
+  const QueueConn *q;
+  VgNewItem item;
+  sqlite3_value *pContentId;
+  sqlite3_int64 id; /* the item's id, once enqueued */
+} Ingest;
+
+/* Redact and enqueue the item under the table's settings, inside the
+** transaction of vg_txn_call. */
+static int ingest_item(sqlite3 *db, void *pArg, char **pzErr) {
+  Ingest *x = pArg;
+  const VgNewItem *pNew = &x->item;
   VgTableConfig cfg;
   char *zText = 0, *zMetadata = 0;
   int rc = vg_config_load(db, pNew->zTable, &cfg, pzErr);
   if (rc != SQLITE_OK) return rc;
   rc = vg_item_check(db, pNew, cfg.pDef, pzErr);
   if (rc == SQLITE_OK && pNew->zMetadata) rc = redact_metadata(db, pNew->zMetadata, cfg.zRedact, &zMetadata, pzErr);
-  if (rc == SQLITE_OK) rc = redact_text(db, pNew, pContentId, cfg.zRedact, &zText, pzErr);
+  if (rc == SQLITE_OK) rc = redact_text(db, pNew, x->pContentId, cfg.zRedact, &zText, pzErr);
   if (rc == SQLITE_OK && (zText == 0 || vg_tokens(zText, (int)strlen(zText), 0, 0, 0) == 0)) {
     *pzErr = sqlite3_mprintf("no words are left in the text to embed once personal data is redacted");
     rc = SQLITE_ERROR;
@@ -113,7 +122,7 @@ static int ingest_item(sqlite3 *db, const QueueConn *q, VgNewItem *pNew, sqlite3
     clean.zContent = zText;
     clean.nContent = (int)strlen(zText);
     clean.zMetadata = zMetadata;
-    rc = vg_queue_put(db, q, &clean, pId);
+    rc = vg_queue_put(db, x->q, &clean, &x->id);
   }
   sqlite3_free(zText);
   sqlite3_free(zMetadata);
@@ -122,33 +131,9 @@ static int ingest_item(sqlite3 *db, const QueueConn *q, VgNewItem *pNew, sqlite3
 }
 
 static void fn_ingest(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  sqlite3 *db = sqlite3_context_db_handle(ctx);
-  VgNewItem item;
-  if (!vg_item_args(ctx, "vg_ingest", "the text", argc, argv, &item)) return;
-  VgTxn mode;
-  int rc = vg_txn_begin(db, &mode);
-  if (rc != SQLITE_OK) {
-    vg_result_db_error(ctx, "vg_ingest", db, rc);
-    return;
-  }
-  sqlite3_int64 id = 0;
-  char *zErr = 0;
-  rc = ingest_item(db, sqlite3_user_data(ctx), &item, argv[3], &id, &zErr);
-  int bReported = 0;
-  if (rc != SQLITE_OK && zErr == 0) {
-    /* The database's message, before the rollback replaces it. */
-    vg_result_db_error(ctx, "vg_ingest", db, rc);
-    bReported = 1;
-  }
-  rc = vg_txn_end(db, mode, rc);
-  if (rc == SQLITE_OK) {
-    sqlite3_result_int64(ctx, id);
-  } else if (zErr) {
-    vg_result_error(ctx, rc, "vg_ingest", zErr);
-  } else if (!bReported) {
-    vg_result_db_error(ctx, "vg_ingest", db, rc);
-  }
-  sqlite3_free(zErr);
+  Ingest x = {sqlite3_user_data(ctx), {0}, argv[3], 0};
+  if (!vg_item_args(ctx, "vg_ingest", "the text", argc, argv, &x.item)) return;
+  if (vg_txn_call(ctx, "vg_ingest", ingest_item, &x)) sqlite3_result_int64(ctx, x.id);
 }
 
 /* ---- vg_queue_run ------------------------------------------------------- */
@@ -259,6 +244,7 @@ static int run_embed_batch(VgEmbedder *e, RunItem *a, int n, char **pzErr) {
     }
   }
   if (rc == SQLITE_OK) rc = e->xEmbed(e, nText, az, an, aOut, pzErr);
+  /* Each item's vectors are a run of the batch's: they move to the item. */
   for (int i = 0, k = 0; rc == SQLITE_OK && i < n; k += a[i].nChunk, i++) {
     memcpy(a[i].aVec, aOut + (size_t)k * (size_t)e->nDims, sizeof(float) * (size_t)a[i].nChunk * (size_t)e->nDims);
   }
@@ -322,29 +308,16 @@ static int refused_by_table(int rc) {
 ** own.  An item whose lease ran out meanwhile (another worker has it now)
 ** is left alone. */
 static int run_finish_item(sqlite3 *db, QueueConn *q, const char *zWorker, RunItem *r, RunTally *t) {
-  VgQueueItem now;
-  int rc = vg_queue_item_read(db, r->it.id, &now);
-  if (rc == SQLITE_NOTFOUND || (rc == SQLITE_OK && (now.st.status != VG_ITEM_PROCESSING || !now.zWorker ||
-                                                    strcmp(now.zWorker, zWorker) != 0 ||
-                                                    now.st.attempts != r->it.st.attempts))) {
-    vg_queue_item_clear(&now);
+  int bHeld = 0;
+  int rc = vg_queue_held(db, r->it.id, zWorker, r->it.st.attempts, &bHeld);
+  if (rc != SQLITE_OK) return rc;
+  if (!bHeld) {
     t->nLost++;
     return SQLITE_OK;
   }
-  vg_queue_item_clear(&now);
-  if (rc != SQLITE_OK) return rc;
   int bSavepoint = sqlite3_exec(db, "SAVEPOINT vg_queue_run_item", 0, 0, 0) == SQLITE_OK;
   if (r->zError == 0) {
-    const char **az = sqlite3_malloc64(sizeof(char *) * (size_t)r->nChunk);
-    int *an = sqlite3_malloc64(sizeof(int) * (size_t)r->nChunk);
-    rc = az && an ? SQLITE_OK : SQLITE_NOMEM;
-    for (int c = 0; rc == SQLITE_OK && c < r->nChunk; c++) {
-      az[c] = r->it.zContent + r->aStart[c];
-      an[c] = r->aEnd[c] - r->aStart[c];
-    }
-    if (rc == SQLITE_OK) rc = vg_queue_store(db, &r->it, r->pCfg->pDef, r->nChunk, r->aVec, az, an);
-    sqlite3_free(az);
-    sqlite3_free(an);
+    rc = vg_queue_store(db, &r->it, r->pCfg->pDef, r->nChunk, r->aVec, r->aStart, r->aEnd);
     if (rc == SQLITE_OK) {
       t->nDone++;
       t->nChunks += r->nChunk;
@@ -375,17 +348,9 @@ static void run_result(sqlite3_context *ctx, const RunTally *t, const RunItem *a
   int nErr = 0;
   for (int i = 0; i < n; i++) {
     if (a[i].zError == 0) continue;
-    sqlite3_str_appendf(out, "%s{\"id\":%lld,\"error\":\"", nErr++ ? "," : "", a[i].it.id);
-    for (const char *z = a[i].zError; *z; z++) {
-      if (*z == '"' || *z == '\\') {
-        sqlite3_str_appendf(out, "\\%c", *z);
-      } else if ((unsigned char)*z < 0x20) {
-        sqlite3_str_appendf(out, "\\u%04x", (unsigned char)*z);
-      } else {
-        sqlite3_str_appendchar(out, 1, *z);
-      }
-    }
-    sqlite3_str_appendall(out, "\"}");
+    sqlite3_str_appendf(out, "%s{\"id\":%lld,\"error\":", nErr++ ? "," : "", a[i].it.id);
+    vg_str_append_json(out, a[i].zError, -1);
+    sqlite3_str_appendall(out, "}");
   }
   sqlite3_str_appendall(out, "]}");
   vg_result_str(ctx, out);

@@ -390,19 +390,3 @@ int pii_text_arg(sqlite3_context *ctx, sqlite3_value *v, const char *zFunc, cons
   sqlite3_free(zErr);
   return rc != SQLITE_OK;
 }
-
-void pii_json_string(sqlite3_str *out, const char *s, int n) {
-  sqlite3_str_appendchar(out, 1, '"');
-  for (int i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') {
-      sqlite3_str_appendchar(out, 1, '\\');
-      sqlite3_str_appendchar(out, 1, (char)c);
-    } else if (c < 0x20) {
-      sqlite3_str_appendf(out, "\\u%04x", c);
-    } else {
-      sqlite3_str_appendchar(out, 1, (char)c);
-    }
-  }
-  sqlite3_str_appendchar(out, 1, '"');
-}

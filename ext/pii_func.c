@@ -91,7 +91,7 @@ static void fn_pii_detect(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
     const VgPiiFinding *x = &f.a[i];
     sqlite3_str_appendf(out, "%s{\"type\":\"%s\",\"start\":%d,\"end\":%d,\"text\":", i ? "," : "",
                         x->zEntity, x->cStart, x->cEnd);
-    pii_json_string(out, z + x->iStart, x->iEnd - x->iStart);
+    vg_str_append_json(out, z + x->iStart, x->iEnd - x->iStart);
     sqlite3_str_appendf(out, ",\"score\":%.2f}", x->score);
   }
   sqlite3_str_appendchar(out, 1, ']');

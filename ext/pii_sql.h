@@ -108,8 +108,6 @@ const PiiOptions *pii_options_arg(sqlite3_context *ctx, PiiConn *c, int argc,
 int pii_options_parse(sqlite3 *db, PiiConn *c, const char *zJson, unsigned mask,
                       const char *zFunc, PiiOptions **pp, char **pzErr);
 
-/* Append s (n bytes) as a JSON string. */
-void pii_json_string(sqlite3_str *out, const char *s, int n);
 
 int vg_register_pii_scan_module(sqlite3 *db, PiiConn *c);
 

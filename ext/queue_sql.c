@@ -97,7 +97,9 @@ void vg_result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, in
     sqlite3_result_error_code(ctx, SQLITE_BUSY);
     return;
   }
-  vg_result_error(ctx, rc, zFunc, sqlite3_errmsg(db));
+  /* A rollback since the failure may have cleared the connection's message:
+  ** then SQLite's text for the code is the best there is. */
+  vg_result_error(ctx, rc, zFunc, sqlite3_errcode(db) == SQLITE_OK ? sqlite3_errstr(rc) : sqlite3_errmsg(db));
   sqlite3_result_error_code(ctx, rc);
 }
 
@@ -153,6 +155,53 @@ int vg_txn_end(sqlite3 *db, VgTxn mode, int rc) {
   return rc;
 }
 
+/* A failure's error: zErr (freed here) when there is one, else the
+** database's. */
+static void result_failure(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc, char *zErr) {
+  if (zErr) {
+    vg_result_error(ctx, rc, zFunc, zErr);
+  } else {
+    vg_result_db_error(ctx, zFunc, db, rc);
+  }
+  sqlite3_free(zErr);
+}
+
+int vg_txn_call(sqlite3_context *ctx, const char *zFunc, int (*xWork)(sqlite3 *, void *, char **), void *pArg) {
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  VgTxn mode;
+  int rc = vg_txn_begin(db, &mode);
+  if (rc != SQLITE_OK) {
+    vg_result_db_error(ctx, zFunc, db, rc);
+    return 0;
+  }
+  char *zErr = 0;
+  rc = xWork(db, pArg, &zErr);
+  if (rc != SQLITE_OK) {
+    /* Reported before the rollback, which clears the database's message. */
+    result_failure(ctx, zFunc, db, rc, zErr);
+    vg_txn_end(db, mode, rc);
+    return 0;
+  }
+  sqlite3_free(zErr);
+  rc = vg_txn_end(db, mode, SQLITE_OK);
+  if (rc != SQLITE_OK) vg_result_db_error(ctx, zFunc, db, rc);
+  return rc == SQLITE_OK;
+}
+
+int vg_queue_held(sqlite3 *db, sqlite3_int64 id, const char *zWorker, int nAttempts, int *pbHeld) {
+  sqlite3_stmt *p = 0;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT 1 FROM main.vg_queue WHERE id = ? AND status = 'processing' AND worker_id = ?"
+                              " AND attempts = ?",
+                              -1, &p, 0);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(p, 1, id);
+  sqlite3_bind_text(p, 2, zWorker, -1, SQLITE_STATIC);
+  sqlite3_bind_int(p, 3, nAttempts);
+  *pbHeld = sqlite3_step(p) == SQLITE_ROW;
+  return sqlite3_finalize(p);
+}
+
 int vg_target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char **pzErr) {
   *ppDef = 0;
   sqlite3_stmt *p = 0;
@@ -179,8 +228,8 @@ int vg_target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char **pz
   return rc;
 }
 
-const char *vg_text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value **argv, int i,
-                            const char *zName, int bNonEmpty) {
+const char *vg_text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value **argv, int i, const char *zName,
+                        int bNonEmpty) {
   if (sqlite3_value_type(argv[i]) != SQLITE_TEXT) {
     vg_result_errorf(ctx, zFunc, "%s must be text", zName);
     return 0;
@@ -329,19 +378,17 @@ int vg_item_check(sqlite3 *db, const VgNewItem *pNew, const VgTableDef *pDef, ch
   return rc;
 }
 
-VgTableDef *vg_item_target(sqlite3_context *ctx, const char *zFunc, const VgNewItem *pNew) {
+/* The definition of the item's table, checked: a vg_hnsw table that keeps
+** the item's tenant apart, and metadata that is a JSON object.  0 with the
+** error set otherwise. */
+static VgTableDef *item_target(sqlite3_context *ctx, const char *zFunc, const VgNewItem *pNew) {
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   VgTableDef *pDef = 0;
   char *zErr = 0;
   int rc = vg_target_def(db, pNew->zTable, &pDef, &zErr);
   if (rc == SQLITE_OK) rc = vg_item_check(db, pNew, pDef, &zErr);
   if (rc != SQLITE_OK) {
-    if (zErr) {
-      vg_result_error(ctx, rc, zFunc, zErr);
-    } else {
-      vg_result_db_error(ctx, zFunc, db, rc);
-    }
-    sqlite3_free(zErr);
+    result_failure(ctx, zFunc, db, rc, zErr);
     vg_tabledef_free(pDef);
     return 0;
   }
@@ -387,7 +434,7 @@ static void fn_enqueue(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   VgNewItem item;
   if (!vg_item_args(ctx, "vg_enqueue", "the content", argc, argv, &item)) return;
-  VgTableDef *pDef = vg_item_target(ctx, "vg_enqueue", &item);
+  VgTableDef *pDef = item_target(ctx, "vg_enqueue", &item);
   if (pDef == 0) return;
   vg_tabledef_free(pDef);
   sqlite3_int64 id = 0;
@@ -403,20 +450,23 @@ static void fn_enqueue(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 /* One statement: take up to n due items, highest priority first, oldest
 ** first within a priority.  Pending and failed items are read in that
 ** order from vg_queue_due, expired leases from vg_queue_leases, so a claim
-** reads about n rows however long the queue.  The JSON of each item comes
-** back with its place in the order (RETURNING gives rows in no set order). */
+** reads about n rows however long the queue.  Each item comes back with
+** its place in the order (RETURNING gives rows in no set order) and, for
+** vg_queue_claim, its JSON. */
 #define CLAIM_RANK "CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END"
-static const char zClaim[] =
-    "UPDATE main.vg_queue SET status = 'processing', worker_id = ?1, lease_until = ?2 + ?3,"
-    " attempts = attempts + 1"
-    " WHERE id IN (SELECT id FROM ("
-    "  SELECT * FROM (SELECT id, " CLAIM_RANK " AS rank, queued_at FROM main.vg_queue INDEXED BY vg_queue_due"
-    "   WHERE status IN ('pending', 'failed') AND scheduled_for <= ?2 ORDER BY " CLAIM_RANK ", queued_at LIMIT ?4)"
-    "  UNION ALL"
-    "  SELECT * FROM (SELECT id, " CLAIM_RANK ", queued_at FROM main.vg_queue"
-    "   WHERE status = 'processing' AND lease_until <= ?2 AND attempts < max_attempts ORDER BY 2, 3, 1 LIMIT ?4))"
-    "  ORDER BY rank, queued_at, id LIMIT ?4)"
-    " RETURNING " CLAIM_RANK ", queued_at, id,"
+#define CLAIM_UPDATE \
+    "UPDATE main.vg_queue SET status = 'processing', worker_id = ?1, lease_until = ?2 + ?3," \
+    " attempts = attempts + 1" \
+    " WHERE id IN (SELECT id FROM (" \
+    "  SELECT * FROM (SELECT id, " CLAIM_RANK " AS rank, queued_at FROM main.vg_queue INDEXED BY vg_queue_due" \
+    "   WHERE status IN ('pending', 'failed') AND scheduled_for <= ?2 ORDER BY " CLAIM_RANK ", queued_at LIMIT ?4)" \
+    "  UNION ALL" \
+    "  SELECT * FROM (SELECT id, " CLAIM_RANK ", queued_at FROM main.vg_queue" \
+    "   WHERE status = 'processing' AND lease_until <= ?2 AND attempts < max_attempts ORDER BY 2, 3, 1 LIMIT ?4))" \
+    "  ORDER BY rank, queued_at, id LIMIT ?4)" \
+    " RETURNING " CLAIM_RANK ", queued_at, id"
+static const char zClaimIds[] = CLAIM_UPDATE;
+static const char zClaimJson[] = CLAIM_UPDATE ","
     " json_object('id', id, 'tenant_id', tenant_id, 'target_table', target_table,"
     " 'content_type', content_type, 'content_id', content_id, 'content', content,"
     " 'metadata', json(metadata), 'priority', priority, 'attempts', attempts,"
@@ -448,9 +498,10 @@ static void claimed_free(Claimed *a, int n) {
   sqlite3_free(a);
 }
 
-/* Run the claim; the claimed items go to *paOut (sorted). */
-static int run_claim(sqlite3 *db, const char *zWorker, double now, double lease, int n,
-                     Claimed **paOut, int *pnOut) {
+/* Run the claim; the claimed items go to *paOut (sorted), with their JSON
+** when bJson. */
+static int run_claim(sqlite3 *db, const char *zWorker, double now, double lease, int n, int bJson, Claimed **paOut,
+                     int *pnOut) {
   *paOut = 0;
   *pnOut = 0;
   sqlite3_stmt *p = 0;
@@ -459,7 +510,7 @@ static int run_claim(sqlite3 *db, const char *zWorker, double now, double lease,
   sqlite3_bind_double(p, 1, now);
   sqlite3_step(p);
   if ((rc = sqlite3_finalize(p)) != SQLITE_OK) return rc;
-  rc = sqlite3_prepare_v2(db, zClaim, -1, &p, 0);
+  rc = sqlite3_prepare_v2(db, bJson ? zClaimJson : zClaimIds, -1, &p, 0);
   if (rc != SQLITE_OK) return rc;
   sqlite3_bind_text(p, 1, zWorker, -1, SQLITE_STATIC);
   sqlite3_bind_double(p, 2, now);
@@ -472,8 +523,9 @@ static int run_claim(sqlite3 *db, const char *zWorker, double now, double lease,
     a[m].rank = sqlite3_column_int(p, 0);
     a[m].queuedAt = sqlite3_column_double(p, 1);
     a[m].id = sqlite3_column_int64(p, 2);
-    a[m].zJson = sqlite3_mprintf("%s", sqlite3_column_text(p, 3));
-    if (a[m++].zJson == 0) rc = SQLITE_NOMEM;
+    a[m].zJson = bJson ? sqlite3_mprintf("%s", sqlite3_column_text(p, 3)) : 0;
+    if (bJson && a[m].zJson == 0) rc = SQLITE_NOMEM;
+    m++;
   }
   int rcFinal = sqlite3_finalize(p);
   if (rc == SQLITE_OK) rc = rcFinal;
@@ -493,7 +545,7 @@ int vg_queue_claim_ids(sqlite3 *db, const char *zWorker, double now, double leas
   int m = 0;
   *paId = 0;
   *pnId = 0;
-  int rc = run_claim(db, zWorker, now, lease, n, &a, &m);
+  int rc = run_claim(db, zWorker, now, lease, n, 0, &a, &m);
   if (rc != SQLITE_OK) return rc;
   sqlite3_int64 *aId = sqlite3_malloc64(sizeof(sqlite3_int64) * (size_t)(m > 0 ? m : 1));
   if (aId == 0) rc = SQLITE_NOMEM;
@@ -537,7 +589,7 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   Claimed *a = 0;
   int n = 0;
   if (rc == SQLITE_OK) {
-    rc = run_claim(db, zWorker, vg_queue_now(q), lease, sqlite3_value_int(argv[1]), &a, &n);
+    rc = run_claim(db, zWorker, vg_queue_now(q), lease, sqlite3_value_int(argv[1]), 1, &a, &n);
   }
   if (rc != SQLITE_OK) {
     vg_result_db_error(ctx, "vg_queue_claim", db, rc);
@@ -565,7 +617,7 @@ void vg_queue_item_clear(VgQueueItem *it) {
   memset(it, 0, sizeof(*it));
 }
 
-static char *column_dup(sqlite3_stmt *p, int i, int *pbOom) {
+char *vg_column_dup(sqlite3_stmt *p, int i, int *pbOom) {
   const char *z = (const char *)sqlite3_column_text(p, i);
   if (z == 0) return 0;
   char *zCopy = sqlite3_mprintf("%s", z);
@@ -590,7 +642,7 @@ int vg_queue_item_read(sqlite3 *db, sqlite3_int64 id, VgQueueItem *it) {
     it->st.maxAttempts = sqlite3_column_int(p, 2);
     char **apz[] = {&it->zWorker, &it->zTenant, &it->zTable, &it->zType,
                     &it->zContentId, &it->zContent, &it->zMetadata};
-    for (int i = 0; i < 7; i++) *apz[i] = column_dup(p, i + 3, &bOom);
+    for (int i = 0; i < 7; i++) *apz[i] = vg_column_dup(p, i + 3, &bOom);
   }
   rc = sqlite3_finalize(p);
   if (rc == SQLITE_OK && bOom) rc = SQLITE_NOMEM;
@@ -599,44 +651,51 @@ int vg_queue_item_read(sqlite3 *db, sqlite3_int64 id, VgQueueItem *it) {
   return rc;
 }
 
-/* Read the item and check that the caller may finish it; on refusal the
-** error is set and 0 returned. */
-static int item_for_finish(sqlite3_context *ctx, const char *zFunc, int argc, sqlite3_value **argv,
-                           VgQueueItem *it) {
-  QueueConn *q = sqlite3_user_data(ctx);
-  sqlite3 *db = sqlite3_context_db_handle(ctx);
+/* One vg_queue_complete or vg_queue_fail call. */
+typedef struct Finish {
+  const QueueConn *q;
+  sqlite3_int64 id;
+  const char *zWorker; /* the caller's worker, or 0 when it has none */
+  sqlite3_value *pArg; /* the embedding, or the error */
+  int status;          /* fail: the item's new status */
+} Finish;
+
+/* The arguments (id, embedding or error [, worker]); 0 with the error set
+** when they are bad. */
+static int finish_args(sqlite3_context *ctx, const char *zFunc, int argc, sqlite3_value **argv, Finish *f) {
+  const QueueConn *q = sqlite3_user_data(ctx);
   if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER) {
     vg_result_errorf(ctx, zFunc, "the item id must be an integer");
     return 0;
   }
-  const char *zWorker = q->zWorker;
-  if (argc > 2) {
-    zWorker = vg_text_arg(ctx, zFunc, argv, 2, "worker_id", 1);
-    if (zWorker == 0) return 0;
-  }
-  sqlite3_int64 id = sqlite3_value_int64(argv[0]);
+  f->q = q;
+  f->id = sqlite3_value_int64(argv[0]);
+  f->pArg = argv[1];
+  f->zWorker = q->zWorker;
+  return argc <= 2 || (f->zWorker = vg_text_arg(ctx, zFunc, argv, 2, "worker_id", 1)) != 0;
+}
+
+/* Read the item and check that the caller may finish it: SQLITE_ERROR with
+** *pzErr saying why not. */
+static int item_for_finish(sqlite3 *db, const Finish *f, VgQueueItem *it, char **pzErr) {
+  memset(it, 0, sizeof(*it));
   int rc = vg_queue_ensure(db);
-  if (rc == SQLITE_OK) rc = vg_queue_item_read(db, id, it);
+  if (rc == SQLITE_OK) rc = vg_queue_item_read(db, f->id, it);
   if (rc == SQLITE_NOTFOUND) {
-    vg_result_errorf(ctx, zFunc, "no queue item %lld", id);
-    return 0;
+    *pzErr = sqlite3_mprintf("no queue item %lld", f->id);
+    return SQLITE_ERROR;
   }
-  if (rc != SQLITE_OK) {
-    vg_result_db_error(ctx, zFunc, db, rc);
-    return 0;
+  if (rc != SQLITE_OK) return rc;
+  const char *zWhy = 0;
+  if (f->zWorker == 0) {
+    zWhy = "this connection has claimed nothing; give the worker_id";
+    *pzErr = sqlite3_mprintf("item %lld: %s", f->id, zWhy);
+  } else if ((zWhy = vg_queue_finish_refused(&it->st, it->zWorker && strcmp(it->zWorker, f->zWorker) == 0)) != 0) {
+    *pzErr = sqlite3_mprintf("item %lld %s", f->id, zWhy);
   }
-  if (zWorker == 0) {
-    vg_result_errorf(ctx, zFunc, "item %lld: this connection has claimed nothing; give the worker_id", id);
-    vg_queue_item_clear(it);
-    return 0;
-  }
-  const char *zWhy = vg_queue_finish_refused(&it->st, it->zWorker && strcmp(it->zWorker, zWorker) == 0);
-  if (zWhy) {
-    vg_result_errorf(ctx, zFunc, "item %lld %s", id, zWhy);
-    vg_queue_item_clear(it);
-    return 0;
-  }
-  return 1;
+  if (zWhy == 0) return SQLITE_OK;
+  vg_queue_item_clear(it);
+  return SQLITE_ERROR;
 }
 
 /* INSERT of one vector row of item it into its table: the vector, the
@@ -704,8 +763,8 @@ static int delete_old_vectors(sqlite3 *db, sqlite3_int64 id) {
   return rc;
 }
 
-int vg_queue_store(sqlite3 *db, const VgQueueItem *it, const VgTableDef *pDef, int nChunk,
-                            const float *aVec, const char *const *azChunk, const int *anChunk) {
+int vg_queue_store(sqlite3 *db, const VgQueueItem *it, const VgTableDef *pDef, int nChunk, const float *aVec,
+                   const int *aStart, const int *aEnd) {
   int rc = delete_old_vectors(db, it->id);
   char *zSql = rc == SQLITE_OK ? insert_sql(it, pDef) : 0;
   if (rc == SQLITE_OK && zSql == 0) rc = SQLITE_NOMEM;
@@ -718,21 +777,24 @@ int vg_queue_store(sqlite3 *db, const VgQueueItem *it, const VgTableDef *pDef, i
   size_t nBlob = sizeof(float) * (size_t)pDef->nDims;
   void *pBlob = rc == SQLITE_OK ? sqlite3_malloc64(nBlob) : 0;
   if (rc == SQLITE_OK && pBlob == 0) rc = SQLITE_NOMEM;
-  for (int k = 0; rc == SQLITE_OK && k < nChunk; k++) {
-    vg_vector_to_blob(aVec + (size_t)k * (size_t)pDef->nDims, pDef->nDims, pBlob);
+  if (rc == SQLITE_OK) {
+    /* What every chunk's row shares; bindings outlive sqlite3_reset. */
     sqlite3_bind_blob(pIns, 1, pBlob, (int)nBlob, SQLITE_STATIC);
     sqlite3_bind_text(pIns, 2, it->zTenant, -1, SQLITE_STATIC);
     sqlite3_bind_text(pIns, 3, it->zType, -1, SQLITE_STATIC);
     sqlite3_bind_text(pIns, 4, it->zContentId, -1, SQLITE_STATIC);
-    sqlite3_bind_int(pIns, 5, k);
-    sqlite3_bind_text(pIns, 6, azChunk[k], anChunk[k], SQLITE_STATIC);
     if (it->zMetadata) sqlite3_bind_text(pIns, 7, it->zMetadata, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pLink, 1, it->id);
+    sqlite3_bind_text(pLink, 3, it->zTable, -1, SQLITE_STATIC);
+  }
+  for (int k = 0; rc == SQLITE_OK && k < nChunk; k++) {
+    vg_vector_to_blob(aVec + (size_t)k * (size_t)pDef->nDims, pDef->nDims, pBlob);
+    sqlite3_bind_int(pIns, 5, k);
+    sqlite3_bind_text(pIns, 6, it->zContent + aStart[k], aEnd[k] - aStart[k], SQLITE_STATIC);
     sqlite3_step(pIns);
     rc = sqlite3_reset(pIns);
     if (rc != SQLITE_OK) break;
-    sqlite3_bind_int64(pLink, 1, it->id);
     sqlite3_bind_int(pLink, 2, k);
-    sqlite3_bind_text(pLink, 3, it->zTable, -1, SQLITE_STATIC);
     sqlite3_bind_int64(pLink, 4, sqlite3_last_insert_rowid(db));
     sqlite3_step(pLink);
     rc = sqlite3_reset(pLink);
@@ -767,9 +829,8 @@ static int complete_item(sqlite3 *db, const VgQueueItem *it, sqlite3_value *pEmb
     rc = SQLITE_ERROR;
   }
   if (rc == SQLITE_OK) {
-    int n = (int)strlen(it->zContent);
-    const char *z = it->zContent;
-    rc = vg_queue_store(db, it, pDef, 1, aVec, &z, &n);
+    int iStart = 0, iEnd = (int)strlen(it->zContent);
+    rc = vg_queue_store(db, it, pDef, 1, aVec, &iStart, &iEnd);
     if (rc != SQLITE_OK && rc != SQLITE_NOMEM) *pzErr = sqlite3_mprintf("item %lld: %s", it->id, sqlite3_errmsg(db));
   }
   sqlite3_free(aVec);
@@ -779,37 +840,22 @@ static int complete_item(sqlite3 *db, const VgQueueItem *it, sqlite3_value *pEmb
 
 /* Open the transaction of a complete or fail and read the item in it; 0
 ** (the error set, the transaction ended) when the caller may not finish it. */
-static int finish_begin(sqlite3_context *ctx, const char *zFunc, int argc, sqlite3_value **argv,
-                        VgTxn *pMode, VgQueueItem *it) {
-  sqlite3 *db = sqlite3_context_db_handle(ctx);
-  int rc = vg_txn_begin(db, pMode);
-  if (rc != SQLITE_OK) {
-    vg_result_db_error(ctx, zFunc, db, rc);
-    return 0;
-  }
-  if (!item_for_finish(ctx, zFunc, argc, argv, it)) {
-    vg_txn_end(db, *pMode, SQLITE_ERROR);
-    return 0;
-  }
-  return 1;
+static int complete_work(sqlite3 *db, void *pArg, char **pzErr) {
+  Finish *f = pArg;
+  VgQueueItem it;
+  int rc = item_for_finish(db, f, &it, pzErr);
+  if (rc == SQLITE_OK) rc = complete_item(db, &it, f->pArg, pzErr);
+  vg_queue_item_clear(&it);
+  return rc;
 }
 
+/* vg_queue_complete(id, embedding [, worker]) -> the item's id. */
 static void fn_queue_complete(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  sqlite3 *db = sqlite3_context_db_handle(ctx);
-  VgTxn mode;
-  VgQueueItem it;
-  if (!finish_begin(ctx, "vg_queue_complete", argc, argv, &mode, &it)) return;
-  char *zErr = 0;
-  int rc = vg_txn_end(db, mode, complete_item(db, &it, argv[1], &zErr));
-  if (rc == SQLITE_OK) {
-    sqlite3_result_int64(ctx, it.id);
-  } else if (zErr) {
-    vg_result_error(ctx, rc, "vg_queue_complete", zErr);
-  } else {
-    vg_result_db_error(ctx, "vg_queue_complete", db, rc);
+  Finish f;
+  if (finish_args(ctx, "vg_queue_complete", argc, argv, &f) &&
+      vg_txn_call(ctx, "vg_queue_complete", complete_work, &f)) {
+    sqlite3_result_int64(ctx, f.id);
   }
-  sqlite3_free(zErr);
-  vg_queue_item_clear(&it);
 }
 
 int vg_queue_record_failure(sqlite3 *db, const QueueConn *q, const VgQueueItem *it,
@@ -835,22 +881,23 @@ int vg_queue_record_failure(sqlite3 *db, const QueueConn *q, const VgQueueItem *
   return rc;
 }
 
-/* vg_queue_fail(id, error [, worker]) -> the item's new status. */
-static void fn_queue_fail(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  QueueConn *q = sqlite3_user_data(ctx);
-  sqlite3 *db = sqlite3_context_db_handle(ctx);
-  VgTxn mode;
+static int fail_work(sqlite3 *db, void *pArg, char **pzErr) {
+  Finish *f = pArg;
   VgQueueItem it;
-  if (!finish_begin(ctx, "vg_queue_fail", argc, argv, &mode, &it)) return;
-  const char *zError = sqlite3_value_type(argv[1]) == SQLITE_NULL ? "failed" : (const char *)sqlite3_value_text(argv[1]);
-  int status = 0;
-  int rc = vg_txn_end(db, mode, vg_queue_record_failure(db, q, &it, zError, &status));
+  int rc = item_for_finish(db, f, &it, pzErr);
   if (rc == SQLITE_OK) {
-    sqlite3_result_text(ctx, vg_item_status_name(status), -1, SQLITE_STATIC);
-  } else {
-    vg_result_db_error(ctx, "vg_queue_fail", db, rc);
+    rc = vg_queue_record_failure(db, f->q, &it, (const char *)sqlite3_value_text(f->pArg), &f->status);
   }
   vg_queue_item_clear(&it);
+  return rc;
+}
+
+/* vg_queue_fail(id, error [, worker]) -> the item's new status. */
+static void fn_queue_fail(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  Finish f;
+  if (finish_args(ctx, "vg_queue_fail", argc, argv, &f) && vg_txn_call(ctx, "vg_queue_fail", fail_work, &f)) {
+    sqlite3_result_text(ctx, vg_item_status_name(f.status), -1, SQLITE_STATIC);
+  }
 }
 
 /* ---- vg_queue_stats ----------------------------------------------------- */

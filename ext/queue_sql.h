@@ -42,6 +42,12 @@ int vg_txn_end(sqlite3 *db, VgTxn mode, int rc);
 /* The error of a failed database call, with a hint for BUSY_SNAPSHOT. */
 void vg_result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc);
 
+/* Run xWork(db, pArg, &zErr) in a transaction (vg_txn_begin), committed when
+** it returns SQLITE_OK, rolled back otherwise.  On failure the function's
+** error is set — xWork's message, else the database's as it stood before
+** the rollback — and 0 returned; the caller sets the result on 1. */
+int vg_txn_call(sqlite3_context *ctx, const char *zFunc, int (*xWork)(sqlite3 *, void *, char **), void *pArg);
+
 /* Text of argument i, which must be TEXT (and not empty when bNonEmpty);
 ** 0 with the error set otherwise. */
 const char *vg_text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value **argv, int i,
@@ -70,12 +76,8 @@ typedef struct VgNewItem {
 int vg_item_args(sqlite3_context *ctx, const char *zFunc, const char *zText, int argc,
                  sqlite3_value **argv, VgNewItem *pNew);
 
-/* The definition of the item's table, checked: a vg_hnsw table that keeps
-** the item's tenant apart, and metadata that is a JSON object.  0 with the
-** error set otherwise. */
-VgTableDef *vg_item_target(sqlite3_context *ctx, const char *zFunc, const VgNewItem *pNew);
-
-/* The same checks against a definition at hand; SQLITE_ERROR with *pzErr. */
+/* Is the item fit for its table: a tenant the table keeps apart, metadata
+** that is a JSON object?  SQLITE_ERROR with *pzErr when not. */
 int vg_item_check(sqlite3 *db, const VgNewItem *pNew, const VgTableDef *pDef, char **pzErr);
 
 /* Add the item, or start it over (see vg_enqueue); its id in *pId. */
@@ -88,6 +90,9 @@ typedef struct VgQueueItem {
   char *zWorker, *zTenant, *zTable, *zType, *zContentId, *zContent, *zMetadata;
 } VgQueueItem;
 
+/* A copy of column i of the row (0 for NULL; *pbOom set when out of memory). */
+char *vg_column_dup(sqlite3_stmt *p, int i, int *pbOom);
+
 /* Read item id; SQLITE_NOTFOUND when there is none. */
 int vg_queue_item_read(sqlite3 *db, sqlite3_int64 id, VgQueueItem *it);
 void vg_queue_item_clear(VgQueueItem *it);
@@ -98,10 +103,14 @@ int vg_queue_claim_ids(sqlite3 *db, const char *zWorker, double now, double leas
                        sqlite3_int64 **paId, int *pnId);
 
 /* Store the item's vectors, one per chunk (aVec: nChunk * dims floats;
-** azChunk/anChunk the chunks' texts), in place of those it stored before,
-** and mark it done.  The caller holds the transaction. */
-int vg_queue_store(sqlite3 *db, const VgQueueItem *it, const VgTableDef *pDef, int nChunk,
-                   const float *aVec, const char *const *azChunk, const int *anChunk);
+** chunk k is it->zContent's bytes aStart[k] to aEnd[k]), in place of those
+** it stored before, and mark it done.  The caller holds the transaction. */
+int vg_queue_store(sqlite3 *db, const VgQueueItem *it, const VgTableDef *pDef, int nChunk, const float *aVec,
+                   const int *aStart, const int *aEnd);
+
+/* Does worker zWorker still hold item id from the claim that made its
+** attempts count nAttempts?  (Its lease may have run out and passed on.) */
+int vg_queue_held(sqlite3 *db, sqlite3_int64 id, const char *zWorker, int nAttempts, int *pbHeld);
 
 /* Record a failed attempt: failed with a retry time, or dead.  The new
 ** status goes to *pStatus.  The caller holds the transaction. */

@@ -138,14 +138,6 @@ static int search_close(sqlite3_vtab_cursor *pCursor) {
   return SQLITE_OK;
 }
 
-static int fail(sqlite3_vtab_cursor *pCursor, char *zMsg) {
-  sqlite3_vtab *v = pCursor->pVtab;
-  sqlite3_free(v->zErrMsg);
-  v->zErrMsg = zMsg ? sqlite3_mprintf("vg_search: %s", zMsg) : 0;
-  sqlite3_free(zMsg);
-  return v->zErrMsg ? SQLITE_ERROR : SQLITE_NOMEM;
-}
-
 /* Each filter as SQL on the table's metadata columns; the values are read
 ** from the filters (bound as ?4) by SQLite's JSON functions. */
 static int filters_sql(sqlite3 *db, const VgTableDef *pDef, const char *zFilters, sqlite3_str *out, char **pzErr) {
@@ -272,22 +264,22 @@ static int read_args(SearchCursor *pCur, int idxNum, sqlite3_value **argv, const
   }
   for (int i = 0; i < 3; i++) {
     if (sqlite3_value_type(pCur->apArg[i]) != SQLITE_TEXT) {
-      return fail(&pCur->base, sqlite3_mprintf("%s must be text", azName[i]));
+      return vg_vtab_errorf(pCur->base.pVtab, "vg_search", "%s must be text", azName[i]);
     }
     az[i] = (const char *)sqlite3_value_text(pCur->apArg[i]);
   }
   if (vg_tokens(az[2], sqlite3_value_bytes(pCur->apArg[2]), 0, 0, 0) == 0) {
-    return fail(&pCur->base, sqlite3_mprintf("the query has no words to embed"));
+    return vg_vtab_errorf(pCur->base.pVtab, "vg_search", "the query has no words to embed");
   }
   sqlite3_int64 k = sqlite3_value_int64(pCur->apArg[3]);
   if (sqlite3_value_type(pCur->apArg[3]) != SQLITE_INTEGER || k < 1 || k > SEARCH_MAX_K) {
-    return fail(&pCur->base, sqlite3_mprintf("k must be a whole number from 1 to %d", SEARCH_MAX_K));
+    return vg_vtab_errorf(pCur->base.pVtab, "vg_search", "k must be a whole number from 1 to %d", SEARCH_MAX_K);
   }
   *pk = (int)k;
   az[3] = 0;
   if (pCur->apArg[4] && sqlite3_value_type(pCur->apArg[4]) != SQLITE_NULL) {
     if (sqlite3_value_type(pCur->apArg[4]) != SQLITE_TEXT) {
-      return fail(&pCur->base, sqlite3_mprintf("the filters must be a JSON object"));
+      return vg_vtab_errorf(pCur->base.pVtab, "vg_search", "the filters must be a JSON object");
     }
     az[3] = (const char *)sqlite3_value_text(pCur->apArg[4]);
   }
@@ -302,8 +294,8 @@ static int search_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *i
   SearchVtab *v = (SearchVtab *)pCursor->pVtab;
   cursor_reset(pCur);
   if (idxNum < 0) {
-    return fail(pCursor, sqlite3_mprintf("give the table, tenant_id, query and k, as in "
-                                         "vg_search('notes', 'clinic-7', 'fever', 5)"));
+    return vg_vtab_errorf(pCursor->pVtab, "vg_search",
+                          "give the table, tenant_id, query and k, as in vg_search('notes', 'clinic-7', 'fever', 5)");
   }
   const char *az[4];
   int k = 0;
@@ -328,7 +320,7 @@ static int search_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *i
   sqlite3_free(aVec);
   sqlite3_free(zSql);
   vg_config_clear(&cfg);
-  if (rc != SQLITE_OK && zErr) return fail(pCursor, zErr);
+  if (rc != SQLITE_OK && zErr) rc = vg_vtab_errorf(pCursor->pVtab, "vg_search", "%s", zErr);
   sqlite3_free(zErr);
   return rc;
 }

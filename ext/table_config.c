@@ -52,11 +52,8 @@ static int config_row_read(sqlite3 *db, const char *zTable, ConfigRow *r) {
   sqlite3_bind_text(p, 1, zTable, -1, SQLITE_STATIC);
   if (sqlite3_step(p) == SQLITE_ROW) {
     int bOom = 0;
-    char **apz[] = {&r->zModel, &r->zRedact};
-    for (int i = 0; i < 2; i++) {
-      const char *z = (const char *)sqlite3_column_text(p, i);
-      if (z && (*apz[i] = sqlite3_mprintf("%s", z)) == 0) bOom = 1;
-    }
+    r->zModel = vg_column_dup(p, 0, &bOom);
+    r->zRedact = vg_column_dup(p, 1, &bOom);
     int *apn[] = {&r->nChunkTokens, &r->nChunkOverlap};
     for (int i = 0; i < 2; i++) {
       sqlite3_int64 v = sqlite3_column_int64(p, i + 2);
@@ -128,14 +125,19 @@ int vg_config_load(sqlite3 *db, const char *zTable, VgTableConfig *p, char **pzE
 
 /* ---- vg_configure ------------------------------------------------------- */
 
+/* The columns of a settings member (settings_apply). */
+#define COL_KEY 1
+#define COL_VALUE 2
+#define COL_TYPE 3
+
 /* A whole number from 0 up, or JSON null (-1, the default). */
 static int setting_count(sqlite3_stmt *pEach, const char *zKey, int *pn, char **pzErr) {
-  const char *zType = (const char *)sqlite3_column_text(pEach, 2);
+  const char *zType = (const char *)sqlite3_column_text(pEach, COL_TYPE);
   if (strcmp(zType, "null") == 0) {
     *pn = -1;
     return SQLITE_OK;
   }
-  sqlite3_int64 v = sqlite3_column_int64(pEach, 1);
+  sqlite3_int64 v = sqlite3_column_int64(pEach, COL_VALUE);
   if (strcmp(zType, "integer") != 0 || v < 0 || v > 1000000) {
     *pzErr = sqlite3_mprintf("%s must be a whole number (or null for the default)", zKey);
     return SQLITE_ERROR;
@@ -145,32 +147,31 @@ static int setting_count(sqlite3_stmt *pEach, const char *zKey, int *pn, char **
 }
 
 /* A text setting, or JSON null (0, the default). */
-static int setting_text(sqlite3_stmt *pEach, int iCol, char **pz) {
+static int setting_text(sqlite3_stmt *pEach, char **pz) {
+  int bOom = 0;
   sqlite3_free(*pz);
-  *pz = 0;
-  const char *z = (const char *)sqlite3_column_text(pEach, iCol);
-  if (sqlite3_column_type(pEach, iCol) == SQLITE_NULL || z == 0) return SQLITE_OK;
-  return (*pz = sqlite3_mprintf("%s", z)) ? SQLITE_OK : SQLITE_NOMEM;
+  *pz = vg_column_dup(pEach, COL_VALUE, &bOom);
+  return bOom ? SQLITE_NOMEM : SQLITE_OK;
 }
 
 /* One member of the settings object applied to the row. */
 static int setting_apply(sqlite3_stmt *pEach, ConfigRow *r, char **pzErr) {
-  const char *zKey = (const char *)sqlite3_column_text(pEach, 0);
-  const char *zType = (const char *)sqlite3_column_text(pEach, 2);
+  const char *zKey = (const char *)sqlite3_column_text(pEach, COL_KEY);
+  const char *zType = (const char *)sqlite3_column_text(pEach, COL_TYPE);
   int bNull = strcmp(zType, "null") == 0;
   if (strcmp(zKey, "model") == 0) {
     if (!bNull && strcmp(zType, "text") != 0) {
       *pzErr = sqlite3_mprintf("model must be a model name such as \"hash:384\" (or null for the default)");
       return SQLITE_ERROR;
     }
-    return setting_text(pEach, 1, &r->zModel);
+    return setting_text(pEach, &r->zModel);
   }
   if (strcmp(zKey, "redact") == 0) {
     if (!bNull && strcmp(zType, "object") != 0) {
       *pzErr = sqlite3_mprintf("redact must be an object of vg_pii_redact options (or null for the default)");
       return SQLITE_ERROR;
     }
-    return setting_text(pEach, 1, &r->zRedact);
+    return setting_text(pEach, &r->zRedact);
   }
   if (strcmp(zKey, "chunk_tokens") == 0) return setting_count(pEach, zKey, &r->nChunkTokens, pzErr);
   if (strcmp(zKey, "chunk_overlap") == 0) return setting_count(pEach, zKey, &r->nChunkOverlap, pzErr);
@@ -178,29 +179,24 @@ static int setting_apply(sqlite3_stmt *pEach, ConfigRow *r, char **pzErr) {
   return SQLITE_ERROR;
 }
 
+/* The settings object's members, one row each (a row with a NULL key for
+** {}); column 0 says whether it is an object at all. */
 static int settings_apply(sqlite3 *db, const char *zSettings, ConfigRow *r, char **pzErr) {
   sqlite3_stmt *p = 0;
-  int rc = sqlite3_prepare_v2(db, "SELECT key, value, type FROM json_each(?1) WHERE json_type(?1) = 'object'",
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT json_type(?1) = 'object', e.key, e.value, e.type"
+                              " FROM (SELECT 1) LEFT JOIN json_each(?1) AS e",
                               -1, &p, 0);
   if (rc != SQLITE_OK) return rc;
   sqlite3_bind_text(p, 1, zSettings, -1, SQLITE_STATIC);
-  int bObject = 0;
-  while (rc == SQLITE_OK && sqlite3_step(p) == SQLITE_ROW) {
-    bObject = 1;
-    rc = setting_apply(p, r, pzErr);
+  int bObject = 1;
+  while (rc == SQLITE_OK && bObject && sqlite3_step(p) == SQLITE_ROW) {
+    bObject = sqlite3_column_int(p, 0);
+    if (bObject && sqlite3_column_type(p, COL_KEY) != SQLITE_NULL) rc = setting_apply(p, r, pzErr);
   }
   int rcFinal = sqlite3_finalize(p);
-  if (rc == SQLITE_OK && rcFinal == SQLITE_OK && !bObject) {
-    /* No member: {} or not an object at all. */
-    sqlite3_stmt *pCheck = 0;
-    rcFinal = sqlite3_prepare_v2(db, "SELECT json_type(?1) = 'object'", -1, &pCheck, 0);
-    if (rcFinal == SQLITE_OK) {
-      sqlite3_bind_text(pCheck, 1, zSettings, -1, SQLITE_STATIC);
-      bObject = sqlite3_step(pCheck) == SQLITE_ROW && sqlite3_column_int(pCheck, 0);
-      rcFinal = sqlite3_finalize(pCheck);
-    }
-  }
-  if (rc == SQLITE_OK && (rcFinal == SQLITE_ERROR || (rcFinal == SQLITE_OK && !bObject))) {
+  if (rc == SQLITE_OK && (rcFinal == SQLITE_ERROR || !bObject)) {
+    /* Not JSON, or JSON that is not an object. */
     *pzErr = sqlite3_mprintf("the settings must be a JSON object, such as '{\"model\": \"hash:384\"}'");
     return SQLITE_ERROR;
   }
@@ -212,7 +208,8 @@ static int settings_apply(sqlite3 *db, const char *zSettings, ConfigRow *r, char
 static int redact_check(sqlite3 *db, const char *zRedact, char **pzErr) {
   sqlite3_stmt *p = 0;
   int rc = sqlite3_prepare_v2(db,
-                              "SELECT json_type(?1, '$.audit') IS NOT NULL OR json_type(?1, '$.content_id') IS NOT NULL,"
+                              "SELECT json_type(?1, '$.audit') IS NOT NULL"
+                              " OR json_type(?1, '$.content_id') IS NOT NULL,"
                               " vg_pii_redact('', ?1)",
                               -1, &p, 0);
   if (rc != SQLITE_OK) return rc;
@@ -256,50 +253,50 @@ static int config_row_write(sqlite3 *db, const char *zTable, const ConfigRow *r)
 
 /* The settings as JSON, defaults filled in. */
 static char *config_json(const VgTableConfig *p) {
-  return sqlite3_mprintf("{\"model\":\"%w\",\"dims\":%d,\"redact\":%s,\"chunk_tokens\":%d,\"chunk_overlap\":%d}",
-                         p->zModel, p->pDef->nDims, p->zRedact, p->nChunkTokens, p->nChunkOverlap);
+  sqlite3_str *s = sqlite3_str_new(0);
+  sqlite3_str_appendall(s, "{\"model\":");
+  vg_str_append_json(s, p->zModel, -1);
+  sqlite3_str_appendf(s, ",\"dims\":%d,\"redact\":%s,\"chunk_tokens\":%d,\"chunk_overlap\":%d}", p->pDef->nDims,
+                      p->zRedact, p->nChunkTokens, p->nChunkOverlap);
+  return sqlite3_str_finish(s);
+}
+
+/* One vg_configure call. */
+typedef struct Configure {
+  const char *zTable;
+  const char *zSettings; /* 0: only read the settings */
+  char *zJson;           /* the result */
+} Configure;
+
+/* Read the table's row, merge the settings in, check and write it, inside
+** the transaction of vg_txn_call. */
+static int configure_table(sqlite3 *db, void *pArg, char **pzErr) {
+  Configure *x = pArg;
+  ConfigRow r;
+  VgTableConfig cfg;
+  memset(&cfg, 0, sizeof cfg);
+  int rc = config_row_read(db, x->zTable, &r);
+  if (rc == SQLITE_OK && x->zSettings) rc = settings_apply(db, x->zSettings, &r, pzErr);
+  if (rc == SQLITE_OK) rc = config_resolve(db, x->zTable, &r, &cfg, pzErr);
+  if (rc == SQLITE_OK && x->zSettings) rc = redact_check(db, cfg.zRedact, pzErr);
+  if (rc == SQLITE_OK && x->zSettings) rc = config_row_write(db, x->zTable, &r);
+  if (rc == SQLITE_OK && (x->zJson = config_json(&cfg)) == 0) rc = SQLITE_NOMEM;
+  config_row_clear(&r);
+  vg_config_clear(&cfg);
+  return rc;
 }
 
 /* vg_configure(table [, settings]): settings is a JSON object whose members
 ** replace the stored ones (null: back to the default). */
 static void fn_configure(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  sqlite3 *db = sqlite3_context_db_handle(ctx);
-  const char *zTable = vg_text_arg(ctx, "vg_configure", argv, 0, "the table", 1);
-  if (zTable == 0) return;
-  const char *zSettings = 0;
-  if (argc > 1 && (zSettings = vg_text_arg(ctx, "vg_configure", argv, 1, "the settings", 0)) == 0) return;
-  VgTxn mode;
-  int rc = vg_txn_begin(db, &mode);
-  if (rc != SQLITE_OK) {
-    vg_result_db_error(ctx, "vg_configure", db, rc);
-    return;
+  Configure x = {0, 0, 0};
+  if ((x.zTable = vg_text_arg(ctx, "vg_configure", argv, 0, "the table", 1)) == 0) return;
+  if (argc > 1 && (x.zSettings = vg_text_arg(ctx, "vg_configure", argv, 1, "the settings", 0)) == 0) return;
+  if (vg_txn_call(ctx, "vg_configure", configure_table, &x)) {
+    sqlite3_result_text(ctx, x.zJson, -1, sqlite3_free);
+  } else {
+    sqlite3_free(x.zJson);
   }
-  ConfigRow r;
-  VgTableConfig cfg;
-  memset(&cfg, 0, sizeof cfg);
-  char *zErr = 0;
-  rc = config_row_read(db, zTable, &r);
-  if (rc == SQLITE_OK && zSettings) rc = settings_apply(db, zSettings, &r, &zErr);
-  if (rc == SQLITE_OK) rc = config_resolve(db, zTable, &r, &cfg, &zErr);
-  if (rc == SQLITE_OK && zSettings) rc = redact_check(db, cfg.zRedact, &zErr);
-  if (rc == SQLITE_OK && zSettings) rc = config_row_write(db, zTable, &r);
-  char *zJson = rc == SQLITE_OK ? config_json(&cfg) : 0;
-  if (rc == SQLITE_OK && zJson == 0) rc = SQLITE_NOMEM;
-  int bDbError = rc != SQLITE_OK && zErr == 0;
-  if (bDbError) vg_result_db_error(ctx, "vg_configure", db, rc);
-  rc = vg_txn_end(db, mode, rc);
-  if (rc == SQLITE_OK) {
-    sqlite3_result_text(ctx, zJson, -1, sqlite3_free);
-    zJson = 0;
-  } else if (zErr) {
-    vg_result_error(ctx, rc, "vg_configure", zErr);
-  } else if (!bDbError) {
-    vg_result_db_error(ctx, "vg_configure", db, rc);
-  }
-  sqlite3_free(zJson);
-  sqlite3_free(zErr);
-  config_row_clear(&r);
-  vg_config_clear(&cfg);
 }
 
 int vg_register_config_functions(sqlite3 *db, QueueConn *q) {

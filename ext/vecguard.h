@@ -30,6 +30,13 @@ void vg_result_errorf(sqlite3_context *ctx, const char *zFunc, const char *zForm
 ** ran into: too big or out of memory. */
 void vg_result_str(sqlite3_context *ctx, sqlite3_str *out);
 
+/* Append z[0, n) (n < 0: up to its NUL) to out as a JSON string. */
+void vg_str_append_json(sqlite3_str *out, const char *z, int n);
+
+/* A table-valued function's error, "zFunc: message", set on its vtab;
+** returns SQLITE_ERROR, or SQLITE_NOMEM when the message cannot be made. */
+int vg_vtab_errorf(sqlite3_vtab *pVtab, const char *zFunc, const char *zFormat, ...);
+
 /* Registration of each module's SQL objects; each returns an SQLite code. */
 int vg_register_vector_functions(sqlite3 *db);
 int vg_register_hnsw_module(sqlite3 *db);

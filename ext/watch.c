@@ -136,18 +136,20 @@ static int options_shape(sqlite3 *db, const char *zOptions, char **pzErr) {
   return rc;
 }
 
-/* An ordinary table (not a view, not virtual) in main? */
+/* An ordinary table (not a view, not virtual: those have no b-tree, so
+** rootpage 0) of the application in main? */
 static int source_check(sqlite3 *db, const char *zSource, char **pzErr) {
   sqlite3_stmt *p = 0;
-  int rc = sqlite3_prepare_v2(db, "SELECT sql LIKE 'CREATE VIRTUAL%' FROM main.sqlite_schema WHERE type = 'table' AND name = ?",
-                              -1, &p, 0);
+  int rc = sqlite3_prepare_v2(db, "SELECT rootpage = 0 FROM main.sqlite_schema WHERE type = 'table' AND name = ?", -1,
+                              &p, 0);
   if (rc != SQLITE_OK) return rc;
   sqlite3_bind_text(p, 1, zSource, -1, SQLITE_STATIC);
   int step = sqlite3_step(p);
   if (step != SQLITE_ROW || sqlite3_column_int(p, 0) || strncmp(zSource, "sqlite_", 7) == 0 ||
       strncmp(zSource, "vg_", 3) == 0) {
-    *pzErr = sqlite3_mprintf(step == SQLITE_ROW ? "\"%s\" cannot be watched: it is not an ordinary table of the application"
-                                                : "no table named \"%s\"",
+    *pzErr = sqlite3_mprintf(step == SQLITE_ROW
+                                 ? "\"%s\" cannot be watched: it is not an ordinary table of the application"
+                                 : "no table named \"%s\"",
                              zSource);
     rc = SQLITE_ERROR;
   }
@@ -383,7 +385,8 @@ static int watch_install(sqlite3 *db, Watch *w, const char *zOptions, int *pnRow
   }
   sqlite3_stmt *p = 0;
   if (rc == SQLITE_OK) {
-    rc = sqlite3_prepare_v2(db, "INSERT INTO main.vg_watches(source_table, target_table, options) VALUES (?, ?, json(?))",
+    rc = sqlite3_prepare_v2(db,
+                            "INSERT INTO main.vg_watches(source_table, target_table, options) VALUES (?, ?, json(?))",
                             -1, &p, 0);
   }
   if (rc == SQLITE_OK) {
@@ -398,42 +401,19 @@ static int watch_install(sqlite3 *db, Watch *w, const char *zOptions, int *pnRow
   if (rc == SQLITE_OK) rc = sqlite3_exec(db, zTriggers, 0, 0, 0);
   sqlite3_free(zTriggers);
   if (rc == SQLITE_OK) rc = backfill(db, w, pnRows);
-  if (rc != SQLITE_OK && rc != SQLITE_NOMEM && *pzErr == 0) *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(db));
   return rc;
 }
 
-/* Run xWork in a transaction and report its result: an integer, or the
-** error (the work's message, else the database's). */
-static void in_transaction(sqlite3_context *ctx, const char *zFunc, int (*xWork)(sqlite3 *, void *, int *, char **),
-                           void *pArg) {
-  sqlite3 *db = sqlite3_context_db_handle(ctx);
-  VgTxn mode;
-  int rc = vg_txn_begin(db, &mode);
-  if (rc != SQLITE_OK) {
-    vg_result_db_error(ctx, zFunc, db, rc);
-    return;
-  }
-  char *zErr = 0;
-  int n = 0;
-  rc = vg_txn_end(db, mode, xWork(db, pArg, &n, &zErr));
-  if (rc == SQLITE_OK) {
-    sqlite3_result_int(ctx, n);
-  } else if (zErr) {
-    vg_result_error(ctx, rc, zFunc, zErr);
-  } else {
-    vg_result_db_error(ctx, zFunc, db, rc);
-  }
-  sqlite3_free(zErr);
-}
-
+/* One vg_watch call. */
 typedef struct WatchArgs {
   Watch w;
   const char *zOptions;
+  int nRows; /* the rows enqueued at once */
 } WatchArgs;
 
-static int watch_work(sqlite3 *db, void *pArg, int *pn, char **pzErr) {
+static int watch_work(sqlite3 *db, void *pArg, char **pzErr) {
   WatchArgs *a = pArg;
-  return watch_install(db, &a->w, a->zOptions, pn, pzErr);
+  return watch_install(db, &a->w, a->zOptions, &a->nRows, pzErr);
 }
 
 /* vg_watch(source_table, target_table, options) -> the rows enqueued now. */
@@ -444,11 +424,11 @@ static void fn_watch(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if ((a.w.zSource = vg_text_arg(ctx, "vg_watch", argv, 0, "the source table", 1)) == 0) return;
   if ((a.w.zTarget = vg_text_arg(ctx, "vg_watch", argv, 1, "the target table", 1)) == 0) return;
   if ((a.zOptions = vg_text_arg(ctx, "vg_watch", argv, 2, "the options", 1)) == 0) return;
-  in_transaction(ctx, "vg_watch", watch_work, &a);
+  if (vg_txn_call(ctx, "vg_watch", watch_work, &a)) sqlite3_result_int(ctx, a.nRows);
   watch_clear(&a.w);
 }
 
-static int unwatch_work(sqlite3 *db, void *pArg, int *pn, char **pzErr) {
+static int unwatch_work(sqlite3 *db, void *pArg, char **pzErr) {
   const char *zSource = pArg;
   int bWatched = 0;
   int rc = watched(db, zSource, &bWatched);
@@ -467,7 +447,6 @@ static int unwatch_work(sqlite3 *db, void *pArg, int *pn, char **pzErr) {
     rc = zSql ? sqlite3_exec(db, zSql, 0, 0, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
   }
-  *pn = 1;
   return rc;
 }
 
@@ -475,11 +454,13 @@ static int unwatch_work(sqlite3 *db, void *pArg, int *pn, char **pzErr) {
 static void fn_unwatch(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   const char *zSource = vg_text_arg(ctx, "vg_unwatch", argv, 0, "the source table", 1);
-  if (zSource) in_transaction(ctx, "vg_unwatch", unwatch_work, (void *)zSource);
+  if (zSource && vg_txn_call(ctx, "vg_unwatch", unwatch_work, (void *)zSource)) sqlite3_result_int(ctx, 1);
 }
 
 int vg_register_watch_functions(sqlite3 *db, QueueConn *q) {
   int rc = sqlite3_create_function(db, "vg_watch", 3, SQLITE_UTF8 | SQLITE_DIRECTONLY, q, fn_watch, 0, 0);
-  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "vg_unwatch", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, q, fn_unwatch, 0, 0);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_create_function(db, "vg_unwatch", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, q, fn_unwatch, 0, 0);
+  }
   return rc;
 }

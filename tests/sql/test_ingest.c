@@ -344,6 +344,14 @@ static void test_watch(void **state) {
   for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
     tdb_expect_error(db, a[i].zNeedle, "SELECT vg_watch(%s)", a[i].zArgs);
   }
+  /* A row the pipeline refuses fails the whole watch, with the reason. */
+  tdb_exec(db, "CREATE TABLE orphans(id INTEGER PRIMARY KEY, clinic TEXT, body TEXT)");
+  tdb_exec(db, "INSERT INTO orphans VALUES (1, 'c1', 'fine'), (2, NULL, 'no clinic')");
+  tdb_expect_error(db, "vg_watch: vg_ingest: tenant_id must be text",
+                   "SELECT vg_watch('orphans', 'notes', '{\"text\": \"body\", \"tenant\": \"clinic\"}')");
+  tdb_expect_text(db, "0|0|0", "SELECT (SELECT count(*) FROM vg_watches WHERE source_table = 'orphans') || '|' ||"
+                               " (SELECT count(*) FROM sqlite_schema WHERE name LIKE 'vg_watch_orphans%%') || '|' ||"
+                               " (SELECT count(*) FROM vg_queue WHERE content_type = 'orphans')");
   tdb_exec(db, "CREATE TABLE other(k TEXT PRIMARY KEY, body TEXT) WITHOUT ROWID");
   static const struct {
     const char *zNeedle, *zOptions;
