@@ -184,11 +184,12 @@ static int run_check(sqlite3 *db, const char *zSchema, const char *zName, char *
 /* vg_hnsw_check('table') or vg_hnsw_check('schema.table'). */
 static void check_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
-  const char *zArg = (const char *)sqlite3_value_text(argv[0]);
-  if (zArg == 0) {
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
     sqlite3_result_error(ctx, "vg_hnsw_check: give the name of a vg_hnsw table", -1);
     return;
   }
+  const char *zArg = vg_text_arg(ctx, "vg_hnsw_check", argv[0], "the table", VG_TEXT_NONEMPTY, 0);
+  if (zArg == 0) return;
   const char *zDot = strchr(zArg, '.');
   char *zSchema = zDot ? sqlite3_mprintf("%.*s", (int)(zDot - zArg), zArg) : sqlite3_mprintf("main");
   const char *zName = zDot ? zDot + 1 : zArg;

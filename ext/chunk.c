@@ -163,16 +163,14 @@ static int read_args(sqlite3_vtab_cursor *pCursor, int argc, sqlite3_value **arg
   if (argc > 2 && !int_arg(argv[2], 0, pCur->nMax - 1, &pCur->nOverlap)) {
     return vg_vtab_errorf(pCursor->pVtab, "vg_chunk", "overlap must be a whole number from 0 to max_tokens - 1");
   }
-  int eType = sqlite3_value_type(argv[0]);
-  if (eType == SQLITE_NULL) return SQLITE_DONE;
-  if (eType != SQLITE_TEXT) return vg_vtab_errorf(pCursor->pVtab, "vg_chunk", "the text must be TEXT");
-  const char *z = (const char *)sqlite3_value_text(argv[0]);
-  int n = sqlite3_value_bytes(argv[0]);
-  if (z == 0) return SQLITE_NOMEM;
-  int iBad = 0;
-  if (!vg_utf8_valid(z, n, &iBad)) {
-    return vg_vtab_errorf(pCursor->pVtab, "vg_chunk", "the text is not valid UTF-8 (at byte %d)", iBad);
-  }
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return SQLITE_DONE;
+  const char *z = 0;
+  int n = 0;
+  char *zErr = 0;
+  int rc = vg_text_value(argv[0], "the text", VG_TEXT_BODY, &z, &n, &zErr);
+  if (rc == SQLITE_ERROR) rc = vg_vtab_errorf(pCursor->pVtab, "vg_chunk", "%s", zErr);
+  sqlite3_free(zErr);
+  if (rc != SQLITE_OK) return rc;
   pCur->zText = sqlite3_malloc64((size_t)n + 1);
   if (pCur->zText == 0) return SQLITE_NOMEM;
   memcpy(pCur->zText, z, (size_t)n + 1);

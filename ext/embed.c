@@ -84,7 +84,8 @@ static VgEmbedder *embedder_arg(sqlite3_context *ctx, int argc, sqlite3_value **
       vg_result_error(ctx, SQLITE_ERROR, "vg_embed", "the model must be text, such as 'hash:384'");
       return 0;
     }
-    zModel = (const char *)sqlite3_value_text(argv[1]);
+    zModel = vg_text_arg(ctx, "vg_embed", argv[1], "the model", VG_TEXT_NAME, 0);
+    if (zModel == 0) return 0;
     VgEmbedder *pKept = sqlite3_get_auxdata(ctx, 1);
     if (pKept && strcmp(pKept->zName, zModel) == 0) return pKept;
   }
@@ -103,18 +104,10 @@ static VgEmbedder *embedder_arg(sqlite3_context *ctx, int argc, sqlite3_value **
 
 /* vg_embed(text [, model]) -> the text's vector, a float32 BLOB. */
 static void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  int eType = sqlite3_value_type(argv[0]);
-  if (eType == SQLITE_NULL) return;
-  if (eType != SQLITE_TEXT) {
-    vg_result_error(ctx, SQLITE_ERROR, "vg_embed", "the text must be TEXT");
-    return;
-  }
-  const char *z = (const char *)sqlite3_value_text(argv[0]);
-  int n = sqlite3_value_bytes(argv[0]);
-  if (z == 0) {
-    sqlite3_result_error_nomem(ctx);
-    return;
-  }
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;
+  int n = 0;
+  const char *z = vg_text_arg(ctx, "vg_embed", argv[0], "the text", VG_TEXT_BODY, &n);
+  if (z == 0) return;
   VgEmbedder *p = embedder_arg(ctx, argc, argv);
   if (p == 0) return;
   /* The vector becomes the BLOB in place (vg_vector_to_blob allows it). */

@@ -36,9 +36,9 @@ int vg_queue_embedder(QueueConn *q, const char *zModel, VgEmbedder **pp, char **
 /* ---- vg_ingest ---------------------------------------------------------- */
 
 /* The text redacted under options zRedact, with the audit row written:
-** the result in *pzOut (sqlite3_free it). */
+** the result in *pzOut (sqlite3_free it), its bytes in *pnOut. */
 static int redact_text(sqlite3 *db, const VgNewItem *pNew, sqlite3_value *pContentId, const char *zRedact,
-                       char **pzOut, char **pzErr) {
+                       char **pzOut, int *pnOut, char **pzErr) {
   sqlite3_stmt *p = 0;
   int rc = sqlite3_prepare_v2(db,
                               "SELECT vg_pii_redact(?1, json_set(?2, '$.audit', json('true'), '$.content_id', ?3))",
@@ -48,8 +48,10 @@ static int redact_text(sqlite3 *db, const VgNewItem *pNew, sqlite3_value *pConte
   sqlite3_bind_text(p, 2, zRedact, -1, SQLITE_STATIC);
   sqlite3_bind_value(p, 3, pContentId);
   if (sqlite3_step(p) == SQLITE_ROW) {
-    const char *z = (const char *)sqlite3_column_text(p, 0);
-    if (z && (*pzOut = sqlite3_mprintf("%s", z)) == 0) rc = SQLITE_NOMEM;
+    int bOom = 0;
+    *pzOut = vg_column_dup(p, 0, &bOom);
+    *pnOut = sqlite3_column_bytes(p, 0);
+    if (bOom) rc = SQLITE_NOMEM;
   }
   int rcFinal = sqlite3_finalize(p);
   if (rc == SQLITE_OK && rcFinal != SQLITE_OK) {
@@ -108,19 +110,20 @@ static int ingest_item(sqlite3 *db, void *pArg, char **pzErr) {
   const VgNewItem *pNew = &x->item;
   VgTableConfig cfg;
   char *zText = 0, *zMetadata = 0;
+  int nText = 0;
   int rc = vg_config_load(db, pNew->zTable, &cfg, pzErr);
   if (rc != SQLITE_OK) return rc;
   rc = vg_item_check(db, pNew, cfg.pDef, pzErr);
   if (rc == SQLITE_OK && pNew->zMetadata) rc = redact_metadata(db, pNew->zMetadata, cfg.zRedact, &zMetadata, pzErr);
-  if (rc == SQLITE_OK) rc = redact_text(db, pNew, x->pContentId, cfg.zRedact, &zText, pzErr);
-  if (rc == SQLITE_OK && (zText == 0 || vg_tokens(zText, (int)strlen(zText), 0, 0, 0) == 0)) {
+  if (rc == SQLITE_OK) rc = redact_text(db, pNew, x->pContentId, cfg.zRedact, &zText, &nText, pzErr);
+  if (rc == SQLITE_OK && (zText == 0 || vg_tokens(zText, nText, 0, 0, 0) == 0)) {
     *pzErr = sqlite3_mprintf("no words are left in the text to embed once personal data is redacted");
     rc = SQLITE_ERROR;
   }
   if (rc == SQLITE_OK) {
     VgNewItem clean = *pNew;
     clean.zContent = zText;
-    clean.nContent = (int)strlen(zText);
+    clean.nContent = nText;
     clean.zMetadata = zMetadata;
     rc = vg_queue_put(db, x->q, &clean, &x->id);
   }
@@ -215,7 +218,7 @@ static int run_prepare(sqlite3 *db, ConfigCache *pCache, sqlite3_int64 id, RunIt
   if (rc != SQLITE_OK) return rc;
   rc = config_cached(db, pCache, r->it.zTable, &r->pCfg, &r->zError);
   if (rc == SQLITE_OK) {
-    rc = vg_chunk_spans(r->it.zContent, (int)strlen(r->it.zContent), r->pCfg->nChunkTokens, r->pCfg->nChunkOverlap,
+    rc = vg_chunk_spans(r->it.zContent, r->it.nContent, r->pCfg->nChunkTokens, r->pCfg->nChunkOverlap,
                         &r->aStart, &r->aEnd, &r->nChunk);
   }
   if (rc == SQLITE_OK && r->nChunk == 0) {
@@ -373,7 +376,9 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
   const char *zWorker = q->zRunWorker;
-  if (argc > 1 && (zWorker = vg_text_arg(ctx, "vg_queue_run", argv, 1, "worker_id", 1)) == 0) return;
+  if (argc > 1 && (zWorker = vg_text_arg(ctx, "vg_queue_run", argv[1], "worker_id", VG_TEXT_NONEMPTY, 0)) == 0) {
+    return;
+  }
   sqlite3_int64 *aId = 0;
   int nId = 0;
   int rc = vg_queue_ensure(db);

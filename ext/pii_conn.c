@@ -9,8 +9,6 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "text.h"
-
 static void free_custom(PiiConn *c) {
   for (int i = 0; i < c->nOwned; i++) sqlite3_free(c->azOwned[i]);
   sqlite3_free(c->azOwned);
@@ -340,7 +338,9 @@ int pii_conn_key(PiiConn *c, sqlite3 *db, sqlite3_value *pArg, VgPiiKey *pKey, c
     return SQLITE_OK;
   }
   if (pArg && sqlite3_value_type(pArg) == SQLITE_TEXT) {
-    return pii_key_from_table(c, db, (const char *)sqlite3_value_text(pArg), pKey, pzErr);
+    const char *zName = 0;
+    int rc = vg_text_value(pArg, "the key name", VG_TEXT_NAME, &zName, 0, pzErr);
+    return rc == SQLITE_OK ? pii_key_from_table(c, db, zName, pKey, pzErr) : rc;
   }
   if (pArg && sqlite3_value_type(pArg) != SQLITE_NULL) {
     *pzErr = sqlite3_mprintf("a key must be a %d-byte BLOB or the name of a row of vg_pii_keys",
@@ -358,35 +358,4 @@ int pii_conn_key(PiiConn *c, sqlite3 *db, sqlite3_value *pArg, VgPiiKey *pKey, c
                            "'default' row to vg_pii_keys",
                            VG_PII_KEY_BYTES);
   return SQLITE_ERROR;
-}
-
-/* ---- arguments and results ---------------------------------------------- */
-
-int pii_text_check(sqlite3_value *v, const char **pz, int *pn, char **pzErr) {
-  static const char *const azType[] = {"", "an integer", "a real", "text", "a blob", "NULL"};
-  int t = sqlite3_value_type(v);
-  if (t == SQLITE_NULL) return SQLITE_DONE;
-  if (t != SQLITE_TEXT) {
-    *pzErr = sqlite3_mprintf("the text must be TEXT; got %s", azType[t]);
-    return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
-  }
-  *pz = (const char *)sqlite3_value_text(v);
-  *pn = sqlite3_value_bytes(v);
-  int iBad = 0;
-  if (*pz == 0) return SQLITE_NOMEM;
-  if (!vg_utf8_valid(*pz, *pn, &iBad)) {
-    *pzErr = sqlite3_mprintf("the text is not valid UTF-8 (byte %d)", iBad);
-    return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
-  }
-  return SQLITE_OK;
-}
-
-int pii_text_arg(sqlite3_context *ctx, sqlite3_value *v, const char *zFunc, const char **pz,
-                 int *pn) {
-  char *zErr = 0;
-  int rc = pii_text_check(v, pz, pn, &zErr);
-  if (rc == SQLITE_DONE) sqlite3_result_null(ctx);
-  if (rc != SQLITE_OK && rc != SQLITE_DONE) vg_result_error(ctx, rc, zFunc, zErr);
-  sqlite3_free(zErr);
-  return rc != SQLITE_OK;
 }

@@ -83,7 +83,8 @@ static void fn_pii_detect(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
   int n;
   const PiiOptions *o;
   VgPiiFindings f = {0, 0, 0};
-  if (pii_text_arg(ctx, argv[0], "vg_pii_detect", &z, &n)) return;
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return; /* NULL in, NULL out */
+  if ((z = vg_text_arg(ctx, "vg_pii_detect", argv[0], "the text", VG_TEXT_BODY, &n)) == 0) return;
   if (scan_text(ctx, argc, argv, PII_OPT_SCAN, "vg_pii_detect", z, n, &o, &f)) return;
   sqlite3_str *out = sqlite3_str_new(sqlite3_context_db_handle(ctx));
   sqlite3_str_appendchar(out, 1, '[');
@@ -136,7 +137,8 @@ static void fn_pii_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int n;
   const PiiOptions *o;
   VgPiiFindings f = {0, 0, 0};
-  if (pii_text_arg(ctx, argv[0], "vg_pii_check", &z, &n)) return;
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return; /* NULL in, NULL out */
+  if ((z = vg_text_arg(ctx, "vg_pii_check", argv[0], "the text", VG_TEXT_BODY, &n)) == 0) return;
   if (scan_text(ctx, argc, argv, PII_OPT_SCAN | PII_OPT_POLICY, "vg_pii_check", z, n, &o, &f)) {
     return;
   }
@@ -223,7 +225,8 @@ static void fn_pii_redact(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
   VgPiiFindings f = {0, 0, 0};
   PiiConn *c = sqlite3_user_data(ctx);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
-  if (pii_text_arg(ctx, argv[0], "vg_pii_redact", &z, &n)) return;
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return; /* NULL in, NULL out */
+  if ((z = vg_text_arg(ctx, "vg_pii_redact", argv[0], "the text", VG_TEXT_BODY, &n)) == 0) return;
   if (scan_text(ctx, argc, argv, PII_OPT_SCAN | PII_OPT_REDACT, "vg_pii_redact", z, n, &o, &f)) {
     return;
   }
@@ -274,7 +277,7 @@ static void fn_pii_hash(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
   if (t != SQLITE_TEXT && t != SQLITE_BLOB) {
-    vg_result_error(ctx, SQLITE_ERROR, "vg_pii_hash", "the value must be TEXT or a BLOB");
+    vg_result_error(ctx, SQLITE_ERROR, "vg_pii_hash", "the value must be text or a blob");
     return;
   }
   VgPiiKey key;
@@ -308,7 +311,8 @@ static void fn_pii_set_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static void fn_pii_decrypt(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   const char *z;
   int n;
-  if (pii_text_arg(ctx, argv[0], "vg_pii_decrypt", &z, &n)) return;
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return; /* NULL in, NULL out */
+  if ((z = vg_text_arg(ctx, "vg_pii_decrypt", argv[0], "the text", VG_TEXT_BODY, &n)) == 0) return;
   VgPiiKey key;
   if (key_arg(ctx, argc, argv, 1, "vg_pii_decrypt", &key)) return;
   sqlite3_str *out = sqlite3_str_new(sqlite3_context_db_handle(ctx));
@@ -346,10 +350,15 @@ static void fn_pii_init(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 static void fn_pii_validate_recognizer(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
+  static const char *const azName[] = {"the name", "the entity type", "the pattern"};
+  const char *az[3] = {0, 0, 0};
   char *zErr = 0;
-  int rc = pii_custom_check((const char *)sqlite3_value_text(argv[0]),
-                            (const char *)sqlite3_value_text(argv[1]),
-                            (const char *)sqlite3_value_text(argv[2]), argv[3], &zErr);
+  int rc = SQLITE_OK;
+  /* NULL and other types are pii_custom_check's to refuse, by name. */
+  for (int i = 0; rc == SQLITE_OK && i < 3; i++) {
+    if (sqlite3_value_type(argv[i]) == SQLITE_TEXT) rc = vg_text_value(argv[i], azName[i], VG_TEXT_NAME, &az[i], 0, &zErr);
+  }
+  if (rc == SQLITE_OK) rc = pii_custom_check(az[0], az[1], az[2], argv[3], &zErr);
   if (rc != SQLITE_OK) {
     vg_result_error(ctx, rc, "vg_pii_recognizers", zErr);
     sqlite3_free(zErr);
@@ -362,6 +371,10 @@ static void fn_pii_validate_recognizer(sqlite3_context *ctx, int argc, sqlite3_v
 ** any case. */
 static void fn_pii_deny_pattern(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
+  if (sqlite3_value_type(argv[0]) == SQLITE_TEXT &&
+      vg_text_arg(ctx, "vg_pii_deny_pattern", argv[0], "the words", VG_TEXT_JSON, 0) == 0) {
+    return;
+  }
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   sqlite3_stmt *pStmt = 0;
   int rc = sqlite3_prepare_v2(db,

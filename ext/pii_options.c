@@ -451,9 +451,10 @@ const PiiOptions *pii_options_arg(sqlite3_context *ctx, PiiConn *c, int argc,
     vg_result_error(ctx, SQLITE_ERROR, zFunc, "options must be a JSON object (as text)");
     return 0;
   }
+  const char *zJson = vg_text_arg(ctx, zFunc, argv[iArg], "the options", VG_TEXT_JSON, 0);
+  if (zJson == 0) return 0;
   char *zErr = 0;
-  int rc = pii_options_parse(sqlite3_context_db_handle(ctx), c,
-                             (const char *)sqlite3_value_text(argv[iArg]), mask, zFunc, &p, &zErr);
+  int rc = pii_options_parse(sqlite3_context_db_handle(ctx), c, zJson, mask, zFunc, &p, &zErr);
   if (rc != SQLITE_OK) {
     vg_result_error(ctx, rc, zFunc, zErr);
     sqlite3_free(zErr);

@@ -136,8 +136,9 @@ static int read_input(ScanVtab *v, ScanCursor *pCur, sqlite3_value *pIn) {
   const char *z = 0;
   int n = 0;
   char *zErr = 0;
-  int rc = pii_text_check(pIn, &z, &n, &zErr);
-  if (rc != SQLITE_OK) return rc == SQLITE_DONE ? rc : fail(v, rc, zErr);
+  if (sqlite3_value_type(pIn) == SQLITE_NULL) return SQLITE_DONE;
+  int rc = vg_text_value(pIn, "the text", VG_TEXT_BODY, &z, &n, &zErr);
+  if (rc != SQLITE_OK) return fail(v, rc, zErr);
   pCur->zText = sqlite3_malloc64((size_t)n + 1);
   if (pCur->zText == 0) return SQLITE_NOMEM;
   memcpy(pCur->zText, z, (size_t)n + 1);
@@ -166,10 +167,14 @@ static int scan_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *idx
     if (sqlite3_value_type(argv[1]) != SQLITE_TEXT) {
       return fail(v, SQLITE_ERROR, sqlite3_mprintf("options must be a JSON object (as text)"));
     }
-    rc = pii_options_parse(v->db, v->c, (const char *)sqlite3_value_text(argv[1]), PII_OPT_SCAN,
-                           "vg_pii_scan", &o, &zErr);
+    const char *zJson = 0;
+    rc = vg_text_value(argv[1], "the options", VG_TEXT_JSON, &zJson, 0, &zErr);
+    if (rc == SQLITE_OK) rc = pii_options_parse(v->db, v->c, zJson, PII_OPT_SCAN, "vg_pii_scan", &o, &zErr);
     if (rc != SQLITE_OK) return fail(v, rc, zErr);
-    pCur->zOptions = sqlite3_mprintf("%s", sqlite3_value_text(argv[1]));
+    if ((pCur->zOptions = sqlite3_mprintf("%s", zJson)) == 0) {
+      pii_options_free(o);
+      return SQLITE_NOMEM;
+    }
   }
   rc = vg_pii_scan(e, pCur->zText, pCur->nText, o ? &o->scan : 0, &pCur->f, &zErr);
   pii_options_free(o);

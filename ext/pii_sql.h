@@ -67,15 +67,6 @@ int pii_key_from_table(PiiConn *c, sqlite3 *db, const char *zName, VgPiiKey *pKe
 int pii_custom_check(const char *zName, const char *zEntity, const char *zPattern,
                      sqlite3_value *pScore, char **pzErr);
 
-/* A text argument: SQLITE_OK with valid UTF-8 in *pz, *pn; SQLITE_DONE for
-** NULL; else an error, with *pzErr saying what is wrong with it. */
-int pii_text_check(sqlite3_value *v, const char **pz, int *pn, char **pzErr);
-
-/* The same for a function: 1 when it is done (NULL gives NULL, or the
-** error is set), else 0 with valid UTF-8 in *pz, *pn. */
-int pii_text_arg(sqlite3_context *ctx, sqlite3_value *v, const char *zFunc, const char **pz,
-                 int *pn);
-
 /* Which option keys a function accepts. */
 #define PII_OPT_SCAN 0x01   /* types, min_score, language */
 #define PII_OPT_REDACT 0x02 /* operator, operators, audit, content_id, policy, key */

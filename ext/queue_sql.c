@@ -228,24 +228,6 @@ int vg_target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char **pz
   return rc;
 }
 
-const char *vg_text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value **argv, int i, const char *zName,
-                        int bNonEmpty) {
-  if (sqlite3_value_type(argv[i]) != SQLITE_TEXT) {
-    vg_result_errorf(ctx, zFunc, "%s must be text", zName);
-    return 0;
-  }
-  const char *z = (const char *)sqlite3_value_text(argv[i]);
-  if (z == 0) {
-    sqlite3_result_error_nomem(ctx);
-    return 0;
-  }
-  if (bNonEmpty && z[0] == 0) {
-    vg_result_errorf(ctx, zFunc, "%s must not be empty", zName);
-    return 0;
-  }
-  return z;
-}
-
 /* ---- vg_queue_init, vg_queue_clock ---------------------------------------- */
 
 static void fn_queue_init(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -302,7 +284,7 @@ int vg_item_args(sqlite3_context *ctx, const char *zFunc, const char *zText, int
   const char **apz[] = {&pNew->zTable, &pNew->zTenant, &pNew->zType};
   memset(pNew, 0, sizeof(*pNew));
   for (int i = 0; i < 3; i++) {
-    *apz[i] = vg_text_arg(ctx, zFunc, argv, i, azName[i], i != 1);
+    *apz[i] = vg_text_arg(ctx, zFunc, argv[i], azName[i], i != 1 ? VG_TEXT_NONEMPTY : VG_TEXT_NAME, 0);
     if (*apz[i] == 0) return 0;
   }
   int eId = sqlite3_value_type(argv[3]);
@@ -310,33 +292,35 @@ int vg_item_args(sqlite3_context *ctx, const char *zFunc, const char *zText, int
     vg_result_errorf(ctx, zFunc, "content_id must be text or an integer");
     return 0;
   }
-  pNew->zContentId = (const char *)sqlite3_value_text(argv[3]);
+  pNew->zContentId = eId == SQLITE_INTEGER ? (const char *)sqlite3_value_text(argv[3])
+                                           : vg_text_arg(ctx, zFunc, argv[3], "content_id", VG_TEXT_NAME, 0);
+  if (pNew->zContentId == 0) {
+    if (eId == SQLITE_INTEGER) sqlite3_result_error_nomem(ctx);
+    return 0;
+  }
   if (sqlite3_value_type(argv[4]) == SQLITE_NULL) {
     vg_result_errorf(ctx, zFunc, "%s is NULL", zText);
     return 0;
   }
-  pNew->zContent = vg_text_arg(ctx, zFunc, argv, 4, zText, 1);
-  if (pNew->zContent == 0 || pNew->zContentId == 0) return 0;
-  int n = sqlite3_value_bytes(argv[4]), iBad = 0;
+  int n = 0;
+  pNew->zContent = vg_text_arg(ctx, zFunc, argv[4], zText, VG_TEXT_BODY | VG_TEXT_NONEMPTY, &n);
+  if (pNew->zContent == 0) return 0;
   if (n > VG_QUEUE_MAX_CONTENT) {
     vg_result_errorf(ctx, zFunc, "%s is %d bytes; the limit is %d", zText, n, VG_QUEUE_MAX_CONTENT);
     return 0;
   }
-  if (!vg_utf8_valid(pNew->zContent, n, &iBad)) {
-    vg_result_errorf(ctx, zFunc, "%s is not valid UTF-8 (at byte %d)", zText, iBad);
-    return 0;
-  }
   pNew->nContent = n;
   if (argc > 5 && sqlite3_value_type(argv[5]) != SQLITE_NULL) {
-    pNew->zMetadata = vg_text_arg(ctx, zFunc, argv, 5, "metadata", 0);
+    pNew->zMetadata = vg_text_arg(ctx, zFunc, argv[5], "metadata", VG_TEXT_JSON, 0);
     if (pNew->zMetadata == 0) return 0;
   }
   pNew->priority = VG_PRIORITY_MEDIUM;
   if (argc > 6 && sqlite3_value_type(argv[6]) != SQLITE_NULL) {
-    const char *zP = (const char *)sqlite3_value_text(argv[6]);
+    const char *zP = vg_text_arg(ctx, zFunc, argv[6], "the priority", VG_TEXT_NAME, 0);
+    if (zP == 0) return 0;
     pNew->priority = vg_priority_parse(zP);
     if (pNew->priority < 0) {
-      vg_result_errorf(ctx, zFunc, "unknown priority \"%s\" (high, medium or low)", zP ? zP : "");
+      vg_result_errorf(ctx, zFunc, "unknown priority \"%s\" (high, medium or low)", zP);
       return 0;
     }
   }
@@ -568,7 +552,7 @@ static int set_worker(QueueConn *q, const char *zWorker) {
 static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   QueueConn *q = sqlite3_user_data(ctx);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
-  const char *zWorker = vg_text_arg(ctx, "vg_queue_claim", argv, 0, "worker_id", 1);
+  const char *zWorker = vg_text_arg(ctx, "vg_queue_claim", argv[0], "worker_id", VG_TEXT_NONEMPTY, 0);
   if (zWorker == 0) return;
   if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER || sqlite3_value_int64(argv[1]) < 1 ||
       sqlite3_value_int64(argv[1]) > 10000) {
@@ -620,8 +604,14 @@ void vg_queue_item_clear(VgQueueItem *it) {
 char *vg_column_dup(sqlite3_stmt *p, int i, int *pbOom) {
   const char *z = (const char *)sqlite3_column_text(p, i);
   if (z == 0) return 0;
-  char *zCopy = sqlite3_mprintf("%s", z);
-  if (zCopy == 0) *pbOom = 1;
+  /* All the bytes: a text may hold NUL (VG_TEXT_BODY). */
+  size_t n = (size_t)sqlite3_column_bytes(p, i);
+  char *zCopy = sqlite3_malloc64(n + 1);
+  if (zCopy == 0) {
+    *pbOom = 1;
+    return 0;
+  }
+  memcpy(zCopy, z, n + 1);
   return zCopy;
 }
 
@@ -643,6 +633,7 @@ int vg_queue_item_read(sqlite3 *db, sqlite3_int64 id, VgQueueItem *it) {
     char **apz[] = {&it->zWorker, &it->zTenant, &it->zTable, &it->zType,
                     &it->zContentId, &it->zContent, &it->zMetadata};
     for (int i = 0; i < 7; i++) *apz[i] = vg_column_dup(p, i + 3, &bOom);
+    it->nContent = sqlite3_column_bytes(p, 8);
   }
   rc = sqlite3_finalize(p);
   if (rc == SQLITE_OK && bOom) rc = SQLITE_NOMEM;
@@ -656,7 +647,8 @@ typedef struct Finish {
   const QueueConn *q;
   sqlite3_int64 id;
   const char *zWorker; /* the caller's worker, or 0 when it has none */
-  sqlite3_value *pArg; /* the embedding, or the error */
+  sqlite3_value *pArg; /* the embedding */
+  const char *zError;  /* the error, or 0 */
   int status;          /* fail: the item's new status */
 } Finish;
 
@@ -672,7 +664,7 @@ static int finish_args(sqlite3_context *ctx, const char *zFunc, int argc, sqlite
   f->id = sqlite3_value_int64(argv[0]);
   f->pArg = argv[1];
   f->zWorker = q->zWorker;
-  return argc <= 2 || (f->zWorker = vg_text_arg(ctx, zFunc, argv, 2, "worker_id", 1)) != 0;
+  return argc <= 2 || (f->zWorker = vg_text_arg(ctx, zFunc, argv[2], "worker_id", VG_TEXT_NONEMPTY, 0)) != 0;
 }
 
 /* Read the item and check that the caller may finish it: SQLITE_ERROR with
@@ -829,7 +821,7 @@ static int complete_item(sqlite3 *db, const VgQueueItem *it, sqlite3_value *pEmb
     rc = SQLITE_ERROR;
   }
   if (rc == SQLITE_OK) {
-    int iStart = 0, iEnd = (int)strlen(it->zContent);
+    int iStart = 0, iEnd = it->nContent;
     rc = vg_queue_store(db, it, pDef, 1, aVec, &iStart, &iEnd);
     if (rc != SQLITE_OK && rc != SQLITE_NOMEM) *pzErr = sqlite3_mprintf("item %lld: %s", it->id, sqlite3_errmsg(db));
   }
@@ -886,7 +878,7 @@ static int fail_work(sqlite3 *db, void *pArg, char **pzErr) {
   VgQueueItem it;
   int rc = item_for_finish(db, f, &it, pzErr);
   if (rc == SQLITE_OK) {
-    rc = vg_queue_record_failure(db, f->q, &it, (const char *)sqlite3_value_text(f->pArg), &f->status);
+    rc = vg_queue_record_failure(db, f->q, &it, f->zError, &f->status);
   }
   vg_queue_item_clear(&it);
   return rc;
@@ -895,7 +887,13 @@ static int fail_work(sqlite3 *db, void *pArg, char **pzErr) {
 /* vg_queue_fail(id, error [, worker]) -> the item's new status. */
 static void fn_queue_fail(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   Finish f;
-  if (finish_args(ctx, "vg_queue_fail", argc, argv, &f) && vg_txn_call(ctx, "vg_queue_fail", fail_work, &f)) {
+  if (!finish_args(ctx, "vg_queue_fail", argc, argv, &f)) return;
+  f.zError = 0;
+  if (sqlite3_value_type(argv[1]) != SQLITE_NULL &&
+      (f.zError = vg_text_arg(ctx, "vg_queue_fail", argv[1], "the error", VG_TEXT_NAME, 0)) == 0) {
+    return;
+  }
+  if (vg_txn_call(ctx, "vg_queue_fail", fail_work, &f)) {
     sqlite3_result_text(ctx, vg_item_status_name(f.status), -1, SQLITE_STATIC);
   }
 }
@@ -921,8 +919,8 @@ static const char zStats[] =
 static void fn_queue_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   QueueConn *q = sqlite3_user_data(ctx);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
-  if (argc > 0 && sqlite3_value_type(argv[0]) != SQLITE_NULL && sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
-    vg_result_errorf(ctx, "vg_queue_stats", "tenant_id must be text");
+  if (argc > 0 && sqlite3_value_type(argv[0]) != SQLITE_NULL &&
+      vg_text_arg(ctx, "vg_queue_stats", argv[0], "tenant_id", VG_TEXT_NAME, 0) == 0) {
     return;
   }
   sqlite3_stmt *p = 0;

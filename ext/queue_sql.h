@@ -48,11 +48,6 @@ void vg_result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, in
 ** the rollback — and 0 returned; the caller sets the result on 1. */
 int vg_txn_call(sqlite3_context *ctx, const char *zFunc, int (*xWork)(sqlite3 *, void *, char **), void *pArg);
 
-/* Text of argument i, which must be TEXT (and not empty when bNonEmpty);
-** 0 with the error set otherwise. */
-const char *vg_text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value **argv, int i,
-                        const char *zName, int bNonEmpty);
-
 /* The definition of vg_hnsw table zTable in main; SQLITE_ERROR with *pzErr
 ** when there is no such table or it is not a vg_hnsw table. */
 int vg_target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char **pzErr);
@@ -88,9 +83,11 @@ typedef struct VgQueueItem {
   sqlite3_int64 id;
   VgItemState st;
   char *zWorker, *zTenant, *zTable, *zType, *zContentId, *zContent, *zMetadata;
+  int nContent; /* zContent's bytes: it may hold NUL */
 } VgQueueItem;
 
-/* A copy of column i of the row (0 for NULL; *pbOom set when out of memory). */
+/* A copy of column i of the row, all its bytes and a NUL after them (0 for
+** NULL; *pbOom set when out of memory). */
 char *vg_column_dup(sqlite3_stmt *p, int i, int *pbOom);
 
 /* Read item id; SQLITE_NOTFOUND when there is none. */

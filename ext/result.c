@@ -1,13 +1,72 @@
 /*
-** result.c — error results of the SQL functions, one form for all of them:
-** "vg_function: what is wrong", or SQLite's out-of-memory error, for
-** scalar and table-valued functions alike; text built in an sqlite3_str as
-** a result; JSON strings.
+** result.c — what every SQL function does at its edges, one way for all of
+** them: text arguments checked by one rule (vg_text_value); errors as
+** "vg_function: what is wrong", or SQLite's out-of-memory error, for scalar
+** and table-valued functions alike; text built in an sqlite3_str as a
+** result; JSON strings.
 */
 #include "vecguard.h"
 
 #include <stdarg.h>
 #include <string.h>
+
+#include "text.h"
+
+/* "an integer", "a blob"... for sqlite3_value_type() codes. */
+static const char *type_phrase(int eType) {
+  static const char *const az[] = {"", "an integer", "a real", "text", "a blob", "NULL"};
+  return eType >= 1 && eType <= 5 ? az[eType] : "another value";
+}
+
+/* Offset of the first \u0000 escape in JSON text z[0, n), or -1.  Escaped
+** backslashes are stepped over, so a literal "\\u0000" is not one. */
+static int json_nul_escape(const char *z, int n) {
+  for (int i = 0; i + 1 < n; i++) {
+    if (z[i] != '\\') continue;
+    if (z[i + 1] == 'u' && i + 6 <= n && memcmp(z + i + 2, "0000", 4) == 0) return i;
+    i++; /* the escaped character */
+  }
+  return -1;
+}
+
+int vg_text_value(sqlite3_value *v, const char *zName, int flags, const char **pz, int *pn,
+                  char **pzErr) {
+  int eType = sqlite3_value_type(v);
+  if (eType != SQLITE_TEXT) {
+    *pzErr = sqlite3_mprintf("%s must be text; got %s", zName, type_phrase(eType));
+    return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+  }
+  const char *z = (const char *)sqlite3_value_text(v);
+  int n = sqlite3_value_bytes(v), iBad = 0;
+  if (z == 0) return SQLITE_NOMEM;
+  if ((flags & VG_TEXT_NONEMPTY) && n == 0) {
+    *pzErr = sqlite3_mprintf("%s must not be empty", zName);
+  } else if (!vg_utf8_valid(z, n, &iBad)) {
+    *pzErr = sqlite3_mprintf("%s is not valid UTF-8 (at byte %d)", zName, iBad);
+  } else if ((flags & VG_TEXT_BODY) == 0 && (int)strlen(z) < n) {
+    *pzErr = sqlite3_mprintf("NUL byte in %s (at byte %d): %s", zName, (int)strlen(z),
+                             (flags & VG_TEXT_JSON) ? "JSON text cannot hold one" : "send it without one");
+  } else if ((flags & VG_TEXT_JSON) && (iBad = json_nul_escape(z, n)) >= 0) {
+    *pzErr = sqlite3_mprintf("\\u0000 in %s (at byte %d): SQLite's JSON functions end a string there; "
+                             "leave it out",
+                             zName, iBad);
+  } else {
+    *pz = z;
+    if (pn) *pn = n;
+    return SQLITE_OK;
+  }
+  return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+}
+
+const char *vg_text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value *v, const char *zName, int flags,
+                        int *pn) {
+  const char *z = 0;
+  char *zErr = 0;
+  int rc = vg_text_value(v, zName, flags, &z, pn, &zErr);
+  if (rc != SQLITE_OK) vg_result_error(ctx, rc, zFunc, zErr);
+  sqlite3_free(zErr);
+  return rc == SQLITE_OK ? z : 0;
+}
 
 void vg_result_error(sqlite3_context *ctx, int rc, const char *zFunc, const char *zErr) {
   if (rc == SQLITE_NOMEM) {

@@ -210,14 +210,14 @@ static double similarity(vg_metric metric, double d) {
 }
 
 /* The query's vector under the table's model. */
-static int embed_query(SearchVtab *v, const VgTableConfig *cfg, const char *zQuery, float **paVec, char **pzErr) {
+static int embed_query(SearchVtab *v, const VgTableConfig *cfg, const char *zQuery, int nQuery, float **paVec,
+                       char **pzErr) {
   VgEmbedder *e = 0;
   int rc = vg_queue_embedder(v->q, cfg->zModel, &e, pzErr);
   if (rc != SQLITE_OK) return rc;
   float *aVec = sqlite3_malloc64(sizeof(float) * (size_t)e->nDims);
   if (aVec == 0) return SQLITE_NOMEM;
-  int n = (int)strlen(zQuery);
-  rc = e->xEmbed(e, 1, &zQuery, &n, aVec, pzErr);
+  rc = e->xEmbed(e, 1, &zQuery, &nQuery, aVec, pzErr);
   if (rc != SQLITE_OK) {
     sqlite3_free(aVec);
     return rc;
@@ -254,21 +254,24 @@ static int run_search(SearchCursor *pCur, const VgTableConfig *cfg, const char *
   return rc == SQLITE_OK ? rcFinal : rc;
 }
 
-/* The arguments, checked; 0 with the cursor's error set. */
-static int read_args(SearchCursor *pCur, int idxNum, sqlite3_value **argv, const char **az, int *pk) {
+/* The arguments, checked (az[2] is the query, of an[2] bytes); SQLITE_OK,
+** or an error with the cursor's message set. */
+static int read_args(SearchCursor *pCur, int idxNum, sqlite3_value **argv, const char **az, int *an, int *pk) {
   static const char *const azName[] = {"the table", "tenant_id", "the query"};
+  static const int aFlags[] = {VG_TEXT_NONEMPTY, VG_TEXT_NAME, VG_TEXT_BODY};
   int iArg = 0;
   for (int i = 0; i < N_ARG; i++) {
     if (!(idxNum & (1 << i))) continue;
     if ((pCur->apArg[i] = sqlite3_value_dup(argv[iArg++])) == 0) return SQLITE_NOMEM;
   }
   for (int i = 0; i < 3; i++) {
-    if (sqlite3_value_type(pCur->apArg[i]) != SQLITE_TEXT) {
-      return vg_vtab_errorf(pCur->base.pVtab, "vg_search", "%s must be text", azName[i]);
-    }
-    az[i] = (const char *)sqlite3_value_text(pCur->apArg[i]);
+    char *zErr = 0;
+    int rc = vg_text_value(pCur->apArg[i], azName[i], aFlags[i], &az[i], &an[i], &zErr);
+    if (rc == SQLITE_ERROR) rc = vg_vtab_errorf(pCur->base.pVtab, "vg_search", "%s", zErr);
+    sqlite3_free(zErr);
+    if (rc != SQLITE_OK) return rc;
   }
-  if (vg_tokens(az[2], sqlite3_value_bytes(pCur->apArg[2]), 0, 0, 0) == 0) {
+  if (vg_tokens(az[2], an[2], 0, 0, 0) == 0) {
     return vg_vtab_errorf(pCur->base.pVtab, "vg_search", "the query has no words to embed");
   }
   sqlite3_int64 k = sqlite3_value_int64(pCur->apArg[3]);
@@ -278,10 +281,11 @@ static int read_args(SearchCursor *pCur, int idxNum, sqlite3_value **argv, const
   *pk = (int)k;
   az[3] = 0;
   if (pCur->apArg[4] && sqlite3_value_type(pCur->apArg[4]) != SQLITE_NULL) {
-    if (sqlite3_value_type(pCur->apArg[4]) != SQLITE_TEXT) {
-      return vg_vtab_errorf(pCur->base.pVtab, "vg_search", "the filters must be a JSON object");
-    }
-    az[3] = (const char *)sqlite3_value_text(pCur->apArg[4]);
+    char *zErr = 0;
+    int rc = vg_text_value(pCur->apArg[4], "the filters", VG_TEXT_JSON, &az[3], 0, &zErr);
+    if (rc == SQLITE_ERROR) rc = vg_vtab_errorf(pCur->base.pVtab, "vg_search", "%s", zErr);
+    sqlite3_free(zErr);
+    if (rc != SQLITE_OK) return rc;
   }
   return SQLITE_OK;
 }
@@ -298,8 +302,8 @@ static int search_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *i
                           "give the table, tenant_id, query and k, as in vg_search('notes', 'clinic-7', 'fever', 5)");
   }
   const char *az[4];
-  int k = 0;
-  int rc = read_args(pCur, idxNum, argv, az, &k);
+  int an[3], k = 0;
+  int rc = read_args(pCur, idxNum, argv, az, an, &k);
   if (rc != SQLITE_OK) return rc;
   VgTableConfig cfg;
   char *zErr = 0, *zSql = 0;
@@ -314,7 +318,7 @@ static int search_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *i
     if (rc == SQLITE_OK && (zSql = knn_sql(cfg.pDef, az[0], zFilterSql ? zFilterSql : "")) == 0) rc = SQLITE_NOMEM;
     sqlite3_free(zFilterSql);
   }
-  if (rc == SQLITE_OK) rc = embed_query(v, &cfg, az[2], &aVec, &zErr);
+  if (rc == SQLITE_OK) rc = embed_query(v, &cfg, az[2], an[2], &aVec, &zErr);
   if (rc == SQLITE_OK) rc = run_search(pCur, &cfg, zSql, aVec, k, az[1], az[3]);
   if (rc != SQLITE_OK && rc != SQLITE_NOMEM && zErr == 0) zErr = sqlite3_mprintf("%s", sqlite3_errmsg(v->db));
   sqlite3_free(aVec);

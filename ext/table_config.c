@@ -290,8 +290,10 @@ static int configure_table(sqlite3 *db, void *pArg, char **pzErr) {
 ** replace the stored ones (null: back to the default). */
 static void fn_configure(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   Configure x = {0, 0, 0};
-  if ((x.zTable = vg_text_arg(ctx, "vg_configure", argv, 0, "the table", 1)) == 0) return;
-  if (argc > 1 && (x.zSettings = vg_text_arg(ctx, "vg_configure", argv, 1, "the settings", 0)) == 0) return;
+  if ((x.zTable = vg_text_arg(ctx, "vg_configure", argv[0], "the table", VG_TEXT_NONEMPTY, 0)) == 0) return;
+  if (argc > 1 && (x.zSettings = vg_text_arg(ctx, "vg_configure", argv[1], "the settings", VG_TEXT_JSON, 0)) == 0) {
+    return;
+  }
   if (vg_txn_call(ctx, "vg_configure", configure_table, &x)) {
     sqlite3_result_text(ctx, x.zJson, -1, sqlite3_free);
   } else {

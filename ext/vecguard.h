@@ -21,6 +21,32 @@ SQLITE_EXTENSION_INIT3
 /* Largest k a KNN query may ask for. */
 #define VG_MAX_K 1000000
 
+/* How vg_text_value checks a text argument.  Every text argument must be
+** valid UTF-8.  A name — a table, tenant, content type or id, model, metric,
+** worker, key, option word — must hold no NUL byte: SQLite compares text by
+** all its bytes while C stops at the first NUL, so "victim\0evil" would be
+** one tenant to a table and "victim" to code that reads it as a string.
+** One rule for every function: names with a NUL are refused; free text
+** (VG_TEXT_BODY: what is redacted, embedded, chunked or stored) may hold
+** any character and travels with its length. */
+#define VG_TEXT_NAME 0     /* no NUL byte */
+#define VG_TEXT_JSON 1     /* JSON text: no NUL byte, raw or escaped as \u0000 */
+#define VG_TEXT_BODY 2     /* free text: NUL bytes allowed, kept by length */
+#define VG_TEXT_NONEMPTY 4 /* (added to the above) not '' */
+
+/* Check v, the argument called zName in messages, under flags: SQLITE_OK
+** with its bytes in *pz and their number in *pn (pn may be 0); else
+** SQLITE_ERROR with *pzErr saying what is wrong and what to send, or
+** SQLITE_NOMEM.  Anything but TEXT is refused: callers that take NULL or
+** other types test for them first (result.c). */
+int vg_text_value(sqlite3_value *v, const char *zName, int flags, const char **pz, int *pn,
+                  char **pzErr);
+
+/* vg_text_value for a scalar function: its text, or 0 with the function's
+** error set. */
+const char *vg_text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value *v, const char *zName, int flags,
+                        int *pn);
+
 /* An SQL function's error: "zFunc: zErr" (SQLite's message for rc when zErr
 ** is 0), or out of memory when rc is SQLITE_NOMEM (result.c). */
 void vg_result_error(sqlite3_context *ctx, int rc, const char *zFunc, const char *zErr);

@@ -122,6 +122,17 @@ static int json_number_value(const char *z, int len, float *pF) {
   return SQLITE_OK;
 }
 
+/* Element i, f, must be at most VG_MAX_ELEMENT in magnitude; z[0, n) is how
+** the caller wrote it (n = 0: print f). */
+static int element_check(float f, int i, const char *z, int n, char **pzErr) {
+  if (fabsf(f) <= (float)VG_MAX_ELEMENT) return SQLITE_OK;
+  *pzErr = n ? sqlite3_mprintf("element %d (%.*s) is beyond +/-1e16, the largest magnitude an element may have "
+                               "(so that every distance stays finite)", i, n, z)
+             : sqlite3_mprintf("element %d (%g) is beyond +/-1e16, the largest magnitude an element may have "
+                               "(so that every distance stays finite)", i, (double)f);
+  return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+}
+
 int vg_vector_parse_json(const char *z, int n, float **paVec, int *pnDims,
                          char **pzErr) {
   FloatBuf buf = {0, 0, 0};
@@ -157,6 +168,7 @@ int vg_vector_parse_json(const char *z, int n, float **paVec, int *pnDims,
       rc = SQLITE_ERROR;
       break;
     }
+    if (rc == SQLITE_OK) rc = element_check(f, buf.n, z + i, len, pzErr);
     if (rc == SQLITE_OK) rc = floatbuf_push(&buf, f);
     if (rc != SQLITE_OK) break;
     if (buf.n > VG_MAX_DIMS) {
@@ -232,6 +244,11 @@ int vg_vector_parse_blob(const void *p, int nByte, float **paVec, int *pnDims,
                                isnan(a[i]) ? "NaN" : "infinite");
       sqlite3_free(a);
       return SQLITE_ERROR;
+    }
+    int rc = element_check(a[i], i, 0, 0, pzErr);
+    if (rc != SQLITE_OK) {
+      sqlite3_free(a);
+      return rc;
     }
   }
   *paVec = a;

@@ -13,6 +13,13 @@
 
 #include "vecguard.h"
 
+/* Largest magnitude of a vector element.  Distances are summed in float32:
+** with |x| <= 1e16 and at most VG_MAX_DIMS elements, a squared L2 distance is
+** at most 16384 * (2e16)^2 = 6.6e36 and an inner product 1.6e36, both well
+** inside float32's 3.4e38, so no distance is ever infinite or NaN and every
+** distance filter compares real numbers. */
+#define VG_MAX_ELEMENT 1e16
+
 typedef enum vg_metric {
   VG_METRIC_L2 = 0,     /* Euclidean distance (not squared) */
   VG_METRIC_COSINE = 1, /* 1 - cosine similarity */

@@ -98,7 +98,8 @@ static void fn_distance(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
           ctx, "vg_distance: the metric must be 'l2', 'cosine' or 'ip'", -1);
       return;
     }
-    const char *zM = (const char *)sqlite3_value_text(argv[2]);
+    const char *zM = vg_text_arg(ctx, "vg_distance", argv[2], "the metric", VG_TEXT_NAME, 0);
+    if (zM == 0) return;
     if (vg_metric_parse(zM, -1, &m) != SQLITE_OK) {
       char *zMsg = sqlite3_mprintf(
           "vg_distance: unknown metric '%s' (expected 'l2', 'cosine' or 'ip')", zM);

@@ -239,7 +239,17 @@ static int set_value(VgVtab *p, RowBuf *b, int iCol, sqlite3_value *v) {
                          "%s: column %s is the partition key and cannot be NULL",
                          p->zName, c->zName);
   }
-  int rc = vg_value_coerce(v, c->type, c->zName, pOut, &zErr);
+  int rc = SQLITE_OK;
+  if (c->kind == VG_COL_PARTITION && sqlite3_value_type(v) == SQLITE_TEXT) {
+    /* A tenant is a name, under the rule of every text argument: the
+    ** pipeline's functions refuse "victim\0evil" as a tenant, so the
+    ** table must not keep it as one. */
+    const char *z = 0;
+    char *zWhat = sqlite3_mprintf("the partition key %s", c->zName);
+    rc = zWhat ? vg_text_value(v, zWhat, VG_TEXT_NAME, &z, 0, &zErr) : SQLITE_NOMEM;
+    sqlite3_free(zWhat);
+  }
+  if (rc == SQLITE_OK) rc = vg_value_coerce(v, c->type, c->zName, pOut, &zErr);
   if (rc != SQLITE_OK && zErr) {
     rc = vg_vtab_error(p, rc, "%s: %s", p->zName, zErr);
     sqlite3_free(zErr);

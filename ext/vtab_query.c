@@ -54,7 +54,9 @@ typedef struct VgCursor {
 
 /* ---- planning ---------------------------------------------------------- */
 
-static int is_filter_op(int op, int bRowid) {
+/* The operators a filter on the partition key, metadata or rowid may use:
+** each becomes the same operator in SQL over the shadow tables. */
+static int is_filter_op(int op) {
   switch (op) {
     case SQLITE_INDEX_CONSTRAINT_EQ:
     case SQLITE_INDEX_CONSTRAINT_GT:
@@ -66,10 +68,9 @@ static int is_filter_op(int op, int bRowid) {
     case SQLITE_INDEX_CONSTRAINT_ISNOT:
     case SQLITE_INDEX_CONSTRAINT_ISNULL:
     case SQLITE_INDEX_CONSTRAINT_ISNOTNULL:
-      return 1;
     case SQLITE_INDEX_CONSTRAINT_LIKE:
     case SQLITE_INDEX_CONSTRAINT_GLOB:
-      return !bRowid;
+      return 1;
     default:
       return 0;
   }
@@ -122,9 +123,13 @@ static int plan_finish(PlanBuilder *b, int idxNum) {
   return SQLITE_OK;
 }
 
+typedef struct KnnQuery KnnQuery;
+static int knn_setting(VgVtab *p, char kind, sqlite3_value *v, KnnQuery *q);
+
 static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
   const VgTableDef *d = p->pDef;
   int iK = -1, bPartEq = 0;
+  const char *zPartColl = 0; /* the collation of a partition term that names nothing */
   if (pInfo->nConstraint > MAX_KNN_CONSTRAINTS) {
     return vg_vtab_error(p, SQLITE_ERROR,
                          "%s: a KNN query may have at most %d WHERE terms on the table",
@@ -143,21 +148,22 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
                            "condition on it",
                            p->zName, d->aCol[d->iVector].zName);
     }
-    if (col == VG_HIDDEN_K(d)) {
+    if (col == VG_HIDDEN_K(d) || col == VG_HIDDEN_EF(d) || col == VG_HIDDEN_EXACT(d)) {
+      const char *zHidden = vg_tabledef_hidden_name(d, col);
       if (op != SQLITE_INDEX_CONSTRAINT_EQ) {
-        return vg_vtab_error(p, SQLITE_ERROR, "%s: k must be given as k = N", p->zName);
-      }
-      if (!c->usable) return SQLITE_CONSTRAINT;
-      iK = i;
-      continue;
-    }
-    if (col == VG_HIDDEN_EF(d) || col == VG_HIDDEN_EXACT(d)) {
-      if (op != SQLITE_INDEX_CONSTRAINT_EQ) {
-        const char *zHidden = vg_tabledef_hidden_name(d, col);
         return vg_vtab_error(p, SQLITE_ERROR, "%s: %s must be given as %s = N", p->zName,
                              zHidden, zHidden);
       }
       if (!c->usable) return SQLITE_CONSTRAINT;
+      /* A constant is checked now: SQLite skips xFilter when the rest of
+      ** the WHERE clause cannot be true (tenant IN ()), and a bad setting
+      ** must be an error all the same. */
+      sqlite3_value *pVal = 0;
+      if (sqlite3_vtab_rhs_value(pInfo, i, &pVal) == SQLITE_OK && pVal) {
+        int rc = knn_setting(p, col == VG_HIDDEN_K(d) ? 'K' : col == VG_HIDDEN_EF(d) ? 'E' : 'X', pVal, 0);
+        if (rc != SQLITE_OK) return rc;
+      }
+      if (col == VG_HIDDEN_K(d)) iK = i;
       continue;
     }
     if (col == VG_HIDDEN_DISTANCE(d)) {
@@ -170,9 +176,10 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
       continue;
     }
     if (col < 0) {
-      if (!is_filter_op(op, 1)) {
+      if (!is_filter_op(op)) {
         return vg_vtab_error(p, SQLITE_ERROR,
-                             "%s: this comparison on rowid is not supported in a KNN query",
+                             "%s: this operator on rowid is not supported in a KNN query "
+                             "(use =, !=, <, <=, >, >=, IN, IS, LIKE, GLOB)",
                              p->zName);
       }
       if (!c->usable) return SQLITE_CONSTRAINT;
@@ -186,7 +193,7 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
                            "+ to make it a metadata column",
                            p->zName, pCol->zName);
     }
-    if (!is_filter_op(op, 0)) {
+    if (!is_filter_op(op)) {
       return vg_vtab_error(p, SQLITE_ERROR,
                            "%s: this operator on column %s is not supported in a KNN "
                            "query (use =, !=, <, <=, >, >=, IN, IS, LIKE, GLOB, IS NULL)",
@@ -195,14 +202,29 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
     if (!c->usable) return SQLITE_CONSTRAINT;
     if (pCol->kind == VG_COL_PARTITION &&
         (op == SQLITE_INDEX_CONSTRAINT_EQ || op == SQLITE_INDEX_CONSTRAINT_IS)) {
-      bPartEq = 1;
+      /* Only an exact comparison names partitions: under NOCASE,
+      ** 'VICTIM' would read the partitions of 'victim' and 'Victim'. */
+      const char *zColl = sqlite3_vtab_collation(pInfo, i);
+      if (zColl == 0 || sqlite3_stricmp(zColl, "BINARY") == 0) {
+        bPartEq = 1;
+      } else {
+        zPartColl = zColl;
+      }
     }
   }
   if (d->iPartition >= 0 && !bPartEq) {
+    const char *zKey = d->aCol[d->iPartition].zName;
+    if (zPartColl) {
+      return vg_vtab_error(p, SQLITE_ERROR,
+                           "%s: a KNN query must name the partition exactly: %s compared with COLLATE %s "
+                           "could read other tenants' partitions; compare it with = or IN without a "
+                           "collation (tenant isolation)",
+                           p->zName, zKey, zPartColl);
+    }
     return vg_vtab_error(p, SQLITE_ERROR,
                          "%s: a KNN query must name the partition: add %s = ... or %s IN "
                          "(...) (tenant isolation)",
-                         p->zName, d->aCol[d->iPartition].zName, d->aCol[d->iPartition].zName);
+                         p->zName, zKey, zKey);
   }
   if (iK < 0) {
     return vg_vtab_error(p, SQLITE_ERROR, "%s: a KNN query needs k: add AND k = N",
@@ -260,13 +282,13 @@ static int plan_scan(VgVtab *p, sqlite3_index_info *pInfo) {
     }
     if (!c->usable) continue;
     if (col < 0) {
-      if (!is_filter_op(op, 1)) continue;
+      if (!is_filter_op(op)) continue;
       if (op == SQLITE_INDEX_CONSTRAINT_EQ) bRowidEq = 1;
       plan_add(&b, i, 'R', 0, 1);
       nTerm++;
     } else if ((d->aCol[col].kind == VG_COL_PARTITION ||
                 d->aCol[col].kind == VG_COL_METADATA) &&
-               is_filter_op(op, 0)) {
+               is_filter_op(op)) {
       plan_add(&b, i, d->aCol[col].kind == VG_COL_PARTITION ? 'P' : 'M', col, 1);
       nTerm++;
     }
@@ -563,6 +585,9 @@ typedef struct DistTerm {
 } DistTerm;
 
 static int distance_passes(double d, const DistTerm *a, int n) {
+  /* Inputs are bounded (VG_MAX_ELEMENT) so d is a number; were it NaN, it
+  ** would pass no comparison, as in SQL. */
+  if (n > 0 && isnan(d)) return 0;
   for (int i = 0; i < n; i++) {
     int cmp;
     if (a[i].kind == 0) return 0;
@@ -591,7 +616,7 @@ static int distance_passes(double d, const DistTerm *a, int n) {
   return 1;
 }
 
-typedef struct KnnQuery {
+struct KnnQuery {
   float *aQuery; /* prepared for the metric */
   int nDims;
   vg_metric metric;
@@ -618,7 +643,7 @@ typedef struct KnnQuery {
   sqlite3_int64 nPickAlloc;
   float *aLower;         /* per node: lower bound on its distance (brute force) */
   uint32_t nLowerAlloc;
-} KnnQuery;
+};
 
 static void knn_free(KnnQuery *q) {
   if (q->pBlob) sqlite3_blob_close(q->pBlob);
@@ -742,6 +767,28 @@ static int knn_count(VgVtab *p, sqlite3_value *v, const char *zName, int nMax, i
   return SQLITE_OK;
 }
 
+/* Setting kind (K k, E ef, X exact) from value v: checked, and stored in q
+** unless q is 0 (a check at planning). */
+static int knn_setting(VgVtab *p, char kind, sqlite3_value *v, KnnQuery *q) {
+  int n = 0;
+  if (kind == 'K' || kind == 'E') {
+    int rc = knn_count(p, v, kind == 'K' ? "k" : "ef", kind == 'K' ? VG_MAX_K : VG_MAX_EF, &n);
+    if (rc == SQLITE_OK && q) *(kind == 'K' ? &q->k : &q->ef) = n;
+    return rc;
+  }
+  int t = sqlite3_value_numeric_type(v);
+  double r = sqlite3_value_double(v);
+  if ((t != SQLITE_INTEGER && t != SQLITE_FLOAT) || (r != 0.0 && r != 1.0)) {
+    char *zGot = vg_value_describe(v);
+    int rc = vg_vtab_error(p, SQLITE_ERROR, "%s: exact must be 0 or 1; got %s", p->zName,
+                           zGot ? zGot : "another value");
+    sqlite3_free(zGot);
+    return rc;
+  }
+  if (q) q->exact = r == 1.0;
+  return SQLITE_OK;
+}
+
 /* k, ef and exact from their terms; ef defaults to the table's ef_search. */
 static int knn_settings(VgVtab *p, const VgTerm *aTerm, int nTerm, sqlite3_value **argv,
                         KnnQuery *q) {
@@ -749,23 +796,9 @@ static int knn_settings(VgVtab *p, const VgTerm *aTerm, int nTerm, sqlite3_value
   q->ef = p->pDef->efSearch;
   q->exact = -1;
   for (int i = 0; i < nTerm && rc == SQLITE_OK; i++) {
-    if (aTerm[i].kind == 'K') {
-      rc = knn_count(p, argv[i], "k", VG_MAX_K, &q->k);
-      bK = 1;
-    } else if (aTerm[i].kind == 'E') {
-      rc = knn_count(p, argv[i], "ef", VG_MAX_EF, &q->ef);
-    } else if (aTerm[i].kind == 'X') {
-      sqlite3_value *v = argv[i];
-      int t = sqlite3_value_numeric_type(v);
-      double r = sqlite3_value_double(v);
-      if ((t != SQLITE_INTEGER && t != SQLITE_FLOAT) || (r != 0.0 && r != 1.0)) {
-        char *zGot = vg_value_describe(v);
-        rc = vg_vtab_error(p, SQLITE_ERROR, "%s: exact must be 0 or 1; got %s", p->zName,
-                           zGot ? zGot : "another value");
-        sqlite3_free(zGot);
-      }
-      q->exact = r == 1.0;
-    }
+    char kind = aTerm[i].kind;
+    if (kind == 'K' || kind == 'E' || kind == 'X') rc = knn_setting(p, kind, argv[i], q);
+    bK |= kind == 'K';
   }
   if (rc == SQLITE_OK && !bK) {
     rc = vg_vtab_error(p, SQLITE_INTERNAL, "%s: the query plan has no k", p->zName);

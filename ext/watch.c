@@ -421,9 +421,11 @@ static void fn_watch(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   WatchArgs a;
   memset(&a, 0, sizeof a);
-  if ((a.w.zSource = vg_text_arg(ctx, "vg_watch", argv, 0, "the source table", 1)) == 0) return;
-  if ((a.w.zTarget = vg_text_arg(ctx, "vg_watch", argv, 1, "the target table", 1)) == 0) return;
-  if ((a.zOptions = vg_text_arg(ctx, "vg_watch", argv, 2, "the options", 1)) == 0) return;
+  if ((a.w.zSource = vg_text_arg(ctx, "vg_watch", argv[0], "the source table", VG_TEXT_NONEMPTY, 0)) == 0) return;
+  if ((a.w.zTarget = vg_text_arg(ctx, "vg_watch", argv[1], "the target table", VG_TEXT_NONEMPTY, 0)) == 0) return;
+  if ((a.zOptions = vg_text_arg(ctx, "vg_watch", argv[2], "the options", VG_TEXT_JSON | VG_TEXT_NONEMPTY, 0)) == 0) {
+    return;
+  }
   if (vg_txn_call(ctx, "vg_watch", watch_work, &a)) sqlite3_result_int(ctx, a.nRows);
   watch_clear(&a.w);
 }
@@ -453,7 +455,7 @@ static int unwatch_work(sqlite3 *db, void *pArg, char **pzErr) {
 /* vg_unwatch(source_table) -> 1; the vectors stay. */
 static void fn_unwatch(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
-  const char *zSource = vg_text_arg(ctx, "vg_unwatch", argv, 0, "the source table", 1);
+  const char *zSource = vg_text_arg(ctx, "vg_unwatch", argv[0], "the source table", VG_TEXT_NONEMPTY, 0);
   if (zSource && vg_txn_call(ctx, "vg_unwatch", unwatch_work, (void *)zSource)) sqlite3_result_int(ctx, 1);
 }
 

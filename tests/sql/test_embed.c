@@ -34,7 +34,7 @@ static void test_embed_sql(void **state) {
                            "'cosine') < vg_distance(vg_embed('the patient had a fever'), "
                            "vg_embed('stock prices fell sharply'), 'cosine')");
   tdb_expect_text(db, "1", "SELECT vg_embed(NULL) IS NULL");
-  tdb_expect_error(db, "vg_embed: the text must be TEXT", "SELECT vg_embed(42)");
+  tdb_expect_error(db, "vg_embed: the text must be text", "SELECT vg_embed(42)");
   tdb_expect_error(db, "vg_embed: the text has no words to embed", "SELECT vg_embed(' ?! ')");
   tdb_expect_error(db, "vg_embed: unknown model \"bert\"", "SELECT vg_embed('x', 'bert')");
   tdb_expect_error(db, "vg_embed: model \"hash:0\"", "SELECT vg_embed('x', 'hash:0')");
@@ -60,7 +60,7 @@ static void test_chunk_errors(void **state) {
   tdb_expect_error(db, "vg_chunk: overlap must be a whole number from 0 to max_tokens - 1",
                    "SELECT * FROM vg_chunk('a', 3, 3)");
   tdb_expect_error(db, "vg_chunk: overlap must be", "SELECT * FROM vg_chunk('a', 3, -1)");
-  tdb_expect_error(db, "vg_chunk: the text must be TEXT", "SELECT * FROM vg_chunk(x'61', 3)");
+  tdb_expect_error(db, "vg_chunk: the text must be text", "SELECT * FROM vg_chunk(x'61', 3)");
   tdb_expect_error(db, "vg_chunk: the text is not valid UTF-8 (at byte 1)",
                    "SELECT * FROM vg_chunk(CAST(x'61ff' AS TEXT), 3)");
   tdb_close(db);

@@ -214,13 +214,13 @@ static void test_options_and_damage(void **state) {
                    "SELECT rowid FROM t WHERE e MATCH '[3, 1, 3, 2]' AND k = 1 AND exact = 0");
   tdb_expect_error(db, "shadow tables are corrupt",
                    "SELECT rowid FROM t WHERE e MATCH '[3, 1, 3, 2]' AND k = 1 AND exact = 1");
-  /* A vector whose range no float step can span gets no codes; its
-  ** distance is then read from the file.  Answers match a float32 table. */
+  /* Vectors at the largest magnitude an element may have, and tiny ones:
+  ** answers match a float32 table. */
   tdb_exec(db, "CREATE VIRTUAL TABLE wf USING vg_hnsw(e float[4] distance_metric=l2);"
                "CREATE VIRTUAL TABLE wq USING vg_hnsw(e float[4] distance_metric=l2, "
                "quantization=int8);");
   for (int t = 0; t < 2; t++) {
-    tdb_exec(db, "INSERT INTO %s(rowid, e) VALUES (1, '[3e38, -3e38, 0, 0]'), "
+    tdb_exec(db, "INSERT INTO %s(rowid, e) VALUES (1, '[1e16, -1e16, 0, 0]'), "
                  "(2, '[1, 2, 3, 4]'), (3, '[0, 0, 0, 1]'), (4, '[1e-30, 0, 0, 2]')",
              t ? "wq" : "wf");
   }

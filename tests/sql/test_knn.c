@@ -121,6 +121,7 @@ static void random_filter(uint64_t *s, const char *zMetric, int bDistance, sqlit
       "rowid IN (SELECT id FROM g WHERE grp = 3)", "rowid > 3000", "rowid IN (4, 5, 6, 7, 100, 101, 3001, 3002)",
       "rowid IN (SELECT id FROM g WHERE grp IN (1, 2)) AND rowid < 5000", "rowid = 1000",
       "cat IN (SELECT 'a' UNION SELECT 'f')", "cat IN ()", "n IN (SELECT grp * 100 FROM g)",
+      "rowid LIKE '1%'", "rowid GLOB '*7'",
   };
   int nf = (int)(sizeof(f) / sizeof(f[0]));
   if (bDistance && tdb_rand(s) % 5 == 0) {
@@ -390,8 +391,131 @@ static void test_knn_errors(void **state) {
                    "embedding IS NOT NULL", q);
   tdb_expect_error(db, "distance only applies to KNN queries",
                    "SELECT * FROM v WHERE distance < 1");
+  /* Settings are checked even where no partition can match: SQLite skips
+  ** the search then, so they are checked when the query is planned. */
+  static const char *const azNone[] = {"tenant = 't00' AND tenant = 't01'", "tenant = 'nobody'"};
+  for (int i = 0; i < 2; i++) {
+    tdb_expect_error(db, "v: ef must be at least 1 in a KNN query; got 0",
+                     "SELECT * FROM v WHERE embedding MATCH %s AND k = 3 AND ef = 0 AND %s", q, azNone[i]);
+    tdb_expect_error(db, "v: ef must be at least 1 in a KNN query; got -1",
+                     "SELECT * FROM v WHERE embedding MATCH %s AND k = 3 AND ef = -1 AND %s", q, azNone[i]);
+    tdb_expect_error(db, "v: exact must be 0 or 1; got the integer 7",
+                     "SELECT * FROM v WHERE embedding MATCH %s AND k = 3 AND exact = 7 AND %s", q, azNone[i]);
+    tdb_expect_error(db, "v: k must be at least 1 in a KNN query; got 0",
+                     "SELECT * FROM v WHERE embedding MATCH %s AND k = 0 AND %s", q, azNone[i]);
+  }
+  /* A bound parameter is checked when the query runs. */
+  sqlite3_stmt *p = tdb_prepare(db, "SELECT * FROM v WHERE embedding MATCH %s AND k = 3 AND ef = ?1 AND %s", q,
+                                azNone[1]);
+  sqlite3_bind_int(p, 1, 0);
+  assert_int_equal(sqlite3_step(p), SQLITE_ERROR);
+  assert_non_null(strstr(sqlite3_errmsg(db), "ef must be at least 1"));
+  sqlite3_finalize(p);
+  /* LIKE and GLOB on rowid filter a KNN query, as the docs list them. */
+  compare_knn("cosine", (const float[DIMS]){1, 0, 0, 0, 0, 0, 0, 0}, 5, " AND tenant = 't00' AND rowid LIKE '1%'",
+              " AND tenant = 't00' AND rowid LIKE '1%'");
   /* the failed queries left the table as it was */
   assert_int_equal(tdb_int(db, "SELECT count(*) FROM v"), 50);
+}
+
+/* Elements are bounded so that no distance overflows float32: what would
+** have summed to Inf or NaN is refused, and distances at the bound are
+** finite and right. */
+static void test_distance_magnitude(void **state) {
+  (void)state;
+  tdb_expect_error(db, "vg_distance: element 0 (1e20) is beyond +/-1e16",
+                   "SELECT vg_distance('[1e20]', '[-1e20]')");
+  tdb_expect_error(db, "vg_vector: element 1 (-1e17) is beyond +/-1e16", "SELECT vg_vector('[1, -1e17]')");
+  tdb_expect_error(db, "vg_vector: element 1 (1e+17) is beyond +/-1e16", "SELECT vg_vector(x'0000803fbca2b15b')");
+  assert_true(fabs(tdb_double(db, "SELECT vg_distance('[1e16]', '[-1e16]')") / 2e16 - 1) < 1e-6);
+  tdb_exec(db, "CREATE VIRTUAL TABLE kn USING vg_hnsw(embedding float[2] distance_metric=ip)");
+  tdb_exec(db, "INSERT INTO kn(rowid, embedding) VALUES (1, '[2, -2]'), (2, '[1, 1]')");
+  tdb_expect_error(db, "kn: query vector: element 0 (3e38) is beyond +/-1e16",
+                   "SELECT rowid FROM kn WHERE embedding MATCH '[3e38, 3e38]' AND k = 2 AND distance = 2.0");
+  tdb_expect_error(db, "kn: column embedding: element 0 (3e38) is beyond +/-1e16",
+                   "INSERT INTO kn(rowid, embedding) VALUES (3, '[3e38, -3e38]')");
+  /* At the bound: -dot of [1e16, 1e16] and [2, -2] is exactly 0, of
+  ** [1, 1] -2e16; every distance real, every filter exact. */
+  tdb_expect_text(db, "2:-2.00000005451284e+16 1:0.0", /* float32 1e16 is 10000000272564224 */
+                  "SELECT group_concat(rowid || ':' || distance, ' ') FROM kn WHERE embedding MATCH '[1e16, 1e16]'"
+                  " AND k = 2");
+  tdb_expect_text(db, "1", "SELECT group_concat(rowid) FROM kn WHERE embedding MATCH '[1e16, 1e16]' AND k = 2"
+                           " AND distance = 0");
+  tdb_exec(db, "DROP TABLE kn");
+}
+
+/* A filter on distance includes its bound, exactly. */
+static void test_distance_bound_inclusive(void **state) {
+  (void)state;
+  tdb_exec(db, "CREATE VIRTUAL TABLE kb USING vg_hnsw(embedding float[4])");
+  tdb_exec(db, "INSERT INTO kb(rowid, embedding) VALUES (1, '[1,2,3,4]'), (2, '[0,0,0,9]')");
+  for (int exact = 0; exact <= 1; exact++) {
+    tdb_expect_text(db, "1", "SELECT group_concat(rowid) FROM kb WHERE embedding MATCH '[1,2,3,4]' AND k = 5"
+                             " AND distance <= 0 AND exact = %d", exact);
+    tdb_expect_text(db, "1", "SELECT group_concat(rowid) FROM kb WHERE embedding MATCH '[1,2,3,4]' AND k = 5"
+                             " AND distance = 0 AND exact = %d", exact);
+    tdb_expect_text(db, "0", "SELECT count(*) FROM kb WHERE embedding MATCH '[1,2,3,4]' AND k = 5"
+                             " AND distance < 0 AND exact = %d", exact);
+  }
+  tdb_exec(db, "DROP TABLE kb");
+}
+
+/* On a graph too poor to find the filtered rows (M = 2, one candidate), a
+** graph search must fall back to brute force rather than return fewer rows
+** than match: with x the 60th-nearest distance among kind = 1, k = 50 rows
+** with distance < x exist, and graph search must return as many as exact
+** search does. */
+static void test_filtered_graph_fallback(void **state) {
+  (void)state;
+  tdb_exec(db, "CREATE VIRTUAL TABLE poor USING vg_hnsw(embedding float[8], kind integer,"
+               " hnsw_m=2, ef_construction=1, ef_search=1)");
+  sqlite3_stmt *pIns = tdb_prepare(db, "INSERT INTO poor(rowid, embedding, kind) VALUES (?1, ?2, ?1 %% 2)");
+  uint64_t s = 4242;
+  tdb_exec(db, "BEGIN");
+  for (int i = 1; i <= 3000; i++) {
+    float e[DIMS];
+    random_vector(&s, e, DIMS);
+    sqlite3_bind_int(pIns, 1, i);
+    sqlite3_bind_blob(pIns, 2, e, sizeof e, SQLITE_STATIC);
+    if (sqlite3_step(pIns) != SQLITE_DONE) fail_msg("insert: %s", sqlite3_errmsg(db));
+    sqlite3_reset(pIns);
+  }
+  tdb_exec(db, "COMMIT");
+  sqlite3_finalize(pIns);
+  sqlite3_stmt *pX = tdb_prepare(db, "SELECT distance FROM poor WHERE embedding MATCH ?1 AND k = 60 AND kind = 1"
+                                     " AND exact = 1");
+  sqlite3_stmt *apCount[2];
+  for (int exact = 0; exact <= 1; exact++) {
+    apCount[exact] = tdb_prepare(db, "SELECT count(*) FROM poor WHERE embedding MATCH ?1 AND k = 50 AND kind = 1"
+                                     " AND distance < ?2 AND exact = %d", exact);
+  }
+  for (int iq = 0; iq < 200; iq++) {
+    float q[DIMS];
+    random_vector(&s, q, DIMS);
+    sqlite3_bind_blob(pX, 1, q, sizeof q, SQLITE_STATIC);
+    double x = 0;
+    int n = 0;
+    while (sqlite3_step(pX) == SQLITE_ROW) {
+      x = sqlite3_column_double(pX, 0);
+      n++;
+    }
+    sqlite3_reset(pX);
+    assert_int_equal(n, 60);
+    int anCount[2];
+    for (int exact = 0; exact <= 1; exact++) {
+      sqlite3_bind_blob(apCount[exact], 1, q, sizeof q, SQLITE_STATIC);
+      sqlite3_bind_double(apCount[exact], 2, x);
+      assert_int_equal(sqlite3_step(apCount[exact]), SQLITE_ROW);
+      anCount[exact] = sqlite3_column_int(apCount[exact], 0);
+      sqlite3_reset(apCount[exact]);
+    }
+    assert_int_equal(anCount[1], 50);
+    if (anCount[0] != anCount[1]) fail_msg("query %d: graph search %d rows, exact %d", iq, anCount[0], anCount[1]);
+  }
+  sqlite3_finalize(pX);
+  sqlite3_finalize(apCount[0]);
+  sqlite3_finalize(apCount[1]);
+  tdb_exec(db, "DROP TABLE poor");
 }
 
 /* A filter on a joined ordinary table applies inside the search: the k
@@ -551,6 +675,9 @@ int main(void) {
       cmocka_unit_test(test_result_columns),
       cmocka_unit_test(test_kept_statements),
       cmocka_unit_test(test_filter_masks_follow_writes),
+      cmocka_unit_test(test_distance_magnitude),
+      cmocka_unit_test(test_distance_bound_inclusive),
+      cmocka_unit_test(test_filtered_graph_fallback),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -146,11 +146,11 @@ static void test_bad_input(void **state) {
   (void)state;
   sqlite3 *db = tdb_open(":memory:");
   assert_int_equal(tdb_int(db, "SELECT vg_pii_detect(NULL) IS NULL"), 1);
-  tdb_expect_error(db, "vg_pii_detect: the text must be TEXT; got an integer", "SELECT vg_pii_detect(12)");
-  tdb_expect_error(db, "vg_pii_detect: the text must be TEXT; got a blob", "SELECT vg_pii_detect(x'00')");
-  tdb_expect_error(db, "vg_pii_detect: the text is not valid UTF-8 (byte 1)",
+  tdb_expect_error(db, "vg_pii_detect: the text must be text; got an integer", "SELECT vg_pii_detect(12)");
+  tdb_expect_error(db, "vg_pii_detect: the text must be text; got a blob", "SELECT vg_pii_detect(x'00')");
+  tdb_expect_error(db, "vg_pii_detect: the text is not valid UTF-8 (at byte 1)",
                    "SELECT vg_pii_detect(CAST(x'61ff62' AS TEXT))");
-  tdb_expect_error(db, "vg_pii_detect: the text is not valid UTF-8 (byte 2)",
+  tdb_expect_error(db, "vg_pii_detect: the text is not valid UTF-8 (at byte 2)",
                    "SELECT vg_pii_detect(CAST(x'6161c0af' AS TEXT))"); /* overlong '/' */
   /* Long pathological texts end, and their answers are right: 200,000
   ** digits hold no finding with word boundaries inside; '@' and one long

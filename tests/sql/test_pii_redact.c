@@ -128,8 +128,8 @@ static void test_operator_errors(void **state) {
   }
   tdb_expect_error(db, "vg_pii_redact: options must be a JSON object (as text)",
                    "SELECT vg_pii_redact('a@b.io', 7)");
-  tdb_expect_error(db, "vg_pii_redact: the text must be TEXT; got a blob", "SELECT vg_pii_redact(x'41')");
-  tdb_expect_error(db, "vg_pii_redact: the text is not valid UTF-8 (byte 0)",
+  tdb_expect_error(db, "vg_pii_redact: the text must be text; got a blob", "SELECT vg_pii_redact(x'41')");
+  tdb_expect_error(db, "vg_pii_redact: the text is not valid UTF-8 (at byte 0)",
                    "SELECT vg_pii_redact(CAST(x'c3' AS TEXT))");
   tdb_close(db);
 }
@@ -179,7 +179,7 @@ static void test_keys(void **state) {
   /* A key given as an argument wins over the connection's. */
   assert_int_equal(tdb_int(db, "SELECT vg_pii_hash('ana@example.com', zeroblob(32)) = '%s'", zHash), 0);
   assert_int_equal(tdb_int(db, "SELECT vg_pii_hash('ana@example.com', %s) = '%s'", zKeyA, zHash), 1);
-  tdb_expect_error(db, "vg_pii_hash: the value must be TEXT or a BLOB", "SELECT vg_pii_hash(5)");
+  tdb_expect_error(db, "vg_pii_hash: the value must be text or a blob", "SELECT vg_pii_hash(5)");
   assert_int_equal(tdb_int(db, "SELECT vg_pii_hash(NULL) IS NULL"), 1);
   /* Keys from vg_pii_keys: by name, and 'default' when the connection has none. */
   tdb_exec(db, "SELECT vg_pii_init(); INSERT INTO vg_pii_keys VALUES ('tenant7', %s), ('default', zeroblob(32))", zKeyA);
@@ -289,7 +289,7 @@ static void test_check(void **state) {
                    "SELECT vg_pii_check('x', '{\"max_findings\": -2}')");
   tdb_expect_error(db, "vg_pii_check: block_score must be a number from 0 to 1",
                    "SELECT vg_pii_check('x', '{\"block_score\": true}')");
-  tdb_expect_error(db, "vg_pii_check: the text must be TEXT; got a real", "SELECT vg_pii_check(1.5)");
+  tdb_expect_error(db, "vg_pii_check: the text must be text; got a real", "SELECT vg_pii_check(1.5)");
   tdb_close(db);
 }
 
@@ -433,8 +433,8 @@ static void test_scan(void **state) {
   tdb_expect_text(db, "EMAIL_ADDRESS|24|30", "SELECT type || '|' || start || '|' || \"end\" FROM vg_pii_scan("
                                          "(SELECT x FROM t WHERE rowid = 1), '{\"types\": [\"EMAIL_ADDRESS\"]}')");
   assert_int_equal(tdb_int(db, "SELECT count(*) FROM vg_pii_scan(NULL)"), 0);
-  tdb_expect_error(db, "vg_pii_scan: the text must be TEXT", "SELECT * FROM vg_pii_scan(5)");
-  tdb_expect_error(db, "vg_pii_scan: the text is not valid UTF-8 (byte 1)",
+  tdb_expect_error(db, "vg_pii_scan: the text must be text", "SELECT * FROM vg_pii_scan(5)");
+  tdb_expect_error(db, "vg_pii_scan: the text is not valid UTF-8 (at byte 1)",
                    "SELECT * FROM vg_pii_scan(CAST(x'61ff' AS TEXT))");
   tdb_expect_error(db, "vg_pii_scan: unknown option \"x\"", "SELECT * FROM vg_pii_scan('a', '{\"x\": 1}')");
   tdb_expect_error(db, "vg_pii_scan: options must be a JSON object (as text)", "SELECT * FROM vg_pii_scan('a', 1)");

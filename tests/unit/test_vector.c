@@ -42,8 +42,8 @@ static void test_json_valid(void **state) {
   const float a1[] = {0.1f, 2.0f, -0.03f};
   expect_parse("[0.1, 2, -3e-2]", a1, 3);
   expect_parse(" \n[0.1,2,-3E-2]\t ", a1, 3);
-  const float a2[] = {0.0f, -0.0f, 1e-45f, 3.4028234e38f};
-  expect_parse("[0,-0,1e-45,3.4028234e38]", a2, 4);
+  const float a2[] = {0.0f, -0.0f, 1e-45f, 1e16f, -1e16f};
+  expect_parse("[0,-0,1e-45,1e16,-1e16]", a2, 5);
   const float a3[] = {123456789.0f};
   expect_parse("[123456789]", a3, 1);
   const float a4[] = {0.5f};
@@ -53,6 +53,9 @@ static void test_json_valid(void **state) {
 static void test_json_invalid(void **state) {
   (void)state;
   expect_json_error("[]", "empty vector");
+  /* Past VG_MAX_ELEMENT a distance could overflow float32. */
+  expect_json_error("[1, 1.1e16]", "element 1 (1.1e16) is beyond +/-1e16");
+  expect_json_error("[-3.4028234e38]", "element 0 (-3.4028234e38) is beyond +/-1e16");
   expect_json_error("[ ]", "empty vector");
   expect_json_error("", "expected '['");
   expect_json_error("1,2", "expected '['");
@@ -119,6 +122,12 @@ static void test_blob(void **state) {
   assert_int_equal(vg_vector_parse_blob(inf, 4, &a, &n, &zErr), SQLITE_ERROR);
   assert_string_equal(zErr, "element 0 is infinite");
   sqlite3_free(zErr);
+  /* -1e17 (0xdbb1a2bc): finite, but past VG_MAX_ELEMENT */
+  const unsigned char big[] = {0x00, 0x00, 0x80, 0x3f, 0xbc, 0xa2, 0xb1, 0xdb};
+  assert_int_equal(vg_vector_parse_blob(big, 8, &a, &n, &zErr), SQLITE_ERROR);
+  assert_non_null(strstr(zErr, "element 1 (-1e+17) is beyond +/-1e16"));
+  assert_null(a);
+  sqlite3_free(zErr);
 }
 
 static void test_json_output(void **state) {
@@ -141,7 +150,7 @@ static void test_json_round_trip(void **state) {
         x ^= x >> 17;
         x ^= x << 5;
         memcpy(&a[i], &x, 4);
-      } while (!isfinite(a[i]));
+      } while (!isfinite(a[i]) || fabsf(a[i]) > (float)VG_MAX_ELEMENT);
     }
     char *z = vg_vector_to_json(a, 512);
     float *b = 0;
