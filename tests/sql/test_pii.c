@@ -114,6 +114,10 @@ static void test_options(void **state) {
   assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(%s, '{\"min_score\": 0.9}'))", zText), 1);
   assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(%s, '{\"min_score\": 0.8}'))", zText), 2);
   assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(%s, '{}'))", zText), 2);
+  /* A finding scored exactly min_score is kept: the URL scores 0.60. */
+  tdb_expect_text(db, "[{\"type\":\"URL\",\"start\":4,\"end\":28,\"text\":\"https://example.com/page\",\"score\":0.60}]",
+                  "SELECT vg_pii_detect('see https://example.com/page', '{\"min_score\": 0.6}')");
+  tdb_expect_text(db, "[]", "SELECT vg_pii_detect('see https://example.com/page', '{\"min_score\": 0.61}')");
   assert_int_equal(tdb_int(db, "SELECT json_array_length(vg_pii_detect(%s, NULL))", zText), 2);
   /* US-only recognizers are skipped for Spanish. */
   tdb_expect_text(db, "US_SSN", "SELECT group_concat(value ->> '$.type') FROM json_each(vg_pii_detect('ssn 536-22-1234'))");
@@ -139,6 +143,33 @@ static void test_options(void **state) {
                    "SELECT vg_pii_detect('x', '[1, 2]')");
   tdb_expect_error(db, "vg_pii_detect: options are not valid JSON",
                    "SELECT vg_pii_detect('x', '{\"types\": [')");
+  tdb_close(db);
+}
+
+/* Overlapping findings: the higher score wins; at equal scores the longer
+** span, then the earlier start, then the recognizer listed first (built-in
+** ones before custom ones, custom ones by name). */
+static void test_overlap_ties(void **state) {
+  (void)state;
+  sqlite3 *db = tdb_open(":memory:");
+  const char *zFind = "SELECT group_concat(value ->> 'type' || ':' || (value ->> 'start') || '-' || (value ->> 'end'), ' ')"
+                      " FROM json_each(vg_pii_detect('x AB1234CD y'))";
+  tdb_exec(db, "SELECT vg_pii_init()");
+  tdb_exec(db, "INSERT INTO vg_pii_recognizers(name, entity, pattern, score) VALUES"
+               " ('b_left', 'LEFT_ID', 'AB\\d{4}', 0.9), ('a_right', 'RIGHT_ID', '\\d{4}CD', 0.9)");
+  tdb_expect_text(db, "LEFT_ID:2-8", "%s", zFind); /* equal length: the earlier start */
+  tdb_exec(db, "UPDATE vg_pii_recognizers SET score = 0.95 WHERE name = 'a_right'");
+  tdb_expect_text(db, "RIGHT_ID:4-10", "%s", zFind); /* the higher score */
+  tdb_exec(db, "UPDATE vg_pii_recognizers SET score = 0.9 WHERE name = 'a_right';"
+               "INSERT INTO vg_pii_recognizers(name, entity, pattern, score) VALUES ('c_whole', 'WHOLE_ID', 'AB\\d{4}CD', 0.9)");
+  tdb_expect_text(db, "WHOLE_ID:2-10", "%s", zFind); /* the longer span */
+  tdb_exec(db, "DELETE FROM vg_pii_recognizers WHERE name = 'c_whole';"
+               "INSERT INTO vg_pii_recognizers(name, entity, pattern, score) VALUES ('z_same', 'SAME_ID', 'AB\\d{4}', 0.9)");
+  tdb_expect_text(db, "LEFT_ID:2-8", "%s", zFind); /* the same span: the first by name */
+  tdb_exec(db, "UPDATE vg_pii_recognizers SET name = 'a_same' WHERE name = 'z_same'");
+  tdb_expect_text(db, "SAME_ID:2-8", "%s", zFind);
+  /* Redaction replaces only the winner's span. */
+  tdb_expect_text(db, "x <SAME_ID>CD y", "SELECT vg_pii_redact('x AB1234CD y')");
   tdb_close(db);
 }
 
@@ -168,6 +199,7 @@ int main(void) {
       cmocka_unit_test(test_findings),
       cmocka_unit_test(test_national_types),
       cmocka_unit_test(test_options),
+      cmocka_unit_test(test_overlap_ties),
       cmocka_unit_test(test_bad_input),
   };
   return cmocka_run_group_tests(tests, 0, 0);
