@@ -6,8 +6,8 @@
 **       write the audit row, enqueue — one transaction; returns the item id
 **   vg_queue_run(n [, worker_id])
 **       claim up to n items, cut each into chunks, embed them with the
-**       table's model, store the vectors and mark the items done (or failed);
-**       returns a JSON summary
+**       table's model, store the vectors and mark the items done (or failed;
+**       done erases an item's text from the queue); returns a JSON summary
 **
 ** vg_queue_run holds no lock while it embeds: the claim is one statement,
 ** the embedding happens outside any transaction, and the results are
@@ -125,7 +125,7 @@ static int ingest_item(sqlite3 *db, void *pArg, char **pzErr) {
     clean.zContent = zText;
     clean.nContent = nText;
     clean.zMetadata = zMetadata;
-    rc = vg_queue_put(db, x->q, &clean, &x->id);
+    rc = vg_queue_put(db, x->q, &clean, &x->id, pzErr);
   }
   sqlite3_free(zText);
   sqlite3_free(zMetadata);
@@ -216,6 +216,10 @@ static int config_cached(sqlite3 *db, ConfigCache *c, const char *zTable, const 
 static int run_prepare(sqlite3 *db, ConfigCache *pCache, sqlite3_int64 id, RunItem *r) {
   int rc = vg_queue_item_read(db, id, &r->it);
   if (rc != SQLITE_OK) return rc;
+  if (r->it.zContent == 0) {
+    r->zError = vg_queue_textless(id);
+    return r->zError ? SQLITE_OK : SQLITE_NOMEM;
+  }
   rc = config_cached(db, pCache, r->it.zTable, &r->pCfg, &r->zError);
   if (rc == SQLITE_OK) {
     rc = vg_chunk_spans(r->it.zContent, r->it.nContent, r->pCfg->nChunkTokens, r->pCfg->nChunkOverlap,
@@ -381,7 +385,8 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
   sqlite3_int64 *aId = 0;
   int nId = 0;
-  int rc = vg_queue_ensure(db);
+  char *zErr = 0;
+  int rc = vg_queue_ensure(db, &zErr);
   if (rc == SQLITE_OK) {
     rc = vg_queue_claim_ids(db, zWorker, vg_queue_now(q), VG_QUEUE_LEASE, sqlite3_value_int(argv[0]), &aId, &nId);
   }
@@ -397,9 +402,12 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   ** their leases run out. */
   if (rc == SQLITE_OK) {
     run_result(ctx, &t, a, nId);
+  } else if (zErr) {
+    vg_result_error(ctx, rc, "vg_queue_run", zErr);
   } else {
     vg_result_db_error(ctx, "vg_queue_run", db, rc);
   }
+  sqlite3_free(zErr);
   for (int i = 0; a && i < nId; i++) run_item_clear(&a[i]);
   config_cache_clear(&cache);
   sqlite3_free(a);

@@ -11,10 +11,12 @@
 **   vg_queue_stats([tenant])                     JSON counts
 **   vg_queue_clock([seconds])                    fix "now" on this connection (tests)
 **
-** Enqueueing and claiming are each one SQL statement, so that several
-** processes can do them at once: a statement that writes holds the
-** database's write lock from its first step to its end.  Completing and
-** failing read the item and write under one transaction (vg_txn_begin).
+** Several processes can work on one queue at once.  Claiming is one SQL
+** statement (a statement that writes holds the database's write lock from
+** its first step to its end); enqueueing writes the item and its text,
+** completing and failing read the item and write, each under one
+** transaction (vg_txn_begin).  Items' texts live in vg_queue_text and are
+** erased for real when no longer needed (see zSchema).
 */
 #include "vecguard.h"
 
@@ -35,6 +37,50 @@ double vg_queue_now(const QueueConn *q) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The texts of open items live in vg_queue_text, apart from vg_queue, so
+** that they can be erased for real (docs/storage.md).  A row of vg_queue
+** changes size with every claim and failure, and SQLite then moves it,
+** leaving the old bytes in free space; a row of vg_queue_text is written
+** once, overwritten once, deleted.  It holds the text after a zero pad as
+** long as the most a page keeps of a record (page size - 35), so the text
+** sits wholly on overflow pages, which SQLite never moves (store.c does the
+** same with slots).  Erasing overwrites the text with as many zero bytes
+** (taking the length of the bytes: length() of a TEXT stops at a NUL),
+** which SQLite does in place for a record of the same size (a TEXT of n
+** bytes and a zeroblob(n) take the same header bytes).
+**
+** The zeroed row stays, a tombstone, until a later transaction deletes it
+** (vg_txn_begin).  Deleted at once, its overflow pages would be freed in
+** the transaction that zeroed them, and SQLite does not write back a page
+** freed in the transaction that changed it (with secure_delete off and no
+** savepoint open: a DELETE in autocommit): the file would keep the text.
+** A row's tombstone and the text given to its item afresh may meet in one
+** transaction, so rows have ids of their own, and the item's text is its
+** one row that is still TEXT (the unique index vg_queue_text_item).
+**
+** Plain-SQL triggers do the erasing, so that it happens however an item
+** goes: deleted by hand, from a connection without the extension, or by
+** vg_watch's triggers; done (its table holds the text now, encrypted); or
+** given a new text or id. */
+#define TEXT_PAD "zeroblob((SELECT page_size FROM pragma_page_size) - 35)"
+#define ERASE_TEXT                                                                                 \
+  "  UPDATE vg_queue_text SET content = zeroblob(length(CAST(content AS BLOB)))\n"                 \
+  "    WHERE item_id = OLD.id AND typeof(content) = 'text';\n"
+#define TEXT_TABLE                                                                                 \
+  "CREATE TABLE IF NOT EXISTS main.vg_queue_text(\n"                                               \
+  "  id INTEGER PRIMARY KEY,\n"                                                                    \
+  "  item_id INTEGER NOT NULL,\n"                                                                  \
+  "  pad BLOB NOT NULL,\n"                                                                         \
+  "  content TEXT NOT NULL\n"                                                                      \
+  ");\n"                                                                                           \
+  "CREATE UNIQUE INDEX IF NOT EXISTS main.vg_queue_text_item ON vg_queue_text(item_id)\n"          \
+  "  WHERE typeof(content) = 'text';\n"                                                            \
+  "CREATE INDEX IF NOT EXISTS main.vg_queue_text_erased ON vg_queue_text(id)\n"                    \
+  "  WHERE typeof(content) = 'blob';\n"
+/* An item's text, for item expression ITEM. */
+#define ITEM_TEXT(ITEM) \
+  "(SELECT t.content FROM main.vg_queue_text AS t WHERE t.item_id = " ITEM " AND typeof(t.content) = 'text')"
+
 static const char zSchema[] =
     "CREATE TABLE IF NOT EXISTS main.vg_queue(\n"
     "  id INTEGER PRIMARY KEY,\n"
@@ -42,7 +88,6 @@ static const char zSchema[] =
     "  target_table TEXT NOT NULL,\n"
     "  content_type TEXT NOT NULL,\n"
     "  content_id TEXT NOT NULL,\n"
-    "  content TEXT NOT NULL,\n"
     "  content_hash BLOB NOT NULL,\n"
     "  metadata TEXT CHECK (metadata IS NULL OR json_type(metadata) = 'object'),\n"
     "  priority TEXT NOT NULL CHECK (priority IN ('high', 'medium', 'low')),\n"
@@ -60,6 +105,16 @@ static const char zSchema[] =
     "  (CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END), queued_at)\n"
     "  WHERE status IN ('pending', 'failed');\n"
     "CREATE INDEX IF NOT EXISTS main.vg_queue_leases ON vg_queue(status, lease_until);\n"
+    TEXT_TABLE
+    "CREATE TRIGGER IF NOT EXISTS main.vg_queue_erase_deleted AFTER DELETE ON vg_queue BEGIN\n"
+    ERASE_TEXT
+    "END;\n"
+    "CREATE TRIGGER IF NOT EXISTS main.vg_queue_erase_finished AFTER UPDATE OF id, status, content_hash ON vg_queue\n"
+    "  WHEN NEW.status = 'done' OR NEW.content_hash IS NOT OLD.content_hash OR NEW.id IS NOT OLD.id BEGIN\n"
+    ERASE_TEXT
+    "END;\n"
+    "CREATE VIEW IF NOT EXISTS main.vg_queue_items AS SELECT q.*, t.content FROM vg_queue AS q\n"
+    "  LEFT JOIN vg_queue_text AS t ON t.item_id = q.id AND typeof(t.content) = 'text';\n"
     "CREATE TABLE IF NOT EXISTS main.vg_queue_vectors(\n"
     "  item_id INTEGER NOT NULL,\n"
     "  chunk_index INTEGER NOT NULL,\n"
@@ -79,6 +134,23 @@ static const char zSchema[] =
     "  target_table TEXT NOT NULL,\n"
     "  options TEXT NOT NULL\n"
     ");\n";
+
+/* A queue made before vg_queue_text kept each item's text in vg_queue
+** itself.  vg_queue_init() moves the texts of items that still need them
+** and drops the column, keeping every item and its id (vg_queue_vectors
+** refers to them).  The old copies stay in the file's free space, which
+** only a VACUUM, outside any transaction, clears: so the upgrade is asked
+** for, not done behind the caller's back, and the message says so. */
+static const char zUpgrade[] =
+    TEXT_TABLE
+    "INSERT INTO main.vg_queue_text(item_id, pad, content) SELECT id, " TEXT_PAD ", content FROM main.vg_queue"
+    " WHERE status <> 'done';\n"
+    "ALTER TABLE main.vg_queue DROP COLUMN content;\n";
+
+static const char zOldQueue[] =
+    "the queue was made by an earlier version of vecguard, which kept the items' texts in vg_queue, where they "
+    "cannot be erased; run SELECT vg_queue_init() once to move them to vg_queue_text, then VACUUM to clear the "
+    "copies left in free space (docs/queue.md)";
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -103,13 +175,9 @@ void vg_result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, in
   sqlite3_result_error_code(ctx, rc);
 }
 
-int vg_queue_ensure(sqlite3 *db) {
-  /* The last table the schema makes: a database made by an older version
-  ** gets the tables it lacks. */
-  if (sqlite3_table_column_metadata(db, "main", "vg_watches", 0, 0, 0, 0, 0, 0) == SQLITE_OK) {
-    return SQLITE_OK;
-  }
-  return sqlite3_exec(db, zSchema, 0, 0, 0);
+/* Does main hold table zTable (and its column zCol, unless 0)? */
+static int has_table(sqlite3 *db, const char *zTable, const char *zCol) {
+  return sqlite3_table_column_metadata(db, "main", zTable, zCol, 0, 0, 0, 0, 0) == SQLITE_OK;
 }
 
 /* Is a statement that writes running (the function was called from one, or
@@ -133,7 +201,20 @@ int vg_txn_begin(sqlite3 *db, VgTxn *pMode) {
   if (writer_running(db)) return SQLITE_OK;
   if (sqlite3_get_autocommit(db)) {
     int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0);
-    if (rc == SQLITE_OK) *pMode = VG_TXN_BEGIN;
+    if (rc != SQLITE_OK) return rc;
+    *pMode = VG_TXN_BEGIN;
+    /* The tombstones of erased texts (see zSchema) go here, first thing in
+    ** a transaction of our own: each was zeroed by a transaction that has
+    ** committed, so the file holds its zeros, and freeing its pages now
+    ** leaves them there.  Inside a caller's transaction one may have been
+    ** zeroed moments ago. */
+    if (has_table(db, "vg_queue_text", 0)) {
+      rc = sqlite3_exec(db, "DELETE FROM main.vg_queue_text WHERE typeof(content) = 'blob'", 0, 0, 0);
+      if (rc != SQLITE_OK) {
+        sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
+        *pMode = VG_TXN_NONE;
+      }
+    }
     return rc;
   }
   int rc = sqlite3_exec(db, "SAVEPOINT vg_queue", 0, 0, 0);
@@ -153,6 +234,25 @@ int vg_txn_end(sqlite3 *db, VgTxn mode, int rc) {
     return rc == SQLITE_OK ? rc2 : rc;
   }
   return rc;
+}
+
+/* Run zSql, all or none of it, in a transaction of its own (vg_txn_begin). */
+static int exec_atomic(sqlite3 *db, const char *zSql) {
+  VgTxn mode;
+  int rc = vg_txn_begin(db, &mode);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, zSql, 0, 0, 0);
+  return vg_txn_end(db, mode, rc);
+}
+
+int vg_queue_ensure(sqlite3 *db, char **pzErr) {
+  /* The schema is made all at once, so vg_queue_text stands for all of
+  ** it; a database made by an older version gets the tables it lacks. */
+  if (has_table(db, "vg_queue_text", 0)) return SQLITE_OK;
+  if (has_table(db, "vg_queue", "content")) {
+    *pzErr = sqlite3_mprintf("%s", zOldQueue);
+    return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+  }
+  return exec_atomic(db, zSchema);
 }
 
 /* A failure's error: zErr (freed here) when there is one, else the
@@ -230,16 +330,26 @@ int vg_target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char **pz
 
 /* ---- vg_queue_init, vg_queue_clock ---------------------------------------- */
 
+/* Make the schema, or upgrade a queue an earlier version made. */
+static int init_work(sqlite3 *db, void *pArg, char **pzErr) {
+  (void)pArg;
+  if (!has_table(db, "vg_queue_text", 0) && has_table(db, "vg_queue", "content")) {
+    /* Then the rest of the schema, in the same transaction: vg_queue_text
+    ** stands for all of it (vg_queue_ensure). */
+    int rc = sqlite3_exec(db, zUpgrade, 0, 0, 0);
+    return rc == SQLITE_OK ? sqlite3_exec(db, zSchema, 0, 0, 0) : rc;
+  }
+  return vg_queue_ensure(db, pzErr);
+}
+
 static void fn_queue_init(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   (void)argv;
-  sqlite3 *db = sqlite3_context_db_handle(ctx);
-  int rc = vg_queue_ensure(db);
-  if (rc != SQLITE_OK) {
-    vg_result_db_error(ctx, "vg_queue_init", db, rc);
-    return;
+  /* Made already: no need to take the write lock (the file may be read-only). */
+  if (has_table(sqlite3_context_db_handle(ctx), "vg_queue_text", 0) ||
+      vg_txn_call(ctx, "vg_queue_init", init_work, 0)) {
+    sqlite3_result_int(ctx, 1);
   }
-  sqlite3_result_int(ctx, 1);
 }
 
 /* vg_queue_clock(seconds) fixes "now" for this connection's queue functions;
@@ -263,20 +373,31 @@ static void fn_queue_clock(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 /* ---- vg_enqueue --------------------------------------------------------- */
 
-/* One statement: a new item, or an existing one started over when its
-** content, metadata or target changed or it was dead; else left alone. */
+/* A new item, or an existing one started over when its content, metadata
+** or target changed, or it was dead, or it is open without a text (a done
+** item set back by hand); else left alone.  RETURNING gives its id only
+** when it was written: then it needs its text (a changed text was erased by
+** the trigger vg_queue_erase_finished, a done item's long ago). */
 static const char zUpsert[] =
-    "INSERT INTO main.vg_queue(tenant_id, target_table, content_type, content_id, content,"
+    "INSERT INTO main.vg_queue(tenant_id, target_table, content_type, content_id,"
     " content_hash, metadata, priority, status, queued_at, scheduled_for, attempts, max_attempts)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, 0, ?10)"
+    " VALUES (?1, ?2, ?3, ?4, ?6, ?7, ?8, 'pending', ?9, ?9, 0, ?10)"
     " ON CONFLICT (tenant_id, content_type, content_id) DO UPDATE SET"
-    " target_table = excluded.target_table, content = excluded.content,"
+    " target_table = excluded.target_table,"
     " content_hash = excluded.content_hash, metadata = excluded.metadata,"
     " priority = excluded.priority, status = 'pending', queued_at = excluded.queued_at,"
     " scheduled_for = excluded.scheduled_for, lease_until = NULL, worker_id = NULL, attempts = 0,"
     " last_error = NULL"
     " WHERE status = 'dead' OR content_hash IS NOT excluded.content_hash"
-    " OR metadata IS NOT excluded.metadata OR target_table IS NOT excluded.target_table";
+    " OR metadata IS NOT excluded.metadata OR target_table IS NOT excluded.target_table"
+    " OR (status <> 'done' AND " ITEM_TEXT("vg_queue.id") " IS NULL)"
+    " RETURNING id";
+
+/* The text of an item started over.  A pending or dead item that kept its
+** text (only its metadata or target changed) has this very text already. */
+static const char zPutText[] =
+    "INSERT INTO main.vg_queue_text(item_id, pad, content) VALUES (?1, " TEXT_PAD ", ?2)"
+    " ON CONFLICT DO NOTHING";
 
 int vg_item_args(sqlite3_context *ctx, const char *zFunc, const char *zText, int argc,
                  sqlite3_value **argv, VgNewItem *pNew) {
@@ -362,73 +483,84 @@ int vg_item_check(sqlite3 *db, const VgNewItem *pNew, const VgTableDef *pDef, ch
   return rc;
 }
 
-/* The definition of the item's table, checked: a vg_hnsw table that keeps
-** the item's tenant apart, and metadata that is a JSON object.  0 with the
-** error set otherwise. */
-static VgTableDef *item_target(sqlite3_context *ctx, const char *zFunc, const VgNewItem *pNew) {
-  sqlite3 *db = sqlite3_context_db_handle(ctx);
-  VgTableDef *pDef = 0;
-  char *zErr = 0;
-  int rc = vg_target_def(db, pNew->zTable, &pDef, &zErr);
-  if (rc == SQLITE_OK) rc = vg_item_check(db, pNew, pDef, &zErr);
-  if (rc != SQLITE_OK) {
-    result_failure(ctx, zFunc, db, rc, zErr);
-    vg_tabledef_free(pDef);
-    return 0;
-  }
-  return pDef;
-}
-
-int vg_queue_put(sqlite3 *db, const QueueConn *q, const VgNewItem *pNew, sqlite3_int64 *pId) {
+int vg_queue_put(sqlite3 *db, const QueueConn *q, const VgNewItem *pNew, sqlite3_int64 *pId, char **pzErr) {
   unsigned char aHash[32];
   crypto_generichash(aHash, sizeof aHash, (const unsigned char *)pNew->zContent,
                      (unsigned long long)pNew->nContent, 0, 0);
-  int rc = vg_queue_ensure(db);
+  int rc = vg_queue_ensure(db, pzErr);
   sqlite3_stmt *p = 0;
+  int bWritten = 0;
   if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, zUpsert, -1, &p, 0);
   if (rc == SQLITE_OK) {
     sqlite3_bind_text(p, 1, pNew->zTenant, -1, SQLITE_STATIC);
     sqlite3_bind_text(p, 2, pNew->zTable, -1, SQLITE_STATIC);
     sqlite3_bind_text(p, 3, pNew->zType, -1, SQLITE_STATIC);
     sqlite3_bind_text(p, 4, pNew->zContentId, -1, SQLITE_STATIC);
-    sqlite3_bind_text(p, 5, pNew->zContent, pNew->nContent, SQLITE_STATIC);
     sqlite3_bind_blob(p, 6, aHash, sizeof aHash, SQLITE_STATIC);
     if (pNew->zMetadata) sqlite3_bind_text(p, 7, pNew->zMetadata, -1, SQLITE_STATIC);
     sqlite3_bind_text(p, 8, vg_priority_name(pNew->priority), -1, SQLITE_STATIC);
     sqlite3_bind_double(p, 9, vg_queue_now(q));
     sqlite3_bind_int(p, 10, VG_QUEUE_MAX_ATTEMPTS);
-    sqlite3_step(p);
+    if (sqlite3_step(p) == SQLITE_ROW) {
+      *pId = sqlite3_column_int64(p, 0);
+      bWritten = 1;
+      sqlite3_step(p);
+    }
     rc = sqlite3_finalize(p);
   }
-  if (rc == SQLITE_OK) {
+  if (rc == SQLITE_OK && bWritten) {
+    rc = sqlite3_prepare_v2(db, zPutText, -1, &p, 0);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_int64(p, 1, *pId);
+      sqlite3_bind_text(p, 2, pNew->zContent, pNew->nContent, SQLITE_STATIC);
+      sqlite3_step(p);
+      rc = sqlite3_finalize(p);
+    }
+  } else if (rc == SQLITE_OK) {
+    /* Left alone: only its id is wanted. */
     rc = sqlite3_prepare_v2(db, "SELECT id FROM main.vg_queue WHERE tenant_id = ? AND content_type = ? "
                                 "AND content_id = ?", -1, &p, 0);
-  }
-  if (rc == SQLITE_OK) {
-    sqlite3_bind_text(p, 1, pNew->zTenant, -1, SQLITE_STATIC);
-    sqlite3_bind_text(p, 2, pNew->zType, -1, SQLITE_STATIC);
-    sqlite3_bind_text(p, 3, pNew->zContentId, -1, SQLITE_STATIC);
-    if (sqlite3_step(p) == SQLITE_ROW) *pId = sqlite3_column_int64(p, 0);
-    rc = sqlite3_finalize(p);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_text(p, 1, pNew->zTenant, -1, SQLITE_STATIC);
+      sqlite3_bind_text(p, 2, pNew->zType, -1, SQLITE_STATIC);
+      sqlite3_bind_text(p, 3, pNew->zContentId, -1, SQLITE_STATIC);
+      if (sqlite3_step(p) == SQLITE_ROW) *pId = sqlite3_column_int64(p, 0);
+      rc = sqlite3_finalize(p);
+    }
   }
   return rc;
 }
 
-static void fn_enqueue(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  sqlite3 *db = sqlite3_context_db_handle(ctx);
+/* One vg_enqueue call. */
+typedef struct Enqueue {
+  const QueueConn *q;
   VgNewItem item;
-  if (!vg_item_args(ctx, "vg_enqueue", "the content", argc, argv, &item)) return;
-  VgTableDef *pDef = item_target(ctx, "vg_enqueue", &item);
-  if (pDef == 0) return;
+  sqlite3_int64 id; /* the item's id, once enqueued */
+} Enqueue;
+
+/* Check the item against its table and put it in, inside the transaction
+** of vg_txn_call: the item and its text are written together, and no other
+** process claims the one without the other. */
+static int enqueue_work(sqlite3 *db, void *pArg, char **pzErr) {
+  Enqueue *x = pArg;
+  VgTableDef *pDef = 0;
+  int rc = vg_target_def(db, x->item.zTable, &pDef, pzErr);
+  if (rc == SQLITE_OK) rc = vg_item_check(db, &x->item, pDef, pzErr);
   vg_tabledef_free(pDef);
-  sqlite3_int64 id = 0;
-  int rc = vg_queue_put(db, sqlite3_user_data(ctx), &item, &id);
-  if (rc != SQLITE_OK) {
-    vg_result_db_error(ctx, "vg_enqueue", db, rc);
-    return;
-  }
-  sqlite3_result_int64(ctx, id);
+  if (rc == SQLITE_OK) rc = vg_queue_put(db, x->q, &x->item, &x->id, pzErr);
+  return rc;
 }
+
+static void fn_enqueue(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  Enqueue x;
+  memset(&x, 0, sizeof x);
+  x.q = sqlite3_user_data(ctx);
+  if (vg_item_args(ctx, "vg_enqueue", "the content", argc, argv, &x.item) &&
+      vg_txn_call(ctx, "vg_enqueue", enqueue_work, &x)) {
+    sqlite3_result_int64(ctx, x.id);
+  }
+}
+
 /* ---- vg_queue_claim ----------------------------------------------------- */
 
 /* One statement: take up to n due items, highest priority first, oldest
@@ -452,7 +584,8 @@ static void fn_enqueue(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 static const char zClaimIds[] = CLAIM_UPDATE;
 static const char zClaimJson[] = CLAIM_UPDATE ","
     " json_object('id', id, 'tenant_id', tenant_id, 'target_table', target_table,"
-    " 'content_type', content_type, 'content_id', content_id, 'content', content,"
+    " 'content_type', content_type, 'content_id', content_id,"
+    " 'content', " ITEM_TEXT("vg_queue.id") ","
     " 'metadata', json(metadata), 'priority', priority, 'attempts', attempts,"
     " 'lease_until', lease_until)";
 
@@ -568,7 +701,8 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
       return;
     }
   }
-  int rc = vg_queue_ensure(db);
+  char *zErr = 0;
+  int rc = vg_queue_ensure(db, &zErr);
   if (rc == SQLITE_OK) rc = set_worker(q, zWorker);
   Claimed *a = 0;
   int n = 0;
@@ -576,7 +710,7 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     rc = run_claim(db, zWorker, vg_queue_now(q), lease, sqlite3_value_int(argv[1]), 1, &a, &n);
   }
   if (rc != SQLITE_OK) {
-    vg_result_db_error(ctx, "vg_queue_claim", db, rc);
+    result_failure(ctx, "vg_queue_claim", db, rc, zErr);
     return;
   }
   sqlite3_str *out = sqlite3_str_new(db);
@@ -615,12 +749,19 @@ char *vg_column_dup(sqlite3_stmt *p, int i, int *pbOom) {
   return zCopy;
 }
 
+char *vg_queue_textless(sqlite3_int64 id) {
+  return sqlite3_mprintf("item %lld has no text in vg_queue_text (a done item keeps none); enqueue its text again",
+                         id);
+}
+
 int vg_queue_item_read(sqlite3 *db, sqlite3_int64 id, VgQueueItem *it) {
   memset(it, 0, sizeof(*it));
   sqlite3_stmt *p = 0;
   int rc = sqlite3_prepare_v2(db,
-                              "SELECT status, attempts, max_attempts, worker_id, tenant_id, target_table,"
-                              " content_type, content_id, content, metadata FROM main.vg_queue WHERE id = ?",
+                              "SELECT q.status, q.attempts, q.max_attempts, q.worker_id, q.tenant_id, q.target_table,"
+                              " q.content_type, q.content_id, t.content, q.metadata FROM main.vg_queue AS q"
+                              " LEFT JOIN main.vg_queue_text AS t ON t.item_id = q.id AND typeof(t.content) = 'text'"
+                              " WHERE q.id = ?",
                               -1, &p, 0);
   if (rc != SQLITE_OK) return rc;
   sqlite3_bind_int64(p, 1, id);
@@ -671,7 +812,7 @@ static int finish_args(sqlite3_context *ctx, const char *zFunc, int argc, sqlite
 ** *pzErr saying why not. */
 static int item_for_finish(sqlite3 *db, const Finish *f, VgQueueItem *it, char **pzErr) {
   memset(it, 0, sizeof(*it));
-  int rc = vg_queue_ensure(db);
+  int rc = vg_queue_ensure(db, pzErr);
   if (rc == SQLITE_OK) rc = vg_queue_item_read(db, f->id, it);
   if (rc == SQLITE_NOTFOUND) {
     *pzErr = sqlite3_mprintf("no queue item %lld", f->id);
@@ -810,6 +951,10 @@ static int complete_item(sqlite3 *db, const VgQueueItem *it, sqlite3_value *pEmb
   VgTableDef *pDef = 0;
   float *aVec = 0;
   int nDims = 0;
+  if (it->zContent == 0) {
+    *pzErr = vg_queue_textless(it->id);
+    return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+  }
   int rc = vg_target_def(db, it->zTable, &pDef, pzErr);
   if (rc == SQLITE_OK) rc = vg_vector_from_value(pEmbedding, &aVec, &nDims, pzErr);
   if (rc == SQLITE_OK && aVec == 0) {
@@ -924,7 +1069,8 @@ static void fn_queue_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     return;
   }
   sqlite3_stmt *p = 0;
-  int rc = vg_queue_ensure(db);
+  char *zErr = 0;
+  int rc = vg_queue_ensure(db, &zErr);
   if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, zStats, -1, &p, 0);
   if (rc == SQLITE_OK) {
     if (argc > 0) sqlite3_bind_value(p, 1, argv[0]);
@@ -934,7 +1080,7 @@ static void fn_queue_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     }
     rc = sqlite3_finalize(p);
   }
-  if (rc != SQLITE_OK) vg_result_db_error(ctx, "vg_queue_stats", db, rc);
+  if (rc != SQLITE_OK) result_failure(ctx, "vg_queue_stats", db, rc, zErr);
 }
 
 /* ---- registration ------------------------------------------------------- */

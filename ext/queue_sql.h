@@ -28,8 +28,10 @@ int vg_queue_embedder(QueueConn *q, const char *zModel, struct VgEmbedder **pp, 
 /* Seconds since 1970, or the time vg_queue_clock fixed. */
 double vg_queue_now(const QueueConn *q);
 
-/* Create the queue's tables unless they exist. */
-int vg_queue_ensure(sqlite3 *db);
+/* Create the queue's tables unless they exist.  A queue made by an earlier
+** version, which kept the items' texts in vg_queue, is SQLITE_ERROR with
+** *pzErr saying to run vg_queue_init(), which upgrades it. */
+int vg_queue_ensure(sqlite3 *db, char **pzErr);
 
 /* A transaction around a function's reads and writes (see queue_sql.c):
 ** BEGIN IMMEDIATE outside one, a savepoint inside one, nothing inside a
@@ -75,16 +77,22 @@ int vg_item_args(sqlite3_context *ctx, const char *zFunc, const char *zText, int
 ** that is a JSON object?  SQLITE_ERROR with *pzErr when not. */
 int vg_item_check(sqlite3 *db, const VgNewItem *pNew, const VgTableDef *pDef, char **pzErr);
 
-/* Add the item, or start it over (see vg_enqueue); its id in *pId. */
-int vg_queue_put(sqlite3 *db, const QueueConn *q, const VgNewItem *pNew, sqlite3_int64 *pId);
+/* Add the item, or start it over (see vg_enqueue), with its text in
+** vg_queue_text; its id in *pId.  Two writes: the caller holds the
+** transaction (vg_txn_begin). */
+int vg_queue_put(sqlite3 *db, const QueueConn *q, const VgNewItem *pNew, sqlite3_int64 *pId, char **pzErr);
 
 /* An item as it is read to be finished. */
 typedef struct VgQueueItem {
   sqlite3_int64 id;
   VgItemState st;
-  char *zWorker, *zTenant, *zTable, *zType, *zContentId, *zContent, *zMetadata;
-  int nContent; /* zContent's bytes: it may hold NUL */
+  char *zWorker, *zTenant, *zTable, *zType, *zContentId, *zMetadata;
+  char *zContent; /* its text from vg_queue_text, or 0 when it has none (done) */
+  int nContent;   /* zContent's bytes: it may hold NUL */
 } VgQueueItem;
+
+/* Why item id cannot be embedded: it has no text (a message to free). */
+char *vg_queue_textless(sqlite3_int64 id);
 
 /* A copy of column i of the row, all its bytes and a NUL after them (0 for
 ** NULL; *pbOom set when out of memory). */
@@ -101,7 +109,9 @@ int vg_queue_claim_ids(sqlite3 *db, const char *zWorker, double now, double leas
 
 /* Store the item's vectors, one per chunk (aVec: nChunk * dims floats;
 ** chunk k is it->zContent's bytes aStart[k] to aEnd[k]), in place of those
-** it stored before, and mark it done.  The caller holds the transaction. */
+** it stored before, and mark it done, which erases its text from
+** vg_queue_text (the trigger vg_queue_erase_finished).  The caller holds the
+** transaction. */
 int vg_queue_store(sqlite3 *db, const VgQueueItem *it, const VgTableDef *pDef, int nChunk, const float *aVec,
                    const int *aStart, const int *aEnd);
 

@@ -230,8 +230,8 @@ static int redact_check(sqlite3 *db, const char *zRedact, char **pzErr) {
   return rc;
 }
 
-static int config_row_write(sqlite3 *db, const char *zTable, const ConfigRow *r) {
-  int rc = vg_queue_ensure(db);
+static int config_row_write(sqlite3 *db, const char *zTable, const ConfigRow *r, char **pzErr) {
+  int rc = vg_queue_ensure(db, pzErr);
   sqlite3_stmt *p = 0;
   if (rc == SQLITE_OK) {
     rc = sqlite3_prepare_v2(db,
@@ -279,7 +279,7 @@ static int configure_table(sqlite3 *db, void *pArg, char **pzErr) {
   if (rc == SQLITE_OK && x->zSettings) rc = settings_apply(db, x->zSettings, &r, pzErr);
   if (rc == SQLITE_OK) rc = config_resolve(db, x->zTable, &r, &cfg, pzErr);
   if (rc == SQLITE_OK && x->zSettings) rc = redact_check(db, cfg.zRedact, pzErr);
-  if (rc == SQLITE_OK && x->zSettings) rc = config_row_write(db, x->zTable, &r);
+  if (rc == SQLITE_OK && x->zSettings) rc = config_row_write(db, x->zTable, &r, pzErr);
   if (rc == SQLITE_OK && (x->zJson = config_json(&cfg)) == 0) rc = SQLITE_NOMEM;
   config_row_clear(&r);
   vg_config_clear(&cfg);

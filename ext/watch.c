@@ -9,7 +9,8 @@
 ** an INSERT (or an UPDATE of a watched column) calls vg_ingest, which
 ** redacts and enqueues; a DELETE, or an UPDATE that moves the row to
 ** another id or tenant or blanks its text, deletes the row's vectors and
-** its queue item.  vg_queue_run then embeds what was enqueued.
+** its queue item (whose text the queue's own triggers erase, queue_sql.c).
+** vg_queue_run then embeds what was enqueued.
 **
 ** Options (a JSON object): "text" (a column, or an array of columns joined
 ** by a blank line; required), "id" (default rowid), "tenant" (a column) or
@@ -362,9 +363,9 @@ static int target_check(sqlite3 *db, const Watch *w, char **pzErr) {
 }
 
 /* Is zSource watched already? */
-static int watched(sqlite3 *db, const char *zSource, int *pb) {
+static int watched(sqlite3 *db, const char *zSource, int *pb, char **pzErr) {
   *pb = 0;
-  int rc = vg_queue_ensure(db);
+  int rc = vg_queue_ensure(db, pzErr);
   sqlite3_stmt *p = 0;
   if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, "SELECT 1 FROM main.vg_watches WHERE source_table = ?", -1, &p, 0);
   if (rc != SQLITE_OK) return rc;
@@ -378,7 +379,7 @@ static int watch_install(sqlite3 *db, Watch *w, const char *zOptions, int *pnRow
   if (rc == SQLITE_OK && !w->zType && (w->zType = sqlite3_mprintf("%s", w->zSource)) == 0) rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = target_check(db, w, pzErr);
   int bWatched = 0;
-  if (rc == SQLITE_OK) rc = watched(db, w->zSource, &bWatched);
+  if (rc == SQLITE_OK) rc = watched(db, w->zSource, &bWatched, pzErr);
   if (rc == SQLITE_OK && bWatched) {
     *pzErr = sqlite3_mprintf("table \"%s\" is watched already (vg_unwatch it first)", w->zSource);
     rc = SQLITE_ERROR;
@@ -433,7 +434,7 @@ static void fn_watch(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 static int unwatch_work(sqlite3 *db, void *pArg, char **pzErr) {
   const char *zSource = pArg;
   int bWatched = 0;
-  int rc = watched(db, zSource, &bWatched);
+  int rc = watched(db, zSource, &bWatched, pzErr);
   if (rc == SQLITE_OK && !bWatched) {
     *pzErr = sqlite3_mprintf("table \"%s\" is not watched", zSource);
     return SQLITE_ERROR;

@@ -4,22 +4,38 @@
 -- for tools that read schemas (tests/sql/test_queue.c checks they agree).
 --
 -- vg_queue: one row per (tenant_id, content_type, content_id).  Times are
--- seconds since 1970 (REAL).  content is already sanitized; content_hash is
--- its BLAKE2b-256.  attempts counts claims; lease_until and worker_id are set
--- while processing.  vg_queue_vectors: the rows of the target vg_hnsw table
--- that hold an item's vectors (one per chunk), replaced when it is embedded
--- again.  vg_queue_due holds the claimable items in claim order, so that a
--- claim reads only the rows it takes; vg_queue_leases finds expired leases.
--- vg_table_config: each vg_hnsw table's pipeline settings (NULL is
--- the default, see vg_configure).  vg_watches: the tables vg_watch keeps in
--- step with a vg_hnsw table, and their options.
+-- seconds since 1970 (REAL).  content_hash is the BLAKE2b-256 of the item's
+-- text (already sanitized); attempts counts claims; lease_until and
+-- worker_id are set while processing.  vg_queue_due holds the claimable
+-- items in claim order, so that a claim reads only the rows it takes;
+-- vg_queue_leases finds expired leases.
+--
+-- vg_queue_text: the texts of items that still need them (pending,
+-- processing, failed, dead), erased for real (docs/storage.md).  An item's
+-- text is its one row whose content is TEXT.  pad is page size - 35 zero
+-- bytes, the most a page keeps of a record, so the text lies wholly on
+-- overflow pages, which SQLite never moves.  When the item is done,
+-- deleted, or given a new text or id, a trigger overwrites the text with as
+-- many zero bytes, which SQLite does in place; the zeroed row (content a
+-- BLOB) is deleted by the next queue function that opens a transaction of
+-- its own (deleted at once, its pages could reach the file unzeroed).  The
+-- triggers are plain SQL: a DELETE FROM vg_queue by hand, without the
+-- extension loaded, erases too.  vg_queue_items: each item with its text
+-- (NULL once it has none).  Not erased, and in plain form: every column of
+-- vg_queue (tenant_id, content_type, content_id, metadata, last_error, ...).
+--
+-- vg_queue_vectors: the rows of the target vg_hnsw table that hold an
+-- item's vectors (one per chunk), replaced when it is embedded again.
+-- vg_table_config: each vg_hnsw table's pipeline settings (NULL is the
+-- default, see vg_configure).  vg_watches: the tables vg_watch keeps in step
+-- with a vg_hnsw table, and their options.  Settings are not erased when
+-- changed or removed: keep personal data out of them.
 CREATE TABLE IF NOT EXISTS main.vg_queue(
   id INTEGER PRIMARY KEY,
   tenant_id TEXT NOT NULL,
   target_table TEXT NOT NULL,
   content_type TEXT NOT NULL,
   content_id TEXT NOT NULL,
-  content TEXT NOT NULL,
   content_hash BLOB NOT NULL,
   metadata TEXT CHECK (metadata IS NULL OR json_type(metadata) = 'object'),
   priority TEXT NOT NULL CHECK (priority IN ('high', 'medium', 'low')),
@@ -37,6 +53,27 @@ CREATE INDEX IF NOT EXISTS main.vg_queue_due ON vg_queue(
   (CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END), queued_at)
   WHERE status IN ('pending', 'failed');
 CREATE INDEX IF NOT EXISTS main.vg_queue_leases ON vg_queue(status, lease_until);
+CREATE TABLE IF NOT EXISTS main.vg_queue_text(
+  id INTEGER PRIMARY KEY,
+  item_id INTEGER NOT NULL,
+  pad BLOB NOT NULL,
+  content TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS main.vg_queue_text_item ON vg_queue_text(item_id)
+  WHERE typeof(content) = 'text';
+CREATE INDEX IF NOT EXISTS main.vg_queue_text_erased ON vg_queue_text(id)
+  WHERE typeof(content) = 'blob';
+CREATE TRIGGER IF NOT EXISTS main.vg_queue_erase_deleted AFTER DELETE ON vg_queue BEGIN
+  UPDATE vg_queue_text SET content = zeroblob(length(CAST(content AS BLOB)))
+    WHERE item_id = OLD.id AND typeof(content) = 'text';
+END;
+CREATE TRIGGER IF NOT EXISTS main.vg_queue_erase_finished AFTER UPDATE OF id, status, content_hash ON vg_queue
+  WHEN NEW.status = 'done' OR NEW.content_hash IS NOT OLD.content_hash OR NEW.id IS NOT OLD.id BEGIN
+  UPDATE vg_queue_text SET content = zeroblob(length(CAST(content AS BLOB)))
+    WHERE item_id = OLD.id AND typeof(content) = 'text';
+END;
+CREATE VIEW IF NOT EXISTS main.vg_queue_items AS SELECT q.*, t.content FROM vg_queue AS q
+  LEFT JOIN vg_queue_text AS t ON t.item_id = q.id AND typeof(t.content) = 'text';
 CREATE TABLE IF NOT EXISTS main.vg_queue_vectors(
   item_id INTEGER NOT NULL,
   chunk_index INTEGER NOT NULL,

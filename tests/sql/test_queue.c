@@ -54,7 +54,7 @@ static void test_enqueue_errors(void **state) {
   for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
     tdb_expect_error(db, a[i].zNeedle, "SELECT vg_enqueue(%s)", a[i].zArgs);
   }
-  tdb_expect_text(db, "0", "SELECT count(*) FROM vg_queue");
+  tdb_expect_text(db, "0|0", "SELECT (SELECT count(*) FROM vg_queue) || '|' || (SELECT count(*) FROM vg_queue_text)");
   /* A vg_hnsw table written over several lines, in any case; an ordinary
   ** table named vg_hnsw is not one. */
   tdb_exec(db, "CREATE VIRTUAL TABLE spaced\n  USING\tVG_HNSW (embedding float[8])");
@@ -70,7 +70,9 @@ static void test_enqueue_errors(void **state) {
   tdb_close(db);
 }
 
-static const char *zItemState = "SELECT status || '|' || attempts || '|' || content FROM vg_queue WHERE id = %d";
+/* status|attempts|text of an item; '-' when it keeps no text. */
+static const char *zItemState = "SELECT status || '|' || attempts || '|' || coalesce(content, '-') FROM vg_queue_items"
+                                " WHERE id = %d";
 
 static void test_reenqueue(void **state) {
   (void)state;
@@ -81,9 +83,10 @@ static void test_reenqueue(void **state) {
   /* The same content and metadata: nothing changes, not even the time. */
   tdb_exec(db, "SELECT vg_queue_clock(2000)");
   tdb_expect_text(db, "1", "SELECT vg_enqueue('docs', 'acme', 'note', 'n1', 'first', '{\"lang\":\"en\"}')");
-  tdb_expect_text(db, "done|1|first|1000.0", "SELECT status || '|' || attempts || '|' || content || '|' || queued_at "
-                                             "FROM vg_queue WHERE id = 1");
-  /* New metadata or new content starts it over. */
+  tdb_expect_text(db, "done|1|1000.0", "SELECT status || '|' || attempts || '|' || queued_at FROM vg_queue WHERE id = 1");
+  /* A done item keeps its hash, not its text. */
+  tdb_expect_text(db, "done|1|-", zItemState, 1);
+  /* New metadata or new content starts it over, with the text given again. */
   tdb_expect_text(db, "1", "SELECT vg_enqueue('docs', 'acme', 'note', 'n1', 'first', '{\"lang\":\"es\"}')");
   tdb_expect_text(db, "pending|0|first", zItemState, 1);
   tdb_exec(db, "SELECT vg_queue_claim('w', 1)");
@@ -130,6 +133,24 @@ static void test_claim_order(void **state) {
   tdb_expect_error(db, "vg_queue_claim: lease_seconds must be a number above 0",
                    "SELECT vg_queue_claim('w', 1, -5)");
   tdb_expect_error(db, "vg_queue_claim: worker_id must not be empty", "SELECT vg_queue_claim('', 1)");
+  tdb_close(db);
+}
+
+/* An expired lease does not jump the priority order: a high item queued
+** later is claimed before a low one whose worker died. */
+static void test_claim_order_expired_lease(void **state) {
+  (void)state;
+  sqlite3 *db = queue_db();
+  tdb_exec(db, "SELECT vg_queue_clock(1000)");
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'old-low', 'old text', NULL, 'low')");
+  tdb_expect_text(db, "old-low", "SELECT group_concat(value ->> 'content_id') FROM json_each(vg_queue_claim('w1', 1, 10))");
+  tdb_exec(db, "SELECT vg_queue_clock(1005)");
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'new-high', 'new text', NULL, 'high')");
+  tdb_exec(db, "SELECT vg_queue_clock(1020)");
+  tdb_expect_text(db, "new-high", "SELECT group_concat(value ->> 'content_id') FROM json_each(vg_queue_claim('w2', 1))");
+  /* The expired one comes next. */
+  tdb_expect_text(db, "old-low|2", "SELECT group_concat((value ->> 'content_id') || '|' || (value ->> 'attempts'))"
+                                   " FROM json_each(vg_queue_claim('w2', 1))");
   tdb_close(db);
 }
 
@@ -226,12 +247,210 @@ static void test_complete(void **state) {
   tdb_close(db);
 }
 
+/* ---- the items' texts --------------------------------------------------- */
+
+/* The ids of the items that keep a text, in order. */
+static const char *zTexts = "SELECT coalesce(group_concat(id), '') FROM (SELECT id FROM vg_queue_items"
+                            " WHERE content IS NOT NULL ORDER BY id)";
+
+/* Erased texts: rows of vg_queue_text whose content is zeros, not text; and
+** rows that are neither, which must not be. */
+static const char *zTombstones = "SELECT count(*) FILTER (WHERE typeof(content) = 'blob' AND content = zeroblob(length(content)))"
+                                 " || '|' || count(*) FILTER (WHERE typeof(content) NOT IN ('text', 'blob')"
+                                 " OR (typeof(content) = 'blob' AND content <> zeroblob(length(content)))) FROM vg_queue_text";
+
+/* An item keeps its text while it may still be embedded or inspected
+** (pending, processing, failed, dead), each on a row whose pad puts it on
+** overflow pages; done, deleted, or given a new text or id, it keeps none. */
+static void test_text_kept_while_needed(void **state) {
+  (void)state;
+  sqlite3 *db = queue_db();
+  for (int i = 1; i <= 5; i++) tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n%d', 'text %d')", i, i);
+  tdb_expect_text(db, "1,2,3,4,5", "%s", zTexts);
+  tdb_expect_text(db, "5", "SELECT count(*) FROM vg_queue_text, pragma_page_size WHERE length(pad) = page_size - 35"
+                           " AND typeof(pad) = 'blob' AND pad = zeroblob(length(pad))");
+  expect_claim(db, "1,2", "w", 2, 60);
+  tdb_expect_text(db, "processing|1|text 1", zItemState, 1);
+  tdb_exec(db, "SELECT vg_queue_complete(1, vg_embed('text 1', 'hash:8'))");
+  tdb_expect_text(db, "done|1|-", zItemState, 1);
+  /* Failed and dead items keep theirs: they are tried again, or inspected. */
+  tdb_expect_text(db, "failed", "SELECT vg_queue_fail(2, 'no')");
+  tdb_expect_text(db, "failed|1|text 2", zItemState, 2);
+  tdb_exec(db, "UPDATE vg_queue SET attempts = max_attempts, status = 'processing', worker_id = 'w' WHERE id = 2");
+  tdb_expect_text(db, "dead", "SELECT vg_queue_fail(2, 'no')");
+  tdb_expect_text(db, "dead|5|text 2", zItemState, 2);
+  /* A new text replaces the old; new metadata alone keeps it. */
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n3', 'text 3, longer now')");
+  tdb_expect_text(db, "pending|0|text 3, longer now", zItemState, 3);
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n3', 'text 3, longer now', '{\"lang\": \"en\"}')");
+  tdb_expect_text(db, "pending|0|text 3, longer now", zItemState, 3);
+  /* Deleted, or moved to another id, by hand. */
+  tdb_exec(db, "DELETE FROM vg_queue WHERE content_id = 'n4'");
+  tdb_exec(db, "UPDATE vg_queue SET id = 50 WHERE id = 5");
+  tdb_expect_text(db, "2,3", "%s", zTexts);
+  /* An item without a text cannot be embedded: it says what to do. */
+  tdb_exec(db, "UPDATE vg_queue SET status = 'pending' WHERE id IN (1, 50)");
+  expect_claim(db, "1,3,50", "w", 3, 60);
+  tdb_expect_error(db, "vg_queue_complete: item 1 has no text in vg_queue_text (a done item keeps none); enqueue its"
+                       " text again",
+                   "SELECT vg_queue_complete(1, vg_embed('text 1', 'hash:8'))");
+  /* Given again, the text starts it over, though it is the same. */
+  tdb_expect_text(db, "1", "SELECT vg_enqueue('docs', 'acme', 'note', 'n1', 'text 1', NULL, 'high')");
+  tdb_expect_text(db, "pending|0|text 1", zItemState, 1);
+  expect_claim(db, "1", "w", 1, 60);
+  tdb_expect_text(db, "1", "SELECT vg_queue_complete(1, vg_embed('text 1', 'hash:8'))");
+  tdb_close(db);
+}
+
+/* A text is kept by its bytes, NUL included, from vg_enqueue to the
+** table. */
+static void test_text_with_nul(void **state) {
+  (void)state;
+  sqlite3 *db = queue_db();
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n1', 'before' || char(0) || 'after')");
+  tdb_expect_text(db, "6265666F7265006166746572", "SELECT hex(content) FROM vg_queue_text");
+  expect_claim(db, "1", "w", 1, 60);
+  tdb_exec(db, "SELECT vg_queue_complete(1, vg_embed('before', 'hash:8'))");
+  tdb_expect_text(db, "6265666F7265006166746572|0", "SELECT hex(content) || '|' || (SELECT count(*) FROM vg_queue_items"
+                                                   " WHERE content IS NOT NULL) FROM docs");
+  /* Its row is zeros now, and goes with the next transaction of the queue's own. */
+  tdb_expect_text(db, "1|0", "%s", zTombstones);
+  tdb_expect_text(db, "{\"pending\":0", "SELECT substr(vg_queue_stats() ->> 'by_status', 1, 12)");
+  tdb_expect_text(db, "1|0", "%s", zTombstones);
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n2', 'next')");
+  tdb_expect_text(db, "0|0", "%s", zTombstones);
+  tdb_close(db);
+}
+
+/* The erasing is the schema's own, in plain SQL: a connection without the
+** extension deletes items and their texts go too. */
+static void test_text_erased_without_extension(void **state) {
+  (void)state;
+  char *zPath = tdb_temp_path("queue-plain.db");
+  sqlite3 *db = tdb_open(zPath);
+  tdb_exec(db, "%s", zTable);
+  for (int i = 1; i <= 4; i++) tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n%d', 'text %d')", i, i);
+  tdb_close(db);
+  sqlite3 *plain = 0;
+  assert_int_equal(sqlite3_open(zPath, &plain), SQLITE_OK);
+  tdb_exec(plain, "DELETE FROM vg_queue WHERE id = 2");
+  tdb_exec(plain, "UPDATE vg_queue SET status = 'done' WHERE id = 3");
+  tdb_expect_text(plain, "1,4", "%s", zTexts);
+  tdb_exec(plain, "DELETE FROM vg_queue");
+  tdb_expect_text(plain, "", "%s", zTexts);
+  tdb_expect_text(plain, "4|0", "%s", zTombstones);
+  tdb_close(plain);
+  /* The extension's next transaction deletes the zeroed rows. */
+  db = tdb_open(zPath);
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n5', 'text 5')");
+  tdb_expect_text(db, "0|0", "%s", zTombstones);
+  tdb_expect_text(db, "1", "SELECT count(*) FROM vg_queue_text");
+  tdb_close(db);
+  tdb_remove_db(zPath);
+  sqlite3_free(zPath);
+}
+
+/* The queue as vecguard made it before vg_queue_text: each item's text in
+** vg_queue itself. */
+static const char zOldSchema[] =
+    "CREATE TABLE main.vg_queue(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  tenant_id TEXT NOT NULL,\n"
+    "  target_table TEXT NOT NULL,\n"
+    "  content_type TEXT NOT NULL,\n"
+    "  content_id TEXT NOT NULL,\n"
+    "  content TEXT NOT NULL,\n"
+    "  content_hash BLOB NOT NULL,\n"
+    "  metadata TEXT CHECK (metadata IS NULL OR json_type(metadata) = 'object'),\n"
+    "  priority TEXT NOT NULL CHECK (priority IN ('high', 'medium', 'low')),\n"
+    "  status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'done', 'failed', 'dead')),\n"
+    "  queued_at REAL NOT NULL,\n"
+    "  scheduled_for REAL NOT NULL,\n"
+    "  lease_until REAL,\n"
+    "  worker_id TEXT,\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+    "  max_attempts INTEGER NOT NULL,\n"
+    "  last_error TEXT,\n"
+    "  UNIQUE (tenant_id, content_type, content_id)\n"
+    ");\n"
+    "CREATE INDEX main.vg_queue_due ON vg_queue(\n"
+    "  (CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END), queued_at)\n"
+    "  WHERE status IN ('pending', 'failed');\n"
+    "CREATE INDEX main.vg_queue_leases ON vg_queue(status, lease_until);\n"
+    "CREATE TABLE main.vg_queue_vectors(\n"
+    "  item_id INTEGER NOT NULL,\n"
+    "  chunk_index INTEGER NOT NULL,\n"
+    "  target_table TEXT NOT NULL,\n"
+    "  target_rowid INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (item_id, chunk_index)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE main.vg_table_config(\n"
+    "  target_table TEXT PRIMARY KEY,\n"
+    "  model TEXT,\n"
+    "  redact TEXT CHECK (redact IS NULL OR json_type(redact) = 'object'),\n"
+    "  chunk_tokens INTEGER CHECK (chunk_tokens IS NULL OR chunk_tokens >= 1),\n"
+    "  chunk_overlap INTEGER CHECK (chunk_overlap IS NULL OR chunk_overlap >= 0)\n"
+    ");\n"
+    "CREATE TABLE main.vg_watches(\n"
+    "  source_table TEXT PRIMARY KEY,\n"
+    "  target_table TEXT NOT NULL,\n"
+    "  options TEXT NOT NULL\n"
+    ");\n";
+
+/* A queue of the old layout: every function but vg_queue_init refuses it,
+** saying what to do; vg_queue_init moves the texts of the items that need
+** them, keeps every item and its id, and leaves the schema a new queue has. */
+static void test_old_queue_upgrade(void **state) {
+  (void)state;
+  sqlite3 *db = tdb_open(":memory:");
+  tdb_exec(db, "%s", zOldSchema);
+  tdb_exec(db, "%s", zTable);
+  tdb_exec(db, "INSERT INTO vg_queue(id, tenant_id, target_table, content_type, content_id, content, content_hash,"
+               " priority, status, queued_at, scheduled_for, max_attempts) VALUES"
+               " (7, 'acme', 'docs', 'note', 'n7', 'open text' || char(0) || '7', x'00', 'medium', 'pending', 1, 1, 5),"
+               " (8, 'acme', 'docs', 'note', 'n8', 'done text 8', x'00', 'medium', 'done', 1, 1, 5),"
+               " (9, 'acme', 'docs', 'note', 'n9', 'failed text 9', x'00', 'low', 'failed', 1, 1, 5)");
+  static const char *const azCall[] = {
+      "SELECT vg_enqueue('docs', 'acme', 'note', 'n1', 'text')",
+      "SELECT vg_queue_claim('w', 1)",
+      "SELECT vg_queue_stats()",
+      "SELECT vg_queue_complete(7, vg_embed('x', 'hash:8'), 'w')",
+      "SELECT vg_queue_run(1)",
+      "SELECT vg_configure('docs', '{\"chunk_tokens\": 10}')",
+  };
+  for (size_t i = 0; i < sizeof azCall / sizeof azCall[0]; i++) {
+    tdb_expect_error(db, "the queue was made by an earlier version of vecguard, which kept the items' texts in"
+                         " vg_queue, where they cannot be erased; run SELECT vg_queue_init() once",
+                     "%s", azCall[i]);
+  }
+  tdb_expect_text(db, "1", "SELECT vg_queue_init()");
+  tdb_expect_text(db, "7|6F70656E20746578740037,9|6661696C656420746578742039",
+                  "SELECT group_concat(item_id || '|' || hex(content), ',') FROM"
+                  " (SELECT * FROM vg_queue_text ORDER BY item_id)");
+  tdb_expect_text(db, "7,8,9", "SELECT group_concat(id) FROM (SELECT id FROM vg_queue ORDER BY id)");
+  tdb_expect_text(db, "n7", "SELECT group_concat(value ->> 'content_id') FROM json_each(vg_queue_claim('w', 1))");
+  tdb_expect_text(db, "7", "SELECT vg_queue_complete(7, vg_embed('open text', 'hash:8'))");
+  tdb_expect_text(db, "9", "%s", zTexts);
+  /* The queue's schema is a new queue's (test_schema_file: sql/queue.sql's). */
+  const char *zQueueSchema = "SELECT group_concat(type || ' ' || name || ': ' || coalesce(sql, ''), char(10)) FROM"
+                             " (SELECT * FROM sqlite_schema WHERE tbl_name LIKE 'vg\\_%%' ESCAPE '\\' ORDER BY name)";
+  sqlite3 *fresh = tdb_open(":memory:");
+  tdb_exec(fresh, "SELECT vg_queue_init()");
+  char *zWant = tdb_text(fresh, zQueueSchema);
+  assert_non_null(strstr(zWant, "trigger vg_queue_erase_deleted"));
+  tdb_expect_text(db, zWant, zQueueSchema);
+  sqlite3_free(zWant);
+  tdb_close(fresh);
+  tdb_close(db);
+}
+
 /* vg_queue_init() makes what sql/queue.sql makes, and is idempotent. */
 static void test_schema_file(void **state) {
   (void)state;
   sqlite3 *db = tdb_open(":memory:");
   tdb_exec(db, "SELECT vg_queue_init(); SELECT vg_queue_init()");
   tdb_expect_schema_file(db, "queue.sql", "table vg_queue_vectors");
+  tdb_expect_schema_file(db, "queue.sql", "trigger vg_queue_erase_finished");
   tdb_close(db);
 }
 
@@ -383,7 +602,9 @@ int main(void) {
       cmocka_unit_test(test_claim_order),    cmocka_unit_test(test_lease_expiry),
       cmocka_unit_test(test_retry_backoff),  cmocka_unit_test(test_complete),
       cmocka_unit_test(test_stats),          cmocka_unit_test(test_two_processes),
-      cmocka_unit_test(test_schema_file),
+      cmocka_unit_test(test_schema_file),    cmocka_unit_test(test_claim_order_expired_lease),
+      cmocka_unit_test(test_text_kept_while_needed), cmocka_unit_test(test_text_with_nul),
+      cmocka_unit_test(test_text_erased_without_extension), cmocka_unit_test(test_old_queue_upgrade),
   };
   return cmocka_run_group_tests(tests, 0, 0);
 }
