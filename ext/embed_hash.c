@@ -45,48 +45,40 @@ static uint64_t finalize(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-static uint64_t hash_bytes(uint64_t h, const unsigned char *z, int n) {
+/* FNV-1a over z[0, n), ASCII letters taken in lower case. */
+static uint64_t hash_lower(uint64_t h, const unsigned char *z, int n) {
   for (int i = 0; i < n; i++) {
-    h ^= z[i];
+    h ^= (z[i] >= 'A' && z[i] <= 'Z') ? (unsigned char)(z[i] + 32) : z[i];
     h *= 0x100000001b3ULL;
   }
   return h;
 }
 
-static uint64_t feature_hash(int kind, const unsigned char *z, int n) {
-  uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)kind;
-  return finalize(hash_bytes(h, z, n));
-}
+static uint64_t kind_seed(int kind) { return 0xcbf29ce484222325ULL ^ (uint64_t)kind; }
 
 static int is_ascii_punct(unsigned char c) {
   return (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') ||
          (c >= '{' && c <= '~');
 }
 
-/* Lower-case z[0, n) into a (n bytes at most) without the punctuation at
-** either end; returns the length. */
-static int normalize_token(const unsigned char *z, int n, unsigned char *a) {
-  int s = 0, e = n;
-  while (s < e && is_ascii_punct(z[s])) s++;
-  while (e > s && is_ascii_punct(z[e - 1])) e--;
-  for (int i = s; i < e; i++) a[i - s] = (z[i] >= 'A' && z[i] <= 'Z') ? (unsigned char)(z[i] + 32) : z[i];
-  return e - s;
-}
-
-/* Append the trigram features of "<" a[0, n) ">" (n <= HASH_TOKEN_BYTES,
-** cut back to a character boundary). */
-static int add_trigrams(const unsigned char *a, int n, Feature *aF) {
+/* Append the trigram features of "<" z[0, n) ">", the token in lower case
+** and cut to its first HASH_TOKEN_BYTES bytes at a character boundary. */
+static int add_trigrams(const unsigned char *z, int n, Feature *aF) {
   unsigned char buf[HASH_TOKEN_BYTES + 2];
   int aStart[HASH_TOKEN_BYTES + 3], nChar = 0, nF = 0;
+  if (n > HASH_TOKEN_BYTES) {
+    n = HASH_TOKEN_BYTES;
+    while (n > 0 && (z[n] & 0xC0) == 0x80) n--;
+  }
   buf[0] = '<';
-  memcpy(buf + 1, a, (size_t)n);
+  for (int i = 0; i < n; i++) buf[i + 1] = (z[i] >= 'A' && z[i] <= 'Z') ? (unsigned char)(z[i] + 32) : z[i];
   buf[n + 1] = '>';
   for (int i = 0; i < n + 2; i++) {
     if ((buf[i] & 0xC0) != 0x80) aStart[nChar++] = i;
   }
   aStart[nChar] = n + 2;
   for (int i = 0; i + 3 <= nChar; i++) {
-    aF[nF].h = feature_hash(KIND_TRIGRAM, buf + aStart[i], aStart[i + 3] - aStart[i]);
+    aF[nF].h = finalize(hash_lower(kind_seed(KIND_TRIGRAM), buf + aStart[i], aStart[i + 3] - aStart[i]));
     aF[nF++].kind = KIND_TRIGRAM;
   }
   return nF;
@@ -98,7 +90,8 @@ static int by_hash(const void *x, const void *y) {
 }
 
 /* The features of one text's first VG_EMBED_HASH_MAX_TOKENS tokens; returns their
-** number, or -1 when out of memory. */
+** number, or -1 when out of memory.  A token is hashed whole, however long,
+** in lower case (as it is read: no copy); only its trigrams are limited. */
 static int text_features(const char *z, int n, Feature **paF) {
   int aStart[VG_EMBED_HASH_MAX_TOKENS], aEnd[VG_EMBED_HASH_MAX_TOKENS];
   int nTok = vg_tokens(z, n, VG_EMBED_HASH_MAX_TOKENS, aStart, aEnd);
@@ -111,27 +104,28 @@ static int text_features(const char *z, int n, Feature **paF) {
   }
   Feature *aF = sqlite3_malloc64(sizeof(Feature) * nMaxF);
   if (aF == 0) return -1;
-  unsigned char aPrev[HASH_TOKEN_BYTES + 1 + HASH_TOKEN_BYTES], aTok[HASH_TOKEN_BYTES];
+  const unsigned char *zPrev = 0;
   int nPrev = 0, nF = 0;
   for (int t = 0; t < nTok; t++) {
-    int nRaw = aEnd[t] - aStart[t];
+    /* The token without the ASCII punctuation at either end. */
     const unsigned char *zTok = (const unsigned char *)z + aStart[t];
-    if (nRaw > HASH_TOKEN_BYTES) {
-      nRaw = HASH_TOKEN_BYTES;
-      while (nRaw > 0 && (zTok[nRaw] & 0xC0) == 0x80) nRaw--;
+    int m = aEnd[t] - aStart[t];
+    while (m > 0 && is_ascii_punct(zTok[0])) {
+      zTok++;
+      m--;
     }
-    int m = normalize_token(zTok, nRaw, aTok);
+    while (m > 0 && is_ascii_punct(zTok[m - 1])) m--;
     if (m == 0) continue;
-    aF[nF].h = feature_hash(KIND_TOKEN, aTok, m);
+    aF[nF].h = finalize(hash_lower(kind_seed(KIND_TOKEN), zTok, m));
     aF[nF++].kind = KIND_TOKEN;
-    if (nPrev > 0) {
-      aPrev[nPrev] = ' ';
-      memcpy(aPrev + nPrev + 1, aTok, (size_t)m);
-      aF[nF].h = feature_hash(KIND_PAIR, aPrev, nPrev + 1 + m);
+    if (zPrev) {
+      uint64_t h = hash_lower(kind_seed(KIND_PAIR), zPrev, nPrev);
+      h = hash_lower(h, (const unsigned char *)" ", 1);
+      aF[nF].h = finalize(hash_lower(h, zTok, m));
       aF[nF++].kind = KIND_PAIR;
     }
-    nF += add_trigrams(aTok, m, aF + nF);
-    memcpy(aPrev, aTok, (size_t)m);
+    nF += add_trigrams(zTok, m, aF + nF);
+    zPrev = zTok;
     nPrev = m;
   }
   *paF = aF;

@@ -4,7 +4,8 @@
 **
 ** Each module argument is one column definition.  It is split into tokens:
 ** identifiers (bare or quoted with "", [], `` or ''), numbers, and the
-** punctuation [ ] = +.  Keywords are case-insensitive, as everywhere in SQL.
+** punctuation [ ] = +, with whitespace and SQL comments between them.
+** Keywords are case-insensitive, as everywhere in SQL.
 */
 #include "tabledef.h"
 
@@ -32,11 +33,15 @@ static int is_word_char(unsigned char c) {
          (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
 }
 
+static int sql_token(const char *z, int *pbSkip);
+
 static Token lex_next(Lexer *p) {
   Token t = {TK_END, 0, 0};
   const char *z = p->z;
-  while (z[p->i] == ' ' || z[p->i] == '\t' || z[p->i] == '\n' || z[p->i] == '\r') {
-    p->i++;
+  /* Whitespace and comments, which SQLite leaves inside an argument. */
+  for (int bSkip = 1; z[p->i] && bSkip;) {
+    int n = sql_token(z + p->i, &bSkip);
+    if (bSkip) p->i += n;
   }
   char c = z[p->i];
   t.z = z + p->i;
@@ -527,80 +532,150 @@ char *vg_tabledef_declaration(const VgTableDef *pDef) {
   return sqlite3_str_finish(s);
 }
 
-/* The byte after the quoted token that starts at z (', ", ` or [). */
-static const char *skip_quoted(const char *z) {
-  char cEnd = *z == '[' ? ']' : *z;
-  for (z++; *z; z++) {
-    if (*z == cEnd) {
-      if (cEnd != ']' && z[1] == cEnd) {
-        z++; /* a doubled quote stands for one */
+/* ---- reading the stored statement ----------------------------------
+**
+** sqlite_schema keeps a virtual table's CREATE statement as it was typed.
+** SQLite hands xCreate each module argument as the text from its first
+** token to the end of its last one, split at commas outside parentheses:
+** whitespace and comments between arguments vanish, an argument without
+** tokens is dropped, and the module name may be quoted.  The scanner below
+** reads the statement by the same rules, so that a definition read back
+** is the one xCreate was given. */
+
+/* The length of the SQL token at z (never 0 before the NUL): a quoted
+** string or identifier ('', "", ``, []), a run of word characters, or one
+** other character.  *pbSkip is set for whitespace and comments. */
+static int sql_token(const char *z, int *pbSkip) {
+  *pbSkip = 0;
+  if (z[0] == ' ' || (z[0] >= '\t' && z[0] <= '\r')) {
+    int n = 1;
+    while (z[n] == ' ' || (z[n] >= '\t' && z[n] <= '\r')) n++;
+    *pbSkip = 1;
+    return n;
+  }
+  if (z[0] == '-' && z[1] == '-') {
+    int n = 2;
+    while (z[n] && z[n] != '\n') n++;
+    *pbSkip = 1;
+    return n;
+  }
+  if (z[0] == '/' && z[1] == '*') {
+    int n = 2;
+    while (z[n] && !(z[n] == '*' && z[n + 1] == '/')) n++;
+    *pbSkip = 1;
+    return z[n] ? n + 2 : n;
+  }
+  if (z[0] == '\'' || z[0] == '"' || z[0] == '`' || z[0] == '[') {
+    char cEnd = z[0] == '[' ? ']' : z[0];
+    int n = 1;
+    for (; z[n]; n++) {
+      if (z[n] != cEnd) continue;
+      if (cEnd != ']' && z[n + 1] == cEnd) {
+        n++; /* a doubled quote stands for one */
         continue;
       }
-      return z + 1;
+      return n + 1;
     }
+    return n;
   }
+  if (is_word_char((unsigned char)z[0])) {
+    int n = 1;
+    while (is_word_char((unsigned char)z[n])) n++;
+    return n;
+  }
+  return 1;
+}
+
+/* The next token at or after *pz that is not whitespace or a comment;
+** *pz moves past it.  Returns its start (at the NUL when there is none). */
+static const char *sql_next(const char **pz, int *pn) {
+  const char *z = *pz;
+  int bSkip = 1, n = 0;
+  while (*z && bSkip) {
+    n = sql_token(z, &bSkip);
+    if (bSkip) z += n;
+  }
+  *pn = *z ? n : 0;
+  *pz = z + *pn;
   return z;
 }
 
-static int is_quote(char c) { return c == '\'' || c == '"' || c == '`' || c == '['; }
-
-/* Is the word that ends just before z[i] (whitespace skipped) zWord, in
-** any case?  *pi moves to the word's start. */
-static int word_before(const char *z, int *pi, const char *zWord) {
-  int i = *pi, e;
-  while (i > 0 && (z[i - 1] == ' ' || (z[i - 1] >= '\t' && z[i - 1] <= '\r'))) i--;
-  e = i;
-  while (i > 0 && is_word_char((unsigned char)z[i - 1])) i--;
-  *pi = i;
-  return (int)strlen(zWord) == e - i && sqlite3_strnicmp(z + i, zWord, e - i) == 0;
+/* Is token z[0, n) zWord, in any case, and (bName) also in quotes, as a
+** name may be? */
+static int sql_is(const char *z, int n, const char *zWord, int bName) {
+  if (bName && n >= 2 && (z[0] == '"' || z[0] == '`' || z[0] == '[' || z[0] == '\'')) {
+    z++;
+    n -= 2; /* a name with a doubled quote inside is no name compared here */
+  }
+  return (int)strlen(zWord) == n && sqlite3_strnicmp(z, zWord, n) == 0;
 }
 
 int vg_tabledef_parse_sql(const char *zSql, VgTableDef **ppDef, char **pzErr) {
   *ppDef = 0;
-  const char *z = zSql;
-  while (*z && *z != '(') z = is_quote(*z) ? skip_quoted(z) : z + 1;
-  if (*z != '(') {
+  /* CREATE VIRTUAL TABLE [IF NOT EXISTS] [schema .] name USING module */
+  const char *z = zSql, *t;
+  int n;
+  static const char *const azHead[] = {"create", "virtual", "table"};
+  for (int i = 0; i < 3; i++) {
+    t = sql_next(&z, &n);
+    if (!sql_is(t, n, azHead[i], 0)) goto not_ours;
+  }
+  t = sql_next(&z, &n);
+  if (sql_is(t, n, "if", 0)) {
+    sql_next(&z, &n);
+    sql_next(&z, &n);
+    t = sql_next(&z, &n);
+  }
+  const char *zAfter = z;
+  t = sql_next(&z, &n);
+  if (n == 1 && t[0] == '.') {
+    sql_next(&z, &n);
+  } else {
+    z = zAfter;
+  }
+  t = sql_next(&z, &n);
+  if (!sql_is(t, n, "using", 0)) goto not_ours;
+  t = sql_next(&z, &n);
+  if (!sql_is(t, n, "vg_hnsw", 1)) goto not_ours;
+  t = sql_next(&z, &n);
+  if (n != 1 || t[0] != '(') {
     *pzErr = sqlite3_mprintf("vg_hnsw: no module arguments in: %s", zSql);
     return SQLITE_ERROR;
   }
-  /* "... USING vg_hnsw(", however the statement was spaced or cased. */
-  int iWord = (int)(z - zSql);
-  if (!word_before(zSql, &iWord, "vg_hnsw") || !word_before(zSql, &iWord, "using")) {
-    *pzErr = sqlite3_mprintf("not a vg_hnsw table: %s", zSql);
-    return SQLITE_MISMATCH;
-  }
-  int nArg = 0, nAlloc = 8, rc = SQLITE_OK;
+  int nArg = 0, nAlloc = 8, rc = SQLITE_OK, depth = 0;
   char **azArg = sqlite3_malloc64(sizeof(char *) * (size_t)nAlloc);
   if (azArg == 0) return SQLITE_NOMEM;
-  const char *zArg = ++z;
-  for (int depth = 0; *z && rc == SQLITE_OK;) {
-    if (is_quote(*z)) {
-      z = skip_quoted(z);
-      continue;
-    }
-    if (*z == '(') depth++;
-    if ((*z == ',' || *z == ')') && depth == 0) {
-      const char *s = zArg, *e = z;
-      while (s < e && (*s == ' ' || (*s >= '\t' && *s <= '\r'))) s++;
-      while (e > s && (e[-1] == ' ' || (e[-1] >= '\t' && e[-1] <= '\r'))) e--;
-      if (nArg == nAlloc) {
-        char **a = sqlite3_realloc64(azArg, sizeof(char *) * (size_t)(nAlloc *= 2));
-        if (a == 0) {
+  const char *zStart = 0, *zEnd = 0; /* the argument's first token, and the end of its last */
+  for (;;) {
+    t = sql_next(&z, &n);
+    if (n == 0) break;
+    int bClose = n == 1 && t[0] == ')' && depth == 0;
+    if ((n == 1 && t[0] == ',' && depth == 0) || bClose) {
+      if (zStart) {
+        if (nArg == nAlloc) {
+          char **a = sqlite3_realloc64(azArg, sizeof(char *) * (size_t)(nAlloc *= 2));
+          if (a == 0) {
+            rc = SQLITE_NOMEM;
+            break;
+          }
+          azArg = a;
+        }
+        azArg[nArg] = sqlite3_mprintf("%.*s", (int)(zEnd - zStart), zStart);
+        if (azArg[nArg++] == 0) {
           rc = SQLITE_NOMEM;
           break;
         }
-        azArg = a;
       }
-      azArg[nArg] = sqlite3_mprintf("%.*s", (int)(e - s), s);
-      if (azArg[nArg++] == 0) rc = SQLITE_NOMEM;
-      if (*z == ')') break;
-      zArg = z + 1;
-    } else if (*z == ')') {
-      depth--;
+      zStart = 0;
+      if (bClose) break;
+      continue;
     }
-    z++;
+    if (n == 1 && t[0] == '(') depth++;
+    if (n == 1 && t[0] == ')') depth--;
+    if (zStart == 0) zStart = t;
+    zEnd = t + n;
   }
-  if (rc == SQLITE_OK && *z != ')') {
+  if (rc == SQLITE_OK && n == 0) {
     *pzErr = sqlite3_mprintf("vg_hnsw: unbalanced module arguments in: %s", zSql);
     rc = SQLITE_ERROR;
   }
@@ -608,4 +683,8 @@ int vg_tabledef_parse_sql(const char *zSql, VgTableDef **ppDef, char **pzErr) {
   for (int i = 0; i < nArg; i++) sqlite3_free(azArg[i]);
   sqlite3_free(azArg);
   return rc;
+
+not_ours:
+  *pzErr = sqlite3_mprintf("not a vg_hnsw table: %s", zSql);
+  return *pzErr ? SQLITE_MISMATCH : SQLITE_NOMEM;
 }

@@ -114,9 +114,10 @@ static int json_number_value(const char *z, int len, float *pF) {
   }
   memcpy(zCopy, z, len);
   zCopy[len] = 0;
-  double d = strtod_l(zCopy, 0, vg_c_locale());
+  /* Straight to float: through a double, a number halfway between two
+  ** floats once rounded could round again the wrong way. */
+  float f = strtof_l(zCopy, 0, vg_c_locale());
   if (zCopy != buf) sqlite3_free(zCopy);
-  float f = (float)d;
   if (!isfinite(f)) return SQLITE_RANGE;
   *pF = f;
   return SQLITE_OK;

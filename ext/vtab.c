@@ -478,7 +478,7 @@ static sqlite3_module hnsw_module = {
     /* xSync       */ 0,
     /* xCommit     */ 0,
     /* xRollback   */ 0,
-    /* xFindMethod */ 0,
+    /* xFindMethod */ vg_vtab_find_function,
     /* xRename     */ vtab_rename,
     /* xSavepoint  */ 0,
     /* xRelease    */ 0,

@@ -19,6 +19,7 @@ typedef struct VgVtab {
   VgRowReader *pReader; /* reads old rows for UPDATE */
   VgIndex *pIndex;
   VgStmtCache *pStmts; /* query statements kept by vtab_query.c */
+  int nMatchChecked;    /* open KNN cursors whose MATCH SQLite checks itself */
 } VgVtab;
 
 /* Replace the vtab's error message (printf-style); returns rc. */
@@ -36,6 +37,8 @@ int vg_vtab_graph(VgVtab *p, sqlite3_int64 part, sqlite3_int64 nonce, Hnsw **ppG
 void vg_vtab_forget_statements(VgVtab *p);
 
 /* Query-side module methods, defined in vtab_query.c. */
+int vg_vtab_find_function(sqlite3_vtab *pVtab, int nArg, const char *zName,
+                          void (**pxFunc)(sqlite3_context *, int, sqlite3_value **), void **ppArg);
 int vg_vtab_best_index(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo);
 int vg_cursor_open(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor);
 int vg_cursor_close(sqlite3_vtab_cursor *pCur);

@@ -31,6 +31,8 @@ typedef struct VgTerm {
 typedef struct VgCursor {
   sqlite3_vtab_cursor base;
   int bKnn;
+  int bMatchChecked;          /* counted in the vtab's nMatchChecked */
+  sqlite3_value *apSetting[3]; /* k, ef and exact as the KNN query gave them */
   /* KNN results, nearest first */
   VgHit *aHit;
   int nHit, iHit;
@@ -101,6 +103,11 @@ static void plan_add(PlanBuilder *b, int iCons, char kind, int iCol, int bOmit) 
   if (kind == 'P' || kind == 'M') {
     zColl = sqlite3_vtab_collation(pInfo, iCons);
     if (zColl && sqlite3_stricmp(zColl, "BINARY") == 0) zColl = 0;
+    /* SQLite tells a virtual table the collation of =, <, IN... but not of
+    ** != and IS NOT (it reports BINARY for them whatever the query says).
+    ** Under BINARY they keep every row another collation keeps, so the
+    ** search applies them so and SQLite checks the rows again. */
+    if (op == SQLITE_INDEX_CONSTRAINT_NE || op == SQLITE_INDEX_CONSTRAINT_ISNOT) bOmit = 0;
   }
   pInfo->aConstraintUsage[iCons].argvIndex = ++b->nArg;
   pInfo->aConstraintUsage[iCons].omit = (unsigned char)bOmit;
@@ -262,7 +269,11 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
   }
   pInfo->estimatedCost = 10.0;
   pInfo->estimatedRows = 10;
-  return plan_finish(&b, 1);
+  /* SQLite honours "omit" only for the first 16 constraints and checks the
+  ** others itself on the rows returned: so k, ef and exact read back as
+  ** the query gave them, and MATCH past the 16th (SQLite lists it after
+  ** the other terms) is answered by vg_vtab_find_function's function. */
+  return plan_finish(&b, iMatch < 16 ? 1 : 2);
 }
 
 static int plan_scan(VgVtab *p, sqlite3_index_info *pInfo) {
@@ -1270,6 +1281,12 @@ static int scan_start(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_val
 /* ---- cursor ------------------------------------------------------------ */
 
 static void cursor_reset(VgCursor *cur) {
+  if (cur->bMatchChecked) ((VgVtab *)cur->base.pVtab)->nMatchChecked--;
+  cur->bMatchChecked = 0;
+  for (int i = 0; i < 3; i++) {
+    sqlite3_value_free(cur->apSetting[i]);
+    cur->apSetting[i] = 0;
+  }
   sqlite3_free(cur->aHit);
   cur->aHit = 0;
   cur->nHit = cur->iHit = 0;
@@ -1316,11 +1333,46 @@ int vg_cursor_filter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr, 
     sqlite3_free(zPlan);
     return vg_vtab_error(p, rc, "%s: cannot read the query plan", p->zName);
   }
-  cur->bKnn = idxNum == 1;
-  rc = cur->bKnn ? knn_run(cur, aTerm, argc, argv) : scan_start(cur, aTerm, argc, argv);
+  cur->bKnn = idxNum >= 1;
+  if (idxNum == 2) {
+    cur->bMatchChecked = 1;
+    p->nMatchChecked++;
+  }
+  static const char zSettings[] = "KEX"; /* the order of apSetting */
+  for (int i = 0; cur->bKnn && i < argc && rc == SQLITE_OK; i++) {
+    const char *zKind = aTerm[i].kind ? strchr(zSettings, aTerm[i].kind) : 0;
+    if (zKind && (cur->apSetting[zKind - zSettings] = sqlite3_value_dup(argv[i])) == 0) rc = SQLITE_NOMEM;
+  }
+  if (rc == SQLITE_OK) rc = cur->bKnn ? knn_run(cur, aTerm, argc, argv) : scan_start(cur, aTerm, argc, argv);
   sqlite3_free(aTerm);
   sqlite3_free(zPlan);
   return rc;
+}
+
+/* MATCH on the vector column, when SQLite evaluates it itself: true for
+** the rows of a KNN search that SQLite re-checks (see plan_knn), an error
+** anywhere else, where it would otherwise match every row (an OR, say). */
+static void knn_match_checked(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  VgVtab *p = sqlite3_user_data(ctx);
+  if (p->nMatchChecked > 0) {
+    sqlite3_result_int(ctx, 1);
+    return;
+  }
+  char *zMsg = sqlite3_mprintf("%s: MATCH on %s makes a KNN query, with AND k = N and the partition named; "
+                               "it cannot be combined with OR or used as a value",
+                               p->zName, p->pDef->aCol[p->pDef->iVector].zName);
+  sqlite3_result_error(ctx, zMsg ? zMsg : "out of memory", -1);
+  sqlite3_free(zMsg);
+}
+
+int vg_vtab_find_function(sqlite3_vtab *pVtab, int nArg, const char *zName,
+                          void (**pxFunc)(sqlite3_context *, int, sqlite3_value **), void **ppArg) {
+  if (nArg != 2 || sqlite3_stricmp(zName, "match") != 0) return 0;
+  *pxFunc = knn_match_checked;
+  *ppArg = pVtab;
+  return 1;
 }
 
 int vg_cursor_next(sqlite3_vtab_cursor *pCur) {
@@ -1387,7 +1439,13 @@ int vg_cursor_column(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int iCol) 
     if (cur->bKnn) sqlite3_result_double(ctx, cur->aHit[cur->iHit].distance);
     return SQLITE_OK;
   }
-  if (iCol >= VG_HIDDEN_K(d)) return SQLITE_OK; /* k, ef, exact: NULL */
+  if (iCol >= VG_HIDDEN_K(d)) {
+    /* k, ef, exact: as given to a KNN query (SQLite may compare them
+    ** again), else NULL. */
+    sqlite3_value *v = cur->apSetting[iCol - VG_HIDDEN_K(d)];
+    if (v) sqlite3_result_value(ctx, v);
+    return SQLITE_OK;
+  }
   const VgColumn *c = &d->aCol[iCol];
   /* An UPDATE that leaves these unchanged need not read them. */
   if ((c->kind == VG_COL_VECTOR || c->kind == VG_COL_AUX) && sqlite3_vtab_nochange(ctx)) {

@@ -444,6 +444,61 @@ static void test_distance_magnitude(void **state) {
   tdb_exec(db, "DROP TABLE kn");
 }
 
+/* SQLite lets a virtual table omit only its first 16 constraints and checks
+** the rest itself; each LIKE brings three (LIKE, >=, <), and SQLite lists
+** MATCH last.  A KNN query with many conditions must still answer, and
+** answer right, whatever lands past the 16th. */
+static void test_many_conditions(void **state) {
+  (void)state;
+  fill_tables("l2", 300, 2, 909);
+  static const char *const azExtra[] = {
+      "",
+      " AND tenant LIKE 'T00' AND tenant LIKE 'T00' AND tenant LIKE 'T00' AND tenant LIKE 'T00' AND tenant LIKE 'T00'",
+      " AND tenant LIKE 'T00' AND cat LIKE '%' AND cat GLOB '*' AND tenant LIKE 't%' AND cat LIKE '_' AND n >= 0"
+      " AND rowid > 0 AND score >= 0 AND flag IN (0, 1)",
+  };
+  float q[DIMS] = {0.5f, -0.25f, 0, 0, 0.5f, 0, 0, 1};
+  for (size_t i = 0; i < sizeof azExtra / sizeof azExtra[0]; i++) {
+    for (int bDist = 0; bDist <= 1; bDist++) {
+      char *zF = sqlite3_mprintf(" AND tenant = 't00'%s%s", azExtra[i], bDist ? " AND distance < 2.2" : "");
+      char *zR = sqlite3_mprintf(" AND tenant = 't00'%s%s", azExtra[i],
+                                 bDist ? " AND vg_distance(embedding, ?1, 'l2') < 2.2" : "");
+      compare_knn("l2", q, 7, zF, zR);
+      sqlite3_free(zF);
+      sqlite3_free(zR);
+    }
+  }
+  /* k, ef and exact read back as given, also past the 16th condition. */
+  tdb_expect_text(db, "7|9|0",
+                  "SELECT k || '|' || ef || '|' || exact FROM v WHERE embedding MATCH '[1,0,0,0,0,0,0,0]' AND k = 7"
+                  " AND ef = 9 AND exact = 0 AND tenant = 't00'%s LIMIT 1",
+                  azExtra[1]);
+  /* MATCH where SQLite would have to evaluate it for every row. */
+  tdb_expect_error(db, "v: a KNN query must name the partition",
+                   "SELECT rowid FROM v WHERE embedding MATCH '[1,0,0,0,0,0,0,0]' OR cat = 'a'");
+  tdb_expect_error(db, "v: MATCH on embedding makes a KNN query, with AND k = N and the partition named",
+                   "SELECT embedding MATCH '[1,0,0,0,0,0,0,0]' FROM v LIMIT 1");
+}
+
+/* != and IS NOT under a collation: SQLite does not tell a virtual table
+** their collation, so the search applies them under BINARY (which keeps
+** more rows) and SQLite checks the rows again. */
+static void test_not_equal_collation(void **state) {
+  (void)state;
+  tdb_exec(db, "CREATE VIRTUAL TABLE nc USING vg_hnsw(e float[2], cat text)");
+  tdb_exec(db, "INSERT INTO nc(rowid, e, cat) VALUES (1, '[1,0]', 'y'), (2, '[1,0.1]', 'Y'), (3, '[1,0.2]', 'x'),"
+               " (4, '[1,0.3]', 'X')");
+  static const char *const azQ[] = {
+      "SELECT group_concat(cat) FROM nc WHERE e MATCH '[1,0]' AND k = 10 AND cat != 'y' COLLATE NOCASE",
+      "SELECT group_concat(cat) FROM nc WHERE e MATCH '[1,0]' AND k = 10 AND cat IS NOT 'y' COLLATE NOCASE",
+      "SELECT group_concat(cat) FROM nc WHERE cat != 'y' COLLATE NOCASE",
+      "SELECT group_concat(cat) FROM nc WHERE cat IS NOT 'y' COLLATE NOCASE",
+  };
+  for (int i = 0; i < 4; i++) tdb_expect_text(db, "x,X", "%s", azQ[i]);
+  tdb_expect_text(db, "Y,x,X", "SELECT group_concat(cat) FROM nc WHERE e MATCH '[1,0]' AND k = 10 AND cat != 'y'");
+  tdb_exec(db, "DROP TABLE nc");
+}
+
 /* A filter on distance includes its bound, exactly. */
 static void test_distance_bound_inclusive(void **state) {
   (void)state;
@@ -676,6 +731,8 @@ int main(void) {
       cmocka_unit_test(test_kept_statements),
       cmocka_unit_test(test_filter_masks_follow_writes),
       cmocka_unit_test(test_distance_magnitude),
+      cmocka_unit_test(test_many_conditions),
+      cmocka_unit_test(test_not_equal_collation),
       cmocka_unit_test(test_distance_bound_inclusive),
       cmocka_unit_test(test_filtered_graph_fallback),
   };

@@ -22,7 +22,7 @@
 
 typedef struct RefFeature {
   int kind;
-  char z[256];
+  char z[1024];
   int n;
 } RefFeature;
 
@@ -43,7 +43,7 @@ static int ref_punct(char c) { return c > ' ' && c < 127 && !((c >= '0' && c <= 
 static void ref_embed(const char *zText, int nDims, float *aOut) {
   static RefFeature a[20000];
   int nA = 0, nTok = 0;
-  char prev[128] = "";
+  char prev[512] = "";
   const char *p = zText;
   while (*p && nTok < 512) {
     while (*p && strchr(" \t\n\v\f\r", *p)) p++;
@@ -51,10 +51,8 @@ static void ref_embed(const char *zText, int nDims, float *aOut) {
     const char *s = p;
     while (*p && !strchr(" \t\n\v\f\r", *p)) p++;
     nTok++;
-    char tok[128];
-    int n = (int)(p - s) > 100 ? 100 : (int)(p - s);
-    while (n > 0 && n < (int)(p - s) && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
-    int b = 0, e = n;
+    char tok[512];
+    int b = 0, e = (int)(p - s);
     while (b < e && ref_punct(s[b])) b++;
     while (e > b && ref_punct(s[e - 1])) e--;
     for (int i = b; i < e; i++) tok[i - b] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
@@ -68,8 +66,12 @@ static void ref_embed(const char *zText, int nDims, float *aOut) {
       a[nA].n = sprintf(a[nA].z, "%s %s", prev, tok);
       nA++;
     }
+    /* trigrams of "<" + the token's first 100 bytes, cut at a character
+    ** boundary, + ">" */
+    int n = (int)strlen(tok) > 100 ? 100 : (int)strlen(tok);
+    while (n > 0 && ((unsigned char)tok[n] & 0xC0) == 0x80) n--;
     char w[132];
-    int nw = sprintf(w, "<%s>", tok);
+    int nw = sprintf(w, "<%.*s>", n, tok);
     int aCh[132], nCh = 0;
     for (int i = 0; i < nw; i++) {
       if (((unsigned char)w[i] & 0xC0) != 0x80) aCh[nCh++] = i;
@@ -127,6 +129,11 @@ static const char *azSample[] = {
     "\xf0\x9f\x98\x80 emoji \xf0\x9f\x98\x80\xf0\x9f\x98\x80",
     "  leading and   trailing\twhitespace\n",
     "aVeryLongTokenThatGoesOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOn next",
+    /* punctuation past the first 100 bytes: the token is what is left */
+    "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!Word and more",
+    /* a long token with multibyte letters around byte 100, after a long one */
+    "prefix-prefix-prefix-prefix-prefix-prefix-prefix-prefix-prefix-prefix-prefix-prefix-prefix-pr\xc3\xa9\xc3\xa9\xc3\xa9"
+    "\xc3\xa9\xc3\xa9 aVeryLongTokenThatGoesOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnAndOnXY",
 };
 
 static void test_matches_reference(void **state) {

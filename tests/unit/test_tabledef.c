@@ -212,6 +212,100 @@ static void test_parse_sql(void **state) {
   sqlite3_free(zErr);
 }
 
+/* ---- the stored statement against SQLite's own split -------------------
+**
+** A stand-in vg_hnsw module records the arguments SQLite gives xCreate; the
+** definition they make must equal the one read back from sqlite_schema. */
+
+static VgTableDef *pFromSqlite;
+
+static int standin_create(sqlite3 *db, void *pAux, int argc, const char *const *argv, sqlite3_vtab **ppVtab,
+                          char **pzErr) {
+  (void)pAux;
+  (void)pzErr;
+  char *zErr = 0;
+  vg_tabledef_free(pFromSqlite);
+  pFromSqlite = 0;
+  if (vg_tabledef_parse(argc - 3, argv + 3, &pFromSqlite, &zErr) != SQLITE_OK) fail_msg("xCreate: %s", zErr);
+  int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(a)");
+  if (rc != SQLITE_OK) return rc;
+  *ppVtab = sqlite3_malloc(sizeof(sqlite3_vtab));
+  memset(*ppVtab, 0, sizeof(sqlite3_vtab));
+  return SQLITE_OK;
+}
+
+static int standin_disconnect(sqlite3_vtab *p) {
+  sqlite3_free(p);
+  return SQLITE_OK;
+}
+
+static int standin_best_index(sqlite3_vtab *p, sqlite3_index_info *pInfo) {
+  (void)p;
+  (void)pInfo;
+  return SQLITE_OK;
+}
+
+static void expect_same_def(const VgTableDef *a, const VgTableDef *b, const char *zSql) {
+  char *za = vg_tabledef_declaration(a), *zb = vg_tabledef_declaration(b);
+  if (strcmp(za, zb) != 0 || a->nDims != b->nDims || a->metric != b->metric || a->iPartition != b->iPartition ||
+      a->hnswM != b->hnswM || a->nAux != b->nAux || a->nMeta != b->nMeta) {
+    fail_msg("%s\n  SQLite: %s\n  read back: %s", zSql, za, zb);
+  }
+  for (int i = 0; i < a->nCol; i++) assert_int_equal(a->aCol[i].kind, b->aCol[i].kind);
+  sqlite3_free(za);
+  sqlite3_free(zb);
+}
+
+static void test_parse_sql_as_sqlite_splits(void **state) {
+  (void)state;
+  static const sqlite3_module standin = {
+      .xCreate = standin_create, .xConnect = standin_create, .xBestIndex = standin_best_index,
+      .xDisconnect = standin_disconnect, .xDestroy = standin_disconnect};
+  static const char *const azSql[] = {
+      /* comments between and inside arguments, as docs/vg_hnsw.md writes them */
+      "CREATE VIRTUAL TABLE t1 USING vg_hnsw(\n  embedding float[4] distance_metric=cosine,  -- the vector\n"
+      "  tenant_id text partition key,  -- one partition per tenant\n  +body text -- kept, not filtered\n)",
+      "CREATE VIRTUAL TABLE t2 USING vg_hnsw(embedding float[2] /* 2-d, for now */, +note /* (a, b) */ text)",
+      "CREATE VIRTUAL TABLE t3 USING \"vg_hnsw\"(e float[2])",
+      "CREATE VIRTUAL TABLE t4 USING [VG_HNSW] (e float[2], [a,b] text)",
+      "CREATE VIRTUAL TABLE t5 USING vg_hnsw(e float[2], , +content text, )",
+      "CREATE VIRTUAL TABLE IF NOT EXISTS main.\"t(6\" USING vg_hnsw(e float[3], 'x''y' text, hnsw_m=8)",
+      "create virtual table t7 using vg_hnsw(e float[2],c text)--(trailing",
+      "CREATE VIRTUAL TABLE t8 /* USING fts5( */ USING vg_hnsw(e float[2])",
+  };
+  sqlite3 *db = 0;
+  assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+  assert_int_equal(sqlite3_create_module(db, "vg_hnsw", &standin, 0), SQLITE_OK);
+  for (size_t i = 0; i < sizeof azSql / sizeof azSql[0]; i++) {
+    char *zErr = 0;
+    if (sqlite3_exec(db, azSql[i], 0, 0, &zErr) != SQLITE_OK) fail_msg("%s: %s", azSql[i], zErr);
+    sqlite3_stmt *p = 0;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_schema ORDER BY rowid DESC LIMIT 1", -1, &p, 0),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(p), SQLITE_ROW);
+    VgTableDef *pRead = 0;
+    if (vg_tabledef_parse_sql((const char *)sqlite3_column_text(p, 0), &pRead, &zErr) != SQLITE_OK) {
+      fail_msg("%s: %s", azSql[i], zErr);
+    }
+    expect_same_def(pFromSqlite, pRead, azSql[i]);
+    vg_tabledef_free(pRead);
+    sqlite3_finalize(p);
+  }
+  /* Another module, with arguments or without, is not ours. */
+  static const char *const azOther[] = {"CREATE VIRTUAL TABLE f USING fts4",
+                                        "CREATE VIRTUAL TABLE g USING fts4(vg_hnsw, body)",
+                                        "CREATE VIRTUAL TABLE \"vg_hnsw\" USING fts4(e)"};
+  for (size_t i = 0; i < sizeof azOther / sizeof azOther[0]; i++) {
+    VgTableDef *pRead = 0;
+    char *zErr = 0;
+    assert_int_equal(vg_tabledef_parse_sql(azOther[i], &pRead, &zErr), SQLITE_MISMATCH);
+    sqlite3_free(zErr);
+  }
+  vg_tabledef_free(pFromSqlite);
+  pFromSqlite = 0;
+  sqlite3_close(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_example),
@@ -219,6 +313,7 @@ int main(void) {
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_option_errors),
       cmocka_unit_test(test_parse_sql),
+      cmocka_unit_test(test_parse_sql_as_sqlite_splits),
   };
   return cmocka_run_group_tests(tests, 0, 0);
 }

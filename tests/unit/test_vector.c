@@ -48,6 +48,10 @@ static void test_json_valid(void **state) {
   expect_parse("[123456789]", a3, 1);
   const float a4[] = {0.5f};
   expect_parse("[5E-1]", a4, 1);
+  /* Just above halfway between 1 and the next float: read as a double
+  ** first it rounds to the halfway point, then to even (1.0f). */
+  const float a5[] = {1.00000012f};
+  expect_parse("[1.00000005960464477539062500001]", a5, 1);
 }
 
 static void test_json_invalid(void **state) {
