@@ -12,6 +12,31 @@
 **   Deletion is real: the node is unlinked and each former neighbour gets a
 **   new link among the others, so recall does not decay under churn.
 **
+** And one invariant: every level's graph is connected, so every node can be
+** reached from the entry point at level 0 (hnsw_check counts the nodes
+** that cannot).  It holds by construction, for any multiset of vectors:
+**
+**   A link is dropped (to make room in a full list) only with proof that
+**   its two ends stay connected without it: a path of two or three links
+**   around it, or a link from the dropped end to the node being linked in.
+**   A full list with no link to give up that way refuses the new link,
+**   except from a node without links (a new one): then its lowest ranked
+**   link is moved to the new node, which links both former ends.
+**
+**   A deletion leaves its former neighbours connected to one another:
+**   shown by links or common neighbours among them, or made so by linking
+**   the nearest pairs of the groups that are not, or failing that by a walk
+**   of the level (hnsw_connect's) that links each part it cannot reach.
+**
+** Copies of one vector (or vectors the metric cannot tell apart) are at
+** equal distance from everything, so the neighbour-choosing heuristic
+** cannot rank them: a list gives at most a quarter of its links to copies
+** of its own node, picked in an order salted per node.  A search sets
+** copies aside as it meets them (a node exactly as far as the node linking
+** to it), walks through them for their links elsewhere, and adds them to
+** its results at the end, so that many copies neither fill its list of
+** candidates nor stop it.
+**
 ** Every change records the nodes whose link lists it touched (the dirty
 ** list), so that the caller writes exactly those back to storage.  The graph
 ** knows nothing of SQL: a node carries its rowid and an opaque 64-bit tag
@@ -99,6 +124,7 @@ typedef struct Hnsw {
   uint32_t nDirty, nDirtyAlloc;
   unsigned char *aDirtyMark;
   HnswHeap cand, result;
+  HnswHeap ties, reach; /* copies a search sets aside (see search_layer) */
   float *aDecoded;     /* int8 graphs: one vector decoded, for link choices */
 } Hnsw;
 
@@ -193,5 +219,12 @@ typedef struct HnswReport {
 
 /* Check the graph's invariants.  SQLITE_OK or SQLITE_NOMEM. */
 int hnsw_check(Hnsw *h, HnswReport *pReport);
+
+/* Restore the connectivity invariant of a graph that lacks it (one stored
+** before it held, say): at each level, link every part that the entry
+** point cannot reach to the part it can, near each other.  Costs a walk of
+** every level.  *pnJoined (may be 0) receives the number of parts joined;
+** the nodes changed are dirty.  SQLITE_OK or SQLITE_NOMEM. */
+int hnsw_connect(Hnsw *h, int *pnJoined);
 
 #endif

@@ -10,6 +10,7 @@
 typedef struct PartGraph {
   sqlite3_int64 part;
   sqlite3_int64 nonce;
+  int bWhole;     /* known connected (hnsw.h's invariant) since it was loaded */
   Hnsw graph;
   void *pDerived; /* see vg_index_derived */
   void (*xFreeDerived)(void *);
@@ -132,6 +133,22 @@ static int graph_for(VgIndex *x, const VgPart *pPart, PartGraph **ppGraph, char 
   return graph_load(x, pPart, ppGraph, pzErr);
 }
 
+/* The graph of pPart, about to be written: its dirty list cleared and, the
+** first time after a load, made whole (hnsw_connect), so that a graph stored
+** in pieces — by a version before the connectivity invariant — is mended by
+** the first write to its partition, the mended links going out with it. */
+static int graph_for_write(VgIndex *x, const VgPart *pPart, PartGraph **ppGraph, char **pzErr) {
+  int rc = graph_for(x, pPart, ppGraph, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  PartGraph *g = *ppGraph;
+  hnsw_dirty_clear(&g->graph);
+  if (!g->bWhole) {
+    rc = hnsw_connect(&g->graph, 0);
+    g->bWhole = rc == SQLITE_OK;
+  }
+  return rc;
+}
+
 int vg_index_graph(VgIndex *x, sqlite3_int64 part, sqlite3_int64 nonce, Hnsw **ppGraph,
                    char **pzErr) {
   PartGraph *g = graph_cached(x, part);
@@ -213,13 +230,14 @@ static int insert_into(VgIndex *x, VgPart *pPart, const VgRow *pRow, const float
                        char **pzErr) {
   PartGraph *g;
   VgSlot slot;
-  int rc = graph_for(x, pPart, &g, pzErr);
-  if (rc != SQLITE_OK) return rc;
+  int rc = graph_for_write(x, pPart, &g, pzErr);
+  int level = rc == SQLITE_OK ? draw_level(&g->graph) : 0;
+  if (rc == SQLITE_OK) rc = vg_store_slot_alloc(x->pStore, pPart, level, &slot, pzErr);
+  if (rc != SQLITE_OK) {
+    graph_drop(x, pPart->id); /* mended links may be unwritten */
+    return rc;
+  }
   Hnsw *h = &g->graph;
-  int level = draw_level(h);
-  rc = vg_store_slot_alloc(x->pStore, pPart, level, &slot, pzErr);
-  if (rc != SQLITE_OK) return rc;
-  hnsw_dirty_clear(h);
   rc = hnsw_insert(h, pRow->rowid, vg_slot_tag(&slot), aPrep, level);
   if (rc == SQLITE_OK) rc = vg_store_put_row(x->pStore, 0, pRow, pPart->id, &slot, pzErr);
   if (rc == SQLITE_OK) rc = write_dirty(x, h, pzErr);
@@ -249,10 +267,12 @@ static int delete_row(VgIndex *x, sqlite3_int64 rowid, char **pzErr) {
   int rc = vg_store_locate(x->pStore, rowid, &partId, &slot, &bFound, pzErr);
   if (rc != SQLITE_OK || !bFound) return rc;
   rc = vg_store_part_get(x->pStore, partId, &part, pzErr);
-  if (rc == SQLITE_OK) rc = graph_for(x, &part, &g, pzErr);
-  if (rc != SQLITE_OK) return rc;
+  if (rc == SQLITE_OK) rc = graph_for_write(x, &part, &g, pzErr);
+  if (rc != SQLITE_OK) {
+    graph_drop(x, partId); /* mended links may be unwritten */
+    return rc;
+  }
   Hnsw *h = &g->graph;
-  hnsw_dirty_clear(h);
   rc = hnsw_delete(h, rowid);
   if (rc == SQLITE_OK) rc = vg_store_slot_erase(x->pStore, part.id, &slot, pzErr);
   if (rc == SQLITE_OK) rc = vg_store_delete_row(x->pStore, rowid, pzErr);
@@ -276,10 +296,12 @@ int vg_index_delete(VgIndex *x, sqlite3_int64 rowid, char **pzErr) {
 static int update_in_place(VgIndex *x, VgPart *pPart, const VgSlot *pSlot, const VgRow *pRow,
                            const float *aPrep, int bNewVector, char **pzErr) {
   PartGraph *g;
-  int rc = graph_for(x, pPart, &g, pzErr);
-  if (rc != SQLITE_OK) return rc;
+  int rc = graph_for_write(x, pPart, &g, pzErr);
+  if (rc != SQLITE_OK) {
+    graph_drop(x, pPart->id);
+    return rc;
+  }
   Hnsw *h = &g->graph;
-  hnsw_dirty_clear(h);
   if (bNewVector) {
     rc = hnsw_delete(h, pRow->rowid);
     if (rc == SQLITE_OK) rc = hnsw_insert(h, pRow->rowid, vg_slot_tag(pSlot), aPrep, pSlot->level);

@@ -4,7 +4,9 @@
 ** inserts and after deletions with repair, the dirty list naming exactly the
 ** nodes whose lists changed, recall after churn against a fresh build of
 ** the same rows, searches restricted by an acceptance test, and the level
-** distribution.
+** distribution.  Connectivity with copies and near-copies of vectors (at
+** several ratios, on a line, in clusters, under churn, at tiny M), and
+** hnsw_connect() joining a graph cut in parts.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -442,6 +445,310 @@ static void test_int8_graph(void **state) {
   free(a);
 }
 
+/* ---- copies and near-copies -------------------------------------------- */
+
+/* Every node reaches the entry point at level 0 and has a link. */
+static void assert_connected(Hnsw *h, const char *zWhat) {
+  HnswReport r;
+  assert_int_equal(hnsw_check(h, &r), SQLITE_OK);
+  if (r.unreachable || r.isolated || r.oneWay || r.badLinks || r.degreeViolations ||
+      !r.entryOk) {
+    fail_msg("%s: %lld unreachable, %lld isolated, %lld one-way, %lld bad, %lld over, entry %d",
+             zWhat, r.unreachable, r.isolated, r.oneWay, r.badLinks, r.degreeViolations,
+             r.entryOk);
+  }
+}
+
+static int float_cmp(const void *x, const void *y) {
+  float a = *(const float *)x, b = *(const float *)y;
+  return a < b ? -1 : a > b;
+}
+
+/* The distances from q to every live node, by the graph's own distance (so
+** that ties are ties), sorted: brute force. */
+static int all_distances(Hnsw *h, const float *q, float *aOut) {
+  int n = 0;
+  for (uint32_t i = 0; i < h->nNode; i++) {
+    if (hnsw_is_live(h, i)) aOut[n++] = hnsw_distance(h, q, i);
+  }
+  qsort(aOut, (size_t)n, sizeof(float), float_cmp);
+  return n;
+}
+
+typedef struct SearchStats {
+  int nSelfMissed;  /* rows whose own vector found nothing as near as themselves */
+  int nTieShort;    /* queries that found fewer nearest ties than exist (up to ef) */
+  double recall;    /* recall@10 at ef 64, by distance (a tie counts) */
+} SearchStats;
+
+/* Search every live node's own vector (aVec[tag]) and nQuery others: the
+** first result must be as near as the node itself, and as many results as
+** the graph holds (up to ef) must tie with the nearest distance. */
+static SearchStats search_stats(Hnsw *h, const float *aVec, int dims, const float *aQ,
+                                int nQuery) {
+  SearchStats st = {0, 0, 0};
+  int ef = 64, nHit = 0, nWant = 0;
+  HnswCand aRes[64];
+  float *aAll = malloc(sizeof(float) * h->nNode);
+  for (uint32_t i = 0; i < h->nNode; i++) {
+    if (!hnsw_is_live(h, i)) continue;
+    const float *v = aVec + (size_t)h->aTag[i] * dims;
+    int nRes = 0;
+    assert_int_equal(hnsw_search(h, v, ef, 0, 0, aRes, &nRes), SQLITE_OK);
+    if (nRes == 0 || aRes[0].d > hnsw_distance(h, v, i)) st.nSelfMissed++;
+  }
+  for (int qi = 0; qi < nQuery; qi++) {
+    const float *q = aQ + (size_t)qi * dims;
+    int nRes = 0, nAll = all_distances(h, q, aAll);
+    assert_int_equal(hnsw_search(h, q, ef, 0, 0, aRes, &nRes), SQLITE_OK);
+    int nTies = 0, nFoundTies = 0;
+    while (nTies < nAll && aAll[nTies] == aAll[0]) nTies++;
+    for (int r = 0; r < nRes; r++) nFoundTies += aRes[r].d == aAll[0];
+    if (nFoundTies < (nTies < ef ? nTies : ef)) st.nTieShort++;
+    int k = nAll < 10 ? nAll : 10;
+    for (int r = 0; r < nRes && r < k; r++) nHit += aRes[r].d <= aAll[k - 1];
+    nWant += k;
+  }
+  st.recall = nWant ? (double)nHit / nWant : 1.0;
+  free(aAll);
+  return st;
+}
+
+/* n vectors of which a fraction are one vector (all ones), the rest
+** uniform in [-1, 1]. */
+static float *with_copies(int n, int dims, double fraction, uint64_t seed) {
+  float *a = malloc(sizeof(float) * (size_t)n * dims);
+  uint64_t s = seed;
+  for (int i = 0; i < n; i++) {
+    int bCopy = uniform(&s) < fraction;
+    for (int j = 0; j < dims; j++) a[i * dims + j] = bCopy ? 1.0f : (float)(2 * uniform(&s) - 1);
+  }
+  return a;
+}
+
+/* Queries: every fourth is the copied vector, the rest uniform. */
+static float *copy_queries(int n, int dims, uint64_t seed) {
+  float *a = with_copies(n, dims, 0, seed);
+  for (int i = 0; i < n; i += 4) {
+    for (int j = 0; j < dims; j++) a[i * dims + j] = 1.0f;
+  }
+  return a;
+}
+
+static void build_rows(Hnsw *h, HnswVectors vectors, const float *a, int n, int dims,
+                       vg_metric m, int M, int efc, uint64_t seed) {
+  uint64_t s = seed;
+  assert_int_equal(hnsw_init(h, dims, m, M, efc, vectors), SQLITE_OK);
+  for (int i = 0; i < n; i++) {
+    assert_int_equal(hnsw_insert(h, 1000 + i, i, a + (size_t)i * dims, level_of(h, &s)),
+                     SQLITE_OK);
+  }
+}
+
+static void expect_searchable(Hnsw *h, const float *a, int dims, const float *aQ, int nQuery,
+                              double minRecall, const char *zWhat) {
+  assert_connected(h, zWhat);
+  SearchStats st = search_stats(h, a, dims, aQ, nQuery);
+  print_message("%s: recall@10 %.4f, %d rows missed themselves, %d queries short of ties\n",
+                zWhat, st.recall, st.nSelfMissed, st.nTieShort);
+  assert_int_equal(st.nSelfMissed, 0);
+  assert_int_equal(st.nTieShort, 0);
+  assert_true(st.recall >= minRecall);
+}
+
+/* 1%, 10%, 50% and 100% of the rows one vector: once, copies pushed each
+** other out of their lists and the rest of the graph out of reach. */
+static void test_copies_at_ratios(void **state) {
+  (void)state;
+  double aFraction[] = {0.01, 0.10, 0.50, 1.0};
+  int n = 3000, dims = 8;
+  float *aQ = copy_queries(200, dims, 77);
+  for (int t = 0; t < 4; t++) {
+    float *a = with_copies(n, dims, aFraction[t], 5 + t);
+    for (int bInt8 = 0; bInt8 <= 1; bInt8++) {
+      Hnsw h;
+      char zWhat[64];
+      snprintf(zWhat, sizeof zWhat, "%s, %.0f%% copies", bInt8 ? "int8" : "float32",
+               aFraction[t] * 100);
+      build_rows(&h, bInt8 ? HNSW_INT8 : HNSW_FLOAT32, a, n, dims, VG_METRIC_L2, 16, 200, 3);
+      expect_searchable(&h, a, dims, aQ, 200, bInt8 ? 0.9 : 0.97, zWhat);
+      hnsw_free(&h);
+    }
+    free(a);
+  }
+  free(aQ);
+}
+
+/* The same under cosine, where a vector is not at distance 0 from itself
+** (1 - its rounded dot product with itself). */
+static void test_copies_cosine(void **state) {
+  (void)state;
+  int n = 3000, dims = 16;
+  float *a = with_copies(n, dims, 0.3, 9);
+  float *aQ = copy_queries(200, dims, 19);
+  for (int i = 0; i < n; i++) vg_vector_normalize(a + i * dims, dims, a + i * dims);
+  for (int i = 0; i < 200; i++) vg_vector_normalize(aQ + i * dims, dims, aQ + i * dims);
+  Hnsw h;
+  build_rows(&h, HNSW_FLOAT32, a, n, dims, VG_METRIC_COSINE, 16, 200, 4);
+  expect_searchable(&h, a, dims, aQ, 200, 0.97, "cosine, 30% copies");
+  hnsw_free(&h);
+  free(a);
+  free(aQ);
+}
+
+/* Nearly identical vectors on a line, M = 6, ef_construction = 40: steps
+** of 2e-9 from 1 along (1, 2, .., 8), in random order, so that rounding to
+** float leaves 1,057 distinct vectors among the 2,743, some of them copied
+** many times.  (The graph once left 1,987 of them unreachable.) */
+static void test_near_copies_on_a_line(void **state) {
+  (void)state;
+  int n = 2743, dims = 8;
+  float *a = malloc(sizeof(float) * (size_t)n * dims);
+  uint64_t s = 5;
+  for (int i = 0; i < n; i++) {
+    double t = (double)(next(&s) % (uint64_t)n) * 2e-9;
+    for (int j = 0; j < dims; j++) a[i * dims + j] = (float)(1.0 + t * (j + 1));
+  }
+  float *aQ = malloc(sizeof(float) * 100 * dims);
+  for (int i = 0; i < 100; i++) {
+    memcpy(aQ + i * dims, a + (size_t)(i * 27) * dims, sizeof(float) * dims);
+  }
+  Hnsw h;
+  build_rows(&h, HNSW_FLOAT32, a, n, dims, VG_METRIC_L2, 6, 40, 8);
+  expect_searchable(&h, a, dims, aQ, 100, 0.9, "near copies on a line, M=6 efc=40");
+  hnsw_free(&h);
+  free(a);
+  free(aQ);
+}
+
+/* 60 vectors copied 40 times each, amid 1,000 distinct ones, inserted in
+** random order. */
+static void test_clusters_of_copies(void **state) {
+  (void)state;
+  int nSeed = 60, nCopy = 40, nOther = 1000, dims = 12, n = nSeed * nCopy + nOther;
+  float *aSeed = with_copies(nSeed, dims, 0, 21);
+  float *a = with_copies(n, dims, 0, 22);
+  uint64_t s = 23;
+  for (int i = 0; i < nSeed * nCopy; i++) {
+    int r = (int)(next(&s) % (uint64_t)n);
+    memcpy(a + (size_t)r * dims, aSeed + (size_t)(i % nSeed) * dims, sizeof(float) * dims);
+  }
+  float *aQ = with_copies(200, dims, 0, 24);
+  for (int i = 0; i < 200; i += 2) {
+    memcpy(aQ + i * dims, aSeed + (i % nSeed) * dims, sizeof(float) * dims);
+  }
+  Hnsw h;
+  build_rows(&h, HNSW_FLOAT32, a, n, dims, VG_METRIC_L2, 8, 64, 25);
+  expect_searchable(&h, a, dims, aQ, 200, 0.95, "60 clusters of copies, M=8");
+  hnsw_free(&h);
+  free(a);
+  free(aSeed);
+  free(aQ);
+}
+
+/* Rounds of deleting a third of the rows and inserting them again, with 30%
+** copies: connected after every round and every row finds itself. */
+static void test_copies_under_churn(void **state) {
+  (void)state;
+  int n = 2000, dims = 8;
+  float *a = with_copies(n, dims, 0.3, 31);
+  float *aQ = copy_queries(100, dims, 32);
+  Hnsw h;
+  build_rows(&h, HNSW_FLOAT32, a, n, dims, VG_METRIC_L2, 8, 64, 33);
+  uint64_t s = 34;
+  for (int round = 0; round < 6; round++) {
+    for (int i = 0; i < n; i++) {
+      if (uniform(&s) >= 1.0 / 3) continue;
+      assert_int_equal(hnsw_delete(&h, 1000 + i), SQLITE_OK);
+    }
+    assert_connected(&h, "after the deletes");
+    for (int i = 0; i < n; i++) {
+      if (hnsw_find(&h, 1000 + i) != HNSW_NONE) continue;
+      assert_int_equal(hnsw_insert(&h, 1000 + i, i, a + (size_t)i * dims, level_of(&h, &s)),
+                       SQLITE_OK);
+    }
+    assert_connected(&h, "after the inserts");
+  }
+  expect_searchable(&h, a, dims, aQ, 100, 0.95, "30% copies after 6 rounds of churn");
+  hnsw_free(&h);
+  free(a);
+  free(aQ);
+}
+
+/* M = 2 and 3 leave little slack: every deletion and insertion, with and
+** without copies, keeps every node reachable. */
+static void test_connected_at_small_m(void **state) {
+  (void)state;
+  int n = 600, dims = 4;
+  for (int t = 0; t < 2; t++) {
+    float *a = with_copies(n, dims, t == 0 ? 0 : 0.4, 41 + t);
+    for (int M = 2; M <= 3; M++) {
+      Hnsw h;
+      build_rows(&h, HNSW_FLOAT32, a, n / 2, dims, VG_METRIC_L2, M, 16, 43);
+      assert_connected(&h, "built");
+      uint64_t s = 44;
+      for (int step = 0; step < 1500; step++) {
+        int i = (int)(next(&s) % (uint64_t)n);
+        if (hnsw_find(&h, 1000 + i) != HNSW_NONE) {
+          assert_int_equal(hnsw_delete(&h, 1000 + i), SQLITE_OK);
+        } else {
+          assert_int_equal(hnsw_insert(&h, 1000 + i, i, a + (size_t)i * dims, level_of(&h, &s)),
+                           SQLITE_OK);
+        }
+        HnswReport r;
+        assert_int_equal(hnsw_check(&h, &r), SQLITE_OK);
+        if (r.unreachable || r.isolated || r.oneWay || r.badLinks) {
+          fail_msg("M=%d %s step %d: %lld unreachable, %lld isolated", M,
+                   t ? "copies" : "distinct", step, r.unreachable, r.isolated);
+        }
+      }
+      hnsw_free(&h);
+    }
+    free(a);
+  }
+}
+
+/* hnsw_connect() joins a graph stored in parts: 300 nodes loaded as three
+** separate rings of full lists (no node has room, so links must give way),
+** plus two nodes without links. */
+static void test_connect_joins_parts(void **state) {
+  (void)state;
+  int n = 302, dims = 4, M = 2;
+  float *a = random_vectors(n, dims, 51, 0);
+  Hnsw h;
+  assert_int_equal(hnsw_init(&h, dims, VG_METRIC_L2, M, 16, HNSW_FLOAT32), SQLITE_OK);
+  for (int i = 0; i < n; i++) {
+    uint32_t node;
+    assert_int_equal(hnsw_load_node(&h, 1000 + i, i, a + i * dims, 0, &node), SQLITE_OK);
+    assert_int_equal(node, (uint32_t)i);
+  }
+  /* Level 0 holds 2M = 4 links: each ring node links to 2 on each side. */
+  for (int i = 0; i < 300; i++) {
+    int base = i / 100 * 100, k = i - base;
+    uint32_t aL[4];
+    for (int t = 0; t < 4; t++) {
+      int off = t < 2 ? t + 1 : -(t - 1);
+      aL[t] = (uint32_t)(base + (k + off + 100) % 100);
+    }
+    hnsw_load_links(&h, (uint32_t)i, 0, aL, 4);
+  }
+  hnsw_set_entry(&h, 0);
+  HnswReport r;
+  assert_int_equal(hnsw_check(&h, &r), SQLITE_OK);
+  assert_int_equal(r.unreachable, 202);
+  assert_int_equal(r.isolated, 2);
+  hnsw_dirty_clear(&h);
+  int nJoined = -1;
+  assert_int_equal(hnsw_connect(&h, &nJoined), SQLITE_OK);
+  assert_int_equal(nJoined, 4);
+  assert_connected(&h, "joined");
+  assert_true(h.nDirty > 0);
+  assert_int_equal(hnsw_connect(&h, &nJoined), SQLITE_OK);
+  assert_int_equal(nJoined, 0);
+  hnsw_free(&h);
+  free(a);
+}
+
 static void test_level_distribution(void **state) {
   (void)state;
   Hnsw h;
@@ -498,6 +805,10 @@ int main(void) {
       cmocka_unit_test(test_level_distribution), cmocka_unit_test(test_edges),
       cmocka_unit_test(test_delete_never_relinks_the_deleted),
       cmocka_unit_test(test_int8_codes_and_bounds), cmocka_unit_test(test_int8_graph),
+      cmocka_unit_test(test_copies_at_ratios),      cmocka_unit_test(test_copies_cosine),
+      cmocka_unit_test(test_near_copies_on_a_line), cmocka_unit_test(test_clusters_of_copies),
+      cmocka_unit_test(test_copies_under_churn),    cmocka_unit_test(test_connected_at_small_m),
+      cmocka_unit_test(test_connect_joins_parts),
   };
   return cmocka_run_group_tests(tests, 0, 0);
 }
