@@ -301,8 +301,9 @@ static void test_identical_texts(void **state) {
 
 /* A graph stored in pieces (as versions before the connectivity invariant
 ** could leave it) is mended by the first write to its partition.  The
-** pieces are made by hand: two rows whose link lists are cut in the stored
-** slots (a list is a 4-byte count, then 8-byte rowids). */
+** pieces are made by hand: two rows whose link lists (at every level they
+** share) are cut in the stored slots (a list is a 4-byte count, then 8-byte
+** rowids; a slot starts "VGS2", its level and its rowid: store.c). */
 static void test_stored_pieces_mended(void **state) {
   (void)state;
   sqlite3 *db = tdb_open(":memory:");
@@ -320,7 +321,9 @@ static void test_stored_pieces_mended(void **state) {
       /* a list of one link, to the other row */
       for (int w = 0; w < 2; w++) {
         sqlite3_uint64 u = (sqlite3_uint64)(w ? rb : ra);
-        int bMatch = a[i - 4] == 1 && a[i - 3] == 0 && a[i - 2] == 0 && a[i - 1] == 0;
+        /* (not a slot's head: "VGS2", a 4-byte level, then its rowid) */
+        int bMatch = a[i - 4] == 1 && a[i - 3] == 0 && a[i - 2] == 0 && a[i - 1] == 0 &&
+                     !(i >= 8 && memcmp(a + i - 8, "VGS2", 4) == 0);
         for (int b = 0; b < 8 && bMatch; b++) bMatch = a[i + b] == (unsigned char)(u >> (8 * b));
         if (bMatch) {
           memset(a + i - 4, 0, 12);
@@ -336,11 +339,11 @@ static void test_stored_pieces_mended(void **state) {
     free(a);
   }
   sqlite3_finalize(pRead);
-  assert_int_equal(nCut, 2);
+  assert_true(nCut >= 2); /* level 0, and any upper level the two share */
   /* Another connection's view: the cache was loaded before the damage. */
   tdb_exec(db, "UPDATE p_partitions SET nonce = nonce + 1");
   char *z = tdb_text(db, "SELECT vg_hnsw_check('p')");
-  if (strstr(z, "\"ok\":false") == 0 || strstr(z, "\"isolated_nodes\":2") == 0) fail_msg("not cut: %s", z);
+  if (strstr(z, "\"ok\":false") == 0 || strstr(z, "\"unreachable_nodes\":1") == 0) fail_msg("not cut: %s", z);
   sqlite3_free(z);
   /* A search reads; it mends nothing. */
   tdb_int(db, "SELECT count(*) FROM p WHERE e MATCH '[0, 1]' AND k = 2");
