@@ -7,6 +7,8 @@
 #   make bench            benchmarks against sqlite-vec, vectorlite and hnswlib
 #                         (fetched from npm); BENCH=bench_ann runs one
 #   make demo             load the extension in the sqlite3 shell and search
+#   make fuzz             each libFuzzer target in tests/fuzz for 60 s (clang-14;
+#                         FUZZ=knn runs one, FUZZ_SECONDS=600 longer)
 
 CC       ?= cc
 SANITIZE ?= 0
@@ -86,5 +88,7 @@ demo: build/vecguard.so
 
 clean:
 	rm -rf build
+
+include tests/fuzz/fuzz.mk
 
 -include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)

@@ -33,6 +33,12 @@ static int is_word_char(unsigned char c) {
          (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
 }
 
+/* A word goes on through '$' as SQLite's identifiers do (t$ is one name;
+** a '$' that starts a token is a parameter, not a word). */
+static int is_word_next(unsigned char c) {
+  return is_word_char(c) || c == '$';
+}
+
 static int sql_token(const char *z, int *pbSkip);
 
 static Token lex_next(Lexer *p) {
@@ -80,7 +86,7 @@ static Token lex_next(Lexer *p) {
   if (is_word_char((unsigned char)c)) {
     int j = p->i;
     int allDigits = 1;
-    while (is_word_char((unsigned char)z[j])) {
+    while (is_word_next((unsigned char)z[j])) {
       if (z[j] < '0' || z[j] > '9') allDigits = 0;
       j++;
     }
@@ -580,7 +586,7 @@ static int sql_token(const char *z, int *pbSkip) {
   }
   if (is_word_char((unsigned char)z[0])) {
     int n = 1;
-    while (is_word_char((unsigned char)z[n])) n++;
+    while (is_word_next((unsigned char)z[n])) n++;
     return n;
   }
   return 1;
