@@ -147,8 +147,8 @@ static int chunk_close(sqlite3_vtab_cursor *pCursor) {
 
 /* An integer argument from nLo to nHi. */
 static int int_arg(sqlite3_value *p, int nLo, int nHi, int *pOut) {
-  if (sqlite3_value_type(p) != SQLITE_INTEGER) return 0;
-  sqlite3_int64 v = sqlite3_value_int64(p);
+  sqlite3_int64 v;
+  if (!vg_int_value(p, &v)) return 0;
   if (v < nLo || v > nHi) return 0;
   *pOut = (int)v;
   return 1;

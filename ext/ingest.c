@@ -374,8 +374,8 @@ static int run_store(sqlite3 *db, QueueConn *q, const char *zWorker, RunItem *a,
 static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   QueueConn *q = sqlite3_user_data(ctx);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
-  if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER || sqlite3_value_int64(argv[0]) < 1 ||
-      sqlite3_value_int64(argv[0]) > 10000) {
+  sqlite3_int64 n;
+  if (!vg_int_value(argv[0], &n) || n < 1 || n > 10000) {
     vg_result_errorf(ctx, "vg_queue_run", "n must be a whole number from 1 to 10000");
     return;
   }
@@ -388,7 +388,7 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   char *zErr = 0;
   int rc = vg_queue_ensure(db, &zErr);
   if (rc == SQLITE_OK) {
-    rc = vg_queue_claim_ids(db, zWorker, vg_queue_now(q), VG_QUEUE_LEASE, sqlite3_value_int(argv[0]), &aId, &nId);
+    rc = vg_queue_claim_ids(db, zWorker, vg_queue_now(q), VG_QUEUE_LEASE, (int)n, &aId, &nId);
   }
   RunItem *a = rc == SQLITE_OK ? sqlite3_malloc64(sizeof(RunItem) * (size_t)(nId > 0 ? nId : 1)) : 0;
   if (rc == SQLITE_OK && a == 0) rc = SQLITE_NOMEM;

@@ -687,8 +687,8 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   const char *zWorker = vg_text_arg(ctx, "vg_queue_claim", argv[0], "worker_id", VG_TEXT_NONEMPTY, 0);
   if (zWorker == 0) return;
-  if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER || sqlite3_value_int64(argv[1]) < 1 ||
-      sqlite3_value_int64(argv[1]) > 10000) {
+  sqlite3_int64 nWant;
+  if (!vg_int_value(argv[1], &nWant) || nWant < 1 || nWant > 10000) {
     vg_result_errorf(ctx, "vg_queue_claim", "n must be a whole number from 1 to 10000");
     return;
   }
@@ -707,7 +707,7 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   Claimed *a = 0;
   int n = 0;
   if (rc == SQLITE_OK) {
-    rc = run_claim(db, zWorker, vg_queue_now(q), lease, sqlite3_value_int(argv[1]), 1, &a, &n);
+    rc = run_claim(db, zWorker, vg_queue_now(q), lease, (int)nWant, 1, &a, &n);
   }
   if (rc != SQLITE_OK) {
     result_failure(ctx, "vg_queue_claim", db, rc, zErr);
@@ -797,12 +797,11 @@ typedef struct Finish {
 ** when they are bad. */
 static int finish_args(sqlite3_context *ctx, const char *zFunc, int argc, sqlite3_value **argv, Finish *f) {
   const QueueConn *q = sqlite3_user_data(ctx);
-  if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER) {
+  if (!vg_int_value(argv[0], &f->id)) {
     vg_result_errorf(ctx, zFunc, "the item id must be an integer");
     return 0;
   }
   f->q = q;
-  f->id = sqlite3_value_int64(argv[0]);
   f->pArg = argv[1];
   f->zWorker = q->zWorker;
   return argc <= 2 || (f->zWorker = vg_text_arg(ctx, zFunc, argv[2], "worker_id", VG_TEXT_NONEMPTY, 0)) != 0;

@@ -1,6 +1,7 @@
 /*
 ** result.c — what every SQL function does at its edges, one way for all of
-** them: text arguments checked by one rule (vg_text_value); errors as
+** them: text arguments checked by one rule (vg_text_value), whole numbers
+** by another (vg_int_value); errors as
 ** "vg_function: what is wrong", or SQLite's out-of-memory error, for scalar
 ** and table-valued functions alike; text built in an sqlite3_str as a
 ** result; JSON strings.
@@ -27,6 +28,20 @@ static int json_nul_escape(const char *z, int n) {
     i++; /* the escaped character */
   }
   return -1;
+}
+
+int vg_int_value(sqlite3_value *v, sqlite3_int64 *pOut) {
+  int eType = sqlite3_value_type(v);
+  if (eType == SQLITE_INTEGER) {
+    *pOut = sqlite3_value_int64(v);
+    return 1;
+  }
+  if (eType != SQLITE_FLOAT) return 0;
+  double r = sqlite3_value_double(v);
+  /* 2^63 is the first double past int64; NaN fails both comparisons. */
+  if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0) || r != (double)(sqlite3_int64)r) return 0;
+  *pOut = (sqlite3_int64)r;
+  return 1;
 }
 
 int vg_text_value(sqlite3_value *v, const char *zName, int flags, const char **pz, int *pn,

@@ -274,8 +274,8 @@ static int read_args(SearchCursor *pCur, int idxNum, sqlite3_value **argv, const
   if (vg_tokens(az[2], an[2], 0, 0, 0) == 0) {
     return vg_vtab_errorf(pCur->base.pVtab, "vg_search", "the query has no words to embed");
   }
-  sqlite3_int64 k = sqlite3_value_int64(pCur->apArg[3]);
-  if (sqlite3_value_type(pCur->apArg[3]) != SQLITE_INTEGER || k < 1 || k > SEARCH_MAX_K) {
+  sqlite3_int64 k;
+  if (!vg_int_value(pCur->apArg[3], &k) || k < 1 || k > SEARCH_MAX_K) {
     return vg_vtab_errorf(pCur->base.pVtab, "vg_search", "k must be a whole number from 1 to %d", SEARCH_MAX_K);
   }
   *pk = (int)k;

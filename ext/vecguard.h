@@ -47,6 +47,11 @@ int vg_text_value(sqlite3_value *v, const char *zName, int flags, const char **p
 const char *vg_text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value *v, const char *zName, int flags,
                         int *pn);
 
+/* A whole-number argument: an INTEGER, or a REAL with a whole value in
+** range (drivers such as better-sqlite3 bind every number as a REAL).
+** 1 with *pOut set, or 0 for anything else (result.c). */
+int vg_int_value(sqlite3_value *v, sqlite3_int64 *pOut);
+
 /* An SQL function's error: "zFunc: zErr" (SQLite's message for rc when zErr
 ** is 0), or out of memory when rc is SQLITE_NOMEM (result.c). */
 void vg_result_error(sqlite3_context *ctx, int rc, const char *zFunc, const char *zErr);

@@ -327,3 +327,8 @@ int vg_vector_normalize(const float *a, int nDims, float *out) {
   for (int i = 0; i < nDims; i++) out[i] = (float)((double)a[i] * inv);
   return 1;
 }
+
+const char *vg_vector_float64_hint(sqlite3_value *pVal, int nGot, int nWant) {
+  if (sqlite3_value_type(pVal) != SQLITE_BLOB || nGot != 2 * nWant) return "";
+  return " (a blob of 8 bytes per element looks like float64: send float32, 4 bytes per element)";
+}

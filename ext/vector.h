@@ -45,6 +45,11 @@ int vg_vector_parse_blob(const void *p, int nByte, float **paVec, int *pnDims,
 int vg_vector_from_value(sqlite3_value *pVal, float **paVec, int *pnDims,
                          char **pzErr);
 
+/* What to add to "got nGot dimensions, want nWant" when pVal is a BLOB of
+** twice the dimensions: float64 elements (numpy's default) read as float32.
+** A static string, "" when there is nothing to add. */
+const char *vg_vector_float64_hint(sqlite3_value *pVal, int nGot, int nWant);
+
 /* Encode as a little-endian float32 BLOB of 4*nDims bytes into pOut (which
 ** may be a itself). */
 void vg_vector_to_blob(const float *a, int nDims, void *pOut);

@@ -220,8 +220,8 @@ static int set_vector(VgVtab *p, RowBuf *b, sqlite3_value *v) {
   if (n != d->nDims) {
     sqlite3_free(a);
     return vg_vtab_error(p, SQLITE_ERROR,
-                         "%s: column %s holds %d-dimensional vectors; got %d dimensions",
-                         p->zName, zCol, d->nDims, n);
+                         "%s: column %s holds %d-dimensional vectors; got %d dimensions%s",
+                         p->zName, zCol, d->nDims, n, vg_vector_float64_hint(v, n, d->nDims));
   }
   memcpy(b->aVec, a, sizeof(float) * n);
   sqlite3_free(a);

@@ -836,8 +836,8 @@ static int knn_query_vector(VgVtab *p, sqlite3_value *v, KnnQuery *q) {
   }
   if (n != d->nDims) {
     return vg_vtab_error(p, SQLITE_ERROR,
-                         "%s: the query vector has %d dimensions; %s holds %d", p->zName, n,
-                         zCol, d->nDims);
+                         "%s: the query vector has %d dimensions; %s holds %d%s", p->zName, n,
+                         zCol, d->nDims, vg_vector_float64_hint(v, n, d->nDims));
   }
   if (d->metric == VG_METRIC_COSINE && !vg_vector_normalize(q->aQuery, n, q->aQuery)) {
     return vg_vtab_error(p, SQLITE_ERROR,
