@@ -67,16 +67,17 @@ $(BUILD)/bench/%: bench/%.c bench/benchutil.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -O3 -Ibench -o $@ $< -lsqlite3 -lm
 
-# The Python helpers' tests load the extension into /usr/bin/python3, which
-# an ASan build cannot enter without preloading its runtime: they run in the
-# plain build only (the C tests cover the same code under the sanitizers).
-PY_TEST := $(if $(filter 1,$(SANITIZE)),,tests/bindings/test_python.py)
+# The README's snippet (in the sqlite3 shell) and the Python helpers' tests
+# load the extension into programs that an ASan build cannot enter without
+# preloading its runtime: they run in the plain build only (the C tests cover
+# the same code under the sanitizers).
+HOST_TESTS := $(if $(filter 1,$(SANITIZE)),,tests/readme/test_readme.sh tests/bindings/test_python.py)
 
 # Every test program runs even when an earlier one fails; the target fails
 # if any did.
 test: $(EXT) $(UNIT_BIN) $(SQL_BIN)
 	@VG_EXTENSION=$(abspath $(EXT)) VG_DOCS=$(abspath docs) \
-	  tests/run_tests.sh $(UNIT_BIN) $(SQL_BIN) $(PY_TEST)
+	  tests/run_tests.sh $(UNIT_BIN) $(SQL_BIN) $(HOST_TESTS)
 
 crash-test: $(EXT) $(BUILD)/tests/sql/test_crash
 	@VG_EXTENSION=$(abspath $(EXT)) VG_CRASH_KILLS=50 \

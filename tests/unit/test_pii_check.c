@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "pii_check.h"
+#include "shared_data.h"
 
 static int ok(VgPiiCheck f, const char *z) { return f(z, (int)strlen(z)); }
 
@@ -181,12 +182,7 @@ static char *json_string(const char *zLine, const char *zKey) {
 /* python-stdnum's valid and invalid numbers for IBAN, CUIT and CBU. */
 static void test_stdnum_lists(void **state) {
   (void)state;
-  const char *zShared = getenv("VG_SHARED");
-  char zPath[512];
-  snprintf(zPath, sizeof zPath, "%s/data/pii-labelled/pii_cases.jsonl",
-           zShared ? zShared : "../shared");
-  FILE *f = fopen(zPath, "r");
-  if (f == 0) fail_msg("cannot read %s", zPath);
+  FILE *f = shared_open("pii-labelled/pii_cases.jsonl");
   static char line[1 << 16];
   struct {
     const char *zType;

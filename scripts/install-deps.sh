@@ -1,0 +1,22 @@
+#!/bin/sh
+# install-deps.sh — the Debian 12 packages vecguard builds, tests and fuzzes
+# with, from apt.  As root it runs apt-get itself (containers, CI); as
+# another user, through sudo.  .ci/run uses it too, so the README's command
+# and CI install the same things.
+set -eu
+packages="
+  build-essential sqlite3 libsqlite3-dev libsodium-dev libpcre2-dev
+  libcmocka-dev python3 python3-numpy clang-14 libclang-rt-14-dev
+"
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=""
+elif command -v sudo >/dev/null 2>&1; then
+  as_root="sudo"
+else
+  echo "install-deps.sh: run it as root, or install sudo" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$as_root apt-get update
+# shellcheck disable=SC2086
+$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages
