@@ -1,7 +1,8 @@
 # vecguard — build, test, benchmark.
 #
 #   make                  build/vecguard.so, the loadable extension
-#   make test             every unit and SQL test
+#   make test             every unit and SQL test (after make check-layers)
+#   make check-layers     fail when a layer of ext/ includes one above it
 #   make test SANITIZE=1  the same under AddressSanitizer + UBSan (in build/san)
 #   make crash-test       the SIGKILL crash loop, 50 kills per journal mode
 #   make bench            benchmarks against sqlite-vec, vectorlite and hnswlib
@@ -21,11 +22,11 @@ BUILD := build
 SAN   :=
 endif
 
-CFLAGS_COMMON := -std=c11 -O2 -g -fPIC -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP $(SAN)
+CFLAGS_COMMON := -std=c11 -O2 -g -fPIC -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -Iext $(SAN)
 EXT_LIBS      := -lpcre2-8 -lsodium -lm -lpthread
 TEST_LIBS     := -lcmocka -lsqlite3 -lpcre2-8 -lsodium -lm -lpthread
 
-EXT_SRC  := $(wildcard ext/*.c)
+EXT_SRC  := $(wildcard ext/*.c ext/*/*.c)
 EXT_OBJ  := $(EXT_SRC:ext/%.c=$(BUILD)/ext/%.o)
 # The same sources built against the SQLite library directly, for unit tests.
 CORE_OBJ := $(EXT_SRC:ext/%.c=$(BUILD)/core/%.o)
@@ -39,7 +40,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 EXT := $(BUILD)/vecguard.so
 
-.PHONY: all test crash-test bench demo clean
+.PHONY: all test check-layers crash-test bench demo clean
 # Keep object files that only pattern rules mention.
 .SECONDARY:
 all: $(EXT)
@@ -75,9 +76,13 @@ HOST_TESTS := $(if $(filter 1,$(SANITIZE)),,tests/readme/test_readme.sh tests/bi
 
 # Every test program runs even when an earlier one fails; the target fails
 # if any did.
-test: $(EXT) $(UNIT_BIN) $(SQL_BIN)
+test: check-layers $(EXT) $(UNIT_BIN) $(SQL_BIN)
 	@VG_EXTENSION=$(abspath $(EXT)) VG_DOCS=$(abspath docs) \
 	  tests/run_tests.sh $(UNIT_BIN) $(SQL_BIN) $(HOST_TESTS)
+
+# The layers of ext/ include one way only (docs/architecture.md).
+check-layers:
+	@tests/check_layers.sh
 
 crash-test: $(EXT) $(BUILD)/tests/sql/test_crash
 	@VG_EXTENSION=$(abspath $(EXT)) VG_CRASH_KILLS=50 \
@@ -97,4 +102,4 @@ clean:
 
 include tests/fuzz/fuzz.mk
 
--include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)
+-include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d $(BUILD)/*/*/*/*.d)

@@ -4,12 +4,12 @@
 ** connection, the vector functions, the vg_hnsw virtual table module, the
 ** PII functions, the embedders, vg_chunk and the embedding queue.
 */
-#include "vecguard.h"
+#include "base/base.h"
 SQLITE_EXTENSION_INIT1
 
 #include <sodium.h>
 
-#include "distance.h"
+#include "vector/vector.h"
 
 #ifdef _WIN32
 __declspec(dllexport)

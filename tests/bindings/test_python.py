@@ -351,7 +351,7 @@ class TestLoadablePath(unittest.TestCase):
 
     def test_beside_the_package_before_the_build_tree(self):
         pkg, module = self.package_at("repo", "bindings", "python")
-        self.touch("repo", "ext", "vecguard.h")
+        self.touch("repo", "ext", "vecguard.c")
         built = self.touch("repo", "build", "vecguard.so")
         self.assertEqual(module.loadable_path(), built)
         beside = self.touch("repo", "bindings", "python", "vecguard", "vecguard.so")
@@ -360,13 +360,13 @@ class TestLoadablePath(unittest.TestCase):
     def test_build_tree_only_in_a_vecguard_checkout(self):
         pkg, module = self.package_at("repo", "bindings", "python")
         self.touch("repo", "build", "vecguard.so")
-        self.assertEqual(module.loadable_path(), "vecguard")  # no ext/vecguard.h
-        self.touch("repo", "ext", "vecguard.h")
+        self.assertEqual(module.loadable_path(), "vecguard")  # no ext/vecguard.c
+        self.touch("repo", "ext", "vecguard.c")
         self.assertEqual(module.loadable_path(), os.path.join(self.tmp, "repo", "build", "vecguard.so"))
 
     def test_bare_name_last(self):
         pkg, module = self.package_at("repo", "bindings", "python")
-        self.touch("repo", "ext", "vecguard.h")  # a checkout not built yet
+        self.touch("repo", "ext", "vecguard.c")  # a checkout not built yet
         self.assertEqual(module.loadable_path(), "vecguard")
         pkg, module = self.package_at("venv", "lib", "site-packages")
         self.assertEqual(module.loadable_path(), "vecguard")

@@ -1,7 +1,7 @@
 /*
-** fuzz_chunk.c — libFuzzer target for vg_chunk (ext/chunk.c, vg_tokens and
-** vg_chunk_spans in ext/embed.c) and the hash embedder behind vg_embed
-** (ext/embed_hash.c).
+** fuzz_chunk.c — libFuzzer target for vg_chunk (ext/embed/chunk.c, vg_tokens and
+** vg_chunk_spans in ext/embed/embed.c) and the hash embedder behind vg_embed
+** (ext/embed/embed_hash.c).
 **
 ** Feeds: byte 0 picks how the text is made (its bytes as they are, or each
 ** byte picking a fragment: words, punctuation, every ASCII whitespace byte,

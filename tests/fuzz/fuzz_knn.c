@@ -1,7 +1,7 @@
 /*
 ** fuzz_knn.c — libFuzzer target for KNN queries on vg_hnsw tables: query
 ** planning (xBestIndex), constraint handling, exact and graph search
-** (ext/vtab_query.c and what it calls).
+** (ext/table/vtab_query.c and what it calls).
 **
 ** The database: two vg_hnsw tables of 40 rows each with small-integer
 ** vectors (so that every distance is computed exactly and ties are real;
@@ -55,7 +55,7 @@
 **   (all of them under LIMIT L: the first L of those rows).
 */
 #include "fuzzutil.h"
-#include "vector.h"
+#include "vector/vector.h"
 
 #include <math.h>
 #include <stdio.h>

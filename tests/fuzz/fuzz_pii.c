@@ -1,6 +1,6 @@
 /*
 ** fuzz_pii.c — libFuzzer target for PII detection and redaction
-** (ext/pii_*.c: the trigger pass, the recognizers and their checks, overlap
+** (ext/pii/: the trigger pass, the recognizers and their checks, overlap
 ** resolution, the operators, encryption; vg_pii_detect, vg_pii_scan,
 ** vg_pii_redact, vg_pii_hash, vg_pii_decrypt).
 **
@@ -35,7 +35,7 @@
 ** kept (docs/README.md, "Text arguments"), so they are checked like any.
 */
 #include "fuzzutil.h"
-#include "pii_redact.h"
+#include "pii/pii.h"
 
 #include <stdio.h>
 #include <stdlib.h>

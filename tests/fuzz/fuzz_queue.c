@@ -1,6 +1,6 @@
 /*
-** fuzz_queue.c — libFuzzer target for the embedding queue (ext/queue.c,
-** ext/queue_sql.c): vg_enqueue, vg_queue_claim, vg_queue_complete,
+** fuzz_queue.c — libFuzzer target for the embedding queue (ext/pipeline/queue.c,
+** ext/pipeline/queue_sql.c): vg_enqueue, vg_queue_claim, vg_queue_complete,
 ** vg_queue_fail, vg_queue_clock and vg_queue_stats.
 **
 ** Each input runs on a fresh in-memory database with two vg_hnsw tables,

@@ -1,6 +1,6 @@
 /*
 ** fuzz_tabledef.c — libFuzzer target for the vg_hnsw table definition parser
-** (ext/tabledef.c).
+** (ext/table/tabledef.c).
 **
 ** Feeds: the first byte picks a mode, the rest is text:
 **   0  a whole statement             -> vg_tabledef_parse_sql
@@ -28,7 +28,7 @@
 **     module, with or without arguments, is SQLITE_MISMATCH.
 */
 #include "fuzzutil.h"
-#include "tabledef.h"
+#include "table/table.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /*
-** fuzz_vector.c — libFuzzer target for vector values (ext/vector.c,
-** ext/vector_func.c).
+** fuzz_vector.c — libFuzzer target for vector values (ext/vector/vector.c,
+** ext/vector/vector_func.c).
 **
 ** Feeds: the first byte picks a mode, the rest is the value:
 **   0  JSON text with its length    -> vg_vector_parse_json(z, n)
@@ -32,7 +32,7 @@
 **     zero-vector error); vg_normalize gives a unit vector.
 */
 #include "fuzzutil.h"
-#include "vector.h"
+#include "vector/vector.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -47,7 +47,7 @@ sqlite3 *fz_open(void);
 void fz_exec(sqlite3 *db, const char *zSql);
 
 /* Is z[0, n) valid UTF-8 (RFC 3629: no overlong forms, no surrogates,
-** nothing past U+10FFFF)?  Written apart from ext/text.c on purpose. */
+** nothing past U+10FFFF)?  Written apart from ext/base/text.c on purpose. */
 int fz_utf8_valid(const uint8_t *z, size_t n);
 /* Characters in z[0, n) of valid UTF-8. */
 size_t fz_utf8_chars(const uint8_t *z, size_t n);

@@ -1,5 +1,5 @@
 /*
-** test_text_args.c — one rule for every text argument (vecguard.h,
+** test_text_args.c — one rule for every text argument (base.h,
 ** vg_text_value): a name, identifier or option that holds a NUL byte is
 ** refused, naming the argument; JSON may not hold one raw or as \u0000;
 ** free text keeps every byte after a NUL.

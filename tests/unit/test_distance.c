@@ -11,7 +11,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "distance.h"
+#include "vector/vector.h"
 
 static double ref_dot(const float *a, const float *b, int n) {
   double s = 0;

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vecguard.h"
-#include "embed.h"
+#include "base/base.h"
+#include "embed/embed.h"
 
 /* ---- the reference: docs/embed.md read literally -------------------- */
 

@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "distance.h"
-#include "hnsw.h"
+#include "vector/vector.h"
+#include "hnsw/hnsw.h"
 
 static uint64_t next(uint64_t *s) {
   *s ^= *s << 13;

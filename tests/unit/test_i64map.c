@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-#include "i64map.h"
+#include "hnsw/hnsw.h"
 
 static uint64_t next(uint64_t *s) {
   *s ^= *s << 13;

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pii_check.h"
+#include "pii/pii.h"
 #include "shared_data.h"
 
 static int ok(VgPiiCheck f, const char *z) { return f(z, (int)strlen(z)); }

@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pii.h"
+#include "pii/pii.h"
 #include "shared_data.h"
-#include "text.h"
+#include "base/base.h"
 
 static VgPiiEngine *pEngine;
 

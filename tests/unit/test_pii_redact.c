@@ -12,8 +12,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "pii_policy.h"
-#include "pii_redact.h"
+#include "pii/pii.h"
 
 /* Findings over z at the given byte ranges, all of type zEntity. */
 static VgPiiFindings findings(const char *z, const char *zEntity, int n, const int *aRange) {
@@ -89,7 +88,7 @@ static void test_replace_mask_remove(void **state) {
   vg_pii_findings_free(&f);
 }
 
-/* The working keys as pii_redact.h describes them, computed here directly. */
+/* The working keys as pii.h, pii_redact section describes them, computed here directly. */
 static void reference_key(const unsigned char *aMaster, const char *zLabel, unsigned char *aOut) {
   crypto_generichash(aOut, 32, (const unsigned char *)zLabel, strlen(zLabel), aMaster, 32);
 }

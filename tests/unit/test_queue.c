@@ -1,5 +1,5 @@
 /*
-** test_queue.c — the queue's rules (queue.h): names, who may finish an
+** test_queue.c — the queue's rules (pipeline.h, queue section): names, who may finish an
 ** item, the status after a failure, and the retry delay against its
 ** formula worked out by hand.
 */
@@ -11,7 +11,7 @@
 
 #include <string.h>
 
-#include "queue.h"
+#include "pipeline/pipeline.h"
 
 static void test_names(void **state) {
   (void)state;

@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "tabledef.h"
+#include "table/table.h"
 
 static VgTableDef *parse_ok(int n, const char *const *az) {
   VgTableDef *d = 0;

@@ -9,7 +9,7 @@
 
 #include <stdlib.h>
 
-#include "topk.h"
+#include "hnsw/hnsw.h"
 
 static int cmp_hit(const void *x, const void *y) {
   const VgHit *a = x, *b = y;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vector.h"
+#include "vector/vector.h"
 
 static void expect_parse(const char *z, const float *aWant, int nWant) {
   float *a = 0;

@@ -54,7 +54,7 @@ def loadable_path():
     built = os.path.join(repo, "build", _FILE)
     # Only in a vecguard checkout: an installed package's grandparents are
     # someone else's directories.
-    if os.path.isfile(os.path.join(repo, "ext", "vecguard.h")) and os.path.isfile(built):
+    if os.path.isfile(os.path.join(repo, "ext", "vecguard.c")) and os.path.isfile(built):
         return built
     return "vecguard"
 

@@ -1,0 +1,102 @@
+/*
+** base.h — the internal header of ext/base/: what every layer uses: limits,
+** the text-argument and whole-number checks, errors and results of SQL
+** functions, UTF-8.
+**
+** One section per part, in dependency order: limits, text.
+** The lowest layer: it includes no other (see docs/architecture.md).
+*/
+#ifndef VG_BASE_LAYER_H
+#define VG_BASE_LAYER_H
+
+#include <sqlite3ext.h>
+
+/***************************************************************************
+** limits: the version, limits, the checks and results of SQL functions,
+** and the registration entry point of each layer (called by vecguard.c).
+**
+** Every layer's header includes this one first.  It pulls in sqlite3ext.h
+** so that the same sources build both as a loadable extension (the
+** default) and linked into a program that calls SQLite directly (compile
+** with -DSQLITE_CORE, as the unit tests do).
+*/
+
+SQLITE_EXTENSION_INIT3
+
+#define VG_VERSION "0.1.0"
+
+/* Largest vector dimension accepted anywhere (vg_vector, float[N]). */
+#define VG_MAX_DIMS 16384
+
+/* Largest k a KNN query may ask for. */
+#define VG_MAX_K 1000000
+
+/* How vg_text_value checks a text argument.  Every text argument must be
+** valid UTF-8.  A name — a table, tenant, content type or id, model, metric,
+** worker, key, option word — must hold no NUL byte: SQLite compares text by
+** all its bytes while C stops at the first NUL, so "victim\0evil" would be
+** one tenant to a table and "victim" to code that reads it as a string.
+** One rule for every function: names with a NUL are refused; free text
+** (VG_TEXT_BODY: what is redacted, embedded, chunked or stored) may hold
+** any character and travels with its length. */
+#define VG_TEXT_NAME 0     /* no NUL byte */
+#define VG_TEXT_JSON 1     /* JSON text: no NUL byte, raw or escaped as \u0000 */
+#define VG_TEXT_BODY 2     /* free text: NUL bytes allowed, kept by length */
+#define VG_TEXT_NONEMPTY 4 /* (added to the above) not '' */
+
+/* Check v, the argument called zName in messages, under flags: SQLITE_OK
+** with its bytes in *pz and their number in *pn (pn may be 0); else
+** SQLITE_ERROR with *pzErr saying what is wrong and what to send, or
+** SQLITE_NOMEM.  Anything but TEXT is refused: callers that take NULL or
+** other types test for them first (result.c). */
+int vg_text_value(sqlite3_value *v, const char *zName, int flags, const char **pz, int *pn,
+                  char **pzErr);
+
+/* vg_text_value for a scalar function: its text, or 0 with the function's
+** error set. */
+const char *vg_text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value *v, const char *zName, int flags,
+                        int *pn);
+
+/* A whole-number argument: an INTEGER, or a REAL with a whole value in
+** range (drivers such as better-sqlite3 bind every number as a REAL).
+** 1 with *pOut set, or 0 for anything else (result.c). */
+int vg_int_value(sqlite3_value *v, sqlite3_int64 *pOut);
+
+/* An SQL function's error: "zFunc: zErr" (SQLite's message for rc when zErr
+** is 0), or out of memory when rc is SQLITE_NOMEM (result.c). */
+void vg_result_error(sqlite3_context *ctx, int rc, const char *zFunc, const char *zErr);
+void vg_result_errorf(sqlite3_context *ctx, const char *zFunc, const char *zFormat, ...);
+
+/* The text built in out as the result (finishing out), or the error it
+** ran into: too big or out of memory. */
+void vg_result_str(sqlite3_context *ctx, sqlite3_str *out);
+
+/* Append z[0, n) (n < 0: up to its NUL) to out as a JSON string. */
+void vg_str_append_json(sqlite3_str *out, const char *z, int n);
+
+/* A table-valued function's error, "zFunc: message", set on its vtab;
+** returns SQLITE_ERROR, or SQLITE_NOMEM when the message cannot be made. */
+int vg_vtab_errorf(sqlite3_vtab *pVtab, const char *zFunc, const char *zFormat, ...);
+
+/* Registration of each module's SQL objects; each returns an SQLite code. */
+int vg_register_vector_functions(sqlite3 *db);
+int vg_register_hnsw_module(sqlite3 *db);
+int vg_register_check_function(sqlite3 *db);
+int vg_register_pii_functions(sqlite3 *db);
+int vg_register_embed_functions(sqlite3 *db);
+int vg_register_chunk_module(sqlite3 *db);
+int vg_register_queue_functions(sqlite3 *db);
+
+/***************************************************************************
+** text: UTF-8 helpers shared by the modules (text.c).
+*/
+
+/* Is z[0, n) valid UTF-8 (no overlong forms, surrogates or code points past
+** U+10FFFF)?  On failure *piBad (when not 0) is the offset of the first bad
+** byte. */
+int vg_utf8_valid(const char *z, int n, int *piBad);
+
+/* The characters (bytes that are not continuation bytes) in z[0, n). */
+int vg_utf8_count(const char *z, int n);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+** embed.h — the internal header of ext/embed/: embedders (the built-in hash
+** model), tokens and chunks, vg_embed and vg_chunk.
+**
+** One section per part, in dependency order: embed.
+** Layers below this one only (see docs/architecture.md; make check-layers).
+*/
+#ifndef VG_EMBED_LAYER_H
+#define VG_EMBED_LAYER_H
+
+
+/***************************************************************************
+** embed: the interface every embedder (text in, float32 vector out)
+** implements, and the registry that opens one by its model name.
+**
+** An embedder has a name, a dimension, and the longest input it reads, in
+** tokens; it embeds a batch of texts in one call, so that a model that is
+** faster on batches (a transformer on OpenBLAS) gets them.  Text longer than
+** nMaxTokens is cut there: callers split it first with vg_chunk.
+**
+** Model names: "hash" (feature hashing, 384 dimensions) or "hash:DIM".
+*/
+
+#define VG_EMBED_DEFAULT_MODEL "hash:384"
+
+typedef struct VgEmbedder VgEmbedder;
+struct VgEmbedder {
+  const char *zName; /* the model name it was opened with, e.g. "hash:384" */
+  int nDims;
+  int nMaxTokens;
+  /* Write nText vectors of nDims floats to aOut.  Each text is UTF-8, anText[i]
+  ** bytes.  Returns an SQLite code; on error *pzErr (sqlite3_malloc'd) says
+  ** which text and why. */
+  int (*xEmbed)(VgEmbedder *p, int nText, const char *const *azText, const int *anText,
+                float *aOut, char **pzErr);
+  void (*xDestroy)(VgEmbedder *p);
+};
+
+/* Open the embedder named zModel.  An unknown name or a bad dimension fails
+** with a message naming the models there are. */
+int vg_embedder_open(const char *zModel, VgEmbedder **ppOut, char **pzErr);
+void vg_embedder_close(VgEmbedder *p);
+
+/* What model zModel would be, without opening it (a trained model's weights
+** are large): its dimension and the tokens it reads.  An unknown name or a
+** bad dimension fails as vg_embedder_open does. */
+int vg_embedder_describe(const char *zModel, int *pnDims, int *pnMaxTokens, char **pzErr);
+
+/* The feature-hashing embedder (embed_hash.c); nDims from 2 to VG_MAX_DIMS,
+** as vg_embedder_open checks. */
+#define VG_EMBED_HASH_MAX_TOKENS 512
+int vg_embed_hash_open(int nDims, VgEmbedder **ppOut);
+
+/* Tokens as the embedders and vg_chunk count them: maximal runs of bytes
+** that are not ASCII whitespace (so a token never splits a character).
+** Returns the number of tokens in z[0, n); when aStart is not 0, the byte
+** offsets where the first nMax of them start and end go to aStart and aEnd. */
+int vg_tokens(const char *z, int n, int nMax, int *aStart, int *aEnd);
+
+/* The chunks vg_chunk cuts z[0, n) into: chunk k is tokens k*(nMax-nOverlap)
+** to k*(nMax-nOverlap)+nMax-1 (the last one stops at the last token), from
+** its first token's first byte to its last token's last byte.  Their byte
+** offsets go to *paStart and *paEnd (one sqlite3_malloc'd block holds both:
+** free *paStart), their number to *pnChunk (0 for a text without tokens).
+** 1 <= nMax, 0 <= nOverlap < nMax. */
+int vg_chunk_spans(const char *z, int n, int nMax, int nOverlap, int **paStart, int **paEnd, int *pnChunk);
+
+#endif

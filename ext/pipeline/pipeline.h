@@ -1,0 +1,217 @@
+/*
+** pipeline.h — the internal header of ext/pipeline/: the embedding queue and
+** the pipeline around it (settings, vg_ingest, vg_queue_run, vg_search,
+** vg_watch), which reach vg_hnsw and PII through SQL.
+**
+** One section per part, in dependency order: queue, queue_sql.
+** Layers below this one only (see docs/architecture.md; make check-layers).
+*/
+#ifndef VG_PIPELINE_LAYER_H
+#define VG_PIPELINE_LAYER_H
+
+#include "base/base.h"
+#include "table/table.h"
+
+/***************************************************************************
+** queue: the embedding queue's rules, apart from SQL: priorities, the
+** states an item goes through, what each event does to it, and the retry
+** delay.  queue_sql.c keeps the items in the vg_queue table and applies
+** these rules; the unit tests check them on their own.
+**
+**   enqueue -> pending --claim--> processing --complete--> done
+**                 ^                   |  \--fail--> failed (retry later)
+**                 |                   |             or dead (no attempts left)
+**                 +-- lease expired --+
+**
+** An item is claimable when it is pending or failed and due, or when it is
+** processing and its lease has run out (the worker holding it died).  A claim
+** counts as an attempt, so an item that kills its workers ends dead too.
+** Enqueueing and claiming are single SQL statements in queue_sql.c (each must
+** be atomic across processes); the rules for finishing an item are here.
+*/
+
+typedef enum VgPriority { VG_PRIORITY_HIGH = 0, VG_PRIORITY_MEDIUM = 1, VG_PRIORITY_LOW = 2 } VgPriority;
+
+typedef enum VgItemStatus {
+  VG_ITEM_PENDING = 0,
+  VG_ITEM_PROCESSING,
+  VG_ITEM_DONE,
+  VG_ITEM_FAILED,
+  VG_ITEM_DEAD,
+  VG_ITEM_STATUS_COUNT
+} VgItemStatus;
+
+/* Names as stored in vg_queue; parsing returns -1 for an unknown name. */
+const char *vg_priority_name(int priority);
+int vg_priority_parse(const char *zName);
+const char *vg_item_status_name(int status);
+int vg_item_status_parse(const char *zName);
+
+/* What the queue knows of an item when an event comes. */
+typedef struct VgItemState {
+  int status;
+  int attempts;      /* claims so far */
+  int maxAttempts;
+} VgItemState;
+
+/* May the worker that holds the item finish it (complete or fail)?
+** bOwner: the item's worker_id is the caller's.  Returns 0 when it may,
+** else a message (static) saying why not. */
+const char *vg_queue_finish_refused(const VgItemState *p, int bOwner);
+
+/* The status after a failure, and when to try again: after the n-th
+** attempt fails, the delay is min(cap, base * 2^(n-1)) seconds times a
+** factor from 0.5 to 1 drawn from the item id and n (so that items that
+** failed together do not all come back together, yet reruns agree). */
+int vg_queue_status_after_fail(const VgItemState *p);
+double vg_queue_retry_delay(long long id, int attempts, double base, double cap);
+
+#define VG_QUEUE_RETRY_BASE 30.0    /* seconds */
+#define VG_QUEUE_RETRY_CAP 3600.0   /* seconds */
+#define VG_QUEUE_MAX_ATTEMPTS 5
+#define VG_QUEUE_LEASE 300.0        /* seconds, when the claim gives none */
+#define VG_QUEUE_MAX_CONTENT 10000000 /* bytes of content per item */
+
+/***************************************************************************
+** queue_sql: what the queue's SQL files share: queue_sql.c (the vg_queue
+** table and the functions that move its items), table_config.c (per-table
+** settings), ingest.c (vg_ingest, vg_queue_run), watch.c (vg_watch) and
+** search.c (vg_search).
+*/
+
+/* Per-connection state of the queue functions. */
+typedef struct QueueConn {
+  int bClock;     /* "now" is fixed at rClock (vg_queue_clock) */
+  double rClock;
+  char *zWorker;  /* the worker id of this connection's last claim */
+  char zRunWorker[32]; /* the worker id vg_queue_run claims as */
+  struct VgEmbedder *pEmbedder; /* the last model vg_queue_run or vg_search used */
+} QueueConn;
+
+/* The embedder of model zModel: the connection's kept one when it is that
+** model, else a new one that replaces it. */
+int vg_queue_embedder(QueueConn *q, const char *zModel, struct VgEmbedder **pp, char **pzErr);
+
+/* Seconds since 1970, or the time vg_queue_clock fixed. */
+double vg_queue_now(const QueueConn *q);
+
+/* Create the queue's tables unless they exist.  A queue made by an earlier
+** version, which kept the items' texts in vg_queue, is SQLITE_ERROR with
+** *pzErr saying to run vg_queue_init(), which upgrades it. */
+int vg_queue_ensure(sqlite3 *db, char **pzErr);
+
+/* A transaction around a function's reads and writes (see queue_sql.c):
+** BEGIN IMMEDIATE outside one, a savepoint inside one, nothing inside a
+** statement that writes (its own rollback covers the function). */
+typedef enum VgTxn { VG_TXN_NONE, VG_TXN_BEGIN, VG_TXN_SAVEPOINT } VgTxn;
+int vg_txn_begin(sqlite3 *db, VgTxn *pMode);
+/* Commit (rc == SQLITE_OK) or roll back; returns rc or the commit's error. */
+int vg_txn_end(sqlite3 *db, VgTxn mode, int rc);
+
+/* The error of a failed database call, with a hint for BUSY_SNAPSHOT. */
+void vg_result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc);
+
+/* Run xWork(db, pArg, &zErr) in a transaction (vg_txn_begin), committed when
+** it returns SQLITE_OK, rolled back otherwise.  On failure the function's
+** error is set — xWork's message, else the database's as it stood before
+** the rollback — and 0 returned; the caller sets the result on 1. */
+int vg_txn_call(sqlite3_context *ctx, const char *zFunc, int (*xWork)(sqlite3 *, void *, char **), void *pArg);
+
+/* The definition of vg_hnsw table zTable in main; SQLITE_ERROR with *pzErr
+** when there is no such table or it is not a vg_hnsw table. */
+int vg_target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char **pzErr);
+
+/* Why the table cannot take tenant zTenant (a message to free), or 0: a
+** partitioned table needs a tenant, any other takes only ''. */
+char *vg_tenant_refused(const VgTableDef *pDef, const char *zTable, const char *zTenant);
+
+/* An item to enqueue; its arguments already checked. */
+typedef struct VgNewItem {
+  const char *zTable, *zTenant, *zType, *zContentId;
+  const char *zContent;
+  int nContent;
+  const char *zMetadata; /* a JSON object, or 0 */
+  int priority;
+} VgNewItem;
+
+/* Check the arguments (table, tenant_id, content_type, content_id, text
+** [, metadata [, priority]]) of vg_enqueue or vg_ingest into *pNew; zText
+** names the text in messages.  0 with the error set when one is bad. */
+int vg_item_args(sqlite3_context *ctx, const char *zFunc, const char *zText, int argc,
+                 sqlite3_value **argv, VgNewItem *pNew);
+
+/* Is the item fit for its table: a tenant the table keeps apart, metadata
+** that is a JSON object?  SQLITE_ERROR with *pzErr when not. */
+int vg_item_check(sqlite3 *db, const VgNewItem *pNew, const VgTableDef *pDef, char **pzErr);
+
+/* Add the item, or start it over (see vg_enqueue), with its text in
+** vg_queue_text; its id in *pId.  Two writes: the caller holds the
+** transaction (vg_txn_begin). */
+int vg_queue_put(sqlite3 *db, const QueueConn *q, const VgNewItem *pNew, sqlite3_int64 *pId, char **pzErr);
+
+/* An item as it is read to be finished. */
+typedef struct VgQueueItem {
+  sqlite3_int64 id;
+  VgItemState st;
+  char *zWorker, *zTenant, *zTable, *zType, *zContentId, *zMetadata;
+  char *zContent; /* its text from vg_queue_text, or 0 when it has none (done) */
+  int nContent;   /* zContent's bytes: it may hold NUL */
+} VgQueueItem;
+
+/* Why item id cannot be embedded: it has no text (a message to free). */
+char *vg_queue_textless(sqlite3_int64 id);
+
+/* A copy of column i of the row, all its bytes and a NUL after them (0 for
+** NULL; *pbOom set when out of memory). */
+char *vg_column_dup(sqlite3_stmt *p, int i, int *pbOom);
+
+/* Read item id; SQLITE_NOTFOUND when there is none. */
+int vg_queue_item_read(sqlite3 *db, sqlite3_int64 id, VgQueueItem *it);
+void vg_queue_item_clear(VgQueueItem *it);
+
+/* Claim up to n items for zWorker (one statement); their ids, in claim
+** order, in *paId (sqlite3_free it). */
+int vg_queue_claim_ids(sqlite3 *db, const char *zWorker, double now, double lease, int n,
+                       sqlite3_int64 **paId, int *pnId);
+
+/* Store the item's vectors, one per chunk (aVec: nChunk * dims floats;
+** chunk k is it->zContent's bytes aStart[k] to aEnd[k]), in place of those
+** it stored before, and mark it done, which erases its text from
+** vg_queue_text (the trigger vg_queue_erase_finished).  The caller holds the
+** transaction. */
+int vg_queue_store(sqlite3 *db, const VgQueueItem *it, const VgTableDef *pDef, int nChunk, const float *aVec,
+                   const int *aStart, const int *aEnd);
+
+/* Does worker zWorker still hold item id from the claim that made its
+** attempts count nAttempts?  (Its lease may have run out and passed on.) */
+int vg_queue_held(sqlite3 *db, sqlite3_int64 id, const char *zWorker, int nAttempts, int *pbHeld);
+
+/* Record a failed attempt: failed with a retry time, or dead.  The new
+** status goes to *pStatus.  The caller holds the transaction. */
+int vg_queue_record_failure(sqlite3 *db, const QueueConn *q, const VgQueueItem *it,
+                            const char *zError, int *pStatus);
+
+/* A table's pipeline settings (table_config.c), defaults filled in. */
+typedef struct VgTableConfig {
+  VgTableDef *pDef;
+  char *zModel;        /* the embedder's model name */
+  char *zRedact;       /* vg_pii_redact's options for vg_ingest, a JSON object */
+  int nChunkTokens;    /* tokens per chunk, at most the model's window */
+  int nChunkOverlap;   /* tokens a chunk shares with the one before */
+  int nModelDims, nModelMaxTokens;
+} VgTableConfig;
+
+/* The settings of vg_hnsw table zTable, checked against it (the model's
+** dimension is the table's); SQLITE_ERROR with *pzErr when they do not
+** fit or there is no such table. */
+int vg_config_load(sqlite3 *db, const char *zTable, VgTableConfig *p, char **pzErr);
+void vg_config_clear(VgTableConfig *p);
+
+/* Registration of the functions in the other files; each takes the
+** queue's per-connection state (owned by queue_sql.c's registration). */
+int vg_register_config_functions(sqlite3 *db, QueueConn *q);
+int vg_register_ingest_functions(sqlite3 *db, QueueConn *q);
+int vg_register_watch_functions(sqlite3 *db, QueueConn *q);
+int vg_register_search_module(sqlite3 *db, QueueConn *q);
+
+#endif

@@ -1,0 +1,387 @@
+/*
+** search.c — vg_search, text in and nearest rows out, in one call:
+**
+**   SELECT target_rowid, similarity, content_id, chunk_index, content
+**     FROM vg_search(table, tenant_id, query_text, k [, filters_json]);
+**
+** The query is embedded with the table's model (its vg_configure settings),
+** then run as a KNN query on the table: in the tenant's partition, with
+** each filter ({"column": value} or {"column": [values]}) on a metadata
+** column.  similarity is the cosine similarity of the two vectors when they
+** have unit length, as every built-in embedder's have: 1 − distance under
+** cosine, −distance under ip, 1 − distance²/2 under l2.  Rows come nearest
+** first.  An eponymous-only table; it reads, never writes.
+*/
+#include "pipeline/pipeline.h"
+
+#include <string.h>
+
+#include "embed/embed.h"
+
+#define COL_RANK 0
+#define COL_ROWID 1
+#define COL_DISTANCE 2
+#define COL_SIMILARITY 3
+#define COL_TYPE 4
+#define COL_ID 5
+#define COL_CHUNK 6
+#define COL_CONTENT 7
+#define COL_TABLE 8
+#define COL_TENANT 9
+#define COL_QUERY 10
+#define COL_K 11
+#define COL_FILTERS 12
+#define N_ARG 5
+
+/* Most rows one search returns. */
+#define SEARCH_MAX_K 10000
+
+typedef struct SearchVtab {
+  sqlite3_vtab base;
+  sqlite3 *db;
+  QueueConn *q; /* the queue's connection state: the kept embedder */
+} SearchVtab;
+
+typedef struct SearchRow {
+  sqlite3_int64 rowid;
+  double distance, similarity;
+  sqlite3_value *ap[4]; /* content_type, content_id, chunk_index, content */
+} SearchRow;
+
+typedef struct SearchCursor {
+  sqlite3_vtab_cursor base;
+  SearchRow *a;
+  int n, i;
+  sqlite3_value *apArg[N_ARG];
+} SearchCursor;
+
+static int search_connect(sqlite3 *db, void *pAux, int argc, const char *const *argv, sqlite3_vtab **ppVtab,
+                          char **pzErr) {
+  (void)argc;
+  (void)argv;
+  (void)pzErr;
+  int rc = sqlite3_declare_vtab(db,
+                                "CREATE TABLE x(rank INTEGER, target_rowid INTEGER, distance REAL, similarity REAL,"
+                                " content_type, content_id, chunk_index, content, target_table HIDDEN,"
+                                " tenant_id HIDDEN, query HIDDEN, k HIDDEN, filters HIDDEN)");
+  if (rc != SQLITE_OK) return rc;
+  SearchVtab *v = sqlite3_malloc64(sizeof(*v));
+  if (v == 0) return SQLITE_NOMEM;
+  memset(v, 0, sizeof(*v));
+  v->db = db;
+  v->q = pAux;
+  sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
+  *ppVtab = &v->base;
+  return SQLITE_OK;
+}
+
+static int search_disconnect(sqlite3_vtab *pVtab) {
+  sqlite3_free(pVtab);
+  return SQLITE_OK;
+}
+
+/* Table, tenant, query and k must be given, filters may be: idxNum has a
+** bit for each argument given, -1 for a plan without the required four. */
+static int search_best_index(sqlite3_vtab *pVtab, sqlite3_index_info *p) {
+  (void)pVtab;
+  int ai[N_ARG] = {-1, -1, -1, -1, -1};
+  for (int i = 0; i < p->nConstraint; i++) {
+    const struct sqlite3_index_constraint *c = &p->aConstraint[i];
+    if (c->op != SQLITE_INDEX_CONSTRAINT_EQ || c->iColumn < COL_TABLE) continue;
+    if (!c->usable) return SQLITE_CONSTRAINT;
+    ai[c->iColumn - COL_TABLE] = i;
+  }
+  if (ai[0] < 0 || ai[1] < 0 || ai[2] < 0 || ai[3] < 0) {
+    p->idxNum = -1;
+    p->estimatedCost = 1e99;
+    return SQLITE_OK;
+  }
+  int nArg = 0;
+  p->idxNum = 0;
+  for (int k = 0; k < N_ARG; k++) {
+    if (ai[k] < 0) continue;
+    p->aConstraintUsage[ai[k]].argvIndex = ++nArg;
+    p->aConstraintUsage[ai[k]].omit = 1;
+    p->idxNum |= 1 << k;
+  }
+  p->estimatedCost = 1000;
+  p->estimatedRows = 10;
+  /* Rows come nearest first. */
+  if (p->nOrderBy == 1 && !p->aOrderBy[0].desc &&
+      (p->aOrderBy[0].iColumn == COL_RANK || p->aOrderBy[0].iColumn == COL_DISTANCE)) {
+    p->orderByConsumed = 1;
+  }
+  return SQLITE_OK;
+}
+
+static int search_open(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
+  (void)pVtab;
+  SearchCursor *pCur = sqlite3_malloc64(sizeof(*pCur));
+  if (pCur == 0) return SQLITE_NOMEM;
+  memset(pCur, 0, sizeof(*pCur));
+  *ppCursor = &pCur->base;
+  return SQLITE_OK;
+}
+
+static void cursor_reset(SearchCursor *pCur) {
+  for (int i = 0; i < pCur->n; i++) {
+    for (int c = 0; c < 4; c++) sqlite3_value_free(pCur->a[i].ap[c]);
+  }
+  sqlite3_free(pCur->a);
+  for (int i = 0; i < N_ARG; i++) sqlite3_value_free(pCur->apArg[i]);
+  memset((char *)pCur + sizeof(pCur->base), 0, sizeof(*pCur) - sizeof(pCur->base));
+}
+
+static int search_close(sqlite3_vtab_cursor *pCursor) {
+  cursor_reset((SearchCursor *)pCursor);
+  sqlite3_free(pCursor);
+  return SQLITE_OK;
+}
+
+/* Each filter as SQL on the table's metadata columns; the values are read
+** from the filters (bound as ?4) by SQLite's JSON functions. */
+static int filters_sql(sqlite3 *db, const VgTableDef *pDef, const char *zFilters, sqlite3_str *out, char **pzErr) {
+  sqlite3_stmt *p = 0;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT json_type(?1) = 'object', f.key, f.type,"
+                              " CASE WHEN f.type = 'array' THEN (SELECT count(*) FROM json_each(f.value) AS e"
+                              "  WHERE e.type IN ('object', 'array', 'null')) END"
+                              " FROM (SELECT 1) LEFT JOIN json_each(?1) AS f",
+                              -1, &p, 0);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_text(p, 1, zFilters, -1, SQLITE_STATIC);
+  while (rc == SQLITE_OK && sqlite3_step(p) == SQLITE_ROW) {
+    if (!sqlite3_column_int(p, 0)) {
+      *pzErr = sqlite3_mprintf("the filters must be a JSON object, such as '{\"author\": \"dr-ana\"}'");
+      rc = SQLITE_ERROR;
+      break;
+    }
+    const char *zKey = (const char *)sqlite3_column_text(p, 1);
+    const char *zType = (const char *)sqlite3_column_text(p, 2);
+    if (zKey == 0) break; /* {} */
+    int iCol = -1;
+    for (int i = 0; i < pDef->nCol; i++) {
+      if (sqlite3_stricmp(pDef->aCol[i].zName, zKey) == 0) iCol = i;
+    }
+    if (iCol < 0 || pDef->aCol[iCol].kind != VG_COL_METADATA) {
+      *pzErr = sqlite3_mprintf("cannot filter on \"%s\": it is not a metadata column of the table", zKey);
+      rc = SQLITE_ERROR;
+    } else if (strcmp(zType, "object") == 0 || strcmp(zType, "null") == 0 ||
+               (strcmp(zType, "array") == 0 && sqlite3_column_int(p, 3) > 0)) {
+      *pzErr = sqlite3_mprintf("filter \"%s\": give a value (text, number, boolean) or an array of values", zKey);
+      rc = SQLITE_ERROR;
+    } else {
+      const char *zForm = strcmp(zType, "array") == 0 ? " AND \"%w\" IN (SELECT value FROM json_each(?4, %Q))"
+                                                      : " AND \"%w\" = json_extract(?4, %Q)";
+      char *zPath = sqlite3_mprintf("$.\"%w\"", zKey);
+      if (zPath == 0) rc = SQLITE_NOMEM;
+      else sqlite3_str_appendf(out, zForm, pDef->aCol[iCol].zName, zPath);
+      sqlite3_free(zPath);
+    }
+  }
+  int rcFinal = sqlite3_finalize(p);
+  return rc == SQLITE_OK ? rcFinal : rc;
+}
+
+/* The KNN query on the table: ?1 the query vector, ?2 k, ?3 the tenant,
+** ?4 the filters. */
+static char *knn_sql(const VgTableDef *pDef, const char *zTable, const char *zFilterSql) {
+  static const char *const azCol[] = {"content_type", "content_id", "chunk_index", "content"};
+  sqlite3_str *s = sqlite3_str_new(0);
+  sqlite3_str_appendall(s, "SELECT rowid, distance");
+  for (int c = 0; c < 4; c++) {
+    int bHas = 0;
+    for (int i = 0; i < pDef->nCol; i++) {
+      if (pDef->aCol[i].kind != VG_COL_VECTOR && strcmp(pDef->aCol[i].zName, azCol[c]) == 0) bHas = 1;
+    }
+    sqlite3_str_appendf(s, bHas ? ", \"%w\"" : ", NULL", azCol[c]);
+  }
+  sqlite3_str_appendf(s, " FROM main.\"%w\" WHERE \"%w\" MATCH ?1 AND k = ?2", zTable,
+                      pDef->aCol[pDef->iVector].zName);
+  if (pDef->iPartition >= 0) sqlite3_str_appendf(s, " AND \"%w\" = ?3", pDef->aCol[pDef->iPartition].zName);
+  sqlite3_str_appendf(s, "%s ORDER BY distance", zFilterSql);
+  return sqlite3_str_finish(s);
+}
+
+static double similarity(vg_metric metric, double d) {
+  if (metric == VG_METRIC_COSINE) return 1.0 - d;
+  if (metric == VG_METRIC_IP) return -d;
+  return 1.0 - d * d / 2.0;
+}
+
+/* The query's vector under the table's model. */
+static int embed_query(SearchVtab *v, const VgTableConfig *cfg, const char *zQuery, int nQuery, float **paVec,
+                       char **pzErr) {
+  VgEmbedder *e = 0;
+  int rc = vg_queue_embedder(v->q, cfg->zModel, &e, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  float *aVec = sqlite3_malloc64(sizeof(float) * (size_t)e->nDims);
+  if (aVec == 0) return SQLITE_NOMEM;
+  rc = e->xEmbed(e, 1, &zQuery, &nQuery, aVec, pzErr);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(aVec);
+    return rc;
+  }
+  vg_vector_to_blob(aVec, e->nDims, aVec);
+  *paVec = aVec;
+  return SQLITE_OK;
+}
+
+/* Run the KNN query and keep its rows. */
+static int run_search(SearchCursor *pCur, const VgTableConfig *cfg, const char *zSql, const float *aVec, int k,
+                      const char *zTenant, const char *zFilters) {
+  SearchVtab *v = (SearchVtab *)pCur->base.pVtab;
+  sqlite3_stmt *p = 0;
+  int rc = sqlite3_prepare_v2(v->db, zSql, -1, &p, 0);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_blob(p, 1, aVec, (int)sizeof(float) * cfg->pDef->nDims, SQLITE_STATIC);
+  sqlite3_bind_int(p, 2, k);
+  sqlite3_bind_text(p, 3, zTenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(p, 4, zFilters ? zFilters : "{}", -1, SQLITE_STATIC);
+  pCur->a = sqlite3_malloc64(sizeof(SearchRow) * (size_t)k);
+  if (pCur->a == 0) rc = SQLITE_NOMEM;
+  while (rc == SQLITE_OK && pCur->n < k && sqlite3_step(p) == SQLITE_ROW) {
+    SearchRow *r = &pCur->a[pCur->n++];
+    memset(r, 0, sizeof(*r));
+    r->rowid = sqlite3_column_int64(p, 0);
+    r->distance = sqlite3_column_double(p, 1);
+    r->similarity = similarity(cfg->pDef->metric, r->distance);
+    for (int c = 0; c < 4; c++) {
+      if ((r->ap[c] = sqlite3_value_dup(sqlite3_column_value(p, c + 2))) == 0) rc = SQLITE_NOMEM;
+    }
+  }
+  int rcFinal = sqlite3_finalize(p);
+  return rc == SQLITE_OK ? rcFinal : rc;
+}
+
+/* The arguments, checked (az[2] is the query, of an[2] bytes); SQLITE_OK,
+** or an error with the cursor's message set. */
+static int read_args(SearchCursor *pCur, int idxNum, sqlite3_value **argv, const char **az, int *an, int *pk) {
+  static const char *const azName[] = {"the table", "tenant_id", "the query"};
+  static const int aFlags[] = {VG_TEXT_NONEMPTY, VG_TEXT_NAME, VG_TEXT_BODY};
+  int iArg = 0;
+  for (int i = 0; i < N_ARG; i++) {
+    if (!(idxNum & (1 << i))) continue;
+    if ((pCur->apArg[i] = sqlite3_value_dup(argv[iArg++])) == 0) return SQLITE_NOMEM;
+  }
+  for (int i = 0; i < 3; i++) {
+    char *zErr = 0;
+    int rc = vg_text_value(pCur->apArg[i], azName[i], aFlags[i], &az[i], &an[i], &zErr);
+    if (rc == SQLITE_ERROR) rc = vg_vtab_errorf(pCur->base.pVtab, "vg_search", "%s", zErr);
+    sqlite3_free(zErr);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (vg_tokens(az[2], an[2], 0, 0, 0) == 0) {
+    return vg_vtab_errorf(pCur->base.pVtab, "vg_search", "the query has no words to embed");
+  }
+  sqlite3_int64 k;
+  if (!vg_int_value(pCur->apArg[3], &k) || k < 1 || k > SEARCH_MAX_K) {
+    return vg_vtab_errorf(pCur->base.pVtab, "vg_search", "k must be a whole number from 1 to %d", SEARCH_MAX_K);
+  }
+  *pk = (int)k;
+  az[3] = 0;
+  if (pCur->apArg[4] && sqlite3_value_type(pCur->apArg[4]) != SQLITE_NULL) {
+    char *zErr = 0;
+    int rc = vg_text_value(pCur->apArg[4], "the filters", VG_TEXT_JSON, &az[3], 0, &zErr);
+    if (rc == SQLITE_ERROR) rc = vg_vtab_errorf(pCur->base.pVtab, "vg_search", "%s", zErr);
+    sqlite3_free(zErr);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
+
+static int search_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *idxStr, int argc,
+                         sqlite3_value **argv) {
+  (void)idxStr;
+  (void)argc;
+  SearchCursor *pCur = (SearchCursor *)pCursor;
+  SearchVtab *v = (SearchVtab *)pCursor->pVtab;
+  cursor_reset(pCur);
+  if (idxNum < 0) {
+    return vg_vtab_errorf(pCursor->pVtab, "vg_search",
+                          "give the table, tenant_id, query and k, as in vg_search('notes', 'clinic-7', 'fever', 5)");
+  }
+  const char *az[4];
+  int an[3], k = 0;
+  int rc = read_args(pCur, idxNum, argv, az, an, &k);
+  if (rc != SQLITE_OK) return rc;
+  VgTableConfig cfg;
+  char *zErr = 0, *zSql = 0;
+  float *aVec = 0;
+  rc = vg_config_load(v->db, az[0], &cfg, &zErr);
+  if (rc == SQLITE_OK && (zErr = vg_tenant_refused(cfg.pDef, az[0], az[1])) != 0) rc = SQLITE_ERROR;
+  if (rc == SQLITE_OK) {
+    sqlite3_str *f = sqlite3_str_new(0);
+    if (az[3]) rc = filters_sql(v->db, cfg.pDef, az[3], f, &zErr);
+    char *zFilterSql = sqlite3_str_finish(f);
+    if (rc == SQLITE_OK && zFilterSql == 0 && az[3]) rc = SQLITE_NOMEM;
+    if (rc == SQLITE_OK && (zSql = knn_sql(cfg.pDef, az[0], zFilterSql ? zFilterSql : "")) == 0) rc = SQLITE_NOMEM;
+    sqlite3_free(zFilterSql);
+  }
+  if (rc == SQLITE_OK) rc = embed_query(v, &cfg, az[2], an[2], &aVec, &zErr);
+  if (rc == SQLITE_OK) rc = run_search(pCur, &cfg, zSql, aVec, k, az[1], az[3]);
+  if (rc != SQLITE_OK && rc != SQLITE_NOMEM && zErr == 0) zErr = sqlite3_mprintf("%s", sqlite3_errmsg(v->db));
+  sqlite3_free(aVec);
+  sqlite3_free(zSql);
+  vg_config_clear(&cfg);
+  if (rc != SQLITE_OK && zErr) rc = vg_vtab_errorf(pCursor->pVtab, "vg_search", "%s", zErr);
+  sqlite3_free(zErr);
+  return rc;
+}
+
+static int search_next(sqlite3_vtab_cursor *pCursor) {
+  ((SearchCursor *)pCursor)->i++;
+  return SQLITE_OK;
+}
+
+static int search_eof(sqlite3_vtab_cursor *pCursor) {
+  SearchCursor *pCur = (SearchCursor *)pCursor;
+  return pCur->i >= pCur->n;
+}
+
+static int search_column(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx, int iCol) {
+  SearchCursor *pCur = (SearchCursor *)pCursor;
+  const SearchRow *r = &pCur->a[pCur->i];
+  if (iCol == COL_RANK) {
+    sqlite3_result_int(ctx, pCur->i + 1);
+  } else if (iCol == COL_ROWID) {
+    sqlite3_result_int64(ctx, r->rowid);
+  } else if (iCol == COL_DISTANCE) {
+    sqlite3_result_double(ctx, r->distance);
+  } else if (iCol == COL_SIMILARITY) {
+    sqlite3_result_double(ctx, r->similarity);
+  } else if (iCol <= COL_CONTENT) {
+    sqlite3_result_value(ctx, r->ap[iCol - COL_TYPE]);
+  } else if (pCur->apArg[iCol - COL_TABLE]) {
+    sqlite3_result_value(ctx, pCur->apArg[iCol - COL_TABLE]);
+  }
+  return SQLITE_OK;
+}
+
+static int search_rowid(sqlite3_vtab_cursor *pCursor, sqlite3_int64 *pRowid) {
+  SearchCursor *pCur = (SearchCursor *)pCursor;
+  *pRowid = pCur->a[pCur->i].rowid;
+  return SQLITE_OK;
+}
+
+static const sqlite3_module search_module = {
+    .iVersion = 0,
+    .xCreate = 0, /* eponymous only */
+    .xConnect = search_connect,
+    .xBestIndex = search_best_index,
+    .xDisconnect = search_disconnect,
+    .xDestroy = search_disconnect,
+    .xOpen = search_open,
+    .xClose = search_close,
+    .xFilter = search_filter,
+    .xNext = search_next,
+    .xEof = search_eof,
+    .xColumn = search_column,
+    .xRowid = search_rowid,
+};
+
+/* The module borrows q: SQLite frees it with the connection, after the
+** last cursor is closed. */
+int vg_register_search_module(sqlite3 *db, QueueConn *q) {
+  return sqlite3_create_module(db, "vg_search", &search_module, q);
+}

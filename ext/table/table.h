@@ -1,0 +1,422 @@
+/*
+** table.h — the internal header of ext/table/: the vg_hnsw virtual table: its
+** definition, metadata values, shadow-table storage, per-partition index
+** caches, writes, KNN queries, vg_hnsw_check.
+**
+** One section per part, in dependency order: tabledef, value, store, index, vtab.
+** Layers below this one only (see docs/architecture.md; make check-layers).
+*/
+#ifndef VG_TABLE_LAYER_H
+#define VG_TABLE_LAYER_H
+
+#include "vector/vector.h"
+#include "hnsw/hnsw.h"
+
+/***************************************************************************
+** tabledef: the definition of a vg_hnsw table, parsed from the arguments
+** of CREATE VIRTUAL TABLE ... USING vg_hnsw(...).
+**
+** The grammar follows sqlite-vec's vec0 so that its users feel at home:
+**
+**   embedding float[384] distance_metric=cosine   -- the vector column
+**   tenant_id text partition key                  -- optional, at most one
+**   content_type text                             -- metadata: filterable
+**   +body text                                    -- auxiliary: stored only
+**   hnsw_m=16 ef_construction=200 ef_search=64    -- index options
+**   quantization=int8                             -- int8 vectors in memory
+**
+** The parser knows nothing of storage; store.c maps the columns to shadow
+** tables and vtab.c to the declared schema.
+*/
+
+typedef enum vg_col_kind {
+  VG_COL_VECTOR,
+  VG_COL_PARTITION,
+  VG_COL_METADATA,
+  VG_COL_AUX
+} vg_col_kind;
+
+/* The value type a column accepts; vg_value_coerce (value section) applies it. */
+typedef enum vg_value_type {
+  VG_TYPE_ANY,
+  VG_TYPE_INTEGER,
+  VG_TYPE_REAL,
+  VG_TYPE_TEXT,
+  VG_TYPE_BLOB,
+  VG_TYPE_BOOLEAN
+} vg_value_type;
+
+typedef struct VgColumn {
+  char *zName;        /* the name as the user wrote it, unquoted */
+  vg_col_kind kind;
+  vg_value_type type; /* unused for the vector column */
+  int iStore;         /* metadata: m<iStore>; auxiliary: a<iStore> */
+} VgColumn;
+
+typedef struct VgTableDef {
+  int nCol;        /* user columns, in declaration order */
+  VgColumn *aCol;
+  int iVector;     /* index in aCol of the vector column */
+  int iPartition;  /* index in aCol of the partition key, or -1 */
+  int nMeta;       /* number of metadata columns */
+  int nAux;        /* number of auxiliary columns */
+  int nDims;       /* elements per vector */
+  vg_metric metric;
+  int hnswM;          /* hnsw_m: links per node (2x at level 0) */
+  int efConstruction; /* ef_construction: candidates when linking */
+  int efSearch;       /* ef_search: default candidates when searching */
+  int quantization;   /* VG_QUANT_*: how the in-memory index holds vectors */
+} VgTableDef;
+
+#define VG_QUANT_NONE 0 /* float32, as stored */
+#define VG_QUANT_INT8 1 /* 8-bit codes; exact vectors are read from the file */
+
+#define VG_DEFAULT_HNSW_M 16
+#define VG_DEFAULT_EF_CONSTRUCTION 200
+#define VG_DEFAULT_EF_SEARCH 64
+#define VG_HNSW_MAX_M 64
+#define VG_MAX_EF 100000
+
+/* Hidden columns follow the user columns in the declared schema. */
+#define VG_HIDDEN_DISTANCE(def) ((def)->nCol)
+#define VG_HIDDEN_K(def) ((def)->nCol + 1)
+#define VG_HIDDEN_EF(def) ((def)->nCol + 2)
+#define VG_HIDDEN_EXACT(def) ((def)->nCol + 3)
+
+/* The name of hidden column iCol (VG_HIDDEN_DISTANCE .. VG_HIDDEN_EXACT). */
+const char *vg_tabledef_hidden_name(const VgTableDef *pDef, int iCol);
+
+/* Limits on the number of columns of each kind. */
+#define VG_MAX_METADATA 64
+#define VG_MAX_AUX 64
+
+/* Parse the module arguments (argv[3..argc-1] of xCreate/xConnect). */
+int vg_tabledef_parse(int nArg, const char *const *azArg, VgTableDef **ppDef,
+                      char **pzErr);
+void vg_tabledef_free(VgTableDef *pDef);
+
+/* The definition of a table from its CREATE VIRTUAL TABLE statement (as
+** sqlite_schema keeps it): the module arguments are split as SQLite splits
+** them (at commas outside parentheses and quotes) and parsed as above.
+** SQLITE_MISMATCH when the statement does not make a vg_hnsw table. */
+int vg_tabledef_parse_sql(const char *zSql, VgTableDef **ppDef, char **pzErr);
+
+/* The CREATE TABLE statement to pass to sqlite3_declare_vtab(). */
+char *vg_tabledef_declaration(const VgTableDef *pDef);
+
+const char *vg_value_type_name(vg_value_type t);
+
+/* The SQL type a value type is stored as ("INTEGER" for boolean), or 0 for
+** VG_TYPE_ANY. */
+const char *vg_value_type_sql(vg_value_type t);
+
+/***************************************************************************
+** value: column values on their way into and out of storage.
+**
+** A VgValue is a plain copy of an SQL value (or a pointer to bytes that the
+** caller keeps alive), so that values read from storage and values given to
+** xUpdate travel the same way.  vg_value_coerce() applies the rules of a
+** STRICT table column, so that a value the shadow tables would refuse is
+** refused before anything is written, with a message naming the column.
+*/
+
+typedef struct VgValue {
+  int type;           /* SQLITE_NULL, _INTEGER, _FLOAT, _TEXT or _BLOB */
+  sqlite3_int64 i;
+  double r;
+  const void *p;      /* text or blob bytes */
+  int n;              /* their length */
+  sqlite3_value *pOwner; /* a copy that owns p, freed by vg_value_clear */
+  void *pAlloc;          /* or memory that owns p, freed by vg_value_clear */
+} VgValue;
+
+/* Copy v (which must stay alive while the VgValue is used, for text/blob). */
+void vg_value_from_sqlite(sqlite3_value *v, VgValue *pOut);
+
+/* Convert v to what a column of type t stores, into pOut, which the caller
+** must vg_value_clear().  On a value the type refuses, returns SQLITE_ERROR
+** and sets *pzErr to "column <zCol> is <type>; got <what>". */
+int vg_value_coerce(sqlite3_value *v, vg_value_type t, const char *zCol,
+                    VgValue *pOut, char **pzErr);
+
+/* Make pVal own its bytes (a copy), so that it outlives their source. */
+int vg_value_own(VgValue *pVal);
+
+void vg_value_clear(VgValue *p);
+
+/* "the integer 5", "the text 'abc'", "NULL"... for error messages. */
+char *vg_value_describe(sqlite3_value *v);
+
+int vg_value_bind(sqlite3_stmt *pStmt, int iParam, const VgValue *p);
+void vg_value_result(sqlite3_context *ctx, const VgValue *p);
+
+/***************************************************************************
+** store: the shadow tables behind a vg_hnsw table.
+**
+** For a table T in schema S the store keeps, in S:
+**
+**   T_config      key/value: format version, dimensions, metric, slot layout
+**   T_partitions  one row per partition: its key value, row count, a nonce
+**                 that changes on every write (caches compare it), and the
+**                 HNSW entry point
+**   T_rows        one row per table row: partition, slot address, metadata
+**                 values in plain form (indexed for filters), auxiliary
+**                 values encrypted under the row's key
+**   T_chunks      fixed-size slots holding each row's rowid, key, vector and
+**                 HNSW links; a chunk holds slots of one level class
+**   T_free        free slots, reused before new chunks are added
+**
+** Erasure.  SQLite moves B-tree cells between pages when it rebalances and
+** does not clear the space a moved cell leaves behind, even with
+** PRAGMA secure_delete, so a deleted row's bytes can survive in the file.
+** Two rules make erasure real instead:
+**   1. Each T_chunks record starts with a zero pad at least as long as the
+**      most a page keeps locally, so slot bytes live only on overflow pages,
+**      which never move; deleting or updating a row overwrites its slot in
+**      place with sqlite3_blob_write().  The HNSW links live in the slots
+**      too, so a deleted row's rowid leaves its neighbours' lists the same
+**      way.
+**   2. Auxiliary values are stored encrypted (XChaCha20) under a random key
+**      held in the row's slot, and each write uses a new key; once the slot
+**      is overwritten, any stale copy of the ciphertext is unreadable.
+** Metadata and partition values are index keys and stay in plain form: they
+** are not covered, and the documentation says so.
+*/
+
+#define VG_FORMAT_VERSION 2
+
+typedef struct VgStore VgStore;
+typedef struct VgRowReader VgRowReader;
+
+/* A row to write.  Values must already be coerced to their column types. */
+typedef struct VgRow {
+  sqlite3_int64 rowid;
+  VgValue partition; /* SQLITE_NULL type when the table has no partition key */
+  VgValue *aMeta;    /* nMeta values */
+  VgValue *aAux;     /* nAux values */
+  const float *aVec; /* nDims elements, as given by the user */
+} VgRow;
+
+/* What a write did to a partition, so that caches can follow it: a cache
+** that was current at nonceBefore may apply the change and move to
+** nonceAfter; any other cache of that partition is stale. */
+typedef struct VgPartChange {
+  sqlite3_int64 part;        /* 0: no partition changed */
+  sqlite3_int64 nonceBefore; /* 0 when the partition was created */
+  sqlite3_int64 nonceAfter;  /* 0 when the partition was removed */
+} VgPartChange;
+
+/* Create the shadow tables (xCreate). */
+int vg_store_create(sqlite3 *db, const char *zSchema, const char *zName,
+                    const VgTableDef *pDef, char **pzErr);
+
+/* Attach to existing shadow tables, checking the format (xConnect). */
+int vg_store_connect(sqlite3 *db, const char *zSchema, const char *zName,
+                     const VgTableDef *pDef, VgStore **ppStore, char **pzErr);
+void vg_store_disconnect(VgStore *p);
+
+/* Overwrite every slot, then drop the shadow tables (xDestroy). */
+int vg_store_destroy(VgStore *p, char **pzErr);
+
+/* Rename the shadow tables for ALTER TABLE ... RENAME (xRename). */
+int vg_store_rename(VgStore *p, const char *zNewName, char **pzErr);
+
+/* The suffixes of the shadow tables, for xShadowName. */
+int vg_store_is_shadow_suffix(const char *zSuffix);
+
+/* "schema"."T_<suffix>", quoted, owned by the store. */
+const char *vg_store_table(VgStore *p, const char *zSuffix);
+
+/* Does rowid exist?  The rowid an INSERT without one would get. */
+int vg_store_row_exists(VgStore *p, sqlite3_int64 rowid, int *pbExists, char **pzErr);
+int vg_store_next_rowid(VgStore *p, sqlite3_int64 *pRowid, char **pzErr);
+
+/* ---- partitions ---- */
+
+typedef struct VgPart {
+  sqlite3_int64 id, nonce, nRows;
+  int bEntry;          /* the partition has an entry point (it has rows) */
+  sqlite3_int64 entry; /* rowid of the HNSW entry point */
+  int entryLevel;
+} VgPart;
+
+/* The partition with key value pKey; created (empty) when missing and
+** bCreate is set.  *pbFound says whether it existed. */
+int vg_store_part_find(VgStore *p, const VgValue *pKey, int bCreate, VgPart *pPart,
+                       int *pbFound, char **pzErr);
+/* The partition with id (SQLITE_CORRUPT_VTAB when missing). */
+int vg_store_part_get(VgStore *p, sqlite3_int64 id, VgPart *pPart, char **pzErr);
+/* Record pPart's row count and entry point under a new nonce, or remove the
+** partition when it has no rows.  pPart->nonce is the nonce it had. */
+int vg_store_part_save(VgStore *p, const VgPart *pPart, VgPartChange *pChange,
+                       char **pzErr);
+
+/* ---- slots: one per row, holding its vector and its HNSW links ---- */
+
+typedef struct VgSlot {
+  sqlite3_int64 chunk;
+  int iSlot; /* index within the chunk */
+  int level; /* the node's level, which is also the chunk's slot class */
+} VgSlot;
+
+/* Slots per chunk stay below this, so that a slot packs into one integer
+** (the tag an HNSW node carries). */
+#define VG_SLOT_TAG_SLOTS 65536
+sqlite3_int64 vg_slot_tag(const VgSlot *pSlot);
+void vg_slot_from_tag(sqlite3_int64 tag, int level, VgSlot *pSlot);
+
+int vg_store_slot_alloc(VgStore *p, const VgPart *pPart, int level, VgSlot *pSlot,
+                        char **pzErr);
+/* Overwrite a slot with zeros in place and free it. */
+int vg_store_slot_erase(VgStore *p, sqlite3_int64 part, const VgSlot *pSlot, char **pzErr);
+
+/* Write pRow's vector (with a fresh row key) into its slot and its record
+** into T_rows (bUpdate: the record exists).  Links are left as they are. */
+int vg_store_put_row(VgStore *p, int bUpdate, const VgRow *pRow, sqlite3_int64 part,
+                     const VgSlot *pSlot, char **pzErr);
+/* Rewrite the link list of level l in a slot: n rowids, the rest zeroed. */
+int vg_store_write_links(VgStore *p, const VgSlot *pSlot, int l, const sqlite3_int64 *aRowid,
+                         int n, char **pzErr);
+/* Delete rowid's record from T_rows (its slot is erased separately). */
+int vg_store_delete_row(VgStore *p, sqlite3_int64 rowid, char **pzErr);
+/* Where rowid is stored; *pbFound says whether it exists. */
+int vg_store_locate(VgStore *p, sqlite3_int64 rowid, sqlite3_int64 *pPart, VgSlot *pSlot,
+                    int *pbFound, char **pzErr);
+/* Close the write handle a write may have left open (end of xUpdate). */
+void vg_store_end_write(VgStore *p);
+
+/* The vector stored for rowid in the slot named by tag (a graph node's tag;
+** level is the node's level), as the user gave it, into aOut (nDims
+** floats).  *ppBlob is the caller's read handle on T_chunks, opened or moved
+** here and closed by the caller before the statement ends.
+** SQLITE_CORRUPT_VTAB when the slot does not hold rowid. */
+int vg_store_slot_vector(VgStore *p, sqlite3_blob **ppBlob, sqlite3_int64 tag, int level,
+                         sqlite3_int64 rowid, float *aOut, char **pzErr);
+
+/* ---- loading ---- */
+
+/* What a lenient load (vg_hnsw_check) found wrong instead of failing. */
+typedef struct VgLoadReport {
+  sqlite3_int64 badSlots;  /* wrong level, zero cosine vector, rowid held twice */
+  sqlite3_int64 overfull;  /* link lists longer than their capacity */
+  sqlite3_int64 dangling;  /* links to rowids that are not in the partition */
+  sqlite3_int64 nCounted;  /* the partition's n_rows */
+  sqlite3_int64 nRecords;  /* its records in T_rows */
+  int entryOk;             /* the stored entry point is a node of its level */
+} VgLoadReport;
+
+/* Load partition pPart's nodes (vectors prepared for the metric) and links
+** into the empty graph h.  Without pReport any damage is an error;
+** with it, damage is counted there and the rest is loaded. */
+int vg_store_load_partition(VgStore *p, const VgPart *pPart, Hnsw *h, VgLoadReport *pReport,
+                            char **pzErr);
+
+/* Reading rows one at a time. */
+int vg_reader_open(VgStore *p, VgRowReader **ppReader);
+void vg_reader_close(VgRowReader *r);
+/* SQLITE_ROW when found, SQLITE_DONE when there is no such row. */
+int vg_reader_seek(VgRowReader *r, sqlite3_int64 rowid, char **pzErr);
+/* Let go of statements and blob handles (before writing). */
+void vg_reader_release(VgRowReader *r);
+sqlite3_int64 vg_reader_part_id(VgRowReader *r);
+sqlite3_value *vg_reader_partition(VgRowReader *r);
+sqlite3_value *vg_reader_meta(VgRowReader *r, int iMeta);
+/* The vector as little-endian float32 bytes (4*nDims), valid until the next
+** seek; also decoded into floats when aOut is not 0. */
+int vg_reader_vector(VgRowReader *r, const unsigned char **paBytes, float *aOut,
+                     char **pzErr);
+/* The decrypted auxiliary value, valid until the next seek. */
+int vg_reader_aux(VgRowReader *r, int iAux, VgValue **ppVal, char **pzErr);
+
+/***************************************************************************
+** index: the HNSW index of a vg_hnsw table, kept in step with storage.
+**
+** Each partition's graph is loaded from its slots on first use and kept in
+** memory while the partition's nonce in storage matches the one it was
+** loaded at.  Every write stores a fresh random nonce, so a rollback (of a
+** transaction, a savepoint or a failed statement) and another connection's
+** commit both make the cached graph stale, and it is loaded again rather
+** than trusted.
+**
+** Writes go through here: each changes the graph in memory, then writes to
+** storage the new row and exactly the link lists the change touched (the
+** graph's dirty list), then the partition's count, entry point and nonce.
+** If any step fails, the cached graph is dropped; SQLite rolls storage back.
+*/
+
+typedef struct VgIndex VgIndex;
+
+int vg_index_open(VgStore *pStore, const VgTableDef *pDef, VgIndex **ppIndex);
+void vg_index_close(VgIndex *x);
+
+/* The graph of partition part, current for nonce; loaded when missing or
+** stale.  Valid until the next call into the index. */
+int vg_index_graph(VgIndex *x, sqlite3_int64 part, sqlite3_int64 nonce, Hnsw **ppGraph,
+                   char **pzErr);
+
+/* Data a reader derives from a partition's graph and rows as they are now
+** (a filter's mask over the nodes, say).  It is freed with xFree, and
+** vg_index_derived returns 0, once the partition changes in any way or its
+** graph is dropped.  Setting it on a partition whose graph is not cached
+** frees pData at once. */
+void *vg_index_derived(VgIndex *x, sqlite3_int64 part);
+void vg_index_set_derived(VgIndex *x, sqlite3_int64 part, void *pData, void (*xFree)(void *));
+
+/* aPrep is the row's vector prepared for the metric (normalized for
+** cosine); pRow->aVec is the vector as given, which is what is stored. */
+int vg_index_insert(VgIndex *x, const VgRow *pRow, const float *aPrep, char **pzErr);
+/* Deleting a missing rowid does nothing. */
+int vg_index_delete(VgIndex *x, sqlite3_int64 rowid, char **pzErr);
+/* Replace row oldRowid by pRow (whose rowid, if different, must be free).
+** bNewVector: the vector differs from the stored one. */
+int vg_index_update(VgIndex *x, sqlite3_int64 oldRowid, const VgRow *pRow,
+                    const float *aPrep, int bNewVector, char **pzErr);
+
+/***************************************************************************
+** vtab: state shared by the two halves of the vg_hnsw virtual table:
+** vtab.c (lifecycle, writes, partition caches) and vtab_query.c (planning,
+** KNN search, scans and cursors).
+*/
+
+typedef struct VgStmtCache VgStmtCache;
+
+typedef struct VgVtab {
+  sqlite3_vtab base;
+  sqlite3 *db;
+  char *zName;
+  VgTableDef *pDef;
+  VgStore *pStore;
+  VgRowReader *pReader; /* reads old rows for UPDATE */
+  VgIndex *pIndex;
+  VgStmtCache *pStmts; /* query statements kept by vtab_query.c */
+  int nMatchChecked;    /* open KNN cursors whose MATCH SQLite checks itself */
+} VgVtab;
+
+/* Replace the vtab's error message (printf-style); returns rc. */
+int vg_vtab_error(VgVtab *p, int rc, const char *zFormat, ...);
+
+/* Take ownership of zErr as the vtab's error message; returns rc. */
+int vg_vtab_set_error(VgVtab *p, int rc, char *zErr);
+
+/* The graph of partition part, current for nonce (see vg_index_graph); errors
+** become the vtab's message. */
+int vg_vtab_graph(VgVtab *p, sqlite3_int64 part, sqlite3_int64 nonce, Hnsw **ppGraph);
+
+/* Finalize the kept query statements: before the shadow tables are dropped
+** or renamed, and when the table is disconnected. */
+void vg_vtab_forget_statements(VgVtab *p);
+
+/* Query-side module methods, defined in vtab_query.c. */
+int vg_vtab_find_function(sqlite3_vtab *pVtab, int nArg, const char *zName,
+                          void (**pxFunc)(sqlite3_context *, int, sqlite3_value **), void **ppArg);
+int vg_vtab_best_index(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo);
+int vg_cursor_open(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor);
+int vg_cursor_close(sqlite3_vtab_cursor *pCur);
+int vg_cursor_filter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr,
+                     int argc, sqlite3_value **argv);
+int vg_cursor_next(sqlite3_vtab_cursor *pCur);
+int vg_cursor_eof(sqlite3_vtab_cursor *pCur);
+int vg_cursor_column(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int iCol);
+int vg_cursor_rowid(sqlite3_vtab_cursor *pCur, sqlite3_int64 *pRowid);
+
+#endif

@@ -1,0 +1,491 @@
+/*
+** vtab.c — the vg_hnsw virtual table: creating and connecting, writes
+** (INSERT, UPDATE, DELETE with SQLite's conflict modes), and the per-partition
+** vector caches that searches read.
+**
+** Writes validate everything before touching storage: the only error that
+** may be reported as SQLITE_CONSTRAINT is a rowid conflict, found before any
+** change, as SQLITE_VTAB_CONSTRAINT_SUPPORT requires; every other failure is
+** SQLITE_ERROR (or worse) and SQLite rolls the statement back.
+**
+** The HNSW graphs and their storage are kept in step by index.c; this file
+** turns SQL values into rows and applies SQLite's conflict rules.
+*/
+#include "table/table.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+int vg_vtab_set_error(VgVtab *p, int rc, char *zErr) {
+  sqlite3_free(p->base.zErrMsg);
+  p->base.zErrMsg = zErr;
+  return rc;
+}
+
+int vg_vtab_error(VgVtab *p, int rc, const char *zFormat, ...) {
+  va_list ap;
+  va_start(ap, zFormat);
+  char *z = sqlite3_vmprintf(zFormat, ap);
+  va_end(ap);
+  return vg_vtab_set_error(p, rc, z);
+}
+
+int vg_vtab_graph(VgVtab *p, sqlite3_int64 part, sqlite3_int64 nonce, Hnsw **ppGraph) {
+  char *zErr = 0;
+  int rc = vg_index_graph(p->pIndex, part, nonce, ppGraph, &zErr);
+  if (rc != SQLITE_OK && zErr) return vg_vtab_set_error(p, rc, zErr);
+  return rc;
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+static void vtab_free(VgVtab *p) {
+  if (p == 0) return;
+  vg_vtab_forget_statements(p);
+  vg_index_close(p->pIndex);
+  vg_reader_close(p->pReader);
+  vg_store_disconnect(p->pStore);
+  vg_tabledef_free(p->pDef);
+  sqlite3_free(p->zName);
+  sqlite3_free(p->base.zErrMsg);
+  sqlite3_free(p);
+}
+
+static int vtab_init(sqlite3 *db, int argc, const char *const *argv,
+                     sqlite3_vtab **ppVtab, char **pzErr, int bCreate) {
+  VgTableDef *pDef = 0;
+  *ppVtab = 0;
+  int rc = vg_tabledef_parse(argc - 3, argv + 3, &pDef, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  char *zDecl = vg_tabledef_declaration(pDef);
+  if (zDecl == 0) {
+    vg_tabledef_free(pDef);
+    return SQLITE_NOMEM;
+  }
+  rc = sqlite3_declare_vtab(db, zDecl);
+  sqlite3_free(zDecl);
+  if (rc != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("vg_hnsw: cannot declare %s: %s", argv[2], sqlite3_errmsg(db));
+    vg_tabledef_free(pDef);
+    return rc;
+  }
+  VgVtab *p = sqlite3_malloc64(sizeof(*p));
+  if (p == 0) {
+    vg_tabledef_free(pDef);
+    return SQLITE_NOMEM;
+  }
+  memset(p, 0, sizeof(*p));
+  p->db = db;
+  p->pDef = pDef;
+  p->zName = sqlite3_mprintf("%s", argv[2]);
+  if (p->zName == 0) rc = SQLITE_NOMEM;
+  if (rc == SQLITE_OK && bCreate) rc = vg_store_create(db, argv[1], argv[2], pDef, pzErr);
+  if (rc == SQLITE_OK) rc = vg_store_connect(db, argv[1], argv[2], pDef, &p->pStore, pzErr);
+  if (rc == SQLITE_OK) rc = vg_reader_open(p->pStore, &p->pReader);
+  if (rc == SQLITE_OK) rc = vg_index_open(p->pStore, pDef, &p->pIndex);
+  if (rc == SQLITE_OK) rc = sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+  /* Reads and writes touch only this table's data: safe in triggers and
+  ** views even when trusted_schema is off. */
+  if (rc == SQLITE_OK) rc = sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
+  if (rc != SQLITE_OK) {
+    vtab_free(p);
+    return rc;
+  }
+  *ppVtab = &p->base;
+  return SQLITE_OK;
+}
+
+static int vtab_create(sqlite3 *db, void *pAux, int argc, const char *const *argv,
+                       sqlite3_vtab **ppVtab, char **pzErr) {
+  (void)pAux;
+  return vtab_init(db, argc, argv, ppVtab, pzErr, 1);
+}
+
+static int vtab_connect(sqlite3 *db, void *pAux, int argc, const char *const *argv,
+                        sqlite3_vtab **ppVtab, char **pzErr) {
+  (void)pAux;
+  return vtab_init(db, argc, argv, ppVtab, pzErr, 0);
+}
+
+static int vtab_disconnect(sqlite3_vtab *pVtab) {
+  vtab_free((VgVtab *)pVtab);
+  return SQLITE_OK;
+}
+
+static int vtab_destroy(sqlite3_vtab *pVtab) {
+  VgVtab *p = (VgVtab *)pVtab;
+  char *zErr = 0;
+  vg_reader_release(p->pReader);
+  vg_vtab_forget_statements(p);
+  int rc = vg_store_destroy(p->pStore, &zErr);
+  if (rc != SQLITE_OK) return vg_vtab_set_error(p, rc, zErr);
+  vtab_free(p);
+  return SQLITE_OK;
+}
+
+static int vtab_rename(sqlite3_vtab *pVtab, const char *zNew) {
+  VgVtab *p = (VgVtab *)pVtab;
+  char *zErr = 0;
+  vg_reader_close(p->pReader);
+  p->pReader = 0;
+  vg_vtab_forget_statements(p);
+  int rc = vg_store_rename(p->pStore, zNew, &zErr);
+  if (rc != SQLITE_OK) return vg_vtab_set_error(p, rc, zErr);
+  rc = vg_reader_open(p->pStore, &p->pReader);
+  if (rc == SQLITE_OK) {
+    char *zName = sqlite3_mprintf("%s", zNew);
+    if (zName == 0) return SQLITE_NOMEM;
+    sqlite3_free(p->zName);
+    p->zName = zName;
+  }
+  return rc;
+}
+
+static int vtab_shadow_name(const char *zSuffix) {
+  return vg_store_is_shadow_suffix(zSuffix);
+}
+
+/* ---- writes ------------------------------------------------------------ */
+
+/* The values of one row being written, owned here. */
+typedef struct RowBuf {
+  VgRow row;
+  VgValue *aVal; /* metadata, then auxiliary */
+  float *aVec;   /* as given */
+  float *aPrep;  /* prepared for the metric, for the cache */
+  int nVal;
+} RowBuf;
+
+static int rowbuf_init(VgVtab *p, RowBuf *b) {
+  const VgTableDef *d = p->pDef;
+  memset(b, 0, sizeof(*b));
+  b->nVal = d->nMeta + d->nAux;
+  b->aVal = sqlite3_malloc64(sizeof(VgValue) * (b->nVal + 1)); /* never 0 bytes */
+  b->aVec = sqlite3_malloc64(sizeof(float) * d->nDims * 2);
+  if (b->aVal == 0 || b->aVec == 0) {
+    sqlite3_free(b->aVal);
+    sqlite3_free(b->aVec);
+    return SQLITE_NOMEM;
+  }
+  memset(b->aVal, 0, sizeof(VgValue) * (b->nVal + 1));
+  b->aPrep = b->aVec + d->nDims;
+  b->row.aMeta = b->aVal;
+  b->row.aAux = b->aVal + d->nMeta;
+  b->row.aVec = b->aVec;
+  b->row.partition.type = SQLITE_NULL;
+  return SQLITE_OK;
+}
+
+static void rowbuf_clear(RowBuf *b) {
+  if (b->aVal) {
+    vg_value_clear(&b->row.partition);
+    for (int i = 0; i < b->nVal; i++) vg_value_clear(&b->aVal[i]);
+  }
+  sqlite3_free(b->aVal);
+  sqlite3_free(b->aVec);
+  memset(b, 0, sizeof(*b));
+}
+
+/* The slot in b of user column iCol (not the vector). */
+static VgValue *rowbuf_value(VgVtab *p, RowBuf *b, int iCol) {
+  const VgColumn *c = &p->pDef->aCol[iCol];
+  switch (c->kind) {
+    case VG_COL_PARTITION:
+      return &b->row.partition;
+    case VG_COL_METADATA:
+      return &b->row.aMeta[c->iStore];
+    default:
+      return &b->row.aAux[c->iStore];
+  }
+}
+
+/* Check a new vector for column iCol and keep it in b. */
+static int set_vector(VgVtab *p, RowBuf *b, sqlite3_value *v) {
+  const VgTableDef *d = p->pDef;
+  const char *zCol = d->aCol[d->iVector].zName;
+  float *a = 0;
+  int n = 0;
+  char *zErr = 0;
+  if (sqlite3_value_type(v) == SQLITE_NULL) {
+    return vg_vtab_error(p, SQLITE_ERROR, "%s: column %s needs a vector; got NULL",
+                         p->zName, zCol);
+  }
+  int rc = vg_vector_from_value(v, &a, &n, &zErr);
+  if (rc != SQLITE_OK) {
+    if (zErr == 0) return rc;
+    rc = vg_vtab_error(p, rc, "%s: column %s: %s", p->zName, zCol, zErr);
+    sqlite3_free(zErr);
+    return rc;
+  }
+  if (n != d->nDims) {
+    sqlite3_free(a);
+    return vg_vtab_error(p, SQLITE_ERROR,
+                         "%s: column %s holds %d-dimensional vectors; got %d dimensions%s",
+                         p->zName, zCol, d->nDims, n, vg_vector_float64_hint(v, n, d->nDims));
+  }
+  memcpy(b->aVec, a, sizeof(float) * n);
+  sqlite3_free(a);
+  return SQLITE_OK;
+}
+
+/* Check and convert the value of a non-vector user column into b. */
+static int set_value(VgVtab *p, RowBuf *b, int iCol, sqlite3_value *v) {
+  const VgColumn *c = &p->pDef->aCol[iCol];
+  VgValue *pOut = rowbuf_value(p, b, iCol);
+  char *zErr = 0;
+  vg_value_clear(pOut);
+  if (c->kind == VG_COL_PARTITION && sqlite3_value_type(v) == SQLITE_NULL) {
+    return vg_vtab_error(p, SQLITE_ERROR,
+                         "%s: column %s is the partition key and cannot be NULL",
+                         p->zName, c->zName);
+  }
+  int rc = SQLITE_OK;
+  if (c->kind == VG_COL_PARTITION && sqlite3_value_type(v) == SQLITE_TEXT) {
+    /* A tenant is a name, under the rule of every text argument: the
+    ** pipeline's functions refuse "victim\0evil" as a tenant, so the
+    ** table must not keep it as one. */
+    const char *z = 0;
+    char *zWhat = sqlite3_mprintf("the partition key %s", c->zName);
+    rc = zWhat ? vg_text_value(v, zWhat, VG_TEXT_NAME, &z, 0, &zErr) : SQLITE_NOMEM;
+    sqlite3_free(zWhat);
+  }
+  if (rc == SQLITE_OK) rc = vg_value_coerce(v, c->type, c->zName, pOut, &zErr);
+  if (rc != SQLITE_OK && zErr) {
+    rc = vg_vtab_error(p, rc, "%s: %s", p->zName, zErr);
+    sqlite3_free(zErr);
+  }
+  return rc;
+}
+
+/* Prepare the vector for the cache; the cosine metric needs a direction. */
+static int prepare_vector(VgVtab *p, RowBuf *b) {
+  const VgTableDef *d = p->pDef;
+  if (d->metric != VG_METRIC_COSINE) {
+    memcpy(b->aPrep, b->aVec, sizeof(float) * d->nDims);
+    return SQLITE_OK;
+  }
+  if (!vg_vector_normalize(b->aVec, d->nDims, b->aPrep)) {
+    return vg_vtab_error(p, SQLITE_ERROR,
+                         "%s: column %s: a zero vector has no direction under the "
+                         "cosine metric",
+                         p->zName, d->aCol[d->iVector].zName);
+  }
+  return SQLITE_OK;
+}
+
+/* Read a rowid value the way an ordinary table does (numeric affinity). */
+static int to_rowid(VgVtab *p, sqlite3_value *v, sqlite3_int64 *pRowid) {
+  VgValue iv;
+  char *zErr = 0;
+  int rc = vg_value_coerce(v, VG_TYPE_INTEGER, "rowid", &iv, &zErr);
+  if (rc == SQLITE_OK) {
+    *pRowid = iv.i;
+    vg_value_clear(&iv);
+    return SQLITE_OK;
+  }
+  if (zErr == 0) return rc;
+  rc = vg_vtab_error(p, SQLITE_MISMATCH, "%s: %s", p->zName, zErr);
+  sqlite3_free(zErr);
+  return rc;
+}
+
+/* distance, k, ef and exact are query inputs and outputs, never stored. */
+static int check_hidden(VgVtab *p, int bUpdate, sqlite3_value **argv) {
+  const VgTableDef *d = p->pDef;
+  for (int i = VG_HIDDEN_DISTANCE(d); i <= VG_HIDDEN_EXACT(d); i++) {
+    sqlite3_value *v = argv[2 + i];
+    if (bUpdate && sqlite3_value_nochange(v)) continue;
+    if (sqlite3_value_type(v) != SQLITE_NULL) {
+      return vg_vtab_error(p, SQLITE_ERROR, "%s: %s belongs to KNN queries and cannot be written",
+                           p->zName, vg_tabledef_hidden_name(d, i));
+    }
+  }
+  return SQLITE_OK;
+}
+
+/* An index error with its message (index messages name the table). */
+static int index_error(VgVtab *p, int rc, char *zErr) {
+  if (zErr == 0) return rc;
+  return vg_vtab_set_error(p, rc, zErr);
+}
+
+static int delete_row(VgVtab *p, sqlite3_int64 rowid) {
+  char *zErr = 0;
+  int rc = vg_index_delete(p->pIndex, rowid, &zErr);
+  return index_error(p, rc, zErr); /* after the call: it sets zErr */
+}
+
+/* A new or changed rowid that is taken: apply the statement's ON CONFLICT
+** mode.  REPLACE deletes the other row; every other mode gets
+** SQLITE_CONSTRAINT, which SQLite turns into IGNORE, FAIL, ABORT or ROLLBACK
+** behaviour (nothing has been written yet). */
+static int resolve_rowid_conflict(VgVtab *p, sqlite3_int64 rowid) {
+  int bExists = 0;
+  char *zErr = 0;
+  int rc = vg_store_row_exists(p->pStore, rowid, &bExists, &zErr);
+  if (rc != SQLITE_OK) return zErr ? vg_vtab_set_error(p, rc, zErr) : rc;
+  if (!bExists) return SQLITE_OK;
+  if (sqlite3_vtab_on_conflict(p->db) == SQLITE_REPLACE) return delete_row(p, rowid);
+  return vg_vtab_error(p, SQLITE_CONSTRAINT, "UNIQUE constraint failed: %s.rowid",
+                       p->zName);
+}
+
+static int do_insert(VgVtab *p, sqlite3_value **argv, sqlite3_int64 *pRowid) {
+  const VgTableDef *d = p->pDef;
+  RowBuf b;
+  char *zErr = 0;
+  int bRowidGiven = sqlite3_value_type(argv[1]) != SQLITE_NULL;
+  int rc = rowbuf_init(p, &b);
+  if (rc != SQLITE_OK) return rc;
+  if (bRowidGiven) rc = to_rowid(p, argv[1], &b.row.rowid);
+  if (rc == SQLITE_OK) rc = check_hidden(p, 0, argv);
+  for (int i = 0; rc == SQLITE_OK && i < d->nCol; i++) {
+    rc = i == d->iVector ? set_vector(p, &b, argv[2 + i]) : set_value(p, &b, i, argv[2 + i]);
+  }
+  if (rc == SQLITE_OK) rc = prepare_vector(p, &b);
+  if (rc == SQLITE_OK) {
+    if (bRowidGiven) {
+      rc = resolve_rowid_conflict(p, b.row.rowid);
+    } else {
+      rc = vg_store_next_rowid(p->pStore, &b.row.rowid, &zErr);
+      if (zErr) rc = vg_vtab_set_error(p, rc, zErr);
+    }
+  }
+  if (rc == SQLITE_OK) {
+    zErr = 0;
+    rc = vg_index_insert(p->pIndex, &b.row, b.aPrep, &zErr);
+    rc = index_error(p, rc, zErr);
+    if (rc == SQLITE_OK) *pRowid = b.row.rowid;
+  }
+  rowbuf_clear(&b);
+  return rc;
+}
+
+/* Fill b with the stored values of the row the reader is on, for the columns
+** an UPDATE leaves unchanged. */
+static int keep_old_value(VgVtab *p, RowBuf *b, int iCol) {
+  const VgColumn *c = &p->pDef->aCol[iCol];
+  VgRowReader *r = p->pReader;
+  char *zErr = 0;
+  int rc = SQLITE_OK;
+  if (c->kind == VG_COL_VECTOR) {
+    rc = vg_reader_vector(r, 0, b->aVec, &zErr);
+  } else {
+    VgValue *pOut = rowbuf_value(p, b, iCol);
+    vg_value_clear(pOut);
+    if (c->kind == VG_COL_AUX) {
+      VgValue *pAux;
+      rc = vg_reader_aux(r, c->iStore, &pAux, &zErr);
+      if (rc == SQLITE_OK) *pOut = *pAux;
+    } else {
+      sqlite3_value *v = c->kind == VG_COL_PARTITION ? vg_reader_partition(r)
+                                                     : vg_reader_meta(r, c->iStore);
+      vg_value_from_sqlite(v, pOut);
+    }
+    if (rc == SQLITE_OK) rc = vg_value_own(pOut);
+  }
+  if (rc != SQLITE_OK && zErr) return vg_vtab_set_error(p, rc, zErr);
+  return rc;
+}
+
+static int do_update(VgVtab *p, sqlite3_value **argv) {
+  const VgTableDef *d = p->pDef;
+  RowBuf b;
+  char *zErr = 0;
+  sqlite3_int64 oldRowid = sqlite3_value_int64(argv[0]);
+  int rc = rowbuf_init(p, &b);
+  if (rc != SQLITE_OK) return rc;
+  rc = to_rowid(p, argv[1], &b.row.rowid);
+  if (rc == SQLITE_OK) rc = check_hidden(p, 1, argv);
+  if (rc == SQLITE_OK) {
+    rc = vg_reader_seek(p->pReader, oldRowid, &zErr);
+    if (rc == SQLITE_ROW) {
+      rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+      rc = vg_vtab_error(p, SQLITE_CORRUPT_VTAB, "%s: the row to update (rowid %lld) is missing",
+                         p->zName, oldRowid);
+    } else if (zErr) {
+      rc = vg_vtab_set_error(p, rc, zErr);
+    }
+  }
+  for (int i = 0; rc == SQLITE_OK && i < d->nCol; i++) {
+    sqlite3_value *v = argv[2 + i];
+    if (sqlite3_value_nochange(v)) {
+      rc = keep_old_value(p, &b, i);
+    } else {
+      rc = i == d->iVector ? set_vector(p, &b, v) : set_value(p, &b, i, v);
+    }
+  }
+  /* The graph changes only when the vector does. */
+  int bNewVector = 0;
+  if (rc == SQLITE_OK && !sqlite3_value_nochange(argv[2 + d->iVector])) {
+    const unsigned char *aOld;
+    rc = vg_reader_vector(p->pReader, &aOld, 0, &zErr);
+    if (rc == SQLITE_OK) {
+      unsigned char *aNew = (unsigned char *)b.aPrep; /* scratch until prepare_vector */
+      vg_vector_to_blob(b.aVec, d->nDims, aNew);
+      bNewVector = memcmp(aOld, aNew, 4 * (size_t)d->nDims) != 0;
+    } else if (zErr) {
+      rc = vg_vtab_set_error(p, rc, zErr);
+    }
+  }
+  vg_reader_release(p->pReader);
+  if (rc == SQLITE_OK) rc = prepare_vector(p, &b);
+  if (rc == SQLITE_OK && b.row.rowid != oldRowid) rc = resolve_rowid_conflict(p, b.row.rowid);
+  if (rc == SQLITE_OK) {
+    zErr = 0;
+    rc = vg_index_update(p->pIndex, oldRowid, &b.row, b.aPrep, bNewVector, &zErr);
+    rc = index_error(p, rc, zErr);
+  }
+  rowbuf_clear(&b);
+  return rc;
+}
+
+static int vtab_update(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
+                       sqlite3_int64 *pRowid) {
+  VgVtab *p = (VgVtab *)pVtab;
+  /* Writes to shadow tables move last_insert_rowid(); only an INSERT into
+  ** this table should, and SQLite sets that itself from *pRowid. */
+  sqlite3_int64 iLastRowid = sqlite3_last_insert_rowid(p->db);
+  int rc;
+  if (argc == 1) {
+    rc = delete_row(p, sqlite3_value_int64(argv[0]));
+  } else if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    rc = do_insert(p, argv, pRowid);
+  } else {
+    rc = do_update(p, argv);
+  }
+  sqlite3_set_last_insert_rowid(p->db, iLastRowid);
+  return rc;
+}
+
+static sqlite3_module hnsw_module = {
+    /* iVersion    */ 3,
+    /* xCreate     */ vtab_create,
+    /* xConnect    */ vtab_connect,
+    /* xBestIndex  */ vg_vtab_best_index,
+    /* xDisconnect */ vtab_disconnect,
+    /* xDestroy    */ vtab_destroy,
+    /* xOpen       */ vg_cursor_open,
+    /* xClose      */ vg_cursor_close,
+    /* xFilter     */ vg_cursor_filter,
+    /* xNext       */ vg_cursor_next,
+    /* xEof        */ vg_cursor_eof,
+    /* xColumn     */ vg_cursor_column,
+    /* xRowid      */ vg_cursor_rowid,
+    /* xUpdate     */ vtab_update,
+    /* xBegin      */ 0,
+    /* xSync       */ 0,
+    /* xCommit     */ 0,
+    /* xRollback   */ 0,
+    /* xFindMethod */ vg_vtab_find_function,
+    /* xRename     */ vtab_rename,
+    /* xSavepoint  */ 0,
+    /* xRelease    */ 0,
+    /* xRollbackTo */ 0,
+    /* xShadowName */ vtab_shadow_name,
+};
+
+int vg_register_hnsw_module(sqlite3 *db) {
+  return sqlite3_create_module_v2(db, "vg_hnsw", &hnsw_module, 0, 0);
+}

@@ -1,0 +1,334 @@
+/*
+** vector.c — reading and writing vector values (see vector.h).
+**
+** JSON numbers are converted with strtod_l() under the "C" locale: the
+** extension is loaded into arbitrary programs, and a program that called
+** setlocale() for, say, de_DE would otherwise read "0.5" as 0.
+*/
+#include "vector/vector.h"
+
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void c_locale_init(void) {
+  c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+static locale_t vg_c_locale(void) {
+  pthread_once(&c_locale_once, c_locale_init);
+  return c_locale;
+}
+
+static const struct {
+  const char *zName;
+  vg_metric m;
+} metric_names[] = {
+    {"l2", VG_METRIC_L2},
+    {"cosine", VG_METRIC_COSINE},
+    {"ip", VG_METRIC_IP},
+};
+
+int vg_metric_parse(const char *zName, int n, vg_metric *pMetric) {
+  size_t len = n < 0 ? strlen(zName) : (size_t)n;
+  for (size_t i = 0; i < sizeof(metric_names) / sizeof(metric_names[0]); i++) {
+    if (strlen(metric_names[i].zName) == len &&
+        strncasecmp(metric_names[i].zName, zName, len) == 0) {
+      *pMetric = metric_names[i].m;
+      return SQLITE_OK;
+    }
+  }
+  return SQLITE_ERROR;
+}
+
+const char *vg_metric_name(vg_metric m) {
+  for (size_t i = 0; i < sizeof(metric_names) / sizeof(metric_names[0]); i++) {
+    if (metric_names[i].m == m) return metric_names[i].zName;
+  }
+  return "?";
+}
+
+/* A growable float array used while parsing. */
+typedef struct FloatBuf {
+  float *a;
+  int n, nAlloc;
+} FloatBuf;
+
+static int floatbuf_push(FloatBuf *p, float f) {
+  if (p->n == p->nAlloc) {
+    int nNew = p->nAlloc ? p->nAlloc * 2 : 64;
+    float *aNew = sqlite3_realloc64(p->a, (sqlite3_uint64)nNew * sizeof(float));
+    if (aNew == 0) return SQLITE_NOMEM;
+    p->a = aNew;
+    p->nAlloc = nNew;
+  }
+  p->a[p->n++] = f;
+  return SQLITE_OK;
+}
+
+static int is_json_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* Length of the JSON number at z[0..n), or 0 when z does not start with one.
+** Grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int json_number_length(const char *z, int n) {
+  int i = 0;
+  if (i < n && z[i] == '-') i++;
+  if (i >= n || !is_digit(z[i])) return 0;
+  if (z[i] == '0') {
+    i++;
+  } else {
+    while (i < n && is_digit(z[i])) i++;
+  }
+  if (i < n && z[i] == '.') {
+    i++;
+    if (i >= n || !is_digit(z[i])) return 0;
+    while (i < n && is_digit(z[i])) i++;
+  }
+  if (i < n && (z[i] == 'e' || z[i] == 'E')) {
+    i++;
+    if (i < n && (z[i] == '+' || z[i] == '-')) i++;
+    if (i >= n || !is_digit(z[i])) return 0;
+    while (i < n && is_digit(z[i])) i++;
+  }
+  return i;
+}
+
+/* Convert a validated JSON number of length len to float. */
+static int json_number_value(const char *z, int len, float *pF) {
+  char buf[64];
+  char *zCopy = buf;
+  if (len >= (int)sizeof(buf)) {
+    zCopy = sqlite3_malloc64(len + 1);
+    if (zCopy == 0) return SQLITE_NOMEM;
+  }
+  memcpy(zCopy, z, len);
+  zCopy[len] = 0;
+  /* Straight to float: through a double, a number halfway between two
+  ** floats once rounded could round again the wrong way. */
+  float f = strtof_l(zCopy, 0, vg_c_locale());
+  if (zCopy != buf) sqlite3_free(zCopy);
+  if (!isfinite(f)) return SQLITE_RANGE;
+  *pF = f;
+  return SQLITE_OK;
+}
+
+/* Element i, f, must be at most VG_MAX_ELEMENT in magnitude; z[0, n) is how
+** the caller wrote it (n = 0: print f). */
+static int element_check(float f, int i, const char *z, int n, char **pzErr) {
+  if (fabsf(f) <= (float)VG_MAX_ELEMENT) return SQLITE_OK;
+  *pzErr = n ? sqlite3_mprintf("element %d (%.*s) is beyond +/-1e16, the largest magnitude an element may have "
+                               "(so that every distance stays finite)", i, n, z)
+             : sqlite3_mprintf("element %d (%g) is beyond +/-1e16, the largest magnitude an element may have "
+                               "(so that every distance stays finite)", i, (double)f);
+  return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+}
+
+int vg_vector_parse_json(const char *z, int n, float **paVec, int *pnDims,
+                         char **pzErr) {
+  FloatBuf buf = {0, 0, 0};
+  int i = 0, rc = SQLITE_OK;
+  *paVec = 0;
+  *pnDims = 0;
+  if (n < 0) n = (int)strlen(z);
+  while (i < n && is_json_space(z[i])) i++;
+  if (i >= n || z[i] != '[') {
+    *pzErr = sqlite3_mprintf("malformed JSON vector: expected '[' at offset %d", i);
+    return SQLITE_ERROR;
+  }
+  i++;
+  while (i < n && is_json_space(z[i])) i++;
+  if (i < n && z[i] == ']') {
+    *pzErr = sqlite3_mprintf("empty vector: a vector needs at least one element");
+    return SQLITE_ERROR;
+  }
+  for (;;) {
+    while (i < n && is_json_space(z[i])) i++;
+    int len = json_number_length(z + i, n - i);
+    if (len == 0) {
+      *pzErr = sqlite3_mprintf(
+          "malformed JSON vector: expected a number at offset %d", i);
+      rc = SQLITE_ERROR;
+      break;
+    }
+    float f;
+    rc = json_number_value(z + i, len, &f);
+    if (rc == SQLITE_RANGE) {
+      *pzErr = sqlite3_mprintf("element %d (%.*s) is outside the float32 range",
+                               buf.n, len, z + i);
+      rc = SQLITE_ERROR;
+      break;
+    }
+    if (rc == SQLITE_OK) rc = element_check(f, buf.n, z + i, len, pzErr);
+    if (rc == SQLITE_OK) rc = floatbuf_push(&buf, f);
+    if (rc != SQLITE_OK) break;
+    if (buf.n > VG_MAX_DIMS) {
+      *pzErr = sqlite3_mprintf("vector has more than %d elements", VG_MAX_DIMS);
+      rc = SQLITE_ERROR;
+      break;
+    }
+    i += len;
+    while (i < n && is_json_space(z[i])) i++;
+    if (i < n && z[i] == ',') {
+      i++;
+      continue;
+    }
+    if (i < n && z[i] == ']') {
+      i++;
+      while (i < n && is_json_space(z[i])) i++;
+      if (i < n) {
+        *pzErr = sqlite3_mprintf(
+            "malformed JSON vector: unexpected text after ']' at offset %d", i);
+        rc = SQLITE_ERROR;
+      }
+      break;
+    }
+    *pzErr = sqlite3_mprintf(
+        "malformed JSON vector: expected ',' or ']' at offset %d", i);
+    rc = SQLITE_ERROR;
+    break;
+  }
+  if (rc != SQLITE_OK) {
+    sqlite3_free(buf.a);
+    return rc;
+  }
+  *paVec = buf.a;
+  *pnDims = buf.n;
+  return SQLITE_OK;
+}
+
+static float float_from_le(const unsigned char *p) {
+  unsigned int u = (unsigned int)p[0] | ((unsigned int)p[1] << 8) |
+                   ((unsigned int)p[2] << 16) | ((unsigned int)p[3] << 24);
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+int vg_vector_parse_blob(const void *p, int nByte, float **paVec, int *pnDims,
+                         char **pzErr) {
+  const unsigned char *z = p;
+  *paVec = 0;
+  *pnDims = 0;
+  if (nByte == 0) {
+    *pzErr = sqlite3_mprintf("empty vector: the BLOB has no bytes");
+    return SQLITE_ERROR;
+  }
+  if (nByte % 4 != 0) {
+    *pzErr = sqlite3_mprintf(
+        "a float32 vector BLOB must be a multiple of 4 bytes long, got %d bytes",
+        nByte);
+    return SQLITE_ERROR;
+  }
+  int nDims = nByte / 4;
+  if (nDims > VG_MAX_DIMS) {
+    *pzErr = sqlite3_mprintf("vector has %d elements, more than %d", nDims,
+                             VG_MAX_DIMS);
+    return SQLITE_ERROR;
+  }
+  float *a = sqlite3_malloc64((sqlite3_uint64)nDims * sizeof(float));
+  if (a == 0) return SQLITE_NOMEM;
+  for (int i = 0; i < nDims; i++) {
+    a[i] = float_from_le(z + 4 * i);
+    if (!isfinite(a[i])) {
+      *pzErr = sqlite3_mprintf("element %d is %s", i,
+                               isnan(a[i]) ? "NaN" : "infinite");
+      sqlite3_free(a);
+      return SQLITE_ERROR;
+    }
+    int rc = element_check(a[i], i, 0, 0, pzErr);
+    if (rc != SQLITE_OK) {
+      sqlite3_free(a);
+      return rc;
+    }
+  }
+  *paVec = a;
+  *pnDims = nDims;
+  return SQLITE_OK;
+}
+
+int vg_vector_from_value(sqlite3_value *pVal, float **paVec, int *pnDims,
+                         char **pzErr) {
+  *paVec = 0;
+  *pnDims = 0;
+  switch (sqlite3_value_type(pVal)) {
+    case SQLITE_NULL:
+      return SQLITE_OK;
+    case SQLITE_BLOB: {
+      const void *p = sqlite3_value_blob(pVal);
+      int n = sqlite3_value_bytes(pVal);
+      return vg_vector_parse_blob(p, n, paVec, pnDims, pzErr);
+    }
+    case SQLITE_TEXT: {
+      const char *z = (const char *)sqlite3_value_text(pVal);
+      int n = sqlite3_value_bytes(pVal);
+      if (z == 0) return SQLITE_NOMEM;
+      return vg_vector_parse_json(z, n, paVec, pnDims, pzErr);
+    }
+    default:
+      *pzErr = sqlite3_mprintf(
+          "expected a vector as JSON text or a float32 BLOB, got %s",
+          sqlite3_value_type(pVal) == SQLITE_INTEGER ? "an integer" : "a real");
+      return SQLITE_ERROR;
+  }
+}
+
+void vg_vector_to_blob(const float *a, int nDims, void *pOut) {
+  unsigned char *z = pOut;
+  for (int i = 0; i < nDims; i++) {
+    unsigned int u;
+    memcpy(&u, &a[i], sizeof u);
+    z[4 * i] = (unsigned char)u;
+    z[4 * i + 1] = (unsigned char)(u >> 8);
+    z[4 * i + 2] = (unsigned char)(u >> 16);
+    z[4 * i + 3] = (unsigned char)(u >> 24);
+  }
+}
+
+/* Shortest "%.Ng" form of f that reads back as f; buf holds at least 32. */
+static void format_float(float f, char *buf, size_t nBuf) {
+  locale_t loc = vg_c_locale();
+  for (int prec = 1; prec <= 9; prec++) {
+    snprintf(buf, nBuf, "%.*g", prec, (double)f);
+    if (strtof_l(buf, 0, loc) == f) return;
+  }
+}
+
+char *vg_vector_to_json(const float *a, int nDims) {
+  locale_t old = uselocale(vg_c_locale());
+  sqlite3_str *s = sqlite3_str_new(0);
+  char buf[32];
+  sqlite3_str_appendchar(s, 1, '[');
+  for (int i = 0; i < nDims; i++) {
+    if (i) sqlite3_str_appendchar(s, 1, ',');
+    format_float(a[i], buf, sizeof buf);
+    sqlite3_str_appendall(s, buf);
+  }
+  sqlite3_str_appendchar(s, 1, ']');
+  uselocale(old);
+  return sqlite3_str_finish(s);
+}
+
+int vg_vector_normalize(const float *a, int nDims, float *out) {
+  double sum = 0.0;
+  for (int i = 0; i < nDims; i++) sum += (double)a[i] * (double)a[i];
+  if (sum == 0.0) return 0;
+  double inv = 1.0 / sqrt(sum);
+  for (int i = 0; i < nDims; i++) out[i] = (float)((double)a[i] * inv);
+  return 1;
+}
+
+const char *vg_vector_float64_hint(sqlite3_value *pVal, int nGot, int nWant) {
+  if (sqlite3_value_type(pVal) != SQLITE_BLOB || nGot != 2 * nWant) return "";
+  return " (a blob of 8 bytes per element looks like float64: send float32, 4 bytes per element)";
+}

@@ -1,0 +1,147 @@
+/*
+** vector.h — the internal header of ext/vector/: vector values (JSON text and
+** float32 BLOBs), metrics and the distance kernels, and the vector SQL
+** functions.
+**
+** One section per part, in dependency order: vector, distance.
+** Layers below this one only (see docs/architecture.md; make check-layers).
+*/
+#ifndef VG_VECTOR_LAYER_H
+#define VG_VECTOR_LAYER_H
+
+#include <math.h>
+
+#include "base/base.h"
+
+/***************************************************************************
+** vector: vector values: float32 vectors read from JSON text or from
+** little-endian float32 BLOBs (byte-compatible with sqlite-vec), written back
+** as JSON, normalized, and the distance metrics that compare them.
+**
+** Every function that can fail returns SQLITE_OK or an SQLite error code and,
+** on error, sets *pzErr to a message from sqlite3_mprintf() that the caller
+** owns.  Messages name the problem ("element 3 is NaN"), never the caller;
+** callers prefix their own context.
+*/
+
+/* Largest magnitude of a vector element.  Distances are summed in float32:
+** with |x| <= 1e16 and at most VG_MAX_DIMS elements, a squared L2 distance is
+** at most 16384 * (2e16)^2 = 6.6e36 and an inner product 1.6e36, both well
+** inside float32's 3.4e38, so no distance is ever infinite or NaN and every
+** distance filter compares real numbers. */
+#define VG_MAX_ELEMENT 1e16
+
+typedef enum vg_metric {
+  VG_METRIC_L2 = 0,     /* Euclidean distance (not squared) */
+  VG_METRIC_COSINE = 1, /* 1 - cosine similarity */
+  VG_METRIC_IP = 2      /* negative inner product */
+} vg_metric;
+
+/* Parse a metric name (case-insensitive: "l2", "cosine", "ip"); n<0 means
+** nul-terminated.  Returns SQLITE_OK or SQLITE_ERROR. */
+int vg_metric_parse(const char *zName, int n, vg_metric *pMetric);
+const char *vg_metric_name(vg_metric m);
+
+/* Parse a JSON array of numbers.  On success *paVec is a new array from
+** sqlite3_malloc64() holding *pnDims elements. */
+int vg_vector_parse_json(const char *z, int n, float **paVec, int *pnDims,
+                         char **pzErr);
+
+/* Decode a float32 BLOB into a new array (see vg_vector_parse_json). */
+int vg_vector_parse_blob(const void *p, int nByte, float **paVec, int *pnDims,
+                         char **pzErr);
+
+/* Read a vector from an SQL value: JSON text or float32 BLOB.  A NULL value
+** gives SQLITE_OK with *paVec==0 so that callers can decide what NULL means. */
+int vg_vector_from_value(sqlite3_value *pVal, float **paVec, int *pnDims,
+                         char **pzErr);
+
+/* What to add to "got nGot dimensions, want nWant" when pVal is a BLOB of
+** twice the dimensions: float64 elements (numpy's default) read as float32.
+** A static string, "" when there is nothing to add. */
+const char *vg_vector_float64_hint(sqlite3_value *pVal, int nGot, int nWant);
+
+/* Encode as a little-endian float32 BLOB of 4*nDims bytes into pOut (which
+** may be a itself). */
+void vg_vector_to_blob(const float *a, int nDims, void *pOut);
+
+/* Format as JSON with the shortest decimal form of each element that reads
+** back to the same float.  Returns a string from sqlite3_malloc64(), or 0
+** when out of memory. */
+char *vg_vector_to_json(const float *a, int nDims);
+
+/* Write a/|a| into out (which may equal a).  Returns 0 for a zero vector,
+** whose direction is undefined, and leaves out untouched in that case. */
+int vg_vector_normalize(const float *a, int nDims, float *out);
+
+/***************************************************************************
+** distance: distance kernels over float32 vectors, with runtime dispatch
+** to AVX2+FMA or AVX-512 code where the CPU has it.
+**
+** The extension is built for the x86-64 baseline so that one binary runs on
+** every edge box; the wider kernels are compiled with per-function target
+** attributes and chosen once at load time.  Other architectures get the
+** portable kernels, written with independent accumulators so the compiler can
+** keep several lanes busy.
+*/
+
+typedef enum vg_simd {
+  VG_SIMD_PORTABLE = 0,
+  VG_SIMD_AVX2 = 1,
+  VG_SIMD_AVX512 = 2
+} vg_simd;
+
+/* Pick the best kernels for this CPU.  Safe to call more than once and from
+** several threads. */
+void vg_distance_init(void);
+
+/* The level in use, and its name ("portable", "avx2", "avx512"). */
+vg_simd vg_simd_level(void);
+const char *vg_simd_name(vg_simd level);
+
+/* Switch to another level (tests use this to check every kernel).  Returns 0
+** and changes nothing when the CPU lacks that level. */
+int vg_simd_force(vg_simd level);
+
+typedef float (*vg_kernel)(const float *a, const float *b, int n);
+extern vg_kernel vg_dot_kernel, vg_l2sq_kernel;
+
+/* Sum of a[i]*b[i], and sum of (a[i]-b[i])^2. */
+static inline float vg_dot(const float *a, const float *b, int n) {
+  return vg_dot_kernel(a, b, n);
+}
+static inline float vg_l2sq(const float *a, const float *b, int n) {
+  return vg_l2sq_kernel(a, b, n);
+}
+
+/* A float vector q against 8-bit codes c standing for lo + step * c[i]:
+** sum of q[i]*(lo + step*c[i]), and sum of (q[i] - lo - step*c[i])^2. */
+typedef float (*vg_code_kernel)(const float *q, const unsigned char *c, float lo, float step,
+                                int n);
+extern vg_code_kernel vg_dot_code_kernel, vg_l2sq_code_kernel;
+
+static inline float vg_dot_code(const float *q, const unsigned char *c, float lo, float step,
+                                int n) {
+  return vg_dot_code_kernel(q, c, lo, step, n);
+}
+static inline float vg_l2sq_code(const float *q, const unsigned char *c, float lo, float step,
+                                 int n) {
+  return vg_l2sq_code_kernel(q, c, lo, step, n);
+}
+
+/* Distance under metric m between two vectors prepared for it: for cosine,
+** both must already be normalized (vg_vector_normalize), which turns the
+** distance into 1 - dot. */
+static inline float vg_prepared_distance(vg_metric m, const float *a,
+                                         const float *b, int n) {
+  switch (m) {
+    case VG_METRIC_COSINE:
+      return 1.0f - vg_dot(a, b, n);
+    case VG_METRIC_IP:
+      return -vg_dot(a, b, n);
+    default:
+      return sqrtf(vg_l2sq(a, b, n));
+  }
+}
+
+#endif

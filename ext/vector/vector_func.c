@@ -1,0 +1,163 @@
+/*
+** vector_func.c — SQL scalar functions over vector values:
+**
+**   vg_vector(x)              -> float32 BLOB
+**   vg_vector_json(x)         -> JSON text
+**   vg_dims(x)                -> number of elements
+**   vg_distance(a, b [, m])   -> distance under metric m (default 'l2')
+**   vg_normalize(x)           -> x / |x| as a float32 BLOB
+**   vg_version()              -> version and the distance kernels in use
+**
+** x may be JSON text or a float32 BLOB.  A NULL argument gives NULL, as with
+** SQLite's built-in functions; anything malformed is an error that names the
+** function and the problem.
+*/
+#include "vector/vector.h"
+
+#include <stddef.h>
+
+/* Read argument iArg as a vector; on error report it and return nonzero. */
+static int arg_vector(sqlite3_context *ctx, sqlite3_value **argv, int iArg,
+                      const char *zFunc, float **pa, int *pn) {
+  char *zErr = 0;
+  int rc = vg_vector_from_value(argv[iArg], pa, pn, &zErr);
+  if (rc == SQLITE_OK) return 0;
+  if (rc == SQLITE_NOMEM) {
+    sqlite3_result_error_nomem(ctx);
+  } else {
+    char *zMsg = sqlite3_mprintf("%s: %s", zFunc, zErr);
+    sqlite3_result_error(ctx, zMsg ? zMsg : "out of memory", -1);
+    sqlite3_free(zMsg);
+  }
+  sqlite3_free(zErr);
+  return 1;
+}
+
+static void result_vector_blob(sqlite3_context *ctx, const float *a, int n) {
+  void *p = sqlite3_malloc64((sqlite3_uint64)n * 4);
+  if (p == 0) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  vg_vector_to_blob(a, n, p);
+  sqlite3_result_blob64(ctx, p, (sqlite3_uint64)n * 4, sqlite3_free);
+}
+
+static void fn_vector(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  float *a;
+  int n;
+  (void)argc;
+  if (arg_vector(ctx, argv, 0, "vg_vector", &a, &n) || a == 0) return;
+  result_vector_blob(ctx, a, n);
+  sqlite3_free(a);
+}
+
+static void fn_vector_json(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  float *a;
+  int n;
+  (void)argc;
+  if (arg_vector(ctx, argv, 0, "vg_vector_json", &a, &n) || a == 0) return;
+  char *z = vg_vector_to_json(a, n);
+  sqlite3_free(a);
+  if (z == 0) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, z, -1, sqlite3_free);
+}
+
+static void fn_dims(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  float *a;
+  int n;
+  (void)argc;
+  if (arg_vector(ctx, argv, 0, "vg_dims", &a, &n) || a == 0) return;
+  sqlite3_free(a);
+  sqlite3_result_int(ctx, n);
+}
+
+static void fn_normalize(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  float *a;
+  int n;
+  (void)argc;
+  if (arg_vector(ctx, argv, 0, "vg_normalize", &a, &n) || a == 0) return;
+  if (!vg_vector_normalize(a, n, a)) {
+    sqlite3_result_error(ctx, "vg_normalize: a zero vector has no direction", -1);
+  } else {
+    result_vector_blob(ctx, a, n);
+  }
+  sqlite3_free(a);
+}
+
+static void fn_distance(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  vg_metric m = VG_METRIC_L2;
+  float *a = 0, *b = 0;
+  int na, nb;
+  if (argc == 3) {
+    if (sqlite3_value_type(argv[2]) != SQLITE_TEXT) {
+      sqlite3_result_error(
+          ctx, "vg_distance: the metric must be 'l2', 'cosine' or 'ip'", -1);
+      return;
+    }
+    const char *zM = vg_text_arg(ctx, "vg_distance", argv[2], "the metric", VG_TEXT_NAME, 0);
+    if (zM == 0) return;
+    if (vg_metric_parse(zM, -1, &m) != SQLITE_OK) {
+      char *zMsg = sqlite3_mprintf(
+          "vg_distance: unknown metric '%s' (expected 'l2', 'cosine' or 'ip')", zM);
+      sqlite3_result_error(ctx, zMsg ? zMsg : "out of memory", -1);
+      sqlite3_free(zMsg);
+      return;
+    }
+  }
+  if (arg_vector(ctx, argv, 0, "vg_distance", &a, &na)) return;
+  if (arg_vector(ctx, argv, 1, "vg_distance", &b, &nb)) goto done;
+  if (a == 0 || b == 0) goto done; /* NULL in, NULL out */
+  if (na != nb) {
+    char *zMsg = sqlite3_mprintf(
+        "vg_distance: dimension mismatch: %d elements vs %d", na, nb);
+    sqlite3_result_error(ctx, zMsg ? zMsg : "out of memory", -1);
+    sqlite3_free(zMsg);
+    goto done;
+  }
+  if (m == VG_METRIC_COSINE &&
+      (!vg_vector_normalize(a, na, a) || !vg_vector_normalize(b, nb, b))) {
+    sqlite3_result_error(
+        ctx, "vg_distance: cosine distance is undefined for a zero vector", -1);
+    goto done;
+  }
+  sqlite3_result_double(ctx, vg_prepared_distance(m, a, b, na));
+done:
+  sqlite3_free(a);
+  sqlite3_free(b);
+}
+
+static void fn_version(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  char *z = sqlite3_mprintf("vecguard %s (%s kernels)", VG_VERSION,
+                            vg_simd_name(vg_simd_level()));
+  if (z == 0) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, z, -1, sqlite3_free);
+}
+
+int vg_register_vector_functions(sqlite3 *db) {
+  static const struct {
+    const char *zName;
+    int nArg;
+    void (*xFunc)(sqlite3_context *, int, sqlite3_value **);
+  } funcs[] = {
+      {"vg_vector", 1, fn_vector},       {"vg_vector_json", 1, fn_vector_json},
+      {"vg_dims", 1, fn_dims},           {"vg_normalize", 1, fn_normalize},
+      {"vg_distance", 2, fn_distance},   {"vg_distance", 3, fn_distance},
+      {"vg_version", 0, fn_version},
+  };
+  const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+  for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
+    int rc = sqlite3_create_function(db, funcs[i].zName, funcs[i].nArg, flags, 0,
+                                     funcs[i].xFunc, 0, 0);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}

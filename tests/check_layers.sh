@@ -1,0 +1,56 @@
+#!/bin/sh
+# check_layers.sh — the layers of ext/ depend one way only
+# (docs/architecture.md).  Each folder ext/<layer>/ has one internal header,
+# <layer>/<layer>.h; its files may include that header and the headers of
+# the layers listed for it below, and no other file of the project.
+# ext/vecguard.c, the registrar, may include any layer.  Fails naming each
+# include that breaks the rule.
+set -eu
+cd "$(dirname "$0")/.."
+allowed() {
+  case "$1" in
+    base) echo "" ;;
+    vector) echo "base" ;;
+    hnsw) echo "base vector" ;;
+    table) echo "base vector hnsw" ;;
+    pii) echo "base" ;;
+    embed) echo "base vector" ;;
+    pipeline) echo "base vector embed table" ;;
+    *) echo "?" ;;
+  esac
+}
+bad=0
+for dir in ext/*/; do
+  layer=$(basename "$dir")
+  ok=$(allowed "$layer")
+  if [ "$ok" = "?" ]; then
+    echo "check-layers: ext/$layer/ is not a known layer: add it to tests/check_layers.sh and docs/architecture.md"
+    bad=1
+    continue
+  fi
+  for f in "$dir"*.c "$dir"*.h; do
+    [ -e "$f" ] || continue
+    # Every #include "..." of the file, with its line number.
+    grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" | while IFS= read -r hit; do
+      line=${hit%%:*}
+      inc=$(printf '%s\n' "$hit" | sed 's/^[^"]*"\([^"]*\)".*/\1/')
+      target=${inc%%/*}
+      if [ "$inc" != "$target/$target.h" ]; then
+        echo "$f:$line: includes \"$inc\": include a layer's header, \"<layer>/<layer>.h\""
+        continue
+      fi
+      case " $layer $ok " in
+        *" $target "*) ;;
+        *) echo "$f:$line: the $layer layer includes \"$inc\" from a layer it may not use (allowed: ${ok:-none})" ;;
+      esac
+    done
+  done
+done >"${TMPDIR:-/tmp}/check_layers.$$"
+if [ -s "${TMPDIR:-/tmp}/check_layers.$$" ]; then
+  cat "${TMPDIR:-/tmp}/check_layers.$$"
+  rm -f "${TMPDIR:-/tmp}/check_layers.$$"
+  exit 1
+fi
+rm -f "${TMPDIR:-/tmp}/check_layers.$$"
+[ "$bad" -eq 0 ] || exit 1
+echo "check-layers: every include in ext/ runs down the layers"
