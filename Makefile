@@ -48,11 +48,12 @@ all: $(EXT)
 $(EXT): $(EXT_OBJ)
 	$(CC) -shared $(SAN) -o $@ $^ $(EXT_LIBS)
 
-$(BUILD)/ext/%.o: ext/%.c
+# The loadable extension exports its entry point only (tests/build).
+$(BUILD)/ext/%.o: ext/%.c Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) -c -o $@ $<
+	$(CC) $(CFLAGS_COMMON) -fvisibility=hidden -c -o $@ $<
 
-$(BUILD)/core/%.o: ext/%.c
+$(BUILD)/core/%.o: ext/%.c Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -DSQLITE_CORE -c -o $@ $<
 
@@ -73,12 +74,14 @@ $(BUILD)/bench/%: bench/%.c bench/benchutil.h
 # preloading its runtime: they run in the plain build only (the C tests cover
 # the same code under the sanitizers).
 HOST_TESTS := $(if $(filter 1,$(SANITIZE)),,tests/readme/test_readme.sh tests/bindings/test_python.py)
+# Checks of what the build makes (exported symbols).
+BUILD_TESTS := tests/build/test_exports.sh
 
 # Every test program runs even when an earlier one fails; the target fails
 # if any did.
 test: check-layers $(EXT) $(UNIT_BIN) $(SQL_BIN)
 	@VG_EXTENSION=$(abspath $(EXT)) VG_DOCS=$(abspath docs) \
-	  tests/run_tests.sh $(UNIT_BIN) $(SQL_BIN) $(HOST_TESTS)
+	  tests/run_tests.sh $(UNIT_BIN) $(SQL_BIN) $(BUILD_TESTS) $(HOST_TESTS)
 
 # The layers of ext/ include one way only (docs/architecture.md).
 check-layers:

@@ -11,8 +11,12 @@ SQLITE_EXTENSION_INIT1
 
 #include "vector/vector.h"
 
+/* The one symbol the shared library exports: everything else is built
+** with -fvisibility=hidden (see the Makefile). */
 #ifdef _WIN32
 __declspec(dllexport)
+#else
+__attribute__((visibility("default")))
 #endif
 int sqlite3_vecguard_init(sqlite3 *db, char **pzErrMsg,
                           const sqlite3_api_routines *pApi) {
