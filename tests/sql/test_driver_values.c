@@ -12,13 +12,8 @@
 #include <string.h>
 
 static sqlite3 *setup(void) {
-  sqlite3 *db = tdb_open(":memory:");
-  tdb_exec(db,
-           "CREATE VIRTUAL TABLE notes USING vg_hnsw(embedding float[16], tenant_id text partition key,"
-           " content_type text, content_id text, chunk_index integer, +content text);"
-           "SELECT vg_pii_set_key(zeroblob(32));"
-           "SELECT vg_queue_clock(1000);"
-           "SELECT vg_configure('notes', '{\"model\": \"hash:16\"}');");
+  sqlite3 *db = tdb_open_notes();
+  tdb_exec(db, "SELECT vg_queue_clock(1000);");
   return db;
 }
 

@@ -26,13 +26,8 @@ static const char *const azTenant[] = {
 #define N_TENANT (int)(sizeof azTenant / sizeof azTenant[0])
 
 static sqlite3 *setup(void) {
-  sqlite3 *db = tdb_open(":memory:");
-  tdb_exec(db,
-           "CREATE VIRTUAL TABLE notes USING vg_hnsw(embedding float[16], tenant_id text partition key,"
-           " content_type text, content_id text, chunk_index integer, +content text);"
-           "SELECT vg_pii_set_key(zeroblob(32));"
-           "SELECT vg_configure('notes', '{\"model\": \"hash:16\"}');"
-           "CREATE TABLE visits(id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, body TEXT NOT NULL);");
+  sqlite3 *db = tdb_open_notes();
+  tdb_exec(db, "CREATE TABLE visits(id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, body TEXT NOT NULL);");
   return db;
 }
 

@@ -22,6 +22,16 @@ sqlite3 *tdb_open(const char *zPath) {
   return db;
 }
 
+sqlite3 *tdb_open_notes(void) {
+  sqlite3 *db = tdb_open(":memory:");
+  tdb_exec(db,
+           "CREATE VIRTUAL TABLE notes USING vg_hnsw(embedding float[16], tenant_id text partition key,"
+           " content_type text, content_id text, chunk_index integer, +content text);"
+           "SELECT vg_pii_set_key(zeroblob(32));"
+           "SELECT vg_configure('notes', '{\"model\": \"hash:16\"}');");
+  return db;
+}
+
 void tdb_close(sqlite3 *db) {
   int rc = sqlite3_close(db);
   if (rc != SQLITE_OK) fail_msg("close: %s", sqlite3_errmsg(db));

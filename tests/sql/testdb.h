@@ -20,6 +20,12 @@
 sqlite3 *tdb_open(const char *zPath);
 void tdb_close(sqlite3 *db);
 
+/* An in-memory database with the pipeline's usual table, notes
+** (embedding float[16], tenant_id partition key, content_type, content_id,
+** chunk_index, +content), the model hash:16 configured for it and a PII
+** key of zeros. */
+sqlite3 *tdb_open_notes(void);
+
 /* A fresh file name in a per-process temporary directory (removed first,
 ** with its -wal and -journal companions).  From sqlite3_mprintf(). */
 char *tdb_temp_path(const char *zName);
