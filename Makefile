@@ -69,11 +69,13 @@ $(BUILD)/bench/%: bench/%.c bench/benchutil.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -O3 -Ibench -o $@ $< -lsqlite3 -lm
 
-# The README's snippet (in the sqlite3 shell) and the Python helpers' tests
-# load the extension into programs that an ASan build cannot enter without
-# preloading its runtime: they run in the plain build only (the C tests cover
-# the same code under the sanitizers).
-HOST_TESTS := $(if $(filter 1,$(SANITIZE)),,tests/readme/test_readme.sh tests/bindings/test_python.py)
+# The README's snippet (in the sqlite3 shell) and the Python and Node
+# helpers' tests load the extension into programs that an ASan build cannot
+# enter without preloading its runtime: they run in the plain build only (the
+# C tests cover the same code under the sanitizers).  The Node test installs
+# better-sqlite3 from npm into build/node_modules (tests/bindings/node_deps.sh).
+HOST_TESTS := $(if $(filter 1,$(SANITIZE)),,tests/readme/test_readme.sh tests/bindings/test_python.py \
+  tests/bindings/test_node.js)
 # Checks of what the build makes (exported symbols).
 BUILD_TESTS := tests/build/test_exports.sh
 

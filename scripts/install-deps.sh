@@ -8,6 +8,11 @@ packages="
   build-essential sqlite3 libsqlite3-dev libsodium-dev libpcre2-dev
   libcmocka-dev python3 python3-numpy clang-14 libclang-rt-14-dev
 "
+# Node.js and npm for the Node helper's test: Debian's, unless the machine
+# has its own (NodeSource's nodejs carries npm and conflicts with Debian's).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages="$packages nodejs npm"
+fi
 if [ "$(id -u)" -eq 0 ]; then
   as_root=""
 elif command -v sudo >/dev/null 2>&1; then
