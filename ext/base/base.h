@@ -76,7 +76,7 @@ void vg_str_append_json(sqlite3_str *out, const char *z, int n);
 
 /* A table-valued function's error, "zFunc: message", set on its vtab;
 ** returns SQLITE_ERROR, or SQLITE_NOMEM when the message cannot be made. */
-int vg_vtab_errorf(sqlite3_vtab *pVtab, const char *zFunc, const char *zFormat, ...);
+int vg_tvf_error(sqlite3_vtab *pVtab, const char *zFunc, const char *zFormat, ...);
 
 /* Registration of each module's SQL objects; each returns an SQLite code. */
 int vg_register_vector_functions(sqlite3 *db);

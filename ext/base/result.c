@@ -133,7 +133,7 @@ void vg_str_append_json(sqlite3_str *out, const char *z, int n) {
   sqlite3_str_appendchar(out, 1, '"');
 }
 
-int vg_vtab_errorf(sqlite3_vtab *pVtab, const char *zFunc, const char *zFormat, ...) {
+int vg_tvf_error(sqlite3_vtab *pVtab, const char *zFunc, const char *zFormat, ...) {
   va_list ap;
   va_start(ap, zFormat);
   char *zMsg = sqlite3_vmprintf(zFormat, ap);

@@ -156,18 +156,18 @@ static int int_arg(sqlite3_value *p, int nLo, int nHi, int *pOut) {
 static int read_args(sqlite3_vtab_cursor *pCursor, int argc, sqlite3_value **argv) {
   ChunkCursor *pCur = (ChunkCursor *)pCursor;
   if (!int_arg(argv[1], 1, CHUNK_MAX_TOKENS, &pCur->nMax)) {
-    return vg_vtab_errorf(pCursor->pVtab, "vg_chunk", "max_tokens must be a whole number from 1 to %d",
+    return vg_tvf_error(pCursor->pVtab, "vg_chunk", "max_tokens must be a whole number from 1 to %d",
                           CHUNK_MAX_TOKENS);
   }
   if (argc > 2 && !int_arg(argv[2], 0, pCur->nMax - 1, &pCur->nOverlap)) {
-    return vg_vtab_errorf(pCursor->pVtab, "vg_chunk", "overlap must be a whole number from 0 to max_tokens - 1");
+    return vg_tvf_error(pCursor->pVtab, "vg_chunk", "overlap must be a whole number from 0 to max_tokens - 1");
   }
   if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return SQLITE_DONE;
   const char *z = 0;
   int n = 0;
   char *zErr = 0;
   int rc = vg_text_value(argv[0], "the text", VG_TEXT_BODY, &z, &n, &zErr);
-  if (rc == SQLITE_ERROR) rc = vg_vtab_errorf(pCursor->pVtab, "vg_chunk", "%s", zErr);
+  if (rc == SQLITE_ERROR) rc = vg_tvf_error(pCursor->pVtab, "vg_chunk", "%s", zErr);
   sqlite3_free(zErr);
   if (rc != SQLITE_OK) return rc;
   pCur->zText = sqlite3_malloc64((size_t)n + 1);
@@ -207,7 +207,7 @@ static int chunk_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *id
   ChunkCursor *pCur = (ChunkCursor *)pCursor;
   cursor_reset(pCur);
   if (idxNum < 0) {
-    return vg_vtab_errorf(pCursor->pVtab, "vg_chunk", "give the text and max_tokens, as in vg_chunk(text, 256, 32)");
+    return vg_tvf_error(pCursor->pVtab, "vg_chunk", "give the text and max_tokens, as in vg_chunk(text, 256, 32)");
   }
   int rc = read_args(pCursor, argc, argv);
   if (rc == SQLITE_DONE) return SQLITE_OK;

@@ -3,7 +3,8 @@
 ** recognizers, detection, redaction operators, policies, keys and the audit
 ** log, and their SQL functions.
 **
-** One section per part, in dependency order: pii_check, pii, pii_policy, pii_redact, pii_sql.
+** One section per part, in dependency order: pii_digits, pii, pii_policy,
+** pii_redact, pii_sql.
 ** Layers below this one only (see docs/architecture.md; make check-layers).
 */
 #ifndef VG_PII_LAYER_H
@@ -12,7 +13,7 @@
 #include "base/base.h"
 
 /***************************************************************************
-** pii_check: the check-digit and structure rules of personal identifiers
+** pii_digits: the check-digit and structure rules of personal identifiers
 ** (credit cards, IBANs, national ids, crypto addresses), for the PII
 ** recognizers to confirm what their patterns find.
 **
@@ -84,7 +85,7 @@ int vg_check_date(const char *z, int n);        /* a valid day and month (d/m/y,
 **
 ** A recognizer is data: an entity type (Microsoft Presidio's names, so
 ** results compare with Presidio's), a PCRE2 pattern, an optional check
-** (pii.h, pii_check section) that confirms what the pattern found, a score, and context
+** (pii.h, pii_digits section) that confirms what the pattern found, a score, and context
 ** words that raise the score when one appears near the finding (some
 ** recognizers report only then).  An engine holds a set of recognizers
 ** compiled with PCRE2's JIT; a scan runs them over a text, keeps what passes,
@@ -191,12 +192,12 @@ int vg_pii_pattern_check(const char *zPattern, char **pzErr);
 extern const VgPiiRecognizer vg_pii_builtin[];
 extern const int vg_pii_builtin_count;
 
-/* Find personal data in z (n bytes of valid UTF-8; see vg_utf8_valid in base.h, text section) and
-** append the findings, overlaps resolved, in text order.  SQLITE_OK,
+/* Find personal data in z (n bytes of valid UTF-8; see vg_utf8_valid in
+** base.h, text section) and append the findings, overlaps resolved, in text order.  SQLITE_OK,
 ** SQLITE_NOMEM, or SQLITE_ERROR with *pzErr naming the recognizer and
 ** PCRE2's error (a pattern that hit one of its limits). */
-int vg_pii_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions *pOpt,
-                VgPiiFindings *pOut, char **pzErr);
+int vg_pii_engine_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions *pOpt,
+                       VgPiiFindings *pOut, char **pzErr);
 
 /* Windows of the text where a trigger's recognizers can match: sorted,
 ** disjoint byte ranges [a[2i], a[2i+1]). */

@@ -312,8 +312,8 @@ static int resolve(const char *z, VgPiiFindings *pCand, VgPiiFindings *pOut) {
 /* A scan keeps the triggers it needs as bits of an unsigned. */
 _Static_assert(VG_PII_TRIGGER_COUNT <= 32, "a trigger mask holds 32 triggers");
 
-int vg_pii_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions *pOpt,
-                VgPiiFindings *pOut, char **pzErr) {
+int vg_pii_engine_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions *pOpt,
+                       VgPiiFindings *pOut, char **pzErr) {
   static const VgPiiOptions defaults = {0, 0, 0.0, 0, 0};
   const VgPiiOptions *o = pOpt ? pOpt : &defaults;
   VgPiiWindows aWin[VG_PII_TRIGGER_COUNT];

@@ -176,7 +176,7 @@ static int scan_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *idx
       return SQLITE_NOMEM;
     }
   }
-  rc = vg_pii_scan(e, pCur->zText, pCur->nText, o ? &o->scan : 0, &pCur->f, &zErr);
+  rc = vg_pii_engine_scan(e, pCur->zText, pCur->nText, o ? &o->scan : 0, &pCur->f, &zErr);
   pii_options_free(o);
   if (rc != SQLITE_OK) return fail(v, rc, zErr);
   pCur->azEntity = sqlite3_malloc64(sizeof(char *) * (size_t)(pCur->f.n + 1));

@@ -267,23 +267,23 @@ static int read_args(SearchCursor *pCur, int idxNum, sqlite3_value **argv, const
   for (int i = 0; i < 3; i++) {
     char *zErr = 0;
     int rc = vg_text_value(pCur->apArg[i], azName[i], aFlags[i], &az[i], &an[i], &zErr);
-    if (rc == SQLITE_ERROR) rc = vg_vtab_errorf(pCur->base.pVtab, "vg_search", "%s", zErr);
+    if (rc == SQLITE_ERROR) rc = vg_tvf_error(pCur->base.pVtab, "vg_search", "%s", zErr);
     sqlite3_free(zErr);
     if (rc != SQLITE_OK) return rc;
   }
   if (vg_tokens(az[2], an[2], 0, 0, 0) == 0) {
-    return vg_vtab_errorf(pCur->base.pVtab, "vg_search", "the query has no words to embed");
+    return vg_tvf_error(pCur->base.pVtab, "vg_search", "the query has no words to embed");
   }
   sqlite3_int64 k;
   if (!vg_int_value(pCur->apArg[3], &k) || k < 1 || k > SEARCH_MAX_K) {
-    return vg_vtab_errorf(pCur->base.pVtab, "vg_search", "k must be a whole number from 1 to %d", SEARCH_MAX_K);
+    return vg_tvf_error(pCur->base.pVtab, "vg_search", "k must be a whole number from 1 to %d", SEARCH_MAX_K);
   }
   *pk = (int)k;
   az[3] = 0;
   if (pCur->apArg[4] && sqlite3_value_type(pCur->apArg[4]) != SQLITE_NULL) {
     char *zErr = 0;
     int rc = vg_text_value(pCur->apArg[4], "the filters", VG_TEXT_JSON, &az[3], 0, &zErr);
-    if (rc == SQLITE_ERROR) rc = vg_vtab_errorf(pCur->base.pVtab, "vg_search", "%s", zErr);
+    if (rc == SQLITE_ERROR) rc = vg_tvf_error(pCur->base.pVtab, "vg_search", "%s", zErr);
     sqlite3_free(zErr);
     if (rc != SQLITE_OK) return rc;
   }
@@ -298,7 +298,7 @@ static int search_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *i
   SearchVtab *v = (SearchVtab *)pCursor->pVtab;
   cursor_reset(pCur);
   if (idxNum < 0) {
-    return vg_vtab_errorf(pCursor->pVtab, "vg_search",
+    return vg_tvf_error(pCursor->pVtab, "vg_search",
                           "give the table, tenant_id, query and k, as in vg_search('notes', 'clinic-7', 'fever', 5)");
   }
   const char *az[4];
@@ -324,7 +324,7 @@ static int search_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *i
   sqlite3_free(aVec);
   sqlite3_free(zSql);
   vg_config_clear(&cfg);
-  if (rc != SQLITE_OK && zErr) rc = vg_vtab_errorf(pCursor->pVtab, "vg_search", "%s", zErr);
+  if (rc != SQLITE_OK && zErr) rc = vg_tvf_error(pCursor->pVtab, "vg_search", "%s", zErr);
   sqlite3_free(zErr);
   return rc;
 }

@@ -3,7 +3,8 @@
 ** definition, metadata values, shadow-table storage, per-partition index
 ** caches, writes, KNN queries, vg_hnsw_check.
 **
-** One section per part, in dependency order: tabledef, value, store, index, vtab.
+** One section per part, in dependency order: tabledef, value, store, index,
+** vtab.
 ** Layers below this one only (see docs/architecture.md; make check-layers).
 */
 #ifndef VG_TABLE_LAYER_H
@@ -74,7 +75,7 @@ typedef struct VgTableDef {
 #define VG_DEFAULT_HNSW_M 16
 #define VG_DEFAULT_EF_CONSTRUCTION 200
 #define VG_DEFAULT_EF_SEARCH 64
-#define VG_HNSW_MAX_M 64
+#define VG_HNSW_MAX_M HNSW_MAX_M /* the graph's bound: arrays sized by it hold its lists */
 #define VG_MAX_EF 100000
 
 /* Hidden columns follow the user columns in the declared schema. */
@@ -392,8 +393,10 @@ typedef struct VgVtab {
   int nMatchChecked;    /* open KNN cursors whose MATCH SQLite checks itself */
 } VgVtab;
 
-/* Replace the vtab's error message (printf-style); returns rc. */
-int vg_vtab_error(VgVtab *p, int rc, const char *zFormat, ...);
+/* A vg_hnsw table's error: the message as formatted (callers begin it with
+** the table's name) replaces the last one; returns rc.  Table-valued
+** functions use vg_tvf_error (base.h), which adds the function's name. */
+int vg_table_error(VgVtab *p, int rc, const char *zFormat, ...);
 
 /* Take ownership of zErr as the vtab's error message; returns rc. */
 int vg_vtab_set_error(VgVtab *p, int rc, char *zErr);

@@ -1,7 +1,7 @@
 /*
-** vtab.c — the vg_hnsw virtual table: creating and connecting, writes
-** (INSERT, UPDATE, DELETE with SQLite's conflict modes), and the per-partition
-** vector caches that searches read.
+** vtab.c — the vg_hnsw virtual table: creating and connecting, and writes
+** (INSERT, UPDATE, DELETE with SQLite's conflict modes).  The per-partition
+** graphs and vector caches that searches read are index.c's.
 **
 ** Writes validate everything before touching storage: the only error that
 ** may be reported as SQLITE_CONSTRAINT is a rowid conflict, found before any
@@ -22,7 +22,7 @@ int vg_vtab_set_error(VgVtab *p, int rc, char *zErr) {
   return rc;
 }
 
-int vg_vtab_error(VgVtab *p, int rc, const char *zFormat, ...) {
+int vg_table_error(VgVtab *p, int rc, const char *zFormat, ...) {
   va_list ap;
   va_start(ap, zFormat);
   char *z = sqlite3_vmprintf(zFormat, ap);
@@ -207,19 +207,19 @@ static int set_vector(VgVtab *p, RowBuf *b, sqlite3_value *v) {
   int n = 0;
   char *zErr = 0;
   if (sqlite3_value_type(v) == SQLITE_NULL) {
-    return vg_vtab_error(p, SQLITE_ERROR, "%s: column %s needs a vector; got NULL",
+    return vg_table_error(p, SQLITE_ERROR, "%s: column %s needs a vector; got NULL",
                          p->zName, zCol);
   }
   int rc = vg_vector_from_value(v, &a, &n, &zErr);
   if (rc != SQLITE_OK) {
     if (zErr == 0) return rc;
-    rc = vg_vtab_error(p, rc, "%s: column %s: %s", p->zName, zCol, zErr);
+    rc = vg_table_error(p, rc, "%s: column %s: %s", p->zName, zCol, zErr);
     sqlite3_free(zErr);
     return rc;
   }
   if (n != d->nDims) {
     sqlite3_free(a);
-    return vg_vtab_error(p, SQLITE_ERROR,
+    return vg_table_error(p, SQLITE_ERROR,
                          "%s: column %s holds %d-dimensional vectors; got %d dimensions%s",
                          p->zName, zCol, d->nDims, n, vg_vector_float64_hint(v, n, d->nDims));
   }
@@ -235,7 +235,7 @@ static int set_value(VgVtab *p, RowBuf *b, int iCol, sqlite3_value *v) {
   char *zErr = 0;
   vg_value_clear(pOut);
   if (c->kind == VG_COL_PARTITION && sqlite3_value_type(v) == SQLITE_NULL) {
-    return vg_vtab_error(p, SQLITE_ERROR,
+    return vg_table_error(p, SQLITE_ERROR,
                          "%s: column %s is the partition key and cannot be NULL",
                          p->zName, c->zName);
   }
@@ -251,7 +251,7 @@ static int set_value(VgVtab *p, RowBuf *b, int iCol, sqlite3_value *v) {
   }
   if (rc == SQLITE_OK) rc = vg_value_coerce(v, c->type, c->zName, pOut, &zErr);
   if (rc != SQLITE_OK && zErr) {
-    rc = vg_vtab_error(p, rc, "%s: %s", p->zName, zErr);
+    rc = vg_table_error(p, rc, "%s: %s", p->zName, zErr);
     sqlite3_free(zErr);
   }
   return rc;
@@ -265,7 +265,7 @@ static int prepare_vector(VgVtab *p, RowBuf *b) {
     return SQLITE_OK;
   }
   if (!vg_vector_normalize(b->aVec, d->nDims, b->aPrep)) {
-    return vg_vtab_error(p, SQLITE_ERROR,
+    return vg_table_error(p, SQLITE_ERROR,
                          "%s: column %s: a zero vector has no direction under the "
                          "cosine metric",
                          p->zName, d->aCol[d->iVector].zName);
@@ -284,7 +284,7 @@ static int to_rowid(VgVtab *p, sqlite3_value *v, sqlite3_int64 *pRowid) {
     return SQLITE_OK;
   }
   if (zErr == 0) return rc;
-  rc = vg_vtab_error(p, SQLITE_MISMATCH, "%s: %s", p->zName, zErr);
+  rc = vg_table_error(p, SQLITE_MISMATCH, "%s: %s", p->zName, zErr);
   sqlite3_free(zErr);
   return rc;
 }
@@ -296,7 +296,7 @@ static int check_hidden(VgVtab *p, int bUpdate, sqlite3_value **argv) {
     sqlite3_value *v = argv[2 + i];
     if (bUpdate && sqlite3_value_nochange(v)) continue;
     if (sqlite3_value_type(v) != SQLITE_NULL) {
-      return vg_vtab_error(p, SQLITE_ERROR, "%s: %s belongs to KNN queries and cannot be written",
+      return vg_table_error(p, SQLITE_ERROR, "%s: %s belongs to KNN queries and cannot be written",
                            p->zName, vg_tabledef_hidden_name(d, i));
     }
   }
@@ -326,7 +326,7 @@ static int resolve_rowid_conflict(VgVtab *p, sqlite3_int64 rowid) {
   if (rc != SQLITE_OK) return zErr ? vg_vtab_set_error(p, rc, zErr) : rc;
   if (!bExists) return SQLITE_OK;
   if (sqlite3_vtab_on_conflict(p->db) == SQLITE_REPLACE) return delete_row(p, rowid);
-  return vg_vtab_error(p, SQLITE_CONSTRAINT, "UNIQUE constraint failed: %s.rowid",
+  return vg_table_error(p, SQLITE_CONSTRAINT, "UNIQUE constraint failed: %s.rowid",
                        p->zName);
 }
 
@@ -402,7 +402,7 @@ static int do_update(VgVtab *p, sqlite3_value **argv) {
     if (rc == SQLITE_ROW) {
       rc = SQLITE_OK;
     } else if (rc == SQLITE_DONE) {
-      rc = vg_vtab_error(p, SQLITE_CORRUPT_VTAB, "%s: the row to update (rowid %lld) is missing",
+      rc = vg_table_error(p, SQLITE_CORRUPT_VTAB, "%s: the row to update (rowid %lld) is missing",
                          p->zName, oldRowid);
     } else if (zErr) {
       rc = vg_vtab_set_error(p, rc, zErr);

@@ -138,7 +138,7 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
   int iK = -1, bPartEq = 0;
   const char *zPartColl = 0; /* the collation of a partition term that names nothing */
   if (pInfo->nConstraint > MAX_KNN_CONSTRAINTS) {
-    return vg_vtab_error(p, SQLITE_ERROR,
+    return vg_table_error(p, SQLITE_ERROR,
                          "%s: a KNN query may have at most %d WHERE terms on the table",
                          p->zName, MAX_KNN_CONSTRAINTS);
   }
@@ -150,7 +150,7 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
       continue; /* SQLite applies LIMIT and OFFSET to what we return */
     }
     if (col == d->iVector) {
-      return vg_vtab_error(p, SQLITE_ERROR,
+      return vg_table_error(p, SQLITE_ERROR,
                            "%s: a KNN query takes exactly one MATCH on %s and no other "
                            "condition on it",
                            p->zName, d->aCol[d->iVector].zName);
@@ -158,7 +158,7 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
     if (col == VG_HIDDEN_K(d) || col == VG_HIDDEN_EF(d) || col == VG_HIDDEN_EXACT(d)) {
       const char *zHidden = vg_tabledef_hidden_name(d, col);
       if (op != SQLITE_INDEX_CONSTRAINT_EQ) {
-        return vg_vtab_error(p, SQLITE_ERROR, "%s: %s must be given as %s = N", p->zName,
+        return vg_table_error(p, SQLITE_ERROR, "%s: %s must be given as %s = N", p->zName,
                              zHidden, zHidden);
       }
       if (!c->usable) return SQLITE_CONSTRAINT;
@@ -175,7 +175,7 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
     }
     if (col == VG_HIDDEN_DISTANCE(d)) {
       if (!is_distance_op(op)) {
-        return vg_vtab_error(p, SQLITE_ERROR,
+        return vg_table_error(p, SQLITE_ERROR,
                              "%s: distance can only be compared with =, !=, <, <=, >, >=",
                              p->zName);
       }
@@ -184,7 +184,7 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
     }
     if (col < 0) {
       if (!is_filter_op(op)) {
-        return vg_vtab_error(p, SQLITE_ERROR,
+        return vg_table_error(p, SQLITE_ERROR,
                              "%s: this operator on rowid is not supported in a KNN query "
                              "(use =, !=, <, <=, >, >=, IN, IS, LIKE, GLOB)",
                              p->zName);
@@ -194,14 +194,14 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
     }
     const VgColumn *pCol = &d->aCol[col];
     if (pCol->kind == VG_COL_AUX) {
-      return vg_vtab_error(p, SQLITE_ERROR,
+      return vg_table_error(p, SQLITE_ERROR,
                            "%s: column %s is auxiliary (stored and returned, not "
                            "filterable) and cannot filter a KNN query; declare it without "
                            "+ to make it a metadata column",
                            p->zName, pCol->zName);
     }
     if (!is_filter_op(op)) {
-      return vg_vtab_error(p, SQLITE_ERROR,
+      return vg_table_error(p, SQLITE_ERROR,
                            "%s: this operator on column %s is not supported in a KNN "
                            "query (use =, !=, <, <=, >, >=, IN, IS, LIKE, GLOB, IS NULL)",
                            p->zName, pCol->zName);
@@ -222,19 +222,19 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
   if (d->iPartition >= 0 && !bPartEq) {
     const char *zKey = d->aCol[d->iPartition].zName;
     if (zPartColl) {
-      return vg_vtab_error(p, SQLITE_ERROR,
+      return vg_table_error(p, SQLITE_ERROR,
                            "%s: a KNN query must name the partition exactly: %s compared with COLLATE %s "
                            "could read other tenants' partitions; compare it with = or IN without a "
                            "collation (tenant isolation)",
                            p->zName, zKey, zPartColl);
     }
-    return vg_vtab_error(p, SQLITE_ERROR,
+    return vg_table_error(p, SQLITE_ERROR,
                          "%s: a KNN query must name the partition: add %s = ... or %s IN "
                          "(...) (tenant isolation)",
                          p->zName, zKey, zKey);
   }
   if (iK < 0) {
-    return vg_vtab_error(p, SQLITE_ERROR, "%s: a KNN query needs k: add AND k = N",
+    return vg_table_error(p, SQLITE_ERROR, "%s: a KNN query needs k: add AND k = N",
                          p->zName);
   }
 
@@ -286,7 +286,7 @@ static int plan_scan(VgVtab *p, sqlite3_index_info *pInfo) {
     if (op == SQLITE_INDEX_CONSTRAINT_LIMIT || op == SQLITE_INDEX_CONSTRAINT_OFFSET) continue;
     if (col >= VG_HIDDEN_DISTANCE(d)) {
       sqlite3_free(sqlite3_str_finish(b.s));
-      return vg_vtab_error(p, SQLITE_ERROR,
+      return vg_table_error(p, SQLITE_ERROR,
                            "%s: %s only applies to KNN queries (WHERE %s MATCH ... AND k = N)",
                            p->zName, vg_tabledef_hidden_name(d, col),
                            d->aCol[d->iVector].zName);
@@ -331,7 +331,7 @@ int vg_vtab_best_index(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
     if (!c->usable) {
       bUnusableMatch = 1;
     } else if (iMatch >= 0) {
-      return vg_vtab_error(p, SQLITE_ERROR, "%s: a KNN query takes exactly one MATCH",
+      return vg_table_error(p, SQLITE_ERROR, "%s: a KNN query takes exactly one MATCH",
                            p->zName);
     } else {
       iMatch = i;
@@ -552,7 +552,7 @@ static int prepare_generated(VgVtab *p, sqlite3_str *s, const Binds *b, int iFir
   sqlite3_free(zSql);
   if (rc == SQLITE_OK) rc = binds_apply(b, *ppStmt, iFirst);
   if (rc != SQLITE_OK) {
-    vg_vtab_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
+    vg_table_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
     stmt_return(p, *ppStmt);
     *ppStmt = 0;
   }
@@ -761,17 +761,17 @@ static int knn_count(VgVtab *p, sqlite3_value *v, const char *zName, int nMax, i
       iv.type != SQLITE_INTEGER) {
     sqlite3_free(zErr);
     char *zGot = vg_value_describe(v);
-    int rc = vg_vtab_error(p, SQLITE_ERROR, "%s: %s must be a positive integer; got %s",
+    int rc = vg_table_error(p, SQLITE_ERROR, "%s: %s must be a positive integer; got %s",
                            p->zName, zName, zGot ? zGot : "another value");
     sqlite3_free(zGot);
     return rc;
   }
   if (iv.i < 1) {
-    return vg_vtab_error(p, SQLITE_ERROR, "%s: %s must be at least 1 in a KNN query; got %lld",
+    return vg_table_error(p, SQLITE_ERROR, "%s: %s must be at least 1 in a KNN query; got %lld",
                          p->zName, zName, iv.i);
   }
   if (iv.i > nMax) {
-    return vg_vtab_error(p, SQLITE_ERROR, "%s: %s = %lld exceeds the maximum of %d", p->zName,
+    return vg_table_error(p, SQLITE_ERROR, "%s: %s = %lld exceeds the maximum of %d", p->zName,
                          zName, iv.i, nMax);
   }
   *pN = (int)iv.i;
@@ -791,7 +791,7 @@ static int knn_setting(VgVtab *p, char kind, sqlite3_value *v, KnnQuery *q) {
   double r = sqlite3_value_double(v);
   if ((t != SQLITE_INTEGER && t != SQLITE_FLOAT) || (r != 0.0 && r != 1.0)) {
     char *zGot = vg_value_describe(v);
-    int rc = vg_vtab_error(p, SQLITE_ERROR, "%s: exact must be 0 or 1; got %s", p->zName,
+    int rc = vg_table_error(p, SQLITE_ERROR, "%s: exact must be 0 or 1; got %s", p->zName,
                            zGot ? zGot : "another value");
     sqlite3_free(zGot);
     return rc;
@@ -812,7 +812,7 @@ static int knn_settings(VgVtab *p, const VgTerm *aTerm, int nTerm, sqlite3_value
     bK |= kind == 'K';
   }
   if (rc == SQLITE_OK && !bK) {
-    rc = vg_vtab_error(p, SQLITE_INTERNAL, "%s: the query plan has no k", p->zName);
+    rc = vg_table_error(p, SQLITE_INTERNAL, "%s: the query plan has no k", p->zName);
   }
   if (q->ef < q->k) q->ef = q->k;
   return rc;
@@ -824,23 +824,23 @@ static int knn_query_vector(VgVtab *p, sqlite3_value *v, KnnQuery *q) {
   char *zErr = 0;
   int n = 0;
   if (sqlite3_value_type(v) == SQLITE_NULL) {
-    return vg_vtab_error(p, SQLITE_ERROR, "%s: the query vector (%s MATCH ...) is NULL",
+    return vg_table_error(p, SQLITE_ERROR, "%s: the query vector (%s MATCH ...) is NULL",
                          p->zName, zCol);
   }
   int rc = vg_vector_from_value(v, &q->aQuery, &n, &zErr);
   if (rc != SQLITE_OK) {
     if (zErr == 0) return rc;
-    rc = vg_vtab_error(p, rc, "%s: query vector: %s", p->zName, zErr);
+    rc = vg_table_error(p, rc, "%s: query vector: %s", p->zName, zErr);
     sqlite3_free(zErr);
     return rc;
   }
   if (n != d->nDims) {
-    return vg_vtab_error(p, SQLITE_ERROR,
+    return vg_table_error(p, SQLITE_ERROR,
                          "%s: the query vector has %d dimensions; %s holds %d%s", p->zName, n,
                          zCol, d->nDims, vg_vector_float64_hint(v, n, d->nDims));
   }
   if (d->metric == VG_METRIC_COSINE && !vg_vector_normalize(q->aQuery, n, q->aQuery)) {
-    return vg_vtab_error(p, SQLITE_ERROR,
+    return vg_table_error(p, SQLITE_ERROR,
                          "%s: the query vector is zero, which has no direction under the "
                          "cosine metric",
                          p->zName);
@@ -971,7 +971,7 @@ static int knn_mask(VgVtab *p, KnnQuery *q, const Hnsw *h, sqlite3_stmt *pCand,
       if (q->aRowid && !rowid_listed(q, id)) continue;
       uint32_t i = hnsw_find(h, id);
       if (i == HNSW_NONE) {
-        rc = vg_vtab_error(p, SQLITE_CORRUPT_VTAB,
+        rc = vg_table_error(p, SQLITE_CORRUPT_VTAB,
                            "%s: the shadow tables are corrupt: row %lld has no vector",
                            p->zName, id);
         break;
@@ -981,7 +981,7 @@ static int knn_mask(VgVtab *p, KnnQuery *q, const Hnsw *h, sqlite3_stmt *pCand,
     }
     int rc2 = sqlite3_reset(pCand);
     if (rc == SQLITE_OK && rc2 != SQLITE_OK) {
-      rc = vg_vtab_error(p, rc2, "%s: %s", p->zName, sqlite3_errmsg(p->db));
+      rc = vg_table_error(p, rc2, "%s: %s", p->zName, sqlite3_errmsg(p->db));
     }
     if (rc == SQLITE_OK) mask_remember(p, q, h, part, nMatch);
   } else {
@@ -1020,7 +1020,7 @@ static int knn_exact_distance(VgVtab *p, KnnQuery *q, const Hnsw *h, uint32_t i,
                                 q->aExact, &zErr);
   if (rc != SQLITE_OK) return zErr ? vg_vtab_set_error(p, rc, zErr) : rc;
   if (q->metric == VG_METRIC_COSINE && !vg_vector_normalize(q->aExact, q->nDims, q->aExact)) {
-    return vg_vtab_error(p, SQLITE_CORRUPT_VTAB,
+    return vg_table_error(p, SQLITE_CORRUPT_VTAB,
                          "%s: the shadow tables are corrupt: row %lld has a zero vector",
                          p->zName, h->aRowid[i]);
   }
@@ -1239,7 +1239,7 @@ static int knn_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value 
   }
   if (rc == SQLITE_OK) {
     rc = sqlite3_reset(pParts);
-    if (rc != SQLITE_OK) vg_vtab_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
+    if (rc != SQLITE_OK) vg_table_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
   }
   if (rc == SQLITE_OK) {
     topk_sort(&q.top);
@@ -1331,7 +1331,7 @@ int vg_cursor_filter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr, 
   int rc = decode_plan(zPlan, argc, &aTerm);
   if (rc != SQLITE_OK) {
     sqlite3_free(zPlan);
-    return vg_vtab_error(p, rc, "%s: cannot read the query plan", p->zName);
+    return vg_table_error(p, rc, "%s: cannot read the query plan", p->zName);
   }
   cur->bKnn = idxNum >= 1;
   if (idxNum == 2) {
@@ -1386,7 +1386,7 @@ int vg_cursor_next(sqlite3_vtab_cursor *pCur) {
   int rc = sqlite3_step(cur->pScan);
   if (rc == SQLITE_ROW && sqlite3_column_int(cur->pScan, 1)) {
     cur->bScanEof = 1;
-    return vg_vtab_error(p, SQLITE_CORRUPT_VTAB,
+    return vg_table_error(p, SQLITE_CORRUPT_VTAB,
                          "%s: the shadow tables are corrupt: the partition of row %lld is "
                          "missing",
                          p->zName, sqlite3_column_int64(cur->pScan, 0));
@@ -1394,7 +1394,7 @@ int vg_cursor_next(sqlite3_vtab_cursor *pCur) {
   if (rc == SQLITE_ROW) return SQLITE_OK;
   cur->bScanEof = 1;
   if (rc == SQLITE_DONE) return SQLITE_OK;
-  return vg_vtab_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
+  return vg_table_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
 }
 
 int vg_cursor_eof(sqlite3_vtab_cursor *pCur) {
@@ -1423,7 +1423,7 @@ static int cursor_read_row(VgCursor *cur) {
     return SQLITE_OK;
   }
   if (rc == SQLITE_DONE) {
-    return vg_vtab_error(p, SQLITE_CORRUPT_VTAB,
+    return vg_table_error(p, SQLITE_CORRUPT_VTAB,
                          "%s: the shadow tables are corrupt: row %lld is missing", p->zName,
                          rowid);
   }

@@ -350,9 +350,9 @@ static void check_engine(const char *z, size_t n, const Opts *o, int m) {
   VgPiiOptions opt = {o->bTypes ? azTypes : 0, o->bTypes ? 4 : 0, o->minScore, o->lang, 0};
   VgPiiFindings fw = {0, 0, 0}, fa = {0, 0, 0};
   char *zErr = 0;
-  FZ_CHECKF(vg_pii_scan(pEngine, z, (int)n, &opt, &fw, &zErr) == SQLITE_OK, "scan: %s", zErr);
+  FZ_CHECKF(vg_pii_engine_scan(pEngine, z, (int)n, &opt, &fw, &zErr) == SQLITE_OK, "scan: %s", zErr);
   opt.bWholeText = 1;
-  FZ_CHECKF(vg_pii_scan(pEngine, z, (int)n, &opt, &fa, &zErr) == SQLITE_OK, "whole-text scan: %s", zErr);
+  FZ_CHECKF(vg_pii_engine_scan(pEngine, z, (int)n, &opt, &fa, &zErr) == SQLITE_OK, "whole-text scan: %s", zErr);
   int bSame = fw.n == fa.n;
   for (int i = 0; bSame && i < fw.n; i++) {
     bSame = fw.a[i].iStart == fa.a[i].iStart && fw.a[i].iEnd == fa.a[i].iEnd &&

@@ -41,8 +41,8 @@ static int expect_same(const char *z, int n) {
   VgPiiOptions whole = {0, 0, 0.0, 0, 1}, windowed = {0, 0, 0.0, 0, 0};
   VgPiiFindings a = {0, 0, 0}, b = {0, 0, 0};
   char *zErr = 0;
-  assert_int_equal(vg_pii_scan(pEngine, z, n, &whole, &a, &zErr), SQLITE_OK);
-  assert_int_equal(vg_pii_scan(pEngine, z, n, &windowed, &b, &zErr), SQLITE_OK);
+  assert_int_equal(vg_pii_engine_scan(pEngine, z, n, &whole, &a, &zErr), SQLITE_OK);
+  assert_int_equal(vg_pii_engine_scan(pEngine, z, n, &windowed, &b, &zErr), SQLITE_OK);
   int bSame = a.n == b.n;
   for (int i = 0; bSame && i < a.n; i++) {
     bSame = a.a[i].iStart == b.a[i].iStart && a.a[i].iEnd == b.a[i].iEnd &&
@@ -248,7 +248,7 @@ static void test_char_offsets(void **state) {
   }
   VgPiiFindings f = {0, 0, 0};
   char *zErr = 0;
-  assert_int_equal(vg_pii_scan(pEngine, z, n, 0, &f, &zErr), SQLITE_OK);
+  assert_int_equal(vg_pii_engine_scan(pEngine, z, n, 0, &f, &zErr), SQLITE_OK);
   assert_int_equal(f.n, nMail);
   for (int k = 0; k < f.n; k++) {
     int nStart = 0, nEnd = 0;

@@ -1,7 +1,8 @@
 /*
-** pii_check.c — check-digit and structure rules of personal identifiers
-** (see pii.h, pii_check section).  Each rule first reads the characters it is about into
-** a small array, skipping separators, then does its arithmetic.
+** pii_digits.c — check-digit and structure rules of personal identifiers
+** (see pii.h, pii_digits section).  Each rule first reads the characters it
+** is about into a small array, skipping separators, then does its
+** arithmetic.
 */
 #include "pii/pii.h"
 

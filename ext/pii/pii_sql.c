@@ -1,5 +1,5 @@
 /*
-** pii_func.c — the PII module's SQL functions (docs/pii.md):
+** pii_sql.c — the PII module's SQL functions (docs/pii.md):
 **
 **   vg_pii_detect(text [, options])    findings as a JSON array
 **   vg_pii_redact(text [, options])    the text with findings replaced
@@ -65,7 +65,7 @@ static int scan_text(sqlite3_context *ctx, int argc, sqlite3_value **argv, unsig
   }
   const PiiOptions *o = pii_options_arg(ctx, c, argc, argv, 1, mask, zFunc);
   if (o == 0) return 1;
-  rc = vg_pii_scan(e, z, n, &o->scan, pF, &zErr);
+  rc = vg_pii_engine_scan(e, z, n, &o->scan, pF, &zErr);
   if (rc != SQLITE_OK) {
     vg_result_error(ctx, rc, zFunc, zErr);
     sqlite3_free(zErr);

@@ -1,6 +1,6 @@
 /*
-** check.c — vg_hnsw_check(table): a JSON report on a vg_hnsw table's stored
-** index, read from the shadow tables (not from any connection's cache).
+** hnsw_check.c — vg_hnsw_check(table): a JSON report on a vg_hnsw table's
+** stored index, read from the shadow tables (not from any connection's cache).
 **
 ** Every partition is loaded leniently, so that damage is counted instead of
 ** stopping the load, and its graph is checked: symmetric links, lists within

@@ -1,5 +1,5 @@
 /*
-** test_pii_check.c — the identifier rules of pii_check.c against three
+** test_pii_digits.c — the identifier rules of pii_digits.c against three
 ** references: values worked out by hand (the arithmetic is in the
 ** comments), the lists of valid and invalid IBAN, CUIT and CBU numbers that
 ** python-stdnum's tests carry (read from ../shared/data/pii-labelled), and
