@@ -8,6 +8,9 @@
 #   make bench            benchmarks against sqlite-vec, vectorlite and hnswlib
 #                         (fetched from npm); BENCH=bench_ann runs one
 #   make demo             load the extension in the sqlite3 shell and search
+#   make install          vecguard.so, libvecguard.a, vecguard.h, vecguard.pc,
+#                         sql/ and docs under PREFIX (/usr), DESTDIR honoured;
+#                         make uninstall removes them
 #   make fuzz             each libFuzzer target in tests/fuzz for 60 s (clang-14;
 #                         FUZZ=knn runs one, FUZZ_SECONDS=600 longer)
 
@@ -22,13 +25,14 @@ BUILD := build
 SAN   :=
 endif
 
-CFLAGS_COMMON := -std=c11 -O2 -g -fPIC -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -Iext $(SAN)
+CFLAGS_COMMON := -std=c11 -O2 -g -fPIC -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -Iext -Iinclude $(SAN)
 EXT_LIBS      := -lpcre2-8 -lsodium -lm -lpthread
 TEST_LIBS     := -lcmocka -lsqlite3 -lpcre2-8 -lsodium -lm -lpthread
 
 EXT_SRC  := $(wildcard ext/*.c ext/*/*.c)
 EXT_OBJ  := $(EXT_SRC:ext/%.c=$(BUILD)/ext/%.o)
-# The same sources built against the SQLite library directly, for unit tests.
+# The same sources built against the SQLite library directly, for unit tests
+# and for libvecguard.a, which programs link with SQLite.
 CORE_OBJ := $(EXT_SRC:ext/%.c=$(BUILD)/core/%.o)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -39,14 +43,53 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 EXT := $(BUILD)/vecguard.so
+LIB := $(BUILD)/libvecguard.a
+PC  := $(BUILD)/vecguard.pc
+VERSION := $(shell sed -n 's/^\#define VECGUARD_VERSION "\(.*\)"/\1/p' include/vecguard.h)
 
-.PHONY: all test check-layers crash-test bench demo clean
+# make install: where SQLite's loader finds vecguard.so by name (.load
+# vecguard), which /usr/lib is and /usr/local/lib is not (docs/install.md).
+PREFIX  ?= /usr
+DESTDIR ?=
+LIBDIR  := $(PREFIX)/lib
+INCDIR  := $(PREFIX)/include
+DATADIR := $(PREFIX)/share
+
+.PHONY: all test check-layers crash-test bench demo clean install uninstall
 # Keep object files that only pattern rules mention.
 .SECONDARY:
-all: $(EXT)
+all: $(EXT) $(LIB) $(PC)
 
 $(EXT): $(EXT_OBJ)
 	$(CC) -shared $(SAN) -o $@ $^ $(EXT_LIBS)
+
+$(LIB): $(CORE_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(PC): Makefile include/vecguard.h
+	@mkdir -p $(@D)
+	@printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
+	  'Name: vecguard' \
+	  'Description: vector search, tenant partitions and personal-data protection inside SQLite' \
+	  'Version: $(VERSION)' 'Requires: sqlite3' 'Requires.private: libsodium libpcre2-8' \
+	  'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lvecguard' 'Libs.private: -lm -lpthread' >$@
+
+install: $(EXT) $(LIB) $(PC)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
+	  $(DESTDIR)$(DATADIR)/vecguard/sql $(DESTDIR)$(DATADIR)/doc/vecguard/docs
+	install -m 755 $(EXT) $(DESTDIR)$(LIBDIR)/vecguard.so
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libvecguard.a
+	install -m 644 $(PC) $(DESTDIR)$(LIBDIR)/pkgconfig/vecguard.pc
+	install -m 644 include/vecguard.h $(DESTDIR)$(INCDIR)/vecguard.h
+	install -m 644 sql/*.sql $(DESTDIR)$(DATADIR)/vecguard/sql/
+	install -m 644 README.md $(DESTDIR)$(DATADIR)/doc/vecguard/
+	install -m 644 docs/*.md $(DESTDIR)$(DATADIR)/doc/vecguard/docs/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/vecguard.so $(DESTDIR)$(LIBDIR)/libvecguard.a \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/vecguard.pc $(DESTDIR)$(INCDIR)/vecguard.h
+	rm -rf $(DESTDIR)$(DATADIR)/vecguard $(DESTDIR)$(DATADIR)/doc/vecguard
 
 # The loadable extension exports its entry point only (tests/build).
 $(BUILD)/ext/%.o: ext/%.c Makefile
@@ -75,14 +118,15 @@ $(BUILD)/bench/%: bench/%.c bench/benchutil.h
 # C tests cover the same code under the sanitizers).  The Node test installs
 # better-sqlite3 from npm into build/node_modules (tests/bindings/node_deps.sh).
 HOST_TESTS := $(if $(filter 1,$(SANITIZE)),,tests/readme/test_readme.sh tests/bindings/test_python.py \
-  tests/bindings/test_node.js)
-# Checks of what the build makes (exported symbols).
+  tests/bindings/test_node.js tests/build/test_install.sh)
+# Checks of what the build makes (exported symbols; the install tree, in
+# HOST_TESTS, since it builds a program against the library).
 BUILD_TESTS := tests/build/test_exports.sh
 
 # Every test program runs even when an earlier one fails; the target fails
 # if any did.
-test: check-layers $(EXT) $(UNIT_BIN) $(SQL_BIN)
-	@VG_EXTENSION=$(abspath $(EXT)) VG_DOCS=$(abspath docs) \
+test: check-layers $(EXT) $(LIB) $(PC) $(UNIT_BIN) $(SQL_BIN)
+	@VG_EXTENSION=$(abspath $(EXT)) VG_DOCS=$(abspath docs) VG_BUILD=$(BUILD) \
 	  tests/run_tests.sh $(UNIT_BIN) $(SQL_BIN) $(BUILD_TESTS) $(HOST_TESTS)
 
 # The layers of ext/ include one way only (docs/architecture.md).

@@ -9,15 +9,18 @@ SQLITE_EXTENSION_INIT1
 
 #include <sodium.h>
 
+#include "vecguard.h" /* the public API (include/), defined here */
 #include "vector/vector.h"
 
-/* The one symbol the shared library exports: everything else is built
-** with -fvisibility=hidden (see the Makefile). */
+/* The public API (include/vecguard.h) is all the shared library exports:
+** everything else is built with -fvisibility=hidden (see the Makefile). */
 #ifdef _WIN32
-__declspec(dllexport)
+#define VG_PUBLIC __declspec(dllexport)
 #else
-__attribute__((visibility("default")))
+#define VG_PUBLIC __attribute__((visibility("default")))
 #endif
+
+VG_PUBLIC
 int sqlite3_vecguard_init(sqlite3 *db, char **pzErrMsg,
                           const sqlite3_api_routines *pApi) {
   SQLITE_EXTENSION_INIT2(pApi);
@@ -41,3 +44,22 @@ int sqlite3_vecguard_init(sqlite3 *db, char **pzErrMsg,
   if (rc == SQLITE_OK) rc = vg_register_queue_functions(db);
   return rc;
 }
+
+VG_PUBLIC const char *vecguard_version(void) {
+  return VG_VERSION;
+}
+
+#ifdef SQLITE_CORE
+/* Only where SQLite is linked in (libvecguard.a): the loadable library
+** reaches SQLite through the routines its loader passes. */
+VG_PUBLIC int vecguard_init(sqlite3 *db, char **pzErrMsg) {
+  char *zErr = 0;
+  int rc = sqlite3_vecguard_init(db, &zErr, 0);
+  if (pzErrMsg) {
+    *pzErrMsg = zErr;
+  } else {
+    sqlite3_free(zErr);
+  }
+  return rc;
+}
+#endif

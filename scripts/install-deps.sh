@@ -5,7 +5,7 @@
 # and CI install the same things.
 set -eu
 packages="
-  build-essential sqlite3 libsqlite3-dev libsodium-dev libpcre2-dev
+  build-essential sqlite3 libsqlite3-dev libsodium-dev libpcre2-dev pkg-config
   libcmocka-dev python3 python3-numpy clang-14 libclang-rt-14-dev
 "
 # Node.js and npm for the Node helper's test: Debian's, unless the machine

@@ -62,6 +62,9 @@ const char *vg_text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value *
 ** 1 with *pOut set, or 0 for anything else (result.c). */
 int vg_int_value(sqlite3_value *v, sqlite3_int64 *pOut);
 
+/* Does main hold table zTable (and its column zCol, unless 0)? (db.c) */
+int vg_has_table(sqlite3 *db, const char *zTable, const char *zCol);
+
 /* An SQL function's error: "zFunc: zErr" (SQLite's message for rc when zErr
 ** is 0), or out of memory when rc is SQLITE_NOMEM (result.c). */
 void vg_result_error(sqlite3_context *ctx, int rc, const char *zFunc, const char *zErr);

@@ -415,9 +415,6 @@ const char *pii_conn_entity(PiiConn *c, const char *zEntity);
 ** row.  SQLITE_OK, or an error with *pzErr (which never holds key bytes). */
 int pii_conn_key(PiiConn *c, sqlite3 *db, sqlite3_value *pArg, VgPiiKey *pKey, char **pzErr);
 
-/* Does main hold zTable, as the connection's schema knows it? */
-int pii_has_table(sqlite3 *db, const char *zTable);
-
 /* Load a key from vg_pii_keys by name. */
 int pii_key_from_table(PiiConn *c, sqlite3 *db, const char *zName, VgPiiKey *pKey, char **pzErr);
 

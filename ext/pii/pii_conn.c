@@ -133,10 +133,6 @@ static int add_custom(PiiConn *c, sqlite3_stmt *pRow, char **pzErr) {
   return SQLITE_OK;
 }
 
-int pii_has_table(sqlite3 *db, const char *zTable) {
-  return sqlite3_table_column_metadata(db, "main", zTable, 0, 0, 0, 0, 0, 0) == SQLITE_OK;
-}
-
 static const char *zCustomSql =
     "SELECT name, entity, pattern, score, context FROM main.vg_pii_recognizers "
     "WHERE enabled ORDER BY name";
@@ -213,7 +209,7 @@ static int same_stamp(const PiiStamp *a, const PiiStamp *b) {
 ** connection's copy of the schema and its data version may be stale). */
 static int table_exists(sqlite3 *db, const char *zTable, int *pbExists) {
   if (sqlite3_txn_state(db, "main") != SQLITE_TXN_NONE) {
-    *pbExists = pii_has_table(db, zTable);
+    *pbExists = vg_has_table(db, zTable, 0);
     return SQLITE_OK;
   }
   sqlite3_stmt *pStmt = 0;
@@ -280,7 +276,7 @@ static int key_row(PiiConn *c, sqlite3 *db, const char *zName, VgPiiKey *pKey, c
     *pKey = c->tableKey;
     return SQLITE_OK;
   }
-  if (!pii_has_table(db, "vg_pii_keys")) {
+  if (!vg_has_table(db, "vg_pii_keys", 0)) {
     *pzErr = sqlite3_mprintf("no key named '%s': there is no vg_pii_keys table", zName);
     return SQLITE_NOTFOUND;
   }

@@ -190,7 +190,7 @@ static int write_audit(sqlite3 *db, const PiiOptions *o, const VgPiiKey *pKey, c
   vg_pii_hash_hex(0, zOut, nOut, zRes);
   sqlite3_stmt *pStmt = 0;
   rc = zTypes && zOps ? SQLITE_OK : SQLITE_NOMEM;
-  if (rc == SQLITE_OK && !pii_has_table(db, "vg_pii_log")) rc = sqlite3_exec(db, zSchemaLog, 0, 0, 0);
+  if (rc == SQLITE_OK && !vg_has_table(db, "vg_pii_log", 0)) rc = sqlite3_exec(db, zSchemaLog, 0, 0, 0);
   if (rc == SQLITE_OK) {
     rc = sqlite3_prepare_v2(db,
                             "INSERT INTO main.vg_pii_log(content_id, original_hash, result_hash, "

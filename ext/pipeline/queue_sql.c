@@ -174,11 +174,6 @@ void vg_result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, in
   sqlite3_result_error_code(ctx, rc);
 }
 
-/* Does main hold table zTable (and its column zCol, unless 0)? */
-static int has_table(sqlite3 *db, const char *zTable, const char *zCol) {
-  return sqlite3_table_column_metadata(db, "main", zTable, zCol, 0, 0, 0, 0, 0) == SQLITE_OK;
-}
-
 /* Is a statement that writes running (the function was called from one, or
 ** from its trigger)?  Then SQLite allows neither BEGIN nor SAVEPOINT. */
 static int writer_running(sqlite3 *db) {
@@ -207,7 +202,7 @@ int vg_txn_begin(sqlite3 *db, VgTxn *pMode) {
     ** committed, so the file holds its zeros, and freeing its pages now
     ** leaves them there.  Inside a caller's transaction one may have been
     ** zeroed moments ago. */
-    if (has_table(db, "vg_queue_text", 0)) {
+    if (vg_has_table(db, "vg_queue_text", 0)) {
       rc = sqlite3_exec(db, "DELETE FROM main.vg_queue_text WHERE typeof(content) = 'blob'", 0, 0, 0);
       if (rc != SQLITE_OK) {
         sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
@@ -246,8 +241,8 @@ static int exec_atomic(sqlite3 *db, const char *zSql) {
 int vg_queue_ensure(sqlite3 *db, char **pzErr) {
   /* The schema is made all at once, so vg_queue_text stands for all of
   ** it; a database made by an older version gets the tables it lacks. */
-  if (has_table(db, "vg_queue_text", 0)) return SQLITE_OK;
-  if (has_table(db, "vg_queue", "content")) {
+  if (vg_has_table(db, "vg_queue_text", 0)) return SQLITE_OK;
+  if (vg_has_table(db, "vg_queue", "content")) {
     *pzErr = sqlite3_mprintf("%s", zOldQueue);
     return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }
@@ -332,7 +327,7 @@ int vg_target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char **pz
 /* Make the schema, or upgrade a queue an earlier version made. */
 static int init_work(sqlite3 *db, void *pArg, char **pzErr) {
   (void)pArg;
-  if (!has_table(db, "vg_queue_text", 0) && has_table(db, "vg_queue", "content")) {
+  if (!vg_has_table(db, "vg_queue_text", 0) && vg_has_table(db, "vg_queue", "content")) {
     /* Then the rest of the schema, in the same transaction: vg_queue_text
     ** stands for all of it (vg_queue_ensure). */
     int rc = sqlite3_exec(db, zUpgrade, 0, 0, 0);
@@ -345,7 +340,7 @@ static void fn_queue_init(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
   (void)argc;
   (void)argv;
   /* Made already: no need to take the write lock (the file may be read-only). */
-  if (has_table(sqlite3_context_db_handle(ctx), "vg_queue_text", 0) ||
+  if (vg_has_table(sqlite3_context_db_handle(ctx), "vg_queue_text", 0) ||
       vg_txn_call(ctx, "vg_queue_init", init_work, 0)) {
     sqlite3_result_int(ctx, 1);
   }
