@@ -12,14 +12,6 @@ SQLITE_EXTENSION_INIT1
 #include "vecguard.h" /* the public API (include/), defined here */
 #include "vector/vector.h"
 
-/* The public API (include/vecguard.h) is all the shared library exports:
-** everything else is built with -fvisibility=hidden (see the Makefile). */
-#ifdef _WIN32
-#define VG_PUBLIC __declspec(dllexport)
-#else
-#define VG_PUBLIC __attribute__((visibility("default")))
-#endif
-
 VG_PUBLIC
 int sqlite3_vecguard_init(sqlite3 *db, char **pzErrMsg,
                           const sqlite3_api_routines *pApi) {

@@ -25,6 +25,14 @@ SQLITE_EXTENSION_INIT3
 
 #define VG_VERSION "0.1.0"
 
+/* The public API (include/vecguard.h) is all the shared library exports:
+** everything else is built with -fvisibility=hidden (see the Makefile). */
+#ifdef _WIN32
+#define VG_PUBLIC __declspec(dllexport)
+#else
+#define VG_PUBLIC __attribute__((visibility("default")))
+#endif
+
 /* Largest vector dimension accepted anywhere (vg_vector, float[N]). */
 #define VG_MAX_DIMS 16384
 

@@ -1,9 +1,11 @@
 /*
-** embed.c — the embedder registry (model name -> embedder), tokens as the
-** embedders count them, and the SQL function vg_embed(text [, model]).
+** embed.c — the embedder registry (model name -> embedder: the hash model,
+** or a family a program registered), tokens as the embedders count them,
+** and the SQL function vg_embed(text [, model]).
 */
 #include "base/base.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,24 +46,167 @@ static int hash_model_dims(const char *zModel, char **pzErr) {
   return (int)nDims;
 }
 
-int vg_embedder_describe(const char *zModel, int *pnDims, int *pnMaxTokens, char **pzErr) {
+/* ---- families a program registered (vecguard_register_embedder) ---- */
+
+#define MAX_FAMILIES 16
+typedef struct Family {
+  char zName[32];
+  const vecguard_embedder_family *pFamily;
+  void *pCtx;
+} Family;
+/* Process-wide, as the program that registers them is. */
+static Family aFamily[MAX_FAMILIES];
+static int nFamily;
+static pthread_mutex_t familyMutex = PTHREAD_MUTEX_INITIALIZER;
+
+static int family_name_ok(const char *z) {
+  int n = 0;
+  for (; z[n]; n++) {
+    unsigned char c = (unsigned char)z[n];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+      return 0;
+    }
+  }
+  return n >= 1 && n < (int)sizeof aFamily[0].zName && sqlite3_stricmp(z, "hash") != 0;
+}
+
+VG_PUBLIC int vecguard_register_embedder(const char *zFamily, const vecguard_embedder_family *pFamily,
+                                         void *pCtx) {
+  if (zFamily == 0 || !family_name_ok(zFamily)) return SQLITE_MISUSE;
+  if (pFamily && (pFamily->xDescribe == 0 || pFamily->xOpen == 0)) return SQLITE_MISUSE;
+  int rc = SQLITE_OK;
+  pthread_mutex_lock(&familyMutex);
+  int i = 0;
+  while (i < nFamily && strcmp(aFamily[i].zName, zFamily) != 0) i++;
+  if (pFamily == 0) {
+    if (i < nFamily) aFamily[i] = aFamily[--nFamily];
+  } else if (i == nFamily && nFamily == MAX_FAMILIES) {
+    rc = SQLITE_FULL;
+  } else {
+    if (i == nFamily) nFamily++;
+    memcpy(aFamily[i].zName, zFamily, strlen(zFamily) + 1);
+    aFamily[i].pFamily = pFamily;
+    aFamily[i].pCtx = pCtx;
+  }
+  pthread_mutex_unlock(&familyMutex);
+  return rc;
+}
+
+/* The family model zModel ("family" or "family:...") belongs to; 0 when
+** none is registered. */
+static int find_family(const char *zModel, Family *pOut) {
+  size_t n = strcspn(zModel, ":");
+  int bFound = 0;
+  pthread_mutex_lock(&familyMutex);
+  for (int i = 0; i < nFamily && !bFound; i++) {
+    if (strlen(aFamily[i].zName) == n && memcmp(aFamily[i].zName, zModel, n) == 0) {
+      *pOut = aFamily[i];
+      bFound = 1;
+    }
+  }
+  pthread_mutex_unlock(&familyMutex);
+  return bFound;
+}
+
+/* "unknown model ..." naming the models there are. */
+static char *unknown_model(const char *zModel) {
+  sqlite3_str *s = sqlite3_str_new(0);
+  sqlite3_str_appendf(s, "unknown model \"%s\" (there is \"hash\" or \"hash:DIM\"", zModel);
+  pthread_mutex_lock(&familyMutex);
+  for (int i = 0; i < nFamily; i++) sqlite3_str_appendf(s, ", \"%s\"", aFamily[i].zName);
+  pthread_mutex_unlock(&familyMutex);
+  sqlite3_str_appendall(s, ")");
+  return sqlite3_str_finish(s);
+}
+
+/* What model zModel is: the hash model's dimension, or a registered
+** family's description, checked.  *pFamily is set for a family's model. */
+static int describe(const char *zModel, int *pnDims, int *pnMaxTokens, Family *pFamily, int *pbFamily,
+                    char **pzErr) {
+  *pbFamily = 0;
   int nDims = hash_model_dims(zModel, pzErr);
   if (nDims < 0) return SQLITE_ERROR;
-  if (nDims == 0) {
-    *pzErr = sqlite3_mprintf("unknown model \"%s\" (there is \"hash\" or \"hash:DIM\")", zModel);
+  if (nDims > 0) {
+    *pnDims = nDims;
+    *pnMaxTokens = VG_EMBED_HASH_MAX_TOKENS;
+    return SQLITE_OK;
+  }
+  if (!find_family(zModel, pFamily)) {
+    *pzErr = unknown_model(zModel);
+    return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+  }
+  *pbFamily = 1;
+  int nMaxTokens = 0;
+  char *zErr = 0;
+  int rc = pFamily->pFamily->xDescribe(pFamily->pCtx, zModel, &nDims, &nMaxTokens, &zErr);
+  if (rc != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("model \"%s\": %s", zModel, zErr ? zErr : sqlite3_errstr(rc));
+    sqlite3_free(zErr);
+    return rc;
+  }
+  sqlite3_free(zErr);
+  if (nDims < 1 || nDims > VG_MAX_DIMS || nMaxTokens < 1) {
+    *pzErr = sqlite3_mprintf("model \"%s\": its family describes it with %d dimensions and %d tokens; "
+                             "an embedder needs 1 to %d dimensions and at least 1 token",
+                             zModel, nDims, nMaxTokens, VG_MAX_DIMS);
     return SQLITE_ERROR;
   }
   *pnDims = nDims;
-  *pnMaxTokens = VG_EMBED_HASH_MAX_TOKENS;
+  *pnMaxTokens = nMaxTokens;
   return SQLITE_OK;
+}
+
+int vg_embedder_describe(const char *zModel, int *pnDims, int *pnMaxTokens, char **pzErr) {
+  Family f;
+  int bFamily;
+  return describe(zModel, pnDims, pnMaxTokens, &f, &bFamily, pzErr);
 }
 
 int vg_embedder_open(const char *zModel, VgEmbedder **ppOut, char **pzErr) {
   *ppOut = 0;
-  int nDims = 0, nMaxTokens = 0;
-  int rc = vg_embedder_describe(zModel, &nDims, &nMaxTokens, pzErr);
+  int nDims = 0, nMaxTokens = 0, bFamily = 0;
+  Family f;
+  int rc = describe(zModel, &nDims, &nMaxTokens, &f, &bFamily, pzErr);
   if (rc != SQLITE_OK) return rc;
-  return vg_embed_hash_open(nDims, ppOut);
+  if (!bFamily) return vg_embed_hash_open(nDims, ppOut);
+  VgEmbedder *p = 0;
+  char *zErr = 0;
+  rc = f.pFamily->xOpen(f.pCtx, zModel, &p, &zErr);
+  if (rc != SQLITE_OK || p == 0) {
+    *pzErr = sqlite3_mprintf("model \"%s\": %s", zModel,
+                             zErr ? zErr : rc != SQLITE_OK ? sqlite3_errstr(rc) : "its family opened nothing");
+    sqlite3_free(zErr);
+    if (p && p->xDestroy) p->xDestroy(p);
+    return rc != SQLITE_OK ? rc : SQLITE_ERROR;
+  }
+  sqlite3_free(zErr);
+  if (p->zName == 0 || p->xEmbed == 0 || p->xDestroy == 0 || p->nDims != nDims || p->nMaxTokens != nMaxTokens) {
+    *pzErr = sqlite3_mprintf("model \"%s\": its family opened an embedder that is not what it described "
+                             "(%d dimensions and %d tokens described, a name, xEmbed and xDestroy needed)",
+                             zModel, nDims, nMaxTokens);
+    if (p->xDestroy) p->xDestroy(p);
+    return SQLITE_ERROR;
+  }
+  *ppOut = p;
+  return SQLITE_OK;
+}
+
+int vg_embedder_embed(VgEmbedder *p, int nText, const char *const *azText, const int *anText, float *aOut,
+                      char **pzErr) {
+  int rc = p->xEmbed(p, nText, azText, anText, aOut, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  for (int t = 0; t < nText; t++) {
+    for (int i = 0; i < p->nDims; i++) {
+      float x = aOut[(size_t)t * (size_t)p->nDims + (size_t)i];
+      if (!(x >= -VG_MAX_ELEMENT && x <= VG_MAX_ELEMENT)) { /* NaN fails both */
+        *pzErr = sqlite3_mprintf("model \"%s\" gave element %d of text %d as %g: an embedder's elements must be "
+                                 "finite and at most 1e16 in magnitude",
+                                 p->zName, i, t, (double)x);
+        return SQLITE_ERROR;
+      }
+    }
+  }
+  return SQLITE_OK;
 }
 
 void vg_embedder_close(VgEmbedder *p) {
@@ -113,7 +258,7 @@ static void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   /* The vector becomes the BLOB in place (vg_vector_to_blob allows it). */
   float *aVec = sqlite3_malloc64(sizeof(float) * (size_t)p->nDims);
   char *zErr = 0;
-  int rc = aVec ? p->xEmbed(p, 1, &z, &n, aVec, &zErr) : SQLITE_NOMEM;
+  int rc = aVec ? vg_embedder_embed(p, 1, &z, &n, aVec, &zErr) : SQLITE_NOMEM;
   if (rc == SQLITE_OK) {
     vg_vector_to_blob(aVec, p->nDims, aVec);
     sqlite3_result_blob(ctx, aVec, (int)sizeof(float) * p->nDims, sqlite3_free);

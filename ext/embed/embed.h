@@ -8,6 +8,9 @@
 #ifndef VG_EMBED_LAYER_H
 #define VG_EMBED_LAYER_H
 
+#include "base/base.h"
+#include "vecguard.h"
+
 
 /***************************************************************************
 ** embed: the interface every embedder (text in, float32 vector out)
@@ -23,21 +26,12 @@
 
 #define VG_EMBED_DEFAULT_MODEL "hash:384"
 
-typedef struct VgEmbedder VgEmbedder;
-struct VgEmbedder {
-  const char *zName; /* the model name it was opened with, e.g. "hash:384" */
-  int nDims;
-  int nMaxTokens;
-  /* Write nText vectors of nDims floats to aOut.  Each text is UTF-8, anText[i]
-  ** bytes.  Returns an SQLite code; on error *pzErr (sqlite3_malloc'd) says
-  ** which text and why. */
-  int (*xEmbed)(VgEmbedder *p, int nText, const char *const *azText, const int *anText,
-                float *aOut, char **pzErr);
-  void (*xDestroy)(VgEmbedder *p);
-};
+/* The public interface (include/vecguard.h) is the internal one. */
+typedef struct vecguard_embedder VgEmbedder;
 
-/* Open the embedder named zModel.  An unknown name or a bad dimension fails
-** with a message naming the models there are. */
+/* Open the embedder named zModel: a "hash" model, or one of a family a
+** program registered (vecguard_register_embedder).  An unknown name or a bad
+** dimension fails with a message naming the models there are. */
 int vg_embedder_open(const char *zModel, VgEmbedder **ppOut, char **pzErr);
 void vg_embedder_close(VgEmbedder *p);
 
@@ -45,6 +39,12 @@ void vg_embedder_close(VgEmbedder *p);
 ** are large): its dimension and the tokens it reads.  An unknown name or a
 ** bad dimension fails as vg_embedder_open does. */
 int vg_embedder_describe(const char *zModel, int *pnDims, int *pnMaxTokens, char **pzErr);
+
+/* p->xEmbed, and then a check of what it wrote: every element finite and
+** within VG_MAX_ELEMENT, so that a registered embedder cannot put a vector
+** into a table that no distance could compare. */
+int vg_embedder_embed(VgEmbedder *p, int nText, const char *const *azText, const int *anText, float *aOut,
+                      char **pzErr);
 
 /* The feature-hashing embedder (embed_hash.c); nDims from 2 to VG_MAX_DIMS,
 ** as vg_embedder_open checks. */

@@ -250,7 +250,7 @@ static int run_embed_batch(VgEmbedder *e, RunItem *a, int n, char **pzErr) {
       an[k] = a[i].aEnd[c] - a[i].aStart[c];
     }
   }
-  if (rc == SQLITE_OK) rc = e->xEmbed(e, nText, az, an, aOut, pzErr);
+  if (rc == SQLITE_OK) rc = vg_embedder_embed(e, nText, az, an, aOut, pzErr);
   /* Each item's vectors are a run of the batch's: they move to the item. */
   for (int i = 0, k = 0; rc == SQLITE_OK && i < n; k += a[i].nChunk, i++) {
     memcpy(a[i].aVec, aOut + (size_t)k * (size_t)e->nDims, sizeof(float) * (size_t)a[i].nChunk * (size_t)e->nDims);

@@ -85,12 +85,12 @@ typedef struct QueueConn {
   double rClock;
   char *zWorker;  /* the worker id of this connection's last claim */
   char zRunWorker[32]; /* the worker id vg_queue_run claims as */
-  struct VgEmbedder *pEmbedder; /* the last model vg_queue_run or vg_search used */
+  struct vecguard_embedder *pEmbedder; /* the last model vg_queue_run or vg_search used */
 } QueueConn;
 
 /* The embedder of model zModel: the connection's kept one when it is that
 ** model, else a new one that replaces it. */
-int vg_queue_embedder(QueueConn *q, const char *zModel, struct VgEmbedder **pp, char **pzErr);
+int vg_queue_embedder(QueueConn *q, const char *zModel, struct vecguard_embedder **pp, char **pzErr);
 
 /* Seconds since 1970, or the time vg_queue_clock fixed. */
 double vg_queue_now(const QueueConn *q);

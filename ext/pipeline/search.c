@@ -217,7 +217,7 @@ static int embed_query(SearchVtab *v, const VgTableConfig *cfg, const char *zQue
   if (rc != SQLITE_OK) return rc;
   float *aVec = sqlite3_malloc64(sizeof(float) * (size_t)e->nDims);
   if (aVec == 0) return SQLITE_NOMEM;
-  rc = e->xEmbed(e, 1, &zQuery, &nQuery, aVec, pzErr);
+  rc = vg_embedder_embed(e, 1, &zQuery, &nQuery, aVec, pzErr);
   if (rc != SQLITE_OK) {
     sqlite3_free(aVec);
     return rc;

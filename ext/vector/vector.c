@@ -295,8 +295,14 @@ void vg_vector_to_blob(const float *a, int nDims, void *pOut) {
   }
 }
 
-/* Shortest "%.Ng" form of f that reads back as f; buf holds at least 32. */
+/* Shortest "%.Ng" form of f that reads back as f; buf holds at least 32.
+** A whole number below 10^7 is written whole, as people write it ("20",
+** where %.1g gives "2e+01"); every such number is exactly a float. */
 static void format_float(float f, char *buf, size_t nBuf) {
+  if (f == floorf(f) && fabsf(f) < 1e7f) {
+    snprintf(buf, nBuf, "%.0f", (double)f);
+    return;
+  }
   locale_t loc = vg_c_locale();
   for (int prec = 1; prec <= 9; prec++) {
     snprintf(buf, nBuf, "%.*g", prec, (double)f);

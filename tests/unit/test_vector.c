@@ -140,6 +140,11 @@ static void test_json_output(void **state) {
   char *z = vg_vector_to_json(a, 7);
   assert_string_equal(z, "[0.1,2,-0.03,0,1e-45,3.4028235e+38,16777216]");
   sqlite3_free(z);
+  /* Whole numbers below 10^7 are written whole (%.1g made 20 "2e+01"). */
+  const float b[] = {20.0f, 100.0f, -300.0f, 1000000.0f, 9999999.0f, 10000000.0f, 2.5f, 1.5e7f};
+  z = vg_vector_to_json(b, 8);
+  assert_string_equal(z, "[20,100,-300,1000000,9999999,1e+07,2.5,1.5e+07]");
+  sqlite3_free(z);
 }
 
 /* Every float written as JSON reads back bit for bit. */
