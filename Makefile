@@ -91,7 +91,7 @@ uninstall:
 	  $(DESTDIR)$(LIBDIR)/pkgconfig/vecguard.pc $(DESTDIR)$(INCDIR)/vecguard.h
 	rm -rf $(DESTDIR)$(DATADIR)/vecguard $(DESTDIR)$(DATADIR)/doc/vecguard
 
-# The loadable extension exports its entry point only (tests/build).
+# The loadable extension exports the public API only (tests/install/test_exports.sh).
 $(BUILD)/ext/%.o: ext/%.c Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -fvisibility=hidden -c -o $@ $<
@@ -118,10 +118,10 @@ $(BUILD)/bench/%: bench/%.c bench/benchutil.h
 # C tests cover the same code under the sanitizers).  The Node test installs
 # better-sqlite3 from npm into build/node_modules (tests/bindings/node_deps.sh).
 HOST_TESTS := $(if $(filter 1,$(SANITIZE)),,tests/readme/test_readme.sh tests/bindings/test_python.py \
-  tests/bindings/test_node.js tests/build/test_install.sh)
+  tests/bindings/test_node.js tests/install/test_install.sh)
 # Checks of what the build makes (exported symbols; the install tree, in
 # HOST_TESTS, since it builds a program against the library).
-BUILD_TESTS := tests/build/test_exports.sh
+BUILD_TESTS := tests/install/test_exports.sh
 
 # Every test program runs even when an earlier one fails; the target fails
 # if any did.

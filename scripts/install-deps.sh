@@ -1,12 +1,14 @@
 #!/bin/sh
 # install-deps.sh — the Debian 12 packages vecguard builds, tests and fuzzes
 # with, from apt.  As root it runs apt-get itself (containers, CI); as
-# another user, through sudo.  .ci/run uses it too, so the README's command
-# and CI install the same things.
+# another user, through sudo.  .ci/run runs it after its own apt-get, so the
+# README's command is tried as CI runs.
 set -eu
+# The same list as .ci/run's.  OpenBLAS is the one not linked yet: the
+# BERT encoder, next, builds on it.
 packages="
-  build-essential sqlite3 libsqlite3-dev libsodium-dev libpcre2-dev pkg-config
-  libcmocka-dev python3 python3-numpy clang-14 libclang-rt-14-dev
+  build-essential sqlite3 libsqlite3-dev libsodium-dev libpcre2-dev libopenblas-dev
+  libcmocka-dev pkg-config python3 python3-numpy clang-14 libclang-rt-14-dev
 "
 # Node.js and npm for the Node helper's test: Debian's, unless the machine
 # has its own (NodeSource's nodejs carries npm and conflicts with Debian's).

@@ -8,6 +8,8 @@
 # include that breaks the rule.
 set -eu
 cd "$(dirname "$0")/.."
+found=$(mktemp)
+trap 'rm -f "$found"' EXIT
 allowed() {
   case "$1" in
     base) echo "" ;;
@@ -20,13 +22,11 @@ allowed() {
     *) echo "?" ;;
   esac
 }
-bad=0
 for dir in ext/*/; do
   layer=$(basename "$dir")
   ok=$(allowed "$layer")
   if [ "$ok" = "?" ]; then
     echo "check-layers: ext/$layer/ is not a known layer: add it to tests/check_layers.sh and docs/architecture.md"
-    bad=1
     continue
   fi
   for f in "$dir"*.c "$dir"*.h; do
@@ -47,12 +47,9 @@ for dir in ext/*/; do
       esac
     done
   done
-done >"${TMPDIR:-/tmp}/check_layers.$$"
-if [ -s "${TMPDIR:-/tmp}/check_layers.$$" ]; then
-  cat "${TMPDIR:-/tmp}/check_layers.$$"
-  rm -f "${TMPDIR:-/tmp}/check_layers.$$"
+done >"$found"
+if [ -s "$found" ]; then
+  cat "$found"
   exit 1
 fi
-rm -f "${TMPDIR:-/tmp}/check_layers.$$"
-[ "$bad" -eq 0 ] || exit 1
 echo "check-layers: every include in ext/ runs down the layers"

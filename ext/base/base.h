@@ -4,12 +4,15 @@
 ** functions, UTF-8.
 **
 ** One section per part, in dependency order: limits, text.
-** The lowest layer: it includes no other (see docs/architecture.md).
+** The lowest layer: it includes no other, only the public header
+** include/vecguard.h (see docs/architecture.md).
 */
 #ifndef VG_BASE_LAYER_H
 #define VG_BASE_LAYER_H
 
 #include <sqlite3ext.h>
+
+#include "vecguard.h" /* the public API: its version, its embedder type */
 
 /***************************************************************************
 ** limits: the version, limits, the checks and results of SQL functions,
@@ -23,7 +26,7 @@
 
 SQLITE_EXTENSION_INIT3
 
-#define VG_VERSION "0.1.0"
+#define VG_VERSION VECGUARD_VERSION
 
 /* The public API (include/vecguard.h) is all the shared library exports:
 ** everything else is built with -fvisibility=hidden (see the Makefile). */

@@ -9,7 +9,6 @@
 #define VG_EMBED_LAYER_H
 
 #include "base/base.h"
-#include "vecguard.h"
 
 
 /***************************************************************************
