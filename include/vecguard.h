@@ -46,7 +46,7 @@ int vecguard_init(sqlite3 *db, char **pzErrMsg);
 ** vg_queue_run and vg_search. */
 typedef struct vecguard_embedder vecguard_embedder;
 struct vecguard_embedder {
-  const char *zName; /* the model name it was opened with */
+  const char *zName; /* the model name it was opened with, exactly */
   int nDims;         /* 1 to 16384 */
   int nMaxTokens;    /* the longest text it reads, in tokens (runs of non-space) */
   /* Write nText vectors of nDims floats, one after another, to aOut; text i
@@ -73,8 +73,9 @@ struct vecguard_embedder_family {
 /* Register family zFamily (letters, digits, '_' and '-'; not "hash") for
 ** every connection of the process, replacing one of that name; pFamily
 ** NULL removes it.  pFamily and pCtx must outlive the registration and the
-** embedders opened from it.  SQLITE_OK, SQLITE_MISUSE for a bad name, or
-** SQLITE_NOMEM.  Thread-safe. */
+** embedders opened from it.  SQLITE_OK; SQLITE_MISUSE for a bad name or a
+** family without xDescribe or xOpen; SQLITE_FULL past 16 families.
+** Thread-safe. */
 int vecguard_register_embedder(const char *zFamily, const vecguard_embedder_family *pFamily, void *pCtx);
 
 /* The entry point SQLite calls when it loads the extension, and the one to

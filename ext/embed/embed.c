@@ -180,10 +180,14 @@ int vg_embedder_open(const char *zModel, VgEmbedder **ppOut, char **pzErr) {
     return rc != SQLITE_OK ? rc : SQLITE_ERROR;
   }
   sqlite3_free(zErr);
-  if (p->zName == 0 || p->xEmbed == 0 || p->xDestroy == 0 || p->nDims != nDims || p->nMaxTokens != nMaxTokens) {
+  /* The name is what caches find it by (vg_embed's auxdata, the queue's). */
+  if (p->zName == 0 || strcmp(p->zName, zModel) != 0 || p->xEmbed == 0 || p->xDestroy == 0 ||
+      p->nDims != nDims || p->nMaxTokens != nMaxTokens) {
     *pzErr = sqlite3_mprintf("model \"%s\": its family opened an embedder that is not what it described "
-                             "(%d dimensions and %d tokens described, a name, xEmbed and xDestroy needed)",
-                             zModel, nDims, nMaxTokens);
+                             "(%d dimensions and %d tokens described, a name, xEmbed and xDestroy needed); "
+                             "it has %d dimensions, %d tokens, the name \"%s\"%s%s",
+                             zModel, nDims, nMaxTokens, p->nDims, p->nMaxTokens, p->zName ? p->zName : "(none)",
+                             p->xEmbed ? "" : ", no xEmbed", p->xDestroy ? "" : ", no xDestroy");
     if (p->xDestroy) p->xDestroy(p);
     return SQLITE_ERROR;
   }
@@ -194,7 +198,14 @@ int vg_embedder_open(const char *zModel, VgEmbedder **ppOut, char **pzErr) {
 int vg_embedder_embed(VgEmbedder *p, int nText, const char *const *azText, const int *anText, float *aOut,
                       char **pzErr) {
   int rc = p->xEmbed(p, nText, azText, anText, aOut, pzErr);
-  if (rc != SQLITE_OK) return rc;
+  if (rc != SQLITE_OK) {
+    /* Callers record *pzErr on the item: an embedder that gave no reason
+    ** still fails it, naming the model. */
+    if (*pzErr == 0 && rc != SQLITE_NOMEM) {
+      *pzErr = sqlite3_mprintf("model \"%s\" failed: %s", p->zName, sqlite3_errstr(rc));
+    }
+    return rc;
+  }
   for (int t = 0; t < nText; t++) {
     for (int i = 0; i < p->nDims; i++) {
       float x = aOut[(size_t)t * (size_t)p->nDims + (size_t)i];

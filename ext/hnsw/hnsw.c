@@ -335,15 +335,6 @@ static int mark_dirty(Hnsw *h, uint32_t i) {
   return SQLITE_OK;
 }
 
-/* A new epoch for the visited marks; on wrap-around every mark is cleared. */
-static uint32_t visit_begin(Hnsw *h) {
-  if (++h->visitEpoch == 0) {
-    memset(h->aVisited, 0, sizeof(uint32_t) * h->nAlloc);
-    h->visitEpoch = 1;
-  }
-  return h->visitEpoch;
-}
-
 /* n consecutive epochs, all new: marks from earlier ones are below the first,
 ** and later epochs start above the last. */
 static uint32_t visit_begin_range(Hnsw *h, uint32_t n) {
@@ -355,6 +346,9 @@ static uint32_t visit_begin_range(Hnsw *h, uint32_t n) {
   h->visitEpoch += n;
   return e;
 }
+
+/* A new epoch for the visited marks. */
+static uint32_t visit_begin(Hnsw *h) { return visit_begin_range(h, 1); }
 
 /* ---- node slots -------------------------------------------------------- */
 

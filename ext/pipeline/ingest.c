@@ -402,12 +402,10 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   ** their leases run out. */
   if (rc == SQLITE_OK) {
     run_result(ctx, &t, a, nId);
-  } else if (zErr) {
-    vg_result_error(ctx, rc, "vg_queue_run", zErr);
+    sqlite3_free(zErr);
   } else {
-    vg_result_db_error(ctx, "vg_queue_run", db, rc);
+    vg_result_failure(ctx, "vg_queue_run", db, rc, zErr);
   }
-  sqlite3_free(zErr);
   for (int i = 0; a && i < nId; i++) run_item_clear(&a[i]);
   config_cache_clear(&cache);
   sqlite3_free(a);

@@ -111,6 +111,10 @@ int vg_txn_end(sqlite3 *db, VgTxn mode, int rc);
 /* The error of a failed database call, with a hint for BUSY_SNAPSHOT. */
 void vg_result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc);
 
+/* A failure's error: zErr (freed here) when there is one, else the
+** database's (vg_result_db_error). */
+void vg_result_failure(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc, char *zErr);
+
 /* Run xWork(db, pArg, &zErr) in a transaction (vg_txn_begin), committed when
 ** it returns SQLITE_OK, rolled back otherwise.  On failure the function's
 ** error is set — xWork's message, else the database's as it stood before

@@ -249,9 +249,7 @@ int vg_queue_ensure(sqlite3 *db, char **pzErr) {
   return exec_atomic(db, zSchema);
 }
 
-/* A failure's error: zErr (freed here) when there is one, else the
-** database's. */
-static void result_failure(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc, char *zErr) {
+void vg_result_failure(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc, char *zErr) {
   if (zErr) {
     vg_result_error(ctx, rc, zFunc, zErr);
   } else {
@@ -272,7 +270,7 @@ int vg_txn_call(sqlite3_context *ctx, const char *zFunc, int (*xWork)(sqlite3 *,
   rc = xWork(db, pArg, &zErr);
   if (rc != SQLITE_OK) {
     /* Reported before the rollback, which clears the database's message. */
-    result_failure(ctx, zFunc, db, rc, zErr);
+    vg_result_failure(ctx, zFunc, db, rc, zErr);
     vg_txn_end(db, mode, rc);
     return 0;
   }
@@ -704,7 +702,7 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     rc = run_claim(db, zWorker, vg_queue_now(q), lease, (int)nWant, 1, &a, &n);
   }
   if (rc != SQLITE_OK) {
-    result_failure(ctx, "vg_queue_claim", db, rc, zErr);
+    vg_result_failure(ctx, "vg_queue_claim", db, rc, zErr);
     return;
   }
   sqlite3_str *out = sqlite3_str_new(db);
@@ -874,7 +872,7 @@ static int delete_old_vectors(sqlite3 *db, sqlite3_int64 id) {
   while (rc == SQLITE_OK && sqlite3_step(p) == SQLITE_ROW) {
     const char *zTable = (const char *)sqlite3_column_text(p, 0);
     /* A table dropped since holds nothing to delete. */
-    if (zTable == 0 || sqlite3_table_column_metadata(db, "main", zTable, 0, 0, 0, 0, 0, 0) != SQLITE_OK) continue;
+    if (zTable == 0 || !vg_has_table(db, zTable, 0)) continue;
     char *zSql = sqlite3_mprintf("DELETE FROM main.\"%w\" WHERE rowid = %lld", zTable, sqlite3_column_int64(p, 1));
     rc = zSql ? sqlite3_exec(db, zSql, 0, 0, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
@@ -1073,7 +1071,7 @@ static void fn_queue_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     }
     rc = sqlite3_finalize(p);
   }
-  if (rc != SQLITE_OK) result_failure(ctx, "vg_queue_stats", db, rc, zErr);
+  if (rc != SQLITE_OK) vg_result_failure(ctx, "vg_queue_stats", db, rc, zErr);
 }
 
 /* ---- registration ------------------------------------------------------- */

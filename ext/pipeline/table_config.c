@@ -40,7 +40,7 @@ static void config_row_clear(ConfigRow *r) {
 static int config_row_read(sqlite3 *db, const char *zTable, ConfigRow *r) {
   memset(r, 0, sizeof(*r));
   r->nChunkTokens = r->nChunkOverlap = -1;
-  if (sqlite3_table_column_metadata(db, "main", "vg_table_config", 0, 0, 0, 0, 0, 0) != SQLITE_OK) {
+  if (!vg_has_table(db, "vg_table_config", 0)) {
     return SQLITE_OK;
   }
   sqlite3_stmt *p = 0;

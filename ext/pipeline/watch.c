@@ -50,7 +50,7 @@ static void watch_clear(Watch *w) {
 
 /* Does the source table have column zCol? */
 static int column_check(sqlite3 *db, const char *zTable, const char *zCol, char **pzErr) {
-  if (sqlite3_table_column_metadata(db, "main", zTable, zCol, 0, 0, 0, 0, 0) == SQLITE_OK) return SQLITE_OK;
+  if (vg_has_table(db, zTable, zCol)) return SQLITE_OK;
   *pzErr = sqlite3_mprintf("table \"%s\" has no column \"%s\"", zTable, zCol);
   return SQLITE_ERROR;
 }
@@ -182,7 +182,7 @@ static int watch_read(sqlite3 *db, const char *zOptions, Watch *w, char **pzErr)
   }
   if (rc == SQLITE_OK && !w->zId) {
     /* A WITHOUT ROWID table has no rowid to name its rows by. */
-    if (sqlite3_table_column_metadata(db, "main", w->zSource, "rowid", 0, 0, 0, 0, 0) != SQLITE_OK) {
+    if (!vg_has_table(db, w->zSource, "rowid")) {
       *pzErr = sqlite3_mprintf("table \"%s\" has no rowid: name its key column with \"id\"", w->zSource);
       rc = SQLITE_ERROR;
     }

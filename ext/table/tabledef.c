@@ -40,15 +40,13 @@ static int is_word_next(unsigned char c) {
 }
 
 static int sql_token(const char *z, int *pbSkip);
+static const char *sql_skip(const char *z);
 
 static Token lex_next(Lexer *p) {
   Token t = {TK_END, 0, 0};
   const char *z = p->z;
   /* Whitespace and comments, which SQLite leaves inside an argument. */
-  for (int bSkip = 1; z[p->i] && bSkip;) {
-    int n = sql_token(z + p->i, &bSkip);
-    if (bSkip) p->i += n;
-  }
+  p->i = (int)(sql_skip(z + p->i) - z);
   char c = z[p->i];
   t.z = z + p->i;
   if (c == 0) return t;
@@ -592,16 +590,23 @@ static int sql_token(const char *z, int *pbSkip) {
   return 1;
 }
 
+/* z past any whitespace and comments. */
+static const char *sql_skip(const char *z) {
+  int bSkip = 1;
+  while (*z) {
+    int n = sql_token(z, &bSkip);
+    if (!bSkip) break;
+    z += n;
+  }
+  return z;
+}
+
 /* The next token at or after *pz that is not whitespace or a comment;
 ** *pz moves past it.  Returns its start (at the NUL when there is none). */
 static const char *sql_next(const char **pz, int *pn) {
-  const char *z = *pz;
-  int bSkip = 1, n = 0;
-  while (*z && bSkip) {
-    n = sql_token(z, &bSkip);
-    if (bSkip) z += n;
-  }
-  *pn = *z ? n : 0;
+  int bSkip;
+  const char *z = sql_skip(*pz);
+  *pn = *z ? sql_token(z, &bSkip) : 0;
   *pz = z + *pn;
   return z;
 }

@@ -1360,11 +1360,10 @@ static void knn_match_checked(sqlite3_context *ctx, int argc, sqlite3_value **ar
     sqlite3_result_int(ctx, 1);
     return;
   }
-  char *zMsg = sqlite3_mprintf("%s: MATCH on %s makes a KNN query, with AND k = N and the partition named; "
-                               "it cannot be combined with OR or used as a value",
-                               p->zName, p->pDef->aCol[p->pDef->iVector].zName);
-  sqlite3_result_error(ctx, zMsg ? zMsg : "out of memory", -1);
-  sqlite3_free(zMsg);
+  vg_result_errorf(ctx, p->zName,
+                   "MATCH on %s makes a KNN query, with AND k = N and the partition named; "
+                   "it cannot be combined with OR or used as a value",
+                   p->pDef->aCol[p->pDef->iVector].zName);
 }
 
 int vg_vtab_find_function(sqlite3_vtab *pVtab, int nArg, const char *zName,

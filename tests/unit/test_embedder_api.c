@@ -24,6 +24,7 @@ typedef struct Toy {
   vecguard_embedder base;
   char zName[64];
   int bNan;
+  int bSilent; /* fails without a message */
 } Toy;
 
 static int nOpen; /* toy embedders open now */
@@ -31,6 +32,7 @@ static int nOpen; /* toy embedders open now */
 static int toy_embed(vecguard_embedder *p, int nText, const char *const *azText, const int *anText, float *aOut,
                      char **pzErr) {
   (void)pzErr;
+  if (((Toy *)p)->bSilent) return SQLITE_ERROR;
   for (int t = 0; t < nText; t++) {
     float *v = aOut + 4 * t;
     v[0] = (float)anText[t];
@@ -66,13 +68,15 @@ static int toy_open(void *pCtx, const char *zModel, vecguard_embedder **ppOut, c
   Toy *p = sqlite3_malloc(sizeof *p);
   if (p == 0) return SQLITE_NOMEM;
   memset(p, 0, sizeof *p);
-  snprintf(p->zName, sizeof p->zName, "%s", zModel);
+  /* "toy:renamed" names itself otherwise, which the caches would miss. */
+  snprintf(p->zName, sizeof p->zName, "%s", strcmp(zModel, "toy:renamed") == 0 ? "toy" : zModel);
   p->base.zName = p->zName;
   p->base.nDims = strcmp(zModel, "toy:wrong-dims") == 0 ? 5 : 4;
   p->base.nMaxTokens = 64;
   p->base.xEmbed = toy_embed;
   p->base.xDestroy = toy_destroy;
   p->bNan = strcmp(zModel, "toy:nan") == 0;
+  p->bSilent = strcmp(zModel, "toy:silent") == 0;
   nOpen++;
   *ppOut = &p->base;
   return SQLITE_OK;
@@ -126,6 +130,9 @@ static void test_vg_embed(void **state) {
   expect_error(db, "model \"toy:wrong-dims\": its family opened an embedder that is not what it described",
                "SELECT vg_embed('x', 'toy:wrong-dims')");
   expect_error(db, "model \"toy:unknown\": no such toy", "SELECT vg_embed('x', 'toy:unknown')");
+  expect_error(db, "model \"toy:silent\" failed: SQL logic error", "SELECT vg_embed('x', 'toy:silent')");
+  expect_error(db, "model \"toy:renamed\": its family opened an embedder that is not what it described",
+               "SELECT vg_embed('x', 'toy:renamed')");
   expect_error(db, "model \"toy:huge\": its family describes it with 20000 dimensions",
                "SELECT vg_embed('x', 'toy:huge')");
   expect_error(db, "unknown model \"toys\" (there is \"hash\" or \"hash:DIM\", \"toy\")", "SELECT vg_embed('x', 'toys')");
@@ -155,6 +162,13 @@ static void test_pipeline(void **state) {
   expect(db, "[20,6,3,1]", "SELECT vg_vector_json(embedding) FROM t WHERE content_id = 'n2'");
   /* The query 'a cat' embeds to n1's vector exactly. */
   expect(db, "n1", "SELECT content_id FROM vg_search('t', 'acme', 'a cat', 1)");
+  /* An embedder that fails without a reason fails the item with one, and
+  ** stores nothing. */
+  expect(db, "1", "SELECT vg_configure('t', '{\"model\": \"toy:silent\"}') IS NOT NULL");
+  expect(db, "1", "SELECT vg_ingest('t', 'acme', 'note', 'n3', 'a dog') > 0");
+  expect(db, "1", "SELECT vg_queue_run(10) ->> '$.failed'");
+  expect(db, "model \"toy:silent\" failed: SQL logic error", "SELECT last_error FROM vg_queue WHERE content_id = 'n3'");
+  expect(db, "0", "SELECT count(*) FROM t WHERE content_id = 'n3'");
   sqlite3_close(db);
   assert_int_equal(nOpen, 0);
   assert_int_equal(vecguard_register_embedder("toy", 0, 0), SQLITE_OK);
