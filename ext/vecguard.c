@@ -11,6 +11,7 @@ SQLITE_EXTENSION_INIT1
 
 #include "vecguard.h" /* the public API (include/), defined here */
 #include "vector/vector.h"
+#include "table/table.h"
 
 VG_PUBLIC
 int sqlite3_vecguard_init(sqlite3 *db, char **pzErrMsg,
@@ -28,8 +29,9 @@ int sqlite3_vecguard_init(sqlite3 *db, char **pzErrMsg,
   }
   vg_distance_init();
   int rc = vg_register_vector_functions(db);
-  if (rc == SQLITE_OK) rc = vg_register_hnsw_module(db);
-  if (rc == SQLITE_OK) rc = vg_register_check_function(db);
+  if (rc == SQLITE_OK) rc = sqlite3_create_module_v2(db, "vg_hnsw", &vg_hnsw_module, 0, 0);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function(db, "vg_hnsw_check", 1, SQLITE_UTF8, 0, vg_hnsw_check_func, 0, 0);
   if (rc == SQLITE_OK) rc = vg_register_pii_functions(db);
   if (rc == SQLITE_OK) rc = vg_register_embed_functions(db);
   if (rc == SQLITE_OK) rc = vg_register_chunk_module(db);

@@ -94,8 +94,6 @@ int vg_tvf_error(sqlite3_vtab *pVtab, const char *zFunc, const char *zFormat, ..
 
 /* Registration of each module's SQL objects; each returns an SQLite code. */
 int vg_register_vector_functions(sqlite3 *db);
-int vg_register_hnsw_module(sqlite3 *db);
-int vg_register_check_function(sqlite3 *db);
 int vg_register_pii_functions(sqlite3 *db);
 int vg_register_embed_functions(sqlite3 *db);
 int vg_register_chunk_module(sqlite3 *db);

@@ -182,7 +182,7 @@ static int run_check(sqlite3 *db, const char *zSchema, const char *zName, char *
 }
 
 /* vg_hnsw_check('table') or vg_hnsw_check('schema.table'). */
-static void check_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+void vg_hnsw_check_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
     sqlite3_result_error(ctx, "vg_hnsw_check: give the name of a vg_hnsw table", -1);
@@ -206,8 +206,4 @@ static void check_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
   sqlite3_free(zErr);
   sqlite3_free(zSchema);
-}
-
-int vg_register_check_function(sqlite3 *db) {
-  return sqlite3_create_function(db, "vg_hnsw_check", 1, SQLITE_UTF8, 0, check_func, 0, 0);
 }

@@ -459,7 +459,7 @@ static int vtab_update(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   return rc;
 }
 
-static sqlite3_module hnsw_module = {
+const sqlite3_module vg_hnsw_module = {
     /* iVersion    */ 3,
     /* xCreate     */ vtab_create,
     /* xConnect    */ vtab_connect,
@@ -485,7 +485,3 @@ static sqlite3_module hnsw_module = {
     /* xRollbackTo */ 0,
     /* xShadowName */ vtab_shadow_name,
 };
-
-int vg_register_hnsw_module(sqlite3 *db) {
-  return sqlite3_create_module_v2(db, "vg_hnsw", &hnsw_module, 0, 0);
-}
