@@ -17,15 +17,20 @@
 CC       ?= cc
 SANITIZE ?= 0
 
+# The sanitizer build (and the fuzz build, tests/fuzz/fuzz.mk) keep the
+# assert()s on the graph's invariants; the plain build, which is installed
+# and benchmarked, leaves them out.
 ifeq ($(SANITIZE),1)
-BUILD := build/san
-SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+BUILD   := build/san
+SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASSERTS :=
 else
-BUILD := build
-SAN   :=
+BUILD   := build
+SAN     :=
+ASSERTS := -DNDEBUG
 endif
 
-CFLAGS_COMMON := -std=c11 -O2 -g -fPIC -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -Iext -Iinclude $(SAN)
+CFLAGS_COMMON := -std=c11 -O2 -g -fPIC -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -Iext -Iinclude $(SAN) $(ASSERTS)
 EXT_LIBS      := -lpcre2-8 -lsodium -lm -lpthread
 TEST_LIBS     := -lcmocka -lsqlite3 -lpcre2-8 -lsodium -lm -lpthread
 
@@ -103,6 +108,14 @@ $(BUILD)/core/%.o: ext/%.c Makefile
 $(BUILD)/tests/unit/%: tests/unit/%.c $(CORE_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -DSQLITE_CORE -Iext -o $@ $< $(CORE_OBJ) $(TEST_LIBS)
+
+# The hnsw layer uses no SQLite (hnsw.h): its tests link its objects and the
+# distance kernels alone, without -lsqlite3.
+HNSW_OBJ   := $(patsubst ext/%.c,$(BUILD)/core/%.o,$(wildcard ext/hnsw/*.c) ext/vector/distance.c)
+HNSW_TESTS := $(patsubst %,$(BUILD)/tests/unit/%,test_hnsw test_i64map test_topk)
+$(HNSW_TESTS): $(BUILD)/tests/unit/%: tests/unit/%.c $(HNSW_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -o $@ $< $(HNSW_OBJ) -lcmocka -lm -lpthread
 
 $(BUILD)/tests/sql/%: tests/sql/%.c tests/sql/testdb.c tests/sql/testdb.h
 	@mkdir -p $(@D)

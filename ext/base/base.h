@@ -1,9 +1,9 @@
 /*
 ** base.h — the internal header of ext/base/: what every layer uses: limits,
 ** the text-argument and whole-number checks, errors and results of SQL
-** functions, UTF-8.
+** functions, what a layer hands the registrar, UTF-8, transactions.
 **
-** One section per part, in dependency order: limits, text.
+** One section per part, in dependency order: limits, text, txn.
 ** The lowest layer: it includes no other, only the public header
 ** include/vecguard.h (see docs/architecture.md).
 */
@@ -16,7 +16,8 @@
 
 /***************************************************************************
 ** limits: the version, limits, the checks and results of SQL functions,
-** and the registration entry point of each layer (called by vecguard.c).
+** and the entry of the tables of SQL functions each layer hands
+** ext/vecguard.c, the only registrar.
 **
 ** Every layer's header includes this one first.  It pulls in sqlite3ext.h
 ** so that the same sources build both as a loadable extension (the
@@ -92,12 +93,31 @@ void vg_str_append_json(sqlite3_str *out, const char *z, int n);
 ** returns SQLITE_ERROR, or SQLITE_NOMEM when the message cannot be made. */
 int vg_tvf_error(sqlite3_vtab *pVtab, const char *zFunc, const char *zFormat, ...);
 
-/* Registration of each module's SQL objects; each returns an SQLite code. */
-int vg_register_vector_functions(sqlite3 *db);
-int vg_register_pii_functions(sqlite3 *db);
-int vg_register_embed_functions(sqlite3 *db);
-int vg_register_chunk_module(sqlite3 *db);
-int vg_register_queue_functions(sqlite3 *db);
+/* The error of a failed database call, with a hint for BUSY_SNAPSHOT
+** (result.c). */
+void vg_result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc);
+
+/* A failure's error: zErr (freed here) when there is one, else the
+** database's (vg_result_db_error). */
+void vg_result_failure(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc, char *zErr);
+
+/* One SQL function as a layer hands it to ext/vecguard.c, which alone
+** registers SQL objects.  A layer's table of them ends with an entry whose
+** zName is 0; each function takes that layer's per-connection state as its
+** user data (sqlite3_user_data), or none for a layer without one.  Modules
+** are handed over as their sqlite3_module, declared in the layer's header. */
+typedef struct VgFunction {
+  const char *zName;
+  int nArg;
+  int flags; /* all it is registered with: SQLITE_UTF8 | SQLITE_DETERMINISTIC ... */
+  void (*xFunc)(sqlite3_context *, int, sqlite3_value **);
+} VgFunction;
+
+/* The flags of most: a function of its arguments alone, safe anywhere; one
+** that reads or changes the connection's state or the database, which
+** triggers, views and the schema may not call. */
+#define VG_FUNC_PURE (SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS)
+#define VG_FUNC_DIRECT (SQLITE_UTF8 | SQLITE_DIRECTONLY)
 
 /***************************************************************************
 ** text: UTF-8 helpers shared by the modules (text.c).
@@ -110,5 +130,30 @@ int vg_utf8_valid(const char *z, int n, int *piBad);
 
 /* The characters (bytes that are not continuation bytes) in z[0, n). */
 int vg_utf8_count(const char *z, int n);
+
+/***************************************************************************
+** txn: a transaction around an SQL function's reads and writes (txn.c):
+** BEGIN IMMEDIATE outside one, a savepoint inside one, nothing inside a
+** statement that writes (its own rollback covers the function).
+**
+** xBegun, when not 0, runs first thing in a transaction vg_txn_begin opens
+** with BEGIN (never in a savepoint): a caller's cleanup that must run in a
+** transaction of its own, once what earlier ones wrote has committed.  Its
+** failure rolls the transaction back.
+*/
+
+typedef enum VgTxn { VG_TXN_NONE, VG_TXN_BEGIN, VG_TXN_SAVEPOINT } VgTxn;
+int vg_txn_begin(sqlite3 *db, int (*xBegun)(sqlite3 *), VgTxn *pMode);
+
+/* Commit (rc == SQLITE_OK) or roll back; returns rc or the commit's error. */
+int vg_txn_end(sqlite3 *db, VgTxn mode, int rc);
+
+/* Run xWork(db, pArg, &zErr) in a transaction (vg_txn_begin with xBegun),
+** committed when it returns SQLITE_OK, rolled back otherwise.  On failure
+** the function's error is set — xWork's message, else the database's as it
+** stood before the rollback — and 0 returned; the caller sets the result on
+** 1. */
+int vg_txn_call(sqlite3_context *ctx, const char *zFunc, int (*xBegun)(sqlite3 *),
+                int (*xWork)(sqlite3 *, void *, char **), void *pArg);
 
 #endif

@@ -3,14 +3,13 @@
 ** them: text arguments checked by one rule (vg_text_value), whole numbers
 ** by another (vg_int_value); errors as
 ** "vg_function: what is wrong", or SQLite's out-of-memory error, for scalar
-** and table-valued functions alike; text built in an sqlite3_str as a
-** result; JSON strings.
+** and table-valued functions alike, and a failed database call's error;
+** text built in an sqlite3_str as a result; JSON strings.
 */
 #include "base/base.h"
 
 #include <stdarg.h>
 #include <string.h>
-
 
 /* "an integer", "a blob"... for sqlite3_value_type() codes. */
 static const char *type_phrase(int eType) {
@@ -99,6 +98,36 @@ void vg_result_errorf(sqlite3_context *ctx, const char *zFunc, const char *zForm
   va_end(ap);
   vg_result_error(ctx, zMsg ? SQLITE_ERROR : SQLITE_NOMEM, zFunc, zMsg);
   sqlite3_free(zMsg);
+}
+
+void vg_result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc) {
+  if (rc == SQLITE_NOMEM) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  if (sqlite3_extended_errcode(db) == SQLITE_BUSY_SNAPSHOT) {
+    /* The calling statement holds a read transaction that cannot become a
+    ** write one: another connection wrote since it began. */
+    vg_result_errorf(ctx, zFunc,
+                  "another connection wrote while this statement was reading; call %s in a statement "
+                  "that reads no table (SELECT %s(...)) or inside BEGIN IMMEDIATE",
+                  zFunc, zFunc);
+    sqlite3_result_error_code(ctx, SQLITE_BUSY);
+    return;
+  }
+  /* A rollback since the failure may have cleared the connection's message:
+  ** then SQLite's text for the code is the best there is. */
+  vg_result_error(ctx, rc, zFunc, sqlite3_errcode(db) == SQLITE_OK ? sqlite3_errstr(rc) : sqlite3_errmsg(db));
+  sqlite3_result_error_code(ctx, rc);
+}
+
+void vg_result_failure(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc, char *zErr) {
+  if (zErr) {
+    vg_result_error(ctx, rc, zFunc, zErr);
+  } else {
+    vg_result_db_error(ctx, zFunc, db, rc);
+  }
+  sqlite3_free(zErr);
 }
 
 void vg_result_str(sqlite3_context *ctx, sqlite3_str *out) {

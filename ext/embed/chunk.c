@@ -262,7 +262,7 @@ static int chunk_rowid(sqlite3_vtab_cursor *pCursor, sqlite3_int64 *pRowid) {
   return SQLITE_OK;
 }
 
-static const sqlite3_module chunk_module = {
+const sqlite3_module vg_chunk_module = {
     .iVersion = 0,
     .xCreate = 0, /* eponymous only */
     .xConnect = chunk_connect,
@@ -277,7 +277,3 @@ static const sqlite3_module chunk_module = {
     .xColumn = chunk_column,
     .xRowid = chunk_rowid,
 };
-
-int vg_register_chunk_module(sqlite3 *db) {
-  return sqlite3_create_module(db, "vg_chunk", &chunk_module, 0);
-}

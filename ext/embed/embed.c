@@ -224,12 +224,17 @@ void vg_embedder_close(VgEmbedder *p) {
   if (p) p->xDestroy(p);
 }
 
-/* The default model's embedder, opened on first use and kept for the
-** connection; a model given as an argument is usually a constant, and its
-** embedder is kept as auxiliary data for the rows of one statement. */
-typedef struct EmbedConn {
-  VgEmbedder *pDefault;
-} EmbedConn;
+/* The default model's embedder is kept for the connection (EmbedConn); a
+** model given as an argument is usually a constant, and its embedder is
+** kept as auxiliary data for the rows of one statement. */
+void vg_embed_conn_init(EmbedConn *c) {
+  c->pDefault = 0;
+}
+
+void vg_embed_conn_clear(EmbedConn *c) {
+  vg_embedder_close(c->pDefault);
+  c->pDefault = 0;
+}
 
 static VgEmbedder *embedder_arg(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   EmbedConn *c = sqlite3_user_data(ctx);
@@ -280,20 +285,9 @@ static void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_free(zErr);
 }
 
-static void embed_conn_free(void *p) {
-  EmbedConn *c = p;
-  vg_embedder_close(c->pDefault);
-  sqlite3_free(c);
-}
-
-int vg_register_embed_functions(sqlite3 *db) {
-  int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
-  EmbedConn *c = sqlite3_malloc64(sizeof(*c));
-  if (c == 0) return SQLITE_NOMEM;
-  c->pDefault = 0;
-  /* The first registered owns c: SQLite frees it with the connection, or at
-  ** once if the registration fails. */
-  int rc = sqlite3_create_function_v2(db, "vg_embed", 1, flags, c, fn_embed, 0, 0, embed_conn_free);
-  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "vg_embed", 2, flags, c, fn_embed, 0, 0);
-  return rc;
-}
+/* What ext/vecguard.c registers for vg_embed (embed.h), with the EmbedConn. */
+const VgFunction vg_embed_functions[] = {
+    {"vg_embed", 1, VG_FUNC_PURE, fn_embed},
+    {"vg_embed", 2, VG_FUNC_PURE, fn_embed},
+    {0, 0, 0, 0},
+};

@@ -64,4 +64,18 @@ int vg_tokens(const char *z, int n, int nMax, int *aStart, int *aEnd);
 ** 1 <= nMax, 0 <= nOverlap < nMax. */
 int vg_chunk_spans(const char *z, int n, int nMax, int nOverlap, int **paStart, int **paEnd, int *pnChunk);
 
+/* This layer's part of the per-connection state (ext/vecguard.c owns the
+** whole): the default model's embedder, opened on first use and kept for
+** the connection (embed.c). */
+typedef struct EmbedConn {
+  VgEmbedder *pDefault;
+} EmbedConn;
+void vg_embed_conn_init(EmbedConn *c);
+void vg_embed_conn_clear(EmbedConn *c);
+
+/* What ext/vecguard.c registers for this layer: vg_embed, which takes the
+** EmbedConn (embed.c), and the module vg_chunk, which takes none (chunk.c). */
+extern const VgFunction vg_embed_functions[];
+extern const sqlite3_module vg_chunk_module;
+
 #endif

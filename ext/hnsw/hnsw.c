@@ -1,27 +1,29 @@
 /*
-** hnsw.c — the HNSW graph: insertion, deletion with repair, search (with an
-** optional acceptance test applied during the walk), loading and checking.
-** See hnsw.h for the invariants.
+** hnsw.c — the HNSW graph: the nodes' memory (slots, vectors, link lists),
+** distances, the primitives that link and unlink nodes without cutting a
+** level, search (with an optional acceptance test applied during the walk),
+** insertion and loading.  Deletion with repair, reconnecting and checking
+** are in hnsw_repair.c.  See hnsw.h for the invariants.
 */
 #include "hnsw/hnsw.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "vector/vector.h"
-
 /* ---- heaps ------------------------------------------------------------- */
 
 static int heap_reserve(HnswHeap *p, int n) {
-  if (n <= p->nAlloc) return SQLITE_OK;
+  assert(p->n >= 0 && p->n <= p->nAlloc && n > 0);
+  if (n <= p->nAlloc) return HNSW_OK;
   int nNew = p->nAlloc ? p->nAlloc : 64;
   while (nNew < n) nNew *= 2;
-  HnswCand *a = sqlite3_realloc64(p->a, sizeof(HnswCand) * (size_t)nNew);
-  if (a == 0) return SQLITE_NOMEM;
+  HnswCand *a = hnsw_realloc(p->a, sizeof(HnswCand) * (size_t)nNew);
+  if (a == 0) return HNSW_NOMEM;
   p->a = a;
   p->nAlloc = nNew;
-  return SQLITE_OK;
+  return HNSW_OK;
 }
 
 /* bMax: the root is the largest d; otherwise the smallest. */
@@ -30,7 +32,7 @@ static inline int heap_above(const HnswCand *x, const HnswCand *y, int bMax) {
 }
 
 static int heap_push(HnswHeap *p, float d, uint32_t node, int bMax) {
-  if (p->n == p->nAlloc && heap_reserve(p, p->n + 1) != SQLITE_OK) return SQLITE_NOMEM;
+  if (p->n == p->nAlloc && heap_reserve(p, p->n + 1) != HNSW_OK) return HNSW_NOMEM;
   int i = p->n++;
   HnswCand c = {d, node};
   while (i > 0) {
@@ -40,7 +42,7 @@ static int heap_push(HnswHeap *p, float d, uint32_t node, int bMax) {
     i = parent;
   }
   p->a[i] = c;
-  return SQLITE_OK;
+  return HNSW_OK;
 }
 
 static HnswCand heap_pop(HnswHeap *p, int bMax) {
@@ -61,47 +63,8 @@ static HnswCand heap_pop(HnswHeap *p, int bMax) {
 
 /* ---- basics ------------------------------------------------------------ */
 
-static inline float dist_vec(const Hnsw *h, vg_metric m, const float *a, const float *b) {
-  switch (m) {
-    case VG_METRIC_COSINE:
-      return 1.0f - vg_dot(a, b, h->nDims);
-    case VG_METRIC_IP:
-      return -vg_dot(a, b, h->nDims);
-    default:
-      return vg_l2sq(a, b, h->nDims);
-  }
-}
-
-/* An int8 node's vector: CODE_LO, CODE_STEP, CODE_RESID (|x - decoded|),
-** CODE_MAG (what rounding error scales with, see hnsw_distance_error), then
-** the codes. */
-enum { CODE_LO, CODE_STEP, CODE_RESID, CODE_MAG, CODE_HEAD };
-
-static inline float *node_vector_words(const Hnsw *h, uint32_t i) {
-  return (float *)(h->aNode0 + (size_t)i * h->nodeWords + h->vecWord);
-}
-
-static inline const unsigned char *node_codes(const Hnsw *h, uint32_t i) {
-  return (const unsigned char *)(node_vector_words(h, i) + CODE_HEAD);
-}
-
-/* Distance under metric m from the float vector q to node i. */
-static inline float dist_to(const Hnsw *h, vg_metric m, const float *q, uint32_t i) {
-  if (h->vectors == HNSW_FLOAT32) return dist_vec(h, m, q, hnsw_vector(h, i));
-  const float *w = node_vector_words(h, i);
-  const unsigned char *c = node_codes(h, i);
-  switch (m) {
-    case VG_METRIC_COSINE:
-      return 1.0f - vg_dot_code(q, c, w[CODE_LO], w[CODE_STEP], h->nDims);
-    case VG_METRIC_IP:
-      return -vg_dot_code(q, c, w[CODE_LO], w[CODE_STEP], h->nDims);
-    default:
-      return vg_l2sq_code(q, c, w[CODE_LO], w[CODE_STEP], h->nDims);
-  }
-}
-
 float hnsw_distance(const Hnsw *h, const float *q, uint32_t i) {
-  return dist_to(h, h->metric, q, i);
+  return hnswi_dist_to(h, h->metric, q, i);
 }
 
 void hnsw_decode(const Hnsw *h, uint32_t i, float *aOut) {
@@ -109,28 +72,15 @@ void hnsw_decode(const Hnsw *h, uint32_t i, float *aOut) {
     memcpy(aOut, hnsw_vector(h, i), sizeof(float) * (size_t)h->nDims);
     return;
   }
-  const float *w = node_vector_words(h, i);
-  const unsigned char *c = node_codes(h, i);
-  for (int j = 0; j < h->nDims; j++) aOut[j] = w[CODE_LO] + w[CODE_STEP] * (float)c[j];
-}
-
-/* Node a's vector as floats, to compare with others under linkMetric (see
-** hnsw_init).  For an int8 graph it is decoded into h->aDecoded, valid
-** until the next call; callers decode once and compare with many. */
-static inline const float *node_as_query(const Hnsw *h, uint32_t a) {
-  if (h->vectors == HNSW_FLOAT32) return hnsw_vector(h, a);
-  hnsw_decode(h, a, h->aDecoded);
-  return h->aDecoded;
-}
-
-static inline float dist_link(const Hnsw *h, const float *qa, uint32_t b) {
-  return dist_to(h, h->linkMetric, qa, b);
+  const float *w = hnswi_vector_words(h, i);
+  const unsigned char *c = hnswi_codes(h, i);
+  for (int j = 0; j < h->nDims; j++) aOut[j] = w[HNSW_CODE_LO] + w[HNSW_CODE_STEP] * (float)c[j];
 }
 
 /* Hold v in node i's block: as it is, or as codes with their scale and
 ** error terms. */
 static void node_store_vector(Hnsw *h, uint32_t i, const float *v) {
-  float *w = node_vector_words(h, i);
+  float *w = hnswi_vector_words(h, i);
   int n = h->nDims;
   if (h->vectors == HNSW_FLOAT32) {
     memcpy(w, v, sizeof(float) * (size_t)n);
@@ -146,7 +96,7 @@ static void node_store_vector(Hnsw *h, uint32_t i, const float *v) {
   ** infinite, so searches read its exact vector. */
   if (!isfinite(step)) step = 0.0f;
   float inv = step > 0 ? 1.0f / step : 0.0f;
-  unsigned char *c = (unsigned char *)(w + CODE_HEAD);
+  unsigned char *c = (unsigned char *)(w + HNSW_CODE_HEAD);
   double resid2 = 0, norm2 = 0;
   for (int j = 0; j < n; j++) {
     float t = (v[j] - lo) * inv;
@@ -157,39 +107,34 @@ static void node_store_vector(Hnsw *h, uint32_t i, const float *v) {
     resid2 += ((double)v[j] - x) * ((double)v[j] - x);
     norm2 += x * x;
   }
-  w[CODE_LO] = lo;
-  w[CODE_STEP] = step;
+  w[HNSW_CODE_LO] = lo;
+  w[HNSW_CODE_STEP] = step;
   /* Rounded up, so that the bounds built on them stay bounds. */
-  w[CODE_RESID] = (float)(sqrt(resid2) * (1 + 1e-6));
-  w[CODE_MAG] = (float)((2 * sqrt(norm2) + sqrt(resid2) + 2 * fabs((double)lo) * sqrt(n)) *
+  w[HNSW_CODE_RESID] = (float)(sqrt(resid2) * (1 + 1e-6));
+  w[HNSW_CODE_MAG] = (float)((2 * sqrt(norm2) + sqrt(resid2) + 2 * fabs((double)lo) * sqrt(n)) *
                         (1 + 1e-6));
 }
 
 /* |exact - approximate| <= |q| * |x - decoded| for the dot products, and
 ** <= |x - decoded| for l2 distances (triangle inequality); float rounding
 ** in the exact and the approximate kernels adds at most about n units of
-** rounding times the magnitudes involved (CODE_MAG), counted twice over. */
+** rounding times the magnitudes involved (HNSW_CODE_MAG), counted twice
+** over. */
 float hnsw_distance_error(const Hnsw *h, uint32_t i, float qNorm) {
   if (h->vectors == HNSW_FLOAT32) return 0.0f;
-  const float *w = node_vector_words(h, i);
+  const float *w = hnswi_vector_words(h, i);
   double gamma = 2.0 * (h->nDims + 4) * ldexp(1.0, -24);
   double e;
   if (h->metric == VG_METRIC_L2) {
-    e = w[CODE_RESID] + 2 * gamma * (qNorm + w[CODE_MAG]);
+    e = w[HNSW_CODE_RESID] + 2 * gamma * (qNorm + w[HNSW_CODE_MAG]);
   } else {
-    e = qNorm * (w[CODE_RESID] + gamma * w[CODE_MAG]) + gamma;
+    e = qNorm * (w[HNSW_CODE_RESID] + gamma * w[HNSW_CODE_MAG]) + gamma;
   }
   return (float)(e * (1 + 1e-6));
 }
 
-/* The list of node i at level l: element 0 is the count. */
-static inline uint32_t *link_list(const Hnsw *h, uint32_t i, int l) {
-  if (l == 0) return h->aNode0 + (size_t)i * h->nodeWords;
-  return h->apUpper[i] + (size_t)(l - 1) * (size_t)(1 + h->M);
-}
-
 const uint32_t *hnsw_links(const Hnsw *h, uint32_t i, int l, int *pn) {
-  const uint32_t *a = link_list(h, i, l);
+  const uint32_t *a = hnswi_link_list(h, i, l);
   *pn = (int)a[0];
   return a + 1;
 }
@@ -207,7 +152,7 @@ int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction,
   h->maxLevel = -1;
   if (nDims < 1 || M < 2 || M > HNSW_MAX_M || efConstruction < 1 ||
       (vectors != HNSW_FLOAT32 && vectors != HNSW_INT8)) {
-    return SQLITE_MISUSE;
+    return HNSW_MISUSE;
   }
   h->nDims = nDims;
   h->metric = metric;
@@ -222,34 +167,35 @@ int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction,
   h->mL = 1.0 / log((double)M);
   h->vectors = vectors;
   h->vecWord = round_up_line((size_t)(1 + h->M0));
-  size_t nVecWords = vectors == HNSW_FLOAT32 ? (size_t)nDims : CODE_HEAD + ((size_t)nDims + 3) / 4;
+  size_t nVecWords =
+      vectors == HNSW_FLOAT32 ? (size_t)nDims : HNSW_CODE_HEAD + ((size_t)nDims + 3) / 4;
   h->nodeWords = h->vecWord + round_up_line(nVecWords);
   i64map_init(&h->index);
   if (vectors == HNSW_INT8) {
-    h->aDecoded = sqlite3_malloc64(sizeof(float) * (size_t)nDims);
-    if (h->aDecoded == 0) return SQLITE_NOMEM;
+    h->aDecoded = hnsw_malloc(sizeof(float) * (size_t)nDims);
+    if (h->aDecoded == 0) return HNSW_NOMEM;
   }
-  return SQLITE_OK;
+  return HNSW_OK;
 }
 
 void hnsw_free(Hnsw *h) {
   if (h->aNode0) memset(h->aNode0, 0, sizeof(uint32_t) * h->nodeWords * h->nAlloc);
-  for (uint32_t i = 0; i < h->nNode; i++) sqlite3_free(h->apUpper[i]);
-  sqlite3_free(h->aRowid);
-  sqlite3_free(h->aTag);
-  sqlite3_free(h->aLevel);
-  sqlite3_free(h->pNode0Mem);
-  sqlite3_free(h->apUpper);
-  sqlite3_free(h->aFree);
-  sqlite3_free(h->aVisited);
-  sqlite3_free(h->ties.a);
-  sqlite3_free(h->reach.a);
-  sqlite3_free(h->aDirty);
-  sqlite3_free(h->aDirtyMark);
-  sqlite3_free(h->cand.a);
-  sqlite3_free(h->result.a);
+  for (uint32_t i = 0; i < h->nNode; i++) hnsw_mem_free(h->apUpper[i]);
+  hnsw_mem_free(h->aRowid);
+  hnsw_mem_free(h->aTag);
+  hnsw_mem_free(h->aLevel);
+  hnsw_mem_free(h->pNode0Mem);
+  hnsw_mem_free(h->apUpper);
+  hnsw_mem_free(h->aFree);
+  hnsw_mem_free(h->aVisited);
+  hnsw_mem_free(h->ties.a);
+  hnsw_mem_free(h->reach.a);
+  hnsw_mem_free(h->aDirty);
+  hnsw_mem_free(h->aDirtyMark);
+  hnsw_mem_free(h->cand.a);
+  hnsw_mem_free(h->result.a);
   if (h->aDecoded) memset(h->aDecoded, 0, sizeof(float) * (size_t)h->nDims);
-  sqlite3_free(h->aDecoded);
+  hnsw_mem_free(h->aDecoded);
   i64map_free(&h->index);
   memset(h, 0, sizeof(*h));
   h->entry = HNSW_NONE;
@@ -259,34 +205,34 @@ void hnsw_free(Hnsw *h) {
 /* Grow a per-node array to nNew elements of sz bytes; new bytes are zero. */
 static int grow(void *ppArray, size_t sz, uint32_t nOld, uint32_t nNew) {
   void **pp = (void **)ppArray;
-  unsigned char *a = sqlite3_realloc64(*pp, sz * nNew);
-  if (a == 0) return SQLITE_NOMEM;
+  unsigned char *a = hnsw_realloc(*pp, sz * nNew);
+  if (a == 0) return HNSW_NOMEM;
   memset(a + sz * nOld, 0, sz * (nNew - nOld));
   *pp = a;
-  return SQLITE_OK;
+  return HNSW_OK;
 }
 
 int hnsw_reserve(Hnsw *h, uint32_t n) {
-  if (n <= h->nAlloc) return SQLITE_OK;
+  if (n <= h->nAlloc) return HNSW_OK;
   uint32_t nOld = h->nAlloc, nNew = n;
   /* A new block, not realloc: the old one is zeroed before it is freed, so
   ** no copy of a vector stays behind in freed memory. */
   size_t nByte = sizeof(uint32_t) * h->nodeWords * nNew;
-  unsigned char *pMem = sqlite3_malloc64(nByte + 64);
-  if (pMem == 0) return SQLITE_NOMEM;
+  unsigned char *pMem = hnsw_malloc(nByte + 64);
+  if (pMem == 0) return HNSW_NOMEM;
   uint32_t *aNode0 = (uint32_t *)(pMem + (64 - (uintptr_t)pMem % 64) % 64);
   size_t nOldByte = sizeof(uint32_t) * h->nodeWords * nOld;
   if (h->aNode0) {
     memcpy(aNode0, h->aNode0, nOldByte);
     memset(h->aNode0, 0, nOldByte);
-    sqlite3_free(h->pNode0Mem);
+    hnsw_mem_free(h->pNode0Mem);
   }
   memset((unsigned char *)aNode0 + nOldByte, 0, nByte - nOldByte);
   h->aNode0 = aNode0;
   h->pNode0Mem = pMem;
   h->nAlloc = nNew; /* aNode0 is already the new size */
-  if (grow(&h->aRowid, sizeof(sqlite3_int64), nOld, nNew) ||
-      grow(&h->aTag, sizeof(sqlite3_int64), nOld, nNew) ||
+  if (grow(&h->aRowid, sizeof(int64_t), nOld, nNew) ||
+      grow(&h->aTag, sizeof(int64_t), nOld, nNew) ||
       grow(&h->aLevel, 1, nOld, nNew) ||
       grow(&h->apUpper, sizeof(uint32_t *), nOld, nNew) ||
       grow(&h->aVisited, sizeof(uint32_t), nOld, nNew) ||
@@ -294,7 +240,7 @@ int hnsw_reserve(Hnsw *h, uint32_t n) {
     /* Arrays already grown keep their size; shrink the count back so that
     ** every array holds at least nAlloc elements. */
     h->nAlloc = nOld;
-    return SQLITE_NOMEM;
+    return HNSW_NOMEM;
   }
   return i64map_reserve(&h->index, nNew);
 }
@@ -306,38 +252,43 @@ int hnsw_level_for(const Hnsw *h, double u) {
   return l > HNSW_MAX_LEVEL ? HNSW_MAX_LEVEL : (int)l;
 }
 
-uint32_t hnsw_find(const Hnsw *h, sqlite3_int64 rowid) {
-  sqlite3_int64 v = i64map_get(&h->index, rowid);
+uint32_t hnsw_find(const Hnsw *h, int64_t rowid) {
+  int64_t v = i64map_get(&h->index, rowid);
   return v < 0 ? HNSW_NONE : (uint32_t)v;
 }
 
 void hnsw_dirty_clear(Hnsw *h) {
-  for (uint32_t i = 0; i < h->nDirty; i++) h->aDirtyMark[h->aDirty[i]] = 0;
+  for (uint32_t i = 0; i < h->nDirty; i++) {
+    assert(h->aDirty[i] < h->nNode && h->aDirtyMark[h->aDirty[i]]); /* listed once, marked */
+    h->aDirtyMark[h->aDirty[i]] = 0;
+  }
   h->nDirty = 0;
 }
 
 /* Make room for one more element in a growable array of node numbers. */
 static int u32_room(uint32_t **pa, uint32_t n, uint32_t *pnAlloc) {
-  if (n < *pnAlloc) return SQLITE_OK;
+  if (n < *pnAlloc) return HNSW_OK;
   uint32_t nNew = *pnAlloc ? *pnAlloc * 2 : 64;
-  uint32_t *a = sqlite3_realloc64(*pa, sizeof(uint32_t) * nNew);
-  if (a == 0) return SQLITE_NOMEM;
+  uint32_t *a = hnsw_realloc(*pa, sizeof(uint32_t) * nNew);
+  if (a == 0) return HNSW_NOMEM;
   *pa = a;
   *pnAlloc = nNew;
-  return SQLITE_OK;
+  return HNSW_OK;
 }
 
 static int mark_dirty(Hnsw *h, uint32_t i) {
-  if (h->aDirtyMark[i]) return SQLITE_OK;
-  if (u32_room(&h->aDirty, h->nDirty, &h->nDirtyAlloc) != SQLITE_OK) return SQLITE_NOMEM;
+  assert(i < h->nNode);
+  if (h->aDirtyMark[i]) return HNSW_OK;
+  if (u32_room(&h->aDirty, h->nDirty, &h->nDirtyAlloc) != HNSW_OK) return HNSW_NOMEM;
   h->aDirtyMark[i] = 1;
   h->aDirty[h->nDirty++] = i;
-  return SQLITE_OK;
+  assert(h->nDirty <= h->nNode); /* the marks list each node once */
+  return HNSW_OK;
 }
 
 /* n consecutive epochs, all new: marks from earlier ones are below the first,
 ** and later epochs start above the last. */
-static uint32_t visit_begin_range(Hnsw *h, uint32_t n) {
+uint32_t hnswi_visit_begin_range(Hnsw *h, uint32_t n) {
   if (h->visitEpoch >= UINT32_MAX - n) {
     memset(h->aVisited, 0, sizeof(uint32_t) * h->nAlloc);
     h->visitEpoch = 0;
@@ -347,37 +298,36 @@ static uint32_t visit_begin_range(Hnsw *h, uint32_t n) {
   return e;
 }
 
-/* A new epoch for the visited marks. */
-static uint32_t visit_begin(Hnsw *h) { return visit_begin_range(h, 1); }
-
 /* ---- node slots -------------------------------------------------------- */
 
-static int node_new(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float *v,
+static int node_new(Hnsw *h, int64_t rowid, int64_t tag, const float *v,
                     int level, uint32_t *pNode) {
-  if (level < 0 || level > HNSW_MAX_LEVEL) return SQLITE_MISUSE;
-  if (hnsw_find(h, rowid) != HNSW_NONE) return SQLITE_MISUSE;
+  if (level < 0 || level > HNSW_MAX_LEVEL) return HNSW_MISUSE;
+  if (hnsw_find(h, rowid) != HNSW_NONE) return HNSW_MISUSE;
   uint32_t i;
   if (h->nFree > 0) {
     i = h->aFree[h->nFree - 1];
+    assert(i < h->nNode && !hnsw_is_live(h, i)); /* the free list holds free slots */
   } else {
-    if (h->nNode == UINT32_MAX - 1) return SQLITE_FULL;
+    if (h->nNode == UINT32_MAX - 1) return HNSW_FULL;
     if (h->nNode == h->nAlloc) {
       /* Grow by half: amortized appends without doubling a large graph. */
       uint64_t nWant = (uint64_t)h->nAlloc + (h->nAlloc / 2 > 64 ? h->nAlloc / 2 : 64);
       int rc = hnsw_reserve(h, nWant < UINT32_MAX ? (uint32_t)nWant : UINT32_MAX - 1);
-      if (rc != SQLITE_OK) return rc;
+      if (rc != HNSW_OK) return rc;
     }
     i = h->nNode;
   }
+  assert(i < h->nAlloc);
   uint32_t *aUpper = 0;
   if (level > 0) {
-    aUpper = sqlite3_malloc64(sizeof(uint32_t) * (size_t)level * (size_t)(1 + h->M));
-    if (aUpper == 0) return SQLITE_NOMEM;
+    aUpper = hnsw_malloc(sizeof(uint32_t) * (size_t)level * (size_t)(1 + h->M));
+    if (aUpper == 0) return HNSW_NOMEM;
     memset(aUpper, 0, sizeof(uint32_t) * (size_t)level * (size_t)(1 + h->M));
   }
-  if (i64map_put(&h->index, rowid, i) != SQLITE_OK) {
-    sqlite3_free(aUpper);
-    return SQLITE_NOMEM;
+  if (i64map_put(&h->index, rowid, i) != HNSW_OK) {
+    hnsw_mem_free(aUpper);
+    return HNSW_NOMEM;
   }
   if (h->nFree > 0) {
     h->nFree--;
@@ -388,35 +338,33 @@ static int node_new(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float
   h->aTag[i] = tag;
   h->aLevel[i] = (signed char)level;
   node_store_vector(h, i, v);
-  link_list(h, i, 0)[0] = 0;
+  hnswi_link_list(h, i, 0)[0] = 0;
   h->apUpper[i] = aUpper;
   h->nLive++;
+  assert(h->nLive + h->nFree == h->nNode);
   *pNode = i;
-  return SQLITE_OK;
+  return HNSW_OK;
 }
 
-static int node_release(Hnsw *h, uint32_t i) {
-  if (u32_room(&h->aFree, h->nFree, &h->nFreeAlloc) != SQLITE_OK) return SQLITE_NOMEM;
+int hnswi_node_release(Hnsw *h, uint32_t i) {
+  assert(i < h->nNode && hnsw_is_live(h, i));
+  /* Unlinked at every level: a link left would name a free slot. */
+  for (int l = 0; l <= h->aLevel[i] && !h->bLoaded; l++) assert(hnswi_degree(h, i, l) == 0);
+  if (u32_room(&h->aFree, h->nFree, &h->nFreeAlloc) != HNSW_OK) return HNSW_NOMEM;
   i64map_remove(&h->index, h->aRowid[i]);
-  memset(link_list(h, i, 0), 0, sizeof(uint32_t) * h->nodeWords); /* links and vector */
-  sqlite3_free(h->apUpper[i]);
+  memset(hnswi_link_list(h, i, 0), 0, sizeof(uint32_t) * h->nodeWords); /* links and vector */
+  hnsw_mem_free(h->apUpper[i]);
   h->apUpper[i] = 0;
   h->aLevel[i] = -1;
   h->aRowid[i] = 0;
   h->aTag[i] = 0;
   h->aFree[h->nFree++] = i;
   h->nLive--;
-  return SQLITE_OK;
+  assert(h->nLive + h->nFree == h->nNode);
+  return HNSW_OK;
 }
 
 /* ---- links ------------------------------------------------------------- */
-
-static int list_has(const uint32_t *a, uint32_t x) {
-  for (uint32_t j = 1; j <= a[0]; j++) {
-    if (a[j] == x) return 1;
-  }
-  return 0;
-}
 
 static void list_remove(uint32_t *a, uint32_t x) {
   for (uint32_t j = 1; j <= a[0]; j++) {
@@ -428,31 +376,30 @@ static void list_remove(uint32_t *a, uint32_t x) {
   }
 }
 
-static int degree(const Hnsw *h, uint32_t i, int l) { return (int)link_list(h, i, l)[0]; }
-
-static int has_room(const Hnsw *h, uint32_t i, int l) {
-  return degree(h, i, l) < hnsw_capacity(h, l);
-}
-
 /* Link a and b, whose lists both have room. */
-static int join(Hnsw *h, uint32_t a, uint32_t b, int l) {
-  uint32_t *la = link_list(h, a, l), *lb = link_list(h, b, l);
+int hnswi_join(Hnsw *h, uint32_t a, uint32_t b, int l) {
+  uint32_t *la = hnswi_link_list(h, a, l), *lb = hnswi_link_list(h, b, l);
+  assert(a != b);
+  assert(h->bLoaded || (hnswi_has_room(h, a, l) && hnswi_has_room(h, b, l)));
+  assert(h->bLoaded || (!hnswi_list_has(la, b) && !hnswi_list_has(lb, a))); /* symmetric */
   la[++la[0]] = b;
   lb[++lb[0]] = a;
   int rc = mark_dirty(h, a);
-  if (rc == SQLITE_OK) rc = mark_dirty(h, b);
+  if (rc == HNSW_OK) rc = mark_dirty(h, b);
   return rc;
 }
 
-static int unlink_pair(Hnsw *h, uint32_t a, uint32_t b, int l) {
-  list_remove(link_list(h, a, l), b);
-  list_remove(link_list(h, b, l), a);
+int hnswi_unlink_pair(Hnsw *h, uint32_t a, uint32_t b, int l) {
+  uint32_t *la = hnswi_link_list(h, a, l), *lb = hnswi_link_list(h, b, l);
+  assert(h->bLoaded || (a != b && hnswi_list_has(la, b) && hnswi_list_has(lb, a))); /* symmetric */
+  list_remove(la, b);
+  list_remove(lb, a);
   int rc = mark_dirty(h, a);
-  if (rc == SQLITE_OK) rc = mark_dirty(h, b);
+  if (rc == HNSW_OK) rc = mark_dirty(h, b);
   return rc;
 }
 
-static int cand_cmp(const void *x, const void *y) {
+int hnswi_cand_cmp(const void *x, const void *y) {
   const HnswCand *a = x, *b = y;
   if (a->d != b->d) return a->d < b->d ? -1 : 1;
   return a->node < b->node ? -1 : a->node > b->node;
@@ -484,19 +431,19 @@ static int keyed_cmp(const void *x, const void *y) {
 ** would prefer the same few copies (the oldest), which then turn away the
 ** rest; salted, each base prefers different ones.  (Without memory for a
 ** long run, the run keeps its order.) */
-static void order_ties(HnswCand *a, int n, uint32_t salt) {
+void hnswi_order_ties(HnswCand *a, int n, uint32_t salt) {
   uint32_t s = mix32(salt + 0x9e3779b9U);
   KeyedCand aStack[64];
   for (int i = 0; i < n;) {
     int j = i + 1;
     while (j < n && a[j].d == a[i].d) j++;
     int r = j - i;
-    KeyedCand *k = r < 2 ? 0 : r <= 64 ? aStack : sqlite3_malloc64(sizeof(KeyedCand) * (size_t)r);
+    KeyedCand *k = r < 2 ? 0 : r <= 64 ? aStack : hnsw_malloc(sizeof(KeyedCand) * (size_t)r);
     if (k) {
       for (int t = 0; t < r; t++) k[t] = (KeyedCand){mix32(a[i + t].node ^ s), a[i + t]};
       qsort(k, (size_t)r, sizeof(KeyedCand), keyed_cmp);
       for (int t = 0; t < r; t++) a[i + t] = k[t].c;
-      if (k != aStack) sqlite3_free(k);
+      if (k != aStack) hnsw_mem_free(k);
     }
     i = j;
   }
@@ -522,12 +469,13 @@ static void cands_reverse(HnswCand *a, int n) {
 ** resolution.  The test above cannot tell copies apart (every distance
 ** among them is equal), so it would keep all of them, and copies of one
 ** vector would fill their lists with each other and shed every other link.
-** So at most a quarter of the list goes to twins (the first in order_ties'
-** order); a kept twin prunes nothing, since it stands where the base
-** does; and the twins not kept come last, to be dropped first. */
+** So at most a quarter of the list goes to twins (the first in
+** hnswi_order_ties' order); a kept twin prunes nothing, since it stands
+** where the base does; and the twins not kept come last, to be dropped
+** first. */
 static int select_diverse(const Hnsw *h, HnswCand *a, int n, int m, float dSelf,
                           uint32_t salt) {
-  order_ties(a, n, salt);
+  hnswi_order_ties(a, n, salt);
   int nKeep = 0, nTwinKept = 0, nTwinPruned = 0, nTwinMax = (m + 3) / 4;
   for (int i = 0; i < n && nKeep < m; i++) {
     int bGood;
@@ -538,9 +486,9 @@ static int select_diverse(const Hnsw *h, HnswCand *a, int n, int m, float dSelf,
       nTwinPruned += !bGood;
     } else {
       bGood = 1;
-      const float *qi = nKeep > nTwinKept ? node_as_query(h, a[i].node) : 0;
+      const float *qi = nKeep > nTwinKept ? hnswi_node_as_query(h, a[i].node) : 0;
       for (int j = nTwinKept; j < nKeep && bGood; j++) {
-        if (dist_link(h, qi, a[j].node) < a[i].d) bGood = 0;
+        if (hnswi_dist_link(h, qi, a[j].node) < a[i].d) bGood = 0;
       }
     }
     if (bGood) {
@@ -569,7 +517,7 @@ typedef struct Room {
 ** can go without disconnecting anything. */
 static int has_detour(const Hnsw *h, uint32_t n, uint32_t v, int l, uint32_t avoid,
                       uint32_t epoch) {
-  const uint32_t *lv = link_list(h, v, l);
+  const uint32_t *lv = hnswi_link_list(h, v, l);
   /* n is not in its own list, nor v in v's: a mark is a third node, and
   ** avoid (not linked to n) is never marked. */
   for (uint32_t t = 1; t <= lv[0]; t++) {
@@ -578,7 +526,7 @@ static int has_detour(const Hnsw *h, uint32_t n, uint32_t v, int l, uint32_t avo
   for (uint32_t t = 1; t <= lv[0]; t++) {
     uint32_t z = lv[t];
     if (z == n || z == avoid) continue;
-    const uint32_t *lz = link_list(h, z, l);
+    const uint32_t *lz = hnswi_link_list(h, z, l);
     for (uint32_t u = 1; u <= lz[0]; u++) {
       if (lz[u] != v && h->aVisited[lz[u]] == epoch) return 1;
     }
@@ -604,75 +552,77 @@ static int has_detour(const Hnsw *h, uint32_t n, uint32_t v, int l, uint32_t avo
 ** other end's drop could cut it. */
 static int make_room(Hnsw *h, uint32_t n, int l, uint32_t extra, int bExtraHasRoom,
                      Room *pRoom) {
-  uint32_t *ln = link_list(h, n, l);
+  uint32_t *ln = hnswi_link_list(h, n, l);
+  assert(!hnswi_has_room(h, n, l)); /* full: a[] holds its links and extra */
   int nCand = (int)ln[0] + 1;
   HnswCand a[2 * HNSW_MAX_M + 1];
-  const float *qn = node_as_query(h, n);
+  const float *qn = hnswi_node_as_query(h, n);
   for (int j = 0; j < nCand - 1; j++) {
     a[j].node = ln[1 + j];
-    a[j].d = dist_link(h, qn, a[j].node);
+    a[j].d = hnswi_dist_link(h, qn, a[j].node);
   }
   a[nCand - 1].node = extra;
-  a[nCand - 1].d = dist_link(h, qn, extra);
-  float dSelf = dist_link(h, qn, n);
-  qsort(a, (size_t)nCand, sizeof(HnswCand), cand_cmp);
+  a[nCand - 1].d = hnswi_dist_link(h, qn, extra);
+  float dSelf = hnswi_dist_link(h, qn, n);
+  qsort(a, (size_t)nCand, sizeof(HnswCand), hnswi_cand_cmp);
   select_diverse(h, a, nCand, hnsw_capacity(h, l), dSelf, n);
   /* a[] is now in keeping order; look for the victim from the end. */
-  int bMust = degree(h, extra, l) == 0;
-  const uint32_t *le = link_list(h, extra, l);
+  int bMust = hnswi_degree(h, extra, l) == 0;
+  const uint32_t *le = hnswi_link_list(h, extra, l);
   uint32_t epoch = 0;
   pRoom->victim = HNSW_NONE;
   pRoom->bSplice = 0;
   for (int j = nCand - 1; j >= 0; j--) {
     uint32_t v = a[j].node;
     if (v == extra) {
-      if (!bMust) return SQLITE_OK; /* refused */
+      if (!bMust) return HNSW_OK; /* refused */
       continue;
     }
-    if (bExtraHasRoom && list_has(le, v)) {
+    if (bExtraHasRoom && hnswi_list_has(le, v)) {
       pRoom->victim = v;
-      return SQLITE_OK;
+      return HNSW_OK;
     }
     if (epoch == 0) {
-      epoch = visit_begin(h);
+      epoch = hnswi_visit_begin(h);
       for (uint32_t t = 1; t <= ln[0]; t++) h->aVisited[ln[t]] = epoch;
     }
     if (has_detour(h, n, v, l, bExtraHasRoom ? HNSW_NONE : extra, epoch)) {
       pRoom->victim = v;
-      return SQLITE_OK;
+      return HNSW_OK;
     }
   }
   /* Only a new node (no links, so room for two) gets here. */
+  assert(bMust && nCand >= 2);
   pRoom->victim = a[nCand - 1].node != extra ? a[nCand - 1].node : a[nCand - 2].node;
   pRoom->bSplice = 1;
-  return SQLITE_OK;
+  return HNSW_OK;
 }
 
 /* Carry out make_room's decision for n. */
 static int give_room(Hnsw *h, uint32_t n, int l, uint32_t extra, const Room *r) {
-  int rc = unlink_pair(h, n, r->victim, l);
-  if (rc == SQLITE_OK && r->bSplice) rc = join(h, r->victim, extra, l);
+  int rc = hnswi_unlink_pair(h, n, r->victim, l);
+  if (rc == HNSW_OK && r->bSplice) rc = hnswi_join(h, r->victim, extra, l);
   return rc;
 }
 
 /* Link a and b at level l, unless a full list refuses (see make_room).
 ** Never disconnects the level's graph. */
-static int link_pair(Hnsw *h, uint32_t a, uint32_t b, int l) {
-  if (a == b || list_has(link_list(h, a, l), b)) return SQLITE_OK;
-  int bRoomA = has_room(h, a, l), bRoomB = has_room(h, b, l), rc = SQLITE_OK;
+int hnswi_link_pair(Hnsw *h, uint32_t a, uint32_t b, int l) {
+  if (a == b || hnswi_list_has(hnswi_link_list(h, a, l), b)) return HNSW_OK;
+  int bRoomA = hnswi_has_room(h, a, l), bRoomB = hnswi_has_room(h, b, l), rc = HNSW_OK;
   Room ra, rb;
   /* Both decisions before either change, so that a refusal changes nothing. */
   if (!bRoomA) {
     rc = make_room(h, a, l, b, bRoomB, &ra);
-    if (rc != SQLITE_OK || ra.victim == HNSW_NONE) return rc;
+    if (rc != HNSW_OK || ra.victim == HNSW_NONE) return rc;
   }
   if (!bRoomB) {
     rc = make_room(h, b, l, a, bRoomA, &rb);
-    if (rc != SQLITE_OK || rb.victim == HNSW_NONE) return rc;
+    if (rc != HNSW_OK || rb.victim == HNSW_NONE) return rc;
   }
   if (!bRoomA) rc = give_room(h, a, l, b, &ra);
-  if (rc == SQLITE_OK && !bRoomB) rc = give_room(h, b, l, a, &rb);
-  if (rc == SQLITE_OK) rc = join(h, a, b, l);
+  if (rc == HNSW_OK && !bRoomB) rc = give_room(h, b, l, a, &rb);
+  if (rc == HNSW_OK) rc = hnswi_join(h, a, b, l);
   return rc;
 }
 
@@ -680,33 +630,33 @@ static int link_pair(Hnsw *h, uint32_t a, uint32_t b, int l) {
 
 /* How far past its budget a walk through ties may go while nothing nearer
 ** than them has been found, and how many other nodes it may meet before it
-** stops (see search_layer): copies of a vector have few links elsewhere,
-** so that a walk through few of them may find none. */
+** stops (see hnswi_search_layer): copies of a vector have few links
+** elsewhere, so that a walk through few of them may find none. */
 #define TIE_REACH 16
 #define TIE_EXITS(h) ((h)->M)
 
 /* Room for one more entry in h->ties. */
 static int ties_room(Hnsw *h) {
-  return h->ties.n < h->ties.nAlloc ? SQLITE_OK : heap_reserve(&h->ties, h->ties.n + 1);
+  return h->ties.n < h->ties.nAlloc ? HNSW_OK : heap_reserve(&h->ties, h->ties.n + 1);
 }
 
 /* Greedy walk at level l from ep towards q, into *pEp.  Where no link leads
 ** nearer, the walk goes on through ties (copies of the vector it stands
-** on, as in search_layer) for one with a link that does: through up to
-** TIE_REACH * nTieMax of them, until TIE_EXITS links elsewhere turn out no
-** nearer, and not at all when no node can be nearer (dFloor: q's distance
-** to itself). */
+** on, as in hnswi_search_layer) for one with a link that does: through up
+** to TIE_REACH * nTieMax of them, until TIE_EXITS links elsewhere turn out
+** no nearer, and not at all when no node can be nearer (dFloor: q's
+** distance to itself). */
 static int greedy_closest(Hnsw *h, vg_metric m, const float *q, uint32_t ep, int l,
                           int nTieMax, float dFloor, uint32_t *pEp) {
   HnswHeap *T = &h->ties;
-  float dBest = dist_to(h, m, q, ep);
+  float dBest = hnswi_dist_to(h, m, q, ep);
   for (;;) {
     int n;
     const uint32_t *a = hnsw_links(h, ep, l, &n);
     uint32_t next = ep;
     int bTie = 0; /* (only read when no link is nearer: dBest is then ep's) */
     for (int j = 0; j < n; j++) {
-      float d = dist_to(h, m, q, a[j]);
+      float d = hnswi_dist_to(h, m, q, a[j]);
       if (d < dBest) {
         dBest = d;
         next = a[j];
@@ -716,11 +666,11 @@ static int greedy_closest(Hnsw *h, vg_metric m, const float *q, uint32_t ep, int
     }
     if (next == ep && bTie && dBest > dFloor) {
       /* Breadth-first through the ties of ep. */
-      uint32_t epoch = visit_begin(h);
+      uint32_t epoch = hnswi_visit_begin(h);
       h->aVisited[ep] = epoch;
       T->n = 0;
       int rc = ties_room(h);
-      if (rc != SQLITE_OK) return rc;
+      if (rc != HNSW_OK) return rc;
       T->a[T->n++].node = ep;
       int nOther = 0;
       for (int t = 0; t < T->n && next == ep && nOther < TIE_EXITS(h); t++) {
@@ -729,7 +679,7 @@ static int greedy_closest(Hnsw *h, vg_metric m, const float *q, uint32_t ep, int
           uint32_t e = a[j];
           if (h->aVisited[e] == epoch) continue;
           h->aVisited[e] = epoch;
-          float d = dist_to(h, m, q, e);
+          float d = hnswi_dist_to(h, m, q, e);
           if (d < dBest) {
             dBest = d;
             next = e;
@@ -737,7 +687,7 @@ static int greedy_closest(Hnsw *h, vg_metric m, const float *q, uint32_t ep, int
             nOther++;
           } else if (T->n < TIE_REACH * nTieMax) {
             rc = ties_room(h);
-            if (rc != SQLITE_OK) return rc;
+            if (rc != HNSW_OK) return rc;
             T->a[T->n++].node = e;
           }
         }
@@ -747,12 +697,12 @@ static int greedy_closest(Hnsw *h, vg_metric m, const float *q, uint32_t ep, int
     ep = next;
   }
   *pEp = ep;
-  return SQLITE_OK;
+  return HNSW_OK;
 }
 
 /* Ask for every cache line of a node's vector. */
 static inline void prefetch_vector(const Hnsw *h, uint32_t i) {
-  const char *p = (const char *)node_vector_words(h, i);
+  const char *p = (const char *)hnswi_vector_words(h, i);
   size_t nByte = sizeof(uint32_t) * (h->nodeWords - h->vecWord);
   for (size_t o = 0; o < nByte; o += 64) __builtin_prefetch(p + o);
 }
@@ -770,25 +720,25 @@ static inline void prefetch_vector(const Hnsw *h, uint32_t i) {
 ** nTieMax of them, and up to TIE_REACH times as many (h->reach) while they
 ** are the nearest found (unless nothing can be nearer: dFloor is q's
 ** distance to itself) and fewer than TIE_EXITS other nodes have turned up. */
-static int search_layer(Hnsw *h, vg_metric m, const float *q, const uint32_t *aEp,
-                        int nEp, int ef, int l, HnswAccept accept, void *pCtx,
-                        uint32_t exclude, int nTieMax, float dFloor) {
+int hnswi_search_layer(Hnsw *h, vg_metric m, const float *q, const uint32_t *aEp, int nEp, int ef,
+                       int l, HnswAccept accept, void *pCtx, uint32_t exclude, int nTieMax,
+                       float dFloor) {
   HnswHeap *C = &h->cand, *W = &h->result, *T = &h->ties, *R = &h->reach;
-  uint32_t epoch = visit_begin(h);
-  int rc = SQLITE_OK, nExit = 0; /* nodes found besides ties */
+  uint32_t epoch = hnswi_visit_begin(h);
+  int rc = HNSW_OK, nExit = 0; /* nodes found besides ties */
   float dBest = INFINITY, dTieMax = -INFINITY; /* the nearest kept, the farthest tie */
   C->n = W->n = T->n = R->n = 0;
   if (exclude != HNSW_NONE) h->aVisited[exclude] = epoch;
-  for (int i = 0; i < nEp && rc == SQLITE_OK; i++) {
+  for (int i = 0; i < nEp && rc == HNSW_OK; i++) {
     uint32_t e = aEp[i];
     if (h->aVisited[e] == epoch) continue;
     h->aVisited[e] = epoch;
-    float d = dist_to(h, m, q, e);
+    float d = hnswi_dist_to(h, m, q, e);
     if (d < dBest) dBest = d;
     rc = heap_push(C, d, e, 0);
-    if (rc == SQLITE_OK && (accept == 0 || accept(pCtx, e))) rc = heap_push(W, d, e, 1);
+    if (rc == HNSW_OK && (accept == 0 || accept(pCtx, e))) rc = heap_push(W, d, e, 1);
   }
-  while (rc == SQLITE_OK) {
+  while (rc == HNSW_OK) {
     /* The nearest waiting: a candidate, or a tie past the first nTieMax,
     ** walked through only while it is the nearest found and few links
     ** elsewhere have turned up. */
@@ -814,15 +764,15 @@ static int search_layer(Hnsw *h, vg_metric m, const float *q, const uint32_t *aE
     }
     for (int j = 0; j < nNew; j++) {
       uint32_t e = aNew[j];
-      float d = dist_to(h, m, q, e);
+      float d = hnswi_dist_to(h, m, q, e);
       if (d == c.d && T->n < TIE_REACH * nTieMax) {
         rc = ties_room(h);
-        if (rc == SQLITE_OK) {
+        if (rc == HNSW_OK) {
           T->a[T->n++] = (HnswCand){d, e};
           if (d > dTieMax) dTieMax = d;
           rc = heap_push(T->n <= nTieMax ? C : R, d, e, 0);
         }
-        if (rc != SQLITE_OK) break;
+        if (rc != HNSW_OK) break;
       } else if ((d != c.d || d < dTieMax) && (W->n < ef || d < W->a[0].d)) {
         /* Ties past the reach are not walked through, and kept only if
         ** nearer than some set aside (at least ef of them). */
@@ -831,31 +781,32 @@ static int search_layer(Hnsw *h, vg_metric m, const float *q, const uint32_t *aE
           nExit++;
           rc = heap_push(C, d, e, 0);
         }
-        if (rc == SQLITE_OK && (accept == 0 || accept(pCtx, e))) {
+        if (rc == HNSW_OK && (accept == 0 || accept(pCtx, e))) {
           rc = heap_push(W, d, e, 1);
           if (W->n > ef) heap_pop(W, 1);
         }
-        if (rc != SQLITE_OK) break;
+        if (rc != HNSW_OK) break;
       }
     }
   }
-  for (int i = 0; i < T->n && rc == SQLITE_OK; i++) {
+  for (int i = 0; i < T->n && rc == HNSW_OK; i++) {
     HnswCand t = T->a[i];
     if ((W->n < ef || t.d < W->a[0].d) && (accept == 0 || accept(pCtx, t.node))) {
       rc = heap_push(W, t.d, t.node, 1);
       if (W->n > ef) heap_pop(W, 1);
     }
   }
+  assert(rc != HNSW_OK || W->n <= ef); /* what callers make room for */
   return rc;
 }
 
 /* Move h->result into a[] sorted nearest first; returns the count. */
-static int take_results(Hnsw *h, HnswCand *a) {
+int hnswi_take_results(Hnsw *h, HnswCand *a) {
   int n = h->result.n;
   h->result.n = 0;
   if (n == 0) return 0; /* the heap may never have been allocated */
   memcpy(a, h->result.a, sizeof(HnswCand) * (size_t)n);
-  qsort(a, (size_t)n, sizeof(HnswCand), cand_cmp);
+  qsort(a, (size_t)n, sizeof(HnswCand), hnswi_cand_cmp);
   return n;
 }
 
@@ -864,8 +815,8 @@ static int take_results(Hnsw *h, HnswCand *a) {
 static int descend(Hnsw *h, vg_metric m, const float *q, int lTarget, int nTieMax,
                    float dFloor, uint32_t *pEp) {
   uint32_t ep = h->entry;
-  int rc = SQLITE_OK;
-  for (int l = h->maxLevel; l > lTarget && rc == SQLITE_OK; l--) {
+  int rc = HNSW_OK;
+  for (int l = h->maxLevel; l > lTarget && rc == HNSW_OK; l--) {
     rc = greedy_closest(h, m, q, ep, l, nTieMax, dFloor, &ep);
   }
   *pEp = ep;
@@ -874,22 +825,22 @@ static int descend(Hnsw *h, vg_metric m, const float *q, int lTarget, int nTieMa
 
 static int rowid_cmp_cands(const Hnsw *h, const HnswCand *x, const HnswCand *y) {
   if (x->d != y->d) return x->d < y->d ? -1 : 1;
-  sqlite3_int64 a = h->aRowid[x->node], b = h->aRowid[y->node];
+  int64_t a = h->aRowid[x->node], b = h->aRowid[y->node];
   return a < b ? -1 : a > b;
 }
 
 int hnsw_search(Hnsw *h, const float *q, int ef, HnswAccept accept, void *pCtx,
                 HnswCand *aOut, int *pnOut) {
   *pnOut = 0;
-  if (h->entry == HNSW_NONE || ef < 1) return SQLITE_OK;
+  if (h->entry == HNSW_NONE || ef < 1) return HNSW_OK;
   uint32_t ep;
-  float dFloor = dist_vec(h, h->metric, q, q);
+  float dFloor = hnswi_dist_vec(h, h->metric, q, q);
   int rc = descend(h, h->metric, q, 0, ef, dFloor, &ep);
-  if (rc == SQLITE_OK) {
-    rc = search_layer(h, h->metric, q, &ep, 1, ef, 0, accept, pCtx, HNSW_NONE, ef, dFloor);
+  if (rc == HNSW_OK) {
+    rc = hnswi_search_layer(h, h->metric, q, &ep, 1, ef, 0, accept, pCtx, HNSW_NONE, ef, dFloor);
   }
-  if (rc != SQLITE_OK) return rc;
-  int n = take_results(h, aOut);
+  if (rc != HNSW_OK) return rc;
+  int n = hnswi_take_results(h, aOut);
   /* Equal distances in rowid order, for deterministic results. */
   for (int i = 1; i < n; i++) {
     HnswCand t = aOut[i];
@@ -901,460 +852,84 @@ int hnsw_search(Hnsw *h, const float *q, int ef, HnswAccept accept, void *pCtx,
     aOut[j] = t;
   }
   *pnOut = n;
-  return SQLITE_OK;
+  return HNSW_OK;
 }
 
 /* ---- insertion --------------------------------------------------------- */
 
 /* Link node x, whose vector is q, at levels min(top, maxLevel)..0. */
 static int link_levels(Hnsw *h, uint32_t x, const float *q, int top) {
-  if (h->entry == HNSW_NONE || h->entry == x) return SQLITE_OK;
+  if (h->entry == HNSW_NONE || h->entry == x) return HNSW_OK;
   int lStart = top < h->maxLevel ? top : h->maxLevel;
   uint32_t ep, *aEp = &ep;
-  float dFloor = dist_vec(h, h->linkMetric, q, q);
+  float dFloor = hnswi_dist_vec(h, h->linkMetric, q, q);
   int nEp = 1, rc = descend(h, h->linkMetric, q, lStart, h->efConstruction, dFloor, &ep);
-  HnswCand *aW = sqlite3_malloc64(sizeof(HnswCand) * (size_t)(h->efConstruction + 1));
-  uint32_t *aNext = sqlite3_malloc64(sizeof(uint32_t) * (size_t)(h->efConstruction + 1));
-  if (rc == SQLITE_OK && (aW == 0 || aNext == 0)) rc = SQLITE_NOMEM;
+  HnswCand *aW = hnsw_malloc(sizeof(HnswCand) * (size_t)(h->efConstruction + 1));
+  uint32_t *aNext = hnsw_malloc(sizeof(uint32_t) * (size_t)(h->efConstruction + 1));
+  if (rc == HNSW_OK && (aW == 0 || aNext == 0)) rc = HNSW_NOMEM;
   /* Copies of x are as far from q as x itself (exactly, as the same floats). */
-  float dSelf = dist_to(h, h->linkMetric, q, x);
-  for (int l = lStart; l >= 0 && rc == SQLITE_OK; l--) {
-    rc = search_layer(h, h->linkMetric, q, aEp, nEp, h->efConstruction, l, 0, 0, x,
-                      h->efConstruction, dFloor);
-    if (rc != SQLITE_OK) break;
-    int nW = take_results(h, aW);
+  float dSelf = hnswi_dist_to(h, h->linkMetric, q, x);
+  for (int l = lStart; l >= 0 && rc == HNSW_OK; l--) {
+    rc = hnswi_search_layer(h, h->linkMetric, q, aEp, nEp, h->efConstruction, l, 0, 0, x,
+                            h->efConstruction, dFloor);
+    if (rc != HNSW_OK) break;
+    int nW = hnswi_take_results(h, aW);
     for (int j = 0; j < nW; j++) aNext[j] = aW[j].node;
     int nKeep = select_diverse(h, aW, nW, h->M, dSelf, x);
-    /* The first link_pair always links x (make_room never refuses a node
-    ** without links), so x joins the level's graph. */
-    for (int j = 0; j < nKeep && rc == SQLITE_OK; j++) {
-      rc = link_pair(h, x, aW[j].node, l);
+    /* The first hnswi_link_pair always links x (make_room never refuses a
+    ** node without links), so x joins the level's graph. */
+    for (int j = 0; j < nKeep && rc == HNSW_OK; j++) {
+      rc = hnswi_link_pair(h, x, aW[j].node, l);
     }
+    assert(rc != HNSW_OK || h->bLoaded || hnswi_degree(h, x, l) > 0);
     if (nW > 0) {
       aEp = aNext;
       nEp = nW;
     }
   }
-  sqlite3_free(aW);
-  sqlite3_free(aNext);
+  hnsw_mem_free(aW);
+  hnsw_mem_free(aNext);
   return rc;
 }
 
-int hnsw_insert(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float *v,
+int hnsw_insert(Hnsw *h, int64_t rowid, int64_t tag, const float *v,
                 int level) {
   uint32_t x;
   int rc = node_new(h, rowid, tag, v, level, &x);
-  if (rc != SQLITE_OK) return rc;
+  if (rc != HNSW_OK) return rc;
   rc = mark_dirty(h, x);
-  if (rc != SQLITE_OK) return rc;
+  if (rc != HNSW_OK) return rc;
   if (h->entry == HNSW_NONE) {
     h->entry = x;
     h->maxLevel = level;
-    return SQLITE_OK;
+    return HNSW_OK;
   }
   /* An int8 graph links by the exact vector while it has it. */
   rc = link_levels(h, x, v, level);
-  if (rc == SQLITE_OK && level > h->maxLevel) {
+  if (rc == HNSW_OK && level > h->maxLevel) {
     h->entry = x;
     h->maxLevel = level;
   }
-  return rc;
-}
-
-/* ---- deletion ---------------------------------------------------------- */
-
-/* A new entry point other than d: a node of the highest level. */
-static void choose_entry_without(Hnsw *h, uint32_t d) {
-  uint32_t best = HNSW_NONE;
-  int bestLevel = -1;
-  /* A neighbour at d's top level is the natural heir; otherwise scan. */
-  int n;
-  const uint32_t *a = hnsw_links(h, d, h->aLevel[d], &n);
-  if (n > 0) {
-    h->entry = a[0];
-    h->maxLevel = h->aLevel[a[0]];
-    return;
-  }
-  for (uint32_t i = 0; i < h->nNode; i++) {
-    if (i != d && h->aLevel[i] > bestLevel) {
-      best = i;
-      bestLevel = h->aLevel[i];
-    }
-  }
-  h->entry = best;
-  h->maxLevel = bestLevel;
-}
-
-/* Node n lost its link to a deleted node at level l; give it a link to the
-** nearest of the deleted node's other neighbours (aNbr) it is not linked
-** to, preferring one the heuristic would keep.  For recall: connectivity
-** is rejoin's business. */
-static int repair(Hnsw *h, uint32_t n, int l, const uint32_t *aNbr, int nNbr) {
-  HnswCand a[2 * HNSW_MAX_M];
-  const uint32_t *ln = link_list(h, n, l);
-  int nCand = 0;
-  const float *qn = node_as_query(h, n);
-  for (int j = 0; j < nNbr; j++) {
-    uint32_t c = aNbr[j];
-    if (c == n || list_has(ln, c)) continue;
-    a[nCand].node = c;
-    a[nCand].d = dist_link(h, qn, c);
-    nCand++;
-  }
-  if (nCand == 0) return SQLITE_OK;
-  qsort(a, (size_t)nCand, sizeof(HnswCand), cand_cmp);
-  order_ties(a, nCand, n);
-  /* The first candidate nearer to n than to any of n's links. */
-  int iPick = 0;
-  for (int j = 0; j < nCand && j < 4; j++) {
-    int bGood = 1;
-    const float *qj = node_as_query(h, a[j].node);
-    for (uint32_t t = 1; t <= ln[0] && bGood; t++) {
-      if (dist_link(h, qj, ln[t]) < a[j].d) bGood = 0;
-    }
-    if (bGood) {
-      iPick = j;
-      break;
-    }
-  }
-  return link_pair(h, n, a[iPick].node, l);
-}
-
-static int uf_find(int *aUp, int i) {
-  while (aUp[i] != i) {
-    aUp[i] = aUp[aUp[i]];
-    i = aUp[i];
-  }
-  return i;
-}
-
-/* Merge the sets of i and j; 1 if they were apart. */
-static int uf_union(int *aUp, int i, int j) {
-  i = uf_find(aUp, i);
-  j = uf_find(aUp, j);
-  if (i == j) return 0;
-  aUp[j] = i;
-  return 1;
-}
-
-typedef struct NbrPair {
-  float d;
-  int i, j;
-} NbrPair;
-
-static int pair_cmp(const void *x, const void *y) {
-  const NbrPair *a = x, *b = y;
-  if (a->d != b->d) return a->d < b->d ? -1 : 1;
-  if (a->i != b->i) return a->i - b->i;
-  return a->j - b->j;
-}
-
-static int join_components(Hnsw *h, int l, uint32_t exclude, int *pnJoined);
-
-/* Group aNbr[0..k-1] (in aUp) by what links at level l show to be
-** connected: linked to each other or to a common node.  Returns the number
-** of groups.  Marks each node with the first neighbour that reached it. */
-static int group_by_links(Hnsw *h, int l, const uint32_t *aNbr, int k, int *aUp) {
-  uint32_t e = visit_begin_range(h, (uint32_t)k), nGroup = (uint32_t)k;
-  for (int i = 0; i < k; i++) {
-    const uint32_t *li = link_list(h, aNbr[i], l);
-    for (uint32_t t = 0; t <= li[0]; t++) {
-      uint32_t x = t == 0 ? aNbr[i] : li[t];
-      uint32_t m = h->aVisited[x] - e;
-      if (m < (uint32_t)k) {
-        nGroup -= (uint32_t)uf_union(aUp, (int)m, i);
-      } else {
-        h->aVisited[x] = e + (uint32_t)i;
-      }
-    }
-  }
-  return (int)nGroup;
-}
-
-/* A deletion at level l cut the links of its former neighbours aNbr; every
-** part of the level the cut could separate holds one of them, so the level
-** stays connected if they stay connected to one another.  Cheap proof
-** first (links and common neighbours); groups it cannot join are linked by
-** their nearest pairs; what link_pair refuses, join_components settles
-** with a walk of the whole level. */
-static int rejoin(Hnsw *h, int l, const uint32_t *aNbr, int k, uint32_t dead) {
-  if (k < 2) return SQLITE_OK;
-  int aUp[2 * HNSW_MAX_M], rc = SQLITE_OK;
-  for (int i = 0; i < k; i++) aUp[i] = i;
-  int nGroup = group_by_links(h, l, aNbr, k, aUp);
-  if (nGroup == 1) return SQLITE_OK;
-  NbrPair *aPair = sqlite3_malloc64(sizeof(NbrPair) * (size_t)k * (size_t)k / 2);
-  if (aPair == 0) return SQLITE_NOMEM;
-  int nPair = 0;
-  for (int i = 0; i < k; i++) {
-    const float *qi = node_as_query(h, aNbr[i]);
-    for (int j = i + 1; j < k; j++) {
-      if (uf_find(aUp, i) == uf_find(aUp, j)) continue;
-      aPair[nPair++] = (NbrPair){dist_link(h, qi, aNbr[j]), i, j};
-    }
-  }
-  qsort(aPair, (size_t)nPair, sizeof(NbrPair), pair_cmp);
-  /* A link made joins two groups for good: later drops keep connectivity. */
-  for (int t = 0; t < nPair && nGroup > 1 && rc == SQLITE_OK; t++) {
-    int i = aPair[t].i, j = aPair[t].j;
-    if (uf_find(aUp, i) == uf_find(aUp, j)) continue;
-    rc = link_pair(h, aNbr[i], aNbr[j], l);
-    if (rc == SQLITE_OK && list_has(link_list(h, aNbr[i], l), aNbr[j])) {
-      nGroup -= uf_union(aUp, i, j);
-    }
-  }
-  sqlite3_free(aPair);
-  if (rc == SQLITE_OK && nGroup > 1) rc = join_components(h, l, dead, 0);
-  return rc;
-}
-
-#define PARENT_NONE UINT32_MAX       /* not reached */
-#define PARENT_ROOT (UINT32_MAX - 1) /* the root of a walk */
-
-/* Breadth-first at level l from the queued nodes aQueue[nHead..*pnTail-1],
-** queueing every node reached for the first time with its parent in aPar.
-** Links to nodes that cannot hold them (a damaged graph) are not followed. */
-static void walk(const Hnsw *h, int l, uint32_t *aPar, uint32_t *aQueue, uint32_t nHead,
-                 uint32_t *pnTail) {
-  while (nHead < *pnTail) {
-    uint32_t i = aQueue[nHead++];
-    const uint32_t *li = link_list(h, i, l);
-    for (uint32_t t = 1; t <= li[0] && (int)li[0] <= hnsw_capacity(h, l); t++) {
-      uint32_t e = li[t];
-      if (e >= h->nNode || h->aLevel[e] < l || aPar[e] != PARENT_NONE) continue;
-      aPar[e] = i;
-      aQueue[(*pnTail)++] = e;
-    }
-  }
-}
-
-/* A link of i at level l that is not an edge of the walk's tree aPar, so
-** that dropping it disconnects nothing; HNSW_NONE if every link is one. */
-static uint32_t spare_link(const Hnsw *h, uint32_t i, int l, const uint32_t *aPar) {
-  const uint32_t *li = link_list(h, i, l);
-  for (uint32_t t = 1; t <= li[0]; t++) {
-    uint32_t e = li[t];
-    if (e < h->nNode && h->aLevel[e] >= l && aPar[i] != e && aPar[e] != i) return e;
-  }
-  return HNSW_NONE;
-}
-
-/* The first of aNode[0..n-1] with room at level l, or else the first with a
-** spare link, which is dropped; HNSW_NONE if none. */
-static int free_one(Hnsw *h, int l, const uint32_t *aNode, uint32_t n, const uint32_t *aPar,
-                    uint32_t *pFound) {
-  *pFound = HNSW_NONE;
-  for (uint32_t k = 0; k < n; k++) {
-    if (has_room(h, aNode[k], l)) {
-      *pFound = aNode[k];
-      return SQLITE_OK;
-    }
-  }
-  for (uint32_t k = 0; k < n; k++) {
-    uint32_t y = spare_link(h, aNode[k], l, aPar);
-    if (y != HNSW_NONE) {
-      *pFound = aNode[k];
-      return unlink_pair(h, aNode[k], y, l);
-    }
-  }
-  return SQLITE_OK;
-}
-
-/* Make level l connected: walk it from the entry point, and link each part
-** the walk does not reach (nodes other than exclude) to a reached node near
-** it.  Each end of the new link is a node with room or one that gives up a
-** link outside the walk's tree; one of either always exists, since a part
-** whose nodes are all full (at least two links each) has a cycle.  Costs a
-** pass over the level: only for what cheaper proofs cannot settle, and for
-** graphs stored before links were kept connected. */
-static int join_components(Hnsw *h, int l, uint32_t exclude, int *pnJoined) {
-  if (h->entry == HNSW_NONE || l > h->maxLevel) return SQLITE_OK;
-  uint32_t *aPar = sqlite3_malloc64(sizeof(uint32_t) * (size_t)h->nNode);
-  uint32_t *aQueue = sqlite3_malloc64(sizeof(uint32_t) * (size_t)h->nNode);
-  uint32_t *aNear = sqlite3_malloc64(sizeof(uint32_t) * (size_t)h->efConstruction);
-  HnswCand *aW = sqlite3_malloc64(sizeof(HnswCand) * (size_t)h->efConstruction);
-  float *q = sqlite3_malloc64(sizeof(float) * (size_t)h->nDims);
-  int rc = aPar && aQueue && aNear && aW && q ? SQLITE_OK : SQLITE_NOMEM;
-  if (rc == SQLITE_OK) {
-    memset(aPar, 0xff, sizeof(uint32_t) * (size_t)h->nNode); /* PARENT_NONE */
-    uint32_t nTail = 0;
-    aPar[h->entry] = PARENT_ROOT;
-    aQueue[nTail++] = h->entry;
-    walk(h, l, aPar, aQueue, 0, &nTail);
-    for (uint32_t i = 0; i < h->nNode && rc == SQLITE_OK; i++) {
-      if (h->aLevel[i] < l || i == exclude || aPar[i] != PARENT_NONE) continue;
-      /* The part of i, queued after the reached nodes. */
-      uint32_t nMain = nTail, p, z;
-      aPar[i] = PARENT_ROOT;
-      aQueue[nTail++] = i;
-      walk(h, l, aPar, aQueue, nMain, &nTail);
-      rc = free_one(h, l, aQueue + nMain, nTail - nMain, aPar, &p);
-      z = HNSW_NONE;
-      if (rc == SQLITE_OK && p != HNSW_NONE) {
-        /* The reached nodes nearest to p first: a search cannot leave them. */
-        hnsw_decode(h, p, q);
-        rc = search_layer(h, h->linkMetric, q, &h->entry, 1, h->efConstruction, l, 0, 0,
-                          HNSW_NONE, h->efConstruction, dist_vec(h, h->linkMetric, q, q));
-        int nW = rc == SQLITE_OK ? take_results(h, aW) : 0;
-        for (int j = 0; j < nW; j++) aNear[j] = aW[j].node;
-        if (rc == SQLITE_OK) rc = free_one(h, l, aNear, (uint32_t)nW, aPar, &z);
-        if (rc == SQLITE_OK && z == HNSW_NONE) rc = free_one(h, l, aQueue, nMain, aPar, &z);
-      }
-      if (rc != SQLITE_OK) break;
-      if (z == HNSW_NONE) {
-        /* Only a damaged graph (one-way links) gets here: the part stays
-        ** apart, out of the queue of reached nodes. */
-        nTail = nMain;
-        continue;
-      }
-      rc = join(h, p, z, l);
-      /* Walk the part again from p, so that its tree hangs from z. */
-      for (uint32_t k = nMain; k < nTail; k++) aPar[aQueue[k]] = PARENT_NONE;
-      nTail = nMain;
-      aPar[p] = z;
-      aQueue[nTail++] = p;
-      walk(h, l, aPar, aQueue, nMain, &nTail);
-      if (pnJoined) (*pnJoined)++;
-    }
-  }
-  sqlite3_free(aPar);
-  sqlite3_free(aQueue);
-  sqlite3_free(aNear);
-  sqlite3_free(aW);
-  if (q) memset(q, 0, sizeof(float) * (size_t)h->nDims);
-  sqlite3_free(q);
-  return rc;
-}
-
-int hnsw_connect(Hnsw *h, int *pnJoined) {
-  int rc = SQLITE_OK;
-  if (pnJoined) *pnJoined = 0;
-  for (int l = 0; l <= h->maxLevel && rc == SQLITE_OK; l++) {
-    rc = join_components(h, l, HNSW_NONE, pnJoined);
-  }
-  return rc;
-}
-
-int hnsw_delete(Hnsw *h, sqlite3_int64 rowid) {
-  uint32_t d = hnsw_find(h, rowid);
-  if (d == HNSW_NONE) return SQLITE_OK;
-  int level = h->aLevel[d], rc = SQLITE_OK;
-  if (h->entry == d) choose_entry_without(h, d);
-  /* d is cut off at every level before any repair: a repair may search the
-  ** graph, and a search that could still reach d would link to it again,
-  ** leaving a link to a deleted row behind. */
-  size_t nStride = 1 + (size_t)h->M0; /* count, then the neighbours */
-  uint32_t aStack[3 * (1 + 2 * HNSW_MAX_M)];
-  uint32_t *aNbr = (size_t)(level + 1) * nStride <= sizeof(aStack) / sizeof(aStack[0])
-                       ? aStack
-                       : sqlite3_malloc64(sizeof(uint32_t) * (size_t)(level + 1) * nStride);
-  if (aNbr == 0) return SQLITE_NOMEM;
-  for (int l = 0; l <= level && rc == SQLITE_OK; l++) {
-    uint32_t *a = aNbr + (size_t)l * nStride, *ld = link_list(h, d, l);
-    memcpy(a, ld, sizeof(uint32_t) * (1 + (size_t)ld[0]));
-    for (uint32_t j = 1; j <= a[0] && rc == SQLITE_OK; j++) rc = unlink_pair(h, d, a[j], l);
-  }
-  for (int l = 0; l <= level && rc == SQLITE_OK; l++) {
-    const uint32_t *a = aNbr + (size_t)l * nStride;
-    for (uint32_t j = 1; j <= a[0] && rc == SQLITE_OK; j++) {
-      rc = repair(h, a[j], l, a + 1, (int)a[0]);
-    }
-    if (rc == SQLITE_OK) rc = rejoin(h, l, a + 1, (int)a[0], d);
-  }
-  if (aNbr != aStack) sqlite3_free(aNbr);
-  if (rc == SQLITE_OK) rc = node_release(h, d);
   return rc;
 }
 
 /* ---- loading ----------------------------------------------------------- */
 
-int hnsw_load_node(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float *v,
+int hnsw_load_node(Hnsw *h, int64_t rowid, int64_t tag, const float *v,
                    int level, uint32_t *pNode) {
   return node_new(h, rowid, tag, v, level, pNode);
 }
 
 void hnsw_load_links(Hnsw *h, uint32_t i, int l, const uint32_t *a, int n) {
-  uint32_t *li = link_list(h, i, l);
+  uint32_t *li = hnswi_link_list(h, i, l);
+  assert(n >= 0 && n <= hnsw_capacity(h, l));
+  h->bLoaded = 1;
   li[0] = (uint32_t)n;
   memcpy(li + 1, a, sizeof(uint32_t) * (size_t)n);
 }
 
 void hnsw_set_entry(Hnsw *h, uint32_t i) {
+  assert(i == HNSW_NONE || (i < h->nNode && hnsw_is_live(h, i)));
   h->entry = i;
   h->maxLevel = i == HNSW_NONE ? -1 : h->aLevel[i];
-}
-
-/* ---- checking ---------------------------------------------------------- */
-
-static void check_lists(Hnsw *h, HnswReport *r) {
-  for (uint32_t i = 0; i < h->nNode; i++) {
-    if (!hnsw_is_live(h, i)) continue;
-    r->nodes++;
-    int bLinked = 0;
-    for (int l = 0; l <= h->aLevel[i]; l++) {
-      uint32_t *li = link_list(h, i, l);
-      if ((int)li[0] > hnsw_capacity(h, l)) {
-        r->degreeViolations++;
-        continue;
-      }
-      uint32_t epoch = visit_begin(h); /* finds duplicates within the list */
-      for (uint32_t j = 1; j <= li[0]; j++) {
-        uint32_t e = li[j];
-        r->links++;
-        if (e >= h->nNode || e == i || !hnsw_is_live(h, e) || h->aLevel[e] < l ||
-            h->aVisited[e] == epoch) {
-          r->badLinks++;
-          continue;
-        }
-        h->aVisited[e] = epoch;
-        bLinked = 1;
-        uint32_t *le = link_list(h, e, l);
-        if ((int)le[0] > hnsw_capacity(h, l) || !list_has(le, i)) r->oneWay++;
-      }
-    }
-    if (!bLinked && h->nLive > 1) r->isolated++;
-  }
-}
-
-static int check_reach(Hnsw *h, HnswReport *r) {
-  if (h->entry == HNSW_NONE) return SQLITE_OK;
-  uint32_t *aQueue = sqlite3_malloc64(sizeof(uint32_t) * (size_t)(h->nNode + 1));
-  if (aQueue == 0) return SQLITE_NOMEM;
-  uint32_t epoch = visit_begin(h), nHead = 0, nTail = 0;
-  aQueue[nTail++] = h->entry;
-  h->aVisited[h->entry] = epoch;
-  while (nHead < nTail) {
-    uint32_t i = aQueue[nHead++];
-    const uint32_t *li = link_list(h, i, 0);
-    for (uint32_t j = 1; j <= li[0] && (int)li[0] <= h->M0; j++) {
-      uint32_t e = li[j];
-      if (e >= h->nNode || !hnsw_is_live(h, e) || h->aVisited[e] == epoch) continue;
-      h->aVisited[e] = epoch;
-      aQueue[nTail++] = e;
-    }
-  }
-  r->unreachable = (sqlite3_int64)h->nLive - nTail;
-  sqlite3_free(aQueue);
-  return SQLITE_OK;
-}
-
-int hnsw_check(Hnsw *h, HnswReport *r) {
-  memset(r, 0, sizeof(*r));
-  check_lists(h, r);
-  if (h->entry == HNSW_NONE) {
-    r->entryOk = h->nLive == 0;
-    r->unreachable = h->nLive;
-    return SQLITE_OK;
-  }
-  int topLevel = -1;
-  for (uint32_t i = 0; i < h->nNode; i++) {
-    if (h->aLevel[i] > topLevel) topLevel = h->aLevel[i];
-  }
-  r->entryOk = h->entry < h->nNode && hnsw_is_live(h, h->entry) &&
-               h->aLevel[h->entry] == topLevel && h->maxLevel == topLevel;
-  if (!r->entryOk) {
-    r->unreachable = h->nLive;
-    return SQLITE_OK;
-  }
-  return check_reach(h, r);
 }

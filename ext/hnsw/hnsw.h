@@ -1,18 +1,44 @@
 /*
 ** hnsw.h — the internal header of ext/hnsw/: the HNSW graph in memory and its
-** helpers (a rowid map, a top-k heap); no SQL.
+** helpers (a rowid map, a top-k heap).  No SQLite at all: the layer builds
+** and is tested alone (the Makefile links test_hnsw, test_i64map and
+** test_topk without it), so the graph can be read, reused and reasoned
+** about on its own.
 **
-** One section per part, in dependency order: i64map, topk, hnsw.
+** One section per part, in dependency order: memory, i64map, topk, hnsw,
+** then the internals that hnsw.c and hnsw_repair.c share.
 ** Layers below this one only (see docs/architecture.md; make check-layers).
 */
 #ifndef VG_HNSW_LAYER_H
 #define VG_HNSW_LAYER_H
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
-#include "base/base.h"
+/* Only the first part of vector.h: the metrics and distance kernels. */
+#define VG_VECTOR_KERNELS_ONLY
 #include "vector/vector.h"
+#undef VG_VECTOR_KERNELS_ONLY
+
+/***************************************************************************
+** memory: the layer's allocator and return codes.
+**
+** Every allocation of the layer goes through these three names (as Redis's
+** rax goes through rax_malloc.h), so that another allocator is one edit
+** here.  Memory the layer hands to its callers (a TopK's array, kept by a
+** cursor) is released with hnsw_mem_free.
+*/
+
+#define hnsw_malloc(n) malloc(n)
+#define hnsw_realloc(p, n) realloc((p), (n))
+#define hnsw_mem_free(p) free(p)
+
+#define HNSW_OK 0
+#define HNSW_NOMEM 1  /* an allocation failed; the structure is unchanged or still valid */
+#define HNSW_MISUSE 2 /* bad parameters: a rowid already present, a level out of range */
+#define HNSW_FULL 3   /* the graph holds as many nodes as a node number can name */
 
 /***************************************************************************
 ** i64map: a hash map from 64-bit integer keys to non-negative 64-bit
@@ -24,8 +50,8 @@
 */
 
 typedef struct I64MapEntry {
-  sqlite3_int64 key;
-  sqlite3_int64 val; /* < 0: empty */
+  int64_t key;
+  int64_t val; /* < 0: empty */
 } I64MapEntry;
 
 typedef struct I64Map {
@@ -37,17 +63,17 @@ typedef struct I64Map {
 void i64map_init(I64Map *p);
 void i64map_free(I64Map *p);
 
-/* Make room for n entries without rehashing.  SQLITE_OK or SQLITE_NOMEM. */
+/* Make room for n entries without rehashing.  HNSW_OK or HNSW_NOMEM. */
 int i64map_reserve(I64Map *p, size_t n);
 
-/* Insert or overwrite; val must be >= 0.  SQLITE_OK or SQLITE_NOMEM. */
-int i64map_put(I64Map *p, sqlite3_int64 key, sqlite3_int64 val);
+/* Insert or overwrite; val must be >= 0.  HNSW_OK or HNSW_NOMEM. */
+int i64map_put(I64Map *p, int64_t key, int64_t val);
 
 /* The value for key, or -1. */
-sqlite3_int64 i64map_get(const I64Map *p, sqlite3_int64 key);
+int64_t i64map_get(const I64Map *p, int64_t key);
 
 /* Remove key if present. */
-void i64map_remove(I64Map *p, sqlite3_int64 key);
+void i64map_remove(I64Map *p, int64_t key);
 
 /***************************************************************************
 ** topk: keeps the k nearest (distance, rowid) pairs seen so far.
@@ -59,7 +85,7 @@ void i64map_remove(I64Map *p, sqlite3_int64 key);
 
 typedef struct VgHit {
   double distance;
-  sqlite3_int64 rowid;
+  int64_t rowid;
 } VgHit;
 
 typedef struct TopK {
@@ -73,14 +99,14 @@ void topk_init(TopK *p, int k);
 void topk_free(TopK *p);
 
 /* Would (d, id) be kept?  Cheap test before computing anything else. */
-static inline int topk_accepts(const TopK *p, double d, sqlite3_int64 id) {
+static inline int topk_accepts(const TopK *p, double d, int64_t id) {
   if (p->n < p->k) return 1;
   const VgHit *w = &p->a[0];
   return d < w->distance || (d == w->distance && id < w->rowid);
 }
 
-/* Offer a pair.  SQLITE_OK or SQLITE_NOMEM. */
-int topk_push(TopK *p, double d, sqlite3_int64 id);
+/* Offer a pair.  HNSW_OK or HNSW_NOMEM. */
+int topk_push(TopK *p, double d, int64_t id);
 
 /* Sort the kept pairs nearest first; the heap is unusable afterwards
 ** except through p->a[0..n-1]. */
@@ -179,8 +205,8 @@ typedef struct Hnsw {
   uint32_t nNode;      /* node slots used, live or free */
   uint32_t nAlloc;     /* node slots allocated */
   uint32_t nLive;
-  sqlite3_int64 *aRowid;
-  sqlite3_int64 *aTag;
+  int64_t *aRowid;
+  int64_t *aTag;
   signed char *aLevel; /* -1: free slot */
   /* Per node, in one block of nodeWords 32-bit words: the level-0 list
   ** (count, then M0 node numbers), padding, then the vector from word
@@ -197,6 +223,7 @@ typedef struct Hnsw {
 
   uint32_t entry;      /* HNSW_NONE when empty */
   int maxLevel;        /* level of the entry point, -1 when empty */
+  int bLoaded;         /* lists set by hnsw_load_links: as stored (see internals) */
 
   /* scratch */
   uint32_t *aVisited;  /* epoch per node */
@@ -213,36 +240,37 @@ typedef struct Hnsw {
 ** that fail it are still walked through, so the graph stays connected. */
 typedef int (*HnswAccept)(void *pCtx, uint32_t node);
 
-/* An empty graph.  SQLITE_OK, SQLITE_NOMEM, or SQLITE_MISUSE for bad
+/* An empty graph.  HNSW_OK, HNSW_NOMEM, or HNSW_MISUSE for bad
 ** parameters. */
 int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction,
               HnswVectors vectors);
 void hnsw_free(Hnsw *h);
 
-/* Make room for exactly n nodes (more are added as needed).  SQLITE_OK or
-** SQLITE_NOMEM. */
+/* Make room for exactly n nodes (more are added as needed).  HNSW_OK or
+** HNSW_NOMEM. */
 int hnsw_reserve(Hnsw *h, uint32_t n);
 
 /* The level for a new node, from a uniform u in (0, 1]. */
 int hnsw_level_for(const Hnsw *h, double u);
 
 /* Insert a new rowid (not yet present) at the given level and link it.  v is
-** copied.  SQLITE_OK, SQLITE_NOMEM, or SQLITE_MISUSE for a rowid present. */
-int hnsw_insert(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float *v,
+** copied.  HNSW_OK, HNSW_NOMEM, HNSW_MISUSE for a rowid present or a bad
+** level, or HNSW_FULL. */
+int hnsw_insert(Hnsw *h, int64_t rowid, int64_t tag, const float *v,
                 int level);
 
 /* Unlink rowid, repair its neighbours and free its node (the vector's
-** memory is zeroed).  SQLITE_OK (also when absent) or SQLITE_NOMEM. */
-int hnsw_delete(Hnsw *h, sqlite3_int64 rowid);
+** memory is zeroed).  HNSW_OK (also when absent) or HNSW_NOMEM. */
+int hnsw_delete(Hnsw *h, int64_t rowid);
 
 /* Search for the ef nearest accepted nodes (accept may be 0: all).  Writes
 ** up to ef candidates into aOut, nearest first (ties by rowid), and their
-** number into *pnOut.  SQLITE_OK or SQLITE_NOMEM. */
+** number into *pnOut.  HNSW_OK or HNSW_NOMEM. */
 int hnsw_search(Hnsw *h, const float *q, int ef, HnswAccept accept, void *pCtx,
                 HnswCand *aOut, int *pnOut);
 
 /* Node of rowid, or HNSW_NONE. */
-uint32_t hnsw_find(const Hnsw *h, sqlite3_int64 rowid);
+uint32_t hnsw_find(const Hnsw *h, int64_t rowid);
 
 static inline int hnsw_is_live(const Hnsw *h, uint32_t i) { return h->aLevel[i] >= 0; }
 
@@ -276,7 +304,7 @@ void hnsw_dirty_clear(Hnsw *h);
 /* ---- loading a stored graph ------------------------------------------- */
 
 /* Add a node without links.  *pNode receives its number. */
-int hnsw_load_node(Hnsw *h, sqlite3_int64 rowid, sqlite3_int64 tag, const float *v,
+int hnsw_load_node(Hnsw *h, int64_t rowid, int64_t tag, const float *v,
                    int level, uint32_t *pNode);
 
 /* Set the links of node i at level l as stored (n <= capacity). */
@@ -288,24 +316,157 @@ void hnsw_set_entry(Hnsw *h, uint32_t i);
 /* ---- checking --------------------------------------------------------- */
 
 typedef struct HnswReport {
-  sqlite3_int64 nodes;
-  sqlite3_int64 links;             /* list entries, all levels */
-  sqlite3_int64 oneWay;            /* a lists b, b does not list a */
-  sqlite3_int64 badLinks;          /* to self, to a free node, to a node below the level, duplicates */
-  sqlite3_int64 degreeViolations;  /* lists over capacity */
-  sqlite3_int64 isolated;          /* nodes without links while others exist */
-  sqlite3_int64 unreachable;       /* not reachable from the entry point at level 0 */
+  int64_t nodes;
+  int64_t links;             /* list entries, all levels */
+  int64_t oneWay;            /* a lists b, b does not list a */
+  int64_t badLinks;          /* to self, to a free node, to a node below the level, duplicates */
+  int64_t degreeViolations;  /* lists over capacity */
+  int64_t isolated;          /* nodes without links while others exist */
+  int64_t unreachable;       /* not reachable from the entry point at level 0 */
   int entryOk;                     /* entry point exists and has the top level */
 } HnswReport;
 
-/* Check the graph's invariants.  SQLITE_OK or SQLITE_NOMEM. */
+/* Check the graph's invariants.  HNSW_OK or HNSW_NOMEM. */
 int hnsw_check(Hnsw *h, HnswReport *pReport);
 
 /* Restore the connectivity invariant of a graph that lacks it (one stored
 ** before it held, say): at each level, link every part that the entry
 ** point cannot reach to the part it can, near each other.  Costs a walk of
 ** every level.  *pnJoined (may be 0) receives the number of parts joined;
-** the nodes changed are dirty.  SQLITE_OK or SQLITE_NOMEM. */
+** the nodes changed are dirty.  HNSW_OK or HNSW_NOMEM. */
 int hnsw_connect(Hnsw *h, int *pnJoined);
+
+/***************************************************************************
+** internals shared by hnsw.c and hnsw_repair.c: for no other file.
+**
+** hnsw.c holds the nodes' memory, distances, the link primitives, search,
+** insertion and loading; hnsw_repair.c deletion with repair, reconnecting
+** a level (hnsw_connect) and checking (hnsw_check).  What both use is here,
+** named hnswi_ (i: internal).  What a search or a link choice calls per
+** node is static inline, so that both files inline it.
+**
+** The asserts of these files state invariants documented above (symmetric
+** links, lists within capacity, slot bookkeeping).  Test builds compile
+** them in; none has a side effect, so a build may define NDEBUG.  What a
+** list holds (links both ways, each to a node that has the level) is
+** asserted only in a graph this layer linked itself: a loaded graph's
+** lists are as stored (bLoaded), and damage the loader lets through, such
+** as a one-way link, is stepped around (walk) and reported (hnsw_check),
+** never a reason to abort.
+*/
+
+/* The distance under metric m between two float vectors. */
+static inline float hnswi_dist_vec(const Hnsw *h, vg_metric m, const float *a, const float *b) {
+  switch (m) {
+    case VG_METRIC_COSINE:
+      return 1.0f - vg_dot(a, b, h->nDims);
+    case VG_METRIC_IP:
+      return -vg_dot(a, b, h->nDims);
+    default:
+      return vg_l2sq(a, b, h->nDims);
+  }
+}
+
+/* An int8 node's vector: LO, STEP, RESID (|x - decoded|), MAG (what
+** rounding error scales with, see hnsw_distance_error), then the codes. */
+enum { HNSW_CODE_LO, HNSW_CODE_STEP, HNSW_CODE_RESID, HNSW_CODE_MAG, HNSW_CODE_HEAD };
+
+/* The words of node i's block that hold its vector (hnsw_vector's, writable). */
+static inline float *hnswi_vector_words(const Hnsw *h, uint32_t i) {
+  return (float *)hnsw_vector(h, i);
+}
+
+/* The codes of node i of an int8 graph. */
+static inline const unsigned char *hnswi_codes(const Hnsw *h, uint32_t i) {
+  return (const unsigned char *)(hnswi_vector_words(h, i) + HNSW_CODE_HEAD);
+}
+
+/* Distance under metric m from the float vector q to node i. */
+static inline float hnswi_dist_to(const Hnsw *h, vg_metric m, const float *q, uint32_t i) {
+  if (h->vectors == HNSW_FLOAT32) return hnswi_dist_vec(h, m, q, hnsw_vector(h, i));
+  const float *w = hnswi_vector_words(h, i);
+  const unsigned char *c = hnswi_codes(h, i);
+  switch (m) {
+    case VG_METRIC_COSINE:
+      return 1.0f - vg_dot_code(q, c, w[HNSW_CODE_LO], w[HNSW_CODE_STEP], h->nDims);
+    case VG_METRIC_IP:
+      return -vg_dot_code(q, c, w[HNSW_CODE_LO], w[HNSW_CODE_STEP], h->nDims);
+    default:
+      return vg_l2sq_code(q, c, w[HNSW_CODE_LO], w[HNSW_CODE_STEP], h->nDims);
+  }
+}
+
+/* Node a's vector as floats, to compare with others under linkMetric (see
+** hnsw_init).  For an int8 graph it is decoded into h->aDecoded, valid
+** until the next call; callers decode once and compare with many. */
+static inline const float *hnswi_node_as_query(const Hnsw *h, uint32_t a) {
+  if (h->vectors == HNSW_FLOAT32) return hnsw_vector(h, a);
+  hnsw_decode(h, a, h->aDecoded);
+  return h->aDecoded;
+}
+
+/* The distance links are chosen by, from qa (hnswi_node_as_query's) to b. */
+static inline float hnswi_dist_link(const Hnsw *h, const float *qa, uint32_t b) {
+  return hnswi_dist_to(h, h->linkMetric, qa, b);
+}
+
+/* The list of node i at level l: element 0 is the count.  Only a node's
+** own levels have lists (a free node has none). */
+static inline uint32_t *hnswi_link_list(const Hnsw *h, uint32_t i, int l) {
+  assert(i < h->nNode);
+  assert(l >= 0 && (l <= h->aLevel[i] || h->bLoaded));
+  if (l == 0) return h->aNode0 + (size_t)i * h->nodeWords;
+  return h->apUpper[i] + (size_t)(l - 1) * (size_t)(1 + h->M);
+}
+
+/* Does the list a (count first) name x? */
+static inline int hnswi_list_has(const uint32_t *a, uint32_t x) {
+  for (uint32_t j = 1; j <= a[0]; j++) {
+    if (a[j] == x) return 1;
+  }
+  return 0;
+}
+
+/* The number of links of node i at level l. */
+static inline int hnswi_degree(const Hnsw *h, uint32_t i, int l) {
+  return (int)hnswi_link_list(h, i, l)[0];
+}
+
+/* Can node i take one more link at level l? */
+static inline int hnswi_has_room(const Hnsw *h, uint32_t i, int l) {
+  return hnswi_degree(h, i, l) < hnsw_capacity(h, l);
+}
+
+/* n consecutive new epochs for the visited marks; returns the first. */
+uint32_t hnswi_visit_begin_range(Hnsw *h, uint32_t n);
+
+/* A new epoch for the visited marks. */
+static inline uint32_t hnswi_visit_begin(Hnsw *h) { return hnswi_visit_begin_range(h, 1); }
+
+/* Free node i, which has no links left.  HNSW_OK or HNSW_NOMEM. */
+int hnswi_node_release(Hnsw *h, uint32_t i);
+
+/* Link a and b at level l; both have room and neither lists the other. */
+int hnswi_join(Hnsw *h, uint32_t a, uint32_t b, int l);
+
+/* Remove the link between a and b at level l, which both list. */
+int hnswi_unlink_pair(Hnsw *h, uint32_t a, uint32_t b, int l);
+
+/* Link a and b at level l unless a full list refuses; never disconnects. */
+int hnswi_link_pair(Hnsw *h, uint32_t a, uint32_t b, int l);
+
+/* qsort order of candidates: by distance, then node number. */
+int hnswi_cand_cmp(const void *x, const void *y);
+
+/* Reorder the runs of equal distances in the sorted a[], salted by salt. */
+void hnswi_order_ties(HnswCand *a, int n, uint32_t salt);
+
+/* Algorithm 2 of the paper at level l: the ef nearest accepted in h->result. */
+int hnswi_search_layer(Hnsw *h, vg_metric m, const float *q, const uint32_t *aEp, int nEp, int ef,
+                       int l, HnswAccept accept, void *pCtx, uint32_t exclude, int nTieMax,
+                       float dFloor);
+
+/* Move h->result into a[] (room for ef) nearest first; returns the count. */
+int hnswi_take_results(Hnsw *h, HnswCand *a);
 
 #endif

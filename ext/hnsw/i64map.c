@@ -6,10 +6,11 @@
 */
 #include "hnsw/hnsw.h"
 
+#include <assert.h>
 #include <string.h>
 
-static size_t hash_key(sqlite3_int64 key) {
-  sqlite3_uint64 x = (sqlite3_uint64)key;
+static size_t hash_key(int64_t key) {
+  uint64_t x = (uint64_t)key;
   x ^= x >> 30;
   x *= 0xbf58476d1ce4e5b9ULL;
   x ^= x >> 27;
@@ -21,13 +22,13 @@ static size_t hash_key(sqlite3_int64 key) {
 void i64map_init(I64Map *p) { memset(p, 0, sizeof(*p)); }
 
 void i64map_free(I64Map *p) {
-  sqlite3_free(p->a);
+  hnsw_mem_free(p->a);
   memset(p, 0, sizeof(*p));
 }
 
 static int rehash(I64Map *p, size_t nBucket) {
-  I64MapEntry *aNew = sqlite3_malloc64(sizeof(I64MapEntry) * (sqlite3_uint64)nBucket);
-  if (aNew == 0) return SQLITE_NOMEM;
+  I64MapEntry *aNew = hnsw_malloc(sizeof(I64MapEntry) * (uint64_t)nBucket);
+  if (aNew == 0) return HNSW_NOMEM;
   for (size_t i = 0; i < nBucket; i++) aNew[i].val = -1;
   for (size_t i = 0; i < p->nBucket; i++) {
     if (p->a[i].val < 0) continue;
@@ -35,38 +36,39 @@ static int rehash(I64Map *p, size_t nBucket) {
     while (aNew[j].val >= 0) j = (j + 1) & (nBucket - 1);
     aNew[j] = p->a[i];
   }
-  sqlite3_free(p->a);
+  hnsw_mem_free(p->a);
   p->a = aNew;
   p->nBucket = nBucket;
-  return SQLITE_OK;
+  return HNSW_OK;
 }
 
 int i64map_reserve(I64Map *p, size_t n) {
   size_t nBucket = p->nBucket ? p->nBucket : 16;
   while (n * 4 >= nBucket * 3) nBucket *= 2; /* keep the load below 3/4 */
-  if (nBucket == p->nBucket) return SQLITE_OK;
+  if (nBucket == p->nBucket) return HNSW_OK;
   return rehash(p, nBucket);
 }
 
-int i64map_put(I64Map *p, sqlite3_int64 key, sqlite3_int64 val) {
+int i64map_put(I64Map *p, int64_t key, int64_t val) {
+  assert(val >= 0); /* a negative value marks an empty bucket */
   int rc = i64map_reserve(p, p->nUsed + 1);
-  if (rc != SQLITE_OK) return rc;
+  if (rc != HNSW_OK) return rc;
   size_t mask = p->nBucket - 1;
   size_t j = hash_key(key) & mask;
   while (p->a[j].val >= 0) {
     if (p->a[j].key == key) {
       p->a[j].val = val;
-      return SQLITE_OK;
+      return HNSW_OK;
     }
     j = (j + 1) & mask;
   }
   p->a[j].key = key;
   p->a[j].val = val;
   p->nUsed++;
-  return SQLITE_OK;
+  return HNSW_OK;
 }
 
-sqlite3_int64 i64map_get(const I64Map *p, sqlite3_int64 key) {
+int64_t i64map_get(const I64Map *p, int64_t key) {
   if (p->nBucket == 0) return -1;
   size_t mask = p->nBucket - 1;
   size_t j = hash_key(key) & mask;
@@ -77,7 +79,7 @@ sqlite3_int64 i64map_get(const I64Map *p, sqlite3_int64 key) {
   return -1;
 }
 
-void i64map_remove(I64Map *p, sqlite3_int64 key) {
+void i64map_remove(I64Map *p, int64_t key) {
   if (p->nBucket == 0) return;
   size_t mask = p->nBucket - 1;
   size_t j = hash_key(key) & mask;

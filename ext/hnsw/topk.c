@@ -3,6 +3,7 @@
 */
 #include "hnsw/hnsw.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,7 @@ void topk_init(TopK *p, int k) {
 }
 
 void topk_free(TopK *p) {
-  sqlite3_free(p->a);
+  hnsw_mem_free(p->a);
   memset(p, 0, sizeof(*p));
 }
 
@@ -46,26 +47,27 @@ static void sift_down(VgHit *a, int n, int i) {
   }
 }
 
-int topk_push(TopK *p, double d, sqlite3_int64 id) {
-  if (!topk_accepts(p, d, id)) return SQLITE_OK;
+int topk_push(TopK *p, double d, int64_t id) {
+  if (!topk_accepts(p, d, id)) return HNSW_OK;
   if (p->n < p->k) {
     if (p->n == p->nAlloc) {
       int nNew = p->nAlloc ? p->nAlloc * 2 : 16;
       if (nNew > p->k) nNew = p->k;
-      VgHit *aNew = sqlite3_realloc64(p->a, sizeof(VgHit) * (sqlite3_uint64)nNew);
-      if (aNew == 0) return SQLITE_NOMEM;
+      VgHit *aNew = hnsw_realloc(p->a, sizeof(VgHit) * (uint64_t)nNew);
+      if (aNew == 0) return HNSW_NOMEM;
       p->a = aNew;
       p->nAlloc = nNew;
     }
+    assert(p->n < p->nAlloc && p->nAlloc <= p->k);
     p->a[p->n].distance = d;
     p->a[p->n].rowid = id;
     sift_up(p->a, p->n++);
-    return SQLITE_OK;
+    return HNSW_OK;
   }
   p->a[0].distance = d;
   p->a[0].rowid = id;
   sift_down(p->a, p->n, 0);
-  return SQLITE_OK;
+  return HNSW_OK;
 }
 
 static int hit_cmp(const void *x, const void *y) {

@@ -376,10 +376,10 @@ typedef struct PiiStamp {
   unsigned int iDataVersion;
 } PiiStamp;
 
-/* One per connection, shared (reference counted) by the PII functions and
-** the vg_pii_scan module; freed with the connection. */
+/* This layer's part of the per-connection state (ext/vecguard.c owns the
+** whole, and frees it with the connection): what the PII functions and the
+** vg_pii_scan module share. */
 typedef struct PiiConn {
-  int nRef;
   VgPiiEngine *pEngine;   /* built-in + enabled custom recognizers */
   VgPiiRecognizer *aRec;  /* what pEngine was built from */
   int nRec;
@@ -400,7 +400,8 @@ typedef struct PiiConn {
   VgPiiKey tableKey;
 } PiiConn;
 
-void pii_conn_unref(void *p);
+void pii_conn_init(PiiConn *c);
+void pii_conn_clear(PiiConn *c);
 
 /* The connection's engine, brought up to date with vg_pii_recognizers;
 ** 0 with *pzErr set (or SQLITE_NOMEM in *pRc) on failure. */
@@ -455,7 +456,9 @@ const PiiOptions *pii_options_arg(sqlite3_context *ctx, PiiConn *c, int argc,
 int pii_options_parse(sqlite3 *db, PiiConn *c, const char *zJson, unsigned mask,
                       const char *zFunc, PiiOptions **pp, char **pzErr);
 
-
-int vg_register_pii_scan_module(sqlite3 *db, PiiConn *c);
+/* What ext/vecguard.c registers for this layer, each taking the PiiConn:
+** the SQL functions (pii_sql.c) and the module vg_pii_scan (pii_scan.c). */
+extern const VgFunction vg_pii_functions[];
+extern const sqlite3_module vg_pii_scan_module;
 
 #endif

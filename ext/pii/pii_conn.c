@@ -19,15 +19,17 @@ static void free_custom(PiiConn *c) {
   c->nRec = 0;
 }
 
-void pii_conn_unref(void *p) {
-  PiiConn *c = p;
-  if (--c->nRef > 0) return;
+void pii_conn_init(PiiConn *c) {
+  memset(c, 0, sizeof(*c));
+}
+
+void pii_conn_clear(PiiConn *c) {
   vg_pii_engine_free(c->pEngine);
   free_custom(c);
   vg_pii_key_wipe(&c->key);
   vg_pii_key_wipe(&c->tableKey);
   sqlite3_free(c->zTableKeyName);
-  sqlite3_free(c);
+  pii_conn_init(c);
 }
 
 /* ---- custom recognizers ------------------------------------------------- */

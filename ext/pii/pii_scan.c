@@ -234,7 +234,7 @@ static int scan_rowid(sqlite3_vtab_cursor *pCursor, sqlite3_int64 *pRowid) {
   return SQLITE_OK;
 }
 
-static const sqlite3_module scan_module = {
+const sqlite3_module vg_pii_scan_module = {
     .iVersion = 0,
     .xCreate = 0, /* eponymous only */
     .xConnect = scan_connect,
@@ -249,10 +249,3 @@ static const sqlite3_module scan_module = {
     .xColumn = scan_column,
     .xRowid = scan_rowid,
 };
-
-static void scan_module_free(void *p) { pii_conn_unref(p); }
-
-int vg_register_pii_scan_module(sqlite3 *db, PiiConn *c) {
-  c->nRef++;
-  return sqlite3_create_module_v2(db, "vg_pii_scan", &scan_module, c, scan_module_free);
-}

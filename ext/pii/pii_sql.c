@@ -421,44 +421,25 @@ static void fn_pii_deny_pattern(sqlite3_context *ctx, int argc, sqlite3_value **
   vg_result_str(ctx, out);
 }
 
-int vg_register_pii_functions(sqlite3 *db) {
-  /* Functions that read the connection's recognizers or key are not
-  ** deterministic: both can change between statements. */
-  enum { INNOCUOUS = SQLITE_INNOCUOUS, DIRECT = SQLITE_DIRECTONLY, DETERMINISTIC = SQLITE_DETERMINISTIC };
-  static const struct {
-    const char *zName;
-    int nArg;
-    int flags;
-    void (*xFunc)(sqlite3_context *, int, sqlite3_value **);
-  } aFunc[] = {
-      {"vg_pii_detect", 1, INNOCUOUS, fn_pii_detect},
-      {"vg_pii_detect", 2, INNOCUOUS, fn_pii_detect},
-      {"vg_pii_check", 1, INNOCUOUS, fn_pii_check},
-      {"vg_pii_check", 2, INNOCUOUS, fn_pii_check},
-      {"vg_pii_redact", 1, 0, fn_pii_redact},
-      {"vg_pii_redact", 2, 0, fn_pii_redact},
-      {"vg_pii_hash", 1, 0, fn_pii_hash},
-      {"vg_pii_hash", 2, 0, fn_pii_hash},
-      {"vg_pii_set_key", 1, DIRECT, fn_pii_set_key},
-      {"vg_pii_decrypt", 1, DIRECT, fn_pii_decrypt},
-      {"vg_pii_decrypt", 2, DIRECT, fn_pii_decrypt},
-      {"vg_pii_init", 0, DIRECT, fn_pii_init},
-      {"vg_pii_validate_recognizer", 4, INNOCUOUS | DETERMINISTIC, fn_pii_validate_recognizer},
-      {"vg_pii_deny_pattern", 1, INNOCUOUS | DETERMINISTIC, fn_pii_deny_pattern},
-  };
-  PiiConn *c = sqlite3_malloc64(sizeof(*c));
-  if (c == 0) return SQLITE_NOMEM;
-  memset(c, 0, sizeof(*c));
-  c->nRef = 1; /* held here until everything is registered */
-  int rc = SQLITE_OK;
-  for (size_t i = 0; i < sizeof aFunc / sizeof aFunc[0] && rc == SQLITE_OK; i++) {
-    c->nRef++;
-    rc = sqlite3_create_function_v2(db, aFunc[i].zName, aFunc[i].nArg,
-                                    SQLITE_UTF8 | aFunc[i].flags, c, aFunc[i].xFunc, 0, 0,
-                                    pii_conn_unref);
-    /* On failure SQLite has already called the destructor once. */
-  }
-  if (rc == SQLITE_OK) rc = vg_register_pii_scan_module(db, c);
-  pii_conn_unref(c);
-  return rc;
-}
+/* What ext/vecguard.c registers for this layer (pii.h), each function with
+** the connection's PiiConn.  Functions that read the connection's
+** recognizers or key are not deterministic: both can change between
+** statements. */
+#define INNOCUOUS (SQLITE_UTF8 | SQLITE_INNOCUOUS)
+const VgFunction vg_pii_functions[] = {
+    {"vg_pii_detect", 1, INNOCUOUS, fn_pii_detect},
+    {"vg_pii_detect", 2, INNOCUOUS, fn_pii_detect},
+    {"vg_pii_check", 1, INNOCUOUS, fn_pii_check},
+    {"vg_pii_check", 2, INNOCUOUS, fn_pii_check},
+    {"vg_pii_redact", 1, SQLITE_UTF8, fn_pii_redact},
+    {"vg_pii_redact", 2, SQLITE_UTF8, fn_pii_redact},
+    {"vg_pii_hash", 1, SQLITE_UTF8, fn_pii_hash},
+    {"vg_pii_hash", 2, SQLITE_UTF8, fn_pii_hash},
+    {"vg_pii_set_key", 1, VG_FUNC_DIRECT, fn_pii_set_key},
+    {"vg_pii_decrypt", 1, VG_FUNC_DIRECT, fn_pii_decrypt},
+    {"vg_pii_decrypt", 2, VG_FUNC_DIRECT, fn_pii_decrypt},
+    {"vg_pii_init", 0, VG_FUNC_DIRECT, fn_pii_init},
+    {"vg_pii_validate_recognizer", 4, VG_FUNC_PURE, fn_pii_validate_recognizer},
+    {"vg_pii_deny_pattern", 1, VG_FUNC_PURE, fn_pii_deny_pattern},
+    {0, 0, 0, 0},
+};

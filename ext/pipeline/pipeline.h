@@ -3,7 +3,8 @@
 ** the pipeline around it (settings, vg_ingest, vg_queue_run, vg_search,
 ** vg_watch), which reach vg_hnsw and PII through SQL.
 **
-** One section per part, in dependency order: queue, queue_sql.
+** One section per part, in dependency order: queue, queue_sql, queue_tables,
+** queue_items, table_config, sql.
 ** Layers below this one only (see docs/architecture.md; make check-layers).
 */
 #ifndef VG_PIPELINE_LAYER_H
@@ -15,7 +16,7 @@
 /***************************************************************************
 ** queue: the embedding queue's rules, apart from SQL: priorities, the
 ** states an item goes through, what each event does to it, and the retry
-** delay.  queue_sql.c keeps the items in the vg_queue table and applies
+** delay.  queue_items.c keeps the items in the vg_queue table and applies
 ** these rules; the unit tests check them on their own.
 **
 **   enqueue -> pending --claim--> processing --complete--> done
@@ -26,8 +27,8 @@
 ** An item is claimable when it is pending or failed and due, or when it is
 ** processing and its lease has run out (the worker holding it died).  A claim
 ** counts as an attempt, so an item that kills its workers ends dead too.
-** Enqueueing and claiming are single SQL statements in queue_sql.c (each must
-** be atomic across processes); the rules for finishing an item are here.
+** Enqueueing and claiming are single SQL statements in queue_items.c (each
+** must be atomic across processes); the rules for finishing an item are here.
 */
 
 typedef enum VgPriority { VG_PRIORITY_HIGH = 0, VG_PRIORITY_MEDIUM = 1, VG_PRIORITY_LOW = 2 } VgPriority;
@@ -73,13 +74,13 @@ double vg_queue_retry_delay(long long id, int attempts, double base, double cap)
 #define VG_QUEUE_MAX_CONTENT 10000000 /* bytes of content per item */
 
 /***************************************************************************
-** queue_sql: what the queue's SQL files share: queue_sql.c (the vg_queue
-** table and the functions that move its items), table_config.c (per-table
-** settings), ingest.c (vg_ingest, vg_queue_run), watch.c (vg_watch) and
-** search.c (vg_search).
+** queue_sql: the pipeline's part of the per-connection state, which every
+** SQL function and module of this layer takes as its user data (the
+** functions themselves: the sql section), and the queue's clock.
 */
 
-/* Per-connection state of the queue functions. */
+/* ext/vecguard.c owns the whole per-connection state, and frees it with the
+** connection; this part is set up and torn down here (queue_sql.c). */
 typedef struct QueueConn {
   int bClock;     /* "now" is fixed at rClock (vg_queue_clock) */
   double rClock;
@@ -87,6 +88,8 @@ typedef struct QueueConn {
   char zRunWorker[32]; /* the worker id vg_queue_run claims as */
   struct vecguard_embedder *pEmbedder; /* the last model vg_queue_run or vg_search used */
 } QueueConn;
+void vg_queue_conn_init(QueueConn *q);
+void vg_queue_conn_clear(QueueConn *q);
 
 /* The embedder of model zModel: the connection's kept one when it is that
 ** model, else a new one that replaces it. */
@@ -95,31 +98,38 @@ int vg_queue_embedder(QueueConn *q, const char *zModel, struct vecguard_embedder
 /* Seconds since 1970, or the time vg_queue_clock fixed. */
 double vg_queue_now(const QueueConn *q);
 
+/***************************************************************************
+** queue_tables: the queue's tables (queue_tables.c; sql/queue.sql holds
+** the same schema), and what a transaction of the pipeline does first.
+*/
+
 /* Create the queue's tables unless they exist.  A queue made by an earlier
 ** version, which kept the items' texts in vg_queue, is SQLITE_ERROR with
 ** *pzErr saying to run vg_queue_init(), which upgrades it. */
 int vg_queue_ensure(sqlite3 *db, char **pzErr);
 
-/* A transaction around a function's reads and writes (see queue_sql.c):
-** BEGIN IMMEDIATE outside one, a savepoint inside one, nothing inside a
-** statement that writes (its own rollback covers the function). */
-typedef enum VgTxn { VG_TXN_NONE, VG_TXN_BEGIN, VG_TXN_SAVEPOINT } VgTxn;
-int vg_txn_begin(sqlite3 *db, VgTxn *pMode);
-/* Commit (rc == SQLITE_OK) or roll back; returns rc or the commit's error. */
-int vg_txn_end(sqlite3 *db, VgTxn mode, int rc);
+/* vg_queue_init()'s work, inside its transaction (vg_txn_call): create the
+** tables, or upgrade a queue an earlier version made. */
+int vg_queue_create(sqlite3 *db, void *pArg, char **pzErr);
 
-/* The error of a failed database call, with a hint for BUSY_SNAPSHOT. */
-void vg_result_db_error(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc);
+/* Delete the tombstones of erased texts.  Every transaction of the
+** pipeline runs it first: it is the xBegun each passes to vg_txn_begin
+** and vg_txn_call, which run it only in a transaction they open with
+** BEGIN. */
+int vg_queue_sweep(sqlite3 *db);
 
-/* A failure's error: zErr (freed here) when there is one, else the
-** database's (vg_result_db_error). */
-void vg_result_failure(sqlite3_context *ctx, const char *zFunc, sqlite3 *db, int rc, char *zErr);
+/* How a text sits in vg_queue_text (see queue_tables.c): after a zero pad
+** as long as the most a page keeps of a record, and an item's text is its
+** one row whose content is still TEXT (for item expression ITEM). */
+#define VG_QUEUE_TEXT_PAD "zeroblob((SELECT page_size FROM pragma_page_size) - 35)"
+#define VG_QUEUE_ITEM_TEXT(ITEM) \
+  "(SELECT t.content FROM main.vg_queue_text AS t WHERE t.item_id = " ITEM " AND typeof(t.content) = 'text')"
 
-/* Run xWork(db, pArg, &zErr) in a transaction (vg_txn_begin), committed when
-** it returns SQLITE_OK, rolled back otherwise.  On failure the function's
-** error is set — xWork's message, else the database's as it stood before
-** the rollback — and 0 returned; the caller sets the result on 1. */
-int vg_txn_call(sqlite3_context *ctx, const char *zFunc, int (*xWork)(sqlite3 *, void *, char **), void *pArg);
+/***************************************************************************
+** queue_items: the queue's items as the C code handles them: checked and
+** put in, claimed, read, stored and done, or failed (queue_items.c), for
+** the queue's SQL functions, vg_ingest and the worker vg_queue_run.
+*/
 
 /* The definition of vg_hnsw table zTable in main; SQLITE_ERROR with *pzErr
 ** when there is no such table or it is not a vg_hnsw table. */
@@ -178,6 +188,10 @@ void vg_queue_item_clear(VgQueueItem *it);
 int vg_queue_claim_ids(sqlite3 *db, const char *zWorker, double now, double lease, int n,
                        sqlite3_int64 **paId, int *pnId);
 
+/* The same claim, the items appended to out as a JSON array of objects, in
+** claim order (vg_queue_claim). */
+int vg_queue_claim_json(sqlite3 *db, const char *zWorker, double now, double lease, int n, sqlite3_str *out);
+
 /* Store the item's vectors, one per chunk (aVec: nChunk * dims floats;
 ** chunk k is it->zContent's bytes aStart[k] to aEnd[k]), in place of those
 ** it stored before, and mark it done, which erases its text from
@@ -195,7 +209,11 @@ int vg_queue_held(sqlite3 *db, sqlite3_int64 id, const char *zWorker, int nAttem
 int vg_queue_record_failure(sqlite3 *db, const QueueConn *q, const VgQueueItem *it,
                             const char *zError, int *pStatus);
 
-/* A table's pipeline settings (table_config.c), defaults filled in. */
+/***************************************************************************
+** table_config: a table's pipeline settings (table_config.c).
+*/
+
+/* A table's settings, defaults filled in. */
 typedef struct VgTableConfig {
   VgTableDef *pDef;
   char *zModel;        /* the embedder's model name */
@@ -211,11 +229,16 @@ typedef struct VgTableConfig {
 int vg_config_load(sqlite3 *db, const char *zTable, VgTableConfig *p, char **pzErr);
 void vg_config_clear(VgTableConfig *p);
 
-/* Registration of the functions in the other files; each takes the
-** queue's per-connection state (owned by queue_sql.c's registration). */
-int vg_register_config_functions(sqlite3 *db, QueueConn *q);
-int vg_register_ingest_functions(sqlite3 *db, QueueConn *q);
-int vg_register_watch_functions(sqlite3 *db, QueueConn *q);
-int vg_register_search_module(sqlite3 *db, QueueConn *q);
+/***************************************************************************
+** sql: what ext/vecguard.c registers for this layer, each function and
+** the module taking the connection's QueueConn as user data.
+*/
+
+extern const VgFunction vg_queue_functions[];  /* vg_queue_*, vg_enqueue (queue_sql.c) */
+extern const VgFunction vg_config_functions[]; /* vg_configure (table_config.c) */
+extern const VgFunction vg_ingest_functions[]; /* vg_ingest (ingest.c) */
+extern const VgFunction vg_worker_functions[]; /* vg_queue_run (worker.c) */
+extern const VgFunction vg_watch_functions[];  /* vg_watch, vg_unwatch (watch.c) */
+extern const sqlite3_module vg_search_module;  /* vg_search (search.c) */
 
 #endif

@@ -364,7 +364,10 @@ static int search_rowid(sqlite3_vtab_cursor *pCursor, sqlite3_int64 *pRowid) {
   return SQLITE_OK;
 }
 
-static const sqlite3_module search_module = {
+/* What ext/vecguard.c registers as vg_search (pipeline.h), with the
+** QueueConn, which each table keeps (the kept embedder): the registration
+** holds it, and SQLite lets the registration go after the last table. */
+const sqlite3_module vg_search_module = {
     .iVersion = 0,
     .xCreate = 0, /* eponymous only */
     .xConnect = search_connect,
@@ -379,9 +382,3 @@ static const sqlite3_module search_module = {
     .xColumn = search_column,
     .xRowid = search_rowid,
 };
-
-/* The module borrows q: SQLite frees it with the connection, after the
-** last cursor is closed. */
-int vg_register_search_module(sqlite3 *db, QueueConn *q) {
-  return sqlite3_create_module(db, "vg_search", &search_module, q);
-}

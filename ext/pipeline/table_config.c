@@ -294,17 +294,17 @@ static void fn_configure(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (argc > 1 && (x.zSettings = vg_text_arg(ctx, "vg_configure", argv[1], "the settings", VG_TEXT_JSON, 0)) == 0) {
     return;
   }
-  if (vg_txn_call(ctx, "vg_configure", configure_table, &x)) {
+  if (vg_txn_call(ctx, "vg_configure", vg_queue_sweep, configure_table, &x)) {
     sqlite3_result_text(ctx, x.zJson, -1, sqlite3_free);
   } else {
     sqlite3_free(x.zJson);
   }
 }
 
-int vg_register_config_functions(sqlite3 *db, QueueConn *q) {
-  int rc = sqlite3_create_function(db, "vg_configure", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, q, fn_configure, 0, 0);
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_create_function(db, "vg_configure", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY, q, fn_configure, 0, 0);
-  }
-  return rc;
-}
+/* What ext/vecguard.c registers for vg_configure (pipeline.h), with the
+** QueueConn. */
+const VgFunction vg_config_functions[] = {
+    {"vg_configure", 1, VG_FUNC_DIRECT, fn_configure},
+    {"vg_configure", 2, VG_FUNC_DIRECT, fn_configure},
+    {0, 0, 0, 0},
+};

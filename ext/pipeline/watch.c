@@ -9,7 +9,7 @@
 ** an INSERT (or an UPDATE of a watched column) calls vg_ingest, which
 ** redacts and enqueues; a DELETE, or an UPDATE that moves the row to
 ** another id or tenant or blanks its text, deletes the row's vectors and
-** its queue item (whose text the queue's own triggers erase, queue_sql.c).
+** its queue item (whose text the queue's own triggers erase, queue_tables.c).
 ** vg_queue_run then embeds what was enqueued.
 **
 ** Options (a JSON object): "text" (a column, or an array of columns joined
@@ -427,7 +427,7 @@ static void fn_watch(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if ((a.zOptions = vg_text_arg(ctx, "vg_watch", argv[2], "the options", VG_TEXT_JSON | VG_TEXT_NONEMPTY, 0)) == 0) {
     return;
   }
-  if (vg_txn_call(ctx, "vg_watch", watch_work, &a)) sqlite3_result_int(ctx, a.nRows);
+  if (vg_txn_call(ctx, "vg_watch", vg_queue_sweep, watch_work, &a)) sqlite3_result_int(ctx, a.nRows);
   watch_clear(&a.w);
 }
 
@@ -457,13 +457,15 @@ static int unwatch_work(sqlite3 *db, void *pArg, char **pzErr) {
 static void fn_unwatch(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   const char *zSource = vg_text_arg(ctx, "vg_unwatch", argv[0], "the source table", VG_TEXT_NONEMPTY, 0);
-  if (zSource && vg_txn_call(ctx, "vg_unwatch", unwatch_work, (void *)zSource)) sqlite3_result_int(ctx, 1);
+  if (zSource && vg_txn_call(ctx, "vg_unwatch", vg_queue_sweep, unwatch_work, (void *)zSource)) {
+    sqlite3_result_int(ctx, 1);
+  }
 }
 
-int vg_register_watch_functions(sqlite3 *db, QueueConn *q) {
-  int rc = sqlite3_create_function(db, "vg_watch", 3, SQLITE_UTF8 | SQLITE_DIRECTONLY, q, fn_watch, 0, 0);
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_create_function(db, "vg_unwatch", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, q, fn_unwatch, 0, 0);
-  }
-  return rc;
-}
+/* What ext/vecguard.c registers for vg_watch and vg_unwatch (pipeline.h),
+** with the QueueConn. */
+const VgFunction vg_watch_functions[] = {
+    {"vg_watch", 3, VG_FUNC_DIRECT, fn_watch},
+    {"vg_unwatch", 1, VG_FUNC_DIRECT, fn_unwatch},
+    {0, 0, 0, 0},
+};

@@ -20,70 +20,7 @@ typedef struct CheckTotals {
   sqlite3_int64 entryOk, entryBad;
 } CheckTotals;
 
-/* The table definition the store needs, from the table's T_config. */
-static int read_config(sqlite3 *db, const char *zSchema, const char *zName, VgTableDef *pDef,
-                       char **pzErr) {
-  sqlite3_stmt *pStmt = 0;
-  char *zSql = sqlite3_mprintf(
-      "SELECT (SELECT value FROM \"%w\".\"%w_config\" WHERE key = 'dims'), "
-      "(SELECT value FROM \"%w\".\"%w_config\" WHERE key = 'metric'), "
-      "(SELECT value FROM \"%w\".\"%w_config\" WHERE key = 'hnsw_m')",
-      zSchema, zName, zSchema, zName, zSchema, zName);
-  if (zSql == 0) return SQLITE_NOMEM;
-  int rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0);
-  sqlite3_free(zSql);
-  if (rc != SQLITE_OK) {
-    *pzErr = sqlite3_mprintf("vg_hnsw_check: no vg_hnsw table named %s.%s", zSchema, zName);
-    return SQLITE_ERROR;
-  }
-  memset(pDef, 0, sizeof(*pDef));
-  rc = sqlite3_step(pStmt);
-  if (rc == SQLITE_ROW) {
-    const char *zMetric = (const char *)sqlite3_column_text(pStmt, 1);
-    pDef->nDims = sqlite3_column_int(pStmt, 0);
-    pDef->hnswM = sqlite3_column_int(pStmt, 2);
-    pDef->iVector = pDef->iPartition = -1;
-    if (zMetric == 0 || vg_metric_parse(zMetric, -1, &pDef->metric) != SQLITE_OK ||
-        pDef->nDims < 1 || pDef->nDims > VG_MAX_DIMS || pDef->hnswM < 2 ||
-        pDef->hnswM > VG_HNSW_MAX_M) {
-      *pzErr = sqlite3_mprintf("vg_hnsw_check: %s_config of %s is damaged", zName, zName);
-      rc = SQLITE_CORRUPT_VTAB;
-    } else {
-      rc = SQLITE_OK;
-    }
-  } else {
-    *pzErr = sqlite3_mprintf("vg_hnsw_check: %s", sqlite3_errmsg(db));
-  }
-  sqlite3_finalize(pStmt);
-  return rc;
-}
-
-/* Does every T_rows record of the partition point at the slot of its node? */
-static int check_rows(sqlite3 *db, VgStore *pStore, sqlite3_int64 part, Hnsw *h,
-                      CheckTotals *t) {
-  sqlite3_stmt *pStmt = 0;
-  char *zSql = sqlite3_mprintf(
-      "SELECT r.id, r.chunk, r.slot, c.level FROM %s r LEFT JOIN %s c ON c.id = r.chunk "
-      "WHERE r.part = ?1",
-      vg_store_table(pStore, "rows"), vg_store_table(pStore, "chunks"));
-  int rc = zSql ? sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0) : SQLITE_NOMEM;
-  sqlite3_free(zSql);
-  if (rc != SQLITE_OK) return rc;
-  sqlite3_bind_int64(pStmt, 1, part);
-  while (sqlite3_step(pStmt) == SQLITE_ROW) {
-    t->rows++;
-    uint32_t i = hnsw_find(h, sqlite3_column_int64(pStmt, 0));
-    VgSlot slot = {sqlite3_column_int64(pStmt, 1), sqlite3_column_int(pStmt, 2),
-                   sqlite3_column_int(pStmt, 3)};
-    if (i == HNSW_NONE || sqlite3_column_type(pStmt, 3) == SQLITE_NULL ||
-        h->aTag[i] != vg_slot_tag(&slot) || h->aLevel[i] != slot.level) {
-      t->rowsWithoutNode++;
-    }
-  }
-  return sqlite3_finalize(pStmt);
-}
-
-static int check_partition(sqlite3 *db, VgStore *pStore, const VgTableDef *pDef,
+static int check_partition(VgStore *pStore, const VgTableDef *pDef,
                            sqlite3_int64 part, CheckTotals *t, char **pzErr) {
   VgPart p;
   Hnsw h;
@@ -91,10 +28,10 @@ static int check_partition(sqlite3 *db, VgStore *pStore, const VgTableDef *pDef,
   HnswReport hr;
   int rc = vg_store_part_get(pStore, part, &p, pzErr);
   if (rc != SQLITE_OK) return rc;
-  rc = hnsw_init(&h, pDef->nDims, pDef->metric, pDef->hnswM, 1, HNSW_FLOAT32);
+  rc = vg_hnsw_rc(hnsw_init(&h, pDef->nDims, pDef->metric, pDef->hnswM, 1, HNSW_FLOAT32));
   if (rc == SQLITE_OK) rc = vg_store_load_partition(pStore, &p, &h, &lr, pzErr);
-  if (rc == SQLITE_OK) rc = hnsw_check(&h, &hr);
-  if (rc == SQLITE_OK) rc = check_rows(db, pStore, part, &h, t);
+  if (rc == SQLITE_OK) rc = vg_hnsw_rc(hnsw_check(&h, &hr));
+  if (rc == SQLITE_OK) rc = vg_store_check_rows(pStore, part, &h, &t->rows, &t->rowsWithoutNode);
   if (rc == SQLITE_OK) {
     t->partitions++;
     t->nodes += hr.nodes;
@@ -118,23 +55,6 @@ static int check_partition(sqlite3 *db, VgStore *pStore, const VgTableDef *pDef,
   return rc;
 }
 
-/* Rows of T_rows whose partition is missing belong to no graph. */
-static int count_orphans(sqlite3 *db, VgStore *pStore, CheckTotals *t) {
-  sqlite3_stmt *pStmt = 0;
-  char *zSql = sqlite3_mprintf("SELECT count(*) FROM %s WHERE part NOT IN (SELECT id FROM %s)",
-                               vg_store_table(pStore, "rows"),
-                               vg_store_table(pStore, "partitions"));
-  int rc = zSql ? sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0) : SQLITE_NOMEM;
-  sqlite3_free(zSql);
-  if (rc != SQLITE_OK) return rc;
-  if (sqlite3_step(pStmt) == SQLITE_ROW) {
-    sqlite3_int64 n = sqlite3_column_int64(pStmt, 0);
-    t->rows += n;
-    t->rowsWithoutNode += n;
-  }
-  return sqlite3_finalize(pStmt);
-}
-
 static char *report_json(const char *zName, const CheckTotals *t) {
   int bOk = t->unreachable + t->isolated + t->oneWay + t->badLinks + t->degree + t->dangling +
                 t->badSlots + t->overfull + t->rowsWithoutNode + t->countMismatches +
@@ -156,21 +76,26 @@ static int run_check(sqlite3 *db, const char *zSchema, const char *zName, char *
                      char **pzErr) {
   VgTableDef def;
   VgStore *pStore = 0;
-  sqlite3_stmt *pParts = 0;
   CheckTotals t;
   memset(&t, 0, sizeof(t));
-  int rc = read_config(db, zSchema, zName, &def, pzErr);
+  int rc = vg_store_read_def(db, zSchema, zName, &def, pzErr);
   if (rc == SQLITE_OK) rc = vg_store_connect(db, zSchema, zName, &def, &pStore, pzErr);
   if (rc != SQLITE_OK) return rc;
-  char *zSql = sqlite3_mprintf("SELECT id FROM %s ORDER BY id",
-                               vg_store_table(pStore, "partitions"));
-  rc = zSql ? sqlite3_prepare_v2(db, zSql, -1, &pParts, 0) : SQLITE_NOMEM;
-  sqlite3_free(zSql);
-  while (rc == SQLITE_OK && sqlite3_step(pParts) == SQLITE_ROW) {
-    rc = check_partition(db, pStore, &def, sqlite3_column_int64(pParts, 0), &t, pzErr);
+  sqlite3_int64 part = 0;
+  int bFirst = 1;
+  while ((rc = vg_store_part_next(pStore, bFirst, part, &part)) == SQLITE_ROW) {
+    bFirst = 0;
+    rc = check_partition(pStore, &def, part, &t, pzErr);
+    if (rc != SQLITE_OK) break;
   }
-  sqlite3_finalize(pParts);
-  if (rc == SQLITE_OK) rc = count_orphans(db, pStore, &t);
+  if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  if (rc == SQLITE_OK) {
+    /* Rows of T_rows whose partition is missing belong to no graph. */
+    sqlite3_int64 n = 0;
+    rc = vg_store_count_orphans(pStore, &n);
+    t.rows += n;
+    t.rowsWithoutNode += n;
+  }
   if (rc == SQLITE_OK) {
     *pzJson = report_json(zName, &t);
     if (*pzJson == 0) rc = SQLITE_NOMEM;

@@ -112,7 +112,7 @@ static int graph_load(VgIndex *x, const VgPart *pPart, PartGraph **ppGraph, char
   rc = hnsw_init(&g->graph, d->nDims, d->metric, d->hnswM, d->efConstruction,
                  d->quantization == VG_QUANT_INT8 ? HNSW_INT8 : HNSW_FLOAT32);
   if (rc == SQLITE_OK) rc = vg_store_load_partition(x->pStore, pPart, &g->graph, 0, pzErr);
-  if (rc == SQLITE_OK) rc = i64map_put(&x->byPart, pPart->id, x->nGraph);
+  if (rc == SQLITE_OK) rc = vg_hnsw_rc(i64map_put(&x->byPart, pPart->id, x->nGraph));
   if (rc != SQLITE_OK) {
     hnsw_free(&g->graph);
     sqlite3_free(g);
@@ -143,7 +143,7 @@ static int graph_for_write(VgIndex *x, const VgPart *pPart, PartGraph **ppGraph,
   PartGraph *g = *ppGraph;
   hnsw_dirty_clear(&g->graph);
   if (!g->bWhole) {
-    rc = hnsw_connect(&g->graph, 0);
+    rc = vg_hnsw_rc(hnsw_connect(&g->graph, 0));
     g->bWhole = rc == SQLITE_OK;
   }
   return rc;
@@ -238,7 +238,7 @@ static int insert_into(VgIndex *x, VgPart *pPart, const VgRow *pRow, const float
     return rc;
   }
   Hnsw *h = &g->graph;
-  rc = hnsw_insert(h, pRow->rowid, vg_slot_tag(&slot), aPrep, level);
+  rc = vg_hnsw_rc(hnsw_insert(h, pRow->rowid, vg_slot_tag(&slot), aPrep, level));
   if (rc == SQLITE_OK) rc = vg_store_put_row(x->pStore, 0, pRow, pPart->id, &slot, pzErr);
   if (rc == SQLITE_OK) rc = write_dirty(x, h, pzErr);
   if (rc == SQLITE_OK) {
@@ -273,7 +273,7 @@ static int delete_row(VgIndex *x, sqlite3_int64 rowid, char **pzErr) {
     return rc;
   }
   Hnsw *h = &g->graph;
-  rc = hnsw_delete(h, rowid);
+  rc = vg_hnsw_rc(hnsw_delete(h, rowid));
   if (rc == SQLITE_OK) rc = vg_store_slot_erase(x->pStore, part.id, &slot, pzErr);
   if (rc == SQLITE_OK) rc = vg_store_delete_row(x->pStore, rowid, pzErr);
   if (rc == SQLITE_OK) rc = write_dirty(x, h, pzErr);
@@ -303,8 +303,8 @@ static int update_in_place(VgIndex *x, VgPart *pPart, const VgSlot *pSlot, const
   }
   Hnsw *h = &g->graph;
   if (bNewVector) {
-    rc = hnsw_delete(h, pRow->rowid);
-    if (rc == SQLITE_OK) rc = hnsw_insert(h, pRow->rowid, vg_slot_tag(pSlot), aPrep, pSlot->level);
+    rc = vg_hnsw_rc(hnsw_delete(h, pRow->rowid));
+    if (rc == SQLITE_OK) rc = vg_hnsw_rc(hnsw_insert(h, pRow->rowid, vg_slot_tag(pSlot), aPrep, pSlot->level));
   }
   if (rc == SQLITE_OK) rc = vg_store_put_row(x->pStore, 1, pRow, pPart->id, pSlot, pzErr);
   if (rc == SQLITE_OK) rc = write_dirty(x, h, pzErr);

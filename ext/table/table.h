@@ -4,7 +4,7 @@
 ** caches, writes, KNN queries, vg_hnsw_check.
 **
 ** One section per part, in dependency order: tabledef, value, store, index,
-** vtab.
+** knn, vtab.
 ** Layers below this one only (see docs/architecture.md; make check-layers).
 */
 #ifndef VG_TABLE_LAYER_H
@@ -12,6 +12,16 @@
 
 #include "vector/vector.h"
 #include "hnsw/hnsw.h"
+
+/* The hnsw layer's return code (HNSW_OK, ...) as SQLite's. */
+static inline int vg_hnsw_rc(int rc) {
+  switch (rc) {
+    case HNSW_OK: return SQLITE_OK;
+    case HNSW_NOMEM: return SQLITE_NOMEM;
+    case HNSW_FULL: return SQLITE_FULL;
+    default: return SQLITE_MISUSE;
+  }
+}
 
 /***************************************************************************
 ** tabledef: the definition of a vg_hnsw table, parsed from the arguments
@@ -152,7 +162,10 @@ int vg_value_bind(sqlite3_stmt *pStmt, int iParam, const VgValue *p);
 void vg_value_result(sqlite3_context *ctx, const VgValue *p);
 
 /***************************************************************************
-** store: the shadow tables behind a vg_hnsw table.
+** store: the shadow tables behind a vg_hnsw table (store.c: the tables,
+** T_config, T_partitions; store_slots.c: T_chunks, T_free, links, loading
+** graphs; store_rows.c: T_rows and reading rows; store_query.c: the SQL
+** of reads, declared in the vtab section).
 **
 ** For a table T in schema S the store keeps, in S:
 **
@@ -329,6 +342,115 @@ int vg_reader_vector(VgRowReader *r, const unsigned char **paBytes, float *aOut,
 /* The decrypted auxiliary value, valid until the next seek. */
 int vg_reader_aux(VgRowReader *r, int iAux, VgValue **ppVal, char **pzErr);
 
+/* What vg_hnsw_check reads (hnsw_check.c).  The definition of table zName
+** as far as its T_config records it (dimensions, metric, M), for reading
+** its storage without the virtual table (store.c). */
+int vg_store_read_def(sqlite3 *db, const char *zSchema, const char *zName, VgTableDef *pDef,
+                      char **pzErr);
+/* The first partition id (bFirst) or the one after `after`, by id:
+** SQLITE_ROW with *pId set, or SQLITE_DONE (store.c). */
+int vg_store_part_next(VgStore *p, int bFirst, sqlite3_int64 after, sqlite3_int64 *pId);
+/* Count partition part's rows into *pnRows, and into *pnWithoutNode those
+** whose record does not name the slot of their node in h (store_rows.c). */
+int vg_store_check_rows(VgStore *p, sqlite3_int64 part, const Hnsw *h, sqlite3_int64 *pnRows,
+                        sqlite3_int64 *pnWithoutNode);
+/* Rows whose partition is missing (store_rows.c). */
+int vg_store_count_orphans(VgStore *p, sqlite3_int64 *pnOrphans);
+
+/* ---- internals of the storage files (store*.c only) ---- */
+
+/* Slot layout (little-endian).  A node of HNSW level L lives in a slot of
+** class L, held by chunks of that class:
+**   [0,4)    "VGS2" when the slot holds a row, zero when free
+**   [4]      L, the node's level
+**   [5,8)    zero
+**   [8,16)   rowid
+**   [16,48)  the row's key for its auxiliary values
+**   [48,..)  the vector, float32 (4*nDims bytes)
+**   then one link list per level 0..L: a uint32 count and room for the
+**   level's capacity of int64 rowids (2M at level 0, M above); entries past
+**   the count are zero. */
+#define VG_SLOT_MAGIC "VGS2"
+#define VG_SLOT_LEVEL 4
+#define VG_SLOT_ROWID 8
+#define VG_SLOT_KEY 16
+#define VG_SLOT_VECTOR 48
+#define VG_SLOT_FIXED 48
+#define VG_KEY_BYTES 32
+
+/* The shadow tables, and the statements the store keeps on them. */
+enum { VG_T_CONFIG, VG_T_PARTITIONS, VG_T_ROWS, VG_T_CHUNKS, VG_T_FREE, VG_T_COUNT };
+enum {
+  VG_S_PART_FIND,
+  VG_S_PART_BY_ID,
+  VG_S_PART_NEW,
+  VG_S_PART_SET,
+  VG_S_PART_DROP,
+  VG_S_FREE_TAKE,
+  VG_S_FREE_DEL,
+  VG_S_FREE_ADD,
+  VG_S_FREE_ADD_RANGE,
+  VG_S_FREE_COUNT,
+  VG_S_FREE_DROP_CHUNK,
+  VG_S_CHUNK_NEW,
+  VG_S_CHUNK_DROP,
+  VG_S_CHUNK_LIST,
+  VG_S_PART_COUNTS,
+  VG_S_ROW_LOCATE,
+  VG_S_ROW_INSERT,
+  VG_S_ROW_UPDATE,
+  VG_S_ROW_DELETE,
+  VG_S_ROW_MAX,
+  VG_S_PAGE_SIZE,
+  VG_S_COUNT
+};
+
+struct VgStore {
+  sqlite3 *db;
+  char *zSchema;
+  char *zName;
+  const VgTableDef *pDef; /* owned by the virtual table */
+  int nLinks0, nLinksUp;  /* bytes of a link list at level 0 and above */
+  sqlite3_blob *pWrite;   /* write handle on T_chunks.slots, during a write */
+  char *azTable[VG_T_COUNT]; /* quoted, schema-qualified names */
+  char *zChunkTable;      /* T_chunks unquoted, for sqlite3_blob_open() */
+  sqlite3_stmt *aStmt[VG_S_COUNT];
+};
+
+/* store.c: errors, the slot layout's sizes and the kept statements. */
+/* Copy the connection's latest error into *pzErr and return rc. */
+int store_sql_error(VgStore *p, int rc, char **pzErr);
+/* "T: the shadow tables are corrupt: zWhat (rowid N)"; SQLITE_CORRUPT_VTAB. */
+int store_corrupt(VgStore *p, char **pzErr, const char *zWhat, sqlite3_int64 rowid);
+/* Bytes of a slot of level class `level`. */
+int store_slot_bytes(const VgTableDef *pDef, int level);
+/* Offset within a slot of the link list of level l. */
+int store_links_offset(const VgStore *p, int l);
+/* Statement VG_S_*, prepared on first use and kept. */
+int store_stmt(VgStore *p, int e, sqlite3_stmt **ppStmt, char **pzErr);
+/* Run a statement that returns no row of interest, then reset it. */
+int store_run(VgStore *p, sqlite3_stmt *pStmt, char **pzErr);
+/* Step a query expected to give at most one row: SQLITE_ROW or
+** SQLITE_DONE; the caller reads the row and resets the statement. */
+int store_step(VgStore *p, sqlite3_stmt *pStmt, char **pzErr);
+/* store_step on statement e with ?1 bound to id; the statement in *ppStmt. */
+int store_step_by_id(VgStore *p, int e, sqlite3_int64 id, sqlite3_stmt **ppStmt, char **pzErr);
+
+/* store_slots.c: reading and writing slot bytes. */
+/* Write nByte bytes at offset iOff of chunk's slots, in place, through the
+** store's write handle (kept open until vg_store_end_write). */
+int store_chunk_write(VgStore *p, sqlite3_int64 chunk, const void *a, int nByte, int iOff,
+                      int *pnChunkBytes, char **pzErr);
+/* The vector held in a slot's bytes, as floats. */
+void store_slot_floats(const VgTableDef *pDef, const unsigned char *aSlot, float *aOut);
+/* The first nBuf bytes (at least up to the rowid) of slot iSlot of a chunk
+** of the given level into pBuf, through the read handle *ppBlob (opened or
+** moved here), checking that the slot holds rowid. */
+int store_slot_read(VgStore *p, sqlite3_blob **ppBlob, sqlite3_int64 chunk, sqlite3_int64 iSlot,
+                    int level, sqlite3_int64 rowid, unsigned char *pBuf, int nBuf, char **pzErr);
+/* Overwrite every slot of every chunk with zeros, in place. */
+int store_erase_slots(VgStore *p, char **pzErr);
+
 /***************************************************************************
 ** index: the HNSW index of a vg_hnsw table, kept in step with storage.
 **
@@ -374,12 +496,71 @@ int vg_index_update(VgIndex *x, sqlite3_int64 oldRowid, const VgRow *pRow,
                     const float *aPrep, int bNewVector, char **pzErr);
 
 /***************************************************************************
-** vtab: state shared by the two halves of the vg_hnsw virtual table:
-** vtab.c (lifecycle, writes, partition caches) and vtab_query.c (planning,
-** KNN search, scans and cursors).
+** knn: the KNN engine (knn.c): the k nearest rows to a query vector over
+** one partition's graph at a time, with filters, distance conditions and a
+** rowid list; vtab_query.c turns a query's terms into a VgKnnSpec and runs
+** it over each partition the query names.
 */
 
-typedef struct VgStmtCache VgStmtCache;
+/* A condition on the distance (distance <op> value), checked in C. */
+#define VG_KNN_DIST_NULL 0   /* compared with NULL: never true */
+#define VG_KNN_DIST_NUMBER 1 /* r holds the number */
+#define VG_KNN_DIST_ABOVE 2  /* text or a blob, which SQLite orders above every number */
+typedef struct VgKnnDist {
+  int op;   /* SQLITE_INDEX_CONSTRAINT_EQ, NE, LT, LE, GT or GE */
+  int kind; /* VG_KNN_DIST_* */
+  double r;
+} VgKnnDist;
+
+/* Does distance d pass every condition of a[0..n)? */
+int vg_knn_distance_passes(double d, const VgKnnDist *a, int n);
+
+typedef struct VgKnnSpec {
+  const char *zTable;   /* begins every message */
+  const float *aQuery;  /* prepared for the metric: normalized for cosine */
+  int nDims;
+  vg_metric metric;
+  int k, ef;            /* 1 <= k; ef below k counts as k */
+  int exact;            /* 1 brute force, 0 graph, -1 whichever costs less */
+  const VgKnnDist *aDist;
+  int nDist;
+  const sqlite3_int64 *aRowid; /* sorted: only these rowids may match; 0: any */
+  int nRowid;
+  /* int8 graphs: read node i's exact vector into aOut (nDims floats);
+  ** SQLITE_OK, or an error with *pzErr set (or 0). */
+  int (*xExact)(void *pCtx, const Hnsw *h, uint32_t i, float *aOut, char **pzErr);
+  void *pExactCtx;
+  /* Where each partition's last filter mask is remembered (0: nowhere),
+  ** under aFilterKey: the filter statement's text and values, or 0 when
+  ** the filter is not to be remembered. */
+  VgIndex *pIndex;
+  const char *aFilterKey;
+  int nFilterKey;
+} VgKnnSpec;
+
+typedef struct VgKnn VgKnn;
+
+/* A search for pSpec, which must outlive it (its arrays are not copied). */
+int vg_knn_new(const VgKnnSpec *pSpec, VgKnn **ppKnn);
+void vg_knn_free(VgKnn *q);
+
+/* Search partition part, whose graph is h, and keep the nearest rows found.
+** pRows, when not 0, lists the rowids that pass the query's filters, with
+** the partition bound to ?1.  SQLITE_OK, or an error with *pzErr set to
+** "table: message" (or 0). */
+int vg_knn_partition(VgKnn *q, Hnsw *h, sqlite3_int64 part, sqlite3_stmt *pRows, char **pzErr);
+
+/* The rows kept, nearest first (ties by rowid); the caller owns *paHit and
+** frees it with hnsw_mem_free.  The search keeps nothing afterwards. */
+void vg_knn_take(VgKnn *q, VgHit **paHit, int *pnHit);
+
+/***************************************************************************
+** vtab: state shared by the files of the vg_hnsw virtual table: vtab.c
+** (lifecycle, writes), vtab_query.c (planning, KNN queries and scans, the
+** cursor) and store_query.c (the SQL those reads run).
+*/
+
+typedef struct VgStmtCache VgStmtCache; /* store_query.c */
 
 typedef struct VgVtab {
   sqlite3_vtab base;
@@ -389,7 +570,7 @@ typedef struct VgVtab {
   VgStore *pStore;
   VgRowReader *pReader; /* reads old rows for UPDATE */
   VgIndex *pIndex;
-  VgStmtCache *pStmts; /* query statements kept by vtab_query.c */
+  VgStmtCache *pStmts; /* query statements kept by store_query.c */
   int nMatchChecked;    /* open KNN cursors whose MATCH SQLite checks itself */
 } VgVtab;
 
@@ -408,6 +589,32 @@ int vg_vtab_graph(VgVtab *p, sqlite3_int64 part, sqlite3_int64 nonce, Hnsw **ppG
 /* Finalize the kept query statements: before the shadow tables are dropped
 ** or renamed, and when the table is disconnected. */
 void vg_vtab_forget_statements(VgVtab *p);
+
+/* A term of a query plan: what one xFilter argument is (vtab_query.c). */
+typedef struct VgTerm {
+  char kind;   /* Q K D P M R */
+  int iCol;    /* user column for P and M */
+  int op;      /* SQLITE_INDEX_CONSTRAINT_* */
+  int bIn;     /* the argument is an all-at-once IN list */
+  char *zColl; /* collation, or 0 for BINARY */
+} VgTerm;
+
+/* The statements a read runs over the shadow tables (store_query.c), each
+** borrowed from the table's kept statements and given back with
+** vg_query_return (0 is ignored); errors become the vtab's message.
+**   partitions: p.id, p.nonce of the partitions the P terms name;
+**   candidates: r.id of partition ?1's rows that pass the M and R terms
+**     (but term iSkip), and in *paKey (unless paKey is 0) the key that the
+**     KNN engine remembers their mask under (VgKnnSpec.aFilterKey);
+**   scan: r.id and whether its partition is missing, for every row that
+**     passes the P, M and R terms, by rowid. */
+int vg_query_partitions(VgVtab *p, const VgTerm *aTerm, int nTerm, sqlite3_value **argv,
+                        sqlite3_stmt **ppStmt);
+int vg_query_candidates(VgVtab *p, const VgTerm *aTerm, int nTerm, sqlite3_value **argv,
+                        int iSkip, sqlite3_stmt **ppStmt, char **paKey, int *pnKey);
+int vg_query_scan(VgVtab *p, const VgTerm *aTerm, int nTerm, sqlite3_value **argv,
+                  sqlite3_stmt **ppStmt);
+void vg_query_return(VgVtab *p, sqlite3_stmt *pStmt);
 
 /* Query-side module methods, defined in vtab_query.c. */
 int vg_vtab_find_function(sqlite3_vtab *pVtab, int nArg, const char *zName,

@@ -1,6 +1,7 @@
 /*
-** vtab_query.c — reading a vg_hnsw table: query planning (xBestIndex), exact
-** KNN search, plain scans, and the cursor that returns their rows.
+** vtab_query.c — reading a vg_hnsw table: query planning (xBestIndex), KNN
+** queries (their terms made into a VgKnnSpec that knn.c runs over each
+** partition), plain scans, and the cursor that returns their rows.
 **
 ** A plan is a list of terms, one per xFilter argument, written into idxStr
 ** so that xFilter can rebuild it.  Each term says what its argument is:
@@ -8,9 +9,9 @@
 **   P  partition key <op> ?     M  metadata <op> ?     R  rowid <op> ?
 **   E  ef = ?                   X  exact = ?
 ** Filters on the partition key, metadata and rowid are evaluated by SQLite
-** itself, as SQL over the shadow tables (whose columns carry the same types),
-** so that every comparison, affinity and collation behaves exactly as on an
-** ordinary table.  IN lists arrive all at once (sqlite3_vtab_in): a KNN
+** itself, as SQL over the shadow tables (store_query.c), so that every
+** comparison, affinity and collation behaves exactly as on an ordinary
+** table.  IN lists arrive all at once (sqlite3_vtab_in): a KNN
 ** query must see the whole list, or it would return k rows per value.
 */
 #include "vector/vector.h"
@@ -19,14 +20,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct VgTerm {
-  char kind;   /* Q K D P M R */
-  int iCol;    /* user column for P and M */
-  int op;      /* SQLITE_INDEX_CONSTRAINT_* */
-  int bIn;     /* the argument is an all-at-once IN list */
-  char *zColl; /* collation, or 0 for BINARY */
-} VgTerm;
 
 typedef struct VgCursor {
   sqlite3_vtab_cursor base;
@@ -50,9 +43,6 @@ typedef struct VgCursor {
 ** KNN query would return k rows per value. */
 #define MAX_KNN_CONSTRAINTS 32
 
-/* See knn_partition: the cost ratio between a graph search and brute force,
-** measured with make bench (docs/benchmarks.md). */
-#define VG_EXACT_FACTOR 16.0
 
 /* ---- planning ---------------------------------------------------------- */
 
@@ -130,8 +120,7 @@ static int plan_finish(PlanBuilder *b, int idxNum) {
   return SQLITE_OK;
 }
 
-typedef struct KnnQuery KnnQuery;
-static int knn_setting(VgVtab *p, char kind, sqlite3_value *v, KnnQuery *q);
+static int knn_setting(VgVtab *p, char kind, sqlite3_value *v, VgKnnSpec *s);
 
 static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
   const VgTableDef *d = p->pDef;
@@ -372,329 +361,26 @@ corrupt:
   return SQLITE_INTERNAL;
 }
 
-/* ---- SQL over the shadow tables ---------------------------------------- */
+/* ---- KNN: a query's terms made into a VgKnnSpec (knn.c searches) ------- */
 
-/* Values to bind to a generated statement (owned copies). */
-typedef struct Binds {
-  sqlite3_value **a;
-  int n, nAlloc;
-} Binds;
+/* What a KNN query owns while it runs. */
+typedef struct KnnArgs {
+  VgKnnSpec spec;
+  float *aQuery;
+  VgKnnDist *aDist;
+  sqlite3_int64 *aRowid;
+  int iRowidTerm;      /* term that gave aRowid, or -1 */
+  char *aFilterKey;
+  VgStore *pStore;     /* int8 graphs: exact vectors from the slots */
+  sqlite3_blob *pBlob; /* read handle for those reads */
+} KnnArgs;
 
-static int binds_add(Binds *b, sqlite3_value *v) {
-  if (b->n == b->nAlloc) {
-    int nNew = b->nAlloc ? b->nAlloc * 2 : 8;
-    sqlite3_value **aNew = sqlite3_realloc64(b->a, sizeof(*aNew) * nNew);
-    if (aNew == 0) return SQLITE_NOMEM;
-    b->a = aNew;
-    b->nAlloc = nNew;
-  }
-  b->a[b->n] = sqlite3_value_dup(v);
-  if (b->a[b->n] == 0) return SQLITE_NOMEM;
-  b->n++;
-  return SQLITE_OK;
-}
-
-static void binds_free(Binds *b) {
-  for (int i = 0; i < b->n; i++) sqlite3_value_free(b->a[i]);
-  sqlite3_free(b->a);
-  memset(b, 0, sizeof(*b));
-}
-
-static int binds_apply(const Binds *b, sqlite3_stmt *pStmt, int iFirst) {
-  for (int i = 0; i < b->n; i++) {
-    int rc = sqlite3_bind_value(pStmt, iFirst + i, b->a[i]);
-    if (rc != SQLITE_OK) return rc;
-  }
-  return SQLITE_OK;
-}
-
-static const char *op_sql(int op) {
-  switch (op) {
-    case SQLITE_INDEX_CONSTRAINT_EQ:
-      return "=";
-    case SQLITE_INDEX_CONSTRAINT_GT:
-      return ">";
-    case SQLITE_INDEX_CONSTRAINT_LE:
-      return "<=";
-    case SQLITE_INDEX_CONSTRAINT_LT:
-      return "<";
-    case SQLITE_INDEX_CONSTRAINT_GE:
-      return ">=";
-    case SQLITE_INDEX_CONSTRAINT_NE:
-      return "!=";
-    case SQLITE_INDEX_CONSTRAINT_IS:
-      return "IS";
-    case SQLITE_INDEX_CONSTRAINT_ISNOT:
-      return "IS NOT";
-    case SQLITE_INDEX_CONSTRAINT_LIKE:
-      return "LIKE";
-    case SQLITE_INDEX_CONSTRAINT_GLOB:
-      return "GLOB";
-    default:
-      return 0;
-  }
-}
-
-/* Append " AND <zExpr> <op> <value>" for term t, whose argument is v. */
-static int append_filter(sqlite3_str *s, const char *zExpr, const VgTerm *t,
-                         sqlite3_value *v, Binds *b) {
-  sqlite3_str_appendf(s, " AND %s", zExpr);
-  if (t->zColl) sqlite3_str_appendf(s, " COLLATE \"%w\"", t->zColl);
-  if (t->op == SQLITE_INDEX_CONSTRAINT_ISNULL) {
-    sqlite3_str_appendall(s, " IS NULL");
-    return SQLITE_OK;
-  }
-  if (t->op == SQLITE_INDEX_CONSTRAINT_ISNOTNULL) {
-    sqlite3_str_appendall(s, " IS NOT NULL");
-    return SQLITE_OK;
-  }
-  if (!t->bIn) {
-    sqlite3_str_appendf(s, " %s ?", op_sql(t->op));
-    return binds_add(b, v);
-  }
-  sqlite3_value *pItem = 0;
-  int nItem = 0, rc;
-  sqlite3_str_appendall(s, " IN (");
-  for (rc = sqlite3_vtab_in_first(v, &pItem); rc == SQLITE_OK && pItem;
-       rc = sqlite3_vtab_in_next(v, &pItem)) {
-    sqlite3_str_appendall(s, nItem++ ? ", ?" : "?");
-    if (binds_add(b, pItem) != SQLITE_OK) return SQLITE_NOMEM;
-  }
-  sqlite3_str_appendall(s, ")");
-  return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-/* ---- prepared statements, kept by their text ---------------------------
-**
-** Preparing the generated SQL took a tenth of a small KNN query's time, and
-** the same query shapes recur, so a few statements are kept per table.  A
-** kept statement is lent to one user at a time (a cursor may hold its scan
-** across xNext calls) and reset when it comes back. */
-
-#define VG_KEPT_STMTS 8
-
-struct VgStmtCache {
-  char *azSql[VG_KEPT_STMTS];
-  sqlite3_stmt *apStmt[VG_KEPT_STMTS];
-  unsigned aLastUse[VG_KEPT_STMTS];
-  unsigned char aLent[VG_KEPT_STMTS];
-  unsigned clock;
-};
-
-void vg_vtab_forget_statements(VgVtab *p) {
-  VgStmtCache *c = p->pStmts;
-  if (c == 0) return;
-  for (int i = 0; i < VG_KEPT_STMTS; i++) {
-    sqlite3_finalize(c->apStmt[i]);
-    sqlite3_free(c->azSql[i]);
-  }
-  sqlite3_free(c);
-  p->pStmts = 0;
-}
-
-/* A statement for zSql: a kept one not lent out, or a new one, kept when a
-** place is free or one not lent out is least recently used. */
-static int stmt_borrow(VgVtab *p, const char *zSql, sqlite3_stmt **ppStmt) {
-  VgStmtCache *c = p->pStmts;
-  if (c == 0) {
-    c = p->pStmts = sqlite3_malloc64(sizeof(*c));
-    if (c == 0) return SQLITE_NOMEM;
-    memset(c, 0, sizeof(*c));
-  }
-  c->clock++;
-  int iPlace = -1;
-  for (int i = 0; i < VG_KEPT_STMTS; i++) {
-    if (c->aLent[i]) continue;
-    if (c->azSql[i] && strcmp(c->azSql[i], zSql) == 0) {
-      c->aLent[i] = 1;
-      c->aLastUse[i] = c->clock;
-      *ppStmt = c->apStmt[i];
-      return SQLITE_OK;
-    }
-    if (iPlace < 0 || c->aLastUse[i] < c->aLastUse[iPlace]) iPlace = i; /* empty: 0 */
-  }
-  int rc = sqlite3_prepare_v2(p->db, zSql, -1, ppStmt, 0);
-  if (rc != SQLITE_OK || iPlace < 0) return rc;
-  char *zCopy = sqlite3_mprintf("%s", zSql);
-  if (zCopy == 0) return SQLITE_OK; /* works, just not kept */
-  sqlite3_finalize(c->apStmt[iPlace]);
-  sqlite3_free(c->azSql[iPlace]);
-  c->azSql[iPlace] = zCopy;
-  c->apStmt[iPlace] = *ppStmt;
-  c->aLastUse[iPlace] = c->clock;
-  c->aLent[iPlace] = 1;
-  return SQLITE_OK;
-}
-
-/* Give back a statement from stmt_borrow (0 is ignored). */
-static void stmt_return(VgVtab *p, sqlite3_stmt *pStmt) {
-  VgStmtCache *c = p->pStmts;
-  if (pStmt == 0) return;
-  for (int i = 0; c && i < VG_KEPT_STMTS; i++) {
-    if (c->apStmt[i] == pStmt) {
-      sqlite3_reset(pStmt);
-      sqlite3_clear_bindings(pStmt);
-      c->aLent[i] = 0;
-      return;
-    }
-  }
-  sqlite3_finalize(pStmt);
-}
-
-/* Borrow the statement for the SQL in s (consumed) and bind b from
-** parameter iFirst on. */
-static int prepare_generated(VgVtab *p, sqlite3_str *s, const Binds *b, int iFirst,
-                             sqlite3_stmt **ppStmt) {
-  char *zSql = sqlite3_str_finish(s);
-  if (zSql == 0) return SQLITE_NOMEM;
-  *ppStmt = 0;
-  int rc = stmt_borrow(p, zSql, ppStmt);
-  sqlite3_free(zSql);
-  if (rc == SQLITE_OK) rc = binds_apply(b, *ppStmt, iFirst);
-  if (rc != SQLITE_OK) {
-    vg_table_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
-    stmt_return(p, *ppStmt);
-    *ppStmt = 0;
-  }
-  return rc;
-}
-
-/* The SQL expression a P, M or R term filters on. */
-static char *term_expr(const VgTableDef *d, const VgTerm *t) {
-  switch (t->kind) {
-    case 'P':
-      return sqlite3_mprintf("p.value");
-    case 'M':
-      return sqlite3_mprintf("r.m%d", d->aCol[t->iCol].iStore);
-    default:
-      return sqlite3_mprintf("r.id");
-  }
-}
-
-/* Append every term of the given kinds (a string of kind letters), skipping
-** term iSkip. */
-static int append_terms(VgVtab *p, sqlite3_str *s, const VgTerm *aTerm, int nTerm,
-                        sqlite3_value **argv, const char *zKinds, int iSkip, Binds *b) {
-  for (int i = 0; i < nTerm; i++) {
-    if (i == iSkip || strchr(zKinds, aTerm[i].kind) == 0) continue;
-    char *zExpr = term_expr(p->pDef, &aTerm[i]);
-    if (zExpr == 0) return SQLITE_NOMEM;
-    int rc = append_filter(s, zExpr, &aTerm[i], argv[i], b);
-    sqlite3_free(zExpr);
-    if (rc != SQLITE_OK) return rc;
-  }
-  return SQLITE_OK;
-}
-
-/* ---- KNN --------------------------------------------------------------- */
-
-/* A distance condition, evaluated in C on each candidate. */
-typedef struct DistTerm {
-  int op;
-  int kind; /* 0: NULL (never true), 1: number, 2: text or blob (above all numbers) */
-  double r;
-} DistTerm;
-
-static int distance_passes(double d, const DistTerm *a, int n) {
-  /* Inputs are bounded (VG_MAX_ELEMENT) so d is a number; were it NaN, it
-  ** would pass no comparison, as in SQL. */
-  if (n > 0 && isnan(d)) return 0;
-  for (int i = 0; i < n; i++) {
-    int cmp;
-    if (a[i].kind == 0) return 0;
-    cmp = a[i].kind == 2 ? -1 : (d < a[i].r ? -1 : d > a[i].r ? 1 : 0);
-    switch (a[i].op) {
-      case SQLITE_INDEX_CONSTRAINT_EQ:
-        if (cmp != 0) return 0;
-        break;
-      case SQLITE_INDEX_CONSTRAINT_NE:
-        if (cmp == 0) return 0;
-        break;
-      case SQLITE_INDEX_CONSTRAINT_LT:
-        if (cmp >= 0) return 0;
-        break;
-      case SQLITE_INDEX_CONSTRAINT_LE:
-        if (cmp > 0) return 0;
-        break;
-      case SQLITE_INDEX_CONSTRAINT_GT:
-        if (cmp <= 0) return 0;
-        break;
-      default: /* GE */
-        if (cmp < 0) return 0;
-        break;
-    }
-  }
-  return 1;
-}
-
-struct KnnQuery {
-  float *aQuery; /* prepared for the metric */
-  int nDims;
-  vg_metric metric;
-  int k, ef;
-  int exact; /* -1 when absent: exact or graph by cost; 0 graph; 1 exact */
-  TopK top;
-  DistTerm *aDist;
-  int nDist;
-  int bDistLower; /* a distance term other than < and <= */
-  sqlite3_int64 *aRowid; /* sorted rowids from rowid = / IN, or 0 */
-  int nRowid;
-  int iRowidTerm; /* term that gave aRowid, or -1 */
-  HnswCand *aCand; /* graph search results, ef of them */
-  unsigned char *aMask; /* per node: matches the filters (built here) */
-  const unsigned char *aAccept; /* the mask in use: aMask or a remembered one */
-  uint32_t nMask;
-  char *aMaskKey; /* the candidate query and its values, or 0: see mask_key */
-  int nMaskKey;
-  /* int8 graphs: exact distances come from the vectors in the file. */
-  float qNorm;           /* |aQuery| */
-  float *aExact;         /* one row's vector, read from its slot */
-  sqlite3_blob *pBlob;   /* read handle for those reads */
-  HnswCand *aPick;       /* candidates for re-ranking */
-  sqlite3_int64 nPickAlloc;
-  float *aLower;         /* per node: lower bound on its distance (brute force) */
-  uint32_t nLowerAlloc;
-};
-
-static void knn_free(KnnQuery *q) {
-  if (q->pBlob) sqlite3_blob_close(q->pBlob);
-  if (q->aExact) memset(q->aExact, 0, sizeof(float) * (size_t)q->nDims);
-  sqlite3_free(q->aExact);
-  sqlite3_free(q->aPick);
-  sqlite3_free(q->aLower);
-  sqlite3_free(q->aQuery);
-  sqlite3_free(q->aDist);
-  sqlite3_free(q->aRowid);
-  sqlite3_free(q->aCand);
-  sqlite3_free(q->aMask);
-  sqlite3_free(q->aMaskKey);
-  topk_free(&q->top);
-}
-
-/* Offer rowid id at distance d to the heap. */
-static int knn_offer_at(KnnQuery *q, float d, sqlite3_int64 id) {
-  if (!topk_accepts(&q->top, d, id)) return SQLITE_OK;
-  if (q->nDist && !distance_passes(d, q->aDist, q->nDist)) return SQLITE_OK;
-  return topk_push(&q->top, d, id);
-}
-
-static int knn_offer(KnnQuery *q, const Hnsw *h, uint32_t i) {
-  float d = vg_prepared_distance(q->metric, q->aQuery, hnsw_vector(h, i), q->nDims);
-  return knn_offer_at(q, d, h->aRowid[i]);
-}
-
-static int rowid_listed(const KnnQuery *q, sqlite3_int64 id) {
-  int lo = 0, hi = q->nRowid - 1;
-  while (lo <= hi) {
-    int mid = (lo + hi) / 2;
-    if (q->aRowid[mid] == id) return 1;
-    if (q->aRowid[mid] < id) {
-      lo = mid + 1;
-    } else {
-      hi = mid - 1;
-    }
-  }
-  return 0;
+static void knn_args_free(KnnArgs *a) {
+  if (a->pBlob) sqlite3_blob_close(a->pBlob);
+  sqlite3_free(a->aQuery);
+  sqlite3_free(a->aDist);
+  sqlite3_free(a->aRowid);
+  sqlite3_free(a->aFilterKey);
 }
 
 static int cmp_i64(const void *x, const void *y) {
@@ -703,7 +389,7 @@ static int cmp_i64(const void *x, const void *y) {
 }
 
 /* Add value v to the rowid list if it can equal a rowid. */
-static int rowid_list_add(KnnQuery *q, sqlite3_value *v, int *pnAlloc) {
+static int rowid_list_add(KnnArgs *a, sqlite3_value *v, int *pnAlloc) {
   VgValue iv;
   char *zErr = 0;
   if (sqlite3_value_type(v) == SQLITE_NULL) return SQLITE_OK;
@@ -711,45 +397,46 @@ static int rowid_list_add(KnnQuery *q, sqlite3_value *v, int *pnAlloc) {
     sqlite3_free(zErr); /* not an integer: equals no rowid */
     return SQLITE_OK;
   }
-  if (q->nRowid == *pnAlloc) {
+  if (a->spec.nRowid == *pnAlloc) {
     int nNew = *pnAlloc ? *pnAlloc * 2 : 16;
-    sqlite3_int64 *aNew = sqlite3_realloc64(q->aRowid, sizeof(sqlite3_int64) * nNew);
+    sqlite3_int64 *aNew = sqlite3_realloc64(a->aRowid, sizeof(sqlite3_int64) * nNew);
     if (aNew == 0) return SQLITE_NOMEM;
-    q->aRowid = aNew;
+    a->aRowid = aNew;
     *pnAlloc = nNew;
   }
-  q->aRowid[q->nRowid++] = iv.i;
+  a->aRowid[a->spec.nRowid++] = iv.i;
   return SQLITE_OK;
 }
 
 /* The first rowid = or IN term becomes a sorted list that drives the search. */
-static int knn_rowid_list(KnnQuery *q, const VgTerm *aTerm, int nTerm, sqlite3_value **argv) {
+static int knn_rowid_list(KnnArgs *a, const VgTerm *aTerm, int nTerm, sqlite3_value **argv) {
   int nAlloc = 0, rc = SQLITE_OK;
-  q->iRowidTerm = -1;
+  a->iRowidTerm = -1;
   for (int i = 0; i < nTerm; i++) {
     if (aTerm[i].kind == 'R' && aTerm[i].op == SQLITE_INDEX_CONSTRAINT_EQ) {
-      q->iRowidTerm = i;
+      a->iRowidTerm = i;
       break;
     }
   }
-  if (q->iRowidTerm < 0) return SQLITE_OK;
-  sqlite3_value *v = argv[q->iRowidTerm];
-  if (aTerm[q->iRowidTerm].bIn) {
+  if (a->iRowidTerm < 0) return SQLITE_OK;
+  sqlite3_value *v = argv[a->iRowidTerm];
+  if (aTerm[a->iRowidTerm].bIn) {
     sqlite3_value *pItem = 0;
     for (rc = sqlite3_vtab_in_first(v, &pItem); rc == SQLITE_OK && pItem;
          rc = sqlite3_vtab_in_next(v, &pItem)) {
-      if (rowid_list_add(q, pItem, &nAlloc) != SQLITE_OK) return SQLITE_NOMEM;
+      if (rowid_list_add(a, pItem, &nAlloc) != SQLITE_OK) return SQLITE_NOMEM;
     }
     if (rc != SQLITE_DONE) return rc;
   } else {
-    rc = rowid_list_add(q, v, &nAlloc);
+    rc = rowid_list_add(a, v, &nAlloc);
     if (rc != SQLITE_OK) return rc;
   }
-  if (q->aRowid == 0) { /* an empty list matches nothing: keep a non-null array */
-    q->aRowid = sqlite3_malloc64(sizeof(sqlite3_int64));
-    if (q->aRowid == 0) return SQLITE_NOMEM;
+  if (a->aRowid == 0) { /* an empty list matches nothing: keep a non-null array */
+    a->aRowid = sqlite3_malloc64(sizeof(sqlite3_int64));
+    if (a->aRowid == 0) return SQLITE_NOMEM;
   }
-  qsort(q->aRowid, (size_t)q->nRowid, sizeof(sqlite3_int64), cmp_i64);
+  qsort(a->aRowid, (size_t)a->spec.nRowid, sizeof(sqlite3_int64), cmp_i64);
+  a->spec.aRowid = a->aRowid;
   return SQLITE_OK;
 }
 
@@ -778,13 +465,13 @@ static int knn_count(VgVtab *p, sqlite3_value *v, const char *zName, int nMax, i
   return SQLITE_OK;
 }
 
-/* Setting kind (K k, E ef, X exact) from value v: checked, and stored in q
-** unless q is 0 (a check at planning). */
-static int knn_setting(VgVtab *p, char kind, sqlite3_value *v, KnnQuery *q) {
+/* Setting kind (K k, E ef, X exact) from value v: checked, and stored in s
+** unless s is 0 (a check at planning). */
+static int knn_setting(VgVtab *p, char kind, sqlite3_value *v, VgKnnSpec *s) {
   int n = 0;
   if (kind == 'K' || kind == 'E') {
     int rc = knn_count(p, v, kind == 'K' ? "k" : "ef", kind == 'K' ? VG_MAX_K : VG_MAX_EF, &n);
-    if (rc == SQLITE_OK && q) *(kind == 'K' ? &q->k : &q->ef) = n;
+    if (rc == SQLITE_OK && s) *(kind == 'K' ? &s->k : &s->ef) = n;
     return rc;
   }
   int t = sqlite3_value_numeric_type(v);
@@ -796,29 +483,28 @@ static int knn_setting(VgVtab *p, char kind, sqlite3_value *v, KnnQuery *q) {
     sqlite3_free(zGot);
     return rc;
   }
-  if (q) q->exact = r == 1.0;
+  if (s) s->exact = r == 1.0;
   return SQLITE_OK;
 }
 
 /* k, ef and exact from their terms; ef defaults to the table's ef_search. */
 static int knn_settings(VgVtab *p, const VgTerm *aTerm, int nTerm, sqlite3_value **argv,
-                        KnnQuery *q) {
+                        VgKnnSpec *s) {
   int rc = SQLITE_OK, bK = 0;
-  q->ef = p->pDef->efSearch;
-  q->exact = -1;
+  s->ef = p->pDef->efSearch;
+  s->exact = -1;
   for (int i = 0; i < nTerm && rc == SQLITE_OK; i++) {
     char kind = aTerm[i].kind;
-    if (kind == 'K' || kind == 'E' || kind == 'X') rc = knn_setting(p, kind, argv[i], q);
+    if (kind == 'K' || kind == 'E' || kind == 'X') rc = knn_setting(p, kind, argv[i], s);
     bK |= kind == 'K';
   }
   if (rc == SQLITE_OK && !bK) {
     rc = vg_table_error(p, SQLITE_INTERNAL, "%s: the query plan has no k", p->zName);
   }
-  if (q->ef < q->k) q->ef = q->k;
   return rc;
 }
 
-static int knn_query_vector(VgVtab *p, sqlite3_value *v, KnnQuery *q) {
+static int knn_query_vector(VgVtab *p, sqlite3_value *v, KnnArgs *a) {
   const VgTableDef *d = p->pDef;
   const char *zCol = d->aCol[d->iVector].zName;
   char *zErr = 0;
@@ -827,7 +513,7 @@ static int knn_query_vector(VgVtab *p, sqlite3_value *v, KnnQuery *q) {
     return vg_table_error(p, SQLITE_ERROR, "%s: the query vector (%s MATCH ...) is NULL",
                          p->zName, zCol);
   }
-  int rc = vg_vector_from_value(v, &q->aQuery, &n, &zErr);
+  int rc = vg_vector_from_value(v, &a->aQuery, &n, &zErr);
   if (rc != SQLITE_OK) {
     if (zErr == 0) return rc;
     rc = vg_table_error(p, rc, "%s: query vector: %s", p->zName, zErr);
@@ -839,441 +525,107 @@ static int knn_query_vector(VgVtab *p, sqlite3_value *v, KnnQuery *q) {
                          "%s: the query vector has %d dimensions; %s holds %d%s", p->zName, n,
                          zCol, d->nDims, vg_vector_float64_hint(v, n, d->nDims));
   }
-  if (d->metric == VG_METRIC_COSINE && !vg_vector_normalize(q->aQuery, n, q->aQuery)) {
+  if (d->metric == VG_METRIC_COSINE && !vg_vector_normalize(a->aQuery, n, a->aQuery)) {
     return vg_table_error(p, SQLITE_ERROR,
                          "%s: the query vector is zero, which has no direction under the "
                          "cosine metric",
                          p->zName);
   }
-  q->nDims = n;
-  q->metric = d->metric;
-  double norm2 = 0;
-  for (int i = 0; i < n; i++) norm2 += (double)q->aQuery[i] * q->aQuery[i];
-  q->qNorm = (float)(sqrt(norm2) * (1 + 1e-6));
+  a->spec.aQuery = a->aQuery;
+  a->spec.nDims = n;
+  a->spec.metric = d->metric;
   return SQLITE_OK;
 }
 
-static int knn_distance_terms(const VgTerm *aTerm, int nTerm, sqlite3_value **argv,
-                              KnnQuery *q) {
-  q->aDist = sqlite3_malloc64(sizeof(DistTerm) * (nTerm + 1));
-  if (q->aDist == 0) return SQLITE_NOMEM;
+static int knn_distance_terms(const VgTerm *aTerm, int nTerm, sqlite3_value **argv, KnnArgs *a) {
+  a->aDist = sqlite3_malloc64(sizeof(VgKnnDist) * (nTerm + 1));
+  if (a->aDist == 0) return SQLITE_NOMEM;
+  a->spec.aDist = a->aDist;
   for (int i = 0; i < nTerm; i++) {
     if (aTerm[i].kind != 'D') continue;
-    DistTerm *t = &q->aDist[q->nDist++];
+    VgKnnDist *t = &a->aDist[a->spec.nDist++];
     VgValue rv;
     char *zErr = 0;
     t->op = aTerm[i].op;
-    if (t->op != SQLITE_INDEX_CONSTRAINT_LT && t->op != SQLITE_INDEX_CONSTRAINT_LE) {
-      q->bDistLower = 1;
-    }
     if (sqlite3_value_type(argv[i]) == SQLITE_NULL) {
-      t->kind = 0;
+      t->kind = VG_KNN_DIST_NULL;
     } else if (vg_value_coerce(argv[i], VG_TYPE_REAL, "distance", &rv, &zErr) == SQLITE_OK) {
-      t->kind = 1;
+      t->kind = VG_KNN_DIST_NUMBER;
       t->r = rv.r;
     } else {
       sqlite3_free(zErr);
-      t->kind = 2; /* SQLite orders text and blobs above every number */
+      t->kind = VG_KNN_DIST_ABOVE;
     }
   }
   return SQLITE_OK;
 }
 
-/* ---- filter masks, remembered per partition ---------------------------
-**
-** Listing the rows that match a filter costs a step of SQL per matching row,
-** on every query: a filter that matches most of a large partition made a
-** query 80 times slower.  Apps repeat the same filters with new query
-** vectors, so the last mask of each partition is kept with its graph (see
-** vg_index_derived, which forgets it when the partition changes at all),
-** under a key made of the candidate query's text and the exact bytes of its
-** values. */
-
-typedef struct MaskMemo {
-  char *aKey;
-  int nKey;
-  uint32_t nNode, nMatch;
-  unsigned char *aMask; /* nNode bytes, allocated with the memo */
-} MaskMemo;
-
-/* The key of pCand's SQL with the values in b, into q (not when the query
-** also lists rowids: those filter the mask afterwards). */
-static int mask_key(KnnQuery *q, sqlite3_stmt *pCand, const Binds *b) {
-  if (q->aRowid) return SQLITE_OK;
-  sqlite3_str *s = sqlite3_str_new(0);
-  sqlite3_str_appendall(s, sqlite3_sql(pCand));
-  for (int i = 0; i < b->n; i++) {
-    sqlite3_value *v = b->a[i];
-    int t = sqlite3_value_type(v);
-    sqlite3_str_appendf(s, "%c%d:", '\001', t);
-    if (t == SQLITE_INTEGER) {
-      sqlite3_str_appendf(s, "%lld", sqlite3_value_int64(v));
-    } else if (t == SQLITE_FLOAT) {
-      double r = sqlite3_value_double(v);
-      sqlite3_str_append(s, (const char *)&r, (int)sizeof r);
-    } else if (t == SQLITE_TEXT || t == SQLITE_BLOB) {
-      const void *z = t == SQLITE_TEXT ? (const void *)sqlite3_value_text(v) : sqlite3_value_blob(v);
-      int n = sqlite3_value_bytes(v);
-      sqlite3_str_appendf(s, "%d:", n);
-      if (n > 0) sqlite3_str_append(s, (const char *)z, n);
-    }
-  }
-  q->nMaskKey = sqlite3_str_length(s);
-  q->aMaskKey = sqlite3_str_finish(s);
-  return q->aMaskKey ? SQLITE_OK : SQLITE_NOMEM;
-}
-
-static int mask_reuse(VgVtab *p, KnnQuery *q, const Hnsw *h, sqlite3_int64 part,
-                      uint32_t *pnMatch) {
-  const MaskMemo *m = q->aMaskKey ? vg_index_derived(p->pIndex, part) : 0;
-  if (m == 0 || m->nNode != h->nNode || m->nKey != q->nMaskKey ||
-      memcmp(m->aKey, q->aMaskKey, (size_t)m->nKey) != 0) {
-    return 0;
-  }
-  q->aAccept = m->aMask; /* valid until the partition changes: not in this search */
-  *pnMatch = m->nMatch;
-  return 1;
-}
-
-static void mask_remember(VgVtab *p, const KnnQuery *q, const Hnsw *h, sqlite3_int64 part,
-                          uint32_t nMatch) {
-  if (q->aMaskKey == 0) return;
-  MaskMemo *m = sqlite3_malloc64(sizeof(*m) + h->nNode + (size_t)q->nMaskKey);
-  if (m == 0) return; /* not remembered: the next query lists the rows again */
-  m->aMask = (unsigned char *)&m[1];
-  m->aKey = (char *)m->aMask + h->nNode;
-  m->nKey = q->nMaskKey;
-  m->nNode = h->nNode;
-  m->nMatch = nMatch;
-  memcpy(m->aMask, q->aMask, h->nNode);
-  memcpy(m->aKey, q->aMaskKey, (size_t)q->nMaskKey);
-  vg_index_set_derived(p->pIndex, part, m, sqlite3_free);
-}
-
-/* Mark the nodes of rows that pass the filters; *pnMatch counts them. */
-static int knn_mask(VgVtab *p, KnnQuery *q, const Hnsw *h, sqlite3_stmt *pCand,
-                    sqlite3_int64 part, uint32_t *pnMatch) {
-  int rc = SQLITE_OK;
-  uint32_t nMatch = 0;
-  if (pCand && mask_reuse(p, q, h, part, pnMatch)) return SQLITE_OK;
-  if (h->nNode > q->nMask) {
-    unsigned char *a = sqlite3_realloc64(q->aMask, h->nNode);
-    if (a == 0) return SQLITE_NOMEM;
-    q->aMask = a;
-    q->nMask = h->nNode;
-  }
-  q->aAccept = q->aMask;
-  memset(q->aMask, 0, h->nNode);
-  if (pCand) {
-    sqlite3_bind_int64(pCand, 1, part);
-    while (rc == SQLITE_OK && sqlite3_step(pCand) == SQLITE_ROW) {
-      sqlite3_int64 id = sqlite3_column_int64(pCand, 0);
-      if (q->aRowid && !rowid_listed(q, id)) continue;
-      uint32_t i = hnsw_find(h, id);
-      if (i == HNSW_NONE) {
-        rc = vg_table_error(p, SQLITE_CORRUPT_VTAB,
-                           "%s: the shadow tables are corrupt: row %lld has no vector",
-                           p->zName, id);
-        break;
-      }
-      nMatch += !q->aMask[i];
-      q->aMask[i] = 1;
-    }
-    int rc2 = sqlite3_reset(pCand);
-    if (rc == SQLITE_OK && rc2 != SQLITE_OK) {
-      rc = vg_table_error(p, rc2, "%s: %s", p->zName, sqlite3_errmsg(p->db));
-    }
-    if (rc == SQLITE_OK) mask_remember(p, q, h, part, nMatch);
-  } else {
-    for (int j = 0; j < q->nRowid; j++) {
-      uint32_t i = hnsw_find(h, q->aRowid[j]);
-      if (i == HNSW_NONE) continue;
-      nMatch += !q->aMask[i];
-      q->aMask[i] = 1;
-    }
-  }
-  *pnMatch = nMatch;
-  return rc;
-}
-
-static int mask_accepts(void *pCtx, uint32_t node) {
-  return ((const unsigned char *)pCtx)[node];
-}
-
-/* Is node i one brute force looks at: a row that passes the filters (with
-** a mask), or any live row? */
-static int knn_wants(const KnnQuery *q, const Hnsw *h, int bMask, uint32_t i) {
-  return bMask ? q->aAccept[i] : hnsw_is_live(h, i);
-}
-
-/* ---- int8 graphs: re-ranking with the vectors in the file -------------- */
-
-/* The exact distance from the query to node i, from the vector in its slot
-** (the same computation as a float32 graph's). */
-static int knn_exact_distance(VgVtab *p, KnnQuery *q, const Hnsw *h, uint32_t i, float *pd) {
-  char *zErr = 0;
-  if (q->aExact == 0) {
-    q->aExact = sqlite3_malloc64(sizeof(float) * (size_t)q->nDims);
-    if (q->aExact == 0) return SQLITE_NOMEM;
-  }
-  int rc = vg_store_slot_vector(p->pStore, &q->pBlob, h->aTag[i], h->aLevel[i], h->aRowid[i],
-                                q->aExact, &zErr);
-  if (rc != SQLITE_OK) return zErr ? vg_vtab_set_error(p, rc, zErr) : rc;
-  if (q->metric == VG_METRIC_COSINE && !vg_vector_normalize(q->aExact, q->nDims, q->aExact)) {
-    return vg_table_error(p, SQLITE_CORRUPT_VTAB,
-                         "%s: the shadow tables are corrupt: row %lld has a zero vector",
-                         p->zName, h->aRowid[i]);
-  }
-  *pd = vg_prepared_distance(q->metric, q->aQuery, q->aExact, q->nDims);
-  return SQLITE_OK;
-}
-
-/* An approximate distance from the graph in the metric's own units. */
-static float knn_approx(const KnnQuery *q, float dGraph) {
-  return q->metric == VG_METRIC_L2 ? sqrtf(dGraph) : dGraph;
-}
-
-static int cand_by_distance(const void *x, const void *y) {
-  const HnswCand *a = x, *b = y;
-  return a->d < b->d ? -1 : a->d > b->d;
-}
-
-/* a[0..n) holds candidates with lower bounds on their exact distances.
-** Offer their exact distances to the heap, lowest bound first, and stop
-** once no bound left is below the heap's worst: what is skipped could not
-** have entered it, so the heap ends as if every candidate had been read. */
-static int knn_refine(VgVtab *p, KnnQuery *q, const Hnsw *h, HnswCand *a, int n) {
-  int rc = SQLITE_OK;
-  qsort(a, (size_t)n, sizeof(HnswCand), cand_by_distance);
-  for (int j = 0; j < n && rc == SQLITE_OK; j++) {
-    if (q->top.n == q->top.k && a[j].d > q->top.a[0].distance) break;
-    float d;
-    rc = knn_exact_distance(p, q, h, a[j].node, &d);
-    if (rc == SQLITE_OK) rc = knn_offer_at(q, d, h->aRowid[a[j].node]);
-  }
-  return rc;
-}
-
-static int pick_room(KnnQuery *q, sqlite3_int64 n) {
-  if (n <= q->nPickAlloc) return SQLITE_OK;
-  HnswCand *a = sqlite3_realloc64(q->aPick, sizeof(HnswCand) * (size_t)n);
-  if (a == 0) return SQLITE_NOMEM;
-  q->aPick = a;
-  q->nPickAlloc = n;
-  return SQLITE_OK;
-}
-
-/* Brute force over an int8 graph: approximate distances to every row say
-** which rows could be among the k nearest (lower bound at most the k-th
-** smallest upper bound); only those are read from the file. */
-static int knn_exact_int8(VgVtab *p, KnnQuery *q, const Hnsw *h, int bMask) {
-  TopK upper;
-  int rc = SQLITE_OK;
-  if (h->nNode > q->nLowerAlloc) {
-    sqlite3_free(q->aLower);
-    q->aLower = sqlite3_malloc64(sizeof(float) * (size_t)h->nNode);
-    q->nLowerAlloc = q->aLower ? h->nNode : 0;
-    if (q->aLower == 0) return SQLITE_NOMEM;
-  }
-  topk_init(&upper, q->k);
-  for (uint32_t i = 0; rc == SQLITE_OK && i < h->nNode; i++) {
-    if (!knn_wants(q, h, bMask, i)) continue;
-    float d = knn_approx(q, hnsw_distance(h, q->aQuery, i));
-    float e = hnsw_distance_error(h, i, q->qNorm);
-    q->aLower[i] = d - e;
-    rc = topk_push(&upper, d + e, h->aRowid[i]);
-  }
-  /* A distance condition may reject rows whatever their bounds: then any
-  ** row may be needed, in order of its lower bound. */
-  double u = upper.n == upper.k && q->nDist == 0 ? upper.a[0].distance : INFINITY;
-  topk_free(&upper);
-  int nPick = 0;
-  for (uint32_t i = 0; rc == SQLITE_OK && i < h->nNode; i++) {
-    if (!knn_wants(q, h, bMask, i) || q->aLower[i] > u) continue;
-    if (nPick == q->nPickAlloc && (rc = pick_room(q, 2 * q->nPickAlloc + 64)) != SQLITE_OK) break;
-    q->aPick[nPick].d = q->aLower[i];
-    q->aPick[nPick++].node = i;
-  }
-  if (rc == SQLITE_OK) rc = knn_refine(p, q, h, q->aPick, nPick);
-  return rc;
-}
-
-/* The graph's candidates a[0..n), approximate distances replaced by lower
-** bounds on the exact ones, for knn_refine. */
-static void knn_lower_bounds(const KnnQuery *q, const Hnsw *h, HnswCand *a, int n) {
-  for (int j = 0; j < n; j++) {
-    a[j].d = knn_approx(q, a[j].d) - hnsw_distance_error(h, a[j].node, q->qNorm);
-  }
-}
-
-/* The graph's candidates a[0..n), approximate distances replaced by the
-** exact ones. */
-static int knn_exact_distances(VgVtab *p, KnnQuery *q, const Hnsw *h, HnswCand *a, int n) {
-  int rc = SQLITE_OK;
-  for (int j = 0; j < n && rc == SQLITE_OK; j++) rc = knn_exact_distance(p, q, h, a[j].node, &a[j].d);
-  return rc;
-}
-
-/* ---- brute force and graph search over one partition -------------------- */
-
-/* Brute force over one partition, or over the rows in the mask. */
-static int knn_exact(VgVtab *p, KnnQuery *q, const Hnsw *h, int bMask) {
-  if (h->vectors == HNSW_INT8) return knn_exact_int8(p, q, h, bMask);
-  int rc = SQLITE_OK;
-  for (uint32_t i = 0; rc == SQLITE_OK && i < h->nNode; i++) {
-    if (knn_wants(q, h, bMask, i)) rc = knn_offer(q, h, i);
-  }
-  return rc;
-}
-
-/* Search one partition and offer what it finds to the heap.
-**
-** Brute force is chosen when it is cheaper: a graph search computes about
-** VG_EXACT_FACTOR * ef distances divided by the share of rows that match,
-** brute force one per matching row, so with m of n rows matching brute
-** force wins when m * m <= VG_EXACT_FACTOR * ef * n (exact = 1 and exact = 0
-** in the query override this guess).  It is also used when
-** a distance condition could reject the nearest rows (distance > x), and
-** when a graph search leaves matching rows unseen and fewer than k of those
-** it found pass the distance conditions: so neither a filter nor a distance
-** bound ever makes a query return fewer than min(k, rows that match). */
-static int knn_partition(VgVtab *p, KnnQuery *q, Hnsw *h, sqlite3_stmt *pCand,
-                         sqlite3_int64 part) {
-  int bMask = pCand != 0 || q->aRowid != 0;
-  uint32_t nMatch = h->nLive;
-  int rc = bMask ? knn_mask(p, q, h, pCand, part, &nMatch) : SQLITE_OK;
-  if (rc != SQLITE_OK) return rc;
-  if (nMatch == 0) return SQLITE_OK;
-  double m = nMatch, n = h->nLive;
-  int bCheaper = m * m <= VG_EXACT_FACTOR * q->ef * n;
-  if (q->exact == 1 || q->bDistLower || (q->exact == -1 && bCheaper)) {
-    return knn_exact(p, q, h, bMask);
-  }
-  /* An int8 walk ranks by approximate distances, so it keeps twice the
-  ** candidates; the exact re-ranking reads only those that can matter. */
-  int efWalk = h->vectors == HNSW_INT8 ? 2 * q->ef : q->ef;
-  if (q->aCand == 0) {
-    q->aCand = sqlite3_malloc64(sizeof(HnswCand) * (size_t)efWalk);
-    if (q->aCand == 0) return SQLITE_NOMEM;
-  }
-  int nFound = 0;
-  rc = hnsw_search(h, q->aQuery, efWalk, bMask ? mask_accepts : 0, (void *)q->aAccept, q->aCand, &nFound);
-  if (rc != SQLITE_OK) return rc;
-  int bUnseen = (uint32_t)nFound < nMatch;
-  if (h->vectors == HNSW_INT8 && !(bUnseen && q->nDist > 0)) {
-    /* No distance condition to check below: only the rows that can still
-    ** enter the heap are read from the file. */
-    if (bUnseen && nFound < q->k) return knn_exact(p, q, h, bMask);
-    knn_lower_bounds(q, h, q->aCand, nFound);
-    return knn_refine(p, q, h, q->aCand, nFound);
-  }
-  if (h->vectors == HNSW_INT8) {
-    rc = knn_exact_distances(p, q, h, q->aCand, nFound);
-    if (rc != SQLITE_OK) return rc;
-  } else if (q->metric == VG_METRIC_L2) {
-    /* The graph ranks by squared L2; the other metrics' distances are final. */
-    for (int j = 0; j < nFound; j++) q->aCand[j].d = sqrtf(q->aCand[j].d);
-  }
-  if (bUnseen) {
-    /* Rows were left unseen: enough of what was found must pass the
-    ** distance conditions, or brute force has to look at the rest. */
-    int nPass = 0;
-    for (int j = 0; j < nFound; j++) nPass += distance_passes(q->aCand[j].d, q->aDist, q->nDist);
-    if (nPass < q->k) return knn_exact(p, q, h, bMask);
-  }
-  for (int j = 0; j < nFound && rc == SQLITE_OK; j++) {
-    rc = knn_offer_at(q, q->aCand[j].d, h->aRowid[q->aCand[j].node]);
-  }
-  return rc;
+/* VgKnnSpec.xExact: node i's vector from its slot. */
+static int knn_read_exact(void *pCtx, const Hnsw *h, uint32_t i, float *aOut, char **pzErr) {
+  KnnArgs *a = pCtx;
+  return vg_store_slot_vector(a->pStore, &a->pBlob, h->aTag[i], h->aLevel[i], h->aRowid[i], aOut,
+                              pzErr);
 }
 
 static int knn_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv) {
   VgVtab *p = (VgVtab *)cur->base.pVtab;
-  KnnQuery q;
-  Binds partBinds = {0, 0, 0}, candBinds = {0, 0, 0};
+  KnnArgs a;
+  VgKnn *pKnn = 0;
   sqlite3_stmt *pParts = 0, *pCand = 0;
-  memset(&q, 0, sizeof(q));
-  int rc = knn_query_vector(p, argv[0], &q);
-  if (rc == SQLITE_OK) rc = knn_settings(p, aTerm, nTerm, argv, &q);
-  if (rc == SQLITE_OK) rc = knn_distance_terms(aTerm, nTerm, argv, &q);
-  if (rc == SQLITE_OK) rc = knn_rowid_list(&q, aTerm, nTerm, argv);
-  if (rc != SQLITE_OK) goto done;
-  topk_init(&q.top, q.k);
-
-  /* The partitions to search. */
-  sqlite3_str *s = sqlite3_str_new(0);
-  sqlite3_str_appendf(s, "SELECT p.id, p.nonce FROM %s p WHERE 1",
-                      vg_store_table(p->pStore, "partitions"));
-  rc = append_terms(p, s, aTerm, nTerm, argv, "P", -1, &partBinds);
-  if (rc == SQLITE_OK) {
-    rc = prepare_generated(p, s, &partBinds, 1, &pParts);
-  } else {
-    sqlite3_free(sqlite3_str_finish(s));
-  }
+  memset(&a, 0, sizeof(a));
+  a.spec.zTable = p->zName;
+  a.spec.xExact = knn_read_exact;
+  a.spec.pExactCtx = &a;
+  a.spec.pIndex = p->pIndex;
+  a.pStore = p->pStore;
+  int rc = knn_query_vector(p, argv[0], &a);
+  if (rc == SQLITE_OK) rc = knn_settings(p, aTerm, nTerm, argv, &a.spec);
+  if (rc == SQLITE_OK) rc = knn_distance_terms(aTerm, nTerm, argv, &a);
+  if (rc == SQLITE_OK) rc = knn_rowid_list(&a, aTerm, nTerm, argv);
   if (rc != SQLITE_OK) goto done;
 
-  /* Metadata and remaining rowid conditions select candidates in SQL. */
+  /* The partitions to search, and the rows that pass the filters on
+  ** metadata and the remaining rowid conditions (store_query.c). */
+  rc = vg_query_partitions(p, aTerm, nTerm, argv, &pParts);
   int bCand = 0;
   for (int i = 0; i < nTerm; i++) {
-    if (aTerm[i].kind == 'M' || (aTerm[i].kind == 'R' && i != q.iRowidTerm)) bCand = 1;
+    if (aTerm[i].kind == 'M' || (aTerm[i].kind == 'R' && i != a.iRowidTerm)) bCand = 1;
   }
-  if (bCand) {
-    s = sqlite3_str_new(0);
-    sqlite3_str_appendf(s, "SELECT r.id FROM %s r WHERE r.part = ?1",
-                        vg_store_table(p->pStore, "rows"));
-    rc = append_terms(p, s, aTerm, nTerm, argv, "MR", q.iRowidTerm, &candBinds);
-    if (rc == SQLITE_OK) {
-      rc = prepare_generated(p, s, &candBinds, 2, &pCand);
-      if (rc == SQLITE_OK) rc = mask_key(&q, pCand, &candBinds);
-    } else {
-      sqlite3_free(sqlite3_str_finish(s));
-    }
-    if (rc != SQLITE_OK) goto done;
+  if (rc == SQLITE_OK && bCand) {
+    /* A mask is remembered under its filter's key, unless a rowid list
+    ** narrows it afterwards. */
+    rc = vg_query_candidates(p, aTerm, nTerm, argv, a.iRowidTerm, &pCand,
+                             a.aRowid ? 0 : &a.aFilterKey, &a.spec.nFilterKey);
+    a.spec.aFilterKey = a.aFilterKey;
   }
+  if (rc != SQLITE_OK) goto done;
 
+  rc = vg_knn_new(&a.spec, &pKnn);
   while (rc == SQLITE_OK && sqlite3_step(pParts) == SQLITE_ROW) {
     Hnsw *h = 0;
+    char *zErr = 0;
     sqlite3_int64 part = sqlite3_column_int64(pParts, 0);
     rc = vg_vtab_graph(p, part, sqlite3_column_int64(pParts, 1), &h);
-    if (rc == SQLITE_OK) rc = knn_partition(p, &q, h, pCand, part);
+    if (rc == SQLITE_OK) rc = vg_knn_partition(pKnn, h, part, pCand, &zErr);
+    if (zErr) vg_vtab_set_error(p, rc, zErr);
   }
   if (rc == SQLITE_OK) {
     rc = sqlite3_reset(pParts);
     if (rc != SQLITE_OK) vg_table_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
   }
-  if (rc == SQLITE_OK) {
-    topk_sort(&q.top);
-    cur->aHit = q.top.a;
-    cur->nHit = q.top.n;
-    q.top.a = 0;
-  }
+  if (rc == SQLITE_OK) vg_knn_take(pKnn, &cur->aHit, &cur->nHit);
 done:
-  stmt_return(p, pParts);
-  stmt_return(p, pCand);
-  binds_free(&partBinds);
-  binds_free(&candBinds);
-  knn_free(&q);
+  vg_knn_free(pKnn);
+  vg_query_return(p, pParts);
+  vg_query_return(p, pCand);
+  knn_args_free(&a);
   return rc;
 }
 
 /* ---- plain scans ------------------------------------------------------- */
 
 static int scan_start(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv) {
-  VgVtab *p = (VgVtab *)cur->base.pVtab;
-  Binds binds = {0, 0, 0};
-  sqlite3_str *s = sqlite3_str_new(0);
-  sqlite3_str_appendf(s, "SELECT r.id, p.id IS NULL FROM %s r LEFT JOIN %s p ON p.id = r.part "
-                      "WHERE 1",
-                      vg_store_table(p->pStore, "rows"),
-                      vg_store_table(p->pStore, "partitions"));
-  int rc = append_terms(p, s, aTerm, nTerm, argv, "PMR", -1, &binds);
-  sqlite3_str_appendall(s, " ORDER BY r.id");
-  if (rc == SQLITE_OK) {
-    rc = prepare_generated(p, s, &binds, 1, &cur->pScan);
-  } else {
-    sqlite3_free(sqlite3_str_finish(s));
-  }
-  binds_free(&binds);
+  int rc = vg_query_scan((VgVtab *)cur->base.pVtab, aTerm, nTerm, argv, &cur->pScan);
   if (rc != SQLITE_OK) return rc;
   return vg_cursor_next(&cur->base);
 }
@@ -1287,10 +639,10 @@ static void cursor_reset(VgCursor *cur) {
     sqlite3_value_free(cur->apSetting[i]);
     cur->apSetting[i] = 0;
   }
-  sqlite3_free(cur->aHit);
+  hnsw_mem_free(cur->aHit); /* from vg_knn_take */
   cur->aHit = 0;
   cur->nHit = cur->iHit = 0;
-  stmt_return((VgVtab *)cur->base.pVtab, cur->pScan);
+  vg_query_return((VgVtab *)cur->base.pVtab, cur->pScan);
   cur->pScan = 0;
   cur->bScanEof = 0;
   cur->bReaderOn = 0;

@@ -6,6 +6,8 @@
 ** chain every addition on the previous one and run at the adder's latency
 ** rather than its throughput.
 */
+/* The kernels need no SQLite (vector.h, first part). */
+#define VG_VECTOR_KERNELS_ONLY
 #include "vector/vector.h"
 
 #include <pthread.h>
@@ -346,4 +348,13 @@ const char *vg_simd_name(vg_simd level) {
     default:
       return "portable";
   }
+}
+
+int vg_vector_normalize(const float *a, int nDims, float *out) {
+  double sum = 0.0;
+  for (int i = 0; i < nDims; i++) sum += (double)a[i] * (double)a[i];
+  if (sum == 0.0) return 0;
+  double inv = 1.0 / sqrt(sum);
+  for (int i = 0; i < nDims; i++) out[i] = (float)((double)a[i] * inv);
+  return 1;
 }

@@ -325,15 +325,6 @@ char *vg_vector_to_json(const float *a, int nDims) {
   return sqlite3_str_finish(s);
 }
 
-int vg_vector_normalize(const float *a, int nDims, float *out) {
-  double sum = 0.0;
-  for (int i = 0; i < nDims; i++) sum += (double)a[i] * (double)a[i];
-  if (sum == 0.0) return 0;
-  double inv = 1.0 / sqrt(sum);
-  for (int i = 0; i < nDims; i++) out[i] = (float)((double)a[i] * inv);
-  return 1;
-}
-
 const char *vg_vector_float64_hint(sqlite3_value *pVal, int nGot, int nWant) {
   if (sqlite3_value_type(pVal) != SQLITE_BLOB || nGot != 2 * nWant) return "";
   return " (a blob of 8 bytes per element looks like float64: send float32, 4 bytes per element)";

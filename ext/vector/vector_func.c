@@ -14,8 +14,6 @@
 */
 #include "vector/vector.h"
 
-#include <stddef.h>
-
 /* Read argument iArg as a vector; on error report it and return nonzero. */
 static int arg_vector(sqlite3_context *ctx, sqlite3_value **argv, int iArg,
                       const char *zFunc, float **pa, int *pn) {
@@ -142,22 +140,10 @@ static void fn_version(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_result_text(ctx, z, -1, sqlite3_free);
 }
 
-int vg_register_vector_functions(sqlite3 *db) {
-  static const struct {
-    const char *zName;
-    int nArg;
-    void (*xFunc)(sqlite3_context *, int, sqlite3_value **);
-  } funcs[] = {
-      {"vg_vector", 1, fn_vector},       {"vg_vector_json", 1, fn_vector_json},
-      {"vg_dims", 1, fn_dims},           {"vg_normalize", 1, fn_normalize},
-      {"vg_distance", 2, fn_distance},   {"vg_distance", 3, fn_distance},
-      {"vg_version", 0, fn_version},
-  };
-  const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
-  for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
-    int rc = sqlite3_create_function(db, funcs[i].zName, funcs[i].nArg, flags, 0,
-                                     funcs[i].xFunc, 0, 0);
-    if (rc != SQLITE_OK) return rc;
-  }
-  return SQLITE_OK;
-}
+/* What ext/vecguard.c registers for this layer (vector.h); no state. */
+const VgFunction vg_vector_functions[] = {
+    {"vg_vector", 1, VG_FUNC_PURE, fn_vector},     {"vg_vector_json", 1, VG_FUNC_PURE, fn_vector_json},
+    {"vg_dims", 1, VG_FUNC_PURE, fn_dims},         {"vg_normalize", 1, VG_FUNC_PURE, fn_normalize},
+    {"vg_distance", 2, VG_FUNC_PURE, fn_distance}, {"vg_distance", 3, VG_FUNC_PURE, fn_distance},
+    {"vg_version", 0, VG_FUNC_PURE, fn_version},   {0, 0, 0, 0},
+};

@@ -496,6 +496,62 @@ static void test_corrupt_shadow_tables(void **state) {
 }
 
 
+/* Overwrite bytes [iOff, iOff + n) of the slots of chunk iChunk. */
+static void write_slot_bytes(sqlite3 *db, sqlite3_int64 iChunk, int iOff, const void *a, int n) {
+  sqlite3_blob *pBlob = 0;
+  if (sqlite3_blob_open(db, "main", "v_chunks", "slots", iChunk, 1, &pBlob) != SQLITE_OK ||
+      sqlite3_blob_write(pBlob, a, n, iOff) != SQLITE_OK) {
+    fail_msg("blob write: %s", sqlite3_errmsg(db));
+  }
+  sqlite3_blob_close(pBlob);
+}
+
+/* A stored link at level l that names its own row, or a row whose node is
+** below l, would send a search into a list the node does not have: loading
+** the partition refuses it as corruption (vg_hnsw_check, which loads
+** leniently, counts it as a bad link). */
+static void test_corrupt_link_level(void **state) {
+  (void)state;
+  char *zPath = tdb_temp_path("links.db");
+  const char *zQuery = "SELECT count(*) FROM v WHERE e MATCH '[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]'"
+                       " AND k = 5 AND tenant = 'a'";
+  for (int bSelf = 0; bSelf < 2; bSelf++) {
+    tdb_remove_db(zPath);
+    sqlite3 *db = tdb_open(zPath);
+    create_pair(db);
+    fill_pair(db, 300, 5);
+    int M = (int)tdb_int(db, "SELECT value FROM v_config WHERE key = 'hnsw_m'");
+    /* a node of level >= 1 and one of level 0, both of tenant 'a' */
+    const char *zPick = "SELECT r.%s FROM v_rows r JOIN v_chunks c ON c.id = r.chunk "
+                        "JOIN v_partitions p ON p.id = r.part "
+                        "WHERE p.value = 'a' AND c.level %s ORDER BY r.id LIMIT 1";
+    sqlite3_int64 idHigh = tdb_int(db, zPick, "id", ">= 1");
+    sqlite3_int64 iChunk = tdb_int(db, zPick, "chunk", ">= 1");
+    int iSlot = (int)tdb_int(db, zPick, "slot", ">= 1");
+    int level = (int)tdb_int(db, "SELECT level FROM v_chunks WHERE id = %lld", iChunk);
+    sqlite3_int64 idLow = bSelf ? idHigh : tdb_int(db, zPick, "id", "= 0");
+    assert_true(idHigh > 0 && idLow > 0);
+    /* slot layout (ext/table/table.h): 48 bytes, the vector, the level-0
+    ** list (count + 2M rowids), then a list per level above (count + M) */
+    int nList0 = 4 + 8 * 2 * M, nListUp = 4 + 8 * M;
+    int nSlot = 48 + 4 * DIMS + nList0 + level * nListUp;
+    int iList1 = iSlot * nSlot + 48 + 4 * DIMS + nList0;
+    uint32_t one = 1;
+    write_slot_bytes(db, iChunk, iList1, &one, 4); /* little-endian hosts */
+    write_slot_bytes(db, iChunk, iList1 + 4, &idLow, 8);
+    tdb_close(db);
+    db = tdb_open(zPath);
+    tdb_expect_error(db, "a link names its own row or a row below the link's level", "%s", zQuery);
+    char *zReport = tdb_text(db, "SELECT vg_hnsw_check('v')");
+    assert_non_null(strstr(zReport, "\"ok\":false"));
+    sqlite3_free(zReport);
+    tdb_close(db);
+  }
+  tdb_remove_db(zPath);
+  sqlite3_free(zPath);
+}
+
+
 /* The stored index stays consistent with its rows through churn (inserts,
 ** deletes, vector updates, moves between partitions, rollbacks), and
 ** vg_hnsw_check reports each kind of damage. */
@@ -774,6 +830,7 @@ int main(void) {
       cmocka_unit_test(test_backup),
       cmocka_unit_test(test_format_version),
       cmocka_unit_test(test_corrupt_shadow_tables),
+      cmocka_unit_test(test_corrupt_link_level),
       cmocka_unit_test(test_hnsw_check),
       cmocka_unit_test(test_erasure_wal),
       cmocka_unit_test(test_erasure_rollback_journal),

@@ -54,11 +54,11 @@ static int level_of(const Hnsw *h, uint64_t *s) { return hnsw_level_for(h, 1.0 -
 static void build_as(HnswVectors vectors, Hnsw *h, const float *a, int n, int dims, vg_metric m,
                      int M, int efc, uint64_t seed, const int *aLive) {
   uint64_t s = seed;
-  assert_int_equal(hnsw_init(h, dims, m, M, efc, vectors), SQLITE_OK);
+  assert_int_equal(hnsw_init(h, dims, m, M, efc, vectors), HNSW_OK);
   for (int i = 0; i < n; i++) {
     int level = level_of(h, &s);
     if (aLive && !aLive[i]) continue;
-    assert_int_equal(hnsw_insert(h, 1000 + i, i, a + (size_t)i * dims, level), SQLITE_OK);
+    assert_int_equal(hnsw_insert(h, 1000 + i, i, a + (size_t)i * dims, level), HNSW_OK);
   }
 }
 
@@ -70,7 +70,7 @@ static void build(Hnsw *h, const float *a, int n, int dims, vg_metric m, int M, 
 
 static void assert_clean(Hnsw *h) {
   HnswReport r;
-  assert_int_equal(hnsw_check(h, &r), SQLITE_OK);
+  assert_int_equal(hnsw_check(h, &r), HNSW_OK);
   assert_int_equal(r.nodes, h->nLive);
   assert_int_equal(r.oneWay, 0);
   assert_int_equal(r.badLinks, 0);
@@ -119,7 +119,7 @@ static double recall(Hnsw *h, const float *a, int n, int dims, vg_metric m, int 
   for (int qi = 0; qi < nQuery; qi++) {
     const float *q = aQ + qi * dims;
     int nRes = 0;
-    assert_int_equal(hnsw_search(h, q, ef, 0, 0, aRes, &nRes), SQLITE_OK);
+    assert_int_equal(hnsw_search(h, q, ef, 0, 0, aRes, &nRes), HNSW_OK);
     int nExp = brute_force(a, n, dims, m, q, k, aLive, 0, aExp);
     for (int i = 1; i < nRes; i++) assert_true(aRes[i - 1].d <= aRes[i].d);
     for (int e = 0; e < nExp; e++) {
@@ -209,13 +209,13 @@ static void test_delete_repair_and_dirty(void **state) {
     if (aLive[i]) {
       uint32_t node = hnsw_find(&h, 1000 + i);
       assert_int_not_equal(node, HNSW_NONE);
-      assert_int_equal(hnsw_delete(&h, 1000 + i), SQLITE_OK);
+      assert_int_equal(hnsw_delete(&h, 1000 + i), HNSW_OK);
       aLive[i] = 0;
       assert_int_equal(hnsw_find(&h, 1000 + i), HNSW_NONE);
       /* the deleted node's memory is gone */
       for (int j = 0; j < dims; j++) assert_true(hnsw_vector(&h, node)[j] == 0.0f);
     } else {
-      assert_int_equal(hnsw_insert(&h, 1000 + i, i, a + i * dims, level_of(&h, &s)), SQLITE_OK);
+      assert_int_equal(hnsw_insert(&h, 1000 + i, i, a + i * dims, level_of(&h, &s)), HNSW_OK);
       aLive[i] = 1;
     }
     assert_dirty_covers(&h, snap, nOld);
@@ -245,14 +245,14 @@ static void test_delete_never_relinks_the_deleted(void **state) {
     for (int step = 0; step < 600; step++) {
       int i = (int)(next(&s) % (uint64_t)nNext);
       if (hnsw_find(&h, 1000 + i) != HNSW_NONE) {
-        assert_int_equal(hnsw_delete(&h, 1000 + i), SQLITE_OK);
+        assert_int_equal(hnsw_delete(&h, 1000 + i), HNSW_OK);
       } else if (nNext < n && step % 3 == 0) {
         assert_int_equal(hnsw_insert(&h, 1000 + nNext, nNext, a + (size_t)nNext * dims,
-                                     level_of(&h, &s)), SQLITE_OK);
+                                     level_of(&h, &s)), HNSW_OK);
         nNext++;
       }
       HnswReport r;
-      assert_int_equal(hnsw_check(&h, &r), SQLITE_OK);
+      assert_int_equal(hnsw_check(&h, &r), HNSW_OK);
       if (r.badLinks || r.oneWay) {
         fail_msg("M=%d step %d: %lld bad and %lld one-way links", M, step, r.badLinks, r.oneWay);
       }
@@ -277,12 +277,12 @@ static void test_churn_recall(void **state) {
   while (nDeleted < nBase * 3 / 10) {
     int i = (int)(next(&s) % nBase);
     if (!aLive[i]) continue;
-    assert_int_equal(hnsw_delete(&h, 1000 + i), SQLITE_OK);
+    assert_int_equal(hnsw_delete(&h, 1000 + i), HNSW_OK);
     aLive[i] = 0;
     nDeleted++;
   }
   for (int i = nBase; i < n; i++) {
-    assert_int_equal(hnsw_insert(&h, 1000 + i, i, a + i * dims, level_of(&h, &s)), SQLITE_OK);
+    assert_int_equal(hnsw_insert(&h, 1000 + i, i, a + i * dims, level_of(&h, &s)), HNSW_OK);
     aLive[i] = 1;
   }
   assert_clean(&h);
@@ -326,7 +326,7 @@ static void test_filtered_search(void **state) {
     for (int qi = 0; qi < 50; qi++) {
       int nRes = 0;
       assert_int_equal(hnsw_search(&h, aQ + qi * dims, ef, accept_pass, aPassNode, aRes, &nRes),
-                       SQLITE_OK);
+                       HNSW_OK);
       assert_int_equal(nRes, nPass < ef ? nPass : ef);
       for (int r = 0; r < nRes; r++) assert_true(aPassNode[aRes[r].node]);
       int nExp = brute_force(a, n, dims, VG_METRIC_L2, aQ + qi * dims, 10, 0, aPassRow, aExp);
@@ -425,10 +425,10 @@ static void test_int8_graph(void **state) {
   for (int step = 0; step < 900; step++) {
     int i = (int)(next(&s) % (uint64_t)n);
     if (hnsw_find(&hq, 1000 + i) != HNSW_NONE) {
-      assert_int_equal(hnsw_delete(&hq, 1000 + i), SQLITE_OK);
+      assert_int_equal(hnsw_delete(&hq, 1000 + i), HNSW_OK);
     } else {
       assert_int_equal(hnsw_insert(&hq, 1000 + i, i, a + (size_t)i * dims, level_of(&hq, &s)),
-                       SQLITE_OK);
+                       HNSW_OK);
     }
   }
   assert_clean(&hq);
@@ -436,8 +436,8 @@ static void test_int8_graph(void **state) {
   hnsw_free(&hq);
   /* 384 dimensions: 1,536 bytes as float32; as int8, 400 bytes of codes,
   ** scale and error terms, 448 in whole cache lines. */
-  assert_int_equal(hnsw_init(&hf, 384, VG_METRIC_COSINE, 16, 10, HNSW_FLOAT32), SQLITE_OK);
-  assert_int_equal(hnsw_init(&hq, 384, VG_METRIC_COSINE, 16, 10, HNSW_INT8), SQLITE_OK);
+  assert_int_equal(hnsw_init(&hf, 384, VG_METRIC_COSINE, 16, 10, HNSW_FLOAT32), HNSW_OK);
+  assert_int_equal(hnsw_init(&hq, 384, VG_METRIC_COSINE, 16, 10, HNSW_INT8), HNSW_OK);
   assert_int_equal((hf.nodeWords - hf.vecWord) * 4, 1536);
   assert_int_equal((hq.nodeWords - hq.vecWord) * 4, 448);
   hnsw_free(&hf);
@@ -450,7 +450,7 @@ static void test_int8_graph(void **state) {
 /* Every node reaches the entry point at level 0 and has a link. */
 static void assert_connected(Hnsw *h, const char *zWhat) {
   HnswReport r;
-  assert_int_equal(hnsw_check(h, &r), SQLITE_OK);
+  assert_int_equal(hnsw_check(h, &r), HNSW_OK);
   if (r.unreachable || r.isolated || r.oneWay || r.badLinks || r.degreeViolations ||
       !r.entryOk) {
     fail_msg("%s: %lld unreachable, %lld isolated, %lld one-way, %lld bad, %lld over, entry %d",
@@ -494,13 +494,13 @@ static SearchStats search_stats(Hnsw *h, const float *aVec, int dims, const floa
     if (!hnsw_is_live(h, i)) continue;
     const float *v = aVec + (size_t)h->aTag[i] * dims;
     int nRes = 0;
-    assert_int_equal(hnsw_search(h, v, ef, 0, 0, aRes, &nRes), SQLITE_OK);
+    assert_int_equal(hnsw_search(h, v, ef, 0, 0, aRes, &nRes), HNSW_OK);
     if (nRes == 0 || aRes[0].d > hnsw_distance(h, v, i)) st.nSelfMissed++;
   }
   for (int qi = 0; qi < nQuery; qi++) {
     const float *q = aQ + (size_t)qi * dims;
     int nRes = 0, nAll = all_distances(h, q, aAll);
-    assert_int_equal(hnsw_search(h, q, ef, 0, 0, aRes, &nRes), SQLITE_OK);
+    assert_int_equal(hnsw_search(h, q, ef, 0, 0, aRes, &nRes), HNSW_OK);
     int nTies = 0, nFoundTies = 0;
     while (nTies < nAll && aAll[nTies] == aAll[0]) nTies++;
     for (int r = 0; r < nRes; r++) nFoundTies += aRes[r].d == aAll[0];
@@ -538,10 +538,10 @@ static float *copy_queries(int n, int dims, uint64_t seed) {
 static void build_rows(Hnsw *h, HnswVectors vectors, const float *a, int n, int dims,
                        vg_metric m, int M, int efc, uint64_t seed) {
   uint64_t s = seed;
-  assert_int_equal(hnsw_init(h, dims, m, M, efc, vectors), SQLITE_OK);
+  assert_int_equal(hnsw_init(h, dims, m, M, efc, vectors), HNSW_OK);
   for (int i = 0; i < n; i++) {
     assert_int_equal(hnsw_insert(h, 1000 + i, i, a + (size_t)i * dims, level_of(h, &s)),
-                     SQLITE_OK);
+                     HNSW_OK);
   }
 }
 
@@ -659,13 +659,13 @@ static void test_copies_under_churn(void **state) {
   for (int round = 0; round < 6; round++) {
     for (int i = 0; i < n; i++) {
       if (uniform(&s) >= 1.0 / 3) continue;
-      assert_int_equal(hnsw_delete(&h, 1000 + i), SQLITE_OK);
+      assert_int_equal(hnsw_delete(&h, 1000 + i), HNSW_OK);
     }
     assert_connected(&h, "after the deletes");
     for (int i = 0; i < n; i++) {
       if (hnsw_find(&h, 1000 + i) != HNSW_NONE) continue;
       assert_int_equal(hnsw_insert(&h, 1000 + i, i, a + (size_t)i * dims, level_of(&h, &s)),
-                       SQLITE_OK);
+                       HNSW_OK);
     }
     assert_connected(&h, "after the inserts");
   }
@@ -690,13 +690,13 @@ static void test_connected_at_small_m(void **state) {
       for (int step = 0; step < 1500; step++) {
         int i = (int)(next(&s) % (uint64_t)n);
         if (hnsw_find(&h, 1000 + i) != HNSW_NONE) {
-          assert_int_equal(hnsw_delete(&h, 1000 + i), SQLITE_OK);
+          assert_int_equal(hnsw_delete(&h, 1000 + i), HNSW_OK);
         } else {
           assert_int_equal(hnsw_insert(&h, 1000 + i, i, a + (size_t)i * dims, level_of(&h, &s)),
-                           SQLITE_OK);
+                           HNSW_OK);
         }
         HnswReport r;
-        assert_int_equal(hnsw_check(&h, &r), SQLITE_OK);
+        assert_int_equal(hnsw_check(&h, &r), HNSW_OK);
         if (r.unreachable || r.isolated || r.oneWay || r.badLinks) {
           fail_msg("M=%d %s step %d: %lld unreachable, %lld isolated", M,
                    t ? "copies" : "distinct", step, r.unreachable, r.isolated);
@@ -716,10 +716,10 @@ static void test_connect_joins_parts(void **state) {
   int n = 302, dims = 4, M = 2;
   float *a = random_vectors(n, dims, 51, 0);
   Hnsw h;
-  assert_int_equal(hnsw_init(&h, dims, VG_METRIC_L2, M, 16, HNSW_FLOAT32), SQLITE_OK);
+  assert_int_equal(hnsw_init(&h, dims, VG_METRIC_L2, M, 16, HNSW_FLOAT32), HNSW_OK);
   for (int i = 0; i < n; i++) {
     uint32_t node;
-    assert_int_equal(hnsw_load_node(&h, 1000 + i, i, a + i * dims, 0, &node), SQLITE_OK);
+    assert_int_equal(hnsw_load_node(&h, 1000 + i, i, a + i * dims, 0, &node), HNSW_OK);
     assert_int_equal(node, (uint32_t)i);
   }
   /* Level 0 holds 2M = 4 links: each ring node links to 2 on each side. */
@@ -734,16 +734,16 @@ static void test_connect_joins_parts(void **state) {
   }
   hnsw_set_entry(&h, 0);
   HnswReport r;
-  assert_int_equal(hnsw_check(&h, &r), SQLITE_OK);
+  assert_int_equal(hnsw_check(&h, &r), HNSW_OK);
   assert_int_equal(r.unreachable, 202);
   assert_int_equal(r.isolated, 2);
   hnsw_dirty_clear(&h);
   int nJoined = -1;
-  assert_int_equal(hnsw_connect(&h, &nJoined), SQLITE_OK);
+  assert_int_equal(hnsw_connect(&h, &nJoined), HNSW_OK);
   assert_int_equal(nJoined, 4);
   assert_connected(&h, "joined");
   assert_true(h.nDirty > 0);
-  assert_int_equal(hnsw_connect(&h, &nJoined), SQLITE_OK);
+  assert_int_equal(hnsw_connect(&h, &nJoined), HNSW_OK);
   assert_int_equal(nJoined, 0);
   hnsw_free(&h);
   free(a);
@@ -752,7 +752,7 @@ static void test_connect_joins_parts(void **state) {
 static void test_level_distribution(void **state) {
   (void)state;
   Hnsw h;
-  assert_int_equal(hnsw_init(&h, 4, VG_METRIC_L2, 16, 10, HNSW_FLOAT32), SQLITE_OK);
+  assert_int_equal(hnsw_init(&h, 4, VG_METRIC_L2, 16, 10, HNSW_FLOAT32), HNSW_OK);
   uint64_t s = 42;
   int nTotal = 400000, aCount[HNSW_MAX_LEVEL + 1] = {0};
   for (int i = 0; i < nTotal; i++) aCount[level_of(&h, &s)]++;
@@ -774,24 +774,24 @@ static void test_edges(void **state) {
   HnswCand res[4];
   int nRes = -1;
   float v[2][3] = {{1, 0, 0}, {0, 1, 0}};
-  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, 1, 10, HNSW_FLOAT32), SQLITE_MISUSE);
-  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, HNSW_MAX_M + 1, 10, HNSW_FLOAT32), SQLITE_MISUSE);
-  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, 2, 10, HNSW_FLOAT32), SQLITE_OK);
-  assert_int_equal(hnsw_search(&h, v[0], 4, 0, 0, res, &nRes), SQLITE_OK);
+  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, 1, 10, HNSW_FLOAT32), HNSW_MISUSE);
+  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, HNSW_MAX_M + 1, 10, HNSW_FLOAT32), HNSW_MISUSE);
+  assert_int_equal(hnsw_init(&h, 3, VG_METRIC_L2, 2, 10, HNSW_FLOAT32), HNSW_OK);
+  assert_int_equal(hnsw_search(&h, v[0], 4, 0, 0, res, &nRes), HNSW_OK);
   assert_int_equal(nRes, 0);
-  assert_int_equal(hnsw_insert(&h, 5, 0, v[0], 3), SQLITE_OK);
-  assert_int_equal(hnsw_insert(&h, 5, 0, v[1], 0), SQLITE_MISUSE);
-  assert_int_equal(hnsw_insert(&h, 6, 0, v[1], 0), SQLITE_OK);
+  assert_int_equal(hnsw_insert(&h, 5, 0, v[0], 3), HNSW_OK);
+  assert_int_equal(hnsw_insert(&h, 5, 0, v[1], 0), HNSW_MISUSE);
+  assert_int_equal(hnsw_insert(&h, 6, 0, v[1], 0), HNSW_OK);
   assert_clean(&h);
   assert_int_equal(h.entry, hnsw_find(&h, 5));
-  assert_int_equal(hnsw_delete(&h, 5), SQLITE_OK);
+  assert_int_equal(hnsw_delete(&h, 5), HNSW_OK);
   assert_int_equal(h.entry, hnsw_find(&h, 6));
   assert_int_equal(h.maxLevel, 0);
   assert_clean(&h);
-  assert_int_equal(hnsw_search(&h, v[0], 4, 0, 0, res, &nRes), SQLITE_OK);
+  assert_int_equal(hnsw_search(&h, v[0], 4, 0, 0, res, &nRes), HNSW_OK);
   assert_int_equal(nRes, 1);
-  assert_int_equal(hnsw_delete(&h, 6), SQLITE_OK);
-  assert_int_equal(hnsw_delete(&h, 6), SQLITE_OK);
+  assert_int_equal(hnsw_delete(&h, 6), HNSW_OK);
+  assert_int_equal(hnsw_delete(&h, 6), HNSW_OK);
   assert_int_equal(h.entry, HNSW_NONE);
   assert_clean(&h);
   hnsw_free(&h);

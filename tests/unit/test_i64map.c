@@ -23,7 +23,7 @@ static uint64_t next(uint64_t *s) {
 static void test_i64map_churn(void **state) {
   (void)state;
   enum { RANGE = 3000 };
-  static sqlite3_int64 ref[RANGE]; /* -1: absent */
+  static int64_t ref[RANGE]; /* -1: absent */
   I64Map m;
   i64map_init(&m);
   for (int i = 0; i < RANGE; i++) ref[i] = -1;
@@ -31,10 +31,10 @@ static void test_i64map_churn(void **state) {
   size_t n = 0;
   for (int op = 0; op < 200000; op++) {
     int k = (int)(next(&s) % RANGE);
-    sqlite3_int64 key = (sqlite3_int64)k * 1000003 - 1500000000; /* negative keys too */
+    int64_t key = (int64_t)k * 1000003 - 1500000000; /* negative keys too */
     if (next(&s) % 3) {
-      sqlite3_int64 v = (sqlite3_int64)(next(&s) % 1000000);
-      assert_int_equal(i64map_put(&m, key, v), SQLITE_OK);
+      int64_t v = (int64_t)(next(&s) % 1000000);
+      assert_int_equal(i64map_put(&m, key, v), HNSW_OK);
       if (ref[k] < 0) n++;
       ref[k] = v;
     } else {
@@ -44,7 +44,7 @@ static void test_i64map_churn(void **state) {
     }
     if (op % 997 == 0) {
       for (int j = 0; j < RANGE; j++) {
-        assert_int_equal(i64map_get(&m, (sqlite3_int64)j * 1000003 - 1500000000), ref[j]);
+        assert_int_equal(i64map_get(&m, (int64_t)j * 1000003 - 1500000000), ref[j]);
       }
       assert_int_equal(m.nUsed, n);
     }

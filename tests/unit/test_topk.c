@@ -33,8 +33,8 @@ static void test_against_sort(void **state) {
       /* few distinct distances, so ties are common and must go to the
       ** smaller rowid */
       all[i].distance = (double)(s % 50) / 7.0;
-      all[i].rowid = (sqlite3_int64)(s >> 24) - ((sqlite3_int64)1 << 39);
-      assert_int_equal(topk_push(&top, all[i].distance, all[i].rowid), SQLITE_OK);
+      all[i].rowid = (int64_t)(s >> 24) - ((int64_t)1 << 39);
+      assert_int_equal(topk_push(&top, all[i].distance, all[i].rowid), HNSW_OK);
     }
     qsort(all, n, sizeof(VgHit), cmp_hit);
     topk_sort(&top);

@@ -1,0 +1,297 @@
+/*
+** worker.c — the worker that embeds what the queue holds:
+**
+**   vg_queue_run(n [, worker_id])
+**       claim up to n items, cut each into chunks, embed them with the
+**       table's model, store the vectors and mark the items done (or failed;
+**       done erases an item's text from the queue); returns a JSON summary
+**
+** vg_queue_run holds no lock while it embeds: the claim is one statement,
+** the embedding happens outside any transaction, and the results are
+** stored under one BEGIN IMMEDIATE, each item in a savepoint of its own so
+** that one item's failure costs only that item.
+*/
+#include "pipeline/pipeline.h"
+
+#include <string.h>
+
+#include "embed/embed.h"
+
+/* A claimed item on its way through the run. */
+typedef struct RunItem {
+  VgQueueItem it;
+  const VgTableConfig *pCfg; /* its table's settings, in the run's cache */
+  int *aStart, *aEnd; /* its chunks' byte spans */
+  int nChunk;
+  float *aVec;        /* nChunk vectors */
+  char *zError;       /* why it failed, or 0 */
+} RunItem;
+
+static void run_item_clear(RunItem *r) {
+  vg_queue_item_clear(&r->it);
+  sqlite3_free(r->aStart);
+  sqlite3_free(r->aVec);
+  sqlite3_free(r->zError);
+  memset(r, 0, sizeof(*r));
+}
+
+/* What a run did, for its JSON summary. */
+typedef struct RunTally {
+  int nClaimed, nDone, nFailed, nDead, nLost, nChunks;
+} RunTally;
+
+/* The settings of each table a run meets, loaded once per run (items
+** usually share a table).  Entries are allocated one by one: items point
+** at them while the array grows. */
+typedef struct CachedConfig {
+  char *zTable;
+  VgTableConfig cfg;
+} CachedConfig;
+
+typedef struct ConfigCache {
+  CachedConfig **ap;
+  int n;
+} ConfigCache;
+
+static void config_cache_clear(ConfigCache *c) {
+  for (int i = 0; i < c->n; i++) {
+    sqlite3_free(c->ap[i]->zTable);
+    vg_config_clear(&c->ap[i]->cfg);
+    sqlite3_free(c->ap[i]);
+  }
+  sqlite3_free(c->ap);
+  memset(c, 0, sizeof(*c));
+}
+
+static int config_cached(sqlite3 *db, ConfigCache *c, const char *zTable, const VgTableConfig **pp, char **pzErr) {
+  for (int i = 0; i < c->n; i++) {
+    if (strcmp(c->ap[i]->zTable, zTable) == 0) {
+      *pp = &c->ap[i]->cfg;
+      return SQLITE_OK;
+    }
+  }
+  CachedConfig **ap = sqlite3_realloc64(c->ap, sizeof(CachedConfig *) * (size_t)(c->n + 1));
+  if (ap == 0) return SQLITE_NOMEM;
+  c->ap = ap;
+  CachedConfig *e = sqlite3_malloc64(sizeof(*e));
+  if (e == 0) return SQLITE_NOMEM;
+  memset(e, 0, sizeof(*e));
+  int rc = (e->zTable = sqlite3_mprintf("%s", zTable)) ? vg_config_load(db, zTable, &e->cfg, pzErr) : SQLITE_NOMEM;
+  if (rc != SQLITE_OK) {
+    sqlite3_free(e->zTable);
+    sqlite3_free(e);
+    return rc;
+  }
+  c->ap[c->n++] = e;
+  *pp = &e->cfg;
+  return SQLITE_OK;
+}
+
+/* Read a claimed item, find its table's settings and cut it into chunks;
+** an error that is the item's own goes to r->zError. */
+static int run_prepare(sqlite3 *db, ConfigCache *pCache, sqlite3_int64 id, RunItem *r) {
+  int rc = vg_queue_item_read(db, id, &r->it);
+  if (rc != SQLITE_OK) return rc;
+  if (r->it.zContent == 0) {
+    r->zError = vg_queue_textless(id);
+    return r->zError ? SQLITE_OK : SQLITE_NOMEM;
+  }
+  rc = config_cached(db, pCache, r->it.zTable, &r->pCfg, &r->zError);
+  if (rc == SQLITE_OK) {
+    rc = vg_chunk_spans(r->it.zContent, r->it.nContent, r->pCfg->nChunkTokens, r->pCfg->nChunkOverlap,
+                        &r->aStart, &r->aEnd, &r->nChunk);
+  }
+  if (rc == SQLITE_OK && r->nChunk == 0) {
+    r->zError = sqlite3_mprintf("the content has no words to embed");
+    rc = SQLITE_ERROR;
+  }
+  if (rc == SQLITE_OK) {
+    r->aVec = sqlite3_malloc64(sizeof(float) * (size_t)r->nChunk * (size_t)r->pCfg->pDef->nDims);
+    if (r->aVec == 0) rc = SQLITE_NOMEM;
+  }
+  return rc == SQLITE_ERROR && r->zError ? SQLITE_OK : rc;
+}
+
+/* Embed the chunks of items a[0, n), which share a model, in one call. */
+static int run_embed_batch(VgEmbedder *e, RunItem *a, int n, char **pzErr) {
+  int nText = 0;
+  for (int i = 0; i < n; i++) nText += a[i].nChunk;
+  const char **az = sqlite3_malloc64(sizeof(char *) * (size_t)nText);
+  int *an = sqlite3_malloc64(sizeof(int) * (size_t)nText);
+  float *aOut = sqlite3_malloc64(sizeof(float) * (size_t)nText * (size_t)e->nDims);
+  int rc = az && an && aOut ? SQLITE_OK : SQLITE_NOMEM;
+  for (int i = 0, k = 0; rc == SQLITE_OK && i < n; i++) {
+    for (int c = 0; c < a[i].nChunk; c++, k++) {
+      az[k] = a[i].it.zContent + a[i].aStart[c];
+      an[k] = a[i].aEnd[c] - a[i].aStart[c];
+    }
+  }
+  if (rc == SQLITE_OK) rc = vg_embedder_embed(e, nText, az, an, aOut, pzErr);
+  /* Each item's vectors are a run of the batch's: they move to the item. */
+  for (int i = 0, k = 0; rc == SQLITE_OK && i < n; k += a[i].nChunk, i++) {
+    memcpy(a[i].aVec, aOut + (size_t)k * (size_t)e->nDims, sizeof(float) * (size_t)a[i].nChunk * (size_t)e->nDims);
+  }
+  sqlite3_free(az);
+  sqlite3_free(an);
+  sqlite3_free(aOut);
+  return rc;
+}
+
+/* Texts per embedder call: a trained model is faster on batches. */
+#define RUN_BATCH_TEXTS 32
+
+/* Embed every prepared item: consecutive items of one model go in batches;
+** when a batch fails, its items are embedded one by one so that the error
+** lands on the item that caused it. */
+static int run_embed(QueueConn *q, RunItem *a, int n) {
+  int rc = SQLITE_OK;
+  for (int i = 0; rc == SQLITE_OK && i < n;) {
+    if (a[i].zError) {
+      i++;
+      continue;
+    }
+    VgEmbedder *e = 0;
+    char *zErr = 0;
+    rc = vg_queue_embedder(q, a[i].pCfg->zModel, &e, &zErr);
+    if (rc != SQLITE_OK) {
+      a[i++].zError = zErr;
+      rc = rc == SQLITE_NOMEM ? rc : SQLITE_OK;
+      continue;
+    }
+    int j = i + 1, nText = a[i].nChunk;
+    while (j < n && !a[j].zError && strcmp(a[j].pCfg->zModel, a[i].pCfg->zModel) == 0 &&
+           nText + a[j].nChunk <= RUN_BATCH_TEXTS) {
+      nText += a[j++].nChunk;
+    }
+    rc = run_embed_batch(e, a + i, j - i, &zErr);
+    if (rc == SQLITE_ERROR) {
+      sqlite3_free(zErr);
+      zErr = 0;
+      rc = SQLITE_OK;
+      for (int k = i; rc == SQLITE_OK && k < j; k++) {
+        rc = run_embed_batch(e, a + k, 1, &a[k].zError);
+        if (rc == SQLITE_ERROR) rc = SQLITE_OK;
+      }
+    }
+    sqlite3_free(zErr);
+    i = j;
+  }
+  return rc;
+}
+
+/* Did the table refuse a row (a metadata value of the wrong type, a table
+** dropped meanwhile, ...), as opposed to the database failing? */
+static int refused_by_table(int rc) {
+  int primary = rc & 0xff;
+  return primary == SQLITE_ERROR || primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH ||
+         primary == SQLITE_TOOBIG || primary == SQLITE_RANGE;
+}
+
+/* Store one item's vectors, or record its failure, in a savepoint of its
+** own.  An item whose lease ran out meanwhile (another worker has it now)
+** is left alone. */
+static int run_finish_item(sqlite3 *db, QueueConn *q, const char *zWorker, RunItem *r, RunTally *t) {
+  int bHeld = 0;
+  int rc = vg_queue_held(db, r->it.id, zWorker, r->it.st.attempts, &bHeld);
+  if (rc != SQLITE_OK) return rc;
+  if (!bHeld) {
+    t->nLost++;
+    return SQLITE_OK;
+  }
+  int bSavepoint = sqlite3_exec(db, "SAVEPOINT vg_queue_run_item", 0, 0, 0) == SQLITE_OK;
+  if (r->zError == 0) {
+    rc = vg_queue_store(db, &r->it, r->pCfg->pDef, r->nChunk, r->aVec, r->aStart, r->aEnd);
+    if (rc == SQLITE_OK) {
+      t->nDone++;
+      t->nChunks += r->nChunk;
+    } else if (bSavepoint && refused_by_table(rc)) {
+      /* The item's own failure, not the database's. */
+      r->zError = sqlite3_mprintf("storing in \"%s\": %s", r->it.zTable, sqlite3_errmsg(db));
+      sqlite3_exec(db, "ROLLBACK TO vg_queue_run_item", 0, 0, 0);
+      rc = r->zError ? SQLITE_OK : SQLITE_NOMEM;
+    }
+  }
+  if (rc == SQLITE_OK && r->zError) {
+    int status = 0;
+    rc = vg_queue_record_failure(db, q, &r->it, r->zError, &status);
+    if (rc == SQLITE_OK) *(status == VG_ITEM_DEAD ? &t->nDead : &t->nFailed) += 1;
+  }
+  if (bSavepoint) {
+    if (rc != SQLITE_OK) sqlite3_exec(db, "ROLLBACK TO vg_queue_run_item", 0, 0, 0);
+    sqlite3_exec(db, "RELEASE vg_queue_run_item", 0, 0, 0);
+  }
+  return rc;
+}
+
+static void run_result(sqlite3_context *ctx, const RunTally *t, const RunItem *a, int n) {
+  sqlite3_str *out = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+  sqlite3_str_appendf(out,
+                      "{\"claimed\":%d,\"done\":%d,\"failed\":%d,\"dead\":%d,\"lost\":%d,\"chunks\":%d,\"errors\":[",
+                      t->nClaimed, t->nDone, t->nFailed, t->nDead, t->nLost, t->nChunks);
+  int nErr = 0;
+  for (int i = 0; i < n; i++) {
+    if (a[i].zError == 0) continue;
+    sqlite3_str_appendf(out, "%s{\"id\":%lld,\"error\":", nErr++ ? "," : "", a[i].it.id);
+    vg_str_append_json(out, a[i].zError, -1);
+    sqlite3_str_appendall(out, "}");
+  }
+  sqlite3_str_appendall(out, "]}");
+  vg_result_str(ctx, out);
+}
+
+/* Store the results of the run under one transaction. */
+static int run_store(sqlite3 *db, QueueConn *q, const char *zWorker, RunItem *a, int n, RunTally *t) {
+  VgTxn mode;
+  int rc = vg_txn_begin(db, vg_queue_sweep, &mode);
+  for (int i = 0; rc == SQLITE_OK && i < n; i++) rc = run_finish_item(db, q, zWorker, &a[i], t);
+  return vg_txn_end(db, mode, rc);
+}
+
+static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  QueueConn *q = sqlite3_user_data(ctx);
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  sqlite3_int64 n;
+  if (!vg_int_value(argv[0], &n) || n < 1 || n > 10000) {
+    vg_result_errorf(ctx, "vg_queue_run", "n must be a whole number from 1 to 10000");
+    return;
+  }
+  const char *zWorker = q->zRunWorker;
+  if (argc > 1 && (zWorker = vg_text_arg(ctx, "vg_queue_run", argv[1], "worker_id", VG_TEXT_NONEMPTY, 0)) == 0) {
+    return;
+  }
+  sqlite3_int64 *aId = 0;
+  int nId = 0;
+  char *zErr = 0;
+  int rc = vg_queue_ensure(db, &zErr);
+  if (rc == SQLITE_OK) {
+    rc = vg_queue_claim_ids(db, zWorker, vg_queue_now(q), VG_QUEUE_LEASE, (int)n, &aId, &nId);
+  }
+  RunItem *a = rc == SQLITE_OK ? sqlite3_malloc64(sizeof(RunItem) * (size_t)(nId > 0 ? nId : 1)) : 0;
+  if (rc == SQLITE_OK && a == 0) rc = SQLITE_NOMEM;
+  if (a) memset(a, 0, sizeof(RunItem) * (size_t)(nId > 0 ? nId : 1));
+  RunTally t = {nId, 0, 0, 0, 0, 0};
+  ConfigCache cache = {0, 0};
+  for (int i = 0; rc == SQLITE_OK && i < nId; i++) rc = run_prepare(db, &cache, aId[i], &a[i]);
+  if (rc == SQLITE_OK) rc = run_embed(q, a, nId);
+  if (rc == SQLITE_OK) rc = run_store(db, q, zWorker, a, nId, &t);
+  /* On an error here the claimed items stay leased, and come back when
+  ** their leases run out. */
+  if (rc == SQLITE_OK) {
+    run_result(ctx, &t, a, nId);
+    sqlite3_free(zErr);
+  } else {
+    vg_result_failure(ctx, "vg_queue_run", db, rc, zErr);
+  }
+  for (int i = 0; a && i < nId; i++) run_item_clear(&a[i]);
+  config_cache_clear(&cache);
+  sqlite3_free(a);
+  sqlite3_free(aId);
+}
+
+/* What ext/vecguard.c registers for vg_queue_run (pipeline.h), with the
+** QueueConn. */
+const VgFunction vg_worker_functions[] = {
+    {"vg_queue_run", 1, VG_FUNC_DIRECT, fn_queue_run},
+    {"vg_queue_run", 2, VG_FUNC_DIRECT, fn_queue_run},
+    {0, 0, 0, 0},
+};
