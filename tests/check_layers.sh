@@ -50,8 +50,12 @@ for dir in ext/*/; do
   done
 done >"$found"
 # What the preprocessor makes of them must name nothing of SQLite.
+expanded=$(mktemp)
+trap 'rm -f "$found" "$expanded"' EXIT
 for f in ext/hnsw/*.c ext/vector/distance.c; do
-  if ${CC:-cc} -E -D_GNU_SOURCE -Iext -Iinclude "$f" | grep -q 'sqlite3'; then
+  if ! ${CC:-cc} -E -D_GNU_SOURCE -Iext -Iinclude "$f" >"$expanded"; then
+    echo "$f: the preprocessor (${CC:-cc} -E) failed on it" >>"$found"
+  elif grep -q 'sqlite3' "$expanded"; then
     echo "$f: includes an SQLite header (the hnsw layer and the kernels build without SQLite: see hnsw.h)" >>"$found"
   fi
 done

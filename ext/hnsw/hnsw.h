@@ -232,7 +232,7 @@ typedef struct Hnsw {
   uint32_t nDirty, nDirtyAlloc;
   unsigned char *aDirtyMark;
   HnswHeap cand, result;
-  HnswHeap ties, reach; /* copies a search sets aside (see search_layer) */
+  HnswHeap ties, reach; /* copies a search sets aside (see hnswi_search_layer) */
   float *aDecoded;     /* int8 graphs: one vector decoded, for link choices */
 } Hnsw;
 
@@ -350,9 +350,10 @@ int hnsw_connect(Hnsw *h, int *pnJoined);
 ** them in; none has a side effect, so a build may define NDEBUG.  What a
 ** list holds (links both ways, each to a node that has the level) is
 ** asserted only in a graph this layer linked itself: a loaded graph's
-** lists are as stored (bLoaded), and damage the loader lets through, such
-** as a one-way link, is stepped around (walk) and reported (hnsw_check),
-** never a reason to abort.
+** lists are as stored (bLoaded).  A strict load refuses damage a search
+** could trip on (a link to a node below its level, a one-way link: the
+** table layer's store_slots.c); a lenient one, for hnsw_check to report,
+** keeps it, and walk steps around it.
 */
 
 /* The distance under metric m between two float vectors. */

@@ -109,8 +109,8 @@ static int graph_load(VgIndex *x, const VgPart *pPart, PartGraph **ppGraph, char
   g->part = pPart->id;
   g->nonce = pPart->nonce;
   const VgTableDef *d = x->pDef;
-  rc = hnsw_init(&g->graph, d->nDims, d->metric, d->hnswM, d->efConstruction,
-                 d->quantization == VG_QUANT_INT8 ? HNSW_INT8 : HNSW_FLOAT32);
+  rc = vg_hnsw_rc(hnsw_init(&g->graph, d->nDims, d->metric, d->hnswM, d->efConstruction,
+                            d->quantization == VG_QUANT_INT8 ? HNSW_INT8 : HNSW_FLOAT32));
   if (rc == SQLITE_OK) rc = vg_store_load_partition(x->pStore, pPart, &g->graph, 0, pzErr);
   if (rc == SQLITE_OK) rc = vg_hnsw_rc(i64map_put(&x->byPart, pPart->id, x->nGraph));
   if (rc != SQLITE_OK) {

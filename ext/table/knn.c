@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* See knn_partition: the cost ratio between a graph search and brute force,
+/* See vg_knn_partition: the cost ratio between a graph search and brute force,
 ** measured with make bench (docs/benchmarks.md). */
 #define VG_EXACT_FACTOR 16.0
 

@@ -261,6 +261,8 @@ static char *stmt_sql(VgStore *p, int e) {
           P);
     case VG_S_PART_DROP:
       return sqlite3_mprintf("DELETE FROM %s WHERE id = ?1", P);
+    case VG_S_PART_NEXT:
+      return sqlite3_mprintf("SELECT id FROM %s WHERE id >= ?1 ORDER BY id LIMIT 1", P);
     case VG_S_FREE_TAKE:
       return sqlite3_mprintf(
           "SELECT chunk, slot FROM %s WHERE part = ?1 AND level = ?2 LIMIT 1", F);
@@ -534,16 +536,10 @@ int vg_store_read_def(sqlite3 *db, const char *zSchema, const char *zName, VgTab
 }
 
 int vg_store_part_next(VgStore *p, int bFirst, sqlite3_int64 after, sqlite3_int64 *pId) {
-  sqlite3_stmt *pStmt = 0;
-  char *zSql = sqlite3_mprintf("SELECT id FROM %s WHERE ?2 OR id > ?1 ORDER BY id LIMIT 1",
-                               p->azTable[VG_T_PARTITIONS]);
-  int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0) : SQLITE_NOMEM;
-  sqlite3_free(zSql);
-  if (rc != SQLITE_OK) return rc;
-  sqlite3_bind_int64(pStmt, 1, after);
-  sqlite3_bind_int(pStmt, 2, bFirst);
-  rc = sqlite3_step(pStmt);
+  if (!bFirst && after == INT64_MAX) return SQLITE_DONE;
+  sqlite3_stmt *pStmt;
+  int rc = store_step_by_id(p, VG_S_PART_NEXT, bFirst ? INT64_MIN : after + 1, &pStmt, 0);
   if (rc == SQLITE_ROW) *pId = sqlite3_column_int64(pStmt, 0);
-  int rc2 = sqlite3_finalize(pStmt);
-  return rc == SQLITE_ROW || rc == SQLITE_DONE ? (rc2 == SQLITE_OK ? rc : rc2) : rc;
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE) sqlite3_reset(pStmt);
+  return rc;
 }

@@ -394,6 +394,31 @@ static int load_slot(VgStore *p, Hnsw *h, const unsigned char *aSlot, int level,
 }
 
 /* Turn the stored rowids into node numbers. */
+/* Does every node that a node links to link back?  A one-way link outlives
+** the deletion of the row it names (the deleted node's own lists say whom
+** to unlink) and a search would then follow it into a freed node; so a
+** strict load refuses one (vg_hnsw_check counts them).  Costs a scan of
+** each list per link: small beside reading the slots. */
+static int load_links_symmetric(VgStore *p, Hnsw *h, char **pzErr) {
+  for (uint32_t i = 0; i < h->nNode; i++) {
+    if (!hnsw_is_live(h, i)) continue;
+    for (int l = 0; l <= h->aLevel[i]; l++) {
+      int n, nBack;
+      const uint32_t *a = hnsw_links(h, i, l, &n);
+      for (int j = 0; j < n; j++) {
+        const uint32_t *aBack = hnsw_links(h, a[j], l, &nBack);
+        int bBack = 0;
+        for (int k = 0; k < nBack && !bBack; k++) bBack = aBack[k] == i;
+        if (!bBack) {
+          return store_corrupt(p, pzErr, "a link is one-way: the row it names does not link back",
+                               h->aRowid[i]);
+        }
+      }
+    }
+  }
+  return SQLITE_OK;
+}
+
 static int load_links(VgStore *p, Hnsw *h, RawLinks *pRaw, VgLoadReport *pReport,
                       char **pzErr) {
   uint32_t aNode[2 * VG_HNSW_MAX_M];
@@ -422,7 +447,7 @@ static int load_links(VgStore *p, Hnsw *h, RawLinks *pRaw, VgLoadReport *pReport
       z += n;
     }
   }
-  return SQLITE_OK;
+  return pReport ? SQLITE_OK : load_links_symmetric(p, h, pzErr);
 }
 
 static int load_entry(VgStore *p, Hnsw *h, const VgPart *pPart, VgLoadReport *pReport,

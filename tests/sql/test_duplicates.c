@@ -303,7 +303,8 @@ static void test_identical_texts(void **state) {
 ** could leave it) is mended by the first write to its partition.  The
 ** pieces are made by hand: two rows whose link lists (at every level they
 ** share) are cut in the stored slots (a list is a 4-byte count, then 8-byte
-** rowids; a slot starts "VGS2", its level and its rowid: store.c). */
+** rowids; a slot starts "VGS2", its level and its rowid: the slot layout in
+** ext/table/table.h). */
 static void test_stored_pieces_mended(void **state) {
   (void)state;
   sqlite3 *db = tdb_open(":memory:");

@@ -507,15 +507,17 @@ static void write_slot_bytes(sqlite3 *db, sqlite3_int64 iChunk, int iOff, const 
 }
 
 /* A stored link at level l that names its own row, or a row whose node is
-** below l, would send a search into a list the node does not have: loading
-** the partition refuses it as corruption (vg_hnsw_check, which loads
-** leniently, counts it as a bad link). */
-static void test_corrupt_link_level(void **state) {
+** below l, would send a search into a list the node does not have; a
+** one-way link outlives the deletion of the row it names, and a search
+** would then follow it into a freed node.  Loading the partition refuses
+** each as corruption (vg_hnsw_check, which loads leniently, reports it). */
+static void test_corrupt_links(void **state) {
   (void)state;
   char *zPath = tdb_temp_path("links.db");
   const char *zQuery = "SELECT count(*) FROM v WHERE e MATCH '[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]'"
                        " AND k = 5 AND tenant = 'a'";
-  for (int bSelf = 0; bSelf < 2; bSelf++) {
+  for (int iCase = 0; iCase < 3; iCase++) {
+    int bSelf = iCase == 1, bOneWay = iCase == 2;
     tdb_remove_db(zPath);
     sqlite3 *db = tdb_open(zPath);
     create_pair(db);
@@ -536,12 +538,29 @@ static void test_corrupt_link_level(void **state) {
     int nList0 = 4 + 8 * 2 * M, nListUp = 4 + 8 * M;
     int nSlot = 48 + 4 * DIMS + nList0 + level * nListUp;
     int iList1 = iSlot * nSlot + 48 + 4 * DIMS + nList0;
-    uint32_t one = 1;
-    write_slot_bytes(db, iChunk, iList1, &one, 4); /* little-endian hosts */
-    write_slot_bytes(db, iChunk, iList1 + 4, &idLow, 8);
+    if (bOneWay) {
+      /* drop the last entry of idHigh's level-0 list: that row still
+      ** lists idHigh */
+      int iList0 = iSlot * nSlot + 48 + 4 * DIMS;
+      sqlite3_blob *pBlob = 0;
+      uint32_t n = 0;
+      assert_int_equal(sqlite3_blob_open(db, "main", "v_chunks", "slots", iChunk, 0, &pBlob), SQLITE_OK);
+      assert_int_equal(sqlite3_blob_read(pBlob, &n, 4, iList0), SQLITE_OK);
+      sqlite3_blob_close(pBlob);
+      assert_true(n >= 1);
+      n--;
+      write_slot_bytes(db, iChunk, iList0, &n, 4);
+    } else {
+      uint32_t one = 1;
+      write_slot_bytes(db, iChunk, iList1, &one, 4); /* little-endian hosts */
+      write_slot_bytes(db, iChunk, iList1 + 4, &idLow, 8);
+    }
     tdb_close(db);
     db = tdb_open(zPath);
-    tdb_expect_error(db, "a link names its own row or a row below the link's level", "%s", zQuery);
+    tdb_expect_error(db, bOneWay ? "a link is one-way: the row it names does not link back"
+                                 : "a link names its own row or a row below the link's level",
+                     "%s", zQuery);
+    tdb_expect_error(db, "shadow tables are corrupt", "DELETE FROM v WHERE rowid = %lld", idLow);
     char *zReport = tdb_text(db, "SELECT vg_hnsw_check('v')");
     assert_non_null(strstr(zReport, "\"ok\":false"));
     sqlite3_free(zReport);
@@ -830,7 +849,7 @@ int main(void) {
       cmocka_unit_test(test_backup),
       cmocka_unit_test(test_format_version),
       cmocka_unit_test(test_corrupt_shadow_tables),
-      cmocka_unit_test(test_corrupt_link_level),
+      cmocka_unit_test(test_corrupt_links),
       cmocka_unit_test(test_hnsw_check),
       cmocka_unit_test(test_erasure_wal),
       cmocka_unit_test(test_erasure_rollback_journal),
