@@ -108,6 +108,7 @@ int sqlite3_vecguard_init(sqlite3 *db, char **pzErrMsg,
   if (rc == SQLITE_OK) rc = sqlite3_create_module_v2(db, "vg_hnsw", &vg_hnsw_module, 0, 0);
   if (rc == SQLITE_OK)
     rc = sqlite3_create_function(db, "vg_hnsw_check", 1, SQLITE_UTF8, 0, vg_hnsw_check_func, 0, 0);
+  if (rc == SQLITE_OK) rc = add_functions(db, vg_fulltext_functions, &none);
   if (rc == SQLITE_OK) rc = add_functions(db, vg_pii_functions, &pii);
   if (rc == SQLITE_OK) rc = add_module(db, "vg_pii_scan", &vg_pii_scan_module, &pii);
   if (rc == SQLITE_OK) rc = add_functions(db, vg_embed_functions, &embed);

@@ -7,8 +7,9 @@ set -eu
 # What is built, linked and tested with, and no more: .ci/run's list less
 # OpenBLAS, which CI installs ahead for the BERT encoder that comes next.
 packages="
-  build-essential sqlite3 libsqlite3-dev libsodium-dev libpcre2-dev
+  build-essential sqlite3 libsqlite3-dev libsodium-dev libpcre2-dev libutf8proc-dev
   libcmocka-dev pkg-config python3 python3-numpy clang-14 libclang-rt-14-dev
+  python3-snowballstemmer wamerican
 "
 # Node.js and npm for the Node helper's test: Debian's, unless the machine
 # has its own (NodeSource's nodejs carries npm and conflicts with Debian's).

@@ -4,9 +4,9 @@
 # <layer>/<layer>.h; its files may include that header and the headers of
 # the layers listed for it below, and the public header "vecguard.h"
 # (include/), and no other file of the project.
-# ext/vecguard.c, the registrar, may include any layer.  And the hnsw layer
-# and the distance kernels (ext/vector/distance.c) build without any SQLite
-# header.  Fails naming each file that breaks a rule.
+# ext/vecguard.c, the registrar, may include any layer.  And the hnsw and
+# fulltext layers and the distance kernels (ext/vector/distance.c) build
+# without any SQLite header.  Fails naming each file that breaks a rule.
 set -eu
 cd "$(dirname "$0")/.."
 found=$(mktemp)
@@ -16,7 +16,8 @@ allowed() {
     base) echo "" ;;
     vector) echo "base" ;;
     hnsw) echo "vector" ;;
-    table) echo "base vector hnsw" ;;
+    fulltext) echo "" ;;
+    table) echo "base vector hnsw fulltext" ;;
     pii) echo "base" ;;
     embed) echo "base vector" ;;
     pipeline) echo "base vector embed table" ;;
@@ -52,11 +53,11 @@ done >"$found"
 # What the preprocessor makes of them must name nothing of SQLite.
 expanded=$(mktemp)
 trap 'rm -f "$found" "$expanded"' EXIT
-for f in ext/hnsw/*.c ext/vector/distance.c; do
+for f in ext/hnsw/*.c ext/fulltext/*.c ext/vector/distance.c; do
   if ! ${CC:-cc} -E -D_GNU_SOURCE -Iext -Iinclude "$f" >"$expanded"; then
     echo "$f: the preprocessor (${CC:-cc} -E) failed on it" >>"$found"
   elif grep -q 'sqlite3' "$expanded"; then
-    echo "$f: includes an SQLite header (the hnsw layer and the kernels build without SQLite: see hnsw.h)" >>"$found"
+    echo "$f: includes an SQLite header (the hnsw and fulltext layers and the kernels build without SQLite: see hnsw.h, fulltext.h)" >>"$found"
   fi
 done
 if [ -s "$found" ]; then

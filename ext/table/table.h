@@ -631,8 +631,10 @@ int vg_cursor_column(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int iCol);
 int vg_cursor_rowid(sqlite3_vtab_cursor *pCur, sqlite3_int64 *pRowid);
 
 /* What ext/vecguard.c registers for this layer: the vg_hnsw module
-** (vtab.c) and the SQL function vg_hnsw_check(table) (hnsw_check.c). */
+** (vtab.c), the SQL function vg_hnsw_check(table) (hnsw_check.c) and
+** vg_fulltext_terms(text) (fulltext.c). */
 extern const sqlite3_module vg_hnsw_module;
 void vg_hnsw_check_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+extern const VgFunction vg_fulltext_functions[];
 
 #endif

@@ -55,6 +55,7 @@ static const TextParam aParam[] = {
      "one|two three"},
     /* the index */
     {"vg_hnsw_check", 1, NAME, "the table", "SELECT vg_hnsw_check(%s)", "notes|junk"},
+    {"vg_fulltext_terms", 1, BODY, 0, "SELECT vg_fulltext_terms(%s) = '[\"fever\",\"cough\"]'", "fever|cough"},
     {"vg_hnsw", 0, NAME, "the partition key tenant_id",
      "INSERT INTO notes(embedding, tenant_id) VALUES (vg_embed('x', 'hash:16'), %s)", "acme|evil"},
     /* PII */
