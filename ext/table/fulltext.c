@@ -1,10 +1,811 @@
 /*
-** fulltext.c — the full-text index of a vg_hnsw table: the SQL function
-** that shows a text's terms.
+** fulltext.c — the full-text index of a vg_hnsw table (table.h, fulltext
+** section): its shadow tables, keeping them equal to the rows, reading
+** postings for a query, and the SQL function vg_fulltext_terms.
+**
+** For a table T with a fulltext column the index keeps, in T's schema:
+**
+**   T_ftstat  per partition: rows indexed (their text is not NULL), their
+**             terms in all, and how many of them wait in T_ftpend
+**   T_ftpost  posting-list chunks: (partition, term hash, first rowid) ->
+**             count and bytes (fulltext.h), at most FT_CHUNK_BYTES each
+**   T_ftpend  rows written since the last merge, one record each: the
+**             row's length and its terms with their counts
+**
+** Why a pending table: a row has ~100 distinct terms, and writing each into
+** its posting list at once costs ~100 B-tree updates per row.  A new row is
+** written once into T_ftpend instead; when a partition has FT_MERGE_ROWS
+** pending rows, they are merged into T_ftpost together, each term's list
+** touched once for all of them.  Queries read both.  All of it is SQL on
+** shadow tables, inside the writing statement's transaction: a ROLLBACK (of
+** a transaction, a savepoint or a failed statement) takes index and rows
+** back together, with nothing held in memory to go stale.
+**
+** Erasure: the index holds term hashes and numbers, never the text; a
+** deleted row's postings are cut out of their chunks, which are rewritten.
 */
 #include "vector/vector.h"
 #include "fulltext/fulltext.h"
 #include "table/table.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A chunk's bytes stay below this, so that its record fits in its page of
+** a WITHOUT ROWID table at the default page size (4096: ~1000 bytes). */
+#define FT_CHUNK_BYTES 900
+
+static const char *const azSuffix[VG_FT_T_COUNT] = {"ftstat", "ftpost", "ftpend"};
+
+int vg_fulltext_is_shadow_suffix(const char *zSuffix) {
+  for (int i = 0; i < VG_FT_T_COUNT; i++) {
+    if (sqlite3_stricmp(zSuffix, azSuffix[i]) == 0) return 1;
+  }
+  return 0;
+}
+
+int vg_fulltext_create(sqlite3 *db, const char *zSchema, const char *zName, char **pzErr) {
+  char *zSql = sqlite3_mprintf(
+      "CREATE TABLE \"%w\".\"%w_ftstat\"(part INTEGER PRIMARY KEY, n_rows INTEGER NOT NULL, "
+      "n_terms INTEGER NOT NULL, n_pending INTEGER NOT NULL) STRICT;"
+      "CREATE TABLE \"%w\".\"%w_ftpost\"(part INTEGER NOT NULL, term INTEGER NOT NULL, "
+      "first INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL, "
+      "PRIMARY KEY(part, term, first)) STRICT, WITHOUT ROWID;"
+      "CREATE TABLE \"%w\".\"%w_ftpend\"(row INTEGER PRIMARY KEY, part INTEGER NOT NULL, "
+      "data BLOB NOT NULL, UNIQUE(part, row)) STRICT;",
+      zSchema, zName, zSchema, zName, zSchema, zName);
+  if (zSql == 0) return SQLITE_NOMEM;
+  char *zErr = 0;
+  int rc = sqlite3_exec(db, zSql, 0, 0, &zErr);
+  sqlite3_free(zSql);
+  if (rc != SQLITE_OK) *pzErr = sqlite3_mprintf("%s", zErr ? zErr : sqlite3_errstr(rc));
+  sqlite3_free(zErr);
+  return rc;
+}
+
+static void finalize_all(VgFulltext *f) {
+  for (int i = 0; i < VG_FT_S_COUNT; i++) {
+    sqlite3_finalize(f->aStmt[i]);
+    f->aStmt[i] = 0;
+  }
+}
+
+static int set_names(VgFulltext *f, const char *zName) {
+  finalize_all(f);
+  for (int i = 0; i < VG_FT_T_COUNT; i++) {
+    sqlite3_free(f->azTable[i]);
+    f->azTable[i] = sqlite3_mprintf("\"%w\".\"%w_%s\"", f->zSchema, zName, azSuffix[i]);
+    if (f->azTable[i] == 0) return SQLITE_NOMEM;
+  }
+  char *z = sqlite3_mprintf("%s", zName);
+  if (z == 0) return SQLITE_NOMEM;
+  sqlite3_free(f->zName);
+  f->zName = z;
+  return SQLITE_OK;
+}
+
+int vg_fulltext_open(sqlite3 *db, const char *zSchema, const char *zName, VgFulltext **ppF) {
+  VgFulltext *f = sqlite3_malloc64(sizeof(*f));
+  *ppF = 0;
+  if (f == 0) return SQLITE_NOMEM;
+  memset(f, 0, sizeof(*f));
+  f->db = db;
+  f->zSchema = sqlite3_mprintf("%s", zSchema);
+  int rc = f->zSchema ? set_names(f, zName) : SQLITE_NOMEM;
+  if (rc != SQLITE_OK) {
+    vg_fulltext_close(f);
+    return rc;
+  }
+  *ppF = f;
+  return SQLITE_OK;
+}
+
+void vg_fulltext_close(VgFulltext *f) {
+  if (f == 0) return;
+  finalize_all(f);
+  for (int i = 0; i < VG_FT_T_COUNT; i++) sqlite3_free(f->azTable[i]);
+  sqlite3_free(f->zName);
+  sqlite3_free(f->zSchema);
+  sqlite3_free(f);
+}
+
+static int exec_each_table(VgFulltext *f, const char *zFormat, const char *zNew, char **pzErr) {
+  sqlite3_str *s = sqlite3_str_new(0);
+  for (int i = 0; i < VG_FT_T_COUNT; i++) {
+    sqlite3_str_appendf(s, zFormat, f->azTable[i], zNew, azSuffix[i]);
+  }
+  char *zSql = sqlite3_str_finish(s);
+  if (zSql == 0) return SQLITE_NOMEM;
+  finalize_all(f);
+  char *zErr = 0;
+  int rc = sqlite3_exec(f->db, zSql, 0, 0, &zErr);
+  sqlite3_free(zSql);
+  if (rc != SQLITE_OK) *pzErr = sqlite3_mprintf("%s", zErr ? zErr : sqlite3_errstr(rc));
+  sqlite3_free(zErr);
+  return rc;
+}
+
+int vg_fulltext_drop(VgFulltext *f, char **pzErr) {
+  return exec_each_table(f, "DROP TABLE IF EXISTS %s;%.0s%.0s", "", pzErr);
+}
+
+int vg_fulltext_rename(VgFulltext *f, const char *zNewName, char **pzErr) {
+  int rc = exec_each_table(f, "ALTER TABLE %s RENAME TO \"%w_%s\";", zNewName, pzErr);
+  if (rc == SQLITE_OK) rc = set_names(f, zNewName);
+  return rc;
+}
+
+/* ---- statements --------------------------------------------------------- */
+
+static char *stmt_sql(VgFulltext *f, int e) {
+  const char *S = f->azTable[VG_FT_T_STAT], *P = f->azTable[VG_FT_T_POST],
+             *Q = f->azTable[VG_FT_T_PEND];
+  switch (e) {
+    case VG_FT_S_STAT_GET:
+      return sqlite3_mprintf("SELECT n_rows, n_terms, n_pending FROM %s WHERE part = ?1", S);
+    case VG_FT_S_STAT_SET:
+      return sqlite3_mprintf(
+          "INSERT OR REPLACE INTO %s(part, n_rows, n_terms, n_pending) VALUES (?1, ?2, ?3, ?4)", S);
+    case VG_FT_S_STAT_DEL:
+      return sqlite3_mprintf("DELETE FROM %s WHERE part = ?1", S);
+    case VG_FT_S_PEND_ADD:
+      return sqlite3_mprintf("INSERT INTO %s(row, part, data) VALUES (?1, ?2, ?3)", Q);
+    case VG_FT_S_PEND_GET:
+      return sqlite3_mprintf("SELECT part FROM %s WHERE row = ?1", Q);
+    case VG_FT_S_PEND_DEL:
+      return sqlite3_mprintf("DELETE FROM %s WHERE row = ?1", Q);
+    case VG_FT_S_PEND_LIST:
+      return sqlite3_mprintf("SELECT row, data FROM %s WHERE part = ?1 ORDER BY row", Q);
+    case VG_FT_S_PEND_CLEAR:
+      return sqlite3_mprintf("DELETE FROM %s WHERE part = ?1", Q);
+    case VG_FT_S_POST_LIST:
+      return sqlite3_mprintf(
+          "SELECT first, n, data FROM %s WHERE part = ?1 AND term = ?2 AND first >= ?3 "
+          "ORDER BY first",
+          P);
+    case VG_FT_S_POST_AT:
+      return sqlite3_mprintf(
+          "SELECT first, n, data FROM %s WHERE part = ?1 AND term = ?2 AND first <= ?3 "
+          "ORDER BY first DESC LIMIT 1",
+          P);
+    case VG_FT_S_POST_CUT:
+      return sqlite3_mprintf("DELETE FROM %s WHERE part = ?1 AND term = ?2 AND first >= ?3", P);
+    case VG_FT_S_POST_DEL:
+      return sqlite3_mprintf("DELETE FROM %s WHERE part = ?1 AND term = ?2 AND first = ?3", P);
+    case VG_FT_S_POST_PUT:
+      return sqlite3_mprintf("INSERT INTO %s(part, term, first, n, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                             P);
+    default:
+      return 0;
+  }
+}
+
+/* Statement e, prepared on first use and kept; reset and unbound. */
+static int ft_stmt(VgFulltext *f, int e, sqlite3_stmt **pp, char **pzErr) {
+  if (f->aStmt[e] == 0) {
+    char *zSql = stmt_sql(f, e);
+    if (zSql == 0) return SQLITE_NOMEM;
+    int rc = sqlite3_prepare_v3(f->db, zSql, -1, SQLITE_PREPARE_PERSISTENT, &f->aStmt[e], 0);
+    sqlite3_free(zSql);
+    if (rc != SQLITE_OK) {
+      *pzErr = sqlite3_mprintf("%s: full-text index: %s", f->zName, sqlite3_errmsg(f->db));
+      return rc;
+    }
+  }
+  *pp = f->aStmt[e];
+  return SQLITE_OK;
+}
+
+static int ft_error(VgFulltext *f, int rc, char **pzErr) {
+  if (*pzErr == 0) *pzErr = sqlite3_mprintf("%s: full-text index: %s", f->zName, sqlite3_errmsg(f->db));
+  return rc;
+}
+
+static int ft_corrupt(VgFulltext *f, char **pzErr, const char *zWhat, sqlite3_int64 id) {
+  sqlite3_free(*pzErr);
+  *pzErr = sqlite3_mprintf("%s: the full-text index is corrupt: %s (%lld); vg_hnsw_check('%s') "
+                           "reports what else is wrong",
+                           f->zName, zWhat, id, f->zName);
+  return SQLITE_CORRUPT_VTAB;
+}
+
+/* Run a statement that returns no rows, then reset it. */
+static int ft_run(VgFulltext *f, sqlite3_stmt *pStmt, char **pzErr) {
+  int rc = sqlite3_step(pStmt);
+  sqlite3_reset(pStmt);
+  if (rc == SQLITE_DONE) return SQLITE_OK;
+  return ft_error(f, rc == SQLITE_ROW ? SQLITE_INTERNAL : rc, pzErr);
+}
+
+/* ---- a text's terms ----------------------------------------------------- */
+
+/* A row's (or a query's) distinct terms and their counts, by hash. */
+typedef struct TermCount {
+  int64_t hash;
+  uint32_t tf;
+} TermCount;
+
+typedef struct TermBag {
+  TermCount *a;
+  int n, nAlloc;
+  uint32_t len; /* terms in all, repeats counted */
+} TermBag;
+
+static int bag_add(void *pCtx, const char *z, int n) {
+  TermBag *b = pCtx;
+  if (b->n == b->nAlloc) {
+    int nNew = b->nAlloc ? 2 * b->nAlloc : 64;
+    TermCount *aNew = sqlite3_realloc64(b->a, sizeof(TermCount) * (size_t)nNew);
+    if (aNew == 0) return FT_NOMEM;
+    b->a = aNew;
+    b->nAlloc = nNew;
+  }
+  b->a[b->n].hash = ft_term_hash(z, n);
+  b->a[b->n].tf = 1;
+  b->n++;
+  if (b->len < UINT32_MAX) b->len++;
+  return FT_OK;
+}
+
+static int cmp_term(const void *x, const void *y) {
+  int64_t a = ((const TermCount *)x)->hash, b = ((const TermCount *)y)->hash;
+  return a < b ? -1 : a > b;
+}
+
+/* Tokenize z[0, n) into b: distinct hashes, sorted, with their counts. */
+static int bag_fill(TermBag *b, const char *z, int n) {
+  memset(b, 0, sizeof(*b));
+  int rc = ft_tokenize(z, n, bag_add, b);
+  if (rc != FT_OK) return SQLITE_NOMEM;
+  if (b->n == 0) return SQLITE_OK;
+  qsort(b->a, (size_t)b->n, sizeof(TermCount), cmp_term);
+  int j = 0;
+  for (int i = 1; i < b->n; i++) {
+    if (b->a[i].hash == b->a[j].hash) {
+      b->a[j].tf++;
+    } else {
+      b->a[++j] = b->a[i];
+    }
+  }
+  b->n = j + 1;
+  return SQLITE_OK;
+}
+
+static void bag_free(TermBag *b) { sqlite3_free(b->a); }
+
+/* A pending record: varint len, varint count, then per term its hash (8
+** bytes, little-endian) and varint tf, by hash. */
+static unsigned char *pending_encode(const TermBag *b, int *pnByte) {
+  unsigned char *p = sqlite3_malloc64((size_t)(2 + b->n) * (8 + FT_VARINT_MAX));
+  if (p == 0) return 0;
+  int n = ft_varint_put(p, b->len);
+  n += ft_varint_put(p + n, (uint64_t)b->n);
+  for (int i = 0; i < b->n; i++) {
+    uint64_t h = (uint64_t)b->a[i].hash;
+    for (int k = 0; k < 8; k++) p[n++] = (unsigned char)(h >> (8 * k));
+    n += ft_varint_put(p + n, b->a[i].tf);
+  }
+  *pnByte = n;
+  return p;
+}
+
+/* Decode a pending record into b (whose array it allocates); -1 if damaged. */
+static int pending_decode(const unsigned char *p, int nByte, TermBag *b) {
+  uint64_t len, count;
+  memset(b, 0, sizeof(*b));
+  int off = ft_varint_get(p, nByte, &len);
+  int k = off ? ft_varint_get(p + off, nByte - off, &count) : 0;
+  if (k == 0 || len > UINT32_MAX || count > (uint64_t)nByte) return -1;
+  off += k;
+  b->len = (uint32_t)len;
+  if (count > 0) {
+    b->a = sqlite3_malloc64(sizeof(TermCount) * count);
+    if (b->a == 0) return SQLITE_NOMEM;
+  }
+  uint64_t sum = 0;
+  for (uint64_t i = 0; i < count; i++) {
+    if (nByte - off < 8) return -1;
+    uint64_t h = 0;
+    for (int j = 0; j < 8; j++) h |= (uint64_t)p[off + j] << (8 * j);
+    off += 8;
+    uint64_t tf;
+    if ((k = ft_varint_get(p + off, nByte - off, &tf)) == 0 || tf < 1 || tf > len) return -1;
+    off += k;
+    if (i > 0 && (int64_t)h <= b->a[i - 1].hash) return -1;
+    b->a[i].hash = (int64_t)h;
+    b->a[i].tf = (uint32_t)tf;
+    sum += tf;
+  }
+  b->n = (int)count;
+  return off == nByte && sum == len ? SQLITE_OK : -1;
+}
+
+/* ---- statistics ----------------------------------------------------------- */
+
+int vg_fulltext_stat(VgFulltext *f, sqlite3_int64 part, VgFtStat *pStat, char **pzErr) {
+  sqlite3_stmt *s;
+  memset(pStat, 0, sizeof(*pStat));
+  int rc = ft_stmt(f, VG_FT_S_STAT_GET, &s, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(s, 1, part);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    pStat->nRows = sqlite3_column_int64(s, 0);
+    pStat->nTerms = sqlite3_column_int64(s, 1);
+    pStat->nPending = sqlite3_column_int64(s, 2);
+    rc = SQLITE_OK;
+    if (pStat->nRows < 0 || pStat->nTerms < 0 || pStat->nPending < 0 ||
+        pStat->nPending > pStat->nRows) {
+      rc = ft_corrupt(f, pzErr, "impossible counts in the partition's statistics", part);
+    }
+  } else if (rc == SQLITE_DONE) {
+    rc = SQLITE_OK;
+  } else {
+    rc = ft_error(f, rc, pzErr);
+  }
+  sqlite3_reset(s);
+  return rc;
+}
+
+static int stat_save(VgFulltext *f, sqlite3_int64 part, const VgFtStat *st, char **pzErr) {
+  sqlite3_stmt *s;
+  int rc = ft_stmt(f, st->nRows ? VG_FT_S_STAT_SET : VG_FT_S_STAT_DEL, &s, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(s, 1, part);
+  if (st->nRows) {
+    sqlite3_bind_int64(s, 2, st->nRows);
+    sqlite3_bind_int64(s, 3, st->nTerms);
+    sqlite3_bind_int64(s, 4, st->nPending);
+  }
+  return ft_run(f, s, pzErr);
+}
+
+/* ---- posting lists -------------------------------------------------------- */
+
+typedef struct PostBuf {
+  FtPosting *a;
+  int n, nAlloc;
+} PostBuf;
+
+static int postbuf_room(PostBuf *p, int nMore) {
+  if (p->n + nMore <= p->nAlloc) return SQLITE_OK;
+  int nNew = p->nAlloc ? p->nAlloc : 256;
+  while (nNew < p->n + nMore) nNew *= 2;
+  FtPosting *aNew = sqlite3_realloc64(p->a, sizeof(FtPosting) * (size_t)nNew);
+  if (aNew == 0) return SQLITE_NOMEM;
+  p->a = aNew;
+  p->nAlloc = nNew;
+  return SQLITE_OK;
+}
+
+/* Append the postings of the chunk on the current row of s (first, n,
+** data) to p, whose postings from iList on are the same list's. */
+static int postbuf_read_chunk(VgFulltext *f, sqlite3_stmt *s, sqlite3_int64 part, PostBuf *p,
+                              int iList, char **pzErr) {
+  sqlite3_int64 first = sqlite3_column_int64(s, 0);
+  sqlite3_int64 n = sqlite3_column_int64(s, 1);
+  const unsigned char *a = sqlite3_column_blob(s, 2);
+  int nByte = sqlite3_column_bytes(s, 2);
+  if (n < 1 || n > nByte) return ft_corrupt(f, pzErr, "a posting chunk of partition", part);
+  int rc = postbuf_room(p, (int)n);
+  if (rc != SQLITE_OK) return rc;
+  if (ft_postings_decode(a, nByte, first, (int)n, p->a + p->n) != 0 ||
+      (p->n > iList && p->a[p->n].rowid <= p->a[p->n - 1].rowid)) {
+    return ft_corrupt(f, pzErr, "a posting chunk of partition", part);
+  }
+  p->n += (int)n;
+  return SQLITE_OK;
+}
+
+/* Bytes posting j takes in a chunk that starts at posting i. */
+static int posting_bytes(const FtPosting *a, int i, int j) {
+  return j == i ? ft_postings_size(a + j, 1) : ft_postings_size(a + j - 1, 2) - ft_postings_size(a + j - 1, 1);
+}
+
+/* Write a[0, n) as chunks of term in part, each below FT_CHUNK_BYTES. */
+static int write_chunks(VgFulltext *f, sqlite3_int64 part, int64_t term, const FtPosting *a, int n,
+                        char **pzErr) {
+  unsigned char buf[FT_CHUNK_BYTES + FT_POSTING_MAX];
+  sqlite3_stmt *s;
+  int rc = ft_stmt(f, VG_FT_S_POST_PUT, &s, pzErr);
+  int i = 0;
+  while (rc == SQLITE_OK && i < n) {
+    int j = i, nByte = 0;
+    /* Postings go in until the next would pass the limit; one always does. */
+    while (j < n) {
+      int nOne = posting_bytes(a, i, j);
+      if (j > i && nByte + nOne > FT_CHUNK_BYTES) break;
+      nByte += nOne;
+      j++;
+    }
+    int nEnc = ft_postings_encode(a + i, j - i, buf);
+    sqlite3_bind_int64(s, 1, part);
+    sqlite3_bind_int64(s, 2, term);
+    sqlite3_bind_int64(s, 3, a[i].rowid);
+    sqlite3_bind_int(s, 4, j - i);
+    sqlite3_bind_blob(s, 5, buf, nEnc, SQLITE_STATIC);
+    rc = ft_run(f, s, pzErr);
+    i = j;
+  }
+  return rc;
+}
+
+static int cmp_posting(const void *x, const void *y) {
+  int64_t a = ((const FtPosting *)x)->rowid, b = ((const FtPosting *)y)->rowid;
+  return a < b ? -1 : a > b;
+}
+
+/* Merge a[0, n) (sorted, rowids not yet in the list) into term's list:
+** the chunks from the one holding a[0].rowid on are read, merged with a,
+** deleted and written again. */
+static int list_merge(VgFulltext *f, sqlite3_int64 part, int64_t term, const FtPosting *a, int n,
+                      PostBuf *pOld, PostBuf *pAll, char **pzErr) {
+  sqlite3_stmt *s;
+  sqlite3_int64 from = a[0].rowid;
+  int rc = ft_stmt(f, VG_FT_S_POST_AT, &s, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(s, 1, part);
+  sqlite3_bind_int64(s, 2, term);
+  sqlite3_bind_int64(s, 3, from);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) from = sqlite3_column_int64(s, 0);
+  sqlite3_reset(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return ft_error(f, rc, pzErr);
+  pOld->n = 0;
+  rc = ft_stmt(f, VG_FT_S_POST_LIST, &s, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(s, 1, part);
+  sqlite3_bind_int64(s, 2, term);
+  sqlite3_bind_int64(s, 3, from);
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    rc = postbuf_read_chunk(f, s, part, pOld, 0, pzErr);
+    if (rc != SQLITE_OK) break;
+  }
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE && rc != SQLITE_OK) return *pzErr ? rc : ft_error(f, rc, pzErr);
+  /* Merge the two sorted lists. */
+  pAll->n = 0;
+  rc = postbuf_room(pAll, pOld->n + n);
+  if (rc != SQLITE_OK) return rc;
+  int i = 0, j = 0;
+  while (i < pOld->n || j < n) {
+    if (j >= n || (i < pOld->n && pOld->a[i].rowid < a[j].rowid)) {
+      pAll->a[pAll->n++] = pOld->a[i++];
+    } else {
+      if (i < pOld->n && pOld->a[i].rowid == a[j].rowid) {
+        return ft_corrupt(f, pzErr, "a row indexed twice, rowid", a[j].rowid);
+      }
+      pAll->a[pAll->n++] = a[j++];
+    }
+  }
+  if (pOld->n > 0) {
+    rc = ft_stmt(f, VG_FT_S_POST_CUT, &s, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    sqlite3_bind_int64(s, 1, part);
+    sqlite3_bind_int64(s, 2, term);
+    sqlite3_bind_int64(s, 3, from);
+    rc = ft_run(f, s, pzErr);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return write_chunks(f, part, term, pAll->a, pAll->n, pzErr);
+}
+
+/* One posting of a pending row, with the term it is for. */
+typedef struct PendPosting {
+  int64_t term;
+  FtPosting p;
+} PendPosting;
+
+static int cmp_pend(const void *x, const void *y) {
+  const PendPosting *a = x, *b = y;
+  if (a->term != b->term) return a->term < b->term ? -1 : 1;
+  return a->p.rowid < b->p.rowid ? -1 : a->p.rowid > b->p.rowid;
+}
+
+/* Move every pending row of part into the posting lists. */
+static int merge_pending(VgFulltext *f, sqlite3_int64 part, char **pzErr) {
+  sqlite3_stmt *s;
+  PendPosting *a = 0;
+  size_t n = 0, nAlloc = 0;
+  PostBuf one = {0, 0, 0}, old = {0, 0, 0}, all = {0, 0, 0};
+  int rc = ft_stmt(f, VG_FT_S_PEND_LIST, &s, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(s, 1, part);
+  int step = SQLITE_DONE;
+  while (rc == SQLITE_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
+    sqlite3_int64 row = sqlite3_column_int64(s, 0);
+    TermBag b;
+    int rcd = pending_decode(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), &b);
+    if (rcd == SQLITE_NOMEM) {
+      rc = rcd;
+    } else if (rcd != SQLITE_OK || b.n == 0) {
+      rc = ft_corrupt(f, pzErr, "a pending record, rowid", row);
+    }
+    if (rc == SQLITE_OK && n + (size_t)b.n > nAlloc) {
+      size_t nNew = nAlloc ? 2 * nAlloc : 4096;
+      while (nNew < n + (size_t)b.n) nNew *= 2;
+      PendPosting *aNew = sqlite3_realloc64(a, sizeof(PendPosting) * nNew);
+      if (aNew == 0) {
+        rc = SQLITE_NOMEM;
+      } else {
+        a = aNew;
+        nAlloc = nNew;
+      }
+    }
+    for (int i = 0; rc == SQLITE_OK && i < b.n; i++) {
+      PendPosting *pp = &a[n++];
+      pp->term = b.a[i].hash;
+      pp->p.rowid = row;
+      pp->p.tf = b.a[i].tf;
+      pp->p.len = b.len;
+    }
+    bag_free(&b);
+  }
+  if (rc == SQLITE_OK && step != SQLITE_DONE) rc = ft_error(f, step, pzErr);
+  sqlite3_reset(s);
+  if (rc == SQLITE_OK) qsort(a, n, sizeof(PendPosting), cmp_pend);
+  for (size_t i = 0; rc == SQLITE_OK && i < n;) {
+    size_t j = i;
+    one.n = 0;
+    while (j < n && a[j].term == a[i].term) j++;
+    rc = postbuf_room(&one, (int)(j - i));
+    for (size_t k = i; rc == SQLITE_OK && k < j; k++) one.a[one.n++] = a[k].p;
+    if (rc == SQLITE_OK) rc = list_merge(f, part, a[i].term, one.a, one.n, &old, &all, pzErr);
+    i = j;
+  }
+  if (rc == SQLITE_OK) rc = ft_stmt(f, VG_FT_S_PEND_CLEAR, &s, pzErr);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(s, 1, part);
+    rc = ft_run(f, s, pzErr);
+  }
+  sqlite3_free(a);
+  sqlite3_free(one.a);
+  sqlite3_free(old.a);
+  sqlite3_free(all.a);
+  return rc;
+}
+
+/* Cut rowid out of term's list in part. */
+static int list_remove(VgFulltext *f, sqlite3_int64 part, int64_t term, sqlite3_int64 rowid,
+                       PostBuf *pBuf, char **pzErr) {
+  sqlite3_stmt *s;
+  int rc = ft_stmt(f, VG_FT_S_POST_AT, &s, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(s, 1, part);
+  sqlite3_bind_int64(s, 2, term);
+  sqlite3_bind_int64(s, 3, rowid);
+  pBuf->n = 0;
+  sqlite3_int64 first = 0;
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    first = sqlite3_column_int64(s, 0);
+    rc = postbuf_read_chunk(f, s, part, pBuf, 0, pzErr);
+  } else if (rc == SQLITE_DONE) {
+    rc = ft_corrupt(f, pzErr, "a row's term is missing from its posting list, rowid", rowid);
+  } else {
+    rc = ft_error(f, rc, pzErr);
+  }
+  sqlite3_reset(s);
+  if (rc != SQLITE_OK) return rc;
+  FtPosting key = {rowid, 0, 0};
+  FtPosting *hit = bsearch(&key, pBuf->a, (size_t)pBuf->n, sizeof(FtPosting), cmp_posting);
+  if (hit == 0) return ft_corrupt(f, pzErr, "a row's term is missing from its posting list, rowid", rowid);
+  memmove(hit, hit + 1, sizeof(FtPosting) * (size_t)(pBuf->n - (hit - pBuf->a) - 1));
+  pBuf->n--;
+  /* The chunk goes, and what is left of it is written back (under a new
+  ** first rowid when its first posting went). */
+  rc = ft_stmt(f, VG_FT_S_POST_DEL, &s, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_int64(s, 1, part);
+  sqlite3_bind_int64(s, 2, term);
+  sqlite3_bind_int64(s, 3, first);
+  rc = ft_run(f, s, pzErr);
+  if (rc == SQLITE_OK && pBuf->n > 0) rc = write_chunks(f, part, term, pBuf->a, pBuf->n, pzErr);
+  return rc;
+}
+
+/* ---- keeping the index equal to the rows -------------------------------- */
+
+int vg_fulltext_add(VgFulltext *f, sqlite3_int64 part, sqlite3_int64 rowid, const char *z, int n,
+                    char **pzErr) {
+  TermBag b;
+  VgFtStat st;
+  int rc = bag_fill(&b, z, n);
+  if (rc == SQLITE_OK) rc = vg_fulltext_stat(f, part, &st, pzErr);
+  if (rc == SQLITE_OK && b.n > 0) {
+    int nByte = 0;
+    unsigned char *p = pending_encode(&b, &nByte);
+    sqlite3_stmt *s;
+    rc = p ? ft_stmt(f, VG_FT_S_PEND_ADD, &s, pzErr) : SQLITE_NOMEM;
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_int64(s, 1, rowid);
+      sqlite3_bind_int64(s, 2, part);
+      sqlite3_bind_blob(s, 3, p, nByte, SQLITE_STATIC);
+      rc = ft_run(f, s, pzErr);
+      sqlite3_bind_null(s, 3);
+    }
+    sqlite3_free(p);
+    st.nPending++;
+  }
+  if (rc == SQLITE_OK) {
+    st.nRows++;
+    st.nTerms += b.len;
+    if (st.nPending >= VG_FT_MERGE_ROWS) {
+      rc = merge_pending(f, part, pzErr);
+      st.nPending = 0;
+    }
+  }
+  if (rc == SQLITE_OK) rc = stat_save(f, part, &st, pzErr);
+  bag_free(&b);
+  return rc;
+}
+
+int vg_fulltext_remove(VgFulltext *f, sqlite3_int64 part, sqlite3_int64 rowid, const char *z,
+                       int n, char **pzErr) {
+  TermBag b;
+  VgFtStat st;
+  PostBuf buf = {0, 0, 0};
+  int rc = bag_fill(&b, z, n);
+  if (rc == SQLITE_OK) rc = vg_fulltext_stat(f, part, &st, pzErr);
+  if (rc == SQLITE_OK && (st.nRows < 1 || st.nTerms < b.len)) {
+    rc = ft_corrupt(f, pzErr, "a row missing from the statistics, rowid", rowid);
+  }
+  if (rc == SQLITE_OK && b.n > 0) {
+    sqlite3_stmt *s;
+    int bPending = 0;
+    rc = ft_stmt(f, VG_FT_S_PEND_GET, &s, pzErr);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_int64(s, 1, rowid);
+      rc = sqlite3_step(s);
+      bPending = rc == SQLITE_ROW && sqlite3_column_int64(s, 0) == part;
+      rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? SQLITE_OK : ft_error(f, rc, pzErr);
+      sqlite3_reset(s);
+    }
+    if (rc == SQLITE_OK && bPending) {
+      rc = ft_stmt(f, VG_FT_S_PEND_DEL, &s, pzErr);
+      if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, rowid);
+        rc = ft_run(f, s, pzErr);
+      }
+      st.nPending--;
+    } else {
+      for (int i = 0; rc == SQLITE_OK && i < b.n; i++) {
+        rc = list_remove(f, part, b.a[i].hash, rowid, &buf, pzErr);
+      }
+    }
+  }
+  if (rc == SQLITE_OK) {
+    st.nRows--;
+    st.nTerms -= b.len;
+    rc = stat_save(f, part, &st, pzErr);
+  }
+  sqlite3_free(buf.a);
+  bag_free(&b);
+  return rc;
+}
+
+/* ---- reading for a query -------------------------------------------------- */
+
+int vg_fulltext_query_terms(const char *z, int n, VgFtTerm **paTerm, int *pnTerm) {
+  TermBag b;
+  *paTerm = 0;
+  *pnTerm = 0;
+  int rc = bag_fill(&b, z, n);
+  if (rc != SQLITE_OK || b.n == 0) {
+    bag_free(&b);
+    return rc;
+  }
+  VgFtTerm *a = sqlite3_malloc64(sizeof(VgFtTerm) * (size_t)b.n);
+  if (a == 0) {
+    bag_free(&b);
+    return SQLITE_NOMEM;
+  }
+  for (int i = 0; i < b.n; i++) {
+    a[i].hash = b.a[i].hash;
+    a[i].qtf = b.a[i].tf;
+  }
+  *paTerm = a;
+  *pnTerm = b.n;
+  bag_free(&b);
+  return SQLITE_OK;
+}
+
+int vg_fulltext_postings(VgFulltext *f, sqlite3_int64 part, const VgFtTerm *aTerm, int nTerm,
+                         VgFtPostings *pOut, char **pzErr) {
+  sqlite3_stmt *s;
+  PostBuf buf = {0, 0, 0};
+  memset(pOut, 0, sizeof(*pOut));
+  pOut->aStart = sqlite3_malloc64(sizeof(int) * (size_t)(nTerm + 1));
+  if (pOut->aStart == 0) return SQLITE_NOMEM;
+  /* Pending rows first: a posting per query term they hold. */
+  PendPosting *aPend = 0;
+  int nPend = 0, nPendAlloc = 0;
+  int rc = ft_stmt(f, VG_FT_S_PEND_LIST, &s, pzErr);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(s, 1, part);
+    int step = SQLITE_DONE;
+    while (rc == SQLITE_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
+      sqlite3_int64 row = sqlite3_column_int64(s, 0);
+      TermBag b;
+      int rcd = pending_decode(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), &b);
+      if (rcd == SQLITE_NOMEM) {
+        rc = rcd;
+      } else if (rcd != SQLITE_OK) {
+        rc = ft_corrupt(f, pzErr, "a pending record, rowid", row);
+      }
+      /* Both lists are sorted by hash: walk them together. */
+      for (int i = 0, j = 0; rc == SQLITE_OK && i < b.n && j < nTerm;) {
+        if (b.a[i].hash < aTerm[j].hash) {
+          i++;
+        } else if (b.a[i].hash > aTerm[j].hash) {
+          j++;
+        } else {
+          if (nPend == nPendAlloc) {
+            int nNew = nPendAlloc ? 2 * nPendAlloc : 256;
+            PendPosting *aNew = sqlite3_realloc64(aPend, sizeof(PendPosting) * (size_t)nNew);
+            if (aNew == 0) {
+              rc = SQLITE_NOMEM;
+              break;
+            }
+            aPend = aNew;
+            nPendAlloc = nNew;
+          }
+          aPend[nPend].term = aTerm[j].hash;
+          aPend[nPend].p.rowid = row;
+          aPend[nPend].p.tf = b.a[i].tf;
+          aPend[nPend].p.len = b.len;
+          nPend++;
+          i++;
+          j++;
+        }
+      }
+      bag_free(&b);
+    }
+    if (rc == SQLITE_OK && step != SQLITE_DONE) rc = ft_error(f, step, pzErr);
+    sqlite3_reset(s);
+  }
+  if (rc == SQLITE_OK) qsort(aPend, (size_t)nPend, sizeof(PendPosting), cmp_pend);
+  /* Then each term's chunks, and its pending postings after them. */
+  int iPend = 0;
+  for (int t = 0; rc == SQLITE_OK && t < nTerm; t++) {
+    pOut->aStart[t] = buf.n;
+    rc = ft_stmt(f, VG_FT_S_POST_LIST, &s, pzErr);
+    if (rc != SQLITE_OK) break;
+    sqlite3_bind_int64(s, 1, part);
+    sqlite3_bind_int64(s, 2, aTerm[t].hash);
+    sqlite3_bind_int64(s, 3, INT64_MIN);
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+      rc = postbuf_read_chunk(f, s, part, &buf, pOut->aStart[t], pzErr);
+      if (rc != SQLITE_OK) break;
+    }
+    if (rc == SQLITE_OK && step != SQLITE_DONE) rc = ft_error(f, step, pzErr);
+    sqlite3_reset(s);
+    while (rc == SQLITE_OK && iPend < nPend && aPend[iPend].term == aTerm[t].hash) {
+      rc = postbuf_room(&buf, 1);
+      if (rc == SQLITE_OK) buf.a[buf.n++] = aPend[iPend++].p;
+    }
+  }
+  pOut->aStart[nTerm] = buf.n;
+  sqlite3_free(aPend);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(buf.a);
+    sqlite3_free(pOut->aStart);
+    memset(pOut, 0, sizeof(*pOut));
+    return rc;
+  }
+  pOut->a = buf.a;
+  pOut->nTerm = nTerm;
+  return SQLITE_OK;
+}
+
+void vg_fulltext_postings_free(VgFtPostings *p) {
+  sqlite3_free(p->a);
+  sqlite3_free(p->aStart);
+  memset(p, 0, sizeof(*p));
+}
+
+/* ---- vg_fulltext_terms ---------------------------------------------------- */
 
 typedef struct TermsOut {
   sqlite3_str *s;

@@ -519,7 +519,7 @@ int vg_store_read_def(sqlite3 *db, const char *zSchema, const char *zName, VgTab
     const char *zMetric = (const char *)sqlite3_column_text(pStmt, 1);
     pDef->nDims = sqlite3_column_int(pStmt, 0);
     pDef->hnswM = sqlite3_column_int(pStmt, 2);
-    pDef->iVector = pDef->iPartition = -1;
+    pDef->iVector = pDef->iPartition = pDef->iFulltext = -1;
     if (zMetric == 0 || vg_metric_parse(zMetric, -1, &pDef->metric) != SQLITE_OK ||
         pDef->nDims < 1 || pDef->nDims > VG_MAX_DIMS || pDef->hnswM < 2 ||
         pDef->hnswM > VG_HNSW_MAX_M) {

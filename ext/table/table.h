@@ -4,7 +4,7 @@
 ** caches, writes, KNN queries, vg_hnsw_check.
 **
 ** One section per part, in dependency order: tabledef, value, store, index,
-** knn, vtab.
+** fulltext, knn, vtab.
 ** Layers below this one only (see docs/architecture.md; make check-layers).
 */
 #ifndef VG_TABLE_LAYER_H
@@ -12,6 +12,7 @@
 
 #include "vector/vector.h"
 #include "hnsw/hnsw.h"
+#include "fulltext/fulltext.h"
 
 /* The hnsw layer's return code (HNSW_OK, ...) as SQLite's. */
 static inline int vg_hnsw_rc(int rc) {
@@ -35,6 +36,7 @@ static inline int vg_hnsw_rc(int rc) {
 **   +body text                                    -- auxiliary: stored only
 **   hnsw_m=16 ef_construction=200 ef_search=64    -- index options
 **   quantization=int8                             -- int8 vectors in memory
+**   +body text fulltext                           -- text with a BM25 index
 **
 ** The parser knows nothing of storage; store.c maps the columns to shadow
 ** tables and vtab.c to the declared schema.
@@ -62,6 +64,7 @@ typedef struct VgColumn {
   vg_col_kind kind;
   vg_value_type type; /* unused for the vector column */
   int iStore;         /* metadata: m<iStore>; auxiliary: a<iStore> */
+  int bFulltext;      /* declared fulltext: indexed for BM25 */
 } VgColumn;
 
 typedef struct VgTableDef {
@@ -69,6 +72,7 @@ typedef struct VgTableDef {
   VgColumn *aCol;
   int iVector;     /* index in aCol of the vector column */
   int iPartition;  /* index in aCol of the partition key, or -1 */
+  int iFulltext;   /* index in aCol of the fulltext column, or -1 */
   int nMeta;       /* number of metadata columns */
   int nAux;        /* number of auxiliary columns */
   int nDims;       /* elements per vector */
@@ -93,6 +97,10 @@ typedef struct VgTableDef {
 #define VG_HIDDEN_K(def) ((def)->nCol + 1)
 #define VG_HIDDEN_EF(def) ((def)->nCol + 2)
 #define VG_HIDDEN_EXACT(def) ((def)->nCol + 3)
+/* Only a table with a fulltext column has it (a column of an older table
+** may be named score). */
+#define VG_HIDDEN_SCORE(def) ((def)->nCol + 4)
+#define VG_HIDDEN_COUNT(def) ((def)->iFulltext >= 0 ? 5 : 4)
 
 /* The name of hidden column iCol (VG_HIDDEN_DISTANCE .. VG_HIDDEN_EXACT). */
 const char *vg_tabledef_hidden_name(const VgTableDef *pDef, int iCol);
@@ -497,6 +505,82 @@ int vg_index_update(VgIndex *x, sqlite3_int64 oldRowid, const VgRow *pRow,
                     const float *aPrep, int bNewVector, char **pzErr);
 
 /***************************************************************************
+** fulltext: the BM25 index of a table's fulltext column (fulltext.c; the
+** terms, chunk bytes and formula are the fulltext layer's).  Its shadow
+** tables, statistics and pending rows are described in fulltext.c.
+*/
+
+/* Pending rows of a partition merged into its posting lists at once. */
+#define VG_FT_MERGE_ROWS 256
+
+enum { VG_FT_T_STAT, VG_FT_T_POST, VG_FT_T_PEND, VG_FT_T_COUNT };
+enum {
+  VG_FT_S_STAT_GET,
+  VG_FT_S_STAT_SET,
+  VG_FT_S_STAT_DEL,
+  VG_FT_S_PEND_ADD,
+  VG_FT_S_PEND_GET,
+  VG_FT_S_PEND_DEL,
+  VG_FT_S_PEND_LIST,
+  VG_FT_S_PEND_CLEAR,
+  VG_FT_S_POST_LIST,
+  VG_FT_S_POST_AT,
+  VG_FT_S_POST_CUT,
+  VG_FT_S_POST_DEL,
+  VG_FT_S_POST_PUT,
+  VG_FT_S_COUNT
+};
+
+typedef struct VgFulltext {
+  sqlite3 *db;
+  char *zSchema, *zName;
+  char *azTable[VG_FT_T_COUNT]; /* quoted, schema-qualified */
+  sqlite3_stmt *aStmt[VG_FT_S_COUNT];
+} VgFulltext;
+
+/* A partition's statistics: rows whose text is not NULL, their terms in
+** all, and how many are pending. */
+typedef struct VgFtStat {
+  sqlite3_int64 nRows, nTerms, nPending;
+} VgFtStat;
+
+/* A query's distinct terms, by hash, with their counts in the query. */
+typedef struct VgFtTerm {
+  int64_t hash;
+  uint32_t qtf;
+} VgFtTerm;
+
+/* The postings of each query term t: a[aStart[t], aStart[t + 1]). */
+typedef struct VgFtPostings {
+  FtPosting *a;
+  int *aStart;
+  int nTerm;
+} VgFtPostings;
+
+int vg_fulltext_create(sqlite3 *db, const char *zSchema, const char *zName, char **pzErr);
+int vg_fulltext_open(sqlite3 *db, const char *zSchema, const char *zName, VgFulltext **ppF);
+void vg_fulltext_close(VgFulltext *f);
+int vg_fulltext_drop(VgFulltext *f, char **pzErr);
+int vg_fulltext_rename(VgFulltext *f, const char *zNewName, char **pzErr);
+int vg_fulltext_is_shadow_suffix(const char *zSuffix);
+
+/* Index row rowid of partition part, whose text is z[0, n); and take it
+** out again (given the same text).  A NULL text is never indexed. */
+int vg_fulltext_add(VgFulltext *f, sqlite3_int64 part, sqlite3_int64 rowid, const char *z, int n,
+                    char **pzErr);
+int vg_fulltext_remove(VgFulltext *f, sqlite3_int64 part, sqlite3_int64 rowid, const char *z,
+                       int n, char **pzErr);
+
+int vg_fulltext_stat(VgFulltext *f, sqlite3_int64 part, VgFtStat *pStat, char **pzErr);
+/* A query text's terms (*pnTerm is 0 when it has none: only stop words or
+** punctuation); *paTerm from sqlite3_malloc. */
+int vg_fulltext_query_terms(const char *z, int n, VgFtTerm **paTerm, int *pnTerm);
+/* Every posting of each term in partition part. */
+int vg_fulltext_postings(VgFulltext *f, sqlite3_int64 part, const VgFtTerm *aTerm, int nTerm,
+                         VgFtPostings *pOut, char **pzErr);
+void vg_fulltext_postings_free(VgFtPostings *p);
+
+/***************************************************************************
 ** knn: the KNN engine (knn.c): the k nearest rows to a query vector over
 ** one partition's graph at a time, with filters, distance conditions and a
 ** rowid list; vtab_query.c turns a query's terms into a VgKnnSpec and runs
@@ -556,6 +640,34 @@ int vg_knn_partition(VgKnn *q, Hnsw *h, sqlite3_int64 part, sqlite3_stmt *pRows,
 void vg_knn_take(VgKnn *q, VgHit **paHit, int *pnHit);
 
 /***************************************************************************
+** lexical: the BM25 query engine (lexical.c): the k rows of the highest
+** score over one partition at a time, with filters and a rowid list, as
+** the KNN engine does for vectors.
+*/
+
+typedef struct VgLexSpec {
+  const char *zTable;   /* begins every message */
+  VgFulltext *pFulltext;
+  const VgFtTerm *aTerm; /* the query's terms, by hash */
+  int nTerm;
+  int k;
+  double k1, b;         /* BM25's parameters */
+  const sqlite3_int64 *aRowid; /* sorted: only these rowids may match; 0: any */
+  int nRowid;
+} VgLexSpec;
+
+typedef struct VgLex VgLex;
+
+int vg_lex_new(const VgLexSpec *pSpec, VgLex **ppLex);
+void vg_lex_free(VgLex *q);
+/* Score partition part's rows and keep the best.  pRows, when not 0, lists
+** the rowids that pass the query's filters, with the partition bound to ?1. */
+int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **pzErr);
+/* The rows kept, highest score first (ties by rowid), each hit's distance
+** field holding its score; the caller frees *paHit with hnsw_mem_free. */
+void vg_lex_take(VgLex *q, VgHit **paHit, int *pnHit);
+
+/***************************************************************************
 ** vtab: state shared by the files of the vg_hnsw virtual table: vtab.c
 ** (lifecycle, writes), vtab_query.c (planning, KNN queries and scans, the
 ** cursor) and store_query.c (the SQL those reads run).
@@ -571,6 +683,7 @@ typedef struct VgVtab {
   VgStore *pStore;
   VgRowReader *pReader; /* reads old rows for UPDATE */
   VgIndex *pIndex;
+  VgFulltext *pFulltext; /* the fulltext column's index, or 0 */
   VgStmtCache *pStmts; /* query statements kept by store_query.c */
   int nMatchChecked;    /* open KNN cursors whose MATCH SQLite checks itself */
 } VgVtab;

@@ -386,7 +386,28 @@ static int parse_column(const char *zArg, VgTableDef *pDef, unsigned *pSeen, cha
     }
   }
   Token t1 = lex_next(&lx);
-  if (tok_is(t1, "partition")) {
+  if (tok_is(t1, "fulltext")) {
+    if (lex_next(&lx).type != TK_END) {
+      *pzErr = sqlite3_mprintf("vg_hnsw: column %s: nothing may follow 'fulltext'", pCol->zName);
+      return SQLITE_ERROR;
+    }
+    if (pCol->type != VG_TYPE_TEXT) {
+      *pzErr = sqlite3_mprintf(
+          "vg_hnsw: column %s: fulltext indexes text; declare it %s%s text fulltext",
+          pCol->zName, bAux ? "+" : "", pCol->zName);
+      return SQLITE_ERROR;
+    }
+    if (pDef->iFulltext >= 0) {
+      *pzErr = sqlite3_mprintf(
+          "vg_hnsw: only one fulltext column is allowed (%s and %s); put the texts to search "
+          "together in one column",
+          pDef->aCol[pDef->iFulltext].zName, pCol->zName);
+      return SQLITE_ERROR;
+    }
+    pCol->bFulltext = 1;
+    pDef->iFulltext = pDef->nCol - 1;
+    t1 = lex_next(&lx); /* TK_END */
+  } else if (tok_is(t1, "partition")) {
     Token t2 = lex_next(&lx);
     if (!tok_is(t2, "key") || lex_next(&lx).type != TK_END) {
       *pzErr = sqlite3_mprintf("vg_hnsw: column %s: expected 'partition key'", pCol->zName);
@@ -457,6 +478,7 @@ int vg_tabledef_parse(int nArg, const char *const *azArg, VgTableDef **ppDef,
   memset(pDef, 0, sizeof(*pDef));
   pDef->iVector = -1;
   pDef->iPartition = -1;
+  pDef->iFulltext = -1;
   pDef->hnswM = VG_DEFAULT_HNSW_M;
   pDef->efConstruction = VG_DEFAULT_EF_CONSTRUCTION;
   pDef->efSearch = VG_DEFAULT_EF_SEARCH;
@@ -475,6 +497,14 @@ int vg_tabledef_parse(int nArg, const char *const *azArg, VgTableDef **ppDef,
     *pzErr = sqlite3_mprintf(
         "vg_hnsw: the table needs a vector column such as embedding float[384]");
     rc = SQLITE_ERROR;
+  }
+  for (int i = 0; rc == SQLITE_OK && pDef->iFulltext >= 0 && i < pDef->nCol; i++) {
+    if (sqlite3_stricmp(pDef->aCol[i].zName, "score") == 0) {
+      *pzErr = sqlite3_mprintf(
+          "vg_hnsw: the column name score is reserved in a table with a fulltext column "
+          "(it is the BM25 score of a query)");
+      rc = SQLITE_ERROR;
+    }
   }
   if (rc != SQLITE_OK) {
     vg_tabledef_free(pDef);
@@ -516,7 +546,8 @@ static const char *declared_type(const VgColumn *pCol) {
 static const struct {
   const char *zName, *zType;
 } hidden_columns[] = {
-    {"distance", "REAL"}, {"k", "INTEGER"}, {"ef", "INTEGER"}, {"exact", "INTEGER"}};
+    {"distance", "REAL"}, {"k", "INTEGER"}, {"ef", "INTEGER"}, {"exact", "INTEGER"},
+    {"score", "REAL"}};
 
 const char *vg_tabledef_hidden_name(const VgTableDef *pDef, int iCol) {
   return hidden_columns[iCol - VG_HIDDEN_DISTANCE(pDef)].zName;
@@ -529,7 +560,7 @@ char *vg_tabledef_declaration(const VgTableDef *pDef) {
     sqlite3_str_appendf(s, "%s\"%w\" %s", i ? ", " : "", pDef->aCol[i].zName,
                         declared_type(&pDef->aCol[i]));
   }
-  for (size_t i = 0; i < sizeof(hidden_columns) / sizeof(hidden_columns[0]); i++) {
+  for (int i = 0; i < VG_HIDDEN_COUNT(pDef); i++) {
     sqlite3_str_appendf(s, ", %s HIDDEN %s", hidden_columns[i].zName, hidden_columns[i].zType);
   }
   sqlite3_str_appendall(s, ")");

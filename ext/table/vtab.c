@@ -43,6 +43,7 @@ static void vtab_free(VgVtab *p) {
   if (p == 0) return;
   vg_vtab_forget_statements(p);
   vg_index_close(p->pIndex);
+  vg_fulltext_close(p->pFulltext);
   vg_reader_close(p->pReader);
   vg_store_disconnect(p->pStore);
   vg_tabledef_free(p->pDef);
@@ -80,7 +81,13 @@ static int vtab_init(sqlite3 *db, int argc, const char *const *argv,
   p->zName = sqlite3_mprintf("%s", argv[2]);
   if (p->zName == 0) rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK && bCreate) rc = vg_store_create(db, argv[1], argv[2], pDef, pzErr);
+  if (rc == SQLITE_OK && bCreate && pDef->iFulltext >= 0) {
+    rc = vg_fulltext_create(db, argv[1], argv[2], pzErr);
+  }
   if (rc == SQLITE_OK) rc = vg_store_connect(db, argv[1], argv[2], pDef, &p->pStore, pzErr);
+  if (rc == SQLITE_OK && pDef->iFulltext >= 0) {
+    rc = vg_fulltext_open(db, argv[1], argv[2], &p->pFulltext);
+  }
   if (rc == SQLITE_OK) rc = vg_reader_open(p->pStore, &p->pReader);
   if (rc == SQLITE_OK) rc = vg_index_open(p->pStore, pDef, &p->pIndex);
   if (rc == SQLITE_OK) rc = sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
@@ -118,6 +125,7 @@ static int vtab_destroy(sqlite3_vtab *pVtab) {
   vg_reader_release(p->pReader);
   vg_vtab_forget_statements(p);
   int rc = vg_store_destroy(p->pStore, &zErr);
+  if (rc == SQLITE_OK && p->pFulltext) rc = vg_fulltext_drop(p->pFulltext, &zErr);
   if (rc != SQLITE_OK) return vg_vtab_set_error(p, rc, zErr);
   vtab_free(p);
   return SQLITE_OK;
@@ -130,6 +138,7 @@ static int vtab_rename(sqlite3_vtab *pVtab, const char *zNew) {
   p->pReader = 0;
   vg_vtab_forget_statements(p);
   int rc = vg_store_rename(p->pStore, zNew, &zErr);
+  if (rc == SQLITE_OK && p->pFulltext) rc = vg_fulltext_rename(p->pFulltext, zNew, &zErr);
   if (rc != SQLITE_OK) return vg_vtab_set_error(p, rc, zErr);
   rc = vg_reader_open(p->pStore, &p->pReader);
   if (rc == SQLITE_OK) {
@@ -142,7 +151,7 @@ static int vtab_rename(sqlite3_vtab *pVtab, const char *zNew) {
 }
 
 static int vtab_shadow_name(const char *zSuffix) {
-  return vg_store_is_shadow_suffix(zSuffix);
+  return vg_store_is_shadow_suffix(zSuffix) || vg_fulltext_is_shadow_suffix(zSuffix);
 }
 
 /* ---- writes ------------------------------------------------------------ */
@@ -289,10 +298,11 @@ static int to_rowid(VgVtab *p, sqlite3_value *v, sqlite3_int64 *pRowid) {
   return rc;
 }
 
-/* distance, k, ef and exact are query inputs and outputs, never stored. */
+/* distance, k, ef, exact and score are query inputs and outputs, never
+** stored. */
 static int check_hidden(VgVtab *p, int bUpdate, sqlite3_value **argv) {
   const VgTableDef *d = p->pDef;
-  for (int i = VG_HIDDEN_DISTANCE(d); i <= VG_HIDDEN_EXACT(d); i++) {
+  for (int i = VG_HIDDEN_DISTANCE(d); i < VG_HIDDEN_DISTANCE(d) + VG_HIDDEN_COUNT(d); i++) {
     sqlite3_value *v = argv[2 + i];
     if (bUpdate && sqlite3_value_nochange(v)) continue;
     if (sqlite3_value_type(v) != SQLITE_NULL) {
@@ -309,10 +319,81 @@ static int index_error(VgVtab *p, int rc, char *zErr) {
   return vg_vtab_set_error(p, rc, zErr);
 }
 
+/* ---- the fulltext index follows the rows ---- */
+
+/* A row's partition and fulltext value as stored. */
+typedef struct FtText {
+  int bFound;          /* the row exists */
+  sqlite3_int64 part;
+  VgValue v;           /* owned copy; SQLITE_NULL when NULL */
+} FtText;
+
+static int ft_text_read(VgVtab *p, sqlite3_int64 rowid, FtText *t) {
+  const VgColumn *c = &p->pDef->aCol[p->pDef->iFulltext];
+  VgSlot slot;
+  char *zErr = 0;
+  memset(t, 0, sizeof(*t));
+  t->v.type = SQLITE_NULL;
+  int rc = vg_store_locate(p->pStore, rowid, &t->part, &slot, &t->bFound, &zErr);
+  if (rc == SQLITE_OK && t->bFound) {
+    rc = vg_reader_seek(p->pReader, rowid, &zErr);
+    if (rc == SQLITE_ROW) {
+      rc = SQLITE_OK;
+      if (c->kind == VG_COL_AUX) {
+        VgValue *pAux;
+        rc = vg_reader_aux(p->pReader, c->iStore, &pAux, &zErr);
+        if (rc == SQLITE_OK) {
+          t->v = *pAux;
+          t->v.pOwner = 0;
+          t->v.pAlloc = 0;
+        }
+      } else {
+        vg_value_from_sqlite(vg_reader_meta(p->pReader, c->iStore), &t->v);
+      }
+      if (rc == SQLITE_OK) rc = vg_value_own(&t->v);
+    } else if (rc == SQLITE_DONE) {
+      rc = vg_table_error(p, SQLITE_CORRUPT_VTAB, "%s: row %lld is missing", p->zName, rowid);
+    }
+    vg_reader_release(p->pReader);
+  }
+  if (rc != SQLITE_OK && zErr) return vg_vtab_set_error(p, rc, zErr);
+  return rc;
+}
+
+static int ft_is_text(const VgValue *v) { return v->type == SQLITE_TEXT; }
+
+static int ft_apply(VgVtab *p, int bAdd, sqlite3_int64 part, sqlite3_int64 rowid, const VgValue *v) {
+  if (!ft_is_text(v)) return SQLITE_OK;
+  char *zErr = 0;
+  int rc = (bAdd ? vg_fulltext_add : vg_fulltext_remove)(p->pFulltext, part, rowid,
+                                                        (const char *)v->p, v->n, &zErr);
+  return index_error(p, rc, zErr);
+}
+
+/* The partition rowid is stored in, after a write. */
+static int ft_part_of(VgVtab *p, sqlite3_int64 rowid, sqlite3_int64 *pPart) {
+  VgSlot slot;
+  int bFound = 0;
+  char *zErr = 0;
+  int rc = vg_store_locate(p->pStore, rowid, pPart, &slot, &bFound, &zErr);
+  if (rc == SQLITE_OK && !bFound) {
+    return vg_table_error(p, SQLITE_CORRUPT_VTAB, "%s: row %lld is missing", p->zName, rowid);
+  }
+  return index_error(p, rc, zErr);
+}
+
 static int delete_row(VgVtab *p, sqlite3_int64 rowid) {
   char *zErr = 0;
-  int rc = vg_index_delete(p->pIndex, rowid, &zErr);
-  return index_error(p, rc, zErr); /* after the call: it sets zErr */
+  FtText old;
+  int rc = p->pFulltext ? ft_text_read(p, rowid, &old) : SQLITE_OK;
+  if (rc != SQLITE_OK) return rc;
+  rc = vg_index_delete(p->pIndex, rowid, &zErr);
+  rc = index_error(p, rc, zErr); /* after the call: it sets zErr */
+  if (p->pFulltext) {
+    if (rc == SQLITE_OK && old.bFound) rc = ft_apply(p, 0, old.part, rowid, &old.v);
+    vg_value_clear(&old.v);
+  }
+  return rc;
 }
 
 /* A new or changed rowid that is taken: apply the statement's ON CONFLICT
@@ -355,6 +436,12 @@ static int do_insert(VgVtab *p, sqlite3_value **argv, sqlite3_int64 *pRowid) {
     zErr = 0;
     rc = vg_index_insert(p->pIndex, &b.row, b.aPrep, &zErr);
     rc = index_error(p, rc, zErr);
+    if (rc == SQLITE_OK && p->pFulltext) {
+      const VgValue *v = rowbuf_value(p, &b, d->iFulltext);
+      sqlite3_int64 part = 0;
+      if (ft_is_text(v)) rc = ft_part_of(p, b.row.rowid, &part);
+      if (rc == SQLITE_OK) rc = ft_apply(p, 1, part, b.row.rowid, v);
+    }
     if (rc == SQLITE_OK) *pRowid = b.row.rowid;
   }
   rowbuf_clear(&b);
@@ -393,8 +480,16 @@ static int do_update(VgVtab *p, sqlite3_value **argv) {
   RowBuf b;
   char *zErr = 0;
   sqlite3_int64 oldRowid = sqlite3_value_int64(argv[0]);
-  int rc = rowbuf_init(p, &b);
+  FtText old;
+  memset(&old, 0, sizeof(old));
+  old.v.type = SQLITE_NULL;
+  int rc = p->pFulltext ? ft_text_read(p, oldRowid, &old) : SQLITE_OK;
   if (rc != SQLITE_OK) return rc;
+  rc = rowbuf_init(p, &b);
+  if (rc != SQLITE_OK) {
+    vg_value_clear(&old.v);
+    return rc;
+  }
   rc = to_rowid(p, argv[1], &b.row.rowid);
   if (rc == SQLITE_OK) rc = check_hidden(p, 1, argv);
   if (rc == SQLITE_OK) {
@@ -437,6 +532,17 @@ static int do_update(VgVtab *p, sqlite3_value **argv) {
     rc = vg_index_update(p->pIndex, oldRowid, &b.row, b.aPrep, bNewVector, &zErr);
     rc = index_error(p, rc, zErr);
   }
+  if (rc == SQLITE_OK && p->pFulltext) {
+    /* The index changes when the text, the rowid or the partition does. */
+    const VgValue *v = rowbuf_value(p, &b, d->iFulltext);
+    sqlite3_int64 part = 0;
+    rc = ft_part_of(p, b.row.rowid, &part);
+    int bSame = part == old.part && b.row.rowid == oldRowid && v->type == old.v.type &&
+                (v->type != SQLITE_TEXT || (v->n == old.v.n && memcmp(v->p, old.v.p, (size_t)v->n) == 0));
+    if (rc == SQLITE_OK && !bSame) rc = ft_apply(p, 0, old.part, oldRowid, &old.v);
+    if (rc == SQLITE_OK && !bSame) rc = ft_apply(p, 1, part, b.row.rowid, v);
+  }
+  vg_value_clear(&old.v);
   rowbuf_clear(&b);
   return rc;
 }

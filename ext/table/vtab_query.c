@@ -6,6 +6,7 @@
 ** A plan is a list of terms, one per xFilter argument, written into idxStr
 ** so that xFilter can rebuild it.  Each term says what its argument is:
 **   Q  the query vector (embedding MATCH ?)   K  k = ?   D  distance <op> ?
+**   T  the words of a full-text query (body MATCH ?, body the fulltext column)
 **   P  partition key <op> ?     M  metadata <op> ?     R  rowid <op> ?
 **   E  ef = ?                   X  exact = ?
 ** Filters on the partition key, metadata and rowid are evaluated by SQLite
@@ -23,7 +24,8 @@
 
 typedef struct VgCursor {
   sqlite3_vtab_cursor base;
-  int bKnn;
+  int bKnn;                   /* a KNN or full-text query (else a scan) */
+  int bLexical;               /* a full-text query: aHit[i].distance is the score */
   int bMatchChecked;          /* counted in the vtab's nMatchChecked */
   sqlite3_value *apSetting[3]; /* k, ef and exact as the KNN query gave them */
   /* KNN results, nearest first */
@@ -122,21 +124,39 @@ static int plan_finish(PlanBuilder *b, int idxNum) {
 
 static int knn_setting(VgVtab *p, char kind, sqlite3_value *v, VgKnnSpec *s);
 
-static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
+/* A KNN query (iMatch: MATCH on the vector column), a full-text query
+** (iText: MATCH on the fulltext column) or both, a hybrid query; -1 for the
+** one absent. */
+static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch, int iText) {
   const VgTableDef *d = p->pDef;
   int iK = -1, bPartEq = 0;
+  const char *zKind = iMatch < 0 ? "a full-text query" : iText < 0 ? "a KNN query" : "a hybrid query";
   const char *zPartColl = 0; /* the collation of a partition term that names nothing */
   if (pInfo->nConstraint > MAX_KNN_CONSTRAINTS) {
-    return vg_table_error(p, SQLITE_ERROR,
-                         "%s: a KNN query may have at most %d WHERE terms on the table",
-                         p->zName, MAX_KNN_CONSTRAINTS);
+    return vg_table_error(p, SQLITE_ERROR, "%s: %s may have at most %d WHERE terms on the table",
+                         p->zName, zKind, MAX_KNN_CONSTRAINTS);
   }
   for (int i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
     int col = c->iColumn, op = c->op;
-    if (i == iMatch || op == SQLITE_INDEX_CONSTRAINT_LIMIT ||
+    if (i == iMatch || i == iText || op == SQLITE_INDEX_CONSTRAINT_LIMIT ||
         op == SQLITE_INDEX_CONSTRAINT_OFFSET) {
       continue; /* SQLite applies LIMIT and OFFSET to what we return */
+    }
+    if (iText >= 0 && col == d->iFulltext && op == SQLITE_INDEX_CONSTRAINT_MATCH) {
+      return vg_table_error(p, SQLITE_ERROR, "%s: %s takes one MATCH on %s", p->zName, zKind,
+                           d->aCol[d->iFulltext].zName);
+    }
+    if (d->iFulltext >= 0 && col == VG_HIDDEN_SCORE(d)) {
+      return vg_table_error(p, SQLITE_ERROR,
+                           "%s: score is the query's output and cannot be constrained; "
+                           "compare it in an outer query", p->zName);
+    }
+    if (col >= VG_HIDDEN_DISTANCE(d) && iMatch < 0 && col != VG_HIDDEN_K(d)) {
+      return vg_table_error(p, SQLITE_ERROR,
+                           "%s: %s applies to the vector column's MATCH; a full-text query takes "
+                           "k and the partition (and filters)",
+                           p->zName, vg_tabledef_hidden_name(d, col));
     }
     if (col == d->iVector) {
       return vg_table_error(p, SQLITE_ERROR,
@@ -212,28 +232,28 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
     const char *zKey = d->aCol[d->iPartition].zName;
     if (zPartColl) {
       return vg_table_error(p, SQLITE_ERROR,
-                           "%s: a KNN query must name the partition exactly: %s compared with COLLATE %s "
+                           "%s: %s must name the partition exactly: %s compared with COLLATE %s "
                            "could read other tenants' partitions; compare it with = or IN without a "
                            "collation (tenant isolation)",
-                           p->zName, zKey, zPartColl);
+                           p->zName, zKind, zKey, zPartColl);
     }
     return vg_table_error(p, SQLITE_ERROR,
-                         "%s: a KNN query must name the partition: add %s = ... or %s IN "
+                         "%s: %s must name the partition: add %s = ... or %s IN "
                          "(...) (tenant isolation)",
-                         p->zName, zKey, zKey);
+                         p->zName, zKind, zKey, zKey);
   }
   if (iK < 0) {
-    return vg_table_error(p, SQLITE_ERROR, "%s: a KNN query needs k: add AND k = N",
-                         p->zName);
+    return vg_table_error(p, SQLITE_ERROR, "%s: %s needs k: add AND k = N", p->zName, zKind);
   }
 
   PlanBuilder b = {pInfo, sqlite3_str_new(0), 0};
-  plan_add(&b, iMatch, 'Q', 0, 1);
+  if (iMatch >= 0) plan_add(&b, iMatch, 'Q', 0, 1);
+  if (iText >= 0) plan_add(&b, iText, 'T', 0, 1);
   plan_add(&b, iK, 'K', 0, 1);
   for (int i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
     int col = c->iColumn;
-    if (i == iMatch || i == iK || c->op == SQLITE_INDEX_CONSTRAINT_LIMIT ||
+    if (i == iMatch || i == iText || i == iK || c->op == SQLITE_INDEX_CONSTRAINT_LIMIT ||
         c->op == SQLITE_INDEX_CONSTRAINT_OFFSET) {
       continue;
     }
@@ -249,9 +269,12 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
       plan_add(&b, i, d->aCol[col].kind == VG_COL_PARTITION ? 'P' : 'M', col, 1);
     }
   }
-  /* Rows come out nearest first, ties by rowid. */
+  /* Rows come out nearest first (a KNN query) or highest score first (the
+  ** others), ties by rowid. */
+  int iOrderCol = iText < 0 ? VG_HIDDEN_DISTANCE(d) : VG_HIDDEN_SCORE(d);
+  int bDesc = iText >= 0;
   if (pInfo->nOrderBy >= 1 && pInfo->nOrderBy <= 2 &&
-      pInfo->aOrderBy[0].iColumn == VG_HIDDEN_DISTANCE(d) && !pInfo->aOrderBy[0].desc &&
+      pInfo->aOrderBy[0].iColumn == iOrderCol && pInfo->aOrderBy[0].desc == bDesc &&
       (pInfo->nOrderBy == 1 ||
        (pInfo->aOrderBy[1].iColumn < 0 && !pInfo->aOrderBy[1].desc))) {
     pInfo->orderByConsumed = 1;
@@ -262,7 +285,7 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch) {
   ** others itself on the rows returned: so k, ef and exact read back as
   ** the query gave them, and MATCH past the 16th (SQLite lists it after
   ** the other terms) is answered by vg_vtab_find_function's function. */
-  return plan_finish(&b, iMatch < 16 ? 1 : 2);
+  return plan_finish(&b, iMatch < 16 && iText < 16 ? 1 : 2);
 }
 
 static int plan_scan(VgVtab *p, sqlite3_index_info *pInfo) {
@@ -313,21 +336,29 @@ static int plan_scan(VgVtab *p, sqlite3_index_info *pInfo) {
 int vg_vtab_best_index(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   VgVtab *p = (VgVtab *)pVtab;
   const VgTableDef *d = p->pDef;
-  int iMatch = -1, bUnusableMatch = 0;
+  int iMatch = -1, iText = -1, bUnusableMatch = 0;
   for (int i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
-    if (c->iColumn != d->iVector || c->op != SQLITE_INDEX_CONSTRAINT_MATCH) continue;
-    if (!c->usable) {
-      bUnusableMatch = 1;
-    } else if (iMatch >= 0) {
-      return vg_table_error(p, SQLITE_ERROR, "%s: a KNN query takes exactly one MATCH",
-                           p->zName);
-    } else {
-      iMatch = i;
+    if (c->op != SQLITE_INDEX_CONSTRAINT_MATCH) continue;
+    if (c->iColumn == d->iVector) {
+      if (!c->usable) {
+        bUnusableMatch = 1;
+      } else if (iMatch >= 0) {
+        return vg_table_error(p, SQLITE_ERROR, "%s: a KNN query takes exactly one MATCH",
+                             p->zName);
+      } else {
+        iMatch = i;
+      }
+    } else if (d->iFulltext >= 0 && c->iColumn == d->iFulltext) {
+      if (!c->usable) {
+        bUnusableMatch = 1;
+      } else if (iText < 0) {
+        iText = i;
+      }
     }
   }
-  if (iMatch >= 0) return plan_knn(p, pInfo, iMatch);
   if (bUnusableMatch) return SQLITE_CONSTRAINT;
+  if (iMatch >= 0 || iText >= 0) return plan_knn(p, pInfo, iMatch, iText);
   return plan_scan(p, pInfo);
 }
 
@@ -567,8 +598,99 @@ static int knn_read_exact(void *pCtx, const Hnsw *h, uint32_t i, float *aOut, ch
                               pzErr);
 }
 
+/* ---- full-text queries: a query's terms made into a VgLexSpec ----------- */
+
+static int lex_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv, int iText) {
+  VgVtab *p = (VgVtab *)cur->base.pVtab;
+  const VgTableDef *d = p->pDef;
+  const char *zCol = d->aCol[d->iFulltext].zName;
+  KnnArgs a; /* for its rowid list and settings */
+  VgLexSpec ls;
+  VgFtTerm *aFt = 0;
+  VgLex *pLex = 0;
+  sqlite3_stmt *pParts = 0, *pCand = 0;
+  memset(&a, 0, sizeof(a));
+  memset(&ls, 0, sizeof(ls));
+  int rc = SQLITE_OK, nFt = 0;
+  sqlite3_value *v = argv[iText];
+  if (sqlite3_value_type(v) != SQLITE_TEXT) {
+    char *zGot = vg_value_describe(v);
+    rc = vg_table_error(p, SQLITE_ERROR, "%s: %s MATCH takes the words to search for, as text; got %s",
+                        p->zName, zCol, zGot ? zGot : "another value");
+    sqlite3_free(zGot);
+    return rc;
+  }
+  const char *z = 0;
+  int n = 0;
+  char *zErr = 0;
+  rc = vg_text_value(v, "the query", VG_TEXT_BODY, &z, &n, &zErr);
+  if (rc == SQLITE_OK) rc = vg_fulltext_query_terms(z, n, &aFt, &nFt);
+  if (rc == SQLITE_OK && nFt == 0) {
+    rc = vg_table_error(p, SQLITE_ERROR,
+                        "%s: the query on %s has no words to search for (only punctuation, or "
+                        "only stop words such as 'the' and 'of'); send at least one other word",
+                        p->zName, zCol);
+  } else if (zErr) {
+    rc = vg_table_error(p, rc, "%s: %s MATCH: %s", p->zName, zCol, zErr);
+  }
+  sqlite3_free(zErr);
+  if (rc == SQLITE_OK) rc = knn_settings(p, aTerm, nTerm, argv, &a.spec);
+  if (rc == SQLITE_OK) rc = knn_rowid_list(&a, aTerm, nTerm, argv);
+  if (rc != SQLITE_OK) goto done;
+  ls.zTable = p->zName;
+  ls.pFulltext = p->pFulltext;
+  ls.aTerm = aFt;
+  ls.nTerm = nFt;
+  ls.k = a.spec.k;
+  ls.k1 = FT_BM25_K1;
+  ls.b = FT_BM25_B;
+  ls.aRowid = a.spec.aRowid;
+  ls.nRowid = a.spec.nRowid;
+  rc = vg_query_partitions(p, aTerm, nTerm, argv, &pParts);
+  int bCand = 0;
+  for (int i = 0; i < nTerm; i++) {
+    if (aTerm[i].kind == 'M' || (aTerm[i].kind == 'R' && i != a.iRowidTerm)) bCand = 1;
+  }
+  if (rc == SQLITE_OK && bCand) rc = vg_query_candidates(p, aTerm, nTerm, argv, a.iRowidTerm, &pCand, 0, 0);
+  if (rc == SQLITE_OK) rc = vg_lex_new(&ls, &pLex);
+  while (rc == SQLITE_OK && sqlite3_step(pParts) == SQLITE_ROW) {
+    zErr = 0;
+    rc = vg_lex_partition(pLex, sqlite3_column_int64(pParts, 0), pCand, &zErr);
+    if (zErr) vg_vtab_set_error(p, rc, zErr);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_reset(pParts);
+    if (rc != SQLITE_OK) vg_table_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
+  }
+  if (rc == SQLITE_OK) {
+    vg_lex_take(pLex, &cur->aHit, &cur->nHit);
+    cur->bLexical = 1;
+  }
+done:
+  vg_lex_free(pLex);
+  vg_query_return(p, pParts);
+  vg_query_return(p, pCand);
+  sqlite3_free(aFt);
+  knn_args_free(&a);
+  return rc;
+}
+
 static int knn_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv) {
   VgVtab *p = (VgVtab *)cur->base.pVtab;
+  int iQ = -1, iT = -1;
+  for (int i = 0; i < nTerm; i++) {
+    if (aTerm[i].kind == 'Q' && iQ < 0) iQ = i;
+    if (aTerm[i].kind == 'T' && iT < 0) iT = i;
+  }
+  if (iT >= 0 && iQ >= 0) {
+    return vg_table_error(p, SQLITE_ERROR,
+                         "%s: a query with MATCH on both %s and %s (hybrid) is not supported yet; "
+                         "run the two queries apart",
+                         p->zName, p->pDef->aCol[p->pDef->iVector].zName,
+                         p->pDef->aCol[p->pDef->iFulltext].zName);
+  }
+  if (iT >= 0) return lex_run(cur, aTerm, nTerm, argv, iT);
+  if (iQ != 0) return vg_table_error(p, SQLITE_INTERNAL, "%s: the query plan has no MATCH", p->zName);
   KnnArgs a;
   VgKnn *pKnn = 0;
   sqlite3_stmt *pParts = 0, *pCand = 0;
@@ -639,8 +761,9 @@ static void cursor_reset(VgCursor *cur) {
     sqlite3_value_free(cur->apSetting[i]);
     cur->apSetting[i] = 0;
   }
-  hnsw_mem_free(cur->aHit); /* from vg_knn_take */
+  hnsw_mem_free(cur->aHit); /* from vg_knn_take or vg_lex_take */
   cur->aHit = 0;
+  cur->bLexical = 0;
   cur->nHit = cur->iHit = 0;
   vg_query_return((VgVtab *)cur->base.pVtab, cur->pScan);
   cur->pScan = 0;
@@ -787,7 +910,11 @@ int vg_cursor_column(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int iCol) 
   const VgTableDef *d = p->pDef;
   char *zErr = 0;
   if (iCol == VG_HIDDEN_DISTANCE(d)) {
-    if (cur->bKnn) sqlite3_result_double(ctx, cur->aHit[cur->iHit].distance);
+    if (cur->bKnn && !cur->bLexical) sqlite3_result_double(ctx, cur->aHit[cur->iHit].distance);
+    return SQLITE_OK;
+  }
+  if (d->iFulltext >= 0 && iCol == VG_HIDDEN_SCORE(d)) {
+    if (cur->bLexical) sqlite3_result_double(ctx, cur->aHit[cur->iHit].distance);
     return SQLITE_OK;
   }
   if (iCol >= VG_HIDDEN_K(d)) {

@@ -1,0 +1,223 @@
+/*
+** test_fulltext.c — the full-text index of a vg_hnsw table, in C so that the
+** sanitizers watch it (tests/reference/test_bm25.py checks the scores
+** against a BM25 written in Python):
+**   - a table written by random inserts, updates and deletes, with pending
+**     rows merged many times, answers every query exactly as a copy of its
+**     rows written at once, and as itself reopened from the file;
+**   - 10,000 random queries never return a row of another tenant, and
+**     return min(k, matches) rows, matches counted by LIKE over the text;
+**   - ROLLBACK TO and a failed statement leave the answers as they were;
+**   - a second connection sees what the first committed, and the other way.
+*/
+#include "testdb.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const azWord[] = {"fever", "cough",  "rash",   "pain", "nausea", "chills",
+                                     "asthma", "insulin", "vaccine", "virus", "clinic", "dose",
+                                     "the",    "of",     "running", "runs"};
+#define N_WORD (int)(sizeof azWord / sizeof azWord[0])
+
+static unsigned rng_state = 12345u;
+static unsigned rnd(unsigned n) {
+  rng_state = rng_state * 1103515245u + 12345u;
+  return (rng_state >> 8) % n;
+}
+
+/* A random text of 1..20 words, or NULL (as SQL). */
+static char *rand_text(void) {
+  if (rnd(30) == 0) return sqlite3_mprintf("NULL");
+  sqlite3_str *s = sqlite3_str_new(0);
+  int n = 1 + (int)rnd(20);
+  sqlite3_str_appendchar(s, 1, '\'');
+  for (int i = 0; i < n; i++) sqlite3_str_appendf(s, "%s%s", i ? " " : "", azWord[rnd(N_WORD)]);
+  sqlite3_str_appendchar(s, 1, '\'');
+  return sqlite3_str_finish(s);
+}
+
+static void create(sqlite3 *db, const char *zName) {
+  tdb_exec(db,
+           "CREATE VIRTUAL TABLE %s USING vg_hnsw(e float[2], tenant text partition key, "
+           "+body text fulltext, lang text)",
+           zName);
+}
+
+/* The answer of a full-text query as text: "rowid:score;..." */
+static char *answer(sqlite3 *db, const char *zTable, const char *zQuery, const char *zTenant, int k,
+                    const char *zExtra) {
+  sqlite3_stmt *p = tdb_prepare(db,
+                                "SELECT rowid, score FROM %s WHERE body MATCH %Q AND tenant = %Q "
+                                "AND k = %d %s",
+                                zTable, zQuery, zTenant, k, zExtra);
+  sqlite3_str *s = sqlite3_str_new(0);
+  int rc;
+  while ((rc = sqlite3_step(p)) == SQLITE_ROW) {
+    sqlite3_str_appendf(s, "%lld:%.12g;", sqlite3_column_int64(p, 0), sqlite3_column_double(p, 1));
+  }
+  if (rc != SQLITE_DONE) fail_msg("%s: %s", sqlite3_sql(p), sqlite3_errmsg(db));
+  sqlite3_finalize(p);
+  return sqlite3_str_finish(s);
+}
+
+static void rand_query(char *zQuery, size_t nQuery, const char **pzTenant, int *pk) {
+  static const char *const azTen[] = {"t1", "t2", "t3"};
+  static const int aK[] = {1, 3, 10, 100000};
+  int n = 1 + (int)rnd(3);
+  zQuery[0] = 0;
+  for (int i = 0; i < n; i++) {
+    size_t len = strlen(zQuery);
+    /* Query words are never only stop words (an error); the last two
+    ** words share a stem. */
+    snprintf(zQuery + len, nQuery - len, "%s%s%s", i ? " " : "", rnd(4) ? "" : "the ",
+             azWord[rnd(5) == 0 ? N_WORD - 2 + (int)rnd(2) : (int)rnd(N_WORD - 4)]);
+  }
+  *pzTenant = azTen[rnd(3)];
+  *pk = aK[rnd(4)];
+}
+
+/* Every query of a random series answers the same on a and b. */
+static void expect_same_answers(sqlite3 *dbA, const char *zA, sqlite3 *dbB, const char *zB, int nQuery) {
+  for (int i = 0; i < nQuery; i++) {
+    char zQuery[200];
+    const char *zTenant;
+    int k;
+    rand_query(zQuery, sizeof zQuery, &zTenant, &k);
+    const char *zExtra = rnd(3) == 0 ? "AND lang = 'es'" : rnd(4) == 0 ? "AND rowid < 500" : "";
+    char *a = answer(dbA, zA, zQuery, zTenant, k, zExtra);
+    char *b = answer(dbB, zB, zQuery, zTenant, k, zExtra);
+    if (strcmp(a, b) != 0) fail_msg("%s for %s k=%d %s:\n  %s\n  %s", zQuery, zTenant, k, zExtra, a, b);
+    sqlite3_free(a);
+    sqlite3_free(b);
+  }
+}
+
+/* Random writes on table zTable: n steps. */
+static void churn(sqlite3 *db, const char *zTable, int n) {
+  static const char *const azTen[] = {"'t1'", "'t2'", "'t3'"};
+  for (int i = 0; i < n; i++) {
+    unsigned r = rnd(100);
+    sqlite3_int64 id = (sqlite3_int64)rnd(3000) - 1000;
+    char *zText = rand_text();
+    if (r < 60) {
+      tdb_exec(db, "INSERT OR REPLACE INTO %s(rowid, e, tenant, body, lang) VALUES (%lld, '[1,2]', %s, %s, %s)",
+               zTable, id, azTen[rnd(3)], zText, rnd(2) ? "'en'" : "'es'");
+    } else if (r < 75) {
+      tdb_exec(db, "UPDATE %s SET body = %s WHERE rowid = (SELECT rowid FROM %s WHERE rowid >= %lld ORDER BY rowid LIMIT 1)",
+               zTable, zText, zTable, id);
+    } else if (r < 80) {
+      tdb_exec(db, "UPDATE %s SET tenant = %s WHERE rowid = (SELECT rowid FROM %s WHERE rowid >= %lld ORDER BY rowid LIMIT 1)",
+               zTable, azTen[rnd(3)], zTable, id);
+    } else if (r < 85) {
+      tdb_exec(db, "UPDATE OR IGNORE %s SET rowid = %lld WHERE rowid = (SELECT rowid FROM %s WHERE rowid >= %lld ORDER BY rowid LIMIT 1)",
+               zTable, id + 5000, zTable, id);
+    } else {
+      tdb_exec(db, "DELETE FROM %s WHERE rowid = (SELECT rowid FROM %s WHERE rowid >= %lld ORDER BY rowid LIMIT 1)",
+               zTable, zTable, id);
+    }
+    sqlite3_free(zText);
+  }
+}
+
+static void test_same_as_rebuilt_and_reopened(void **state) {
+  (void)state;
+  char *zPath = tdb_temp_path("fulltext.db");
+  sqlite3 *db = tdb_open(zPath);
+  create(db, "a");
+  tdb_exec(db, "BEGIN");
+  churn(db, "a", 4000);
+  tdb_exec(db, "COMMIT");
+  /* The run merged pending rows and left some pending. */
+  assert_true(tdb_int(db, "SELECT count(*) FROM a_ftpost") > 0);
+  assert_true(tdb_int(db, "SELECT count(*) FROM a_ftpend") > 0);
+  create(db, "b");
+  tdb_exec(db, "INSERT INTO b(rowid, e, tenant, body, lang) SELECT rowid, e, tenant, body, lang FROM a ORDER BY random()");
+  expect_same_answers(db, "a", db, "b", 300);
+  sqlite3 *db2 = tdb_open(zPath);
+  expect_same_answers(db, "a", db2, "a", 100);
+  tdb_close(db2);
+  tdb_close(db);
+  tdb_remove_db(zPath);
+  sqlite3_free(zPath);
+}
+
+static void test_isolation_and_count(void **state) {
+  (void)state;
+  sqlite3 *db = tdb_open(":memory:");
+  create(db, "a");
+  tdb_exec(db, "BEGIN");
+  churn(db, "a", 1500);
+  tdb_exec(db, "COMMIT");
+  for (int i = 0; i < 10000; i++) {
+    char zQuery[200];
+    const char *zTenant;
+    int k;
+    rand_query(zQuery, sizeof zQuery, &zTenant, &k);
+    sqlite3_int64 nOther = tdb_int(db,
+                                   "SELECT count(*) FROM a WHERE body MATCH %Q AND tenant = %Q AND k = %d "
+                                   "AND rowid IN (SELECT rowid FROM a WHERE tenant <> %Q)",
+                                   zQuery, zTenant, k, zTenant);
+    assert_int_equal(nOther, 0);
+    if (i % 20 == 0) {
+      /* min(k, matches): one word, matched by its stem at a word start. */
+      const char *zWord = azWord[rnd(N_WORD - 4)];
+      sqlite3_int64 nGot = tdb_int(db, "SELECT count(*) FROM a WHERE body MATCH %Q AND tenant = %Q AND k = %d",
+                                   zWord, zTenant, k);
+      sqlite3_int64 nMatch = tdb_int(db,
+                                     "SELECT count(*) FROM a WHERE tenant = %Q AND (' ' || body || ' ') LIKE '%% %s %%'",
+                                     zTenant, zWord);
+      assert_int_equal(nGot, nMatch < k ? nMatch : k);
+    }
+  }
+  tdb_close(db);
+}
+
+static void test_rollback_and_failed_statement(void **state) {
+  (void)state;
+  sqlite3 *db = tdb_open(":memory:");
+  create(db, "a");
+  create(db, "b");
+  churn(db, "a", 800);
+  tdb_exec(db, "INSERT INTO b(rowid, e, tenant, body, lang) SELECT rowid, e, tenant, body, lang FROM a");
+  tdb_exec(db, "BEGIN; SAVEPOINT s");
+  churn(db, "a", 700); /* past a merge in some partition */
+  tdb_exec(db, "ROLLBACK TO s; RELEASE s");
+  expect_same_answers(db, "a", db, "b", 100);
+  tdb_exec(db, "COMMIT");
+  /* A statement that fails on its fourth row writes nothing. */
+  tdb_expect_error(db, "UNIQUE constraint failed",
+                   "INSERT INTO a(rowid, e, tenant, body) SELECT value + 100000, '[1,2]', 't1', 'fever fever' "
+                   "FROM json_each('[1,2,3]') UNION ALL SELECT 100001, '[1,2]', 't1', 'cough'");
+  expect_same_answers(db, "a", db, "b", 100);
+  tdb_close(db);
+}
+
+static void test_two_connections(void **state) {
+  (void)state;
+  char *zPath = tdb_temp_path("fulltext2.db");
+  sqlite3 *db1 = tdb_open(zPath);
+  create(db1, "a");
+  sqlite3 *db2 = tdb_open(zPath);
+  tdb_exec(db1, "INSERT INTO a(rowid, e, tenant, body) VALUES (1, '[1,2]', 't1', 'fever and cough')");
+  tdb_expect_text(db2, "1", "SELECT group_concat(rowid) FROM a WHERE body MATCH 'cough' AND tenant = 't1' AND k = 5");
+  tdb_exec(db2, "INSERT INTO a(rowid, e, tenant, body) VALUES (2, '[1,2]', 't1', 'a cough at night')");
+  tdb_exec(db2, "UPDATE a SET body = 'rash' WHERE rowid = 1");
+  tdb_expect_text(db1, "2", "SELECT group_concat(rowid) FROM a WHERE body MATCH 'cough' AND tenant = 't1' AND k = 5");
+  tdb_expect_text(db1, "1", "SELECT group_concat(rowid) FROM a WHERE body MATCH 'rash' AND tenant = 't1' AND k = 5");
+  tdb_close(db2);
+  tdb_close(db1);
+  tdb_remove_db(zPath);
+  sqlite3_free(zPath);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_same_as_rebuilt_and_reopened),
+      cmocka_unit_test(test_isolation_and_count),
+      cmocka_unit_test(test_rollback_and_failed_statement),
+      cmocka_unit_test(test_two_connections),
+  };
+  return cmocka_run_group_tests(tests, 0, 0);
+}
