@@ -17,15 +17,20 @@
 
 struct VgLex {
   const VgLexSpec *pSpec;
-  TopK top; /* distance = -score, so the highest scores are kept */
+  TopK top;    /* distance = -score, so the highest scores are kept */
+  I64Map all;  /* bKeepAll: rowid -> index in aAll of every match kept */
+  double *aAll;
+  int nAll, nAllAlloc;
 };
 
 int vg_lex_new(const VgLexSpec *pSpec, VgLex **ppLex) {
   VgLex *q = sqlite3_malloc64(sizeof(*q));
   *ppLex = 0;
   if (q == 0) return SQLITE_NOMEM;
+  memset(q, 0, sizeof(*q));
   q->pSpec = pSpec;
   topk_init(&q->top, pSpec->k);
+  i64map_init(&q->all);
   *ppLex = q;
   return SQLITE_OK;
 }
@@ -33,6 +38,8 @@ int vg_lex_new(const VgLexSpec *pSpec, VgLex **ppLex) {
 void vg_lex_free(VgLex *q) {
   if (q == 0) return;
   topk_free(&q->top);
+  i64map_free(&q->all);
+  sqlite3_free(q->aAll);
   sqlite3_free(q);
 }
 
@@ -110,6 +117,23 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
   for (int j = 0; rc == SQLITE_OK && j < nRow; j++) {
     if (pRows && i64map_get(&allowed, aRow[j]) < 0) continue;
     if (s->aRowid && !rowid_listed(s, aRow[j])) continue;
+    if (s->bKeepAll) {
+      if (q->nAll == q->nAllAlloc) {
+        int nNew = q->nAllAlloc ? 2 * q->nAllAlloc : 256;
+        double *aNew = sqlite3_realloc64(q->aAll, sizeof(double) * (size_t)nNew);
+        if (aNew == 0) {
+          rc = SQLITE_NOMEM;
+          break;
+        }
+        q->aAll = aNew;
+        q->nAllAlloc = nNew;
+      }
+      q->aAll[q->nAll] = aScore[j];
+      if (i64map_put(&q->all, aRow[j], q->nAll++) != HNSW_OK) {
+        rc = SQLITE_NOMEM;
+        break;
+      }
+    }
     if (topk_accepts(&q->top, -aScore[j], aRow[j]) && topk_push(&q->top, -aScore[j], aRow[j]) != HNSW_OK) {
       rc = SQLITE_NOMEM;
     }
@@ -120,6 +144,11 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
   sqlite3_free(aScore);
   sqlite3_free(aRow);
   return rc;
+}
+
+double vg_lex_score(const VgLex *q, sqlite3_int64 rowid) {
+  int64_t j = i64map_get(&q->all, rowid);
+  return j < 0 ? 0.0 : q->aAll[j];
 }
 
 void vg_lex_take(VgLex *q, VgHit **paHit, int *pnHit) {

@@ -654,6 +654,7 @@ typedef struct VgLexSpec {
   double k1, b;         /* BM25's parameters */
   const sqlite3_int64 *aRowid; /* sorted: only these rowids may match; 0: any */
   int nRowid;
+  int bKeepAll;         /* remember every match's score for vg_lex_score */
 } VgLexSpec;
 
 typedef struct VgLex VgLex;
@@ -666,6 +667,17 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
 /* The rows kept, highest score first (ties by rowid), each hit's distance
 ** field holding its score; the caller frees *paHit with hnsw_mem_free. */
 void vg_lex_take(VgLex *q, VgHit **paHit, int *pnHit);
+/* With bKeepAll: the score of any match that passed the filters, or 0. */
+double vg_lex_score(const VgLex *q, sqlite3_int64 rowid);
+
+/* A hybrid query ranks the union of the vector and the full-text query's
+** best VG_HYBRID_DEPTH rows (or k, if more) by
+**   w * (s - min s) / (max s - min s) + (1 - w) * bm25 / max bm25
+** where s = -distance and the extremes are over that union, bm25 is 0 for a
+** row without a query term, and w = VG_HYBRID_VECTOR_WEIGHT (docs/fulltext.md
+** gives the measurements behind both). */
+#define VG_HYBRID_DEPTH 100
+#define VG_HYBRID_VECTOR_WEIGHT 0.2
 
 /***************************************************************************
 ** vtab: state shared by the files of the vg_hnsw virtual table: vtab.c

@@ -25,7 +25,8 @@
 typedef struct VgCursor {
   sqlite3_vtab_cursor base;
   int bKnn;                   /* a KNN or full-text query (else a scan) */
-  int bLexical;               /* a full-text query: aHit[i].distance is the score */
+  int bLexical;               /* a full-text or hybrid query: aHit[i].distance is the score */
+  double *aDist;              /* a hybrid query: each hit's distance */
   int bMatchChecked;          /* counted in the vtab's nMatchChecked */
   sqlite3_value *apSetting[3]; /* k, ef and exact as the KNN query gave them */
   /* KNN results, nearest first */
@@ -600,19 +601,11 @@ static int knn_read_exact(void *pCtx, const Hnsw *h, uint32_t i, float *aOut, ch
 
 /* ---- full-text queries: a query's terms made into a VgLexSpec ----------- */
 
-static int lex_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv, int iText) {
-  VgVtab *p = (VgVtab *)cur->base.pVtab;
+/* The terms of the full-text query v (column MATCH v) into *paFt. */
+static int lex_query_terms(VgVtab *p, sqlite3_value *v, VgFtTerm **paFt, int *pnFt) {
   const VgTableDef *d = p->pDef;
   const char *zCol = d->aCol[d->iFulltext].zName;
-  KnnArgs a; /* for its rowid list and settings */
-  VgLexSpec ls;
-  VgFtTerm *aFt = 0;
-  VgLex *pLex = 0;
-  sqlite3_stmt *pParts = 0, *pCand = 0;
-  memset(&a, 0, sizeof(a));
-  memset(&ls, 0, sizeof(ls));
-  int rc = SQLITE_OK, nFt = 0;
-  sqlite3_value *v = argv[iText];
+  int rc;
   if (sqlite3_value_type(v) != SQLITE_TEXT) {
     char *zGot = vg_value_describe(v);
     rc = vg_table_error(p, SQLITE_ERROR, "%s: %s MATCH takes the words to search for, as text; got %s",
@@ -624,8 +617,8 @@ static int lex_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value 
   int n = 0;
   char *zErr = 0;
   rc = vg_text_value(v, "the query", VG_TEXT_BODY, &z, &n, &zErr);
-  if (rc == SQLITE_OK) rc = vg_fulltext_query_terms(z, n, &aFt, &nFt);
-  if (rc == SQLITE_OK && nFt == 0) {
+  if (rc == SQLITE_OK) rc = vg_fulltext_query_terms(z, n, paFt, pnFt);
+  if (rc == SQLITE_OK && *pnFt == 0) {
     rc = vg_table_error(p, SQLITE_ERROR,
                         "%s: the query on %s has no words to search for (only punctuation, or "
                         "only stop words such as 'the' and 'of'); send at least one other word",
@@ -634,24 +627,49 @@ static int lex_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value 
     rc = vg_table_error(p, rc, "%s: %s MATCH: %s", p->zName, zCol, zErr);
   }
   sqlite3_free(zErr);
+  return rc;
+}
+
+static void lex_spec_init(VgVtab *p, const KnnArgs *a, const VgFtTerm *aFt, int nFt, VgLexSpec *ls) {
+  memset(ls, 0, sizeof(*ls));
+  ls->zTable = p->zName;
+  ls->pFulltext = p->pFulltext;
+  ls->aTerm = aFt;
+  ls->nTerm = nFt;
+  ls->k = a->spec.k;
+  ls->k1 = FT_BM25_K1;
+  ls->b = FT_BM25_B;
+  ls->aRowid = a->spec.aRowid;
+  ls->nRowid = a->spec.nRowid;
+}
+
+/* Does the plan filter on metadata or on rowid beyond the rowid list? */
+static int needs_candidates(const VgTerm *aTerm, int nTerm, int iRowidTerm) {
+  for (int i = 0; i < nTerm; i++) {
+    if (aTerm[i].kind == 'M' || (aTerm[i].kind == 'R' && i != iRowidTerm)) return 1;
+  }
+  return 0;
+}
+
+static int lex_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv, int iText) {
+  VgVtab *p = (VgVtab *)cur->base.pVtab;
+  KnnArgs a; /* for its rowid list and settings */
+  VgLexSpec ls;
+  VgFtTerm *aFt = 0;
+  VgLex *pLex = 0;
+  sqlite3_stmt *pParts = 0, *pCand = 0;
+  char *zErr = 0;
+  memset(&a, 0, sizeof(a));
+  int nFt = 0;
+  int rc = lex_query_terms(p, argv[iText], &aFt, &nFt);
   if (rc == SQLITE_OK) rc = knn_settings(p, aTerm, nTerm, argv, &a.spec);
   if (rc == SQLITE_OK) rc = knn_rowid_list(&a, aTerm, nTerm, argv);
   if (rc != SQLITE_OK) goto done;
-  ls.zTable = p->zName;
-  ls.pFulltext = p->pFulltext;
-  ls.aTerm = aFt;
-  ls.nTerm = nFt;
-  ls.k = a.spec.k;
-  ls.k1 = FT_BM25_K1;
-  ls.b = FT_BM25_B;
-  ls.aRowid = a.spec.aRowid;
-  ls.nRowid = a.spec.nRowid;
+  lex_spec_init(p, &a, aFt, nFt, &ls);
   rc = vg_query_partitions(p, aTerm, nTerm, argv, &pParts);
-  int bCand = 0;
-  for (int i = 0; i < nTerm; i++) {
-    if (aTerm[i].kind == 'M' || (aTerm[i].kind == 'R' && i != a.iRowidTerm)) bCand = 1;
+  if (rc == SQLITE_OK && needs_candidates(aTerm, nTerm, a.iRowidTerm)) {
+    rc = vg_query_candidates(p, aTerm, nTerm, argv, a.iRowidTerm, &pCand, 0, 0);
   }
-  if (rc == SQLITE_OK && bCand) rc = vg_query_candidates(p, aTerm, nTerm, argv, a.iRowidTerm, &pCand, 0, 0);
   if (rc == SQLITE_OK) rc = vg_lex_new(&ls, &pLex);
   while (rc == SQLITE_OK && sqlite3_step(pParts) == SQLITE_ROW) {
     zErr = 0;
@@ -675,6 +693,187 @@ done:
   return rc;
 }
 
+/* ---- hybrid queries: both MATCHes, their rankings fused ---------------- */
+
+/* The exact distance from the query to node i of h (as the KNN engine's). */
+static int row_distance(VgVtab *p, KnnArgs *a, Hnsw *h, uint32_t i, float *aBuf, float *pd) {
+  const VgKnnSpec *s = &a->spec;
+  char *zErr = 0;
+  if (h->vectors == HNSW_FLOAT32) {
+    hnsw_decode(h, i, aBuf); /* prepared when inserted */
+  } else {
+    int rc = knn_read_exact(a, h, i, aBuf, &zErr);
+    if (rc != SQLITE_OK) return zErr ? vg_vtab_set_error(p, rc, zErr) : rc;
+    if (s->metric == VG_METRIC_COSINE && !vg_vector_normalize(aBuf, s->nDims, aBuf)) {
+      return vg_table_error(p, SQLITE_CORRUPT_VTAB, "%s: the shadow tables are corrupt: row %lld has a zero vector",
+                            p->zName, h->aRowid[i]);
+    }
+  }
+  *pd = vg_prepared_distance(s->metric, s->aQuery, aBuf, s->nDims);
+  return SQLITE_OK;
+}
+
+/* A row of the union of the two rankings in one partition. */
+typedef struct HybridCand {
+  sqlite3_int64 rowid;
+  double distance, bm25;
+} HybridCand;
+
+/* Fuse partition part's two rankings into pTop (distance = -fused score),
+** remembering each kept row's distance in pDist/aDist. */
+static int hybrid_partition(VgVtab *p, KnnArgs *a, const VgLexSpec *ls, Hnsw *h, sqlite3_int64 part,
+                            sqlite3_stmt *pCand, TopK *pTop, I64Map *pDist, double **paDist, int *pnDist) {
+  VgKnn *pKnn = 0;
+  VgLex *pLex = 0;
+  VgHit *aV = 0, *aL = 0;
+  int nV = 0, nL = 0, nC = 0;
+  HybridCand *aC = 0;
+  float *aBuf = 0;
+  I64Map seen;
+  char *zErr = 0;
+  i64map_init(&seen);
+  int rc = vg_knn_new(&a->spec, &pKnn);
+  if (rc == SQLITE_OK) rc = vg_knn_partition(pKnn, h, part, pCand, &zErr);
+  if (rc == SQLITE_OK) vg_knn_take(pKnn, &aV, &nV);
+  if (rc == SQLITE_OK) rc = vg_lex_new(ls, &pLex);
+  if (rc == SQLITE_OK) rc = vg_lex_partition(pLex, part, pCand, &zErr);
+  if (rc == SQLITE_OK) vg_lex_take(pLex, &aL, &nL);
+  if (zErr) vg_vtab_set_error(p, rc, zErr);
+  if (rc == SQLITE_OK) {
+    aC = sqlite3_malloc64(sizeof(HybridCand) * (size_t)(nV + nL + 1));
+    aBuf = sqlite3_malloc64(sizeof(float) * (size_t)a->spec.nDims);
+    if (aC == 0 || aBuf == 0 || i64map_reserve(&seen, (size_t)(nV + nL)) != HNSW_OK) rc = SQLITE_NOMEM;
+  }
+  for (int i = 0; rc == SQLITE_OK && i < nV; i++) {
+    aC[nC].rowid = aV[i].rowid;
+    aC[nC].distance = aV[i].distance;
+    aC[nC].bm25 = vg_lex_score(pLex, aV[i].rowid);
+    if (i64map_put(&seen, aV[i].rowid, nC++) != HNSW_OK) rc = SQLITE_NOMEM;
+  }
+  for (int i = 0; rc == SQLITE_OK && i < nL; i++) {
+    if (i64map_get(&seen, aL[i].rowid) >= 0) continue;
+    uint32_t node = hnsw_find(h, aL[i].rowid);
+    if (node == HNSW_NONE) {
+      rc = vg_table_error(p, SQLITE_CORRUPT_VTAB,
+                          "%s: the full-text index names row %lld, which the partition does not hold",
+                          p->zName, aL[i].rowid);
+      break;
+    }
+    float d = 0.0f;
+    rc = row_distance(p, a, h, node, aBuf, &d);
+    if (rc == SQLITE_OK && vg_knn_distance_passes(d, a->spec.aDist, a->spec.nDist)) {
+      aC[nC].rowid = aL[i].rowid;
+      aC[nC].distance = d;
+      aC[nC].bm25 = aL[i].distance; /* vg_lex_take's hits carry scores */
+      nC++;
+    }
+  }
+  if (rc == SQLITE_OK && nC > 0) {
+    double sMin = -aC[0].distance, sMax = sMin, bMax = nL > 0 ? aL[0].distance : 0.0;
+    for (int i = 1; i < nC; i++) {
+      if (-aC[i].distance < sMin) sMin = -aC[i].distance;
+      if (-aC[i].distance > sMax) sMax = -aC[i].distance;
+    }
+    for (int i = 0; rc == SQLITE_OK && i < nC; i++) {
+      double v = sMax > sMin ? (-aC[i].distance - sMin) / (sMax - sMin) : 0.0;
+      double l = bMax > 0.0 ? aC[i].bm25 / bMax : 0.0;
+      double fused = VG_HYBRID_VECTOR_WEIGHT * v + (1.0 - VG_HYBRID_VECTOR_WEIGHT) * l;
+      if (!topk_accepts(pTop, -fused, aC[i].rowid)) continue;
+      if (topk_push(pTop, -fused, aC[i].rowid) != HNSW_OK) rc = SQLITE_NOMEM;
+      if (rc == SQLITE_OK && *pnDist % 256 == 0) {
+        double *aNew = sqlite3_realloc64(*paDist, sizeof(double) * (size_t)(*pnDist + 256));
+        if (aNew == 0) rc = SQLITE_NOMEM;
+        else *paDist = aNew;
+      }
+      if (rc == SQLITE_OK) {
+        (*paDist)[*pnDist] = aC[i].distance;
+        if (i64map_put(pDist, aC[i].rowid, (*pnDist)++) != HNSW_OK) rc = SQLITE_NOMEM;
+      }
+    }
+  }
+  vg_knn_free(pKnn);
+  vg_lex_free(pLex);
+  hnsw_mem_free(aV);
+  hnsw_mem_free(aL);
+  sqlite3_free(aC);
+  sqlite3_free(aBuf);
+  i64map_free(&seen);
+  return rc;
+}
+
+static int hybrid_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv, int iQ,
+                      int iT) {
+  VgVtab *p = (VgVtab *)cur->base.pVtab;
+  KnnArgs a;
+  VgLexSpec ls;
+  VgFtTerm *aFt = 0;
+  sqlite3_stmt *pParts = 0, *pCand = 0;
+  TopK top;
+  I64Map dist;
+  double *aDist = 0;
+  int nDist = 0, nFt = 0, k = 0;
+  memset(&a, 0, sizeof(a));
+  topk_init(&top, 1);
+  i64map_init(&dist);
+  a.spec.zTable = p->zName;
+  a.spec.xExact = knn_read_exact;
+  a.spec.pExactCtx = &a;
+  a.spec.pIndex = p->pIndex;
+  a.pStore = p->pStore;
+  int rc = knn_query_vector(p, argv[iQ], &a);
+  if (rc == SQLITE_OK) rc = lex_query_terms(p, argv[iT], &aFt, &nFt);
+  if (rc == SQLITE_OK) rc = knn_settings(p, aTerm, nTerm, argv, &a.spec);
+  if (rc == SQLITE_OK) rc = knn_distance_terms(aTerm, nTerm, argv, &a);
+  if (rc == SQLITE_OK) rc = knn_rowid_list(&a, aTerm, nTerm, argv);
+  if (rc != SQLITE_OK) goto done;
+  /* Each side gives its best VG_HYBRID_DEPTH rows (or k) to the fusion. */
+  k = a.spec.k;
+  if (a.spec.k < VG_HYBRID_DEPTH) a.spec.k = VG_HYBRID_DEPTH;
+  lex_spec_init(p, &a, aFt, nFt, &ls);
+  ls.bKeepAll = 1;
+  topk_free(&top);
+  topk_init(&top, k);
+  rc = vg_query_partitions(p, aTerm, nTerm, argv, &pParts);
+  if (rc == SQLITE_OK && needs_candidates(aTerm, nTerm, a.iRowidTerm)) {
+    rc = vg_query_candidates(p, aTerm, nTerm, argv, a.iRowidTerm, &pCand, 0, 0);
+  }
+  while (rc == SQLITE_OK && sqlite3_step(pParts) == SQLITE_ROW) {
+    Hnsw *h = 0;
+    sqlite3_int64 part = sqlite3_column_int64(pParts, 0);
+    rc = vg_vtab_graph(p, part, sqlite3_column_int64(pParts, 1), &h);
+    if (rc == SQLITE_OK) rc = hybrid_partition(p, &a, &ls, h, part, pCand, &top, &dist, &aDist, &nDist);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_reset(pParts);
+    if (rc != SQLITE_OK) vg_table_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
+  }
+  if (rc == SQLITE_OK) {
+    topk_sort(&top);
+    cur->aDist = sqlite3_malloc64(sizeof(double) * (size_t)(top.n + 1));
+    if (cur->aDist == 0) rc = SQLITE_NOMEM;
+  }
+  if (rc == SQLITE_OK) {
+    for (int i = 0; i < top.n; i++) {
+      top.a[i].distance = -top.a[i].distance;
+      cur->aDist[i] = aDist[i64map_get(&dist, top.a[i].rowid)];
+    }
+    cur->aHit = top.a;
+    cur->nHit = top.n;
+    cur->bLexical = 1;
+    top.a = 0;
+    top.n = 0;
+  }
+done:
+  topk_free(&top);
+  i64map_free(&dist);
+  sqlite3_free(aDist);
+  vg_query_return(p, pParts);
+  vg_query_return(p, pCand);
+  sqlite3_free(aFt);
+  knn_args_free(&a);
+  return rc;
+}
+
 static int knn_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv) {
   VgVtab *p = (VgVtab *)cur->base.pVtab;
   int iQ = -1, iT = -1;
@@ -682,13 +881,7 @@ static int knn_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value 
     if (aTerm[i].kind == 'Q' && iQ < 0) iQ = i;
     if (aTerm[i].kind == 'T' && iT < 0) iT = i;
   }
-  if (iT >= 0 && iQ >= 0) {
-    return vg_table_error(p, SQLITE_ERROR,
-                         "%s: a query with MATCH on both %s and %s (hybrid) is not supported yet; "
-                         "run the two queries apart",
-                         p->zName, p->pDef->aCol[p->pDef->iVector].zName,
-                         p->pDef->aCol[p->pDef->iFulltext].zName);
-  }
+  if (iT >= 0 && iQ >= 0) return hybrid_run(cur, aTerm, nTerm, argv, iQ, iT);
   if (iT >= 0) return lex_run(cur, aTerm, nTerm, argv, iT);
   if (iQ != 0) return vg_table_error(p, SQLITE_INTERNAL, "%s: the query plan has no MATCH", p->zName);
   KnnArgs a;
@@ -764,6 +957,8 @@ static void cursor_reset(VgCursor *cur) {
   hnsw_mem_free(cur->aHit); /* from vg_knn_take or vg_lex_take */
   cur->aHit = 0;
   cur->bLexical = 0;
+  sqlite3_free(cur->aDist);
+  cur->aDist = 0;
   cur->nHit = cur->iHit = 0;
   vg_query_return((VgVtab *)cur->base.pVtab, cur->pScan);
   cur->pScan = 0;
@@ -910,7 +1105,11 @@ int vg_cursor_column(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int iCol) 
   const VgTableDef *d = p->pDef;
   char *zErr = 0;
   if (iCol == VG_HIDDEN_DISTANCE(d)) {
-    if (cur->bKnn && !cur->bLexical) sqlite3_result_double(ctx, cur->aHit[cur->iHit].distance);
+    if (cur->aDist) {
+      sqlite3_result_double(ctx, cur->aDist[cur->iHit]);
+    } else if (cur->bKnn && !cur->bLexical) {
+      sqlite3_result_double(ctx, cur->aHit[cur->iHit].distance);
+    }
     return SQLITE_OK;
   }
   if (d->iFulltext >= 0 && iCol == VG_HIDDEN_SCORE(d)) {

@@ -1,8 +1,11 @@
 #!/usr/bin/python3
-"""test_bm25.py — full-text queries on a vg_hnsw table against a BM25
-written here from the formula in docs/fulltext.md (Lucene's idf, k1 = 0.9,
-b = 0.4, statistics per partition), over the rows as they are after random
-inserts, updates, deletes, rollbacks and savepoints.
+"""test_bm25.py — full-text and hybrid queries on a vg_hnsw table against a
+BM25 and a fusion written here from docs/fulltext.md (Lucene's idf, k1 =
+0.9, b = 0.4, statistics per partition; hybrid: the union of both sides'
+best 100, min-max of -distance weighted 0.2 plus bm25 / max bm25 weighted
+0.8), over the rows as they are after random inserts, updates, deletes,
+rollbacks and savepoints.  Hybrid queries use exact = 1, so that the vector
+side is exact and the reference can be brute force.
 
 Terms come from vg_fulltext_terms (the tokenizer has its own tests); what is
 checked is everything after it: posting lists, pending rows and their merge,
@@ -49,8 +52,18 @@ def main():
     db = sqlite3.connect(":memory:", isolation_level=None)
     db.enable_load_extension(True)
     db.load_extension(EXT)
-    db.execute("CREATE VIRTUAL TABLE d USING vg_hnsw(e float[2], tenant text partition key, "
-               "+body text fulltext, lang text)")
+    db.execute("CREATE VIRTUAL TABLE d USING vg_hnsw(e float[3] distance_metric=cosine, "
+               "tenant text partition key, +body text fulltext, lang text)")
+    vecs = {}
+    def rand_vec():
+        v = [rnd.uniform(-1, 1) for _ in range(3)]
+        return v if any(abs(x) > 1e-3 for x in v) else [1.0, 0.0, 0.0]
+    def cosdist(a, b):
+        # float32 as stored, as the table computes it
+        import struct
+        a = struct.unpack("3f", struct.pack("3f", *a)); b = struct.unpack("3f", struct.pack("3f", *b))
+        na = math.sqrt(sum(x * x for x in a)); nb = math.sqrt(sum(x * x for x in b))
+        return 1 - sum(x / na * y / nb for x, y in zip(a, b))
     model = {}
     terms_cache = {}
     def terms(text):
@@ -66,8 +79,10 @@ def main():
     def insert():
         rid = next_id[0]; next_id[0] += rnd.randint(1, 3)
         ten, text, lang = rnd.choice(tenants), rand_text(), rnd.choice(["en", "es"])
-        db.execute("INSERT INTO d(rowid, e, tenant, body, lang) VALUES (?, '[1,2]', ?, ?, ?)", (rid, ten, text, lang))
+        v = rand_vec()
+        db.execute("INSERT INTO d(rowid, e, tenant, body, lang) VALUES (?, ?, ?, ?, ?)", (rid, json.dumps(v), ten, text, lang))
         model[rid] = (ten, text, lang)
+        vecs[rid] = v
     def update():
         if not model: return
         rid = rnd.choice(list(model))
@@ -82,13 +97,13 @@ def main():
         else:
             new = next_id[0]; next_id[0] += 1
             db.execute("UPDATE d SET rowid = ? WHERE rowid = ?", (new, rid))
-            del model[rid]; rid = new
+            del model[rid]; vecs[new] = vecs.pop(rid); rid = new
         model[rid] = (ten, text, lang)
     def delete():
         if not model: return
         rid = rnd.choice(list(model))
         db.execute("DELETE FROM d WHERE rowid = ?", (rid,))
-        del model[rid]
+        del model[rid]; del vecs[rid]
     def step():
         r = rnd.random()
         if r < 0.7: insert()
@@ -136,6 +151,36 @@ def main():
             for r, _ in got:
                 assert model[r][0] == ten, "a row of another tenant"
             nChecked[0] += 1
+            # The same query, hybrid, against brute force.
+            qv = rand_vec()
+            hsql = sql.replace("WHERE body MATCH ?", "WHERE body MATCH ? AND e MATCH ? AND exact = 1")
+            hsql = hsql.replace("SELECT rowid, score", "SELECT rowid, score, distance")
+            got = db.execute(hsql, [qtext, json.dumps(qv)] + args[1:]).fetchall()
+            passing = [r for r in rows if (lang is None or model[r][2] == lang) and (ids is None or r in ids)]
+            dist = {r: cosdist(qv, vecs[r]) for r in passing}
+            depth = max(k, 100)
+            V = sorted(passing, key=lambda r: (dist[r], r))[:depth]
+            L = [r for r, _ in cand[:depth]]
+            C = set(V) | set(L)
+            want = []
+            if C:
+                smin = min(-dist[r] for r in C); smax = max(-dist[r] for r in C)
+                bmax = cand[0][1] if cand else 0.0
+                for r in C:
+                    v = (-dist[r] - smin) / (smax - smin) if smax > smin else 0.0
+                    l = sc.get(r, 0.0) / bmax if bmax > 0 else 0.0
+                    want.append((r, 0.2 * v + 0.8 * l))
+                want.sort(key=lambda x: (-x[1], x[0]))
+                want = want[:k]
+            if len(got) != len(want):
+                raise SystemExit("hybrid %r: %d rows, expected %d" % (qtext, len(got), len(want)))
+            for (gr, gs, gd), (wr, ws) in zip(got, want):
+                if abs(gs - ws) > 1e-5 or (gr != wr and abs(gs - ws) > 1e-9):
+                    raise SystemExit("hybrid %r: row %d score %r, expected row %d score %r\n got %s\n want %s"
+                                     % (qtext, gr, gs, wr, ws, got[:4], want[:4]))
+                if abs(gd - dist[gr]) > 1e-5:
+                    raise SystemExit("hybrid %r: row %d distance %r, expected %r" % (qtext, gr, gd, dist[gr]))
+            nChecked[0] += 1
     # Grow past the merge of pending rows (256 per partition) several times.
     for i in range(2500):
         step()
@@ -148,31 +193,31 @@ def main():
         raise SystemExit("the run should have merged rows and left some pending: %d chunks, %d pending"
                          % (merged, pending))
     # A rolled-back transaction and savepoint leave the index as it was.
-    before = dict(model)
+    before, vbefore = dict(model), dict(vecs)
     db.execute("BEGIN")
     for _ in range(400):
         step()
     check(20)
     db.execute("ROLLBACK")
-    model.clear(); model.update(before)
+    model.clear(); model.update(before); vecs.clear(); vecs.update(vbefore)
     check(50)
     db.execute("BEGIN")
     for _ in range(100):
         step()
-    mid = dict(model)
+    mid, vmid = dict(model), dict(vecs)
     db.execute("SAVEPOINT s")
     for _ in range(300):
         step()
     db.execute("ROLLBACK TO s")
-    model.clear(); model.update(mid)
+    model.clear(); model.update(mid); vecs.clear(); vecs.update(vmid)
     check(30)
     db.execute("COMMIT")
     check(50)
     # A statement that fails half-way changes nothing.
     before = dict(model)
     try:
-        db.execute("INSERT INTO d(rowid, e, tenant, body) SELECT value + 1000000, '[1,2]', 't1', 'fever fever' "
-                   "FROM json_each('[1,2,3]') UNION ALL SELECT 1000001, '[1,2]', 't1', 'cough'")
+        db.execute("INSERT INTO d(rowid, e, tenant, body) SELECT value + 1000000, '[1,2,3]', 't1', 'fever fever' "
+                   "FROM json_each('[1,2,3]') UNION ALL SELECT 1000001, '[1,2,3]', 't1', 'cough'")
         raise SystemExit("the duplicate rowid was accepted")
     except sqlite3.IntegrityError:
         pass

@@ -3,10 +3,12 @@
 ** sanitizers watch it (tests/reference/test_bm25.py checks the scores
 ** against a BM25 written in Python):
 **   - a table written by random inserts, updates and deletes, with pending
-**     rows merged many times, answers every query exactly as a copy of its
-**     rows written at once, and as itself reopened from the file;
-**   - 10,000 random queries never return a row of another tenant, and
-**     return min(k, matches) rows, matches counted by LIKE over the text;
+**     rows merged many times, answers every full-text and hybrid query
+**     exactly as a copy of its rows written at once, as a copy with an int8
+**     index, and as itself reopened from the file;
+**   - 10,000 random full-text and hybrid queries never return a row of
+**     another tenant, and return min(k, matches) rows, matches counted by
+**     LIKE over the text;
 **   - ROLLBACK TO and a failed statement leave the answers as they were;
 **   - a second connection sees what the first committed, and the other way.
 */
@@ -38,24 +40,29 @@ static char *rand_text(void) {
   return sqlite3_str_finish(s);
 }
 
-static void create(sqlite3 *db, const char *zName) {
+static void create_as(sqlite3 *db, const char *zName, const char *zOptions) {
   tdb_exec(db,
-           "CREATE VIRTUAL TABLE %s USING vg_hnsw(e float[2], tenant text partition key, "
-           "+body text fulltext, lang text)",
-           zName);
+           "CREATE VIRTUAL TABLE %s USING vg_hnsw(e float[2] distance_metric=cosine, tenant text partition key, "
+           "+body text fulltext, lang text%s)",
+           zName, zOptions);
 }
 
-/* The answer of a full-text query as text: "rowid:score;..." */
-static char *answer(sqlite3 *db, const char *zTable, const char *zQuery, const char *zTenant, int k,
-                    const char *zExtra) {
+static void create(sqlite3 *db, const char *zName) { create_as(db, zName, ""); }
+
+/* The answer of a full-text query (and a hybrid one, with zVector) as
+** text: "rowid:score:distance;..." */
+static char *answer_as(sqlite3 *db, const char *zTable, const char *zQuery, const char *zVector,
+                       const char *zTenant, int k, const char *zExtra) {
   sqlite3_stmt *p = tdb_prepare(db,
-                                "SELECT rowid, score FROM %s WHERE body MATCH %Q AND tenant = %Q "
-                                "AND k = %d %s",
-                                zTable, zQuery, zTenant, k, zExtra);
+                                "SELECT rowid, score, distance FROM %s WHERE body MATCH %Q AND tenant = %Q "
+                                "AND k = %d %s%s%s%s",
+                                zTable, zQuery, zTenant, k, zExtra, zVector ? " AND e MATCH '" : "",
+                                zVector ? zVector : "", zVector ? "' AND exact = 1" : "");
   sqlite3_str *s = sqlite3_str_new(0);
   int rc;
   while ((rc = sqlite3_step(p)) == SQLITE_ROW) {
-    sqlite3_str_appendf(s, "%lld:%.12g;", sqlite3_column_int64(p, 0), sqlite3_column_double(p, 1));
+    sqlite3_str_appendf(s, "%lld:%.12g:%.6g;", sqlite3_column_int64(p, 0), sqlite3_column_double(p, 1),
+                        sqlite3_column_double(p, 2));
   }
   if (rc != SQLITE_DONE) fail_msg("%s: %s", sqlite3_sql(p), sqlite3_errmsg(db));
   sqlite3_finalize(p);
@@ -86,8 +93,11 @@ static void expect_same_answers(sqlite3 *dbA, const char *zA, sqlite3 *dbB, cons
     int k;
     rand_query(zQuery, sizeof zQuery, &zTenant, &k);
     const char *zExtra = rnd(3) == 0 ? "AND lang = 'es'" : rnd(4) == 0 ? "AND rowid < 500" : "";
-    char *a = answer(dbA, zA, zQuery, zTenant, k, zExtra);
-    char *b = answer(dbB, zB, zQuery, zTenant, k, zExtra);
+    char zVector[64];
+    snprintf(zVector, sizeof zVector, "[%d,%d]", (int)rnd(9) - 4, 1 + (int)rnd(4));
+    const char *zV = rnd(2) ? zVector : 0; /* hybrid half the time */
+    char *a = answer_as(dbA, zA, zQuery, zV, zTenant, k, zExtra);
+    char *b = answer_as(dbB, zB, zQuery, zV, zTenant, k, zExtra);
     if (strcmp(a, b) != 0) fail_msg("%s for %s k=%d %s:\n  %s\n  %s", zQuery, zTenant, k, zExtra, a, b);
     sqlite3_free(a);
     sqlite3_free(b);
@@ -102,8 +112,8 @@ static void churn(sqlite3 *db, const char *zTable, int n) {
     sqlite3_int64 id = (sqlite3_int64)rnd(3000) - 1000;
     char *zText = rand_text();
     if (r < 60) {
-      tdb_exec(db, "INSERT OR REPLACE INTO %s(rowid, e, tenant, body, lang) VALUES (%lld, '[1,2]', %s, %s, %s)",
-               zTable, id, azTen[rnd(3)], zText, rnd(2) ? "'en'" : "'es'");
+      tdb_exec(db, "INSERT OR REPLACE INTO %s(rowid, e, tenant, body, lang) VALUES (%lld, '[%d,%d]', %s, %s, %s)",
+               zTable, id, (int)rnd(7) - 3, 1 + (int)rnd(5), azTen[rnd(3)], zText, rnd(2) ? "'en'" : "'es'");
     } else if (r < 75) {
       tdb_exec(db, "UPDATE %s SET body = %s WHERE rowid = (SELECT rowid FROM %s WHERE rowid >= %lld ORDER BY rowid LIMIT 1)",
                zTable, zText, zTable, id);
@@ -135,6 +145,10 @@ static void test_same_as_rebuilt_and_reopened(void **state) {
   create(db, "b");
   tdb_exec(db, "INSERT INTO b(rowid, e, tenant, body, lang) SELECT rowid, e, tenant, body, lang FROM a ORDER BY random()");
   expect_same_answers(db, "a", db, "b", 300);
+  /* An int8 index gives hybrid queries the same exact distances. */
+  create_as(db, "c", ", quantization=int8");
+  tdb_exec(db, "INSERT INTO c(rowid, e, tenant, body, lang) SELECT rowid, e, tenant, body, lang FROM a");
+  expect_same_answers(db, "a", db, "c", 100);
   sqlite3 *db2 = tdb_open(zPath);
   expect_same_answers(db, "a", db2, "a", 100);
   tdb_close(db2);
@@ -156,9 +170,9 @@ static void test_isolation_and_count(void **state) {
     int k;
     rand_query(zQuery, sizeof zQuery, &zTenant, &k);
     sqlite3_int64 nOther = tdb_int(db,
-                                   "SELECT count(*) FROM a WHERE body MATCH %Q AND tenant = %Q AND k = %d "
+                                   "SELECT count(*) FROM a WHERE body MATCH %Q AND tenant = %Q AND k = %d %s"
                                    "AND rowid IN (SELECT rowid FROM a WHERE tenant <> %Q)",
-                                   zQuery, zTenant, k, zTenant);
+                                   zQuery, zTenant, k, i % 2 ? "AND e MATCH '[1,1]' " : "", zTenant);
     assert_int_equal(nOther, 0);
     if (i % 20 == 0) {
       /* min(k, matches): one word, matched by its stem at a word start. */
@@ -168,6 +182,11 @@ static void test_isolation_and_count(void **state) {
       sqlite3_int64 nMatch = tdb_int(db,
                                      "SELECT count(*) FROM a WHERE tenant = %Q AND (' ' || body || ' ') LIKE '%% %s %%'",
                                      zTenant, zWord);
+      assert_int_equal(nGot, nMatch < k ? nMatch : k);
+      /* A hybrid query matches every row of the partition. */
+      nGot = tdb_int(db, "SELECT count(*) FROM a WHERE body MATCH %Q AND e MATCH '[1,1]' AND tenant = %Q AND k = %d",
+                     zWord, zTenant, k);
+      nMatch = tdb_int(db, "SELECT count(*) FROM a WHERE tenant = %Q", zTenant);
       assert_int_equal(nGot, nMatch < k ? nMatch : k);
     }
   }
