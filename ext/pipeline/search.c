@@ -1,16 +1,23 @@
 /*
-** search.c — vg_search, text in and nearest rows out, in one call:
+** search.c — vg_search, text in and the best rows out, in one call:
 **
-**   SELECT target_rowid, similarity, content_id, chunk_index, content
-**     FROM vg_search(table, tenant_id, query_text, k [, filters_json]);
+**   SELECT target_rowid, score, similarity, content_id, chunk_index, content
+**     FROM vg_search(table, tenant_id, query, k [, filters_json [, options_json]]);
 **
-** The query is embedded with the table's model (its vg_configure settings),
-** then run as a KNN query on the table: in the tenant's partition, with
-** each filter ({"column": value} or {"column": [values]}) on a metadata
-** column.  similarity is the cosine similarity of the two vectors when they
-** have unit length, as every built-in embedder's have: 1 − distance under
-** cosine, −distance under ip, 1 − distance²/2 under l2.  Rows come nearest
-** first.  An eponymous-only table; it reads, never writes.
+** Three modes (options {"mode": ...}): vector, the query embedded with the
+** table's model (its vg_configure settings) and run as a KNN query; lexical,
+** the query's words run as a full-text query on the table's fulltext
+** column; hybrid, both at once (the table fuses them; options
+** {"vector_weight": w}).  Hybrid is the default on a table with a fulltext
+** column, vector on the others; a BLOB query is a vector and searches in
+** vector mode.  Each runs in the tenant's partition, with each filter
+** ({"column": value} or {"column": [values]}) on a metadata column.
+** similarity is the cosine similarity of the two vectors when they have unit
+** length, as every built-in embedder's have: 1 − distance under cosine,
+** −distance under ip, 1 − distance²/2 under l2.  score is the hybrid or
+** BM25 score, or the similarity in vector mode; rows come best first, and
+** options {"threshold": t} drops those whose score is below t.  An
+** eponymous-only table; it reads, never writes.
 */
 #include "pipeline/pipeline.h"
 
@@ -26,12 +33,16 @@
 #define COL_ID 5
 #define COL_CHUNK 6
 #define COL_CONTENT 7
-#define COL_TABLE 8
-#define COL_TENANT 9
-#define COL_QUERY 10
-#define COL_K 11
-#define COL_FILTERS 12
-#define N_ARG 5
+#define COL_SCORE 8
+#define COL_TABLE 9
+#define COL_TENANT 10
+#define COL_QUERY 11
+#define COL_K 12
+#define COL_FILTERS 13
+#define COL_OPTIONS 14
+#define N_ARG 6
+
+enum { MODE_DEFAULT, MODE_VECTOR, MODE_LEXICAL, MODE_HYBRID };
 
 /* Most rows one search returns. */
 #define SEARCH_MAX_K 10000
@@ -44,9 +55,19 @@ typedef struct SearchVtab {
 
 typedef struct SearchRow {
   sqlite3_int64 rowid;
-  double distance, similarity;
+  int bDistance; /* lexical rows have none */
+  double distance, similarity, score;
   sqlite3_value *ap[4]; /* content_type, content_id, chunk_index, content */
 } SearchRow;
+
+/* What options_json asks for. */
+typedef struct SearchOptions {
+  int mode;             /* MODE_* */
+  int bWeight;
+  double vectorWeight;
+  int bThreshold;
+  double threshold;
+} SearchOptions;
 
 typedef struct SearchCursor {
   sqlite3_vtab_cursor base;
@@ -62,8 +83,8 @@ static int search_connect(sqlite3 *db, void *pAux, int argc, const char *const *
   (void)pzErr;
   int rc = sqlite3_declare_vtab(db,
                                 "CREATE TABLE x(rank INTEGER, target_rowid INTEGER, distance REAL, similarity REAL,"
-                                " content_type, content_id, chunk_index, content, target_table HIDDEN,"
-                                " tenant_id HIDDEN, query HIDDEN, k HIDDEN, filters HIDDEN)");
+                                " content_type, content_id, chunk_index, content, score REAL, target_table HIDDEN,"
+                                " tenant_id HIDDEN, query HIDDEN, k HIDDEN, filters HIDDEN, options HIDDEN)");
   if (rc != SQLITE_OK) return rc;
   SearchVtab *v = sqlite3_malloc64(sizeof(*v));
   if (v == 0) return SQLITE_NOMEM;
@@ -84,7 +105,7 @@ static int search_disconnect(sqlite3_vtab *pVtab) {
 ** bit for each argument given, -1 for a plan without the required four. */
 static int search_best_index(sqlite3_vtab *pVtab, sqlite3_index_info *p) {
   (void)pVtab;
-  int ai[N_ARG] = {-1, -1, -1, -1, -1};
+  int ai[N_ARG] = {-1, -1, -1, -1, -1, -1};
   for (int i = 0; i < p->nConstraint; i++) {
     const struct sqlite3_index_constraint *c = &p->aConstraint[i];
     if (c->op != SQLITE_INDEX_CONSTRAINT_EQ || c->iColumn < COL_TABLE) continue;
@@ -106,9 +127,8 @@ static int search_best_index(sqlite3_vtab *pVtab, sqlite3_index_info *p) {
   }
   p->estimatedCost = 1000;
   p->estimatedRows = 10;
-  /* Rows come nearest first. */
-  if (p->nOrderBy == 1 && !p->aOrderBy[0].desc &&
-      (p->aOrderBy[0].iColumn == COL_RANK || p->aOrderBy[0].iColumn == COL_DISTANCE)) {
+  /* Rows come best first. */
+  if (p->nOrderBy == 1 && !p->aOrderBy[0].desc && p->aOrderBy[0].iColumn == COL_RANK) {
     p->orderByConsumed = 1;
   }
   return SQLITE_OK;
@@ -183,12 +203,14 @@ static int filters_sql(sqlite3 *db, const VgTableDef *pDef, const char *zFilters
   return rc == SQLITE_OK ? rcFinal : rc;
 }
 
-/* The KNN query on the table: ?1 the query vector, ?2 k, ?3 the tenant,
-** ?4 the filters. */
-static char *knn_sql(const VgTableDef *pDef, const char *zTable, const char *zFilterSql) {
+/* The query on the table: ?1 the query vector, ?2 k, ?3 the tenant, ?4 the
+** filters, ?5 the query's words, ?6 the vector weight; columns rowid,
+** distance, score, then the four id and content columns. */
+static char *search_sql(const VgTableDef *pDef, const char *zTable, int mode, const char *zFilterSql) {
   static const char *const azCol[] = {"content_type", "content_id", "chunk_index", "content"};
   sqlite3_str *s = sqlite3_str_new(0);
-  sqlite3_str_appendall(s, "SELECT rowid, distance");
+  sqlite3_str_appendf(s, "SELECT rowid, %s, %s", mode == MODE_LEXICAL ? "NULL" : "distance",
+                      mode == MODE_VECTOR ? "NULL" : "score");
   for (int c = 0; c < 4; c++) {
     int bHas = 0;
     for (int i = 0; i < pDef->nCol; i++) {
@@ -196,11 +218,60 @@ static char *knn_sql(const VgTableDef *pDef, const char *zTable, const char *zFi
     }
     sqlite3_str_appendf(s, bHas ? ", \"%w\"" : ", NULL", azCol[c]);
   }
-  sqlite3_str_appendf(s, " FROM main.\"%w\" WHERE \"%w\" MATCH ?1 AND k = ?2", zTable,
-                      pDef->aCol[pDef->iVector].zName);
+  sqlite3_str_appendf(s, " FROM main.\"%w\" WHERE k = ?2", zTable);
+  if (mode != MODE_LEXICAL) sqlite3_str_appendf(s, " AND \"%w\" MATCH ?1", pDef->aCol[pDef->iVector].zName);
+  if (mode != MODE_VECTOR) sqlite3_str_appendf(s, " AND \"%w\" MATCH ?5", pDef->aCol[pDef->iFulltext].zName);
+  if (mode == MODE_HYBRID) sqlite3_str_appendall(s, " AND vector_weight = ?6");
   if (pDef->iPartition >= 0) sqlite3_str_appendf(s, " AND \"%w\" = ?3", pDef->aCol[pDef->iPartition].zName);
-  sqlite3_str_appendf(s, "%s ORDER BY distance", zFilterSql);
+  sqlite3_str_appendf(s, "%s ORDER BY %s", zFilterSql, mode == MODE_VECTOR ? "distance" : "score DESC");
   return sqlite3_str_finish(s);
+}
+
+/* options_json into *o; 0, or an error message. */
+static char *read_options(sqlite3 *db, const char *zJson, SearchOptions *o) {
+  sqlite3_stmt *p = 0;
+  char *zErr = 0;
+  memset(o, 0, sizeof(*o));
+  o->vectorWeight = VG_HYBRID_VECTOR_WEIGHT;
+  if (zJson == 0) return 0;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT json_type(?1) = 'object', f.key, f.type, f.value"
+                              " FROM (SELECT 1) LEFT JOIN json_each(?1) AS f",
+                              -1, &p, 0);
+  if (rc != SQLITE_OK) return sqlite3_mprintf("%s", sqlite3_errmsg(db));
+  sqlite3_bind_text(p, 1, zJson, -1, SQLITE_STATIC);
+  while (zErr == 0 && sqlite3_step(p) == SQLITE_ROW) {
+    if (!sqlite3_column_int(p, 0)) {
+      zErr = sqlite3_mprintf("the options must be a JSON object, such as '{\"mode\": \"lexical\"}'");
+      break;
+    }
+    const char *zKey = (const char *)sqlite3_column_text(p, 1);
+    const char *zType = (const char *)sqlite3_column_text(p, 2);
+    if (zKey == 0) break; /* {} */
+    int bNumber = strcmp(zType, "integer") == 0 || strcmp(zType, "real") == 0;
+    double r = sqlite3_column_double(p, 3);
+    if (strcmp(zKey, "mode") == 0) {
+      const char *zMode = strcmp(zType, "text") == 0 ? (const char *)sqlite3_column_text(p, 3) : "";
+      o->mode = strcmp(zMode, "vector") == 0 ? MODE_VECTOR : strcmp(zMode, "lexical") == 0 ? MODE_LEXICAL
+                : strcmp(zMode, "hybrid") == 0 ? MODE_HYBRID : -1;
+      if (o->mode < 0) zErr = sqlite3_mprintf("mode must be \"hybrid\", \"vector\" or \"lexical\"");
+    } else if (strcmp(zKey, "vector_weight") == 0) {
+      if (!bNumber || !(r >= 0.0 && r <= 1.0)) {
+        zErr = sqlite3_mprintf("vector_weight must be a number from 0 (rank by words alone) to 1 (by vectors alone)");
+      }
+      o->bWeight = 1;
+      o->vectorWeight = r;
+    } else if (strcmp(zKey, "threshold") == 0) {
+      if (!bNumber) zErr = sqlite3_mprintf("threshold must be a number: rows whose score is below it are left out");
+      o->bThreshold = 1;
+      o->threshold = r;
+    } else {
+      zErr = sqlite3_mprintf("unknown option \"%s\" (options: mode, vector_weight, threshold; filters go in the "
+                             "argument before)", zKey);
+    }
+  }
+  sqlite3_finalize(p);
+  return zErr;
 }
 
 static double similarity(vg_metric metric, double d) {
@@ -227,27 +298,34 @@ static int embed_query(SearchVtab *v, const VgTableConfig *cfg, const char *zQue
   return SQLITE_OK;
 }
 
-/* Run the KNN query and keep its rows. */
+/* Run the query and keep its rows. */
 static int run_search(SearchCursor *pCur, const VgTableConfig *cfg, const char *zSql, const float *aVec, int k,
-                      const char *zTenant, const char *zFilters) {
+                      const char *zTenant, const char *zFilters, const char *zWords, int nWords,
+                      const SearchOptions *o) {
   SearchVtab *v = (SearchVtab *)pCur->base.pVtab;
   sqlite3_stmt *p = 0;
   int rc = sqlite3_prepare_v2(v->db, zSql, -1, &p, 0);
   if (rc != SQLITE_OK) return rc;
-  sqlite3_bind_blob(p, 1, aVec, (int)sizeof(float) * cfg->pDef->nDims, SQLITE_STATIC);
+  if (aVec) sqlite3_bind_blob(p, 1, aVec, (int)sizeof(float) * cfg->pDef->nDims, SQLITE_STATIC);
   sqlite3_bind_int(p, 2, k);
   sqlite3_bind_text(p, 3, zTenant, -1, SQLITE_STATIC);
   sqlite3_bind_text(p, 4, zFilters ? zFilters : "{}", -1, SQLITE_STATIC);
+  if (zWords) sqlite3_bind_text(p, 5, zWords, nWords, SQLITE_STATIC);
+  sqlite3_bind_double(p, 6, o->vectorWeight);
   pCur->a = sqlite3_malloc64(sizeof(SearchRow) * (size_t)k);
   if (pCur->a == 0) rc = SQLITE_NOMEM;
   while (rc == SQLITE_OK && pCur->n < k && sqlite3_step(p) == SQLITE_ROW) {
-    SearchRow *r = &pCur->a[pCur->n++];
+    SearchRow *r = &pCur->a[pCur->n];
     memset(r, 0, sizeof(*r));
     r->rowid = sqlite3_column_int64(p, 0);
+    r->bDistance = sqlite3_column_type(p, 1) != SQLITE_NULL;
     r->distance = sqlite3_column_double(p, 1);
     r->similarity = similarity(cfg->pDef->metric, r->distance);
+    r->score = sqlite3_column_type(p, 2) == SQLITE_NULL ? r->similarity : sqlite3_column_double(p, 2);
+    if (o->bThreshold && r->score < o->threshold) continue;
+    pCur->n++;
     for (int c = 0; c < 4; c++) {
-      if ((r->ap[c] = sqlite3_value_dup(sqlite3_column_value(p, c + 2))) == 0) rc = SQLITE_NOMEM;
+      if ((r->ap[c] = sqlite3_value_dup(sqlite3_column_value(p, c + 3))) == 0) rc = SQLITE_NOMEM;
     }
   }
   int rcFinal = sqlite3_finalize(p);
@@ -264,14 +342,18 @@ static int read_args(SearchCursor *pCur, int idxNum, sqlite3_value **argv, const
     if (!(idxNum & (1 << i))) continue;
     if ((pCur->apArg[i] = sqlite3_value_dup(argv[iArg++])) == 0) return SQLITE_NOMEM;
   }
-  for (int i = 0; i < 3; i++) {
+  /* A BLOB query is a vector (checked against the table later). */
+  int bVector = sqlite3_value_type(pCur->apArg[2]) == SQLITE_BLOB;
+  az[2] = 0;
+  an[2] = 0;
+  for (int i = 0; i < 3 - bVector; i++) {
     char *zErr = 0;
     int rc = vg_text_value(pCur->apArg[i], azName[i], aFlags[i], &az[i], &an[i], &zErr);
     if (rc == SQLITE_ERROR) rc = vg_tvf_error(pCur->base.pVtab, "vg_search", "%s", zErr);
     sqlite3_free(zErr);
     if (rc != SQLITE_OK) return rc;
   }
-  if (vg_tokens(az[2], an[2], 0, 0, 0) == 0) {
+  if (!bVector && vg_tokens(az[2], an[2], 0, 0, 0) == 0) {
     return vg_tvf_error(pCur->base.pVtab, "vg_search", "the query has no words to embed");
   }
   sqlite3_int64 k;
@@ -279,15 +361,52 @@ static int read_args(SearchCursor *pCur, int idxNum, sqlite3_value **argv, const
     return vg_tvf_error(pCur->base.pVtab, "vg_search", "k must be a whole number from 1 to %d", SEARCH_MAX_K);
   }
   *pk = (int)k;
-  az[3] = 0;
-  if (pCur->apArg[4] && sqlite3_value_type(pCur->apArg[4]) != SQLITE_NULL) {
+  static const char *const azJson[] = {"the filters", "the options"};
+  for (int j = 0; j < 2; j++) {
+    az[3 + j] = 0;
+    sqlite3_value *pv = pCur->apArg[4 + j];
+    if (pv == 0 || sqlite3_value_type(pv) == SQLITE_NULL) continue;
     char *zErr = 0;
-    int rc = vg_text_value(pCur->apArg[4], "the filters", VG_TEXT_JSON, &az[3], 0, &zErr);
+    int rc = vg_text_value(pv, azJson[j], VG_TEXT_JSON, &az[3 + j], 0, &zErr);
     if (rc == SQLITE_ERROR) rc = vg_tvf_error(pCur->base.pVtab, "vg_search", "%s", zErr);
     sqlite3_free(zErr);
     if (rc != SQLITE_OK) return rc;
   }
   return SQLITE_OK;
+}
+
+/* The query vector: the BLOB given, or the words embedded. */
+static int query_vector(SearchVtab *v, const VgTableConfig *cfg, sqlite3_value *pQuery, const char *zQuery,
+                        int nQuery, float **paVec, char **pzErr) {
+  if (sqlite3_value_type(pQuery) != SQLITE_BLOB) return embed_query(v, cfg, zQuery, nQuery, paVec, pzErr);
+  int nDims = sqlite3_value_bytes(pQuery) / 4;
+  if (sqlite3_value_bytes(pQuery) % 4 != 0 || nDims != cfg->pDef->nDims) {
+    *pzErr = sqlite3_mprintf("a BLOB query is a vector of %d float32 values for this table; got %d bytes",
+                             cfg->pDef->nDims, sqlite3_value_bytes(pQuery));
+    return SQLITE_ERROR;
+  }
+  float *a = sqlite3_malloc64((size_t)nDims * 4 + 1);
+  if (a == 0) return SQLITE_NOMEM;
+  memcpy(a, sqlite3_value_blob(pQuery), (size_t)nDims * 4);
+  *paVec = a;
+  return SQLITE_OK;
+}
+
+/* The mode the options and the table give, or an error message. */
+static char *resolve_mode(const VgTableDef *pDef, const char *zTable, int bBlob, SearchOptions *o) {
+  if (o->mode == MODE_DEFAULT) o->mode = pDef->iFulltext >= 0 && !bBlob ? MODE_HYBRID : MODE_VECTOR;
+  if (o->mode != MODE_VECTOR && pDef->iFulltext < 0) {
+    return sqlite3_mprintf("mode %s needs a fulltext column, and table \"%s\" has none (declare one as "
+                           "+content text fulltext)",
+                           o->mode == MODE_LEXICAL ? "lexical" : "hybrid", zTable);
+  }
+  if (o->mode != MODE_VECTOR && bBlob) {
+    return sqlite3_mprintf("a BLOB query is a vector and searches in mode vector; give the words as text for "
+                           "mode %s",
+                           o->mode == MODE_LEXICAL ? "lexical" : "hybrid");
+  }
+  if (o->bWeight && o->mode != MODE_HYBRID) return sqlite3_mprintf("vector_weight applies to mode hybrid");
+  return 0;
 }
 
 static int search_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *idxStr, int argc,
@@ -301,25 +420,31 @@ static int search_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *i
     return vg_tvf_error(pCursor->pVtab, "vg_search",
                           "give the table, tenant_id, query and k, as in vg_search('notes', 'clinic-7', 'fever', 5)");
   }
-  const char *az[4];
+  const char *az[5];
   int an[3], k = 0;
   int rc = read_args(pCur, idxNum, argv, az, an, &k);
   if (rc != SQLITE_OK) return rc;
   VgTableConfig cfg;
+  SearchOptions o;
   char *zErr = 0, *zSql = 0;
   float *aVec = 0;
+  int bBlob = sqlite3_value_type(pCur->apArg[2]) == SQLITE_BLOB;
   rc = vg_config_load(v->db, az[0], &cfg, &zErr);
   if (rc == SQLITE_OK && (zErr = vg_tenant_refused(cfg.pDef, az[0], az[1])) != 0) rc = SQLITE_ERROR;
+  if (rc == SQLITE_OK && (zErr = read_options(v->db, az[4], &o)) != 0) rc = SQLITE_ERROR;
+  if (rc == SQLITE_OK && (zErr = resolve_mode(cfg.pDef, az[0], bBlob, &o)) != 0) rc = SQLITE_ERROR;
   if (rc == SQLITE_OK) {
     sqlite3_str *f = sqlite3_str_new(0);
     if (az[3]) rc = filters_sql(v->db, cfg.pDef, az[3], f, &zErr);
     char *zFilterSql = sqlite3_str_finish(f);
     if (rc == SQLITE_OK && zFilterSql == 0 && az[3]) rc = SQLITE_NOMEM;
-    if (rc == SQLITE_OK && (zSql = knn_sql(cfg.pDef, az[0], zFilterSql ? zFilterSql : "")) == 0) rc = SQLITE_NOMEM;
+    if (rc == SQLITE_OK && (zSql = search_sql(cfg.pDef, az[0], o.mode, zFilterSql ? zFilterSql : "")) == 0) {
+      rc = SQLITE_NOMEM;
+    }
     sqlite3_free(zFilterSql);
   }
-  if (rc == SQLITE_OK) rc = embed_query(v, &cfg, az[2], an[2], &aVec, &zErr);
-  if (rc == SQLITE_OK) rc = run_search(pCur, &cfg, zSql, aVec, k, az[1], az[3]);
+  if (rc == SQLITE_OK && o.mode != MODE_LEXICAL) rc = query_vector(v, &cfg, pCur->apArg[2], az[2], an[2], &aVec, &zErr);
+  if (rc == SQLITE_OK) rc = run_search(pCur, &cfg, zSql, aVec, k, az[1], az[3], az[2], an[2], &o);
   if (rc != SQLITE_OK && rc != SQLITE_NOMEM && zErr == 0) zErr = sqlite3_mprintf("%s", sqlite3_errmsg(v->db));
   sqlite3_free(aVec);
   sqlite3_free(zSql);
@@ -347,9 +472,11 @@ static int search_column(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx, int
   } else if (iCol == COL_ROWID) {
     sqlite3_result_int64(ctx, r->rowid);
   } else if (iCol == COL_DISTANCE) {
-    sqlite3_result_double(ctx, r->distance);
+    if (r->bDistance) sqlite3_result_double(ctx, r->distance);
   } else if (iCol == COL_SIMILARITY) {
-    sqlite3_result_double(ctx, r->similarity);
+    if (r->bDistance) sqlite3_result_double(ctx, r->similarity);
+  } else if (iCol == COL_SCORE) {
+    sqlite3_result_double(ctx, r->score);
   } else if (iCol <= COL_CONTENT) {
     sqlite3_result_value(ctx, r->ap[iCol - COL_TYPE]);
   } else if (pCur->apArg[iCol - COL_TABLE]) {

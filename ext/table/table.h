@@ -97,10 +97,11 @@ typedef struct VgTableDef {
 #define VG_HIDDEN_K(def) ((def)->nCol + 1)
 #define VG_HIDDEN_EF(def) ((def)->nCol + 2)
 #define VG_HIDDEN_EXACT(def) ((def)->nCol + 3)
-/* Only a table with a fulltext column has it (a column of an older table
-** may be named score). */
+/* Only a table with a fulltext column has these (a column of an older
+** table may be named score). */
 #define VG_HIDDEN_SCORE(def) ((def)->nCol + 4)
-#define VG_HIDDEN_COUNT(def) ((def)->iFulltext >= 0 ? 5 : 4)
+#define VG_HIDDEN_WEIGHT(def) ((def)->nCol + 5)
+#define VG_HIDDEN_COUNT(def) ((def)->iFulltext >= 0 ? 6 : 4)
 
 /* The name of hidden column iCol (VG_HIDDEN_DISTANCE .. VG_HIDDEN_EXACT). */
 const char *vg_tabledef_hidden_name(const VgTableDef *pDef, int iCol);
@@ -674,8 +675,9 @@ double vg_lex_score(const VgLex *q, sqlite3_int64 rowid);
 ** best VG_HYBRID_DEPTH rows (or k, if more) by
 **   w * (s - min s) / (max s - min s) + (1 - w) * bm25 / max bm25
 ** where s = -distance and the extremes are over that union, bm25 is 0 for a
-** row without a query term, and w = VG_HYBRID_VECTOR_WEIGHT (docs/fulltext.md
-** gives the measurements behind both). */
+** row without a query term, and w the query's vector_weight, by default
+** VG_HYBRID_VECTOR_WEIGHT (docs/fulltext.md gives the measurements behind
+** both). */
 #define VG_HYBRID_DEPTH 100
 #define VG_HYBRID_VECTOR_WEIGHT 0.2
 

@@ -499,10 +499,11 @@ int vg_tabledef_parse(int nArg, const char *const *azArg, VgTableDef **ppDef,
     rc = SQLITE_ERROR;
   }
   for (int i = 0; rc == SQLITE_OK && pDef->iFulltext >= 0 && i < pDef->nCol; i++) {
-    if (sqlite3_stricmp(pDef->aCol[i].zName, "score") == 0) {
+    const char *z = pDef->aCol[i].zName;
+    if (sqlite3_stricmp(z, "score") == 0 || sqlite3_stricmp(z, "vector_weight") == 0) {
       *pzErr = sqlite3_mprintf(
-          "vg_hnsw: the column name score is reserved in a table with a fulltext column "
-          "(it is the BM25 score of a query)");
+          "vg_hnsw: the column name %s is reserved in a table with a fulltext column "
+          "(a hidden column of full-text and hybrid queries)", z);
       rc = SQLITE_ERROR;
     }
   }
@@ -547,7 +548,7 @@ static const struct {
   const char *zName, *zType;
 } hidden_columns[] = {
     {"distance", "REAL"}, {"k", "INTEGER"}, {"ef", "INTEGER"}, {"exact", "INTEGER"},
-    {"score", "REAL"}};
+    {"score", "REAL"}, {"vector_weight", "REAL"}};
 
 const char *vg_tabledef_hidden_name(const VgTableDef *pDef, int iCol) {
   return hidden_columns[iCol - VG_HIDDEN_DISTANCE(pDef)].zName;

@@ -8,7 +8,7 @@
 **   Q  the query vector (embedding MATCH ?)   K  k = ?   D  distance <op> ?
 **   T  the words of a full-text query (body MATCH ?, body the fulltext column)
 **   P  partition key <op> ?     M  metadata <op> ?     R  rowid <op> ?
-**   E  ef = ?                   X  exact = ?
+**   E  ef = ?                   X  exact = ?         W  vector_weight = ?
 ** Filters on the partition key, metadata and rowid are evaluated by SQLite
 ** itself, as SQL over the shadow tables (store_query.c), so that every
 ** comparison, affinity and collation behaves exactly as on an ordinary
@@ -28,7 +28,7 @@ typedef struct VgCursor {
   int bLexical;               /* a full-text or hybrid query: aHit[i].distance is the score */
   double *aDist;              /* a hybrid query: each hit's distance */
   int bMatchChecked;          /* counted in the vtab's nMatchChecked */
-  sqlite3_value *apSetting[3]; /* k, ef and exact as the KNN query gave them */
+  sqlite3_value *apSetting[4]; /* k, ef, exact and vector_weight as the query gave them */
   /* KNN results, nearest first */
   VgHit *aHit;
   int nHit, iHit;
@@ -153,6 +153,11 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch, int iText)
                            "%s: score is the query's output and cannot be constrained; "
                            "compare it in an outer query", p->zName);
     }
+    if (d->iFulltext >= 0 && col == VG_HIDDEN_WEIGHT(d) && (iText < 0 || iMatch < 0)) {
+      return vg_table_error(p, SQLITE_ERROR,
+                           "%s: vector_weight applies to hybrid queries, with MATCH on both %s and %s",
+                           p->zName, d->aCol[d->iVector].zName, d->aCol[d->iFulltext].zName);
+    }
     if (col >= VG_HIDDEN_DISTANCE(d) && iMatch < 0 && col != VG_HIDDEN_K(d)) {
       return vg_table_error(p, SQLITE_ERROR,
                            "%s: %s applies to the vector column's MATCH; a full-text query takes "
@@ -165,11 +170,12 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch, int iText)
                            "condition on it",
                            p->zName, d->aCol[d->iVector].zName);
     }
-    if (col == VG_HIDDEN_K(d) || col == VG_HIDDEN_EF(d) || col == VG_HIDDEN_EXACT(d)) {
+    int bWeight = d->iFulltext >= 0 && col == VG_HIDDEN_WEIGHT(d);
+    if (col == VG_HIDDEN_K(d) || col == VG_HIDDEN_EF(d) || col == VG_HIDDEN_EXACT(d) || bWeight) {
       const char *zHidden = vg_tabledef_hidden_name(d, col);
       if (op != SQLITE_INDEX_CONSTRAINT_EQ) {
-        return vg_table_error(p, SQLITE_ERROR, "%s: %s must be given as %s = N", p->zName,
-                             zHidden, zHidden);
+        return vg_table_error(p, SQLITE_ERROR, "%s: %s must be given as %s = %s", p->zName,
+                             zHidden, zHidden, bWeight ? "W" : "N");
       }
       if (!c->usable) return SQLITE_CONSTRAINT;
       /* A constant is checked now: SQLite skips xFilter when the rest of
@@ -177,7 +183,8 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch, int iText)
       ** must be an error all the same. */
       sqlite3_value *pVal = 0;
       if (sqlite3_vtab_rhs_value(pInfo, i, &pVal) == SQLITE_OK && pVal) {
-        int rc = knn_setting(p, col == VG_HIDDEN_K(d) ? 'K' : col == VG_HIDDEN_EF(d) ? 'E' : 'X', pVal, 0);
+        int rc = knn_setting(p, bWeight ? 'W' : col == VG_HIDDEN_K(d) ? 'K' : col == VG_HIDDEN_EF(d) ? 'E' : 'X',
+                             pVal, 0);
         if (rc != SQLITE_OK) return rc;
       }
       if (col == VG_HIDDEN_K(d)) iK = i;
@@ -264,6 +271,8 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch, int iText)
       plan_add(&b, i, 'E', 0, 1);
     } else if (col == VG_HIDDEN_EXACT(d)) {
       plan_add(&b, i, 'X', 0, 1);
+    } else if (d->iFulltext >= 0 && col == VG_HIDDEN_WEIGHT(d)) {
+      plan_add(&b, i, 'W', 0, 1);
     } else if (col < 0) {
       plan_add(&b, i, 'R', 0, 1);
     } else {
@@ -499,8 +508,26 @@ static int knn_count(VgVtab *p, sqlite3_value *v, const char *zName, int nMax, i
 
 /* Setting kind (K k, E ef, X exact) from value v: checked, and stored in s
 ** unless s is 0 (a check at planning). */
+/* vector_weight = v: a number from 0 to 1, into *pW unless pW is 0. */
+static int weight_value(VgVtab *p, sqlite3_value *v, double *pW) {
+  int t = sqlite3_value_numeric_type(v);
+  double r = sqlite3_value_double(v);
+  if ((t != SQLITE_INTEGER && t != SQLITE_FLOAT) || !(r >= 0.0 && r <= 1.0)) {
+    char *zGot = vg_value_describe(v);
+    int rc = vg_table_error(p, SQLITE_ERROR,
+                            "%s: vector_weight must be a number from 0 (rank by words alone) to 1 "
+                            "(by vectors alone); got %s",
+                            p->zName, zGot ? zGot : "another value");
+    sqlite3_free(zGot);
+    return rc;
+  }
+  if (pW) *pW = r;
+  return SQLITE_OK;
+}
+
 static int knn_setting(VgVtab *p, char kind, sqlite3_value *v, VgKnnSpec *s) {
   int n = 0;
+  if (kind == 'W') return weight_value(p, v, 0);
   if (kind == 'K' || kind == 'E') {
     int rc = knn_count(p, v, kind == 'K' ? "k" : "ef", kind == 'K' ? VG_MAX_K : VG_MAX_EF, &n);
     if (rc == SQLITE_OK && s) *(kind == 'K' ? &s->k : &s->ef) = n;
@@ -721,8 +748,9 @@ typedef struct HybridCand {
 
 /* Fuse partition part's two rankings into pTop (distance = -fused score),
 ** remembering each kept row's distance in pDist/aDist. */
-static int hybrid_partition(VgVtab *p, KnnArgs *a, const VgLexSpec *ls, Hnsw *h, sqlite3_int64 part,
-                            sqlite3_stmt *pCand, TopK *pTop, I64Map *pDist, double **paDist, int *pnDist) {
+static int hybrid_partition(VgVtab *p, KnnArgs *a, const VgLexSpec *ls, double w, Hnsw *h,
+                            sqlite3_int64 part, sqlite3_stmt *pCand, TopK *pTop, I64Map *pDist,
+                            double **paDist, int *pnDist) {
   VgKnn *pKnn = 0;
   VgLex *pLex = 0;
   VgHit *aV = 0, *aL = 0;
@@ -777,7 +805,7 @@ static int hybrid_partition(VgVtab *p, KnnArgs *a, const VgLexSpec *ls, Hnsw *h,
     for (int i = 0; rc == SQLITE_OK && i < nC; i++) {
       double v = sMax > sMin ? (-aC[i].distance - sMin) / (sMax - sMin) : 0.0;
       double l = bMax > 0.0 ? aC[i].bm25 / bMax : 0.0;
-      double fused = VG_HYBRID_VECTOR_WEIGHT * v + (1.0 - VG_HYBRID_VECTOR_WEIGHT) * l;
+      double fused = w * v + (1.0 - w) * l;
       if (!topk_accepts(pTop, -fused, aC[i].rowid)) continue;
       if (topk_push(pTop, -fused, aC[i].rowid) != HNSW_OK) rc = SQLITE_NOMEM;
       if (rc == SQLITE_OK && *pnDist % 256 == 0) {
@@ -812,6 +840,7 @@ static int hybrid_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_val
   I64Map dist;
   double *aDist = 0;
   int nDist = 0, nFt = 0, k = 0;
+  double w = VG_HYBRID_VECTOR_WEIGHT;
   memset(&a, 0, sizeof(a));
   topk_init(&top, 1);
   i64map_init(&dist);
@@ -825,6 +854,9 @@ static int hybrid_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_val
   if (rc == SQLITE_OK) rc = knn_settings(p, aTerm, nTerm, argv, &a.spec);
   if (rc == SQLITE_OK) rc = knn_distance_terms(aTerm, nTerm, argv, &a);
   if (rc == SQLITE_OK) rc = knn_rowid_list(&a, aTerm, nTerm, argv);
+  for (int i = 0; rc == SQLITE_OK && i < nTerm; i++) {
+    if (aTerm[i].kind == 'W') rc = weight_value(p, argv[i], &w);
+  }
   if (rc != SQLITE_OK) goto done;
   /* Each side gives its best VG_HYBRID_DEPTH rows (or k) to the fusion. */
   k = a.spec.k;
@@ -841,7 +873,7 @@ static int hybrid_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_val
     Hnsw *h = 0;
     sqlite3_int64 part = sqlite3_column_int64(pParts, 0);
     rc = vg_vtab_graph(p, part, sqlite3_column_int64(pParts, 1), &h);
-    if (rc == SQLITE_OK) rc = hybrid_partition(p, &a, &ls, h, part, pCand, &top, &dist, &aDist, &nDist);
+    if (rc == SQLITE_OK) rc = hybrid_partition(p, &a, &ls, w, h, part, pCand, &top, &dist, &aDist, &nDist);
   }
   if (rc == SQLITE_OK) {
     rc = sqlite3_reset(pParts);
@@ -950,7 +982,7 @@ static int scan_start(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_val
 static void cursor_reset(VgCursor *cur) {
   if (cur->bMatchChecked) ((VgVtab *)cur->base.pVtab)->nMatchChecked--;
   cur->bMatchChecked = 0;
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 4; i++) {
     sqlite3_value_free(cur->apSetting[i]);
     cur->apSetting[i] = 0;
   }
@@ -1008,7 +1040,7 @@ int vg_cursor_filter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr, 
     cur->bMatchChecked = 1;
     p->nMatchChecked++;
   }
-  static const char zSettings[] = "KEX"; /* the order of apSetting */
+  static const char zSettings[] = "KEXW"; /* the order of apSetting */
   for (int i = 0; cur->bKnn && i < argc && rc == SQLITE_OK; i++) {
     const char *zKind = aTerm[i].kind ? strchr(zSettings, aTerm[i].kind) : 0;
     if (zKind && (cur->apSetting[zKind - zSettings] = sqlite3_value_dup(argv[i])) == 0) rc = SQLITE_NOMEM;
@@ -1117,9 +1149,9 @@ int vg_cursor_column(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int iCol) 
     return SQLITE_OK;
   }
   if (iCol >= VG_HIDDEN_K(d)) {
-    /* k, ef, exact: as given to a KNN query (SQLite may compare them
-    ** again), else NULL. */
-    sqlite3_value *v = cur->apSetting[iCol - VG_HIDDEN_K(d)];
+    /* k, ef, exact, vector_weight: as given to a query (SQLite may compare
+    ** them again), else NULL. */
+    sqlite3_value *v = cur->apSetting[iCol == VG_HIDDEN_WEIGHT(d) ? 3 : iCol - VG_HIDDEN_K(d)];
     if (v) sqlite3_result_value(ctx, v);
     return SQLITE_OK;
   }

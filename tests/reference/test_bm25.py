@@ -153,7 +153,11 @@ def main():
             nChecked[0] += 1
             # The same query, hybrid, against brute force.
             qv = rand_vec()
-            hsql = sql.replace("WHERE body MATCH ?", "WHERE body MATCH ? AND e MATCH ? AND exact = 1")
+            w = rnd.choice([None, 0.0, 0.35, 1.0])
+            hsql = sql.replace("WHERE body MATCH ?", "WHERE body MATCH ? AND e MATCH ? AND exact = 1"
+                               + ("" if w is None else " AND vector_weight = %r" % w))
+            if w is None:
+                w = 0.2
             hsql = hsql.replace("SELECT rowid, score", "SELECT rowid, score, distance")
             got = db.execute(hsql, [qtext, json.dumps(qv)] + args[1:]).fetchall()
             passing = [r for r in rows if (lang is None or model[r][2] == lang) and (ids is None or r in ids)]
@@ -169,7 +173,7 @@ def main():
                 for r in C:
                     v = (-dist[r] - smin) / (smax - smin) if smax > smin else 0.0
                     l = sc.get(r, 0.0) / bmax if bmax > 0 else 0.0
-                    want.append((r, 0.2 * v + 0.8 * l))
+                    want.append((r, w * v + (1 - w) * l))
                 want.sort(key=lambda x: (-x[1], x[0]))
                 want = want[:k]
             if len(got) != len(want):

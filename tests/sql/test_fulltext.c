@@ -231,12 +231,88 @@ static void test_two_connections(void **state) {
   sqlite3_free(zPath);
 }
 
+/* The group_concat of "rowid:score" of a query. */
+static char *ranks(sqlite3 *db, const char *zSql) {
+  return tdb_text(db, "SELECT group_concat(r || ':' || printf('%%.9f', s), ' ') FROM (%s)", zSql);
+}
+
+static void test_vg_search_modes(void **state) {
+  (void)state;
+  sqlite3 *db = tdb_open(":memory:");
+  tdb_exec(db, "SELECT vg_pii_set_key(zeroblob(32))");
+  tdb_exec(db,
+           "CREATE VIRTUAL TABLE kb USING vg_hnsw(embedding float[32] distance_metric=cosine, "
+           "tenant_id text partition key, content_id text, +content text fulltext, lang text)");
+  tdb_exec(db, "CREATE VIRTUAL TABLE plain USING vg_hnsw(embedding float[32], +content text)");
+  for (int i = 0; i < 300; i++) {
+    char *zText = rand_text();
+    if (strcmp(zText, "NULL") == 0) {
+      sqlite3_free(zText);
+      zText = sqlite3_mprintf("'fever'");
+    }
+    tdb_exec(db, "SELECT vg_ingest('kb', %s, 'faq', %d, %s || ' x', json_object('lang', %s))",
+             i % 3 ? "'acme'" : "'globex'", i, zText, i % 2 ? "'en'" : "'es'");
+    sqlite3_free(zText);
+  }
+  tdb_exec(db, "SELECT vg_queue_run(1000)");
+  static const char *const azQuery[] = {"fever cough", "running rash", "the vaccine", "dose"};
+  for (int i = 0; i < 4; i++) {
+    const char *q = azQuery[i];
+    char *zVec = sqlite3_mprintf("vg_embed(%Q, 'hash:32')", q);
+    /* Each mode is the query it names on the table. */
+    char *zSearch[3], *zDirect[3];
+    zSearch[0] = sqlite3_mprintf("SELECT target_rowid r, score s FROM vg_search('kb', 'acme', %Q, 7, '{\"lang\": \"en\"}', '{\"mode\": \"lexical\"}')", q);
+    zDirect[0] = sqlite3_mprintf("SELECT rowid r, score s FROM kb WHERE content MATCH %Q AND tenant_id = 'acme' AND k = 7 AND lang = 'en'", q);
+    zSearch[1] = sqlite3_mprintf("SELECT target_rowid r, score s FROM vg_search('kb', 'acme', %Q, 7, NULL, '{\"vector_weight\": 0.4}')", q);
+    zDirect[1] = sqlite3_mprintf("SELECT rowid r, score s FROM kb WHERE content MATCH %Q AND embedding MATCH %s AND tenant_id = 'acme' AND k = 7 AND vector_weight = 0.4", q, zVec);
+    zSearch[2] = sqlite3_mprintf("SELECT target_rowid r, similarity s FROM vg_search('kb', 'acme', %Q, 7, NULL, '{\"mode\": \"vector\"}')", q);
+    zDirect[2] = sqlite3_mprintf("SELECT rowid r, 1 - distance s FROM kb WHERE embedding MATCH %s AND tenant_id = 'acme' AND k = 7", zVec);
+    for (int m = 0; m < 3; m++) {
+      char *a = ranks(db, zSearch[m]), *b = ranks(db, zDirect[m]);
+      if (a == 0 || b == 0 || strcmp(a, b) != 0) fail_msg("%s\n  %s\n  %s", zSearch[m], a, b);
+      sqlite3_free(a);
+      sqlite3_free(b);
+      sqlite3_free(zSearch[m]);
+      sqlite3_free(zDirect[m]);
+    }
+    /* Hybrid is the default; a threshold keeps the rows at or above it. */
+    sqlite3_int64 nAll = tdb_int(db, "SELECT count(*) FROM vg_search('kb', 'acme', %Q, 50)", q);
+    double t = tdb_double(db, "SELECT score FROM vg_search('kb', 'acme', %Q, 50) WHERE rank = 10", q);
+    sqlite3_int64 nAbove = tdb_int(db, "SELECT count(*) FROM vg_search('kb', 'acme', %Q, 50) WHERE score >= %.17g", q, t);
+    assert_int_equal(nAll, 50);
+    assert_int_equal(tdb_int(db, "SELECT count(*) FROM vg_search('kb', 'acme', %Q, 50, NULL, '{\"threshold\": %.17g}')", q, t),
+                     nAbove);
+    assert_int_equal(tdb_int(db, "SELECT count(*) FROM vg_search('kb', 'acme', %Q, 50) WHERE content_id IN "
+                                 "(SELECT content_id FROM vg_search('kb', 'globex', %Q, 50))", q, q), 0);
+    sqlite3_free(zVec);
+  }
+  static const struct {
+    const char *zNeedle, *zArgs;
+  } aErr[] = {
+      {"vg_search: mode lexical needs a fulltext column, and table \"plain\" has none", "'plain', '', 'x', 5, NULL, '{\"mode\": \"lexical\"}'"},
+      {"vg_search: a BLOB query is a vector and searches in mode vector", "'kb', 'acme', vg_embed('x', 'hash:32'), 5, NULL, '{\"mode\": \"hybrid\"}'"},
+      {"vg_search: a BLOB query is a vector of 32 float32 values for this table; got 8 bytes", "'kb', 'acme', x'0000000000000000', 5"},
+      {"vg_search: unknown option \"weights\"", "'kb', 'acme', 'x', 5, NULL, '{\"weights\": 1}'"},
+      {"vg_search: vector_weight must be a number from 0", "'kb', 'acme', 'x', 5, NULL, '{\"vector_weight\": 1.5}'"},
+      {"vg_search: vector_weight applies to mode hybrid", "'kb', 'acme', 'x', 5, NULL, '{\"mode\": \"vector\", \"vector_weight\": 1}'"},
+      {"vg_search: mode must be", "'kb', 'acme', 'x', 5, NULL, '{\"mode\": \"semantic\"}'"},
+      {"vg_search: threshold must be a number", "'kb', 'acme', 'x', 5, NULL, '{\"threshold\": \"high\"}'"},
+      {"vg_search: the options must be a JSON object", "'kb', 'acme', 'x', 5, NULL, '[1]'"},
+      {"vg_search: kb: the query on content has no words to search for", "'kb', 'acme', 'the of', 5"},
+  };
+  for (size_t i = 0; i < sizeof aErr / sizeof aErr[0]; i++) {
+    tdb_expect_error(db, aErr[i].zNeedle, "SELECT * FROM vg_search(%s)", aErr[i].zArgs);
+  }
+  tdb_close(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_same_as_rebuilt_and_reopened),
       cmocka_unit_test(test_isolation_and_count),
       cmocka_unit_test(test_rollback_and_failed_statement),
       cmocka_unit_test(test_two_connections),
+      cmocka_unit_test(test_vg_search_modes),
   };
   return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -142,6 +142,8 @@ static const TextParam aParam[] = {
      "fever|cough"},
     {"vg_search", 5, JSON, "the filters", "SELECT * FROM vg_search('notes', 'acme', 'fever', 5, %s)",
      "{\"content_type\": \"note|\"}"},
+    {"vg_search", 6, JSON, "the options", "SELECT * FROM vg_search('notes', 'acme', 'fever', 5, NULL, %s)",
+     "{\"mode\": \"vector|\"}"},
 };
 
 #define N_PARAM (int)(sizeof aParam / sizeof aParam[0])
