@@ -805,6 +805,169 @@ void vg_fulltext_postings_free(VgFtPostings *p) {
   memset(p, 0, sizeof(*p));
 }
 
+/* ---- vg_hnsw_check -------------------------------------------------------- */
+
+/* A posting's mark: what the stored and the expected postings each sum,
+** so that equal sums (and counts) mean equal sets, but for a chance of one
+** in 2^64. */
+static uint64_t posting_mark(sqlite3_int64 part, int64_t term, const FtPosting *p) {
+  uint64_t h = (uint64_t)part * 0x9e3779b97f4a7c15ULL;
+  h ^= (uint64_t)term + 0x632be59bd9b4e019ULL + (h << 6) + (h >> 2);
+  h ^= (uint64_t)p->rowid * 0xbf58476d1ce4e5b9ULL + (h << 6) + (h >> 2);
+  h ^= ((uint64_t)p->tf << 32 | p->len) * 0x94d049bb133111ebULL + (h << 6) + (h >> 2);
+  h ^= h >> 31;
+  h *= 0xd6e8feb86659fd93ULL;
+  return h ^ (h >> 32);
+}
+
+typedef struct MarkSum {
+  uint64_t sum;
+  sqlite3_int64 n;
+} MarkSum;
+
+/* The stored postings of part (chunks and pending rows) into *pm; damaged
+** chunks and records are counted in *pnBad. */
+static int stored_marks(VgFulltext *f, sqlite3_int64 part, MarkSum *pm, sqlite3_int64 *pnPending,
+                        sqlite3_int64 *pnBad, char **pzErr) {
+  sqlite3_stmt *s = 0;
+  PostBuf buf = {0, 0, 0};
+  char *zSql = sqlite3_mprintf("SELECT first, n, data, term FROM %s WHERE part = ?1", f->azTable[VG_FT_T_POST]);
+  int rc = zSql ? sqlite3_prepare_v2(f->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  if (rc != SQLITE_OK) return rc == SQLITE_NOMEM ? rc : ft_error(f, rc, pzErr);
+  sqlite3_bind_int64(s, 1, part);
+  while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+    buf.n = 0;
+    char *zIgnore = 0;
+    int rcc = postbuf_read_chunk(f, s, part, &buf, 0, &zIgnore);
+    sqlite3_free(zIgnore);
+    if (rcc == SQLITE_NOMEM) {
+      rc = rcc;
+    } else if (rcc != SQLITE_OK) {
+      (*pnBad)++;
+    }
+    int64_t term = sqlite3_column_int64(s, 3);
+    for (int i = 0; rcc == SQLITE_OK && i < buf.n; i++) {
+      pm->sum += posting_mark(part, term, &buf.a[i]);
+      pm->n++;
+    }
+  }
+  sqlite3_finalize(s);
+  sqlite3_free(buf.a);
+  if (rc != SQLITE_OK) return rc;
+  zSql = sqlite3_mprintf("SELECT row, data FROM %s WHERE part = ?1", f->azTable[VG_FT_T_PEND]);
+  rc = zSql ? sqlite3_prepare_v2(f->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  if (rc != SQLITE_OK) return rc == SQLITE_NOMEM ? rc : ft_error(f, rc, pzErr);
+  sqlite3_bind_int64(s, 1, part);
+  while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+    TermBag b;
+    FtPosting po;
+    (*pnPending)++;
+    int rcd = pending_decode(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), &b);
+    if (rcd == SQLITE_NOMEM) rc = rcd;
+    if (rcd != SQLITE_OK && rcd != SQLITE_NOMEM) (*pnBad)++;
+    po.rowid = sqlite3_column_int64(s, 0);
+    po.len = b.len;
+    for (int i = 0; rcd == SQLITE_OK && i < b.n; i++) {
+      po.tf = b.a[i].tf;
+      pm->sum += posting_mark(part, b.a[i].hash, &po);
+      pm->n++;
+    }
+    bag_free(&b);
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int vg_fulltext_check(VgFulltext *f, VgStore *pStore, const VgTableDef *pDef, VgFtCheck *pOut,
+                      char **pzErr) {
+  const VgColumn *c = &pDef->aCol[pDef->iFulltext];
+  VgRowReader *r = 0;
+  sqlite3_stmt *pParts = 0, *pRows = 0;
+  memset(pOut, 0, sizeof(*pOut));
+  int rc = vg_reader_open(pStore, &r);
+  char *zSql = sqlite3_mprintf("SELECT id FROM %s ORDER BY id", vg_store_table(pStore, "partitions"));
+  if (rc == SQLITE_OK) rc = zSql ? sqlite3_prepare_v2(f->db, zSql, -1, &pParts, 0) : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  zSql = sqlite3_mprintf("SELECT id FROM %s WHERE part = ?1", vg_store_table(pStore, "rows"));
+  if (rc == SQLITE_OK) rc = zSql ? sqlite3_prepare_v2(f->db, zSql, -1, &pRows, 0) : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  while (rc == SQLITE_OK && sqlite3_step(pParts) == SQLITE_ROW) {
+    sqlite3_int64 part = sqlite3_column_int64(pParts, 0);
+    VgFtStat want, got;
+    MarkSum expect = {0, 0}, stored = {0, 0};
+    sqlite3_int64 nPending = 0;
+    memset(&want, 0, sizeof(want));
+    sqlite3_bind_int64(pRows, 1, part);
+    while (rc == SQLITE_OK && sqlite3_step(pRows) == SQLITE_ROW) {
+      sqlite3_int64 rowid = sqlite3_column_int64(pRows, 0);
+      char *zErr = 0;
+      int rcs = vg_reader_seek(r, rowid, &zErr);
+      VgValue *pAux = 0;
+      const VgValue *v = 0;
+      VgValue meta;
+      if (rcs == SQLITE_ROW && c->kind == VG_COL_AUX) {
+        rcs = vg_reader_aux(r, c->iStore, &pAux, &zErr) == SQLITE_OK ? SQLITE_ROW : SQLITE_CORRUPT;
+        v = pAux;
+      } else if (rcs == SQLITE_ROW) {
+        vg_value_from_sqlite(vg_reader_meta(r, c->iStore), &meta);
+        v = &meta;
+      }
+      sqlite3_free(zErr);
+      if (rcs != SQLITE_ROW) {
+        pOut->unreadable++;
+        continue;
+      }
+      if (v->type != SQLITE_TEXT) continue;
+      TermBag b;
+      rc = bag_fill(&b, (const char *)v->p, v->n);
+      if (rc != SQLITE_OK) {
+        bag_free(&b);
+        break;
+      }
+      want.nRows++;
+      want.nTerms += b.len;
+      FtPosting po = {rowid, 0, b.len};
+      for (int i = 0; i < b.n; i++) {
+        po.tf = b.a[i].tf;
+        expect.sum += posting_mark(part, b.a[i].hash, &po);
+        expect.n++;
+      }
+      bag_free(&b);
+    }
+    sqlite3_reset(pRows);
+    if (rc != SQLITE_OK) break;
+    char *zIgnore = 0;
+    if (vg_fulltext_stat(f, part, &got, &zIgnore) != SQLITE_OK) pOut->statMismatches++;
+    sqlite3_free(zIgnore);
+    rc = stored_marks(f, part, &stored, &nPending, &pOut->badChunks, pzErr);
+    if (rc != SQLITE_OK) break;
+    pOut->rows += want.nRows;
+    pOut->postings += stored.n;
+    pOut->expectedPostings += expect.n;
+    if (stored.sum != expect.sum || stored.n != expect.n) pOut->partitionsDiffering++;
+    if (got.nRows != want.nRows || got.nTerms != want.nTerms || got.nPending != nPending) {
+      pOut->statMismatches++;
+    }
+  }
+  /* Index rows of partitions that no longer exist. */
+  for (int t = 0; rc == SQLITE_OK && t < VG_FT_T_COUNT; t++) {
+    zSql = sqlite3_mprintf("SELECT count(*) FROM %s WHERE part NOT IN (SELECT id FROM %s)", f->azTable[t],
+                           vg_store_table(pStore, "partitions"));
+    sqlite3_stmt *s = 0;
+    rc = zSql ? sqlite3_prepare_v2(f->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) pOut->orphans += sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+  }
+  if (rc != SQLITE_OK && rc != SQLITE_NOMEM && *pzErr == 0) rc = ft_error(f, rc, pzErr);
+  sqlite3_finalize(pParts);
+  sqlite3_finalize(pRows);
+  vg_reader_close(r);
+  return rc;
+}
+
 /* ---- vg_fulltext_terms ---------------------------------------------------- */
 
 typedef struct TermsOut {

@@ -6,8 +6,9 @@
 ** stopping the load, and its graph is checked: symmetric links, lists within
 ** capacity, links only to live nodes of high enough level, every node
 ** reachable from the entry point, and the stored entry point.  The rows of
-** T_rows are matched against the slots that hold them.  "ok" is true when
-** every count of damage is zero.
+** T_rows are matched against the slots that hold them.  A fulltext column's
+** index is compared with the rows' texts tokenized again (fulltext.c).
+** "ok" is true when every count of damage is zero.
 */
 #include <string.h>
 
@@ -55,32 +56,78 @@ static int check_partition(VgStore *pStore, const VgTableDef *pDef,
   return rc;
 }
 
-static char *report_json(const char *zName, const CheckTotals *t) {
+static char *report_json(const char *zName, const CheckTotals *t, const VgFtCheck *ft) {
   int bOk = t->unreachable + t->isolated + t->oneWay + t->badLinks + t->degree + t->dangling +
                 t->badSlots + t->overfull + t->rowsWithoutNode + t->countMismatches +
                 t->entryBad ==
             0;
-  return sqlite3_mprintf(
+  char *zFt = 0;
+  if (ft) {
+    int bFtOk = ft->partitionsDiffering + ft->statMismatches + ft->badChunks + ft->orphans + ft->unreadable == 0;
+    bOk = bOk && bFtOk;
+    zFt = sqlite3_mprintf(
+        ",\"fulltext\":{\"ok\":%s,\"rows\":%lld,\"postings\":%lld,\"expected_postings\":%lld,"
+        "\"partitions_differing\":%lld,\"statistics_mismatches\":%lld,\"bad_chunks\":%lld,"
+        "\"orphans\":%lld,\"unreadable_rows\":%lld}",
+        bFtOk ? "true" : "false", ft->rows, ft->postings, ft->expectedPostings, ft->partitionsDiffering,
+        ft->statMismatches, ft->badChunks, ft->orphans, ft->unreadable);
+    if (zFt == 0) return 0;
+  }
+  char *z = sqlite3_mprintf(
       "{\"table\":\"%w\",\"ok\":%s,\"partitions\":%lld,\"rows\":%lld,\"nodes\":%lld,"
       "\"links\":%lld,\"unreachable_nodes\":%lld,\"isolated_nodes\":%lld,"
       "\"one_way_links\":%lld,\"dangling_links\":%lld,\"bad_links\":%lld,"
       "\"degree_violations\":%lld,\"bad_slots\":%lld,\"rows_without_node\":%lld,"
-      "\"count_mismatches\":%lld,\"entry_points\":{\"ok\":%lld,\"bad\":%lld}}",
+      "\"count_mismatches\":%lld,\"entry_points\":{\"ok\":%lld,\"bad\":%lld}%s}",
       zName, bOk ? "true" : "false", t->partitions, t->rows, t->nodes, t->links,
       t->unreachable, t->isolated, t->oneWay, t->dangling, t->badLinks,
       t->degree + t->overfull, t->badSlots, t->rowsWithoutNode, t->countMismatches,
-      t->entryOk, t->entryBad);
+      t->entryOk, t->entryBad, zFt ? zFt : "");
+  sqlite3_free(zFt);
+  return z;
+}
+
+/* The whole definition of table zName from its CREATE statement, when it
+** has a fulltext column (0 otherwise). */
+static VgTableDef *fulltext_def(sqlite3 *db, const char *zSchema, const char *zName) {
+  sqlite3_stmt *p = 0;
+  VgTableDef *pDef = 0;
+  char *zSql = sqlite3_mprintf("SELECT sql FROM \"%w\".sqlite_schema WHERE type = 'table' AND name = ?1",
+                               zSchema);
+  if (zSql && sqlite3_prepare_v2(db, zSql, -1, &p, 0) == SQLITE_OK) {
+    sqlite3_bind_text(p, 1, zName, -1, SQLITE_STATIC);
+    if (sqlite3_step(p) == SQLITE_ROW && sqlite3_column_text(p, 0)) {
+      char *zErr = 0;
+      if (vg_tabledef_parse_sql((const char *)sqlite3_column_text(p, 0), &pDef, &zErr) != SQLITE_OK) pDef = 0;
+      sqlite3_free(zErr);
+    }
+  }
+  sqlite3_finalize(p);
+  sqlite3_free(zSql);
+  if (pDef && pDef->iFulltext < 0) {
+    vg_tabledef_free(pDef);
+    pDef = 0;
+  }
+  return pDef;
 }
 
 static int run_check(sqlite3 *db, const char *zSchema, const char *zName, char **pzJson,
                      char **pzErr) {
   VgTableDef def;
   VgStore *pStore = 0;
+  VgFulltext *pFt = 0;
+  VgFtCheck ft;
   CheckTotals t;
   memset(&t, 0, sizeof(t));
   int rc = vg_store_read_def(db, zSchema, zName, &def, pzErr);
-  if (rc == SQLITE_OK) rc = vg_store_connect(db, zSchema, zName, &def, &pStore, pzErr);
-  if (rc != SQLITE_OK) return rc;
+  /* A table with a fulltext column is read by its whole definition, which
+  ** its rows' texts are found by. */
+  VgTableDef *pFull = rc == SQLITE_OK ? fulltext_def(db, zSchema, zName) : 0;
+  if (rc == SQLITE_OK) rc = vg_store_connect(db, zSchema, zName, pFull ? pFull : &def, &pStore, pzErr);
+  if (rc != SQLITE_OK) {
+    vg_tabledef_free(pFull);
+    return rc;
+  }
   sqlite3_int64 part = 0;
   int bFirst = 1;
   while ((rc = vg_store_part_next(pStore, bFirst, part, &part)) == SQLITE_ROW) {
@@ -96,13 +143,19 @@ static int run_check(sqlite3 *db, const char *zSchema, const char *zName, char *
     t.rows += n;
     t.rowsWithoutNode += n;
   }
+  if (rc == SQLITE_OK && pFull) {
+    rc = vg_fulltext_open(db, zSchema, zName, &pFt);
+    if (rc == SQLITE_OK) rc = vg_fulltext_check(pFt, pStore, pFull, &ft, pzErr);
+  }
   if (rc == SQLITE_OK) {
-    *pzJson = report_json(zName, &t);
+    *pzJson = report_json(zName, &t, pFull ? &ft : 0);
     if (*pzJson == 0) rc = SQLITE_NOMEM;
   } else if (*pzErr == 0) {
     *pzErr = sqlite3_mprintf("vg_hnsw_check: %s", sqlite3_errmsg(db));
   }
+  vg_fulltext_close(pFt);
   vg_store_disconnect(pStore);
+  vg_tabledef_free(pFull);
   return rc;
 }
 

@@ -581,6 +581,21 @@ int vg_fulltext_postings(VgFulltext *f, sqlite3_int64 part, const VgFtTerm *aTer
                          VgFtPostings *pOut, char **pzErr);
 void vg_fulltext_postings_free(VgFtPostings *p);
 
+/* What vg_hnsw_check finds of the index against the rows: each row's text
+** tokenized again gives the postings and statistics expected. */
+typedef struct VgFtCheck {
+  sqlite3_int64 rows;                 /* rows with a text */
+  sqlite3_int64 postings, expectedPostings;
+  sqlite3_int64 partitionsDiffering;  /* whose postings differ from the rows' */
+  sqlite3_int64 statMismatches;       /* partitions whose statistics are wrong */
+  sqlite3_int64 badChunks;            /* chunks or pending records that do not decode */
+  sqlite3_int64 orphans;              /* index rows of partitions that do not exist */
+  sqlite3_int64 unreadable;           /* rows whose text could not be read */
+} VgFtCheck;
+
+int vg_fulltext_check(VgFulltext *f, VgStore *pStore, const VgTableDef *pDef, VgFtCheck *pOut,
+                      char **pzErr);
+
 /***************************************************************************
 ** knn: the KNN engine (knn.c): the k nearest rows to a query vector over
 ** one partition's graph at a time, with filters, distance conditions and a

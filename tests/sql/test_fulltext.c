@@ -142,6 +142,7 @@ static void test_same_as_rebuilt_and_reopened(void **state) {
   /* The run merged pending rows and left some pending. */
   assert_true(tdb_int(db, "SELECT count(*) FROM a_ftpost") > 0);
   assert_true(tdb_int(db, "SELECT count(*) FROM a_ftpend") > 0);
+  tdb_expect_index_ok(db, "a");
   create(db, "b");
   tdb_exec(db, "INSERT INTO b(rowid, e, tenant, body, lang) SELECT rowid, e, tenant, body, lang FROM a ORDER BY random()");
   expect_same_answers(db, "a", db, "b", 300);
@@ -204,6 +205,7 @@ static void test_rollback_and_failed_statement(void **state) {
   churn(db, "a", 700); /* past a merge in some partition */
   tdb_exec(db, "ROLLBACK TO s; RELEASE s");
   expect_same_answers(db, "a", db, "b", 100);
+  tdb_expect_index_ok(db, "a");
   tdb_exec(db, "COMMIT");
   /* A statement that fails on its fourth row writes nothing. */
   tdb_expect_error(db, "UNIQUE constraint failed",
@@ -306,6 +308,52 @@ static void test_vg_search_modes(void **state) {
   tdb_close(db);
 }
 
+/* vg_hnsw_check finds each kind of damage to the index, and nothing on an
+** index that is whole. */
+static void test_check_finds_damage(void **state) {
+  (void)state;
+  sqlite3 *db = tdb_open(":memory:");
+  create(db, "a");
+  tdb_exec(db, "BEGIN");
+  churn(db, "a", 2500); /* past merges: chunks and pending rows both */
+  tdb_exec(db, "COMMIT");
+  assert_true(tdb_int(db, "SELECT count(*) FROM a_ftpost") > 0);
+  assert_true(tdb_int(db, "SELECT count(*) FROM a_ftpend") > 0);
+  tdb_expect_index_ok(db, "a");
+  assert_true(tdb_int(db, "SELECT json_extract(vg_hnsw_check('a'), '$.fulltext.postings')") > 1000);
+  static const struct {
+    const char *zDamage, *zUndo, *zField;
+  } a[] = {
+      {"UPDATE a_ftstat SET n_terms = n_terms + 1 WHERE part = (SELECT min(part) FROM a_ftstat)",
+       "UPDATE a_ftstat SET n_terms = n_terms - 1 WHERE part = (SELECT min(part) FROM a_ftstat)",
+       "statistics_mismatches"},
+      {"CREATE TABLE keep AS SELECT * FROM a_ftpend WHERE row = (SELECT min(row) FROM a_ftpend); "
+       "DELETE FROM a_ftpend WHERE row = (SELECT row FROM keep)",
+       "INSERT INTO a_ftpend SELECT * FROM keep; DROP TABLE keep", "partitions_differing"},
+      {"CREATE TABLE keep AS SELECT * FROM a_ftpost LIMIT 1; "
+       "UPDATE a_ftpost SET data = CAST(data || x'00' AS BLOB) WHERE (part, term, first) IN (SELECT part, term, first FROM keep)",
+       "UPDATE a_ftpost SET data = (SELECT data FROM keep) WHERE (part, term, first) IN (SELECT part, term, first FROM keep); "
+       "DROP TABLE keep",
+       "bad_chunks"},
+      {"CREATE TABLE keep AS SELECT * FROM a_ftpost LIMIT 1; "
+       "UPDATE a_ftpost SET term = term + 1 WHERE (part, term, first) IN (SELECT part, term, first FROM keep)",
+       "UPDATE a_ftpost SET term = term - 1 WHERE (part, term, first) IN (SELECT part, term + 1, first FROM keep); "
+       "DROP TABLE keep",
+       "partitions_differing"},
+      {"INSERT INTO a_ftstat VALUES (999, 1, 1, 0)", "DELETE FROM a_ftstat WHERE part = 999", "orphans"},
+  };
+  for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
+    tdb_exec(db, "%s", a[i].zDamage);
+    assert_int_equal(tdb_int(db, "SELECT json_extract(vg_hnsw_check('a'), '$.ok')"), 0);
+    if (tdb_int(db, "SELECT json_extract(vg_hnsw_check('a'), '$.fulltext.%s')", a[i].zField) < 1) {
+      fail_msg("damage %d: %s", (int)i, tdb_text(db, "SELECT vg_hnsw_check('a')"));
+    }
+    tdb_exec(db, "%s", a[i].zUndo);
+    tdb_expect_index_ok(db, "a");
+  }
+  tdb_close(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_same_as_rebuilt_and_reopened),
@@ -313,6 +361,7 @@ int main(void) {
       cmocka_unit_test(test_rollback_and_failed_statement),
       cmocka_unit_test(test_two_connections),
       cmocka_unit_test(test_vg_search_modes),
+      cmocka_unit_test(test_check_finds_damage),
   };
   return cmocka_run_group_tests(tests, 0, 0);
 }
