@@ -376,7 +376,8 @@ static char *synthetic_doc(const Sentences *s, uint64_t *pSeed) {
 }
 
 typedef struct Build {
-  double tIngest, tRun, mib, ftMib;
+  double tIngest, tRun;
+  double mib, freeMib, tableMib, ftMib; /* the file, its free pages, the table's pages, the index's; -1 n/a */
   RunStats rs;
 } Build;
 
@@ -415,13 +416,23 @@ static sqlite3 *build_table(const char *zPath, const char *zExt, int bFulltext, 
 
   bench_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
   b->mib = file_mib(zPath);
-  b->ftMib = -1;
+  sqlite3_stmt *pFree = prep(db, "SELECT f.freelist_count * s.page_size FROM pragma_freelist_count AS f,"
+                                 " pragma_page_size AS s");
+  if (sqlite3_step(pFree) != SQLITE_ROW) bench_die("freelist_count", sqlite3_errmsg(db));
+  b->freeMib = sqlite3_column_double(pFree, 0) / (1024.0 * 1024.0);
+  sqlite3_finalize(pFree);
+  /* With dbstat: the table's own pages (docs and its shadow tables, their
+  ** indexes) and the full-text index's among them. */
+  b->tableMib = b->ftMib = -1;
   sqlite3_stmt *pStat = 0;
-  if (bFulltext && sqlite3_prepare_v2(db,
-                                      "SELECT sum(pgsize) FROM dbstat WHERE name IN (SELECT name FROM sqlite_schema"
-                                      " WHERE tbl_name IN ('docs_ftstat', 'docs_ftpost', 'docs_ftpend'))",
-                                      -1, &pStat, 0) == SQLITE_OK) {
-    if (sqlite3_step(pStat) == SQLITE_ROW) b->ftMib = sqlite3_column_double(pStat, 0) / (1024.0 * 1024.0);
+  if (sqlite3_prepare_v2(db,
+                         "SELECT sum(d.pgsize), sum(d.pgsize) FILTER (WHERE m.tbl_name IN ('docs_ftstat', 'docs_ftpost',"
+                         " 'docs_ftpend')) FROM dbstat AS d JOIN sqlite_schema AS m ON m.name = d.name"
+                         " WHERE m.tbl_name LIKE 'docs\\_%' ESCAPE '\\'",
+                         -1, &pStat, 0) == SQLITE_OK &&
+      sqlite3_step(pStat) == SQLITE_ROW) {
+    b->tableMib = sqlite3_column_double(pStat, 0) / (1024.0 * 1024.0);
+    b->ftMib = sqlite3_column_double(pStat, 1) / (1024.0 * 1024.0);
   }
   sqlite3_finalize(pStat);
   return db;
@@ -492,16 +503,29 @@ static void part_scale(const char *zDir, const char *zExt, const Data *d, int nD
          rateA / rateB);
 
   double per = 100000.0 / nDoc;
-  printf("  file size after PRAGMA wal_checkpoint(TRUNCATE) (the queue's and audit's tables included):\n");
-  printf("    A %.1f MiB = %.1f MiB per 100k documents\n", a.mib, a.mib * per);
-  printf("    B %.1f MiB = %.1f MiB per 100k documents (run 1 %.1f MiB)\n", b2.mib, b2.mib * per, b1.mib);
-  printf("    A - B %.1f MiB = %.1f MiB per 100k documents\n", a.mib - b2.mib, (a.mib - b2.mib) * per);
-  if (a.ftMib >= 0) {
-    printf("    A's full-text shadow tables (docs_ftstat, docs_ftpost, docs_ftpend, dbstat): %.1f MiB = %.1f MiB per"
-           " 100k documents\n\n", a.ftMib, a.ftMib * per);
-  } else {
-    printf("    A's full-text shadow tables (dbstat): n/a\n\n");
+  printf("  file size after PRAGMA wal_checkpoint(TRUNCATE): MiB, and MiB per 100k documents; the file also holds the\n"
+         "  queue's and the audit's tables (\"rest\"); \"table\" is docs and its shadow tables (dbstat)\n");
+  printf("    table     |     file |  per 100k |    table |  per 100k | full-text index | per 100k | free pages | rest\n");
+  printf("    ----------+----------+-----------+----------+-----------+-----------------+----------+------------+------\n");
+  const Build *apB[3] = {&a, &b1, &b2};
+  static const char *const azB[3] = {"A", "B, run 1", "B, run 2"};
+  for (int i = 0; i < 3; i++) {
+    const Build *x = apB[i];
+    char zTable[64] = "n/a", zTablePer[64] = "n/a", zFt[64] = "n/a", zFtPer[64] = "n/a", zRest[64] = "n/a";
+    if (x->tableMib >= 0) {
+      snprintf(zTable, sizeof zTable, "%.1f", x->tableMib);
+      snprintf(zTablePer, sizeof zTablePer, "%.1f", x->tableMib * per);
+      snprintf(zRest, sizeof zRest, "%.1f", x->mib - x->tableMib - x->freeMib);
+      snprintf(zFt, sizeof zFt, "%.1f", i == 0 ? x->ftMib : 0.0);
+      snprintf(zFtPer, sizeof zFtPer, "%.1f", i == 0 ? x->ftMib * per : 0.0);
+    }
+    printf("    %-9s | %8.1f | %9.1f | %8s | %9s | %15s | %8s | %10.1f | %s\n", azB[i], x->mib, x->mib * per, zTable,
+           zTablePer, zFt, zFtPer, x->freeMib, zRest);
   }
+  double bMib = (b1.mib + b2.mib) / 2;
+  printf("    A / B (B the mean of its runs): file %.3f", a.mib / bMib);
+  if (a.tableMib >= 0) printf(", table %.3f", a.tableMib / ((b1.tableMib + b2.tableMib) / 2));
+  printf("\n\n");
 
   printf("  latency on A, %d queries (SciFact train texts cycled), k = 10, tenant 'acme', one warm-up query first:\n",
          LATENCY_QUERIES);

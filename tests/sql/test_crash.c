@@ -5,9 +5,13 @@
 ** table holds exactly what an ordinary table written in the same
 ** transactions holds, and no transaction the writer saw commit is lost.
 **
-** The writer runs random transactions (inserts, replaces, deletes, vector
-** and partition updates, a savepoint rolled back, a search that fills its
-** cache) in a child process and reports each commit through a pipe; this
+** The table has a fulltext column, so its BM25 index is checked the same
+** way (vg_hnsw_check compares it with the rows' texts; full-text queries
+** return min(k, matches)).
+**
+** The writer runs random transactions (inserts, replaces, deletes, vector,
+** text and partition updates, a savepoint rolled back, a search and a
+** full-text search that fill caches) in a child process and reports each commit through a pipe; this
 ** process kills it, checks the file, and starts the next writer on it.
 ** Kills per journal mode: $VG_CRASH_KILLS (default 5; make crash-test runs
 ** 50 in each mode).  Each run prints its seed; $VG_CRASH_SEED repeats it.
@@ -57,21 +61,33 @@ static void writer_step(sqlite3_stmt *p) {
   sqlite3_reset(p);
 }
 
+/* The words of the texts (the checks count rows holding "fever"). */
+static const char *const azWord[] = {"fever", "cough", "rash", "pain", "nausea", "chills", "the", "of"};
+
 /* One random change, made alike to v and ref. */
 static void writer_change(sqlite3_stmt *const *aStmt, uint64_t *s) {
   static const char *const azTenant[] = {"a", "b", "c"};
   float e[DIMS];
+  char zBody[200];
   for (int i = 0; i < DIMS; i++) e[i] = (float)(tdb_uniform(s) * 2.0 - 1.0);
+  int nWord = (int)(tdb_rand(s) % 12), n = 0;
+  zBody[0] = 0;
+  for (int i = 0; i < nWord; i++) {
+    n += snprintf(zBody + n, sizeof zBody - (size_t)n, "%s%s", i ? " " : "", azWord[tdb_rand(s) % 8]);
+  }
   sqlite3_int64 id = 1 + (sqlite3_int64)(tdb_rand(s) % MAX_ROWID);
   const char *zTenant = azTenant[tdb_rand(s) % 3];
-  int op = (int)(tdb_rand(s) % 10);
-  int iStmt = op < 6 ? 0 : op < 8 ? 2 : op < 9 ? 4 : 6; /* replace, delete, vector, tenant */
+  int op = (int)(tdb_rand(s) % 11);
+  /* replace, delete, vector, tenant, text */
+  int iStmt = op < 6 ? 0 : op < 8 ? 2 : op < 9 ? 4 : op < 10 ? 6 : 8;
   for (int t = 0; t < 2; t++) {
     sqlite3_stmt *p = aStmt[iStmt + t];
     sqlite3_bind_int64(p, 1, id);
     if (iStmt == 0 || iStmt == 4) sqlite3_bind_blob(p, 2, e, sizeof e, SQLITE_TRANSIENT);
     if (iStmt == 0) sqlite3_bind_text(p, 3, zTenant, -1, SQLITE_STATIC);
+    if (iStmt == 0) sqlite3_bind_text(p, 4, zBody, -1, SQLITE_TRANSIENT);
     if (iStmt == 6) sqlite3_bind_text(p, 2, zTenant, -1, SQLITE_STATIC);
+    if (iStmt == 8) sqlite3_bind_text(p, 2, zBody, -1, SQLITE_TRANSIENT);
     writer_step(p);
   }
 }
@@ -84,23 +100,27 @@ static void writer(const char *zPath, uint64_t seed, int fd) {
   if (sqlite3_load_extension(db, getenv("VG_EXTENSION"), 0, &zErr) != SQLITE_OK) _exit(2);
   sqlite3_busy_timeout(db, 10000);
   static const char *const azSql[] = {
-      "INSERT OR REPLACE INTO v(rowid, e, tenant) VALUES (?1, ?2, ?3)",
-      "INSERT OR REPLACE INTO ref(rowid, e, tenant) VALUES (?1, ?2, ?3)",
+      "INSERT OR REPLACE INTO v(rowid, e, tenant, body) VALUES (?1, ?2, ?3, ?4)",
+      "INSERT OR REPLACE INTO ref(rowid, e, tenant, body) VALUES (?1, ?2, ?3, ?4)",
       "DELETE FROM v WHERE rowid = ?1",
       "DELETE FROM ref WHERE rowid = ?1",
       "UPDATE v SET e = ?2 WHERE rowid = ?1",
       "UPDATE ref SET e = ?2 WHERE rowid = ?1",
       "UPDATE v SET tenant = ?2 WHERE rowid = ?1",
       "UPDATE ref SET tenant = ?2 WHERE rowid = ?1",
+      "UPDATE v SET body = ?2 WHERE rowid = ?1",
+      "UPDATE ref SET body = ?2 WHERE rowid = ?1",
       "SELECT rowid FROM v WHERE e MATCH ?1 AND k = 5 AND tenant = 'a'",
       "INSERT INTO log(n) VALUES (?1)",
       "SELECT coalesce(max(n), 0) FROM log",
+      "SELECT rowid FROM v WHERE body MATCH 'fever cough' AND k = 5 AND tenant = 'b'",
   };
-  sqlite3_stmt *aStmt[11];
-  for (int i = 0; i < 11; i++) aStmt[i] = writer_prepare(db, azSql[i]);
-  if (sqlite3_step(aStmt[10]) != SQLITE_ROW) _exit(2);
-  sqlite3_int64 n = sqlite3_column_int64(aStmt[10], 0);
-  sqlite3_reset(aStmt[10]);
+  enum { N_STMT = sizeof azSql / sizeof azSql[0], S_SEARCH = 10, S_LOG = 11, S_MAX = 12, S_TEXT = 13 };
+  sqlite3_stmt *aStmt[N_STMT];
+  for (int i = 0; i < N_STMT; i++) aStmt[i] = writer_prepare(db, azSql[i]);
+  if (sqlite3_step(aStmt[S_MAX]) != SQLITE_ROW) _exit(2);
+  sqlite3_int64 n = sqlite3_column_int64(aStmt[S_MAX], 0);
+  sqlite3_reset(aStmt[S_MAX]);
   uint64_t s = seed;
   for (;;) {
     writer_exec(db, "BEGIN");
@@ -113,10 +133,11 @@ static void writer(const char *zPath, uint64_t seed, int fd) {
     }
     float q[DIMS];
     for (int i = 0; i < DIMS; i++) q[i] = (float)tdb_uniform(&s);
-    sqlite3_bind_blob(aStmt[8], 1, q, sizeof q, SQLITE_TRANSIENT);
-    writer_step(aStmt[8]);
-    sqlite3_bind_int64(aStmt[9], 1, ++n);
-    writer_step(aStmt[9]);
+    sqlite3_bind_blob(aStmt[S_SEARCH], 1, q, sizeof q, SQLITE_TRANSIENT);
+    writer_step(aStmt[S_SEARCH]);
+    writer_step(aStmt[S_TEXT]);
+    sqlite3_bind_int64(aStmt[S_LOG], 1, ++n);
+    writer_step(aStmt[S_LOG]);
     writer_exec(db, "COMMIT");
     if (write(fd, &n, sizeof n) != (ssize_t)sizeof n) _exit(2);
   }
@@ -140,10 +161,10 @@ static void check_database(const char *zPath, sqlite3_int64 nCommitted, int iKil
   if (strstr(z, "\"ok\":true") == 0) fail_msg("kill %d: vg_hnsw_check: %s", iKill, z);
   sqlite3_free(z);
   sqlite3_int64 nDiff = tdb_int(db, "SELECT count(*) FROM ("
-                                    "SELECT * FROM (SELECT rowid, e, tenant FROM v EXCEPT "
-                                    "SELECT rowid, e, tenant FROM ref) UNION ALL "
-                                    "SELECT * FROM (SELECT rowid, e, tenant FROM ref EXCEPT "
-                                    "SELECT rowid, e, tenant FROM v))");
+                                    "SELECT * FROM (SELECT rowid, e, tenant, body FROM v EXCEPT "
+                                    "SELECT rowid, e, tenant, body FROM ref) UNION ALL "
+                                    "SELECT * FROM (SELECT rowid, e, tenant, body FROM ref EXCEPT "
+                                    "SELECT rowid, e, tenant, body FROM v))");
   if (nDiff != 0) fail_msg("kill %d: %lld rows differ between v and ref", iKill, nDiff);
   sqlite3_int64 nLog = tdb_int(db, "SELECT coalesce(max(n), 0) FROM log");
   if (nLog < nCommitted) {
@@ -158,6 +179,11 @@ static void check_database(const char *zPath, sqlite3_int64 nCommitted, int iKil
                                      "AND k = 50 AND tenant = '%c'",
                                  "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1", *zT);
     assert_int_equal(nGot, nRows < 50 ? nRows : 50);
+    /* and a full-text search returns min(k, rows holding the word) */
+    sqlite3_int64 nFever = tdb_int(db, "SELECT count(*) FROM ref WHERE tenant = '%c' AND "
+                                       "(' ' || body || ' ') LIKE '%% fever %%'", *zT);
+    nGot = tdb_int(db, "SELECT count(*) FROM v WHERE body MATCH 'fever' AND k = 50 AND tenant = '%c'", *zT);
+    assert_int_equal(nGot, nFever < 50 ? nFever : 50);
   }
   tdb_close(db);
 }
@@ -168,8 +194,8 @@ static void crash_loop(const char *zJournal) {
   char *zPath = tdb_temp_path("crash.db");
   sqlite3 *db = tdb_open(zPath);
   tdb_exec(db, "PRAGMA journal_mode=%s", zJournal);
-  tdb_exec(db, "CREATE VIRTUAL TABLE v USING vg_hnsw(e float[%d], tenant text partition key);"
-               "CREATE TABLE ref(e BLOB, tenant TEXT);"
+  tdb_exec(db, "CREATE VIRTUAL TABLE v USING vg_hnsw(e float[%d], tenant text partition key, +body text fulltext);"
+               "CREATE TABLE ref(e BLOB, tenant TEXT, body TEXT);"
                "CREATE TABLE log(n INTEGER PRIMARY KEY)", DIMS);
   tdb_close(db);
   const char *zSeed = getenv("VG_CRASH_SEED"); /* to repeat a run's kill times */
