@@ -10,9 +10,13 @@
 **     another tenant, and return min(k, matches) rows, matches counted by
 **     LIKE over the text;
 **   - ROLLBACK TO and a failed statement leave the answers as they were;
-**   - a second connection sees what the first committed, and the other way.
+**   - a second connection sees what the first committed, and the other way;
+**   - vg_search's modes are the table queries they name;
+**   - vg_hnsw_check finds damage to the index;
+**   - no word of a text, erased or not, is written to the file in plain.
 */
 #include "testdb.h"
+#include "filescan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,6 +358,83 @@ static void test_check_finds_damage(void **state) {
   tdb_close(db);
 }
 
+/* After DELETEs and text UPDATEs are committed and checkpointed, no word of
+** an erased text is anywhere in the file: the index keeps term hashes, and
+** the text itself is an auxiliary value, encrypted.  The scan does find the
+** plain metadata it should (a control).  With PRAGMA secure_delete off and
+** on, in WAL and rollback-journal modes. */
+#define ERASE_ROWS 1200
+static void check_erasure(const char *zJournal, int bSecureDelete) {
+  char *zPath = tdb_temp_path("fterase.db");
+  sqlite3 *db = tdb_open(zPath);
+  tdb_exec(db, "PRAGMA secure_delete = %d; PRAGMA journal_mode = %s", bSecureDelete, zJournal);
+  tdb_exec(db, "CREATE VIRTUAL TABLE v USING vg_hnsw(e float[2], tenant text partition key, "
+               "kind text, +body text fulltext)");
+  static char aWord[ERASE_ROWS + 1][4][16];
+  static int state[ERASE_ROWS + 1]; /* 0 kept, 1 deleted, 2 text replaced */
+  tdb_exec(db, "BEGIN");
+  for (int id = 1; id <= ERASE_ROWS; id++) {
+    for (int w = 0; w < 4; w++) snprintf(aWord[id][w], sizeof aWord[id][w], "qx%06d%czz", id, 'a' + w);
+    tdb_exec(db, "INSERT INTO v(rowid, e, tenant, kind, body) VALUES (%d, '[1,%d]', '%s', 'KIND-ODD', "
+                 "'Patient %s reports %s and %s with %s fever')",
+             id, id % 7, id % 3 ? "t1" : "t2", aWord[id][0], aWord[id][1], aWord[id][2], aWord[id][3]);
+  }
+  tdb_exec(db, "COMMIT");
+  /* a search, so that pending rows and chunks are both read once */
+  assert_int_equal(tdb_int(db, "SELECT count(*) FROM v WHERE body MATCH '%s' AND tenant = 't1' AND k = 5",
+                           aWord[1][2]), 1);
+  uint64_t r = 7;
+  tdb_exec(db, "BEGIN");
+  for (int id = 1; id <= ERASE_ROWS; id++) {
+    uint64_t u = tdb_rand(&r) % 10;
+    if (u < 3) {
+      state[id] = 1;
+      tdb_exec(db, "DELETE FROM v WHERE rowid = %d", id);
+    } else if (u < 4) {
+      state[id] = 2;
+      tdb_exec(db, "UPDATE v SET body = 'replaced text' WHERE rowid = %d", id);
+    }
+  }
+  tdb_exec(db, "COMMIT");
+  tdb_expect_index_ok(db, "v");
+  if (strcmp(zJournal, "wal") == 0) tdb_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+  tdb_close(db);
+  long n;
+  unsigned char *file = (unsigned char *)tdb_read_file(zPath, &n);
+  FileScan scan = {0};
+  static int aNeedle[ERASE_ROWS + 1][4];
+  for (int id = 1; id <= ERASE_ROWS; id++) {
+    for (int w = 0; w < 4; w++) aNeedle[id][w] = scan_add(&scan, aWord[id][w], strlen(aWord[id][w]));
+  }
+  int iControl = scan_add(&scan, "KIND-ODD", 8);
+  scan_run(&scan, file, (size_t)n);
+  int nGone = 0;
+  for (int id = 1; id <= ERASE_ROWS; id++) {
+    for (int w = 0; w < 4; w++) {
+      /* Kept rows' words are not in the file either: never in plain text. */
+      if (scan_found(&scan, aNeedle[id][w])) {
+        fail_msg("%s, secure_delete=%d: word %s of row %d (%s) is in the file", zJournal, bSecureDelete,
+                 aWord[id][w], id, state[id] == 0 ? "kept" : state[id] == 1 ? "deleted" : "replaced");
+      }
+    }
+    nGone += state[id] != 0;
+  }
+  assert_true(nGone > ERASE_ROWS / 4);
+  assert_true(scan_found(&scan, iControl));
+  free(file);
+  scan_free(&scan);
+  tdb_remove_db(zPath);
+  sqlite3_free(zPath);
+}
+
+static void test_erasure(void **state) {
+  (void)state;
+  check_erasure("wal", 0);
+  check_erasure("delete", 0);
+  check_erasure("wal", 1);
+  check_erasure("delete", 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_same_as_rebuilt_and_reopened),
@@ -362,6 +443,7 @@ int main(void) {
       cmocka_unit_test(test_two_connections),
       cmocka_unit_test(test_vg_search_modes),
       cmocka_unit_test(test_check_finds_damage),
+      cmocka_unit_test(test_erasure),
   };
   return cmocka_run_group_tests(tests, 0, 0);
 }
