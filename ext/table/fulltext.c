@@ -543,7 +543,7 @@ static int merge_pending(VgFulltext *f, sqlite3_int64 part, char **pzErr) {
   }
   if (rc == SQLITE_OK && step != SQLITE_DONE) rc = ft_error(f, step, pzErr);
   sqlite3_reset(s);
-  if (rc == SQLITE_OK) qsort(a, n, sizeof(PendPosting), cmp_pend);
+  if (rc == SQLITE_OK && n > 1) qsort(a, n, sizeof(PendPosting), cmp_pend);
   for (size_t i = 0; rc == SQLITE_OK && i < n;) {
     size_t j = i;
     one.n = 0;
@@ -764,7 +764,7 @@ int vg_fulltext_postings(VgFulltext *f, sqlite3_int64 part, const VgFtTerm *aTer
     if (rc == SQLITE_OK && step != SQLITE_DONE) rc = ft_error(f, step, pzErr);
     sqlite3_reset(s);
   }
-  if (rc == SQLITE_OK) qsort(aPend, (size_t)nPend, sizeof(PendPosting), cmp_pend);
+  if (rc == SQLITE_OK && nPend > 1) qsort(aPend, (size_t)nPend, sizeof(PendPosting), cmp_pend);
   /* Then each term's chunks, and its pending postings after them. */
   int iPend = 0;
   for (int t = 0; rc == SQLITE_OK && t < nTerm; t++) {
