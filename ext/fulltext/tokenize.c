@@ -40,11 +40,12 @@ typedef struct TermBuf {
 
 static void term_add(TermBuf *t, int32_t c) {
   unsigned char buf[4];
+  /* Whether the word is all letters is decided on all of it, cut or not. */
+  if (!(c >= 'a' && c <= 'z')) t->bAscii = 0;
   int n = (int)utf8proc_encode_char(c, buf);
   if (t->n + n > FT_MAX_TERM) return; /* cut: the rest of the token is dropped */
   memcpy(t->a + t->n, buf, (size_t)n);
   t->n += n;
-  if (!(c >= 'a' && c <= 'z')) t->bAscii = 0;
 }
 
 /* Fold character c into the term: its decomposition's letters and digits,

@@ -184,9 +184,24 @@ def chunk_seeds():
     return seeds
 
 
+def fulltext_seeds():
+    texts = ["The Connections of running DOGS, caf\u00e9!", "IL-6 and TNF-\u03b1 in p53 knock-outs",
+             "\u6771\u4eac\u90fd\u306e\u5730\u56f3 \uff21\uff22\uff23 \ufb01nance Stra\u00dfe",
+             "the of and or not", "x" * 80 + " generalizations oscillators", "e-mail don't x_y \U0001f600smile"]
+    seeds = [bytes([0]) + t.encode() for t in texts]
+    seeds.append(bytes([0]) + b"bad \xc3\x28 utf8 \xff\xfe and a\x00nul")
+    # part 1: first rowid (8 bytes), count, then chunk bytes
+    seeds.append(bytes([1]) + bytes(8) + bytes([3]) + bytes([0, 1, 5, 2, 2, 7, 127, 1, 1]))
+    seeds.append(bytes([1]) + b"\x7f" + b"\xff" * 7 + bytes([1]) + bytes([0, 1, 1]))
+    seeds.append(bytes([1]) + bytes(8) + bytes([2]) + b"\x80\x00\x01\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x01\x01")
+    seeds.extend(bytes([0]) + s for s in random_seeds(5, 8, 4, 200))
+    seeds.extend(bytes([1]) + s for s in random_seeds(6, 8, 12, 100))
+    return seeds
+
+
 def main():
     targets = {"vector": vector_seeds, "tabledef": tabledef_seeds, "knn": knn_seeds, "pii": pii_seeds,
-               "chunk": chunk_seeds, "queue": queue_seeds}
+               "chunk": chunk_seeds, "queue": queue_seeds, "fulltext": fulltext_seeds}
     for name, make in targets.items():
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue

@@ -154,6 +154,15 @@ static void test_tokenize_edges(void **state) {
   *p = 0;
   t = terms_of(z);
   assert_int_equal((int)strlen(t), 1 + 2 * 31);
+  /* Whether a word is stemmed depends on all of it, not its first 64
+  ** bytes: a digit past the cut keeps "...ies" as it is. */
+  memset(z, 'b', 61);
+  memcpy(z + 61, "ies7", 5);
+  t = terms_of(z);
+  assert_int_equal((int)strlen(t), FT_MAX_TERM);
+  assert_string_equal(t + 61, "ies");
+  z[64] = 0; /* without the digit it is a word of letters: stemmed */
+  assert_string_equal(terms_of(z) + 61, "i");
   /* Bytes that are not UTF-8 separate tokens and never crash. */
   assert_string_equal(terms_of("ab\xff" "cd\xc3"), "ab|cd");
   /* The callback's non-zero return stops the walk and is returned. */
