@@ -426,8 +426,8 @@ static sqlite3 *build_table(const char *zPath, const char *zExt, int bFulltext, 
   b->tableMib = b->ftMib = -1;
   sqlite3_stmt *pStat = 0;
   if (sqlite3_prepare_v2(db,
-                         "SELECT sum(d.pgsize), sum(d.pgsize) FILTER (WHERE m.tbl_name IN ('docs_ftstat', 'docs_ftpost',"
-                         " 'docs_ftpend')) FROM dbstat AS d JOIN sqlite_schema AS m ON m.name = d.name"
+                         "SELECT sum(d.pgsize), sum(d.pgsize) FILTER (WHERE m.tbl_name IN ('docs_ftstat',"
+                         " 'docs_ftpost', 'docs_ftpend')) FROM dbstat AS d JOIN sqlite_schema AS m ON m.name = d.name"
                          " WHERE m.tbl_name LIKE 'docs\\_%' ESCAPE '\\'",
                          -1, &pStat, 0) == SQLITE_OK &&
       sqlite3_step(pStat) == SQLITE_ROW) {
@@ -503,24 +503,24 @@ static void part_scale(const char *zDir, const char *zExt, const Data *d, int nD
          rateA / rateB);
 
   double per = 100000.0 / nDoc;
-  printf("  file size after PRAGMA wal_checkpoint(TRUNCATE): MiB, and MiB per 100k documents; the file also holds the\n"
-         "  queue's and the audit's tables (\"rest\"); \"table\" is docs and its shadow tables (dbstat)\n");
-  printf("    table     |     file |  per 100k |    table |  per 100k | full-text index | per 100k | free pages | rest\n");
-  printf("    ----------+----------+-----------+----------+-----------+-----------------+----------+------------+------\n");
+  printf("  sizes after PRAGMA wal_checkpoint(TRUNCATE), MiB (and per 100k documents): the file; the table\n"
+         "  (docs and its shadow tables, by dbstat); its full-text index; free pages; the rest (the queue's and\n"
+         "  audit's tables)\n");
+  printf("    database | file           | table          | full-text index | free  | rest\n");
+  printf("    ---------+----------------+----------------+-----------------+-------+------\n");
   const Build *apB[3] = {&a, &b1, &b2};
   static const char *const azB[3] = {"A", "B, run 1", "B, run 2"};
   for (int i = 0; i < 3; i++) {
     const Build *x = apB[i];
-    char zTable[64] = "n/a", zTablePer[64] = "n/a", zFt[64] = "n/a", zFtPer[64] = "n/a", zRest[64] = "n/a";
+    char zTable[64] = "n/a", zFt[64] = "n/a", zRest[64] = "n/a";
     if (x->tableMib >= 0) {
-      snprintf(zTable, sizeof zTable, "%.1f", x->tableMib);
-      snprintf(zTablePer, sizeof zTablePer, "%.1f", x->tableMib * per);
+      snprintf(zTable, sizeof zTable, "%.1f (%.1f)", x->tableMib, x->tableMib * per);
       snprintf(zRest, sizeof zRest, "%.1f", x->mib - x->tableMib - x->freeMib);
-      snprintf(zFt, sizeof zFt, "%.1f", i == 0 ? x->ftMib : 0.0);
-      snprintf(zFtPer, sizeof zFtPer, "%.1f", i == 0 ? x->ftMib * per : 0.0);
+      if (i == 0) snprintf(zFt, sizeof zFt, "%.1f (%.1f)", x->ftMib, x->ftMib * per);
+      else snprintf(zFt, sizeof zFt, "-");
     }
-    printf("    %-9s | %8.1f | %9.1f | %8s | %9s | %15s | %8s | %10.1f | %s\n", azB[i], x->mib, x->mib * per, zTable,
-           zTablePer, zFt, zFtPer, x->freeMib, zRest);
+    printf("    %-8s | %6.1f (%5.1f) | %-14s | %-15s | %5.1f | %s\n", azB[i], x->mib, x->mib * per, zTable, zFt,
+           x->freeMib, zRest);
   }
   double bMib = (b1.mib + b2.mib) / 2;
   printf("    A / B (B the mean of its runs): file %.3f", a.mib / bMib);
@@ -586,7 +586,8 @@ int main(void) {
   if (nDoc < 1) bench_die("VG_BENCH_DOCS must be a positive number", getenv("VG_BENCH_DOCS"));
 
   char zDir[4096];
-  snprintf(zDir, sizeof zDir, "%s/vecguard-bench-fulltext-XXXXXX", getenv("VG_BENCH_DIR") ? getenv("VG_BENCH_DIR") : "/tmp");
+  const char *zTmp = getenv("VG_BENCH_DIR") ? getenv("VG_BENCH_DIR") : "/tmp";
+  snprintf(zDir, sizeof zDir, "%s/vecguard-bench-fulltext-XXXXXX", zTmp);
   if (mkdtemp(zDir) == 0) bench_die("mkdtemp", zDir);
 
   Data d;
