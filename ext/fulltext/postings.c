@@ -58,18 +58,29 @@ int ft_postings_encode(const FtPosting *a, int n, unsigned char *p) {
   return nByte;
 }
 
+/* The varint at p[*pOff, nByte) into *pv, moving *pOff past it; 0 when it
+** is damaged.  Most are one byte: that case stays inline. */
+static inline int get_varint(const unsigned char *p, int nByte, int *pOff, uint64_t *pv) {
+  int off = *pOff;
+  if (off < nByte && p[off] < 0x80) {
+    *pv = p[off];
+    *pOff = off + 1;
+    return 1;
+  }
+  int k = ft_varint_get(p + off, nByte - off, pv);
+  *pOff = off + k;
+  return k;
+}
+
 int ft_postings_decode(const unsigned char *p, int nByte, int64_t first, int n, FtPosting *a) {
   int off = 0;
   uint64_t prev = (uint64_t)first;
   for (int i = 0; i < n; i++) {
     uint64_t d, tf, len;
-    int k = ft_varint_get(p + off, nByte - off, &d);
-    if (k == 0) return -1;
-    off += k;
-    if ((k = ft_varint_get(p + off, nByte - off, &tf)) == 0) return -1;
-    off += k;
-    if ((k = ft_varint_get(p + off, nByte - off, &len)) == 0) return -1;
-    off += k;
+    if (!get_varint(p, nByte, &off, &d) || !get_varint(p, nByte, &off, &tf) ||
+        !get_varint(p, nByte, &off, &len)) {
+      return -1;
+    }
     /* The first posting is the chunk's first rowid; each next one is
     ** above the one before (a gap that wraps past INT64_MAX comes out
     ** below it). */

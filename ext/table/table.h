@@ -670,7 +670,6 @@ typedef struct VgLexSpec {
   double k1, b;         /* BM25's parameters */
   const sqlite3_int64 *aRowid; /* sorted: only these rowids may match; 0: any */
   int nRowid;
-  int bKeepAll;         /* remember every match's score for vg_lex_score */
 } VgLexSpec;
 
 typedef struct VgLex VgLex;
@@ -683,7 +682,7 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
 /* The rows kept, highest score first (ties by rowid), each hit's distance
 ** field holding its score; the caller frees *paHit with hnsw_mem_free. */
 void vg_lex_take(VgLex *q, VgHit **paHit, int *pnHit);
-/* With bKeepAll: the score of any match that passed the filters, or 0. */
+/* The score of any row of the partition last searched (0: no query term). */
 double vg_lex_score(const VgLex *q, sqlite3_int64 rowid);
 
 /* A hybrid query ranks the union of the vector and the full-text query's

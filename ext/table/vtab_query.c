@@ -862,7 +862,6 @@ static int hybrid_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_val
   k = a.spec.k;
   if (a.spec.k < VG_HYBRID_DEPTH) a.spec.k = VG_HYBRID_DEPTH;
   lex_spec_init(p, &a, aFt, nFt, &ls);
-  ls.bKeepAll = 1;
   topk_free(&top);
   topk_init(&top, k);
   rc = vg_query_partitions(p, aTerm, nTerm, argv, &pParts);
