@@ -51,6 +51,10 @@ typedef struct SearchVtab {
   sqlite3_vtab base;
   sqlite3 *db;
   QueueConn *q; /* the queue's connection state: the kept embedder */
+  /* The last query run on a table, and its SQL: the next search of the
+  ** same table in the same mode with the same filter columns reuses it. */
+  sqlite3_stmt *pStmt;
+  char *zSql;
 } SearchVtab;
 
 typedef struct SearchRow {
@@ -96,7 +100,15 @@ static int search_connect(sqlite3 *db, void *pAux, int argc, const char *const *
   return SQLITE_OK;
 }
 
+static void search_forget_stmt(SearchVtab *v) {
+  sqlite3_finalize(v->pStmt);
+  sqlite3_free(v->zSql);
+  v->pStmt = 0;
+  v->zSql = 0;
+}
+
 static int search_disconnect(sqlite3_vtab *pVtab) {
+  search_forget_stmt((SearchVtab *)pVtab);
   sqlite3_free(pVtab);
   return SQLITE_OK;
 }
@@ -298,14 +310,25 @@ static int embed_query(SearchVtab *v, const VgTableConfig *cfg, const char *zQue
   return SQLITE_OK;
 }
 
-/* Run the query and keep its rows. */
-static int run_search(SearchCursor *pCur, const VgTableConfig *cfg, const char *zSql, const float *aVec, int k,
+/* Run the query (the kept statement when its SQL is zSql) and keep its
+** rows.  zSql becomes the vtab's. */
+static int run_search(SearchCursor *pCur, const VgTableConfig *cfg, char *zSql, const float *aVec, int k,
                       const char *zTenant, const char *zFilters, const char *zWords, int nWords,
                       const SearchOptions *o) {
   SearchVtab *v = (SearchVtab *)pCur->base.pVtab;
-  sqlite3_stmt *p = 0;
-  int rc = sqlite3_prepare_v2(v->db, zSql, -1, &p, 0);
-  if (rc != SQLITE_OK) return rc;
+  if (v->pStmt == 0 || strcmp(v->zSql, zSql) != 0) {
+    search_forget_stmt(v);
+    int rc = sqlite3_prepare_v3(v->db, zSql, -1, SQLITE_PREPARE_PERSISTENT, &v->pStmt, 0);
+    if (rc != SQLITE_OK) {
+      sqlite3_free(zSql);
+      return rc;
+    }
+    v->zSql = zSql;
+  } else {
+    sqlite3_free(zSql);
+  }
+  sqlite3_stmt *p = v->pStmt;
+  int rc = SQLITE_OK;
   if (aVec) sqlite3_bind_blob(p, 1, aVec, (int)sizeof(float) * cfg->pDef->nDims, SQLITE_STATIC);
   sqlite3_bind_int(p, 2, k);
   sqlite3_bind_text(p, 3, zTenant, -1, SQLITE_STATIC);
@@ -328,8 +351,13 @@ static int run_search(SearchCursor *pCur, const VgTableConfig *cfg, const char *
       if ((r->ap[c] = sqlite3_value_dup(sqlite3_column_value(p, c + 3))) == 0) rc = SQLITE_NOMEM;
     }
   }
-  int rcFinal = sqlite3_finalize(p);
-  return rc == SQLITE_OK ? rcFinal : rc;
+  /* The statement is kept reset, its bindings (the caller's memory) gone;
+  ** after an error it is not kept at all. */
+  int rcReset = sqlite3_reset(p);
+  sqlite3_clear_bindings(p);
+  if (rc == SQLITE_OK) rc = rcReset;
+  if (rc != SQLITE_OK) search_forget_stmt(v);
+  return rc;
 }
 
 /* The arguments, checked (az[2] is the query, of an[2] bytes); SQLITE_OK,
@@ -444,7 +472,10 @@ static int search_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *i
     sqlite3_free(zFilterSql);
   }
   if (rc == SQLITE_OK && o.mode != MODE_LEXICAL) rc = query_vector(v, &cfg, pCur->apArg[2], az[2], an[2], &aVec, &zErr);
-  if (rc == SQLITE_OK) rc = run_search(pCur, &cfg, zSql, aVec, k, az[1], az[3], az[2], an[2], &o);
+  if (rc == SQLITE_OK) {
+    rc = run_search(pCur, &cfg, zSql, aVec, k, az[1], az[3], az[2], an[2], &o);
+    zSql = 0; /* run_search's now */
+  }
   if (rc != SQLITE_OK && rc != SQLITE_NOMEM && zErr == 0) zErr = sqlite3_mprintf("%s", sqlite3_errmsg(v->db));
   sqlite3_free(aVec);
   sqlite3_free(zSql);

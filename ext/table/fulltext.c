@@ -219,27 +219,28 @@ static int ft_run(VgFulltext *f, sqlite3_stmt *pStmt, char **pzErr) {
 
 /* ---- a text's terms ----------------------------------------------------- */
 
-/* A row's (or a query's) distinct terms and their counts, by hash. */
-typedef struct TermCount {
-  int64_t hash;
-  uint32_t tf;
-} TermCount;
-
+/* A text's distinct terms (VgFtTerm: hash and count), by hash. */
 typedef struct TermBag {
-  TermCount *a;
+  VgFtTerm *a;
   int n, nAlloc;
   uint32_t len; /* terms in all, repeats counted */
 } TermBag;
 
+/* Room for n terms in b (its array kept from one use to the next). */
+static int bag_room(TermBag *b, int n) {
+  if (n <= b->nAlloc) return SQLITE_OK;
+  int nNew = b->nAlloc ? 2 * b->nAlloc : 64;
+  while (nNew < n) nNew *= 2;
+  VgFtTerm *aNew = sqlite3_realloc64(b->a, sizeof(VgFtTerm) * (size_t)nNew);
+  if (aNew == 0) return SQLITE_NOMEM;
+  b->a = aNew;
+  b->nAlloc = nNew;
+  return SQLITE_OK;
+}
+
 static int bag_add(void *pCtx, const char *z, int n) {
   TermBag *b = pCtx;
-  if (b->n == b->nAlloc) {
-    int nNew = b->nAlloc ? 2 * b->nAlloc : 64;
-    TermCount *aNew = sqlite3_realloc64(b->a, sizeof(TermCount) * (size_t)nNew);
-    if (aNew == 0) return FT_NOMEM;
-    b->a = aNew;
-    b->nAlloc = nNew;
-  }
+  if (bag_room(b, b->n + 1) != SQLITE_OK) return FT_NOMEM;
   b->a[b->n].hash = ft_term_hash(z, n);
   b->a[b->n].tf = 1;
   b->n++;
@@ -248,7 +249,7 @@ static int bag_add(void *pCtx, const char *z, int n) {
 }
 
 static int cmp_term(const void *x, const void *y) {
-  int64_t a = ((const TermCount *)x)->hash, b = ((const TermCount *)y)->hash;
+  int64_t a = ((const VgFtTerm *)x)->hash, b = ((const VgFtTerm *)y)->hash;
   return a < b ? -1 : a > b;
 }
 
@@ -258,7 +259,7 @@ static int bag_fill(TermBag *b, const char *z, int n) {
   int rc = ft_tokenize(z, n, bag_add, b);
   if (rc != FT_OK) return SQLITE_NOMEM;
   if (b->n == 0) return SQLITE_OK;
-  qsort(b->a, (size_t)b->n, sizeof(TermCount), cmp_term);
+  qsort(b->a, (size_t)b->n, sizeof(VgFtTerm), cmp_term);
   int j = 0;
   for (int i = 1; i < b->n; i++) {
     if (b->a[i].hash == b->a[j].hash) {
@@ -289,19 +290,18 @@ static unsigned char *pending_encode(const TermBag *b, int *pnByte) {
   return p;
 }
 
-/* Decode a pending record into b (whose array it allocates); -1 if damaged. */
+/* Decode a pending record into b, whose array is reused: SQLITE_OK, -1 if
+** the record is damaged (a record holds at least one term), or
+** SQLITE_NOMEM. */
 static int pending_decode(const unsigned char *p, int nByte, TermBag *b) {
   uint64_t len, count;
-  memset(b, 0, sizeof(*b));
+  b->n = 0;
   int off = ft_varint_get(p, nByte, &len);
   int k = off ? ft_varint_get(p + off, nByte - off, &count) : 0;
-  if (k == 0 || len > UINT32_MAX || count > (uint64_t)nByte) return -1;
+  if (k == 0 || len > UINT32_MAX || count < 1 || count > (uint64_t)nByte) return -1;
   off += k;
   b->len = (uint32_t)len;
-  if (count > 0) {
-    b->a = sqlite3_malloc64(sizeof(TermCount) * count);
-    if (b->a == 0) return SQLITE_NOMEM;
-  }
+  if (bag_room(b, (int)count) != SQLITE_OK) return SQLITE_NOMEM;
   uint64_t sum = 0;
   for (uint64_t i = 0; i < count; i++) {
     if (nByte - off < 8) return -1;
@@ -502,48 +502,85 @@ static int cmp_pend(const void *x, const void *y) {
   return a->p.rowid < b->p.rowid ? -1 : a->p.rowid > b->p.rowid;
 }
 
-/* Move every pending row of part into the posting lists. */
-static int merge_pending(VgFulltext *f, sqlite3_int64 part, char **pzErr) {
+/* The postings part's pending records hold: all of them (aTerm 0), or
+** those of the sorted terms aTerm[0, nTerm); sorted by term, then rowid,
+** into *paOut (from sqlite3_malloc).  *pnRecord counts the records.  A
+** damaged record is an error, unless pnBad is given: then it is counted
+** there and skipped (vg_hnsw_check). */
+static int pending_postings(VgFulltext *f, sqlite3_int64 part, const VgFtTerm *aTerm, int nTerm,
+                            PendPosting **paOut, size_t *pnOut, sqlite3_int64 *pnRecord,
+                            sqlite3_int64 *pnBad, char **pzErr) {
   sqlite3_stmt *s;
   PendPosting *a = 0;
   size_t n = 0, nAlloc = 0;
-  PostBuf one = {0, 0, 0}, old = {0, 0, 0}, all = {0, 0, 0};
+  TermBag b = {0, 0, 0, 0};
+  *paOut = 0;
+  *pnOut = 0;
   int rc = ft_stmt(f, VG_FT_S_PEND_LIST, &s, pzErr);
   if (rc != SQLITE_OK) return rc;
   sqlite3_bind_int64(s, 1, part);
   int step = SQLITE_DONE;
   while (rc == SQLITE_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
     sqlite3_int64 row = sqlite3_column_int64(s, 0);
-    TermBag b;
-    int rcd = pending_decode(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), &b);
-    if (rcd == SQLITE_NOMEM) {
-      rc = rcd;
-    } else if (rcd != SQLITE_OK || b.n == 0) {
-      rc = ft_corrupt(f, pzErr, "a pending record, rowid", row);
+    if (pnRecord) (*pnRecord)++;
+    rc = pending_decode(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), &b);
+    if (rc != SQLITE_OK && rc != SQLITE_NOMEM) {
+      if (pnBad == 0) {
+        rc = ft_corrupt(f, pzErr, "a pending record, rowid", row);
+        break;
+      }
+      (*pnBad)++;
+      rc = SQLITE_OK;
+      continue;
     }
     if (rc == SQLITE_OK && n + (size_t)b.n > nAlloc) {
-      size_t nNew = nAlloc ? 2 * nAlloc : 4096;
+      size_t nNew = nAlloc ? 2 * nAlloc : 1024;
       while (nNew < n + (size_t)b.n) nNew *= 2;
       PendPosting *aNew = sqlite3_realloc64(a, sizeof(PendPosting) * nNew);
       if (aNew == 0) {
         rc = SQLITE_NOMEM;
+        break;
+      }
+      a = aNew;
+      nAlloc = nNew;
+    }
+    /* Both lists are sorted by hash: walk them together. */
+    for (int i = 0, j = 0; rc == SQLITE_OK && i < b.n && (aTerm == 0 || j < nTerm);) {
+      if (aTerm && b.a[i].hash < aTerm[j].hash) {
+        i++;
+      } else if (aTerm && b.a[i].hash > aTerm[j].hash) {
+        j++;
       } else {
-        a = aNew;
-        nAlloc = nNew;
+        PendPosting *pp = &a[n++];
+        pp->term = b.a[i].hash;
+        pp->p.rowid = row;
+        pp->p.tf = b.a[i].tf;
+        pp->p.len = b.len;
+        i++;
+        j++;
       }
     }
-    for (int i = 0; rc == SQLITE_OK && i < b.n; i++) {
-      PendPosting *pp = &a[n++];
-      pp->term = b.a[i].hash;
-      pp->p.rowid = row;
-      pp->p.tf = b.a[i].tf;
-      pp->p.len = b.len;
-    }
-    bag_free(&b);
   }
   if (rc == SQLITE_OK && step != SQLITE_DONE) rc = ft_error(f, step, pzErr);
   sqlite3_reset(s);
-  if (rc == SQLITE_OK && n > 1) qsort(a, n, sizeof(PendPosting), cmp_pend);
+  bag_free(&b);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(a);
+    return rc;
+  }
+  if (n > 1) qsort(a, n, sizeof(PendPosting), cmp_pend);
+  *paOut = a;
+  *pnOut = n;
+  return SQLITE_OK;
+}
+
+/* Move every pending row of part into the posting lists. */
+static int merge_pending(VgFulltext *f, sqlite3_int64 part, char **pzErr) {
+  sqlite3_stmt *s;
+  PendPosting *a = 0;
+  size_t n = 0;
+  PostBuf one = {0, 0, 0}, old = {0, 0, 0}, all = {0, 0, 0};
+  int rc = pending_postings(f, part, 0, 0, &a, &n, 0, 0, pzErr);
   for (size_t i = 0; rc == SQLITE_OK && i < n;) {
     size_t j = i;
     one.n = 0;
@@ -695,18 +732,8 @@ int vg_fulltext_query_terms(const char *z, int n, VgFtTerm **paTerm, int *pnTerm
     bag_free(&b);
     return rc;
   }
-  VgFtTerm *a = sqlite3_malloc64(sizeof(VgFtTerm) * (size_t)b.n);
-  if (a == 0) {
-    bag_free(&b);
-    return SQLITE_NOMEM;
-  }
-  for (int i = 0; i < b.n; i++) {
-    a[i].hash = b.a[i].hash;
-    a[i].qtf = b.a[i].tf;
-  }
-  *paTerm = a;
+  *paTerm = b.a; /* the bag's array becomes the caller's */
   *pnTerm = b.n;
-  bag_free(&b);
   return SQLITE_OK;
 }
 
@@ -719,54 +746,10 @@ int vg_fulltext_postings(VgFulltext *f, sqlite3_int64 part, const VgFtTerm *aTer
   if (pOut->aStart == 0) return SQLITE_NOMEM;
   /* Pending rows first: a posting per query term they hold. */
   PendPosting *aPend = 0;
-  int nPend = 0, nPendAlloc = 0;
-  int rc = ft_stmt(f, VG_FT_S_PEND_LIST, &s, pzErr);
-  if (rc == SQLITE_OK) {
-    sqlite3_bind_int64(s, 1, part);
-    int step = SQLITE_DONE;
-    while (rc == SQLITE_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
-      sqlite3_int64 row = sqlite3_column_int64(s, 0);
-      TermBag b;
-      int rcd = pending_decode(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), &b);
-      if (rcd == SQLITE_NOMEM) {
-        rc = rcd;
-      } else if (rcd != SQLITE_OK) {
-        rc = ft_corrupt(f, pzErr, "a pending record, rowid", row);
-      }
-      /* Both lists are sorted by hash: walk them together. */
-      for (int i = 0, j = 0; rc == SQLITE_OK && i < b.n && j < nTerm;) {
-        if (b.a[i].hash < aTerm[j].hash) {
-          i++;
-        } else if (b.a[i].hash > aTerm[j].hash) {
-          j++;
-        } else {
-          if (nPend == nPendAlloc) {
-            int nNew = nPendAlloc ? 2 * nPendAlloc : 256;
-            PendPosting *aNew = sqlite3_realloc64(aPend, sizeof(PendPosting) * (size_t)nNew);
-            if (aNew == 0) {
-              rc = SQLITE_NOMEM;
-              break;
-            }
-            aPend = aNew;
-            nPendAlloc = nNew;
-          }
-          aPend[nPend].term = aTerm[j].hash;
-          aPend[nPend].p.rowid = row;
-          aPend[nPend].p.tf = b.a[i].tf;
-          aPend[nPend].p.len = b.len;
-          nPend++;
-          i++;
-          j++;
-        }
-      }
-      bag_free(&b);
-    }
-    if (rc == SQLITE_OK && step != SQLITE_DONE) rc = ft_error(f, step, pzErr);
-    sqlite3_reset(s);
-  }
-  if (rc == SQLITE_OK && nPend > 1) qsort(aPend, (size_t)nPend, sizeof(PendPosting), cmp_pend);
+  size_t nPend = 0;
+  int rc = pending_postings(f, part, aTerm, nTerm, &aPend, &nPend, 0, 0, pzErr);
   /* Then each term's chunks, and its pending postings after them. */
-  int iPend = 0;
+  size_t iPend = 0;
   for (int t = 0; rc == SQLITE_OK && t < nTerm; t++) {
     pOut->aStart[t] = buf.n;
     rc = ft_stmt(f, VG_FT_S_POST_LIST, &s, pzErr);
@@ -836,7 +819,8 @@ static int stored_marks(VgFulltext *f, sqlite3_int64 part, MarkSum *pm, sqlite3_
   sqlite3_free(zSql);
   if (rc != SQLITE_OK) return rc == SQLITE_NOMEM ? rc : ft_error(f, rc, pzErr);
   sqlite3_bind_int64(s, 1, part);
-  while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+  int step = SQLITE_DONE;
+  while (rc == SQLITE_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
     buf.n = 0;
     char *zIgnore = 0;
     int rcc = postbuf_read_chunk(f, s, part, &buf, 0, &zIgnore);
@@ -852,31 +836,18 @@ static int stored_marks(VgFulltext *f, sqlite3_int64 part, MarkSum *pm, sqlite3_
       pm->n++;
     }
   }
+  if (rc == SQLITE_OK && step != SQLITE_DONE) rc = ft_error(f, step, pzErr);
   sqlite3_finalize(s);
   sqlite3_free(buf.a);
   if (rc != SQLITE_OK) return rc;
-  zSql = sqlite3_mprintf("SELECT row, data FROM %s WHERE part = ?1", f->azTable[VG_FT_T_PEND]);
-  rc = zSql ? sqlite3_prepare_v2(f->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
-  sqlite3_free(zSql);
-  if (rc != SQLITE_OK) return rc == SQLITE_NOMEM ? rc : ft_error(f, rc, pzErr);
-  sqlite3_bind_int64(s, 1, part);
-  while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
-    TermBag b;
-    FtPosting po;
-    (*pnPending)++;
-    int rcd = pending_decode(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), &b);
-    if (rcd == SQLITE_NOMEM) rc = rcd;
-    if (rcd != SQLITE_OK && rcd != SQLITE_NOMEM) (*pnBad)++;
-    po.rowid = sqlite3_column_int64(s, 0);
-    po.len = b.len;
-    for (int i = 0; rcd == SQLITE_OK && i < b.n; i++) {
-      po.tf = b.a[i].tf;
-      pm->sum += posting_mark(part, b.a[i].hash, &po);
-      pm->n++;
-    }
-    bag_free(&b);
+  PendPosting *a = 0;
+  size_t n = 0;
+  rc = pending_postings(f, part, 0, 0, &a, &n, pnPending, pnBad, pzErr);
+  for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+    pm->sum += posting_mark(part, a[i].term, &a[i].p);
+    pm->n++;
   }
-  sqlite3_finalize(s);
+  sqlite3_free(a);
   return rc;
 }
 
@@ -893,49 +864,44 @@ int vg_fulltext_check(VgFulltext *f, VgStore *pStore, const VgTableDef *pDef, Vg
   zSql = sqlite3_mprintf("SELECT id FROM %s WHERE part = ?1", vg_store_table(pStore, "rows"));
   if (rc == SQLITE_OK) rc = zSql ? sqlite3_prepare_v2(f->db, zSql, -1, &pRows, 0) : SQLITE_NOMEM;
   sqlite3_free(zSql);
-  while (rc == SQLITE_OK && sqlite3_step(pParts) == SQLITE_ROW) {
+  int stepParts = SQLITE_DONE;
+  while (rc == SQLITE_OK && (stepParts = sqlite3_step(pParts)) == SQLITE_ROW) {
     sqlite3_int64 part = sqlite3_column_int64(pParts, 0);
     VgFtStat want, got;
     MarkSum expect = {0, 0}, stored = {0, 0};
     sqlite3_int64 nPending = 0;
     memset(&want, 0, sizeof(want));
     sqlite3_bind_int64(pRows, 1, part);
-    while (rc == SQLITE_OK && sqlite3_step(pRows) == SQLITE_ROW) {
+    int stepRows = SQLITE_DONE;
+    while (rc == SQLITE_OK && (stepRows = sqlite3_step(pRows)) == SQLITE_ROW) {
       sqlite3_int64 rowid = sqlite3_column_int64(pRows, 0);
       char *zErr = 0;
+      VgValue v;
       int rcs = vg_reader_seek(r, rowid, &zErr);
-      VgValue *pAux = 0;
-      const VgValue *v = 0;
-      VgValue meta;
-      if (rcs == SQLITE_ROW && c->kind == VG_COL_AUX) {
-        rcs = vg_reader_aux(r, c->iStore, &pAux, &zErr) == SQLITE_OK ? SQLITE_ROW : SQLITE_CORRUPT;
-        v = pAux;
-      } else if (rcs == SQLITE_ROW) {
-        vg_value_from_sqlite(vg_reader_meta(r, c->iStore), &meta);
-        v = &meta;
-      }
+      if (rcs == SQLITE_ROW) rcs = vg_reader_value(r, c, &v, &zErr);
       sqlite3_free(zErr);
-      if (rcs != SQLITE_ROW) {
+      if (rcs == SQLITE_NOMEM) {
+        rc = rcs;
+        break;
+      }
+      if (rcs != SQLITE_OK) {
         pOut->unreadable++;
         continue;
       }
-      if (v->type != SQLITE_TEXT) continue;
+      if (v.type != SQLITE_TEXT) continue;
       TermBag b;
-      rc = bag_fill(&b, (const char *)v->p, v->n);
-      if (rc != SQLITE_OK) {
-        bag_free(&b);
-        break;
-      }
+      rc = bag_fill(&b, (const char *)v.p, v.n);
       want.nRows++;
       want.nTerms += b.len;
       FtPosting po = {rowid, 0, b.len};
-      for (int i = 0; i < b.n; i++) {
+      for (int i = 0; rc == SQLITE_OK && i < b.n; i++) {
         po.tf = b.a[i].tf;
         expect.sum += posting_mark(part, b.a[i].hash, &po);
         expect.n++;
       }
       bag_free(&b);
     }
+    if (rc == SQLITE_OK && stepRows != SQLITE_DONE) rc = ft_error(f, stepRows, pzErr);
     sqlite3_reset(pRows);
     if (rc != SQLITE_OK) break;
     char *zIgnore = 0;
@@ -951,6 +917,7 @@ int vg_fulltext_check(VgFulltext *f, VgStore *pStore, const VgTableDef *pDef, Vg
       pOut->statMismatches++;
     }
   }
+  if (rc == SQLITE_OK && stepParts != SQLITE_DONE) rc = ft_error(f, stepParts, pzErr);
   /* Index rows of partitions that no longer exist. */
   for (int t = 0; rc == SQLITE_OK && t < VG_FT_T_COUNT; t++) {
     zSql = sqlite3_mprintf("SELECT count(*) FROM %s WHERE part NOT IN (SELECT id FROM %s)", f->azTable[t],
@@ -958,7 +925,11 @@ int vg_fulltext_check(VgFulltext *f, VgStore *pStore, const VgTableDef *pDef, Vg
     sqlite3_stmt *s = 0;
     rc = zSql ? sqlite3_prepare_v2(f->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
-    if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) pOut->orphans += sqlite3_column_int64(s, 0);
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_step(s);
+      if (rc == SQLITE_ROW) pOut->orphans += sqlite3_column_int64(s, 0);
+      rc = rc == SQLITE_ROW ? SQLITE_OK : ft_error(f, rc, pzErr);
+    }
     sqlite3_finalize(s);
   }
   if (rc != SQLITE_OK && rc != SQLITE_NOMEM && *pzErr == 0) rc = ft_error(f, rc, pzErr);

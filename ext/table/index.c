@@ -249,11 +249,13 @@ static int insert_into(VgIndex *x, VgPart *pPart, const VgRow *pRow, const float
   return rc;
 }
 
-int vg_index_insert(VgIndex *x, const VgRow *pRow, const float *aPrep, char **pzErr) {
+int vg_index_insert(VgIndex *x, const VgRow *pRow, const float *aPrep, sqlite3_int64 *pPart,
+                    char **pzErr) {
   VgPart part;
   int bFound;
   int rc = vg_store_part_find(x->pStore, &pRow->partition, 1, &part, &bFound, pzErr);
   if (rc == SQLITE_OK) rc = insert_into(x, &part, pRow, aPrep, pzErr);
+  if (rc == SQLITE_OK && pPart) *pPart = part.id;
   vg_store_end_write(x->pStore);
   return rc;
 }
@@ -314,7 +316,7 @@ static int update_in_place(VgIndex *x, VgPart *pPart, const VgSlot *pSlot, const
 }
 
 int vg_index_update(VgIndex *x, sqlite3_int64 oldRowid, const VgRow *pRow,
-                    const float *aPrep, int bNewVector, char **pzErr) {
+                    const float *aPrep, int bNewVector, sqlite3_int64 *pPart, char **pzErr) {
   VgPart part;
   VgSlot slot;
   sqlite3_int64 partId;
@@ -341,6 +343,7 @@ int vg_index_update(VgIndex *x, sqlite3_int64 oldRowid, const VgRow *pRow,
       if (rc == SQLITE_OK) rc = insert_into(x, &part, pRow, aPrep, pzErr);
     }
   }
+  if (rc == SQLITE_OK && pPart) *pPart = part.id;
   vg_store_end_write(x->pStore);
   return rc;
 }

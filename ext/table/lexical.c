@@ -3,12 +3,13 @@
 ** rows of a partition with the highest BM25 scores for a query's terms,
 ** under the query's filters and rowid list.
 **
-** Every posting of every query term is read and scored, so a row that
-** holds any query term and passes the filters is a match, and a query
-** returns min(k, matches) rows: exhaustive, never approximate.  The lists
-** are walked together in rowid order (document at a time), so a row's score
-** is complete when it is seen, with no table of partial scores; MaxScore
-** skips the rows that provably cannot enter the k best, and only those.
+** Every posting of every query term is read, so a row that holds any query
+** term and passes the filters is a match, and a query returns min(k,
+** matches) rows: exhaustive, never approximate.  The lists are walked
+** together in rowid order (document at a time), so a row's score is
+** complete when it is seen, with no table of partial scores; MaxScore
+** leaves unscored the rows that provably cannot enter the k best, and only
+** those.
 */
 #include "vector/vector.h"
 #include "hnsw/hnsw.h"
@@ -170,7 +171,7 @@ static int lex_lists(VgLex *q, sqlite3_int64 part, const VgFtStat *st, char **pz
     c->a = c->p = a;
     c->pEnd = a + n;
     c->idf = ft_bm25_idf(st->nRows, n);
-    c->qtf = s->aTerm[t].qtf;
+    c->qtf = s->aTerm[t].tf;
     /* The weight grows with tf and falls with len: the largest tf with the
     ** smallest len bounds every row's (a little above it, if no row has
     ** both). */
@@ -201,14 +202,16 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
     if (aPrefix == 0) rc = SQLITE_NOMEM;
   }
   for (int j = 0; rc == SQLITE_OK && j < m; j++) aPrefix[j] = (j ? aPrefix[j - 1] : 0.0) + aCur[j].ub;
-  /* MaxScore (Turtle and Flood): once the k best rows so far all score
-  ** above theta, a row holding only terms 0..nLow-1, whose bounds sum to at
-  ** most theta, cannot enter.  Rows are found in the other (essential)
+  /* MaxScore (Turtle and Flood): once the k best rows so far all score at
+  ** least theta, a row holding only terms 0..nLow-1, whose bounds sum to
+  ** less than theta, cannot enter (not even on a tie, which a row of an
+  ** earlier partition with a larger rowid could lose).  Rows are found in the other (essential)
   ** lists, document at a time; the low lists are probed for them only
   ** while the bounds left could still lift the row above theta. */
+  int bTheta = rc == SQLITE_OK && q->top.n == q->top.k; /* full from earlier partitions */
+  double theta = bTheta ? -q->top.a[0].distance : 0.0;
   int nLow = 0;
-  int bTheta = 0;
-  double theta = 0.0;
+  while (bTheta && nLow < m && aPrefix[nLow] < theta) nLow++;
   while (rc == SQLITE_OK) {
     sqlite3_int64 rowid = 0;
     int bAny = 0;
@@ -230,7 +233,7 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
     if (s->aRowid && !sorted_has(s->aRowid, s->nRowid, rowid, &iRowid)) continue;
     int bPruned = 0;
     for (int j = nLow - 1; j >= 0; j--) {
-      if (bTheta && score + aPrefix[j] <= theta) {
+      if (bTheta && score + aPrefix[j] < theta) {
         bPruned = 1;
         break;
       }
@@ -246,7 +249,7 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
     if (q->top.n == q->top.k) {
       bTheta = 1;
       theta = -q->top.a[0].distance;
-      while (nLow < m && aPrefix[nLow] <= theta) nLow++;
+      while (nLow < m && aPrefix[nLow] < theta) nLow++;
     }
   }
   sqlite3_free(aPrefix);

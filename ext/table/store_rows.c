@@ -411,6 +411,21 @@ int vg_reader_aux(VgRowReader *r, int iAux, VgValue **ppVal, char **pzErr) {
   return SQLITE_OK;
 }
 
+int vg_reader_value(VgRowReader *r, const VgColumn *c, VgValue *pOut, char **pzErr) {
+  if (c->kind == VG_COL_AUX) {
+    VgValue *pAux;
+    int rc = vg_reader_aux(r, c->iStore, &pAux, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    *pOut = *pAux;
+    pOut->pOwner = 0; /* the reader keeps the bytes */
+    pOut->pAlloc = 0;
+    return SQLITE_OK;
+  }
+  vg_value_from_sqlite(c->kind == VG_COL_PARTITION ? vg_reader_partition(r) : vg_reader_meta(r, c->iStore),
+                       pOut);
+  return SQLITE_OK;
+}
+
 /* ---- what vg_hnsw_check reads (hnsw_check.c) -------------------------- */
 
 int vg_store_check_rows(VgStore *p, sqlite3_int64 part, const Hnsw *h, sqlite3_int64 *pnRows,

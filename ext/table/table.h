@@ -350,6 +350,10 @@ int vg_reader_vector(VgRowReader *r, const unsigned char **paBytes, float *aOut,
                      char **pzErr);
 /* The decrypted auxiliary value, valid until the next seek. */
 int vg_reader_aux(VgRowReader *r, int iAux, VgValue **ppVal, char **pzErr);
+/* The value of column c (partition key, metadata or auxiliary; not the
+** vector) of the row the reader is on, borrowed: valid until the next seek
+** (vg_value_own makes it last). */
+int vg_reader_value(VgRowReader *r, const VgColumn *c, VgValue *pOut, char **pzErr);
 
 /* What vg_hnsw_check reads (hnsw_check.c).  The definition of table zName
 ** as far as its T_config records it (dimensions, metric, M), for reading
@@ -496,14 +500,16 @@ void *vg_index_derived(VgIndex *x, sqlite3_int64 part);
 void vg_index_set_derived(VgIndex *x, sqlite3_int64 part, void *pData, void (*xFree)(void *));
 
 /* aPrep is the row's vector prepared for the metric (normalized for
-** cosine); pRow->aVec is the vector as given, which is what is stored. */
-int vg_index_insert(VgIndex *x, const VgRow *pRow, const float *aPrep, char **pzErr);
+** cosine); pRow->aVec is the vector as given, which is what is stored.
+** *pPart (unless pPart is 0) is set to the partition the row went to. */
+int vg_index_insert(VgIndex *x, const VgRow *pRow, const float *aPrep, sqlite3_int64 *pPart,
+                    char **pzErr);
 /* Deleting a missing rowid does nothing. */
 int vg_index_delete(VgIndex *x, sqlite3_int64 rowid, char **pzErr);
 /* Replace row oldRowid by pRow (whose rowid, if different, must be free).
 ** bNewVector: the vector differs from the stored one. */
 int vg_index_update(VgIndex *x, sqlite3_int64 oldRowid, const VgRow *pRow,
-                    const float *aPrep, int bNewVector, char **pzErr);
+                    const float *aPrep, int bNewVector, sqlite3_int64 *pPart, char **pzErr);
 
 /***************************************************************************
 ** fulltext: the BM25 index of a table's fulltext column (fulltext.c; the
@@ -545,10 +551,10 @@ typedef struct VgFtStat {
   sqlite3_int64 nRows, nTerms, nPending;
 } VgFtStat;
 
-/* A query's distinct terms, by hash, with their counts in the query. */
+/* A text's distinct terms (a row's or a query's), by hash, with their counts. */
 typedef struct VgFtTerm {
   int64_t hash;
-  uint32_t qtf;
+  uint32_t tf;
 } VgFtTerm;
 
 /* The postings of each query term t: a[aStart[t], aStart[t + 1]). */

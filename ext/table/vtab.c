@@ -321,78 +321,49 @@ static int index_error(VgVtab *p, int rc, char *zErr) {
 
 /* ---- the fulltext index follows the rows ---- */
 
-/* A row's partition and fulltext value as stored. */
-typedef struct FtText {
-  int bFound;          /* the row exists */
-  sqlite3_int64 part;
-  VgValue v;           /* owned copy; SQLITE_NULL when NULL */
-} FtText;
-
-static int ft_text_read(VgVtab *p, sqlite3_int64 rowid, FtText *t) {
-  const VgColumn *c = &p->pDef->aCol[p->pDef->iFulltext];
-  VgSlot slot;
+/* The fulltext value of the row the reader is on, owned, into *pOut. */
+static int ft_old_text(VgVtab *p, VgValue *pOut) {
   char *zErr = 0;
-  memset(t, 0, sizeof(*t));
-  t->v.type = SQLITE_NULL;
-  int rc = vg_store_locate(p->pStore, rowid, &t->part, &slot, &t->bFound, &zErr);
-  if (rc == SQLITE_OK && t->bFound) {
-    rc = vg_reader_seek(p->pReader, rowid, &zErr);
-    if (rc == SQLITE_ROW) {
-      rc = SQLITE_OK;
-      if (c->kind == VG_COL_AUX) {
-        VgValue *pAux;
-        rc = vg_reader_aux(p->pReader, c->iStore, &pAux, &zErr);
-        if (rc == SQLITE_OK) {
-          t->v = *pAux;
-          t->v.pOwner = 0;
-          t->v.pAlloc = 0;
-        }
-      } else {
-        vg_value_from_sqlite(vg_reader_meta(p->pReader, c->iStore), &t->v);
-      }
-      if (rc == SQLITE_OK) rc = vg_value_own(&t->v);
-    } else if (rc == SQLITE_DONE) {
-      rc = vg_table_error(p, SQLITE_CORRUPT_VTAB, "%s: row %lld is missing", p->zName, rowid);
-    }
-    vg_reader_release(p->pReader);
-  }
-  if (rc != SQLITE_OK && zErr) return vg_vtab_set_error(p, rc, zErr);
-  return rc;
+  int rc = vg_reader_value(p->pReader, &p->pDef->aCol[p->pDef->iFulltext], pOut, &zErr);
+  if (rc == SQLITE_OK) rc = vg_value_own(pOut);
+  return index_error(p, rc, zErr);
 }
 
-static int ft_is_text(const VgValue *v) { return v->type == SQLITE_TEXT; }
-
+/* Index (bAdd) or take out row rowid of partition part, whose fulltext
+** value is v; a NULL text is not indexed. */
 static int ft_apply(VgVtab *p, int bAdd, sqlite3_int64 part, sqlite3_int64 rowid, const VgValue *v) {
-  if (!ft_is_text(v)) return SQLITE_OK;
+  if (v->type != SQLITE_TEXT) return SQLITE_OK;
   char *zErr = 0;
   int rc = (bAdd ? vg_fulltext_add : vg_fulltext_remove)(p->pFulltext, part, rowid,
                                                         (const char *)v->p, v->n, &zErr);
   return index_error(p, rc, zErr);
 }
 
-/* The partition rowid is stored in, after a write. */
-static int ft_part_of(VgVtab *p, sqlite3_int64 rowid, sqlite3_int64 *pPart) {
-  VgSlot slot;
-  int bFound = 0;
-  char *zErr = 0;
-  int rc = vg_store_locate(p->pStore, rowid, pPart, &slot, &bFound, &zErr);
-  if (rc == SQLITE_OK && !bFound) {
-    return vg_table_error(p, SQLITE_CORRUPT_VTAB, "%s: row %lld is missing", p->zName, rowid);
-  }
-  return index_error(p, rc, zErr);
-}
-
 static int delete_row(VgVtab *p, sqlite3_int64 rowid) {
   char *zErr = 0;
-  FtText old;
-  int rc = p->pFulltext ? ft_text_read(p, rowid, &old) : SQLITE_OK;
-  if (rc != SQLITE_OK) return rc;
-  rc = vg_index_delete(p->pIndex, rowid, &zErr);
-  rc = index_error(p, rc, zErr); /* after the call: it sets zErr */
+  VgValue old = {SQLITE_NULL, 0, 0, 0, 0, 0, 0};
+  sqlite3_int64 oldPart = 0;
+  int rc = SQLITE_OK;
   if (p->pFulltext) {
-    if (rc == SQLITE_OK && old.bFound) rc = ft_apply(p, 0, old.part, rowid, &old.v);
-    vg_value_clear(&old.v);
+    /* The text the index holds the row under (a missing row has none). */
+    rc = vg_reader_seek(p->pReader, rowid, &zErr);
+    if (rc == SQLITE_ROW) {
+      oldPart = vg_reader_part_id(p->pReader);
+      rc = ft_old_text(p, &old);
+    } else if (rc == SQLITE_DONE) {
+      rc = SQLITE_OK;
+    } else {
+      rc = index_error(p, rc, zErr);
+    }
+    vg_reader_release(p->pReader);
   }
+  if (rc == SQLITE_OK) {
+    zErr = 0;
+    rc = vg_index_delete(p->pIndex, rowid, &zErr);
+    rc = index_error(p, rc, zErr); /* after the call: it sets zErr */
+  }
+  if (rc == SQLITE_OK && p->pFulltext) rc = ft_apply(p, 0, oldPart, rowid, &old);
+  vg_value_clear(&old);
   return rc;
 }
 
@@ -434,14 +405,10 @@ static int do_insert(VgVtab *p, sqlite3_value **argv, sqlite3_int64 *pRowid) {
   }
   if (rc == SQLITE_OK) {
     zErr = 0;
-    rc = vg_index_insert(p->pIndex, &b.row, b.aPrep, &zErr);
+    sqlite3_int64 part = 0;
+    rc = vg_index_insert(p->pIndex, &b.row, b.aPrep, &part, &zErr);
     rc = index_error(p, rc, zErr);
-    if (rc == SQLITE_OK && p->pFulltext) {
-      const VgValue *v = rowbuf_value(p, &b, d->iFulltext);
-      sqlite3_int64 part = 0;
-      if (ft_is_text(v)) rc = ft_part_of(p, b.row.rowid, &part);
-      if (rc == SQLITE_OK) rc = ft_apply(p, 1, part, b.row.rowid, v);
-    }
+    if (rc == SQLITE_OK && p->pFulltext) rc = ft_apply(p, 1, part, b.row.rowid, rowbuf_value(p, &b, d->iFulltext));
     if (rc == SQLITE_OK) *pRowid = b.row.rowid;
   }
   rowbuf_clear(&b);
@@ -460,15 +427,7 @@ static int keep_old_value(VgVtab *p, RowBuf *b, int iCol) {
   } else {
     VgValue *pOut = rowbuf_value(p, b, iCol);
     vg_value_clear(pOut);
-    if (c->kind == VG_COL_AUX) {
-      VgValue *pAux;
-      rc = vg_reader_aux(r, c->iStore, &pAux, &zErr);
-      if (rc == SQLITE_OK) *pOut = *pAux;
-    } else {
-      sqlite3_value *v = c->kind == VG_COL_PARTITION ? vg_reader_partition(r)
-                                                     : vg_reader_meta(r, c->iStore);
-      vg_value_from_sqlite(v, pOut);
-    }
+    rc = vg_reader_value(r, c, pOut, &zErr);
     if (rc == SQLITE_OK) rc = vg_value_own(pOut);
   }
   if (rc != SQLITE_OK && zErr) return vg_vtab_set_error(p, rc, zErr);
@@ -479,23 +438,21 @@ static int do_update(VgVtab *p, sqlite3_value **argv) {
   const VgTableDef *d = p->pDef;
   RowBuf b;
   char *zErr = 0;
-  sqlite3_int64 oldRowid = sqlite3_value_int64(argv[0]);
-  FtText old;
-  memset(&old, 0, sizeof(old));
-  old.v.type = SQLITE_NULL;
-  int rc = p->pFulltext ? ft_text_read(p, oldRowid, &old) : SQLITE_OK;
+  sqlite3_int64 oldRowid = sqlite3_value_int64(argv[0]), oldPart = 0, part = 0;
+  /* The fulltext column's old text, read when the statement sets it anew
+  ** (an unchanged one is the new text). */
+  int bNewText = p->pFulltext && !sqlite3_value_nochange(argv[2 + d->iFulltext]);
+  VgValue oldText = {SQLITE_NULL, 0, 0, 0, 0, 0, 0};
+  int rc = rowbuf_init(p, &b);
   if (rc != SQLITE_OK) return rc;
-  rc = rowbuf_init(p, &b);
-  if (rc != SQLITE_OK) {
-    vg_value_clear(&old.v);
-    return rc;
-  }
   rc = to_rowid(p, argv[1], &b.row.rowid);
   if (rc == SQLITE_OK) rc = check_hidden(p, 1, argv);
   if (rc == SQLITE_OK) {
     rc = vg_reader_seek(p->pReader, oldRowid, &zErr);
     if (rc == SQLITE_ROW) {
       rc = SQLITE_OK;
+      oldPart = vg_reader_part_id(p->pReader);
+      if (bNewText) rc = ft_old_text(p, &oldText);
     } else if (rc == SQLITE_DONE) {
       rc = vg_table_error(p, SQLITE_CORRUPT_VTAB, "%s: the row to update (rowid %lld) is missing",
                          p->zName, oldRowid);
@@ -529,20 +486,19 @@ static int do_update(VgVtab *p, sqlite3_value **argv) {
   if (rc == SQLITE_OK && b.row.rowid != oldRowid) rc = resolve_rowid_conflict(p, b.row.rowid);
   if (rc == SQLITE_OK) {
     zErr = 0;
-    rc = vg_index_update(p->pIndex, oldRowid, &b.row, b.aPrep, bNewVector, &zErr);
+    rc = vg_index_update(p->pIndex, oldRowid, &b.row, b.aPrep, bNewVector, &part, &zErr);
     rc = index_error(p, rc, zErr);
   }
   if (rc == SQLITE_OK && p->pFulltext) {
     /* The index changes when the text, the rowid or the partition does. */
     const VgValue *v = rowbuf_value(p, &b, d->iFulltext);
-    sqlite3_int64 part = 0;
-    rc = ft_part_of(p, b.row.rowid, &part);
-    int bSame = part == old.part && b.row.rowid == oldRowid && v->type == old.v.type &&
-                (v->type != SQLITE_TEXT || (v->n == old.v.n && memcmp(v->p, old.v.p, (size_t)v->n) == 0));
-    if (rc == SQLITE_OK && !bSame) rc = ft_apply(p, 0, old.part, oldRowid, &old.v);
+    const VgValue *pOld = bNewText ? &oldText : v;
+    int bSame = part == oldPart && b.row.rowid == oldRowid && v->type == pOld->type &&
+                (v->type != SQLITE_TEXT || (v->n == pOld->n && memcmp(v->p, pOld->p, (size_t)v->n) == 0));
+    if (!bSame) rc = ft_apply(p, 0, oldPart, oldRowid, pOld);
     if (rc == SQLITE_OK && !bSame) rc = ft_apply(p, 1, part, b.row.rowid, v);
   }
-  vg_value_clear(&old.v);
+  vg_value_clear(&oldText);
   rowbuf_clear(&b);
   return rc;
 }

@@ -657,19 +657,6 @@ static int lex_query_terms(VgVtab *p, sqlite3_value *v, VgFtTerm **paFt, int *pn
   return rc;
 }
 
-static void lex_spec_init(VgVtab *p, const KnnArgs *a, const VgFtTerm *aFt, int nFt, VgLexSpec *ls) {
-  memset(ls, 0, sizeof(*ls));
-  ls->zTable = p->zName;
-  ls->pFulltext = p->pFulltext;
-  ls->aTerm = aFt;
-  ls->nTerm = nFt;
-  ls->k = a->spec.k;
-  ls->k1 = FT_BM25_K1;
-  ls->b = FT_BM25_B;
-  ls->aRowid = a->spec.aRowid;
-  ls->nRowid = a->spec.nRowid;
-}
-
 /* Does the plan filter on metadata or on rowid beyond the rowid list? */
 static int needs_candidates(const VgTerm *aTerm, int nTerm, int iRowidTerm) {
   for (int i = 0; i < nTerm; i++) {
@@ -678,45 +665,131 @@ static int needs_candidates(const VgTerm *aTerm, int nTerm, int iRowidTerm) {
   return 0;
 }
 
-static int lex_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv, int iText) {
+/* ---- what KNN, full-text and hybrid queries share ----------------------- */
+
+/* A query's inputs and the statements it reads partitions with: its vector
+** (term iQ) and words (term iT), settings, distance conditions and rowid
+** list; the partitions it names, and the rows that pass its filters on
+** metadata and the remaining rowid conditions (store_query.c). */
+typedef struct QueryRun {
+  KnnArgs a;
+  VgFtTerm *aFt;
+  int nFt;
+  sqlite3_stmt *pParts, *pCand;
+} QueryRun;
+
+static int query_open(VgVtab *p, const VgTerm *aTerm, int nTerm, sqlite3_value **argv, int iQ, int iT,
+                      QueryRun *q) {
+  KnnArgs *a = &q->a;
+  memset(q, 0, sizeof(*q));
+  a->spec.zTable = p->zName;
+  a->spec.xExact = knn_read_exact;
+  a->spec.pExactCtx = a;
+  a->spec.pIndex = p->pIndex;
+  a->pStore = p->pStore;
+  int rc = iQ >= 0 ? knn_query_vector(p, argv[iQ], a) : SQLITE_OK;
+  if (rc == SQLITE_OK && iT >= 0) rc = lex_query_terms(p, argv[iT], &q->aFt, &q->nFt);
+  if (rc == SQLITE_OK) rc = knn_settings(p, aTerm, nTerm, argv, &a->spec);
+  if (rc == SQLITE_OK) rc = knn_distance_terms(aTerm, nTerm, argv, a);
+  if (rc == SQLITE_OK) rc = knn_rowid_list(a, aTerm, nTerm, argv);
+  if (rc == SQLITE_OK) rc = vg_query_partitions(p, aTerm, nTerm, argv, &q->pParts);
+  if (rc == SQLITE_OK && needs_candidates(aTerm, nTerm, a->iRowidTerm)) {
+    /* A KNN query's mask is remembered under its filter's key, unless a
+    ** rowid list narrows it afterwards. */
+    int bKey = iT < 0 && !a->aRowid;
+    rc = vg_query_candidates(p, aTerm, nTerm, argv, a->iRowidTerm, &q->pCand, bKey ? &a->aFilterKey : 0,
+                             &a->spec.nFilterKey);
+    a->spec.aFilterKey = a->aFilterKey;
+  }
+  return rc;
+}
+
+/* The next partition the query names: SQLITE_ROW with *pPart and its graph
+** (when ppGraph is not 0), SQLITE_DONE after the last, or an error with
+** the vtab's message set. */
+static int query_next_part(VgVtab *p, QueryRun *q, sqlite3_int64 *pPart, Hnsw **ppGraph) {
+  int rc = sqlite3_step(q->pParts);
+  if (rc == SQLITE_ROW) {
+    *pPart = sqlite3_column_int64(q->pParts, 0);
+    if (ppGraph) {
+      int rcg = vg_vtab_graph(p, *pPart, sqlite3_column_int64(q->pParts, 1), ppGraph);
+      if (rcg != SQLITE_OK) return rcg;
+    }
+    return SQLITE_ROW;
+  }
+  rc = sqlite3_reset(q->pParts);
+  if (rc != SQLITE_OK) return vg_table_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
+  return SQLITE_DONE;
+}
+
+static void query_close(VgVtab *p, QueryRun *q) {
+  vg_query_return(p, q->pParts);
+  vg_query_return(p, q->pCand);
+  sqlite3_free(q->aFt);
+  knn_args_free(&q->a);
+}
+
+static void lex_spec_init(VgVtab *p, const QueryRun *q, VgLexSpec *ls) {
+  memset(ls, 0, sizeof(*ls));
+  ls->zTable = p->zName;
+  ls->pFulltext = p->pFulltext;
+  ls->aTerm = q->aFt;
+  ls->nTerm = q->nFt;
+  ls->k = q->a.spec.k;
+  ls->k1 = FT_BM25_K1;
+  ls->b = FT_BM25_B;
+  ls->aRowid = q->a.spec.aRowid;
+  ls->nRowid = q->a.spec.nRowid;
+}
+
+/* An engine's error message, if it gave one, becomes the vtab's. */
+static int engine_error(VgVtab *p, int rc, char *zErr) {
+  return zErr ? vg_vtab_set_error(p, rc, zErr) : rc;
+}
+
+static int knn_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv, int iQ) {
   VgVtab *p = (VgVtab *)cur->base.pVtab;
-  KnnArgs a; /* for its rowid list and settings */
+  QueryRun q;
+  VgKnn *pKnn = 0;
+  sqlite3_int64 part;
+  Hnsw *h;
+  int rc = query_open(p, aTerm, nTerm, argv, iQ, -1, &q);
+  if (rc == SQLITE_OK) rc = vg_knn_new(&q.a.spec, &pKnn);
+  while (rc == SQLITE_OK && (rc = query_next_part(p, &q, &part, &h)) == SQLITE_ROW) {
+    char *zErr = 0;
+    rc = vg_knn_partition(pKnn, h, part, q.pCand, &zErr);
+    rc = engine_error(p, rc, zErr); /* after the call: it sets zErr */
+  }
+  if (rc == SQLITE_DONE) {
+    rc = SQLITE_OK;
+    vg_knn_take(pKnn, &cur->aHit, &cur->nHit);
+  }
+  vg_knn_free(pKnn);
+  query_close(p, &q);
+  return rc;
+}
+
+static int lex_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv, int iT) {
+  VgVtab *p = (VgVtab *)cur->base.pVtab;
+  QueryRun q;
   VgLexSpec ls;
-  VgFtTerm *aFt = 0;
   VgLex *pLex = 0;
-  sqlite3_stmt *pParts = 0, *pCand = 0;
-  char *zErr = 0;
-  memset(&a, 0, sizeof(a));
-  int nFt = 0;
-  int rc = lex_query_terms(p, argv[iText], &aFt, &nFt);
-  if (rc == SQLITE_OK) rc = knn_settings(p, aTerm, nTerm, argv, &a.spec);
-  if (rc == SQLITE_OK) rc = knn_rowid_list(&a, aTerm, nTerm, argv);
-  if (rc != SQLITE_OK) goto done;
-  lex_spec_init(p, &a, aFt, nFt, &ls);
-  rc = vg_query_partitions(p, aTerm, nTerm, argv, &pParts);
-  if (rc == SQLITE_OK && needs_candidates(aTerm, nTerm, a.iRowidTerm)) {
-    rc = vg_query_candidates(p, aTerm, nTerm, argv, a.iRowidTerm, &pCand, 0, 0);
-  }
+  sqlite3_int64 part;
+  int rc = query_open(p, aTerm, nTerm, argv, -1, iT, &q);
+  lex_spec_init(p, &q, &ls);
   if (rc == SQLITE_OK) rc = vg_lex_new(&ls, &pLex);
-  while (rc == SQLITE_OK && sqlite3_step(pParts) == SQLITE_ROW) {
-    zErr = 0;
-    rc = vg_lex_partition(pLex, sqlite3_column_int64(pParts, 0), pCand, &zErr);
-    if (zErr) vg_vtab_set_error(p, rc, zErr);
+  while (rc == SQLITE_OK && (rc = query_next_part(p, &q, &part, 0)) == SQLITE_ROW) {
+    char *zErr = 0;
+    rc = vg_lex_partition(pLex, part, q.pCand, &zErr);
+    rc = engine_error(p, rc, zErr);
   }
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_reset(pParts);
-    if (rc != SQLITE_OK) vg_table_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
-  }
-  if (rc == SQLITE_OK) {
+  if (rc == SQLITE_DONE) {
+    rc = SQLITE_OK;
     vg_lex_take(pLex, &cur->aHit, &cur->nHit);
     cur->bLexical = 1;
   }
-done:
   vg_lex_free(pLex);
-  vg_query_return(p, pParts);
-  vg_query_return(p, pCand);
-  sqlite3_free(aFt);
-  knn_args_free(&a);
+  query_close(p, &q);
   return rc;
 }
 
@@ -730,7 +803,7 @@ static int row_distance(VgVtab *p, KnnArgs *a, Hnsw *h, uint32_t i, float *aBuf,
     hnsw_decode(h, i, aBuf); /* prepared when inserted */
   } else {
     int rc = knn_read_exact(a, h, i, aBuf, &zErr);
-    if (rc != SQLITE_OK) return zErr ? vg_vtab_set_error(p, rc, zErr) : rc;
+    if (rc != SQLITE_OK) return engine_error(p, rc, zErr);
     if (s->metric == VG_METRIC_COSINE && !vg_vector_normalize(aBuf, s->nDims, aBuf)) {
       return vg_table_error(p, SQLITE_CORRUPT_VTAB, "%s: the shadow tables are corrupt: row %lld has a zero vector",
                             p->zName, h->aRowid[i]);
@@ -740,44 +813,71 @@ static int row_distance(VgVtab *p, KnnArgs *a, Hnsw *h, uint32_t i, float *aBuf,
   return SQLITE_OK;
 }
 
-/* A row of the union of the two rankings in one partition. */
-typedef struct HybridCand {
+/* A row of the union of the two rankings: its distance, BM25 and fused score. */
+typedef struct HybridHit {
   sqlite3_int64 rowid;
-  double distance, bm25;
-} HybridCand;
+  double distance, bm25, score;
+} HybridHit;
 
-/* Fuse partition part's two rankings into pTop (distance = -fused score),
-** remembering each kept row's distance in pDist/aDist. */
-static int hybrid_partition(VgVtab *p, KnnArgs *a, const VgLexSpec *ls, double w, Hnsw *h,
-                            sqlite3_int64 part, sqlite3_stmt *pCand, TopK *pTop, I64Map *pDist,
-                            double **paDist, int *pnDist) {
+typedef struct HybridHits {
+  HybridHit *a;
+  int n, nAlloc;
+} HybridHits;
+
+static HybridHit *hybrid_hit_add(HybridHits *p) {
+  if (p->n == p->nAlloc) {
+    int nNew = p->nAlloc ? 2 * p->nAlloc : 256;
+    HybridHit *aNew = sqlite3_realloc64(p->a, sizeof(HybridHit) * (size_t)nNew);
+    if (aNew == 0) return 0;
+    p->a = aNew;
+    p->nAlloc = nNew;
+  }
+  return &p->a[p->n++];
+}
+
+/* Best fused score first, ties by rowid. */
+static int hybrid_hit_cmp(const void *x, const void *y) {
+  const HybridHit *a = x, *b = y;
+  if (a->score != b->score) return a->score > b->score ? -1 : 1;
+  return a->rowid < b->rowid ? -1 : a->rowid > b->rowid;
+}
+
+/* Add to pOut the union of partition part's two rankings, each row with
+** its fused score (w the vector side's weight). */
+static int hybrid_partition(VgVtab *p, QueryRun *q, const VgLexSpec *ls, double w, Hnsw *h,
+                            sqlite3_int64 part, HybridHits *pOut) {
+  KnnArgs *a = &q->a;
   VgKnn *pKnn = 0;
   VgLex *pLex = 0;
   VgHit *aV = 0, *aL = 0;
-  int nV = 0, nL = 0, nC = 0;
-  HybridCand *aC = 0;
+  int nV = 0, nL = 0, iFirst = pOut->n;
   float *aBuf = 0;
   I64Map seen;
   char *zErr = 0;
   i64map_init(&seen);
   int rc = vg_knn_new(&a->spec, &pKnn);
-  if (rc == SQLITE_OK) rc = vg_knn_partition(pKnn, h, part, pCand, &zErr);
+  if (rc == SQLITE_OK) rc = vg_knn_partition(pKnn, h, part, q->pCand, &zErr);
   if (rc == SQLITE_OK) vg_knn_take(pKnn, &aV, &nV);
   if (rc == SQLITE_OK) rc = vg_lex_new(ls, &pLex);
-  if (rc == SQLITE_OK) rc = vg_lex_partition(pLex, part, pCand, &zErr);
+  if (rc == SQLITE_OK) rc = vg_lex_partition(pLex, part, q->pCand, &zErr);
   if (rc == SQLITE_OK) vg_lex_take(pLex, &aL, &nL);
-  if (zErr) vg_vtab_set_error(p, rc, zErr);
+  rc = engine_error(p, rc, zErr);
   if (rc == SQLITE_OK) {
-    aC = sqlite3_malloc64(sizeof(HybridCand) * (size_t)(nV + nL + 1));
     aBuf = sqlite3_malloc64(sizeof(float) * (size_t)a->spec.nDims);
-    if (aC == 0 || aBuf == 0 || i64map_reserve(&seen, (size_t)(nV + nL)) != HNSW_OK) rc = SQLITE_NOMEM;
+    if (aBuf == 0 || i64map_reserve(&seen, (size_t)nV) != HNSW_OK) rc = SQLITE_NOMEM;
   }
+  /* The vector side's rows, with their BM25 (0 without a query word)... */
   for (int i = 0; rc == SQLITE_OK && i < nV; i++) {
-    aC[nC].rowid = aV[i].rowid;
-    aC[nC].distance = aV[i].distance;
-    aC[nC].bm25 = vg_lex_score(pLex, aV[i].rowid);
-    if (i64map_put(&seen, aV[i].rowid, nC++) != HNSW_OK) rc = SQLITE_NOMEM;
+    HybridHit *c = hybrid_hit_add(pOut);
+    if (c == 0 || i64map_put(&seen, aV[i].rowid, 0) != HNSW_OK) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    c->rowid = aV[i].rowid;
+    c->distance = aV[i].distance;
+    c->bm25 = vg_lex_score(pLex, aV[i].rowid);
   }
+  /* ...and the full-text side's others, with their distance. */
   for (int i = 0; rc == SQLITE_OK && i < nL; i++) {
     if (i64map_get(&seen, aL[i].rowid) >= 0) continue;
     uint32_t node = hnsw_find(h, aL[i].rowid);
@@ -789,41 +889,35 @@ static int hybrid_partition(VgVtab *p, KnnArgs *a, const VgLexSpec *ls, double w
     }
     float d = 0.0f;
     rc = row_distance(p, a, h, node, aBuf, &d);
-    if (rc == SQLITE_OK && vg_knn_distance_passes(d, a->spec.aDist, a->spec.nDist)) {
-      aC[nC].rowid = aL[i].rowid;
-      aC[nC].distance = d;
-      aC[nC].bm25 = aL[i].distance; /* vg_lex_take's hits carry scores */
-      nC++;
+    if (rc != SQLITE_OK || !vg_knn_distance_passes(d, a->spec.aDist, a->spec.nDist)) continue;
+    HybridHit *c = hybrid_hit_add(pOut);
+    if (c == 0) {
+      rc = SQLITE_NOMEM;
+      break;
     }
+    c->rowid = aL[i].rowid;
+    c->distance = d;
+    c->bm25 = aL[i].distance; /* vg_lex_take's hits carry scores */
   }
-  if (rc == SQLITE_OK && nC > 0) {
-    double sMin = -aC[0].distance, sMax = sMin, bMax = nL > 0 ? aL[0].distance : 0.0;
-    for (int i = 1; i < nC; i++) {
-      if (-aC[i].distance < sMin) sMin = -aC[i].distance;
-      if (-aC[i].distance > sMax) sMax = -aC[i].distance;
+  /* Each side scaled to [0, 1] over this union, then weighed. */
+  if (rc == SQLITE_OK && pOut->n > iFirst) {
+    HybridHit *c = pOut->a + iFirst;
+    int n = pOut->n - iFirst;
+    double sMin = -c[0].distance, sMax = sMin, bMax = nL > 0 ? aL[0].distance : 0.0;
+    for (int i = 1; i < n; i++) {
+      if (-c[i].distance < sMin) sMin = -c[i].distance;
+      if (-c[i].distance > sMax) sMax = -c[i].distance;
     }
-    for (int i = 0; rc == SQLITE_OK && i < nC; i++) {
-      double v = sMax > sMin ? (-aC[i].distance - sMin) / (sMax - sMin) : 0.0;
-      double l = bMax > 0.0 ? aC[i].bm25 / bMax : 0.0;
-      double fused = w * v + (1.0 - w) * l;
-      if (!topk_accepts(pTop, -fused, aC[i].rowid)) continue;
-      if (topk_push(pTop, -fused, aC[i].rowid) != HNSW_OK) rc = SQLITE_NOMEM;
-      if (rc == SQLITE_OK && *pnDist % 256 == 0) {
-        double *aNew = sqlite3_realloc64(*paDist, sizeof(double) * (size_t)(*pnDist + 256));
-        if (aNew == 0) rc = SQLITE_NOMEM;
-        else *paDist = aNew;
-      }
-      if (rc == SQLITE_OK) {
-        (*paDist)[*pnDist] = aC[i].distance;
-        if (i64map_put(pDist, aC[i].rowid, (*pnDist)++) != HNSW_OK) rc = SQLITE_NOMEM;
-      }
+    for (int i = 0; i < n; i++) {
+      double v = sMax > sMin ? (-c[i].distance - sMin) / (sMax - sMin) : 0.0;
+      double l = bMax > 0.0 ? c[i].bm25 / bMax : 0.0;
+      c[i].score = w * v + (1.0 - w) * l;
     }
   }
   vg_knn_free(pKnn);
   vg_lex_free(pLex);
   hnsw_mem_free(aV);
   hnsw_mem_free(aL);
-  sqlite3_free(aC);
   sqlite3_free(aBuf);
   i64map_free(&seen);
   return rc;
@@ -832,80 +926,47 @@ static int hybrid_partition(VgVtab *p, KnnArgs *a, const VgLexSpec *ls, double w
 static int hybrid_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv, int iQ,
                       int iT) {
   VgVtab *p = (VgVtab *)cur->base.pVtab;
-  KnnArgs a;
+  QueryRun q;
   VgLexSpec ls;
-  VgFtTerm *aFt = 0;
-  sqlite3_stmt *pParts = 0, *pCand = 0;
-  TopK top;
-  I64Map dist;
-  double *aDist = 0;
-  int nDist = 0, nFt = 0, k = 0;
+  HybridHits hits = {0, 0, 0};
   double w = VG_HYBRID_VECTOR_WEIGHT;
-  memset(&a, 0, sizeof(a));
-  topk_init(&top, 1);
-  i64map_init(&dist);
-  a.spec.zTable = p->zName;
-  a.spec.xExact = knn_read_exact;
-  a.spec.pExactCtx = &a;
-  a.spec.pIndex = p->pIndex;
-  a.pStore = p->pStore;
-  int rc = knn_query_vector(p, argv[iQ], &a);
-  if (rc == SQLITE_OK) rc = lex_query_terms(p, argv[iT], &aFt, &nFt);
-  if (rc == SQLITE_OK) rc = knn_settings(p, aTerm, nTerm, argv, &a.spec);
-  if (rc == SQLITE_OK) rc = knn_distance_terms(aTerm, nTerm, argv, &a);
-  if (rc == SQLITE_OK) rc = knn_rowid_list(&a, aTerm, nTerm, argv);
+  sqlite3_int64 part;
+  Hnsw *h;
+  int rc = query_open(p, aTerm, nTerm, argv, iQ, iT, &q);
   for (int i = 0; rc == SQLITE_OK && i < nTerm; i++) {
     if (aTerm[i].kind == 'W') rc = weight_value(p, argv[i], &w);
   }
-  if (rc != SQLITE_OK) goto done;
   /* Each side gives its best VG_HYBRID_DEPTH rows (or k) to the fusion. */
-  k = a.spec.k;
-  if (a.spec.k < VG_HYBRID_DEPTH) a.spec.k = VG_HYBRID_DEPTH;
-  lex_spec_init(p, &a, aFt, nFt, &ls);
-  topk_free(&top);
-  topk_init(&top, k);
-  rc = vg_query_partitions(p, aTerm, nTerm, argv, &pParts);
-  if (rc == SQLITE_OK && needs_candidates(aTerm, nTerm, a.iRowidTerm)) {
-    rc = vg_query_candidates(p, aTerm, nTerm, argv, a.iRowidTerm, &pCand, 0, 0);
+  int k = q.a.spec.k;
+  if (q.a.spec.k < VG_HYBRID_DEPTH) q.a.spec.k = VG_HYBRID_DEPTH;
+  lex_spec_init(p, &q, &ls);
+  while (rc == SQLITE_OK && (rc = query_next_part(p, &q, &part, &h)) == SQLITE_ROW) {
+    rc = hybrid_partition(p, &q, &ls, w, h, part, &hits);
   }
-  while (rc == SQLITE_OK && sqlite3_step(pParts) == SQLITE_ROW) {
-    Hnsw *h = 0;
-    sqlite3_int64 part = sqlite3_column_int64(pParts, 0);
-    rc = vg_vtab_graph(p, part, sqlite3_column_int64(pParts, 1), &h);
-    if (rc == SQLITE_OK) rc = hybrid_partition(p, &a, &ls, w, h, part, pCand, &top, &dist, &aDist, &nDist);
-  }
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_reset(pParts);
-    if (rc != SQLITE_OK) vg_table_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
-  }
-  if (rc == SQLITE_OK) {
-    topk_sort(&top);
-    cur->aDist = sqlite3_malloc64(sizeof(double) * (size_t)(top.n + 1));
-    if (cur->aDist == 0) rc = SQLITE_NOMEM;
-  }
-  if (rc == SQLITE_OK) {
-    for (int i = 0; i < top.n; i++) {
-      top.a[i].distance = -top.a[i].distance;
-      cur->aDist[i] = aDist[i64map_get(&dist, top.a[i].rowid)];
+  if (rc == SQLITE_DONE) {
+    rc = SQLITE_OK;
+    if (hits.n > 1) qsort(hits.a, (size_t)hits.n, sizeof(HybridHit), hybrid_hit_cmp);
+    int n = hits.n < k ? hits.n : k;
+    cur->aHit = hnsw_malloc(sizeof(VgHit) * (size_t)(n + 1)); /* the cursor frees it so */
+    cur->aDist = sqlite3_malloc64(sizeof(double) * (size_t)(n + 1));
+    if (cur->aHit == 0 || cur->aDist == 0) rc = SQLITE_NOMEM;
+    for (int i = 0; rc == SQLITE_OK && i < n; i++) {
+      cur->aHit[i].rowid = hits.a[i].rowid;
+      cur->aHit[i].distance = hits.a[i].score;
+      cur->aDist[i] = hits.a[i].distance;
     }
-    cur->aHit = top.a;
-    cur->nHit = top.n;
-    cur->bLexical = 1;
-    top.a = 0;
-    top.n = 0;
+    if (rc == SQLITE_OK) {
+      cur->nHit = n;
+      cur->bLexical = 1;
+    }
   }
-done:
-  topk_free(&top);
-  i64map_free(&dist);
-  sqlite3_free(aDist);
-  vg_query_return(p, pParts);
-  vg_query_return(p, pCand);
-  sqlite3_free(aFt);
-  knn_args_free(&a);
+  sqlite3_free(hits.a);
+  query_close(p, &q);
   return rc;
 }
 
-static int knn_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv) {
+/* A KNN query, a full-text query, or both: a hybrid query. */
+static int match_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value **argv) {
   VgVtab *p = (VgVtab *)cur->base.pVtab;
   int iQ = -1, iT = -1;
   for (int i = 0; i < nTerm; i++) {
@@ -914,58 +975,8 @@ static int knn_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value 
   }
   if (iT >= 0 && iQ >= 0) return hybrid_run(cur, aTerm, nTerm, argv, iQ, iT);
   if (iT >= 0) return lex_run(cur, aTerm, nTerm, argv, iT);
-  if (iQ != 0) return vg_table_error(p, SQLITE_INTERNAL, "%s: the query plan has no MATCH", p->zName);
-  KnnArgs a;
-  VgKnn *pKnn = 0;
-  sqlite3_stmt *pParts = 0, *pCand = 0;
-  memset(&a, 0, sizeof(a));
-  a.spec.zTable = p->zName;
-  a.spec.xExact = knn_read_exact;
-  a.spec.pExactCtx = &a;
-  a.spec.pIndex = p->pIndex;
-  a.pStore = p->pStore;
-  int rc = knn_query_vector(p, argv[0], &a);
-  if (rc == SQLITE_OK) rc = knn_settings(p, aTerm, nTerm, argv, &a.spec);
-  if (rc == SQLITE_OK) rc = knn_distance_terms(aTerm, nTerm, argv, &a);
-  if (rc == SQLITE_OK) rc = knn_rowid_list(&a, aTerm, nTerm, argv);
-  if (rc != SQLITE_OK) goto done;
-
-  /* The partitions to search, and the rows that pass the filters on
-  ** metadata and the remaining rowid conditions (store_query.c). */
-  rc = vg_query_partitions(p, aTerm, nTerm, argv, &pParts);
-  int bCand = 0;
-  for (int i = 0; i < nTerm; i++) {
-    if (aTerm[i].kind == 'M' || (aTerm[i].kind == 'R' && i != a.iRowidTerm)) bCand = 1;
-  }
-  if (rc == SQLITE_OK && bCand) {
-    /* A mask is remembered under its filter's key, unless a rowid list
-    ** narrows it afterwards. */
-    rc = vg_query_candidates(p, aTerm, nTerm, argv, a.iRowidTerm, &pCand,
-                             a.aRowid ? 0 : &a.aFilterKey, &a.spec.nFilterKey);
-    a.spec.aFilterKey = a.aFilterKey;
-  }
-  if (rc != SQLITE_OK) goto done;
-
-  rc = vg_knn_new(&a.spec, &pKnn);
-  while (rc == SQLITE_OK && sqlite3_step(pParts) == SQLITE_ROW) {
-    Hnsw *h = 0;
-    char *zErr = 0;
-    sqlite3_int64 part = sqlite3_column_int64(pParts, 0);
-    rc = vg_vtab_graph(p, part, sqlite3_column_int64(pParts, 1), &h);
-    if (rc == SQLITE_OK) rc = vg_knn_partition(pKnn, h, part, pCand, &zErr);
-    if (zErr) vg_vtab_set_error(p, rc, zErr);
-  }
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_reset(pParts);
-    if (rc != SQLITE_OK) vg_table_error(p, rc, "%s: %s", p->zName, sqlite3_errmsg(p->db));
-  }
-  if (rc == SQLITE_OK) vg_knn_take(pKnn, &cur->aHit, &cur->nHit);
-done:
-  vg_knn_free(pKnn);
-  vg_query_return(p, pParts);
-  vg_query_return(p, pCand);
-  knn_args_free(&a);
-  return rc;
+  if (iQ < 0) return vg_table_error(p, SQLITE_INTERNAL, "%s: the query plan has no MATCH", p->zName);
+  return knn_run(cur, aTerm, nTerm, argv, iQ);
 }
 
 /* ---- plain scans ------------------------------------------------------- */
@@ -1044,7 +1055,7 @@ int vg_cursor_filter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr, 
     const char *zKind = aTerm[i].kind ? strchr(zSettings, aTerm[i].kind) : 0;
     if (zKind && (cur->apSetting[zKind - zSettings] = sqlite3_value_dup(argv[i])) == 0) rc = SQLITE_NOMEM;
   }
-  if (rc == SQLITE_OK) rc = cur->bKnn ? knn_run(cur, aTerm, argc, argv) : scan_start(cur, aTerm, argc, argv);
+  if (rc == SQLITE_OK) rc = cur->bKnn ? match_run(cur, aTerm, argc, argv) : scan_start(cur, aTerm, argc, argv);
   sqlite3_free(aTerm);
   sqlite3_free(zPlan);
   return rc;
