@@ -19,7 +19,7 @@ allowed() {
     fulltext) echo "" ;;
     table) echo "base vector hnsw fulltext" ;;
     pii) echo "base" ;;
-    embed) echo "base vector" ;;
+    embed) echo "base vector fulltext" ;;
     pipeline) echo "base vector embed table" ;;
     *) echo "?" ;;
   esac

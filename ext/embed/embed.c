@@ -30,17 +30,21 @@ int vg_tokens(const char *z, int n, int nMax, int *aStart, int *aEnd) {
   return nTok;
 }
 
-/* The hash model's dimension from its name; 0 when the name is another
+/* A hash model's dimension from its name ("hash", "hash2", or either with
+** ":DIM"), and which one it is in *piModel; 0 when the name is another
 ** model's, -1 (with *pzErr) when it is a bad hash name. */
-static int hash_model_dims(const char *zModel, char **pzErr) {
-  if (strcmp(zModel, "hash") == 0) return 384;
-  if (strncmp(zModel, "hash:", 5) != 0) return 0;
+static int hash_model_dims(const char *zModel, int *piModel, char **pzErr) {
+  int iModel = strncmp(zModel, "hash2", 5) == 0 ? VG_EMBED_HASH2 : VG_EMBED_HASH;
+  const char *zRest = zModel + (iModel == VG_EMBED_HASH2 ? 5 : 4);
+  if (strncmp(zModel, "hash", 4) != 0 || (*zRest != 0 && *zRest != ':')) return 0;
+  *piModel = iModel;
+  if (*zRest == 0) return 384;
   char *zEnd = 0;
-  long nDims = strtol(zModel + 5, &zEnd, 10);
-  if (zEnd == zModel + 5 || *zEnd != 0 || nDims < 2 || nDims > VG_MAX_DIMS) {
-    *pzErr = sqlite3_mprintf("model \"%s\": the dimension after \"hash:\" must be a whole "
+  long nDims = strtol(zRest + 1, &zEnd, 10);
+  if (zEnd == zRest + 1 || *zEnd != 0 || nDims < 2 || nDims > VG_MAX_DIMS) {
+    *pzErr = sqlite3_mprintf("model \"%s\": the dimension after \"%.*s:\" must be a whole "
                              "number from 2 to %d",
-                             zModel, VG_MAX_DIMS);
+                             zModel, (int)(zRest - zModel), zModel, VG_MAX_DIMS);
     return -1;
   }
   return (int)nDims;
@@ -67,7 +71,8 @@ static int family_name_ok(const char *z) {
       return 0;
     }
   }
-  return n >= 1 && n < (int)sizeof aFamily[0].zName && sqlite3_stricmp(z, "hash") != 0;
+  return n >= 1 && n < (int)sizeof aFamily[0].zName && sqlite3_stricmp(z, "hash") != 0 &&
+         sqlite3_stricmp(z, "hash2") != 0;
 }
 
 VG_PUBLIC int vecguard_register_embedder(const char *zFamily, const vecguard_embedder_family *pFamily,
@@ -111,7 +116,7 @@ static int find_family(const char *zModel, Family *pOut) {
 /* "unknown model ..." naming the models there are. */
 static char *unknown_model(const char *zModel) {
   sqlite3_str *s = sqlite3_str_new(0);
-  sqlite3_str_appendf(s, "unknown model \"%s\" (there is \"hash\" or \"hash:DIM\"", zModel);
+  sqlite3_str_appendf(s, "unknown model \"%s\" (there are \"hash2\", \"hash\", \"hash2:DIM\", \"hash:DIM\"", zModel);
   pthread_mutex_lock(&familyMutex);
   for (int i = 0; i < nFamily; i++) sqlite3_str_appendf(s, ", \"%s\"", aFamily[i].zName);
   pthread_mutex_unlock(&familyMutex);
@@ -122,9 +127,9 @@ static char *unknown_model(const char *zModel) {
 /* What model zModel is: the hash model's dimension, or a registered
 ** family's description, checked.  *pFamily is set for a family's model. */
 static int describe(const char *zModel, int *pnDims, int *pnMaxTokens, Family *pFamily, int *pbFamily,
-                    char **pzErr) {
+                    int *piHash, char **pzErr) {
   *pbFamily = 0;
-  int nDims = hash_model_dims(zModel, pzErr);
+  int nDims = hash_model_dims(zModel, piHash, pzErr);
   if (nDims < 0) return SQLITE_ERROR;
   if (nDims > 0) {
     *pnDims = nDims;
@@ -158,17 +163,17 @@ static int describe(const char *zModel, int *pnDims, int *pnMaxTokens, Family *p
 
 int vg_embedder_describe(const char *zModel, int *pnDims, int *pnMaxTokens, char **pzErr) {
   Family f;
-  int bFamily;
-  return describe(zModel, pnDims, pnMaxTokens, &f, &bFamily, pzErr);
+  int bFamily, iHash;
+  return describe(zModel, pnDims, pnMaxTokens, &f, &bFamily, &iHash, pzErr);
 }
 
 int vg_embedder_open(const char *zModel, VgEmbedder **ppOut, char **pzErr) {
   *ppOut = 0;
-  int nDims = 0, nMaxTokens = 0, bFamily = 0;
+  int nDims = 0, nMaxTokens = 0, bFamily = 0, iHash = 0;
   Family f;
-  int rc = describe(zModel, &nDims, &nMaxTokens, &f, &bFamily, pzErr);
+  int rc = describe(zModel, &nDims, &nMaxTokens, &f, &bFamily, &iHash, pzErr);
   if (rc != SQLITE_OK) return rc;
-  if (!bFamily) return vg_embed_hash_open(nDims, ppOut);
+  if (!bFamily) return vg_embed_hash_open(iHash, nDims, ppOut);
   VgEmbedder *p = 0;
   char *zErr = 0;
   rc = f.pFamily->xOpen(f.pCtx, zModel, &p, &zErr);

@@ -45,10 +45,11 @@ int vg_embedder_describe(const char *zModel, int *pnDims, int *pnMaxTokens, char
 int vg_embedder_embed(VgEmbedder *p, int nText, const char *const *azText, const int *anText, float *aOut,
                       char **pzErr);
 
-/* The feature-hashing embedder (embed_hash.c); nDims from 2 to VG_MAX_DIMS,
-** as vg_embedder_open checks. */
+/* The feature-hashing embedders (embed_hash.c): model "hash" or "hash2";
+** nDims from 2 to VG_MAX_DIMS, as vg_embedder_open checks. */
 #define VG_EMBED_HASH_MAX_TOKENS 512
-int vg_embed_hash_open(int nDims, VgEmbedder **ppOut);
+enum { VG_EMBED_HASH = 0, VG_EMBED_HASH2 = 1 };
+int vg_embed_hash_open(int iModel, int nDims, VgEmbedder **ppOut);
 
 /* Tokens as the embedders and vg_chunk count them: maximal runs of bytes
 ** that are not ASCII whitespace (so a token never splits a character).

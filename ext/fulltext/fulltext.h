@@ -107,8 +107,8 @@ int ft_postings_decode(const unsigned char *p, int nByte, int64_t first, int n, 
 ** bm25: the Okapi BM25 ranking function (bm25.c), as Lucene and Anserini
 ** compute it:
 **
-**   score(row, query) = sum over the query's terms t (a term given twice
-**   counts twice) of
+**   score(row, query) = sum over the query's distinct terms t (a term given
+**   twice counts once: docs/fulltext.md has the measurement) of
 **       idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avgLen))
 **   idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))
 **

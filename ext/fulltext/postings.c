@@ -77,8 +77,14 @@ int ft_postings_decode(const unsigned char *p, int nByte, int64_t first, int n, 
   uint64_t prev = (uint64_t)first;
   for (int i = 0; i < n; i++) {
     uint64_t d, tf, len;
-    if (!get_varint(p, nByte, &off, &d) || !get_varint(p, nByte, &off, &tf) ||
-        !get_varint(p, nByte, &off, &len)) {
+    if (off + 3 <= nByte && (p[off] | p[off + 1] | p[off + 2]) < 0x80) {
+      /* The common posting: three one-byte varints. */
+      d = p[off];
+      tf = p[off + 1];
+      len = p[off + 2];
+      off += 3;
+    } else if (!get_varint(p, nByte, &off, &d) || !get_varint(p, nByte, &off, &tf) ||
+               !get_varint(p, nByte, &off, &len)) {
       return -1;
     }
     /* The first posting is the chunk's first rowid; each next one is

@@ -89,7 +89,8 @@ static int ingest_item(sqlite3 *db, void *pArg, char **pzErr) {
   int nText = 0;
   int rc = vg_config_load(db, pNew->zTable, &cfg, pzErr);
   if (rc != SQLITE_OK) return rc;
-  rc = vg_item_check(db, pNew, cfg.pDef, pzErr);
+  rc = vg_config_keep_model(db, pNew->zTable, &cfg, pzErr);
+  if (rc == SQLITE_OK) rc = vg_item_check(db, pNew, cfg.pDef, pzErr);
   if (rc == SQLITE_OK && pNew->zMetadata) rc = redact_metadata(db, pNew->zMetadata, cfg.zRedact, &zMetadata, pzErr);
   if (rc == SQLITE_OK) rc = redact_text(db, pNew, x->pContentId, cfg.zRedact, &zText, &nText, pzErr);
   if (rc == SQLITE_OK && (zText == 0 || vg_tokens(zText, nText, 0, 0, 0) == 0)) {

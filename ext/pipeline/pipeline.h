@@ -217,6 +217,7 @@ int vg_queue_record_failure(sqlite3 *db, const QueueConn *q, const VgQueueItem *
 typedef struct VgTableConfig {
   VgTableDef *pDef;
   char *zModel;        /* the embedder's model name */
+  int bModelStored;    /* named by the table's row, not the default */
   char *zRedact;       /* vg_pii_redact's options for vg_ingest, a JSON object */
   int nChunkTokens;    /* tokens per chunk, at most the model's window */
   int nChunkOverlap;   /* tokens a chunk shares with the one before */
@@ -227,6 +228,9 @@ typedef struct VgTableConfig {
 ** dimension is the table's); SQLITE_ERROR with *pzErr when they do not
 ** fit or there is no such table. */
 int vg_config_load(sqlite3 *db, const char *zTable, VgTableConfig *p, char **pzErr);
+/* Record p's model as the table's if its row names none (so that a table
+** keeps the default it started with); in the caller's write transaction. */
+int vg_config_keep_model(sqlite3 *db, const char *zTable, const VgTableConfig *p, char **pzErr);
 void vg_config_clear(VgTableConfig *p);
 
 /***************************************************************************

@@ -8,7 +8,12 @@
 ** They live in vg_table_config, one row per table; NULL in a column (or no
 ** row) means the default:
 **
-**   model          'hash:<the table's dimension>'
+**   model          'hash2:<the table's dimension>' for a table that holds no
+**                  rows and waits for no queue items; 'hash:<dimension>',
+**                  the default before hash2, for one that does, since its
+**                  vectors are hash's.  vg_ingest and vg_configure record the
+**                  model they resolve, so a table keeps the one it started
+**                  with.
 **   redact         {} — vg_pii_redact's options: replace every finding
 **   chunk_tokens   the model's window (512 for hash)
 **   chunk_overlap  chunk_tokens / 8
@@ -74,15 +79,53 @@ void vg_config_clear(VgTableConfig *p) {
   memset(p, 0, sizeof(*p));
 }
 
+/* The model of a table whose row names none (see the top of the file). */
+static int default_model(sqlite3 *db, const char *zTable, int nDims, char **pzModel, char **pzErr) {
+  int bUsed = 0;
+  sqlite3_stmt *p = 0;
+  char *zSql = sqlite3_mprintf("SELECT 1 FROM main.\"%w\" LIMIT 1", zTable);
+  int rc = zSql ? sqlite3_prepare_v2(db, zSql, -1, &p, 0) : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(p);
+    bUsed = rc == SQLITE_ROW;
+    rc = sqlite3_finalize(p);
+  }
+  if (rc == SQLITE_OK && !bUsed && vg_has_table(db, "vg_queue", 0)) {
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT 1 FROM main.vg_queue WHERE target_table = ?1"
+                            " AND status IN ('pending', 'processing', 'failed') LIMIT 1",
+                            -1, &p, 0);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_text(p, 1, zTable, -1, SQLITE_STATIC);
+      rc = sqlite3_step(p);
+      bUsed = rc == SQLITE_ROW;
+      rc = sqlite3_finalize(p);
+    }
+  }
+  if (rc != SQLITE_OK) {
+    if (rc != SQLITE_NOMEM) *pzErr = sqlite3_mprintf("%s: %s", zTable, sqlite3_errmsg(db));
+    return rc;
+  }
+  *pzModel = sqlite3_mprintf("%s:%d", bUsed ? "hash" : "hash2", nDims);
+  return *pzModel ? SQLITE_OK : SQLITE_NOMEM;
+}
+
 /* The settings of zTable from its row r, defaults filled in and checked. */
 static int config_resolve(sqlite3 *db, const char *zTable, const ConfigRow *r, VgTableConfig *p,
                           char **pzErr) {
   memset(p, 0, sizeof(*p));
   int rc = vg_target_def(db, zTable, &p->pDef, pzErr);
   if (rc != SQLITE_OK) return rc;
-  p->zModel = r->zModel ? sqlite3_mprintf("%s", r->zModel) : sqlite3_mprintf("hash:%d", p->pDef->nDims);
+  p->bModelStored = r->zModel != 0;
+  if (r->zModel) {
+    p->zModel = sqlite3_mprintf("%s", r->zModel);
+    if (p->zModel == 0) rc = SQLITE_NOMEM;
+  } else {
+    rc = default_model(db, zTable, p->pDef->nDims, &p->zModel, pzErr);
+  }
   p->zRedact = sqlite3_mprintf("%s", r->zRedact ? r->zRedact : "{}");
-  if (p->zModel == 0 || p->zRedact == 0) rc = SQLITE_NOMEM;
+  if (rc == SQLITE_OK && p->zRedact == 0) rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = vg_embedder_describe(p->zModel, &p->nModelDims, &p->nModelMaxTokens, pzErr);
   if (rc == SQLITE_OK && p->nModelDims != p->pDef->nDims) {
     *pzErr = sqlite3_mprintf("dimension mismatch: model \"%s\" makes vectors of %d values, table \"%s\" "
@@ -251,6 +294,25 @@ static int config_row_write(sqlite3 *db, const char *zTable, const ConfigRow *r,
   return sqlite3_finalize(p);
 }
 
+int vg_config_keep_model(sqlite3 *db, const char *zTable, const VgTableConfig *p, char **pzErr) {
+  if (p->bModelStored) return SQLITE_OK;
+  sqlite3_stmt *s = 0;
+  int rc = vg_queue_ensure(db, pzErr);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(db,
+                            "INSERT INTO main.vg_table_config(target_table, model) VALUES (?1, ?2)"
+                            " ON CONFLICT (target_table) DO UPDATE SET model = excluded.model",
+                            -1, &s, 0);
+  }
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_text(s, 1, zTable, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, p->zModel, -1, SQLITE_STATIC);
+  sqlite3_step(s);
+  rc = sqlite3_finalize(s);
+  if (rc != SQLITE_OK && rc != SQLITE_NOMEM) *pzErr = sqlite3_mprintf("vg_table_config: %s", sqlite3_errmsg(db));
+  return rc;
+}
+
 /* The settings as JSON, defaults filled in. */
 static char *config_json(const VgTableConfig *p) {
   sqlite3_str *s = sqlite3_str_new(0);
@@ -279,6 +341,10 @@ static int configure_table(sqlite3 *db, void *pArg, char **pzErr) {
   if (rc == SQLITE_OK && x->zSettings) rc = settings_apply(db, x->zSettings, &r, pzErr);
   if (rc == SQLITE_OK) rc = config_resolve(db, x->zTable, &r, &cfg, pzErr);
   if (rc == SQLITE_OK && x->zSettings) rc = redact_check(db, cfg.zRedact, pzErr);
+  if (rc == SQLITE_OK && x->zSettings && r.zModel == 0) {
+    /* The model resolved now stays the table's. */
+    if ((r.zModel = sqlite3_mprintf("%s", cfg.zModel)) == 0) rc = SQLITE_NOMEM;
+  }
   if (rc == SQLITE_OK && x->zSettings) rc = config_row_write(db, x->zTable, &r, pzErr);
   if (rc == SQLITE_OK && (x->zJson = config_json(&cfg)) == 0) rc = SQLITE_NOMEM;
   config_row_clear(&r);

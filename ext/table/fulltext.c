@@ -8,7 +8,10 @@
 **   T_ftstat  per partition: rows indexed (their text is not NULL), their
 **             terms in all, and how many of them wait in T_ftpend
 **   T_ftpost  posting-list chunks: (partition, term hash, first rowid) ->
-**             count and bytes (fulltext.h), at most FT_CHUNK_BYTES each
+**             count, bytes (fulltext.h; at most FT_CHUNK_BYTES), and the
+**             largest tf and smallest row length in the chunk, which bound
+**             its BM25 weights so that a query can pass over the chunk
+**             without decoding it (lexical.c)
 **   T_ftpend  rows written since the last merge, one record each: the
 **             row's length and its terms with their counts
 **
@@ -28,6 +31,7 @@
 #include "fulltext/fulltext.h"
 #include "table/table.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,8 +53,8 @@ int vg_fulltext_create(sqlite3 *db, const char *zSchema, const char *zName, char
       "CREATE TABLE \"%w\".\"%w_ftstat\"(part INTEGER PRIMARY KEY, n_rows INTEGER NOT NULL, "
       "n_terms INTEGER NOT NULL, n_pending INTEGER NOT NULL) STRICT;"
       "CREATE TABLE \"%w\".\"%w_ftpost\"(part INTEGER NOT NULL, term INTEGER NOT NULL, "
-      "first INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL, "
-      "PRIMARY KEY(part, term, first)) STRICT, WITHOUT ROWID;"
+      "first INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL, max_tf INTEGER NOT NULL, "
+      "min_len INTEGER NOT NULL, PRIMARY KEY(part, term, first)) STRICT, WITHOUT ROWID;"
       "CREATE TABLE \"%w\".\"%w_ftpend\"(row INTEGER PRIMARY KEY, part INTEGER NOT NULL, "
       "data BLOB NOT NULL, UNIQUE(part, row)) STRICT;",
       zSchema, zName, zSchema, zName, zSchema, zName);
@@ -160,21 +164,23 @@ static char *stmt_sql(VgFulltext *f, int e) {
       return sqlite3_mprintf("DELETE FROM %s WHERE part = ?1", Q);
     case VG_FT_S_POST_LIST:
       return sqlite3_mprintf(
-          "SELECT first, n, data FROM %s WHERE part = ?1 AND term = ?2 AND first >= ?3 "
-          "ORDER BY first",
+          "SELECT first, n, data, max_tf, min_len FROM %s WHERE part = ?1 AND term = ?2 AND "
+          "first >= ?3 ORDER BY first",
           P);
     case VG_FT_S_POST_AT:
       return sqlite3_mprintf(
-          "SELECT first, n, data FROM %s WHERE part = ?1 AND term = ?2 AND first <= ?3 "
-          "ORDER BY first DESC LIMIT 1",
+          "SELECT first, n, data, max_tf, min_len FROM %s WHERE part = ?1 AND term = ?2 AND "
+          "first <= ?3 ORDER BY first DESC LIMIT 1",
           P);
     case VG_FT_S_POST_CUT:
       return sqlite3_mprintf("DELETE FROM %s WHERE part = ?1 AND term = ?2 AND first >= ?3", P);
     case VG_FT_S_POST_DEL:
       return sqlite3_mprintf("DELETE FROM %s WHERE part = ?1 AND term = ?2 AND first = ?3", P);
     case VG_FT_S_POST_PUT:
-      return sqlite3_mprintf("INSERT INTO %s(part, term, first, n, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-                             P);
+      return sqlite3_mprintf(
+          "INSERT INTO %s(part, term, first, n, data, max_tf, min_len) VALUES (?1, ?2, ?3, ?4, ?5, "
+          "?6, ?7)",
+          P);
     default:
       return 0;
   }
@@ -380,20 +386,55 @@ static int postbuf_room(PostBuf *p, int nMore) {
 
 /* Append the postings of the chunk on the current row of s (first, n,
 ** data) to p, whose postings from iList on are the same list's. */
-static int postbuf_read_chunk(VgFulltext *f, sqlite3_stmt *s, sqlite3_int64 part, PostBuf *p,
-                              int iList, char **pzErr) {
-  sqlite3_int64 first = sqlite3_column_int64(s, 0);
+/* The largest tf and the smallest length of a[0, n), n > 0. */
+static void postings_bounds(const FtPosting *a, int n, uint32_t *pMaxTf, uint32_t *pMinLen) {
+  uint32_t maxTf = a[0].tf, minLen = a[0].len;
+  for (int i = 1; i < n; i++) {
+    if (a[i].tf > maxTf) maxTf = a[i].tf;
+    if (a[i].len < minLen) minLen = a[i].len;
+  }
+  *pMaxTf = maxTf;
+  *pMinLen = minLen;
+}
+
+/* Decode chunk c into a[0, c->n): 0, or -1 when its bytes are damaged or
+** its bounds are not exactly its postings' (a query trusts them to skip). */
+static int chunk_decode(const VgFtChunk *c, const unsigned char *z, FtPosting *a) {
+  uint32_t maxTf, minLen;
+  if (ft_postings_decode(z, c->nByte, c->first, c->n, a) != 0) return -1;
+  postings_bounds(a, c->n, &maxTf, &minLen);
+  return maxTf == c->maxTf && minLen == c->minLen ? 0 : -1;
+}
+
+/* The chunk the row s of VG_FT_S_POST_LIST (or _AT) holds, its bytes left in s. */
+static int chunk_read(VgFulltext *f, sqlite3_stmt *s, sqlite3_int64 part, VgFtChunk *c,
+                      const unsigned char **pz, char **pzErr) {
   sqlite3_int64 n = sqlite3_column_int64(s, 1);
-  const unsigned char *a = sqlite3_column_blob(s, 2);
-  int nByte = sqlite3_column_bytes(s, 2);
-  if (n < 1 || n > nByte) return ft_corrupt(f, pzErr, "a posting chunk of partition", part);
-  int rc = postbuf_room(p, (int)n);
-  if (rc != SQLITE_OK) return rc;
-  if (ft_postings_decode(a, nByte, first, (int)n, p->a + p->n) != 0 ||
-      (p->n > iList && p->a[p->n].rowid <= p->a[p->n - 1].rowid)) {
+  sqlite3_int64 maxTf = sqlite3_column_int64(s, 3), minLen = sqlite3_column_int64(s, 4);
+  *pz = sqlite3_column_blob(s, 2);
+  memset(c, 0, sizeof(*c));
+  c->first = sqlite3_column_int64(s, 0);
+  c->nByte = sqlite3_column_bytes(s, 2);
+  if (n < 1 || n > c->nByte || maxTf < 1 || maxTf > UINT32_MAX || minLen < 1 || minLen > UINT32_MAX) {
     return ft_corrupt(f, pzErr, "a posting chunk of partition", part);
   }
-  p->n += (int)n;
+  c->n = (int)n;
+  c->maxTf = (uint32_t)maxTf;
+  c->minLen = (uint32_t)minLen;
+  return SQLITE_OK;
+}
+
+static int postbuf_read_chunk(VgFulltext *f, sqlite3_stmt *s, sqlite3_int64 part, PostBuf *p,
+                              int iList, char **pzErr) {
+  VgFtChunk c;
+  const unsigned char *z;
+  int rc = chunk_read(f, s, part, &c, &z, pzErr);
+  if (rc == SQLITE_OK) rc = postbuf_room(p, c.n);
+  if (rc != SQLITE_OK) return rc;
+  if (chunk_decode(&c, z, p->a + p->n) != 0 || (p->n > iList && p->a[p->n].rowid <= p->a[p->n - 1].rowid)) {
+    return ft_corrupt(f, pzErr, "a posting chunk of partition", part);
+  }
+  p->n += c.n;
   return SQLITE_OK;
 }
 
@@ -419,11 +460,15 @@ static int write_chunks(VgFulltext *f, sqlite3_int64 part, int64_t term, const F
       j++;
     }
     int nEnc = ft_postings_encode(a + i, j - i, buf);
+    uint32_t maxTf, minLen;
+    postings_bounds(a + i, j - i, &maxTf, &minLen);
     sqlite3_bind_int64(s, 1, part);
     sqlite3_bind_int64(s, 2, term);
     sqlite3_bind_int64(s, 3, a[i].rowid);
     sqlite3_bind_int(s, 4, j - i);
     sqlite3_bind_blob(s, 5, buf, nEnc, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, maxTf);
+    sqlite3_bind_int64(s, 7, minLen);
     rc = ft_run(f, s, pzErr);
     i = j;
   }
@@ -737,21 +782,112 @@ int vg_fulltext_query_terms(const char *z, int n, VgFtTerm **paTerm, int *pnTerm
   return SQLITE_OK;
 }
 
+/* The arrays of a VgFtPostings being filled: in use and allocated. */
+typedef struct ListsBuf {
+  VgFtPostings *p;
+  int nChunk;
+  size_t nChunkAlloc, nByte, nByteAlloc, nPost, nPostAlloc;
+} ListsBuf;
+
+static int grow(void **pa, size_t *pnAlloc, size_t nWant, size_t szElem) {
+  if (nWant <= *pnAlloc) return SQLITE_OK;
+  size_t nNew = *pnAlloc ? 2 * *pnAlloc : 64;
+  while (nNew < nWant) nNew *= 2;
+  void *aNew = sqlite3_realloc64(*pa, nNew * szElem);
+  if (aNew == 0) return SQLITE_NOMEM;
+  *pa = aNew;
+  *pnAlloc = nNew;
+  return SQLITE_OK;
+}
+
+static VgFtChunk *lists_chunk_add(ListsBuf *b) {
+  if (b->nChunk == INT_MAX) return 0;
+  if (grow((void **)&b->p->aChunk, &b->nChunkAlloc, (size_t)b->nChunk + 1, sizeof(VgFtChunk)) != SQLITE_OK) {
+    return 0;
+  }
+  return &b->p->aChunk[b->nChunk++];
+}
+
+/* Append a[0, n) (sorted) to b as decoded chunks of at most
+** FT_DECODED_CHUNK postings, each with its bounds. */
+#define FT_DECODED_CHUNK 256
+static int lists_add_decoded(ListsBuf *b, const FtPosting *a, int n) {
+  int rc = grow((void **)&b->p->aPost, &b->nPostAlloc, b->nPost + (size_t)n, sizeof(FtPosting));
+  if (rc != SQLITE_OK) return rc;
+  memcpy(b->p->aPost + b->nPost, a, sizeof(FtPosting) * (size_t)n);
+  for (int i = 0; i < n; i += FT_DECODED_CHUNK) {
+    VgFtChunk *c = lists_chunk_add(b);
+    if (c == 0) return SQLITE_NOMEM;
+    memset(c, 0, sizeof(*c));
+    c->n = n - i < FT_DECODED_CHUNK ? n - i : FT_DECODED_CHUNK;
+    c->first = a[i].rowid;
+    c->iData = b->nPost + (size_t)i;
+    postings_bounds(a + i, c->n, &c->maxTf, &c->minLen);
+  }
+  b->nPost += (size_t)n;
+  return SQLITE_OK;
+}
+
+/* Merge a term's pending postings aPend[0, nPend) (sorted) into its chunks
+** b->p->aChunk[iFirst, b->nChunk): the chunks from the last that starts
+** below the first pending rowid on are decoded, merged with them and
+** replaced by decoded chunks.  New rows come last, so that is usually the
+** list's last chunk. */
+static int lists_add_pending(ListsBuf *b, int iFirst, const PendPosting *aPend, int nPend, PostBuf *pOld,
+                             PostBuf *pAll, char **pzErr) {
+  VgFtPostings *p = b->p;
+  int iFrom = b->nChunk;
+  while (iFrom > iFirst && p->aChunk[iFrom - 1].first >= aPend[0].p.rowid) iFrom--;
+  if (iFrom > iFirst) iFrom--;
+  pOld->n = 0;
+  for (int i = iFrom; i < b->nChunk; i++) {
+    const VgFtChunk *c = &p->aChunk[i];
+    const FtPosting *a;
+    int rc = postbuf_room(pOld, c->n);
+    if (rc == SQLITE_OK) {
+      rc = vg_fulltext_chunk(p, c, i + 1 < b->nChunk ? c + 1 : 0, pOld->a + pOld->n, &a, pzErr);
+    }
+    if (rc != SQLITE_OK) return rc;
+    if (a != pOld->a + pOld->n) memcpy(pOld->a + pOld->n, a, sizeof(FtPosting) * (size_t)c->n);
+    pOld->n += c->n;
+  }
+  pAll->n = 0;
+  int rc = postbuf_room(pAll, pOld->n + nPend);
+  if (rc != SQLITE_OK) return rc;
+  int i = 0, j = 0;
+  while (i < pOld->n || j < nPend) {
+    if (j >= nPend || (i < pOld->n && pOld->a[i].rowid < aPend[j].p.rowid)) {
+      pAll->a[pAll->n++] = pOld->a[i++];
+    } else {
+      if (i < pOld->n && pOld->a[i].rowid == aPend[j].p.rowid) {
+        return ft_corrupt(b->p->f, pzErr, "a row indexed twice, rowid", aPend[j].p.rowid);
+      }
+      pAll->a[pAll->n++] = aPend[j++].p;
+    }
+  }
+  b->nChunk = iFrom;
+  return lists_add_decoded(b, pAll->a, pAll->n);
+}
+
 int vg_fulltext_postings(VgFulltext *f, sqlite3_int64 part, const VgFtTerm *aTerm, int nTerm,
                          VgFtPostings *pOut, char **pzErr) {
   sqlite3_stmt *s;
-  PostBuf buf = {0, 0, 0};
+  PostBuf old = {0, 0, 0}, all = {0, 0, 0};
+  ListsBuf b;
   memset(pOut, 0, sizeof(*pOut));
+  memset(&b, 0, sizeof(b));
+  b.p = pOut;
+  pOut->f = f;
+  pOut->part = part;
   pOut->aStart = sqlite3_malloc64(sizeof(int) * (size_t)(nTerm + 1));
   if (pOut->aStart == 0) return SQLITE_NOMEM;
   /* Pending rows first: a posting per query term they hold. */
   PendPosting *aPend = 0;
-  size_t nPend = 0;
+  size_t nPend = 0, iPend = 0;
   int rc = pending_postings(f, part, aTerm, nTerm, &aPend, &nPend, 0, 0, pzErr);
-  /* Then each term's chunks, and its pending postings after them. */
-  size_t iPend = 0;
+  /* Then each term's chunks, bytes copied (a row's blob lasts one step). */
   for (int t = 0; rc == SQLITE_OK && t < nTerm; t++) {
-    pOut->aStart[t] = buf.n;
+    pOut->aStart[t] = b.nChunk;
     rc = ft_stmt(f, VG_FT_S_POST_LIST, &s, pzErr);
     if (rc != SQLITE_OK) break;
     sqlite3_bind_int64(s, 1, part);
@@ -759,32 +895,55 @@ int vg_fulltext_postings(VgFulltext *f, sqlite3_int64 part, const VgFtTerm *aTer
     sqlite3_bind_int64(s, 3, INT64_MIN);
     int step;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-      rc = postbuf_read_chunk(f, s, part, &buf, pOut->aStart[t], pzErr);
+      VgFtChunk one, *c;
+      const unsigned char *z;
+      rc = chunk_read(f, s, part, &one, &z, pzErr);
+      if (rc == SQLITE_OK) rc = grow((void **)&pOut->aByte, &b.nByteAlloc, b.nByte + (size_t)one.nByte, 1);
+      if (rc == SQLITE_OK && (c = lists_chunk_add(&b)) == 0) rc = SQLITE_NOMEM;
       if (rc != SQLITE_OK) break;
+      memcpy(pOut->aByte + b.nByte, z, (size_t)one.nByte);
+      one.iData = b.nByte;
+      b.nByte += (size_t)one.nByte;
+      *c = one;
     }
     if (rc == SQLITE_OK && step != SQLITE_DONE) rc = ft_error(f, step, pzErr);
     sqlite3_reset(s);
-    while (rc == SQLITE_OK && iPend < nPend && aPend[iPend].term == aTerm[t].hash) {
-      rc = postbuf_room(&buf, 1);
-      if (rc == SQLITE_OK) buf.a[buf.n++] = aPend[iPend++].p;
+    size_t jPend = iPend;
+    while (jPend < nPend && aPend[jPend].term == aTerm[t].hash) jPend++;
+    if (rc == SQLITE_OK && jPend > iPend) {
+      rc = lists_add_pending(&b, pOut->aStart[t], aPend + iPend, (int)(jPend - iPend), &old, &all, pzErr);
     }
+    iPend = jPend;
   }
-  pOut->aStart[nTerm] = buf.n;
-  sqlite3_free(aPend);
-  if (rc != SQLITE_OK) {
-    sqlite3_free(buf.a);
-    sqlite3_free(pOut->aStart);
-    memset(pOut, 0, sizeof(*pOut));
-    return rc;
-  }
-  pOut->a = buf.a;
+  pOut->aStart[nTerm] = b.nChunk;
   pOut->nTerm = nTerm;
+  sqlite3_free(aPend);
+  sqlite3_free(old.a);
+  sqlite3_free(all.a);
+  if (rc != SQLITE_OK) vg_fulltext_postings_free(pOut);
+  return rc;
+}
+
+int vg_fulltext_chunk(const VgFtPostings *p, const VgFtChunk *c, const VgFtChunk *pNext,
+                      FtPosting *aBuf, const FtPosting **paOut, char **pzErr) {
+  const FtPosting *a = aBuf;
+  if (c->nByte == 0) {
+    a = p->aPost + c->iData;
+  } else if (chunk_decode(c, p->aByte + c->iData, aBuf) != 0) {
+    return ft_corrupt(p->f, pzErr, "a posting chunk of partition", p->part);
+  }
+  if (pNext && a[c->n - 1].rowid >= pNext->first) {
+    return ft_corrupt(p->f, pzErr, "posting chunks that overlap, in partition", p->part);
+  }
+  *paOut = a;
   return SQLITE_OK;
 }
 
 void vg_fulltext_postings_free(VgFtPostings *p) {
-  sqlite3_free(p->a);
+  sqlite3_free(p->aChunk);
   sqlite3_free(p->aStart);
+  sqlite3_free(p->aByte);
+  sqlite3_free(p->aPost);
   memset(p, 0, sizeof(*p));
 }
 
@@ -814,7 +973,8 @@ static int stored_marks(VgFulltext *f, sqlite3_int64 part, MarkSum *pm, sqlite3_
                         sqlite3_int64 *pnBad, char **pzErr) {
   sqlite3_stmt *s = 0;
   PostBuf buf = {0, 0, 0};
-  char *zSql = sqlite3_mprintf("SELECT first, n, data, term FROM %s WHERE part = ?1", f->azTable[VG_FT_T_POST]);
+  char *zSql = sqlite3_mprintf("SELECT first, n, data, max_tf, min_len, term FROM %s WHERE part = ?1",
+                               f->azTable[VG_FT_T_POST]);
   int rc = zSql ? sqlite3_prepare_v2(f->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
   sqlite3_free(zSql);
   if (rc != SQLITE_OK) return rc == SQLITE_NOMEM ? rc : ft_error(f, rc, pzErr);
@@ -830,7 +990,7 @@ static int stored_marks(VgFulltext *f, sqlite3_int64 part, MarkSum *pm, sqlite3_
     } else if (rcc != SQLITE_OK) {
       (*pnBad)++;
     }
-    int64_t term = sqlite3_column_int64(s, 3);
+    int64_t term = sqlite3_column_int64(s, 5);
     for (int i = 0; rcc == SQLITE_OK && i < buf.n; i++) {
       pm->sum += posting_mark(part, term, &buf.a[i]);
       pm->n++;

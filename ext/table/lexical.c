@@ -19,11 +19,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One query term's postings, sorted by rowid, and where a walk is in them. */
+/* One query term's posting list and where a walk is in it: at the first
+** posting >= target in chunk iChunk or a later one; exactly at p when
+** chunk iChunk is decoded (p != 0).  iChunk == nChunk: the walk is over. */
 typedef struct TermCursor {
-  const FtPosting *a, *p, *pEnd; /* the list, the current posting, its end */
-  double idf, qtf;
-  double ub; /* no row's weight for this term is above it */
+  const VgFtChunk *aChunk;
+  const double *aBound; /* each chunk's bound on the term's weight in a row */
+  int nChunk, iChunk;
+  int64_t target;
+  const FtPosting *a, *p, *pEnd; /* chunk iChunk decoded: its start, the walk, its end */
+  FtPosting *aBuf;               /* room to decode the list's largest chunk */
+  double idf;
+  double ub; /* the largest chunk bound: no row's weight is above it */
 } TermCursor;
 
 struct VgLex {
@@ -33,6 +40,8 @@ struct VgLex {
   VgFtPostings po;
   TermCursor *aCur;
   int nCur;
+  double *aBound;
+  FtPosting *aBuf;
   double avgLen;
 };
 
@@ -50,7 +59,11 @@ int vg_lex_new(const VgLexSpec *pSpec, VgLex **ppLex) {
 static void lex_lists_free(VgLex *q) {
   vg_fulltext_postings_free(&q->po);
   sqlite3_free(q->aCur);
+  sqlite3_free(q->aBound);
+  sqlite3_free(q->aBuf);
   q->aCur = 0;
+  q->aBound = 0;
+  q->aBuf = 0;
   q->nCur = 0;
 }
 
@@ -63,11 +76,6 @@ void vg_lex_free(VgLex *q) {
 
 static int cmp_i64(const void *x, const void *y) {
   sqlite3_int64 a = *(const sqlite3_int64 *)x, b = *(const sqlite3_int64 *)y;
-  return a < b ? -1 : a > b;
-}
-
-static int cmp_posting_rowid(const void *x, const void *y) {
-  int64_t a = ((const FtPosting *)x)->rowid, b = ((const FtPosting *)y)->rowid;
   return a < b ? -1 : a > b;
 }
 
@@ -106,7 +114,7 @@ static const FtPosting *seek_rowid(const FtPosting *p, const FtPosting *pEnd, sq
 }
 
 static double term_weight(const VgLex *q, const TermCursor *c, const FtPosting *p) {
-  return c->qtf * ft_bm25_term(c->idf, p->tf, p->len, q->avgLen, q->pSpec->k1, q->pSpec->b);
+  return ft_bm25_term(c->idf, p->tf, p->len, q->avgLen, q->pSpec->k1, q->pSpec->b);
 }
 
 /* The rows that pass the query's filters (pRows, partition bound to ?1),
@@ -143,6 +151,70 @@ static int filter_rows(sqlite3_stmt *pRows, sqlite3_int64 part, const char *zTab
   return SQLITE_OK;
 }
 
+/* ---- cursors ------------------------------------------------------------ */
+
+static int cur_done(const TermCursor *c) { return c->iChunk >= c->nChunk; }
+
+/* The lowest rowid the cursor's next posting may have (its rowid, when
+** the chunk is decoded or the cursor is at its start). */
+static int64_t cur_key(const TermCursor *c) {
+  if (c->p) return c->p->rowid;
+  int64_t first = c->aChunk[c->iChunk].first;
+  return c->target > first ? c->target : first;
+}
+
+/* The last rowid chunk i of c may hold. */
+static int64_t chunk_last(const TermCursor *c, int i) {
+  return i + 1 < c->nChunk ? c->aChunk[i + 1].first - 1 : INT64_MAX;
+}
+
+/* Move c to its first posting >= rowid, decoding nothing: into the chunk
+** that may hold it (each chunk is stepped over once in a walk). */
+static void cur_skip(TermCursor *c, int64_t rowid) {
+  if (cur_done(c) || rowid <= cur_key(c)) return;
+  int i = c->iChunk;
+  while (i + 1 < c->nChunk && c->aChunk[i + 1].first <= rowid) i++;
+  c->target = rowid;
+  if (i != c->iChunk) {
+    c->iChunk = i;
+    c->p = 0;
+  } else if (c->p) {
+    c->p = seek_rowid(c->p, c->pEnd, rowid);
+    if (c->p == c->pEnd) {
+      c->iChunk++; /* whose first rowid is above rowid */
+      c->p = 0;
+    }
+  }
+}
+
+/* Decode c's chunk and put c at its first posting >= target, or at the
+** next chunk's start if it has none. */
+static int cur_load(VgLex *q, TermCursor *c, char **pzErr) {
+  const VgFtChunk *k = &c->aChunk[c->iChunk];
+  const FtPosting *a;
+  int rc = vg_fulltext_chunk(&q->po, k, c->iChunk + 1 < c->nChunk ? k + 1 : 0, c->aBuf, &a, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  c->a = a;
+  c->pEnd = a + k->n;
+  c->p = c->target > k->first ? seek_rowid(a, c->pEnd, c->target) : a;
+  if (c->p == c->pEnd) {
+    c->iChunk++;
+    c->p = 0;
+  }
+  return SQLITE_OK;
+}
+
+/* Step c past its current posting. */
+static void cur_next(TermCursor *c) {
+  if (++c->p == c->pEnd) {
+    c->iChunk++;
+    c->p = 0;
+    c->target = INT64_MIN;
+  }
+}
+
+/* ---- a partition's walk --------------------------------------------------- */
+
 /* Read part's lists into q->po and set up a cursor per term that has any,
 ** sorted by their bounds, lowest first. */
 static int lex_lists(VgLex *q, sqlite3_int64 part, const VgFtStat *st, char **pzErr) {
@@ -150,33 +222,43 @@ static int lex_lists(VgLex *q, sqlite3_int64 part, const VgFtStat *st, char **pz
   lex_lists_free(q);
   int rc = vg_fulltext_postings(s->pFulltext, part, s->aTerm, s->nTerm, &q->po, pzErr);
   if (rc != SQLITE_OK) return rc;
-  q->aCur = sqlite3_malloc64(sizeof(TermCursor) * (size_t)(q->po.nTerm + 1));
-  if (q->aCur == 0) return SQLITE_NOMEM;
+  const VgFtPostings *po = &q->po;
+  int nChunk = po->aStart[po->nTerm];
+  size_t nBuf = 0;
+  for (int i = 0; i < nChunk; i++) {
+    if (po->aChunk[i].nByte > 0) nBuf += (size_t)po->aChunk[i].n; /* more than needed: simple */
+  }
+  q->aCur = sqlite3_malloc64(sizeof(TermCursor) * (size_t)(po->nTerm + 1));
+  q->aBound = sqlite3_malloc64(sizeof(double) * (size_t)(nChunk + 1));
+  q->aBuf = sqlite3_malloc64(sizeof(FtPosting) * (nBuf + 1));
+  if (q->aCur == 0 || q->aBound == 0 || q->aBuf == 0) return SQLITE_NOMEM;
   q->avgLen = (double)st->nTerms / (double)st->nRows;
-  for (int t = 0; t < q->po.nTerm; t++) {
-    FtPosting *a = q->po.a + q->po.aStart[t];
-    int n = q->po.aStart[t + 1] - q->po.aStart[t];
+  size_t iBuf = 0;
+  for (int t = 0; t < po->nTerm; t++) {
+    int iFirst = po->aStart[t], n = po->aStart[t + 1] - iFirst;
     if (n == 0) continue;
-    /* Chunks come in rowid order, pending rows after them: a pending row
-    ** below the last merged one puts the list out of order. */
-    uint32_t tfMax = a[0].tf, lenMin = a[0].len;
-    int bSorted = 1;
-    for (int i = 1; i < n; i++) {
-      if (a[i].rowid < a[i - 1].rowid) bSorted = 0;
-      if (a[i].tf > tfMax) tfMax = a[i].tf;
-      if (a[i].len < lenMin) lenMin = a[i].len;
-    }
-    if (!bSorted) qsort(a, (size_t)n, sizeof(FtPosting), cmp_posting_rowid);
     TermCursor *c = &q->aCur[q->nCur++];
-    c->a = c->p = a;
-    c->pEnd = a + n;
-    c->idf = ft_bm25_idf(st->nRows, n);
-    c->qtf = s->aTerm[t].tf;
-    /* The weight grows with tf and falls with len: the largest tf with the
-    ** smallest len bounds every row's (a little above it, if no row has
-    ** both). */
-    FtPosting best = {0, tfMax, lenMin};
-    c->ub = term_weight(q, c, &best) * (1.0 + 1e-9);
+    memset(c, 0, sizeof(*c));
+    c->aChunk = po->aChunk + iFirst;
+    c->aBound = q->aBound + iFirst;
+    c->nChunk = n;
+    c->target = INT64_MIN;
+    c->aBuf = q->aBuf + iBuf;
+    int df = 0, nMax = 0;
+    for (int i = 0; i < n; i++) {
+      df += c->aChunk[i].n;
+      if (c->aChunk[i].nByte > 0 && c->aChunk[i].n > nMax) nMax = c->aChunk[i].n;
+    }
+    iBuf += (size_t)nMax;
+    c->idf = ft_bm25_idf(st->nRows, df);
+    /* The weight grows with tf and falls with len: a chunk's largest tf
+    ** with its smallest len bounds every row's in it (a little above, for
+    ** the rounding of sums). */
+    for (int i = 0; i < n; i++) {
+      FtPosting best = {0, c->aChunk[i].maxTf, c->aChunk[i].minLen};
+      q->aBound[iFirst + i] = term_weight(q, c, &best) * (1.0 + 1e-9);
+      if (q->aBound[iFirst + i] > c->ub) c->ub = q->aBound[iFirst + i];
+    }
   }
   if (q->nCur > 1) qsort(q->aCur, (size_t)q->nCur, sizeof(TermCursor), cmp_cursor_ub);
   return SQLITE_OK;
@@ -198,49 +280,96 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
   int m = q->nCur;
   TermCursor *aCur = q->aCur;
   if (rc == SQLITE_OK) {
-    aPrefix = sqlite3_malloc64(sizeof(double) * (size_t)(m + 1));
+    aPrefix = sqlite3_malloc64(sizeof(double) * (size_t)(2 * m + 1));
     if (aPrefix == 0) rc = SQLITE_NOMEM;
   }
+  double *aRowBound = aPrefix + m; /* per row: the low lists' chunk bounds, summed */
   for (int j = 0; rc == SQLITE_OK && j < m; j++) aPrefix[j] = (j ? aPrefix[j - 1] : 0.0) + aCur[j].ub;
-  /* MaxScore (Turtle and Flood): once the k best rows so far all score at
-  ** least theta, a row holding only terms 0..nLow-1, whose bounds sum to
-  ** less than theta, cannot enter (not even on a tie, which a row of an
-  ** earlier partition with a larger rowid could lose).  Rows are found in the other (essential)
-  ** lists, document at a time; the low lists are probed for them only
-  ** while the bounds left could still lift the row above theta. */
+  /* MaxScore (Turtle and Flood) with block bounds (Ding and Suel): once the
+  ** k best rows so far all score at least theta, a row holding only terms
+  ** 0..nLow-1, whose bounds sum to less than theta, cannot enter (not even
+  ** on a tie, which a row of an earlier partition with a larger rowid could
+  ** lose).  Rows are found in the other (essential) lists, document at a
+  ** time; the low lists are probed for them only while the bounds left
+  ** could still lift the row above theta.  And a run of rowids in which
+  ** every list stays in one chunk, whose bounds sum to less than theta, is
+  ** stepped over without decoding those chunks. */
   int bTheta = rc == SQLITE_OK && q->top.n == q->top.k; /* full from earlier partitions */
   double theta = bTheta ? -q->top.a[0].distance : 0.0;
   int nLow = 0;
   while (bTheta && nLow < m && aPrefix[nLow] < theta) nLow++;
+  int bRun = 0;         /* rows up to hiRun are in a run whose bounds reach theta */
+  int64_t hiRun = 0;
   while (rc == SQLITE_OK) {
     sqlite3_int64 rowid = 0;
     int bAny = 0;
     for (int j = nLow; j < m; j++) {
-      if (aCur[j].p < aCur[j].pEnd && (!bAny || aCur[j].p->rowid < rowid)) {
-        rowid = aCur[j].p->rowid;
+      if (!cur_done(&aCur[j]) && (!bAny || cur_key(&aCur[j]) < rowid)) {
+        rowid = cur_key(&aCur[j]);
         bAny = 1;
       }
     }
     if (!bAny) break;
+    if (bTheta && (!bRun || rowid > hiRun)) {
+      /* The run [rowid, hi] within every list's current chunk (the low
+      ** lists moved to rowid first): a list whose next posting is past hi
+      ** holds none of it, the others' chunk bounds bound it. */
+      int64_t hi = INT64_MAX;
+      double bound = 0.0;
+      for (int j = 0; j < m; j++) {
+        if (j < nLow) cur_skip(&aCur[j], rowid);
+        if (!cur_done(&aCur[j]) && chunk_last(&aCur[j], aCur[j].iChunk) < hi) {
+          hi = chunk_last(&aCur[j], aCur[j].iChunk);
+        }
+      }
+      for (int j = 0; j < m; j++) {
+        const TermCursor *c = &aCur[j];
+        double b = !cur_done(c) && cur_key(c) <= hi ? c->aBound[c->iChunk] : 0.0;
+        if (j < nLow) aRowBound[j] = (j ? aRowBound[j - 1] : 0.0) + b;
+        bound += b;
+      }
+      if (bound < theta) {
+        if (hi == INT64_MAX) break;
+        for (int j = nLow; j < m; j++) cur_skip(&aCur[j], hi + 1);
+        bRun = 0;
+        continue;
+      }
+      bRun = 1;
+      hiRun = hi;
+    }
+    /* The essential lists' chunks that may hold rowid, decoded: a cursor
+    ** that moves past it sends the walk back for the next lowest. */
+    int bMoved = 0;
+    for (int j = nLow; rc == SQLITE_OK && j < m; j++) {
+      TermCursor *c = &aCur[j];
+      if (cur_done(c) || c->p || cur_key(c) != rowid) continue;
+      rc = cur_load(q, c, pzErr);
+      if (rc == SQLITE_OK && (cur_done(c) || cur_key(c) != rowid)) bMoved = 1;
+    }
+    if (rc != SQLITE_OK || bMoved) continue;
     double score = 0.0;
     for (int j = nLow; j < m; j++) {
-      if (aCur[j].p < aCur[j].pEnd && aCur[j].p->rowid == rowid) {
+      if (!cur_done(&aCur[j]) && aCur[j].p && aCur[j].p->rowid == rowid) {
         score += term_weight(q, &aCur[j], aCur[j].p);
-        aCur[j].p++;
+        cur_next(&aCur[j]);
       }
     }
     if (pRows && !sorted_has(aPass, nPass, rowid, &iPass)) continue;
     if (s->aRowid && !sorted_has(s->aRowid, s->nRowid, rowid, &iRowid)) continue;
+    /* The low lists, while their run's bounds could lift the row above theta. */
     int bPruned = 0;
-    for (int j = nLow - 1; j >= 0; j--) {
-      if (bTheta && score + aPrefix[j] < theta) {
+    for (int j = nLow - 1; rc == SQLITE_OK && j >= 0; j--) {
+      if (score + aRowBound[j] < theta) {
         bPruned = 1;
         break;
       }
       TermCursor *c = &aCur[j];
-      c->p = seek_rowid(c->p, c->pEnd, rowid);
-      if (c->p < c->pEnd && c->p->rowid == rowid) score += term_weight(q, c, c->p);
+      cur_skip(c, rowid);
+      if (cur_done(c) || cur_key(c) != rowid) continue;
+      if (c->p == 0) rc = cur_load(q, c, pzErr);
+      if (rc == SQLITE_OK && !cur_done(c) && c->p && c->p->rowid == rowid) score += term_weight(q, c, c->p);
     }
+    if (rc != SQLITE_OK) break;
     if (bPruned || !topk_accepts(&q->top, -score, rowid)) continue;
     if (topk_push(&q->top, -score, rowid) != HNSW_OK) {
       rc = SQLITE_NOMEM;
@@ -250,6 +379,7 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
       bTheta = 1;
       theta = -q->top.a[0].distance;
       while (nLow < m && aPrefix[nLow] < theta) nLow++;
+      bRun = 0; /* a higher theta may prune the run, and new low lists need their bounds */
     }
   }
   sqlite3_free(aPrefix);
@@ -257,14 +387,32 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
   return rc;
 }
 
-double vg_lex_score(const VgLex *q, sqlite3_int64 rowid) {
-  double score = 0.0;
+int vg_lex_score(VgLex *q, sqlite3_int64 rowid, double *pScore, char **pzErr) {
+  *pScore = 0.0;
   for (int j = 0; j < q->nCur; j++) {
-    const TermCursor *c = &q->aCur[j];
+    TermCursor *c = &q->aCur[j];
+    /* The last chunk that starts at or below rowid. */
+    int lo = 0, hi = c->nChunk;
+    while (lo < hi) {
+      int mid = lo + (hi - lo) / 2;
+      if (c->aChunk[mid].first <= rowid) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    if (lo == 0) continue;
+    if (c->p == 0 || c->iChunk != lo - 1) {
+      c->iChunk = lo - 1;
+      c->p = 0;
+      c->target = INT64_MIN;
+      int rc = cur_load(q, c, pzErr); /* at the chunk's start: it is not empty */
+      if (rc != SQLITE_OK) return rc;
+    }
     const FtPosting *p = seek_rowid(c->a, c->pEnd, rowid);
-    if (p < c->pEnd && p->rowid == rowid) score += term_weight(q, c, p);
+    if (p < c->pEnd && p->rowid == rowid) *pScore += term_weight(q, c, p);
   }
-  return score;
+  return SQLITE_OK;
 }
 
 void vg_lex_take(VgLex *q, VgHit **paHit, int *pnHit) {

@@ -557,11 +557,28 @@ typedef struct VgFtTerm {
   uint32_t tf;
 } VgFtTerm;
 
-/* The postings of each query term t: a[aStart[t], aStart[t + 1]). */
+/* A chunk of a posting list, as a query reads it: decoded only if the
+** query needs its rows.  Its largest tf and smallest row length bound the
+** BM25 weight of every posting in it. */
+typedef struct VgFtChunk {
+  int64_t first; /* its first rowid; it ends before the next chunk's */
+  uint32_t maxTf, minLen;
+  int n;         /* postings */
+  int nByte;     /* > 0: encoded, at aByte + iData; 0: decoded, at aPost + iData */
+  size_t iData;
+} VgFtChunk;
+
+/* The posting lists of a query's terms in one partition: term t's chunks
+** are aChunk[aStart[t], aStart[t + 1]), by rowid.  Pending rows' postings
+** come decoded, merged with the chunks whose rowids they fall among. */
 typedef struct VgFtPostings {
-  FtPosting *a;
+  VgFulltext *f;
+  sqlite3_int64 part;
+  VgFtChunk *aChunk;
   int *aStart;
   int nTerm;
+  unsigned char *aByte;
+  FtPosting *aPost;
 } VgFtPostings;
 
 int vg_fulltext_create(sqlite3 *db, const char *zSchema, const char *zName, char **pzErr);
@@ -582,9 +599,15 @@ int vg_fulltext_stat(VgFulltext *f, sqlite3_int64 part, VgFtStat *pStat, char **
 /* A query text's terms (*pnTerm is 0 when it has none: only stop words or
 ** punctuation); *paTerm from sqlite3_malloc. */
 int vg_fulltext_query_terms(const char *z, int n, VgFtTerm **paTerm, int *pnTerm);
-/* Every posting of each term in partition part. */
+/* The posting lists of each term in partition part. */
 int vg_fulltext_postings(VgFulltext *f, sqlite3_int64 part, const VgFtTerm *aTerm, int nTerm,
                          VgFtPostings *pOut, char **pzErr);
+/* The postings of chunk c of p: *paOut points into p, or to aBuf (room for
+** c->n) where an encoded chunk is decoded.  SQLITE_CORRUPT_VTAB when the
+** chunk is damaged or reaches the next chunk of its list (pNext; 0 for the
+** last). */
+int vg_fulltext_chunk(const VgFtPostings *p, const VgFtChunk *c, const VgFtChunk *pNext,
+                      FtPosting *aBuf, const FtPosting **paOut, char **pzErr);
 void vg_fulltext_postings_free(VgFtPostings *p);
 
 /* What vg_hnsw_check finds of the index against the rows: each row's text
@@ -688,8 +711,9 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
 /* The rows kept, highest score first (ties by rowid), each hit's distance
 ** field holding its score; the caller frees *paHit with hnsw_mem_free. */
 void vg_lex_take(VgLex *q, VgHit **paHit, int *pnHit);
-/* The score of any row of the partition last searched (0: no query term). */
-double vg_lex_score(const VgLex *q, sqlite3_int64 rowid);
+/* The score of any row of the partition last searched into *pScore (0: no
+** query term); rows asked for in rising rowid order decode least. */
+int vg_lex_score(VgLex *q, sqlite3_int64 rowid, double *pScore, char **pzErr);
 
 /* A hybrid query ranks the union of the vector and the full-text query's
 ** best VG_HYBRID_DEPTH rows (or k, if more) by

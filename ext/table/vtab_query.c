@@ -842,6 +842,11 @@ static int hybrid_hit_cmp(const void *x, const void *y) {
   return a->rowid < b->rowid ? -1 : a->rowid > b->rowid;
 }
 
+static int hybrid_hit_rowid_cmp(const void *x, const void *y) {
+  sqlite3_int64 a = ((const HybridHit *)x)->rowid, b = ((const HybridHit *)y)->rowid;
+  return a < b ? -1 : a > b;
+}
+
 /* Add to pOut the union of partition part's two rankings, each row with
 ** its fused score (w the vector side's weight). */
 static int hybrid_partition(VgVtab *p, QueryRun *q, const VgLexSpec *ls, double w, Hnsw *h,
@@ -866,7 +871,8 @@ static int hybrid_partition(VgVtab *p, QueryRun *q, const VgLexSpec *ls, double 
     aBuf = sqlite3_malloc64(sizeof(float) * (size_t)a->spec.nDims);
     if (aBuf == 0 || i64map_reserve(&seen, (size_t)nV) != HNSW_OK) rc = SQLITE_NOMEM;
   }
-  /* The vector side's rows, with their BM25 (0 without a query word)... */
+  /* The vector side's rows, with their BM25 (0 without a query word),
+  ** looked up in rowid order... */
   for (int i = 0; rc == SQLITE_OK && i < nV; i++) {
     HybridHit *c = hybrid_hit_add(pOut);
     if (c == 0 || i64map_put(&seen, aV[i].rowid, 0) != HNSW_OK) {
@@ -875,7 +881,16 @@ static int hybrid_partition(VgVtab *p, QueryRun *q, const VgLexSpec *ls, double 
     }
     c->rowid = aV[i].rowid;
     c->distance = aV[i].distance;
-    c->bm25 = vg_lex_score(pLex, aV[i].rowid);
+  }
+  if (rc == SQLITE_OK && pOut->n - iFirst > 1) {
+    qsort(pOut->a + iFirst, (size_t)(pOut->n - iFirst), sizeof(HybridHit), hybrid_hit_rowid_cmp);
+  }
+  for (int i = iFirst; rc == SQLITE_OK && i < pOut->n; i++) {
+    rc = vg_lex_score(pLex, pOut->a[i].rowid, &pOut->a[i].bm25, &zErr);
+    if (rc != SQLITE_OK) {
+      rc = engine_error(p, rc, zErr);
+      zErr = 0;
+    }
   }
   /* ...and the full-text side's others, with their distance. */
   for (int i = 0; rc == SQLITE_OK && i < nL; i++) {

@@ -21,17 +21,14 @@ WORDS = ("fever cough rash pain headache nausea fatigue chills dizziness swellin
          "the of and with").split()
 
 def bm25(rows, terms_of, query_terms):
-    """Scores of rows {rowid: text} for the query's terms (counted)."""
+    """Scores of rows {rowid: text} for the query's distinct terms."""
     docs = {r: terms_of[r] for r, t in rows.items() if t is not None}
     n = len(docs)
     if n == 0:
         return {}
     avg = sum(len(t) for t in docs.values()) / n
-    q = {}
-    for t in query_terms:
-        q[t] = q.get(t, 0) + 1
     scores = {}
-    for t, qtf in q.items():
+    for t in set(query_terms):
         holders = [r for r, ts in docs.items() if t in ts]
         df = len(holders)
         if df == 0:
@@ -40,7 +37,7 @@ def bm25(rows, terms_of, query_terms):
         for r in holders:
             tf = docs[r].count(t)
             w = idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * len(docs[r]) / avg))
-            scores[r] = scores.get(r, 0.0) + qtf * w
+            scores[r] = scores.get(r, 0.0) + w
     return scores
 
 class Model:

@@ -264,7 +264,7 @@ static void test_vg_search_modes(void **state) {
   static const char *const azQuery[] = {"fever cough", "running rash", "the vaccine", "dose"};
   for (int i = 0; i < 4; i++) {
     const char *q = azQuery[i];
-    char *zVec = sqlite3_mprintf("vg_embed(%Q, 'hash:32')", q);
+    char *zVec = sqlite3_mprintf("vg_embed(%Q, 'hash2:32')", q);
     /* Each mode is the query it names on the table. */
     char *zSearch[3], *zDirect[3];
     zSearch[0] = sqlite3_mprintf("SELECT target_rowid r, score s FROM vg_search('kb', 'acme', %Q, 7, '{\"lang\": \"en\"}', '{\"mode\": \"lexical\"}')", q);

@@ -30,16 +30,16 @@ static sqlite3 *pipeline_db(const char *zPath) {
 static void test_configure(void **state) {
   (void)state;
   sqlite3 *db = pipeline_db(":memory:");
-  tdb_expect_text(db, "{\"model\":\"hash:32\",\"dims\":32,\"redact\":{},\"chunk_tokens\":512,\"chunk_overlap\":64}",
+  tdb_expect_text(db, "{\"model\":\"hash2:32\",\"dims\":32,\"redact\":{},\"chunk_tokens\":512,\"chunk_overlap\":64}",
                   "SELECT vg_configure('notes')");
-  tdb_expect_text(db, "{\"model\":\"hash:32\",\"dims\":32,\"redact\":{},\"chunk_tokens\":100,\"chunk_overlap\":12}",
+  tdb_expect_text(db, "{\"model\":\"hash2:32\",\"dims\":32,\"redact\":{},\"chunk_tokens\":100,\"chunk_overlap\":12}",
                   "SELECT vg_configure('notes', '{\"chunk_tokens\": 100}')");
   tdb_expect_text(db,
-                  "{\"model\":\"hash:32\",\"dims\":32,\"redact\":{\"operator\":\"mask\"},\"chunk_tokens\":100,"
+                  "{\"model\":\"hash2:32\",\"dims\":32,\"redact\":{\"operator\":\"mask\"},\"chunk_tokens\":100,"
                   "\"chunk_overlap\":0}",
                   "SELECT vg_configure('notes', '{\"chunk_overlap\": 0, \"redact\": {\"operator\": \"mask\"}}')");
   /* null puts a setting back to its default. */
-  tdb_expect_text(db, "{\"model\":\"hash:32\",\"dims\":32,\"redact\":{},\"chunk_tokens\":512,\"chunk_overlap\":0}",
+  tdb_expect_text(db, "{\"model\":\"hash2:32\",\"dims\":32,\"redact\":{},\"chunk_tokens\":512,\"chunk_overlap\":0}",
                   "SELECT vg_configure('notes', '{\"chunk_tokens\": null, \"redact\": null}')");
   char *zBefore = tdb_text(db, "SELECT json_group_array(json_array(target_table, model, redact, chunk_tokens,"
                                " chunk_overlap)) FROM vg_table_config");
@@ -50,7 +50,7 @@ static void test_configure(void **state) {
        "'notes', '{\"model\": \"hash:16\"}'"},
       {"vg_configure: unknown model \"bert\"", "'notes', '{\"model\": \"bert\"}'"},
       {"vg_configure: model must be a model name", "'notes', '{\"model\": 32}'"},
-      {"vg_configure: chunk_tokens must be from 1 to 512, the most model \"hash:32\" reads",
+      {"vg_configure: chunk_tokens must be from 1 to 512, the most model \"hash2:32\" reads",
        "'notes', '{\"chunk_tokens\": 513}'"},
       {"vg_configure: chunk_tokens must be from 1 to 512", "'notes', '{\"chunk_tokens\": 0}'"},
       {"vg_configure: chunk_overlap must be from 0 to chunk_tokens - 1 (9)",
@@ -77,6 +77,38 @@ static void test_configure(void **state) {
   tdb_expect_error(db, "vg_ingest: vg_table_config row of \"notes\": dimension mismatch: model \"hash:8\"",
                    "SELECT vg_ingest('notes', 'acme', 'note', 1, 'text')");
   tdb_expect_text(db, "0", "SELECT count(*) FROM vg_queue");
+  tdb_close(db);
+}
+
+/* The default model: hash2 for a table that starts empty, kept by the
+** table once vg_ingest records it; hash, the default before hash2, for a
+** table that already holds rows or waits for items and names no model. */
+static void test_default_model(void **state) {
+  (void)state;
+  sqlite3 *db = pipeline_db(":memory:");
+  /* An empty table: hash2, recorded by its first vg_ingest. */
+  tdb_expect_text(db, "hash2:32", "SELECT vg_configure('notes') ->> 'model'");
+  tdb_expect_text(db, "0", "SELECT count(*) FROM vg_table_config");
+  tdb_exec(db, "SELECT vg_ingest('notes', 'acme', 'note', 1, 'fever and a dry cough')");
+  tdb_expect_text(db, "hash2:32", "SELECT model FROM vg_table_config WHERE target_table = 'notes'");
+  tdb_exec(db, "SELECT vg_queue_run(10)");
+  tdb_expect_text(db, "1", "SELECT embedding = vg_embed('fever and a dry cough', 'hash2:32') FROM notes");
+  tdb_expect_text(db, "0", "SELECT embedding = vg_embed('fever and a dry cough', 'hash:32') FROM notes");
+  /* Still hash2 now that it holds a row. */
+  tdb_expect_text(db, "hash2:32", "SELECT vg_configure('notes') ->> 'model'");
+  /* A table that holds rows and names no model was filled under the old
+  ** default: it stays hash, and vg_ingest records that. */
+  tdb_exec(db, "INSERT INTO flat(embedding, content) VALUES (vg_embed('rash', 'hash:16'), 'rash')");
+  tdb_expect_text(db, "hash:16", "SELECT vg_configure('flat') ->> 'model'");
+  tdb_exec(db, "SELECT vg_ingest('flat', '', 'note', 2, 'a rash on the arm')");
+  tdb_expect_text(db, "hash:16", "SELECT model FROM vg_table_config WHERE target_table = 'flat'");
+  /* So does an empty table with items waiting and no model named (a
+  ** queue written before hash2). */
+  tdb_exec(db, "DELETE FROM flat");
+  tdb_exec(db, "UPDATE vg_table_config SET model = NULL WHERE target_table = 'flat'");
+  tdb_expect_text(db, "hash:16", "SELECT vg_configure('flat') ->> 'model'");
+  tdb_exec(db, "SELECT vg_queue_run(10)");
+  tdb_expect_text(db, "1", "SELECT embedding = vg_embed('a rash on the arm', 'hash:16') FROM flat");
   tdb_close(db);
 }
 
@@ -185,7 +217,7 @@ static void test_run_chunks_and_vectors(void **state) {
                   "SELECT count(*) FROM queued q JOIN vg_chunk(q.content, 8, 3) c"
                   " LEFT JOIN notes n ON n.content_id = q.content_id AND n.chunk_index = c.chunk_index"
                   " AND n.tenant_id = q.tenant_id"
-                  " WHERE n.content IS NOT c.text OR n.embedding IS NOT vg_embed(c.text, 'hash:32')"
+                  " WHERE n.content IS NOT c.text OR n.embedding IS NOT vg_embed(c.text, 'hash2:32')"
                   " OR n.author IS NOT q.metadata ->> 'author' OR n.year IS NOT q.metadata ->> 'year'"
                   " OR n.content_type IS NOT 'note'");
   tdb_expect_text(db, "done", "SELECT group_concat(DISTINCT status) FROM vg_queue");
@@ -256,7 +288,7 @@ static void test_search_matches_brute_force(void **state) {
       /* The same rows, in the same order, with similarity = 1 - distance. */
       char *zWant = tdb_text(db,
                              "SELECT group_concat(rowid || ':' || printf('%%.5f', 1 - d), ' ') FROM"
-                             " (SELECT rowid, vg_distance(embedding, vg_embed(%Q, 'hash:32'), 'cosine') AS d"
+                             " (SELECT rowid, vg_distance(embedding, vg_embed(%Q, 'hash2:32'), 'cosine') AS d"
                              "  FROM notes WHERE tenant_id = 'acme' AND %s ORDER BY d, rowid LIMIT 7)",
                              azQuery[q], azWhere[f]);
       tdb_expect_text(db, zWant,
@@ -489,6 +521,7 @@ static void test_end_to_end_no_pii_in_file(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_configure),
+      cmocka_unit_test(test_default_model),
       cmocka_unit_test(test_ingest_redacts_and_audits),
       cmocka_unit_test(test_ingest_errors),
       cmocka_unit_test(test_run_chunks_and_vectors),

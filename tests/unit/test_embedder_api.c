@@ -135,7 +135,8 @@ static void test_vg_embed(void **state) {
                "SELECT vg_embed('x', 'toy:renamed')");
   expect_error(db, "model \"toy:huge\": its family describes it with 20000 dimensions",
                "SELECT vg_embed('x', 'toy:huge')");
-  expect_error(db, "unknown model \"toys\" (there is \"hash\" or \"hash:DIM\", \"toy\")", "SELECT vg_embed('x', 'toys')");
+  expect_error(db, "unknown model \"toys\" (there are \"hash2\", \"hash\", \"hash2:DIM\", \"hash:DIM\", \"toy\")",
+               "SELECT vg_embed('x', 'toys')");
   /* The built-in model is untouched. */
   expect(db, "16", "SELECT vg_dims(vg_embed('x', 'hash:16'))");
   sqlite3_close(db);
@@ -181,6 +182,7 @@ static void test_registration_rules(void **state) {
   (void)state;
   static const vecguard_embedder_family noOpen = {toy_describe, 0};
   assert_int_equal(vecguard_register_embedder("hash", &toyFamily, 0), SQLITE_MISUSE);
+  assert_int_equal(vecguard_register_embedder("hash2", &toyFamily, 0), SQLITE_MISUSE);
   assert_int_equal(vecguard_register_embedder("HASH", &toyFamily, 0), SQLITE_MISUSE);
   assert_int_equal(vecguard_register_embedder("", &toyFamily, 0), SQLITE_MISUSE);
   assert_int_equal(vecguard_register_embedder("a:b", &toyFamily, 0), SQLITE_MISUSE);
