@@ -139,7 +139,7 @@ $(BUILD)/bench/%: bench/%.c bench/benchutil.h
 # better-sqlite3 from npm into build/node_modules (tests/bindings/node_deps.sh).
 HOST_TESTS := $(if $(filter 1,$(SANITIZE)),,tests/readme/test_readme.sh tests/bindings/test_python.py \
   tests/bindings/test_node.js tests/install/test_install.sh tests/reference/test_porter.py \
-  tests/reference/test_bm25.py)
+  tests/reference/test_bm25.py tests/reference/test_embed_hash.py tests/reference/test_lexical_scale.py)
 # Checks of what the build makes (exported symbols; the install tree, in
 # HOST_TESTS, since it builds a program against the library).
 BUILD_TESTS := tests/install/test_exports.sh

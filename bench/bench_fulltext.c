@@ -27,7 +27,7 @@
 #include <math.h>
 #include <sys/stat.h>
 
-#define MODEL "hash:384"
+#define MODEL "hash2:384" /* what vg_ingest gives a new table (checked below) */
 #define SYN_SEED 0x9e3779b97f4a7c15ULL /* the synthetic documents' xorshift seed */
 #define SYN_SENTENCES 6
 #define INGEST_BATCH 1000
@@ -212,6 +212,16 @@ static void open_settings(sqlite3 *db) {
                  "SELECT vg_pii_set_key(zeroblob(32))");
 }
 
+/* The built-in default is what the table got: the figures are MODEL's. */
+static void expect_model(sqlite3 *db, const char *zTable) {
+  sqlite3_stmt *p = prep(db, "SELECT vg_configure(?1) ->> 'model'");
+  sqlite3_bind_text(p, 1, zTable, -1, SQLITE_STATIC);
+  if (sqlite3_step(p) != SQLITE_ROW) bench_die("vg_configure", sqlite3_errmsg(db));
+  const char *z = (const char *)sqlite3_column_text(p, 0);
+  if (z == 0 || strcmp(z, MODEL) != 0) bench_die("the table's model is not " MODEL, z ? z : "NULL");
+  sqlite3_finalize(p);
+}
+
 /* ---- 1. quality on SciFact ---------------------------------------------- */
 
 /* nDCG@10 (binary relevance) and recall@100 of a ranked list of ids. */
@@ -258,6 +268,7 @@ static void part_quality(const char *zDir, const char *zExt, const Data *d) {
   t0 = bench_now();
   queue_drain(db, &rs);
   double tRun = bench_now() - t0;
+  expect_model(db, "sci");
   printf("  vg_ingest, one transaction: %.2f s = %.0f documents/s\n", tIngest, d->nDoc / tIngest);
   printf("  vg_queue_run(256) until empty: %.2f s = %.0f documents/s (%d chunks, %d failed, %d dead)\n", tRun,
          d->nDoc / tRun, rs.nChunk, rs.nFailed, rs.nDead);
@@ -413,6 +424,7 @@ static sqlite3 *build_table(const char *zPath, const char *zExt, int bFulltext, 
   t0 = bench_now();
   queue_drain(db, &b->rs);
   b->tRun = bench_now() - t0;
+  expect_model(db, "docs");
 
   bench_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
   b->mib = file_mib(zPath);

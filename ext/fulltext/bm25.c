@@ -10,7 +10,8 @@ double ft_bm25_idf(int64_t nRows, int64_t df) {
   return log(1.0 + ((double)nRows - (double)df + 0.5) / ((double)df + 0.5));
 }
 
-double ft_bm25_term(double idf, uint32_t tf, uint32_t len, double avgLen, double k1, double b) {
-  double norm = avgLen > 0.0 ? (double)len / avgLen : 1.0;
-  return idf * (double)tf * (k1 + 1.0) / ((double)tf + k1 * (1.0 - b + b * norm));
+void ft_bm25_norm(double avgLen, double k1, double b, double *pA, double *pC) {
+  /* No row has terms when avgLen is 0: any norm will do. */
+  *pA = avgLen > 0.0 ? k1 * (1.0 - b) : k1;
+  *pC = avgLen > 0.0 ? k1 * b / avgLen : 0.0;
 }

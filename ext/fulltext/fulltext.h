@@ -122,6 +122,14 @@ int ft_postings_decode(const unsigned char *p, int nByte, int64_t first, int n, 
 #define FT_BM25_B 0.4  /* training queries among the usual settings (docs/fulltext.md) */
 
 double ft_bm25_idf(int64_t nRows, int64_t df);
-double ft_bm25_term(double idf, uint32_t tf, uint32_t len, double avgLen, double k1, double b);
+
+/* A query works out what depends only on the partition and the term once:
+** the length norm k1 * (1 - b + b * len / avgLen) as a + c * len
+** (ft_bm25_norm), and idf * (k1 + 1); then a posting's weight is
+** ft_bm25_weight(idf * (k1 + 1), a, c, tf, len). */
+void ft_bm25_norm(double avgLen, double k1, double b, double *pA, double *pC);
+static inline double ft_bm25_weight(double idfK1, double a, double c, uint32_t tf, uint32_t len) {
+  return idfK1 * (double)tf / ((double)tf + a + c * (double)len);
+}
 
 #endif

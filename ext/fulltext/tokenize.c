@@ -126,7 +126,7 @@ int ft_is_stop_word(const char *z, int n) {
   /* Each stop word with a space on each side, so that a match is a whole
   ** word; terms of more than 5 bytes are never stop words. */
   static const char zStop[] = " " FT_STOP_WORDS " ";
-  if (n < 1 || n > 5) return 0;
+  if (n < 1 || n > 5 || memchr(z, 0, (size_t)n)) return 0; /* a NUL would end the key early */
   char aKey[8];
   aKey[0] = ' ';
   memcpy(aKey + 1, z, (size_t)n);

@@ -3,13 +3,14 @@
 ** rows of a partition with the highest BM25 scores for a query's terms,
 ** under the query's filters and rowid list.
 **
-** Every posting of every query term is read, so a row that holds any query
-** term and passes the filters is a match, and a query returns min(k,
-** matches) rows: exhaustive, never approximate.  The lists are walked
-** together in rowid order (document at a time), so a row's score is
-** complete when it is seen, with no table of partial scores; MaxScore
-** leaves unscored the rows that provably cannot enter the k best, and only
-** those.
+** A row that holds any query term and passes the filters is a match, and a
+** query returns min(k, matches) rows: exhaustive, never approximate.  The
+** lists are walked together in rowid order (document at a time), so a row's
+** score is complete when it is seen, with no table of partial scores.
+** Bounds leave unscored the rows that provably cannot enter the k best, and
+** only those: each term's bound (MaxScore) and each chunk's (block-max),
+** which lets a walk pass over chunks without decoding them.  A hybrid query
+** has the rows its vector side found scored on the way (vg_lex_force).
 */
 #include "vector/vector.h"
 #include "hnsw/hnsw.h"
@@ -27,22 +28,26 @@ typedef struct TermCursor {
   const double *aBound; /* each chunk's bound on the term's weight in a row */
   int nChunk, iChunk;
   int64_t target;
-  const FtPosting *a, *p, *pEnd; /* chunk iChunk decoded: its start, the walk, its end */
-  FtPosting *aBuf;               /* room to decode the list's largest chunk */
-  double idf;
-  double ub; /* the largest chunk bound: no row's weight is above it */
+  const FtPosting *p, *pEnd; /* chunk iChunk decoded: the walk, its end */
+  FtPosting *aBuf;           /* room to decode the list's largest chunk */
+  double idfK1;              /* idf * (k1 + 1) */
+  double ub;                 /* the largest chunk bound: no row's weight is above it */
 } TermCursor;
 
 struct VgLex {
   const VgLexSpec *pSpec;
   TopK top; /* distance = -score, so the highest scores are kept */
-  /* The last partition's lists, kept for vg_lex_score. */
+  /* The partition's lists and their cursors. */
   VgFtPostings po;
   TermCursor *aCur;
   int nCur;
   double *aBound;
   FtPosting *aBuf;
-  double avgLen;
+  double normA, normC; /* BM25's length norm, as normA + normC * len (ft_bm25_norm) */
+  /* Rows scored whatever their bounds (vg_lex_force). */
+  const sqlite3_int64 *aForce;
+  int nForce;
+  double *aForceScore;
 };
 
 int vg_lex_new(const VgLexSpec *pSpec, VgLex **ppLex) {
@@ -114,7 +119,7 @@ static const FtPosting *seek_rowid(const FtPosting *p, const FtPosting *pEnd, sq
 }
 
 static double term_weight(const VgLex *q, const TermCursor *c, const FtPosting *p) {
-  return ft_bm25_term(c->idf, p->tf, p->len, q->avgLen, q->pSpec->k1, q->pSpec->b);
+  return ft_bm25_weight(c->idfK1, q->normA, q->normC, p->tf, p->len);
 }
 
 /* The rows that pass the query's filters (pRows, partition bound to ?1),
@@ -194,7 +199,6 @@ static int cur_load(VgLex *q, TermCursor *c, char **pzErr) {
   const FtPosting *a;
   int rc = vg_fulltext_chunk(&q->po, k, c->iChunk + 1 < c->nChunk ? k + 1 : 0, c->aBuf, &a, pzErr);
   if (rc != SQLITE_OK) return rc;
-  c->a = a;
   c->pEnd = a + k->n;
   c->p = c->target > k->first ? seek_rowid(a, c->pEnd, c->target) : a;
   if (c->p == c->pEnd) {
@@ -215,6 +219,15 @@ static void cur_next(TermCursor *c) {
 
 /* ---- a partition's walk --------------------------------------------------- */
 
+/* A row's score: its terms' weights summed always in one order, so that
+** rows of equal weights tie exactly however the walk came to them (which
+** lists were essential, whether the row was forced) and ties go by rowid. */
+static double weights_sum(const double *aWeight, int m) {
+  double score = 0.0;
+  for (int j = 0; j < m; j++) score += aWeight[j];
+  return score;
+}
+
 /* Read part's lists into q->po and set up a cursor per term that has any,
 ** sorted by their bounds, lowest first. */
 static int lex_lists(VgLex *q, sqlite3_int64 part, const VgFtStat *st, char **pzErr) {
@@ -232,7 +245,7 @@ static int lex_lists(VgLex *q, sqlite3_int64 part, const VgFtStat *st, char **pz
   q->aBound = sqlite3_malloc64(sizeof(double) * (size_t)(nChunk + 1));
   q->aBuf = sqlite3_malloc64(sizeof(FtPosting) * (nBuf + 1));
   if (q->aCur == 0 || q->aBound == 0 || q->aBuf == 0) return SQLITE_NOMEM;
-  q->avgLen = (double)st->nTerms / (double)st->nRows;
+  ft_bm25_norm((double)st->nTerms / (double)st->nRows, s->k1, s->b, &q->normA, &q->normC);
   size_t iBuf = 0;
   for (int t = 0; t < po->nTerm; t++) {
     int iFirst = po->aStart[t], n = po->aStart[t + 1] - iFirst;
@@ -250,7 +263,7 @@ static int lex_lists(VgLex *q, sqlite3_int64 part, const VgFtStat *st, char **pz
       if (c->aChunk[i].nByte > 0 && c->aChunk[i].n > nMax) nMax = c->aChunk[i].n;
     }
     iBuf += (size_t)nMax;
-    c->idf = ft_bm25_idf(st->nRows, df);
+    c->idfK1 = ft_bm25_idf(st->nRows, df) * (s->k1 + 1.0);
     /* The weight grows with tf and falls with len: a chunk's largest tf
     ** with its smallest len bounds every row's in it (a little above, for
     ** the rounding of sums). */
@@ -270,6 +283,7 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
   sqlite3_int64 *aPass = 0;
   double *aPrefix = 0;
   int nPass = 0, iPass = 0, iRowid = 0;
+  for (int i = 0; i < q->nForce; i++) q->aForceScore[i] = 0.0;
   int rc = vg_fulltext_stat(s->pFulltext, part, &st, pzErr);
   if (rc != SQLITE_OK || st.nRows == 0) {
     lex_lists_free(q);
@@ -280,10 +294,11 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
   int m = q->nCur;
   TermCursor *aCur = q->aCur;
   if (rc == SQLITE_OK) {
-    aPrefix = sqlite3_malloc64(sizeof(double) * (size_t)(2 * m + 1));
+    aPrefix = sqlite3_malloc64(sizeof(double) * (size_t)(3 * m + 1));
     if (aPrefix == 0) rc = SQLITE_NOMEM;
   }
   double *aRowBound = aPrefix + m; /* per row: the low lists' chunk bounds, summed */
+  double *aWeight = aPrefix + 2 * m; /* per row: each term's weight */
   for (int j = 0; rc == SQLITE_OK && j < m; j++) aPrefix[j] = (j ? aPrefix[j - 1] : 0.0) + aCur[j].ub;
   /* MaxScore (Turtle and Flood) with block bounds (Ding and Suel): once the
   ** k best rows so far all score at least theta, a row holding only terms
@@ -298,8 +313,10 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
   double theta = bTheta ? -q->top.a[0].distance : 0.0;
   int nLow = 0;
   while (bTheta && nLow < m && aPrefix[nLow] < theta) nLow++;
-  int bRun = 0;         /* rows up to hiRun are in a run whose bounds reach theta */
+  int bRun = 0; /* rows up to hiRun are in a run whose bounds reach theta */
   int64_t hiRun = 0;
+  int iForce = 0; /* the next row to score whatever its bounds */
+  const sqlite3_int64 *aForce = q->aForce;
   while (rc == SQLITE_OK) {
     sqlite3_int64 rowid = 0;
     int bAny = 0;
@@ -309,12 +326,18 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
         bAny = 1;
       }
     }
-    if (!bAny) break;
-    if (bTheta && (!bRun || rowid > hiRun)) {
+    int bForced = iForce < q->nForce && (!bAny || aForce[iForce] <= rowid);
+    if (bForced) {
+      rowid = aForce[iForce];
+    } else if (!bAny) {
+      break;
+    }
+    if (bTheta && !bForced && (!bRun || rowid > hiRun)) {
       /* The run [rowid, hi] within every list's current chunk (the low
-      ** lists moved to rowid first): a list whose next posting is past hi
-      ** holds none of it, the others' chunk bounds bound it. */
-      int64_t hi = INT64_MAX;
+      ** lists moved to rowid first) and before the next forced row: a list
+      ** whose next posting is past hi holds none of it, the others' chunk
+      ** bounds bound it. */
+      int64_t hi = iForce < q->nForce ? aForce[iForce] - 1 : INT64_MAX;
       double bound = 0.0;
       for (int j = 0; j < m; j++) {
         if (j < nLow) cur_skip(&aCur[j], rowid);
@@ -337,28 +360,38 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
       bRun = 1;
       hiRun = hi;
     }
-    /* The essential lists' chunks that may hold rowid, decoded: a cursor
-    ** that moves past it sends the walk back for the next lowest. */
+    /* The chunks that may hold rowid, decoded (every list's, for a forced
+    ** row; the essential lists' otherwise): a cursor that moves past it
+    ** sends the walk back for the next lowest. */
     int bMoved = 0;
-    for (int j = nLow; rc == SQLITE_OK && j < m; j++) {
+    for (int j = bForced ? 0 : nLow; rc == SQLITE_OK && j < m; j++) {
       TermCursor *c = &aCur[j];
+      if (bForced) cur_skip(c, rowid);
       if (cur_done(c) || c->p || cur_key(c) != rowid) continue;
       rc = cur_load(q, c, pzErr);
-      if (rc == SQLITE_OK && (cur_done(c) || cur_key(c) != rowid)) bMoved = 1;
+      if (rc == SQLITE_OK && !bForced && (cur_done(c) || cur_key(c) != rowid)) bMoved = 1;
     }
     if (rc != SQLITE_OK || bMoved) continue;
     double score = 0.0;
-    for (int j = nLow; j < m; j++) {
+    for (int j = 0; j < m; j++) aWeight[j] = 0.0;
+    for (int j = bForced ? 0 : nLow; j < m; j++) {
       if (!cur_done(&aCur[j]) && aCur[j].p && aCur[j].p->rowid == rowid) {
-        score += term_weight(q, &aCur[j], aCur[j].p);
-        cur_next(&aCur[j]);
+        aWeight[j] = term_weight(q, &aCur[j], aCur[j].p);
+        score += aWeight[j];
+        if (j >= nLow) cur_next(&aCur[j]);
       }
+    }
+    if (bForced) {
+      score = weights_sum(aWeight, m);
+      q->aForceScore[iForce++] = score;
+      bRun = 0;
+      if (score == 0.0) continue; /* no query term: not a match */
     }
     if (pRows && !sorted_has(aPass, nPass, rowid, &iPass)) continue;
     if (s->aRowid && !sorted_has(s->aRowid, s->nRowid, rowid, &iRowid)) continue;
     /* The low lists, while their run's bounds could lift the row above theta. */
     int bPruned = 0;
-    for (int j = nLow - 1; rc == SQLITE_OK && j >= 0; j--) {
+    for (int j = nLow - 1; !bForced && rc == SQLITE_OK && j >= 0; j--) {
       if (score + aRowBound[j] < theta) {
         bPruned = 1;
         break;
@@ -367,10 +400,15 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
       cur_skip(c, rowid);
       if (cur_done(c) || cur_key(c) != rowid) continue;
       if (c->p == 0) rc = cur_load(q, c, pzErr);
-      if (rc == SQLITE_OK && !cur_done(c) && c->p && c->p->rowid == rowid) score += term_weight(q, c, c->p);
+      if (rc == SQLITE_OK && !cur_done(c) && c->p && c->p->rowid == rowid) {
+        aWeight[j] = term_weight(q, c, c->p);
+        score += aWeight[j];
+      }
     }
     if (rc != SQLITE_OK) break;
-    if (bPruned || !topk_accepts(&q->top, -score, rowid)) continue;
+    if (bPruned) continue;
+    score = weights_sum(aWeight, m);
+    if (!topk_accepts(&q->top, -score, rowid)) continue;
     if (topk_push(&q->top, -score, rowid) != HNSW_OK) {
       rc = SQLITE_NOMEM;
       break;
@@ -387,32 +425,10 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
   return rc;
 }
 
-int vg_lex_score(VgLex *q, sqlite3_int64 rowid, double *pScore, char **pzErr) {
-  *pScore = 0.0;
-  for (int j = 0; j < q->nCur; j++) {
-    TermCursor *c = &q->aCur[j];
-    /* The last chunk that starts at or below rowid. */
-    int lo = 0, hi = c->nChunk;
-    while (lo < hi) {
-      int mid = lo + (hi - lo) / 2;
-      if (c->aChunk[mid].first <= rowid) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
-    if (lo == 0) continue;
-    if (c->p == 0 || c->iChunk != lo - 1) {
-      c->iChunk = lo - 1;
-      c->p = 0;
-      c->target = INT64_MIN;
-      int rc = cur_load(q, c, pzErr); /* at the chunk's start: it is not empty */
-      if (rc != SQLITE_OK) return rc;
-    }
-    const FtPosting *p = seek_rowid(c->a, c->pEnd, rowid);
-    if (p < c->pEnd && p->rowid == rowid) *pScore += term_weight(q, c, p);
-  }
-  return SQLITE_OK;
+void vg_lex_force(VgLex *q, const sqlite3_int64 *aRowid, int nRowid, double *aScore) {
+  q->aForce = aRowid;
+  q->nForce = nRowid;
+  q->aForceScore = aScore;
 }
 
 void vg_lex_take(VgLex *q, VgHit **paHit, int *pnHit) {

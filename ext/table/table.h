@@ -711,9 +711,10 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
 /* The rows kept, highest score first (ties by rowid), each hit's distance
 ** field holding its score; the caller frees *paHit with hnsw_mem_free. */
 void vg_lex_take(VgLex *q, VgHit **paHit, int *pnHit);
-/* The score of any row of the partition last searched into *pScore (0: no
-** query term); rows asked for in rising rowid order decode least. */
-int vg_lex_score(VgLex *q, sqlite3_int64 rowid, double *pScore, char **pzErr);
+/* Rows aRowid[0, nRowid) (sorted, distinct) of the next partition searched
+** are scored whatever their bounds, into aScore (0: no query term), and
+** compete for the k best as any row does.  The arrays must last until then. */
+void vg_lex_force(VgLex *q, const sqlite3_int64 *aRowid, int nRowid, double *aScore);
 
 /* A hybrid query ranks the union of the vector and the full-text query's
 ** best VG_HYBRID_DEPTH rows (or k, if more) by

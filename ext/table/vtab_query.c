@@ -842,11 +842,6 @@ static int hybrid_hit_cmp(const void *x, const void *y) {
   return a->rowid < b->rowid ? -1 : a->rowid > b->rowid;
 }
 
-static int hybrid_hit_rowid_cmp(const void *x, const void *y) {
-  sqlite3_int64 a = ((const HybridHit *)x)->rowid, b = ((const HybridHit *)y)->rowid;
-  return a < b ? -1 : a > b;
-}
-
 /* Add to pOut the union of partition part's two rankings, each row with
 ** its fused score (w the vector side's weight). */
 static int hybrid_partition(VgVtab *p, QueryRun *q, const VgLexSpec *ls, double w, Hnsw *h,
@@ -857,40 +852,44 @@ static int hybrid_partition(VgVtab *p, QueryRun *q, const VgLexSpec *ls, double 
   VgHit *aV = 0, *aL = 0;
   int nV = 0, nL = 0, iFirst = pOut->n;
   float *aBuf = 0;
+  sqlite3_int64 *aRow = 0; /* the vector side's rowids, sorted */
+  double *aBm25 = 0;       /* and their BM25 */
   I64Map seen;
   char *zErr = 0;
   i64map_init(&seen);
   int rc = vg_knn_new(&a->spec, &pKnn);
   if (rc == SQLITE_OK) rc = vg_knn_partition(pKnn, h, part, q->pCand, &zErr);
   if (rc == SQLITE_OK) vg_knn_take(pKnn, &aV, &nV);
+  if (rc == SQLITE_OK) {
+    aRow = sqlite3_malloc64(sizeof(sqlite3_int64) * (size_t)(nV + 1));
+    aBm25 = sqlite3_malloc64(sizeof(double) * (size_t)(nV + 1));
+    if (aRow == 0 || aBm25 == 0) rc = SQLITE_NOMEM;
+  }
+  for (int i = 0; rc == SQLITE_OK && i < nV; i++) aRow[i] = aV[i].rowid;
+  if (rc == SQLITE_OK && nV > 1) qsort(aRow, (size_t)nV, sizeof(sqlite3_int64), cmp_i64);
+  /* The full-text side scores the vector side's rows as it walks. */
   if (rc == SQLITE_OK) rc = vg_lex_new(ls, &pLex);
-  if (rc == SQLITE_OK) rc = vg_lex_partition(pLex, part, q->pCand, &zErr);
+  if (rc == SQLITE_OK) {
+    vg_lex_force(pLex, aRow, nV, aBm25);
+    rc = vg_lex_partition(pLex, part, q->pCand, &zErr);
+  }
   if (rc == SQLITE_OK) vg_lex_take(pLex, &aL, &nL);
   rc = engine_error(p, rc, zErr);
   if (rc == SQLITE_OK) {
     aBuf = sqlite3_malloc64(sizeof(float) * (size_t)a->spec.nDims);
     if (aBuf == 0 || i64map_reserve(&seen, (size_t)nV) != HNSW_OK) rc = SQLITE_NOMEM;
   }
-  /* The vector side's rows, with their BM25 (0 without a query word),
-  ** looked up in rowid order... */
+  /* The vector side's rows, with their BM25 (0 without a query term)... */
   for (int i = 0; rc == SQLITE_OK && i < nV; i++) {
     HybridHit *c = hybrid_hit_add(pOut);
     if (c == 0 || i64map_put(&seen, aV[i].rowid, 0) != HNSW_OK) {
       rc = SQLITE_NOMEM;
       break;
     }
+    const sqlite3_int64 *pRow = bsearch(&aV[i].rowid, aRow, (size_t)nV, sizeof(sqlite3_int64), cmp_i64);
     c->rowid = aV[i].rowid;
     c->distance = aV[i].distance;
-  }
-  if (rc == SQLITE_OK && pOut->n - iFirst > 1) {
-    qsort(pOut->a + iFirst, (size_t)(pOut->n - iFirst), sizeof(HybridHit), hybrid_hit_rowid_cmp);
-  }
-  for (int i = iFirst; rc == SQLITE_OK && i < pOut->n; i++) {
-    rc = vg_lex_score(pLex, pOut->a[i].rowid, &pOut->a[i].bm25, &zErr);
-    if (rc != SQLITE_OK) {
-      rc = engine_error(p, rc, zErr);
-      zErr = 0;
-    }
+    c->bm25 = aBm25[pRow - aRow];
   }
   /* ...and the full-text side's others, with their distance. */
   for (int i = 0; rc == SQLITE_OK && i < nL; i++) {
@@ -934,6 +933,8 @@ static int hybrid_partition(VgVtab *p, QueryRun *q, const VgLexSpec *ls, double 
   hnsw_mem_free(aV);
   hnsw_mem_free(aL);
   sqlite3_free(aBuf);
+  sqlite3_free(aRow);
+  sqlite3_free(aBm25);
   i64map_free(&seen);
   return rc;
 }

@@ -345,6 +345,15 @@ static void test_check_finds_damage(void **state) {
        "DROP TABLE keep",
        "partitions_differing"},
       {"INSERT INTO a_ftstat VALUES (999, 1, 1, 0)", "DELETE FROM a_ftstat WHERE part = 999", "orphans"},
+      /* A chunk's bounds let queries pass over it: wrong ones are damage. */
+      {"CREATE TABLE keep AS SELECT part, term, first FROM a_ftpost WHERE max_tf > 1 LIMIT 1; "
+       "UPDATE a_ftpost SET max_tf = max_tf - 1 WHERE (part, term, first) IN (SELECT * FROM keep)",
+       "UPDATE a_ftpost SET max_tf = max_tf + 1 WHERE (part, term, first) IN (SELECT * FROM keep); DROP TABLE keep",
+       "bad_chunks"},
+      {"CREATE TABLE keep AS SELECT part, term, first FROM a_ftpost LIMIT 1; "
+       "UPDATE a_ftpost SET min_len = min_len + 1 WHERE (part, term, first) IN (SELECT * FROM keep)",
+       "UPDATE a_ftpost SET min_len = min_len - 1 WHERE (part, term, first) IN (SELECT * FROM keep); DROP TABLE keep",
+       "bad_chunks"},
   };
   for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
     tdb_exec(db, "%s", a[i].zDamage);

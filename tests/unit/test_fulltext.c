@@ -302,11 +302,19 @@ static void test_bm25(void **state) {
   assert_true(fabs(ft_bm25_idf(10, 10) - log(1.0 + 0.5 / 10.5)) < 1e-12);
   /* tf 3, len 20, avgLen 10, k1 1.2, b 0.75:
   ** 3 * 2.2 / (3 + 1.2 * (0.25 + 1.5)) = 6.6 / 5.1 */
-  assert_true(fabs(ft_bm25_term(1.0, 3, 20, 10.0, 1.2, 0.75) - 6.6 / 5.1) < 1e-12);
+  double a, c;
+  ft_bm25_norm(10.0, 1.2, 0.75, &a, &c);
+  assert_true(fabs(ft_bm25_weight(1.0 * 2.2, a, c, 3, 20) - 6.6 / 5.1) < 1e-12);
   /* b = 0: length does not matter; tf saturates towards k1 + 1. */
-  assert_true(fabs(ft_bm25_term(2.0, 1, 7, 100.0, 0.9, 0.0) - 2.0 * 1.9 / 1.9) < 1e-12);
-  assert_true(ft_bm25_term(1.0, 1000, 1000, 1000.0, 0.9, 0.4) < 1.9);
-  assert_true(ft_bm25_term(1.0, 1000, 1000, 1000.0, 0.9, 0.4) > 1.89);
+  ft_bm25_norm(100.0, 0.9, 0.0, &a, &c);
+  assert_true(fabs(ft_bm25_weight(2.0 * 1.9, a, c, 1, 7) - 2.0 * 1.9 / 1.9) < 1e-12);
+  assert_true(fabs(ft_bm25_weight(2.0 * 1.9, a, c, 1, 70000) - 2.0 * 1.9 / 1.9) < 1e-12);
+  ft_bm25_norm(1000.0, 0.9, 0.4, &a, &c);
+  assert_true(ft_bm25_weight(1.9, a, c, 1000, 1000) < 1.9);
+  assert_true(ft_bm25_weight(1.9, a, c, 1000, 1000) > 1.89);
+  /* tf 2, len 5, avgLen 10, k1 0.9, b 0.4: 2 * 1.9 / (2 + 0.9 * (0.6 + 0.2)) = 3.8 / 2.72 */
+  ft_bm25_norm(10.0, 0.9, 0.4, &a, &c);
+  assert_true(fabs(ft_bm25_weight(1.9, a, c, 2, 5) - 3.8 / 2.72) < 1e-12);
 }
 
 int main(void) {
