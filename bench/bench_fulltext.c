@@ -43,16 +43,6 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *zSql) {
   return p;
 }
 
-/* A database file and its WAL companions. */
-static void remove_db(const char *zPath) {
-  char zSide[4200];
-  snprintf(zSide, sizeof zSide, "%s-wal", zPath);
-  unlink(zSide);
-  snprintf(zSide, sizeof zSide, "%s-shm", zPath);
-  unlink(zSide);
-  unlink(zPath);
-}
-
 static double file_mib(const char *zPath) {
   struct stat st;
   if (stat(zPath, &st) != 0) bench_die("stat", zPath);
@@ -334,7 +324,7 @@ static void part_quality(const char *zDir, const char *zExt, const Data *d) {
   free(aMs);
   sqlite3_finalize(p);
   sqlite3_close(db);
-  remove_db(zPath);
+  bench_remove_db(zPath);
 }
 
 /* ---- 2. speed and size at scale ----------------------------------------- */
@@ -501,13 +491,13 @@ static void part_scale(const char *zDir, const char *zExt, const Data *d, int nD
   sqlite3 *db = build_table(zB, zExt, 0, nDoc, &s, &b1);
   print_build("B (no fulltext), run 1", nDoc, &b1);
   sqlite3_close(db);
-  remove_db(zB);
+  bench_remove_db(zB);
   sqlite3 *dbA = build_table(zA, zExt, 1, nDoc, &s, &a);
   print_build("A (fulltext)", nDoc, &a);
   db = build_table(zB, zExt, 0, nDoc, &s, &b2);
   print_build("B (no fulltext), run 2", nDoc, &b2);
   sqlite3_close(db);
-  remove_db(zB);
+  bench_remove_db(zB);
 
   double rateA = nDoc / (a.tIngest + a.tRun);
   double rateB = (nDoc / (b1.tIngest + b1.tRun) + nDoc / (b2.tIngest + b2.tRun)) / 2;
@@ -571,7 +561,7 @@ static void part_scale(const char *zDir, const char *zExt, const Data *d, int nD
   printf("    target: hybrid p99 <= 5 ms via vg_search: %.2f ms, %s\n\n", hybridP99,
          hybridP99 <= 5.0 ? "met" : "NOT met");
   sqlite3_close(dbA);
-  remove_db(zA);
+  bench_remove_db(zA);
   for (int i = 0; i < s.n; i++) free(s.az[i]);
   free(s.az);
 }

@@ -16,16 +16,6 @@
 
 #include <sys/wait.h>
 
-/* A WAL database file and its companions. */
-static void remove_db(const char *zPath) {
-  char zSide[300];
-  snprintf(zSide, sizeof zSide, "%s-wal", zPath);
-  unlink(zSide);
-  snprintf(zSide, sizeof zSide, "%s-shm", zPath);
-  unlink(zSide);
-  unlink(zPath);
-}
-
 /* ---- the corpus --------------------------------------------------------- */
 
 /* corpus(id, title, body) from corpus.jsonl, read with SQLite's JSON. */
@@ -187,7 +177,7 @@ static void bench_queue_processes(const char *zExt) {
            nProc, nProc > 1 ? "es" : "", nClaim, tClaim, nClaim / tClaim, anClaim[0], anClaim[1], nDone, tDone,
            nDone / tDone);
     if (nClaim != QUEUE_ITEMS || nDone != QUEUE_ITEMS) bench_die("the queue lost or doubled items", 0);
-    remove_db(zPath);
+    bench_remove_db(zPath);
   }
 }
 
@@ -305,6 +295,6 @@ int main(void) {
   bench_queue_processes(zExt);
   bench_end_to_end(db);
   sqlite3_close(db);
-  remove_db(zPath);
+  bench_remove_db(zPath);
   return 0;
 }

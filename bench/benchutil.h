@@ -53,6 +53,16 @@ static inline sqlite3 *bench_open(const char *zPath, const char *zExt) {
   return db;
 }
 
+/* Remove a database file and its WAL companions. */
+static inline void bench_remove_db(const char *zPath) {
+  char zSide[4200];
+  snprintf(zSide, sizeof zSide, "%s-wal", zPath);
+  unlink(zSide);
+  snprintf(zSide, sizeof zSide, "%s-shm", zPath);
+  unlink(zSide);
+  unlink(zPath);
+}
+
 /* Read a texmex file of n vectors of d elements: .bvecs (uint8), .fvecs
 ** (float32) or .ivecs (int32), converted to float or int32 as asked. */
 static inline void *bench_read_vecs(const char *zPath, int elemBytes, int *pn, int *pd) {

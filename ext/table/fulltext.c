@@ -368,24 +368,28 @@ static int stat_save(VgFulltext *f, sqlite3_int64 part, const VgFtStat *st, char
 
 /* ---- posting lists -------------------------------------------------------- */
 
-typedef struct PostBuf {
-  FtPosting *a;
-  int n, nAlloc;
-} PostBuf;
-
-static int postbuf_room(PostBuf *p, int nMore) {
-  if (p->n + nMore <= p->nAlloc) return SQLITE_OK;
-  int nNew = p->nAlloc ? p->nAlloc : 256;
-  while (nNew < p->n + nMore) nNew *= 2;
-  FtPosting *aNew = sqlite3_realloc64(p->a, sizeof(FtPosting) * (size_t)nNew);
+/* Room in *pa for nWant elements of szElem bytes; *pnAlloc counts them. */
+static int grow(void **pa, size_t *pnAlloc, size_t nWant, size_t szElem) {
+  if (nWant <= *pnAlloc) return SQLITE_OK;
+  size_t nNew = *pnAlloc ? 2 * *pnAlloc : 64;
+  while (nNew < nWant) nNew *= 2;
+  void *aNew = sqlite3_realloc64(*pa, nNew * szElem);
   if (aNew == 0) return SQLITE_NOMEM;
-  p->a = aNew;
-  p->nAlloc = nNew;
+  *pa = aNew;
+  *pnAlloc = nNew;
   return SQLITE_OK;
 }
 
-/* Append the postings of the chunk on the current row of s (first, n,
-** data) to p, whose postings from iList on are the same list's. */
+typedef struct PostBuf {
+  FtPosting *a;
+  int n;
+  size_t nAlloc;
+} PostBuf;
+
+static int postbuf_room(PostBuf *p, int nMore) {
+  return grow((void **)&p->a, &p->nAlloc, (size_t)p->n + (size_t)nMore, sizeof(FtPosting));
+}
+
 /* The largest tf and the smallest length of a[0, n), n > 0. */
 static void postings_bounds(const FtPosting *a, int n, uint32_t *pMaxTf, uint32_t *pMinLen) {
   uint32_t maxTf = a[0].tf, minLen = a[0].len;
@@ -424,6 +428,8 @@ static int chunk_read(VgFulltext *f, sqlite3_stmt *s, sqlite3_int64 part, VgFtCh
   return SQLITE_OK;
 }
 
+/* Append the postings of the chunk on the current row of s to p, whose
+** postings from iList on are the same list's. */
 static int postbuf_read_chunk(VgFulltext *f, sqlite3_stmt *s, sqlite3_int64 part, PostBuf *p,
                               int iList, char **pzErr) {
   VgFtChunk c;
@@ -480,6 +486,25 @@ static int cmp_posting(const void *x, const void *y) {
   return a < b ? -1 : a > b;
 }
 
+/* a[0, na) and b[0, nb), each sorted, merged into *pOut; a rowid in both is
+** damage. */
+static int postings_merge(VgFulltext *f, const FtPosting *a, int na, const FtPosting *b, int nb, PostBuf *pOut,
+                          char **pzErr) {
+  pOut->n = 0;
+  int rc = postbuf_room(pOut, na + nb);
+  if (rc != SQLITE_OK) return rc;
+  int i = 0, j = 0;
+  while (i < na || j < nb) {
+    if (j >= nb || (i < na && a[i].rowid < b[j].rowid)) {
+      pOut->a[pOut->n++] = a[i++];
+    } else {
+      if (i < na && a[i].rowid == b[j].rowid) return ft_corrupt(f, pzErr, "a row indexed twice, rowid", b[j].rowid);
+      pOut->a[pOut->n++] = b[j++];
+    }
+  }
+  return SQLITE_OK;
+}
+
 /* Merge a[0, n) (sorted, rowids not yet in the list) into term's list:
 ** the chunks from the one holding a[0].rowid on are read, merged with a,
 ** deleted and written again. */
@@ -508,21 +533,8 @@ static int list_merge(VgFulltext *f, sqlite3_int64 part, int64_t term, const FtP
   }
   sqlite3_reset(s);
   if (rc != SQLITE_DONE && rc != SQLITE_OK) return *pzErr ? rc : ft_error(f, rc, pzErr);
-  /* Merge the two sorted lists. */
-  pAll->n = 0;
-  rc = postbuf_room(pAll, pOld->n + n);
+  rc = postings_merge(f, pOld->a, pOld->n, a, n, pAll, pzErr);
   if (rc != SQLITE_OK) return rc;
-  int i = 0, j = 0;
-  while (i < pOld->n || j < n) {
-    if (j >= n || (i < pOld->n && pOld->a[i].rowid < a[j].rowid)) {
-      pAll->a[pAll->n++] = pOld->a[i++];
-    } else {
-      if (i < pOld->n && pOld->a[i].rowid == a[j].rowid) {
-        return ft_corrupt(f, pzErr, "a row indexed twice, rowid", a[j].rowid);
-      }
-      pAll->a[pAll->n++] = a[j++];
-    }
-  }
   if (pOld->n > 0) {
     rc = ft_stmt(f, VG_FT_S_POST_CUT, &s, pzErr);
     if (rc != SQLITE_OK) return rc;
@@ -578,17 +590,8 @@ static int pending_postings(VgFulltext *f, sqlite3_int64 part, const VgFtTerm *a
       rc = SQLITE_OK;
       continue;
     }
-    if (rc == SQLITE_OK && n + (size_t)b.n > nAlloc) {
-      size_t nNew = nAlloc ? 2 * nAlloc : 1024;
-      while (nNew < n + (size_t)b.n) nNew *= 2;
-      PendPosting *aNew = sqlite3_realloc64(a, sizeof(PendPosting) * nNew);
-      if (aNew == 0) {
-        rc = SQLITE_NOMEM;
-        break;
-      }
-      a = aNew;
-      nAlloc = nNew;
-    }
+    if (rc == SQLITE_OK) rc = grow((void **)&a, &nAlloc, n + (size_t)b.n, sizeof(PendPosting));
+    if (rc != SQLITE_OK) break;
     /* Both lists are sorted by hash: walk them together. */
     for (int i = 0, j = 0; rc == SQLITE_OK && i < b.n && (aTerm == 0 || j < nTerm);) {
       if (aTerm && b.a[i].hash < aTerm[j].hash) {
@@ -789,17 +792,6 @@ typedef struct ListsBuf {
   size_t nChunkAlloc, nByte, nByteAlloc, nPost, nPostAlloc;
 } ListsBuf;
 
-static int grow(void **pa, size_t *pnAlloc, size_t nWant, size_t szElem) {
-  if (nWant <= *pnAlloc) return SQLITE_OK;
-  size_t nNew = *pnAlloc ? 2 * *pnAlloc : 64;
-  while (nNew < nWant) nNew *= 2;
-  void *aNew = sqlite3_realloc64(*pa, nNew * szElem);
-  if (aNew == 0) return SQLITE_NOMEM;
-  *pa = aNew;
-  *pnAlloc = nNew;
-  return SQLITE_OK;
-}
-
 static VgFtChunk *lists_chunk_add(ListsBuf *b) {
   if (b->nChunk == INT_MAX) return 0;
   if (grow((void **)&b->p->aChunk, &b->nChunkAlloc, (size_t)b->nChunk + 1, sizeof(VgFtChunk)) != SQLITE_OK) {
@@ -851,20 +843,11 @@ static int lists_add_pending(ListsBuf *b, int iFirst, const PendPosting *aPend, 
     if (a != pOld->a + pOld->n) memcpy(pOld->a + pOld->n, a, sizeof(FtPosting) * (size_t)c->n);
     pOld->n += c->n;
   }
-  pAll->n = 0;
-  int rc = postbuf_room(pAll, pOld->n + nPend);
+  /* The pending postings after them in pOld, then the two runs merged. */
+  int nOld = pOld->n, rc = postbuf_room(pOld, nPend);
+  for (int j = 0; rc == SQLITE_OK && j < nPend; j++) pOld->a[pOld->n++] = aPend[j].p;
+  if (rc == SQLITE_OK) rc = postings_merge(p->f, pOld->a, nOld, pOld->a + nOld, nPend, pAll, pzErr);
   if (rc != SQLITE_OK) return rc;
-  int i = 0, j = 0;
-  while (i < pOld->n || j < nPend) {
-    if (j >= nPend || (i < pOld->n && pOld->a[i].rowid < aPend[j].p.rowid)) {
-      pAll->a[pAll->n++] = pOld->a[i++];
-    } else {
-      if (i < pOld->n && pOld->a[i].rowid == aPend[j].p.rowid) {
-        return ft_corrupt(b->p->f, pzErr, "a row indexed twice, rowid", aPend[j].p.rowid);
-      }
-      pAll->a[pAll->n++] = aPend[j++].p;
-    }
-  }
   b->nChunk = iFrom;
   return lists_add_decoded(b, pAll->a, pAll->n);
 }

@@ -79,11 +79,6 @@ void vg_lex_free(VgLex *q) {
   sqlite3_free(q);
 }
 
-static int cmp_i64(const void *x, const void *y) {
-  sqlite3_int64 a = *(const sqlite3_int64 *)x, b = *(const sqlite3_int64 *)y;
-  return a < b ? -1 : a > b;
-}
-
 static int cmp_cursor_ub(const void *x, const void *y) {
   double a = ((const TermCursor *)x)->ub, b = ((const TermCursor *)y)->ub;
   return a < b ? -1 : a > b;
@@ -150,7 +145,7 @@ static int filter_rows(sqlite3_stmt *pRows, sqlite3_int64 part, const char *zTab
     sqlite3_free(a);
     return rc;
   }
-  if (n > 1) qsort(a, (size_t)n, sizeof(sqlite3_int64), cmp_i64);
+  if (n > 1) qsort(a, (size_t)n, sizeof(sqlite3_int64), vg_cmp_i64);
   *paRow = a;
   *pnRow = n;
   return SQLITE_OK;
@@ -228,6 +223,15 @@ static double weights_sum(const double *aWeight, int m) {
   return score;
 }
 
+/* The postings of term t's largest encoded chunk (0: it has none). */
+static int largest_encoded(const VgFtPostings *po, int t) {
+  int nMax = 0;
+  for (int i = po->aStart[t]; i < po->aStart[t + 1]; i++) {
+    if (po->aChunk[i].nByte > 0 && po->aChunk[i].n > nMax) nMax = po->aChunk[i].n;
+  }
+  return nMax;
+}
+
 /* Read part's lists into q->po and set up a cursor per term that has any,
 ** sorted by their bounds, lowest first. */
 static int lex_lists(VgLex *q, sqlite3_int64 part, const VgFtStat *st, char **pzErr) {
@@ -237,10 +241,9 @@ static int lex_lists(VgLex *q, sqlite3_int64 part, const VgFtStat *st, char **pz
   if (rc != SQLITE_OK) return rc;
   const VgFtPostings *po = &q->po;
   int nChunk = po->aStart[po->nTerm];
+  /* Each cursor decodes one chunk at a time: room for its list's largest. */
   size_t nBuf = 0;
-  for (int i = 0; i < nChunk; i++) {
-    if (po->aChunk[i].nByte > 0) nBuf += (size_t)po->aChunk[i].n; /* more than needed: simple */
-  }
+  for (int t = 0; t < po->nTerm; t++) nBuf += (size_t)largest_encoded(po, t);
   q->aCur = sqlite3_malloc64(sizeof(TermCursor) * (size_t)(po->nTerm + 1));
   q->aBound = sqlite3_malloc64(sizeof(double) * (size_t)(nChunk + 1));
   q->aBuf = sqlite3_malloc64(sizeof(FtPosting) * (nBuf + 1));
@@ -257,12 +260,9 @@ static int lex_lists(VgLex *q, sqlite3_int64 part, const VgFtStat *st, char **pz
     c->nChunk = n;
     c->target = INT64_MIN;
     c->aBuf = q->aBuf + iBuf;
-    int df = 0, nMax = 0;
-    for (int i = 0; i < n; i++) {
-      df += c->aChunk[i].n;
-      if (c->aChunk[i].nByte > 0 && c->aChunk[i].n > nMax) nMax = c->aChunk[i].n;
-    }
-    iBuf += (size_t)nMax;
+    int df = 0;
+    for (int i = 0; i < n; i++) df += c->aChunk[i].n;
+    iBuf += (size_t)largest_encoded(po, t);
     c->idfK1 = ft_bm25_idf(st->nRows, df) * (s->k1 + 1.0);
     /* The weight grows with tf and falls with len: a chunk's largest tf
     ** with its smallest len bounds every row's in it (a little above, for

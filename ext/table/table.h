@@ -716,6 +716,9 @@ void vg_lex_take(VgLex *q, VgHit **paHit, int *pnHit);
 ** compete for the k best as any row does.  The arrays must last until then. */
 void vg_lex_force(VgLex *q, const sqlite3_int64 *aRowid, int nRowid, double *aScore);
 
+/* qsort's and bsearch's order of sqlite3_int64 values (vtab_query.c). */
+int vg_cmp_i64(const void *x, const void *y);
+
 /* A hybrid query ranks the union of the vector and the full-text query's
 ** best VG_HYBRID_DEPTH rows (or k, if more) by
 **   w * (s - min s) / (max s - min s) + (1 - w) * bm25 / max bm25

@@ -424,7 +424,7 @@ static void knn_args_free(KnnArgs *a) {
   sqlite3_free(a->aFilterKey);
 }
 
-static int cmp_i64(const void *x, const void *y) {
+int vg_cmp_i64(const void *x, const void *y) {
   sqlite3_int64 a = *(const sqlite3_int64 *)x, b = *(const sqlite3_int64 *)y;
   return a < b ? -1 : a > b;
 }
@@ -476,7 +476,7 @@ static int knn_rowid_list(KnnArgs *a, const VgTerm *aTerm, int nTerm, sqlite3_va
     a->aRowid = sqlite3_malloc64(sizeof(sqlite3_int64));
     if (a->aRowid == 0) return SQLITE_NOMEM;
   }
-  qsort(a->aRowid, (size_t)a->spec.nRowid, sizeof(sqlite3_int64), cmp_i64);
+  qsort(a->aRowid, (size_t)a->spec.nRowid, sizeof(sqlite3_int64), vg_cmp_i64);
   a->spec.aRowid = a->aRowid;
   return SQLITE_OK;
 }
@@ -866,7 +866,7 @@ static int hybrid_partition(VgVtab *p, QueryRun *q, const VgLexSpec *ls, double 
     if (aRow == 0 || aBm25 == 0) rc = SQLITE_NOMEM;
   }
   for (int i = 0; rc == SQLITE_OK && i < nV; i++) aRow[i] = aV[i].rowid;
-  if (rc == SQLITE_OK && nV > 1) qsort(aRow, (size_t)nV, sizeof(sqlite3_int64), cmp_i64);
+  if (rc == SQLITE_OK && nV > 1) qsort(aRow, (size_t)nV, sizeof(sqlite3_int64), vg_cmp_i64);
   /* The full-text side scores the vector side's rows as it walks. */
   if (rc == SQLITE_OK) rc = vg_lex_new(ls, &pLex);
   if (rc == SQLITE_OK) {
@@ -886,7 +886,7 @@ static int hybrid_partition(VgVtab *p, QueryRun *q, const VgLexSpec *ls, double 
       rc = SQLITE_NOMEM;
       break;
     }
-    const sqlite3_int64 *pRow = bsearch(&aV[i].rowid, aRow, (size_t)nV, sizeof(sqlite3_int64), cmp_i64);
+    const sqlite3_int64 *pRow = bsearch(&aV[i].rowid, aRow, (size_t)nV, sizeof(sqlite3_int64), vg_cmp_i64);
     c->rowid = aV[i].rowid;
     c->distance = aV[i].distance;
     c->bm25 = aBm25[pRow - aRow];
