@@ -59,13 +59,19 @@ int ft_postings_encode(const FtPosting *a, int n, unsigned char *p) {
 }
 
 /* The varint at p[*pOff, nByte) into *pv, moving *pOff past it; 0 when it
-** is damaged.  Most are one byte: that case stays inline. */
+** is damaged.  Most are one or two bytes (a row's length): those cases stay
+** inline. */
 static inline int get_varint(const unsigned char *p, int nByte, int *pOff, uint64_t *pv) {
   int off = *pOff;
   if (off < nByte && p[off] < 0x80) {
     *pv = p[off];
     *pOff = off + 1;
     return 1;
+  }
+  if (off + 1 < nByte && p[off + 1] < 0x80) {
+    *pv = (uint64_t)(p[off] & 0x7f) | (uint64_t)p[off + 1] << 7;
+    *pOff = off + 2;
+    return 2;
   }
   int k = ft_varint_get(p + off, nByte - off, pv);
   *pOff = off + k;

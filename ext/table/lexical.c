@@ -5,20 +5,25 @@
 **
 ** A row that holds any query term and passes the filters is a match, and a
 ** query returns min(k, matches) rows: exhaustive, never approximate.  The
-** lists are walked together in rowid order (document at a time), so a row's
-** score is complete when it is seen, with no table of partial scores.
-** Bounds leave unscored the rows that provably cannot enter the k best, and
-** only those: each term's bound (MaxScore) and each chunk's (block-max),
-** which lets a walk pass over chunks without decoding them.  A hybrid query
-** has the rows its vector side found scored on the way (vg_lex_force).
+** lists are walked together in rowid order, a window of LEX_WINDOW rowids
+** at a time, so a row's score is complete when its window is done and the
+** table of partial scores is one window's.  Bounds leave unscored the rows
+** that provably cannot enter the k best, and only those: each term's bound
+** (MaxScore) and each chunk's (block-max), which lets a walk pass over
+** chunks without decoding them.  A hybrid query has the rows its vector
+** side found scored on the way (vg_lex_force).
 */
 #include "vector/vector.h"
 #include "hnsw/hnsw.h"
 #include "fulltext/fulltext.h"
 #include "table/table.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Rowids per window of the walk: its scores fill 32 KiB. */
+#define LEX_WINDOW 4096
 
 /* One query term's posting list and where a walk is in it: at the first
 ** posting >= target in chunk iChunk or a later one; exactly at p when
@@ -48,6 +53,9 @@ struct VgLex {
   const sqlite3_int64 *aForce;
   int nForce;
   double *aForceScore;
+  /* A window's scores by rowid - base, and which rows it has. */
+  double *aAcc;
+  uint64_t *aBits;
 };
 
 int vg_lex_new(const VgLexSpec *pSpec, VgLex **ppLex) {
@@ -76,6 +84,8 @@ void vg_lex_free(VgLex *q) {
   if (q == 0) return;
   topk_free(&q->top);
   lex_lists_free(q);
+  sqlite3_free(q->aAcc);
+  sqlite3_free(q->aBits);
   sqlite3_free(q);
 }
 
@@ -163,11 +173,6 @@ static int64_t cur_key(const TermCursor *c) {
   return c->target > first ? c->target : first;
 }
 
-/* The last rowid chunk i of c may hold. */
-static int64_t chunk_last(const TermCursor *c, int i) {
-  return i + 1 < c->nChunk ? c->aChunk[i + 1].first - 1 : INT64_MAX;
-}
-
 /* Move c to its first posting >= rowid, decoding nothing: into the chunk
 ** that may hold it (each chunk is stepped over once in a walk). */
 static void cur_skip(TermCursor *c, int64_t rowid) {
@@ -203,25 +208,7 @@ static int cur_load(VgLex *q, TermCursor *c, char **pzErr) {
   return SQLITE_OK;
 }
 
-/* Step c past its current posting. */
-static void cur_next(TermCursor *c) {
-  if (++c->p == c->pEnd) {
-    c->iChunk++;
-    c->p = 0;
-    c->target = INT64_MIN;
-  }
-}
-
 /* ---- a partition's walk --------------------------------------------------- */
-
-/* A row's score: its terms' weights summed always in one order, so that
-** rows of equal weights tie exactly however the walk came to them (which
-** lists were essential, whether the row was forced) and ties go by rowid. */
-static double weights_sum(const double *aWeight, int m) {
-  double score = 0.0;
-  for (int j = 0; j < m; j++) score += aWeight[j];
-  return score;
-}
 
 /* The postings of term t's largest encoded chunk (0: it has none). */
 static int largest_encoded(const VgFtPostings *po, int t) {
@@ -277,6 +264,58 @@ static int lex_lists(VgLex *q, sqlite3_int64 part, const VgFtStat *st, char **pz
   return SQLITE_OK;
 }
 
+/* Add the weights of c's postings in [base, hi] to aAcc (by rowid - base),
+** marking their rows in aBits, and move c past hi. */
+static int cur_gather(VgLex *q, TermCursor *c, int64_t base, int64_t hi, double *aAcc,
+                      uint64_t *aBits, char **pzErr) {
+  while (!cur_done(c) && cur_key(c) <= hi) {
+    if (c->p == 0) {
+      int rc = cur_load(q, c, pzErr);
+      if (rc != SQLITE_OK) return rc;
+      continue;
+    }
+    const FtPosting *p = c->p;
+    for (; p < c->pEnd && p->rowid <= hi; p++) {
+      uint64_t off = (uint64_t)(p->rowid - base);
+      aAcc[off] += term_weight(q, c, p);
+      aBits[off >> 6] |= (uint64_t)1 << (off & 63);
+    }
+    if (p == c->pEnd) {
+      c->iChunk++;
+      c->p = 0;
+      c->target = INT64_MIN;
+    } else {
+      c->p = p;
+    }
+  }
+  return SQLITE_OK;
+}
+
+/* The largest bound of c's chunks that may hold a rowid of [lo, hi] (0 if
+** none does); c is moved to lo first. */
+/* The largest bound of c's chunks that may hold a rowid of [lo, hi] (0 if
+** none may), with c moved to lo first; *pEnd is the last rowid up to which
+** the bound holds: the last of those chunks' end (or the row before c's next
+** posting when none may hold one). */
+static double cur_window_bound(TermCursor *c, int64_t lo, int64_t hi, int64_t *pEnd) {
+  cur_skip(c, lo);
+  if (cur_done(c)) {
+    *pEnd = INT64_MAX;
+    return 0.0;
+  }
+  if (cur_key(c) > hi) {
+    *pEnd = cur_key(c) - 1;
+    return 0.0;
+  }
+  int i = c->iChunk;
+  double b = c->aBound[i];
+  for (; i + 1 < c->nChunk && c->aChunk[i + 1].first <= hi; i++) {
+    if (c->aBound[i + 1] > b) b = c->aBound[i + 1];
+  }
+  *pEnd = i + 1 < c->nChunk ? c->aChunk[i + 1].first - 1 : INT64_MAX;
+  return b;
+}
+
 int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **pzErr) {
   const VgLexSpec *s = q->pSpec;
   VgFtStat st;
@@ -294,131 +333,135 @@ int vg_lex_partition(VgLex *q, sqlite3_int64 part, sqlite3_stmt *pRows, char **p
   int m = q->nCur;
   TermCursor *aCur = q->aCur;
   if (rc == SQLITE_OK) {
-    aPrefix = sqlite3_malloc64(sizeof(double) * (size_t)(3 * m + 1));
+    aPrefix = sqlite3_malloc64(sizeof(double) * (size_t)(2 * m + 1));
     if (aPrefix == 0) rc = SQLITE_NOMEM;
   }
-  double *aRowBound = aPrefix + m; /* per row: the low lists' chunk bounds, summed */
-  double *aWeight = aPrefix + 2 * m; /* per row: each term's weight */
+  if (rc == SQLITE_OK && q->aAcc == 0) {
+    q->aAcc = sqlite3_malloc64(sizeof(double) * LEX_WINDOW);
+    q->aBits = sqlite3_malloc64(sizeof(uint64_t) * (LEX_WINDOW / 64));
+    if (q->aAcc == 0 || q->aBits == 0) rc = SQLITE_NOMEM;
+    if (rc == SQLITE_OK) {
+      memset(q->aAcc, 0, sizeof(double) * LEX_WINDOW);
+      memset(q->aBits, 0, sizeof(uint64_t) * (LEX_WINDOW / 64));
+    }
+  }
+  double *aLowBound = aPrefix + m; /* the low lists' window bounds, summed from list 0 */
+  double *aAcc = q->aAcc;
+  uint64_t *aBits = q->aBits;
   for (int j = 0; rc == SQLITE_OK && j < m; j++) aPrefix[j] = (j ? aPrefix[j - 1] : 0.0) + aCur[j].ub;
   /* MaxScore (Turtle and Flood) with block bounds (Ding and Suel): once the
   ** k best rows so far all score at least theta, a row holding only terms
   ** 0..nLow-1, whose bounds sum to less than theta, cannot enter (not even
   ** on a tie, which a row of an earlier partition with a larger rowid could
-  ** lose).  Rows are found in the other (essential) lists, document at a
-  ** time; the low lists are probed for them only while the bounds left
-  ** could still lift the row above theta.  And a run of rowids in which
-  ** every list stays in one chunk, whose bounds sum to less than theta, is
-  ** stepped over without decoding those chunks. */
+  ** lose).  The rows of the other (essential) lists are gathered a window
+  ** of rowids at a time, list by list into an array of scores (a long
+  ** query's rows mostly hold one or two of its terms, so this beats
+  ** stepping every list row by row); each is then completed from the low
+  ** lists while their bounds could still lift it above theta.  A window
+  ** whose chunks' bounds sum to less than theta is passed over without
+  ** decoding them.
+  **
+  ** A row's weights are summed in one order, from the last list to the
+  ** first, however the walk came to them (which lists were essential,
+  ** whether the row was forced): rows of equal weights tie exactly, and
+  ** ties go by rowid. */
   int bTheta = rc == SQLITE_OK && q->top.n == q->top.k; /* full from earlier partitions */
   double theta = bTheta ? -q->top.a[0].distance : 0.0;
   int nLow = 0;
   while (bTheta && nLow < m && aPrefix[nLow] < theta) nLow++;
-  int bRun = 0; /* rows up to hiRun are in a run whose bounds reach theta */
-  int64_t hiRun = 0;
   int iForce = 0; /* the next row to score whatever its bounds */
   const sqlite3_int64 *aForce = q->aForce;
   while (rc == SQLITE_OK) {
-    sqlite3_int64 rowid = 0;
+    /* The window [base, hi]: from the lowest essential or forced row on. */
+    int64_t base = 0;
     int bAny = 0;
     for (int j = nLow; j < m; j++) {
-      if (!cur_done(&aCur[j]) && (!bAny || cur_key(&aCur[j]) < rowid)) {
-        rowid = cur_key(&aCur[j]);
+      if (!cur_done(&aCur[j]) && (!bAny || cur_key(&aCur[j]) < base)) {
+        base = cur_key(&aCur[j]);
         bAny = 1;
       }
     }
-    int bForced = iForce < q->nForce && (!bAny || aForce[iForce] <= rowid);
-    if (bForced) {
-      rowid = aForce[iForce];
-    } else if (!bAny) {
-      break;
+    if (iForce < q->nForce && (!bAny || aForce[iForce] < base)) {
+      base = aForce[iForce];
+      bAny = 1;
     }
-    if (bTheta && !bForced && (!bRun || rowid > hiRun)) {
-      /* The run [rowid, hi] within every list's current chunk (the low
-      ** lists moved to rowid first) and before the next forced row: a list
-      ** whose next posting is past hi holds none of it, the others' chunk
-      ** bounds bound it. */
-      int64_t hi = iForce < q->nForce ? aForce[iForce] - 1 : INT64_MAX;
-      double bound = 0.0;
-      for (int j = 0; j < m; j++) {
-        if (j < nLow) cur_skip(&aCur[j], rowid);
-        if (!cur_done(&aCur[j]) && chunk_last(&aCur[j], aCur[j].iChunk) < hi) {
-          hi = chunk_last(&aCur[j], aCur[j].iChunk);
+    if (!bAny) break;
+    int64_t hi = base > INT64_MAX - (LEX_WINDOW - 1) ? INT64_MAX : base + (LEX_WINDOW - 1);
+    /* The window's bound, which holds on to rowid end: if it is below
+    ** theta, the walk goes on from end + 1 (the next chunk of some list,
+    ** or the next forced row).  A forced row at base is never passed. */
+    double bound = 0.0;
+    int bForcedAtBase = iForce < q->nForce && aForce[iForce] == base;
+    int64_t end = iForce < q->nForce && !bForcedAtBase ? aForce[iForce] - 1 : INT64_MAX;
+    for (int j = 0; j < m; j++) {
+      int64_t endList;
+      double b = cur_window_bound(&aCur[j], base, hi, &endList);
+      if (endList < end) end = endList;
+      if (j < nLow) aLowBound[j] = (j ? aLowBound[j - 1] : 0.0) + b;
+      bound += b;
+    }
+    assert(bForcedAtBase || end >= base);
+    if (bTheta && !bForcedAtBase && bound < theta) {
+      if (end == INT64_MAX) break;
+      for (int j = nLow; j < m; j++) cur_skip(&aCur[j], end + 1);
+      continue;
+    }
+    for (int j = m - 1; rc == SQLITE_OK && j >= nLow; j--) {
+      rc = cur_gather(q, &aCur[j], base, hi, aAcc, aBits, pzErr);
+    }
+    for (int i = iForce; i < q->nForce && aForce[i] <= hi; i++) {
+      uint64_t off = (uint64_t)(aForce[i] - base);
+      aBits[off >> 6] |= (uint64_t)1 << (off & 63);
+    }
+    /* The window's rows, in rowid order; their scores are cleared on the
+    ** way, so the arrays are zero again when the window is done. */
+    int nLowWindow = nLow; /* the lists gathered are essential for the window */
+    for (int w = 0; w < LEX_WINDOW / 64; w++) {
+      uint64_t bits = aBits[w];
+      aBits[w] = 0;
+      while (bits) {
+        int off = w * 64 + __builtin_ctzll(bits);
+        bits &= bits - 1;
+        sqlite3_int64 rowid = base + off;
+        double score = aAcc[off];
+        aAcc[off] = 0.0;
+        if (rc != SQLITE_OK) continue;
+        int bForced = iForce < q->nForce && aForce[iForce] == rowid;
+        int bFiltered = (pRows && !sorted_has(aPass, nPass, rowid, &iPass)) ||
+                        (s->aRowid && !sorted_has(s->aRowid, s->nRowid, rowid, &iRowid));
+        if (bFiltered && !bForced) continue;
+        /* The low lists, last first, while their bounds could lift the row
+        ** above theta (all of them, for a forced row). */
+        int bPruned = 0;
+        for (int j = nLowWindow - 1; rc == SQLITE_OK && j >= 0; j--) {
+          if (!bForced && score + aLowBound[j] < theta) {
+            bPruned = 1;
+            break;
+          }
+          TermCursor *c = &aCur[j];
+          cur_skip(c, rowid);
+          if (cur_done(c) || cur_key(c) != rowid) continue;
+          if (c->p == 0) rc = cur_load(q, c, pzErr);
+          if (rc == SQLITE_OK && !cur_done(c) && c->p && c->p->rowid == rowid) {
+            score += term_weight(q, c, c->p);
+          }
+        }
+        if (rc != SQLITE_OK) continue;
+        if (bForced) q->aForceScore[iForce++] = score;
+        if (bPruned || bFiltered || score == 0.0) continue; /* 0: no query term, not a match */
+        if (!topk_accepts(&q->top, -score, rowid)) continue;
+        if (topk_push(&q->top, -score, rowid) != HNSW_OK) {
+          rc = SQLITE_NOMEM;
+          continue;
+        }
+        if (q->top.n == q->top.k) {
+          bTheta = 1;
+          theta = -q->top.a[0].distance;
+          while (nLow < m && aPrefix[nLow] < theta) nLow++;
         }
       }
-      for (int j = 0; j < m; j++) {
-        const TermCursor *c = &aCur[j];
-        double b = !cur_done(c) && cur_key(c) <= hi ? c->aBound[c->iChunk] : 0.0;
-        if (j < nLow) aRowBound[j] = (j ? aRowBound[j - 1] : 0.0) + b;
-        bound += b;
-      }
-      if (bound < theta) {
-        if (hi == INT64_MAX) break;
-        for (int j = nLow; j < m; j++) cur_skip(&aCur[j], hi + 1);
-        bRun = 0;
-        continue;
-      }
-      bRun = 1;
-      hiRun = hi;
     }
-    /* The chunks that may hold rowid, decoded (every list's, for a forced
-    ** row; the essential lists' otherwise): a cursor that moves past it
-    ** sends the walk back for the next lowest. */
-    int bMoved = 0;
-    for (int j = bForced ? 0 : nLow; rc == SQLITE_OK && j < m; j++) {
-      TermCursor *c = &aCur[j];
-      if (bForced) cur_skip(c, rowid);
-      if (cur_done(c) || c->p || cur_key(c) != rowid) continue;
-      rc = cur_load(q, c, pzErr);
-      if (rc == SQLITE_OK && !bForced && (cur_done(c) || cur_key(c) != rowid)) bMoved = 1;
-    }
-    if (rc != SQLITE_OK || bMoved) continue;
-    double score = 0.0;
-    for (int j = 0; j < m; j++) aWeight[j] = 0.0;
-    for (int j = bForced ? 0 : nLow; j < m; j++) {
-      if (!cur_done(&aCur[j]) && aCur[j].p && aCur[j].p->rowid == rowid) {
-        aWeight[j] = term_weight(q, &aCur[j], aCur[j].p);
-        score += aWeight[j];
-        if (j >= nLow) cur_next(&aCur[j]);
-      }
-    }
-    if (bForced) {
-      score = weights_sum(aWeight, m);
-      q->aForceScore[iForce++] = score;
-      bRun = 0;
-      if (score == 0.0) continue; /* no query term: not a match */
-    }
-    if (pRows && !sorted_has(aPass, nPass, rowid, &iPass)) continue;
-    if (s->aRowid && !sorted_has(s->aRowid, s->nRowid, rowid, &iRowid)) continue;
-    /* The low lists, while their run's bounds could lift the row above theta. */
-    int bPruned = 0;
-    for (int j = nLow - 1; !bForced && rc == SQLITE_OK && j >= 0; j--) {
-      if (score + aRowBound[j] < theta) {
-        bPruned = 1;
-        break;
-      }
-      TermCursor *c = &aCur[j];
-      cur_skip(c, rowid);
-      if (cur_done(c) || cur_key(c) != rowid) continue;
-      if (c->p == 0) rc = cur_load(q, c, pzErr);
-      if (rc == SQLITE_OK && !cur_done(c) && c->p && c->p->rowid == rowid) {
-        aWeight[j] = term_weight(q, c, c->p);
-        score += aWeight[j];
-      }
-    }
-    if (rc != SQLITE_OK) break;
-    if (bPruned) continue;
-    score = weights_sum(aWeight, m);
-    if (!topk_accepts(&q->top, -score, rowid)) continue;
-    if (topk_push(&q->top, -score, rowid) != HNSW_OK) {
-      rc = SQLITE_NOMEM;
-      break;
-    }
-    if (q->top.n == q->top.k) {
-      bTheta = 1;
-      theta = -q->top.a[0].distance;
-      while (nLow < m && aPrefix[nLow] < theta) nLow++;
-      bRun = 0; /* a higher theta may prune the run, and new low lists need their bounds */
-    }
+    if (hi == INT64_MAX) break;
   }
   sqlite3_free(aPrefix);
   sqlite3_free(aPass);

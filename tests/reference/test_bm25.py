@@ -73,8 +73,18 @@ def main():
         return " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(1, 30)))
     tenants = ["t1", "t2", "t3"]
     next_id = [1]
-    def insert():
+    # Rowids at the ends of the range and at the walk's window edges (4096).
+    EDGES = [-2**63, -2**63 + 1, -4097, -1, 0, 4095, 4096, 8191, 2**62, 2**63 - 2, 2**63 - 1]
+    def new_rowid():
+        free = [r for r in EDGES if r not in model]
+        if free and rnd.random() < 0.03:
+            return rnd.choice(free)
+        while next_id[0] in model or next_id[0] in EDGES:
+            next_id[0] += 1
         rid = next_id[0]; next_id[0] += rnd.randint(1, 3)
+        return rid
+    def insert():
+        rid = new_rowid()
         ten, text, lang = rnd.choice(tenants), rand_text(), rnd.choice(["en", "es"])
         v = rand_vec()
         db.execute("INSERT INTO d(rowid, e, tenant, body, lang) VALUES (?, ?, ?, ?, ?)", (rid, json.dumps(v), ten, text, lang))
@@ -92,7 +102,7 @@ def main():
         elif what < 0.85:
             lang = rnd.choice(["en", "es"]); db.execute("UPDATE d SET lang = ? WHERE rowid = ?", (lang, rid))
         else:
-            new = next_id[0]; next_id[0] += 1
+            new = new_rowid()
             db.execute("UPDATE d SET rowid = ? WHERE rowid = ?", (new, rid))
             del model[rid]; vecs[new] = vecs.pop(rid); rid = new
         model[rid] = (ten, text, lang)

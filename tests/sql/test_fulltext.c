@@ -219,6 +219,44 @@ static void test_rollback_and_failed_statement(void **state) {
   tdb_close(db);
 }
 
+/* Rows at both ends of the rowid range and at the edges of the lexical
+** walk's windows (4096 rowids), ranked by hand: one match each, so BM25
+** falls as the text grows, and the order is not the rowids'.  The 300
+** longer rows after them let a query's bound pass over chunks. */
+static void test_rowid_edges(void **state) {
+  (void)state;
+  static const char *const azRowid[] = {"-9223372036854775808", "9223372036854775807", "4096", "-1", "0",
+                                        "4095", "-9223372036854775807", "9223372036854775806"};
+  static const char *const azFill[] = {"alpha", "beta", "gamma", "delta", "omega", "kappa", "sigma"};
+  sqlite3 *db = tdb_open(":memory:");
+  create(db, "a");
+  for (int i = 0; i < 8; i++) {
+    char zText[128] = "fever";
+    for (int j = 0; j < i; j++) strcat(strcat(zText, " "), azFill[j]);
+    tdb_exec(db, "INSERT INTO a(rowid, e, tenant, body) VALUES (%s, '[1,%d]', 't', '%s')", azRowid[i], i, zText);
+  }
+  tdb_exec(db,
+           "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 300) "
+           "INSERT INTO a(rowid, e, tenant, body) SELECT 10000 + v, '[0,1]', 't', "
+           "'fever alpha beta gamma delta omega kappa sigma rash' FROM n");
+  const char *zWant = "-9223372036854775808,9223372036854775807,4096,-1,0,4095,-9223372036854775807,"
+                      "9223372036854775806";
+  tdb_expect_text(db, zWant, "SELECT group_concat(rowid) FROM a WHERE body MATCH 'fever' AND tenant = 't' AND k = 8");
+  tdb_expect_text(db, "-9223372036854775808,9223372036854775807,4096",
+                  "SELECT group_concat(rowid) FROM a WHERE body MATCH 'fever' AND tenant = 't' AND k = 3");
+  /* Hybrid: the vector side's rows (scored on the walk) include both ends;
+  ** the first row is the nearest and the best by BM25, so its score is 1. */
+  tdb_expect_text(db, "-9223372036854775808:1.0",
+                  "SELECT rowid || ':' || round(score, 6) FROM a WHERE body MATCH 'fever' AND e MATCH '[1,0]' "
+                  "AND tenant = 't' AND k = 1");
+  tdb_expect_text(db, zWant,
+                  "SELECT group_concat(rowid) FROM (SELECT rowid FROM a WHERE body MATCH 'fever' "
+                  "AND rowid IN (%s) AND tenant = 't' AND k = 20)",
+                  "-9223372036854775808,9223372036854775807,4096,-1,0,4095,-9223372036854775807,9223372036854775806");
+  tdb_expect_index_ok(db, "a");
+  tdb_close(db);
+}
+
 static void test_two_connections(void **state) {
   (void)state;
   char *zPath = tdb_temp_path("fulltext2.db");
@@ -450,6 +488,7 @@ int main(void) {
       cmocka_unit_test(test_isolation_and_count),
       cmocka_unit_test(test_rollback_and_failed_statement),
       cmocka_unit_test(test_two_connections),
+      cmocka_unit_test(test_rowid_edges),
       cmocka_unit_test(test_vg_search_modes),
       cmocka_unit_test(test_check_finds_damage),
       cmocka_unit_test(test_erasure),
