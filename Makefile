@@ -31,8 +31,8 @@ ASSERTS := -DNDEBUG
 endif
 
 CFLAGS_COMMON := -std=c11 -O2 -g -fPIC -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -Iext -Iinclude $(SAN) $(ASSERTS)
-EXT_LIBS      := -lpcre2-8 -lsodium -lutf8proc -lm -lpthread
-TEST_LIBS     := -lcmocka -lsqlite3 -lpcre2-8 -lsodium -lutf8proc -lm -lpthread
+EXT_LIBS      := -lpcre2-8 -lsodium -lutf8proc -ljansson -lopenblas -lm -lpthread
+TEST_LIBS     := -lcmocka -lsqlite3 -lpcre2-8 -lsodium -lutf8proc -ljansson -lopenblas -lm -lpthread
 
 EXT_SRC  := $(wildcard ext/*.c ext/*/*.c)
 EXT_OBJ  := $(EXT_SRC:ext/%.c=$(BUILD)/ext/%.o)
@@ -77,7 +77,7 @@ $(PC): Makefile include/vecguard.h
 	@printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
 	  'Name: vecguard' \
 	  'Description: vector search, tenant partitions and personal-data protection inside SQLite' \
-	  'Version: $(VERSION)' 'Requires: sqlite3' 'Requires.private: libsodium libpcre2-8 libutf8proc' \
+	  'Version: $(VERSION)' 'Requires: sqlite3' 'Requires.private: libsodium libpcre2-8 libutf8proc jansson openblas' \
 	  'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lvecguard' 'Libs.private: -lm -lpthread' >$@
 
 install: $(EXT) $(LIB) $(PC)
@@ -124,6 +124,13 @@ $(FULLTEXT_TESTS): $(BUILD)/tests/unit/%: tests/unit/%.c $(FULLTEXT_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -o $@ $< $(FULLTEXT_OBJ) -lcmocka -lutf8proc -lm
 
+# So does the bert layer (bert.h).
+BERT_OBJ   := $(patsubst ext/%.c,$(BUILD)/core/%.o,$(wildcard ext/bert/*.c))
+BERT_TESTS := $(BUILD)/tests/unit/test_bert
+$(BERT_TESTS): $(BUILD)/tests/unit/%: tests/unit/%.c $(BERT_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -o $@ $< $(BERT_OBJ) -lcmocka -lutf8proc -ljansson -lopenblas -lm
+
 $(BUILD)/tests/sql/%: tests/sql/%.c tests/sql/testdb.c tests/sql/testdb.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -Itests/sql -o $@ $< tests/sql/testdb.c $(TEST_LIBS)
@@ -139,7 +146,8 @@ $(BUILD)/bench/%: bench/%.c bench/benchutil.h
 # better-sqlite3 from npm into build/node_modules (tests/bindings/node_deps.sh).
 HOST_TESTS := $(if $(filter 1,$(SANITIZE)),,tests/readme/test_readme.sh tests/bindings/test_python.py \
   tests/bindings/test_node.js tests/install/test_install.sh tests/reference/test_porter.py \
-  tests/reference/test_bm25.py tests/reference/test_embed_hash.py tests/reference/test_lexical_scale.py)
+  tests/reference/test_bm25.py tests/reference/test_embed_hash.py tests/reference/test_lexical_scale.py \
+  tests/reference/test_bert_forward.py)
 # Checks of what the build makes (exported symbols; the install tree, in
 # HOST_TESTS, since it builds a program against the library).
 BUILD_TESTS := tests/install/test_exports.sh

@@ -112,6 +112,7 @@ int sqlite3_vecguard_init(sqlite3 *db, char **pzErrMsg,
   if (rc == SQLITE_OK) rc = add_functions(db, vg_pii_functions, &pii);
   if (rc == SQLITE_OK) rc = add_module(db, "vg_pii_scan", &vg_pii_scan_module, &pii);
   if (rc == SQLITE_OK) rc = add_functions(db, vg_embed_functions, &embed);
+  if (rc == SQLITE_OK) rc = add_functions(db, vg_model_functions, &embed);
   if (rc == SQLITE_OK) rc = add_module(db, "vg_chunk", &vg_chunk_module, &none);
   for (size_t i = 0; rc == SQLITE_OK && i < sizeof apQueue / sizeof apQueue[0]; i++) {
     rc = add_functions(db, apQueue[i], &queue);

@@ -4,11 +4,10 @@
 # another user, through sudo.  .ci/run runs it after its own apt-get, so the
 # README's command is tried as CI runs.
 set -eu
-# What is built, linked and tested with, and no more: .ci/run's list less
-# OpenBLAS, which CI installs ahead for the BERT encoder that comes next.
+# What is built, linked and tested with, and no more: .ci/run's list.
 packages="
-  build-essential sqlite3 libsqlite3-dev libsodium-dev libpcre2-dev libutf8proc-dev
-  libcmocka-dev pkg-config python3 python3-numpy clang-14 libclang-rt-14-dev
+  build-essential sqlite3 libsqlite3-dev libsodium-dev libpcre2-dev libutf8proc-dev libjansson-dev
+  libopenblas-dev libcmocka-dev pkg-config python3 python3-numpy clang-14 libclang-rt-14-dev
   python3-snowballstemmer wamerican
 "
 # Node.js and npm for the Node helper's test: Debian's, unless the machine

@@ -17,9 +17,10 @@ allowed() {
     vector) echo "base" ;;
     hnsw) echo "vector" ;;
     fulltext) echo "" ;;
+    bert) echo "" ;;
     table) echo "base vector hnsw fulltext" ;;
     pii) echo "base" ;;
-    embed) echo "base vector fulltext" ;;
+    embed) echo "base vector fulltext bert" ;;
     pipeline) echo "base vector embed table" ;;
     *) echo "?" ;;
   esac
@@ -53,11 +54,11 @@ done >"$found"
 # What the preprocessor makes of them must name nothing of SQLite.
 expanded=$(mktemp)
 trap 'rm -f "$found" "$expanded"' EXIT
-for f in ext/hnsw/*.c ext/fulltext/*.c ext/vector/distance.c; do
+for f in ext/hnsw/*.c ext/fulltext/*.c ext/bert/*.c ext/vector/distance.c; do
   if ! ${CC:-cc} -E -D_GNU_SOURCE -Iext -Iinclude "$f" >"$expanded"; then
     echo "$f: the preprocessor (${CC:-cc} -E) failed on it" >>"$found"
   elif grep -q 'sqlite3' "$expanded"; then
-    echo "$f: includes an SQLite header (the hnsw and fulltext layers and the kernels build without SQLite: see hnsw.h, fulltext.h)" >>"$found"
+    echo "$f: includes an SQLite header (the hnsw, fulltext and bert layers and the kernels build without SQLite: see hnsw.h, fulltext.h, bert.h)" >>"$found"
   fi
 done
 if [ -s "$found" ]; then

@@ -120,7 +120,7 @@ static char *unknown_model(const char *zModel) {
   pthread_mutex_lock(&familyMutex);
   for (int i = 0; i < nFamily; i++) sqlite3_str_appendf(s, ", \"%s\"", aFamily[i].zName);
   pthread_mutex_unlock(&familyMutex);
-  sqlite3_str_appendall(s, ")");
+  sqlite3_str_appendall(s, "; or a model this connection loads by name with vg_model_load)");
   return sqlite3_str_finish(s);
 }
 
@@ -233,12 +233,13 @@ void vg_embedder_close(VgEmbedder *p) {
 ** model given as an argument is usually a constant, and its embedder is
 ** kept as auxiliary data for the rows of one statement. */
 void vg_embed_conn_init(EmbedConn *c) {
-  c->pDefault = 0;
+  memset(c, 0, sizeof(*c));
 }
 
 void vg_embed_conn_clear(EmbedConn *c) {
   vg_embedder_close(c->pDefault);
   c->pDefault = 0;
+  vg_embed_models_clear(c);
 }
 
 static VgEmbedder *embedder_arg(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -252,6 +253,9 @@ static VgEmbedder *embedder_arg(sqlite3_context *ctx, int argc, sqlite3_value **
     }
     zModel = vg_text_arg(ctx, "vg_embed", argv[1], "the model", VG_TEXT_NAME, 0);
     if (zModel == 0) return 0;
+    /* A model the connection loaded goes first; the connection owns it. */
+    VgModel *m = vg_embed_conn_find(c, zModel);
+    if (m) return m->pEmbedder;
     VgEmbedder *pKept = sqlite3_get_auxdata(ctx, 1);
     if (pKept && strcmp(pKept->zName, zModel) == 0) return pKept;
   }

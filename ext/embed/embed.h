@@ -2,7 +2,8 @@
 ** embed.h — the internal header of ext/embed/: embedders (the built-in hash
 ** model), tokens and chunks, vg_embed and vg_chunk.
 **
-** One section per part, in dependency order: embed.
+** One section per part, in dependency order: embed.  The BERT encoder
+** itself is the bert layer's (ext/bert/); models.c loads it by name.
 ** Layers below this one only (see docs/architecture.md; make check-layers).
 */
 #ifndef VG_EMBED_LAYER_H
@@ -65,18 +66,34 @@ int vg_tokens(const char *z, int n, int nMax, int *aStart, int *aEnd);
 ** 1 <= nMax, 0 <= nOverlap < nMax. */
 int vg_chunk_spans(const char *z, int n, int nMax, int nOverlap, int **paStart, int **paEnd, int *pnChunk);
 
+/* A model the connection loaded by name (models.c): its embedder, under
+** that name, and where it came from. */
+typedef struct VgModel {
+  VgEmbedder *pEmbedder;
+  char *zPath; /* its folder */
+  int nThread;
+} VgModel;
+
 /* This layer's part of the per-connection state (ext/vecguard.c owns the
 ** whole): the default model's embedder, opened on first use and kept for
-** the connection (embed.c). */
+** the connection (embed.c), and the models loaded by name (models.c). */
 typedef struct EmbedConn {
   VgEmbedder *pDefault;
+  VgModel *aModel;
+  int nModel;
 } EmbedConn;
 void vg_embed_conn_init(EmbedConn *c);
 void vg_embed_conn_clear(EmbedConn *c);
 
+/* The model the connection loaded as zName, or 0 (models.c). */
+VgModel *vg_embed_conn_find(EmbedConn *c, const char *zName);
+void vg_embed_models_clear(EmbedConn *c);
+
 /* What ext/vecguard.c registers for this layer: vg_embed, which takes the
 ** EmbedConn (embed.c), and the module vg_chunk, which takes none (chunk.c). */
 extern const VgFunction vg_embed_functions[];
+/* And vg_model_load, vg_models and vg_tokenize, which take it too (models.c). */
+extern const VgFunction vg_model_functions[];
 extern const sqlite3_module vg_chunk_module;
 
 #endif

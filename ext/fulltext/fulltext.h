@@ -6,7 +6,7 @@
 **
 ** Like the hnsw layer, it uses no SQLite (make check-layers proves it), so
 ** it is tested alone; the table layer keeps the index in shadow tables and
-** runs queries (ext/table/fulltext_store.c, lexical.c).
+** runs queries (ext/table/fulltext.c, lexical.c).
 **
 ** One section per part, in dependency order: terms, posting lists, bm25.
 */

@@ -49,6 +49,12 @@ static const TextParam aParam[] = {
      "fever|cough"},
     {"vg_embed", 2, NAME, "the model", "SELECT vg_embed('fever', %s)", "hash:16|junk"},
     {"vg_embed", 2, BODY, 0, "SELECT vg_embed(%s, 'hash:16') <> vg_embed('fever', 'hash:16')", "fever|cough"},
+    {"vg_model_load", 2, NAME, "the name", "SELECT vg_model_load(%s, '/nonexistent')", "minilm|junk"},
+    {"vg_model_load", 2, NAME, "the spec", "SELECT vg_model_load('m', %s)", "/nonexistent|/junk"},
+    {"vg_models", 0, NONE, 0, 0, 0},
+    /* (its text is checked by tests/reference/test_bert_forward.py, which
+    ** has a model to load) */
+    {"vg_tokenize", 2, NAME, "the model", "SELECT vg_tokenize('x', %s)", "minilm|junk"},
     {"vg_chunk", 3, BODY, 0,
      "SELECT group_concat(start || '-' || \"end\" || ':' || hex(text), ' ') = '0-7:6F6E650074776F 8-13:7468726565'"
      " FROM vg_chunk(%s, 1, 0)",

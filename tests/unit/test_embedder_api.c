@@ -135,7 +135,7 @@ static void test_vg_embed(void **state) {
                "SELECT vg_embed('x', 'toy:renamed')");
   expect_error(db, "model \"toy:huge\": its family describes it with 20000 dimensions",
                "SELECT vg_embed('x', 'toy:huge')");
-  expect_error(db, "unknown model \"toys\" (there are \"hash2\", \"hash\", \"hash2:DIM\", \"hash:DIM\", \"toy\")",
+  expect_error(db, "unknown model \"toys\" (there are \"hash2\", \"hash\", \"hash2:DIM\", \"hash:DIM\", \"toy\"; or",
                "SELECT vg_embed('x', 'toys')");
   /* The built-in model is untouched. */
   expect(db, "16", "SELECT vg_dims(vg_embed('x', 'hash:16'))");
