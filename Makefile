@@ -109,6 +109,10 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(CORE_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -DSQLITE_CORE -Iext -o $@ $< $(CORE_OBJ) $(TEST_LIBS)
 
+# The encoder's elementwise loops (bert/model.c) are written for the
+# vectorizer, which -O2 leaves out of loops like theirs.
+$(BUILD)/ext/bert/model.o $(BUILD)/core/bert/model.o: CFLAGS_COMMON += -O3
+
 # The hnsw layer uses no SQLite (hnsw.h): its tests link its objects and the
 # distance kernels alone, without -lsqlite3.
 HNSW_OBJ   := $(patsubst ext/%.c,$(BUILD)/core/%.o,$(wildcard ext/hnsw/*.c) ext/vector/distance.c)
@@ -138,6 +142,11 @@ $(BUILD)/tests/sql/%: tests/sql/%.c tests/sql/testdb.c tests/sql/testdb.h
 $(BUILD)/bench/%: bench/%.c bench/benchutil.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -O3 -Ibench -o $@ $< -lsqlite3 -lm
+
+# The encoder's benchmark links the bert layer itself.
+$(BUILD)/bench/bench_bert: bench/bench_bert.c bench/benchutil.h $(BERT_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -O3 -Ibench -o $@ $< $(BERT_OBJ) -lutf8proc -ljansson -lopenblas -lm
 
 # The README's snippet (in the sqlite3 shell) and the Python and Node
 # helpers' tests load the extension into programs that an ASan build cannot

@@ -28,6 +28,9 @@
 ** does with a BertNormalizer, a BertPreTokenizer, a WordPiece model and the
 ** [CLS] ... [SEP] template (wordpiece.c).
 **
+**   0. The special tokens [CLS], [SEP], [PAD], [UNK] and [MASK] of the
+**      vocabulary, written in the text exactly so, are tokens of their own
+**      (the library's "added tokens", matched before anything else).
 **   1. Normalize, character by character:
 **      - clean: drop NUL, U+FFFD and characters of category Cc, Cf, Co, Cs
 **        or Cn (except tab, newline and carriage return); whitespace (tab,
@@ -152,7 +155,8 @@ const BertConfig *bert_model_config(const BertModel *m);
 /* The most tokens a text is read to, [CLS] and [SEP] included. */
 int bert_model_max_tokens(const BertModel *m);
 const BertVocab *bert_model_vocab(const BertModel *m);
-/* OpenBLAS threads for this model's products (1 by default). */
+/* OpenBLAS threads for the products: OpenBLAS keeps one count for the
+** whole process, so this sets it for every model (the last call wins). */
 void bert_model_set_threads(BertModel *m, int nThread);
 
 /* A text's tokens, as the model reads them (bert_tokenize, cut to

@@ -27,6 +27,7 @@
 
 typedef struct LayerWeights {
   const float *qW, *qB, *kW, *kB, *vW, *vB;      /* attention.self.{query,key,value} */
+  float *qkvW, *qkvB;                            /* the three stacked: one product for all */
   const float *aoW, *aoB, *aoLnG, *aoLnB;        /* attention.output.dense, .LayerNorm */
   const float *inW, *inB;                        /* intermediate.dense */
   const float *outW, *outB, *outLnG, *outLnB;    /* output.dense, .LayerNorm */
@@ -112,6 +113,10 @@ static int read_config(json_t *j, BertConfig *c, char *zErr) {
   }
   json_t *jEps = json_object_get(j, "layer_norm_eps");
   c->eps = json_is_number(jEps) ? json_number_value(jEps) : 1e-12;
+  if (!(c->eps > 0.0 && c->eps < 1.0)) {
+    snprintf(zErr, BERT_ERR_MAX, "config.json: layer_norm_eps must be a number above 0 and below 1");
+    return BERT_ERROR;
+  }
   json_t *jAct = json_object_get(j, "hidden_act");
   if (jAct && !(json_is_string(jAct) && strcmp(json_string_value(jAct), "gelu") == 0)) {
     snprintf(zErr, BERT_ERR_MAX, "config.json: hidden_act \"%.40s\" is not supported (\"gelu\" is)",
@@ -252,6 +257,21 @@ static int load_weights(BertModel *m, char *zErr) {
       snprintf(zName, sizeof zName, "encoder.layer.%d.%s", l, a[i].zName);
       rc = weight(m, zPre, zName, a[i].d0, a[i].d1, a[i].pp, zErr);
     }
+    /* Query, key and value stacked, so that one product makes all three. */
+    if (rc == BERT_OK) {
+      size_t hh = (size_t)H * (size_t)H;
+      w->qkvW = malloc(sizeof(float) * 3 * hh);
+      w->qkvB = malloc(sizeof(float) * 3 * (size_t)H);
+      if (w->qkvW == 0 || w->qkvB == 0) rc = BERT_NOMEM;
+    }
+    if (rc == BERT_OK) {
+      size_t hh = (size_t)H * (size_t)H;
+      const float *aW[] = {w->qW, w->kW, w->vW}, *aB[] = {w->qB, w->kB, w->vB};
+      for (int i = 0; i < 3; i++) {
+        memcpy(w->qkvW + i * hh, aW[i], sizeof(float) * hh);
+        memcpy(w->qkvB + i * H, aB[i], sizeof(float) * (size_t)H);
+      }
+    }
   }
   if (rc == BERT_OK && c->nLabel > 0) {
     rc = weight(m, "", "classifier.weight", c->nLabel, H, &m->clsW, zErr);
@@ -268,6 +288,10 @@ void bert_model_close(BertModel *m) {
   bert_safetensors_close(m->pFile);
   for (int i = 0; i < m->nOwned; i++) free(m->apOwned[i]);
   free(m->apOwned);
+  for (int l = 0; m->aLayer && l < m->cfg.nLayer; l++) {
+    free(m->aLayer[l].qkvW);
+    free(m->aLayer[l].qkvB);
+  }
   free(m->aLayer);
   for (int i = 0; i < m->cfg.nLabel; i++) free(m->cfg.azLabel[i]);
   free(m->cfg.azLabel);
@@ -285,7 +309,8 @@ static int read_labels(json_t *jConfig, BertConfig *c, char *zErr) {
   }
   if (!bTokenClass) return BERT_OK;
   if (!json_is_object(j) || json_object_size(j) == 0 || json_object_size(j) > 4096) {
-    snprintf(zErr, BERT_ERR_MAX, "config.json: a BertForTokenClassification model needs id2label");
+    snprintf(zErr, BERT_ERR_MAX, "config.json: a BertForTokenClassification model needs id2label, an object of 1 "
+             "to 4096 labels");
     return BERT_ERROR;
   }
   int n = (int)json_object_size(j);
@@ -296,7 +321,7 @@ static int read_labels(json_t *jConfig, BertConfig *c, char *zErr) {
   json_object_foreach(j, zKey, v) {
     char *zEnd;
     long id = strtol(zKey, &zEnd, 10);
-    if (*zKey == 0 || *zEnd || id < 0 || id >= n || c->azLabel[id] || !json_is_string(v)) {
+    if (!(*zKey >= '0' && *zKey <= '9') || *zEnd || id < 0 || id >= n || c->azLabel[id] || !json_is_string(v)) {
       snprintf(zErr, BERT_ERR_MAX, "config.json: id2label must map \"0\" to \"%d\" each to a label", n - 1);
       return BERT_ERROR;
     }
@@ -320,37 +345,60 @@ int bert_model_open(const char *zDir, BertModel **ppOut, char *zErr) {
   if (rc == BERT_OK) {
     char zPath[4096];
     snprintf(zPath, sizeof zPath, "%s/modules.json", zDir);
-    jModules = json_load_file(zPath, 0, 0);
+    json_error_t err;
+    jModules = json_load_file(zPath, 0, &err);
+    FILE *f = jModules ? 0 : fopen(zPath, "r");
+    if (f) {
+      fclose(f);
+      snprintf(zErr, BERT_ERR_MAX, "%.300s: not valid JSON (%.100s, line %d)", zPath, err.text, err.line);
+      rc = BERT_ERROR;
+    }
   }
   if (rc == BERT_OK) rc = read_config(jConfig, &m->cfg, zErr);
   if (rc == BERT_OK) rc = read_labels(jConfig, &m->cfg, zErr);
   if (rc == BERT_OK) {
     read_tokenizer_options(jTok, &m->tok);
     json_t *v = jSbert ? json_object_get(jSbert, "max_seq_length") : 0;
-    m->nMaxTokens = json_is_integer(v) ? (int)json_integer_value(v) : 512;
-    if (m->nMaxTokens > m->cfg.nMaxPos) m->nMaxTokens = m->cfg.nMaxPos;
-    if (m->nMaxTokens < 2) {
-      snprintf(zErr, BERT_ERR_MAX, "sentence_bert_config.json: max_seq_length must be at least 2");
+    json_int_t nMax = json_is_integer(v) ? json_integer_value(v) : 512;
+    if (nMax < 3 || nMax > 65536) {
+      snprintf(zErr, BERT_ERR_MAX, "sentence_bert_config.json: max_seq_length must be a whole number from 3 to 65536");
       rc = BERT_ERROR;
     }
+    m->nMaxTokens = nMax > m->cfg.nMaxPos ? m->cfg.nMaxPos : (int)nMax;
   }
   if (rc == BERT_OK && jPool) {
     int bMean = json_is_true(json_object_get(jPool, "pooling_mode_mean_tokens"));
     int bCls = json_is_true(json_object_get(jPool, "pooling_mode_cls_token"));
     int bMax = json_is_true(json_object_get(jPool, "pooling_mode_max_tokens"));
-    if (bMean + bCls + bMax != 1) {
-      snprintf(zErr, BERT_ERR_MAX, "1_Pooling/config.json: one of pooling_mode_mean_tokens, pooling_mode_cls_token "
-               "and pooling_mode_max_tokens must be true");
+    int bOther = json_is_true(json_object_get(jPool, "pooling_mode_mean_sqrt_len_tokens")) ||
+                 json_is_true(json_object_get(jPool, "pooling_mode_weightedmean_tokens")) ||
+                 json_is_true(json_object_get(jPool, "pooling_mode_lasttoken"));
+    if (bMean + bCls + bMax != 1 || bOther) {
+      snprintf(zErr, BERT_ERR_MAX, "1_Pooling/config.json: exactly one of pooling_mode_mean_tokens, "
+               "pooling_mode_cls_token and pooling_mode_max_tokens must be true (other modes are not supported)");
       rc = BERT_ERROR;
     }
     m->pooling = bCls ? BERT_POOL_CLS : bMax ? BERT_POOL_MAX : BERT_POOL_MEAN;
   }
-  /* A Normalize module in modules.json; a folder without modules.json
-  ** (a bare BERT) is normalized too, as vectors for cosine search are. */
+  /* modules.json: the Transformer, Pooling and (optionally) Normalize
+  ** modules, nothing else (a Dense projection, say, is not run here, so
+  ** such a model is refused rather than embedded wrongly).  A folder
+  ** without it (a bare BERT) is normalized, as vectors for cosine are. */
   m->bNormalize = jModules == 0;
-  for (size_t i = 0; json_is_array(jModules) && i < json_array_size(jModules); i++) {
+  if (rc == BERT_OK && jModules && !json_is_array(jModules)) {
+    snprintf(zErr, BERT_ERR_MAX, "modules.json: not a JSON array of modules");
+    rc = BERT_ERROR;
+  }
+  for (size_t i = 0; rc == BERT_OK && json_is_array(jModules) && i < json_array_size(jModules); i++) {
     const char *z = json_string_value(json_object_get(json_array_get(jModules, i), "type"));
-    if (z && strstr(z, "Normalize")) m->bNormalize = 1;
+    if (z && strcmp(z, "sentence_transformers.models.Normalize") == 0) {
+      m->bNormalize = 1;
+    } else if (z == 0 || (strcmp(z, "sentence_transformers.models.Transformer") != 0 &&
+                          strcmp(z, "sentence_transformers.models.Pooling") != 0)) {
+      snprintf(zErr, BERT_ERR_MAX, "modules.json: module %d is \"%.80s\"; only Transformer, Pooling and Normalize "
+               "are supported", (int)i, z ? z : "?");
+      rc = BERT_ERROR;
+    }
   }
   json_decref(jConfig);
   json_decref(jTok);
@@ -362,8 +410,8 @@ int bert_model_open(const char *zDir, BertModel **ppOut, char *zErr) {
     snprintf(zPath, sizeof zPath, "%s/vocab.txt", zDir);
     rc = bert_vocab_load(zPath, &m->pVocab, zErr);
   }
-  if (rc == BERT_OK && bert_vocab_size(m->pVocab) != m->cfg.nVocab) {
-    snprintf(zErr, BERT_ERR_MAX, "%.300s holds %d tokens; config.json's vocab_size is %d", zPath,
+  if (rc == BERT_OK && bert_vocab_size(m->pVocab) > m->cfg.nVocab) {
+    snprintf(zErr, BERT_ERR_MAX, "%.300s holds %d tokens, more than config.json's vocab_size %d", zPath,
              bert_vocab_size(m->pVocab), m->cfg.nVocab);
     rc = BERT_ERROR;
   }
@@ -384,7 +432,12 @@ const BertConfig *bert_model_config(const BertModel *m) { return &m->cfg; }
 int bert_model_max_tokens(const BertModel *m) { return m->nMaxTokens; }
 const BertVocab *bert_model_vocab(const BertModel *m) { return m->pVocab; }
 
-void bert_model_set_threads(BertModel *m, int nThread) { m->nThread = nThread < 1 ? 1 : nThread; }
+/* OpenBLAS keeps one thread count for the process: set here, not per
+** call, so that embedding never changes it under another thread's product. */
+void bert_model_set_threads(BertModel *m, int nThread) {
+  m->nThread = nThread < 1 ? 1 : nThread;
+  if (openblas_get_num_threads() != m->nThread) openblas_set_num_threads(m->nThread);
+}
 
 int bert_model_tokenize(const BertModel *m, const char *z, int n, BertToken **paTok, int *pnTok) {
   return bert_tokenize(m->pVocab, &m->tok, z, n, m->nMaxTokens, paTok, pnTok);
@@ -398,41 +451,109 @@ static void dense(const float *x, int n, int nIn, const float *W, const float *b
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nOut, nIn, 1.0f, x, nIn, W, nIn, 1.0f, y, nOut);
 }
 
+/* ---- the elementwise parts, written to vectorize ----------------------------
+** exp and erf below are polynomial approximations of float accuracy
+** (relative error of exp about 2e-7; absolute error of erf 1.5e-7, from
+** Abramowitz and Stegun 7.1.26), in loops without calls, which the
+** compiler turns into vector code (target_clones: AVX-512, AVX2, SSE2). */
+
+#define BERT_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+
+/* e^x for x <= 0 (softmax's x - max): 2^n e^r with |r| <= ln 2 / 2. */
+static inline float exp_neg(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest */
+  float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
+  float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f + r * (0.008333334f +
+                                                                                     r * 0.0013888889f)))));
+  int32_t e = ((int32_t)n + 127) << 23;
+  float scale;
+  memcpy(&scale, &e, 4);
+  return p * scale;
+}
+
+/* GELU, exactly as BERT defines it (with erf, not the tanh form):
+** 0.5 z (1 + erf(z / sqrt 2)), over a[0, n). */
+BERT_KERNEL static void gelu(float *a, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    float z = a[i], x = z * 0.70710678118654752f, ax = x < 0.0f ? -x : x;
+    float t = 1.0f / (1.0f + 0.3275911f * ax);
+    float y = 1.0f - (((((1.061405429f * t - 1.453152027f) * t) + 1.421413741f) * t - 0.284496736f) * t +
+                      0.254829592f) * t * exp_neg(-ax * ax);
+    a[i] = 0.5f * z * (1.0f + (x < 0.0f ? -y : y));
+  }
+}
+
+/* Reductions keep LANES partial results, one per vector lane: the compiler
+** may not reorder a float sum itself. */
+#define LANES 16
+
+static inline float sum_of(const float *a, int n) {
+  float acc[LANES] = {0.0f}, sum = 0.0f;
+  int j = 0;
+  for (; j + LANES <= n; j += LANES) {
+    for (int l = 0; l < LANES; l++) acc[l] += a[j + l];
+  }
+  for (; j < n; j++) sum += a[j];
+  for (int l = 0; l < LANES; l++) sum += acc[l];
+  return sum;
+}
+
+static inline float max_of(const float *a, int n) {
+  float acc[LANES], mx = a[0];
+  for (int l = 0; l < LANES; l++) acc[l] = a[0];
+  int j = 0;
+  for (; j + LANES <= n; j += LANES) {
+    for (int l = 0; l < LANES; l++) acc[l] = a[j + l] > acc[l] ? a[j + l] : acc[l];
+  }
+  for (; j < n; j++) mx = a[j] > mx ? a[j] : mx;
+  for (int l = 0; l < LANES; l++) mx = acc[l] > mx ? acc[l] : mx;
+  return mx;
+}
+
+/* Each of the n rows of s (width w) becomes its softmax. */
+BERT_KERNEL static void softmax_rows(float *s, int n, int w) {
+  for (int i = 0; i < n; i++) {
+    float *row = s + (size_t)i * w, mx = max_of(row, w);
+    for (int j = 0; j < w; j++) row[j] = exp_neg(row[j] - mx);
+    float inv = 1.0f / sum_of(row, w);
+    for (int j = 0; j < w; j++) row[j] *= inv;
+  }
+}
+
 /* x[r] = LayerNorm(x[r] + add[r]) for n rows of width h (add may be 0). */
-static void layer_norm(float *x, const float *add, int n, int h, const float *g, const float *b, double eps) {
+BERT_KERNEL static void layer_norm(float *x, const float *add, int n, int h, const float *g, const float *b,
+                                   double eps) {
   for (int r = 0; r < n; r++) {
     float *p = x + (size_t)r * h;
     if (add) {
       const float *q = add + (size_t)r * h;
       for (int i = 0; i < h; i++) p[i] += q[i];
     }
-    double mean = 0.0, var = 0.0;
-    for (int i = 0; i < h; i++) mean += p[i];
-    mean /= h;
-    for (int i = 0; i < h; i++) var += (p[i] - mean) * (p[i] - mean);
-    var /= h;
-    float inv = (float)(1.0 / sqrt(var + eps));
-    for (int i = 0; i < h; i++) p[i] = ((float)(p[i] - mean) * inv) * g[i] + b[i];
+    float mean = sum_of(p, h) / (float)h, acc[LANES] = {0.0f}, var = 0.0f;
+    int i = 0;
+    for (; i + LANES <= h; i += LANES) {
+      for (int l = 0; l < LANES; l++) acc[l] += (p[i + l] - mean) * (p[i + l] - mean);
+    }
+    for (; i < h; i++) var += (p[i] - mean) * (p[i] - mean);
+    for (int l = 0; l < LANES; l++) var += acc[l];
+    float inv = (float)(1.0 / sqrt((double)(var / (float)h) + eps));
+    for (int i = 0; i < h; i++) p[i] = (p[i] - mean) * inv * g[i] + b[i];
   }
 }
 
-/* Self-attention of one text's nTok rows (q, k, v, ctx are its rows of the
-** packed [*, H] matrices); s has room for nTok * nTok scores. */
-static void attend(const BertConfig *c, int nTok, const float *q, const float *k, const float *v, float *ctx,
-                   float *s) {
+/* Self-attention of one text's nTok rows: qkv is its rows of the packed
+** [*, 3H] product (each row: query, key, value), ctx its rows of the
+** [*, H] output; s has room for nTok * nTok scores. */
+static void attend(const BertConfig *c, int nTok, const float *qkv, float *ctx, float *s) {
   int H = c->nHidden, d = H / c->nHead;
   float scale = 1.0f / sqrtf((float)d);
   for (int h = 0; h < c->nHead; h++) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nTok, nTok, d, scale, q + h * d, H, k + h * d, H, 0.0f, s,
-                nTok);
-    for (int i = 0; i < nTok; i++) {
-      float *row = s + (size_t)i * nTok, mx = row[0], sum = 0.0f;
-      for (int j = 1; j < nTok; j++) mx = row[j] > mx ? row[j] : mx;
-      for (int j = 0; j < nTok; j++) sum += row[j] = expf(row[j] - mx);
-      for (int j = 0; j < nTok; j++) row[j] /= sum;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nTok, d, nTok, 1.0f, s, nTok, v + h * d, H, 0.0f,
-                ctx + h * d, H);
+    const float *q = qkv + h * d, *k = qkv + H + h * d, *v = qkv + 2 * H + h * d;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nTok, nTok, d, scale, q, 3 * H, k, 3 * H, 0.0f, s, nTok);
+    softmax_rows(s, nTok, nTok);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nTok, d, nTok, 1.0f, s, nTok, v, 3 * H, 0.0f, ctx + h * d,
+                H);
   }
 }
 
@@ -445,14 +566,14 @@ static int encode(const BertModel *m, int nSeq, const int *aLen, const int *aId,
     N += aLen[i];
     if (aLen[i] > nLongest) nLongest = aLen[i];
   }
-  float *q = malloc(sizeof(float) * (size_t)N * (size_t)(4 * H + F));
+  float *qkv = malloc(sizeof(float) * (size_t)N * (size_t)(5 * H + F));
   float *s = malloc(sizeof(float) * (size_t)nLongest * (size_t)nLongest + 1);
-  if (q == 0 || s == 0) {
-    free(q);
+  if (qkv == 0 || s == 0) {
+    free(qkv);
     free(s);
     return BERT_NOMEM;
   }
-  float *k = q + (size_t)N * H, *v = k + (size_t)N * H, *t = v + (size_t)N * H, *inter = t + (size_t)N * H;
+  float *t = qkv + (size_t)N * 3 * H, *u = t + (size_t)N * H, *inter = u + (size_t)N * H;
   /* Embeddings: word + position + token type 0, then LayerNorm. */
   for (int i = 0, r = 0; i < nSeq; i++) {
     for (int p = 0; p < aLen[i]; p++, r++) {
@@ -463,24 +584,18 @@ static int encode(const BertModel *m, int nSeq, const int *aLen, const int *aId,
   layer_norm(x, 0, N, H, m->embLnG, m->embLnB, c->eps);
   for (int l = 0; l < c->nLayer; l++) {
     const LayerWeights *w = &m->aLayer[l];
-    dense(x, N, H, w->qW, w->qB, H, q);
-    dense(x, N, H, w->kW, w->kB, H, k);
-    dense(x, N, H, w->vW, w->vB, H, v);
+    dense(x, N, H, w->qkvW, w->qkvB, 3 * H, qkv);
     for (int i = 0, r = 0; i < nSeq; r += aLen[i++]) {
-      size_t o = (size_t)r * H;
-      attend(c, aLen[i], q + o, k + o, v + o, t + o, s);
+      attend(c, aLen[i], qkv + (size_t)r * 3 * H, t + (size_t)r * H, s);
     }
-    dense(t, N, H, w->aoW, w->aoB, H, q);
-    layer_norm(x, q, N, H, w->aoLnG, w->aoLnB, c->eps);
+    dense(t, N, H, w->aoW, w->aoB, H, u);
+    layer_norm(x, u, N, H, w->aoLnG, w->aoLnB, c->eps);
     dense(x, N, H, w->inW, w->inB, F, inter);
-    for (size_t j = 0; j < (size_t)N * F; j++) {
-      float z = inter[j];
-      inter[j] = 0.5f * z * (1.0f + erff(z * 0.70710678118654752f)); /* GELU, exact */
-    }
-    dense(inter, N, F, w->outW, w->outB, H, q);
-    layer_norm(x, q, N, H, w->outLnG, w->outLnB, c->eps);
+    gelu(inter, (size_t)N * F);
+    dense(inter, N, F, w->outW, w->outB, H, u);
+    layer_norm(x, u, N, H, w->outLnG, w->outLnB, c->eps);
   }
-  free(q);
+  free(qkv);
   free(s);
   return BERT_OK;
 }
@@ -504,10 +619,7 @@ int bert_model_embed(const BertModel *m, int nText, const char *const *azText, c
   }
   float *x = rc == BERT_OK ? malloc(sizeof(float) * (size_t)N * (size_t)H + 1) : 0;
   if (rc == BERT_OK && x == 0) rc = BERT_NOMEM;
-  if (rc == BERT_OK) {
-    openblas_set_num_threads(m->nThread);
-    rc = encode(m, nText, aLen, aId, x);
-  }
+  if (rc == BERT_OK) rc = encode(m, nText, aLen, aId, x);
   for (int i = 0, r = 0; rc == BERT_OK && i < nText; r += aLen[i++]) {
     float *out = aOut + (size_t)i * H;
     const float *rows = x + (size_t)r * H;

@@ -50,9 +50,11 @@ static int cmp_tensor_name(const void *x, const void *y) {
   return strcmp(((const BertTensor *)x)->zName, ((const BertTensor *)y)->zName);
 }
 
+/* By offset, an empty tensor before a tensor that starts where it does. */
 static int cmp_tensor_begin(const void *x, const void *y) {
   const BertTensor *a = *(const BertTensor *const *)x, *b = *(const BertTensor *const *)y;
-  return a->begin < b->begin ? -1 : a->begin > b->begin;
+  if (a->begin != b->begin) return a->begin < b->begin ? -1 : 1;
+  return a->nByte < b->nByte ? -1 : a->nByte > b->nByte;
 }
 
 void bert_safetensors_close(BertSafetensors *st) {

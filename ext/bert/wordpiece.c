@@ -262,8 +262,9 @@ static int norm_emit(NormText *t, const BertTokenizerOptions *o, int32_t c, int 
   return BERT_OK;
 }
 
-static int normalize(const BertTokenizerOptions *o, const char *z, int n, NormText *t) {
-  for (int i = 0; i < n;) {
+/* Normalize z[start, end) (offsets are into z) onto t. */
+static int normalize(const BertTokenizerOptions *o, const char *z, int start, int n, NormText *t) {
+  for (int i = start; i < n;) {
     int32_t c;
     utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)z + i, n - i, &c);
     if (k < 1) {
@@ -343,43 +344,94 @@ static void word_pieces(const BertVocab *v, const BertTokenizerOptions *o, const
   }
 }
 
+/* The special tokens the tokenizers library matches in the text as it is,
+** before normalizing (its "added tokens"): each is its own id. */
+static const char *const azSpecial[] = {"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"};
+
+/* The first special token of the vocabulary at or after z[i], before n:
+** its offset (n if none) and id. */
+static int next_special(const BertVocab *v, const char *z, int i, int n, int *pId, int *pLen) {
+  for (; i < n; i++) {
+    if (z[i] != '[') continue;
+    for (size_t k = 0; k < sizeof azSpecial / sizeof azSpecial[0]; k++) {
+      int len = (int)strlen(azSpecial[k]);
+      if (i + len <= n && memcmp(z + i, azSpecial[k], (size_t)len) == 0) {
+        int id = bert_vocab_find(v, azSpecial[k], len);
+        if (id >= 0) {
+          *pId = id;
+          *pLen = len;
+          return i;
+        }
+      }
+    }
+  }
+  return n;
+}
+
+/* Normalize, split and cut z[start, end) onto out. */
+static int tokenize_span(const BertVocab *v, const BertTokenizerOptions *o, const char *z, int start, int end,
+                         NormText *t, char **pzBuf, int **paOff, int *pnRoom, TokenOut *out) {
+  t->n = 0;
+  int rc = normalize(o, z, start, end, t);
+  if (rc != BERT_OK) return rc;
+  if (t->n > *pnRoom) {
+    /* Word buffers for the longest word there can be in the span. */
+    free(*pzBuf);
+    free(*paOff);
+    *pzBuf = malloc((size_t)t->n * 8 + 8);
+    *paOff = malloc(sizeof(int) * ((size_t)t->n + 1));
+    *pnRoom = *pzBuf && *paOff ? t->n : 0;
+    if (*pnRoom == 0) return BERT_NOMEM;
+  }
+  for (int i = 0; i < t->n && out->n < out->nMax;) {
+    if (is_space(t->a[i].c)) {
+      i++;
+      continue;
+    }
+    int j = i + 1;
+    if (!is_punctuation(t->a[i].c)) {
+      while (j < t->n && !is_space(t->a[j].c) && !is_punctuation(t->a[j].c)) j++;
+    }
+    word_pieces(v, o, t->a + i, j - i, *pzBuf, *paOff, out);
+    i = j;
+  }
+  return BERT_OK;
+}
+
+/* Spans are normalized a piece at a time, each ending at an ASCII space
+** (which always ends a word), so that a long text is read only as far as
+** the tokens kept need. */
+#define SPAN_BYTES 4096
+
 int bert_tokenize(const BertVocab *v, const BertTokenizerOptions *o, const char *z, int n, int nMax,
                   BertToken **paTok, int *pnTok) {
   NormText t = {0, 0, 0};
+  TokenOut out = {0, 0, 0};
+  char *zBuf = 0;
+  int *aOff = 0, nRoom = 0, rc = BERT_OK;
   *paTok = 0;
   *pnTok = 0;
   if (nMax < 2) nMax = 2;
-  int rc = normalize(o, z, n, &t);
-  /* Room for the pieces (never more than the characters) and the word
-  ** buffers; the output grows no further than nMax. */
-  TokenOut out = {0, 0, 0};
-  char *zBuf = 0;
-  int *aOff = 0;
-  if (rc == BERT_OK) {
-    out.nMax = nMax;
-    out.a = malloc(sizeof(BertToken) * (size_t)nMax);
-    zBuf = malloc((size_t)t.n * 8 + 8);
-    aOff = malloc(sizeof(int) * ((size_t)t.n + 1));
-    if (out.a == 0 || zBuf == 0 || aOff == 0) rc = BERT_NOMEM;
-  }
-  if (rc == BERT_OK) {
-    out.nMax = nMax - 1; /* room for [SEP] */
-    out_add(&out, v->idCls, 0, 0);
-    for (int i = 0; i < t.n && out.n < out.nMax;) {
-      if (is_space(t.a[i].c)) {
-        i++;
-        continue;
-      }
-      int j = i + 1;
-      if (!is_punctuation(t.a[i].c)) {
-        while (j < t.n && !is_space(t.a[j].c) && !is_punctuation(t.a[j].c)) j++;
-      }
-      word_pieces(v, o, t.a + i, j - i, zBuf, aOff, &out);
-      i = j;
+  out.a = malloc(sizeof(BertToken) * (size_t)nMax);
+  if (out.a == 0) return BERT_NOMEM;
+  out.nMax = nMax - 1; /* room for [SEP] */
+  out_add(&out, v->idCls, 0, 0);
+  for (int i = 0; rc == BERT_OK && i < n && out.n < out.nMax;) {
+    int idSpecial = 0, nSpecial = 0;
+    int iSpecial = next_special(v, z, i, n, &idSpecial, &nSpecial);
+    while (rc == BERT_OK && i < iSpecial && out.n < out.nMax) {
+      int e = i + SPAN_BYTES < iSpecial ? i + SPAN_BYTES : iSpecial;
+      while (e < iSpecial && !(z[e] == ' ' || z[e] == '\t' || z[e] == '\n' || z[e] == '\r')) e++;
+      rc = tokenize_span(v, o, z, i, e, &t, &zBuf, &aOff, &nRoom, &out);
+      i = e;
     }
-    out.nMax = nMax;
-    out_add(&out, v->idSep, n, n);
+    if (rc == BERT_OK && iSpecial < n) {
+      out_add(&out, idSpecial, iSpecial, iSpecial + nSpecial);
+      i = iSpecial + nSpecial;
+    }
   }
+  out.nMax = nMax;
+  out_add(&out, v->idSep, n, n);
   free(t.a);
   free(zBuf);
   free(aOff);

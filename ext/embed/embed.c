@@ -295,8 +295,11 @@ static void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 }
 
 /* What ext/vecguard.c registers for vg_embed (embed.h), with the EmbedConn. */
+/* vg_embed(text, model) is not deterministic: a model loaded by name can be
+** loaded again from another folder, so an index or a generated column over
+** it could go stale.  vg_embed(text) always means hash:384. */
 const VgFunction vg_embed_functions[] = {
     {"vg_embed", 1, VG_FUNC_PURE, fn_embed},
-    {"vg_embed", 2, VG_FUNC_PURE, fn_embed},
+    {"vg_embed", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, fn_embed},
     {0, 0, 0, 0},
 };

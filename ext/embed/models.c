@@ -88,7 +88,8 @@ static char *read_spec(sqlite3 *db, const char *zSpec, char **pzPath, int *pnThr
                               -1, &p, 0);
   if (rc != SQLITE_OK) return sqlite3_mprintf("%s", sqlite3_errmsg(db));
   sqlite3_bind_text(p, 1, zSpec, -1, SQLITE_STATIC);
-  while (zErr == 0 && sqlite3_step(p) == SQLITE_ROW) {
+  int step;
+  while (zErr == 0 && (step = sqlite3_step(p)) == SQLITE_ROW) {
     if (!sqlite3_column_int(p, 0)) {
       zErr = sqlite3_mprintf("the spec must be a folder's path or a JSON object such as '{\"path\": "
                              "\"/models/all-MiniLM-L6-v2\", \"threads\": 2}'");
@@ -97,7 +98,8 @@ static char *read_spec(sqlite3 *db, const char *zSpec, char **pzPath, int *pnThr
     const char *zKey = (const char *)sqlite3_column_text(p, 1);
     const char *zType = (const char *)sqlite3_column_text(p, 2);
     if (zKey == 0) break;
-    if (strcmp(zKey, "path") == 0 && strcmp(zType, "text") == 0) {
+    if (strcmp(zKey, "path") == 0 && strcmp(zType, "text") == 0 &&
+        (int)strlen((const char *)sqlite3_column_text(p, 3)) == sqlite3_column_bytes(p, 3)) {
       sqlite3_free(*pzPath);
       *pzPath = sqlite3_mprintf("%s", sqlite3_column_text(p, 3));
     } else if (strcmp(zKey, "threads") == 0 && strcmp(zType, "integer") == 0 && sqlite3_column_int64(p, 3) >= 1 &&
@@ -105,10 +107,15 @@ static char *read_spec(sqlite3 *db, const char *zSpec, char **pzPath, int *pnThr
       *pnThread = sqlite3_column_int(p, 3);
     } else if (strcmp(zKey, "path") == 0 || strcmp(zKey, "threads") == 0) {
       zErr = sqlite3_mprintf("%s must be %s", zKey,
-                             zKey[0] == 'p' ? "the model folder's path, as text" : "a whole number from 1 to 64");
+                             zKey[0] == 'p' ? "the model folder's path, as text without a NUL"
+                                            : "a whole number from 1 to 64");
     } else {
       zErr = sqlite3_mprintf("unknown key \"%s\" in the spec (keys: path, threads)", zKey);
     }
+  }
+  if (zErr == 0 && step != SQLITE_DONE) {
+    zErr = sqlite3_mprintf("the spec is not valid JSON (%s): give a folder's path or {\"path\": \"<folder>\"}",
+                           sqlite3_errmsg(db));
   }
   sqlite3_finalize(p);
   if (zErr == 0 && *pzPath == 0) zErr = sqlite3_mprintf("the spec names no path: give {\"path\": \"<folder>\"}");
@@ -222,6 +229,13 @@ static void fn_tokenize(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   const char *zModel = vg_text_arg(ctx, "vg_tokenize", argv[1], "the model", VG_TEXT_NAME, 0);
   if (zModel == 0) return;
   VgModel *m = vg_embed_conn_find(c, zModel);
+  if (m == 0 && !model_name_ok(zModel)) {
+    vg_result_errorf(ctx, "vg_tokenize",
+                     "\"%s\" is not a model loaded with vg_model_load: the built-in models read whitespace-"
+                     "separated words (see vg_chunk)",
+                     zModel);
+    return;
+  }
   if (m == 0) {
     vg_result_errorf(ctx, "vg_tokenize",
                      "no model \"%s\" is loaded on this connection: load it first with vg_model_load('%s', "

@@ -229,6 +229,27 @@ def main():
         expect_error(db, "SELECT vg_model_load('x', ?)", ('{"path": "%s", "thread": 2}' % good,),
                      'unknown key "thread"')
         expect_error(db, "SELECT vg_model_load('hash', ?)", (good,), "not hash, hash2 or external")
+        expect_error(db, "SELECT vg_model_load('x', ?)", ('{"path": ',), "the spec is not valid JSON")
+        expect_error(db, "SELECT vg_tokenize('x', 'hash:384')", (), "is not a model loaded with vg_model_load")
+        # Modules and pooling modes the encoder does not run are refused, not
+        # skipped.
+        dense = os.path.join(root, "dense")
+        shutil.copytree(good, dense)
+        mods = json.load(open(os.path.join(dense, "modules.json")))
+        mods.append({"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"})
+        json.dump(mods, open(os.path.join(dense, "modules.json"), "w"))
+        expect_error(db, "SELECT vg_model_load('x', ?)", (dense,),
+                     'module 3 is "sentence_transformers.models.Dense"; only Transformer, Pooling and Normalize')
+        pool = os.path.join(root, "pool")
+        shutil.copytree(good, pool)
+        pc = json.load(open(os.path.join(pool, "1_Pooling", "config.json")))
+        pc["pooling_mode_mean_sqrt_len_tokens"] = True
+        json.dump(pc, open(os.path.join(pool, "1_Pooling", "config.json"), "w"))
+        expect_error(db, "SELECT vg_model_load('x', ?)", (pool,), "other modes are not supported")
+        # A loaded name can be loaded again from elsewhere: vg_embed with a
+        # model named is no index expression.
+        db.execute("CREATE TABLE notes(body TEXT)")
+        expect_error(db, "CREATE INDEX notes_vec ON notes(vg_embed(body, 'mF32'))", (), "non-deterministic")
         expect_error(db, "SELECT vg_tokenize('x', 'nope')", (), 'no model "nope" is loaded')
         # Threads from the spec; loading a name again replaces its model.
         d = json.loads(db.execute("SELECT vg_model_load('mF32', ?)", ('{"path": "%s", "threads": 2}' % good,))

@@ -184,6 +184,29 @@ static void test_by_hand(void **state) {
   ** split off, a CJK ideograph alone, controls dropped. */
   assert_string_equal(describe(v, &o, "Caf\xc3\xa9,the\x01!\xe4\xb8\xad" "a", 64),
                       "[CLS]@0-0 cafe@0-5 ,@5-6 the@6-9 !@10-11 \xe4\xb8\xad@11-14 a@14-15 [SEP]@15-15");
+  /* Special tokens written in the text are matched as they are, first. */
+  assert_string_equal(describe(v, &o, "the[SEP]cafe [UNK] [sep", 64),
+                      "[CLS]@0-0 the@0-3 [SEP]@3-8 cafe@8-12 [UNK]@13-18 [UNK]@19-20 [UNK]@20-23 [SEP]@23-23");
+  /* A text longer than a span (4096 bytes) keeps its offsets. */
+  {
+    char *zLong = malloc(8001);
+    for (int i = 0; i < 2000; i++) memcpy(zLong + 4 * i, "the ", 4);
+    zLong[8000] = 0;
+    BertToken *a = 0;
+    int n = 0;
+    assert_int_equal(bert_tokenize(v, &o, zLong, 8000, 5000, &a, &n), BERT_OK);
+    assert_int_equal(n, 2002);
+    for (int i = 1; i <= 2000; i++) {
+      assert_int_equal(a[i].start, 4 * (i - 1));
+      assert_int_equal(a[i].end, 4 * (i - 1) + 3);
+    }
+    free(a);
+    assert_int_equal(bert_tokenize(v, &o, zLong, 8000, 4, &a, &n), BERT_OK);
+    assert_int_equal(n, 4);
+    assert_int_equal(a[3].start, 8000);
+    free(a);
+    free(zLong);
+  }
   /* Truncation keeps [CLS] and [SEP]. */
   assert_string_equal(describe(v, &o, "the the the", 3), "[CLS]@0-0 the@0-3 [SEP]@11-11");
   assert_string_equal(describe(v, &o, "", 8), "[CLS]@0-0 [SEP]@0-0");
@@ -267,6 +290,13 @@ static void test_safetensors_small(void **state) {
   bert_safetensors_close(st);
   unlink(zPath);
   /* Damage, each named. */
+  /* An empty tensor may start where another does, listed before or after. */
+  zPath = write_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                   "\"z\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}", 16);
+  if (bert_safetensors_open(zPath, &st, zErr) != BERT_OK) fail_msg("%s", zErr);
+  assert_int_equal(bert_safetensors_count(st), 2);
+  bert_safetensors_close(st);
+  unlink(zPath);
   assert_non_null(strstr(st_error(zGood, 29), "truncated file"));
   assert_non_null(strstr(st_error(zGood, 31), "1 bytes after the last tensor"));
   assert_non_null(strstr(st_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,20]}}", 20),
