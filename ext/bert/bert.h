@@ -116,6 +116,8 @@ typedef struct BertTensor {
 typedef struct BertSafetensors BertSafetensors;
 
 int bert_safetensors_open(const char *zPath, BertSafetensors **ppOut, char *zErr);
+/* The same checks on a file's bytes in memory, which must outlive *ppOut. */
+int bert_safetensors_from_memory(const void *pData, size_t nData, BertSafetensors **ppOut, char *zErr);
 void bert_safetensors_close(BertSafetensors *st);
 /* The tensor named zName, or 0. */
 const BertTensor *bert_safetensors_find(const BertSafetensors *st, const char *zName);

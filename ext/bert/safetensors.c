@@ -192,6 +192,29 @@ static int read_header(const char *zPath, const char *zJson, size_t nJson, uint6
   return rc;
 }
 
+/* The file's bytes p[0, n) (n >= 8) into st, checked. */
+static int parse(const char *zPath, const void *pBytes, size_t n, BertSafetensors *st, char *zErr) {
+  const unsigned char *p = pBytes;
+  uint64_t nHeader = 0;
+  int rc = BERT_OK;
+  for (int i = 7; i >= 0; i--) nHeader = nHeader << 8 | p[i];
+  if (nHeader < 2 || nHeader > ST_MAX_HEADER) {
+    snprintf(zErr, BERT_ERR_MAX, "%s: a header of %llu bytes: not a safetensors file", zPath,
+             (unsigned long long)nHeader);
+    rc = BERT_ERROR;
+  } else if (nHeader > n - 8) {
+    snprintf(zErr, BERT_ERR_MAX, "%s: truncated file: its header is %llu bytes, and the file holds %llu after the "
+             "header's length", zPath, (unsigned long long)nHeader, (unsigned long long)(n - 8));
+    rc = BERT_ERROR;
+  } else {
+    rc = read_header(zPath, (const char *)p + 8, (size_t)nHeader, n - 8 - nHeader, st, zErr);
+    for (int i = 0; rc == BERT_OK && i < st->nTensor; i++) {
+      st->aTensor[i].pData = p + 8 + nHeader + st->aTensor[i].begin;
+    }
+  }
+  return rc;
+}
+
 int bert_safetensors_open(const char *zPath, BertSafetensors **ppOut, char *zErr) {
   *ppOut = 0;
   BertSafetensors *st = calloc(1, sizeof(*st));
@@ -216,25 +239,25 @@ int bert_safetensors_open(const char *zPath, BertSafetensors **ppOut, char *zErr
     }
   }
   if (fd >= 0) close(fd);
-  if (rc == BERT_OK) {
-    const unsigned char *p = st->pMap;
-    uint64_t nHeader = 0;
-    for (int i = 7; i >= 0; i--) nHeader = nHeader << 8 | p[i];
-    if (nHeader < 2 || nHeader > ST_MAX_HEADER) {
-      snprintf(zErr, BERT_ERR_MAX, "%s: a header of %llu bytes: not a safetensors file", zPath,
-               (unsigned long long)nHeader);
-      rc = BERT_ERROR;
-    } else if (nHeader > st->nMap - 8) {
-      snprintf(zErr, BERT_ERR_MAX, "%s: truncated file: its header is %llu bytes, and the file holds %llu after the "
-               "header's length", zPath, (unsigned long long)nHeader, (unsigned long long)(st->nMap - 8));
-      rc = BERT_ERROR;
-    } else {
-      rc = read_header(zPath, (const char *)p + 8, (size_t)nHeader, st->nMap - 8 - nHeader, st, zErr);
-      for (int i = 0; rc == BERT_OK && i < st->nTensor; i++) {
-        st->aTensor[i].pData = p + 8 + nHeader + st->aTensor[i].begin;
-      }
-    }
+  if (rc == BERT_OK) rc = parse(zPath, st->pMap, st->nMap, st, zErr);
+  if (rc != BERT_OK) {
+    bert_safetensors_close(st);
+    return rc;
   }
+  *ppOut = st;
+  return BERT_OK;
+}
+
+int bert_safetensors_from_memory(const void *pData, size_t nData, BertSafetensors **ppOut, char *zErr) {
+  *ppOut = 0;
+  if (nData < 8) {
+    snprintf(zErr, BERT_ERR_MAX, "(memory): truncated file: %zu bytes, less than a safetensors header's 8-byte "
+             "length", nData);
+    return BERT_ERROR;
+  }
+  BertSafetensors *st = calloc(1, sizeof(*st));
+  if (st == 0) return BERT_NOMEM;
+  int rc = parse("(memory)", pData, nData, st, zErr);
   if (rc != BERT_OK) {
     bert_safetensors_close(st);
     return rc;

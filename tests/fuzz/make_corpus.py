@@ -199,9 +199,32 @@ def fulltext_seeds():
     return seeds
 
 
+def bert_seeds():
+    import json, struct
+    # part 0: flags (clean, chinese, strip accents, lower), max word chars, max tokens, text
+    texts = ["Unaffable cat, the CAF\u00c9!", "[CLS] the [MASK] x [SEP]cat [sep", "\u4e2d\u6587 caf\u00e9 xxx 12",
+             "a\u0301a\u0300 \t\n\r \x00 \u200b the", "x" * 130 + " unaffable"]
+    seeds = [bytes([0, 0x0f, 100, 20]) + t.encode() for t in texts]
+    seeds.append(bytes([0, 0x01, 3, 5]) + b"bad \xc3\x28 utf8 \xff the cat")
+    # part 1: safetensors files, whole and damaged
+    def st(header, data):
+        h = json.dumps(header).encode()
+        return bytes([1]) + struct.pack("<Q", len(h)) + h + data
+    good = {"__metadata__": {"format": "pt"}, "a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+            "b": {"dtype": "F16", "shape": [3], "data_offsets": [16, 22]}}
+    seeds.append(st(good, bytes(range(22))))
+    seeds.append(st(good, bytes(range(21))))
+    seeds.append(st({"a": {"dtype": "BF16", "shape": [0], "data_offsets": [0, 0]}}, b""))
+    seeds.append(st({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, bytes(8)))
+    seeds.append(bytes([1]) + struct.pack("<Q", 1 << 40) + b"{}")
+    seeds.extend(bytes([0, 0x0f, 100, 30]) + s for s in random_seeds(7, 6, 4, 120))
+    seeds.extend(bytes([1]) + s for s in random_seeds(8, 6, 8, 120))
+    return seeds
+
+
 def main():
     targets = {"vector": vector_seeds, "tabledef": tabledef_seeds, "knn": knn_seeds, "pii": pii_seeds,
-               "chunk": chunk_seeds, "queue": queue_seeds, "fulltext": fulltext_seeds}
+               "chunk": chunk_seeds, "queue": queue_seeds, "fulltext": fulltext_seeds, "bert": bert_seeds}
     for name, make in targets.items():
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue

@@ -288,8 +288,21 @@ static void test_safetensors_small(void **state) {
   assert_int_equal(((const unsigned char *)a->pData)[5], 5);
   assert_int_equal(((const unsigned char *)b->pData)[0], 24);
   bert_safetensors_close(st);
+  /* The same bytes from memory: the same tensors, where the bytes lie. */
+  {
+    FILE *f = fopen(zPath, "rb");
+    static unsigned char aFile[4096];
+    size_t nFile = fread(aFile, 1, sizeof aFile, f);
+    fclose(f);
+    if (bert_safetensors_from_memory(aFile, nFile, &st, zErr) != BERT_OK) fail_msg("%s", zErr);
+    a = bert_safetensors_find(st, "a");
+    assert_non_null(a);
+    assert_ptr_equal(a->pData, aFile + nFile - 30);
+    bert_safetensors_close(st);
+    assert_int_equal(bert_safetensors_from_memory(aFile, nFile - 1, &st, zErr), BERT_ERROR);
+    assert_non_null(strstr(zErr, "(memory): truncated file"));
+  }
   unlink(zPath);
-  /* Damage, each named. */
   /* An empty tensor may start where another does, listed before or after. */
   zPath = write_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
                    "\"z\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}", 16);
@@ -297,6 +310,7 @@ static void test_safetensors_small(void **state) {
   assert_int_equal(bert_safetensors_count(st), 2);
   bert_safetensors_close(st);
   unlink(zPath);
+  /* Damage, each named. */
   assert_non_null(strstr(st_error(zGood, 29), "truncated file"));
   assert_non_null(strstr(st_error(zGood, 31), "1 bytes after the last tensor"));
   assert_non_null(strstr(st_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,20]}}", 20),
