@@ -26,8 +26,7 @@
 #include <string.h>
 
 typedef struct LayerWeights {
-  const float *qW, *qB, *kW, *kB, *vW, *vB;      /* attention.self.{query,key,value} */
-  float *qkvW, *qkvB;                            /* the three stacked: one product for all */
+  float *qkvW, *qkvB; /* attention.self.{query,key,value} stacked: one product for all three */
   const float *aoW, *aoB, *aoLnG, *aoLnB;        /* attention.output.dense, .LayerNorm */
   const float *inW, *inB;                        /* intermediate.dense */
   const float *outW, *outB, *outLnG, *outLnB;    /* output.dense, .LayerNorm */
@@ -169,55 +168,89 @@ static float half_to_float(uint16_t h) {
   return f;
 }
 
-/* The tensor zPrefix + zName with shape [d0] or [d0, d1] (d1 = 0), as F32
-** values: in place, or a converted copy that m owns. */
-static int weight(BertModel *m, const char *zPrefix, const char *zName, int64_t d0, int64_t d1, const float **pp,
-                  char *zErr) {
+/* The tensor zPrefix + zName, checked: shape [d0] or [d0, d1] (d1 = 0),
+** F32, F16 or BF16.  0, with zErr naming it and what it should be. */
+static const BertTensor *tensor_checked(const BertModel *m, const char *zPrefix, const char *zName, int64_t d0,
+                                        int64_t d1, char *zErr) {
   char zFull[256];
   snprintf(zFull, sizeof zFull, "%s%s", zPrefix, zName);
   const BertTensor *t = bert_safetensors_find(m->pFile, zFull);
   int nDim = d1 ? 2 : 1;
-  if (t == 0 || t->nDim != nDim || t->aShape[0] != d0 || (d1 && t->aShape[1] != d1) ||
-      (t->dtype != BERT_DTYPE_F32 && t->dtype != BERT_DTYPE_F16 && t->dtype != BERT_DTYPE_BF16)) {
-    char zShape[64];
-    if (d1) {
-      snprintf(zShape, sizeof zShape, "[%lld, %lld]", (long long)d0, (long long)d1);
-    } else {
-      snprintf(zShape, sizeof zShape, "[%lld]", (long long)d0);
-    }
-    snprintf(zErr, BERT_ERR_MAX, "model.safetensors: tensor %.200s %s; config.json needs it F32, F16 or BF16 of shape %s",
-             zFull, t == 0 ? "is missing" : "has another shape or dtype", zShape);
-    return BERT_ERROR;
+  if (t && t->nDim == nDim && t->aShape[0] == d0 && (!d1 || t->aShape[1] == d1) &&
+      (t->dtype == BERT_DTYPE_F32 || t->dtype == BERT_DTYPE_F16 || t->dtype == BERT_DTYPE_BF16)) {
+    return t;
   }
-  size_t n = (size_t)d0 * (size_t)(d1 ? d1 : 1);
+  char zShape[64];
+  if (d1) {
+    snprintf(zShape, sizeof zShape, "[%lld, %lld]", (long long)d0, (long long)d1);
+  } else {
+    snprintf(zShape, sizeof zShape, "[%lld]", (long long)d0);
+  }
+  snprintf(zErr, BERT_ERR_MAX, "model.safetensors: tensor %.200s %s; config.json needs it F32, F16 or BF16 of shape %s",
+           zFull, t == 0 ? "is missing" : "has another shape or dtype", zShape);
+  return 0;
+}
+
+/* A checked tensor's values as F32 into a (its whole size). */
+static void tensor_to_f32(const BertTensor *t, float *a) {
+  const unsigned char *p = t->pData;
+  size_t n = (size_t)(t->nByte / (t->dtype == BERT_DTYPE_F32 ? 4 : 2));
+  if (t->dtype == BERT_DTYPE_F32) {
+    memcpy(a, p, t->nByte);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+    if (t->dtype == BERT_DTYPE_F16) {
+      a[i] = half_to_float(h);
+    } else {
+      uint32_t bits = (uint32_t)h << 16;
+      memcpy(&a[i], &bits, 4);
+    }
+  }
+}
+
+/* The tensor zPrefix + zName (tensor_checked) as F32 values: in place, or
+** a converted copy that m owns. */
+static int weight(BertModel *m, const char *zPrefix, const char *zName, int64_t d0, int64_t d1, const float **pp,
+                  char *zErr) {
+  const BertTensor *t = tensor_checked(m, zPrefix, zName, d0, d1, zErr);
+  if (t == 0) return BERT_ERROR;
   if (t->dtype == BERT_DTYPE_F32 && ((uintptr_t)t->pData & 3) == 0) {
     *pp = t->pData;
     return BERT_OK;
   }
-  float *a = malloc(sizeof(float) * n);
+  float *a = malloc(sizeof(float) * (size_t)d0 * (size_t)(d1 ? d1 : 1));
   float **apNew = realloc(m->apOwned, sizeof(float *) * (size_t)(m->nOwned + 1));
+  if (apNew) m->apOwned = apNew;
   if (a == 0 || apNew == 0) {
     free(a);
-    if (apNew) m->apOwned = apNew;
     return BERT_NOMEM;
   }
-  m->apOwned = apNew;
   m->apOwned[m->nOwned++] = a;
-  const unsigned char *p = t->pData;
-  for (size_t i = 0; i < n; i++) {
-    if (t->dtype == BERT_DTYPE_F32) {
-      memcpy(&a[i], p + 4 * i, 4);
-    } else {
-      uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
-      if (t->dtype == BERT_DTYPE_F16) {
-        a[i] = half_to_float(h);
-      } else {
-        uint32_t bits = (uint32_t)h << 16;
-        memcpy(&a[i], &bits, 4);
-      }
-    }
-  }
+  tensor_to_f32(t, a);
   *pp = a;
+  return BERT_OK;
+}
+
+/* Layer l's query, key and value weights and biases, converted into the
+** stacked arrays w->qkvW [3H, H] and w->qkvB [3H]. */
+static int stack_qkv(BertModel *m, const char *zPre, int l, LayerWeights *w, char *zErr) {
+  static const char *const azPart[] = {"query", "key", "value"};
+  int64_t H = m->cfg.nHidden;
+  w->qkvW = malloc(sizeof(float) * 3 * (size_t)H * (size_t)H);
+  w->qkvB = malloc(sizeof(float) * 3 * (size_t)H);
+  if (w->qkvW == 0 || w->qkvB == 0) return BERT_NOMEM;
+  for (int i = 0; i < 3; i++) {
+    char zName[128];
+    snprintf(zName, sizeof zName, "encoder.layer.%d.attention.self.%s.weight", l, azPart[i]);
+    const BertTensor *tW = tensor_checked(m, zPre, zName, H, H, zErr);
+    snprintf(zName, sizeof zName, "encoder.layer.%d.attention.self.%s.bias", l, azPart[i]);
+    const BertTensor *tB = tW ? tensor_checked(m, zPre, zName, H, 0, zErr) : 0;
+    if (tB == 0) return BERT_ERROR;
+    tensor_to_f32(tW, w->qkvW + (size_t)i * (size_t)(H * H));
+    tensor_to_f32(tB, w->qkvB + (size_t)i * (size_t)H);
+  }
   return BERT_OK;
 }
 
@@ -242,9 +275,6 @@ static int load_weights(BertModel *m, char *zErr) {
       int64_t d0, d1;
       const float **pp;
     } a[] = {
-        {"attention.self.query.weight", H, H, &w->qW},     {"attention.self.query.bias", H, 0, &w->qB},
-        {"attention.self.key.weight", H, H, &w->kW},       {"attention.self.key.bias", H, 0, &w->kB},
-        {"attention.self.value.weight", H, H, &w->vW},     {"attention.self.value.bias", H, 0, &w->vB},
         {"attention.output.dense.weight", H, H, &w->aoW},  {"attention.output.dense.bias", H, 0, &w->aoB},
         {"attention.output.LayerNorm.weight", H, 0, &w->aoLnG},
         {"attention.output.LayerNorm.bias", H, 0, &w->aoLnB},
@@ -252,25 +282,11 @@ static int load_weights(BertModel *m, char *zErr) {
         {"output.dense.weight", H, F, &w->outW},           {"output.dense.bias", H, 0, &w->outB},
         {"output.LayerNorm.weight", H, 0, &w->outLnG},     {"output.LayerNorm.bias", H, 0, &w->outLnB},
     };
+    rc = stack_qkv(m, zPre, l, w, zErr);
     for (size_t i = 0; rc == BERT_OK && i < sizeof a / sizeof a[0]; i++) {
       char zName[128];
       snprintf(zName, sizeof zName, "encoder.layer.%d.%s", l, a[i].zName);
       rc = weight(m, zPre, zName, a[i].d0, a[i].d1, a[i].pp, zErr);
-    }
-    /* Query, key and value stacked, so that one product makes all three. */
-    if (rc == BERT_OK) {
-      size_t hh = (size_t)H * (size_t)H;
-      w->qkvW = malloc(sizeof(float) * 3 * hh);
-      w->qkvB = malloc(sizeof(float) * 3 * (size_t)H);
-      if (w->qkvW == 0 || w->qkvB == 0) rc = BERT_NOMEM;
-    }
-    if (rc == BERT_OK) {
-      size_t hh = (size_t)H * (size_t)H;
-      const float *aW[] = {w->qW, w->kW, w->vW}, *aB[] = {w->qB, w->kB, w->vB};
-      for (int i = 0; i < 3; i++) {
-        memcpy(w->qkvW + i * hh, aW[i], sizeof(float) * hh);
-        memcpy(w->qkvB + i * H, aB[i], sizeof(float) * (size_t)H);
-      }
     }
   }
   if (rc == BERT_OK && c->nLabel > 0) {

@@ -263,27 +263,27 @@ static int norm_emit(NormText *t, const BertTokenizerOptions *o, int32_t c, int 
 }
 
 /* Normalize z[start, end) (offsets are into z) onto t. */
-static int normalize(const BertTokenizerOptions *o, const char *z, int start, int n, NormText *t) {
-  for (int i = start; i < n;) {
+static int normalize(const BertTokenizerOptions *o, const char *z, int start, int end, NormText *t) {
+  for (int i = start; i < end;) {
     int32_t c;
-    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)z + i, n - i, &c);
+    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)z + i, end - i, &c);
     if (k < 1) {
       c = 0xFFFD;
       k = 1;
     }
-    int start = i, end = i + (int)k;
-    i = end;
+    int from = i, to = i + (int)k; /* the character's bytes */
+    i = to;
     if (o->bCleanText) {
       if (c == 0 || c == 0xFFFD || is_control(c)) continue;
       if (is_space(c)) c = ' ';
     }
     int rc;
     if (o->bChineseChars && is_cjk(c)) {
-      rc = norm_add(t, ' ', start, end);
-      if (rc == BERT_OK) rc = norm_emit(t, o, c, start, end);
-      if (rc == BERT_OK) rc = norm_add(t, ' ', start, end);
+      rc = norm_add(t, ' ', from, to);
+      if (rc == BERT_OK) rc = norm_emit(t, o, c, from, to);
+      if (rc == BERT_OK) rc = norm_add(t, ' ', from, to);
     } else {
-      rc = norm_emit(t, o, c, start, end);
+      rc = norm_emit(t, o, c, from, to);
     }
     if (rc != BERT_OK) return rc;
   }

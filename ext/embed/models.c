@@ -169,8 +169,18 @@ static void fn_model_load(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
     }
     if (b == 0 || b->zName == 0) rc = BERT_NOMEM;
   }
-  VgModel *aNew = rc == BERT_OK ? sqlite3_realloc64(c->aModel, sizeof(VgModel) * (size_t)(c->nModel + 1)) : 0;
-  if (rc == BERT_OK && aNew == 0) rc = BERT_NOMEM;
+  /* Loading a name again replaces its model; a new name takes a new entry. */
+  VgModel *m = rc == BERT_OK ? vg_embed_conn_find(c, zName) : 0;
+  if (rc == BERT_OK && m == 0) {
+    VgModel *aNew = sqlite3_realloc64(c->aModel, sizeof(VgModel) * (size_t)(c->nModel + 1));
+    if (aNew == 0) {
+      rc = BERT_NOMEM;
+    } else {
+      c->aModel = aNew;
+      m = &c->aModel[c->nModel++];
+      memset(m, 0, sizeof(*m));
+    }
+  }
   if (rc != BERT_OK) {
     if (b) sqlite3_free(b->zName);
     sqlite3_free(b);
@@ -179,7 +189,6 @@ static void fn_model_load(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
     vg_result_error(ctx, rc == BERT_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR, "vg_model_load", zErr);
     return;
   }
-  c->aModel = aNew;
   b->pModel = pModel;
   bert_model_set_threads(pModel, nThread);
   b->base.zName = b->zName;
@@ -187,13 +196,7 @@ static void fn_model_load(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
   b->base.nMaxTokens = bert_model_max_tokens(pModel) - 2;
   b->base.xEmbed = bert_embed;
   b->base.xDestroy = bert_destroy;
-  /* Loading a name again replaces its model. */
-  VgModel *m = vg_embed_conn_find(c, zName);
-  if (m) {
-    model_free(m);
-  } else {
-    m = &c->aModel[c->nModel++];
-  }
+  model_free(m); /* the old model under that name, or nothing */
   m->pEmbedder = &b->base;
   m->zPath = zPath;
   m->nThread = nThread;
