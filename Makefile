@@ -31,8 +31,8 @@ ASSERTS := -DNDEBUG
 endif
 
 CFLAGS_COMMON := -std=c11 -O2 -g -fPIC -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -Iext -Iinclude $(SAN) $(ASSERTS)
-EXT_LIBS      := -lpcre2-8 -lsodium -lutf8proc -ljansson -lopenblas -lm -lpthread
-TEST_LIBS     := -lcmocka -lsqlite3 -lpcre2-8 -lsodium -lutf8proc -ljansson -lopenblas -lm -lpthread
+EXT_LIBS      := -lpcre2-8 -lsodium -lutf8proc -ljansson -lopenblas -lcurl -lm -lpthread
+TEST_LIBS     := -lcmocka -lsqlite3 -lpcre2-8 -lsodium -lutf8proc -ljansson -lopenblas -lcurl -lm -lpthread
 
 EXT_SRC  := $(wildcard ext/*.c ext/*/*.c)
 EXT_OBJ  := $(EXT_SRC:ext/%.c=$(BUILD)/ext/%.o)
@@ -78,7 +78,7 @@ $(PC): Makefile include/vecguard.h
 	  'Name: vecguard' \
 	  'Description: vector search, tenant partitions and personal-data protection inside SQLite' \
 	  'Version: $(VERSION)' 'Requires: sqlite3' 'Requires.private: libsodium libpcre2-8 libutf8proc jansson openblas' \
-	  'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lvecguard' 'Libs.private: -lm -lpthread' >$@
+	  'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lvecguard' 'Libs.private: -lcurl -lm -lpthread' >$@
 
 install: $(EXT) $(LIB) $(PC)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
@@ -156,7 +156,8 @@ $(BUILD)/bench/bench_bert: bench/bench_bert.c bench/benchutil.h $(BERT_OBJ)
 HOST_TESTS := $(if $(filter 1,$(SANITIZE)),,tests/readme/test_readme.sh tests/bindings/test_python.py \
   tests/bindings/test_node.js tests/install/test_install.sh tests/reference/test_porter.py \
   tests/reference/test_bm25.py tests/reference/test_embed_hash.py tests/reference/test_lexical_scale.py \
-  tests/reference/test_bert_forward.py)
+  tests/reference/test_bert_forward.py tests/reference/test_service.py tests/reference/test_ner.py \
+  tests/reference/test_model_pipeline.py)
 # Checks of what the build makes (exported symbols; the install tree, in
 # HOST_TESTS, since it builds a program against the library).
 BUILD_TESTS := tests/install/test_exports.sh

@@ -11,6 +11,7 @@ SQLITE_EXTENSION_INIT1
 
 #include <sodium.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "vecguard.h" /* the public API (include/), defined here */
 #include "vector/vector.h"
@@ -49,6 +50,27 @@ static void conn_unref(VgConn *c) {
   pii_conn_clear(&c->pii);
   vg_queue_conn_clear(&c->queue);
   sqlite3_free(c);
+}
+
+/* The PII layer's finder of names (PiiConn.xNer, pCtx the EmbedConn): the
+** token-classification models are the embed layer's, and only the
+** registrar sees both. */
+static int find_names(void *pCtx, const char *zModel, const char *z, int n, VgPiiFindings *pOut, char **pzErr) {
+  static const char *const azType[] = {"PERSON", "LOCATION", "ORGANIZATION"};
+  VgNerSpan *a = 0;
+  int nSpan = 0;
+  int rc = vg_model_ner(pCtx, zModel, z, n, &a, &nSpan, pzErr);
+  for (int i = 0; rc == SQLITE_OK && i < nSpan; i++) {
+    VgPiiFinding f;
+    memset(&f, 0, sizeof f);
+    f.zEntity = azType[a[i].iType];
+    f.iStart = a[i].start;
+    f.iEnd = a[i].end;
+    f.score = a[i].score;
+    rc = vg_pii_findings_add(pOut, &f);
+  }
+  sqlite3_free(a);
+  return rc;
 }
 
 /* The xDestroy of each part: SQLite gives back the part, the user data. */
@@ -99,6 +121,9 @@ int sqlite3_vecguard_init(sqlite3 *db, char **pzErrMsg,
   vg_embed_conn_init(&c->embed);
   pii_conn_init(&c->pii);
   vg_queue_conn_init(&c->queue);
+  c->queue.pModels = &c->embed; /* the queue embeds with the models the connection loads */
+  c->pii.xNer = find_names;
+  c->pii.pNerCtx = &c->embed;
   const Part none = {0, 0, 0}, embed = {c, &c->embed, unref_embed}, pii = {c, &c->pii, unref_pii},
              queue = {c, &c->queue, unref_queue};
   static const VgFunction *const apQueue[] = {vg_queue_functions, vg_config_functions, vg_ingest_functions,

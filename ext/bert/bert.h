@@ -164,8 +164,26 @@ void bert_model_set_threads(BertModel *m, int nThread);
 /* A text's tokens, as the model reads them (bert_tokenize, cut to
 ** bert_model_max_tokens). */
 int bert_model_tokenize(const BertModel *m, const char *z, int n, BertToken **paTok, int *pnTok);
+/* All of a text's tokens, uncut ([CLS] first, [SEP] last). */
+int bert_model_tokenize_all(const BertModel *m, const char *z, int n, BertToken **paTok, int *pnTok);
 
 /* The sentence vectors of nText texts, nHidden floats each, into aOut. */
 int bert_model_embed(const BertModel *m, int nText, const char *const *azText, const int *anText, float *aOut);
+
+/* A word of a text (a first piece and its "##" pieces: bytes [start, end))
+** and the label a token-classification model gives it: its first piece's
+** most likely label (the lowest id on a tie) and that label's softmax
+** probability. */
+typedef struct BertWord {
+  int start, end;
+  int label;
+  double prob;
+} BertWord;
+
+/* The words of the whole of z[0, n) (no cut: windows of the model's
+** length, each ending at a word's end when one fits, run one by one) with
+** their labels, into *paWord (malloc'd; the caller frees it).  BERT_ERROR
+** for a model without a token-classification head. */
+int bert_model_label_words(const BertModel *m, const char *z, int n, BertWord **paWord, int *pnWord);
 
 #endif

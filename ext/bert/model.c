@@ -20,6 +20,7 @@
 
 #include <cblas.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -459,6 +460,11 @@ int bert_model_tokenize(const BertModel *m, const char *z, int n, BertToken **pa
   return bert_tokenize(m->pVocab, &m->tok, z, n, m->nMaxTokens, paTok, pnTok);
 }
 
+int bert_model_tokenize_all(const BertModel *m, const char *z, int n, BertToken **paTok, int *pnTok) {
+  /* A piece holds at least one byte of the text, so n + 2 tokens hold all. */
+  return bert_tokenize(m->pVocab, &m->tok, z, n, n > INT_MAX - 2 ? INT_MAX : n + 2, paTok, pnTok);
+}
+
 /* ---- the forward pass ------------------------------------------------------ */
 
 /* y[r] = x[r] W^T + b for the n rows of x (nIn wide) into y (nOut wide). */
@@ -663,4 +669,92 @@ int bert_model_embed(const BertModel *m, int nText, const char *const *azText, c
   free(aLen);
   free(aId);
   return rc;
+}
+
+/* ---- token classification ---------------------------------------------------
+** A text of any length is read whole: its word pieces are cut into windows
+** of the model's length (less [CLS] and [SEP]), each ending where a word
+** ends when it can, and each window runs alone through the encoder.  A
+** word takes the label of its first piece, as Hugging Face's "first"
+** aggregation does. */
+
+/* Windows encoded in one call: packed, so memory stays bounded for a long
+** text. */
+#define NER_WINDOWS_PER_CALL 16
+
+static int is_continuation(const BertVocab *v, int id) {
+  const char *z = bert_vocab_token(v, id);
+  return z[0] == '#' && z[1] == '#';
+}
+
+int bert_model_label_words(const BertModel *m, const char *z, int n, BertWord **paWord, int *pnWord) {
+  const BertConfig *c = &m->cfg;
+  *paWord = 0;
+  *pnWord = 0;
+  if (c->nLabel == 0) return BERT_ERROR;
+  BertToken *aTok = 0;
+  int nTok = 0;
+  int rc = bert_model_tokenize_all(m, z, n, &aTok, &nTok);
+  if (rc != BERT_OK) return rc;
+  BertToken *aPiece = aTok + 1; /* without [CLS] and [SEP] */
+  int nPiece = nTok - 2, W = m->nMaxTokens - 2, H = c->nHidden;
+  BertWord *aWord = malloc(sizeof(BertWord) * (size_t)(nPiece > 0 ? nPiece : 1));
+  int *aId = malloc(sizeof(int) * (size_t)NER_WINDOWS_PER_CALL * (size_t)m->nMaxTokens);
+  int aLen[NER_WINDOWS_PER_CALL], aFrom[NER_WINDOWS_PER_CALL];
+  float *x = malloc(sizeof(float) * (size_t)NER_WINDOWS_PER_CALL * (size_t)m->nMaxTokens * (size_t)H);
+  float *aLogit = malloc(sizeof(float) * (size_t)c->nLabel);
+  if (aWord == 0 || aId == 0 || x == 0 || aLogit == 0) rc = BERT_NOMEM;
+  int nWord = 0;
+  for (int s = 0; rc == BERT_OK && s < nPiece;) {
+    /* Cut up to NER_WINDOWS_PER_CALL windows from piece s on. */
+    int nWin = 0, N = 0;
+    while (nWin < NER_WINDOWS_PER_CALL && s < nPiece) {
+      int e = s + W < nPiece ? s + W : nPiece;
+      if (e < nPiece) {
+        int e2 = e;
+        while (e2 > s && is_continuation(m->pVocab, aPiece[e2].id)) e2--;
+        if (e2 > s) e = e2; /* else one word longer than a window: cut it */
+      }
+      aFrom[nWin] = s;
+      aLen[nWin] = e - s + 2;
+      aId[N++] = aTok[0].id;
+      for (int i = s; i < e; i++) aId[N++] = aPiece[i].id;
+      aId[N++] = aTok[nTok - 1].id;
+      nWin++;
+      s = e;
+    }
+    rc = encode(m, nWin, aLen, aId, x);
+    for (int w = 0, r = 0; rc == BERT_OK && w < nWin; r += aLen[w++]) {
+      for (int i = 0; i < aLen[w] - 2; i++) {
+        const BertToken *t = &aPiece[aFrom[w] + i];
+        if (is_continuation(m->pVocab, t->id) && nWord > 0) {
+          aWord[nWord - 1].end = t->end;
+          continue;
+        }
+        dense(x + (size_t)(r + 1 + i) * H, 1, H, m->clsW, m->clsB, c->nLabel, aLogit);
+        int best = 0;
+        for (int k = 1; k < c->nLabel; k++) {
+          if (aLogit[k] > aLogit[best]) best = k;
+        }
+        double sum = 0.0;
+        for (int k = 0; k < c->nLabel; k++) sum += exp((double)aLogit[k] - aLogit[best]);
+        BertWord *pw = &aWord[nWord++];
+        pw->start = t->start;
+        pw->end = t->end;
+        pw->label = best;
+        pw->prob = 1.0 / sum;
+      }
+    }
+  }
+  free(aTok);
+  free(aId);
+  free(x);
+  free(aLogit);
+  if (rc != BERT_OK) {
+    free(aWord);
+    return rc;
+  }
+  *paWord = aWord;
+  *pnWord = nWord;
+  return BERT_OK;
 }

@@ -113,15 +113,24 @@ static int find_family(const char *zModel, Family *pOut) {
   return bFound;
 }
 
-/* "unknown model ..." naming the models there are. */
-static char *unknown_model(const char *zModel) {
+char *vg_embedder_known(void) {
   sqlite3_str *s = sqlite3_str_new(0);
-  sqlite3_str_appendf(s, "unknown model \"%s\" (there are \"hash2\", \"hash\", \"hash2:DIM\", \"hash:DIM\"", zModel);
+  sqlite3_str_appendall(s, "\"hash2\", \"hash\", \"hash2:DIM\", \"hash:DIM\"");
   pthread_mutex_lock(&familyMutex);
   for (int i = 0; i < nFamily; i++) sqlite3_str_appendf(s, ", \"%s\"", aFamily[i].zName);
   pthread_mutex_unlock(&familyMutex);
-  sqlite3_str_appendall(s, "; or a model this connection loads by name with vg_model_load)");
   return sqlite3_str_finish(s);
+}
+
+/* "unknown model ..." naming the models there are. */
+static char *unknown_model(const char *zModel) {
+  char *zKnown = vg_embedder_known();
+  char *z = zKnown ? sqlite3_mprintf("unknown model \"%s\" (there are %s; or a model this connection loads by name "
+                                     "with vg_model_load)",
+                                     zModel, zKnown)
+                   : 0;
+  sqlite3_free(zKnown);
+  return z;
 }
 
 /* What model zModel is: the hash model's dimension, or a registered
@@ -255,13 +264,25 @@ static VgEmbedder *embedder_arg(sqlite3_context *ctx, int argc, sqlite3_value **
     if (zModel == 0) return 0;
     /* A model the connection loaded goes first; the connection owns it. */
     VgModel *m = vg_embed_conn_find(c, zModel);
-    if (m) return m->pEmbedder;
+    if (m && m->pEmbedder) return m->pEmbedder;
     VgEmbedder *pKept = sqlite3_get_auxdata(ctx, 1);
     if (pKept && strcmp(pKept->zName, zModel) == 0) return pKept;
   }
   VgEmbedder *p = 0;
   char *zErr = 0;
   int rc = vg_embedder_open(zModel, &p, &zErr);
+  if (rc == SQLITE_ERROR) {
+    /* A name this connection could load, or a model that does not embed,
+    ** says so. */
+    char *zWhy = 0;
+    int nDims, nMax, rcWhy = vg_model_describe(c, zModel, &nDims, &nMax, &zWhy);
+    if (rcWhy != SQLITE_OK && zWhy) {
+      sqlite3_free(zErr);
+      zErr = zWhy;
+    } else {
+      sqlite3_free(zWhy);
+    }
+  }
   if (rc != SQLITE_OK) {
     vg_result_error(ctx, rc, "vg_embed", zErr);
     sqlite3_free(zErr);

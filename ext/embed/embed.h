@@ -35,6 +35,10 @@ typedef struct vecguard_embedder VgEmbedder;
 int vg_embedder_open(const char *zModel, VgEmbedder **ppOut, char **pzErr);
 void vg_embedder_close(VgEmbedder *p);
 
+/* The models every connection has, as a list for messages: '"hash2",
+** "hash", "hash2:DIM", "hash:DIM"' and the registered families (to free). */
+char *vg_embedder_known(void);
+
 /* What model zModel would be, without opening it (a trained model's weights
 ** are large): its dimension and the tokens it reads.  An unknown name or a
 ** bad dimension fails as vg_embedder_open does. */
@@ -65,14 +69,27 @@ int vg_tokens(const char *z, int n, int nMax, int *aStart, int *aEnd);
 ** free *paStart), their number to *pnChunk (0 for a text without tokens).
 ** 1 <= nMax, 0 <= nOverlap < nMax. */
 int vg_chunk_spans(const char *z, int n, int nMax, int nOverlap, int **paStart, int **paEnd, int *pnChunk);
+/* The same chunks over tokens of another kind: token i is bytes
+** [aTokStart[i], aTokEnd[i]). */
+int vg_chunk_spans_of(const int *aTokStart, const int *aTokEnd, int nTok, int nMax, int nOverlap, int **paStart,
+                      int **paEnd, int *pnChunk);
 
-/* A model the connection loaded by name (models.c): its embedder, under
-** that name, and where it came from. */
+/* A model the connection loaded by name (models.c): what it is, under
+** that name.  A sentence encoder or a service embeds (pEmbedder); a
+** token-classification model finds names for the PII functions (vg_model_ner)
+** and has no embedder. */
+enum { VG_MODEL_BERT = 1, VG_MODEL_NER, VG_MODEL_SERVICE };
 typedef struct VgModel {
-  VgEmbedder *pEmbedder;
-  char *zPath; /* its folder */
-  int nThread;
+  char *zName;
+  int eKind;                 /* VG_MODEL_* */
+  VgEmbedder *pEmbedder;     /* 0 for VG_MODEL_NER */
+  struct BertModel *pBert;   /* VG_MODEL_BERT (owned by pEmbedder) and VG_MODEL_NER (owned here) */
+  char *zInfo;               /* its description for vg_models(), a JSON object */
 } VgModel;
+
+/* The name a table is bound to when its vectors come from outside:
+** vg_queue_run leaves its items to vg_queue_claim and vg_queue_complete. */
+#define VG_MODEL_EXTERNAL "external"
 
 /* This layer's part of the per-connection state (ext/vecguard.c owns the
 ** whole): the default model's embedder, opened on first use and kept for
@@ -88,6 +105,45 @@ void vg_embed_conn_clear(EmbedConn *c);
 /* The model the connection loaded as zName, or 0 (models.c). */
 VgModel *vg_embed_conn_find(EmbedConn *c, const char *zName);
 void vg_embed_models_clear(EmbedConn *c);
+
+/* What model zModel is on this connection: one it loaded (an embedding
+** kind), else a built-in or registered one (vg_embedder_describe).
+** SQLITE_NOTFOUND with *pzErr when zModel is a name a model could be
+** loaded under but this connection has not loaded one (the message says
+** how); SQLITE_ERROR for a token-classification model or a bad name. */
+int vg_model_describe(EmbedConn *c, const char *zModel, int *pnDims, int *pnMaxTokens, char **pzErr);
+
+/* The embedder of zModel: a loaded model's (borrowed: the connection owns
+** it), else 0 with SQLITE_OK, and the caller opens a built-in one; errors
+** as vg_model_describe's. */
+int vg_model_embedder(EmbedConn *c, const char *zModel, VgEmbedder **pp, char **pzErr);
+
+/* The chunks e reads z[0, n) in, as vg_chunk_spans gives them, counting
+** e's own tokens: word pieces for a BERT encoder (so that no chunk is cut
+** short by its window), runs of non-space for every other embedder. */
+int vg_model_chunk_spans(VgEmbedder *e, const char *z, int n, int nMax, int nOverlap, int **paStart, int **paEnd,
+                         int *pnChunk);
+
+/* An entity a token-classification model found (vg_model_ner). */
+typedef struct VgNerSpan {
+  int start, end;  /* bytes of the text */
+  int iType;       /* VG_NER_PERSON, ... */
+  double score;
+} VgNerSpan;
+enum { VG_NER_PERSON = 0, VG_NER_LOCATION, VG_NER_ORGANIZATION };
+
+/* The entities model zModel (a token-classification model this connection
+** loaded) finds in z[0, n), in text order, into *paSpan (sqlite3_malloc'd).
+** SQLITE_NOTFOUND when no model of that name is loaded (no message),
+** SQLITE_ERROR with *pzErr when it is not a token-classification model. */
+int vg_model_ner(EmbedConn *c, const char *zModel, const char *z, int n, VgNerSpan **paSpan, int *pnSpan,
+                 char **pzErr);
+
+/* OpenAI-compatible embedding services (service.c): an embedder over
+** POST {url}/embeddings, from the JSON spec vg_model_load was given; its
+** description (JSON, without the key) into *pzInfo. */
+int vg_service_open(sqlite3 *db, const char *zName, const char *zSpec, VgEmbedder **ppOut, char **pzInfo,
+                    char **pzErr);
 
 /* What ext/vecguard.c registers for this layer: vg_embed, which takes the
 ** EmbedConn (embed.c), and the module vg_chunk, which takes none (chunk.c). */

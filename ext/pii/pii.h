@@ -167,6 +167,8 @@ typedef struct VgPiiFindings {
 } VgPiiFindings;
 
 void vg_pii_findings_free(VgPiiFindings *p);
+/* Append a copy of f. */
+int vg_pii_findings_add(VgPiiFindings *p, const VgPiiFinding *f);
 
 typedef struct VgPiiOptions {
   const char *const *azEntity; /* report only these types; 0: all */
@@ -175,6 +177,9 @@ typedef struct VgPiiOptions {
   unsigned lang;               /* VG_PII_LANG_EN, VG_PII_LANG_ES, or 0 for any */
   int bWholeText;              /* ignore triggers, run every pattern everywhere
                                ** (the reference the tests compare with) */
+  const VgPiiFinding *aExtra;  /* candidates found otherwise (a model's names), byte
+                               ** offsets, weighed with the recognizers' */
+  int nExtra;
 } VgPiiOptions;
 
 typedef struct VgPiiEngine VgPiiEngine;
@@ -398,6 +403,13 @@ typedef struct PiiConn {
   char *zTableKeyName;
   PiiStamp tableKeyStamp;
   VgPiiKey tableKey;
+  /* Names, places and organisations: the models that find them are the
+  ** embed layer's, which this one may not reach, so the registrar hands
+  ** over a finder (ext/vecguard.c).  It appends the findings of model
+  ** zModel in z[0, n) to pOut (byte offsets, static type names), or
+  ** returns SQLITE_NOTFOUND when no model of that name is loaded. */
+  int (*xNer)(void *pCtx, const char *zModel, const char *z, int n, VgPiiFindings *pOut, char **pzErr);
+  void *pNerCtx;
 } PiiConn;
 
 void pii_conn_init(PiiConn *c);
@@ -407,9 +419,19 @@ void pii_conn_clear(PiiConn *c);
 ** 0 with *pzErr set (or SQLITE_NOMEM in *pRc) on failure. */
 VgPiiEngine *pii_conn_engine(PiiConn *c, sqlite3 *db, int *pRc, char **pzErr);
 
-/* Is zEntity reported by one of the engine's recognizers?  Returns its
-** name as the engine stores it, or 0. */
+/* Is zEntity reported by one of the engine's recognizers, or by a
+** token-classification model (PERSON, LOCATION, ORGANIZATION)?  Returns
+** its name as the engine stores it, or 0. */
 const char *pii_conn_entity(PiiConn *c, const char *zEntity);
+
+/* The model option "ner" names by default. */
+#define PII_NER_MODEL "ner"
+
+/* The findings of the token-classification model options o name (or
+** PII_NER_MODEL) in z[0, n), into pOut: none when the default model is not
+** loaded, an error when a named one is not. */
+struct PiiOptions;
+int pii_conn_ner(PiiConn *c, const struct PiiOptions *o, const char *z, int n, VgPiiFindings *pOut, char **pzErr);
 
 /* The key to use: pArg (a 32-byte BLOB, or the name of a row of
 ** vg_pii_keys), else the connection's key, else vg_pii_keys's 'default'
@@ -425,7 +447,7 @@ int pii_custom_check(const char *zName, const char *zEntity, const char *zPatter
                      sqlite3_value *pScore, char **pzErr);
 
 /* Which option keys a function accepts. */
-#define PII_OPT_SCAN 0x01   /* types, min_score, language */
+#define PII_OPT_SCAN 0x01   /* types, min_score, language, ner */
 #define PII_OPT_REDACT 0x02 /* operator, operators, audit, content_id, policy, key */
 #define PII_OPT_POLICY 0x04 /* block, review, min_score, block_score, max_findings, language */
 
@@ -440,6 +462,7 @@ typedef struct PiiOptions {
   int bAudit;
   sqlite3_value *pContentId;
   char *zKeyName;        /* "key": a row of vg_pii_keys */
+  char *zNer;            /* "ner": the token-classification model, or 0 */
   VgPiiPolicy policy;
 } PiiOptions;
 

@@ -257,10 +257,26 @@ VgPiiEngine *pii_conn_engine(PiiConn *c, sqlite3 *db, int *pRc, char **pzErr) {
 }
 
 const char *pii_conn_entity(PiiConn *c, const char *zEntity) {
+  static const char *const azNer[] = {"PERSON", "LOCATION", "ORGANIZATION"};
   for (int i = 0; i < c->nRec; i++) {
     if (strcmp(c->aRec[i].zEntity, zEntity) == 0) return c->aRec[i].zEntity;
   }
+  for (size_t i = 0; i < sizeof azNer / sizeof azNer[0]; i++) {
+    if (strcmp(azNer[i], zEntity) == 0) return azNer[i];
+  }
   return 0;
+}
+
+int pii_conn_ner(PiiConn *c, const PiiOptions *o, const char *z, int n, VgPiiFindings *pOut, char **pzErr) {
+  const char *zModel = o && o->zNer ? o->zNer : PII_NER_MODEL;
+  if (c->xNer == 0) return SQLITE_OK;
+  int rc = c->xNer(c->pNerCtx, zModel, z, n, pOut, pzErr);
+  if (rc != SQLITE_NOTFOUND) return rc;
+  if (o == 0 || o->zNer == 0) return SQLITE_OK; /* no model: no names found, as documented */
+  *pzErr = sqlite3_mprintf("ner: no model \"%s\" is loaded on this connection: load a token-classification "
+                           "folder with vg_model_load('%s', '/path/to/folder')",
+                           zModel, zModel);
+  return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
 }
 
 /* ---- keys --------------------------------------------------------------- */

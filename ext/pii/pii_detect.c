@@ -27,7 +27,7 @@ void vg_pii_findings_free(VgPiiFindings *p) {
   memset(p, 0, sizeof(*p));
 }
 
-static int findings_add(VgPiiFindings *p, const VgPiiFinding *f) {
+int vg_pii_findings_add(VgPiiFindings *p, const VgPiiFinding *f) {
   if (p->n == p->nAlloc) {
     int nNew = p->nAlloc ? 2 * p->nAlloc : 16;
     VgPiiFinding *a = sqlite3_realloc64(p->a, sizeof(VgPiiFinding) * (size_t)nNew);
@@ -244,7 +244,7 @@ static int scan_window(VgPiiEngine *e, int i, const char *z, int n, int from, in
       if ((r->flags & VG_PII_NEEDS_CONTEXT) && !bContext) bOk = 0;
       if (bOk && score >= o->minScore) {
         VgPiiFinding fd = {r->zEntity, i, s, f, 0, 0, score};
-        rc = findings_add(pCand, &fd);
+        rc = vg_pii_findings_add(pCand, &fd);
       }
     }
     /* A confirmed finding is passed over; an unconfirmed match may hide a
@@ -291,7 +291,7 @@ static int resolve(const char *z, VgPiiFindings *pCand, VgPiiFindings *pOut) {
     for (int k = f->iStart - lo; k < f->iEnd - lo && bFree; k++) bFree = !(aTaken[k / 8] & (1u << (k % 8)));
     if (!bFree) continue;
     for (int k = f->iStart - lo; k < f->iEnd - lo; k++) aTaken[k / 8] |= (unsigned char)(1u << (k % 8));
-    rc = findings_add(pOut, f);
+    rc = vg_pii_findings_add(pOut, f);
   }
   sqlite3_free(aTaken);
   if (rc != SQLITE_OK) return rc;
@@ -314,7 +314,7 @@ _Static_assert(VG_PII_TRIGGER_COUNT <= 32, "a trigger mask holds 32 triggers");
 
 int vg_pii_engine_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions *pOpt,
                        VgPiiFindings *pOut, char **pzErr) {
-  static const VgPiiOptions defaults = {0, 0, 0.0, 0, 0};
+  static const VgPiiOptions defaults = {0};
   const VgPiiOptions *o = pOpt ? pOpt : &defaults;
   VgPiiWindows aWin[VG_PII_TRIGGER_COUNT];
   memset(aWin, 0, sizeof aWin);
@@ -342,6 +342,14 @@ int vg_pii_engine_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions 
     for (int k = 0; k < w->n && rc == SQLITE_OK; k++) {
       rc = scan_window(e, i, z, n, w->a[2 * k], w->a[2 * k + 1], o, md, &cand, pzErr);
     }
+  }
+  for (int i = 0; i < o->nExtra && rc == SQLITE_OK; i++) {
+    VgPiiFinding f = o->aExtra[i];
+    VgPiiRecognizer r = {0};
+    r.zEntity = f.zEntity;
+    if (f.score < o->minScore || (o->azEntity && !wanted(&r, o))) continue;
+    f.iRecognizer = e->n + i; /* after the patterns, on a tie */
+    rc = vg_pii_findings_add(&cand, &f);
   }
   if (rc == SQLITE_OK) rc = resolve(z, &cand, pOut);
   vg_pii_findings_free(&cand);

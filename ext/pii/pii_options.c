@@ -30,6 +30,7 @@ void pii_options_free(void *pArg) {
   sqlite3_free(p->azNewValue);
   sqlite3_value_free(p->pContentId);
   sqlite3_free(p->zKeyName);
+  sqlite3_free(p->zNer);
   for (int i = 0; i < p->policy.nBlock; i++) sqlite3_free((char *)p->policy.azBlock[i]);
   sqlite3_free((void *)p->policy.azBlock);
   for (int i = 0; i < p->policy.nReview; i++) sqlite3_free((char *)p->policy.azReview[i]);
@@ -325,6 +326,14 @@ static int scan_member(Parse *x, sqlite3_stmt *pRow, int *pbKnown) {
     }
     return SQLITE_OK;
   }
+  if (strcmp(zKey, "ner") == 0) {
+    if (strcmp(col_text(pRow, 2), "text") != 0) {
+      return fail(x, sqlite3_mprintf("ner must name a token-classification model loaded with vg_model_load"));
+    }
+    sqlite3_free(p->zNer);
+    p->zNer = sqlite3_mprintf("%s", col_text(pRow, 1));
+    return p->zNer ? SQLITE_OK : SQLITE_NOMEM;
+  }
   if (strcmp(zKey, "types") == 0) {
     int rc = read_type_list(x, zKey, "$", pRow, &p->azType, &p->scan.nEntity);
     p->scan.azEntity = (const char *const *)p->azType;
@@ -404,7 +413,7 @@ static int top_member(Parse *x, void *pArg, sqlite3_stmt *pRow) {
   if (rc == SQLITE_OK && !bKnown && (mask & PII_OPT_REDACT)) rc = redact_member(x, pRow, &bKnown);
   if (rc == SQLITE_OK && !bKnown) {
     rc = fail(x, sqlite3_mprintf("unknown option \"%s\" (options: %s%s%s)", col_text(pRow, 0),
-                                 mask & PII_OPT_SCAN ? "types, min_score, language" : "",
+                                 mask & PII_OPT_SCAN ? "types, min_score, language, ner" : "",
                                  mask & PII_OPT_REDACT
                                      ? ", operator, operators, audit, content_id, policy, key"
                                      : "",

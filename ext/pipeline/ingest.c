@@ -87,7 +87,7 @@ static int ingest_item(sqlite3 *db, void *pArg, char **pzErr) {
   VgTableConfig cfg;
   char *zText = 0, *zMetadata = 0;
   int nText = 0;
-  int rc = vg_config_load(db, pNew->zTable, &cfg, pzErr);
+  int rc = vg_config_load(db, x->q, pNew->zTable, &cfg, pzErr);
   if (rc != SQLITE_OK) return rc;
   rc = vg_config_keep_model(db, pNew->zTable, &cfg, pzErr);
   if (rc == SQLITE_OK) rc = vg_item_check(db, pNew, cfg.pDef, pzErr);

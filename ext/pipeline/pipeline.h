@@ -86,13 +86,16 @@ typedef struct QueueConn {
   double rClock;
   char *zWorker;  /* the worker id of this connection's last claim */
   char zRunWorker[32]; /* the worker id vg_queue_run claims as */
-  struct vecguard_embedder *pEmbedder; /* the last model vg_queue_run or vg_search used */
+  struct vecguard_embedder *pEmbedder; /* the last built-in model vg_queue_run or vg_search used */
+  struct EmbedConn *pModels; /* the connection's loaded models (ext/vecguard.c sets it) */
 } QueueConn;
 void vg_queue_conn_init(QueueConn *q);
 void vg_queue_conn_clear(QueueConn *q);
 
-/* The embedder of model zModel: the connection's kept one when it is that
-** model, else a new one that replaces it. */
+/* The embedder of model zModel: one the connection loaded (borrowed), the
+** kept built-in one when it is that model, else a new one that replaces
+** it.  SQLITE_NOTFOUND with *pzErr for a name the connection has not
+** loaded (vg_model_describe). */
 int vg_queue_embedder(QueueConn *q, const char *zModel, struct vecguard_embedder **pp, char **pzErr);
 
 /* Seconds since 1970, or the time vg_queue_clock fixed. */
@@ -183,9 +186,10 @@ char *vg_column_dup(sqlite3_stmt *p, int i, int *pbOom);
 int vg_queue_item_read(sqlite3 *db, sqlite3_int64 id, VgQueueItem *it);
 void vg_queue_item_clear(VgQueueItem *it);
 
-/* Claim up to n items for zWorker (one statement); their ids, in claim
-** order, in *paId (sqlite3_free it). */
-int vg_queue_claim_ids(sqlite3 *db, const char *zWorker, double now, double lease, int n,
+/* Claim up to n items for zWorker (one statement), none of a table named
+** in zSkip (a JSON array of names, or 0); their ids, in claim order, in
+** *paId (sqlite3_free it). */
+int vg_queue_claim_ids(sqlite3 *db, const char *zWorker, double now, double lease, int n, const char *zSkip,
                        sqlite3_int64 **paId, int *pnId);
 
 /* The same claim, the items appended to out as a JSON array of objects, in
@@ -222,12 +226,16 @@ typedef struct VgTableConfig {
   int nChunkTokens;    /* tokens per chunk, at most the model's window */
   int nChunkOverlap;   /* tokens a chunk shares with the one before */
   int nModelDims, nModelMaxTokens;
+  int bExternal;       /* model "external": vg_queue_run leaves the items alone */
+  char *zMissing;      /* the model is a name this connection has not loaded: why it cannot embed */
 } VgTableConfig;
 
 /* The settings of vg_hnsw table zTable, checked against it (the model's
 ** dimension is the table's); SQLITE_ERROR with *pzErr when they do not
-** fit or there is no such table. */
-int vg_config_load(sqlite3 *db, const char *zTable, VgTableConfig *p, char **pzErr);
+** fit or there is no such table.  A model q's connection has not loaded
+** (or any loaded name, when q is 0) is no error: p->zMissing says why it
+** cannot embed, so that the table still takes items. */
+int vg_config_load(sqlite3 *db, const QueueConn *q, const char *zTable, VgTableConfig *p, char **pzErr);
 /* Record p's model as the table's if its row names none (so that a table
 ** keeps the default it started with); in the caller's write transaction. */
 int vg_config_keep_model(sqlite3 *db, const char *zTable, const VgTableConfig *p, char **pzErr);

@@ -215,15 +215,19 @@ int vg_queue_put(sqlite3 *db, const QueueConn *q, const VgNewItem *pNew, sqlite3
 ** its place in the order (RETURNING gives rows in no set order) and, for
 ** vg_queue_claim, its JSON. */
 #define CLAIM_RANK "CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END"
+/* Tables left out of the claim: ?5, a JSON array of names (or NULL). */
+#define CLAIM_TABLES "target_table NOT IN (SELECT value FROM json_each(coalesce(?5, '[]')))"
 #define CLAIM_UPDATE \
     "UPDATE main.vg_queue SET status = 'processing', worker_id = ?1, lease_until = ?2 + ?3," \
     " attempts = attempts + 1" \
     " WHERE id IN (SELECT id FROM (" \
     "  SELECT * FROM (SELECT id, " CLAIM_RANK " AS rank, queued_at FROM main.vg_queue INDEXED BY vg_queue_due" \
-    "   WHERE status IN ('pending', 'failed') AND scheduled_for <= ?2 ORDER BY " CLAIM_RANK ", queued_at LIMIT ?4)" \
+    "   WHERE status IN ('pending', 'failed') AND scheduled_for <= ?2 AND " CLAIM_TABLES \
+    "   ORDER BY " CLAIM_RANK ", queued_at LIMIT ?4)" \
     "  UNION ALL" \
     "  SELECT * FROM (SELECT id, " CLAIM_RANK ", queued_at FROM main.vg_queue" \
-    "   WHERE status = 'processing' AND lease_until <= ?2 AND attempts < max_attempts ORDER BY 2, 3, 1 LIMIT ?4))" \
+    "   WHERE status = 'processing' AND lease_until <= ?2 AND attempts < max_attempts AND " CLAIM_TABLES \
+    "   ORDER BY 2, 3, 1 LIMIT ?4))" \
     "  ORDER BY rank, queued_at, id LIMIT ?4)" \
     " RETURNING " CLAIM_RANK ", queued_at, id"
 static const char zClaimIds[] = CLAIM_UPDATE;
@@ -262,8 +266,8 @@ static void claimed_free(Claimed *a, int n) {
 
 /* Run the claim; the claimed items go to *paOut (sorted), with their JSON
 ** when bJson. */
-static int run_claim(sqlite3 *db, const char *zWorker, double now, double lease, int n, int bJson, Claimed **paOut,
-                     int *pnOut) {
+static int run_claim(sqlite3 *db, const char *zWorker, double now, double lease, int n, const char *zSkip, int bJson,
+                     Claimed **paOut, int *pnOut) {
   *paOut = 0;
   *pnOut = 0;
   sqlite3_stmt *p = 0;
@@ -278,6 +282,7 @@ static int run_claim(sqlite3 *db, const char *zWorker, double now, double lease,
   sqlite3_bind_double(p, 2, now);
   sqlite3_bind_double(p, 3, lease);
   sqlite3_bind_int(p, 4, n);
+  if (zSkip) sqlite3_bind_text(p, 5, zSkip, -1, SQLITE_STATIC);
   Claimed *a = sqlite3_malloc64(sizeof(Claimed) * (size_t)(n > 0 ? n : 1));
   int m = 0;
   if (a == 0) rc = SQLITE_NOMEM;
@@ -301,13 +306,13 @@ static int run_claim(sqlite3 *db, const char *zWorker, double now, double lease,
   return SQLITE_OK;
 }
 
-int vg_queue_claim_ids(sqlite3 *db, const char *zWorker, double now, double lease, int n,
+int vg_queue_claim_ids(sqlite3 *db, const char *zWorker, double now, double lease, int n, const char *zSkip,
                        sqlite3_int64 **paId, int *pnId) {
   Claimed *a = 0;
   int m = 0;
   *paId = 0;
   *pnId = 0;
-  int rc = run_claim(db, zWorker, now, lease, n, 0, &a, &m);
+  int rc = run_claim(db, zWorker, now, lease, n, zSkip, 0, &a, &m);
   if (rc != SQLITE_OK) return rc;
   sqlite3_int64 *aId = sqlite3_malloc64(sizeof(sqlite3_int64) * (size_t)(m > 0 ? m : 1));
   if (aId == 0) rc = SQLITE_NOMEM;
@@ -321,7 +326,7 @@ int vg_queue_claim_ids(sqlite3 *db, const char *zWorker, double now, double leas
 int vg_queue_claim_json(sqlite3 *db, const char *zWorker, double now, double lease, int n, sqlite3_str *out) {
   Claimed *a = 0;
   int m = 0;
-  int rc = run_claim(db, zWorker, now, lease, n, 1, &a, &m);
+  int rc = run_claim(db, zWorker, now, lease, n, 0, 1, &a, &m);
   if (rc != SQLITE_OK) return rc;
   sqlite3_str_appendchar(out, 1, '[');
   for (int i = 0; i < m; i++) sqlite3_str_appendf(out, "%s%s", i ? "," : "", a[i].zJson);

@@ -48,12 +48,14 @@ double vg_queue_now(const QueueConn *q) {
 }
 
 int vg_queue_embedder(QueueConn *q, const char *zModel, VgEmbedder **pp, char **pzErr) {
+  int rc = vg_model_embedder(q->pModels, zModel, pp, pzErr);
+  if (rc != SQLITE_OK || *pp) return rc;
   if (q->pEmbedder && strcmp(q->pEmbedder->zName, zModel) == 0) {
     *pp = q->pEmbedder;
     return SQLITE_OK;
   }
   VgEmbedder *p = 0;
-  int rc = vg_embedder_open(zModel, &p, pzErr);
+  rc = vg_embedder_open(zModel, &p, pzErr);
   if (rc != SQLITE_OK) return rc;
   vg_embedder_close(q->pEmbedder);
   *pp = q->pEmbedder = p;

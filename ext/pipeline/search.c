@@ -295,6 +295,11 @@ static double similarity(vg_metric metric, double d) {
 /* The query's vector under the table's model. */
 static int embed_query(SearchVtab *v, const VgTableConfig *cfg, const char *zQuery, int nQuery, float **paVec,
                        char **pzErr) {
+  if (cfg->bExternal) {
+    *pzErr = sqlite3_mprintf("the table is bound to model \"external\": its vectors come from outside, so give "
+                             "the query as a vector (a float32 BLOB), or use mode 'lexical'");
+    return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+  }
   VgEmbedder *e = 0;
   int rc = vg_queue_embedder(v->q, cfg->zModel, &e, pzErr);
   if (rc != SQLITE_OK) return rc;
@@ -457,7 +462,7 @@ static int search_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *i
   char *zErr = 0, *zSql = 0;
   float *aVec = 0;
   int bBlob = sqlite3_value_type(pCur->apArg[2]) == SQLITE_BLOB;
-  rc = vg_config_load(v->db, az[0], &cfg, &zErr);
+  rc = vg_config_load(v->db, v->q, az[0], &cfg, &zErr);
   if (rc == SQLITE_OK && (zErr = vg_tenant_refused(cfg.pDef, az[0], az[1])) != 0) rc = SQLITE_ERROR;
   if (rc == SQLITE_OK && (zErr = read_options(v->db, az[4], &o)) != 0) rc = SQLITE_ERROR;
   if (rc == SQLITE_OK && (zErr = resolve_mode(cfg.pDef, az[0], bBlob, &o)) != 0) rc = SQLITE_ERROR;

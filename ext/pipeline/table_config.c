@@ -8,14 +8,21 @@
 ** They live in vg_table_config, one row per table; NULL in a column (or no
 ** row) means the default:
 **
-**   model          'hash2:<the table's dimension>' for a table that holds no
+**   model          a built-in model ("hash2:384"), a registered one, a name
+**                  the connection loaded (vg_model_load), or "external"
+**                  (vectors come from outside: vg_queue_run leaves the items
+**                  to vg_queue_claim and vg_queue_complete).  A loaded name
+**                  is stored as a name: a connection that has not loaded it
+**                  still enqueues for the table, but cannot embed for it.
+**                  By default: 'hash2:<the table's dimension>' for a table that holds no
 **                  rows and waits for no queue items; 'hash:<dimension>',
 **                  the default before hash2, for one that does, since its
 **                  vectors are hash's.  vg_ingest and vg_configure record the
 **                  model they resolve, so a table keeps the one it started
 **                  with.
 **   redact         {} — vg_pii_redact's options: replace every finding
-**   chunk_tokens   the model's window (512 for hash)
+**   chunk_tokens   the model's window, in its own tokens (512 words for hash,
+**                  max_seq_length - 2 word pieces for a BERT encoder)
 **   chunk_overlap  chunk_tokens / 8
 **
 ** Every reader checks the settings against the table (vg_config_load), so a
@@ -75,6 +82,7 @@ static int config_row_read(sqlite3 *db, const char *zTable, ConfigRow *r) {
 void vg_config_clear(VgTableConfig *p) {
   vg_tabledef_free(p->pDef);
   sqlite3_free(p->zModel);
+  sqlite3_free(p->zMissing);
   sqlite3_free(p->zRedact);
   memset(p, 0, sizeof(*p));
 }
@@ -111,9 +119,33 @@ static int default_model(sqlite3 *db, const char *zTable, int nDims, char **pzMo
   return *pzModel ? SQLITE_OK : SQLITE_NOMEM;
 }
 
+/* The model's dimension and window into p: a loaded model, a built-in or
+** registered one, or "external".  With bMissingOk, a name this connection
+** has not loaded is no error: p->zMissing says so, and the table's
+** dimension stands in. */
+static int config_model(EmbedConn *pModels, const ConfigRow *r, int bMissingOk, VgTableConfig *p, char **pzErr) {
+  if (strcmp(p->zModel, VG_MODEL_EXTERNAL) == 0) {
+    p->bExternal = 1;
+    p->nModelDims = p->pDef->nDims;
+    p->nModelMaxTokens = VG_EMBED_HASH_MAX_TOKENS; /* the outside worker embeds whole items */
+    return SQLITE_OK;
+  }
+  int rc = vg_model_describe(pModels, p->zModel, &p->nModelDims, &p->nModelMaxTokens, pzErr);
+  if (rc == SQLITE_NOTFOUND && bMissingOk) {
+    p->zMissing = *pzErr;
+    *pzErr = 0;
+    p->nModelDims = p->pDef->nDims;
+    /* The window is unknown until the model is loaded: the stored chunk
+    ** size stands, unchecked. */
+    p->nModelMaxTokens = r->nChunkTokens >= 1 ? r->nChunkTokens : 1;
+    return SQLITE_OK;
+  }
+  return rc == SQLITE_NOTFOUND ? SQLITE_ERROR : rc;
+}
+
 /* The settings of zTable from its row r, defaults filled in and checked. */
-static int config_resolve(sqlite3 *db, const char *zTable, const ConfigRow *r, VgTableConfig *p,
-                          char **pzErr) {
+static int config_resolve(sqlite3 *db, EmbedConn *pModels, const char *zTable, const ConfigRow *r, int bMissingOk,
+                          VgTableConfig *p, char **pzErr) {
   memset(p, 0, sizeof(*p));
   int rc = vg_target_def(db, zTable, &p->pDef, pzErr);
   if (rc != SQLITE_OK) return rc;
@@ -126,7 +158,7 @@ static int config_resolve(sqlite3 *db, const char *zTable, const ConfigRow *r, V
   }
   p->zRedact = sqlite3_mprintf("%s", r->zRedact ? r->zRedact : "{}");
   if (rc == SQLITE_OK && p->zRedact == 0) rc = SQLITE_NOMEM;
-  if (rc == SQLITE_OK) rc = vg_embedder_describe(p->zModel, &p->nModelDims, &p->nModelMaxTokens, pzErr);
+  if (rc == SQLITE_OK) rc = config_model(pModels, r, bMissingOk, p, pzErr);
   if (rc == SQLITE_OK && p->nModelDims != p->pDef->nDims) {
     *pzErr = sqlite3_mprintf("dimension mismatch: model \"%s\" makes vectors of %d values, table \"%s\" "
                              "holds %d",
@@ -149,12 +181,12 @@ static int config_resolve(sqlite3 *db, const char *zTable, const ConfigRow *r, V
   return rc;
 }
 
-int vg_config_load(sqlite3 *db, const char *zTable, VgTableConfig *p, char **pzErr) {
+int vg_config_load(sqlite3 *db, const QueueConn *q, const char *zTable, VgTableConfig *p, char **pzErr) {
   ConfigRow r;
   memset(p, 0, sizeof(*p));
   int rc = config_row_read(db, zTable, &r);
   if (rc == SQLITE_OK) {
-    rc = config_resolve(db, zTable, &r, p, pzErr);
+    rc = config_resolve(db, q ? q->pModels : 0, zTable, &r, 1, p, pzErr);
     if (rc != SQLITE_OK && *pzErr && r.zModel) {
       /* Say that the stored row, not the caller, is at fault. */
       char *z = sqlite3_mprintf("vg_table_config row of \"%s\": %z", zTable, *pzErr);
@@ -318,13 +350,19 @@ static char *config_json(const VgTableConfig *p) {
   sqlite3_str *s = sqlite3_str_new(0);
   sqlite3_str_appendall(s, "{\"model\":");
   vg_str_append_json(s, p->zModel, -1);
-  sqlite3_str_appendf(s, ",\"dims\":%d,\"redact\":%s,\"chunk_tokens\":%d,\"chunk_overlap\":%d}", p->pDef->nDims,
-                      p->zRedact, p->nChunkTokens, p->nChunkOverlap);
+  sqlite3_str_appendf(s, ",\"dims\":%d,\"redact\":%s,", p->pDef->nDims, p->zRedact);
+  if (p->zMissing) {
+    /* Unknown until the model is loaded, unless stored. */
+    sqlite3_str_appendall(s, "\"chunk_tokens\":null,\"chunk_overlap\":null,\"model_loaded\":false}");
+  } else {
+    sqlite3_str_appendf(s, "\"chunk_tokens\":%d,\"chunk_overlap\":%d}", p->nChunkTokens, p->nChunkOverlap);
+  }
   return sqlite3_str_finish(s);
 }
 
 /* One vg_configure call. */
 typedef struct Configure {
+  QueueConn *q;
   const char *zTable;
   const char *zSettings; /* 0: only read the settings */
   char *zJson;           /* the result */
@@ -339,7 +377,9 @@ static int configure_table(sqlite3 *db, void *pArg, char **pzErr) {
   memset(&cfg, 0, sizeof cfg);
   int rc = config_row_read(db, x->zTable, &r);
   if (rc == SQLITE_OK && x->zSettings) rc = settings_apply(db, x->zSettings, &r, pzErr);
-  if (rc == SQLITE_OK) rc = config_resolve(db, x->zTable, &r, &cfg, pzErr);
+  /* Binding a table to a model needs the model (its dimension is checked);
+  ** reading the settings does not. */
+  if (rc == SQLITE_OK) rc = config_resolve(db, x->q->pModels, x->zTable, &r, x->zSettings == 0, &cfg, pzErr);
   if (rc == SQLITE_OK && x->zSettings) rc = redact_check(db, cfg.zRedact, pzErr);
   if (rc == SQLITE_OK && x->zSettings && r.zModel == 0) {
     /* The model resolved now stays the table's. */
@@ -355,7 +395,7 @@ static int configure_table(sqlite3 *db, void *pArg, char **pzErr) {
 /* vg_configure(table [, settings]): settings is a JSON object whose members
 ** replace the stored ones (null: back to the default). */
 static void fn_configure(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  Configure x = {0, 0, 0};
+  Configure x = {sqlite3_user_data(ctx), 0, 0, 0};
   if ((x.zTable = vg_text_arg(ctx, "vg_configure", argv[0], "the table", VG_TEXT_NONEMPTY, 0)) == 0) return;
   if (argc > 1 && (x.zSettings = vg_text_arg(ctx, "vg_configure", argv[1], "the settings", VG_TEXT_JSON, 0)) == 0) {
     return;

@@ -348,7 +348,7 @@ static int backfill(sqlite3 *db, const Watch *w, int *pn) {
 ** column or a tenant_id, any other table neither. */
 static int target_check(sqlite3 *db, const Watch *w, char **pzErr) {
   VgTableConfig cfg;
-  int rc = vg_config_load(db, w->zTarget, &cfg, pzErr);
+  int rc = vg_config_load(db, 0, w->zTarget, &cfg, pzErr);
   if (rc != SQLITE_OK) return rc;
   if (w->zTenantCol && cfg.pDef->iPartition < 0) {
     *pzErr = sqlite3_mprintf("table \"%s\" has no partition key to keep the tenants of column \"%s\" apart",

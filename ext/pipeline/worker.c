@@ -6,6 +6,11 @@
 **       table's model, store the vectors and mark the items done (or failed;
 **       done erases an item's text from the queue); returns a JSON summary
 **
+** It leaves alone the items of tables bound to "external" (an outside
+** worker claims them), and refuses to run while items wait for a model this
+** connection has not loaded: embedding them with another would mix two
+** kinds of vectors in one table, and skipping them would hide them.
+**
 ** vg_queue_run holds no lock while it embeds: the claim is one statement,
 ** the embedding happens outside any transaction, and the results are
 ** stored under one BEGIN IMMEDIATE, each item in a savepoint of its own so
@@ -63,7 +68,8 @@ static void config_cache_clear(ConfigCache *c) {
   memset(c, 0, sizeof(*c));
 }
 
-static int config_cached(sqlite3 *db, ConfigCache *c, const char *zTable, const VgTableConfig **pp, char **pzErr) {
+static int config_cached(sqlite3 *db, QueueConn *q, ConfigCache *c, const char *zTable, const VgTableConfig **pp,
+                         char **pzErr) {
   for (int i = 0; i < c->n; i++) {
     if (strcmp(c->ap[i]->zTable, zTable) == 0) {
       *pp = &c->ap[i]->cfg;
@@ -76,7 +82,7 @@ static int config_cached(sqlite3 *db, ConfigCache *c, const char *zTable, const 
   CachedConfig *e = sqlite3_malloc64(sizeof(*e));
   if (e == 0) return SQLITE_NOMEM;
   memset(e, 0, sizeof(*e));
-  int rc = (e->zTable = sqlite3_mprintf("%s", zTable)) ? vg_config_load(db, zTable, &e->cfg, pzErr) : SQLITE_NOMEM;
+  int rc = (e->zTable = sqlite3_mprintf("%s", zTable)) ? vg_config_load(db, q, zTable, &e->cfg, pzErr) : SQLITE_NOMEM;
   if (rc != SQLITE_OK) {
     sqlite3_free(e->zTable);
     sqlite3_free(e);
@@ -87,19 +93,28 @@ static int config_cached(sqlite3 *db, ConfigCache *c, const char *zTable, const 
   return SQLITE_OK;
 }
 
-/* Read a claimed item, find its table's settings and cut it into chunks;
-** an error that is the item's own goes to r->zError. */
-static int run_prepare(sqlite3 *db, ConfigCache *pCache, sqlite3_int64 id, RunItem *r) {
+/* Read a claimed item, find its table's settings and cut it into chunks
+** of its model's tokens; an error that is the item's own goes to
+** r->zError. */
+static int run_prepare(sqlite3 *db, QueueConn *q, ConfigCache *pCache, sqlite3_int64 id, RunItem *r) {
   int rc = vg_queue_item_read(db, id, &r->it);
   if (rc != SQLITE_OK) return rc;
   if (r->it.zContent == 0) {
     r->zError = vg_queue_textless(id);
     return r->zError ? SQLITE_OK : SQLITE_NOMEM;
   }
-  rc = config_cached(db, pCache, r->it.zTable, &r->pCfg, &r->zError);
+  rc = config_cached(db, q, pCache, r->it.zTable, &r->pCfg, &r->zError);
+  VgEmbedder *e = 0;
+  if (rc == SQLITE_OK && r->pCfg->zMissing) {
+    /* The model was bound after the run began (another connection). */
+    r->zError = sqlite3_mprintf("%s", r->pCfg->zMissing);
+    rc = r->zError ? SQLITE_ERROR : SQLITE_NOMEM;
+  } else if (rc == SQLITE_OK) {
+    rc = vg_queue_embedder(q, r->pCfg->zModel, &e, &r->zError);
+  }
   if (rc == SQLITE_OK) {
-    rc = vg_chunk_spans(r->it.zContent, r->it.nContent, r->pCfg->nChunkTokens, r->pCfg->nChunkOverlap,
-                        &r->aStart, &r->aEnd, &r->nChunk);
+    rc = vg_model_chunk_spans(e, r->it.zContent, r->it.nContent, r->pCfg->nChunkTokens, r->pCfg->nChunkOverlap,
+                              &r->aStart, &r->aEnd, &r->nChunk);
   }
   if (rc == SQLITE_OK && r->nChunk == 0) {
     r->zError = sqlite3_mprintf("the content has no words to embed");
@@ -109,7 +124,64 @@ static int run_prepare(sqlite3 *db, ConfigCache *pCache, sqlite3_int64 id, RunIt
     r->aVec = sqlite3_malloc64(sizeof(float) * (size_t)r->nChunk * (size_t)r->pCfg->pDef->nDims);
     if (r->aVec == 0) rc = SQLITE_NOMEM;
   }
-  return rc == SQLITE_ERROR && r->zError ? SQLITE_OK : rc;
+  return (rc == SQLITE_ERROR || rc == SQLITE_NOTFOUND) && r->zError ? SQLITE_OK : rc;
+}
+
+/* The tables vg_queue_run leaves out of its claim, as a JSON array, into
+** *pzSkip: those bound to "external", and those bound to a model this
+** connection has not loaded.  Items waiting for such a model make the run
+** an error (*pzErr) before it claims anything. */
+static int run_skipped_tables(sqlite3 *db, QueueConn *q, char **pzSkip, char **pzErr) {
+  *pzSkip = 0;
+  if (!vg_has_table(db, "vg_table_config", 0)) return SQLITE_OK;
+  sqlite3_stmt *p = 0, *pWait = 0;
+  int rc = sqlite3_prepare_v2(db, "SELECT target_table, model FROM main.vg_table_config WHERE model IS NOT NULL", -1,
+                              &p, 0);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT count(*) FROM main.vg_queue WHERE target_table = ?1"
+                            " AND status IN ('pending', 'processing', 'failed')",
+                            -1, &pWait, 0);
+  }
+  sqlite3_str *out = sqlite3_str_new(0);
+  int n = 0;
+  sqlite3_str_appendall(out, "[");
+  while (rc == SQLITE_OK && sqlite3_step(p) == SQLITE_ROW) {
+    const char *zTable = (const char *)sqlite3_column_text(p, 0);
+    const char *zModel = (const char *)sqlite3_column_text(p, 1);
+    int nDims = 0, nMax = 0, bSkip = strcmp(zModel, VG_MODEL_EXTERNAL) == 0;
+    char *zWhy = 0;
+    if (!bSkip && vg_model_describe(q->pModels, zModel, &nDims, &nMax, &zWhy) == SQLITE_NOTFOUND) {
+      bSkip = 1;
+      sqlite3_bind_text(pWait, 1, zTable, -1, SQLITE_STATIC);
+      int nWait = sqlite3_step(pWait) == SQLITE_ROW ? sqlite3_column_int(pWait, 0) : 0;
+      rc = sqlite3_reset(pWait);
+      if (rc == SQLITE_OK && nWait > 0) {
+        *pzErr = sqlite3_mprintf("table \"%s\" is bound to model \"%s\", which this connection has not loaded: "
+                                 "load it first with vg_model_load('%s', '/path/to/model-folder') (or a service's "
+                                 "JSON spec); its %d waiting items stay in the queue",
+                                 zTable, zModel, zModel, nWait);
+        rc = SQLITE_ERROR;
+      }
+    }
+    sqlite3_free(zWhy);
+    if (bSkip) {
+      sqlite3_str_appendall(out, n++ ? "," : "");
+      vg_str_append_json(out, zTable, -1);
+    }
+  }
+  sqlite3_str_appendall(out, "]");
+  int rcFinal = sqlite3_finalize(p);
+  sqlite3_finalize(pWait);
+  if (rc == SQLITE_OK) rc = rcFinal;
+  char *zSkip = sqlite3_str_finish(out);
+  if (rc == SQLITE_OK && zSkip == 0) rc = SQLITE_NOMEM;
+  if (rc == SQLITE_OK) {
+    *pzSkip = zSkip;
+  } else {
+    sqlite3_free(zSkip);
+  }
+  return rc;
 }
 
 /* Embed the chunks of items a[0, n), which share a model, in one call. */
@@ -262,16 +334,19 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_int64 *aId = 0;
   int nId = 0;
   char *zErr = 0;
+  char *zSkip = 0;
   int rc = vg_queue_ensure(db, &zErr);
+  if (rc == SQLITE_OK) rc = run_skipped_tables(db, q, &zSkip, &zErr);
   if (rc == SQLITE_OK) {
-    rc = vg_queue_claim_ids(db, zWorker, vg_queue_now(q), VG_QUEUE_LEASE, (int)n, &aId, &nId);
+    rc = vg_queue_claim_ids(db, zWorker, vg_queue_now(q), VG_QUEUE_LEASE, (int)n, zSkip, &aId, &nId);
   }
+  sqlite3_free(zSkip);
   RunItem *a = rc == SQLITE_OK ? sqlite3_malloc64(sizeof(RunItem) * (size_t)(nId > 0 ? nId : 1)) : 0;
   if (rc == SQLITE_OK && a == 0) rc = SQLITE_NOMEM;
   if (a) memset(a, 0, sizeof(RunItem) * (size_t)(nId > 0 ? nId : 1));
   RunTally t = {nId, 0, 0, 0, 0, 0};
   ConfigCache cache = {0, 0};
-  for (int i = 0; rc == SQLITE_OK && i < nId; i++) rc = run_prepare(db, &cache, aId[i], &a[i]);
+  for (int i = 0; rc == SQLITE_OK && i < nId; i++) rc = run_prepare(db, q, &cache, aId[i], &a[i]);
   if (rc == SQLITE_OK) rc = run_embed(q, a, nId);
   if (rc == SQLITE_OK) rc = run_store(db, q, zWorker, a, nId, &t);
   /* On an error here the claimed items stay leased, and come back when

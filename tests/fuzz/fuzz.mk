@@ -28,7 +28,7 @@ FUZZ_BIN := $(FUZZ_RUN:%=$(FUZZ_DIR)/fuzz_%)
 # -O1 keeps the sanitizers' reports readable and the runs fast enough.
 FUZZ_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -D_GNU_SOURCE \
   -DSQLITE_CORE -Iext -Iinclude -fsanitize=address,undefined -fno-sanitize-recover=all -MMD -MP
-FUZZ_LIBS := -lsqlite3 -lpcre2-8 -lsodium -lutf8proc -ljansson -lopenblas -lm -lpthread
+FUZZ_LIBS := -lsqlite3 -lpcre2-8 -lsodium -lutf8proc -ljansson -lopenblas -lcurl -lm -lpthread
 
 # The extension's sources with coverage instrumentation, linked into each
 # target (the extension's entry point is called directly).

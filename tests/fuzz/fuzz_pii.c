@@ -347,7 +347,7 @@ static void check_scan_table(const char *z, size_t n, const Opts *o, int m) {
 
 /* The engine through its trigger windows against the whole text. */
 static void check_engine(const char *z, size_t n, const Opts *o, int m) {
-  VgPiiOptions opt = {o->bTypes ? azTypes : 0, o->bTypes ? 4 : 0, o->minScore, o->lang, 0};
+  VgPiiOptions opt = {.azEntity = o->bTypes ? azTypes : 0, .nEntity = o->bTypes ? 4 : 0, .minScore = o->minScore, .lang = o->lang};
   VgPiiFindings fw = {0, 0, 0}, fa = {0, 0, 0};
   char *zErr = 0;
   FZ_CHECKF(vg_pii_engine_scan(pEngine, z, (int)n, &opt, &fw, &zErr) == SQLITE_OK, "scan: %s", zErr);

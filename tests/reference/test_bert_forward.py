@@ -10,11 +10,9 @@ vg_tokenize, which test_bert (C) checks against the Hugging Face reference.
 Also: a token-classification folder (BertForTokenClassification) loads,
 and broken folders fail with errors that name what is wrong.
 """
-import json, math, os, shutil, sqlite3, struct, sys, tempfile
+import json, os, shutil, sqlite3, sys, tempfile
 
 EXT = os.environ.get("VG_EXTENSION", "build/vecguard.so")
-SHARED = os.environ.get("VG_SHARED", "../shared")
-MODEL = os.path.join(SHARED, "models", "all-MiniLM-L6-v2")
 
 try:
     import numpy as np
@@ -24,121 +22,13 @@ except ImportError:
     print("test_bert_forward: SKIPPED: numpy is not installed (python3-numpy)")
     sys.exit(0)
 
+# The model folders and the numpy forward pass, shared with test_ner.py.
+from bert_folder import H, INTER, LAYERS, MODEL, expect_error, make_folder, random_weights, reference_embed
+
 if not os.path.exists(os.path.join(MODEL, "vocab.txt")):
     print("test_bert_forward: SKIPPED: %s/vocab.txt is missing (the shared model files sit beside the checkout "
           "as ../shared; set VG_SHARED)" % MODEL)
     sys.exit(0)
-
-H, HEADS, INTER, LAYERS, MAXPOS, EPS = 32, 4, 64, 2, 512, 1e-12
-
-
-def write_safetensors(path, tensors, dtype="F32"):
-    """tensors: name -> float array (written as dtype), in the real file's
-    name order; the header padded with spaces to 8 bytes, as Hugging Face's
-    writer does."""
-    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
-    for name in sorted(tensors):
-        a = tensors[name]
-        raw = (a.astype("<f2") if dtype == "F16" else a.astype("<f4")).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
-def random_weights(rnd, vocab, prefix=""):
-    def n(*shape, scale=1.0):
-        return rnd.standard_normal(shape) * scale
-    w = {
-        "embeddings.word_embeddings.weight": n(vocab, H, scale=0.5),
-        "embeddings.position_embeddings.weight": n(MAXPOS, H, scale=0.3),
-        "embeddings.token_type_embeddings.weight": n(2, H, scale=0.3),
-        "embeddings.LayerNorm.weight": 1 + n(H, scale=0.1),
-        "embeddings.LayerNorm.bias": n(H, scale=0.1),
-    }
-    for l in range(LAYERS):
-        p = "encoder.layer.%d." % l
-        for m in ("query", "key", "value"):
-            w[p + "attention.self.%s.weight" % m] = n(H, H, scale=1 / math.sqrt(H))
-            w[p + "attention.self.%s.bias" % m] = n(H, scale=0.1)
-        w[p + "attention.output.dense.weight"] = n(H, H, scale=1 / math.sqrt(H))
-        w[p + "attention.output.dense.bias"] = n(H, scale=0.1)
-        w[p + "attention.output.LayerNorm.weight"] = 1 + n(H, scale=0.1)
-        w[p + "attention.output.LayerNorm.bias"] = n(H, scale=0.1)
-        w[p + "intermediate.dense.weight"] = n(INTER, H, scale=1 / math.sqrt(H))
-        w[p + "intermediate.dense.bias"] = n(INTER, scale=0.1)
-        w[p + "output.dense.weight"] = n(H, INTER, scale=1 / math.sqrt(INTER))
-        w[p + "output.dense.bias"] = n(H, scale=0.1)
-        w[p + "output.LayerNorm.weight"] = 1 + n(H, scale=0.1)
-        w[p + "output.LayerNorm.bias"] = n(H, scale=0.1)
-    w = {prefix + k: v for k, v in w.items()}
-    w[prefix + "embeddings.position_ids"] = np.arange(MAXPOS, dtype=np.float64)[None, :]  # I64 in real files
-    return w
-
-
-def make_folder(root, name, weights, dtype="F32", extra_config=None):
-    d = os.path.join(root, name)
-    os.makedirs(os.path.join(d, "1_Pooling"))
-    for f in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "sentence_bert_config.json",
-              "modules.json", "1_Pooling/config.json"):
-        shutil.copy(os.path.join(MODEL, f), os.path.join(d, f))
-    cfg = json.load(open(os.path.join(MODEL, "config.json")))
-    cfg.update(hidden_size=H, num_attention_heads=HEADS, intermediate_size=INTER, num_hidden_layers=LAYERS,
-               max_position_embeddings=MAXPOS)
-    cfg.update(extra_config or {})
-    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
-    # position_ids is an I64 tensor in the real file: write it so.
-    w = {k: v for k, v in weights.items() if not k.endswith("position_ids")}
-    write_safetensors(os.path.join(d, "model.safetensors"), w, dtype)
-    if dtype == "F16":
-        weights = {k: v.astype(np.float16).astype(np.float64) for k, v in weights.items()}
-    return d, weights
-
-
-def layer_norm(x, g, b):
-    mu = x.mean(-1, keepdims=True)
-    var = ((x - mu) ** 2).mean(-1, keepdims=True)
-    return (x - mu) / np.sqrt(var + EPS) * g + b
-
-
-ERF = np.vectorize(math.erf)
-
-
-def reference_embed(w, ids_batch):
-    """Sentence vectors of a batch of id lists: padded to the longest, the
-    pads masked out of attention and pooling."""
-    B, L = len(ids_batch), max(len(i) for i in ids_batch)
-    ids = np.zeros((B, L), dtype=np.int64)
-    mask = np.zeros((B, L))
-    for b, i in enumerate(ids_batch):
-        ids[b, :len(i)] = i
-        mask[b, :len(i)] = 1
-    x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:L][None]
-         + w["embeddings.token_type_embeddings.weight"][0])
-    x = layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-    d = H // HEADS
-    for l in range(LAYERS):
-        p = "encoder.layer.%d." % l
-        def lin(t, name):
-            return t @ w[p + name + ".weight"].T + w[p + name + ".bias"]
-        def heads(t):
-            return t.reshape(B, L, HEADS, d).transpose(0, 2, 1, 3)
-        q, k, v = (heads(lin(x, "attention.self." + m)) for m in ("query", "key", "value"))
-        s = q @ k.transpose(0, 1, 3, 2) / math.sqrt(d) + (1 - mask)[:, None, None, :] * -1e30
-        s = np.exp(s - s.max(-1, keepdims=True))
-        s /= s.sum(-1, keepdims=True)
-        ctx = (s @ v).transpose(0, 2, 1, 3).reshape(B, L, H)
-        x = layer_norm(lin(ctx, "attention.output.dense") + x, w[p + "attention.output.LayerNorm.weight"],
-                       w[p + "attention.output.LayerNorm.bias"])
-        h = lin(x, "intermediate.dense")
-        h = 0.5 * h * (1 + ERF(h / math.sqrt(2)))
-        x = layer_norm(lin(h, "output.dense") + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])
-    pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1)[:, None]
-    return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
-
 
 def texts():
     out = [json.loads(l)["text"] for l in open(os.path.join(MODEL, "reference_tokenization.jsonl"))]
@@ -146,16 +36,6 @@ def texts():
     out += ["short", "Two words", "A patient reports fever and a dry cough since Monday.",
             " ".join(["long"] * 300)]
     return out
-
-
-def expect_error(db, sql, args, want):
-    try:
-        db.execute(sql, args).fetchall()
-    except sqlite3.Error as e:
-        if want not in str(e):
-            raise SystemExit("%s: error %r does not say %r" % (sql, str(e), want))
-        return str(e)
-    raise SystemExit("%s %r: no error, expected one saying %r" % (sql, args, want))
 
 
 def main():
@@ -250,7 +130,7 @@ def main():
         # model named is no index expression.
         db.execute("CREATE TABLE notes(body TEXT)")
         expect_error(db, "CREATE INDEX notes_vec ON notes(vg_embed(body, 'mF32'))", (), "non-deterministic")
-        expect_error(db, "SELECT vg_tokenize('x', 'nope')", (), 'no model "nope" is loaded')
+        expect_error(db, "SELECT vg_tokenize('x', 'nope')", (), 'model "nope" is not loaded on this connection')
         # Threads from the spec; loading a name again replaces its model.
         d = json.loads(db.execute("SELECT vg_model_load('mF32', ?)", ('{"path": "%s", "threads": 2}' % good,))
                        .fetchone()[0])

@@ -36,7 +36,7 @@ static void test_embed_sql(void **state) {
   tdb_expect_text(db, "1", "SELECT vg_embed(NULL) IS NULL");
   tdb_expect_error(db, "vg_embed: the text must be text", "SELECT vg_embed(42)");
   tdb_expect_error(db, "vg_embed: the text has no words to embed", "SELECT vg_embed(' ?! ')");
-  tdb_expect_error(db, "vg_embed: unknown model \"bert\"", "SELECT vg_embed('x', 'bert')");
+  tdb_expect_error(db, "vg_embed: model \"bert\" is not loaded on this connection", "SELECT vg_embed('x', 'bert')");
   tdb_expect_error(db, "vg_embed: model \"hash:0\"", "SELECT vg_embed('x', 'hash:0')");
   tdb_expect_error(db, "vg_embed: the model must be text", "SELECT vg_embed('x', 384)");
   /* A model that changes from row to row. */

@@ -48,7 +48,7 @@ static void test_configure(void **state) {
   } a[] = {
       {"vg_configure: dimension mismatch: model \"hash:16\" makes vectors of 16 values, table \"notes\" holds 32",
        "'notes', '{\"model\": \"hash:16\"}'"},
-      {"vg_configure: unknown model \"bert\"", "'notes', '{\"model\": \"bert\"}'"},
+      {"vg_configure: model \"bert\" is not loaded on this connection: load it first with vg_model_load", "'notes', '{\"model\": \"bert\"}'"},
       {"vg_configure: model must be a model name", "'notes', '{\"model\": 32}'"},
       {"vg_configure: chunk_tokens must be from 1 to 512, the most model \"hash2:32\" reads",
        "'notes', '{\"chunk_tokens\": 513}'"},

@@ -127,7 +127,7 @@ static void test_options(void **state) {
   /* Options from a column (not constant) work row by row. */
   tdb_exec(db, "CREATE TABLE o(j); INSERT INTO o VALUES ('{\"min_score\": 0.9}'), ('{}')");
   assert_int_equal(tdb_int(db, "SELECT sum(json_array_length(vg_pii_detect(%s, j))) FROM o", zText), 3);
-  tdb_expect_error(db, "vg_pii_detect: unknown option \"minscore\" (options: types, min_score, language)",
+  tdb_expect_error(db, "vg_pii_detect: unknown option \"minscore\" (options: types, min_score, language, ner)",
                    "SELECT vg_pii_detect('x', '{\"minscore\": 1}')");
   tdb_expect_error(db, "vg_pii_detect: min_score must be a number from 0 to 1",
                    "SELECT vg_pii_detect('x', '{\"min_score\": 2}')");

@@ -135,7 +135,9 @@ static void test_vg_embed(void **state) {
                "SELECT vg_embed('x', 'toy:renamed')");
   expect_error(db, "model \"toy:huge\": its family describes it with 20000 dimensions",
                "SELECT vg_embed('x', 'toy:huge')");
-  expect_error(db, "unknown model \"toys\" (there are \"hash2\", \"hash\", \"hash2:DIM\", \"hash:DIM\", \"toy\"; or",
+  expect_error(db, "model \"toys\" is not loaded on this connection: load it first with vg_model_load('toys', "
+               "'/path/to/model-folder') (or a service's JSON spec); every connection has \"hash2\", \"hash\", "
+               "\"hash2:DIM\", \"hash:DIM\", \"toy\"",
                "SELECT vg_embed('x', 'toys')");
   /* The built-in model is untouched. */
   expect(db, "16", "SELECT vg_dims(vg_embed('x', 'hash:16'))");
@@ -174,7 +176,7 @@ static void test_pipeline(void **state) {
   assert_int_equal(nOpen, 0);
   assert_int_equal(vecguard_register_embedder("toy", 0, 0), SQLITE_OK);
   db = open_db();
-  expect_error(db, "unknown model \"toy\"", "SELECT vg_embed('x', 'toy')");
+  expect_error(db, "model \"toy\" is not loaded on this connection", "SELECT vg_embed('x', 'toy')");
   sqlite3_close(db);
 }
 

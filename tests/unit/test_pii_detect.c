@@ -38,7 +38,7 @@ static uint64_t next_rand(uint64_t *s) {
 
 /* Both scans of z must agree; returns the number of findings. */
 static int expect_same(const char *z, int n) {
-  VgPiiOptions whole = {0, 0, 0.0, 0, 1}, windowed = {0, 0, 0.0, 0, 0};
+  VgPiiOptions whole = {.bWholeText = 1}, windowed = {0};
   VgPiiFindings a = {0, 0, 0}, b = {0, 0, 0};
   char *zErr = 0;
   assert_int_equal(vg_pii_engine_scan(pEngine, z, n, &whole, &a, &zErr), SQLITE_OK);
