@@ -151,9 +151,11 @@ $(BUILD)/bench/bench_bert: bench/bench_bert.c bench/benchutil.h $(BERT_OBJ)
 # The README's snippet (in the sqlite3 shell) and the Python and Node
 # helpers' tests load the extension into programs that an ASan build cannot
 # enter without preloading its runtime: they run in the plain build only (the
-# C tests cover the same code under the sanitizers).  The Node test installs
+# C tests cover the same code under the sanitizers), except the reference
+# tests of the models and services, which only Python reaches and which
+# san_reference.sh runs with the runtime preloaded.  The Node test installs
 # better-sqlite3 from npm into build/node_modules (tests/bindings/node_deps.sh).
-HOST_TESTS := $(if $(filter 1,$(SANITIZE)),,tests/readme/test_readme.sh tests/bindings/test_python.py \
+HOST_TESTS := $(if $(filter 1,$(SANITIZE)),tests/reference/san_reference.sh,tests/readme/test_readme.sh tests/bindings/test_python.py \
   tests/bindings/test_node.js tests/install/test_install.sh tests/reference/test_porter.py \
   tests/reference/test_bm25.py tests/reference/test_embed_hash.py tests/reference/test_lexical_scale.py \
   tests/reference/test_bert_forward.py tests/reference/test_service.py tests/reference/test_ner.py \

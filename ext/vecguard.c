@@ -55,15 +55,16 @@ static void conn_unref(VgConn *c) {
 /* The PII layer's finder of names (PiiConn.xNer, pCtx the EmbedConn): the
 ** token-classification models are the embed layer's, and only the
 ** registrar sees both. */
+_Static_assert(VG_NER_PERSON == 0 && VG_NER_LOCATION == 1 && VG_NER_ORGANIZATION == 2 && PII_NER_TYPES == 3,
+               "vg_pii_ner_types follows the VG_NER_* order");
 static int find_names(void *pCtx, const char *zModel, const char *z, int n, VgPiiFindings *pOut, char **pzErr) {
-  static const char *const azType[] = {"PERSON", "LOCATION", "ORGANIZATION"};
   VgNerSpan *a = 0;
   int nSpan = 0;
   int rc = vg_model_ner(pCtx, zModel, z, n, &a, &nSpan, pzErr);
   for (int i = 0; rc == SQLITE_OK && i < nSpan; i++) {
     VgPiiFinding f;
     memset(&f, 0, sizeof f);
-    f.zEntity = azType[a[i].iType];
+    f.zEntity = vg_pii_ner_types[a[i].iType];
     f.iStart = a[i].start;
     f.iEnd = a[i].end;
     f.score = a[i].score;

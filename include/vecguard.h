@@ -51,7 +51,11 @@ struct vecguard_embedder {
   int nMaxTokens;    /* the longest text it reads, in tokens (runs of non-space) */
   /* Write nText vectors of nDims floats, one after another, to aOut; text i
   ** is anText[i] bytes of UTF-8 at azText[i].  SQLITE_OK, or an SQLite error
-  ** code with *pzErr (from sqlite3_malloc) saying which text and why.
+  ** code with *pzErr (from sqlite3_malloc) saying which text and why:
+  ** SQLITE_ERROR when a text may be at fault (vg_queue_run then tries the
+  ** batch's texts one by one, to fail only the culprit), SQLITE_IOERR when
+  ** what the model runs on failed as a whole (a service that is down: the
+  ** batch's items, and the run's later ones for the model, fail at once).
   ** Every element must be finite and at most 1e16 in magnitude: vecguard
   ** checks, and refuses the batch otherwise. */
   int (*xEmbed)(vecguard_embedder *p, int nText, const char *const *azText, const int *anText,

@@ -18,6 +18,7 @@
 */
 #include "bert/bert.h"
 
+#include <assert.h>
 #include <cblas.h>
 #include <jansson.h>
 #include <limits.h>
@@ -382,6 +383,12 @@ int bert_model_open(const char *zDir, BertModel **ppOut, char *zErr) {
       rc = BERT_ERROR;
     }
     m->nMaxTokens = nMax > m->cfg.nMaxPos ? m->cfg.nMaxPos : (int)nMax;
+    if (rc == BERT_OK && m->nMaxTokens < 3) {
+      /* [CLS], [SEP] and at least one token of the text. */
+      snprintf(zErr, BERT_ERR_MAX, "config.json: max_position_embeddings %d leaves no room for a text's tokens "
+               "between [CLS] and [SEP] (at least 3 are needed)", m->cfg.nMaxPos);
+      rc = BERT_ERROR;
+    }
   }
   if (rc == BERT_OK && jPool) {
     int bMean = json_is_true(json_object_get(jPool, "pooling_mode_mean_tokens"));
@@ -698,6 +705,7 @@ int bert_model_label_words(const BertModel *m, const char *z, int n, BertWord **
   if (rc != BERT_OK) return rc;
   BertToken *aPiece = aTok + 1; /* without [CLS] and [SEP] */
   int nPiece = nTok - 2, W = m->nMaxTokens - 2, H = c->nHidden;
+  assert(W >= 1); /* bert_model_open refuses a model with less room */
   BertWord *aWord = malloc(sizeof(BertWord) * (size_t)(nPiece > 0 ? nPiece : 1));
   int *aId = malloc(sizeof(int) * (size_t)NER_WINDOWS_PER_CALL * (size_t)m->nMaxTokens);
   int aLen[NER_WINDOWS_PER_CALL], aFrom[NER_WINDOWS_PER_CALL];

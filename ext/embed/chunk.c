@@ -30,37 +30,33 @@
 /* Largest max_tokens accepted. */
 #define CHUNK_MAX_TOKENS 1000000
 
-int vg_chunk_spans_of(const int *aTokStart, const int *aTokEnd, int nTok, int nMax, int nOverlap, int **paStart,
-                      int **paEnd, int *pnChunk) {
-  *paStart = *paEnd = 0;
-  *pnChunk = 0;
-  int nStep = nMax - nOverlap;
-  /* Chunks start at tokens 0, nStep, 2*nStep, ... until one reaches the end. */
-  int nChunk = nTok <= nMax ? (nTok > 0) : 1 + (nTok - nMax + nStep - 1) / nStep;
-  int *aSpan = sqlite3_malloc64(sizeof(int) * 2 * ((size_t)nChunk + 1));
-  if (aSpan == 0) return SQLITE_NOMEM;
-  for (int k = 0; k < nChunk; k++) {
-    int iFirst = k * nStep, iLast = iFirst + nMax - 1;
-    if (iLast > nTok - 1) iLast = nTok - 1;
-    aSpan[k] = aTokStart[iFirst];
-    aSpan[nChunk + 1 + k] = aTokEnd[iLast];
-  }
-  *paStart = aSpan;
-  *paEnd = aSpan + nChunk + 1;
-  *pnChunk = nChunk;
-  return SQLITE_OK;
-}
-
 int vg_chunk_spans(const char *z, int n, int nMax, int nOverlap, int **paStart, int **paEnd, int *pnChunk) {
   *paStart = *paEnd = 0;
   *pnChunk = 0;
   int nTok = vg_tokens(z, n, 0, 0, 0);
+  int nStep = nMax - nOverlap;
+  /* Chunks start at tokens 0, nStep, 2*nStep, ... until one reaches the end. */
+  int nChunk = nTok <= nMax ? (nTok > 0) : 1 + (nTok - nMax + nStep - 1) / nStep;
   int *aTok = sqlite3_malloc64(sizeof(int) * 2 * ((size_t)nTok + 1));
-  if (aTok == 0) return SQLITE_NOMEM;
-  vg_tokens(z, n, nTok, aTok, aTok + nTok + 1);
-  int rc = vg_chunk_spans_of(aTok, aTok + nTok + 1, nTok, nMax, nOverlap, paStart, paEnd, pnChunk);
+  int *aSpan = sqlite3_malloc64(sizeof(int) * 2 * ((size_t)nChunk + 1));
+  if (aTok == 0 || aSpan == 0) {
+    sqlite3_free(aTok);
+    sqlite3_free(aSpan);
+    return SQLITE_NOMEM;
+  }
+  int *aTokEnd = aTok + nTok + 1;
+  vg_tokens(z, n, nTok, aTok, aTokEnd);
+  for (int k = 0; k < nChunk; k++) {
+    int iFirst = k * nStep, iLast = iFirst + nMax - 1;
+    if (iLast > nTok - 1) iLast = nTok - 1;
+    aSpan[k] = aTok[iFirst];
+    aSpan[nChunk + 1 + k] = aTokEnd[iLast];
+  }
   sqlite3_free(aTok);
-  return rc;
+  *paStart = aSpan;
+  *paEnd = aSpan + nChunk + 1;
+  *pnChunk = nChunk;
+  return SQLITE_OK;
 }
 
 typedef struct ChunkCursor {

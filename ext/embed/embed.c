@@ -305,6 +305,9 @@ static void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   float *aVec = sqlite3_malloc64(sizeof(float) * (size_t)p->nDims);
   char *zErr = 0;
   int rc = aVec ? vg_embedder_embed(p, 1, &z, &n, aVec, &zErr) : SQLITE_NOMEM;
+  /* A service that is down is this call's failure: SQLite would take an
+  ** I/O error for the disk's, and roll back the caller's transaction. */
+  if ((rc & 0xff) == SQLITE_IOERR) rc = SQLITE_ERROR;
   if (rc == SQLITE_OK) {
     vg_vector_to_blob(aVec, p->nDims, aVec);
     sqlite3_result_blob(ctx, aVec, (int)sizeof(float) * p->nDims, sqlite3_free);
@@ -318,9 +321,11 @@ static void fn_embed(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 /* What ext/vecguard.c registers for vg_embed (embed.h), with the EmbedConn. */
 /* vg_embed(text, model) is not deterministic: a model loaded by name can be
 ** loaded again from another folder, so an index or a generated column over
-** it could go stale.  vg_embed(text) always means hash:384. */
+** it could go stale.  Nor is it innocuous: the model can be a service, and a
+** trigger or view of a schema not trusted must not send text over the
+** network (PRAGMA trusted_schema).  vg_embed(text) always means hash:384. */
 const VgFunction vg_embed_functions[] = {
     {"vg_embed", 1, VG_FUNC_PURE, fn_embed},
-    {"vg_embed", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, fn_embed},
+    {"vg_embed", 2, SQLITE_UTF8, fn_embed},
     {0, 0, 0, 0},
 };

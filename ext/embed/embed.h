@@ -69,10 +69,6 @@ int vg_tokens(const char *z, int n, int nMax, int *aStart, int *aEnd);
 ** free *paStart), their number to *pnChunk (0 for a text without tokens).
 ** 1 <= nMax, 0 <= nOverlap < nMax. */
 int vg_chunk_spans(const char *z, int n, int nMax, int nOverlap, int **paStart, int **paEnd, int *pnChunk);
-/* The same chunks over tokens of another kind: token i is bytes
-** [aTokStart[i], aTokEnd[i]). */
-int vg_chunk_spans_of(const int *aTokStart, const int *aTokEnd, int nTok, int nMax, int nOverlap, int **paStart,
-                      int **paEnd, int *pnChunk);
 
 /* A model the connection loaded by name (models.c): what it is, under
 ** that name.  A sentence encoder or a service embeds (pEmbedder); a
@@ -118,9 +114,12 @@ int vg_model_describe(EmbedConn *c, const char *zModel, int *pnDims, int *pnMaxT
 ** as vg_model_describe's. */
 int vg_model_embedder(EmbedConn *c, const char *zModel, VgEmbedder **pp, char **pzErr);
 
-/* The chunks e reads z[0, n) in, as vg_chunk_spans gives them, counting
-** e's own tokens: word pieces for a BERT encoder (so that no chunk is cut
-** short by its window), runs of non-space for every other embedder. */
+/* The chunks e reads z[0, n) in, at most nMax of its tokens each, the
+** next starting nOverlap tokens before the end of the one before: for a
+** built-in or registered embedder (e 0 or not a loaded one), vg_chunk_spans;
+** for a BERT encoder, word pieces, a chunk ending and starting where words
+** do (a word longer than nMax pieces is cut), so that a chunk's text read
+** again gives the same pieces and the window never cuts it short. */
 int vg_model_chunk_spans(VgEmbedder *e, const char *z, int n, int nMax, int nOverlap, int **paStart, int **paEnd,
                          int *pnChunk);
 

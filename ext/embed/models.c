@@ -374,23 +374,43 @@ int vg_model_describe(EmbedConn *c, const char *zModel, int *pnDims, int *pnMaxT
 
 int vg_model_chunk_spans(VgEmbedder *e, const char *z, int n, int nMax, int nOverlap, int **paStart, int **paEnd,
                          int *pnChunk) {
-  if (e->xEmbed != bert_embed) return vg_chunk_spans(z, n, nMax, nOverlap, paStart, paEnd, pnChunk);
+  if (e == 0 || e->xEmbed != bert_embed) return vg_chunk_spans(z, n, nMax, nOverlap, paStart, paEnd, pnChunk);
+  const BertModel *pModel = ((BertEmbedder *)e)->pModel;
   BertToken *aTok = 0;
   int nTok = 0;
-  if (bert_model_tokenize_all(((BertEmbedder *)e)->pModel, z, n, &aTok, &nTok) != BERT_OK) return SQLITE_NOMEM;
+  *paStart = *paEnd = 0;
+  *pnChunk = 0;
+  if (bert_model_tokenize_all(pModel, z, n, &aTok, &nTok) != BERT_OK) return SQLITE_NOMEM;
+  const BertToken *aPiece = aTok + 1; /* without [CLS] and [SEP] */
   int nPiece = nTok - 2;
-  int *aOff = sqlite3_malloc64(sizeof(int) * 2 * ((size_t)nPiece + 1));
-  int rc = SQLITE_NOMEM;
-  if (aOff) {
-    for (int i = 0; i < nPiece; i++) {
-      aOff[i] = aTok[i + 1].start;
-      aOff[nPiece + 1 + i] = aTok[i + 1].end;
-    }
-    rc = vg_chunk_spans_of(aOff, aOff + nPiece + 1, nPiece, nMax, nOverlap, paStart, paEnd, pnChunk);
+  const BertVocab *v = bert_model_vocab(pModel);
+  /* At most one chunk per piece: each starts after the last one's start. */
+  int *aSpan = sqlite3_malloc64(sizeof(int) * 2 * ((size_t)nPiece + 1));
+  if (aSpan == 0) {
+    free(aTok);
+    return SQLITE_NOMEM;
   }
-  sqlite3_free(aOff);
+#define WORD_STARTS(i) ((i) >= nPiece || strncmp(bert_vocab_token(v, aPiece[i].id), "##", 2) != 0)
+  int nChunk = 0;
+  for (int s = 0; s < nPiece;) {
+    int end = s + nMax < nPiece ? s + nMax : nPiece;
+    int e2 = end;
+    while (e2 > s && !WORD_STARTS(e2)) e2--;
+    if (e2 > s) end = e2;
+    aSpan[nChunk] = aPiece[s].start;
+    aSpan[nPiece + 1 + nChunk] = aPiece[end - 1].end;
+    nChunk++;
+    if (end == nPiece) break;
+    int next = end - nOverlap;
+    while (next > s && !WORD_STARTS(next)) next--;
+    s = next > s ? next : end;
+  }
+#undef WORD_STARTS
   free(aTok);
-  return rc;
+  *paStart = aSpan;
+  *paEnd = aSpan + nPiece + 1;
+  *pnChunk = nChunk;
+  return SQLITE_OK;
 }
 
 /* The entity type a label names, from its name after any "B-"/"I-"/"E-"/
@@ -408,12 +428,12 @@ static int ner_type(const char *z) {
   return -1;
 }
 
-/* A label's scheme part: 'B', 'I', 'E', 'S', or 'I' for a bare type;
-** its type into *piType (-1: none). */
+/* A label's scheme part: 'B', 'I', 'E', 'S' (BILOU's 'U' and 'L' read as
+** 'S' and 'E'), or 'I' for a bare type; its type into *piType (-1: none). */
 static char ner_label(const char *zLabel, int *piType) {
   char cTag = 'I';
-  if (zLabel[0] && zLabel[1] == '-' && strchr("BIESbies", zLabel[0])) {
-    cTag = (char)(zLabel[0] & ~0x20);
+  if (zLabel[0] && zLabel[1] == '-' && strchr("BIESLU", zLabel[0])) {
+    cTag = zLabel[0] == 'U' ? 'S' : zLabel[0] == 'L' ? 'E' : zLabel[0];
     zLabel += 2;
   }
   *piType = ner_type(zLabel);

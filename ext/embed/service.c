@@ -20,6 +20,7 @@
 #include "base/base.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -27,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "embed/embed.h"
 
@@ -35,7 +35,9 @@
 #define SERVICE_MAX_BATCH 2048
 #define SERVICE_MAX_RETRY_AFTER 60     /* seconds a 429 may ask us to wait */
 #define SERVICE_MAX_BACKOFF_MS 30000
-#define SERVICE_MAX_REPLY (256 << 20)  /* bytes */
+/* A reply's bytes: room for its vectors' numbers as JSON writes them,
+** and some. */
+#define SERVICE_REPLY_BYTES(nText, nDims) (65536 + (size_t)(nText) * (size_t)(nDims) * 32)
 #define SERVICE_MAX_KEY 4096
 
 typedef struct Service {
@@ -77,7 +79,7 @@ static char *spec_member(ServiceSpec *s, const char *zKey, const char *zType, sq
       {"batch", offsetof(ServiceSpec, nBatch), 1, SERVICE_MAX_BATCH},
       {"timeout_ms", offsetof(ServiceSpec, nTimeoutMs), 1, 600000},
       {"retries", offsetof(ServiceSpec, nRetry), 0, 10},
-      {"backoff_ms", offsetof(ServiceSpec, nBackoffMs), 0, 60000},
+      {"backoff_ms", offsetof(ServiceSpec, nBackoffMs), 0, SERVICE_MAX_BACKOFF_MS},
       {"max_tokens", offsetof(ServiceSpec, nMaxTokens), 1, 100000},
   };
   static const struct {
@@ -150,6 +152,14 @@ static char *spec_read(sqlite3 *db, const char *zSpec, ServiceSpec *s) {
 }
 
 /* The key the spec names, or 0 when it names none; an error otherwise. */
+/* A key goes into a header line: no control characters or spaces. */
+static int key_ok(const char *z) {
+  for (; *z; z++) {
+    if ((unsigned char)*z <= ' ' || *z == 0x7f) return 0;
+  }
+  return 1;
+}
+
 static char *key_read(const ServiceSpec *s, char **pzKey) {
   *pzKey = 0;
   if (s->zKeyEnv) {
@@ -163,7 +173,7 @@ static char *key_read(const ServiceSpec *s, char **pzKey) {
     *pzKey = sqlite3_mprintf("%s", z);
   } else if (s->zKeyFile) {
     FILE *f = fopen(s->zKeyFile, "r");
-    if (f == 0) return sqlite3_mprintf("api_key_file: cannot open %s", s->zKeyFile);
+    if (f == 0) return sqlite3_mprintf("api_key_file: cannot open %s: %s", s->zKeyFile, strerror(errno));
     char zLine[SERVICE_MAX_KEY + 2];
     int bRead = fgets(zLine, sizeof zLine, f) != 0;
     fclose(f);
@@ -179,28 +189,40 @@ static char *key_read(const ServiceSpec *s, char **pzKey) {
   } else {
     return 0;
   }
+  if (*pzKey && !key_ok(*pzKey)) {
+    sodium_memzero(*pzKey, strlen(*pzKey));
+    sqlite3_free(*pzKey);
+    *pzKey = 0;
+    return sqlite3_mprintf("%s: the key holds a space or a control character", s->zKeyEnv ? "api_key_env" :
+                                                                                              "api_key_file");
+  }
   return *pzKey ? 0 : sqlite3_mprintf("out of memory");
 }
 
 /* ---- requests ----------------------------------------------------------- */
 
-/* zMsg with every occurrence of the key replaced; takes zMsg. */
+/* zMsg with every occurrence of the key replaced; takes zMsg.  The
+** search goes on after each replacement, which may itself hold the key
+** ("key" is a key some local servers take). */
 static char *scrub(const Service *s, char *zMsg) {
   if (zMsg == 0 || s->zKey == 0) return zMsg;
   size_t nKey = strlen(s->zKey);
-  char *z;
-  while ((z = strstr(zMsg, s->zKey)) != 0) {
-    char *zNew = sqlite3_mprintf("%.*s[key]%s", (int)(z - zMsg), zMsg, z + nKey);
-    sqlite3_free(zMsg);
-    if ((zMsg = zNew) == 0) return 0;
+  sqlite3_str *out = sqlite3_str_new(0);
+  const char *z = zMsg, *zHit;
+  while ((zHit = strstr(z, s->zKey)) != 0) {
+    sqlite3_str_append(out, z, (int)(zHit - z));
+    sqlite3_str_appendall(out, "[key]");
+    z = zHit + nKey;
   }
-  return zMsg;
+  sqlite3_str_appendall(out, z);
+  sqlite3_free(zMsg);
+  return sqlite3_str_finish(out);
 }
 
 /* A reply, as it arrives. */
 typedef struct Reply {
   char *a;
-  size_t n, nAlloc;
+  size_t n, nAlloc, nMax;
   int bTooBig;
   long nRetryAfter; /* seconds, or -1 */
 } Reply;
@@ -208,7 +230,7 @@ typedef struct Reply {
 static size_t on_body(char *p, size_t size, size_t n, void *pArg) {
   Reply *r = pArg;
   size_t nNew = size * n;
-  if (r->n + nNew > SERVICE_MAX_REPLY) {
+  if (r->n + nNew > r->nMax) {
     r->bTooBig = 1;
     return 0; /* curl stops with CURLE_WRITE_ERROR */
   }
@@ -241,12 +263,6 @@ static size_t on_header(char *p, size_t size, size_t n, void *pArg) {
   return nByte;
 }
 
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-}
-
 /* The request body for texts az[0, n). */
 static char *request_body(const Service *s, int n, const char *const *az, const int *an, char **pzErr) {
   json_t *jInput = json_array();
@@ -256,11 +272,11 @@ static char *request_body(const Service *s, int n, const char *const *az, const 
     /* The text as the embedder reads it: cut after nMaxTokens words. */
     int nTok = vg_tokens(az[i], an[i], 0, 0, 0), nUse = an[i];
     if (nTok > s->base.nMaxTokens) {
-      int *aOff = malloc(sizeof(int) * 2 * (size_t)s->base.nMaxTokens);
+      int *aOff = sqlite3_malloc64(sizeof(int) * 2 * (size_t)s->base.nMaxTokens);
       if (aOff == 0) break;
       vg_tokens(az[i], an[i], s->base.nMaxTokens, aOff, aOff + s->base.nMaxTokens);
       nUse = aOff[2 * s->base.nMaxTokens - 1];
-      free(aOff);
+      sqlite3_free(aOff);
     }
     json_t *jText = json_stringn(az[i], (size_t)nUse);
     if (jText == 0) {
@@ -319,30 +335,47 @@ static char *reply_vectors(const Service *s, const Reply *r, int n, float *aOut)
 }
 
 /* What the service's error body says, if it says something: OpenAI's
-** {"error": {"message": ...}}, or a short plain body. */
-static char *reply_message(const Reply *r) {
+** {"error": {"message": ...}}, or a short plain body.  Scrubbed of the key
+** before it is cut short, so that no part of the key is left at the cut. */
+static char *reply_message(const Service *s, const Reply *r) {
   if (r->n == 0) return sqlite3_mprintf("%s", "");
   json_t *j = json_loadb(r->a, r->n, 0, 0);
   json_t *jErr = json_object_get(j, "error");
   const char *z = json_string_value(json_is_object(jErr) ? json_object_get(jErr, "message") : jErr);
-  char *zOut = z ? sqlite3_mprintf(": %.300s", z) : sqlite3_mprintf(": %.200s", r->a);
+  char *zWhole = scrub(s, sqlite3_mprintf("%s", z ? z : r->a));
   json_decref(j);
+  char *zOut = zWhole ? sqlite3_mprintf(": %.*s", z ? 300 : 200, zWhole) : 0;
+  sqlite3_free(zWhole);
   return zOut;
 }
 
-/* One request for texts az[0, n), tried as the retry rules say. */
-static char *post_batch(Service *s, int n, const char *const *az, const int *an, float *aOut) {
+/* Free the headers, the key's line zeroed first. */
+static void headers_free(struct curl_slist *p) {
+  for (struct curl_slist *q = p; q; q = q->next) sodium_memzero(q->data, strlen(q->data));
+  curl_slist_free_all(p);
+}
+
+/* One request for texts az[0, n), tried as the retry rules say.  *pbWhole
+** is set when the failure is the service's as a whole (unreachable, timing
+** out, 5xx, 429), not the texts'. */
+static char *post_batch(Service *s, int n, const char *const *az, const int *an, float *aOut, int *pbWhole) {
   char *zErr = 0;
   char *zBody = request_body(s, n, az, an, &zErr);
   if (zBody == 0) return zErr ? zErr : sqlite3_mprintf("out of memory");
+  /* No "Expect: 100-continue": curl would wait a second on a large body. */
   struct curl_slist *pHead = curl_slist_append(0, "Content-Type: application/json");
-  if (s->zKey) {
+  struct curl_slist *pExpect = pHead ? curl_slist_append(pHead, "Expect:") : 0;
+  if (pExpect == 0) {
+    curl_slist_free_all(pHead);
+    pHead = 0;
+  }
+  if (pHead && s->zKey) {
     char *zAuth = sqlite3_mprintf("Authorization: Bearer %s", s->zKey);
     struct curl_slist *p2 = zAuth ? curl_slist_append(pHead, zAuth) : 0;
     if (zAuth) sodium_memzero(zAuth, strlen(zAuth));
     sqlite3_free(zAuth);
     if (p2 == 0) {
-      curl_slist_free_all(pHead);
+      headers_free(pHead);
       pHead = 0;
     } else {
       pHead = p2;
@@ -353,8 +386,9 @@ static char *post_batch(Service *s, int n, const char *const *az, const int *an,
     return sqlite3_mprintf("out of memory");
   }
   long nDelay = s->nBackoffMs;
+  size_t nReplyMax = SERVICE_REPLY_BYTES(n, s->base.nDims);
   for (int iTry = 0;; iTry++) {
-    Reply r = {0, 0, 0, 0, -1};
+    Reply r = {0, 0, 0, nReplyMax, 0, -1};
     CURL *c = s->pCurl;
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, s->zUrl);
@@ -378,20 +412,24 @@ static char *post_batch(Service *s, int n, const char *const *az, const int *an,
       zErr = sqlite3_mprintf("POST %s timed out after %d ms", s->zUrl, s->nTimeoutMs);
       bRetry = 1;
     } else if (cc != CURLE_OK && r.bTooBig) {
-      zErr = sqlite3_mprintf("POST %s: the reply is larger than %d MiB", s->zUrl, SERVICE_MAX_REPLY >> 20);
+      zErr = sqlite3_mprintf("POST %s: the reply is longer than %zu bytes, too long for %d vectors of %d values",
+                             s->zUrl, nReplyMax, n, s->base.nDims);
     } else if (cc != CURLE_OK) {
       /* curl's own words, not its error buffer, which holds timings. */
       zErr = sqlite3_mprintf("could not reach %s (%s)", s->zUrl, curl_easy_strerror(cc));
-      bRetry = cc != CURLE_URL_MALFORMAT && cc != CURLE_UNSUPPORTED_PROTOCOL && cc != CURLE_OUT_OF_MEMORY;
+      /* A bad URL or certificate stays bad on the next attempt. */
+      bRetry = cc != CURLE_URL_MALFORMAT && cc != CURLE_UNSUPPORTED_PROTOCOL && cc != CURLE_OUT_OF_MEMORY &&
+               cc != CURLE_PEER_FAILED_VERIFICATION && cc != CURLE_SSL_CACERT_BADFILE &&
+               cc != CURLE_SSL_CERTPROBLEM && cc != CURLE_SSL_CONNECT_ERROR;
     } else if (nStatus == 200) {
       zErr = reply_vectors(s, &r, n, aOut);
     } else {
-      char *zWhy = reply_message(&r);
+      char *zWhy = reply_message(s, &r);
       zErr = sqlite3_mprintf("POST %s: HTTP %ld%s", s->zUrl, nStatus, zWhy ? zWhy : "");
       sqlite3_free(zWhy);
       if (nStatus == 429 && r.nRetryAfter > SERVICE_MAX_RETRY_AFTER) {
-        char *z = sqlite3_mprintf("%s (the service asks to wait %ld s; the item is tried again later)", zErr,
-                                  r.nRetryAfter);
+        char *z = sqlite3_mprintf("%s (the service asks to wait %ld s, longer than the %d s waited here)", zErr,
+                                  r.nRetryAfter, SERVICE_MAX_RETRY_AFTER);
         sqlite3_free(zErr);
         zErr = z;
       } else if (nStatus == 429) {
@@ -402,6 +440,7 @@ static char *post_batch(Service *s, int n, const char *const *az, const int *an,
       }
     }
     sqlite3_free(r.a);
+    *pbWhole = bRetry || (nStatus == 429);
     if (zErr == 0 || !bRetry || iTry >= s->nRetry) {
       if (zErr && iTry > 0) {
         char *z = sqlite3_mprintf("%s (after %d attempts)", zErr, iTry + 1);
@@ -417,9 +456,9 @@ static char *post_batch(Service *s, int n, const char *const *az, const int *an,
       nWait = nDelay / 2 + (long)((double)(nDelay - nDelay / 2) * (u / 4294967296.0));
       nDelay = nDelay * 2 > SERVICE_MAX_BACKOFF_MS ? SERVICE_MAX_BACKOFF_MS : nDelay * 2;
     }
-    sleep_ms(nWait);
+    sqlite3_sleep((int)nWait);
   }
-  curl_slist_free_all(pHead);
+  headers_free(pHead);
   free(zBody);
   return zErr;
 }
@@ -429,11 +468,14 @@ static int service_embed(VgEmbedder *p, int nText, const char *const *azText, co
   Service *s = (Service *)p;
   for (int i = 0; i < nText; i += s->nBatch) {
     int n = nText - i < s->nBatch ? nText - i : s->nBatch;
-    char *zErr = post_batch(s, n, azText + i, anText + i, aOut + (size_t)i * (size_t)p->nDims);
+    int bWhole = 0;
+    char *zErr = post_batch(s, n, azText + i, anText + i, aOut + (size_t)i * (size_t)p->nDims, &bWhole);
     if (zErr) {
       *pzErr = scrub(s, sqlite3_mprintf("model \"%s\": %s", s->zName, zErr));
       sqlite3_free(zErr);
-      return SQLITE_ERROR;
+      /* The queue then fails the batch's items together, instead of
+      ** trying each alone against a service that is down. */
+      return bWhole ? SQLITE_IOERR : SQLITE_ERROR;
     }
   }
   return SQLITE_OK;
@@ -485,7 +527,10 @@ int vg_service_open(sqlite3 *db, const char *zName, const char *zSpec, VgEmbedde
     size_t nUrl = strlen(spec.zUrl);
     while (nUrl > 0 && spec.zUrl[nUrl - 1] == '/') nUrl--;
     s->zName = sqlite3_mprintf("%s", zName);
-    s->zUrl = sqlite3_mprintf("%.*s/embeddings", (int)nUrl, spec.zUrl);
+    /* The base URL, as OpenAI's clients take it; a URL that already ends in
+    ** the endpoint is taken as it is. */
+    int bEndpoint = nUrl >= 11 && sqlite3_strnicmp(spec.zUrl + nUrl - 11, "/embeddings", 11) == 0;
+    s->zUrl = sqlite3_mprintf("%.*s%s", (int)nUrl, spec.zUrl, bEndpoint ? "" : "/embeddings");
     s->zModel = sqlite3_mprintf("%s", spec.zModel);
     s->zKey = zKey;
     zKey = 0;

@@ -159,6 +159,7 @@ typedef struct VgPiiFinding {
   int iStart, iEnd; /* bytes */
   int cStart, cEnd; /* characters */
   double score;
+  int bFromModel;   /* a model's (VgPiiOptions.aExtra): a pattern's finding wins an overlap */
 } VgPiiFinding;
 
 typedef struct VgPiiFindings {
@@ -424,8 +425,12 @@ VgPiiEngine *pii_conn_engine(PiiConn *c, sqlite3 *db, int *pRc, char **pzErr);
 ** its name as the engine stores it, or 0. */
 const char *pii_conn_entity(PiiConn *c, const char *zEntity);
 
-/* The model option "ner" names by default. */
+/* The model option "ner" names by default, and the types such a model
+** finds, in the order of embed.h's VG_NER_* (ext/vecguard.c maps one to
+** the other). */
 #define PII_NER_MODEL "ner"
+#define PII_NER_TYPES 3
+extern const char *const vg_pii_ner_types[PII_NER_TYPES];
 
 /* The findings of the token-classification model options o name (or
 ** PII_NER_MODEL) in z[0, n), into pOut: none when the default model is not

@@ -256,20 +256,32 @@ VgPiiEngine *pii_conn_engine(PiiConn *c, sqlite3 *db, int *pRc, char **pzErr) {
   return c->pEngine;
 }
 
+const char *const vg_pii_ner_types[PII_NER_TYPES] = {"PERSON", "LOCATION", "ORGANIZATION"};
+
 const char *pii_conn_entity(PiiConn *c, const char *zEntity) {
-  static const char *const azNer[] = {"PERSON", "LOCATION", "ORGANIZATION"};
   for (int i = 0; i < c->nRec; i++) {
     if (strcmp(c->aRec[i].zEntity, zEntity) == 0) return c->aRec[i].zEntity;
   }
-  for (size_t i = 0; i < sizeof azNer / sizeof azNer[0]; i++) {
-    if (strcmp(azNer[i], zEntity) == 0) return azNer[i];
+  for (int i = 0; i < PII_NER_TYPES; i++) {
+    if (strcmp(vg_pii_ner_types[i], zEntity) == 0) return vg_pii_ner_types[i];
+  }
+  return 0;
+}
+
+/* Do the options ask for a type only a model finds? */
+static int ner_wanted(const PiiOptions *o) {
+  if (o == 0 || o->scan.azEntity == 0) return 1;
+  for (int i = 0; i < o->scan.nEntity; i++) {
+    for (int k = 0; k < PII_NER_TYPES; k++) {
+      if (strcmp(o->scan.azEntity[i], vg_pii_ner_types[k]) == 0) return 1;
+    }
   }
   return 0;
 }
 
 int pii_conn_ner(PiiConn *c, const PiiOptions *o, const char *z, int n, VgPiiFindings *pOut, char **pzErr) {
   const char *zModel = o && o->zNer ? o->zNer : PII_NER_MODEL;
-  if (c->xNer == 0) return SQLITE_OK;
+  if (c->xNer == 0 || !ner_wanted(o)) return SQLITE_OK; /* the model is the slow part: run it only for its types */
   int rc = c->xNer(c->pNerCtx, zModel, z, n, pOut, pzErr);
   if (rc != SQLITE_NOTFOUND) return rc;
   if (o == 0 || o->zNer == 0) return SQLITE_OK; /* no model: no names found, as documented */

@@ -243,7 +243,7 @@ static int scan_window(VgPiiEngine *e, int i, const char *z, int n, int from, in
       }
       if ((r->flags & VG_PII_NEEDS_CONTEXT) && !bContext) bOk = 0;
       if (bOk && score >= o->minScore) {
-        VgPiiFinding fd = {r->zEntity, i, s, f, 0, 0, score};
+        VgPiiFinding fd = {.zEntity = r->zEntity, .iRecognizer = i, .iStart = s, .iEnd = f, .score = score};
         rc = vg_pii_findings_add(pCand, &fd);
       }
     }
@@ -256,6 +256,9 @@ static int scan_window(VgPiiEngine *e, int i, const char *z, int n, int from, in
 
 static int by_priority(const void *x, const void *y) {
   const VgPiiFinding *a = x, *b = y;
+  /* A name a model found inside a URL or an address must not take the
+  ** place of the whole, which a pattern confirmed. */
+  if (a->bFromModel != b->bFromModel) return a->bFromModel - b->bFromModel;
   if (a->score != b->score) return a->score > b->score ? -1 : 1;
   int la = a->iEnd - a->iStart, lb = b->iEnd - b->iStart;
   if (la != lb) return la > lb ? -1 : 1;
@@ -348,7 +351,8 @@ int vg_pii_engine_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions 
     VgPiiRecognizer r = {0};
     r.zEntity = f.zEntity;
     if (f.score < o->minScore || (o->azEntity && !wanted(&r, o))) continue;
-    f.iRecognizer = e->n + i; /* after the patterns, on a tie */
+    f.iRecognizer = e->n + i;
+    f.bFromModel = 1;
     rc = vg_pii_findings_add(&cand, &f);
   }
   if (rc == SQLITE_OK) rc = resolve(z, &cand, pOut);

@@ -306,6 +306,7 @@ static int embed_query(SearchVtab *v, const VgTableConfig *cfg, const char *zQue
   float *aVec = sqlite3_malloc64(sizeof(float) * (size_t)e->nDims);
   if (aVec == 0) return SQLITE_NOMEM;
   rc = vg_embedder_embed(e, 1, &zQuery, &nQuery, aVec, pzErr);
+  if ((rc & 0xff) == SQLITE_IOERR) rc = SQLITE_ERROR; /* the service's failure, not the disk's */
   if (rc != SQLITE_OK) {
     sqlite3_free(aVec);
     return rc;

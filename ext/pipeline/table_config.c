@@ -123,7 +123,7 @@ static int default_model(sqlite3 *db, const char *zTable, int nDims, char **pzMo
 ** registered one, or "external".  With bMissingOk, a name this connection
 ** has not loaded is no error: p->zMissing says so, and the table's
 ** dimension stands in. */
-static int config_model(EmbedConn *pModels, const ConfigRow *r, int bMissingOk, VgTableConfig *p, char **pzErr) {
+static int config_model(EmbedConn *pModels, int bMissingOk, VgTableConfig *p, char **pzErr) {
   if (strcmp(p->zModel, VG_MODEL_EXTERNAL) == 0) {
     p->bExternal = 1;
     p->nModelDims = p->pDef->nDims;
@@ -135,9 +135,7 @@ static int config_model(EmbedConn *pModels, const ConfigRow *r, int bMissingOk, 
     p->zMissing = *pzErr;
     *pzErr = 0;
     p->nModelDims = p->pDef->nDims;
-    /* The window is unknown until the model is loaded: the stored chunk
-    ** size stands, unchecked. */
-    p->nModelMaxTokens = r->nChunkTokens >= 1 ? r->nChunkTokens : 1;
+    p->nModelMaxTokens = 0; /* unknown */
     return SQLITE_OK;
   }
   return rc == SQLITE_NOTFOUND ? SQLITE_ERROR : rc;
@@ -158,14 +156,19 @@ static int config_resolve(sqlite3 *db, EmbedConn *pModels, const char *zTable, c
   }
   p->zRedact = sqlite3_mprintf("%s", r->zRedact ? r->zRedact : "{}");
   if (rc == SQLITE_OK && p->zRedact == 0) rc = SQLITE_NOMEM;
-  if (rc == SQLITE_OK) rc = config_model(pModels, r, bMissingOk, p, pzErr);
-  if (rc == SQLITE_OK && p->nModelDims != p->pDef->nDims) {
+  if (rc == SQLITE_OK) rc = config_model(pModels, bMissingOk, p, pzErr);
+  if (rc == SQLITE_OK && p->zMissing) {
+    /* The window is unknown until the model is loaded: the stored chunk
+    ** sizes stand, unchecked (-1: the default, unknown too). */
+    p->nChunkTokens = r->nChunkTokens;
+    p->nChunkOverlap = r->nChunkOverlap;
+  } else if (rc == SQLITE_OK && p->nModelDims != p->pDef->nDims) {
     *pzErr = sqlite3_mprintf("dimension mismatch: model \"%s\" makes vectors of %d values, table \"%s\" "
                              "holds %d",
                              p->zModel, p->nModelDims, zTable, p->pDef->nDims);
     rc = SQLITE_ERROR;
   }
-  if (rc == SQLITE_OK) {
+  if (rc == SQLITE_OK && !p->zMissing) {
     p->nChunkTokens = r->nChunkTokens >= 0 ? r->nChunkTokens : p->nModelMaxTokens;
     p->nChunkOverlap = r->nChunkOverlap >= 0 ? r->nChunkOverlap : p->nChunkTokens / 8;
     if (p->nChunkTokens < 1 || p->nChunkTokens > p->nModelMaxTokens) {
@@ -353,7 +356,11 @@ static char *config_json(const VgTableConfig *p) {
   sqlite3_str_appendf(s, ",\"dims\":%d,\"redact\":%s,", p->pDef->nDims, p->zRedact);
   if (p->zMissing) {
     /* Unknown until the model is loaded, unless stored. */
-    sqlite3_str_appendall(s, "\"chunk_tokens\":null,\"chunk_overlap\":null,\"model_loaded\":false}");
+    sqlite3_str_appendall(s, "\"chunk_tokens\":");
+    sqlite3_str_appendf(s, p->nChunkTokens >= 0 ? "%d" : "null", p->nChunkTokens);
+    sqlite3_str_appendall(s, ",\"chunk_overlap\":");
+    sqlite3_str_appendf(s, p->nChunkOverlap >= 0 ? "%d" : "null", p->nChunkOverlap);
+    sqlite3_str_appendall(s, ",\"model_loaded\":false}");
   } else {
     sqlite3_str_appendf(s, "\"chunk_tokens\":%d,\"chunk_overlap\":%d}", p->nChunkTokens, p->nChunkOverlap);
   }
@@ -376,10 +383,13 @@ static int configure_table(sqlite3 *db, void *pArg, char **pzErr) {
   VgTableConfig cfg;
   memset(&cfg, 0, sizeof cfg);
   int rc = config_row_read(db, x->zTable, &r);
+  char *zModelBefore = rc == SQLITE_OK && r.zModel ? sqlite3_mprintf("%s", r.zModel) : 0;
   if (rc == SQLITE_OK && x->zSettings) rc = settings_apply(db, x->zSettings, &r, pzErr);
   /* Binding a table to a model needs the model (its dimension is checked);
-  ** reading the settings does not. */
-  if (rc == SQLITE_OK) rc = config_resolve(db, x->q->pModels, x->zTable, &r, x->zSettings == 0, &cfg, pzErr);
+  ** reading the settings, or changing others, does not. */
+  int bSameModel = (zModelBefore == 0) == (r.zModel == 0) && (r.zModel == 0 || strcmp(zModelBefore, r.zModel) == 0);
+  sqlite3_free(zModelBefore);
+  if (rc == SQLITE_OK) rc = config_resolve(db, x->q->pModels, x->zTable, &r, bSameModel, &cfg, pzErr);
   if (rc == SQLITE_OK && x->zSettings) rc = redact_check(db, cfg.zRedact, pzErr);
   if (rc == SQLITE_OK && x->zSettings && r.zModel == 0) {
     /* The model resolved now stays the table's. */

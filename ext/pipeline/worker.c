@@ -110,7 +110,8 @@ static int run_prepare(sqlite3 *db, QueueConn *q, ConfigCache *pCache, sqlite3_i
     r->zError = sqlite3_mprintf("%s", r->pCfg->zMissing);
     rc = r->zError ? SQLITE_ERROR : SQLITE_NOMEM;
   } else if (rc == SQLITE_OK) {
-    rc = vg_queue_embedder(q, r->pCfg->zModel, &e, &r->zError);
+    /* A loaded model chunks by its own tokens; the others (0) by words. */
+    rc = vg_model_embedder(q->pModels, r->pCfg->zModel, &e, &r->zError);
   }
   if (rc == SQLITE_OK) {
     rc = vg_model_chunk_spans(e, r->it.zContent, r->it.nContent, r->pCfg->nChunkTokens, r->pCfg->nChunkOverlap,
@@ -129,19 +130,27 @@ static int run_prepare(sqlite3 *db, QueueConn *q, ConfigCache *pCache, sqlite3_i
 
 /* The tables vg_queue_run leaves out of its claim, as a JSON array, into
 ** *pzSkip: those bound to "external", and those bound to a model this
-** connection has not loaded.  Items waiting for such a model make the run
-** an error (*pzErr) before it claims anything. */
-static int run_skipped_tables(sqlite3 *db, QueueConn *q, char **pzSkip, char **pzErr) {
+** connection has not loaded.  Of the latter, those with items due now go
+** to *pWait, to be reported (waitingJSON, and its first table's error). */
+typedef struct RunWaiting {
+  sqlite3_str *pJson; /* [{"table", "model", "items"}, ...] */
+  int nItems;         /* due items of all of them */
+  char *zErr;         /* why, for the first one */
+} RunWaiting;
+
+static int run_skipped_tables(sqlite3 *db, QueueConn *q, double now, char **pzSkip, RunWaiting *pWait) {
   *pzSkip = 0;
   if (!vg_has_table(db, "vg_table_config", 0)) return SQLITE_OK;
-  sqlite3_stmt *p = 0, *pWait = 0;
+  sqlite3_stmt *p = 0, *pDue = 0;
   int rc = sqlite3_prepare_v2(db, "SELECT target_table, model FROM main.vg_table_config WHERE model IS NOT NULL", -1,
                               &p, 0);
+  /* What a claim now would take (queue_items.c's claim). */
   if (rc == SQLITE_OK) {
     rc = sqlite3_prepare_v2(db,
-                            "SELECT count(*) FROM main.vg_queue WHERE target_table = ?1"
-                            " AND status IN ('pending', 'processing', 'failed')",
-                            -1, &pWait, 0);
+                            "SELECT count(*) FROM main.vg_queue WHERE target_table = ?1 AND"
+                            " ((status IN ('pending', 'failed') AND scheduled_for <= ?2)"
+                            " OR (status = 'processing' AND lease_until <= ?2 AND attempts < max_attempts))",
+                            -1, &pDue, 0);
   }
   sqlite3_str *out = sqlite3_str_new(0);
   int n = 0;
@@ -153,15 +162,20 @@ static int run_skipped_tables(sqlite3 *db, QueueConn *q, char **pzSkip, char **p
     char *zWhy = 0;
     if (!bSkip && vg_model_describe(q->pModels, zModel, &nDims, &nMax, &zWhy) == SQLITE_NOTFOUND) {
       bSkip = 1;
-      sqlite3_bind_text(pWait, 1, zTable, -1, SQLITE_STATIC);
-      int nWait = sqlite3_step(pWait) == SQLITE_ROW ? sqlite3_column_int(pWait, 0) : 0;
-      rc = sqlite3_reset(pWait);
-      if (rc == SQLITE_OK && nWait > 0) {
-        *pzErr = sqlite3_mprintf("table \"%s\" is bound to model \"%s\", which this connection has not loaded: "
-                                 "load it first with vg_model_load('%s', '/path/to/model-folder') (or a service's "
-                                 "JSON spec); its %d waiting items stay in the queue",
-                                 zTable, zModel, zModel, nWait);
-        rc = SQLITE_ERROR;
+      sqlite3_bind_text(pDue, 1, zTable, -1, SQLITE_STATIC);
+      sqlite3_bind_double(pDue, 2, now);
+      int nDue = sqlite3_step(pDue) == SQLITE_ROW ? sqlite3_column_int(pDue, 0) : 0;
+      rc = sqlite3_reset(pDue);
+      if (rc == SQLITE_OK && nDue > 0) {
+        sqlite3_str_appendall(pWait->pJson, pWait->nItems ? ",{\"table\":" : "{\"table\":");
+        vg_str_append_json(pWait->pJson, zTable, -1);
+        sqlite3_str_appendall(pWait->pJson, ",\"model\":");
+        vg_str_append_json(pWait->pJson, zModel, -1);
+        sqlite3_str_appendf(pWait->pJson, ",\"items\":%d}", nDue);
+        if (pWait->zErr == 0) {
+          pWait->zErr = sqlite3_mprintf("table \"%s\": %s; its %d due items wait in the queue", zTable, zWhy, nDue);
+        }
+        pWait->nItems += nDue;
       }
     }
     sqlite3_free(zWhy);
@@ -172,7 +186,7 @@ static int run_skipped_tables(sqlite3 *db, QueueConn *q, char **pzSkip, char **p
   }
   sqlite3_str_appendall(out, "]");
   int rcFinal = sqlite3_finalize(p);
-  sqlite3_finalize(pWait);
+  sqlite3_finalize(pDue);
   if (rc == SQLITE_OK) rc = rcFinal;
   char *zSkip = sqlite3_str_finish(out);
   if (rc == SQLITE_OK && zSkip == 0) rc = SQLITE_NOMEM;
@@ -212,11 +226,15 @@ static int run_embed_batch(VgEmbedder *e, RunItem *a, int n, char **pzErr) {
 /* Texts per embedder call: a trained model is faster on batches. */
 #define RUN_BATCH_TEXTS 32
 
-/* Embed every prepared item: consecutive items of one model go in batches;
-** when a batch fails, its items are embedded one by one so that the error
-** lands on the item that caused it. */
+/* Embed every prepared item: consecutive items of one model go in batches.
+** When a batch fails, its items are embedded one by one so that the error
+** lands on the item that caused it; when the model's backend failed as a
+** whole (SQLITE_IOERR: a service that is down), the batch's items and the
+** run's later ones for that model fail with its error, without more tries. */
 static int run_embed(QueueConn *q, RunItem *a, int n) {
   int rc = SQLITE_OK;
+  VgEmbedder *eDown = 0;
+  char *zDown = 0;
   for (int i = 0; rc == SQLITE_OK && i < n;) {
     if (a[i].zError) {
       i++;
@@ -230,24 +248,38 @@ static int run_embed(QueueConn *q, RunItem *a, int n) {
       rc = rc == SQLITE_NOMEM ? rc : SQLITE_OK;
       continue;
     }
+    if (e == eDown) {
+      if ((a[i++].zError = sqlite3_mprintf("%s", zDown)) == 0) rc = SQLITE_NOMEM;
+      continue;
+    }
     int j = i + 1, nText = a[i].nChunk;
     while (j < n && !a[j].zError && strcmp(a[j].pCfg->zModel, a[i].pCfg->zModel) == 0 &&
            nText + a[j].nChunk <= RUN_BATCH_TEXTS) {
       nText += a[j++].nChunk;
     }
     rc = run_embed_batch(e, a + i, j - i, &zErr);
-    if (rc == SQLITE_ERROR) {
+    if ((rc & 0xff) == SQLITE_IOERR && zErr) {
+      sqlite3_free(zDown);
+      zDown = zErr;
+      zErr = 0;
+      eDown = e;
+      rc = SQLITE_OK;
+      for (int k = i; rc == SQLITE_OK && k < j; k++) {
+        if ((a[k].zError = sqlite3_mprintf("%s", zDown)) == 0) rc = SQLITE_NOMEM;
+      }
+    } else if (rc == SQLITE_ERROR) {
       sqlite3_free(zErr);
       zErr = 0;
       rc = SQLITE_OK;
       for (int k = i; rc == SQLITE_OK && k < j; k++) {
         rc = run_embed_batch(e, a + k, 1, &a[k].zError);
-        if (rc == SQLITE_ERROR) rc = SQLITE_OK;
+        if (rc == SQLITE_ERROR || ((rc & 0xff) == SQLITE_IOERR && a[k].zError)) rc = SQLITE_OK;
       }
     }
     sqlite3_free(zErr);
     i = j;
   }
+  sqlite3_free(zDown);
   return rc;
 }
 
@@ -295,7 +327,7 @@ static int run_finish_item(sqlite3 *db, QueueConn *q, const char *zWorker, RunIt
   return rc;
 }
 
-static void run_result(sqlite3_context *ctx, const RunTally *t, const RunItem *a, int n) {
+static void run_result(sqlite3_context *ctx, const RunTally *t, const RunItem *a, int n, const char *zWaiting) {
   sqlite3_str *out = sqlite3_str_new(sqlite3_context_db_handle(ctx));
   sqlite3_str_appendf(out,
                       "{\"claimed\":%d,\"done\":%d,\"failed\":%d,\"dead\":%d,\"lost\":%d,\"chunks\":%d,\"errors\":[",
@@ -307,7 +339,7 @@ static void run_result(sqlite3_context *ctx, const RunTally *t, const RunItem *a
     vg_str_append_json(out, a[i].zError, -1);
     sqlite3_str_appendall(out, "}");
   }
-  sqlite3_str_appendall(out, "]}");
+  sqlite3_str_appendf(out, "],\"waiting\":[%s]}", zWaiting ? zWaiting : "");
   vg_result_str(ctx, out);
 }
 
@@ -335,12 +367,23 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int nId = 0;
   char *zErr = 0;
   char *zSkip = 0;
+  RunWaiting wait = {sqlite3_str_new(0), 0, 0};
+  double now = vg_queue_now(q);
   int rc = vg_queue_ensure(db, &zErr);
-  if (rc == SQLITE_OK) rc = run_skipped_tables(db, q, &zSkip, &zErr);
-  if (rc == SQLITE_OK) {
-    rc = vg_queue_claim_ids(db, zWorker, vg_queue_now(q), VG_QUEUE_LEASE, (int)n, zSkip, &aId, &nId);
-  }
+  if (rc == SQLITE_OK) rc = run_skipped_tables(db, q, now, &zSkip, &wait);
+  if (rc == SQLITE_OK) rc = vg_queue_claim_ids(db, zWorker, now, VG_QUEUE_LEASE, (int)n, zSkip, &aId, &nId);
   sqlite3_free(zSkip);
+  int rcWait = sqlite3_str_errcode(wait.pJson);
+  char *zWaiting = sqlite3_str_finish(wait.pJson); /* 0 when empty */
+  if (rc == SQLITE_OK) rc = rcWait;
+  if (rc == SQLITE_OK && nId == 0 && wait.nItems > 0) {
+    /* Nothing else to do: the items waiting for a model this connection
+    ** lacks are the run's failure, not a silent zero. */
+    zErr = wait.zErr;
+    wait.zErr = 0;
+    rc = SQLITE_ERROR;
+  }
+  sqlite3_free(wait.zErr);
   RunItem *a = rc == SQLITE_OK ? sqlite3_malloc64(sizeof(RunItem) * (size_t)(nId > 0 ? nId : 1)) : 0;
   if (rc == SQLITE_OK && a == 0) rc = SQLITE_NOMEM;
   if (a) memset(a, 0, sizeof(RunItem) * (size_t)(nId > 0 ? nId : 1));
@@ -352,13 +395,14 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   /* On an error here the claimed items stay leased, and come back when
   ** their leases run out. */
   if (rc == SQLITE_OK) {
-    run_result(ctx, &t, a, nId);
+    run_result(ctx, &t, a, nId, zWaiting);
     sqlite3_free(zErr);
   } else {
     vg_result_failure(ctx, "vg_queue_run", db, rc, zErr);
   }
   for (int i = 0; a && i < nId; i++) run_item_clear(&a[i]);
   config_cache_clear(&cache);
+  sqlite3_free(zWaiting);
   sqlite3_free(a);
   sqlite3_free(aId);
 }

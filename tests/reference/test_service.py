@@ -207,7 +207,7 @@ def check_spec(db, srv):
               % (k, d.get(k), v, d))
     # Every bound of every range is accepted, and described as given.
     lo = dict(dims=1, batch=1, timeout_ms=1, retries=0, backoff_ms=0, max_tokens=1)
-    hi = dict(dims=16384, batch=2048, timeout_ms=600000, retries=10, backoff_ms=60000, max_tokens=100000)
+    hi = dict(dims=16384, batch=2048, timeout_ms=600000, retries=10, backoff_ms=30000, max_tokens=100000)
     for name, kw in (("edge_lo", lo), ("edge_hi", hi)):
         d = load(db, name, spec(srv.port, **kw))
         for k, v in kw.items():
@@ -230,7 +230,7 @@ def check_spec(db, srv):
         (dict(batch=0), ["batch"]), (dict(batch=2049), ["batch"]),
         (dict(timeout_ms=0), ["timeout_ms"]), (dict(timeout_ms=600001), ["timeout_ms"]),
         (dict(retries=-1), ["retries"]), (dict(retries=11), ["retries"]),
-        (dict(backoff_ms=-1), ["backoff_ms"]), (dict(backoff_ms=60001), ["backoff_ms"]),
+        (dict(backoff_ms=-1), ["backoff_ms"]), (dict(backoff_ms=30001), ["backoff_ms"]),
         (dict(max_tokens=0), ["max_tokens"]), (dict(max_tokens=100001), ["max_tokens"]),
         (dict(colour="blue"), ["colour"]),
         (dict(api_key=KEY), ["api_key_env", "api_key_file"]),
@@ -606,6 +606,63 @@ def check_key_file(db, srv, root):
     return d
 
 
+def check_hard_cases(root, srv):
+    """Keys a naive scrub gets wrong, a service down for a whole run, and a
+    url that names the endpoint itself."""
+    db = connect(os.path.join(root, "hard.db"))
+    try:
+        # A key that "[key]" itself holds: the scrub must end.  A key longer
+        # than the part of the service's message kept: no piece of it left.
+        for env, key in (("VG_TEST_KEY_SHORT", "key"), ("VG_TEST_KEY_LONG", "vglong-" + secrets.token_hex(200))):
+            os.environ[env] = key
+            try:
+                load(db, "hk", spec(srv.port, api_key_env=env, retries=0))
+                srv.control("401_echo_key", -1)
+                t = time.monotonic()
+                try:
+                    db.execute("SELECT vg_embed('x', 'hk')").fetchall()
+                    fail("a 401 with a key of %d bytes gave no error" % len(key))
+                except sqlite3.OperationalError as e:
+                    msg = str(e)
+                srv.control("ok")
+                check(time.monotonic() - t < 10, "the 401 with a key of %d bytes took %.1f s" % (len(key),
+                                                                                              time.monotonic() - t))
+                check("HTTP 401" in msg, "a key of %d bytes: the error %r does not say HTTP 401" % (len(key), msg))
+                check("Bearer " + key not in msg, "the error repeats the key \"key\"" if len(key) < 8 else
+                      "the error repeats the long key")
+                pieces = [key[i:i + 12] for i in range(0, max(1, len(key) - 12))] if len(key) > 12 else []
+                check(not any(p in msg for p in pieces), "the error holds a piece of the long key")
+            finally:
+                del os.environ[env]
+        # The service down for a whole run: the first batch's retries, then
+        # every later batch of the model fails at once with its error (not
+        # each item tried alone, each with its retries).
+        load(db, "down", spec(srv.port, batch=3, retries=RETRIES, backoff_ms=BACKOFF_MS, timeout_ms=TIMEOUT_MS))
+        one(db, "SELECT vg_pii_set_key(zeroblob(32))")
+        db.execute("CREATE VIRTUAL TABLE storm USING vg_hnsw(embedding float[%d], content_id text, +content text)"
+                   % DIMS)
+        one(db, "SELECT vg_configure('storm', '{\"model\": \"down\"}')")
+        for i in range(10):
+            one(db, "SELECT vg_ingest('storm', '', 'note', ?, 'a note')", ("s%d" % i,))
+        srv.reset()
+        srv.control("500", -1)
+        s = run_queue(db, 100, "the service answering 500 to a run of 10 items in batches of 3")
+        srv.control("ok")
+        expect_summary(s, "500 to a whole run", claimed=10, failed=10, done=0)
+        check(all("HTTP 500" in e["error"] for e in s["errors"]), "500 to a whole run: errors %s" % s["errors"])
+        got = srv.stats()["requests"]
+        check(got == RETRIES + 1, "500 to a whole run of 10 items: the service saw %d requests, expected %d (the first "
+              "batch's attempts only)" % (got, RETRIES + 1))
+        # A url that already ends in /embeddings is the endpoint.
+        load(db, "ep", spec(srv.port, url="http://127.0.0.1:%d/v1/embeddings" % srv.port))
+        srv.reset()
+        embed(db, "the endpoint given", "ep", "a url ending in /embeddings")
+        check(srv.stats()["paths"] == ["/v1/embeddings"], "a url ending in /embeddings: requests went to %s"
+              % srv.stats()["paths"])
+    finally:
+        db.close()
+
+
 def main():
     # A client that ignores its timeouts would hang the test: give up with a
     # traceback instead (the servers exit when this process's pipes close).
@@ -623,6 +680,7 @@ def main():
         check_requests(mem, srv)
         nFail = check_failures(mem, srv)
         check_key_file(mem, srv, root)
+        check_hard_cases(root, srv)
         models(mem)
         mem.close()
         db = connect(dbpath)

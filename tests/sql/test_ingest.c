@@ -207,7 +207,7 @@ static void test_run_chunks_and_vectors(void **state) {
   }
   /* The texts as queued: done items keep none. */
   tdb_exec(db, "CREATE TEMP TABLE queued AS SELECT * FROM vg_queue_items");
-  tdb_expect_text(db, "{\"claimed\":7,\"done\":7,\"failed\":0,\"dead\":0,\"lost\":0,\"chunks\":18,\"errors\":[]}",
+  tdb_expect_text(db, "{\"claimed\":7,\"done\":7,\"failed\":0,\"dead\":0,\"lost\":0,\"chunks\":18,\"errors\":[],\"waiting\":[]}",
                   "SELECT vg_queue_run(100)");
   tdb_expect_text(db, "7|0", "SELECT (SELECT count(*) FROM queued) || '|' || (SELECT count(content) FROM vg_queue_items)");
   /* Each stored row is a chunk as vg_chunk cuts it, with its vector as
@@ -224,11 +224,11 @@ static void test_run_chunks_and_vectors(void **state) {
   tdb_expect_text(db, "18", "SELECT count(*) FROM vg_queue_vectors v JOIN notes n ON n.rowid = v.target_rowid");
   /* New content with fewer chunks replaces the old rows. */
   tdb_exec(db, "SELECT vg_ingest('notes', 'acme', 'note', 6, 'short now')");
-  tdb_expect_text(db, "{\"claimed\":1,\"done\":1,\"failed\":0,\"dead\":0,\"lost\":0,\"chunks\":1,\"errors\":[]}",
+  tdb_expect_text(db, "{\"claimed\":1,\"done\":1,\"failed\":0,\"dead\":0,\"lost\":0,\"chunks\":1,\"errors\":[],\"waiting\":[]}",
                   "SELECT vg_queue_run(100)");
   tdb_expect_text(db, "short now|0|", "SELECT content || '|' || chunk_index || '|' || ifnull(author, '') FROM notes"
                                       " WHERE content_id = '6'");
-  tdb_expect_text(db, "{\"claimed\":0,\"done\":0,\"failed\":0,\"dead\":0,\"lost\":0,\"chunks\":0,\"errors\":[]}",
+  tdb_expect_text(db, "{\"claimed\":0,\"done\":0,\"failed\":0,\"dead\":0,\"lost\":0,\"chunks\":0,\"errors\":[],\"waiting\":[]}",
                   "SELECT vg_queue_run(100)");
   tdb_expect_index_ok(db, "notes");
   tdb_close(db);

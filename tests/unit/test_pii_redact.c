@@ -20,7 +20,7 @@ static VgPiiFindings findings(const char *z, const char *zEntity, int n, const i
   f.a = sqlite3_malloc64(sizeof(VgPiiFinding) * (size_t)(n + 1));
   assert_non_null(f.a);
   for (int i = 0; i < n; i++) {
-    VgPiiFinding x = {zEntity, 0, aRange[2 * i], aRange[2 * i + 1], 0, 0, 1.0};
+    VgPiiFinding x = {.zEntity = zEntity, .iStart = aRange[2 * i], .iEnd = aRange[2 * i + 1], .score = 1.0};
     /* Character offsets, as the engine gives them: lead bytes before. */
     for (int k = 0; k < x.iEnd; k++) {
       int bLead = ((unsigned char)z[k] & 0xC0) != 0x80;
@@ -201,9 +201,9 @@ static void test_encrypt(void **state) {
 static void test_policy(void **state) {
   (void)state;
   VgPiiFinding a[] = {
-      {"EMAIL_ADDRESS", 0, 0, 1, 0, 1, 1.0}, {"CREDIT_CARD", 0, 2, 3, 2, 3, 1.0},
-      {"EMAIL_ADDRESS", 0, 4, 5, 4, 5, 1.0}, {"URL", 0, 6, 7, 6, 7, 0.6},
-      {"US_SSN", 0, 8, 9, 8, 9, 0.5},       {"IBAN_CODE", 0, 10, 11, 10, 11, 0.2},
+      {"EMAIL_ADDRESS", 0, 0, 1, 0, 1, 1.0, 0}, {"CREDIT_CARD", 0, 2, 3, 2, 3, 1.0, 0},
+      {"EMAIL_ADDRESS", 0, 4, 5, 4, 5, 1.0, 0}, {"URL", 0, 6, 7, 6, 7, 0.6, 0},
+      {"US_SSN", 0, 8, 9, 8, 9, 0.5, 0},       {"IBAN_CODE", 0, 10, 11, 10, 11, 0.2, 0},
   };
   VgPiiFindings f = {a, 6, 6};
   VgPiiPolicy p;
