@@ -44,6 +44,7 @@ typedef struct Service {
   VgEmbedder base;
   char *zName;
   char *zUrl;    /* {url}/embeddings */
+  char *zShown;  /* zUrl as messages show it: credentials and query masked */
   char *zModel;
   char *zKey;    /* 0: no Authorization header */
   int nBatch, nTimeoutMs, nRetry, nBackoffMs;
@@ -409,14 +410,14 @@ static char *post_batch(Service *s, int n, const char *const *az, const int *an,
     sqlite3_free(zErr);
     zErr = 0;
     if (cc == CURLE_OPERATION_TIMEDOUT) {
-      zErr = sqlite3_mprintf("POST %s timed out after %d ms", s->zUrl, s->nTimeoutMs);
+      zErr = sqlite3_mprintf("POST %s timed out after %d ms", s->zShown, s->nTimeoutMs);
       bRetry = 1;
     } else if (cc != CURLE_OK && r.bTooBig) {
       zErr = sqlite3_mprintf("POST %s: the reply is longer than %zu bytes, too long for %d vectors of %d values",
-                             s->zUrl, nReplyMax, n, s->base.nDims);
+                             s->zShown, nReplyMax, n, s->base.nDims);
     } else if (cc != CURLE_OK) {
       /* curl's own words, not its error buffer, which holds timings. */
-      zErr = sqlite3_mprintf("could not reach %s (%s)", s->zUrl, curl_easy_strerror(cc));
+      zErr = sqlite3_mprintf("could not reach %s (%s)", s->zShown, curl_easy_strerror(cc));
       /* A bad URL or certificate stays bad on the next attempt. */
       bRetry = cc != CURLE_URL_MALFORMAT && cc != CURLE_UNSUPPORTED_PROTOCOL && cc != CURLE_OUT_OF_MEMORY &&
                cc != CURLE_PEER_FAILED_VERIFICATION && cc != CURLE_SSL_CACERT_BADFILE &&
@@ -425,7 +426,7 @@ static char *post_batch(Service *s, int n, const char *const *az, const int *an,
       zErr = reply_vectors(s, &r, n, aOut);
     } else {
       char *zWhy = reply_message(s, &r);
-      zErr = sqlite3_mprintf("POST %s: HTTP %ld%s", s->zUrl, nStatus, zWhy ? zWhy : "");
+      zErr = sqlite3_mprintf("POST %s: HTTP %ld%s", s->zShown, nStatus, zWhy ? zWhy : "");
       sqlite3_free(zWhy);
       if (nStatus == 429 && r.nRetryAfter > SERVICE_MAX_RETRY_AFTER) {
         char *z = sqlite3_mprintf("%s (the service asks to wait %ld s, longer than the %d s waited here)", zErr,
@@ -488,6 +489,7 @@ static void service_destroy(VgEmbedder *p) {
   sqlite3_free(s->zKey);
   sqlite3_free(s->zName);
   sqlite3_free(s->zUrl);
+  sqlite3_free(s->zShown);
   sqlite3_free(s->zModel);
   sqlite3_free(s);
 }
@@ -498,13 +500,32 @@ static pthread_once_t curlOnce = PTHREAD_ONCE_INIT;
 static int curlInitRc;
 static void curl_init_once(void) { curlInitRc = (int)curl_global_init(CURL_GLOBAL_DEFAULT); }
 
+/* zUrl with what may be secret masked, for messages and vg_models: the
+** user and password before '@' and the query string (some services take
+** a key there). */
+static char *url_shown(const char *zUrl) {
+  const char *zHost = strstr(zUrl, "://") ? strstr(zUrl, "://") + 3 : zUrl;
+  size_t nAuthority = strcspn(zHost, "/?#");
+  const char *zAt = memchr(zHost, '@', nAuthority);
+  const char *zQuery = strchr(zHost, '?');
+  sqlite3_str *out = sqlite3_str_new(0);
+  sqlite3_str_append(out, zUrl, (int)(zHost - zUrl));
+  if (zAt) sqlite3_str_appendall(out, "[credentials]@");
+  const char *zRest = zAt ? zAt + 1 : zHost;
+  sqlite3_str_append(out, zRest, zQuery ? (int)(zQuery - zRest) : (int)strlen(zRest));
+  if (zQuery) sqlite3_str_appendall(out, "?[query]");
+  return sqlite3_str_finish(out);
+}
+
 static char *service_info(const Service *s, const ServiceSpec *spec) {
   sqlite3_str *out = sqlite3_str_new(0);
   sqlite3_str_appendall(out, "{\"name\":");
   vg_str_append_json(out, s->zName, -1);
   sqlite3_str_appendf(out, ",\"kind\":\"openai\",\"dims\":%d,\"max_tokens\":%d,\"url\":", s->base.nDims,
                       s->base.nMaxTokens);
-  vg_str_append_json(out, spec->zUrl, -1);
+  char *zShown = url_shown(spec->zUrl);
+  vg_str_append_json(out, zShown ? zShown : "", -1);
+  sqlite3_free(zShown);
   sqlite3_str_appendall(out, ",\"model\":");
   vg_str_append_json(out, s->zModel, -1);
   sqlite3_str_appendf(out, ",\"batch\":%d,\"timeout_ms\":%d,\"retries\":%d}", s->nBatch, s->nTimeoutMs, s->nRetry);
@@ -524,13 +545,16 @@ int vg_service_open(sqlite3 *db, const char *zName, const char *zSpec, VgEmbedde
   Service *s = *pzErr ? 0 : sqlite3_malloc64(sizeof(*s));
   if (s) {
     memset(s, 0, sizeof(*s));
-    size_t nUrl = strlen(spec.zUrl);
+    /* {url}/embeddings, before any query string (Azure's api-version). */
+    size_t nUrl = strcspn(spec.zUrl, "?");
+    const char *zQuery = spec.zUrl + nUrl;
     while (nUrl > 0 && spec.zUrl[nUrl - 1] == '/') nUrl--;
     s->zName = sqlite3_mprintf("%s", zName);
     /* The base URL, as OpenAI's clients take it; a URL that already ends in
     ** the endpoint is taken as it is. */
     int bEndpoint = nUrl >= 11 && sqlite3_strnicmp(spec.zUrl + nUrl - 11, "/embeddings", 11) == 0;
-    s->zUrl = sqlite3_mprintf("%.*s%s", (int)nUrl, spec.zUrl, bEndpoint ? "" : "/embeddings");
+    s->zUrl = sqlite3_mprintf("%.*s%s%s", (int)nUrl, spec.zUrl, bEndpoint ? "" : "/embeddings", zQuery);
+    s->zShown = s->zUrl ? url_shown(s->zUrl) : 0;
     s->zModel = sqlite3_mprintf("%s", spec.zModel);
     s->zKey = zKey;
     zKey = 0;
@@ -544,7 +568,7 @@ int vg_service_open(sqlite3 *db, const char *zName, const char *zSpec, VgEmbedde
     s->base.nMaxTokens = spec.nMaxTokens;
     s->base.xEmbed = service_embed;
     s->base.xDestroy = service_destroy;
-    *pzInfo = s->zName && s->zUrl && s->zModel && s->pCurl ? service_info(s, &spec) : 0;
+    *pzInfo = s->zName && s->zUrl && s->zShown && s->zModel && s->pCurl ? service_info(s, &spec) : 0;
   }
   int rc = *pzErr ? SQLITE_ERROR : SQLITE_OK;
   if (rc == SQLITE_OK && (s == 0 || *pzInfo == 0)) rc = SQLITE_NOMEM;

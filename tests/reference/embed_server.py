@@ -36,7 +36,7 @@ POST /reset     forget the requests seen (the mode is left as it is)
 GET /stats      the embeddings requests seen, in arrival order:
     {"requests": n, "batch_sizes": [...], "inputs": [[...], ...],
      "authorization": [header or null, ...], "content_types": [...],
-     "paths": [...], "models": [...], "modes": [...], "times": [...]}
+     "paths": [...], "queries": [...], "models": [...], "modes": [...], "times": [...]}
     (batch_sizes is null for a body that was not JSON with an input list;
     modes is the failure each request got; times are time.monotonic()).
 """
@@ -111,6 +111,7 @@ class Handler(BaseHTTPRequestHandler):
             "authorization": [r["auth"] for r in seen],
             "content_types": [r["ctype"] for r in seen],
             "paths": [r["path"] for r in seen],
+            "queries": [r["query"] for r in seen],
             "models": [r["model"] for r in seen],
             "modes": [r["mode"] for r in seen],
             "times": [r["time"] for r in seen],
@@ -160,7 +161,8 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.seen.append({"n": None if inputs is None else len(inputs), "inputs": inputs,
                             "auth": self.headers.get("Authorization"), "ctype": self.headers.get("Content-Type"),
-                            "path": path, "model": model, "mode": mode, "time": time.monotonic()})
+                            "path": path, "query": self.path.partition("?")[2], "model": model, "mode": mode,
+                            "time": time.monotonic()})
         if inputs is None:
             return self.send_json(400, {"error": {"message": "the body must be JSON with \"input\": a list of strings",
                                                   "type": "invalid_request_error"}})

@@ -659,6 +659,22 @@ def check_hard_cases(root, srv):
         embed(db, "the endpoint given", "ep", "a url ending in /embeddings")
         check(srv.stats()["paths"] == ["/v1/embeddings"], "a url ending in /embeddings: requests went to %s"
               % srv.stats()["paths"])
+        # Credentials and a query string in the url: the request carries them
+        # ({url}/embeddings before the query), messages and vg_models mask them.
+        url = "http://user:pw-%s@127.0.0.1:%d/v1?api-version=2024-02" % (secrets.token_hex(4), srv.port)
+        d = load(db, "az", spec(srv.port, url=url, retries=0))
+        check(d["url"] == "http://[credentials]@127.0.0.1:%d/v1?[query]" % srv.port, "vg_models shows the url %r"
+              % d["url"])
+        srv.reset()
+        embed(db, "a url with a query", "az", "a url with credentials and a query")
+        st = srv.stats()
+        check(st["paths"] == ["/v1/embeddings"] and st["queries"] == ["api-version=2024-02"],
+              "a url with a query: the request went to %s ? %s" % (st["paths"], st["queries"]))
+        srv.control("500", -1)
+        msg = expect_error(db, "SELECT vg_embed('x', 'az')", (), "vg_embed: ", ["HTTP 500", "[credentials]@", "?[query]"],
+                           "a url with credentials and a query, failing")
+        srv.control("ok")
+        check("pw-" not in msg and "api-version" not in msg, "the error shows the url's secrets: %r" % msg)
     finally:
         db.close()
 
