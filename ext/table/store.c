@@ -103,6 +103,8 @@ static char *create_sql(const char *zSchema, const char *zName,
   ** their automatic names follow the table through ALTER TABLE RENAME. */
   sqlite3_str_appendall(s, ", UNIQUE(part, id)");
   for (int i = 0; i < pDef->nMeta; i++) sqlite3_str_appendf(s, ", UNIQUE(part, m%d, id)", i);
+  /* The primary key: unique within a partition, and found by key alone. */
+  if (pDef->iPrimaryKey >= 0) sqlite3_str_appendf(s, ", UNIQUE(m%d, part)", pDef->aCol[pDef->iPrimaryKey].iStore);
   sqlite3_str_appendall(s, ") STRICT;");
   sqlite3_str_appendf(s,
                       "CREATE TABLE \"%w\".\"%w_chunks\"(id INTEGER PRIMARY KEY, part "
@@ -325,6 +327,11 @@ static char *stmt_sql(VgStore *p, int e) {
       return sqlite3_mprintf("DELETE FROM %s WHERE id = ?1", R);
     case VG_S_ROW_MAX:
       return sqlite3_mprintf("SELECT max(id) FROM %s", R);
+    case VG_S_ROW_BY_KEY:
+      return d->iPrimaryKey < 0 ? 0
+                                : sqlite3_mprintf("SELECT id FROM %s WHERE m%d = ?1 AND part = "
+                                                  "(SELECT id FROM %s WHERE value IS ?2)",
+                                                  R, d->aCol[d->iPrimaryKey].iStore, P);
     case VG_S_PAGE_SIZE:
       return sqlite3_mprintf("PRAGMA \"%w\".page_size", p->zSchema);
     default:
@@ -519,7 +526,7 @@ int vg_store_read_def(sqlite3 *db, const char *zSchema, const char *zName, VgTab
     const char *zMetric = (const char *)sqlite3_column_text(pStmt, 1);
     pDef->nDims = sqlite3_column_int(pStmt, 0);
     pDef->hnswM = sqlite3_column_int(pStmt, 2);
-    pDef->iVector = pDef->iPartition = pDef->iFulltext = -1;
+    pDef->iVector = pDef->iPartition = pDef->iFulltext = pDef->iPrimaryKey = -1;
     if (zMetric == 0 || vg_metric_parse(zMetric, -1, &pDef->metric) != SQLITE_OK ||
         pDef->nDims < 1 || pDef->nDims > VG_MAX_DIMS || pDef->hnswM < 2 ||
         pDef->hnswM > VG_HNSW_MAX_M) {

@@ -220,6 +220,26 @@ int vg_store_row_exists(VgStore *p, sqlite3_int64 rowid, int *pbExists, char **p
   return vg_store_locate(p, rowid, 0, 0, pbExists, pzErr);
 }
 
+int vg_store_find_key(VgStore *p, const VgValue *pPart, const VgValue *pKey, sqlite3_int64 *pRowid, int *pbFound,
+                      char **pzErr) {
+  sqlite3_stmt *pStmt;
+  *pbFound = 0;
+  int rc = store_stmt(p, VG_S_ROW_BY_KEY, &pStmt, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  rc = vg_value_bind(pStmt, 1, pKey);
+  if (rc == SQLITE_OK) rc = pPart ? vg_value_bind(pStmt, 2, pPart) : sqlite3_bind_null(pStmt, 2);
+  if (rc == SQLITE_OK) rc = store_step(p, pStmt, pzErr);
+  if (rc == SQLITE_ROW) {
+    *pRowid = sqlite3_column_int64(pStmt, 0);
+    *pbFound = 1;
+    rc = SQLITE_OK;
+  } else if (rc == SQLITE_DONE) {
+    rc = SQLITE_OK;
+  }
+  sqlite3_reset(pStmt);
+  return rc;
+}
+
 int vg_store_next_rowid(VgStore *p, sqlite3_int64 *pRowid, char **pzErr) {
   sqlite3_stmt *pStmt;
   int rc = store_stmt(p, VG_S_ROW_MAX, &pStmt, pzErr);

@@ -65,6 +65,7 @@ typedef struct VgColumn {
   vg_value_type type; /* unused for the vector column */
   int iStore;         /* metadata: m<iStore>; auxiliary: a<iStore> */
   int bFulltext;      /* declared fulltext: indexed for BM25 */
+  int bPrimaryKey;    /* declared primary key: a metadata column, unique per partition */
 } VgColumn;
 
 typedef struct VgTableDef {
@@ -73,6 +74,7 @@ typedef struct VgTableDef {
   int iVector;     /* index in aCol of the vector column */
   int iPartition;  /* index in aCol of the partition key, or -1 */
   int iFulltext;   /* index in aCol of the fulltext column, or -1 */
+  int iPrimaryKey; /* index in aCol of the primary key, or -1 */
   int nMeta;       /* number of metadata columns */
   int nAux;        /* number of auxiliary columns */
   int nDims;       /* elements per vector */
@@ -252,6 +254,10 @@ const char *vg_store_table(VgStore *p, const char *zSuffix);
 
 /* Does rowid exist?  The rowid an INSERT without one would get. */
 int vg_store_row_exists(VgStore *p, sqlite3_int64 rowid, int *pbExists, char **pzErr);
+/* The rowid of the row whose primary key is pKey in the partition whose
+** value is pPart (NULL for a table without partitions), or 0 in *pbFound. */
+int vg_store_find_key(VgStore *p, const VgValue *pPart, const VgValue *pKey, sqlite3_int64 *pRowid, int *pbFound,
+                      char **pzErr);
 int vg_store_next_rowid(VgStore *p, sqlite3_int64 *pRowid, char **pzErr);
 
 /* ---- partitions ---- */
@@ -415,6 +421,7 @@ enum {
   VG_S_ROW_UPDATE,
   VG_S_ROW_DELETE,
   VG_S_ROW_MAX,
+  VG_S_ROW_BY_KEY,
   VG_S_PAGE_SIZE,
   VG_S_COUNT
 };

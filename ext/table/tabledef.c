@@ -407,6 +407,32 @@ static int parse_column(const char *zArg, VgTableDef *pDef, unsigned *pSeen, cha
     pCol->bFulltext = 1;
     pDef->iFulltext = pDef->nCol - 1;
     t1 = lex_next(&lx); /* TK_END */
+  } else if (tok_is(t1, "primary")) {
+    /* sqlite-vec's grammar: id text primary key, id integer primary key. */
+    Token t2 = lex_next(&lx);
+    if (!tok_is(t2, "key") || lex_next(&lx).type != TK_END) {
+      *pzErr = sqlite3_mprintf("vg_hnsw: column %s: expected 'primary key'", pCol->zName);
+      return SQLITE_ERROR;
+    }
+    if (bAux) {
+      *pzErr = sqlite3_mprintf("vg_hnsw: column %s: an auxiliary column cannot be the primary key; write %s %s "
+                               "primary key",
+                               pCol->zName, pCol->zName, pCol->type == VG_TYPE_INTEGER ? "integer" : "text");
+      return SQLITE_ERROR;
+    }
+    if (pDef->iPrimaryKey >= 0) {
+      *pzErr = sqlite3_mprintf("vg_hnsw: only one primary key column is allowed (%s and %s); with a partition key "
+                               "the key is unique within each partition",
+                               pDef->aCol[pDef->iPrimaryKey].zName, pCol->zName);
+      return SQLITE_ERROR;
+    }
+    if (pCol->type != VG_TYPE_TEXT && pCol->type != VG_TYPE_INTEGER) {
+      *pzErr = sqlite3_mprintf("vg_hnsw: primary key %s must be declared text or integer", pCol->zName);
+      return SQLITE_ERROR;
+    }
+    pCol->bPrimaryKey = 1;
+    pDef->iPrimaryKey = pDef->nCol - 1;
+    t1.type = TK_END; /* on to the metadata column it is */
   } else if (tok_is(t1, "partition")) {
     Token t2 = lex_next(&lx);
     if (!tok_is(t2, "key") || lex_next(&lx).type != TK_END) {
@@ -479,6 +505,7 @@ int vg_tabledef_parse(int nArg, const char *const *azArg, VgTableDef **ppDef,
   pDef->iVector = -1;
   pDef->iPartition = -1;
   pDef->iFulltext = -1;
+  pDef->iPrimaryKey = -1;
   pDef->hnswM = VG_DEFAULT_HNSW_M;
   pDef->efConstruction = VG_DEFAULT_EF_CONSTRUCTION;
   pDef->efSearch = VG_DEFAULT_EF_SEARCH;

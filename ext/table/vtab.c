@@ -382,6 +382,36 @@ static int resolve_rowid_conflict(VgVtab *p, sqlite3_int64 rowid) {
                        p->zName);
 }
 
+/* The row's primary key, if the table has one: not NULL, and held by no
+** other row of its partition (but rowid iSelf, the row an UPDATE
+** rewrites).  A key that is taken is resolved as a rowid is: REPLACE
+** deletes the other row, every other mode gets SQLITE_CONSTRAINT. */
+static int resolve_key_conflict(VgVtab *p, RowBuf *b, sqlite3_int64 iSelf, int bHasSelf) {
+  const VgTableDef *d = p->pDef;
+  if (d->iPrimaryKey < 0) return SQLITE_OK;
+  const VgValue *pKey = rowbuf_value(p, b, d->iPrimaryKey);
+  const char *zKey = d->aCol[d->iPrimaryKey].zName;
+  if (pKey->type == SQLITE_NULL) {
+    return vg_table_error(p, SQLITE_CONSTRAINT, "NOT NULL constraint failed: %s.%s (the primary key: give each row "
+                         "its %s)", p->zName, zKey, zKey);
+  }
+  sqlite3_int64 other = 0;
+  int bFound = 0;
+  char *zErr = 0;
+  int rc = vg_store_find_key(p->pStore, d->iPartition >= 0 ? &b->row.partition : 0, pKey, &other, &bFound, &zErr);
+  if (rc != SQLITE_OK) return zErr ? vg_vtab_set_error(p, rc, zErr) : rc;
+  if (!bFound || (bHasSelf && other == iSelf)) return SQLITE_OK;
+  if (sqlite3_vtab_on_conflict(p->db) == SQLITE_REPLACE) return delete_row(p, other);
+  if (pKey->type == SQLITE_INTEGER) {
+    return vg_table_error(p, SQLITE_CONSTRAINT, "UNIQUE constraint failed: %s.%s (%lld is taken%s; INSERT OR "
+                         "REPLACE replaces that row)", p->zName, zKey, pKey->i,
+                         d->iPartition >= 0 ? " in this partition" : "");
+  }
+  return vg_table_error(p, SQLITE_CONSTRAINT, "UNIQUE constraint failed: %s.%s ('%.*s' is taken%s; INSERT OR "
+                       "REPLACE replaces that row)", p->zName, zKey, pKey->n > 80 ? 80 : pKey->n,
+                       (const char *)pKey->p, d->iPartition >= 0 ? " in this partition" : "");
+}
+
 static int do_insert(VgVtab *p, sqlite3_value **argv, sqlite3_int64 *pRowid) {
   const VgTableDef *d = p->pDef;
   RowBuf b;
@@ -403,6 +433,7 @@ static int do_insert(VgVtab *p, sqlite3_value **argv, sqlite3_int64 *pRowid) {
       if (zErr) rc = vg_vtab_set_error(p, rc, zErr);
     }
   }
+  if (rc == SQLITE_OK) rc = resolve_key_conflict(p, &b, 0, 0);
   if (rc == SQLITE_OK) {
     zErr = 0;
     sqlite3_int64 part = 0;
@@ -484,6 +515,7 @@ static int do_update(VgVtab *p, sqlite3_value **argv) {
   vg_reader_release(p->pReader);
   if (rc == SQLITE_OK) rc = prepare_vector(p, &b);
   if (rc == SQLITE_OK && b.row.rowid != oldRowid) rc = resolve_rowid_conflict(p, b.row.rowid);
+  if (rc == SQLITE_OK) rc = resolve_key_conflict(p, &b, oldRowid, 1);
   if (rc == SQLITE_OK) {
     zErr = 0;
     rc = vg_index_update(p->pIndex, oldRowid, &b.row, b.aPrep, bNewVector, &part, &zErr);

@@ -300,7 +300,7 @@ static int plan_knn(VgVtab *p, sqlite3_index_info *pInfo, int iMatch, int iText)
 
 static int plan_scan(VgVtab *p, sqlite3_index_info *pInfo) {
   const VgTableDef *d = p->pDef;
-  int bRowidEq = 0, nTerm = 0;
+  int bRowidEq = 0, nTerm = 0, bKeyEq = 0, bPartEq = 0;
   PlanBuilder b = {pInfo, sqlite3_str_new(0), 0};
   for (int i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
@@ -324,15 +324,24 @@ static int plan_scan(VgVtab *p, sqlite3_index_info *pInfo) {
                is_filter_op(op)) {
       plan_add(&b, i, d->aCol[col].kind == VG_COL_PARTITION ? 'P' : 'M', col, 1);
       nTerm++;
+      if (op == SQLITE_INDEX_CONSTRAINT_EQ && col == d->iPrimaryKey) bKeyEq = 1;
+      if (op == SQLITE_INDEX_CONSTRAINT_EQ && col == d->iPartition) bPartEq = 1;
     }
   }
   if (pInfo->nOrderBy == 1 && pInfo->aOrderBy[0].iColumn < 0 &&
       !pInfo->aOrderBy[0].desc && pInfo->nConstraint <= MAX_KNN_CONSTRAINTS) {
     pInfo->orderByConsumed = 1;
   }
-  if (bRowidEq) {
+  if (bRowidEq || (bKeyEq && (bPartEq || d->iPartition < 0))) {
+    /* One row per value: found by its index in the rows' shadow table.
+    ** Not SQLITE_INDEX_SCAN_UNIQUE: an IN list's values all go to one
+    ** xFilter (sqlite3_vtab_in), which then returns several rows. */
     pInfo->estimatedCost = 1.0;
     pInfo->estimatedRows = 1;
+  } else if (bKeyEq) {
+    /* One row per partition at most, by the key's index. */
+    pInfo->estimatedCost = 2.0;
+    pInfo->estimatedRows = 2;
   } else if (nTerm) {
     pInfo->estimatedCost = 1000.0;
     pInfo->estimatedRows = 100;

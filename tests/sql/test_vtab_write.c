@@ -143,10 +143,6 @@ static void test_values_and_types(void **state) {
 
 /* ---- the random replay against an ordinary table ------------------------ */
 
-static const char *pick(uint64_t *s, const char *const *a, int n) {
-  return a[tdb_rand(s) % (uint64_t)n];
-}
-
 /* A value expression for column c: valid values always, invalid ones only
 ** when bAllowBad (statements in ABORT mode, where both tables must fail). */
 static char *value_expr(uint64_t *s, int c, int bAllowBad, int bRef) {
@@ -166,17 +162,17 @@ static char *value_expr(uint64_t *s, int c, int bAllowBad, int bRef) {
       return sqlite3_mprintf(bRef ? "vg_vector('[%d,%d,%d]')" : "'[%d,%d,%d]'", x, y, z);
     }
     case 1:
-      return sqlite3_mprintf("%s", pick(s, tenant, 4));
+      return sqlite3_mprintf("%s", tdb_pick(s, tenant, 4));
     case 2:
-      return sqlite3_mprintf("%s", pick(s, cat, 6));
+      return sqlite3_mprintf("%s", tdb_pick(s, cat, 6));
     case 3:
-      return sqlite3_mprintf("%s", bad ? pick(s, nBad, 3) : pick(s, n, 7));
+      return sqlite3_mprintf("%s", bad ? tdb_pick(s, nBad, 3) : tdb_pick(s, n, 7));
     case 4:
-      return sqlite3_mprintf("%s", pick(s, score, 5));
+      return sqlite3_mprintf("%s", tdb_pick(s, score, 5));
     case 5:
-      return sqlite3_mprintf("%s", bad ? "2" : pick(s, flag, 4));
+      return sqlite3_mprintf("%s", bad ? "2" : tdb_pick(s, flag, 4));
     default:
-      return sqlite3_mprintf("%s", pick(s, body, 6));
+      return sqlite3_mprintf("%s", tdb_pick(s, body, 6));
   }
 }
 

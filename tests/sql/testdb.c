@@ -221,3 +221,5 @@ void tdb_expect_index_ok(sqlite3 *db, const char *zTable) {
   if (strstr(z, "\"ok\":true") == 0) fail_msg("vg_hnsw_check('%s'): %s", zTable, z);
   sqlite3_free(z);
 }
+
+const char *tdb_pick(uint64_t *pState, const char *const *a, int n) { return a[tdb_rand(pState) % (uint64_t)n]; }

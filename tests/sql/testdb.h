@@ -65,6 +65,8 @@ int tdb_collect(sqlite3_stmt *pStmt, sqlite3_int64 *aId, double *aDist, int nMax
 
 /* Deterministic random numbers for tests (xorshift). */
 uint64_t tdb_rand(uint64_t *pState);
+/* One of the n strings of a, drawn with tdb_rand. */
+const char *tdb_pick(uint64_t *pState, const char *const *a, int n);
 double tdb_uniform(uint64_t *pState); /* in [0, 1) */
 
 #endif
