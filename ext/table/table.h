@@ -83,6 +83,7 @@ typedef struct VgTableDef {
   int efConstruction; /* ef_construction: candidates when linking */
   int efSearch;       /* ef_search: default candidates when searching */
   int quantization;   /* VG_QUANT_*: how the in-memory index holds vectors */
+  int chunkSize;      /* sqlite-vec's chunk_size=: accepted, so its schemas carry over, and unused */
 } VgTableDef;
 
 #define VG_QUANT_NONE 0 /* float32, as stored */

@@ -200,6 +200,9 @@ static const IndexOption index_options[] = {
     {"ef_construction", offsetof(VgTableDef, efConstruction), 1, VG_MAX_EF, 0},
     {"ef_search", offsetof(VgTableDef, efSearch), 1, VG_MAX_EF, 0},
     {"quantization", offsetof(VgTableDef, quantization), 0, 0, quantization_words},
+    /* sqlite-vec's vectors per chunk; slots and chunks here are sized by
+    ** the page (docs/storage.md), so it has nothing to set. */
+    {"chunk_size", offsetof(VgTableDef, chunkSize), 8, 1 << 20, 0},
 };
 
 /* The value token v (followed by nothing) for option o, or -1. */
@@ -246,7 +249,7 @@ static int parse_option(Lexer *lx, Token name, const char *zArg, VgTableDef *pDe
   }
   *pzErr = sqlite3_mprintf(
       "vg_hnsw: unknown table option '%.*s' (options: hnsw_m, ef_construction, ef_search, "
-      "quantization)",
+      "quantization, chunk_size)",
       name.n, name.z);
   return SQLITE_ERROR;
 }

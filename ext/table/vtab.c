@@ -386,15 +386,21 @@ static int resolve_rowid_conflict(VgVtab *p, sqlite3_int64 rowid) {
 ** other row of its partition (but rowid iSelf, the row an UPDATE
 ** rewrites).  A key that is taken is resolved as a rowid is: REPLACE
 ** deletes the other row, every other mode gets SQLITE_CONSTRAINT. */
+/* A NULL primary key fails before anything else is looked at, as the NOT
+** NULL constraint of an ordinary table does. */
+static int check_key_not_null(VgVtab *p, RowBuf *b) {
+  const VgTableDef *d = p->pDef;
+  if (d->iPrimaryKey < 0 || rowbuf_value(p, b, d->iPrimaryKey)->type != SQLITE_NULL) return SQLITE_OK;
+  const char *zKey = d->aCol[d->iPrimaryKey].zName;
+  return vg_table_error(p, SQLITE_CONSTRAINT, "NOT NULL constraint failed: %s.%s (the primary key: give each row its "
+                       "%s)", p->zName, zKey, zKey);
+}
+
 static int resolve_key_conflict(VgVtab *p, RowBuf *b, sqlite3_int64 iSelf, int bHasSelf) {
   const VgTableDef *d = p->pDef;
   if (d->iPrimaryKey < 0) return SQLITE_OK;
   const VgValue *pKey = rowbuf_value(p, b, d->iPrimaryKey);
   const char *zKey = d->aCol[d->iPrimaryKey].zName;
-  if (pKey->type == SQLITE_NULL) {
-    return vg_table_error(p, SQLITE_CONSTRAINT, "NOT NULL constraint failed: %s.%s (the primary key: give each row "
-                         "its %s)", p->zName, zKey, zKey);
-  }
   sqlite3_int64 other = 0;
   int bFound = 0;
   char *zErr = 0;
@@ -402,14 +408,17 @@ static int resolve_key_conflict(VgVtab *p, RowBuf *b, sqlite3_int64 iSelf, int b
   if (rc != SQLITE_OK) return zErr ? vg_vtab_set_error(p, rc, zErr) : rc;
   if (!bFound || (bHasSelf && other == iSelf)) return SQLITE_OK;
   if (sqlite3_vtab_on_conflict(p->db) == SQLITE_REPLACE) return delete_row(p, other);
+  const char *zWhere = d->iPartition >= 0 ? " in this partition" : "";
   if (pKey->type == SQLITE_INTEGER) {
-    return vg_table_error(p, SQLITE_CONSTRAINT, "UNIQUE constraint failed: %s.%s (%lld is taken%s; INSERT OR "
-                         "REPLACE replaces that row)", p->zName, zKey, pKey->i,
-                         d->iPartition >= 0 ? " in this partition" : "");
+    return vg_table_error(p, SQLITE_CONSTRAINT, "UNIQUE constraint failed: %s.%s (%lld is taken%s; OR REPLACE "
+                         "replaces that row)", p->zName, zKey, pKey->i, zWhere);
   }
-  return vg_table_error(p, SQLITE_CONSTRAINT, "UNIQUE constraint failed: %s.%s ('%.*s' is taken%s; INSERT OR "
-                       "REPLACE replaces that row)", p->zName, zKey, pKey->n > 80 ? 80 : pKey->n,
-                       (const char *)pKey->p, d->iPartition >= 0 ? " in this partition" : "");
+  /* At most 60 characters of the key (%! counts characters, not bytes,
+  ** so none is cut in two), quotes doubled, up to any NUL. */
+  int nChar = vg_utf8_count((const char *)pKey->p, pKey->n);
+  return vg_table_error(p, SQLITE_CONSTRAINT, "UNIQUE constraint failed: %s.%s ('%!.*q%s' is taken%s; OR REPLACE "
+                       "replaces that row)", p->zName, zKey, 60, (const char *)pKey->p, nChar > 60 ? "..." : "",
+                       zWhere);
 }
 
 static int do_insert(VgVtab *p, sqlite3_value **argv, sqlite3_int64 *pRowid) {
@@ -425,6 +434,7 @@ static int do_insert(VgVtab *p, sqlite3_value **argv, sqlite3_int64 *pRowid) {
     rc = i == d->iVector ? set_vector(p, &b, argv[2 + i]) : set_value(p, &b, i, argv[2 + i]);
   }
   if (rc == SQLITE_OK) rc = prepare_vector(p, &b);
+  if (rc == SQLITE_OK) rc = check_key_not_null(p, &b);
   if (rc == SQLITE_OK) {
     if (bRowidGiven) {
       rc = resolve_rowid_conflict(p, b.row.rowid);
@@ -484,6 +494,12 @@ static int do_update(VgVtab *p, sqlite3_value **argv) {
       rc = SQLITE_OK;
       oldPart = vg_reader_part_id(p->pReader);
       if (bNewText) rc = ft_old_text(p, &oldText);
+    } else if (rc == SQLITE_DONE && sqlite3_vtab_on_conflict(p->db) == SQLITE_REPLACE) {
+      /* An earlier row of this UPDATE OR REPLACE took this one's key or
+      ** rowid and so deleted it: an ordinary table passes over it too. */
+      vg_reader_release(p->pReader);
+      rowbuf_clear(&b);
+      return SQLITE_OK;
     } else if (rc == SQLITE_DONE) {
       rc = vg_table_error(p, SQLITE_CORRUPT_VTAB, "%s: the row to update (rowid %lld) is missing",
                          p->zName, oldRowid);
@@ -514,6 +530,7 @@ static int do_update(VgVtab *p, sqlite3_value **argv) {
   }
   vg_reader_release(p->pReader);
   if (rc == SQLITE_OK) rc = prepare_vector(p, &b);
+  if (rc == SQLITE_OK) rc = check_key_not_null(p, &b);
   if (rc == SQLITE_OK && b.row.rowid != oldRowid) rc = resolve_rowid_conflict(p, b.row.rowid);
   if (rc == SQLITE_OK) rc = resolve_key_conflict(p, &b, oldRowid, 1);
   if (rc == SQLITE_OK) {

@@ -324,8 +324,10 @@ static int plan_scan(VgVtab *p, sqlite3_index_info *pInfo) {
                is_filter_op(op)) {
       plan_add(&b, i, d->aCol[col].kind == VG_COL_PARTITION ? 'P' : 'M', col, 1);
       nTerm++;
-      if (op == SQLITE_INDEX_CONSTRAINT_EQ && col == d->iPrimaryKey) bKeyEq = 1;
-      if (op == SQLITE_INDEX_CONSTRAINT_EQ && col == d->iPartition) bPartEq = 1;
+      /* Only a binary comparison can use the key's index. */
+      int bBinary = sqlite3_stricmp(sqlite3_vtab_collation(pInfo, i), "BINARY") == 0;
+      if (op == SQLITE_INDEX_CONSTRAINT_EQ && bBinary && col == d->iPrimaryKey) bKeyEq = 1;
+      if (op == SQLITE_INDEX_CONSTRAINT_EQ && bBinary && col == d->iPartition) bPartEq = 1;
     }
   }
   if (pInfo->nOrderBy == 1 && pInfo->aOrderBy[0].iColumn < 0 &&

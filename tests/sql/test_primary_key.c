@@ -193,7 +193,7 @@ static void test_key_errors_and_plan(void **state) {
                    "CREATE VIRTUAL TABLE t1 USING vg_hnsw(e float[2], id text primary)");
   tdb_exec(db, "CREATE VIRTUAL TABLE u USING vg_hnsw(e float[2], id integer primary key, +body text)");
   tdb_exec(db, "INSERT INTO u(id, e, body) VALUES (7, '[1,1]', 'first')");
-  tdb_expect_error(db, "UNIQUE constraint failed: u.id (7 is taken; INSERT OR REPLACE replaces that row)",
+  tdb_expect_error(db, "UNIQUE constraint failed: u.id (7 is taken; OR REPLACE replaces that row)",
                    "INSERT INTO u(id, e) VALUES (7, '[2,2]')");
   tdb_expect_error(db, "NOT NULL constraint failed: u.id", "INSERT INTO u(e) VALUES ('[2,2]')");
   tdb_expect_error(db, "u: column id is integer; got the text 'seven'", "INSERT INTO u(id, e) VALUES ('seven', '[2,2]')");
@@ -202,6 +202,17 @@ static void test_key_errors_and_plan(void **state) {
   tdb_exec(db, "INSERT OR REPLACE INTO u(id, e, body) VALUES (7, '[3,3]', 'replaced')");
   tdb_expect_text(db, "2|7|replaced|[3,3]",
                   "SELECT rowid || '|' || id || '|' || body || '|' || vg_vector_json(e) FROM u");
+  /* A multi-row UPDATE OR REPLACE whose first row takes the second's key:
+  ** the second, deleted, is passed over (as by an ordinary table). */
+  tdb_exec(db, "CREATE VIRTUAL TABLE w USING vg_hnsw(e float[2], tenant text partition key, id text primary key);"
+               "INSERT INTO w(rowid, e, tenant, id) VALUES (1, '[1,0]', 'a', 'k1'), (2, '[0,1]', 'a', 'x');"
+               "UPDATE OR REPLACE w SET id = 'x' WHERE id IN ('k1', 'x')");
+  tdb_expect_text(db, "1|a|x", "SELECT group_concat(rowid || '|' || tenant || '|' || id, ';') FROM w");
+  /* A long key's message: cut at a character, with its quotes doubled. */
+  tdb_exec(db, "INSERT INTO w(e, tenant, id) VALUES ('[1,1]', 'a', 'it''s ' || printf('%%.70c', 'e') || 'é')");
+  tdb_expect_error(db, "UNIQUE constraint failed: w.id ('it''s eeee",
+                   "INSERT INTO w(e, tenant, id) VALUES ('[1,1]', 'a', 'it''s ' || printf('%%.70c', 'e') || 'é')");
+  tdb_exec(db, "DROP TABLE w");
   /* SQLite itself refuses UPSERT on virtual tables. */
   tdb_expect_error(db, "UPSERT not implemented for virtual table",
                    "INSERT INTO u(id, e) VALUES (7, '[1,1]') ON CONFLICT(id) DO UPDATE SET e = excluded.e");

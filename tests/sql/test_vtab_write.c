@@ -31,8 +31,10 @@ static void test_create_errors(void **state) {
   tdb_expect_error(db, "no columns", "CREATE VIRTUAL TABLE t1 USING vg_hnsw()");
   tdb_expect_error(db, "unknown distance_metric 'dot'",
                    "CREATE VIRTUAL TABLE t1 USING vg_hnsw(e float[4] distance_metric=dot)");
-  tdb_expect_error(db, "unknown table option 'chunk_size'",
-                   "CREATE VIRTUAL TABLE t1 USING vg_hnsw(e float[4], chunk_size=8)");
+  tdb_expect_error(db, "unknown table option 'chunk'",
+                   "CREATE VIRTUAL TABLE t1 USING vg_hnsw(e float[4], chunk=8)");
+  tdb_expect_error(db, "chunk_size must be an integer from 8 to 1048576",
+                   "CREATE VIRTUAL TABLE t1 USING vg_hnsw(e float[4], chunk_size=0)");
   tdb_expect_error(db, "dimension 0 is out of range",
                    "CREATE VIRTUAL TABLE t1 USING vg_hnsw(e float[0])");
   /* nothing of a failed CREATE remains */

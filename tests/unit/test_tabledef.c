@@ -158,8 +158,8 @@ static void test_errors(void **state) {
   expect_error(2, a16, "must be declared text or integer");
   const char *a17[] = {"a float[4]", "+t text partition key"};
   expect_error(2, a17, "auxiliary column cannot be the partition key");
-  const char *a18[] = {"a float[4]", "chunk_size=8"};
-  expect_error(2, a18, "unknown table option 'chunk_size'");
+  const char *a18[] = {"a float[4]", "chunk=8"};
+  expect_error(2, a18, "unknown table option 'chunk'");
   const char *a19[] = {"a float[4]", "t text primary"};
   expect_error(2, a19, "column t: expected 'primary key'");
   const char *a20[] = {"a float[4]", "\"unterminated text"};
