@@ -337,16 +337,11 @@ static char *not_an_embedder(const char *zModel) {
 }
 
 int vg_model_embedder(EmbedConn *c, const char *zModel, VgEmbedder **pp, char **pzErr) {
-  *pp = 0;
   VgModel *m = vg_embed_conn_find(c, zModel);
-  if (m && m->pEmbedder == 0) {
-    *pzErr = not_an_embedder(zModel);
-    return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
-  }
-  if (m) {
-    *pp = m->pEmbedder;
-    return SQLITE_OK;
-  }
+  *pp = m ? m->pEmbedder : 0;
+  if (*pp) return SQLITE_OK;
+  /* Not a loaded embedder: a built-in or registered model (SQLITE_OK), or
+  ** vg_model_describe's error saying why not. */
   int nDims = 0, nMaxTokens = 0;
   return vg_model_describe(c, zModel, &nDims, &nMaxTokens, pzErr);
 }

@@ -432,11 +432,13 @@ const char *pii_conn_entity(PiiConn *c, const char *zEntity);
 #define PII_NER_TYPES 3
 extern const char *const vg_pii_ner_types[PII_NER_TYPES];
 
-/* The findings of the token-classification model options o name (or
-** PII_NER_MODEL) in z[0, n), into pOut: none when the default model is not
-** loaded, an error when a named one is not. */
+/* The findings in z[0, n) under options o (0: the defaults): engine e's
+** recognizers' and, weighed with them, those of the token-classification
+** model o names (or PII_NER_MODEL) when the types asked for need it.  No
+** such model loaded: none of its types, or an error when o named one. */
 struct PiiOptions;
-int pii_conn_ner(PiiConn *c, const struct PiiOptions *o, const char *z, int n, VgPiiFindings *pOut, char **pzErr);
+int pii_conn_scan(PiiConn *c, VgPiiEngine *e, const struct PiiOptions *o, const char *z, int n, VgPiiFindings *pOut,
+                  char **pzErr);
 
 /* The key to use: pArg (a 32-byte BLOB, or the name of a row of
 ** vg_pii_keys), else the connection's key, else vg_pii_keys's 'default'

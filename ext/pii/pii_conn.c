@@ -279,7 +279,7 @@ static int ner_wanted(const PiiOptions *o) {
   return 0;
 }
 
-int pii_conn_ner(PiiConn *c, const PiiOptions *o, const char *z, int n, VgPiiFindings *pOut, char **pzErr) {
+static int conn_ner(PiiConn *c, const PiiOptions *o, const char *z, int n, VgPiiFindings *pOut, char **pzErr) {
   const char *zModel = o && o->zNer ? o->zNer : PII_NER_MODEL;
   if (c->xNer == 0 || !ner_wanted(o)) return SQLITE_OK; /* the model is the slow part: run it only for its types */
   int rc = c->xNer(c->pNerCtx, zModel, z, n, pOut, pzErr);
@@ -289,6 +289,21 @@ int pii_conn_ner(PiiConn *c, const PiiOptions *o, const char *z, int n, VgPiiFin
                            "folder with vg_model_load('%s', '/path/to/folder')",
                            zModel, zModel);
   return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+}
+
+int pii_conn_scan(PiiConn *c, VgPiiEngine *e, const PiiOptions *o, const char *z, int n, VgPiiFindings *pOut,
+                  char **pzErr) {
+  VgPiiFindings ner = {0, 0, 0};
+  int rc = conn_ner(c, o, z, n, &ner, pzErr);
+  if (rc == SQLITE_OK) {
+    VgPiiOptions scan = {0};
+    if (o) scan = o->scan;
+    scan.aExtra = ner.a;
+    scan.nExtra = ner.n;
+    rc = vg_pii_engine_scan(e, z, n, &scan, pOut, pzErr);
+  }
+  vg_pii_findings_free(&ner);
+  return rc;
 }
 
 /* ---- keys --------------------------------------------------------------- */

@@ -176,16 +176,7 @@ static int scan_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *idx
       return SQLITE_NOMEM;
     }
   }
-  VgPiiFindings ner = {0, 0, 0};
-  rc = pii_conn_ner(v->c, o, pCur->zText, pCur->nText, &ner, &zErr);
-  if (rc == SQLITE_OK) {
-    VgPiiOptions scan = {0};
-    if (o) scan = o->scan;
-    scan.aExtra = ner.a;
-    scan.nExtra = ner.n;
-    rc = vg_pii_engine_scan(e, pCur->zText, pCur->nText, &scan, &pCur->f, &zErr);
-  }
-  vg_pii_findings_free(&ner);
+  rc = pii_conn_scan(v->c, e, o, pCur->zText, pCur->nText, &pCur->f, &zErr);
   pii_options_free(o);
   if (rc != SQLITE_OK) return fail(v, rc, zErr);
   pCur->azEntity = sqlite3_malloc64(sizeof(char *) * (size_t)(pCur->f.n + 1));

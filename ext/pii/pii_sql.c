@@ -65,15 +65,7 @@ static int scan_text(sqlite3_context *ctx, int argc, sqlite3_value **argv, unsig
   }
   const PiiOptions *o = pii_options_arg(ctx, c, argc, argv, 1, mask, zFunc);
   if (o == 0) return 1;
-  VgPiiFindings ner = {0, 0, 0};
-  rc = pii_conn_ner(c, o, z, n, &ner, &zErr);
-  if (rc == SQLITE_OK) {
-    VgPiiOptions scan = o->scan;
-    scan.aExtra = ner.a;
-    scan.nExtra = ner.n;
-    rc = vg_pii_engine_scan(e, z, n, &scan, pF, &zErr);
-  }
-  vg_pii_findings_free(&ner);
+  rc = pii_conn_scan(c, e, o, z, n, pF, &zErr);
   if (rc != SQLITE_OK) {
     vg_result_error(ctx, rc, zFunc, zErr);
     sqlite3_free(zErr);

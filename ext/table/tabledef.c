@@ -254,6 +254,33 @@ static int parse_option(Lexer *lx, Token name, const char *zArg, VgTableDef *pDe
   return SQLITE_ERROR;
 }
 
+/* The rest of "<zWhat> key" after column pCol's type, checked: the word
+** key and nothing after it, not an auxiliary column, no other such column
+** (iExisting), a text or integer type.  The partition key and the primary
+** key share these rules. */
+static int key_clause(Lexer *lx, const VgTableDef *pDef, const VgColumn *pCol, int bAux, const char *zWhat,
+                      int iExisting, char **pzErr) {
+  int bPrimary = zWhat[1] == 'r';
+  if (!tok_is(lex_next(lx), "key") || lex_next(lx).type != TK_END) {
+    *pzErr = sqlite3_mprintf("vg_hnsw: column %s: expected '%s key'", pCol->zName, zWhat);
+  } else if (bAux && bPrimary) {
+    *pzErr = sqlite3_mprintf("vg_hnsw: column %s: an auxiliary column cannot be the primary key; write %s %s "
+                             "primary key",
+                             pCol->zName, pCol->zName, pCol->type == VG_TYPE_INTEGER ? "integer" : "text");
+  } else if (bAux) {
+    *pzErr = sqlite3_mprintf("vg_hnsw: column %s: an auxiliary column cannot be the %s key", pCol->zName, zWhat);
+  } else if (iExisting >= 0) {
+    *pzErr = sqlite3_mprintf("vg_hnsw: only one %s key %sis allowed (%s and %s)%s", zWhat, bPrimary ? "column " : "",
+                             pDef->aCol[iExisting].zName, pCol->zName,
+                             bPrimary ? "; with a partition key the key is unique within each partition" : "");
+  } else if (pCol->type != VG_TYPE_TEXT && pCol->type != VG_TYPE_INTEGER) {
+    *pzErr = sqlite3_mprintf("vg_hnsw: %s key %s must be declared text or integer", zWhat, pCol->zName);
+  } else {
+    return SQLITE_OK;
+  }
+  return SQLITE_ERROR;
+}
+
 /* Parse the vector type "float[N]" and its options into pDef. */
 static int parse_vector_column(Lexer *lx, Token type, const char *zName,
                                VgTableDef *pDef, char **pzErr) {
@@ -412,53 +439,14 @@ static int parse_column(const char *zArg, VgTableDef *pDef, unsigned *pSeen, cha
     t1 = lex_next(&lx); /* TK_END */
   } else if (tok_is(t1, "primary")) {
     /* sqlite-vec's grammar: id text primary key, id integer primary key. */
-    Token t2 = lex_next(&lx);
-    if (!tok_is(t2, "key") || lex_next(&lx).type != TK_END) {
-      *pzErr = sqlite3_mprintf("vg_hnsw: column %s: expected 'primary key'", pCol->zName);
-      return SQLITE_ERROR;
-    }
-    if (bAux) {
-      *pzErr = sqlite3_mprintf("vg_hnsw: column %s: an auxiliary column cannot be the primary key; write %s %s "
-                               "primary key",
-                               pCol->zName, pCol->zName, pCol->type == VG_TYPE_INTEGER ? "integer" : "text");
-      return SQLITE_ERROR;
-    }
-    if (pDef->iPrimaryKey >= 0) {
-      *pzErr = sqlite3_mprintf("vg_hnsw: only one primary key column is allowed (%s and %s); with a partition key "
-                               "the key is unique within each partition",
-                               pDef->aCol[pDef->iPrimaryKey].zName, pCol->zName);
-      return SQLITE_ERROR;
-    }
-    if (pCol->type != VG_TYPE_TEXT && pCol->type != VG_TYPE_INTEGER) {
-      *pzErr = sqlite3_mprintf("vg_hnsw: primary key %s must be declared text or integer", pCol->zName);
-      return SQLITE_ERROR;
-    }
+    int rc = key_clause(&lx, pDef, pCol, bAux, "primary", pDef->iPrimaryKey, pzErr);
+    if (rc != SQLITE_OK) return rc;
     pCol->bPrimaryKey = 1;
     pDef->iPrimaryKey = pDef->nCol - 1;
     t1.type = TK_END; /* on to the metadata column it is */
   } else if (tok_is(t1, "partition")) {
-    Token t2 = lex_next(&lx);
-    if (!tok_is(t2, "key") || lex_next(&lx).type != TK_END) {
-      *pzErr = sqlite3_mprintf("vg_hnsw: column %s: expected 'partition key'", pCol->zName);
-      return SQLITE_ERROR;
-    }
-    if (bAux) {
-      *pzErr = sqlite3_mprintf(
-          "vg_hnsw: column %s: an auxiliary column cannot be the partition key",
-          pCol->zName);
-      return SQLITE_ERROR;
-    }
-    if (pDef->iPartition >= 0) {
-      *pzErr = sqlite3_mprintf(
-          "vg_hnsw: only one partition key is allowed (%s and %s)",
-          pDef->aCol[pDef->iPartition].zName, pCol->zName);
-      return SQLITE_ERROR;
-    }
-    if (pCol->type != VG_TYPE_TEXT && pCol->type != VG_TYPE_INTEGER) {
-      *pzErr = sqlite3_mprintf(
-          "vg_hnsw: partition key %s must be declared text or integer", pCol->zName);
-      return SQLITE_ERROR;
-    }
+    int rc = key_clause(&lx, pDef, pCol, bAux, "partition", pDef->iPartition, pzErr);
+    if (rc != SQLITE_OK) return rc;
     pCol->kind = VG_COL_PARTITION;
     pDef->iPartition = pDef->nCol - 1;
     return SQLITE_OK;

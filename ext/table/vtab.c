@@ -532,7 +532,10 @@ static int do_update(VgVtab *p, sqlite3_value **argv) {
   if (rc == SQLITE_OK) rc = prepare_vector(p, &b);
   if (rc == SQLITE_OK) rc = check_key_not_null(p, &b);
   if (rc == SQLITE_OK && b.row.rowid != oldRowid) rc = resolve_rowid_conflict(p, b.row.rowid);
-  if (rc == SQLITE_OK) rc = resolve_key_conflict(p, &b, oldRowid, 1);
+  /* The key's owner changes only with the key or the partition. */
+  int bKeyMoves = d->iPrimaryKey >= 0 && (!sqlite3_value_nochange(argv[2 + d->iPrimaryKey]) ||
+                                          (d->iPartition >= 0 && !sqlite3_value_nochange(argv[2 + d->iPartition])));
+  if (rc == SQLITE_OK && bKeyMoves) rc = resolve_key_conflict(p, &b, oldRowid, 1);
   if (rc == SQLITE_OK) {
     zErr = 0;
     rc = vg_index_update(p->pIndex, oldRowid, &b.row, b.aPrep, bNewVector, &part, &zErr);
