@@ -28,7 +28,11 @@
 -- item's vectors (one per chunk), replaced when it is embedded again.
 -- vg_table_config: each vg_hnsw table's pipeline settings (NULL is the
 -- default, see vg_configure).  vg_watches: the tables vg_watch keeps in step
--- with a vg_hnsw table, and their options.  Settings are not erased when
+-- with a vg_hnsw table, and their options.  vg_watch_log: what the
+-- watches' triggers (plain SQL) leave for the extension: the key of a
+-- changed row (source_key, to send to vg_ingest as it is then) or a vector
+-- row of a deleted one (target_table, target_rowid, to delete); error is
+-- why vg_ingest refused the row last time.  Settings are not erased when
 -- changed or removed: keep personal data out of them.
 CREATE TABLE IF NOT EXISTS main.vg_queue(
   id INTEGER PRIMARY KEY,
@@ -37,7 +41,7 @@ CREATE TABLE IF NOT EXISTS main.vg_queue(
   content_type TEXT NOT NULL,
   content_id TEXT NOT NULL,
   content_hash BLOB NOT NULL,
-  metadata TEXT CHECK (metadata IS NULL OR json_type(metadata) = 'object'),
+  metadata TEXT,
   priority TEXT NOT NULL CHECK (priority IN ('high', 'medium', 'low')),
   status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'done', 'failed', 'dead')),
   queued_at REAL NOT NULL,
@@ -84,7 +88,7 @@ CREATE TABLE IF NOT EXISTS main.vg_queue_vectors(
 CREATE TABLE IF NOT EXISTS main.vg_table_config(
   target_table TEXT PRIMARY KEY,
   model TEXT,
-  redact TEXT CHECK (redact IS NULL OR json_type(redact) = 'object'),
+  redact TEXT,
   chunk_tokens INTEGER CHECK (chunk_tokens IS NULL OR chunk_tokens >= 1),
   chunk_overlap INTEGER CHECK (chunk_overlap IS NULL OR chunk_overlap >= 0)
 );
@@ -93,3 +97,15 @@ CREATE TABLE IF NOT EXISTS main.vg_watches(
   target_table TEXT NOT NULL,
   options TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS main.vg_watch_log(
+  id INTEGER PRIMARY KEY,
+  source_table TEXT NOT NULL,
+  source_key,
+  target_table TEXT,
+  target_rowid INTEGER,
+  error TEXT
+);
+CREATE INDEX IF NOT EXISTS main.vg_watch_log_rows ON vg_watch_log(source_table, source_key)
+  WHERE target_rowid IS NULL;
+CREATE INDEX IF NOT EXISTS main.vg_watch_log_vectors ON vg_watch_log(target_table, target_rowid)
+  WHERE target_rowid IS NOT NULL;

@@ -4,7 +4,7 @@
 ** vg_watch), which reach vg_hnsw and PII through SQL.
 **
 ** One section per part, in dependency order: queue, queue_sql, queue_tables,
-** queue_items, table_config, sql.
+** queue_items, table_config, watch, sql.
 ** Layers below this one only (see docs/architecture.md; make check-layers).
 */
 #ifndef VG_PIPELINE_LAYER_H
@@ -114,6 +114,8 @@ int vg_queue_ensure(sqlite3 *db, char **pzErr);
 /* vg_queue_init()'s work, inside its transaction (vg_txn_call): create the
 ** tables, or upgrade a queue an earlier version made. */
 int vg_queue_create(sqlite3 *db, void *pArg, char **pzErr);
+/* Is the queue this version's, with nothing for vg_queue_init() to do? */
+int vg_queue_is_current(sqlite3 *db);
 
 /* Delete the tombstones of erased texts.  Every transaction of the
 ** pipeline runs it first: it is the xBegun each passes to vg_txn_begin
@@ -240,6 +242,49 @@ int vg_config_load(sqlite3 *db, const QueueConn *q, const char *zTable, VgTableC
 ** keeps the default it started with); in the caller's write transaction. */
 int vg_config_keep_model(sqlite3 *db, const char *zTable, const VgTableConfig *p, char **pzErr);
 void vg_config_clear(VgTableConfig *p);
+
+/***************************************************************************
+** watch: what vg_watch's triggers leave for the extension (watch.c).  The
+** triggers are plain SQL, so any connection can write a watched table; they
+** record in vg_watch_log the keys of changed rows (to ingest) and the
+** vectors of deleted ones (to delete), which vg_watch_drain brings in.
+*/
+
+#define VG_WATCH_LOG_SCHEMA                                                                        \
+  "CREATE TABLE IF NOT EXISTS main.vg_watch_log(\n"                                                \
+  "  id INTEGER PRIMARY KEY,\n"                                                                    \
+  "  source_table TEXT NOT NULL,\n"                                                                \
+  "  source_key,\n"                                                                                \
+  "  target_table TEXT,\n"                                                                         \
+  "  target_rowid INTEGER,\n"                                                                      \
+  "  error TEXT\n"                                                                                 \
+  ");\n"                                                                                           \
+  "CREATE INDEX IF NOT EXISTS main.vg_watch_log_rows ON vg_watch_log(source_table, source_key)\n"  \
+  "  WHERE target_rowid IS NULL;\n"                                                                \
+  "CREATE INDEX IF NOT EXISTS main.vg_watch_log_vectors ON vg_watch_log(target_table, target_rowid)\n" \
+  "  WHERE target_rowid IS NOT NULL;\n"
+
+/* What a drain did, for vg_queue_run's summary. */
+typedef struct VgWatchTally {
+  int nRows;            /* source rows sent to vg_ingest */
+  int nErased;          /* vector rows deleted */
+  int nErrors;          /* rows refused (left in the log, tried again next time) */
+  sqlite3_str *pErrors; /* the first of them, as JSON objects separated by commas; 0 when none */
+} VgWatchTally;
+
+/* Bring the watched tables' changes in: delete the vectors the log lists,
+** send the changed rows as they are now to vg_ingest, and remake triggers
+** an earlier version made; in a transaction of its own (vg_txn_begin).  A
+** row vg_ingest refuses stays in the log with its error and is counted in
+** t; only the database's failures are returned. */
+int vg_watch_drain(sqlite3 *db, VgWatchTally *t);
+/* t as JSON {"rows", "erased", "refused", "errors"} (t's errors handed over). */
+void vg_watch_tally_json(sqlite3_str *out, VgWatchTally *t);
+void vg_watch_tally_clear(VgWatchTally *t);
+
+/* The rowids of zTable's vectors whose source rows are gone and that the
+** next drain deletes, in order (sqlite3_free *paRowid). */
+int vg_watch_pending_erasures(sqlite3 *db, const char *zTable, sqlite3_int64 **paRowid, int *pn);
 
 /***************************************************************************
 ** sql: what ext/vecguard.c registers for this layer, each function and

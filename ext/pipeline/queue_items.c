@@ -413,8 +413,9 @@ int vg_queue_held(sqlite3 *db, sqlite3_int64 id, const char *zWorker, int nAttem
 
 /* INSERT of one vector row of item it into its table: the vector, the
 ** tenant in the partition key, and each other column from the item
-** (content_type, content_id, chunk_index, content: the chunk's text) or
-** else from the metadata key of the column's name. */
+** (content_type, content_id, chunk_index, content: the chunk's text,
+** metadata: the whole metadata object) or else from the metadata key of
+** the column's name. */
 static char *insert_sql(const VgQueueItem *it, const VgTableDef *pDef) {
   sqlite3_str *s = sqlite3_str_new(0), *v = sqlite3_str_new(0);
   sqlite3_str_appendf(s, "INSERT INTO main.\"%w\"(", it->zTable);
@@ -434,6 +435,8 @@ static char *insert_sql(const VgQueueItem *it, const VgTableDef *pDef) {
       zValue = "?5";
     } else if (strcmp(c->zName, "content") == 0) {
       zValue = "?6";
+    } else if (strcmp(c->zName, "metadata") == 0) {
+      zValue = "?7"; /* the whole object, for vg_search's "$." filters */
     }
     char *zPath = sqlite3_mprintf("$.\"%w\"", c->zName);
     sqlite3_str_appendf(v, i ? ", " : "");

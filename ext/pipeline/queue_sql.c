@@ -68,7 +68,7 @@ static void fn_queue_init(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
   (void)argc;
   (void)argv;
   /* Made already: no need to take the write lock (the file may be read-only). */
-  if (vg_has_table(sqlite3_context_db_handle(ctx), "vg_queue_text", 0) ||
+  if (vg_queue_is_current(sqlite3_context_db_handle(ctx)) ||
       vg_txn_call(ctx, "vg_queue_init", vg_queue_sweep, vg_queue_create, 0)) {
     sqlite3_result_int(ctx, 1);
   }
@@ -158,6 +158,14 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   char *zErr = 0;
   int rc = vg_queue_ensure(db, &zErr);
   if (rc == SQLITE_OK) rc = set_worker(q, zWorker);
+  if (rc == SQLITE_OK) {
+    /* The watched tables' changes first (their refused rows keep their
+    ** errors in vg_watch_log). */
+    VgWatchTally wt;
+    memset(&wt, 0, sizeof wt);
+    rc = vg_watch_drain(db, &wt);
+    vg_watch_tally_clear(&wt);
+  }
   sqlite3_str *out = sqlite3_str_new(db);
   if (rc == SQLITE_OK) rc = vg_queue_claim_json(db, zWorker, vg_queue_now(q), lease, (int)nWant, out);
   if (rc != SQLITE_OK) {

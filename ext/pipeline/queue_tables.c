@@ -1,7 +1,7 @@
 /*
 ** queue_tables.c — the embedding queue's tables: vg_queue, vg_queue_text
 ** (the items' texts, kept apart so that they can be erased for real),
-** vg_queue_vectors, vg_table_config and vg_watches, the view vg_queue_items
+** vg_queue_vectors, vg_table_config, vg_watches and vg_watch_log, the view vg_queue_items
 ** and the triggers that erase texts; made on first use (vg_queue_ensure)
 ** or by vg_queue_init(), which also upgrades a queue an earlier version
 ** made (vg_queue_create).  sql/queue.sql holds the same schema.
@@ -60,7 +60,7 @@ static const char zSchema[] =
     "  content_type TEXT NOT NULL,\n"
     "  content_id TEXT NOT NULL,\n"
     "  content_hash BLOB NOT NULL,\n"
-    "  metadata TEXT CHECK (metadata IS NULL OR json_type(metadata) = 'object'),\n"
+    "  metadata TEXT,\n"
     "  priority TEXT NOT NULL CHECK (priority IN ('high', 'medium', 'low')),\n"
     "  status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'done', 'failed', 'dead')),\n"
     "  queued_at REAL NOT NULL,\n"
@@ -96,7 +96,7 @@ static const char zSchema[] =
     "CREATE TABLE IF NOT EXISTS main.vg_table_config(\n"
     "  target_table TEXT PRIMARY KEY,\n"
     "  model TEXT,\n"
-    "  redact TEXT CHECK (redact IS NULL OR json_type(redact) = 'object'),\n"
+    "  redact TEXT,\n"
     "  chunk_tokens INTEGER CHECK (chunk_tokens IS NULL OR chunk_tokens >= 1),\n"
     "  chunk_overlap INTEGER CHECK (chunk_overlap IS NULL OR chunk_overlap >= 0)\n"
     ");\n"
@@ -104,19 +104,62 @@ static const char zSchema[] =
     "  source_table TEXT PRIMARY KEY,\n"
     "  target_table TEXT NOT NULL,\n"
     "  options TEXT NOT NULL\n"
-    ");\n";
+    ");\n" VG_WATCH_LOG_SCHEMA;
 
 /* A queue made before vg_queue_text kept each item's text in vg_queue
 ** itself.  vg_queue_init() moves the texts of items that still need them
-** and drops the column, keeping every item and its id (vg_queue_vectors
-** refers to them).  The old copies stay in the file's free space, which
-** only a VACUUM, outside any transaction, clears: so the upgrade is asked
-** for, not done behind the caller's back, and the message says so. */
-static const char zUpgrade[] =
+** (zMoveTexts), then makes vg_queue again without the column, keeping
+** every item and its id (vg_queue_vectors refers to them).  The old copies
+** stay in the file's free space, which only a VACUUM, outside any
+** transaction, clears: so the upgrade is asked for, not done behind the
+** caller's back, and the message says so.
+**
+** Queues made before vg_watch_log have CHECKs calling json_type() on
+** vg_queue and vg_table_config, which SQLite refuses (the whole table) under
+** PRAGMA trusted_schema = OFF, where the watches' triggers must still run:
+** vg_queue_init() makes those two tables again too (zRebuild, then zSchema,
+** then zRebuilt), with every row. */
+#define QUEUE_COLUMNS                                                                              \
+  "id, tenant_id, target_table, content_type, content_id, content_hash, metadata, priority, status, " \
+  "queued_at, scheduled_for, lease_until, worker_id, attempts, max_attempts, last_error"
+static const char zMoveTexts[] =
     TEXT_TABLE
     "INSERT INTO main.vg_queue_text(item_id, pad, content) SELECT id, " VG_QUEUE_TEXT_PAD ", content FROM main.vg_queue"
-    " WHERE status <> 'done';\n"
-    "ALTER TABLE main.vg_queue DROP COLUMN content;\n";
+    " WHERE status <> 'done';\n";
+static const char zRebuild[] =
+    "CREATE TEMP TABLE vg_queue_rebuild AS SELECT " QUEUE_COLUMNS " FROM main.vg_queue;\n"
+    "CREATE TEMP TABLE vg_table_config_rebuild AS SELECT * FROM main.vg_table_config;\n"
+    "DROP VIEW IF EXISTS main.vg_queue_items;\n"
+    "DROP TABLE main.vg_queue;\n"
+    "DROP TABLE main.vg_table_config;\n";
+static const char zRebuilt[] =
+    "INSERT INTO main.vg_queue(" QUEUE_COLUMNS ") SELECT " QUEUE_COLUMNS " FROM temp.vg_queue_rebuild;\n"
+    "INSERT INTO main.vg_table_config SELECT * FROM temp.vg_table_config_rebuild;\n"
+    "DROP TABLE temp.vg_queue_rebuild;\n"
+    "DROP TABLE temp.vg_table_config_rebuild;\n";
+/* The oldest queues had no vg_table_config. */
+static const char zConfigFirst[] =
+    "CREATE TABLE IF NOT EXISTS main.vg_table_config(\n"
+    "  target_table TEXT PRIMARY KEY,\n"
+    "  model TEXT,\n"
+    "  redact TEXT,\n"
+    "  chunk_tokens INTEGER,\n"
+    "  chunk_overlap INTEGER\n"
+    ");\n";
+
+/* Does the queue have the CHECKs of json_type() (above)? */
+static int old_checks(sqlite3 *db) {
+  sqlite3_stmt *p = 0;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT 1 FROM main.sqlite_schema WHERE type = 'table'"
+                         " AND name IN ('vg_queue', 'vg_table_config') AND sql LIKE '%json\\_type(%' ESCAPE '\\'",
+                         -1, &p, 0) != SQLITE_OK) {
+    return 0;
+  }
+  int b = sqlite3_step(p) == SQLITE_ROW;
+  sqlite3_finalize(p);
+  return b;
+}
 
 static const char zOldQueue[] =
     "the queue was made by an earlier version of vecguard, which kept the items' texts in vg_queue, where they "
@@ -152,13 +195,24 @@ int vg_queue_ensure(sqlite3 *db, char **pzErr) {
   return exec_atomic(db, zSchema);
 }
 
+int vg_queue_is_current(sqlite3 *db) {
+  return vg_has_table(db, "vg_queue_text", 0) && vg_has_table(db, "vg_watch_log", 0) && !old_checks(db);
+}
+
 int vg_queue_create(sqlite3 *db, void *pArg, char **pzErr) {
   (void)pArg;
-  if (!vg_has_table(db, "vg_queue_text", 0) && vg_has_table(db, "vg_queue", "content")) {
-    /* Then the rest of the schema, in the same transaction: vg_queue_text
-    ** stands for all of it (vg_queue_ensure). */
-    int rc = sqlite3_exec(db, zUpgrade, 0, 0, 0);
+  int bOldTexts = !vg_has_table(db, "vg_queue_text", 0) && vg_has_table(db, "vg_queue", "content");
+  if (!bOldTexts && !old_checks(db)) {
+    /* A queue of this layout, perhaps without tables added since. */
+    int rc = vg_queue_ensure(db, pzErr);
     return rc == SQLITE_OK ? sqlite3_exec(db, zSchema, 0, 0, 0) : rc;
   }
-  return vg_queue_ensure(db, pzErr);
+  /* The rest of the schema is made in the same transaction: vg_queue_text
+  ** stands for all of it (vg_queue_ensure). */
+  int rc = bOldTexts ? sqlite3_exec(db, zMoveTexts, 0, 0, 0) : SQLITE_OK;
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, zConfigFirst, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, zRebuild, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, zSchema, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, zRebuilt, 0, 0, 0);
+  return rc;
 }

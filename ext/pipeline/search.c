@@ -21,6 +21,7 @@
 */
 #include "pipeline/pipeline.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "embed/embed.h"
@@ -170,9 +171,89 @@ static int search_close(sqlite3_vtab_cursor *pCursor) {
   return SQLITE_OK;
 }
 
-/* Each filter as SQL on the table's metadata columns; the values are read
+/* The column a filter key names: the key itself, or a path "$.name" (or
+** '$."name"') to a key of the items' metadata, which the pipeline stores
+** in the column of that name.  -1 when none; *pbPath when a path. */
+static int filter_column(const VgTableDef *pDef, const char *zKey, int *pbPath) {
+  *pbPath = zKey[0] == '$';
+  const char *zName = zKey;
+  int nName = (int)strlen(zKey);
+  if (*pbPath) {
+    if (zKey[1] != '.') return -1;
+    zName = zKey + 2;
+    nName -= 2;
+    if (nName >= 2 && zName[0] == '"' && zName[nName - 1] == '"' && memchr(zName + 1, '"', (size_t)nName - 2) == 0) {
+      zName++;
+      nName -= 2;
+    } else if (strpbrk(zName, ".[\"") != 0) {
+      return -1; /* a nested path: only the metadata column has it */
+    }
+  }
+  for (int i = 0; i < pDef->nCol; i++) {
+    const char *zCol = pDef->aCol[i].zName;
+    if ((int)strlen(zCol) == nName && sqlite3_strnicmp(zCol, zName, nName) == 0) return i;
+  }
+  return -1;
+}
+
+/* Is z a JSON path as SQLite reads them, with at least one step: $ then
+** .name, ."name" or [n] (also [#-n])? */
+static int json_path_ok(const char *z) {
+  if (z[0] != '$' || z[1] == 0) return 0;
+  for (int i = 1; z[i];) {
+    if (z[i] == '.' && z[i + 1] == '"') {
+      const char *zEnd = strchr(z + i + 2, '"');
+      if (zEnd == 0 || zEnd == z + i + 2) return 0;
+      i = (int)(zEnd - z) + 1;
+    } else if (z[i] == '.') {
+      int j = i + 1;
+      while (z[j] && z[j] != '.' && z[j] != '[') j++;
+      if (j == i + 1) return 0;
+      i = j;
+    } else if (z[i] == '[') {
+      int j = i + 1;
+      if (z[j] == '#') {
+        j++;
+        if (z[j] == '-') j++;
+        else if (z[j] == ']') return 0;
+      }
+      int nDigit = 0;
+      while (z[j] >= '0' && z[j] <= '9') j++, nDigit++;
+      if (z[j] != ']' || (nDigit == 0 && z[i + 1] != '#')) return 0;
+      i = j + 1;
+    } else {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* The column named "metadata" that holds the items' metadata objects
+** (vg_queue_run stores them there), or -1. */
+static int metadata_column(const VgTableDef *pDef) {
+  for (int i = 0; i < pDef->nCol; i++) {
+    const VgColumn *c = &pDef->aCol[i];
+    if ((c->kind == VG_COL_METADATA || c->kind == VG_COL_AUX) && sqlite3_stricmp(c->zName, "metadata") == 0) return i;
+  }
+  return -1;
+}
+
+/* "= value" or "IN (values)" of filter zKey, read from the filters (?4)
+** by key, whatever characters the key holds. */
+static void append_filter_value(sqlite3_str *out, const char *zKey, int bArray) {
+  sqlite3_str_appendf(out,
+                      bArray ? "IN (SELECT e.value FROM json_each(?4) AS f, json_each(f.value) AS e WHERE f.key = %Q)"
+                             : "= (SELECT value FROM json_each(?4) WHERE key = %Q)",
+                      zKey);
+}
+
+/* Each filter as SQL, applied inside the search (so that it never returns
+** fewer than min(k, rows that match)): on a metadata column, or, for a
+** path into the metadata objects that no column holds, as the rowids of the
+** partition's rows whose "metadata" column matches.  The values are read
 ** from the filters (bound as ?4) by SQLite's JSON functions. */
-static int filters_sql(sqlite3 *db, const VgTableDef *pDef, const char *zFilters, sqlite3_str *out, char **pzErr) {
+static int filters_sql(sqlite3 *db, const VgTableDef *pDef, const char *zTable, const char *zFilters,
+                       sqlite3_str *out, char **pzErr) {
   sqlite3_stmt *p = 0;
   int rc = sqlite3_prepare_v2(db,
                               "SELECT json_type(?1) = 'object', f.key, f.type,"
@@ -191,24 +272,37 @@ static int filters_sql(sqlite3 *db, const VgTableDef *pDef, const char *zFilters
     const char *zKey = (const char *)sqlite3_column_text(p, 1);
     const char *zType = (const char *)sqlite3_column_text(p, 2);
     if (zKey == 0) break; /* {} */
-    int iCol = -1;
-    for (int i = 0; i < pDef->nCol; i++) {
-      if (sqlite3_stricmp(pDef->aCol[i].zName, zKey) == 0) iCol = i;
-    }
-    if (iCol < 0 || pDef->aCol[iCol].kind != VG_COL_METADATA) {
-      *pzErr = sqlite3_mprintf("cannot filter on \"%s\": it is not a metadata column of the table", zKey);
-      rc = SQLITE_ERROR;
-    } else if (strcmp(zType, "object") == 0 || strcmp(zType, "null") == 0 ||
-               (strcmp(zType, "array") == 0 && sqlite3_column_int(p, 3) > 0)) {
+    int bPath = 0;
+    int iCol = filter_column(pDef, zKey, &bPath);
+    int bArray = strcmp(zType, "array") == 0;
+    if (iCol >= 0 && pDef->aCol[iCol].kind != VG_COL_METADATA) iCol = bPath ? -1 : iCol;
+    if (strcmp(zType, "object") == 0 || strcmp(zType, "null") == 0 || (bArray && sqlite3_column_int(p, 3) > 0)) {
       *pzErr = sqlite3_mprintf("filter \"%s\": give a value (text, number, boolean) or an array of values", zKey);
       rc = SQLITE_ERROR;
+    } else if (iCol >= 0 && pDef->aCol[iCol].kind == VG_COL_METADATA) {
+      sqlite3_str_appendf(out, " AND \"%w\" ", pDef->aCol[iCol].zName);
+      append_filter_value(out, zKey, bArray);
+    } else if (!bPath) {
+      *pzErr = sqlite3_mprintf("cannot filter on \"%s\": it is not a metadata column of the table (a key of the "
+                               "items' metadata is a path such as \"$.%s\")",
+                               zKey, zKey);
+      rc = SQLITE_ERROR;
+    } else if (!json_path_ok(zKey)) {
+      *pzErr = sqlite3_mprintf("filter \"%s\" is not a JSON path: write one such as \"$.lang\" or \"$.address.city\"",
+                               zKey);
+      rc = SQLITE_ERROR;
+    } else if (metadata_column(pDef) < 0) {
+      *pzErr = sqlite3_mprintf("cannot filter on \"%s\": table \"%s\" has no metadata column of that name and no "
+                               "column \"metadata\" holding the items' metadata; declare one of them (vg_queue_run "
+                               "fills both)",
+                               zKey, zTable);
+      rc = SQLITE_ERROR;
     } else {
-      const char *zForm = strcmp(zType, "array") == 0 ? " AND \"%w\" IN (SELECT value FROM json_each(?4, %Q))"
-                                                      : " AND \"%w\" = json_extract(?4, %Q)";
-      char *zPath = sqlite3_mprintf("$.\"%w\"", zKey);
-      if (zPath == 0) rc = SQLITE_NOMEM;
-      else sqlite3_str_appendf(out, zForm, pDef->aCol[iCol].zName, zPath);
-      sqlite3_free(zPath);
+      sqlite3_str_appendf(out, " AND rowid IN (SELECT rowid FROM main.\"%w\" WHERE ", zTable);
+      if (pDef->iPartition >= 0) sqlite3_str_appendf(out, "\"%w\" = ?3 AND ", pDef->aCol[pDef->iPartition].zName);
+      sqlite3_str_appendf(out, "json_extract(\"%w\", %Q) ", pDef->aCol[metadata_column(pDef)].zName, zKey);
+      append_filter_value(out, zKey, bArray);
+      sqlite3_str_appendall(out, ")");
     }
   }
   int rcFinal = sqlite3_finalize(p);
@@ -318,15 +412,25 @@ static int embed_query(SearchVtab *v, const VgTableConfig *cfg, const char *zQue
 
 /* Run the query (the kept statement when its SQL is zSql) and keep its
 ** rows.  zSql becomes the vtab's. */
-static int run_search(SearchCursor *pCur, const VgTableConfig *cfg, char *zSql, const float *aVec, int k,
+static int run_search(SearchCursor *pCur, const char *zTable, const VgTableConfig *cfg, char *zSql, const float *aVec, int k,
                       const char *zTenant, const char *zFilters, const char *zWords, int nWords,
                       const SearchOptions *o) {
   SearchVtab *v = (SearchVtab *)pCur->base.pVtab;
+  /* Vectors of rows deleted from a watched table wait for the next drain
+  ** (watch.c): they are asked for on top of k and left out. */
+  sqlite3_int64 *aGone = 0;
+  int nGone = 0;
+  int rcGone = vg_watch_pending_erasures(v->db, zTable, &aGone, &nGone);
+  if (rcGone != SQLITE_OK) {
+    sqlite3_free(zSql);
+    return rcGone;
+  }
   if (v->pStmt == 0 || strcmp(v->zSql, zSql) != 0) {
     search_forget_stmt(v);
     int rc = sqlite3_prepare_v3(v->db, zSql, -1, SQLITE_PREPARE_PERSISTENT, &v->pStmt, 0);
     if (rc != SQLITE_OK) {
       sqlite3_free(zSql);
+      sqlite3_free(aGone);
       return rc;
     }
     v->zSql = zSql;
@@ -336,7 +440,8 @@ static int run_search(SearchCursor *pCur, const VgTableConfig *cfg, char *zSql, 
   sqlite3_stmt *p = v->pStmt;
   int rc = SQLITE_OK;
   if (aVec) sqlite3_bind_blob(p, 1, aVec, (int)sizeof(float) * cfg->pDef->nDims, SQLITE_STATIC);
-  sqlite3_bind_int(p, 2, k);
+  sqlite3_int64 kAsked = (sqlite3_int64)k + nGone;
+  sqlite3_bind_int64(p, 2, kAsked < VG_MAX_K ? kAsked : VG_MAX_K);
   sqlite3_bind_text(p, 3, zTenant, -1, SQLITE_STATIC);
   sqlite3_bind_text(p, 4, zFilters ? zFilters : "{}", -1, SQLITE_STATIC);
   if (zWords) sqlite3_bind_text(p, 5, zWords, nWords, SQLITE_STATIC);
@@ -347,6 +452,7 @@ static int run_search(SearchCursor *pCur, const VgTableConfig *cfg, char *zSql, 
     SearchRow *r = &pCur->a[pCur->n];
     memset(r, 0, sizeof(*r));
     r->rowid = sqlite3_column_int64(p, 0);
+    if (nGone > 0 && bsearch(&r->rowid, aGone, (size_t)nGone, sizeof(*aGone), vg_cmp_i64)) continue;
     r->bDistance = sqlite3_column_type(p, 1) != SQLITE_NULL;
     r->distance = sqlite3_column_double(p, 1);
     r->similarity = similarity(cfg->pDef->metric, r->distance);
@@ -363,6 +469,7 @@ static int run_search(SearchCursor *pCur, const VgTableConfig *cfg, char *zSql, 
   sqlite3_clear_bindings(p);
   if (rc == SQLITE_OK) rc = rcReset;
   if (rc != SQLITE_OK) search_forget_stmt(v);
+  sqlite3_free(aGone);
   return rc;
 }
 
@@ -469,7 +576,7 @@ static int search_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *i
   if (rc == SQLITE_OK && (zErr = resolve_mode(cfg.pDef, az[0], bBlob, &o)) != 0) rc = SQLITE_ERROR;
   if (rc == SQLITE_OK) {
     sqlite3_str *f = sqlite3_str_new(0);
-    if (az[3]) rc = filters_sql(v->db, cfg.pDef, az[3], f, &zErr);
+    if (az[3]) rc = filters_sql(v->db, cfg.pDef, az[0], az[3], f, &zErr);
     char *zFilterSql = sqlite3_str_finish(f);
     if (rc == SQLITE_OK && zFilterSql == 0 && az[3]) rc = SQLITE_NOMEM;
     if (rc == SQLITE_OK && (zSql = search_sql(cfg.pDef, az[0], o.mode, zFilterSql ? zFilterSql : "")) == 0) {
@@ -479,7 +586,7 @@ static int search_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *i
   }
   if (rc == SQLITE_OK && o.mode != MODE_LEXICAL) rc = query_vector(v, &cfg, pCur->apArg[2], az[2], an[2], &aVec, &zErr);
   if (rc == SQLITE_OK) {
-    rc = run_search(pCur, &cfg, zSql, aVec, k, az[1], az[3], az[2], an[2], &o);
+    rc = run_search(pCur, az[0], &cfg, zSql, aVec, k, az[1], az[3], az[2], an[2], &o);
     zSql = 0; /* run_search's now */
   }
   if (rc != SQLITE_OK && rc != SQLITE_NOMEM && zErr == 0) zErr = sqlite3_mprintf("%s", sqlite3_errmsg(v->db));

@@ -4,13 +4,17 @@
 **   vg_watch(source_table, target_table, options)  triggers + the rows there are now
 **   vg_unwatch(source_table)                       drop the triggers
 **
-** Three triggers on the source table do the work in plain SQL, inside the
-** statement that changes the row, so the row and the queue never disagree:
-** an INSERT (or an UPDATE of a watched column) calls vg_ingest, which
-** redacts and enqueues; a DELETE, or an UPDATE that moves the row to
-** another id or tenant or blanks its text, deletes the row's vectors and
-** its queue item (whose text the queue's own triggers erase, queue_tables.c).
-** vg_queue_run then embeds what was enqueued.
+** The triggers on the source table are plain SQL that any connection runs,
+** with or without the extension, so that watching a table never breaks the
+** application's writes.  They record which rows changed, never their text,
+** in vg_watch_log; vg_queue_run (and vg_queue_claim) bring the changes in
+** first thing (vg_watch_drain): the row as it is then goes to vg_ingest,
+** which redacts and enqueues.  What a deletion can undo in plain SQL it
+** undoes at once: the queue item of a deleted row (or of one moved to
+** another id or tenant, or whose text is now blank) is deleted, and with it
+** its text (the queue's own triggers erase it); its vectors, in a vg_hnsw
+** table that only the extension can write, are listed in the log, left out
+** of vg_search from then on, and deleted at the drain.
 **
 ** Options (a JSON object): "text" (a column, or an array of columns joined
 ** by a blank line; required), "id" (default rowid), "tenant" (a column) or
@@ -192,7 +196,7 @@ static int watch_read(sqlite3 *db, const char *zOptions, Watch *w, char **pzErr)
 
 /* ---- the SQL the triggers run ------------------------------------------ */
 
-/* The expressions of a row (zRow: "new" or "old"). */
+/* The expressions of a row (zRow: "new", "old" or a table alias). */
 static void append_text_expr(sqlite3_str *s, const Watch *w, const char *zRow) {
   if (w->nText == 1) {
     sqlite3_str_appendf(s, "%s.\"%w\"", zRow, w->azText[0]);
@@ -203,12 +207,20 @@ static void append_text_expr(sqlite3_str *s, const Watch *w, const char *zRow) {
   }
 }
 
-static void append_id_expr(sqlite3_str *s, const Watch *w, const char *zRow) {
+/* The row's key as stored: what the log keeps and the drain looks up. */
+static void append_key_expr(sqlite3_str *s, const Watch *w, const char *zRow) {
   if (w->zId) {
-    sqlite3_str_appendf(s, "CAST(%s.\"%w\" AS TEXT)", zRow, w->zId);
+    sqlite3_str_appendf(s, "%s.\"%w\"", zRow, w->zId);
   } else {
-    sqlite3_str_appendf(s, "CAST(%s.rowid AS TEXT)", zRow);
+    sqlite3_str_appendf(s, "%s.rowid", zRow);
   }
+}
+
+/* The row's key as the items' content_id. */
+static void append_id_expr(sqlite3_str *s, const Watch *w, const char *zRow) {
+  sqlite3_str_appendall(s, "CAST(");
+  append_key_expr(s, w, zRow);
+  sqlite3_str_appendall(s, " AS TEXT)");
 }
 
 static void append_tenant_expr(sqlite3_str *s, const Watch *w, const char *zRow) {
@@ -247,8 +259,10 @@ static void append_trimmed(sqlite3_str *s, const Watch *w, const char *zRow) {
   sqlite3_str_appendall(s, ", char(32, 9, 10, 11, 12, 13)), '')");
 }
 
-/* The statements that remove a row's vectors and queue item, for the old
-** row; each ends with zWhen ("" or " AND ..."). */
+/* The statements that take the old row out of the queue, each ending with
+** zWhen ("" or " AND ..."): its vectors' rowids into the log, for the
+** drain to delete, then its queue item (whose text the queue's triggers
+** erase).  Plain SQL on ordinary tables only. */
 static void append_forget(sqlite3_str *s, const Watch *w, const char *zWhen) {
   sqlite3_str *k = sqlite3_str_new(0);
   sqlite3_str_appendall(k, "tenant_id = ");
@@ -256,18 +270,19 @@ static void append_forget(sqlite3_str *s, const Watch *w, const char *zWhen) {
   sqlite3_str_appendf(k, " AND content_type = %Q AND content_id = ", w->zType);
   append_id_expr(k, w, "old");
   char *zKey = sqlite3_str_finish(k);
+  const char *zItems = zKey ? zKey : "0";
   sqlite3_str_appendf(s,
-                      "DELETE FROM \"%w\" WHERE rowid IN (SELECT target_rowid FROM vg_queue_vectors"
-                      " WHERE target_table = %Q AND item_id IN (SELECT id FROM vg_queue WHERE %s))%s;\n",
-                      w->zTarget, w->zTarget, zKey ? zKey : "0", zWhen);
-  sqlite3_str_appendf(s,
-                      "DELETE FROM vg_queue_vectors WHERE item_id IN (SELECT id FROM vg_queue WHERE %s)%s;\n",
-                      zKey ? zKey : "0", zWhen);
-  sqlite3_str_appendf(s, "DELETE FROM vg_queue WHERE %s%s;\n", zKey ? zKey : "0", zWhen);
+                      "INSERT INTO vg_watch_log(source_table, target_table, target_rowid)"
+                      " SELECT %Q, target_table, target_rowid FROM vg_queue_vectors"
+                      " WHERE item_id IN (SELECT id FROM vg_queue WHERE %s)%s;\n",
+                      w->zSource, zItems, zWhen);
+  sqlite3_str_appendf(s, "DELETE FROM vg_queue_vectors WHERE item_id IN (SELECT id FROM vg_queue WHERE %s)%s;\n",
+                      zItems, zWhen);
+  sqlite3_str_appendf(s, "DELETE FROM vg_queue WHERE %s%s;\n", zItems, zWhen);
   sqlite3_free(zKey);
 }
 
-/* zWhat differs between old and new: "old.x IS NOT new.x OR ...". */
+/* What differs between old and new: "old.x IS NOT new.x OR ...". */
 static void append_changed(sqlite3_str *s, const Watch *w, int bKeyOnly) {
   void (*axExpr[])(sqlite3_str *, const Watch *, const char *) = {append_tenant_expr, append_id_expr,
                                                                    append_text_expr};
@@ -282,22 +297,24 @@ static void append_changed(sqlite3_str *s, const Watch *w, int bKeyOnly) {
   }
 }
 
-/* The statement that sends the new row to vg_ingest when its text has a
+/* The statement that logs the new row for the drain when its text has a
 ** word. */
-static void append_ingest_new(sqlite3_str *s, const Watch *w) {
-  sqlite3_str_appendall(s, "SELECT ");
-  append_ingest_call(s, w, "new");
+static void append_log_new(sqlite3_str *s, const Watch *w) {
+  sqlite3_str_appendf(s, "INSERT INTO vg_watch_log(source_table, source_key) SELECT %Q, ", w->zSource);
+  append_key_expr(s, w, "new");
   sqlite3_str_appendall(s, " WHERE ");
   append_trimmed(s, w, "new");
   sqlite3_str_appendall(s, " <> '';\n");
 }
+
+static const char *const azTriggerEvent[] = {"insert", "update", "delete"};
 
 /* The three triggers, as one script. */
 static char *triggers_sql(const Watch *w) {
   sqlite3_str *s = sqlite3_str_new(0);
   sqlite3_str_appendf(s, "CREATE TRIGGER main.\"vg_watch_%w_insert\" AFTER INSERT ON \"%w\" BEGIN\n", w->zSource,
                       w->zSource);
-  append_ingest_new(s, w);
+  append_log_new(s, w);
   sqlite3_str_appendall(s, "END;\n");
 
   sqlite3_str_appendf(s, "CREATE TRIGGER main.\"vg_watch_%w_update\" AFTER UPDATE ON \"%w\" WHEN ", w->zSource,
@@ -314,7 +331,7 @@ static char *triggers_sql(const Watch *w) {
   char *zWhen = sqlite3_str_finish(c);
   append_forget(s, w, zWhen ? zWhen : "");
   sqlite3_free(zWhen);
-  append_ingest_new(s, w);
+  append_log_new(s, w);
   sqlite3_str_appendall(s, "END;\n");
 
   sqlite3_str_appendf(s, "CREATE TRIGGER main.\"vg_watch_%w_delete\" AFTER DELETE ON \"%w\" BEGIN\n", w->zSource,
@@ -324,7 +341,18 @@ static char *triggers_sql(const Watch *w) {
   return sqlite3_str_finish(s);
 }
 
-/* Enqueue the rows the table holds now; their number in *pn. */
+static int triggers_drop(sqlite3 *db, const char *zSource) {
+  int rc = SQLITE_OK;
+  for (int i = 0; rc == SQLITE_OK && i < 3; i++) {
+    char *zSql = sqlite3_mprintf("DROP TRIGGER IF EXISTS main.\"vg_watch_%w_%s\"", zSource, azTriggerEvent[i]);
+    rc = zSql ? sqlite3_exec(db, zSql, 0, 0, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+  }
+  return rc;
+}
+
+/* The rows the table holds now, through vg_ingest at once (this connection
+** has the extension); their number in *pn. */
 static int backfill(sqlite3 *db, const Watch *w, int *pn) {
   sqlite3_str *s = sqlite3_str_new(0);
   sqlite3_str_appendall(s, "SELECT count(");
@@ -340,6 +368,329 @@ static int backfill(sqlite3 *db, const Watch *w, int *pn) {
   if (rc != SQLITE_OK) return rc;
   if (sqlite3_step(p) == SQLITE_ROW) *pn = sqlite3_column_int(p, 0);
   return sqlite3_finalize(p);
+}
+
+/* ---- the drain ---------------------------------------------------------- */
+
+/* How many keys the drain reads from the log at a time. */
+#define DRAIN_BATCH 256 /* as in the LIMIT below */
+/* How many of a drain's errors its summary lists. */
+#define DRAIN_MAX_LISTED 20
+
+/* Did vg_ingest refuse the row (its values), as opposed to the database
+** failing? */
+static int refused_row(int rc) {
+  int primary = rc & 0xff;
+  return primary == SQLITE_ERROR || primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH ||
+         primary == SQLITE_TOOBIG || primary == SQLITE_RANGE;
+}
+
+static void tally_error(VgWatchTally *t, const char *zSource, sqlite3_value *pKey, const char *zError) {
+  if (t->nErrors++ >= DRAIN_MAX_LISTED) return;
+  if (t->pErrors == 0) t->pErrors = sqlite3_str_new(0);
+  sqlite3_str_appendf(t->pErrors, "%s{\"source_table\":", sqlite3_str_length(t->pErrors) ? "," : "");
+  vg_str_append_json(t->pErrors, zSource, -1);
+  if (pKey) {
+    sqlite3_str_appendall(t->pErrors, ",\"key\":");
+    if (sqlite3_value_type(pKey) == SQLITE_INTEGER) {
+      sqlite3_str_appendf(t->pErrors, "%lld", sqlite3_value_int64(pKey));
+    } else if (sqlite3_value_type(pKey) == SQLITE_NULL) {
+      sqlite3_str_appendall(t->pErrors, "null");
+    } else {
+      vg_str_append_json(t->pErrors, (const char *)sqlite3_value_text(pKey), -1);
+    }
+  }
+  sqlite3_str_appendall(t->pErrors, ",\"error\":");
+  vg_str_append_json(t->pErrors, zError, -1);
+  sqlite3_str_appendall(t->pErrors, "}");
+}
+
+/* Delete the vectors the log lists, table by table. */
+static int drain_erasures(sqlite3 *db, VgWatchTally *t) {
+  for (;;) {
+    sqlite3_stmt *p = 0;
+    int rc = sqlite3_prepare_v2(db, "SELECT target_table FROM main.vg_watch_log WHERE target_rowid IS NOT NULL LIMIT 1",
+                                -1, &p, 0);
+    if (rc != SQLITE_OK) return rc;
+    char *zTable = 0;
+    int bOom = 0;
+    if (sqlite3_step(p) == SQLITE_ROW) zTable = vg_column_dup(p, 0, &bOom);
+    rc = sqlite3_finalize(p);
+    if (rc == SQLITE_OK && bOom) rc = SQLITE_NOMEM;
+    if (rc != SQLITE_OK || zTable == 0) return rc;
+    char *zSql = 0;
+    if (vg_has_table(db, zTable, 0)) {
+      zSql = sqlite3_mprintf("DELETE FROM main.\"%w\" WHERE rowid IN (SELECT target_rowid FROM main.vg_watch_log"
+                             " WHERE target_table = %Q AND target_rowid IS NOT NULL)",
+                             zTable, zTable);
+      rc = zSql ? sqlite3_exec(db, zSql, 0, 0, 0) : SQLITE_NOMEM;
+      if (rc == SQLITE_OK) t->nErased += sqlite3_changes(db);
+      sqlite3_free(zSql);
+    }
+    if (rc == SQLITE_OK) {
+      zSql = sqlite3_mprintf("DELETE FROM main.vg_watch_log WHERE target_table = %Q AND target_rowid IS NOT NULL",
+                             zTable);
+      rc = zSql ? sqlite3_exec(db, zSql, 0, 0, 0) : SQLITE_NOMEM;
+      sqlite3_free(zSql);
+    }
+    sqlite3_free(zTable);
+    if (rc != SQLITE_OK) return rc;
+  }
+}
+
+/* One key of the source: its rows as they are now through vg_ingest, in a
+** savepoint; a row refused leaves its log rows with the error, for the
+** next drain to try again.  pIngest has the key as ?1. */
+static int drain_key(sqlite3 *db, const Watch *w, sqlite3_stmt *pIngest, sqlite3_stmt *pDone, sqlite3_stmt *pFailed,
+                     sqlite3_value *pKey, VgWatchTally *t) {
+  char *zError = 0;
+  int rc = sqlite3_exec(db, "SAVEPOINT vg_watch_key", 0, 0, 0);
+  if (rc != SQLITE_OK) return rc;
+  if (sqlite3_value_type(pKey) == SQLITE_NULL) {
+    zError = sqlite3_mprintf("a row of \"%s\" has NULL in its id column \"%s\": give it an id to have it indexed",
+                             w->zSource, w->zId ? w->zId : "rowid");
+    rc = zError ? SQLITE_ERROR : SQLITE_NOMEM;
+  } else {
+    int nRows = 0;
+    sqlite3_bind_value(pIngest, 1, pKey);
+    while (sqlite3_step(pIngest) == SQLITE_ROW) nRows++;
+    rc = sqlite3_reset(pIngest);
+    if (rc == SQLITE_OK) t->nRows += nRows;
+    else if (refused_row(rc) && (zError = sqlite3_mprintf("%s", sqlite3_errmsg(db))) == 0) rc = SQLITE_NOMEM;
+  }
+  sqlite3_stmt *pEnd = rc == SQLITE_OK ? pDone : pFailed;
+  if (rc != SQLITE_OK) sqlite3_exec(db, "ROLLBACK TO vg_watch_key", 0, 0, 0);
+  if (rc == SQLITE_OK || zError) {
+    sqlite3_bind_value(pEnd, 1, pKey);
+    if (zError) sqlite3_bind_text(pEnd, 2, zError, -1, SQLITE_STATIC);
+    sqlite3_step(pEnd);
+    rc = sqlite3_reset(pEnd);
+    if (rc == SQLITE_OK && zError) tally_error(t, w->zSource, pKey, zError);
+  }
+  sqlite3_exec(db, "RELEASE vg_watch_key", 0, 0, 0);
+  sqlite3_free(zError);
+  return rc;
+}
+
+static int prepare_sql(sqlite3 *db, sqlite3_str *s, sqlite3_stmt **pp) {
+  char *zSql = sqlite3_str_finish(s);
+  int rc = zSql ? sqlite3_prepare_v2(db, zSql, -1, pp, 0) : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  return rc;
+}
+
+/* The rows of one source the log lists, DRAIN_BATCH keys at a time (the
+** log changes under the reads, so each batch is read whole first). */
+static int drain_source(sqlite3 *db, const Watch *w, VgWatchTally *t) {
+  sqlite3_stmt *pKeys = 0, *pIngest = 0, *pDone = 0, *pFailed = 0;
+  sqlite3_str *s = sqlite3_str_new(0);
+  sqlite3_str_appendall(s, "SELECT ");
+  append_ingest_call(s, w, "new");
+  sqlite3_str_appendf(s, " FROM main.\"%w\" AS new WHERE ", w->zSource);
+  append_key_expr(s, w, "new");
+  sqlite3_str_appendall(s, " = ?1 AND ");
+  append_trimmed(s, w, "new");
+  sqlite3_str_appendall(s, " <> ''");
+  int rc = prepare_sql(db, s, &pIngest);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT DISTINCT source_key FROM main.vg_watch_log WHERE source_table = ?1"
+                            " AND target_rowid IS NULL AND error IS NULL LIMIT 256",
+                            -1, &pKeys, 0);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(db,
+                            "DELETE FROM main.vg_watch_log WHERE source_table = ?3 AND source_key IS ?1"
+                            " AND target_rowid IS NULL",
+                            -1, &pDone, 0);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(db,
+                            "UPDATE main.vg_watch_log SET error = ?2 WHERE source_table = ?3 AND source_key IS ?1"
+                            " AND target_rowid IS NULL",
+                            -1, &pFailed, 0);
+  }
+  /* The rows refused last time are tried again (the cause may be gone). */
+  if (rc == SQLITE_OK) {
+    char *zSql = sqlite3_mprintf("UPDATE main.vg_watch_log SET error = NULL WHERE source_table = %Q"
+                                 " AND target_rowid IS NULL AND error IS NOT NULL",
+                                 w->zSource);
+    rc = zSql ? sqlite3_exec(db, zSql, 0, 0, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+  }
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pKeys, 1, w->zSource, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pDone, 3, w->zSource, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pFailed, 3, w->zSource, -1, SQLITE_STATIC);
+  }
+  sqlite3_value *apKey[DRAIN_BATCH];
+  int nKey = 0;
+  do {
+    nKey = 0;
+    while (rc == SQLITE_OK && nKey < DRAIN_BATCH && sqlite3_step(pKeys) == SQLITE_ROW) {
+      if ((apKey[nKey] = sqlite3_value_dup(sqlite3_column_value(pKeys, 0))) == 0) rc = SQLITE_NOMEM;
+      else nKey++;
+    }
+    int rcKeys = pKeys ? sqlite3_reset(pKeys) : SQLITE_OK;
+    if (rc == SQLITE_OK) rc = rcKeys;
+    for (int i = 0; rc == SQLITE_OK && i < nKey; i++) rc = drain_key(db, w, pIngest, pDone, pFailed, apKey[i], t);
+    for (int i = 0; i < nKey; i++) sqlite3_value_free(apKey[i]);
+  } while (rc == SQLITE_OK && nKey > 0);
+  sqlite3_finalize(pKeys);
+  sqlite3_finalize(pIngest);
+  sqlite3_finalize(pDone);
+  sqlite3_finalize(pFailed);
+  return rc;
+}
+
+/* Each watch with rows in the log, or with triggers an earlier version
+** made (they called vg_ingest, which a connection without the extension
+** cannot run): those are made again first. */
+static int drain_watches(sqlite3 *db, VgWatchTally *t) {
+  sqlite3_stmt *p = 0;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT w.source_table, w.target_table, w.options,"
+                              " EXISTS (SELECT 1 FROM main.sqlite_schema WHERE type = 'trigger'"
+                              "  AND tbl_name = w.source_table AND name LIKE 'vg\\_watch\\_%' ESCAPE '\\'"
+                              "  AND sql LIKE '%vg\\_ingest(%' ESCAPE '\\')"
+                              " FROM main.vg_watches AS w WHERE EXISTS (SELECT 1 FROM main.vg_watch_log AS l"
+                              "  WHERE l.source_table = w.source_table AND l.target_rowid IS NULL)"
+                              " OR EXISTS (SELECT 1 FROM main.sqlite_schema WHERE type = 'trigger'"
+                              "  AND tbl_name = w.source_table AND name LIKE 'vg\\_watch\\_%' ESCAPE '\\'"
+                              "  AND sql LIKE '%vg\\_ingest(%' ESCAPE '\\')",
+                              -1, &p, 0);
+  if (rc != SQLITE_OK) return rc;
+  /* The watches are read whole first: draining writes the log. */
+  typedef struct Pending { char *zSource, *zTarget, *zOptions; int bOld; } Pending;
+  Pending *a = 0;
+  int n = 0;
+  while (rc == SQLITE_OK && sqlite3_step(p) == SQLITE_ROW) {
+    Pending *aNew = sqlite3_realloc64(a, sizeof(Pending) * (size_t)(n + 1));
+    if (aNew == 0) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    a = aNew;
+    int bOom = 0;
+    a[n].zSource = vg_column_dup(p, 0, &bOom);
+    a[n].zTarget = vg_column_dup(p, 1, &bOom);
+    a[n].zOptions = vg_column_dup(p, 2, &bOom);
+    a[n].bOld = sqlite3_column_int(p, 3);
+    n++;
+    if (bOom) rc = SQLITE_NOMEM;
+  }
+  int rcFinal = sqlite3_finalize(p);
+  if (rc == SQLITE_OK) rc = rcFinal;
+  for (int i = 0; rc == SQLITE_OK && i < n; i++) {
+    Watch w;
+    memset(&w, 0, sizeof w);
+    w.zSource = a[i].zSource;
+    w.zTarget = a[i].zTarget;
+    char *zErr = 0;
+    int rcWatch = a[i].zSource && a[i].zTarget && a[i].zOptions ? watch_read(db, a[i].zOptions, &w, &zErr)
+                                                                  : SQLITE_NOMEM;
+    if (rcWatch == SQLITE_OK && !w.zType && (w.zType = sqlite3_mprintf("%s", w.zSource)) == 0) rcWatch = SQLITE_NOMEM;
+    if (rcWatch == SQLITE_OK && a[i].bOld) {
+      char *zTriggers = triggers_sql(&w);
+      rcWatch = zTriggers ? triggers_drop(db, w.zSource) : SQLITE_NOMEM;
+      if (rcWatch == SQLITE_OK) rcWatch = sqlite3_exec(db, zTriggers, 0, 0, 0);
+      sqlite3_free(zTriggers);
+    }
+    if (rcWatch == SQLITE_OK) {
+      rc = drain_source(db, &w, t);
+    } else if (rcWatch == SQLITE_ERROR && zErr) {
+      /* The watch no longer fits its table (a column dropped, the table
+      ** gone): its rows wait in the log, and the run says why. */
+      tally_error(t, a[i].zSource, 0, zErr);
+    } else {
+      rc = rcWatch;
+    }
+    sqlite3_free(zErr);
+    w.zSource = w.zTarget = 0;
+    watch_clear(&w);
+  }
+  for (int i = 0; i < n; i++) {
+    sqlite3_free(a[i].zSource);
+    sqlite3_free(a[i].zTarget);
+    sqlite3_free(a[i].zOptions);
+  }
+  sqlite3_free(a);
+  return rc;
+}
+
+int vg_watch_drain(sqlite3 *db, VgWatchTally *t) {
+  if (!vg_has_table(db, "vg_watch_log", 0)) {
+    /* A queue an earlier version made: it may still have watches, with the
+    ** triggers of that version, which the log's arrival replaces. */
+    if (!vg_has_table(db, "vg_watches", 0)) return SQLITE_OK;
+  } else {
+    sqlite3_stmt *p = 0;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT EXISTS (SELECT 1 FROM main.vg_watch_log) OR EXISTS (SELECT 1 FROM"
+                                " main.sqlite_schema WHERE type = 'trigger' AND name LIKE 'vg\\_watch\\_%' ESCAPE '\\'"
+                                " AND sql LIKE '%vg\\_ingest(%' ESCAPE '\\')",
+                                -1, &p, 0);
+    if (rc != SQLITE_OK) return rc;
+    int bWork = sqlite3_step(p) == SQLITE_ROW && sqlite3_column_int(p, 0);
+    rc = sqlite3_finalize(p);
+    if (rc != SQLITE_OK || !bWork) return rc;
+  }
+  VgTxn mode;
+  int rc = vg_txn_begin(db, vg_queue_sweep, &mode);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, VG_WATCH_LOG_SCHEMA, 0, 0, 0);
+  if (rc == SQLITE_OK) rc = drain_erasures(db, t);
+  if (rc == SQLITE_OK) rc = drain_watches(db, t);
+  return vg_txn_end(db, mode, rc);
+}
+
+void vg_watch_tally_json(sqlite3_str *out, VgWatchTally *t) {
+  char *zErrors = t->pErrors ? sqlite3_str_finish(t->pErrors) : 0;
+  t->pErrors = 0;
+  sqlite3_str_appendf(out, "{\"rows\":%d,\"erased\":%d,\"refused\":%d,\"errors\":[%s]}", t->nRows, t->nErased,
+                      t->nErrors, zErrors ? zErrors : "");
+  sqlite3_free(zErrors);
+}
+
+void vg_watch_tally_clear(VgWatchTally *t) {
+  char *z = t->pErrors ? sqlite3_str_finish(t->pErrors) : 0;
+  sqlite3_free(z);
+  memset(t, 0, sizeof(*t));
+}
+
+int vg_watch_pending_erasures(sqlite3 *db, const char *zTable, sqlite3_int64 **paRowid, int *pn) {
+  *paRowid = 0;
+  *pn = 0;
+  if (!vg_has_table(db, "vg_watch_log", 0)) return SQLITE_OK;
+  sqlite3_stmt *p = 0;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT target_rowid FROM main.vg_watch_log WHERE target_table = ?"
+                              " AND target_rowid IS NOT NULL ORDER BY 1",
+                              -1, &p, 0);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_bind_text(p, 1, zTable, -1, SQLITE_STATIC);
+  sqlite3_int64 *a = 0;
+  int n = 0, nAlloc = 0;
+  while (rc == SQLITE_OK && sqlite3_step(p) == SQLITE_ROW) {
+    if (n == nAlloc) {
+      nAlloc = nAlloc ? nAlloc * 2 : 16;
+      sqlite3_int64 *aNew = sqlite3_realloc64(a, sizeof(sqlite3_int64) * (size_t)nAlloc);
+      if (aNew == 0) {
+        rc = SQLITE_NOMEM;
+        break;
+      }
+      a = aNew;
+    }
+    a[n++] = sqlite3_column_int64(p, 0);
+  }
+  int rcFinal = sqlite3_finalize(p);
+  if (rc == SQLITE_OK) rc = rcFinal;
+  if (rc != SQLITE_OK) {
+    sqlite3_free(a);
+    return rc;
+  }
+  *paRowid = a;
+  *pn = n;
+  return SQLITE_OK;
 }
 
 /* ---- vg_watch, vg_unwatch ----------------------------------------------- */
@@ -397,6 +748,7 @@ static int watch_install(sqlite3 *db, Watch *w, const char *zOptions, int *pnRow
     sqlite3_step(p);
     rc = sqlite3_finalize(p);
   }
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, VG_WATCH_LOG_SCHEMA, 0, 0, 0);
   char *zTriggers = rc == SQLITE_OK ? triggers_sql(w) : 0;
   if (rc == SQLITE_OK && zTriggers == 0) rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = sqlite3_exec(db, zTriggers, 0, 0, 0);
@@ -439,14 +791,13 @@ static int unwatch_work(sqlite3 *db, void *pArg, char **pzErr) {
     *pzErr = sqlite3_mprintf("table \"%s\" is not watched", zSource);
     return SQLITE_ERROR;
   }
-  static const char *const azWhat[] = {"insert", "update", "delete"};
-  for (int i = 0; rc == SQLITE_OK && i < 3; i++) {
-    char *zSql = sqlite3_mprintf("DROP TRIGGER IF EXISTS main.\"vg_watch_%w_%s\"", zSource, azWhat[i]);
-    rc = zSql ? sqlite3_exec(db, zSql, 0, 0, 0) : SQLITE_NOMEM;
-    sqlite3_free(zSql);
-  }
+  if (rc == SQLITE_OK) rc = triggers_drop(db, zSource);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, VG_WATCH_LOG_SCHEMA, 0, 0, 0);
   if (rc == SQLITE_OK) {
-    char *zSql = sqlite3_mprintf("DELETE FROM main.vg_watches WHERE source_table = %Q", zSource);
+    /* Changed rows no longer go anywhere; deleted rows' vectors still go. */
+    char *zSql = sqlite3_mprintf("DELETE FROM main.vg_watches WHERE source_table = %Q;"
+                                 "DELETE FROM main.vg_watch_log WHERE source_table = %Q AND target_rowid IS NULL",
+                                 zSource, zSource);
     rc = zSql ? sqlite3_exec(db, zSql, 0, 0, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
   }
@@ -462,10 +813,33 @@ static void fn_unwatch(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
 }
 
+/* vg_watch_drain() -> {"rows", "erased", "refused", "errors"}: what
+** vg_queue_run does first, alone. */
+static void fn_watch_drain(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  VgWatchTally t;
+  memset(&t, 0, sizeof t);
+  char *zErr = 0;
+  int rc = vg_queue_ensure(db, &zErr);
+  if (rc == SQLITE_OK) rc = vg_watch_drain(db, &t);
+  if (rc != SQLITE_OK) {
+    vg_result_failure(ctx, "vg_watch_drain", db, rc, zErr);
+  } else {
+    sqlite3_str *out = sqlite3_str_new(db);
+    vg_watch_tally_json(out, &t);
+    vg_result_str(ctx, out);
+    sqlite3_free(zErr);
+  }
+  vg_watch_tally_clear(&t);
+}
+
 /* What ext/vecguard.c registers for vg_watch and vg_unwatch (pipeline.h),
 ** with the QueueConn. */
 const VgFunction vg_watch_functions[] = {
     {"vg_watch", 3, VG_FUNC_DIRECT, fn_watch},
     {"vg_unwatch", 1, VG_FUNC_DIRECT, fn_unwatch},
+    {"vg_watch_drain", 0, VG_FUNC_DIRECT, fn_watch_drain},
     {0, 0, 0, 0},
 };

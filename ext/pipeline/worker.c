@@ -327,7 +327,8 @@ static int run_finish_item(sqlite3 *db, QueueConn *q, const char *zWorker, RunIt
   return rc;
 }
 
-static void run_result(sqlite3_context *ctx, const RunTally *t, const RunItem *a, int n, const char *zWaiting) {
+static void run_result(sqlite3_context *ctx, const RunTally *t, const RunItem *a, int n, const char *zWaiting,
+                       VgWatchTally *pWatch) {
   sqlite3_str *out = sqlite3_str_new(sqlite3_context_db_handle(ctx));
   sqlite3_str_appendf(out,
                       "{\"claimed\":%d,\"done\":%d,\"failed\":%d,\"dead\":%d,\"lost\":%d,\"chunks\":%d,\"errors\":[",
@@ -339,7 +340,9 @@ static void run_result(sqlite3_context *ctx, const RunTally *t, const RunItem *a
     vg_str_append_json(out, a[i].zError, -1);
     sqlite3_str_appendall(out, "}");
   }
-  sqlite3_str_appendf(out, "],\"waiting\":[%s]}", zWaiting ? zWaiting : "");
+  sqlite3_str_appendf(out, "],\"waiting\":[%s],\"watched\":", zWaiting ? zWaiting : "");
+  vg_watch_tally_json(out, pWatch);
+  sqlite3_str_appendall(out, "}");
   vg_result_str(ctx, out);
 }
 
@@ -368,8 +371,12 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   char *zErr = 0;
   char *zSkip = 0;
   RunWaiting wait = {sqlite3_str_new(0), 0, 0};
-  double now = vg_queue_now(q);
+  VgWatchTally watch;
+  memset(&watch, 0, sizeof watch);
   int rc = vg_queue_ensure(db, &zErr);
+  /* The watched tables' changes first, so that this run embeds them. */
+  if (rc == SQLITE_OK) rc = vg_watch_drain(db, &watch);
+  double now = vg_queue_now(q); /* after the drain: what it enqueued is due */
   if (rc == SQLITE_OK) rc = run_skipped_tables(db, q, now, &zSkip, &wait);
   if (rc == SQLITE_OK) rc = vg_queue_claim_ids(db, zWorker, now, VG_QUEUE_LEASE, (int)n, zSkip, &aId, &nId);
   sqlite3_free(zSkip);
@@ -395,13 +402,14 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   /* On an error here the claimed items stay leased, and come back when
   ** their leases run out. */
   if (rc == SQLITE_OK) {
-    run_result(ctx, &t, a, nId, zWaiting);
+    run_result(ctx, &t, a, nId, zWaiting, &watch);
     sqlite3_free(zErr);
   } else {
     vg_result_failure(ctx, "vg_queue_run", db, rc, zErr);
   }
   for (int i = 0; a && i < nId; i++) run_item_clear(&a[i]);
   config_cache_clear(&cache);
+  vg_watch_tally_clear(&watch);
   sqlite3_free(zWaiting);
   sqlite3_free(a);
   sqlite3_free(aId);

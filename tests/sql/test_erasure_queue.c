@@ -3,7 +3,7 @@
 ** docs/storage.md: once an item is done, deleted or given a new text, and
 ** the transaction has committed (and the WAL has been checkpointed), no
 ** byte of its text is left anywhere in the database file.  The test drives
-** items through every road — vg_enqueue, vg_ingest, vg_watch's triggers;
+** items through every road — vg_enqueue, vg_ingest, vg_watch's triggers (from a connection without the extension too) and its drain;
 ** vg_queue_run, vg_queue_complete, vg_queue_fail; DELETE FROM vg_queue by
 ** hand, also from a connection without the extension; re-enqueueing — and
 ** then reads the file's bytes, under both journal modes and with PRAGMA
@@ -255,13 +255,22 @@ static void drive_items(sqlite3 *db) {
     sqlite3_reset(pRow);
   }
   sqlite3_finalize(pRow);
+  /* The drain enqueues them (the triggers only log the rows' keys); then
+  ** the triggers take the deleted rows' items out at once, and the
+  ** changed rows' new texts come in at the next drain. */
+  assert_int_equal(tdb_int(db, "SELECT vg_watch_drain() ->> 'rows'"), 3 * PER_FATE);
+  sqlite3 *plain = 0;
+  assert_int_equal(sqlite3_open(sqlite3_db_filename(db, "main"), &plain), SQLITE_OK);
+  tdb_exec(plain, "PRAGMA secure_delete = %d", tdb_int(db, "PRAGMA secure_delete"));
   for (int i = 0; i < N_ITEM; i++) {
     Item *it = &aItem[i];
-    if (it->fate == WATCH_DELETED) tdb_exec(db, "DELETE FROM visits WHERE title = %Q", it->zToken);
+    if (it->fate == WATCH_DELETED) tdb_exec(plain, "DELETE FROM visits WHERE title = %Q", it->zToken);
     if (it->fate == WATCH_UPDATED) {
-      tdb_exec(db, "UPDATE visits SET body = 'now only a rash' WHERE title = %Q", it->zToken);
+      tdb_exec(plain, "UPDATE visits SET body = 'now only a rash' WHERE title = %Q", it->zToken);
     }
   }
+  sqlite3_close(plain);
+  assert_int_equal(tdb_int(db, "SELECT vg_watch_drain() ->> 'rows'"), PER_FATE);
   /* Last, so that no later write reuses their pages: pending items deleted
   ** one by one, each in autocommit. */
   for (int i = 0; i < N_ITEM; i++) {

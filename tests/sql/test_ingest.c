@@ -207,7 +207,7 @@ static void test_run_chunks_and_vectors(void **state) {
   }
   /* The texts as queued: done items keep none. */
   tdb_exec(db, "CREATE TEMP TABLE queued AS SELECT * FROM vg_queue_items");
-  tdb_expect_text(db, "{\"claimed\":7,\"done\":7,\"failed\":0,\"dead\":0,\"lost\":0,\"chunks\":18,\"errors\":[],\"waiting\":[]}",
+  tdb_expect_text(db, "{\"claimed\":7,\"done\":7,\"failed\":0,\"dead\":0,\"lost\":0,\"chunks\":18,\"errors\":[],\"waiting\":[],\"watched\":{\"rows\":0,\"erased\":0,\"refused\":0,\"errors\":[]}}",
                   "SELECT vg_queue_run(100)");
   tdb_expect_text(db, "7|0", "SELECT (SELECT count(*) FROM queued) || '|' || (SELECT count(content) FROM vg_queue_items)");
   /* Each stored row is a chunk as vg_chunk cuts it, with its vector as
@@ -224,11 +224,11 @@ static void test_run_chunks_and_vectors(void **state) {
   tdb_expect_text(db, "18", "SELECT count(*) FROM vg_queue_vectors v JOIN notes n ON n.rowid = v.target_rowid");
   /* New content with fewer chunks replaces the old rows. */
   tdb_exec(db, "SELECT vg_ingest('notes', 'acme', 'note', 6, 'short now')");
-  tdb_expect_text(db, "{\"claimed\":1,\"done\":1,\"failed\":0,\"dead\":0,\"lost\":0,\"chunks\":1,\"errors\":[],\"waiting\":[]}",
+  tdb_expect_text(db, "{\"claimed\":1,\"done\":1,\"failed\":0,\"dead\":0,\"lost\":0,\"chunks\":1,\"errors\":[],\"waiting\":[],\"watched\":{\"rows\":0,\"erased\":0,\"refused\":0,\"errors\":[]}}",
                   "SELECT vg_queue_run(100)");
   tdb_expect_text(db, "short now|0|", "SELECT content || '|' || chunk_index || '|' || ifnull(author, '') FROM notes"
                                       " WHERE content_id = '6'");
-  tdb_expect_text(db, "{\"claimed\":0,\"done\":0,\"failed\":0,\"dead\":0,\"lost\":0,\"chunks\":0,\"errors\":[],\"waiting\":[]}",
+  tdb_expect_text(db, "{\"claimed\":0,\"done\":0,\"failed\":0,\"dead\":0,\"lost\":0,\"chunks\":0,\"errors\":[],\"waiting\":[],\"watched\":{\"rows\":0,\"erased\":0,\"refused\":0,\"errors\":[]}}",
                   "SELECT vg_queue_run(100)");
   tdb_expect_index_ok(db, "notes");
   tdb_close(db);
@@ -329,6 +329,9 @@ static void test_search_matches_brute_force(void **state) {
 static const char *zStored = "SELECT ifnull(group_concat(x, ' '), '') FROM (SELECT tenant_id || '/' || content_id ||"
                              " ':' || ifnull(author, '-') AS x FROM notes ORDER BY 1)";
 
+static const char *zQueued = "SELECT ifnull(group_concat(content_id || ':' || status, ' '), '') FROM"
+                             " (SELECT * FROM vg_queue ORDER BY content_id)";
+
 static void test_watch(void **state) {
   (void)state;
   sqlite3 *db = pipeline_db(":memory:");
@@ -342,32 +345,55 @@ static void test_watch(void **state) {
                   "SELECT content || '|' || content_type || '|' || priority FROM vg_queue_items WHERE content_id = '1'");
   tdb_exec(db, "SELECT vg_queue_run(10)");
   tdb_expect_text(db, "c1/1:- c2/3:-", zStored);
-  /* INSERT, UPDATE and DELETE keep the queue in step. */
+  /* INSERT, UPDATE and DELETE are logged by plain SQL; a deleted row's
+  ** item goes at once, its vectors are left out of vg_search and deleted
+  ** at the drain, which sends the changed rows as they are then to
+  ** vg_ingest. */
   tdb_exec(db, "INSERT INTO visits VALUES (4, 'c1', 'Rash', 'on the arm', 'dr-d')");
   tdb_exec(db, "UPDATE visits SET body = 'wet cough' WHERE id = 3");
   tdb_exec(db, "UPDATE visits SET body = 'now has text' WHERE id = 2");
   tdb_exec(db, "DELETE FROM visits WHERE id = 1");
-  tdb_expect_text(db, "2:pending 3:pending 4:pending", "SELECT group_concat(content_id || ':' || status, ' ') FROM"
-                                                       " (SELECT * FROM vg_queue ORDER BY content_id)");
+  tdb_expect_text(db, "3:done", zQueued);
+  tdb_expect_text(db, "2 3 4", "SELECT group_concat(source_key, ' ') FROM (SELECT source_key FROM vg_watch_log"
+                               " WHERE target_rowid IS NULL ORDER BY 1)");
+  tdb_expect_text(db, "c1/1:- c2/3:-", zStored);
+  tdb_expect_text(db, "", "SELECT ifnull(group_concat(content_id), '') FROM vg_search('notes', 'c1', 'fever', 5)");
+  tdb_expect_text(db, "{\"rows\":3,\"erased\":1,\"refused\":0,\"errors\":[]}", "SELECT vg_watch_drain()");
+  tdb_expect_text(db, "0", "SELECT count(*) FROM vg_watch_log");
+  tdb_expect_text(db, "2:pending 3:pending 4:pending", zQueued);
   tdb_expect_text(db, "c2/3:-", zStored);
   tdb_exec(db, "SELECT vg_queue_run(10)");
   tdb_expect_text(db, "c1/2:- c1/4:- c2/3:-", zStored);
   tdb_expect_text(db, "Cough\n\nwet cough", "SELECT group_concat(content) FROM notes WHERE content_id = '3'");
-  /* An update that changes nothing watched enqueues nothing. */
+  /* An update that changes nothing watched logs nothing. */
   tdb_exec(db, "UPDATE visits SET title = title");
-  tdb_expect_text(db, "0", "SELECT count(*) FROM vg_queue WHERE status <> 'done'");
+  tdb_expect_text(db, "0|0", "SELECT (SELECT count(*) FROM vg_queue WHERE status <> 'done') || '|' ||"
+                             " (SELECT count(*) FROM vg_watch_log)");
   /* Moving a row to another id or tenant, or blanking it, removes the old
   ** vectors. */
   tdb_exec(db, "UPDATE visits SET id = 5 WHERE id = 4");
   tdb_exec(db, "UPDATE visits SET clinic = 'c3' WHERE id = 3");
   tdb_exec(db, "UPDATE visits SET title = ' ', body = NULL WHERE id = 2");
-  tdb_expect_text(db, "", zStored);
+  tdb_expect_text(db, "", zQueued);
   tdb_exec(db, "SELECT vg_queue_run(10)");
   tdb_expect_text(db, "c1/5:- c3/3:-", zStored);
   tdb_expect_text(db, "3,5", "SELECT group_concat(content_id) FROM (SELECT content_id FROM vg_queue ORDER BY 1)");
-  /* A row the pipeline refuses is refused with the statement. */
-  tdb_expect_error(db, "vg_ingest: tenant_id must be text", "INSERT INTO visits VALUES (6, NULL, 'a', 'b', 'c')");
-  tdb_expect_text(db, "0", "SELECT count(*) FROM visits WHERE id = 6");
+  /* A row the pipeline refuses is written all the same (the application's
+  ** write never fails); the drain leaves it in the log with the reason,
+  ** and takes it once it is mended. */
+  tdb_exec(db, "INSERT INTO visits VALUES (6, NULL, 'a', 'b', 'c')");
+  tdb_expect_text(db, "1|[{\"source_table\":\"visits\",\"key\":6,\"error\":\"vg_ingest: tenant_id must be text;"
+                      " got NULL\"}]",
+                  "SELECT v ->> 'refused' || '|' || (v -> 'errors') FROM (SELECT vg_watch_drain() AS v)");
+  tdb_expect_text(db, "6|vg_ingest: tenant_id must be text; got NULL",
+                  "SELECT source_key || '|' || error FROM vg_watch_log");
+  tdb_expect_text(db, "1", "SELECT vg_queue_run(10) -> 'watched' ->> 'refused'");
+  tdb_exec(db, "UPDATE visits SET clinic = 'c1' WHERE id = 6");
+  tdb_expect_text(db, "1|0", "SELECT vg_queue_run(10) -> 'watched' ->> 'rows' || '|' ||"
+                             " (SELECT count(*) FROM vg_watch_log)");
+  tdb_expect_text(db, "c1/5:- c1/6:- c3/3:-", zStored);
+  tdb_exec(db, "DELETE FROM visits WHERE id = 6");
+  tdb_expect_text(db, "1", "SELECT vg_watch_drain() ->> 'erased'");
   /* Errors. */
   static const struct {
     const char *zNeedle, *zArgs;

@@ -140,6 +140,7 @@ static const TextParam aParam[] = {
     {"vg_watch", 3, NAME, "the target table", "SELECT vg_watch('visits', %s, '{\"text\": \"body\"}')", "notes|x"},
     {"vg_watch", 3, JSON, "the options", "SELECT vg_watch('visits', 'notes', %s)", "{\"text\": \"body|\"}"},
     {"vg_unwatch", 1, NAME, "the source table", "SELECT vg_unwatch(%s)", "visits|x"},
+    {"vg_watch_drain", 0, NONE, 0, 0, 0},
     {"vg_search", 4, NAME, "the table", "SELECT * FROM vg_search(%s, 'acme', 'fever', 5)", "notes|junk"},
     {"vg_search", 4, NAME, "tenant_id", "SELECT * FROM vg_search('notes', %s, 'fever', 5)", "acme|evil"},
     {"vg_search", 4, BODY, 0,
