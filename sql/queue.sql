@@ -4,7 +4,8 @@
 -- for tools that read schemas (tests/sql/test_queue.c checks they agree).
 --
 -- vg_queue: one row per (tenant_id, content_type, content_id).  Times are
--- seconds since 1970 (REAL).  content_hash is the BLAKE2b-256 of the item's
+-- seconds since 1970 (REAL); finished_at is when an attempt last ended
+-- (done, failed or dead), for vg_queue_stats' rates.  content_hash is the BLAKE2b-256 of the item's
 -- text (already sanitized); attempts counts claims; lease_until and
 -- worker_id are set while processing.  vg_queue_due holds the claimable
 -- items in claim order, so that a claim reads only the rows it takes;
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS main.vg_queue(
   attempts INTEGER NOT NULL DEFAULT 0,
   max_attempts INTEGER NOT NULL,
   last_error TEXT,
+  finished_at REAL,
   UNIQUE (tenant_id, content_type, content_id)
 );
 CREATE INDEX IF NOT EXISTS main.vg_queue_due ON vg_queue(

@@ -201,10 +201,10 @@ int vg_queue_claim_json(sqlite3 *db, const char *zWorker, double now, double lea
 /* Store the item's vectors, one per chunk (aVec: nChunk * dims floats;
 ** chunk k is it->zContent's bytes aStart[k] to aEnd[k]), in place of those
 ** it stored before, and mark it done, which erases its text from
-** vg_queue_text (the trigger vg_queue_erase_finished).  The caller holds the
-** transaction. */
+** vg_queue_text (the trigger vg_queue_erase_finished), finished at now.  The
+** caller holds the transaction. */
 int vg_queue_store(sqlite3 *db, const VgQueueItem *it, const VgTableDef *pDef, int nChunk, const float *aVec,
-                   const int *aStart, const int *aEnd);
+                   const int *aStart, const int *aEnd, double now);
 
 /* Does worker zWorker still hold item id from the claim that made its
 ** attempts count nAttempts?  (Its lease may have run out and passed on.) */

@@ -242,7 +242,7 @@ static const char zClaimJson[] = CLAIM_UPDATE ","
 ** each time. */
 static const char zBury[] =
     "UPDATE main.vg_queue SET status = 'dead', last_error = 'the lease ran out ' || attempts ||"
-    " ' times (the worker stopped)', worker_id = NULL, lease_until = NULL"
+    " ' times (the worker stopped)', worker_id = NULL, lease_until = NULL, finished_at = ?1"
     " WHERE status = 'processing' AND lease_until <= ?1 AND attempts >= max_attempts";
 
 typedef struct Claimed {
@@ -480,7 +480,7 @@ static int delete_old_vectors(sqlite3 *db, sqlite3_int64 id) {
 }
 
 int vg_queue_store(sqlite3 *db, const VgQueueItem *it, const VgTableDef *pDef, int nChunk, const float *aVec,
-                   const int *aStart, const int *aEnd) {
+                   const int *aStart, const int *aEnd, double now) {
   int rc = delete_old_vectors(db, it->id);
   char *zSql = rc == SQLITE_OK ? insert_sql(it, pDef) : 0;
   if (rc == SQLITE_OK && zSql == 0) rc = SQLITE_NOMEM;
@@ -520,8 +520,8 @@ int vg_queue_store(sqlite3 *db, const VgQueueItem *it, const VgTableDef *pDef, i
   sqlite3_finalize(pLink);
   sqlite3_free(zSql);
   if (rc == SQLITE_OK) {
-    char *zDone = sqlite3_mprintf("UPDATE main.vg_queue SET status = 'done', lease_until = NULL, last_error = NULL"
-                                  " WHERE id = %lld", it->id);
+    char *zDone = sqlite3_mprintf("UPDATE main.vg_queue SET status = 'done', lease_until = NULL, last_error = NULL,"
+                                  " finished_at = %!.17g WHERE id = %lld", now, it->id);
     rc = zDone ? sqlite3_exec(db, zDone, 0, 0, 0) : SQLITE_NOMEM;
     sqlite3_free(zDone);
   }
@@ -536,14 +536,15 @@ int vg_queue_record_failure(sqlite3 *db, const QueueConn *q, const VgQueueItem *
   sqlite3_stmt *p = 0;
   int rc = sqlite3_prepare_v2(db,
                               "UPDATE main.vg_queue SET status = ?2, scheduled_for = ?3, last_error = ?4,"
-                              " lease_until = NULL, worker_id = CASE WHEN ?2 = 'dead' THEN worker_id END"
-                              " WHERE id = ?1",
+                              " lease_until = NULL, worker_id = CASE WHEN ?2 = 'dead' THEN worker_id END,"
+                              " finished_at = ?5 WHERE id = ?1",
                               -1, &p, 0);
   if (rc == SQLITE_OK) {
     sqlite3_bind_int64(p, 1, it->id);
     sqlite3_bind_text(p, 2, vg_item_status_name(status), -1, SQLITE_STATIC);
     sqlite3_bind_double(p, 3, retryAt);
     sqlite3_bind_text(p, 4, zError ? zError : "failed", -1, SQLITE_STATIC);
+    sqlite3_bind_double(p, 5, vg_queue_now(q));
     sqlite3_step(p);
     rc = sqlite3_finalize(p);
   }

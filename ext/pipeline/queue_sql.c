@@ -227,7 +227,7 @@ static int item_for_finish(sqlite3 *db, const Finish *f, VgQueueItem *it, char *
 
 /* Store the embedding of item it (checked against its table) and mark it
 ** done; *pzErr says why not. */
-static int complete_item(sqlite3 *db, const VgQueueItem *it, sqlite3_value *pEmbedding, char **pzErr) {
+static int complete_item(sqlite3 *db, const VgQueueItem *it, sqlite3_value *pEmbedding, double now, char **pzErr) {
   VgTableDef *pDef = 0;
   float *aVec = 0;
   int nDims = 0;
@@ -247,7 +247,7 @@ static int complete_item(sqlite3 *db, const VgQueueItem *it, sqlite3_value *pEmb
   }
   if (rc == SQLITE_OK) {
     int iStart = 0, iEnd = it->nContent;
-    rc = vg_queue_store(db, it, pDef, 1, aVec, &iStart, &iEnd);
+    rc = vg_queue_store(db, it, pDef, 1, aVec, &iStart, &iEnd, now);
     if (rc != SQLITE_OK && rc != SQLITE_NOMEM) *pzErr = sqlite3_mprintf("item %lld: %s", it->id, sqlite3_errmsg(db));
   }
   sqlite3_free(aVec);
@@ -261,7 +261,7 @@ static int complete_work(sqlite3 *db, void *pArg, char **pzErr) {
   Finish *f = pArg;
   VgQueueItem it;
   int rc = item_for_finish(db, f, &it, pzErr);
-  if (rc == SQLITE_OK) rc = complete_item(db, &it, f->pArg, pzErr);
+  if (rc == SQLITE_OK) rc = complete_item(db, &it, f->pArg, vg_queue_now(f->q), pzErr);
   vg_queue_item_clear(&it);
   return rc;
 }
@@ -302,21 +302,41 @@ static void fn_queue_fail(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
 
 /* ---- vg_queue_stats ----------------------------------------------------- */
 
+/* Rates are over the last minute: items done (processed) or failed in it,
+** per second; the time to empty is the open items at that rate (NULL when
+** nothing was done in the last minute and items are open). */
+#define STATS_RATES(DONE, FAILED, OPEN)                                                            \
+  "'processed_last_minute', " DONE ", 'failed_last_minute', " FAILED ","                        \
+  " 'items_per_second', round(" DONE " / 60.0, 3),"                                             \
+  " 'eta_seconds', CASE WHEN " OPEN " = 0 THEN 0.0 WHEN " DONE " = 0 THEN NULL"                 \
+  "  ELSE round(" OPEN " * 60.0 / " DONE ", 1) END"
 static const char zStats[] =
     "WITH q AS (SELECT * FROM main.vg_queue WHERE ?1 IS NULL OR tenant_id = ?1),"
-    " open AS (SELECT * FROM q WHERE status IN ('pending', 'processing', 'failed'))"
+    " open AS (SELECT * FROM q WHERE status IN ('pending', 'processing', 'failed')),"
+    " per AS (SELECT target_table AS t, count(*) FILTER (WHERE status = 'pending') AS pending,"
+    "   count(*) FILTER (WHERE status = 'processing') AS processing,"
+    "   count(*) FILTER (WHERE status = 'done') AS done, count(*) FILTER (WHERE status = 'failed') AS failed,"
+    "   count(*) FILTER (WHERE status = 'dead') AS dead,"
+    "   count(*) FILTER (WHERE status = 'done' AND finished_at > ?2 - 60) AS done_1m,"
+    "   count(*) FILTER (WHERE status IN ('failed', 'dead') AND finished_at > ?2 - 60) AS failed_1m"
+    "   FROM q GROUP BY target_table),"
+    " total AS (SELECT coalesce(sum(pending), 0) AS pending, coalesce(sum(processing), 0) AS processing,"
+    "   coalesce(sum(done), 0) AS done, coalesce(sum(failed), 0) AS failed, coalesce(sum(dead), 0) AS dead,"
+    "   coalesce(sum(done_1m), 0) AS done_1m, coalesce(sum(failed_1m), 0) AS failed_1m FROM per)"
     " SELECT json_object("
-    " 'by_status', (SELECT json_object('pending', count(*) FILTER (WHERE status = 'pending'),"
-    "   'processing', count(*) FILTER (WHERE status = 'processing'),"
-    "   'done', count(*) FILTER (WHERE status = 'done'),"
-    "   'failed', count(*) FILTER (WHERE status = 'failed'),"
-    "   'dead', count(*) FILTER (WHERE status = 'dead')) FROM q),"
+    " 'by_status', json_object('pending', pending, 'processing', processing, 'done', done, 'failed', failed,"
+    "   'dead', dead),"
     " 'by_priority', (SELECT json_object('high', count(*) FILTER (WHERE priority = 'high'),"
     "   'medium', count(*) FILTER (WHERE priority = 'medium'),"
     "   'low', count(*) FILTER (WHERE priority = 'low')) FROM open),"
     " 'oldest_pending_age', (SELECT ?2 - min(queued_at) FROM q WHERE status IN ('pending', 'failed')),"
     " 'attempts', (SELECT json_group_object(attempts, n) FROM (SELECT attempts, count(*) AS n FROM q"
-    "   GROUP BY attempts ORDER BY attempts)))";
+    "   GROUP BY attempts ORDER BY attempts)),"
+    " " STATS_RATES("done_1m", "failed_1m", "(pending + processing + failed)") ","
+    " 'tables', (SELECT json_group_object(t, json_object('pending', pending, 'processing', processing,"
+    "   'done', done, 'failed', failed, 'dead', dead, "
+    STATS_RATES("done_1m", "failed_1m", "(pending + processing + failed)") ")) FROM per))"
+    " FROM total";
 
 static void fn_queue_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   QueueConn *q = sqlite3_user_data(ctx);

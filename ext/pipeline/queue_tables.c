@@ -70,6 +70,7 @@ static const char zSchema[] =
     "  attempts INTEGER NOT NULL DEFAULT 0,\n"
     "  max_attempts INTEGER NOT NULL,\n"
     "  last_error TEXT,\n"
+    "  finished_at REAL,\n"
     "  UNIQUE (tenant_id, content_type, content_id)\n"
     ");\n"
     "CREATE INDEX IF NOT EXISTS main.vg_queue_due ON vg_queue(\n"
@@ -186,8 +187,12 @@ static int exec_atomic(sqlite3 *db, const char *zSql) {
 
 int vg_queue_ensure(sqlite3 *db, char **pzErr) {
   /* The schema is made all at once, so vg_queue_text stands for all of
-  ** it; a database made by an older version gets the tables it lacks. */
-  if (vg_has_table(db, "vg_queue_text", 0)) return SQLITE_OK;
+  ** it; a database made by an older version gets the tables it lacks, and
+  ** the column added since (an ALTER that rewrites nothing). */
+  if (vg_has_table(db, "vg_queue_text", 0)) {
+    if (vg_has_table(db, "vg_queue", "finished_at")) return SQLITE_OK;
+    return exec_atomic(db, "ALTER TABLE main.vg_queue ADD COLUMN finished_at REAL");
+  }
   if (vg_has_table(db, "vg_queue", "content")) {
     *pzErr = sqlite3_mprintf("%s", zOldQueue);
     return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;

@@ -19,6 +19,7 @@
 #include "pipeline/pipeline.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "embed/embed.h"
 
@@ -304,7 +305,7 @@ static int run_finish_item(sqlite3 *db, QueueConn *q, const char *zWorker, RunIt
   }
   int bSavepoint = sqlite3_exec(db, "SAVEPOINT vg_queue_run_item", 0, 0, 0) == SQLITE_OK;
   if (r->zError == 0) {
-    rc = vg_queue_store(db, &r->it, r->pCfg->pDef, r->nChunk, r->aVec, r->aStart, r->aEnd);
+    rc = vg_queue_store(db, &r->it, r->pCfg->pDef, r->nChunk, r->aVec, r->aStart, r->aEnd, vg_queue_now(q));
     if (rc == SQLITE_OK) {
       t->nDone++;
       t->nChunks += r->nChunk;
@@ -327,31 +328,150 @@ static int run_finish_item(sqlite3 *db, QueueConn *q, const char *zWorker, RunIt
   return rc;
 }
 
-static void run_result(sqlite3_context *ctx, const RunTally *t, const RunItem *a, int n, const char *zWaiting,
-                       VgWatchTally *pWatch) {
-  sqlite3_str *out = sqlite3_str_new(sqlite3_context_db_handle(ctx));
-  sqlite3_str_appendf(out,
-                      "{\"claimed\":%d,\"done\":%d,\"failed\":%d,\"dead\":%d,\"lost\":%d,\"chunks\":%d,\"errors\":[",
-                      t->nClaimed, t->nDone, t->nFailed, t->nDead, t->nLost, t->nChunks);
-  int nErr = 0;
-  for (int i = 0; i < n; i++) {
-    if (a[i].zError == 0) continue;
-    sqlite3_str_appendf(out, "%s{\"id\":%lld,\"error\":", nErr++ ? "," : "", a[i].it.id);
-    vg_str_append_json(out, a[i].zError, -1);
-    sqlite3_str_appendall(out, "}");
-  }
-  sqlite3_str_appendf(out, "],\"waiting\":[%s],\"watched\":", zWaiting ? zWaiting : "");
-  vg_watch_tally_json(out, pWatch);
-  sqlite3_str_appendall(out, "}");
-  vg_result_str(ctx, out);
-}
-
-/* Store the results of the run under one transaction. */
+/* Store the results of a batch under one transaction. */
 static int run_store(sqlite3 *db, QueueConn *q, const char *zWorker, RunItem *a, int n, RunTally *t) {
   VgTxn mode;
   int rc = vg_txn_begin(db, vg_queue_sweep, &mode);
   for (int i = 0; rc == SQLITE_OK && i < n; i++) rc = run_finish_item(db, q, zWorker, &a[i], t);
   return vg_txn_end(db, mode, rc);
+}
+
+/* What a run does, from its arguments. */
+typedef struct RunPlan {
+  int n;                 /* items to claim at most */
+  const char *zWorker;
+  int nBatch;            /* items claimed, embedded and stored at a time */
+  char *zProgress;       /* the SQL function told of each batch, or 0 */
+} RunPlan;
+
+/* How many items a batch takes by default: a commit each, so that other
+** connections see the run advance, and the memory of that many items. */
+#define RUN_BATCH 256
+
+/* One batch: claim up to nWant items (none of the tables in zSkip), embed
+** them, store the results; counts into t, errors onto pErrors (a JSON
+** list's items), the items claimed into *pnClaimed. */
+static int run_batch(sqlite3 *db, QueueConn *q, const RunPlan *plan, const char *zSkip, int nWant, RunTally *t,
+                     sqlite3_str *pErrors, int *pnClaimed) {
+  sqlite3_int64 *aId = 0;
+  int nId = 0;
+  int rc = vg_queue_claim_ids(db, plan->zWorker, vg_queue_now(q), VG_QUEUE_LEASE, nWant, zSkip, &aId, &nId);
+  *pnClaimed = nId;
+  RunItem *a = rc == SQLITE_OK && nId > 0 ? sqlite3_malloc64(sizeof(RunItem) * (size_t)nId) : 0;
+  if (rc == SQLITE_OK && nId > 0 && a == 0) rc = SQLITE_NOMEM;
+  if (a) memset(a, 0, sizeof(RunItem) * (size_t)nId);
+  ConfigCache cache = {0, 0};
+  t->nClaimed += nId;
+  for (int i = 0; rc == SQLITE_OK && i < nId; i++) rc = run_prepare(db, q, &cache, aId[i], &a[i]);
+  if (rc == SQLITE_OK && nId > 0) rc = run_embed(q, a, nId);
+  if (rc == SQLITE_OK && nId > 0) rc = run_store(db, q, plan->zWorker, a, nId, t);
+  /* On an error here the claimed items stay leased, and come back when
+  ** their leases run out. */
+  for (int i = 0; rc == SQLITE_OK && i < nId; i++) {
+    if (a[i].zError == 0) continue;
+    sqlite3_str_appendf(pErrors, "%s{\"id\":%lld,\"error\":", sqlite3_str_length(pErrors) ? "," : "", a[i].it.id);
+    vg_str_append_json(pErrors, a[i].zError, -1);
+    sqlite3_str_appendall(pErrors, "}");
+  }
+  for (int i = 0; a && i < nId; i++) run_item_clear(&a[i]);
+  config_cache_clear(&cache);
+  sqlite3_free(a);
+  sqlite3_free(aId);
+  return rc;
+}
+
+static double monotonic_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Tell the progress function how the run stands: SELECT fn(json).  It
+** returning 0 (or false) asks the run to stop, into *pbStop. */
+static int run_progress(sqlite3 *db, const RunPlan *plan, const RunTally *t, double elapsed, int *pbStop,
+                        char **pzErr) {
+  sqlite3_stmt *p = 0;
+  int rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM main.vg_queue WHERE status IN ('pending', 'processing', 'failed')",
+                              -1, &p, 0);
+  sqlite3_int64 nOpen = 0;
+  if (rc == SQLITE_OK && sqlite3_step(p) == SQLITE_ROW) nOpen = sqlite3_column_int64(p, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_finalize(p);
+  if (rc != SQLITE_OK) return rc;
+  double rate = elapsed > 0 ? (t->nDone + t->nFailed + t->nDead) / elapsed : 0;
+  char zEta[32];
+  /* sqlite3_snprintf: a '.' whatever the locale. */
+  if (rate > 0) sqlite3_snprintf(sizeof zEta, zEta, "%.1f", (double)nOpen / rate);
+  else sqlite3_snprintf(sizeof zEta, zEta, "%s", nOpen ? "null" : "0.0");
+  char *zFull = sqlite3_mprintf("{\"claimed\":%d,\"done\":%d,\"failed\":%d,\"dead\":%d,\"lost\":%d,\"chunks\":%d,"
+                                "\"asked\":%d,\"open\":%lld,\"elapsed_seconds\":%.3f,\"items_per_second\":%.3f,"
+                                "\"eta_seconds\":%s}",
+                                t->nClaimed, t->nDone, t->nFailed, t->nDead, t->nLost, t->nChunks, plan->n, nOpen,
+                                elapsed, rate, zEta);
+  char *zSql = sqlite3_mprintf("SELECT \"%w\"(?1)", plan->zProgress);
+  if (zFull == 0 || zSql == 0) rc = SQLITE_NOMEM;
+  if (rc == SQLITE_OK && sqlite3_prepare_v2(db, zSql, -1, &p, 0) != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("progress function \"%s\": %s (register a function of one argument with that name: "
+                             "sqlite3_create_function, or your driver's create_function)",
+                             plan->zProgress, sqlite3_errmsg(db));
+    rc = SQLITE_ERROR;
+  }
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(p, 1, zFull, -1, SQLITE_STATIC);
+    if (sqlite3_step(p) == SQLITE_ROW) {
+      int eType = sqlite3_column_type(p, 0);
+      *pbStop = (eType == SQLITE_INTEGER || eType == SQLITE_FLOAT) && sqlite3_column_double(p, 0) == 0.0;
+    }
+    if (sqlite3_finalize(p) != SQLITE_OK) {
+      *pzErr = sqlite3_mprintf("progress function \"%s\" failed: %s", plan->zProgress, sqlite3_errmsg(db));
+      rc = SQLITE_ERROR;
+    }
+  }
+  sqlite3_free(zFull);
+  sqlite3_free(zSql);
+  return rc;
+}
+
+/* options_json: {"batch": items, "progress": "function"}; 0 or an error. */
+static char *run_options(sqlite3 *db, sqlite3_value *pOptions, RunPlan *plan) {
+  const char *zJson = 0;
+  char *zErr = 0;
+  if (vg_text_value(pOptions, "the options", VG_TEXT_JSON, &zJson, 0, &zErr) != SQLITE_OK) {
+    return zErr ? zErr : sqlite3_mprintf("out of memory");
+  }
+  sqlite3_stmt *p = 0;
+  if (sqlite3_prepare_v2(db, "SELECT json_type(?1) = 'object', f.key, f.type, f.value FROM (SELECT 1)"
+                             " LEFT JOIN json_each(?1) AS f", -1, &p, 0) != SQLITE_OK) {
+    return sqlite3_mprintf("%s", sqlite3_errmsg(db));
+  }
+  sqlite3_bind_text(p, 1, zJson, -1, SQLITE_STATIC);
+  while (zErr == 0 && sqlite3_step(p) == SQLITE_ROW) {
+    const char *zKey = (const char *)sqlite3_column_text(p, 1);
+    const char *zType = (const char *)sqlite3_column_text(p, 2);
+    if (!sqlite3_column_int(p, 0)) {
+      zErr = sqlite3_mprintf("the options must be a JSON object, such as '{\"progress\": \"show_progress\"}'");
+    } else if (zKey == 0) {
+      break; /* {} */
+    } else if (strcmp(zKey, "batch") == 0) {
+      sqlite3_int64 nBatch = sqlite3_column_int64(p, 3);
+      if (strcmp(zType, "integer") != 0 || nBatch < 1 || nBatch > 10000) {
+        zErr = sqlite3_mprintf("batch must be a whole number from 1 to 10000 (items claimed, embedded and stored "
+                               "at a time); got %s",
+                               sqlite3_column_text(p, 3));
+      }
+      plan->nBatch = (int)nBatch;
+    } else if (strcmp(zKey, "progress") == 0) {
+      const char *zFunc = (const char *)sqlite3_column_text(p, 3);
+      if (strcmp(zType, "text") != 0 || zFunc == 0 || zFunc[0] == 0) {
+        zErr = sqlite3_mprintf("progress must be the name of an SQL function of one argument");
+      } else if ((plan->zProgress = sqlite3_mprintf("%s", zFunc)) == 0) {
+        zErr = sqlite3_mprintf("out of memory");
+      }
+    } else {
+      zErr = sqlite3_mprintf("unknown option \"%s\" (options: batch, progress)", zKey);
+    }
+  }
+  sqlite3_finalize(p);
+  return zErr;
 }
 
 static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -362,28 +482,46 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     vg_result_errorf(ctx, "vg_queue_run", "n must be a whole number from 1 to 10000");
     return;
   }
-  const char *zWorker = q->zRunWorker;
-  if (argc > 1 && (zWorker = vg_text_arg(ctx, "vg_queue_run", argv[1], "worker_id", VG_TEXT_NONEMPTY, 0)) == 0) {
+  RunPlan plan = {(int)n, q->zRunWorker, RUN_BATCH, 0};
+  /* worker_id NULL, when options follow, is the connection's own. */
+  if (argc > 1 && !(argc > 2 && sqlite3_value_type(argv[1]) == SQLITE_NULL) &&
+      (plan.zWorker = vg_text_arg(ctx, "vg_queue_run", argv[1], "worker_id", VG_TEXT_NONEMPTY, 0)) == 0) {
     return;
   }
-  sqlite3_int64 *aId = 0;
-  int nId = 0;
-  char *zErr = 0;
+  char *zErr = argc > 2 && sqlite3_value_type(argv[2]) != SQLITE_NULL ? run_options(db, argv[2], &plan) : 0;
+  if (zErr) {
+    vg_result_errorf(ctx, "vg_queue_run", "%s", zErr);
+    sqlite3_free(zErr);
+    sqlite3_free(plan.zProgress);
+    return;
+  }
   char *zSkip = 0;
   RunWaiting wait = {sqlite3_str_new(0), 0, 0};
   VgWatchTally watch;
   memset(&watch, 0, sizeof watch);
+  RunTally t = {0, 0, 0, 0, 0, 0};
+  sqlite3_str *pErrors = sqlite3_str_new(0);
+  double start = monotonic_seconds();
   int rc = vg_queue_ensure(db, &zErr);
   /* The watched tables' changes first, so that this run embeds them. */
   if (rc == SQLITE_OK) rc = vg_watch_drain(db, &watch);
-  double now = vg_queue_now(q); /* after the drain: what it enqueued is due */
-  if (rc == SQLITE_OK) rc = run_skipped_tables(db, q, now, &zSkip, &wait);
-  if (rc == SQLITE_OK) rc = vg_queue_claim_ids(db, zWorker, now, VG_QUEUE_LEASE, (int)n, zSkip, &aId, &nId);
+  if (rc == SQLITE_OK) rc = run_skipped_tables(db, q, vg_queue_now(q), &zSkip, &wait);
+  for (int nLeft = plan.n; rc == SQLITE_OK && nLeft > 0;) {
+    int nWant = nLeft < plan.nBatch ? nLeft : plan.nBatch, nGot = 0, bStop = 0;
+    rc = run_batch(db, q, &plan, zSkip, nWant, &t, pErrors, &nGot);
+    nLeft -= nGot;
+    if (rc == SQLITE_OK && nGot > 0 && plan.zProgress) {
+      rc = run_progress(db, &plan, &t, monotonic_seconds() - start, &bStop, &zErr);
+    }
+    if (nGot < nWant || bStop) break;
+  }
   sqlite3_free(zSkip);
   int rcWait = sqlite3_str_errcode(wait.pJson);
   char *zWaiting = sqlite3_str_finish(wait.pJson); /* 0 when empty */
-  if (rc == SQLITE_OK) rc = rcWait;
-  if (rc == SQLITE_OK && nId == 0 && wait.nItems > 0) {
+  int rcErrors = sqlite3_str_errcode(pErrors);
+  char *zErrors = sqlite3_str_finish(pErrors); /* 0 when empty */
+  if (rc == SQLITE_OK) rc = rcWait ? rcWait : rcErrors;
+  if (rc == SQLITE_OK && t.nClaimed == 0 && wait.nItems > 0) {
     /* Nothing else to do: the items waiting for a model this connection
     ** lacks are the run's failure, not a silent zero. */
     zErr = wait.zErr;
@@ -391,28 +529,24 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     rc = SQLITE_ERROR;
   }
   sqlite3_free(wait.zErr);
-  RunItem *a = rc == SQLITE_OK ? sqlite3_malloc64(sizeof(RunItem) * (size_t)(nId > 0 ? nId : 1)) : 0;
-  if (rc == SQLITE_OK && a == 0) rc = SQLITE_NOMEM;
-  if (a) memset(a, 0, sizeof(RunItem) * (size_t)(nId > 0 ? nId : 1));
-  RunTally t = {nId, 0, 0, 0, 0, 0};
-  ConfigCache cache = {0, 0};
-  for (int i = 0; rc == SQLITE_OK && i < nId; i++) rc = run_prepare(db, q, &cache, aId[i], &a[i]);
-  if (rc == SQLITE_OK) rc = run_embed(q, a, nId);
-  if (rc == SQLITE_OK) rc = run_store(db, q, zWorker, a, nId, &t);
-  /* On an error here the claimed items stay leased, and come back when
-  ** their leases run out. */
   if (rc == SQLITE_OK) {
-    run_result(ctx, &t, a, nId, zWaiting, &watch);
+    sqlite3_str *out = sqlite3_str_new(db);
+    sqlite3_str_appendf(out,
+                        "{\"claimed\":%d,\"done\":%d,\"failed\":%d,\"dead\":%d,\"lost\":%d,\"chunks\":%d,"
+                        "\"errors\":[%s],\"waiting\":[%s],\"watched\":",
+                        t.nClaimed, t.nDone, t.nFailed, t.nDead, t.nLost, t.nChunks, zErrors ? zErrors : "",
+                        zWaiting ? zWaiting : "");
+    vg_watch_tally_json(out, &watch);
+    sqlite3_str_appendall(out, "}");
+    vg_result_str(ctx, out);
     sqlite3_free(zErr);
   } else {
     vg_result_failure(ctx, "vg_queue_run", db, rc, zErr);
   }
-  for (int i = 0; a && i < nId; i++) run_item_clear(&a[i]);
-  config_cache_clear(&cache);
   vg_watch_tally_clear(&watch);
   sqlite3_free(zWaiting);
-  sqlite3_free(a);
-  sqlite3_free(aId);
+  sqlite3_free(zErrors);
+  sqlite3_free(plan.zProgress);
 }
 
 /* What ext/vecguard.c registers for vg_queue_run (pipeline.h), with the
@@ -420,5 +554,6 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 const VgFunction vg_worker_functions[] = {
     {"vg_queue_run", 1, VG_FUNC_DIRECT, fn_queue_run},
     {"vg_queue_run", 2, VG_FUNC_DIRECT, fn_queue_run},
+    {"vg_queue_run", 3, VG_FUNC_DIRECT, fn_queue_run},
     {0, 0, 0, 0},
 };

@@ -116,7 +116,7 @@ static void test_override_every_queue_function(void **state) {
   sqlite3_stmt *p = tdb_prepare(db, "SELECT name, narg FROM pragma_function_list WHERE name IN ('vg_queue_init',"
                                     " 'vg_queue_clock', 'vg_enqueue', 'vg_queue_claim', 'vg_queue_complete',"
                                     " 'vg_queue_fail', 'vg_queue_stats', 'vg_configure', 'vg_ingest',"
-                                    " 'vg_queue_run', 'vg_watch', 'vg_unwatch')");
+                                    " 'vg_queue_run', 'vg_watch', 'vg_unwatch', 'vg_watch_drain')");
   char *azName[32];
   int anArg[32], n = 0;
   while (sqlite3_step(p) == SQLITE_ROW && n < 32) {
@@ -124,7 +124,7 @@ static void test_override_every_queue_function(void **state) {
     anArg[n++] = sqlite3_column_int(p, 1);
   }
   sqlite3_finalize(p);
-  assert_int_equal(n, 23);
+  assert_int_equal(n, 25);
   for (int i = 0; i < n; i++) {
     override(db, azName[i], anArg[i]);
     sqlite3_free(azName[i]);

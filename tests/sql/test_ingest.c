@@ -544,6 +544,99 @@ static void test_end_to_end_no_pii_in_file(void **state) {
   sqlite3_free(zPath);
 }
 
+/* ---- progress ------------------------------------------------------------ */
+
+/* What the progress function saw: each call's JSON, and what a second
+** connection on the same file counted done at that moment. */
+typedef struct Progress {
+  sqlite3 *other;
+  int nCall, nStopAt;
+  int bRaise;
+  char azSeen[16][400];
+  int anDoneElsewhere[16];
+} Progress;
+
+static void progress_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  Progress *p = sqlite3_user_data(ctx);
+  if (p->bRaise) {
+    sqlite3_result_error(ctx, "the user pressed cancel", -1);
+    return;
+  }
+  if (p->nCall < 16) {
+    snprintf(p->azSeen[p->nCall], sizeof p->azSeen[0], "%s", (const char *)sqlite3_value_text(argv[0]));
+    p->anDoneElsewhere[p->nCall] = (int)tdb_int(p->other, "SELECT count(*) FROM vg_queue WHERE status = 'done'");
+  }
+  p->nCall++;
+  sqlite3_result_int(ctx, p->nCall == p->nStopAt ? 0 : 1);
+}
+
+static void test_run_progress(void **state) {
+  (void)state;
+  char *zPath = tdb_temp_path("progress.db");
+  sqlite3 *db = pipeline_db(zPath);
+  tdb_exec(db, "PRAGMA journal_mode = wal");
+  Progress pr;
+  memset(&pr, 0, sizeof pr);
+  pr.other = tdb_open(zPath);
+  assert_int_equal(sqlite3_create_function(db, "on_progress", 1, SQLITE_UTF8, &pr, progress_fn, 0, 0), SQLITE_OK);
+  tdb_exec(db, "SELECT count(vg_ingest('notes', 'acme', 'note', value, 'note number ' || value)) FROM"
+               " (WITH RECURSIVE s(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM s WHERE value < 350) SELECT value FROM s)");
+  /* 350 items in batches of 100: four calls, counts running on, and each
+  ** batch committed (another connection sees it done). */
+  tdb_expect_text(db, "350|350",
+                  "SELECT r ->> 'claimed' || '|' || (r ->> 'done') FROM (SELECT vg_queue_run(1000, NULL,"
+                  " '{\"batch\": 100, \"progress\": \"on_progress\"}') AS r)");
+  assert_int_equal(pr.nCall, 4);
+  static const int anWant[] = {100, 200, 300, 350};
+  for (int i = 0; i < 4; i++) {
+    char zWant[128];
+    snprintf(zWant, sizeof zWant, "{\"claimed\":%d,\"done\":%d,\"failed\":0,\"dead\":0,\"lost\":0,\"chunks\":%d,"
+             "\"asked\":1000,\"open\":%d,", anWant[i], anWant[i], anWant[i], 350 - anWant[i]);
+    if (strncmp(pr.azSeen[i], zWant, strlen(zWant)) != 0) fail_msg("call %d: %s\nwant %s...", i, pr.azSeen[i], zWant);
+    assert_int_equal(pr.anDoneElsewhere[i], anWant[i]);
+    assert_non_null(strstr(pr.azSeen[i], "\"items_per_second\":"));
+  }
+  assert_non_null(strstr(pr.azSeen[3], "\"eta_seconds\":0.0}"));
+  /* Returning 0 stops the run after that batch. */
+  tdb_exec(db, "SELECT count(vg_ingest('notes', 'acme', 'note', value, 'another note ' || value)) FROM"
+               " (WITH RECURSIVE s(value) AS (SELECT 1000 UNION ALL SELECT value + 1 FROM s WHERE value < 1049) SELECT value FROM s)");
+  memset(&pr.azSeen, 0, sizeof pr.azSeen);
+  pr.nCall = 0;
+  pr.nStopAt = 2;
+  tdb_expect_text(db, "20|30", "SELECT vg_queue_run(1000, NULL, '{\"batch\": 10, \"progress\": \"on_progress\"}')"
+                               " ->> 'claimed' || '|' || (SELECT count(*) FROM vg_queue WHERE status = 'pending')");
+  assert_int_equal(pr.nCall, 2);
+  /* Without a progress function, the same in one call. */
+  tdb_expect_text(db, "30", "SELECT vg_queue_run(1000, 'w2', '{\"batch\": 7}') ->> 'done'");
+  /* Errors: the function's own (the batches before it stay done), and the
+  ** options'. */
+  tdb_exec(db, "SELECT count(vg_ingest('notes', 'acme', 'note', value, 'late note ' || value)) FROM"
+               " (WITH RECURSIVE s(value) AS (SELECT 2000 UNION ALL SELECT value + 1 FROM s WHERE value < 2004) SELECT value FROM s)");
+  pr.bRaise = 1;
+  tdb_expect_error(db, "vg_queue_run: progress function \"on_progress\" failed: the user pressed cancel",
+                   "SELECT vg_queue_run(10, NULL, '{\"batch\": 2, \"progress\": \"on_progress\"}')");
+  tdb_expect_text(db, "2", "SELECT count(*) FROM vg_queue WHERE status = 'done' AND CAST(content_id AS INTEGER) >= 2000");
+  static const struct {
+    const char *zNeedle, *zOptions;
+  } a[] = {
+      {"vg_queue_run: progress function \"nope\": no such function: nope (register a function of one argument",
+       "{\"progress\": \"nope\"}"},
+      {"vg_queue_run: batch must be a whole number from 1 to 10000", "{\"batch\": 0}"},
+      {"vg_queue_run: batch must be a whole number from 1 to 10000", "{\"batch\": 2.5}"},
+      {"vg_queue_run: progress must be the name of an SQL function of one argument", "{\"progress\": 3}"},
+      {"vg_queue_run: unknown option \"every\" (options: batch, progress)", "{\"every\": 3}"},
+      {"vg_queue_run: the options must be a JSON object", "[1]"},
+  };
+  for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
+    tdb_expect_error(db, a[i].zNeedle, "SELECT vg_queue_run(10, NULL, %Q)", a[i].zOptions);
+  }
+  tdb_close(pr.other);
+  tdb_close(db);
+  tdb_remove_db(zPath);
+  sqlite3_free(zPath);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_configure),
@@ -555,6 +648,7 @@ int main(void) {
       cmocka_unit_test(test_search_matches_brute_force),
       cmocka_unit_test(test_watch),
       cmocka_unit_test(test_end_to_end_no_pii_in_file),
+      cmocka_unit_test(test_run_progress),
   };
   return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -458,7 +458,9 @@ static void test_stats(void **state) {
   (void)state;
   sqlite3 *db = queue_db();
   tdb_expect_text(db, "{\"by_status\":{\"pending\":0,\"processing\":0,\"done\":0,\"failed\":0,\"dead\":0},"
-                      "\"by_priority\":{\"high\":0,\"medium\":0,\"low\":0},\"oldest_pending_age\":null,\"attempts\":{}}",
+                      "\"by_priority\":{\"high\":0,\"medium\":0,\"low\":0},\"oldest_pending_age\":null,\"attempts\":{},"
+                      "\"processed_last_minute\":0,\"failed_last_minute\":0,\"items_per_second\":0.0,"
+                      "\"eta_seconds\":0.0,\"tables\":{}}",
                   "SELECT vg_queue_stats()");
   tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'a', 'x', NULL, 'high')");
   tdb_exec(db, "SELECT vg_queue_clock(1010)");
@@ -466,15 +468,46 @@ static void test_stats(void **state) {
   tdb_exec(db, "SELECT vg_enqueue('docs', 'beta', 'note', 'c', 'x')");
   tdb_exec(db, "SELECT vg_queue_claim('w', 1)");
   tdb_exec(db, "SELECT vg_queue_fail(1, 'no')");
+  /* The failure is in the last minute at 1069, not at 1100. */
+  tdb_exec(db, "SELECT vg_queue_clock(1069)");
+  tdb_expect_text(db, "1|null", "SELECT vg_queue_stats() ->> 'failed_last_minute' || '|' ||"
+                                " ifnull(vg_queue_stats() ->> 'eta_seconds', 'null')");
   tdb_exec(db, "SELECT vg_queue_clock(1100)");
-  tdb_expect_text(db, "{\"by_status\":{\"pending\":2,\"processing\":0,\"done\":0,\"failed\":1,\"dead\":0},"
-                      "\"by_priority\":{\"high\":1,\"medium\":1,\"low\":1},\"oldest_pending_age\":100.0,"
-                      "\"attempts\":{\"0\":2,\"1\":1}}",
-                  "SELECT vg_queue_stats()");
+  const char *zDocs3 = "\"tables\":{\"docs\":{\"pending\":2,\"processing\":0,\"done\":0,\"failed\":1,\"dead\":0,"
+                       "\"processed_last_minute\":0,\"failed_last_minute\":0,\"items_per_second\":0.0,"
+                       "\"eta_seconds\":null}}}";
+  char *zWant = sqlite3_mprintf("{\"by_status\":{\"pending\":2,\"processing\":0,\"done\":0,\"failed\":1,\"dead\":0},"
+                                "\"by_priority\":{\"high\":1,\"medium\":1,\"low\":1},\"oldest_pending_age\":100.0,"
+                                "\"attempts\":{\"0\":2,\"1\":1},\"processed_last_minute\":0,\"failed_last_minute\":0,"
+                                "\"items_per_second\":0.0,\"eta_seconds\":null,%s",
+                                zDocs3);
+  tdb_expect_text(db, zWant, "SELECT vg_queue_stats()");
+  sqlite3_free(zWant);
   tdb_expect_text(db, "{\"by_status\":{\"pending\":1,\"processing\":0,\"done\":0,\"failed\":0,\"dead\":0},"
                       "\"by_priority\":{\"high\":0,\"medium\":1,\"low\":0},\"oldest_pending_age\":90.0,"
-                      "\"attempts\":{\"0\":1}}",
+                      "\"attempts\":{\"0\":1},\"processed_last_minute\":0,\"failed_last_minute\":0,"
+                      "\"items_per_second\":0.0,\"eta_seconds\":null,\"tables\":{\"docs\":{\"pending\":1,"
+                      "\"processing\":0,\"done\":0,\"failed\":0,\"dead\":0,\"processed_last_minute\":0,"
+                      "\"failed_last_minute\":0,\"items_per_second\":0.0,\"eta_seconds\":null}}}",
                   "SELECT vg_queue_stats('beta')");
+  /* Two done at 1100, one item of another table open: at 1130, 2 items in
+  ** the last minute, 2/60 a second, the 1 open of docs in 30 s, all 2 open in 60 s; the other
+  ** table's has no rate. */
+  tdb_exec(db, "CREATE VIRTUAL TABLE memo USING vg_hnsw(embedding float[8], +content text)");
+  tdb_exec(db, "SELECT vg_enqueue('memo', '', 'memo', 'm', 'x')");
+  tdb_exec(db, "SELECT vg_queue_complete(value ->> 'id', vg_embed('x', 'hash:8')) FROM"
+               " json_each(vg_queue_claim('w', 2)) WHERE value ->> 'target_table' = 'docs'");
+  tdb_exec(db, "SELECT vg_queue_clock(1130)");
+  tdb_expect_text(db, "2|0.033|60.0|docs:2:0.033:30.0 memo:0:0.0:null",
+                  "SELECT s ->> 'processed_last_minute' || '|' || (s ->> 'items_per_second') || '|' ||"
+                  " (s ->> 'eta_seconds') || '|' || (SELECT group_concat(key || ':' ||"
+                  " (value ->> 'processed_last_minute') || ':' || (value ->> 'items_per_second') || ':' ||"
+                  " ifnull(value ->> 'eta_seconds', 'null'), ' ') FROM json_each(s -> 'tables'))"
+                  " FROM (SELECT vg_queue_stats() AS s)");
+  /* A minute on, the rate is gone. */
+  tdb_exec(db, "SELECT vg_queue_clock(1161)");
+  tdb_expect_text(db, "0|null", "SELECT vg_queue_stats() ->> 'processed_last_minute' || '|' ||"
+                                " ifnull(vg_queue_stats() ->> 'eta_seconds', 'null')");
   tdb_expect_error(db, "vg_queue_stats: tenant_id must be text", "SELECT vg_queue_stats(3)");
   tdb_close(db);
 }

@@ -133,6 +133,7 @@ static const TextParam aParam[] = {
     {"vg_queue_stats", 1, NAME, "tenant_id", "SELECT vg_queue_stats(%s)", "acme|evil"},
     {"vg_queue_run", 1, NONE, 0, 0, 0},
     {"vg_queue_run", 2, NAME, "worker_id", "SELECT vg_queue_run(1, %s)", "w1|x"},
+    {"vg_queue_run", 3, JSON, "the options", "SELECT vg_queue_run(1, NULL, %s)", "{\"batch\": 5|\"}"},
     /* the pipeline */
     {"vg_configure", 1, NAME, "the table", "SELECT vg_configure(%s)", "notes|junk"},
     {"vg_configure", 2, JSON, "the settings", "SELECT vg_configure('notes', %s)", "{\"model\": \"hash:16|\"}"},
