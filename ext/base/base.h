@@ -74,6 +74,14 @@ const char *vg_text_arg(sqlite3_context *ctx, const char *zFunc, sqlite3_value *
 ** 1 with *pOut set, or 0 for anything else (result.c). */
 int vg_int_value(sqlite3_value *v, sqlite3_int64 *pOut);
 
+/* What a value is, for "...; got ..." in errors: "the integer 5", "the
+** real 2.5", "the text 'abc'" (cut at 40 bytes), "a 3-byte blob", "NULL"
+** (result.c; sqlite3_free it). */
+char *vg_value_describe(sqlite3_value *v);
+
+/* The error "zFunc: zWant; got <what v is>" (result.c). */
+void vg_result_bad_value(sqlite3_context *ctx, const char *zFunc, const char *zWant, sqlite3_value *v);
+
 /* Does main hold table zTable (and its column zCol, unless 0)? (db.c) */
 int vg_has_table(sqlite3 *db, const char *zTable, const char *zCol);
 

@@ -17,6 +17,33 @@ static const char *type_phrase(int eType) {
   return eType >= 1 && eType <= 5 ? az[eType] : "another value";
 }
 
+char *vg_value_describe(sqlite3_value *v) {
+  int n = sqlite3_value_bytes(v);
+  switch (sqlite3_value_type(v)) {
+    case SQLITE_INTEGER:
+      return sqlite3_mprintf("the integer %lld", sqlite3_value_int64(v));
+    case SQLITE_FLOAT:
+      return sqlite3_mprintf("the real %!.17g", sqlite3_value_double(v));
+    case SQLITE_TEXT:
+      return sqlite3_mprintf("the text '%.*s%s'", n > 40 ? 40 : n,
+                             (const char *)sqlite3_value_text(v), n > 40 ? "..." : "");
+    case SQLITE_BLOB:
+      return sqlite3_mprintf("a %d-byte blob", n);
+    default:
+      return sqlite3_mprintf("NULL");
+  }
+}
+
+void vg_result_bad_value(sqlite3_context *ctx, const char *zFunc, const char *zWant, sqlite3_value *v) {
+  char *zGot = vg_value_describe(v);
+  if (zGot == 0) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  vg_result_errorf(ctx, zFunc, "%s; got %s", zWant, zGot);
+  sqlite3_free(zGot);
+}
+
 /* Offset of the first \u0000 escape in JSON text z[0, n), or -1.  Escaped
 ** backslashes are stepped over, so a literal "\\u0000" is not one. */
 static int json_nul_escape(const char *z, int n) {

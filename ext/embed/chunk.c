@@ -155,12 +155,17 @@ static int int_arg(sqlite3_value *p, int nLo, int nHi, int *pOut) {
 
 static int read_args(sqlite3_vtab_cursor *pCursor, int argc, sqlite3_value **argv) {
   ChunkCursor *pCur = (ChunkCursor *)pCursor;
-  if (!int_arg(argv[1], 1, CHUNK_MAX_TOKENS, &pCur->nMax)) {
-    return vg_tvf_error(pCursor->pVtab, "vg_chunk", "max_tokens must be a whole number from 1 to %d",
-                          CHUNK_MAX_TOKENS);
-  }
-  if (argc > 2 && !int_arg(argv[2], 0, pCur->nMax - 1, &pCur->nOverlap)) {
-    return vg_tvf_error(pCursor->pVtab, "vg_chunk", "overlap must be a whole number from 0 to max_tokens - 1");
+  int iBad = !int_arg(argv[1], 1, CHUNK_MAX_TOKENS, &pCur->nMax) ? 1
+             : argc > 2 && !int_arg(argv[2], 0, pCur->nMax - 1, &pCur->nOverlap) ? 2 : 0;
+  if (iBad) {
+    char *zGot = vg_value_describe(argv[iBad]);
+    int rc = zGot == 0 ? SQLITE_NOMEM
+             : iBad == 1 ? vg_tvf_error(pCursor->pVtab, "vg_chunk", "max_tokens must be a whole number from 1 to %d; got %s",
+                                        CHUNK_MAX_TOKENS, zGot)
+                         : vg_tvf_error(pCursor->pVtab, "vg_chunk",
+                                        "overlap must be a whole number from 0 to max_tokens - 1; got %s", zGot);
+    sqlite3_free(zGot);
+    return rc;
   }
   if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return SQLITE_DONE;
   const char *z = 0;

@@ -22,7 +22,12 @@ static int redact_text(sqlite3 *db, const VgNewItem *pNew, sqlite3_value *pConte
   if (rc != SQLITE_OK) return rc;
   sqlite3_bind_text(p, 1, pNew->zContent, pNew->nContent, SQLITE_STATIC);
   sqlite3_bind_text(p, 2, zRedact, -1, SQLITE_STATIC);
-  sqlite3_bind_value(p, 3, pContentId);
+  if (sqlite3_value_type(pContentId) == SQLITE_FLOAT) {
+    /* A whole REAL (vg_item_args took only those): audited as the integer. */
+    sqlite3_bind_int64(p, 3, (sqlite3_int64)sqlite3_value_double(pContentId));
+  } else {
+    sqlite3_bind_value(p, 3, pContentId);
+  }
   if (sqlite3_step(p) == SQLITE_ROW) {
     int bOom = 0;
     *pzOut = vg_column_dup(p, 0, &bOom);

@@ -151,6 +151,7 @@ typedef struct VgNewItem {
   int nContent;
   const char *zMetadata; /* a JSON object, or 0 */
   int priority;
+  char zIdBuf[24]; /* a whole REAL content_id as an integer's text */
 } VgNewItem;
 
 /* Check the arguments (table, tenant_id, content_type, content_id, text

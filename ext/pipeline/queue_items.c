@@ -84,12 +84,18 @@ int vg_item_args(sqlite3_context *ctx, const char *zFunc, const char *zText, int
     if (*apz[i] == 0) return 0;
   }
   int eId = sqlite3_value_type(argv[3]);
-  if (eId != SQLITE_TEXT && eId != SQLITE_INTEGER) {
-    vg_result_errorf(ctx, zFunc, "content_id must be text or an integer");
+  sqlite3_int64 iId = 0;
+  if (eId == SQLITE_FLOAT && vg_int_value(argv[3], &iId)) {
+    /* A whole number as drivers such as better-sqlite3 send it. */
+    sqlite3_snprintf(sizeof pNew->zIdBuf, pNew->zIdBuf, "%lld", iId);
+    pNew->zContentId = pNew->zIdBuf;
+  } else if (eId != SQLITE_TEXT && eId != SQLITE_INTEGER) {
+    vg_result_bad_value(ctx, zFunc, "content_id must be text or a whole number", argv[3]);
     return 0;
+  } else {
+    pNew->zContentId = eId == SQLITE_INTEGER ? (const char *)sqlite3_value_text(argv[3])
+                                             : vg_text_arg(ctx, zFunc, argv[3], "content_id", VG_TEXT_NAME, 0);
   }
-  pNew->zContentId = eId == SQLITE_INTEGER ? (const char *)sqlite3_value_text(argv[3])
-                                           : vg_text_arg(ctx, zFunc, argv[3], "content_id", VG_TEXT_NAME, 0);
   if (pNew->zContentId == 0) {
     if (eId == SQLITE_INTEGER) sqlite3_result_error_nomem(ctx);
     return 0;
@@ -414,7 +420,8 @@ int vg_queue_held(sqlite3 *db, sqlite3_int64 id, const char *zWorker, int nAttem
 /* INSERT of one vector row of item it into its table: the vector, the
 ** tenant in the partition key, and each other column from the item
 ** (content_type, content_id, chunk_index, content: the chunk's text,
-** metadata: the whole metadata object) or else from the metadata key of
+** metadata: the whole metadata object; a text primary key:
+** "content_type:content_id:chunk_index") or else from the metadata key of
 ** the column's name. */
 static char *insert_sql(const VgQueueItem *it, const VgTableDef *pDef) {
   sqlite3_str *s = sqlite3_str_new(0), *v = sqlite3_str_new(0);
@@ -437,6 +444,8 @@ static char *insert_sql(const VgQueueItem *it, const VgTableDef *pDef) {
       zValue = "?6";
     } else if (strcmp(c->zName, "metadata") == 0) {
       zValue = "?7"; /* the whole object, for vg_search's "$." filters */
+    } else if (c->bPrimaryKey && c->type == VG_TYPE_TEXT) {
+      zValue = "?3 || ':' || ?4 || ':' || ?5"; /* one key per chunk, stable across re-embeddings */
     }
     char *zPath = sqlite3_mprintf("$.\"%w\"", c->zName);
     sqlite3_str_appendf(v, i ? ", " : "");

@@ -143,7 +143,7 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   if (zWorker == 0) return;
   sqlite3_int64 nWant;
   if (!vg_int_value(argv[1], &nWant) || nWant < 1 || nWant > 10000) {
-    vg_result_errorf(ctx, "vg_queue_claim", "n must be a whole number from 1 to 10000");
+    vg_result_bad_value(ctx, "vg_queue_claim", "n must be a whole number from 1 to 10000", argv[1]);
     return;
   }
   double lease = VG_QUEUE_LEASE;
@@ -151,7 +151,7 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     int eType = sqlite3_value_type(argv[2]);
     lease = sqlite3_value_double(argv[2]);
     if ((eType != SQLITE_INTEGER && eType != SQLITE_FLOAT) || !(lease > 0 && lease <= 86400 * 7)) {
-      vg_result_errorf(ctx, "vg_queue_claim", "lease_seconds must be a number above 0 and at most 604800");
+      vg_result_bad_value(ctx, "vg_queue_claim", "lease_seconds must be a number above 0 and at most 604800", argv[2]);
       return;
     }
   }
@@ -193,7 +193,7 @@ typedef struct Finish {
 static int finish_args(sqlite3_context *ctx, const char *zFunc, int argc, sqlite3_value **argv, Finish *f) {
   const QueueConn *q = sqlite3_user_data(ctx);
   if (!vg_int_value(argv[0], &f->id)) {
-    vg_result_errorf(ctx, zFunc, "the item id must be an integer");
+    vg_result_bad_value(ctx, zFunc, "the item id must be an integer (vg_queue_claim's \"id\")", argv[0]);
     return 0;
   }
   f->q = q;

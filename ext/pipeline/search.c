@@ -499,7 +499,12 @@ static int read_args(SearchCursor *pCur, int idxNum, sqlite3_value **argv, const
   }
   sqlite3_int64 k;
   if (!vg_int_value(pCur->apArg[3], &k) || k < 1 || k > SEARCH_MAX_K) {
-    return vg_tvf_error(pCur->base.pVtab, "vg_search", "k must be a whole number from 1 to %d", SEARCH_MAX_K);
+    char *zGot = vg_value_describe(pCur->apArg[3]);
+    int rc = zGot ? vg_tvf_error(pCur->base.pVtab, "vg_search", "k must be a whole number from 1 to %d; got %s",
+                                 SEARCH_MAX_K, zGot)
+                  : SQLITE_NOMEM;
+    sqlite3_free(zGot);
+    return rc;
   }
   *pk = (int)k;
   static const char *const azJson[] = {"the filters", "the options"};

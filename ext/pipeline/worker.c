@@ -479,7 +479,7 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   sqlite3_int64 n;
   if (!vg_int_value(argv[0], &n) || n < 1 || n > 10000) {
-    vg_result_errorf(ctx, "vg_queue_run", "n must be a whole number from 1 to 10000");
+    vg_result_bad_value(ctx, "vg_queue_run", "n must be a whole number from 1 to 10000", argv[0]);
     return;
   }
   RunPlan plan = {(int)n, q->zRunWorker, RUN_BATCH, 0};

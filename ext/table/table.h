@@ -167,8 +167,6 @@ int vg_value_own(VgValue *pVal);
 
 void vg_value_clear(VgValue *p);
 
-/* "the integer 5", "the text 'abc'", "NULL"... for error messages. */
-char *vg_value_describe(sqlite3_value *v);
 
 int vg_value_bind(sqlite3_stmt *pStmt, int iParam, const VgValue *p);
 void vg_value_result(sqlite3_context *ctx, const VgValue *p);

@@ -49,23 +49,6 @@ int vg_value_own(VgValue *pVal) {
   return SQLITE_OK;
 }
 
-char *vg_value_describe(sqlite3_value *v) {
-  int n = sqlite3_value_bytes(v);
-  switch (sqlite3_value_type(v)) {
-    case SQLITE_INTEGER:
-      return sqlite3_mprintf("the integer %lld", sqlite3_value_int64(v));
-    case SQLITE_FLOAT:
-      return sqlite3_mprintf("the real %!.17g", sqlite3_value_double(v));
-    case SQLITE_TEXT:
-      return sqlite3_mprintf("the text '%.*s%s'", n > 40 ? 40 : n,
-                             (const char *)sqlite3_value_text(v), n > 40 ? "..." : "");
-    case SQLITE_BLOB:
-      return sqlite3_mprintf("a %d-byte blob", n);
-    default:
-      return sqlite3_mprintf("NULL");
-  }
-}
-
 static int refuse(sqlite3_value *v, vg_value_type t, const char *zCol, char **pzErr) {
   char *zWhat = vg_value_describe(v);
   *pzErr = sqlite3_mprintf("column %s is %s; got %s", zCol, vg_value_type_name(t),

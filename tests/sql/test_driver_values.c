@@ -27,7 +27,8 @@ static void test_whole_reals_in_the_queue(void **state) {
   const char *zNotWhole = "n must be a whole number from 1 to 10000";
   tdb_expect_error(db, zNotWhole, "SELECT vg_queue_claim('w1', 1.5)");
   tdb_expect_error(db, zNotWhole, "SELECT vg_queue_claim('w1', 1e300)");
-  tdb_expect_error(db, zNotWhole, "SELECT vg_queue_claim('w1', '2')");
+  tdb_expect_error(db, "n must be a whole number from 1 to 10000; got the text '2'", "SELECT vg_queue_claim('w1', '2')");
+  tdb_expect_error(db, "n must be a whole number from 1 to 10000; got the real 1.5", "SELECT vg_queue_claim('w1', 1.5)");
   /* Nothing was claimed by the refusals. */
   tdb_expect_text(db, "3", "SELECT count(*) FROM vg_queue WHERE status = 'pending'");
   tdb_expect_text(db, "[1,2]", "SELECT json_group_array(value ->> '$.id') FROM json_each(vg_queue_claim('w1', 2.0))");
@@ -57,7 +58,10 @@ static void test_whole_reals_run_and_search(void **state) {
     tdb_expect_error(db, "n must be a whole number from 1 to 10000", "SELECT vg_queue_run(2.5)");
     tdb_expect_text(db, "3", "SELECT vg_queue_run(%s) ->> '$.done'", pass ? "3.0" : "3");
     tdb_expect_text(db, "2", "SELECT vg_queue_run(%s) ->> '$.done'", pass ? "10.0" : "10");
-    tdb_expect_error(db, "k must be a whole number", "SELECT * FROM vg_search('notes', 'acme', 'fever', 2.5)");
+    tdb_expect_error(db, "k must be a whole number from 1 to 10000; got the real 2.5",
+                     "SELECT * FROM vg_search('notes', 'acme', 'fever', 2.5)");
+    tdb_expect_error(db, "k must be a whole number from 1 to 10000; got the text '5'",
+                     "SELECT * FROM vg_search('notes', 'acme', 'fever', '5')");
     azRows[pass] = tdb_text(db,
                             "SELECT group_concat(content_id, ',') FROM vg_search('notes', 'acme', 'visit 4 fever', %s)",
                             pass ? "4.0" : "4");
@@ -69,6 +73,24 @@ static void test_whole_reals_run_and_search(void **state) {
   sqlite3_free(azRows[1]);
 }
 
+/* A content_id of 7.0 (a JavaScript 7) is the item of content_id 7: the
+** same item, the same audit row's id; 7.5 is refused, saying what came. */
+static void test_whole_real_content_id(void **state) {
+  (void)state;
+  sqlite3 *db = setup();
+  tdb_exec(db, "SELECT vg_pii_set_key(zeroblob(32))");
+  tdb_expect_text(db, "1", "SELECT vg_ingest('notes', 'acme', 'note', 7, 'fever')");
+  tdb_expect_text(db, "1", "SELECT vg_ingest('notes', 'acme', 'note', 7.0, 'fever')");
+  tdb_expect_text(db, "1", "SELECT vg_enqueue('notes', 'acme', 'note', 7.0, 'fever')");
+  tdb_expect_text(db, "1|7|text", "SELECT count(*) || '|' || content_id || '|' || typeof(content_id) FROM vg_queue");
+  tdb_expect_text(db, "7|7", "SELECT group_concat(content_id, '|') FROM vg_pii_log");
+  tdb_expect_error(db, "vg_ingest: content_id must be text or a whole number; got the real 7.5",
+                   "SELECT vg_ingest('notes', 'acme', 'note', 7.5, 'fever')");
+  tdb_expect_error(db, "vg_ingest: content_id must be text or a whole number; got NULL",
+                   "SELECT vg_ingest('notes', 'acme', 'note', NULL, 'fever')");
+  tdb_close(db);
+}
+
 static void test_whole_reals_in_chunk(void **state) {
   (void)state;
   sqlite3 *db = tdb_open(":memory:");
@@ -77,7 +99,7 @@ static void test_whole_reals_in_chunk(void **state) {
   char *zReal = tdb_text(db, "SELECT group_concat(text, '|') FROM vg_chunk(%s, 4.0, 1.0)", zText);
   assert_string_equal(zInt, zReal);
   assert_non_null(strchr(zInt, '|')); /* more than one chunk */
-  tdb_expect_error(db, "max_tokens must be a whole number", "SELECT * FROM vg_chunk(%s, 4.5)", zText);
+  tdb_expect_error(db, "max_tokens must be a whole number from 1 to 1000000; got the real 4.5", "SELECT * FROM vg_chunk(%s, 4.5)", zText);
   sqlite3_free(zInt);
   sqlite3_free(zReal);
   tdb_close(db);
@@ -116,6 +138,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_whole_reals_in_the_queue),
       cmocka_unit_test(test_whole_reals_run_and_search),
+      cmocka_unit_test(test_whole_real_content_id),
       cmocka_unit_test(test_whole_reals_in_chunk),
       cmocka_unit_test(test_float64_blob_named),
   };

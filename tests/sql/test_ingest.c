@@ -544,6 +544,32 @@ static void test_end_to_end_no_pii_in_file(void **state) {
   sqlite3_free(zPath);
 }
 
+/* A text primary key of a table the pipeline writes holds each chunk's
+** "content_type:content_id:chunk_index": a lookup finds it, embedding the
+** item again keeps the keys, and no key is ever taken twice. */
+static void test_run_primary_key(void **state) {
+  (void)state;
+  sqlite3 *db = pipeline_db(":memory:");
+  tdb_exec(db, "CREATE VIRTUAL TABLE keyed USING vg_hnsw(embedding float[32], tenant_id text partition key,"
+               " id text primary key, content_id text, chunk_index integer, +content text)");
+  tdb_exec(db, "SELECT vg_configure('keyed', '{\"chunk_tokens\": 3, \"chunk_overlap\": 0}')");
+  tdb_exec(db, "SELECT vg_ingest('keyed', 'acme', 'note', 'n1', 'one two three four five six seven')");
+  tdb_exec(db, "SELECT vg_ingest('keyed', 'acme', 'memo', 'n1', 'a memo')");
+  tdb_exec(db, "SELECT vg_ingest('keyed', 'globex', 'note', 'n1', 'other tenant')");
+  tdb_expect_text(db, "3|0", "SELECT vg_queue_run(10) ->> 'done' || '|' || (vg_queue_run(1) ->> 'claimed')");
+  tdb_expect_text(db, "acme/memo:n1:0 acme/note:n1:0 acme/note:n1:1 acme/note:n1:2 globex/note:n1:0",
+                  "SELECT group_concat(x, ' ') FROM (SELECT tenant_id || '/' || id AS x FROM keyed ORDER BY 1)");
+  tdb_expect_text(db, "four five six", "SELECT content FROM keyed WHERE tenant_id = 'acme' AND id = 'note:n1:1'");
+  /* A new text: the same keys, the new chunks. */
+  tdb_exec(db, "SELECT vg_ingest('keyed', 'acme', 'note', 'n1', 'eight nine ten eleven')");
+  tdb_expect_text(db, "1", "SELECT vg_queue_run(10) ->> 'done'");
+  tdb_expect_text(db, "note:n1:0=eight nine ten note:n1:1=eleven",
+                  "SELECT group_concat(x, ' ') FROM (SELECT id || '=' || content AS x FROM keyed"
+                  " WHERE tenant_id = 'acme' AND content_id = 'n1' AND id GLOB 'note:*' ORDER BY 1)");
+  tdb_expect_index_ok(db, "keyed");
+  tdb_close(db);
+}
+
 /* ---- progress ------------------------------------------------------------ */
 
 /* What the progress function saw: each call's JSON, and what a second
@@ -649,6 +675,7 @@ int main(void) {
       cmocka_unit_test(test_watch),
       cmocka_unit_test(test_end_to_end_no_pii_in_file),
       cmocka_unit_test(test_run_progress),
+      cmocka_unit_test(test_run_primary_key),
   };
   return cmocka_run_group_tests(tests, 0, 0);
 }

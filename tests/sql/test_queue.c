@@ -48,7 +48,8 @@ static void test_enqueue_errors(void **state) {
       {"vg_enqueue: table \"docs\" is partitioned by tenant: tenant_id must not be empty",
        "'docs', '', 'note', 'n1', 'text'"},
       {"vg_enqueue: content_type must not be empty", "'docs', 'acme', '', 'n1', 'text'"},
-      {"vg_enqueue: content_id must be text or an integer", "'docs', 'acme', 'note', 1.5, 'text'"},
+      {"vg_enqueue: content_id must be text or a whole number; got the real 1.5", "'docs', 'acme', 'note', 1.5, 'text'"},
+      {"vg_enqueue: content_id must be text or a whole number; got a 2-byte blob", "'docs', 'acme', 'note', x'0102', 'text'"},
       {"vg_enqueue: tenant_id must be text", "'docs', NULL, 'note', 'n1', 'text'"},
   };
   for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
@@ -225,7 +226,8 @@ static void test_complete(void **state) {
   tdb_expect_error(db, "vg_queue_complete: dimension mismatch: the embedding has 384 values, table \"docs\" holds 8",
                    "SELECT vg_queue_complete(1, vg_embed('x'))");
   tdb_expect_error(db, "vg_queue_complete: the embedding is NULL", "SELECT vg_queue_complete(1, NULL)");
-  tdb_expect_error(db, "vg_queue_complete: the item id must be an integer", "SELECT vg_queue_complete('1', NULL)");
+  tdb_expect_error(db, "vg_queue_complete: the item id must be an integer (vg_queue_claim's \"id\"); got the text '1'",
+                   "SELECT vg_queue_complete('1', NULL)");
   tdb_expect_text(db, "0", "SELECT count(*) FROM docs");
   tdb_expect_text(db, "processing", "SELECT status FROM vg_queue");
   tdb_expect_text(db, "1", "SELECT vg_queue_complete(1, vg_embed('hello world', 'hash:8'))");
