@@ -378,21 +378,23 @@ static int resolve_rowid_conflict(VgVtab *p, sqlite3_int64 rowid) {
   if (rc != SQLITE_OK) return zErr ? vg_vtab_set_error(p, rc, zErr) : rc;
   if (!bExists) return SQLITE_OK;
   if (sqlite3_vtab_on_conflict(p->db) == SQLITE_REPLACE) return delete_row(p, rowid);
-  return vg_table_error(p, SQLITE_CONSTRAINT, "UNIQUE constraint failed: %s.rowid",
+  return vg_table_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE constraint failed: %s.rowid",
                        p->zName);
 }
 
 /* The row's primary key, if the table has one: not NULL, and held by no
 ** other row of its partition (but rowid iSelf, the row an UPDATE
 ** rewrites).  A key that is taken is resolved as a rowid is: REPLACE
-** deletes the other row, every other mode gets SQLITE_CONSTRAINT. */
+** deletes the other row, every other mode gets SQLITE_CONSTRAINT_PRIMARYKEY,
+** the extended code an ordinary table's primary key gives (drivers map it
+** to their unique-violation errors). */
 /* A NULL primary key fails before anything else is looked at, as the NOT
 ** NULL constraint of an ordinary table does. */
 static int check_key_not_null(VgVtab *p, RowBuf *b) {
   const VgTableDef *d = p->pDef;
   if (d->iPrimaryKey < 0 || rowbuf_value(p, b, d->iPrimaryKey)->type != SQLITE_NULL) return SQLITE_OK;
   const char *zKey = d->aCol[d->iPrimaryKey].zName;
-  return vg_table_error(p, SQLITE_CONSTRAINT, "NOT NULL constraint failed: %s.%s (the primary key: give each row its "
+  return vg_table_error(p, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL constraint failed: %s.%s (the primary key: give each row its "
                        "%s)", p->zName, zKey, zKey);
 }
 
@@ -410,13 +412,13 @@ static int resolve_key_conflict(VgVtab *p, RowBuf *b, sqlite3_int64 iSelf, int b
   if (sqlite3_vtab_on_conflict(p->db) == SQLITE_REPLACE) return delete_row(p, other);
   const char *zWhere = d->iPartition >= 0 ? " in this partition" : "";
   if (pKey->type == SQLITE_INTEGER) {
-    return vg_table_error(p, SQLITE_CONSTRAINT, "UNIQUE constraint failed: %s.%s (%lld is taken%s; OR REPLACE "
+    return vg_table_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE constraint failed: %s.%s (%lld is taken%s; OR REPLACE "
                          "replaces that row)", p->zName, zKey, pKey->i, zWhere);
   }
   /* At most 60 characters of the key (%! counts characters, not bytes,
   ** so none is cut in two), quotes doubled, up to any NUL. */
   int nChar = vg_utf8_count((const char *)pKey->p, pKey->n);
-  return vg_table_error(p, SQLITE_CONSTRAINT, "UNIQUE constraint failed: %s.%s ('%!.*q%s' is taken%s; OR REPLACE "
+  return vg_table_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE constraint failed: %s.%s ('%!.*q%s' is taken%s; OR REPLACE "
                        "replaces that row)", p->zName, zKey, 60, (const char *)pKey->p, nChar > 60 ? "..." : "",
                        zWhere);
 }

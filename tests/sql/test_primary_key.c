@@ -195,6 +195,14 @@ static void test_key_errors_and_plan(void **state) {
   tdb_exec(db, "INSERT INTO u(id, e, body) VALUES (7, '[1,1]', 'first')");
   tdb_expect_error(db, "UNIQUE constraint failed: u.id (7 is taken; OR REPLACE replaces that row)",
                    "INSERT INTO u(id, e) VALUES (7, '[2,2]')");
+  /* The extended codes of an ordinary table's primary key, which drivers
+  ** map to their unique-violation and not-null errors. */
+  assert_int_equal(sqlite3_exec(db, "INSERT INTO u(id, e) VALUES (7, '[2,2]')", 0, 0, 0), SQLITE_CONSTRAINT);
+  assert_int_equal(sqlite3_extended_errcode(db), SQLITE_CONSTRAINT_PRIMARYKEY);
+  assert_int_equal(sqlite3_exec(db, "INSERT INTO u(rowid, id, e) VALUES (1, 8, '[2,2]')", 0, 0, 0), SQLITE_CONSTRAINT);
+  assert_int_equal(sqlite3_extended_errcode(db), SQLITE_CONSTRAINT_PRIMARYKEY);
+  assert_int_equal(sqlite3_exec(db, "INSERT INTO u(e) VALUES ('[2,2]')", 0, 0, 0), SQLITE_CONSTRAINT);
+  assert_int_equal(sqlite3_extended_errcode(db), SQLITE_CONSTRAINT_NOTNULL);
   tdb_expect_error(db, "NOT NULL constraint failed: u.id", "INSERT INTO u(e) VALUES ('[2,2]')");
   tdb_expect_error(db, "u: column id is integer; got the text 'seven'", "INSERT INTO u(id, e) VALUES ('seven', '[2,2]')");
   tdb_exec(db, "INSERT OR IGNORE INTO u(id, e, body) VALUES (7, '[3,3]', 'ignored')");
