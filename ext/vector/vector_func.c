@@ -98,7 +98,7 @@ static void fn_distance(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
     const char *zM = vg_text_arg(ctx, "vg_distance", argv[2], "the metric", VG_TEXT_NAME, 0);
     if (zM == 0) return;
-    if (vg_metric_parse(zM, -1, &m) != SQLITE_OK) {
+    if (vg_metric_parse(zM, -1, &m) != SQLITE_OK || !vg_metric_allowed(VG_ELEMENT_FLOAT32, m)) {
       char *zMsg = sqlite3_mprintf(
           "vg_distance: unknown metric '%s' (expected 'l2', 'cosine' or 'ip')", zM);
       sqlite3_result_error(ctx, zMsg ? zMsg : "out of memory", -1);
