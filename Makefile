@@ -159,7 +159,7 @@ HOST_TESTS := $(if $(filter 1,$(SANITIZE)),tests/reference/san_reference.sh,test
   tests/bindings/test_node.js tests/install/test_install.sh tests/reference/test_porter.py \
   tests/reference/test_bm25.py tests/reference/test_embed_hash.py tests/reference/test_lexical_scale.py \
   tests/reference/test_bert_forward.py tests/reference/test_service.py tests/reference/test_ner.py \
-  tests/reference/test_model_pipeline.py)
+  tests/reference/test_model_pipeline.py tests/reference/test_sqlite_vec.py)
 # Checks of what the build makes (exported symbols; the install tree, in
 # HOST_TESTS, since it builds a program against the library).
 BUILD_TESTS := tests/install/test_exports.sh

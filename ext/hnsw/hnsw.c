@@ -63,15 +63,24 @@ static HnswCand heap_pop(HnswHeap *p, int bMax) {
 
 /* ---- basics ------------------------------------------------------------ */
 
-float hnsw_distance(const Hnsw *h, const float *q, uint32_t i) {
+float hnsw_distance(const Hnsw *h, const void *q, uint32_t i) {
   return hnswi_dist_to(h, h->metric, q, i);
 }
 
-void hnsw_decode(const Hnsw *h, uint32_t i, float *aOut) {
-  if (h->vectors == HNSW_FLOAT32) {
-    memcpy(aOut, hnsw_vector(h, i), sizeof(float) * (size_t)h->nDims);
+float hnsw_metric_distance(const Hnsw *h, const void *q, uint32_t i) {
+  if (h->vectors == HNSW_I8) {
+    return vg_i8_distance(h->metric, q, hnswi_bytes(h, i), h->nDims, 0);
+  }
+  float d = hnswi_dist_to(h, h->metric, q, i);
+  return h->metric == VG_METRIC_L2 ? sqrtf(d) : d;
+}
+
+void hnsw_decode(const Hnsw *h, uint32_t i, void *pOut) {
+  if (h->vectors != HNSW_INT8) {
+    memcpy(pOut, hnsw_vector(h, i), hnswi_vector_bytes(h));
     return;
   }
+  float *aOut = pOut;
   const float *w = hnswi_vector_words(h, i);
   const unsigned char *c = hnswi_codes(h, i);
   for (int j = 0; j < h->nDims; j++) aOut[j] = w[HNSW_CODE_LO] + w[HNSW_CODE_STEP] * (float)c[j];
@@ -79,13 +88,14 @@ void hnsw_decode(const Hnsw *h, uint32_t i, float *aOut) {
 
 /* Hold v in node i's block: as it is, or as codes with their scale and
 ** error terms. */
-static void node_store_vector(Hnsw *h, uint32_t i, const float *v) {
+static void node_store_vector(Hnsw *h, uint32_t i, const void *pVec) {
   float *w = hnswi_vector_words(h, i);
   int n = h->nDims;
-  if (h->vectors == HNSW_FLOAT32) {
-    memcpy(w, v, sizeof(float) * (size_t)n);
+  if (h->vectors != HNSW_INT8) {
+    memcpy(w, pVec, hnswi_vector_bytes(h));
     return;
   }
+  const float *v = pVec;
   float lo = v[0], hi = v[0];
   for (int j = 1; j < n; j++) {
     if (v[j] < lo) lo = v[j];
@@ -121,7 +131,7 @@ static void node_store_vector(Hnsw *h, uint32_t i, const float *v) {
 ** rounding times the magnitudes involved (HNSW_CODE_MAG), counted twice
 ** over. */
 float hnsw_distance_error(const Hnsw *h, uint32_t i, float qNorm) {
-  if (h->vectors == HNSW_FLOAT32) return 0.0f;
+  if (h->vectors != HNSW_INT8) return 0.0f;
   const float *w = hnswi_vector_words(h, i);
   double gamma = 2.0 * (h->nDims + 4) * ldexp(1.0, -24);
   double e;
@@ -151,7 +161,9 @@ int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction,
   h->entry = HNSW_NONE;
   h->maxLevel = -1;
   if (nDims < 1 || M < 2 || M > HNSW_MAX_M || efConstruction < 1 ||
-      (vectors != HNSW_FLOAT32 && vectors != HNSW_INT8)) {
+      (vectors != HNSW_FLOAT32 && vectors != HNSW_INT8 && vectors != HNSW_I8 &&
+       vectors != HNSW_BITS) ||
+      (vectors == HNSW_BITS && nDims % 8 != 0)) {
     return HNSW_MISUSE;
   }
   h->nDims = nDims;
@@ -167,8 +179,8 @@ int hnsw_init(Hnsw *h, int nDims, vg_metric metric, int M, int efConstruction,
   h->mL = 1.0 / log((double)M);
   h->vectors = vectors;
   h->vecWord = round_up_line((size_t)(1 + h->M0));
-  size_t nVecWords =
-      vectors == HNSW_FLOAT32 ? (size_t)nDims : HNSW_CODE_HEAD + ((size_t)nDims + 3) / 4;
+  size_t nVecWords = vectors == HNSW_INT8 ? HNSW_CODE_HEAD + ((size_t)nDims + 3) / 4
+                                           : (hnswi_vector_bytes(h) + 3) / 4;
   h->nodeWords = h->vecWord + round_up_line(nVecWords);
   i64map_init(&h->index);
   if (vectors == HNSW_INT8) {
@@ -300,7 +312,7 @@ uint32_t hnswi_visit_begin_range(Hnsw *h, uint32_t n) {
 
 /* ---- node slots -------------------------------------------------------- */
 
-static int node_new(Hnsw *h, int64_t rowid, int64_t tag, const float *v,
+static int node_new(Hnsw *h, int64_t rowid, int64_t tag, const void *v,
                     int level, uint32_t *pNode) {
   if (level < 0 || level > HNSW_MAX_LEVEL) return HNSW_MISUSE;
   if (hnsw_find(h, rowid) != HNSW_NONE) return HNSW_MISUSE;
@@ -486,7 +498,7 @@ static int select_diverse(const Hnsw *h, HnswCand *a, int n, int m, float dSelf,
       nTwinPruned += !bGood;
     } else {
       bGood = 1;
-      const float *qi = nKeep > nTwinKept ? hnswi_node_as_query(h, a[i].node) : 0;
+      const void *qi = nKeep > nTwinKept ? hnswi_node_as_query(h, a[i].node) : 0;
       for (int j = nTwinKept; j < nKeep && bGood; j++) {
         if (hnswi_dist_link(h, qi, a[j].node) < a[i].d) bGood = 0;
       }
@@ -556,7 +568,7 @@ static int make_room(Hnsw *h, uint32_t n, int l, uint32_t extra, int bExtraHasRo
   assert(!hnswi_has_room(h, n, l)); /* full: a[] holds its links and extra */
   int nCand = (int)ln[0] + 1;
   HnswCand a[2 * HNSW_MAX_M + 1];
-  const float *qn = hnswi_node_as_query(h, n);
+  const void *qn = hnswi_node_as_query(h, n);
   for (int j = 0; j < nCand - 1; j++) {
     a[j].node = ln[1 + j];
     a[j].d = hnswi_dist_link(h, qn, a[j].node);
@@ -646,7 +658,7 @@ static int ties_room(Hnsw *h) {
 ** to TIE_REACH * nTieMax of them, until TIE_EXITS links elsewhere turn out
 ** no nearer, and not at all when no node can be nearer (dFloor: q's
 ** distance to itself). */
-static int greedy_closest(Hnsw *h, vg_metric m, const float *q, uint32_t ep, int l,
+static int greedy_closest(Hnsw *h, vg_metric m, const void *q, uint32_t ep, int l,
                           int nTieMax, float dFloor, uint32_t *pEp) {
   HnswHeap *T = &h->ties;
   float dBest = hnswi_dist_to(h, m, q, ep);
@@ -720,7 +732,7 @@ static inline void prefetch_vector(const Hnsw *h, uint32_t i) {
 ** nTieMax of them, and up to TIE_REACH times as many (h->reach) while they
 ** are the nearest found (unless nothing can be nearer: dFloor is q's
 ** distance to itself) and fewer than TIE_EXITS other nodes have turned up. */
-int hnswi_search_layer(Hnsw *h, vg_metric m, const float *q, const uint32_t *aEp, int nEp, int ef,
+int hnswi_search_layer(Hnsw *h, vg_metric m, const void *q, const uint32_t *aEp, int nEp, int ef,
                        int l, HnswAccept accept, void *pCtx, uint32_t exclude, int nTieMax,
                        float dFloor) {
   HnswHeap *C = &h->cand, *W = &h->result, *T = &h->ties, *R = &h->reach;
@@ -812,7 +824,7 @@ int hnswi_take_results(Hnsw *h, HnswCand *a) {
 
 /* Descend from the entry point to level lTarget+1 greedily (see
 ** greedy_closest). */
-static int descend(Hnsw *h, vg_metric m, const float *q, int lTarget, int nTieMax,
+static int descend(Hnsw *h, vg_metric m, const void *q, int lTarget, int nTieMax,
                    float dFloor, uint32_t *pEp) {
   uint32_t ep = h->entry;
   int rc = HNSW_OK;
@@ -829,7 +841,7 @@ static int rowid_cmp_cands(const Hnsw *h, const HnswCand *x, const HnswCand *y) 
   return a < b ? -1 : a > b;
 }
 
-int hnsw_search(Hnsw *h, const float *q, int ef, HnswAccept accept, void *pCtx,
+int hnsw_search(Hnsw *h, const void *q, int ef, HnswAccept accept, void *pCtx,
                 HnswCand *aOut, int *pnOut) {
   *pnOut = 0;
   if (h->entry == HNSW_NONE || ef < 1) return HNSW_OK;
@@ -858,7 +870,7 @@ int hnsw_search(Hnsw *h, const float *q, int ef, HnswAccept accept, void *pCtx,
 /* ---- insertion --------------------------------------------------------- */
 
 /* Link node x, whose vector is q, at levels min(top, maxLevel)..0. */
-static int link_levels(Hnsw *h, uint32_t x, const float *q, int top) {
+static int link_levels(Hnsw *h, uint32_t x, const void *q, int top) {
   if (h->entry == HNSW_NONE || h->entry == x) return HNSW_OK;
   int lStart = top < h->maxLevel ? top : h->maxLevel;
   uint32_t ep, *aEp = &ep;
@@ -892,7 +904,7 @@ static int link_levels(Hnsw *h, uint32_t x, const float *q, int top) {
   return rc;
 }
 
-int hnsw_insert(Hnsw *h, int64_t rowid, int64_t tag, const float *v,
+int hnsw_insert(Hnsw *h, int64_t rowid, int64_t tag, const void *v,
                 int level) {
   uint32_t x;
   int rc = node_new(h, rowid, tag, v, level, &x);
@@ -915,7 +927,7 @@ int hnsw_insert(Hnsw *h, int64_t rowid, int64_t tag, const float *v,
 
 /* ---- loading ----------------------------------------------------------- */
 
-int hnsw_load_node(Hnsw *h, int64_t rowid, int64_t tag, const float *v,
+int hnsw_load_node(Hnsw *h, int64_t rowid, int64_t tag, const void *v,
                    int level, uint32_t *pNode) {
   return node_new(h, rowid, tag, v, level, pNode);
 }

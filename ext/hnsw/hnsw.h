@@ -179,7 +179,13 @@ void topk_sort(TopK *p);
 /* Largest M (links per node above level 0; 2M at level 0). */
 #define HNSW_MAX_M 64
 
-typedef enum HnswVectors { HNSW_FLOAT32 = 0, HNSW_INT8 = 1 } HnswVectors;
+/* How a graph holds its vectors: float32; 8-bit codes of float32 vectors
+** (an int8 graph, above: approximate); or vectors whose elements are
+** themselves signed bytes (HNSW_I8) or bits (HNSW_BITS, nDims a multiple
+** of 8), held as they are and compared exactly with vg_i8_distance and
+** vg_bits_distance.  A graph's queries and vectors are float arrays for the
+** first two, and arrays of those bytes for the others. */
+typedef enum HnswVectors { HNSW_FLOAT32 = 0, HNSW_INT8 = 1, HNSW_I8 = 2, HNSW_BITS = 3 } HnswVectors;
 
 typedef struct HnswCand {
   float d;
@@ -256,7 +262,7 @@ int hnsw_level_for(const Hnsw *h, double u);
 /* Insert a new rowid (not yet present) at the given level and link it.  v is
 ** copied.  HNSW_OK, HNSW_NOMEM, HNSW_MISUSE for a rowid present or a bad
 ** level, or HNSW_FULL. */
-int hnsw_insert(Hnsw *h, int64_t rowid, int64_t tag, const float *v,
+int hnsw_insert(Hnsw *h, int64_t rowid, int64_t tag, const void *v,
                 int level);
 
 /* Unlink rowid, repair its neighbours and free its node (the vector's
@@ -266,7 +272,7 @@ int hnsw_delete(Hnsw *h, int64_t rowid);
 /* Search for the ef nearest accepted nodes (accept may be 0: all).  Writes
 ** up to ef candidates into aOut, nearest first (ties by rowid), and their
 ** number into *pnOut.  HNSW_OK or HNSW_NOMEM. */
-int hnsw_search(Hnsw *h, const float *q, int ef, HnswAccept accept, void *pCtx,
+int hnsw_search(Hnsw *h, const void *q, int ef, HnswAccept accept, void *pCtx,
                 HnswCand *aOut, int *pnOut);
 
 /* Node of rowid, or HNSW_NONE. */
@@ -279,13 +285,17 @@ static inline const float *hnsw_vector(const Hnsw *h, uint32_t i) {
   return (const float *)(h->aNode0 + (size_t)i * h->nodeWords + h->vecWord);
 }
 
-/* The vector of node i as the graph holds it, as floats (for an int8
-** graph, the values its codes stand for). */
-void hnsw_decode(const Hnsw *h, uint32_t i, float *aOut);
+/* The vector of node i as the graph holds it, in the form of a query
+** (for an int8 graph, the floats its codes stand for). */
+void hnsw_decode(const Hnsw *h, uint32_t i, void *aOut);
 
 /* The distance from q to node i as a search ranks it: squared for l2, and
 ** approximate for an int8 graph. */
-float hnsw_distance(const Hnsw *h, const float *q, uint32_t i);
+float hnsw_distance(const Hnsw *h, const void *q, uint32_t i);
+
+/* The distance from q to node i in the metric's own units (l2 not
+** squared), as a KNN query returns it: exact, except in an int8 graph. */
+float hnsw_metric_distance(const Hnsw *h, const void *q, uint32_t i);
 
 /* For an int8 graph: a bound on |exact - approximate| distance from a
 ** query of norm qNorm to node i, in the metric's own units (not squared
@@ -304,7 +314,7 @@ void hnsw_dirty_clear(Hnsw *h);
 /* ---- loading a stored graph ------------------------------------------- */
 
 /* Add a node without links.  *pNode receives its number. */
-int hnsw_load_node(Hnsw *h, int64_t rowid, int64_t tag, const float *v,
+int hnsw_load_node(Hnsw *h, int64_t rowid, int64_t tag, const void *v,
                    int level, uint32_t *pNode);
 
 /* Set the links of node i at level l as stored (n <= capacity). */
@@ -356,8 +366,24 @@ int hnsw_connect(Hnsw *h, int *pnJoined);
 ** keeps it, and walk steps around it.
 */
 
-/* The distance under metric m between two float vectors. */
-static inline float hnswi_dist_vec(const Hnsw *h, vg_metric m, const float *a, const float *b) {
+/* Bytes of a vector in a query's form (and as a float32, I8 or bit graph
+** holds it). */
+static inline size_t hnswi_vector_bytes(const Hnsw *h) {
+  switch (h->vectors) {
+    case HNSW_I8:
+      return (size_t)h->nDims;
+    case HNSW_BITS:
+      return (size_t)h->nDims / 8;
+    default:
+      return sizeof(float) * (size_t)h->nDims;
+  }
+}
+
+/* The distance under metric m between two vectors in a query's form. */
+static inline float hnswi_dist_vec(const Hnsw *h, vg_metric m, const void *pa, const void *pb) {
+  if (h->vectors == HNSW_I8) return vg_i8_distance(m, pa, pb, h->nDims, 1);
+  if (h->vectors == HNSW_BITS) return vg_bits_distance(pa, pb, h->nDims / 8);
+  const float *a = pa, *b = pb;
   switch (m) {
     case VG_METRIC_COSINE:
       return 1.0f - vg_dot(a, b, h->nDims);
@@ -382,9 +408,14 @@ static inline const unsigned char *hnswi_codes(const Hnsw *h, uint32_t i) {
   return (const unsigned char *)(hnswi_vector_words(h, i) + HNSW_CODE_HEAD);
 }
 
-/* Distance under metric m from the float vector q to node i. */
-static inline float hnswi_dist_to(const Hnsw *h, vg_metric m, const float *q, uint32_t i) {
-  if (h->vectors == HNSW_FLOAT32) return hnswi_dist_vec(h, m, q, hnsw_vector(h, i));
+/* The bytes of node i of an I8 or bit graph. */
+static inline const void *hnswi_bytes(const Hnsw *h, uint32_t i) {
+  return (const void *)hnsw_vector(h, i);
+}
+
+/* Distance under metric m from the vector q (a query's form) to node i. */
+static inline float hnswi_dist_to(const Hnsw *h, vg_metric m, const void *q, uint32_t i) {
+  if (h->vectors != HNSW_INT8) return hnswi_dist_vec(h, m, q, hnswi_bytes(h, i));
   const float *w = hnswi_vector_words(h, i);
   const unsigned char *c = hnswi_codes(h, i);
   switch (m) {
@@ -400,14 +431,14 @@ static inline float hnswi_dist_to(const Hnsw *h, vg_metric m, const float *q, ui
 /* Node a's vector as floats, to compare with others under linkMetric (see
 ** hnsw_init).  For an int8 graph it is decoded into h->aDecoded, valid
 ** until the next call; callers decode once and compare with many. */
-static inline const float *hnswi_node_as_query(const Hnsw *h, uint32_t a) {
-  if (h->vectors == HNSW_FLOAT32) return hnsw_vector(h, a);
+static inline const void *hnswi_node_as_query(const Hnsw *h, uint32_t a) {
+  if (h->vectors != HNSW_INT8) return hnswi_bytes(h, a);
   hnsw_decode(h, a, h->aDecoded);
   return h->aDecoded;
 }
 
 /* The distance links are chosen by, from qa (hnswi_node_as_query's) to b. */
-static inline float hnswi_dist_link(const Hnsw *h, const float *qa, uint32_t b) {
+static inline float hnswi_dist_link(const Hnsw *h, const void *qa, uint32_t b) {
   return hnswi_dist_to(h, h->linkMetric, qa, b);
 }
 
@@ -463,7 +494,7 @@ int hnswi_cand_cmp(const void *x, const void *y);
 void hnswi_order_ties(HnswCand *a, int n, uint32_t salt);
 
 /* Algorithm 2 of the paper at level l: the ef nearest accepted in h->result. */
-int hnswi_search_layer(Hnsw *h, vg_metric m, const float *q, const uint32_t *aEp, int nEp, int ef,
+int hnswi_search_layer(Hnsw *h, vg_metric m, const void *q, const uint32_t *aEp, int nEp, int ef,
                        int l, HnswAccept accept, void *pCtx, uint32_t exclude, int nTieMax,
                        float dFloor);
 

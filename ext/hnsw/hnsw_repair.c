@@ -43,7 +43,7 @@ static int repair(Hnsw *h, uint32_t n, int l, const uint32_t *aNbr, int nNbr) {
   assert(h->bLoaded || nNbr <= hnsw_capacity(h, l)); /* a deleted node's list: a[] holds it */
   const uint32_t *ln = hnswi_link_list(h, n, l);
   int nCand = 0;
-  const float *qn = hnswi_node_as_query(h, n);
+  const void *qn = hnswi_node_as_query(h, n);
   for (int j = 0; j < nNbr; j++) {
     uint32_t c = aNbr[j];
     if (c == n || hnswi_list_has(ln, c)) continue;
@@ -58,7 +58,7 @@ static int repair(Hnsw *h, uint32_t n, int l, const uint32_t *aNbr, int nNbr) {
   int iPick = 0;
   for (int j = 0; j < nCand && j < 4; j++) {
     int bGood = 1;
-    const float *qj = hnswi_node_as_query(h, a[j].node);
+    const void *qj = hnswi_node_as_query(h, a[j].node);
     for (uint32_t t = 1; t <= ln[0] && bGood; t++) {
       if (hnswi_dist_link(h, qj, ln[t]) < a[j].d) bGood = 0;
     }
@@ -138,7 +138,7 @@ static int rejoin(Hnsw *h, int l, const uint32_t *aNbr, int k, uint32_t dead) {
   if (aPair == 0) return HNSW_NOMEM;
   int nPair = 0;
   for (int i = 0; i < k; i++) {
-    const float *qi = hnswi_node_as_query(h, aNbr[i]);
+    const void *qi = hnswi_node_as_query(h, aNbr[i]);
     for (int j = i + 1; j < k; j++) {
       if (uf_find(aUp, i) == uf_find(aUp, j)) continue;
       aPair[nPair++] = (NbrPair){hnswi_dist_link(h, qi, aNbr[j]), i, j};

@@ -43,6 +43,15 @@ int vg_target_def(sqlite3 *db, const char *zTable, VgTableDef **ppDef, char **pz
     sqlite3_free(zErr);
   }
   sqlite3_finalize(p);
+  if (rc == SQLITE_OK && (*ppDef)->element != VG_ELEMENT_FLOAT32) {
+    /* Models make float vectors; int8 and bit columns take others' bytes. */
+    *pzErr = sqlite3_mprintf("table \"%s\" holds %s[%d] vectors; the pipeline embeds into float[N] "
+                             "tables",
+                             zTable, vg_element_name((*ppDef)->element), (*ppDef)->nDims);
+    vg_tabledef_free(*ppDef);
+    *ppDef = 0;
+    rc = SQLITE_ERROR;
+  }
   return rc;
 }
 

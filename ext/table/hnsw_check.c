@@ -29,7 +29,9 @@ static int check_partition(VgStore *pStore, const VgTableDef *pDef,
   HnswReport hr;
   int rc = vg_store_part_get(pStore, part, &p, pzErr);
   if (rc != SQLITE_OK) return rc;
-  rc = vg_hnsw_rc(hnsw_init(&h, pDef->nDims, pDef->metric, pDef->hnswM, 1, HNSW_FLOAT32));
+  /* A float[N] table's graph is checked in float32 whatever its quantization. */
+  HnswVectors v = pDef->element == VG_ELEMENT_FLOAT32 ? HNSW_FLOAT32 : vg_tabledef_vectors(pDef);
+  rc = vg_hnsw_rc(hnsw_init(&h, pDef->nDims, pDef->metric, pDef->hnswM, 1, v));
   if (rc == SQLITE_OK) rc = vg_store_load_partition(pStore, &p, &h, &lr, pzErr);
   if (rc == SQLITE_OK) rc = vg_hnsw_rc(hnsw_check(&h, &hr));
   if (rc == SQLITE_OK) rc = vg_store_check_rows(pStore, part, &h, &t->rows, &t->rowsWithoutNode);

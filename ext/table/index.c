@@ -110,7 +110,7 @@ static int graph_load(VgIndex *x, const VgPart *pPart, PartGraph **ppGraph, char
   g->nonce = pPart->nonce;
   const VgTableDef *d = x->pDef;
   rc = vg_hnsw_rc(hnsw_init(&g->graph, d->nDims, d->metric, d->hnswM, d->efConstruction,
-                            d->quantization == VG_QUANT_INT8 ? HNSW_INT8 : HNSW_FLOAT32));
+                            vg_tabledef_vectors(d)));
   if (rc == SQLITE_OK) rc = vg_store_load_partition(x->pStore, pPart, &g->graph, 0, pzErr);
   if (rc == SQLITE_OK) rc = vg_hnsw_rc(i64map_put(&x->byPart, pPart->id, x->nGraph));
   if (rc != SQLITE_OK) {
@@ -226,7 +226,7 @@ static int part_save(VgIndex *x, VgPart *pPart, PartGraph *g, char **pzErr) {
 }
 
 /* Add pRow to partition pPart. */
-static int insert_into(VgIndex *x, VgPart *pPart, const VgRow *pRow, const float *aPrep,
+static int insert_into(VgIndex *x, VgPart *pPart, const VgRow *pRow, const void *aPrep,
                        char **pzErr) {
   PartGraph *g;
   VgSlot slot;
@@ -249,7 +249,7 @@ static int insert_into(VgIndex *x, VgPart *pPart, const VgRow *pRow, const float
   return rc;
 }
 
-int vg_index_insert(VgIndex *x, const VgRow *pRow, const float *aPrep, sqlite3_int64 *pPart,
+int vg_index_insert(VgIndex *x, const VgRow *pRow, const void *aPrep, sqlite3_int64 *pPart,
                     char **pzErr) {
   VgPart part;
   int bFound;
@@ -296,7 +296,7 @@ int vg_index_delete(VgIndex *x, sqlite3_int64 rowid, char **pzErr) {
 /* Same rowid, same partition: rewrite the row in its slot; a new vector
 ** also moves the node in the graph (same level, so the same slot fits). */
 static int update_in_place(VgIndex *x, VgPart *pPart, const VgSlot *pSlot, const VgRow *pRow,
-                           const float *aPrep, int bNewVector, char **pzErr) {
+                           const void *aPrep, int bNewVector, char **pzErr) {
   PartGraph *g;
   int rc = graph_for_write(x, pPart, &g, pzErr);
   if (rc != SQLITE_OK) {
@@ -316,7 +316,7 @@ static int update_in_place(VgIndex *x, VgPart *pPart, const VgSlot *pSlot, const
 }
 
 int vg_index_update(VgIndex *x, sqlite3_int64 oldRowid, const VgRow *pRow,
-                    const float *aPrep, int bNewVector, sqlite3_int64 *pPart, char **pzErr) {
+                    const void *aPrep, int bNewVector, sqlite3_int64 *pPart, char **pzErr) {
   VgPart part;
   VgSlot slot;
   sqlite3_int64 partId;

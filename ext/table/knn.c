@@ -56,9 +56,12 @@ int vg_knn_new(const VgKnnSpec *pSpec, VgKnn **ppKnn) {
   memset(q, 0, sizeof(*q));
   q->spec = *pSpec;
   if (q->spec.ef < q->spec.k) q->spec.ef = q->spec.k;
-  double norm2 = 0;
-  for (int i = 0; i < pSpec->nDims; i++) norm2 += (double)pSpec->aQuery[i] * pSpec->aQuery[i];
-  q->qNorm = (float)(sqrt(norm2) * (1 + 1e-6));
+  if (pSpec->element == VG_ELEMENT_FLOAT32) {
+    const float *a = pSpec->aQuery;
+    double norm2 = 0;
+    for (int i = 0; i < pSpec->nDims; i++) norm2 += (double)a[i] * a[i];
+    q->qNorm = (float)(sqrt(norm2) * (1 + 1e-6));
+  }
   for (int i = 0; i < pSpec->nDist; i++) {
     int op = pSpec->aDist[i].op;
     if (op != SQLITE_INDEX_CONSTRAINT_LT && op != SQLITE_INDEX_CONSTRAINT_LE) q->bDistLower = 1;
@@ -127,7 +130,10 @@ static int knn_offer_at(VgKnn *q, float d, sqlite3_int64 id) {
 }
 
 static int knn_offer(VgKnn *q, const Hnsw *h, uint32_t i) {
-  float d = vg_prepared_distance(q->spec.metric, q->spec.aQuery, hnsw_vector(h, i), q->spec.nDims);
+  /* int8 and bit vectors: exact, as sqlite-vec computes them */
+  float d = h->vectors == HNSW_FLOAT32
+                ? vg_prepared_distance(q->spec.metric, q->spec.aQuery, hnsw_vector(h, i), q->spec.nDims)
+                : hnsw_metric_distance(h, q->spec.aQuery, i);
   return knn_offer_at(q, d, h->aRowid[i]);
 }
 
@@ -368,6 +374,9 @@ int vg_knn_partition(VgKnn *q, Hnsw *h, sqlite3_int64 part, sqlite3_stmt *pRows,
   uint32_t nMatch = h->nLive;
   *pzErr = 0;
   if (h->nDims != s->nDims || h->metric != s->metric) return SQLITE_MISUSE;
+  if ((s->element == VG_ELEMENT_FLOAT32) != (h->vectors == HNSW_FLOAT32 || h->vectors == HNSW_INT8)) {
+    return SQLITE_MISUSE;
+  }
   if (h->vectors == HNSW_INT8 && s->xExact == 0) return SQLITE_MISUSE;
   int rc = bMask ? knn_mask(q, h, pRows, part, &nMatch, pzErr) : SQLITE_OK;
   if (rc != SQLITE_OK) return rc;
@@ -404,7 +413,9 @@ int vg_knn_partition(VgKnn *q, Hnsw *h, sqlite3_int64 part, sqlite3_stmt *pRows,
     }
     if (rc != SQLITE_OK) return rc;
   } else if (s->metric == VG_METRIC_L2) {
-    /* The graph ranks by squared L2; the other metrics' distances are final. */
+    /* The graph ranks by squared L2; the other metrics' distances are final
+    ** (an int8[N] column's sum is an integer, and sqrtf rounds its root as
+    ** sqlite-vec's sqrt in double then float does: correctly). */
     for (int j = 0; j < nFound; j++) q->aCand[j].d = sqrtf(q->aCand[j].d);
   }
   if (bUnseen) {

@@ -50,12 +50,14 @@ static int links_bytes(const VgTableDef *pDef, int l) {
 
 /* Bytes of a slot of level class `level`. */
 int store_slot_bytes(const VgTableDef *pDef, int level) {
-  return VG_SLOT_FIXED + 4 * pDef->nDims + links_bytes(pDef, 0) + level * links_bytes(pDef, 1);
+  return VG_SLOT_FIXED + vg_tabledef_vector_bytes(pDef) + links_bytes(pDef, 0) +
+         level * links_bytes(pDef, 1);
 }
 
 /* Offset within a slot of the link list of level l. */
 int store_links_offset(const VgStore *p, int l) {
-  return VG_SLOT_FIXED + 4 * p->pDef->nDims + (l == 0 ? 0 : p->nLinks0 + (l - 1) * p->nLinksUp);
+  return VG_SLOT_FIXED + vg_tabledef_vector_bytes(p->pDef) +
+         (l == 0 ? 0 : p->nLinks0 + (l - 1) * p->nLinksUp);
 }
 
 static int exec_sql(sqlite3 *db, const char *zSql, char **pzErr) {
@@ -123,6 +125,11 @@ static char *create_sql(const char *zSchema, const char *zName,
                       zSchema, zName, VG_FORMAT_VERSION, pDef->nDims,
                       vg_metric_name(pDef->metric), pDef->hnswM, store_slot_bytes(pDef, 0),
                       VG_VERSION);
+  /* Tables of float32 vectors have no such entry (as before int8 and bit). */
+  if (pDef->element != VG_ELEMENT_FLOAT32) {
+    sqlite3_str_appendf(s, "INSERT INTO \"%w\".\"%w_config\"(key, value) VALUES ('element', %Q);",
+                        zSchema, zName, vg_element_name(pDef->element));
+  }
   return sqlite3_str_finish(s);
 }
 
@@ -138,7 +145,7 @@ int vg_store_create(sqlite3 *db, const char *zSchema, const char *zName,
 /* Compare the settings recorded in T_config with the table definition. */
 static int check_format(VgStore *p, char **pzErr) {
   static const char *const keys[] = {"format_version", "dims", "metric", "hnsw_m",
-                                     "slot_bytes"};
+                                     "slot_bytes", "element"};
   enum { N_KEYS = sizeof(keys) / sizeof(keys[0]) };
   char *zWant[N_KEYS];
   sqlite3_stmt *pStmt = 0;
@@ -156,7 +163,10 @@ static int check_format(VgStore *p, char **pzErr) {
   zWant[2] = sqlite3_mprintf("%s", vg_metric_name(p->pDef->metric));
   zWant[3] = sqlite3_mprintf("%d", p->pDef->hnswM);
   zWant[4] = sqlite3_mprintf("%d", store_slot_bytes(p->pDef, 0));
-  for (int i = 0; rc == SQLITE_OK && i < N_KEYS; i++) {
+  zWant[5] = sqlite3_mprintf("%s", vg_element_name(p->pDef->element));
+  /* A float32 table has no element entry. */
+  int nKeys = p->pDef->element == VG_ELEMENT_FLOAT32 ? N_KEYS - 1 : N_KEYS;
+  for (int i = 0; rc == SQLITE_OK && i < nKeys; i++) {
     if (zWant[i] == 0) {
       rc = SQLITE_NOMEM;
       break;
@@ -511,8 +521,9 @@ int vg_store_read_def(sqlite3 *db, const char *zSchema, const char *zName, VgTab
   char *zSql = sqlite3_mprintf(
       "SELECT (SELECT value FROM \"%w\".\"%w_config\" WHERE key = 'dims'), "
       "(SELECT value FROM \"%w\".\"%w_config\" WHERE key = 'metric'), "
-      "(SELECT value FROM \"%w\".\"%w_config\" WHERE key = 'hnsw_m')",
-      zSchema, zName, zSchema, zName, zSchema, zName);
+      "(SELECT value FROM \"%w\".\"%w_config\" WHERE key = 'hnsw_m'), "
+      "(SELECT value FROM \"%w\".\"%w_config\" WHERE key = 'element')",
+      zSchema, zName, zSchema, zName, zSchema, zName, zSchema, zName);
   if (zSql == 0) return SQLITE_NOMEM;
   int rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0);
   sqlite3_free(zSql);
@@ -526,8 +537,19 @@ int vg_store_read_def(sqlite3 *db, const char *zSchema, const char *zName, VgTab
     const char *zMetric = (const char *)sqlite3_column_text(pStmt, 1);
     pDef->nDims = sqlite3_column_int(pStmt, 0);
     pDef->hnswM = sqlite3_column_int(pStmt, 2);
+    const char *zElement = (const char *)sqlite3_column_text(pStmt, 3);
     pDef->iVector = pDef->iPartition = pDef->iFulltext = pDef->iPrimaryKey = -1;
-    if (zMetric == 0 || vg_metric_parse(zMetric, -1, &pDef->metric) != SQLITE_OK ||
+    int bElementOk = 1;
+    if (zElement && strcmp(zElement, "int8") == 0) {
+      pDef->element = VG_ELEMENT_INT8;
+    } else if (zElement && strcmp(zElement, "bit") == 0) {
+      pDef->element = VG_ELEMENT_BIT;
+    } else {
+      bElementOk = zElement == 0;
+    }
+    if (zMetric == 0 || vg_metric_parse(zMetric, -1, &pDef->metric) != SQLITE_OK || !bElementOk ||
+        !vg_metric_allowed(pDef->element, pDef->metric) ||
+        (pDef->element == VG_ELEMENT_BIT && pDef->nDims % 8 != 0) ||
         pDef->nDims < 1 || pDef->nDims > VG_MAX_DIMS || pDef->hnswM < 2 ||
         pDef->hnswM > VG_HNSW_MAX_M) {
       *pzErr = sqlite3_mprintf("vg_hnsw_check: %s_config of %s is damaged", zName, zName);

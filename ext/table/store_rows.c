@@ -139,7 +139,9 @@ static void free_ciphers(VgStore *p, unsigned char **ap) {
 /* ---- writes ------------------------------------------------------------ */
 
 /* Bytes of a slot's head: header and vector. */
-static int slot_head_bytes(const VgStore *p) { return VG_SLOT_FIXED + 4 * p->pDef->nDims; }
+static int slot_head_bytes(const VgStore *p) {
+  return VG_SLOT_FIXED + vg_tabledef_vector_bytes(p->pDef);
+}
 
 /* Fill a slot head for pRow with a fresh key. */
 static void slot_fill(VgStore *p, const VgRow *pRow, int level, unsigned char *aSlot) {
@@ -149,7 +151,11 @@ static void slot_fill(VgStore *p, const VgRow *pRow, int level, unsigned char *a
   sqlite3_uint64 u = (sqlite3_uint64)pRow->rowid;
   for (int i = 0; i < 8; i++) aSlot[VG_SLOT_ROWID + i] = (unsigned char)(u >> (8 * i));
   randombytes_buf(aSlot + VG_SLOT_KEY, VG_KEY_BYTES);
-  vg_vector_to_blob(pRow->aVec, p->pDef->nDims, aSlot + VG_SLOT_VECTOR);
+  if (p->pDef->element == VG_ELEMENT_FLOAT32) {
+    vg_vector_to_blob(pRow->aVec, p->pDef->nDims, aSlot + VG_SLOT_VECTOR);
+  } else {
+    memcpy(aSlot + VG_SLOT_VECTOR, pRow->aVec, (size_t)vg_tabledef_vector_bytes(p->pDef));
+  }
 }
 
 /* Write the T_rows record of pRow (insert, or update in place). */
@@ -379,12 +385,12 @@ static int reader_load_slot(VgRowReader *r, char **pzErr) {
   return SQLITE_OK;
 }
 
-int vg_reader_vector(VgRowReader *r, const unsigned char **paBytes, float *aOut,
+int vg_reader_vector(VgRowReader *r, const unsigned char **paBytes, void *aOut,
                      char **pzErr) {
   int rc = reader_load_slot(r, pzErr);
   if (rc != SQLITE_OK) return rc;
   if (paBytes) *paBytes = r->aSlot + VG_SLOT_VECTOR;
-  if (aOut) store_slot_floats(r->pStore->pDef, r->aSlot, aOut);
+  if (aOut) store_slot_vector(r->pStore->pDef, r->aSlot, aOut);
   return SQLITE_OK;
 }
 

@@ -237,8 +237,12 @@ static void floats_from_le(const unsigned char *z, int n, float *aOut) {
   }
 }
 
-void store_slot_floats(const VgTableDef *pDef, const unsigned char *aSlot, float *aOut) {
-  floats_from_le(aSlot + VG_SLOT_VECTOR, pDef->nDims, aOut);
+void store_slot_vector(const VgTableDef *pDef, const unsigned char *aSlot, void *aOut) {
+  if (pDef->element == VG_ELEMENT_FLOAT32) {
+    floats_from_le(aSlot + VG_SLOT_VECTOR, pDef->nDims, aOut);
+  } else {
+    memcpy(aOut, aSlot + VG_SLOT_VECTOR, (size_t)vg_tabledef_vector_bytes(pDef));
+  }
 }
 
 static int open_chunk_blob(VgStore *p, sqlite3_int64 chunk, sqlite3_blob **ppBlob,
@@ -352,7 +356,7 @@ static int load_damage(VgStore *p, VgLoadReport *pReport, sqlite3_int64 *pCount,
 
 /* Add the node held by one slot to h and its lists to pRaw. */
 static int load_slot(VgStore *p, Hnsw *h, const unsigned char *aSlot, int level,
-                     sqlite3_int64 tag, float *aVec, RawLinks *pRaw, VgLoadReport *pReport,
+                     sqlite3_int64 tag, void *aVec, RawLinks *pRaw, VgLoadReport *pReport,
                      char **pzErr) {
   const VgTableDef *d = p->pDef;
   sqlite3_int64 rowid = slot_rowid(aSlot);
@@ -360,8 +364,8 @@ static int load_slot(VgStore *p, Hnsw *h, const unsigned char *aSlot, int level,
   if (aSlot[VG_SLOT_LEVEL] != level) {
     return load_damage(p, pReport, pBad, pzErr, "a slot's level differs from its chunk's", rowid);
   }
-  store_slot_floats(d, aSlot, aVec);
-  if (d->metric == VG_METRIC_COSINE && !vg_vector_normalize(aVec, d->nDims, aVec)) {
+  store_slot_vector(d, aSlot, aVec);
+  if (d->metric == VG_METRIC_COSINE && !vg_tabledef_prepare(d, aVec)) {
     return load_damage(p, pReport, pBad, pzErr, "a stored vector is zero under the cosine metric",
                        rowid);
   }

@@ -78,6 +78,7 @@ typedef struct VgTableDef {
   int nMeta;       /* number of metadata columns */
   int nAux;        /* number of auxiliary columns */
   int nDims;       /* elements per vector */
+  vg_element element; /* float[N], int8[N] or bit[N] */
   vg_metric metric;
   int hnswM;          /* hnsw_m: links per node (2x at level 0) */
   int efConstruction; /* ef_construction: candidates when linking */
@@ -88,6 +89,29 @@ typedef struct VgTableDef {
 
 #define VG_QUANT_NONE 0 /* float32, as stored */
 #define VG_QUANT_INT8 1 /* 8-bit codes; exact vectors are read from the file */
+
+/* How the table's graphs hold its vectors: int8[N] and bit[N] vectors as
+** they are; float[N] ones as float32, or as codes under quantization=int8. */
+static inline HnswVectors vg_tabledef_vectors(const VgTableDef *d) {
+  switch (d->element) {
+    case VG_ELEMENT_INT8:
+      return HNSW_I8;
+    case VG_ELEMENT_BIT:
+      return HNSW_BITS;
+    default:
+      return d->quantization == VG_QUANT_INT8 ? HNSW_INT8 : HNSW_FLOAT32;
+  }
+}
+
+/* Prepare vector a (floats or bytes, as VgRow.aVec) for the metric in
+** place, as the graph holds it: a float vector is normalized for cosine.
+** Returns 0 for a vector cosine cannot take (a zero vector). */
+int vg_tabledef_prepare(const VgTableDef *d, void *a);
+
+/* Bytes of one of the table's vectors, as stored and returned. */
+static inline int vg_tabledef_vector_bytes(const VgTableDef *d) {
+  return vg_element_bytes(d->element, d->nDims);
+}
 
 #define VG_DEFAULT_HNSW_M 16
 #define VG_DEFAULT_EF_CONSTRUCTION 200
@@ -218,7 +242,8 @@ typedef struct VgRow {
   VgValue partition; /* SQLITE_NULL type when the table has no partition key */
   VgValue *aMeta;    /* nMeta values */
   VgValue *aAux;     /* nAux values */
-  const float *aVec; /* nDims elements, as given by the user */
+  const void *aVec;  /* nDims elements, as given by the user: floats for a
+                     ** float[N] column, else the bytes stored */
 } VgRow;
 
 /* What a write did to a partition, so that caches can follow it: a cache
@@ -349,9 +374,10 @@ void vg_reader_release(VgRowReader *r);
 sqlite3_int64 vg_reader_part_id(VgRowReader *r);
 sqlite3_value *vg_reader_partition(VgRowReader *r);
 sqlite3_value *vg_reader_meta(VgRowReader *r, int iMeta);
-/* The vector as little-endian float32 bytes (4*nDims), valid until the next
-** seek; also decoded into floats when aOut is not 0. */
-int vg_reader_vector(VgRowReader *r, const unsigned char **paBytes, float *aOut,
+/* The vector as stored (vg_tabledef_vector_bytes: little-endian float32,
+** int8 or bit bytes), valid until the next seek; also copied into aOut when
+** it is not 0 (as floats for a float[N] column, see store_slot_vector). */
+int vg_reader_vector(VgRowReader *r, const unsigned char **paBytes, void *aOut,
                      char **pzErr);
 /* The decrypted auxiliary value, valid until the next seek. */
 int vg_reader_aux(VgRowReader *r, int iAux, VgValue **ppVal, char **pzErr);
@@ -461,8 +487,9 @@ int store_step_by_id(VgStore *p, int e, sqlite3_int64 id, sqlite3_stmt **ppStmt,
 ** store's write handle (kept open until vg_store_end_write). */
 int store_chunk_write(VgStore *p, sqlite3_int64 chunk, const void *a, int nByte, int iOff,
                       int *pnChunkBytes, char **pzErr);
-/* The vector held in a slot's bytes, as floats. */
-void store_slot_floats(const VgTableDef *pDef, const unsigned char *aSlot, float *aOut);
+/* The vector held in a slot's bytes: floats for a float[N] column, else
+** its bytes. */
+void store_slot_vector(const VgTableDef *pDef, const unsigned char *aSlot, void *aOut);
 /* The first nBuf bytes (at least up to the rowid) of slot iSlot of a chunk
 ** of the given level into pBuf, through the read handle *ppBlob (opened or
 ** moved here), checking that the slot holds rowid. */
@@ -505,17 +532,18 @@ int vg_index_graph(VgIndex *x, sqlite3_int64 part, sqlite3_int64 nonce, Hnsw **p
 void *vg_index_derived(VgIndex *x, sqlite3_int64 part);
 void vg_index_set_derived(VgIndex *x, sqlite3_int64 part, void *pData, void (*xFree)(void *));
 
-/* aPrep is the row's vector prepared for the metric (normalized for
-** cosine); pRow->aVec is the vector as given, which is what is stored.
+/* aPrep is the row's vector prepared for the metric (vg_tabledef_prepare:
+** a float vector normalized for cosine); pRow->aVec is the vector as given,
+** which is what is stored.
 ** *pPart (unless pPart is 0) is set to the partition the row went to. */
-int vg_index_insert(VgIndex *x, const VgRow *pRow, const float *aPrep, sqlite3_int64 *pPart,
+int vg_index_insert(VgIndex *x, const VgRow *pRow, const void *aPrep, sqlite3_int64 *pPart,
                     char **pzErr);
 /* Deleting a missing rowid does nothing. */
 int vg_index_delete(VgIndex *x, sqlite3_int64 rowid, char **pzErr);
 /* Replace row oldRowid by pRow (whose rowid, if different, must be free).
 ** bNewVector: the vector differs from the stored one. */
 int vg_index_update(VgIndex *x, sqlite3_int64 oldRowid, const VgRow *pRow,
-                    const float *aPrep, int bNewVector, sqlite3_int64 *pPart, char **pzErr);
+                    const void *aPrep, int bNewVector, sqlite3_int64 *pPart, char **pzErr);
 
 /***************************************************************************
 ** fulltext: the BM25 index of a table's fulltext column (fulltext.c; the
@@ -653,8 +681,10 @@ int vg_knn_distance_passes(double d, const VgKnnDist *a, int n);
 
 typedef struct VgKnnSpec {
   const char *zTable;   /* begins every message */
-  const float *aQuery;  /* prepared for the metric: normalized for cosine */
+  const void *aQuery;   /* prepared for the metric (vg_tabledef_prepare): floats
+                        ** for a float[N] column, else its bytes */
   int nDims;
+  vg_element element;
   vg_metric metric;
   int k, ef;            /* 1 <= k; ef below k counts as k */
   int exact;            /* 1 brute force, 0 graph, -1 whichever costs less */
@@ -760,6 +790,12 @@ typedef struct VgVtab {
 ** the table's name) replaces the last one; returns rc.  Table-valued
 ** functions use vg_tvf_error (base.h), which adds the function's name. */
 int vg_table_error(VgVtab *p, int rc, const char *zFormat, ...);
+
+/* A vector for the table's vector column from v (not NULL): floats for a
+** float[N] column, else its bytes, in *paVec (from sqlite3_malloc64), with
+** its number of elements (checked by the caller).  zWhat names it in
+** messages; errors are the vtab's (vtab.c). */
+int vg_vtab_vector(VgVtab *p, sqlite3_value *v, const char *zWhat, void **paVec, int *pnDims);
 
 /* Take ownership of zErr as the vtab's error message; returns rc. */
 int vg_vtab_set_error(VgVtab *p, int rc, char *zErr);

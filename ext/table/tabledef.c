@@ -281,22 +281,45 @@ static int key_clause(Lexer *lx, const VgTableDef *pDef, const VgColumn *pCol, i
   return SQLITE_ERROR;
 }
 
-/* Parse the vector type "float[N]" and its options into pDef. */
+/* The metrics a column of element type e takes, for messages. */
+static const char *metric_choices(vg_element e) {
+  switch (e) {
+    case VG_ELEMENT_INT8:
+      return "l2, cosine, l1 or ip";
+    case VG_ELEMENT_BIT:
+      return "hamming";
+    default:
+      return "cosine, l2 or ip";
+  }
+}
+
+/* Parse the vector type "float[N]", "int8[N]" or "bit[N]" (sqlite-vec's
+** names, and its aliases float32, f32, i8) and its options into pDef. */
 static int parse_vector_column(Lexer *lx, Token type, const char *zName,
                                VgTableDef *pDef, char **pzErr) {
-  if (!tok_is(type, "float") && !tok_is(type, "float32") && !tok_is(type, "f32")) {
+  if (tok_is(type, "float") || tok_is(type, "float32") || tok_is(type, "f32")) {
+    pDef->element = VG_ELEMENT_FLOAT32;
+  } else if (tok_is(type, "int8") || tok_is(type, "i8")) {
+    pDef->element = VG_ELEMENT_INT8;
+  } else if (tok_is(type, "bit")) {
+    pDef->element = VG_ELEMENT_BIT;
+  } else {
     *pzErr = sqlite3_mprintf(
-        "vg_hnsw: vector column %s: type %.*s[...] is not supported; use float[N]",
+        "vg_hnsw: vector column %s: type %.*s[...] is not supported; use float[N], int8[N] or "
+        "bit[N]",
         zName, type.n, type.z);
     return SQLITE_ERROR;
   }
+  const char *zType = pDef->element == VG_ELEMENT_FLOAT32 ? "float"
+                      : pDef->element == VG_ELEMENT_INT8  ? "int8"
+                                                          : "bit";
   lex_next(lx); /* '[' */
   Token num = lex_next(lx);
   Token close = lex_next(lx);
   if (num.type != TK_NUMBER || !tok_is(close, "]")) {
     *pzErr = sqlite3_mprintf(
-        "vg_hnsw: vector column %s: expected float[N] with N a positive integer",
-        zName);
+        "vg_hnsw: vector column %s: expected %s[N] with N a positive integer",
+        zName, zType);
     return SQLITE_ERROR;
   }
   long long nDims = 0;
@@ -309,16 +332,24 @@ static int parse_vector_column(Lexer *lx, Token type, const char *zName,
         zName, num.n, num.z, VG_MAX_DIMS);
     return SQLITE_ERROR;
   }
+  if (pDef->element == VG_ELEMENT_BIT && nDims % 8 != 0) {
+    *pzErr = sqlite3_mprintf(
+        "vg_hnsw: vector column %s: bit[%lld] is not a whole number of bytes; N must be a "
+        "multiple of 8 (bit[%lld] or bit[%lld])",
+        zName, nDims, nDims / 8 * 8, nDims / 8 * 8 + 8);
+    return SQLITE_ERROR;
+  }
   pDef->nDims = (int)nDims;
-  pDef->metric = VG_METRIC_L2;
+  pDef->metric = pDef->element == VG_ELEMENT_BIT ? VG_METRIC_HAMMING : VG_METRIC_L2;
+  const char *zChoices = metric_choices(pDef->element);
   for (;;) {
     Token opt = lex_next(lx);
     if (opt.type == TK_END) break;
     if (!tok_is(opt, "distance_metric")) {
       *pzErr = sqlite3_mprintf(
           "vg_hnsw: vector column %s: unknown option '%.*s' (expected "
-          "distance_metric=cosine|l2|ip)",
-          zName, opt.n, opt.z);
+          "distance_metric=%s)",
+          zName, opt.n, opt.z, zChoices);
       return SQLITE_ERROR;
     }
     Token eq = lex_next(lx);
@@ -326,7 +357,7 @@ static int parse_vector_column(Lexer *lx, Token type, const char *zName,
     if (!tok_is(eq, "=") || (val.type != TK_WORD && val.type != TK_NUMBER &&
                              val.type != TK_QUOTED)) {
       *pzErr = sqlite3_mprintf(
-          "vg_hnsw: vector column %s: expected distance_metric=cosine|l2|ip", zName);
+          "vg_hnsw: vector column %s: expected distance_metric=%s", zName, zChoices);
       return SQLITE_ERROR;
     }
     const char *zv = val.z;
@@ -337,9 +368,15 @@ static int parse_vector_column(Lexer *lx, Token type, const char *zName,
     }
     if (vg_metric_parse(zv, nv, &pDef->metric) != SQLITE_OK) {
       *pzErr = sqlite3_mprintf(
-          "vg_hnsw: vector column %s: unknown distance_metric '%.*s' (expected "
-          "cosine, l2 or ip)",
-          zName, nv, zv);
+          "vg_hnsw: vector column %s: unknown distance_metric '%.*s' (expected %s)", zName, nv,
+          zv, zChoices);
+      return SQLITE_ERROR;
+    }
+    if (!vg_metric_allowed(pDef->element, pDef->metric)) {
+      *pzErr = sqlite3_mprintf(
+          "vg_hnsw: vector column %s: distance_metric %.*s does not apply to %s vectors "
+          "(expected %s)",
+          zName, nv, zv, zType, zChoices);
       return SQLITE_ERROR;
     }
   }
@@ -516,6 +553,14 @@ int vg_tabledef_parse(int nArg, const char *const *azArg, VgTableDef **ppDef,
         "vg_hnsw: the table needs a vector column such as embedding float[384]");
     rc = SQLITE_ERROR;
   }
+  if (rc == SQLITE_OK && pDef->quantization != VG_QUANT_NONE &&
+      pDef->element != VG_ELEMENT_FLOAT32) {
+    *pzErr = sqlite3_mprintf(
+        "vg_hnsw: quantization=int8 compresses float[N] vectors in memory; %s[%d] vectors are "
+        "held as they are (leave the option out)",
+        pDef->element == VG_ELEMENT_INT8 ? "int8" : "bit", pDef->nDims);
+    rc = SQLITE_ERROR;
+  }
   for (int i = 0; rc == SQLITE_OK && pDef->iFulltext >= 0 && i < pDef->nCol; i++) {
     const char *z = pDef->aCol[i].zName;
     if (sqlite3_stricmp(z, "score") == 0 || sqlite3_stricmp(z, "vector_weight") == 0) {
@@ -531,6 +576,17 @@ int vg_tabledef_parse(int nArg, const char *const *azArg, VgTableDef **ppDef,
   }
   *ppDef = pDef;
   return SQLITE_OK;
+}
+
+int vg_tabledef_prepare(const VgTableDef *d, void *a) {
+  if (d->metric != VG_METRIC_COSINE) return 1;
+  if (d->element == VG_ELEMENT_FLOAT32) return vg_vector_normalize(a, d->nDims, a);
+  /* int8: cosine divides by the norm, which must not be 0 */
+  const signed char *b = a;
+  for (int i = 0; i < d->nDims; i++) {
+    if (b[i] != 0) return 1;
+  }
+  return 0;
 }
 
 void vg_tabledef_free(VgTableDef *pDef) {

@@ -160,7 +160,7 @@ static int vtab_shadow_name(const char *zSuffix) {
 typedef struct RowBuf {
   VgRow row;
   VgValue *aVal; /* metadata, then auxiliary */
-  float *aVec;   /* as given */
+  float *aVec;   /* as given: floats, or an int8[N] or bit[N] column's bytes */
   float *aPrep;  /* prepared for the metric, for the cache */
   int nVal;
 } RowBuf;
@@ -208,31 +208,74 @@ static VgValue *rowbuf_value(VgVtab *p, RowBuf *b, int iCol) {
   }
 }
 
+/* A vector for the table's column from v, as floats or bytes (*paVec, from
+** sqlite3_malloc64) of d->nDims elements: zWhat says where it goes in
+** messages ("column embedding", "query vector"); the caller has refused
+** NULL.  Errors are the vtab's. */
+int vg_vtab_vector(VgVtab *p, sqlite3_value *v, const char *zWhat, void **paVec, int *pnDims) {
+  const VgTableDef *d = p->pDef;
+  char *zErr = 0;
+  int n = 0, rc, iTagged = vg_vector_sqlite_vec_type(v);
+  *paVec = 0;
+  *pnDims = 0;
+  if (iTagged >= 0 && iTagged != (int)d->element) {
+    /* sqlite-vec's vec_int8() and vec_bit() tag their blobs: one of them
+    ** here is another type's bytes, which no length check would catch. */
+    return vg_table_error(p, SQLITE_ERROR,
+                          "%s: %s: got sqlite-vec's %s vector (%s); %s holds %s[%d] vectors",
+                          p->zName, zWhat, vg_element_name((vg_element)iTagged),
+                          iTagged == VG_ELEMENT_FLOAT32 ? "vec_f32" : iTagged == VG_ELEMENT_INT8 ? "vec_int8" : "vec_bit",
+                          d->aCol[d->iVector].zName,
+                          d->element == VG_ELEMENT_FLOAT32 ? "float" : vg_element_name(d->element), d->nDims);
+  }
+  if (d->element == VG_ELEMENT_FLOAT32) {
+    float *a = 0;
+    rc = vg_vector_from_value(v, &a, &n, &zErr);
+    *paVec = a;
+  } else {
+    unsigned char *a = 0;
+    rc = vg_vector_from_value_as(v, d->element, &a, &n, &zErr);
+    *paVec = a;
+  }
+  if (rc != SQLITE_OK) {
+    if (zErr == 0) return rc;
+    rc = vg_table_error(p, rc, "%s: %s: %s", p->zName, zWhat, zErr);
+    sqlite3_free(zErr);
+    return rc;
+  }
+  *pnDims = n;
+  return SQLITE_OK;
+}
+
 /* Check a new vector for column iCol and keep it in b. */
 static int set_vector(VgVtab *p, RowBuf *b, sqlite3_value *v) {
   const VgTableDef *d = p->pDef;
   const char *zCol = d->aCol[d->iVector].zName;
-  float *a = 0;
+  void *a = 0;
   int n = 0;
-  char *zErr = 0;
   if (sqlite3_value_type(v) == SQLITE_NULL) {
     return vg_table_error(p, SQLITE_ERROR, "%s: column %s needs a vector; got NULL",
                          p->zName, zCol);
   }
-  int rc = vg_vector_from_value(v, &a, &n, &zErr);
-  if (rc != SQLITE_OK) {
-    if (zErr == 0) return rc;
-    rc = vg_table_error(p, rc, "%s: column %s: %s", p->zName, zCol, zErr);
-    sqlite3_free(zErr);
-    return rc;
-  }
-  if (n != d->nDims) {
+  char *zWhat = sqlite3_mprintf("column %s", zCol);
+  if (zWhat == 0) return SQLITE_NOMEM;
+  int rc = vg_vtab_vector(p, v, zWhat, &a, &n);
+  sqlite3_free(zWhat);
+  if (rc != SQLITE_OK) return rc;
+  if (n != d->nDims && d->element == VG_ELEMENT_FLOAT32) {
     sqlite3_free(a);
     return vg_table_error(p, SQLITE_ERROR,
                          "%s: column %s holds %d-dimensional vectors; got %d dimensions%s",
                          p->zName, zCol, d->nDims, n, vg_vector_float64_hint(v, n, d->nDims));
   }
-  memcpy(b->aVec, a, sizeof(float) * n);
+  if (n != d->nDims) {
+    sqlite3_free(a);
+    return vg_table_error(p, SQLITE_ERROR, "%s: column %s holds %s[%d] vectors (%d bytes each); got %d %s%s",
+                          p->zName, zCol, vg_element_name(d->element), d->nDims, vg_tabledef_vector_bytes(d), n,
+                          d->element == VG_ELEMENT_BIT ? "bits" : "elements",
+                          vg_vector_size_hint(v, d->element, n, d->nDims));
+  }
+  memcpy(b->aVec, a, (size_t)vg_tabledef_vector_bytes(d));
   sqlite3_free(a);
   return SQLITE_OK;
 }
@@ -269,11 +312,8 @@ static int set_value(VgVtab *p, RowBuf *b, int iCol, sqlite3_value *v) {
 /* Prepare the vector for the cache; the cosine metric needs a direction. */
 static int prepare_vector(VgVtab *p, RowBuf *b) {
   const VgTableDef *d = p->pDef;
-  if (d->metric != VG_METRIC_COSINE) {
-    memcpy(b->aPrep, b->aVec, sizeof(float) * d->nDims);
-    return SQLITE_OK;
-  }
-  if (!vg_vector_normalize(b->aVec, d->nDims, b->aPrep)) {
+  memcpy(b->aPrep, b->aVec, (size_t)vg_tabledef_vector_bytes(d));
+  if (!vg_tabledef_prepare(d, b->aPrep)) {
     return vg_table_error(p, SQLITE_ERROR,
                          "%s: column %s: a zero vector has no direction under the "
                          "cosine metric",
@@ -524,8 +564,12 @@ static int do_update(VgVtab *p, sqlite3_value **argv) {
     rc = vg_reader_vector(p->pReader, &aOld, 0, &zErr);
     if (rc == SQLITE_OK) {
       unsigned char *aNew = (unsigned char *)b.aPrep; /* scratch until prepare_vector */
-      vg_vector_to_blob(b.aVec, d->nDims, aNew);
-      bNewVector = memcmp(aOld, aNew, 4 * (size_t)d->nDims) != 0;
+      if (d->element == VG_ELEMENT_FLOAT32) {
+        vg_vector_to_blob(b.aVec, d->nDims, aNew);
+      } else {
+        memcpy(aNew, b.aVec, (size_t)vg_tabledef_vector_bytes(d));
+      }
+      bNewVector = memcmp(aOld, aNew, (size_t)vg_tabledef_vector_bytes(d)) != 0;
     } else if (zErr) {
       rc = vg_vtab_set_error(p, rc, zErr);
     }

@@ -418,7 +418,7 @@ corrupt:
 /* What a KNN query owns while it runs. */
 typedef struct KnnArgs {
   VgKnnSpec spec;
-  float *aQuery;
+  void *aQuery;
   VgKnnDist *aDist;
   sqlite3_int64 *aRowid;
   int iRowidTerm;      /* term that gave aRowid, or -1 */
@@ -583,19 +583,16 @@ static int knn_query_vector(VgVtab *p, sqlite3_value *v, KnnArgs *a) {
     return vg_table_error(p, SQLITE_ERROR, "%s: the query vector (%s MATCH ...) is NULL",
                          p->zName, zCol);
   }
-  int rc = vg_vector_from_value(v, &a->aQuery, &n, &zErr);
-  if (rc != SQLITE_OK) {
-    if (zErr == 0) return rc;
-    rc = vg_table_error(p, rc, "%s: query vector: %s", p->zName, zErr);
-    sqlite3_free(zErr);
-    return rc;
-  }
+  (void)zErr;
+  int rc = vg_vtab_vector(p, v, "query vector", &a->aQuery, &n);
+  if (rc != SQLITE_OK) return rc;
   if (n != d->nDims) {
     return vg_table_error(p, SQLITE_ERROR,
-                         "%s: the query vector has %d dimensions; %s holds %d%s", p->zName, n,
-                         zCol, d->nDims, vg_vector_float64_hint(v, n, d->nDims));
+                         "%s: the query vector has %d %s; %s holds %d%s", p->zName, n,
+                         d->element == VG_ELEMENT_BIT ? "bits" : d->element == VG_ELEMENT_INT8 ? "elements" : "dimensions",
+                         zCol, d->nDims, vg_vector_size_hint(v, d->element, n, d->nDims));
   }
-  if (d->metric == VG_METRIC_COSINE && !vg_vector_normalize(a->aQuery, n, a->aQuery)) {
+  if (!vg_tabledef_prepare(d, a->aQuery)) {
     return vg_table_error(p, SQLITE_ERROR,
                          "%s: the query vector is zero, which has no direction under the "
                          "cosine metric",
@@ -603,6 +600,7 @@ static int knn_query_vector(VgVtab *p, sqlite3_value *v, KnnArgs *a) {
   }
   a->spec.aQuery = a->aQuery;
   a->spec.nDims = n;
+  a->spec.element = d->element;
   a->spec.metric = d->metric;
   return SQLITE_OK;
 }
@@ -810,6 +808,10 @@ static int lex_run(VgCursor *cur, const VgTerm *aTerm, int nTerm, sqlite3_value 
 static int row_distance(VgVtab *p, KnnArgs *a, Hnsw *h, uint32_t i, float *aBuf, float *pd) {
   const VgKnnSpec *s = &a->spec;
   char *zErr = 0;
+  if (h->vectors == HNSW_I8 || h->vectors == HNSW_BITS) {
+    *pd = hnsw_metric_distance(h, s->aQuery, i);
+    return SQLITE_OK;
+  }
   if (h->vectors == HNSW_FLOAT32) {
     hnsw_decode(h, i, aBuf); /* prepared when inserted */
   } else {
@@ -1203,7 +1205,7 @@ int vg_cursor_column(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int iCol) 
     case VG_COL_VECTOR: {
       const unsigned char *a;
       rc = vg_reader_vector(cur->pReader, &a, 0, &zErr);
-      if (rc == SQLITE_OK) sqlite3_result_blob(ctx, a, 4 * d->nDims, SQLITE_TRANSIENT);
+      if (rc == SQLITE_OK) sqlite3_result_blob(ctx, a, vg_tabledef_vector_bytes(d), SQLITE_TRANSIENT);
       break;
     }
     case VG_COL_PARTITION:

@@ -11,6 +11,7 @@
 #include "vector/vector.h"
 
 #include <pthread.h>
+#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -83,6 +84,69 @@ static float l2sq_code_portable(const float *q, const unsigned char *c, float lo
     s0 += d * d;
   }
   return (s0 + s1) + (s2 + s3);
+}
+
+/* int8 kernels: exact sums in 32-bit integers (see vector.h). */
+static int32_t i8_dot_portable(const int8_t *a, const int8_t *b, int n) {
+  int32_t s0 = 0, s1 = 0;
+  int i = 0;
+  for (; i + 2 <= n; i += 2) {
+    s0 += (int32_t)a[i] * b[i];
+    s1 += (int32_t)a[i + 1] * b[i + 1];
+  }
+  for (; i < n; i++) s0 += (int32_t)a[i] * b[i];
+  return s0 + s1;
+}
+
+static int32_t i8_l2sq_portable(const int8_t *a, const int8_t *b, int n) {
+  int32_t s0 = 0, s1 = 0;
+  int i = 0;
+  for (; i + 2 <= n; i += 2) {
+    int32_t d0 = (int32_t)a[i] - b[i], d1 = (int32_t)a[i + 1] - b[i + 1];
+    s0 += d0 * d0;
+    s1 += d1 * d1;
+  }
+  for (; i < n; i++) {
+    int32_t d = (int32_t)a[i] - b[i];
+    s0 += d * d;
+  }
+  return s0 + s1;
+}
+
+static int32_t i8_l1_portable(const int8_t *a, const int8_t *b, int n) {
+  int32_t s = 0;
+  for (int i = 0; i < n; i++) {
+    int32_t d = (int32_t)a[i] - b[i];
+    s += d < 0 ? -d : d;
+  }
+  return s;
+}
+
+static void i8_cos_sums_portable(const int8_t *a, const int8_t *b, int n, int32_t aOut[3]) {
+  int32_t ab = 0, aa = 0, bb = 0;
+  for (int i = 0; i < n; i++) {
+    ab += (int32_t)a[i] * b[i];
+    aa += (int32_t)a[i] * a[i];
+    bb += (int32_t)b[i] * b[i];
+  }
+  aOut[0] = ab;
+  aOut[1] = aa;
+  aOut[2] = bb;
+}
+
+/* 8 bytes as a 64-bit word, whatever their alignment. */
+static inline uint64_t load_u64(const uint8_t *p) {
+  uint64_t u;
+  memcpy(&u, p, sizeof u);
+  return u;
+}
+
+static int32_t hamming_portable(const uint8_t *a, const uint8_t *b, int nByte) {
+  int32_t s = 0;
+  int i = 0;
+  for (; i + 8 <= nByte; i += 8) s += __builtin_popcountll(load_u64(a + i) ^ load_u64(b + i));
+  for (; i < nByte; i++) s += __builtin_popcount((unsigned)(a[i] ^ b[i]));
+  return s;
 }
 
 #ifdef VG_HAVE_X86_KERNELS
@@ -275,13 +339,104 @@ __attribute__((target("avx512f"))) static float l2sq_code_avx512(const float *q,
          l2sq_code_portable(q + i, c + i, lo, step, n - i);
 }
 
+/* int8 kernels on AVX2: 16 elements widened to int16, multiplied and summed
+** in pairs into int32 lanes (madd), exact.  The AVX-512 level uses them too. */
+__attribute__((target("avx2"))) static int32_t hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+__attribute__((target("avx2"))) static inline __m256i widen16(const int8_t *p) {
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
+}
+
+__attribute__((target("avx2"))) static int32_t i8_dot_avx2(const int8_t *a, const int8_t *b,
+                                                             int n) {
+  __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(widen16(a + i), widen16(b + i)));
+    s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(widen16(a + i + 16), widen16(b + i + 16)));
+  }
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(widen16(a + i), widen16(b + i)));
+  }
+  return hsum_epi32(_mm256_add_epi32(s0, s1)) + i8_dot_portable(a + i, b + i, n - i);
+}
+
+__attribute__((target("avx2"))) static int32_t i8_l2sq_avx2(const int8_t *a, const int8_t *b,
+                                                              int n) {
+  __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256i d0 = _mm256_sub_epi16(widen16(a + i), widen16(b + i));
+    __m256i d1 = _mm256_sub_epi16(widen16(a + i + 16), widen16(b + i + 16));
+    s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(d0, d0));
+    s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(d1, d1));
+  }
+  for (; i + 16 <= n; i += 16) {
+    __m256i d = _mm256_sub_epi16(widen16(a + i), widen16(b + i));
+    s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(d, d));
+  }
+  return hsum_epi32(_mm256_add_epi32(s0, s1)) + i8_l2sq_portable(a + i, b + i, n - i);
+}
+
+__attribute__((target("avx2"))) static int32_t i8_l1_avx2(const int8_t *a, const int8_t *b,
+                                                            int n) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i s0 = _mm256_setzero_si256();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256i d = _mm256_abs_epi16(_mm256_sub_epi16(widen16(a + i), widen16(b + i)));
+    s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(d, ones));
+  }
+  return hsum_epi32(s0) + i8_l1_portable(a + i, b + i, n - i);
+}
+
+__attribute__((target("avx2"))) static void i8_cos_sums_avx2(const int8_t *a, const int8_t *b,
+                                                               int n, int32_t aOut[3]) {
+  __m256i ab = _mm256_setzero_si256(), aa = _mm256_setzero_si256();
+  __m256i bb = _mm256_setzero_si256();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256i va = widen16(a + i), vb = widen16(b + i);
+    ab = _mm256_add_epi32(ab, _mm256_madd_epi16(va, vb));
+    aa = _mm256_add_epi32(aa, _mm256_madd_epi16(va, va));
+    bb = _mm256_add_epi32(bb, _mm256_madd_epi16(vb, vb));
+  }
+  i8_cos_sums_portable(a + i, b + i, n - i, aOut);
+  aOut[0] += hsum_epi32(ab);
+  aOut[1] += hsum_epi32(aa);
+  aOut[2] += hsum_epi32(bb);
+}
+
+/* Hamming distance with the POPCNT instruction, four words at a time. */
+__attribute__((target("popcnt"))) static int32_t hamming_popcnt(const uint8_t *a,
+                                                                 const uint8_t *b, int nByte) {
+  uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int i = 0;
+  for (; i + 32 <= nByte; i += 32) {
+    s0 += (uint64_t)__builtin_popcountll(load_u64(a + i) ^ load_u64(b + i));
+    s1 += (uint64_t)__builtin_popcountll(load_u64(a + i + 8) ^ load_u64(b + i + 8));
+    s2 += (uint64_t)__builtin_popcountll(load_u64(a + i + 16) ^ load_u64(b + i + 16));
+    s3 += (uint64_t)__builtin_popcountll(load_u64(a + i + 24) ^ load_u64(b + i + 24));
+  }
+  for (; i + 8 <= nByte; i += 8) s0 += (uint64_t)__builtin_popcountll(load_u64(a + i) ^ load_u64(b + i));
+  for (; i < nByte; i++) s0 += (uint64_t)__builtin_popcount((unsigned)(a[i] ^ b[i]));
+  return (int32_t)(s0 + s1 + s2 + s3);
+}
+
 static int cpu_has(vg_simd level) {
   __builtin_cpu_init();
   switch (level) {
     case VG_SIMD_AVX512:
-      return __builtin_cpu_supports("avx512f");
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+             __builtin_cpu_supports("popcnt");
     case VG_SIMD_AVX2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("popcnt");
     default:
       return 1;
   }
@@ -297,7 +452,32 @@ vg_kernel vg_dot_kernel = dot_portable;
 vg_kernel vg_l2sq_kernel = l2sq_portable;
 vg_code_kernel vg_dot_code_kernel = dot_code_portable;
 vg_code_kernel vg_l2sq_code_kernel = l2sq_code_portable;
+vg_i8_kernel vg_i8_dot_kernel = i8_dot_portable;
+vg_i8_kernel vg_i8_l2sq_kernel = i8_l2sq_portable;
+vg_i8_kernel vg_i8_l1_kernel = i8_l1_portable;
+vg_i8_cos_kernel vg_i8_cos_sums_kernel = i8_cos_sums_portable;
+vg_bits_kernel vg_hamming_kernel = hamming_portable;
 static vg_simd current_level = VG_SIMD_PORTABLE;
+
+/* The int8 and bit kernels: AVX2 and POPCNT (bWide), or portable. */
+static void set_int_kernels(int bWide) {
+#ifdef VG_HAVE_X86_KERNELS
+  if (bWide) {
+    vg_i8_dot_kernel = i8_dot_avx2;
+    vg_i8_l2sq_kernel = i8_l2sq_avx2;
+    vg_i8_l1_kernel = i8_l1_avx2;
+    vg_i8_cos_sums_kernel = i8_cos_sums_avx2;
+    vg_hamming_kernel = hamming_popcnt;
+    return;
+  }
+#endif
+  (void)bWide;
+  vg_i8_dot_kernel = i8_dot_portable;
+  vg_i8_l2sq_kernel = i8_l2sq_portable;
+  vg_i8_l1_kernel = i8_l1_portable;
+  vg_i8_cos_sums_kernel = i8_cos_sums_portable;
+  vg_hamming_kernel = hamming_portable;
+}
 
 int vg_simd_force(vg_simd level) {
   if (!cpu_has(level)) return 0;
@@ -308,12 +488,14 @@ int vg_simd_force(vg_simd level) {
       vg_l2sq_kernel = l2sq_avx512;
       vg_dot_code_kernel = dot_code_avx512;
       vg_l2sq_code_kernel = l2sq_code_avx512;
+      set_int_kernels(1);
       break;
     case VG_SIMD_AVX2:
       vg_dot_kernel = dot_avx2;
       vg_l2sq_kernel = l2sq_avx2;
       vg_dot_code_kernel = dot_code_avx2;
       vg_l2sq_code_kernel = l2sq_code_avx2;
+      set_int_kernels(1);
       break;
 #endif
     default:
@@ -321,6 +503,7 @@ int vg_simd_force(vg_simd level) {
       vg_l2sq_kernel = l2sq_portable;
       vg_dot_code_kernel = dot_code_portable;
       vg_l2sq_code_kernel = l2sq_code_portable;
+      set_int_kernels(0);
       break;
   }
   current_level = level;
@@ -357,4 +540,24 @@ int vg_vector_normalize(const float *a, int nDims, float *out) {
   double inv = 1.0 / sqrt(sum);
   for (int i = 0; i < nDims; i++) out[i] = (float)((double)a[i] * inv);
   return 1;
+}
+
+float vg_i8_distance(vg_metric m, const int8_t *a, const int8_t *b, int n, int bSquared) {
+  switch (m) {
+    case VG_METRIC_COSINE: {
+      int32_t s[3];
+      vg_i8_cos_sums_kernel(a, b, n, s);
+      /* sqlite-vec's expression: float sums, the rest in double. */
+      float ab = (float)s[0], aa = (float)s[1], bb = (float)s[2];
+      return (float)(1.0 - (double)ab / (sqrt((double)aa) * sqrt((double)bb)));
+    }
+    case VG_METRIC_IP:
+      return -(float)vg_i8_dot_kernel(a, b, n);
+    case VG_METRIC_L1:
+      return (float)vg_i8_l1_kernel(a, b, n);
+    default: {
+      float s = (float)vg_i8_l2sq_kernel(a, b, n);
+      return bSquared ? s : (float)sqrt((double)s);
+    }
+  }
 }

@@ -34,6 +34,8 @@ static const struct {
     {"l2", VG_METRIC_L2},
     {"cosine", VG_METRIC_COSINE},
     {"ip", VG_METRIC_IP},
+    {"l1", VG_METRIC_L1},
+    {"hamming", VG_METRIC_HAMMING},
 };
 
 int vg_metric_parse(const char *zName, int n, vg_metric *pMetric) {
@@ -328,4 +330,142 @@ char *vg_vector_to_json(const float *a, int nDims) {
 const char *vg_vector_float64_hint(sqlite3_value *pVal, int nGot, int nWant) {
   if (sqlite3_value_type(pVal) != SQLITE_BLOB || nGot != 2 * nWant) return "";
   return " (a blob of 8 bytes per element looks like float64: send float32, 4 bytes per element)";
+}
+
+/* ---- int8 and bit vectors ---------------------------------------------- */
+
+const char *vg_element_name(vg_element e) {
+  return e == VG_ELEMENT_FLOAT32 ? "float32" : e == VG_ELEMENT_INT8 ? "int8" : "bit";
+}
+
+/* sqlite-vec's subtypes (its SQLITE_VEC_ELEMENT_TYPE_*). */
+#define SQLITE_VEC_SUBTYPE_FLOAT32 223
+#define SQLITE_VEC_SUBTYPE_BIT 224
+#define SQLITE_VEC_SUBTYPE_INT8 225
+
+int vg_vector_sqlite_vec_type(sqlite3_value *pVal) {
+  if (sqlite3_value_type(pVal) != SQLITE_BLOB) return -1;
+  switch (sqlite3_value_subtype(pVal)) {
+    case SQLITE_VEC_SUBTYPE_FLOAT32:
+      return VG_ELEMENT_FLOAT32;
+    case SQLITE_VEC_SUBTYPE_BIT:
+      return VG_ELEMENT_BIT;
+    case SQLITE_VEC_SUBTYPE_INT8:
+      return VG_ELEMENT_INT8;
+    default:
+      return -1;
+  }
+}
+
+/* JSON elements f[0, n) as int8 bytes or packed bits into aOut. */
+static int elements_to_bytes(const float *f, int n, vg_element e, unsigned char *aOut,
+                             char **pzErr) {
+  if (e == VG_ELEMENT_BIT) memset(aOut, 0, (size_t)n / 8);
+  for (int i = 0; i < n; i++) {
+    if (e == VG_ELEMENT_INT8) {
+      if (!(f[i] >= -128.0f && f[i] <= 127.0f && f[i] == floorf(f[i]))) {
+        *pzErr = sqlite3_mprintf("element %d (%g) is not a whole number from -128 to 127, "
+                                 "which an int8 vector holds", i, (double)f[i]);
+        return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+      }
+      aOut[i] = (unsigned char)(signed char)(int)f[i];
+    } else if (f[i] == 1.0f) {
+      aOut[i / 8] |= (unsigned char)(1u << (i % 8));
+    } else if (f[i] != 0.0f) {
+      *pzErr = sqlite3_mprintf("element %d (%g) is not 0 or 1, which a bit vector holds", i,
+                               (double)f[i]);
+      return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+    }
+  }
+  return SQLITE_OK;
+}
+
+int vg_vector_from_value_as(sqlite3_value *pVal, vg_element e, unsigned char **paVec,
+                            int *pnDims, char **pzErr) {
+  *paVec = 0;
+  *pnDims = 0;
+  const char *zType = vg_element_name(e);
+  switch (sqlite3_value_type(pVal)) {
+    case SQLITE_NULL:
+      return SQLITE_OK;
+    case SQLITE_BLOB: {
+      int n = sqlite3_value_bytes(pVal);
+      const void *p = sqlite3_value_blob(pVal);
+      if (n == 0) {
+        *pzErr = sqlite3_mprintf("empty vector: the BLOB has no bytes");
+        return SQLITE_ERROR;
+      }
+      int nDims = e == VG_ELEMENT_BIT ? (n > VG_MAX_DIMS / 8 ? VG_MAX_DIMS + 1 : 8 * n) : n;
+      if (nDims > VG_MAX_DIMS) {
+        *pzErr = sqlite3_mprintf("%s vector has more than %d elements (a BLOB of %d bytes)", zType,
+                                 VG_MAX_DIMS, n);
+        return SQLITE_ERROR;
+      }
+      unsigned char *a = sqlite3_malloc64((sqlite3_uint64)n);
+      if (a == 0 || p == 0) {
+        sqlite3_free(a);
+        return SQLITE_NOMEM;
+      }
+      memcpy(a, p, (size_t)n);
+      *paVec = a;
+      *pnDims = nDims;
+      return SQLITE_OK;
+    }
+    case SQLITE_TEXT: {
+      const char *z = (const char *)sqlite3_value_text(pVal);
+      int n = sqlite3_value_bytes(pVal), nDims = 0;
+      float *f = 0;
+      if (z == 0) return SQLITE_NOMEM;
+      int rc = vg_vector_parse_json(z, n, &f, &nDims, pzErr);
+      if (rc != SQLITE_OK) return rc;
+      if (e == VG_ELEMENT_BIT && nDims % 8 != 0) {
+        *pzErr = sqlite3_mprintf("a bit vector has a multiple of 8 elements; got %d", nDims);
+        sqlite3_free(f);
+        return SQLITE_ERROR;
+      }
+      unsigned char *a = sqlite3_malloc64((sqlite3_uint64)vg_element_bytes(e, nDims) + 1);
+      rc = a ? elements_to_bytes(f, nDims, e, a, pzErr) : SQLITE_NOMEM;
+      sqlite3_free(f);
+      if (rc != SQLITE_OK) {
+        sqlite3_free(a);
+        return rc;
+      }
+      *paVec = a;
+      *pnDims = nDims;
+      return SQLITE_OK;
+    }
+    default:
+      *pzErr = sqlite3_mprintf("expected an %s vector as JSON text or a BLOB of its bytes, got %s",
+                               zType,
+                               sqlite3_value_type(pVal) == SQLITE_INTEGER ? "an integer" : "a real");
+      return SQLITE_ERROR;
+  }
+}
+
+const char *vg_vector_size_hint(sqlite3_value *pVal, vg_element e, int nGot, int nWant) {
+  if (sqlite3_value_type(pVal) != SQLITE_BLOB) return "";
+  switch (e) {
+    case VG_ELEMENT_FLOAT32:
+      return vg_vector_float64_hint(pVal, nGot, nWant);
+    case VG_ELEMENT_INT8:
+      if (nGot != 4 * nWant) return "";
+      return " (a blob of 4 bytes per element looks like float32: send one signed byte per element, "
+             "or JSON text of whole numbers from -128 to 127)";
+    default:
+      if (nGot != 32 * nWant) return "";
+      return " (a blob of 4 bytes per element looks like float32: send one bit per element, "
+             "eight to a byte)";
+  }
+}
+
+char *vg_vector_to_json_as(const unsigned char *a, vg_element e, int nDims) {
+  sqlite3_str *s = sqlite3_str_new(0);
+  sqlite3_str_appendchar(s, 1, '[');
+  for (int i = 0; i < nDims; i++) {
+    if (i) sqlite3_str_appendchar(s, 1, ',');
+    int v = e == VG_ELEMENT_INT8 ? (int)(signed char)a[i] : (a[i / 8] >> (i % 8)) & 1;
+    sqlite3_str_appendf(s, "%d", v);
+  }
+  sqlite3_str_appendchar(s, 1, ']');
+  return sqlite3_str_finish(s);
 }

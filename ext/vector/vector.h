@@ -13,6 +13,7 @@
 #define VG_VECTOR_KERNELS_H
 
 #include <math.h>
+#include <stdint.h>
 
 /***************************************************************************
 ** distance: distance kernels over float32 vectors, with runtime dispatch
@@ -28,8 +29,37 @@
 typedef enum vg_metric {
   VG_METRIC_L2 = 0,     /* Euclidean distance (not squared) */
   VG_METRIC_COSINE = 1, /* 1 - cosine similarity */
-  VG_METRIC_IP = 2      /* negative inner product */
+  VG_METRIC_IP = 2,     /* negative inner product */
+  VG_METRIC_L1 = 3,     /* sum of |a[i] - b[i]|: int8 vectors only */
+  VG_METRIC_HAMMING = 4 /* differing bits: bit vectors only */
 } vg_metric;
+
+/* What a vector's elements are: float32 (4 bytes each, little-endian),
+** int8 (one signed byte each) or bit (one bit each, eight to a byte, the
+** first element in the lowest bit of the first byte: sqlite-vec's order). */
+typedef enum vg_element {
+  VG_ELEMENT_FLOAT32 = 0,
+  VG_ELEMENT_INT8 = 1,
+  VG_ELEMENT_BIT = 2
+} vg_element;
+
+/* Bytes of a vector of n elements of type e (for bits, n is a multiple of 8). */
+static inline int vg_element_bytes(vg_element e, int n) {
+  return e == VG_ELEMENT_FLOAT32 ? 4 * n : e == VG_ELEMENT_INT8 ? n : n / 8;
+}
+
+/* Does a column of element type e take metric m?  float32: l2, cosine, ip;
+** int8: those and l1; bit: hamming alone. */
+static inline int vg_metric_allowed(vg_element e, vg_metric m) {
+  switch (e) {
+    case VG_ELEMENT_FLOAT32:
+      return m == VG_METRIC_L2 || m == VG_METRIC_COSINE || m == VG_METRIC_IP;
+    case VG_ELEMENT_INT8:
+      return m != VG_METRIC_HAMMING;
+    default:
+      return m == VG_METRIC_HAMMING;
+  }
+}
 
 typedef enum vg_simd {
   VG_SIMD_PORTABLE = 0,
@@ -73,6 +103,36 @@ static inline float vg_dot_code(const float *q, const unsigned char *c, float lo
 static inline float vg_l2sq_code(const float *q, const unsigned char *c, float lo, float step,
                                  int n) {
   return vg_l2sq_code_kernel(q, c, lo, step, n);
+}
+
+/* int8 vectors: sums over n elements, exact in 32-bit integers (|dot| <=
+** 2^14 n and l2sq <= 255^2 n, below 2^31 for n <= VG_MAX_DIMS).  The cosine
+** kernel gives a.b, a.a and b.b in one pass. */
+typedef int32_t (*vg_i8_kernel)(const int8_t *a, const int8_t *b, int n);
+typedef void (*vg_i8_cos_kernel)(const int8_t *a, const int8_t *b, int n, int32_t aOut[3]);
+extern vg_i8_kernel vg_i8_dot_kernel, vg_i8_l2sq_kernel, vg_i8_l1_kernel;
+extern vg_i8_cos_kernel vg_i8_cos_sums_kernel;
+
+/* Bit vectors of nByte bytes: the number of bits that differ. */
+typedef int32_t (*vg_bits_kernel)(const uint8_t *a, const uint8_t *b, int nByte);
+extern vg_bits_kernel vg_hamming_kernel;
+
+/* The distance between two int8 vectors of n elements under metric m, as
+** sqlite-vec defines it (docs/sqlite-vec.md): the sums are exact integers,
+** converted to float as sqlite-vec's float32 running sums hold them (the
+** same numbers while a sum stays below 2^24: always for l1, for l2 up to
+** 258 elements, for cosine up to 1024), then
+**   l2      sqrt(sum (a-b)^2), rounded to float32
+**   cosine  1 - a.b / (sqrt(a.a) * sqrt(b.b)), in double, rounded to float32
+**   l1      sum |a-b|
+**   ip      -a.b
+** bSquared: l2 squared instead (what a graph ranks by).  Cosine is
+** undefined for a zero vector (0/0): callers refuse those. */
+float vg_i8_distance(vg_metric m, const int8_t *a, const int8_t *b, int n, int bSquared);
+
+/* Hamming distance between two bit vectors of nByte bytes, as a float. */
+static inline float vg_bits_distance(const uint8_t *a, const uint8_t *b, int nByte) {
+  return (float)vg_hamming_kernel(a, b, nByte);
 }
 
 /* Distance under metric m between two vectors prepared for it: for cosine,
@@ -142,6 +202,33 @@ int vg_vector_from_value(sqlite3_value *pVal, float **paVec, int *pnDims,
 ** twice the dimensions: float64 elements (numpy's default) read as float32.
 ** A static string, "" when there is nothing to add. */
 const char *vg_vector_float64_hint(sqlite3_value *pVal, int nGot, int nWant);
+
+/* Read an int8 or bit vector (element type e) from an SQL value: a BLOB of
+** its bytes (one signed byte per element; one bit per element, eight to a
+** byte, lowest bit first), or JSON text of its elements (whole numbers from
+** -128 to 127; 0s and 1s, a multiple of 8 of them).  *paVec gets a new
+** array from sqlite3_malloc64() of vg_element_bytes(e, *pnDims) bytes.  A
+** NULL value gives SQLITE_OK with *paVec==0. */
+int vg_vector_from_value_as(sqlite3_value *pVal, vg_element e, unsigned char **paVec,
+                            int *pnDims, char **pzErr);
+
+/* The element type sqlite-vec tagged pVal with (vec_f32, vec_int8,
+** vec_bit set a subtype SQLite passes along with the value), or -1 when
+** it carries no such tag. */
+int vg_vector_sqlite_vec_type(sqlite3_value *pVal);
+
+/* "float32", "int8" or "bit". */
+const char *vg_element_name(vg_element e);
+
+/* What to add to "got nGot dimensions, want nWant" for a column of element
+** type e when pVal is a BLOB whose size fits another type: float64 for a
+** float32 column, float32 for an int8 or bit column.  A static string, ""
+** when there is nothing to add. */
+const char *vg_vector_size_hint(sqlite3_value *pVal, vg_element e, int nGot, int nWant);
+
+/* Format an int8 or bit vector as JSON (integers; 0s and 1s).  Returns a
+** string from sqlite3_malloc64(), or 0 when out of memory. */
+char *vg_vector_to_json_as(const unsigned char *a, vg_element e, int nDims);
 
 /* Encode as a little-endian float32 BLOB of 4*nDims bytes into pOut (which
 ** may be a itself). */

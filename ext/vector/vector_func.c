@@ -2,7 +2,7 @@
 ** vector_func.c — SQL scalar functions over vector values:
 **
 **   vg_vector(x)              -> float32 BLOB
-**   vg_vector_json(x)         -> JSON text
+**   vg_vector_json(x [, t])   -> JSON text (t: 'float32', 'int8' or 'bit')
 **   vg_dims(x)                -> number of elements
 **   vg_distance(a, b [, m])   -> distance under metric m (default 'l2')
 **   vg_normalize(x)           -> x / |x| as a float32 BLOB
@@ -50,12 +50,56 @@ static void fn_vector(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_free(a);
 }
 
+/* vg_vector_json(x [, type]): type 'float32' (the default), 'int8' or
+** 'bit' says what x's bytes are (an int8[N] or bit[N] column's value). */
 static void fn_vector_json(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   float *a;
   int n;
-  (void)argc;
+  char *z;
+  if (argc == 2 && sqlite3_value_type(argv[1]) != SQLITE_NULL) {
+    const char *zType = vg_text_arg(ctx, "vg_vector_json", argv[1], "the type", VG_TEXT_NAME, 0);
+    if (zType == 0) return;
+    vg_element e;
+    if (sqlite3_stricmp(zType, "float32") == 0) {
+      e = VG_ELEMENT_FLOAT32;
+    } else if (sqlite3_stricmp(zType, "int8") == 0) {
+      e = VG_ELEMENT_INT8;
+    } else if (sqlite3_stricmp(zType, "bit") == 0) {
+      e = VG_ELEMENT_BIT;
+    } else {
+      char *zMsg = sqlite3_mprintf("vg_vector_json: unknown type '%s' (expected 'float32', 'int8' or 'bit')", zType);
+      sqlite3_result_error(ctx, zMsg ? zMsg : "out of memory", -1);
+      sqlite3_free(zMsg);
+      return;
+    }
+    if (e != VG_ELEMENT_FLOAT32) {
+      unsigned char *b = 0;
+      char *zErr = 0;
+      int rc = vg_vector_from_value_as(argv[0], e, &b, &n, &zErr);
+      if (rc != SQLITE_OK) {
+        char *zMsg = zErr ? sqlite3_mprintf("vg_vector_json: %s", zErr) : 0;
+        if (zMsg) {
+          sqlite3_result_error(ctx, zMsg, -1);
+        } else {
+          sqlite3_result_error_nomem(ctx);
+        }
+        sqlite3_free(zMsg);
+        sqlite3_free(zErr);
+        return;
+      }
+      if (b == 0) return; /* NULL */
+      z = vg_vector_to_json_as(b, e, n);
+      sqlite3_free(b);
+      if (z == 0) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+      }
+      sqlite3_result_text(ctx, z, -1, sqlite3_free);
+      return;
+    }
+  }
   if (arg_vector(ctx, argv, 0, "vg_vector_json", &a, &n) || a == 0) return;
-  char *z = vg_vector_to_json(a, n);
+  z = vg_vector_to_json(a, n);
   sqlite3_free(a);
   if (z == 0) {
     sqlite3_result_error_nomem(ctx);
@@ -98,7 +142,7 @@ static void fn_distance(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
     const char *zM = vg_text_arg(ctx, "vg_distance", argv[2], "the metric", VG_TEXT_NAME, 0);
     if (zM == 0) return;
-    if (vg_metric_parse(zM, -1, &m) != SQLITE_OK) {
+    if (vg_metric_parse(zM, -1, &m) != SQLITE_OK || !vg_metric_allowed(VG_ELEMENT_FLOAT32, m)) {
       char *zMsg = sqlite3_mprintf(
           "vg_distance: unknown metric '%s' (expected 'l2', 'cosine' or 'ip')", zM);
       sqlite3_result_error(ctx, zMsg ? zMsg : "out of memory", -1);
@@ -143,6 +187,7 @@ static void fn_version(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 /* What ext/vecguard.c registers for this layer (vector.h); no state. */
 const VgFunction vg_vector_functions[] = {
     {"vg_vector", 1, VG_FUNC_PURE, fn_vector},     {"vg_vector_json", 1, VG_FUNC_PURE, fn_vector_json},
+    {"vg_vector_json", 2, VG_FUNC_PURE, fn_vector_json},
     {"vg_dims", 1, VG_FUNC_PURE, fn_dims},         {"vg_normalize", 1, VG_FUNC_PURE, fn_normalize},
     {"vg_distance", 2, VG_FUNC_PURE, fn_distance}, {"vg_distance", 3, VG_FUNC_PURE, fn_distance},
     {"vg_version", 0, VG_FUNC_PURE, fn_version},   {0, 0, 0, 0},

@@ -50,7 +50,9 @@ static const char *def_diff(const VgTableDef *a, const VgTableDef *b) {
   }
   if (a->iVector != b->iVector || a->iPartition != b->iPartition) return "vector or partition index";
   if (a->nMeta != b->nMeta || a->nAux != b->nAux) return "metadata or auxiliary count";
-  if (a->nDims != b->nDims || a->metric != b->metric) return "dimension or metric";
+  if (a->nDims != b->nDims || a->metric != b->metric || a->element != b->element) {
+    return "element type, dimension or metric";
+  }
   if (a->hnswM != b->hnswM || a->efConstruction != b->efConstruction || a->efSearch != b->efSearch ||
       a->quantization != b->quantization) {
     return "an index option";
@@ -104,7 +106,10 @@ static void check_def(const VgTableDef *d, const char *zInput) {
   FZ_CHECK(nMeta == d->nMeta && nAux == d->nAux);
   FZ_CHECK(nMeta <= VG_MAX_METADATA && nAux <= VG_MAX_AUX);
   FZ_CHECKF(d->nDims >= 1 && d->nDims <= VG_MAX_DIMS, "dimension %d: %s", d->nDims, zInput);
-  FZ_CHECK(d->metric == VG_METRIC_L2 || d->metric == VG_METRIC_COSINE || d->metric == VG_METRIC_IP);
+  FZ_CHECK(d->element == VG_ELEMENT_FLOAT32 || d->element == VG_ELEMENT_INT8 || d->element == VG_ELEMENT_BIT);
+  FZ_CHECK(vg_metric_allowed(d->element, d->metric));
+  FZ_CHECK(d->element != VG_ELEMENT_BIT || d->nDims % 8 == 0);
+  FZ_CHECK(d->element == VG_ELEMENT_FLOAT32 || d->quantization == VG_QUANT_NONE);
   FZ_CHECKF(d->hnswM >= 2 && d->hnswM <= VG_HNSW_MAX_M, "hnsw_m %d", d->hnswM);
   FZ_CHECKF(d->efConstruction >= 1 && d->efConstruction <= VG_MAX_EF, "ef_construction %d", d->efConstruction);
   FZ_CHECKF(d->efSearch >= 1 && d->efSearch <= VG_MAX_EF, "ef_search %d", d->efSearch);
@@ -141,7 +146,9 @@ static char **write_back(const VgTableDef *d, int *pn) {
     if (c->kind == VG_COL_AUX) sqlite3_str_appendchar(s, 1, '+');
     append_name(s, c->zName);
     if (c->kind == VG_COL_VECTOR) {
-      sqlite3_str_appendf(s, " float[%d] distance_metric=%s", d->nDims, vg_metric_name(d->metric));
+      sqlite3_str_appendf(s, " %s[%d] distance_metric=%s",
+                          d->element == VG_ELEMENT_FLOAT32 ? "float" : vg_element_name(d->element), d->nDims,
+                          vg_metric_name(d->metric));
     } else {
       sqlite3_str_appendf(s, " %s%s", vg_value_type_name(c->type), c->kind == VG_COL_PARTITION ? " partition key" : "");
     }

@@ -38,6 +38,8 @@ static const TextParam aParam[] = {
     /* vector functions */
     {"vg_vector", 1, VECTOR, 0, "SELECT vg_vector(%s)", "[1,2]|"},
     {"vg_vector_json", 1, VECTOR, 0, "SELECT vg_vector_json(%s)", "[1,2]|"},
+    {"vg_vector_json", 2, VECTOR, 0, "SELECT vg_vector_json(%s, 'int8')", "[1,2]|"},
+    {"vg_vector_json", 2, NAME, "the type", "SELECT vg_vector_json('[1,2]', %s)", "int8|x"},
     {"vg_dims", 1, VECTOR, 0, "SELECT vg_dims(%s)", "[1,2]|,3]"},
     {"vg_normalize", 1, VECTOR, 0, "SELECT vg_normalize(%s)", "[1,2]|"},
     {"vg_distance", 2, VECTOR, 0, "SELECT vg_distance(%s, '[1,2]')", "[1,2]|"},

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 
 #include "vector/vector.h"
@@ -116,6 +117,50 @@ static void check_level(vg_simd level) {
       }
     }
   }
+  /* int8 and bit kernels: exact integers, at extremes (-128 and 127) too,
+  ** up to the largest dimension. */
+  static int8_t ia[16384 + 1], ib[16384 + 1];
+  const int ilengths[] = {1, 2, 3, 15, 16, 17, 31, 32, 33, 64, 100, 384, 1023, 4096, 16384};
+  for (size_t li = 0; li < sizeof(ilengths) / sizeof(ilengths[0]); li++) {
+    int n = ilengths[li];
+    for (int offset = 0; offset <= 1; offset++) {
+      int8_t *a = ia + offset, *b = ib + offset;
+      int bExtreme = li % 3 == 0;
+      int64_t dot = 0, l2 = 0, l1 = 0, aa = 0, bb = 0, ham = 0;
+      for (int i = 0; i < n; i++) {
+        a[i] = bExtreme ? (i % 2 ? 127 : -128) : (int8_t)(int)(uniform(&seed) * 128.0f);
+        b[i] = bExtreme ? (i % 3 ? -128 : 127) : (int8_t)(int)(uniform(&seed) * 128.0f);
+        dot += a[i] * b[i];
+        l2 += (a[i] - b[i]) * (a[i] - b[i]);
+        l1 += abs(a[i] - b[i]);
+        aa += a[i] * a[i];
+        bb += b[i] * b[i];
+      }
+      int32_t sums[3];
+      vg_i8_cos_sums_kernel(a, b, n, sums);
+      if (vg_i8_dot_kernel(a, b, n) != dot || vg_i8_l2sq_kernel(a, b, n) != l2 ||
+          vg_i8_l1_kernel(a, b, n) != l1 || sums[0] != dot || sums[1] != aa || sums[2] != bb) {
+        fail_msg("%s int8 kernels n=%d: dot %d/%lld l2sq %d/%lld l1 %d/%lld", vg_simd_name(level), n,
+                 vg_i8_dot_kernel(a, b, n), (long long)dot, vg_i8_l2sq_kernel(a, b, n), (long long)l2,
+                 vg_i8_l1_kernel(a, b, n), (long long)l1);
+      }
+      const uint8_t *ua = (const uint8_t *)a, *ub = (const uint8_t *)b;
+      for (int i = 0; i < n; i++) ham += __builtin_popcount((unsigned)(ua[i] ^ ub[i]));
+      if (vg_hamming_kernel(ua, ub, n) != ham) {
+        fail_msg("%s hamming n=%d bytes: %d vs %lld", vg_simd_name(level), n, vg_hamming_kernel(ua, ub, n),
+                 (long long)ham);
+      }
+    }
+  }
+  int8_t i1[] = {1, 2}, i2[] = {3, 5};
+  /* sqlite-vec 0.1.9's vec_distance_l2, _cosine, _l1 of these (float32) */
+  assert_true(vg_i8_distance(VG_METRIC_L2, i1, i2, 2, 0) == 3.605551242828369f);
+  assert_true(vg_i8_distance(VG_METRIC_L2, i1, i2, 2, 1) == 13.0f);
+  assert_true(vg_i8_distance(VG_METRIC_COSINE, i1, i2, 2, 0) == 0.0029455143958330154f);
+  assert_true(vg_i8_distance(VG_METRIC_L1, i1, i2, 2, 0) == 5.0f);
+  assert_true(vg_i8_distance(VG_METRIC_IP, i1, i2, 2, 0) == -13.0f);
+  uint8_t b1[] = {0x01, 0xFF}, b2[] = {0x03, 0x0F};
+  assert_true(vg_bits_distance(b1, b2, 2) == 5.0f);
   /* Exact small cases */
   unsigned char cx[] = {0, 1, 255};
   assert_true(vg_dot_code(x_small, cx, 1.0f, 0.5f, 3) == 1 * 1.0f + 2 * 1.5f + 3 * 128.5f);

@@ -134,8 +134,8 @@ static void test_errors(void **state) {
   expect_error(1, a4, "dimension 16385 is out of range");
   const char *a5[] = {"a float[x]"};
   expect_error(1, a5, "expected float[N]");
-  const char *a6[] = {"a int8[4]"};
-  expect_error(1, a6, "int8[...] is not supported");
+  const char *a6[] = {"a int4[4]"};
+  expect_error(1, a6, "int4[...] is not supported; use float[N], int8[N] or bit[N]");
   const char *a7[] = {"a float[4] distance_metric=dot"};
   expect_error(1, a7, "unknown distance_metric 'dot'");
   const char *a8[] = {"a float[4] metric=l2"};
@@ -170,6 +170,55 @@ static void test_errors(void **state) {
   expect_error(1, a22, "auxiliary column cannot be a vector");
   const char *a23[] = {"a float[4]", "\"\" text"};
   expect_error(2, a23, "cannot be empty");
+  /* int8[N] and bit[N]: their metrics, whole bytes, no quantization */
+  const char *a24[] = {"a bit[12]"};
+  expect_error(1, a24, "bit[12] is not a whole number of bytes; N must be a multiple of 8 (bit[8] or bit[16])");
+  const char *a25[] = {"a bit[16] distance_metric=cosine"};
+  expect_error(1, a25, "distance_metric cosine does not apply to bit vectors (expected hamming)");
+  const char *a26[] = {"a int8[16] distance_metric=hamming"};
+  expect_error(1, a26, "distance_metric hamming does not apply to int8 vectors (expected l2, cosine, l1 or ip)");
+  const char *a27[] = {"a float[16] distance_metric=l1"};
+  expect_error(1, a27, "distance_metric l1 does not apply to float vectors (expected cosine, l2 or ip)");
+  const char *a28[] = {"a int8[16]", "quantization=int8"};
+  expect_error(2, a28, "quantization=int8 compresses float[N] vectors in memory");
+  const char *a29[] = {"a i8[x]"};
+  expect_error(1, a29, "expected int8[N]");
+}
+
+/* int8[N] (and i8[N]) and bit[N] columns, with their default metrics. */
+static void test_int8_and_bit(void **state) {
+  (void)state;
+  VgTableDef *pDef = 0;
+  char *zErr = 0;
+  const char *a1[] = {"e int8[384] distance_metric=l1"};
+  assert_int_equal(vg_tabledef_parse(1, a1, &pDef, &zErr), SQLITE_OK);
+  assert_int_equal(pDef->element, VG_ELEMENT_INT8);
+  assert_int_equal(pDef->metric, VG_METRIC_L1);
+  assert_int_equal(vg_tabledef_vector_bytes(pDef), 384);
+  assert_int_equal(vg_tabledef_vectors(pDef), HNSW_I8);
+  vg_tabledef_free(pDef);
+  const char *a2[] = {"e i8[3]"};
+  assert_int_equal(vg_tabledef_parse(1, a2, &pDef, &zErr), SQLITE_OK);
+  assert_int_equal(pDef->element, VG_ELEMENT_INT8);
+  assert_int_equal(pDef->metric, VG_METRIC_L2);
+  vg_tabledef_free(pDef);
+  const char *a3[] = {"e BIT[1024]", "tag text"};
+  assert_int_equal(vg_tabledef_parse(2, a3, &pDef, &zErr), SQLITE_OK);
+  assert_int_equal(pDef->element, VG_ELEMENT_BIT);
+  assert_int_equal(pDef->metric, VG_METRIC_HAMMING);
+  assert_int_equal(vg_tabledef_vector_bytes(pDef), 128);
+  assert_int_equal(vg_tabledef_vectors(pDef), HNSW_BITS);
+  vg_tabledef_free(pDef);
+  const char *a4[] = {"e bit[8] distance_metric=hamming"};
+  assert_int_equal(vg_tabledef_parse(1, a4, &pDef, &zErr), SQLITE_OK);
+  assert_int_equal(pDef->metric, VG_METRIC_HAMMING);
+  vg_tabledef_free(pDef);
+  const char *a5[] = {"e float[4]", "quantization=int8"};
+  assert_int_equal(vg_tabledef_parse(2, a5, &pDef, &zErr), SQLITE_OK);
+  assert_int_equal(pDef->element, VG_ELEMENT_FLOAT32);
+  assert_int_equal(vg_tabledef_vectors(pDef), HNSW_INT8);
+  assert_int_equal(vg_tabledef_vector_bytes(pDef), 16);
+  vg_tabledef_free(pDef);
 }
 
 /* A definition read back from the statement sqlite_schema keeps: the same
@@ -313,6 +362,7 @@ int main(void) {
       cmocka_unit_test(test_full_example),
       cmocka_unit_test(test_defaults_and_case),
       cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_int8_and_bit),
       cmocka_unit_test(test_option_errors),
       cmocka_unit_test(test_parse_sql),
       cmocka_unit_test(test_parse_sql_as_sqlite_splits),
