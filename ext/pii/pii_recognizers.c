@@ -200,7 +200,7 @@ const VgPiiRecognizer vg_pii_builtin[] = {
      vg_check_de_health_insurance, 0.4,
      "kvnr|krankenkasse|krankenversicherung|krankenversichertennummer|versichertennummer|egk|"
      "egk-nummer|health insurance",
-     0, VG_PII_NEAR_ALNUM4},
+     VG_PII_CLAIM, VG_PII_NEAR_ALNUM4},
     {"de_lanr", "DE_LANR", B0 "\\d{9}" B1, vg_check_de_lanr, 0.35, "lanr|arztnummer|arzt", 0,
      VG_PII_NEAR_DIGITS9},
     {"de_passport", "DE_PASSPORT", B0 "(?i:[CFGHJKLMNPRTVWXYZ][0-9CFGHJKLMNPRTVWXYZ]{7})\\d" B1,
@@ -245,10 +245,11 @@ const VgPiiRecognizer vg_pii_builtin[] = {
      VG_PII_NEAR_ALNUM4},
     {"us_passport_digits", "US_PASSPORT", B0 "\\d{9}" B1, 0, 0.05, CTX_US_PASSPORT,
      VG_PII_NEEDS_CONTEXT | VG_PII_LANG_EN, VG_PII_NEAR_ID6},
-    /* A letter and eight or more digits: most states' licences (Presidio
-    ** scores them above a passport's). */
+    /* A letter and eight or more digits: many states' licences (Presidio
+    ** scores them above a passport's).  A shape with no check: it yields
+    ** to a checked format ("M123456789" failing a KVNR's check digit). */
     {"us_driver_license_alnum", "US_DRIVER_LICENSE", B0 "[A-Za-z]\\d{8,14}" B1, 0, 0.3, CTX_US_DL,
-     VG_PII_LANG_EN, VG_PII_NEAR_ALNUM4},
+     VG_PII_LANG_EN | VG_PII_YIELD, VG_PII_NEAR_ALNUM4},
     /* DEA registration numbers, which prescribers carry. */
     {"medical_license", "MEDICAL_LICENSE", B0 "(?i:[ABCDEFGHJKLMPRSTUX][A-Z9])\\d{7}" B1, vg_check_dea, 0.4,
      "medical|certificate|dea|license|licence|prescriber", 0, VG_PII_NEAR_ALNUM4},
@@ -285,9 +286,10 @@ const VgPiiRecognizer vg_pii_builtin[] = {
      "passaporto|passaporti|elettronico|viaggio|estero|dogana", 0, VG_PII_NEAR_ALNUM4},
     /* Paper cards (two letters, seven digits), electronic ones (CIE 2.0:
     ** seven digits, two letters; 3.0: two letters, five digits, two letters). */
-    {"it_identity_card", "IT_IDENTITY_CARD",
-     B0 "(?i:[A-Z]{2} ?\\d{7}|\\d{7}[A-Z]{2}|[A-Z]{2}\\d{5}[A-Z]{2})" B1, 0, 0.01, CTX_IT_ID, 0,
-     VG_PII_NEAR_ALNUM4},
+    {"it_identity_card", "IT_IDENTITY_CARD", B0 "(?i:[A-Z]{2} ?\\d{7})" B1, 0, 0.01, CTX_IT_ID, 0,
+     VG_PII_NEAR_ID6},
+    {"it_identity_card_cie", "IT_IDENTITY_CARD", B0 "(?i:\\d{7}[A-Z]{2}|[A-Z]{2}\\d{5}[A-Z]{2})" B1, 0,
+     0.01, CTX_IT_ID, 0, VG_PII_NEAR_ALNUM4},
     /* Spain, Korea, Singapore, the Philippines, Nigeria, Turkey, South Africa. */
     {"es_passport", "ES_PASSPORT", B0 "[A-Za-z]{2,3}\\d{6}" B1, 0, 0.05, "pasaporte|passport", 0,
      VG_PII_NEAR_ALNUM4},
