@@ -116,8 +116,8 @@ int vg_check_phone_ph(const char *z, int n);    /* the Philippines (+63) */
 #define VG_PII_TRIM_PUNCT 0x08    /* drop trailing . , ; : ! ? ) from the finding */
 #define VG_PII_SHRINK 0x10        /* a failed check is retried without trailing groups
                                   ** (cut at a space or '-'): "IBAN ... X" */
-#define VG_PII_CLAIM 0x20     /* the pattern is a published format: a match whose
-                                  ** check fails still claims its span from ... */
+#define VG_PII_CLAIM 0x20     /* the pattern is a published format: a match claims
+                                  ** its span, whether its check passes or not, from ... */
 #define VG_PII_YIELD 0x40     /* ... a heuristic rule, which finds nothing that
                                   ** overlaps a claim ("123-45-6789" is a bad SSN,
                                   ** not a phone number) */

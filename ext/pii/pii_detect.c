@@ -233,7 +233,7 @@ static int scan_window(VgPiiEngine *e, int i, const char *z, int n, int from, in
         bOk = bShrunk = 1;
       }
     }
-    if (!bOk && (r->flags & VG_PII_CLAIM)) {
+    if (r->flags & VG_PII_CLAIM) {
       VgPiiFinding fd = {.zEntity = r->zEntity, .iRecognizer = i, .iStart = s, .iEnd = f};
       rc = vg_pii_findings_add(pClaim, &fd);
     }
