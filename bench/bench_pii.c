@@ -212,7 +212,8 @@ static double ratio(int a, int b) { return b ? (double)a / b : NAN; }
 ** identifiers. */
 static int core_type(const char *zType) {
   static const char *const az[] = {"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS",
-                                   "URL", "MAC_ADDRESS", "CRYPTO", "DATE_TIME", "US_SSN", "SECRET"};
+                                   "URL", "MAC_ADDRESS", "CRYPTO", "DATE_TIME", "US_SSN", "SECRET",
+                                   "PERSON", "LOCATION", "ORGANIZATION"};
   for (size_t i = 0; i < sizeof az / sizeof az[0]; i++) {
     if (strcmp(az[i], zType) == 0) return 1;
   }
@@ -251,7 +252,7 @@ static void print_quality(sqlite3 *db, int bPeer) {
   }
   printf("\n  %d recognized types below 0.95 precision or recall\n", nBelow);
   printf("  national identifiers pooled (recognized types but %s): prec %.2f rec %.2f rec* %.2f\n",
-         "e-mail, phone, card, IBAN, IP, URL, MAC, crypto, date, SSN, secrets", ratio(nTp, nTp + nFp),
+         "e-mail, phone, card, IBAN, IP, URL, MAC, crypto, date, SSN, secrets, names", ratio(nTp, nTp + nFp),
          ratio(nTp, nTp + nFn), ratio(nTp + nOptHit, nTp + nFn + nOpt));
 }
 
