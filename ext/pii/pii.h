@@ -79,6 +79,18 @@ int vg_check_sg_nric_fin(const char *z, int n); /* weights 2765432, letter table
 int vg_check_sg_uen(const char *z, int n);      /* three forms, weighted mod 11 letters */
 int vg_check_za_id_number(const char *z, int n); /* birth date, citizenship, Luhn */
 int vg_check_date(const char *z, int n);        /* a valid day and month (d/m/y, m/d/y, y-m-d) */
+int vg_check_us_ssn_weak(const char *z, int n); /* what Presidio's SSN recognizer does not reject */
+int vg_check_dea(const char *z, int n);         /* DEA registration number: letters, check digit */
+
+/* Telephone numbers against numbering plans (pii_phone.c): '+' or an
+** international prefix (00, 011), an E.164 country code and, for the
+** countries covered, a national significant number their plan has;
+** nationally written numbers of one country, with its trunk prefix or,
+** where the plan allows, without.  An extension ("x123") is not read. */
+int vg_check_phone_intl(const char *z, int n);  /* any country code */
+int vg_check_phone_nanp(const char *z, int n);  /* North America (+1): NXX NXX XXXX */
+int vg_check_phone_tr(const char *z, int n);    /* Turkey (+90) */
+int vg_check_phone_ph(const char *z, int n);    /* the Philippines (+63) */
 
 /***************************************************************************
 ** pii: finding personal data in text.
@@ -104,6 +116,11 @@ int vg_check_date(const char *z, int n);        /* a valid day and month (d/m/y,
 #define VG_PII_TRIM_PUNCT 0x08    /* drop trailing . , ; : ! ? ) from the finding */
 #define VG_PII_SHRINK 0x10        /* a failed check is retried without trailing groups
                                   ** (cut at a space or '-'): "IBAN ... X" */
+#define VG_PII_CLAIM 0x20     /* the pattern is a published format: a match claims
+                                  ** its span, whether its check passes or not, from ... */
+#define VG_PII_YIELD 0x40     /* ... a heuristic rule, which finds nothing that
+                                  ** overlaps a claim ("123-45-6789" is a bad SSN,
+                                  ** not a phone number) */
 
 /* Where every match of a recognizer lies: near a trigger that
 ** pii_trigger.c finds in one pass over the text, so that the recognizer's

@@ -192,7 +192,7 @@ static int match_error(const VgPiiRecognizer *r, int m, int at, char **pzErr) {
 ** candidates. */
 static int scan_window(VgPiiEngine *e, int i, const char *z, int n, int from, int to,
                        const VgPiiOptions *o, pcre2_match_data *md, VgPiiFindings *pCand,
-                       char **pzErr) {
+                       VgPiiFindings *pClaim, char **pzErr) {
   const VgPiiRecognizer *r = &e->aRec[i];
   PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
   int start = from, rc = SQLITE_OK;
@@ -233,7 +233,11 @@ static int scan_window(VgPiiEngine *e, int i, const char *z, int n, int from, in
         bOk = bShrunk = 1;
       }
     }
-    if (bOk) {
+    if (r->flags & VG_PII_CLAIM) {
+      VgPiiFinding fd = {.zEntity = r->zEntity, .iRecognizer = i, .iStart = s, .iEnd = f};
+      rc = vg_pii_findings_add(pClaim, &fd);
+    }
+    if (bOk && pCand) {
       double score = r->score;
       int bContext = r->zContext && near_context(z, n, s, f, r->zContext);
       if (bContext) {
@@ -252,6 +256,23 @@ static int scan_window(VgPiiEngine *e, int i, const char *z, int n, int from, in
     start = bShrunk ? f : bOk && me > ms ? me : next_char(z, to, ms);
   }
   return rc;
+}
+
+/* Drop the candidates of VG_PII_YIELD recognizers that overlap a claim. */
+static void drop_yielding(const VgPiiEngine *e, VgPiiFindings *pCand, const VgPiiFindings *pClaim) {
+  if (pClaim->n == 0) return;
+  int m = 0;
+  for (int i = 0; i < pCand->n; i++) {
+    const VgPiiFinding *f = &pCand->a[i];
+    int bDrop = 0;
+    if (!f->bFromModel && (e->aRec[f->iRecognizer].flags & VG_PII_YIELD)) {
+      for (int k = 0; k < pClaim->n && !bDrop; k++) {
+        bDrop = f->iStart < pClaim->a[k].iEnd && pClaim->a[k].iStart < f->iEnd;
+      }
+    }
+    if (!bDrop) pCand->a[m++] = *f;
+  }
+  pCand->n = m;
 }
 
 static int by_priority(const void *x, const void *y) {
@@ -325,27 +346,34 @@ int vg_pii_engine_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions 
   ** common: no per-recognizer test then). */
   int bAll = o->lang == 0 && o->azEntity == 0;
   unsigned mask = bAll ? e->maskAll : 0;
+  /* A recognizer that claims runs even when its type is not wanted: its
+  ** claims hold whatever is asked for. */
   for (int i = 0; i < e->n && !bAll; i++) {
-    if (wanted(&e->aRec[i], o)) mask |= 1u << e->aRec[i].trigger;
+    if (wanted(&e->aRec[i], o) || (e->aRec[i].flags & VG_PII_CLAIM)) mask |= 1u << e->aRec[i].trigger;
   }
   mask &= ~1u; /* VG_PII_ANYWHERE has no windows */
   if (o->bWholeText) mask = 0;
   int rc = mask ? vg_pii_find_triggers(z, n, mask, aWin) : SQLITE_OK;
   pcre2_match_data *md = rc == SQLITE_OK ? pcre2_match_data_create(e->nMaxGroup + 1, 0) : 0;
   if (md == 0) rc = SQLITE_NOMEM;
-  VgPiiFindings cand = {0, 0, 0};
+  VgPiiFindings cand = {0, 0, 0}, claim = {0, 0, 0};
   for (int i = 0; i < e->n && rc == SQLITE_OK; i++) {
     const VgPiiRecognizer *r = &e->aRec[i];
-    if (!bAll && !wanted(r, o)) continue;
+    VgPiiFindings *pCand = &cand;
+    if (!bAll && !wanted(r, o)) {
+      if (!(r->flags & VG_PII_CLAIM)) continue;
+      pCand = 0; /* its claims only */
+    }
     if (!(mask & (1u << r->trigger))) {
-      rc = scan_window(e, i, z, n, 0, n, o, md, &cand, pzErr);
+      rc = scan_window(e, i, z, n, 0, n, o, md, pCand, &claim, pzErr);
       continue;
     }
     const VgPiiWindows *w = &aWin[r->trigger];
     for (int k = 0; k < w->n && rc == SQLITE_OK; k++) {
-      rc = scan_window(e, i, z, n, w->a[2 * k], w->a[2 * k + 1], o, md, &cand, pzErr);
+      rc = scan_window(e, i, z, n, w->a[2 * k], w->a[2 * k + 1], o, md, pCand, &claim, pzErr);
     }
   }
+  drop_yielding(e, &cand, &claim);
   for (int i = 0; i < o->nExtra && rc == SQLITE_OK; i++) {
     VgPiiFinding f = o->aExtra[i];
     VgPiiRecognizer r = {0};
@@ -357,6 +385,7 @@ int vg_pii_engine_scan(VgPiiEngine *e, const char *z, int n, const VgPiiOptions 
   }
   if (rc == SQLITE_OK) rc = resolve(z, &cand, pOut);
   vg_pii_findings_free(&cand);
+  vg_pii_findings_free(&claim);
   vg_pii_windows_free(aWin, VG_PII_TRIGGER_COUNT);
   pcre2_match_data_free(md);
   return rc;

@@ -468,8 +468,15 @@ int vg_check_mac(const char *z, int n) {
   return nHex == 12 && nF < 12 && n0 < 12;
 }
 
-int vg_check_phone_digits(const char *z, int n) {
-  int d[12];
+int vg_check_phone_digits(const char *zIn, int nIn) {
+  /* An area code in parentheses: "(99) 645-791". */
+  char z[64];
+  int n = 0, d[12];
+  for (int i = 0; i < nIn; i++) {
+    if (zIn[i] == '(' || zIn[i] == ')') continue;
+    if (n == (int)sizeof z) return 0;
+    z[n++] = zIn[i];
+  }
   int m = digits_of(z, n, d, 7, 12);
   if (m < 0 || all_same(d, m)) return 0;
   int aLen[8], aVal[8], nGroup = digit_groups(z, n, aLen, aVal, 8), bOnlyDots = 1;
@@ -883,4 +890,43 @@ int vg_check_date(const char *z, int n) {
   if (aLen[2] != 2 && aLen[2] != 4) return 0;
   if (aLen[2] == 4 && (aVal[2] < 1880 || aVal[2] > 2099)) return 0;
   return valid_day_month(aVal[0], aVal[1]) || valid_day_month(aVal[1], aVal[0]);
+}
+
+/* US SSN as Microsoft Presidio's recognizer lets one through: one kind of
+** separator, not one digit repeated, no zero group or serial, none of the
+** numbers known from advertisements and examples, not an ITIN.  Looser
+** than vg_check_us_ssn (other areas from 900 pass), for a weak finding. */
+int vg_check_us_ssn_weak(const char *z, int n) {
+  static const char *const azSample[] = {"000", "666", "123456789", "98765432", "078051120"};
+  char cSep = 0;
+  int d[9];
+  for (int i = 0; i < n; i++) {
+    if (z[i] >= '0' && z[i] <= '9') continue;
+    if (cSep && z[i] != cSep) return 0;
+    cSep = z[i];
+  }
+  if (digits_of(z, n, d, 9, 9) < 0 || all_same(d, 9)) return 0;
+  if (two(d, 3) == 0 || two(d, 5) * 100 + two(d, 7) == 0) return 0;
+  /* Areas 900-999 with an ITIN's group are ITINs. */
+  if (vg_check_us_itin(z, n)) return 0;
+  char a[10];
+  for (int i = 0; i < 9; i++) a[i] = (char)('0' + d[i]);
+  a[9] = 0;
+  for (size_t i = 0; i < sizeof azSample / sizeof azSample[0]; i++) {
+    if (strncmp(a, azSample[i], strlen(azSample[i])) == 0) return 0;
+  }
+  return 1;
+}
+
+/* DEA registration number: two letters (the registrant's type, then the
+** initial of the name, or '9' for some registrants), six digits and a check
+** digit: the last digit of d1 + d3 + d5 + 2 (d2 + d4 + d6). */
+int vg_check_dea(const char *z, int n) {
+  char a[9];
+  int d[7];
+  if (chars_of(z, n, a, 9) != 9 || a[0] < 'A' || !strchr("ABCDEFGHJKLMPRSTUX", a[0]) ||
+      !as_digits(a + 2, 7, d) || (a[1] < 'A' && a[1] != '9')) {
+    return 0;
+  }
+  return (d[0] + d[2] + d[4] + 2 * (d[1] + d[3] + d[5])) % 10 == d[6];
 }

@@ -19,6 +19,11 @@
 #define CTX_PHONE                                                                          \
   "phone|telephone|tel|mobile|cell|cellphone|call|fax|whatsapp|contact|teléfono|telefono|" \
   "celular|móvil|movil|llamar|llame|número|numero"
+#define CTX_SSN "ssn|ssns|ssid|social|security|ss#|seguro"
+#define CTX_ITIN "itin|taxpayer|tax|individual|taxid|tin"
+#define CTX_US_PASSPORT "passport|passport#|passport number|passport no|travel document"
+#define CTX_US_DL "driver|driver's|drivers|license|licence|lic|lic#|dl|dls|driving|permit"
+#define CTX_IT_ID "carta|identità|identita|elettronica|cie|documento|riconoscimento|espatrio"
 #define CTX_CARD "card|credit|debit|visa|mastercard|amex|cc|tarjeta|crédito|credito|débito"
 #define CTX_BIRTH                                                                          \
   "born|birth|birthday|birthdate|date of birth|dob|d.o.b|nacimiento|nacido|nacida|nació|"  \
@@ -34,7 +39,14 @@
   "(?:0[1-9]|[12]\\d|3[0-7]|97)[A-Za-z]{5}\\d{4}[A-Za-z][1-9A-Za-z][Zz][0-9A-Za-z]"
 #define CTX_GSTIN "gstin|gst|goods and services"
 #define CTX_KR_PASSPORT "passport|여권|여권번호"
-#define CTX_TR_PHONE "telefon|numara|numaram|cep|phone|tel"
+#define CTX_TR_PHONE                                                                       \
+  "telefon|telefonu|telefonum|numara|numarası|numaram|cep|mobil|iletişim|irtibat|phone|tel|" \
+  "mobile|cell|call|contact|number|sms|whatsapp"
+#define CTX_PH_PHONE                                                                       \
+  "mobile|cell|cellphone|celphone|phone|telepono|numero|number|contact|call|tawag|sms|"    \
+  "whatsapp|viber"
+/* An extension after a number: "x123", " ext. 123". */
+#define EXT "(?: ?(?:x|ext\\.?) ?\\d{1,6})?"
 
 const VgPiiRecognizer vg_pii_builtin[] = {
     {"email", "EMAIL_ADDRESS",
@@ -61,28 +73,54 @@ const VgPiiRecognizer vg_pii_builtin[] = {
      vg_check_mac, 0.6, "mac|address|hardware|ethernet|wifi|dirección", 0, VG_PII_NEAR_HEXSEP},
     {"credit_card", "CREDIT_CARD",
      "(?<![\\w-])(?:\\d{4}([ -]?)\\d{4}\\1\\d{4}(?:\\1\\d{1,7})?|\\d{4}([ -]?)\\d{6}\\2\\d{4,5})(?![\\w-])",
-     vg_check_credit_card, 1.0, CTX_CARD, 0, VG_PII_NEAR_DIGITS12},
+     vg_check_credit_card, 1.0, CTX_CARD, VG_PII_CLAIM, VG_PII_NEAR_DIGITS12},
     {"iban", "IBAN_CODE", B0 "[A-Za-z]{2}[ -]?\\d{2}(?:[ -]?[A-Za-z0-9]){11,30}" B1, vg_check_iban, 1.0,
      "iban|account|bank|cuenta|banco|transferencia", VG_PII_SHRINK, VG_PII_NEAR_IBAN},
+    /* The SSA's format: a number written so that fails the check is a bad
+    ** SSN, not something else. */
     {"us_ssn", "US_SSN", "(?<![\\w-])\\d{3}([- .])\\d{2}\\1\\d{4}(?![\\w-])", vg_check_us_ssn, 0.5,
-     "ssn|social|security|ss#|seguro", VG_PII_LANG_EN, VG_PII_NEAR_DIGITS9},
-    {"us_ssn_plain", "US_SSN", B0 "\\d{9}" B1, vg_check_us_ssn, 0.05,
-     "ssn|social|security|ss#|seguro", VG_PII_LANG_EN, VG_PII_NEAR_DIGITS9},
+     CTX_SSN, VG_PII_LANG_EN | VG_PII_CLAIM, VG_PII_NEAR_DIGITS9},
+    /* What Presidio reports weakly: other groupings, nine digits run
+    ** together, areas the SSA never issued. */
+    {"us_ssn_weak", "US_SSN",
+     "(?<![\\w-])(?:\\d{3}([- .])\\d{2}\\1\\d{4}|\\d{3}-\\d{6}|\\d{5}-\\d{4}|\\d{9})(?![\\w-])",
+     vg_check_us_ssn_weak, 0.05, CTX_SSN, VG_PII_LANG_EN, VG_PII_NEAR_DIGITS9},
     {"us_itin", "US_ITIN",
      B0 "9\\d{2}([- ]?)(?:5\\d|6[0-5]|7\\d|8[0-8]|9[0-2]|9[4-9])\\1\\d{4}" B1, vg_check_us_itin,
-     0.5, "itin|taxpayer|tax", VG_PII_LANG_EN, VG_PII_NEAR_DIGITS9},
+     0.5, CTX_ITIN, VG_PII_LANG_EN, VG_PII_NEAR_DIGITS9},
+    {"us_itin_weak", "US_ITIN",
+     B0 "9\\d{2}[- ]?(?:5\\d|6[0-5]|7\\d|8[0-8]|9[0-2]|9[4-9])[- ]?\\d{4}" B1, vg_check_us_itin,
+     0.05, CTX_ITIN, VG_PII_LANG_EN, VG_PII_NEAR_DIGITS9},
     {"aba_routing", "ABA_ROUTING_NUMBER", B0 "\\d{4}-?\\d{4}-?\\d" B1, vg_check_aba_routing, 0.3,
      "aba|routing|bank|transit|rtn", VG_PII_LANG_EN, VG_PII_NEAR_DIGITS9},
     {"us_npi", "US_NPI", B0 "[12]\\d{3}-?\\d{3}-?\\d{3}" B1, vg_check_us_npi, 0.3,
      "npi|provider|national provider", VG_PII_LANG_EN, VG_PII_NEAR_DIGITS9},
     {"ca_sin", "CA_SIN", B0 "\\d{3}([ -]?)\\d{3}\\1\\d{3}" B1, vg_check_ca_sin, 0.3,
      "sin|social insurance|nas", VG_PII_LANG_EN, VG_PII_NEAR_DIGITS9},
+    /* Turkish and Philippine numbers score above a generic finding: the
+    ** same number is reported as the more precise type. */
+    {"tr_phone_number", "TR_PHONE_NUMBER",
+     "(?<![\\w+])(?:(?:\\+|00)90[ .-]?(?:\\(0\\)[ .-]?)?|0[ .-]?)\\(?\\d{3}\\)?[ .-]?\\d{3}[ .-]?\\d{2}[ .-]?\\d{2}"
+     EXT "(?![\\w-])",
+     vg_check_phone_tr, 0.65, CTX_TR_PHONE, 0, VG_PII_NEAR_DIGITS6},
+    /* Turkish numbers may be written without the trunk 0. */
+    {"tr_phone_number_bare", "TR_PHONE_NUMBER",
+     "(?<![\\w+-])\\(?[2-5]\\d{2}\\)?([ .-]?)\\d{3}\\1\\d{2}\\1\\d{2}(?![\\w-])", vg_check_phone_tr, 0.25,
+     CTX_TR_PHONE, 0, VG_PII_NEAR_DIGITS6},
+    {"ph_mobile_number", "PH_MOBILE_NUMBER",
+     "(?<![\\w+])(?:(?:\\+|00)63[ .-]?(?:\\(0\\)[ .-]?)?|0)\\(?\\d{1,3}\\)?(?:[ .-]?\\d{2,4}){2,3}" EXT "(?!\\w)",
+     vg_check_phone_ph, 0.65, CTX_PH_PHONE, 0, VG_PII_NEAR_DIGITS6},
+    /* E.164: '+' or an international call prefix (00, 011), a country code,
+    ** the national number (checked against the plan where there is one). */
     {"phone_international", "PHONE_NUMBER",
-     "(?<![\\w+])\\+\\d{1,3}(?:[ .-]?\\(?\\d{1,4}\\)?){1,2}(?:[ .-]?\\d{2,4}){2,4}" B1, 0, 0.6,
-     CTX_PHONE, 0, VG_PII_NEAR_DIGITS6},
+     "(?<![\\w+])(?:\\+|0(?:0|11)[ .-]?)\\d{1,3}(?:[ .-]?\\(?\\d{1,4}\\)?){1,2}(?:[ .-]?\\d{2,4}){2,4}" EXT B1,
+     vg_check_phone_intl, 0.6, CTX_PHONE, 0, VG_PII_NEAR_DIGITS6},
     {"phone_nanp", "PHONE_NUMBER",
-     "(?<![\\w+(-])(?:\\(\\d{3}\\) ?|\\d{3}[-. ])\\d{3}[-. ]\\d{4}(?![\\w-])", 0, 0.5, CTX_PHONE,
-     0, VG_PII_NEAR_DIGITS9},
+     "(?<![\\w+(-])(?:1[ .-])?(?:\\(\\d{3}\\) ?|\\d{3}[-. ])\\d{3}[-. ]\\d{4}" EXT "(?![\\w-])",
+     vg_check_phone_nanp, 0.5, CTX_PHONE, 0, VG_PII_NEAR_DIGITS9},
+    /* Ten digits run together, as North American numbers are often stored. */
+    {"phone_nanp_plain", "PHONE_NUMBER", "(?<![\\w+-])[2-9]\\d{9}" EXT "(?![\\w-])", vg_check_phone_nanp,
+     0.3, CTX_PHONE, 0, VG_PII_NEAR_DIGITS9},
     {"phone_ar", "PHONE_NUMBER",
      "(?<![\\w+(-])(?:\\(0?(?:11|[23]\\d{2,3})\\)[ -]?|0?(?:11|[23]\\d{2,3})[ -])(?:15[ -]?)?"
      "\\d{3,4}[ -]\\d{4}(?![\\w-])",
@@ -93,10 +131,10 @@ const VgPiiRecognizer vg_pii_builtin[] = {
     ** number and more) count only with a context word. */
     {"phone_national", "PHONE_NUMBER",
      "(?<![\\w+(.,/:-])(?<!\\d[ .-])(?:\\(\\d{2,4}\\)[ .-]?\\d{2,5}(?:[ .-]\\d{2,5}){1,4}"
-     "|0\\d{1,4}(?:[ .-]\\d{2,7}){1,4}|\\d{2,5}(?:[ .-]\\d{2,5}){2,4})(?![\\w-]|[.,/: ]\\d)",
-     vg_check_phone_digits, 0.2, CTX_PHONE "|answering|messages|reach", 0, VG_PII_NEAR_DIGITS6},
-    {"phone_short", "PHONE_NUMBER", "(?<![\\w+(.,/:-])(?<!\\d[ .-])\\d{2,5}[ .-]\\d{2,6}(?![\\w-]|[.,/: ]\\d)",
-     vg_check_phone_digits, 0.2, CTX_PHONE "|answering|messages|reach", VG_PII_NEEDS_CONTEXT,
+     "|0\\d{1,4}(?:[ .-]\\d{2,7}){1,4}|\\d{2,5}(?:[ .-]\\d{2,5}){2,4})(?!\\w|-\\d|[.,/: ]\\d)",
+     vg_check_phone_digits, 0.2, CTX_PHONE "|answering|messages|reach", VG_PII_YIELD, VG_PII_NEAR_DIGITS6},
+    {"phone_short", "PHONE_NUMBER", "(?<![\\w+(.,/:-])(?<!\\d[ .-])\\d{2,5}[ .-]\\d{2,6}(?!\\w|-\\d|[.,/: ]\\d)",
+     vg_check_phone_digits, 0.2, CTX_PHONE "|answering|messages|reach", VG_PII_NEEDS_CONTEXT | VG_PII_YIELD,
      VG_PII_NEAR_DIGITS6},
     {"crypto", "CRYPTO",
      B0 "(?:[13][1-9A-HJ-NP-Za-km-z]{25,34}|(?:bc1|BC1)[0-9A-Za-z]{11,71})" B1, vg_check_bitcoin,
@@ -162,7 +200,7 @@ const VgPiiRecognizer vg_pii_builtin[] = {
      vg_check_de_health_insurance, 0.4,
      "kvnr|krankenkasse|krankenversicherung|krankenversichertennummer|versichertennummer|egk|"
      "egk-nummer|health insurance",
-     0, VG_PII_NEAR_ALNUM4},
+     VG_PII_CLAIM, VG_PII_NEAR_ALNUM4},
     {"de_lanr", "DE_LANR", B0 "\\d{9}" B1, vg_check_de_lanr, 0.35, "lanr|arztnummer|arzt", 0,
      VG_PII_NEAR_DIGITS9},
     {"de_passport", "DE_PASSPORT", B0 "(?i:[CFGHJKLMNPRTVWXYZ][0-9CFGHJKLMNPRTVWXYZ]{7})\\d" B1,
@@ -193,22 +231,37 @@ const VgPiiRecognizer vg_pii_builtin[] = {
     {"uk_driving_licence", "UK_DRIVING_LICENCE",
      B0 "[A-Za-z9]{5}\\d{6}[A-Za-z9]{2}\\d[A-Za-z]{2}" B1, vg_check_uk_driving_licence, 0.5,
      "driving licence|driving license|licence|dvla|driver", 0, VG_PII_NEAR_ALNUM4},
-    {"uk_passport", "UK_PASSPORT", B0 "[A-Za-z]{2}\\d{7}" B1, 0, 0.1, "passport|british passport",
-     VG_PII_NEEDS_CONTEXT | VG_PII_LANG_EN, VG_PII_NEAR_ALNUM4},
-    /* United States (passports and driver licences only with context). */
+    /* Two letters and seven digits are also Italian passports and identity
+    ** cards: a context word tells them apart; without one, the UK's (as
+    ** Presidio scores them). */
+    {"uk_passport", "UK_PASSPORT", B0 "[A-Za-z]{2}\\d{7}" B1, 0, 0.1,
+     "passport|british passport|travel document|hm passport|hmpo", VG_PII_LANG_EN, VG_PII_NEAR_ALNUM4},
+    /* United States (numbers of digits alone only with context). */
     {"us_mbi", "US_MBI",
      "(?<![\\w-])(?i:[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y\\d]\\d(-?)[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y\\d]\\d"
      "\\1[AC-HJKMNP-RT-Y]{2}\\d{2})(?![\\w-])",
      0, 0.4, "medicare|mbi|beneficiary", VG_PII_LANG_EN, VG_PII_NEAR_ALNUM4},
-    {"us_passport", "US_PASSPORT", B0 "(?:[A-Za-z]\\d{8}|\\d{9})" B1, 0, 0.1,
-     "passport|passport number|passport no", VG_PII_NEEDS_CONTEXT | VG_PII_LANG_EN,
-     VG_PII_NEAR_ID6},
+    {"us_passport", "US_PASSPORT", B0 "[A-Za-z]\\d{8}" B1, 0, 0.1, CTX_US_PASSPORT, VG_PII_LANG_EN,
+     VG_PII_NEAR_ALNUM4},
+    {"us_passport_digits", "US_PASSPORT", B0 "\\d{9}" B1, 0, 0.05, CTX_US_PASSPORT,
+     VG_PII_NEEDS_CONTEXT | VG_PII_LANG_EN, VG_PII_NEAR_ID6},
+    /* A letter and eight or more digits: many states' licences (Presidio
+    ** scores them above a passport's).  A shape with no check: it yields
+    ** to a checked format ("M123456789" failing a KVNR's check digit). */
+    {"us_driver_license_alnum", "US_DRIVER_LICENSE", B0 "[A-Za-z]\\d{8,14}" B1, 0, 0.3, CTX_US_DL,
+     VG_PII_LANG_EN | VG_PII_YIELD, VG_PII_NEAR_ALNUM4},
+    /* DEA registration numbers, which prescribers carry. */
+    {"medical_license", "MEDICAL_LICENSE", B0 "(?i:[ABCDEFGHJKLMPRSTUX][A-Z9])\\d{7}" B1, vg_check_dea, 0.4,
+     "medical|certificate|dea|license|licence|prescriber", 0, VG_PII_NEAR_ALNUM4},
     {"us_driver_license", "US_DRIVER_LICENSE", "(?<![\\w-])[A-Za-z]{0,2}\\d{6,13}(?![\\w-])", 0, 0.1,
-     "driver|driver's|drivers|license|licence|dl|driving", VG_PII_NEEDS_CONTEXT | VG_PII_LANG_EN,
+     CTX_US_DL, VG_PII_NEEDS_CONTEXT | VG_PII_LANG_EN,
      VG_PII_NEAR_ID6},
     /* India. */
     {"in_pan", "IN_PAN", B0 "[A-Za-z]{3}[ABCFGHJLPTabcfghjlpt][A-Za-z]\\d{4}[A-Za-z]" B1, 0, 0.5,
      "pan|permanent account", 0, VG_PII_NEAR_ALNUM4},
+    /* The fourth letter outside the holder types: a weaker finding. */
+    {"in_pan_shape", "IN_PAN", B0 "[A-Za-z]{5}\\d{4}[A-Za-z]" B1, 0, 0.1, "pan|permanent account", 0,
+     VG_PII_NEAR_ALNUM4},
     {"in_gstin", "IN_GSTIN", B0 GSTIN B1, vg_check_in_gstin, 1.0, CTX_GSTIN,
      0, VG_PII_NEAR_ALNUM4},
     /* GSTINs in examples often carry a made-up check character: the shape
@@ -217,8 +270,8 @@ const VgPiiRecognizer vg_pii_builtin[] = {
      VG_PII_NEAR_ALNUM4},
     {"in_voter", "IN_VOTER", B0 "[A-Za-z]{3}\\d{7}" B1, 0, 0.3, "voter|epic|election|electoral", 0,
      VG_PII_NEAR_ALNUM4},
-    {"in_passport", "IN_PASSPORT", B0 "[A-Za-z][1-9]\\d{5}[1-9]" B1, 0, 0.1, "passport",
-     VG_PII_NEEDS_CONTEXT, VG_PII_NEAR_ALNUM4},
+    {"in_passport", "IN_PASSPORT", B0 "[A-Za-z][1-9]\\d ?\\d{4}[1-9]" B1, 0, 0.1,
+     "passport|indian passport|passport number", 0, VG_PII_NEAR_ALNUM4},
     {"in_vehicle_registration", "IN_VEHICLE_REGISTRATION",
      B0 "(?:AN|AP|AR|AS|BR|CG|CH|DD|DL|DN|GA|GJ|HP|HR|JH|JK|KA|KL|LA|LD|MH|ML|MN|MP|MZ|NL|OD|OR|"
         "PB|PY|RJ|SK|TN|TR|TS|UK|UP|WB)[ -]?\\d{1,2}[ -]?[A-Z]{1,3}[ -]?\\d{4}" B1,
@@ -226,13 +279,20 @@ const VgPiiRecognizer vg_pii_builtin[] = {
     /* Italy. */
     {"it_vat_code", "IT_VAT_CODE", B0 "\\d{8}[ _-]?\\d{3}" B1, vg_check_it_vat_code, 0.7,
      "partita iva|p.iva|piva|iva|vat", 0, VG_PII_NEAR_DIGITS9},
-    {"it_driver_license", "IT_DRIVER_LICENSE", B0 "[A-Za-z]{2}\\d{7}[A-Za-z]" B1, 0, 0.1,
-     "patente|guida|driver|license|licence", VG_PII_NEEDS_CONTEXT, VG_PII_NEAR_ALNUM4},
-    {"it_passport", "IT_PASSPORT", B0 "[A-Za-z]{2}\\d{7}" B1, 0, 0.1, "passaporto|passaporti",
-     VG_PII_NEEDS_CONTEXT, VG_PII_NEAR_ALNUM4},
+    {"it_driver_license", "IT_DRIVER_LICENSE",
+     B0 "(?i:[A-Z]{2}\\d{7}[A-Z]|U1[BCDEFGHJKLMNPRSTUWXYZ0-9]{7}[A-Z])" B1, 0, 0.2,
+     "patente|guida|licenza|driver|license|licence", 0, VG_PII_NEAR_ALNUM4},
+    {"it_passport", "IT_PASSPORT", B0 "[A-Za-z]{2}\\d{7}" B1, 0, 0.01,
+     "passaporto|passaporti|elettronico|viaggio|estero|dogana", 0, VG_PII_NEAR_ALNUM4},
+    /* Paper cards (two letters, seven digits), electronic ones (CIE 2.0:
+    ** seven digits, two letters; 3.0: two letters, five digits, two letters). */
+    {"it_identity_card", "IT_IDENTITY_CARD", B0 "(?i:[A-Z]{2} ?\\d{7})" B1, 0, 0.01, CTX_IT_ID, 0,
+     VG_PII_NEAR_ID6},
+    {"it_identity_card_cie", "IT_IDENTITY_CARD", B0 "(?i:\\d{7}[A-Z]{2}|[A-Z]{2}\\d{5}[A-Z]{2})" B1, 0,
+     0.01, CTX_IT_ID, 0, VG_PII_NEAR_ALNUM4},
     /* Spain, Korea, Singapore, the Philippines, Nigeria, Turkey, South Africa. */
-    {"es_passport", "ES_PASSPORT", B0 "[A-Za-z]{2,3}\\d{6}" B1, 0, 0.1, "pasaporte|passport",
-     VG_PII_NEEDS_CONTEXT, VG_PII_NEAR_ALNUM4},
+    {"es_passport", "ES_PASSPORT", B0 "[A-Za-z]{2,3}\\d{6}" B1, 0, 0.05, "pasaporte|passport", 0,
+     VG_PII_NEAR_ALNUM4},
     {"kr_driver_license", "KR_DRIVER_LICENSE",
      B0 "(?:1[1-9]|2[0-68])([ -]?)\\d{2}\\1\\d{6}\\1\\d{2}" B1, 0, 0.5,
      "운전면허|운전면허번호|driver|license|licence", 0, VG_PII_NEAR_DIGITS9},
@@ -244,13 +304,8 @@ const VgPiiRecognizer vg_pii_builtin[] = {
      "nric|fin|ic|identity card", 0, VG_PII_NEAR_ALNUM4},
     {"sg_uen", "SG_UEN", B0 "(?:\\d{8,9}|[RST]\\d{2}[A-Z]{2}\\d{4})[A-Z]" B1, vg_check_sg_uen, 0.5,
      "uen|entity number|acra", 0, VG_PII_NEAR_ALNUM4},
-    /* Philippine and Turkish phones score below a generic phone finding, so
-    ** that a number both read is a PHONE_NUMBER unless context says more. */
-    {"ph_mobile_number", "PH_MOBILE_NUMBER",
-     "(?<![\\w+])(?:\\+63[ -]?|0)(?:\\(9\\d{2}\\)|9\\d{2})[ -]?\\d{3}[ -]?\\d{4}(?!\\w)", 0, 0.15,
-     "mobile|cell|phone|telepono|numero|number", 0, VG_PII_NEAR_DIGITS6},
     {"ph_tin", "PH_TIN", B0 "\\d{3}-\\d{3}-\\d{3}(?:-\\d{3,5})?" B1, 0, 0.1,
-     "tin|tax|bir|taxpayer|id", VG_PII_NEEDS_CONTEXT, VG_PII_NEAR_DIGITS9},
+     "tin|tax|bir|taxpayer|id|rdo", VG_PII_NEEDS_CONTEXT, VG_PII_NEAR_DIGITS9},
     {"ng_vehicle_registration", "NG_VEHICLE_REGISTRATION",
      "(?<![\\w-])(?:[A-Z]{3}[ -]?\\d{3}[A-Z]{2}|[a-z]{3}-\\d{3}[a-z]{2})(?![\\w-])",
      vg_check_ng_vehicle_registration, 0.5, "plate|vehicle|registration|number plate", 0,
@@ -259,12 +314,6 @@ const VgPiiRecognizer vg_pii_builtin[] = {
      "(?<![\\w-])(?:0[1-9]|[1-7]\\d|8[01])(?: ?[A-Z]{1,3} ?\\d{2,4}| ?[a-z]{1,3} ?\\d{4})(?![\\w-])",
      vg_check_tr_license_plate, 0.5, "plaka|plakası|plakasi|araç|arac|license plate|plate", 0,
      VG_PII_NEAR_CODE},
-    {"tr_phone_number", "TR_PHONE_NUMBER",
-     "(?<![\\w+])(?:\\+90 ?|0 ?)\\(?[2-5]\\d{2}\\)? ?\\d{3}[ .-]?\\d{2}[ .-]?\\d{2}(?![\\w-])", 0, 0.15,
-     CTX_TR_PHONE, 0, VG_PII_NEAR_DIGITS6},
-    {"tr_phone_number_bare", "TR_PHONE_NUMBER",
-     "(?<![\\w+-])[2-5]\\d{2}([ .-]?)\\d{3}\\1\\d{2}\\1\\d{2}(?![\\w-])", 0, 0.1,
-     CTX_TR_PHONE, VG_PII_NEEDS_CONTEXT, VG_PII_NEAR_DIGITS6},
     {"za_id_number", "ZA_ID_NUMBER", B0 "\\d{13}" B1, vg_check_za_id_number, 0.6,
      "identity|id number|south african|rsa|id", 0, VG_PII_NEAR_DIGITS12},
     /* Birth dates (DATE_TIME only with a word that says so). */
@@ -304,6 +353,7 @@ static const struct {
     {"DATE_TIME", VG_PII_LEVEL_MEDIUM},
     {"US_NPI", VG_PII_LEVEL_MEDIUM},
     {"DE_LANR", VG_PII_LEVEL_MEDIUM},
+    {"MEDICAL_LICENSE", VG_PII_LEVEL_MEDIUM},
     {"PH_MOBILE_NUMBER", VG_PII_LEVEL_MEDIUM},
     {"TR_PHONE_NUMBER", VG_PII_LEVEL_MEDIUM},
     /* A plate names a vehicle, and through a register its keeper. */

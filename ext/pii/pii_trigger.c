@@ -27,12 +27,12 @@
 /* Margin of each trigger's windows, in bytes (see the recognizers'
 ** patterns in pii_recognizers.c). */
 static const int aMargin[VG_PII_TRIGGER_COUNT] = {
-    [VG_PII_NEAR_DIGITS6] = 48,     /* a phone number: 38 */
+    [VG_PII_NEAR_DIGITS6] = 64,     /* a phone number with an extension: 52 */
     [VG_PII_NEAR_DIGITS4] = 24,     /* an IPv4 address: 15; "GJ 09 AB " before a plate's digits: 9 */
     [VG_PII_NEAR_ID6] = 10,         /* "PR 123612C": 3 before the digits, an NIE's "X-": 2 */
     [VG_PII_NEAR_DATE] = 32,        /* "31st de septiembre de, " before a year: 23 */
     [VG_PII_NEAR_ALNUM4] = 12,      /* a GSTIN: 7 characters before its last digits */
-    [VG_PII_NEAR_DIGITS9] = 32,     /* an Argentine phone number: 20 */
+    [VG_PII_NEAR_DIGITS9] = 40,     /* a North American number with "1-" and an extension: 30 */
     [VG_PII_NEAR_DIGITS12] = 32,    /* a card number: 22 */
     [VG_PII_NEAR_DIGITS20] = 96,    /* a CBU: 22 digits, 21 separators of up to 3 bytes */
     [VG_PII_NEAR_IBAN] = 72,        /* 34 characters, a separator between any two */
