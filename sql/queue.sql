@@ -32,7 +32,8 @@
 -- with a vg_hnsw table, and their options.  vg_watch_log: what the
 -- watches' triggers (plain SQL) leave for the extension: the key of a
 -- changed row (source_key, to send to vg_ingest as it is then) or a vector
--- row of a deleted one (target_table, target_rowid, to delete); error is
+-- row of a deleted one (target_table, target_rowid, to delete, and its
+-- tenant_id, for vg_search to leave out); error is
 -- why vg_ingest refused the row last time.  Settings are not erased when
 -- changed or removed: keep personal data out of them.
 CREATE TABLE IF NOT EXISTS main.vg_queue(
@@ -103,6 +104,7 @@ CREATE TABLE IF NOT EXISTS main.vg_watch_log(
   id INTEGER PRIMARY KEY,
   source_table TEXT NOT NULL,
   source_key,
+  tenant_id TEXT,
   target_table TEXT,
   target_rowid INTEGER,
   error TEXT

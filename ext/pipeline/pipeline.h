@@ -256,6 +256,7 @@ void vg_config_clear(VgTableConfig *p);
   "  id INTEGER PRIMARY KEY,\n"                                                                    \
   "  source_table TEXT NOT NULL,\n"                                                                \
   "  source_key,\n"                                                                                \
+  "  tenant_id TEXT,\n"                                                                            \
   "  target_table TEXT,\n"                                                                         \
   "  target_rowid INTEGER,\n"                                                                      \
   "  error TEXT\n"                                                                                 \
@@ -283,9 +284,11 @@ int vg_watch_drain(sqlite3 *db, VgWatchTally *t);
 void vg_watch_tally_json(sqlite3_str *out, VgWatchTally *t);
 void vg_watch_tally_clear(VgWatchTally *t);
 
-/* The rowids of zTable's vectors whose source rows are gone and that the
-** next drain deletes, in order (sqlite3_free *paRowid). */
-int vg_watch_pending_erasures(sqlite3 *db, const char *zTable, sqlite3_int64 **paRowid, int *pn);
+/* The rowids of zTable's vectors (of tenant zTenant, unless 0) whose
+** source rows are gone and that the next drain deletes, in order
+** (sqlite3_free *paRowid). */
+int vg_watch_pending_erasures(sqlite3 *db, const char *zTable, const char *zTenant, sqlite3_int64 **paRowid,
+                              int *pn);
 
 /***************************************************************************
 ** sql: what ext/vecguard.c registers for this layer, each function and

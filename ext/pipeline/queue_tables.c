@@ -191,7 +191,9 @@ int vg_queue_ensure(sqlite3 *db, char **pzErr) {
   ** the column added since (an ALTER that rewrites nothing). */
   if (vg_has_table(db, "vg_queue_text", 0)) {
     if (vg_has_table(db, "vg_queue", "finished_at")) return SQLITE_OK;
-    return exec_atomic(db, "ALTER TABLE main.vg_queue ADD COLUMN finished_at REAL");
+    int rc = exec_atomic(db, "ALTER TABLE main.vg_queue ADD COLUMN finished_at REAL");
+    /* Another connection may have added it meanwhile. */
+    return rc != SQLITE_OK && vg_has_table(db, "vg_queue", "finished_at") ? SQLITE_OK : rc;
   }
   if (vg_has_table(db, "vg_queue", "content")) {
     *pzErr = sqlite3_mprintf("%s", zOldQueue);

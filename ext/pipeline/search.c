@@ -189,9 +189,12 @@ static int filter_column(const VgTableDef *pDef, const char *zKey, int *pbPath) 
       return -1; /* a nested path: only the metadata column has it */
     }
   }
+  /* A JSON key is matched exactly (vg_queue_run fills a column from the key
+  ** of its very name); a column's own name as SQL does, in any case. */
   for (int i = 0; i < pDef->nCol; i++) {
     const char *zCol = pDef->aCol[i].zName;
-    if ((int)strlen(zCol) == nName && sqlite3_strnicmp(zCol, zName, nName) == 0) return i;
+    if ((int)strlen(zCol) != nName) continue;
+    if (*pbPath ? strncmp(zCol, zName, (size_t)nName) == 0 : sqlite3_strnicmp(zCol, zName, nName) == 0) return i;
   }
   return -1;
 }
@@ -420,7 +423,7 @@ static int run_search(SearchCursor *pCur, const char *zTable, const VgTableConfi
   ** (watch.c): they are asked for on top of k and left out. */
   sqlite3_int64 *aGone = 0;
   int nGone = 0;
-  int rcGone = vg_watch_pending_erasures(v->db, zTable, &aGone, &nGone);
+  int rcGone = vg_watch_pending_erasures(v->db, zTable, cfg->pDef->iPartition >= 0 ? zTenant : 0, &aGone, &nGone);
   if (rcGone != SQLITE_OK) {
     sqlite3_free(zSql);
     return rcGone;

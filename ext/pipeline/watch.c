@@ -37,6 +37,13 @@ typedef struct Watch {
   char *zTenant;  /* constant tenant, when no column */
   char *zType;
   char *zPriority;
+  /* The source's UNIQUE constraints (its primary key included), each as
+  ** the condition "o.c = new.c COLLATE x AND ..." that finds the row a new
+  ** row would replace; and whether the table has a rowid. */
+  char **azUnique;
+  int nUnique;
+  sqlite3_str *pUniqueCols; /* their columns, '"a", "b"', for BEFORE UPDATE OF */
+  int bRowid;
 } Watch;
 
 static void watch_clear(Watch *w) {
@@ -49,6 +56,9 @@ static void watch_clear(Watch *w) {
   sqlite3_free(w->zTenant);
   sqlite3_free(w->zType);
   sqlite3_free(w->zPriority);
+  for (int i = 0; i < w->nUnique; i++) sqlite3_free(w->azUnique[i]);
+  sqlite3_free(w->azUnique);
+  sqlite3_free(w->pUniqueCols ? sqlite3_str_finish(w->pUniqueCols) : 0);
   memset(w, 0, sizeof(*w));
 }
 
@@ -162,6 +172,75 @@ static int source_check(sqlite3 *db, const char *zSource, char **pzErr) {
   return rc;
 }
 
+/* The source's UNIQUE constraints into w->azUnique (see Watch); *pbIdUnique
+** when one of them is the id column alone.  Expression indexes are left
+** out: a REPLACE through one goes unseen until the row is written again. */
+static int read_unique(sqlite3 *db, Watch *w, int *pbIdUnique) {
+  sqlite3_stmt *pList = 0, *pCols = 0;
+  int rc = sqlite3_prepare_v2(db, "SELECT name FROM pragma_index_list(?1, 'main') WHERE \"unique\"", -1, &pList, 0);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(db, "SELECT cid, name, coll FROM pragma_index_xinfo(?1, 'main') WHERE key ORDER BY seqno",
+                            -1, &pCols, 0);
+  }
+  if (rc == SQLITE_OK) sqlite3_bind_text(pList, 1, w->zSource, -1, SQLITE_STATIC);
+  while (rc == SQLITE_OK && sqlite3_step(pList) == SQLITE_ROW) {
+    sqlite3_bind_text(pCols, 1, (const char *)sqlite3_column_text(pList, 0), -1, SQLITE_TRANSIENT);
+    sqlite3_str *c = sqlite3_str_new(0);
+    int nCol = 0, bExpr = 0;
+    const char *zOnly = 0;
+    char *zFirst = 0;
+    while (sqlite3_step(pCols) == SQLITE_ROW) {
+      const char *zCol = (const char *)sqlite3_column_text(pCols, 1);
+      if (sqlite3_column_int(pCols, 0) < 0 || zCol == 0) {
+        bExpr = 1;
+        continue;
+      }
+      sqlite3_str_appendf(c, "%so.\"%w\" = new.\"%w\" COLLATE \"%w\"", nCol ? " AND " : "", zCol, zCol,
+                          (const char *)sqlite3_column_text(pCols, 2));
+      if (w->pUniqueCols == 0) w->pUniqueCols = sqlite3_str_new(0);
+      sqlite3_str_appendf(w->pUniqueCols, "%s\"%w\"", sqlite3_str_length(w->pUniqueCols) ? ", " : "", zCol);
+      if (nCol++ == 0) zFirst = sqlite3_mprintf("%s", zCol);
+    }
+    rc = sqlite3_reset(pCols);
+    zOnly = nCol == 1 && !bExpr ? zFirst : 0;
+    if (zOnly && w->zId && sqlite3_stricmp(zOnly, w->zId) == 0) *pbIdUnique = 1;
+    sqlite3_free(zFirst);
+    char *zCond = sqlite3_str_finish(c);
+    if (rc == SQLITE_OK && !bExpr && zCond) {
+      char **az = sqlite3_realloc64(w->azUnique, sizeof(char *) * (size_t)(w->nUnique + 1));
+      if (az == 0) {
+        rc = SQLITE_NOMEM;
+      } else {
+        w->azUnique = az;
+        w->azUnique[w->nUnique++] = zCond;
+        zCond = 0;
+      }
+    } else if (rc == SQLITE_OK && zCond == 0 && !bExpr) {
+      rc = SQLITE_NOMEM;
+    }
+    sqlite3_free(zCond);
+  }
+  int rcList = sqlite3_finalize(pList);
+  sqlite3_finalize(pCols);
+  return rc == SQLITE_OK ? rcList : rc;
+}
+
+/* Is the id column the rowid's alias (a rowid table's INTEGER PRIMARY KEY)? */
+static int id_is_rowid_alias(sqlite3 *db, const Watch *w) {
+  sqlite3_stmt *p = 0;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT count(*) = 1 AND max(name = ?2 COLLATE NOCASE AND upper(type) = 'INTEGER')"
+                         " FROM pragma_table_info(?1, 'main') WHERE pk > 0",
+                         -1, &p, 0) != SQLITE_OK) {
+    return 0;
+  }
+  sqlite3_bind_text(p, 1, w->zSource, -1, SQLITE_STATIC);
+  sqlite3_bind_text(p, 2, w->zId, -1, SQLITE_STATIC);
+  int b = sqlite3_step(p) == SQLITE_ROW && sqlite3_column_int(p, 0);
+  sqlite3_finalize(p);
+  return b && w->bRowid;
+}
+
 static int watch_read(sqlite3 *db, const char *zOptions, Watch *w, char **pzErr) {
   int rc = source_check(db, w->zSource, pzErr);
   if (rc == SQLITE_OK) rc = options_shape(db, zOptions, pzErr);
@@ -184,12 +263,21 @@ static int watch_read(sqlite3 *db, const char *zOptions, Watch *w, char **pzErr)
     *pzErr = sqlite3_mprintf("unknown priority \"%s\" (high, medium or low)", w->zPriority);
     rc = SQLITE_ERROR;
   }
-  if (rc == SQLITE_OK && !w->zId) {
+  w->bRowid = vg_has_table(db, w->zSource, "rowid");
+  if (rc == SQLITE_OK && !w->zId && !w->bRowid) {
     /* A WITHOUT ROWID table has no rowid to name its rows by. */
-    if (!vg_has_table(db, w->zSource, "rowid")) {
-      *pzErr = sqlite3_mprintf("table \"%s\" has no rowid: name its key column with \"id\"", w->zSource);
-      rc = SQLITE_ERROR;
-    }
+    *pzErr = sqlite3_mprintf("table \"%s\" has no rowid: name its key column with \"id\"", w->zSource);
+    rc = SQLITE_ERROR;
+  }
+  int bIdUnique = 0;
+  if (rc == SQLITE_OK) rc = read_unique(db, w, &bIdUnique);
+  if (rc == SQLITE_OK && w->zId && !bIdUnique && !id_is_rowid_alias(db, w)) {
+    /* Two rows of one id would be one item: deleting either would take
+    ** the other's vectors. */
+    *pzErr = sqlite3_mprintf("id column \"%s\" of table \"%s\" is not unique: name a column with a PRIMARY KEY "
+                             "or UNIQUE constraint of its own (or leave \"id\" out for the rowid)",
+                             w->zId, w->zSource);
+    rc = SQLITE_ERROR;
   }
   return rc;
 }
@@ -272,9 +360,10 @@ static void append_forget(sqlite3_str *s, const Watch *w, const char *zWhen) {
   char *zKey = sqlite3_str_finish(k);
   const char *zItems = zKey ? zKey : "0";
   sqlite3_str_appendf(s,
-                      "INSERT INTO vg_watch_log(source_table, target_table, target_rowid)"
-                      " SELECT %Q, target_table, target_rowid FROM vg_queue_vectors"
-                      " WHERE item_id IN (SELECT id FROM vg_queue WHERE %s)%s;\n",
+                      "INSERT INTO vg_watch_log(source_table, tenant_id, target_table, target_rowid)"
+                      " SELECT %Q, vg_queue.tenant_id, vg_queue_vectors.target_table, vg_queue_vectors.target_rowid"
+                      " FROM vg_queue_vectors JOIN vg_queue ON vg_queue.id = vg_queue_vectors.item_id"
+                      " WHERE vg_queue_vectors.item_id IN (SELECT id FROM vg_queue WHERE %s)%s;\n",
                       w->zSource, zItems, zWhen);
   sqlite3_str_appendf(s, "DELETE FROM vg_queue_vectors WHERE item_id IN (SELECT id FROM vg_queue WHERE %s)%s;\n",
                       zItems, zWhen);
@@ -286,32 +375,70 @@ static void append_forget(sqlite3_str *s, const Watch *w, const char *zWhen) {
 static void append_changed(sqlite3_str *s, const Watch *w, int bKeyOnly) {
   void (*axExpr[])(sqlite3_str *, const Watch *, const char *) = {append_tenant_expr, append_id_expr,
                                                                    append_text_expr};
+  /* Byte for byte (COLLATE BINARY): a column declared NOCASE would hide a
+  ** change of case. */
   for (int i = 0; i < (bKeyOnly ? 2 : 3); i++) {
-    sqlite3_str_appendall(s, i ? " OR " : "");
+    sqlite3_str_appendall(s, i ? " OR (" : "(");
     axExpr[i](s, w, "old");
-    sqlite3_str_appendall(s, " IS NOT ");
+    sqlite3_str_appendall(s, ") IS NOT (");
     axExpr[i](s, w, "new");
+    sqlite3_str_appendall(s, ") COLLATE BINARY");
   }
   for (int i = 0; !bKeyOnly && i < w->nMeta; i++) {
-    sqlite3_str_appendf(s, " OR old.\"%w\" IS NOT new.\"%w\"", w->azMeta[i], w->azMeta[i]);
+    sqlite3_str_appendf(s, " OR old.\"%w\" IS NOT new.\"%w\" COLLATE BINARY", w->azMeta[i], w->azMeta[i]);
   }
 }
 
-/* The statement that logs the new row for the drain when its text has a
-** word. */
+/* The statement that logs the new row's key for the drain, which reads the
+** row as it is then (text or none).  A NULL key names no row: the drain
+** reports how many rows have one. */
 static void append_log_new(sqlite3_str *s, const Watch *w) {
-  sqlite3_str_appendf(s, "INSERT INTO vg_watch_log(source_table, source_key) SELECT %Q, ", w->zSource);
+  sqlite3_str_appendf(s, "INSERT INTO vg_watch_log(source_table, source_key) VALUES (%Q, ", w->zSource);
   append_key_expr(s, w, "new");
-  sqlite3_str_appendall(s, " WHERE ");
-  append_trimmed(s, w, "new");
-  sqlite3_str_appendall(s, " <> '';\n");
+  sqlite3_str_appendall(s, ");\n");
 }
 
-static const char *const azTriggerEvent[] = {"insert", "update", "delete"};
+/* The statements that log the keys of the rows a new row conflicts with on
+** a UNIQUE constraint: REPLACE deletes those without firing the delete
+** trigger (unless recursive_triggers is on), so the drain must look at
+** them again.  A conflict that does not end in a replace logs a key whose
+** row is unchanged, which the drain finds so. */
+static void append_log_conflicts(sqlite3_str *s, const Watch *w, int bUpdate) {
+  for (int i = 0; i < w->nUnique + (bUpdate ? 0 : w->bRowid); i++) {
+    sqlite3_str_appendf(s, "INSERT INTO vg_watch_log(source_table, source_key) SELECT %Q, ", w->zSource);
+    append_key_expr(s, w, "o");
+    sqlite3_str_appendf(s, " FROM \"%w\" AS o WHERE %s", w->zSource,
+                        i < w->nUnique ? w->azUnique[i] : "o.rowid = new.rowid");
+    if (bUpdate) {
+      /* Not the row being updated: that one the after-update trigger logs. */
+      sqlite3_str_appendall(s, " AND ");
+      append_key_expr(s, w, "o");
+      sqlite3_str_appendall(s, " IS NOT ");
+      append_key_expr(s, w, "old");
+    }
+    sqlite3_str_appendall(s, ";\n");
+  }
+}
+
+static const char *const azTriggerEvent[] = {"insert", "update", "delete", "replace_insert", "replace_update"};
+#define N_TRIGGERS 5
 
 /* The three triggers, as one script. */
 static char *triggers_sql(const Watch *w) {
   sqlite3_str *s = sqlite3_str_new(0);
+  if (w->nUnique + w->bRowid > 0) {
+    sqlite3_str_appendf(s, "CREATE TRIGGER main.\"vg_watch_%w_replace_insert\" BEFORE INSERT ON \"%w\" BEGIN\n",
+                        w->zSource, w->zSource);
+    append_log_conflicts(s, w, 0);
+    sqlite3_str_appendall(s, "END;\n");
+  }
+  if (w->nUnique > 0) {
+    /* Only an UPDATE of a constrained column can replace another row. */
+    sqlite3_str_appendf(s, "CREATE TRIGGER main.\"vg_watch_%w_replace_update\" BEFORE UPDATE OF %s ON \"%w\" BEGIN\n",
+                        w->zSource, sqlite3_str_value(w->pUniqueCols), w->zSource);
+    append_log_conflicts(s, w, 1);
+    sqlite3_str_appendall(s, "END;\n");
+  }
   sqlite3_str_appendf(s, "CREATE TRIGGER main.\"vg_watch_%w_insert\" AFTER INSERT ON \"%w\" BEGIN\n", w->zSource,
                       w->zSource);
   append_log_new(s, w);
@@ -343,7 +470,7 @@ static char *triggers_sql(const Watch *w) {
 
 static int triggers_drop(sqlite3 *db, const char *zSource) {
   int rc = SQLITE_OK;
-  for (int i = 0; rc == SQLITE_OK && i < 3; i++) {
+  for (int i = 0; rc == SQLITE_OK && i < N_TRIGGERS; i++) {
     char *zSql = sqlite3_mprintf("DROP TRIGGER IF EXISTS main.\"vg_watch_%w_%s\"", zSource, azTriggerEvent[i]);
     rc = zSql ? sqlite3_exec(db, zSql, 0, 0, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
@@ -438,36 +565,82 @@ static int drain_erasures(sqlite3 *db, VgWatchTally *t) {
   }
 }
 
-/* One key of the source: its rows as they are now through vg_ingest, in a
-** savepoint; a row refused leaves its log rows with the error, for the
-** next drain to try again.  pIngest has the key as ?1. */
-static int drain_key(sqlite3 *db, const Watch *w, sqlite3_stmt *pIngest, sqlite3_stmt *pDone, sqlite3_stmt *pFailed,
-                     sqlite3_value *pKey, VgWatchTally *t) {
+/* The statements a drain runs for one source (see drain_key). */
+typedef struct DrainStmts {
+  sqlite3_stmt *pRow;    /* ?1 key -> the row's tenant, whether its text has a word */
+  sqlite3_stmt *pIngest; /* ?1 key -> vg_ingest of the row */
+  sqlite3_stmt *apForget[3]; /* ?1 content_id, ?2 the tenant whose item stays (NULL: none) */
+  sqlite3_stmt *pDone;   /* ?1 key: its log rows done */
+  sqlite3_stmt *pFailed; /* ?1 key, ?2 error */
+  sqlite3_stmt *pKeys;   /* the next keys to look at */
+} DrainStmts;
+
+static void drain_stmts_clear(DrainStmts *d) {
+  sqlite3_stmt *ap[] = {d->pRow, d->pIngest, d->apForget[0], d->apForget[1], d->apForget[2], d->pDone, d->pFailed,
+                        d->pKeys};
+  for (size_t i = 0; i < sizeof ap / sizeof ap[0]; i++) sqlite3_finalize(ap[i]);
+  memset(d, 0, sizeof(*d));
+}
+
+static int step_reset(sqlite3_stmt *p) {
+  sqlite3_step(p);
+  return sqlite3_reset(p);
+}
+
+/* Key K of the source, as the table holds it now (the id names one row):
+** its row, with text, through vg_ingest; and every item of the watch with
+** content_id K that is not that row's — the row's item under another
+** tenant (it moved), or all of them when the row is gone (deleted, blanked,
+** replaced, refused) — forgotten with their vectors.  So whatever happened
+** to the row since, in whatever order, the drain leaves what the row is.
+** In a savepoint: a refusal keeps K's log rows with the error, to be tried
+** again, and its item is forgotten too (no vectors of an older text). */
+static int drain_key(sqlite3 *db, const Watch *w, DrainStmts *d, sqlite3_value *pKey, VgWatchTally *t) {
   char *zError = 0;
   int rc = sqlite3_exec(db, "SAVEPOINT vg_watch_key", 0, 0, 0);
   if (rc != SQLITE_OK) return rc;
-  if (sqlite3_value_type(pKey) == SQLITE_NULL) {
-    zError = sqlite3_mprintf("a row of \"%s\" has NULL in its id column \"%s\": give it an id to have it indexed",
-                             w->zSource, w->zId ? w->zId : "rowid");
-    rc = zError ? SQLITE_ERROR : SQLITE_NOMEM;
-  } else {
-    int nRows = 0;
-    sqlite3_bind_value(pIngest, 1, pKey);
-    while (sqlite3_step(pIngest) == SQLITE_ROW) nRows++;
-    rc = sqlite3_reset(pIngest);
-    if (rc == SQLITE_OK) t->nRows += nRows;
-    else if (refused_row(rc) && (zError = sqlite3_mprintf("%s", sqlite3_errmsg(db))) == 0) rc = SQLITE_NOMEM;
+  char *zTenant = 0;
+  int bRow = 0, bOom = 0;
+  sqlite3_bind_value(d->pRow, 1, pKey);
+  if (sqlite3_step(d->pRow) == SQLITE_ROW && sqlite3_column_int(d->pRow, 1)) {
+    bRow = 1;
+    zTenant = vg_column_dup(d->pRow, 0, &bOom);
   }
-  sqlite3_stmt *pEnd = rc == SQLITE_OK ? pDone : pFailed;
-  if (rc != SQLITE_OK) sqlite3_exec(db, "ROLLBACK TO vg_watch_key", 0, 0, 0);
-  if (rc == SQLITE_OK || zError) {
+  rc = sqlite3_reset(d->pRow);
+  if (rc == SQLITE_OK && bOom) rc = SQLITE_NOMEM;
+  if (rc == SQLITE_OK && bRow) {
+    sqlite3_bind_value(d->pIngest, 1, pKey);
+    int nRows = 0;
+    while (sqlite3_step(d->pIngest) == SQLITE_ROW) nRows++;
+    rc = sqlite3_reset(d->pIngest);
+    if (rc == SQLITE_OK) {
+      t->nRows += nRows;
+    } else if (refused_row(rc)) {
+      zError = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+      rc = zError ? SQLITE_OK : SQLITE_NOMEM;
+      sqlite3_exec(db, "ROLLBACK TO vg_watch_key", 0, 0, 0);
+      sqlite3_free(zTenant);
+      zTenant = 0; /* forget every item of K */
+    }
+  }
+  const char *zId = (const char *)sqlite3_value_text(pKey);
+  for (int i = 0; rc == SQLITE_OK && i < 3; i++) {
+    sqlite3_bind_text(d->apForget[i], 1, zId, -1, SQLITE_STATIC);
+    if (zTenant) sqlite3_bind_text(d->apForget[i], 2, zTenant, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(d->apForget[i], 2);
+    rc = step_reset(d->apForget[i]);
+    if (rc == SQLITE_OK && i == 0) t->nErased += sqlite3_changes(db);
+  }
+  sqlite3_stmt *pEnd = zError ? d->pFailed : d->pDone;
+  if (rc == SQLITE_OK) {
     sqlite3_bind_value(pEnd, 1, pKey);
-    if (zError) sqlite3_bind_text(pEnd, 2, zError, -1, SQLITE_STATIC);
-    sqlite3_step(pEnd);
-    rc = sqlite3_reset(pEnd);
+    if (zError) sqlite3_bind_text(pEnd, 2, zError, -1, SQLITE_TRANSIENT);
+    rc = step_reset(pEnd);
     if (rc == SQLITE_OK && zError) tally_error(t, w->zSource, pKey, zError);
   }
+  if (rc != SQLITE_OK) sqlite3_exec(db, "ROLLBACK TO vg_watch_key", 0, 0, 0);
   sqlite3_exec(db, "RELEASE vg_watch_key", 0, 0, 0);
+  sqlite3_free(zTenant);
   sqlite3_free(zError);
   return rc;
 }
@@ -479,37 +652,61 @@ static int prepare_sql(sqlite3 *db, sqlite3_str *s, sqlite3_stmt **pp) {
   return rc;
 }
 
-/* The rows of one source the log lists, DRAIN_BATCH keys at a time (the
-** log changes under the reads, so each batch is read whole first). */
-static int drain_source(sqlite3 *db, const Watch *w, VgWatchTally *t) {
-  sqlite3_stmt *pKeys = 0, *pIngest = 0, *pDone = 0, *pFailed = 0;
+static int drain_prepare(sqlite3 *db, const Watch *w, DrainStmts *d) {
   sqlite3_str *s = sqlite3_str_new(0);
   sqlite3_str_appendall(s, "SELECT ");
-  append_ingest_call(s, w, "new");
-  sqlite3_str_appendf(s, " FROM main.\"%w\" AS new WHERE ", w->zSource);
-  append_key_expr(s, w, "new");
-  sqlite3_str_appendall(s, " = ?1 AND ");
+  append_tenant_expr(s, w, "new");
+  sqlite3_str_appendall(s, ", ");
   append_trimmed(s, w, "new");
-  sqlite3_str_appendall(s, " <> ''");
-  int rc = prepare_sql(db, s, &pIngest);
+  sqlite3_str_appendf(s, " <> '' FROM main.\"%w\" AS new WHERE ", w->zSource);
+  append_key_expr(s, w, "new");
+  sqlite3_str_appendall(s, " = ?1");
+  int rc = prepare_sql(db, s, &d->pRow);
   if (rc == SQLITE_OK) {
-    rc = sqlite3_prepare_v2(db,
-                            "SELECT DISTINCT source_key FROM main.vg_watch_log WHERE source_table = ?1"
-                            " AND target_rowid IS NULL AND error IS NULL LIMIT 256",
-                            -1, &pKeys, 0);
+    s = sqlite3_str_new(0);
+    sqlite3_str_appendall(s, "SELECT ");
+    append_ingest_call(s, w, "new");
+    sqlite3_str_appendf(s, " FROM main.\"%w\" AS new WHERE ", w->zSource);
+    append_key_expr(s, w, "new");
+    sqlite3_str_appendall(s, " = ?1 AND ");
+    append_trimmed(s, w, "new");
+    sqlite3_str_appendall(s, " <> ''");
+    rc = prepare_sql(db, s, &d->pIngest);
   }
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_prepare_v2(db,
-                            "DELETE FROM main.vg_watch_log WHERE source_table = ?3 AND source_key IS ?1"
-                            " AND target_rowid IS NULL",
-                            -1, &pDone, 0);
+  char *zItems = sqlite3_mprintf("SELECT id FROM main.vg_queue WHERE target_table = %Q AND content_type = %Q"
+                                 " AND content_id = ?1 AND tenant_id IS NOT ?2",
+                                 w->zTarget, w->zType);
+  char *azSql[3] = {
+      sqlite3_mprintf("DELETE FROM main.\"%w\" WHERE rowid IN (SELECT target_rowid FROM main.vg_queue_vectors"
+                      " WHERE item_id IN (%s))",
+                      w->zTarget, zItems),
+      sqlite3_mprintf("DELETE FROM main.vg_queue_vectors WHERE item_id IN (%s)", zItems),
+      sqlite3_mprintf("DELETE FROM main.vg_queue WHERE id IN (%s)", zItems)};
+  for (int i = 0; i < 3; i++) {
+    if (rc == SQLITE_OK) rc = azSql[i] && zItems ? sqlite3_prepare_v2(db, azSql[i], -1, &d->apForget[i], 0) : SQLITE_NOMEM;
+    sqlite3_free(azSql[i]);
   }
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_prepare_v2(db,
-                            "UPDATE main.vg_watch_log SET error = ?2 WHERE source_table = ?3 AND source_key IS ?1"
-                            " AND target_rowid IS NULL",
-                            -1, &pFailed, 0);
+  sqlite3_free(zItems);
+  static const char *const azLog[] = {
+      "DELETE FROM main.vg_watch_log WHERE source_table = ?3 AND source_key IS ?1 AND target_rowid IS NULL",
+      "UPDATE main.vg_watch_log SET error = ?2 WHERE source_table = ?3 AND source_key IS ?1 AND target_rowid IS NULL",
+      /* The log changes under the reads: keys are read a batch at a time. */
+      "SELECT DISTINCT source_key FROM main.vg_watch_log WHERE source_table = ?3"
+      " AND target_rowid IS NULL AND error IS NULL LIMIT 256"};
+  sqlite3_stmt **app[] = {&d->pDone, &d->pFailed, &d->pKeys};
+  for (int i = 0; i < 3; i++) {
+    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, azLog[i], -1, app[i], 0);
+    if (rc == SQLITE_OK) sqlite3_bind_text(*app[i], 3, w->zSource, -1, SQLITE_STATIC);
   }
+  return rc;
+}
+
+/* The rows of one source the log lists, DRAIN_BATCH keys at a time; then
+** the rows that have text but no id (NULL), which no item can name. */
+static int drain_source(sqlite3 *db, const Watch *w, VgWatchTally *t) {
+  DrainStmts d;
+  memset(&d, 0, sizeof d);
+  int rc = drain_prepare(db, w, &d);
   /* The rows refused last time are tried again (the cause may be gone). */
   if (rc == SQLITE_OK) {
     char *zSql = sqlite3_mprintf("UPDATE main.vg_watch_log SET error = NULL WHERE source_table = %Q"
@@ -518,28 +715,37 @@ static int drain_source(sqlite3 *db, const Watch *w, VgWatchTally *t) {
     rc = zSql ? sqlite3_exec(db, zSql, 0, 0, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
   }
-  if (rc == SQLITE_OK) {
-    sqlite3_bind_text(pKeys, 1, w->zSource, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pDone, 3, w->zSource, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pFailed, 3, w->zSource, -1, SQLITE_STATIC);
-  }
   sqlite3_value *apKey[DRAIN_BATCH];
   int nKey = 0;
   do {
     nKey = 0;
-    while (rc == SQLITE_OK && nKey < DRAIN_BATCH && sqlite3_step(pKeys) == SQLITE_ROW) {
-      if ((apKey[nKey] = sqlite3_value_dup(sqlite3_column_value(pKeys, 0))) == 0) rc = SQLITE_NOMEM;
+    while (rc == SQLITE_OK && nKey < DRAIN_BATCH && sqlite3_step(d.pKeys) == SQLITE_ROW) {
+      if ((apKey[nKey] = sqlite3_value_dup(sqlite3_column_value(d.pKeys, 0))) == 0) rc = SQLITE_NOMEM;
       else nKey++;
     }
-    int rcKeys = pKeys ? sqlite3_reset(pKeys) : SQLITE_OK;
+    int rcKeys = d.pKeys ? sqlite3_reset(d.pKeys) : SQLITE_OK;
     if (rc == SQLITE_OK) rc = rcKeys;
-    for (int i = 0; rc == SQLITE_OK && i < nKey; i++) rc = drain_key(db, w, pIngest, pDone, pFailed, apKey[i], t);
+    for (int i = 0; rc == SQLITE_OK && i < nKey; i++) rc = drain_key(db, w, &d, apKey[i], t);
     for (int i = 0; i < nKey; i++) sqlite3_value_free(apKey[i]);
   } while (rc == SQLITE_OK && nKey > 0);
-  sqlite3_finalize(pKeys);
-  sqlite3_finalize(pIngest);
-  sqlite3_finalize(pDone);
-  sqlite3_finalize(pFailed);
+  drain_stmts_clear(&d);
+  if (rc == SQLITE_OK && w->zId) {
+    sqlite3_str *s = sqlite3_str_new(0);
+    sqlite3_str_appendf(s, "SELECT count(*) FROM main.\"%w\" AS new WHERE \"%w\" IS NULL AND ", w->zSource, w->zId);
+    append_trimmed(s, w, "new");
+    sqlite3_str_appendall(s, " <> ''");
+    sqlite3_stmt *p = 0;
+    rc = prepare_sql(db, s, &p);
+    int nNull = rc == SQLITE_OK && sqlite3_step(p) == SQLITE_ROW ? sqlite3_column_int(p, 0) : 0;
+    if (rc == SQLITE_OK) rc = sqlite3_finalize(p);
+    if (rc == SQLITE_OK && nNull > 0) {
+      char *zErr = sqlite3_mprintf("%d rows of \"%s\" have NULL in their id column \"%s\": give them ids to have "
+                                   "them indexed", nNull, w->zSource, w->zId);
+      if (zErr == 0) rc = SQLITE_NOMEM;
+      else tally_error(t, w->zSource, 0, zErr);
+      sqlite3_free(zErr);
+    }
+  }
   return rc;
 }
 
@@ -637,6 +843,10 @@ int vg_watch_drain(sqlite3 *db, VgWatchTally *t) {
   }
   VgTxn mode;
   int rc = vg_txn_begin(db, vg_queue_sweep, &mode);
+  /* Inside a statement that writes (INSERT ... SELECT vg_queue_run(...))
+  ** there is no savepoint to keep a refused row apart: the next call
+  ** drains. */
+  if (rc == SQLITE_OK && mode == VG_TXN_NONE) return vg_txn_end(db, mode, rc);
   if (rc == SQLITE_OK) rc = sqlite3_exec(db, VG_WATCH_LOG_SCHEMA, 0, 0, 0);
   if (rc == SQLITE_OK) rc = drain_erasures(db, t);
   if (rc == SQLITE_OK) rc = drain_watches(db, t);
@@ -657,17 +867,19 @@ void vg_watch_tally_clear(VgWatchTally *t) {
   memset(t, 0, sizeof(*t));
 }
 
-int vg_watch_pending_erasures(sqlite3 *db, const char *zTable, sqlite3_int64 **paRowid, int *pn) {
+int vg_watch_pending_erasures(sqlite3 *db, const char *zTable, const char *zTenant, sqlite3_int64 **paRowid,
+                              int *pn) {
   *paRowid = 0;
   *pn = 0;
   if (!vg_has_table(db, "vg_watch_log", 0)) return SQLITE_OK;
   sqlite3_stmt *p = 0;
   int rc = sqlite3_prepare_v2(db,
-                              "SELECT target_rowid FROM main.vg_watch_log WHERE target_table = ?"
-                              " AND target_rowid IS NOT NULL ORDER BY 1",
+                              "SELECT target_rowid FROM main.vg_watch_log WHERE target_table = ?1"
+                              " AND target_rowid IS NOT NULL AND (?2 IS NULL OR tenant_id IS ?2) ORDER BY 1",
                               -1, &p, 0);
   if (rc != SQLITE_OK) return rc;
   sqlite3_bind_text(p, 1, zTable, -1, SQLITE_STATIC);
+  if (zTenant) sqlite3_bind_text(p, 2, zTenant, -1, SQLITE_STATIC);
   sqlite3_int64 *a = 0;
   int n = 0, nAlloc = 0;
   while (rc == SQLITE_OK && sqlite3_step(p) == SQLITE_ROW) {
@@ -734,6 +946,24 @@ static int watch_install(sqlite3 *db, Watch *w, const char *zOptions, int *pnRow
   if (rc == SQLITE_OK && bWatched) {
     *pzErr = sqlite3_mprintf("table \"%s\" is watched already (vg_unwatch it first)", w->zSource);
     rc = SQLITE_ERROR;
+  }
+  if (rc == SQLITE_OK) {
+    /* A table renamed while watched keeps the triggers of its old name. */
+    sqlite3_stmt *p = 0;
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT name FROM main.sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1"
+                            " AND name LIKE 'vg\\_watch\\_%' ESCAPE '\\'",
+                            -1, &p, 0);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_text(p, 1, w->zSource, -1, SQLITE_STATIC);
+      if (sqlite3_step(p) == SQLITE_ROW) {
+        *pzErr = sqlite3_mprintf("table \"%s\" has trigger \"%s\" of a watch made under another name (renamed "
+                                 "since?): vg_unwatch that name first",
+                                 w->zSource, sqlite3_column_text(p, 0));
+        rc = SQLITE_ERROR;
+      }
+      sqlite3_finalize(p);
+    }
   }
   sqlite3_stmt *p = 0;
   if (rc == SQLITE_OK) {

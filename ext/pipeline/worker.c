@@ -386,6 +386,29 @@ static double monotonic_seconds(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static char *progress_sql(const RunPlan *plan) {
+  return sqlite3_mprintf("SELECT \"%w\"(?1)", plan->zProgress);
+}
+
+static int progress_missing(sqlite3 *db, const RunPlan *plan, char **pzErr) {
+  *pzErr = sqlite3_mprintf("progress function \"%s\": %s (register a function of one argument with that name: "
+                           "sqlite3_create_function, or your driver's create_function)",
+                           plan->zProgress, sqlite3_errmsg(db));
+  return SQLITE_ERROR;
+}
+
+/* Is the progress function there?  Asked before the first batch, so that a
+** misspelt name claims nothing. */
+static int progress_check(sqlite3 *db, const RunPlan *plan, char **pzErr) {
+  char *zSql = progress_sql(plan);
+  sqlite3_stmt *p = 0;
+  int rc = zSql == 0 ? SQLITE_NOMEM : sqlite3_prepare_v2(db, zSql, -1, &p, 0) == SQLITE_OK ? SQLITE_OK
+                                                                                         : progress_missing(db, plan, pzErr);
+  sqlite3_finalize(p);
+  sqlite3_free(zSql);
+  return rc;
+}
+
 /* Tell the progress function how the run stands: SELECT fn(json).  It
 ** returning 0 (or false) asks the run to stop, into *pbStop. */
 static int run_progress(sqlite3 *db, const RunPlan *plan, const RunTally *t, double elapsed, int *pbStop,
@@ -407,14 +430,9 @@ static int run_progress(sqlite3 *db, const RunPlan *plan, const RunTally *t, dou
                                 "\"eta_seconds\":%s}",
                                 t->nClaimed, t->nDone, t->nFailed, t->nDead, t->nLost, t->nChunks, plan->n, nOpen,
                                 elapsed, rate, zEta);
-  char *zSql = sqlite3_mprintf("SELECT \"%w\"(?1)", plan->zProgress);
+  char *zSql = progress_sql(plan);
   if (zFull == 0 || zSql == 0) rc = SQLITE_NOMEM;
-  if (rc == SQLITE_OK && sqlite3_prepare_v2(db, zSql, -1, &p, 0) != SQLITE_OK) {
-    *pzErr = sqlite3_mprintf("progress function \"%s\": %s (register a function of one argument with that name: "
-                             "sqlite3_create_function, or your driver's create_function)",
-                             plan->zProgress, sqlite3_errmsg(db));
-    rc = SQLITE_ERROR;
-  }
+  if (rc == SQLITE_OK && sqlite3_prepare_v2(db, zSql, -1, &p, 0) != SQLITE_OK) rc = progress_missing(db, plan, pzErr);
   if (rc == SQLITE_OK) {
     sqlite3_bind_text(p, 1, zFull, -1, SQLITE_STATIC);
     if (sqlite3_step(p) == SQLITE_ROW) {
@@ -463,8 +481,9 @@ static char *run_options(sqlite3 *db, sqlite3_value *pOptions, RunPlan *plan) {
       const char *zFunc = (const char *)sqlite3_column_text(p, 3);
       if (strcmp(zType, "text") != 0 || zFunc == 0 || zFunc[0] == 0) {
         zErr = sqlite3_mprintf("progress must be the name of an SQL function of one argument");
-      } else if ((plan->zProgress = sqlite3_mprintf("%s", zFunc)) == 0) {
-        zErr = sqlite3_mprintf("out of memory");
+      } else {
+        sqlite3_free(plan->zProgress); /* a key given twice: the last counts */
+        if ((plan->zProgress = sqlite3_mprintf("%s", zFunc)) == 0) zErr = sqlite3_mprintf("out of memory");
       }
     } else {
       zErr = sqlite3_mprintf("unknown option \"%s\" (options: batch, progress)", zKey);
@@ -502,7 +521,8 @@ static void fn_queue_run(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   RunTally t = {0, 0, 0, 0, 0, 0};
   sqlite3_str *pErrors = sqlite3_str_new(0);
   double start = monotonic_seconds();
-  int rc = vg_queue_ensure(db, &zErr);
+  int rc = plan.zProgress ? progress_check(db, &plan, &zErr) : SQLITE_OK;
+  if (rc == SQLITE_OK) rc = vg_queue_ensure(db, &zErr);
   /* The watched tables' changes first, so that this run embeds them. */
   if (rc == SQLITE_OK) rc = vg_watch_drain(db, &watch);
   if (rc == SQLITE_OK) rc = run_skipped_tables(db, q, vg_queue_now(q), &zSkip, &wait);

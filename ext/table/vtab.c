@@ -3,10 +3,13 @@
 ** (INSERT, UPDATE, DELETE with SQLite's conflict modes).  The per-partition
 ** graphs and vector caches that searches read are index.c's.
 **
-** Writes validate everything before touching storage: the only error that
-** may be reported as SQLITE_CONSTRAINT is a rowid conflict, found before any
-** change, as SQLITE_VTAB_CONSTRAINT_SUPPORT requires; every other failure is
-** SQLITE_ERROR (or worse) and SQLite rolls the statement back.
+** Writes validate everything before touching storage: the only errors that
+** may be reported as constraint failures are a taken rowid or primary key
+** and a NULL key, found before any change, as SQLITE_VTAB_CONSTRAINT_SUPPORT
+** requires, with an ordinary table's extended codes (SQLite reads only the
+** primary code, SQLITE_CONSTRAINT, to apply OR IGNORE and the others);
+** every other failure is SQLITE_ERROR (or worse) and SQLite rolls the
+** statement back.
 **
 ** The HNSW graphs and their storage are kept in step by index.c; this file
 ** turns SQL values into rows and applies SQLite's conflict rules.

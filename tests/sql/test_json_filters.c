@@ -65,6 +65,9 @@ static void test_search_paths(void **state) {
       {"{\"$.topic\": \"t1\", \"$.urgent\": true, \"lang\": [\"en\", \"xx\"]}",
        "metadata ->> '$.topic' = 't1' AND metadata ->> '$.urgent' = 1 AND lang IN ('en', 'xx')"},
       {"{\"$.colour\": \"red\"}", "metadata ->> '$.colour' = 'red'"},
+      /* JSON keys are case-sensitive: "LANG" is no key of the items (the
+      ** column lang is not it). */
+      {"{\"$.LANG\": \"xx\"}", "metadata ->> '$.LANG' = 'xx'"},
   };
   static const char *const azQuery[] = {"fever cough", "naïve rash dose", "screen"};
   static const char *const azTenant[] = {"acme", "globex"};

@@ -4,10 +4,13 @@
 ** A watched table is written by connections that have not loaded the
 ** extension (one with PRAGMA trusted_schema = OFF) and by one that has but
 ** set no PII key, in random INSERTs, UPDATEs (text, tenant, id, metadata,
-** blanking) and DELETEs; now and then a vecguard connection runs the queue
-** and searches every tenant.  Every search result must come from a row the
-** table still holds, under that tenant and id, with text (a deleted, moved
-** or blanked row never shows).  At the end, after the queue is run dry,
+** blanking, a change of case in a NOCASE column), DELETEs, and REPLACEs
+** through the primary key and through another UNIQUE column (which delete
+** rows without firing delete triggers); now and then a vecguard connection
+** runs the queue and searches every tenant.  Every search result must come
+** from a row the table still holds, under that tenant and id, with text: a
+** deleted, moved or blanked row never shows; a row a REPLACE deleted, not
+** after the next drain.  At the end, after the queue is run dry,
 ** the vectors table must hold exactly what vg_ingest of the table's final
 ** rows stores in a second table (a reference fed without the watch): the
 ** same tenants, ids, chunks, redacted texts, metadata and vectors; and no
@@ -37,15 +40,38 @@ static char *make_body(uint64_t *s) {
   return sqlite3_str_finish(x);
 }
 
-/* One random write; the statement may find no row, never fails. */
-static void random_write(sqlite3 *db, uint64_t *s) {
+/* One random write; the statement may find no row, never fails.  Returns 1
+** for a REPLACE, whose silently deleted rows the next drain takes out (until
+** then vg_search may still show them). */
+static int random_write(sqlite3 *db, uint64_t *s) {
+  int bReplace = 0;
   int id = 1 + (int)(tdb_rand(s) % N_IDS), id2 = 1 + (int)(tdb_rand(s) % N_IDS);
   const char *zShop = azShop[tdb_rand(s) % 3];
   char *zBody = make_body(s);
-  switch (tdb_rand(s) % 8) {
+  int slug = (int)(tdb_rand(s) % 12);
+  switch (tdb_rand(s) % 12) {
     case 0:
     case 1:
-      tdb_exec(db, "INSERT OR IGNORE INTO docs VALUES (%d, '%s', %s, 'tag%d')", id, zShop, zBody, id % 4);
+      tdb_exec(db, "INSERT OR IGNORE INTO docs VALUES (%d, '%s', %s, 'tag%d', NULL)", id, zShop, zBody, id % 4);
+      break;
+    case 8:
+      /* REPLACE deletes the rows it conflicts with (by id or by slug)
+      ** without firing their delete trigger. */
+      tdb_exec(db, "REPLACE INTO docs VALUES (%d, '%s', %s, 'tag%d', 'slug%d')", id, zShop, zBody, id % 4, slug);
+      bReplace = 1;
+      break;
+    case 9:
+      tdb_exec(db, "UPDATE OR REPLACE docs SET slug = 'slug%d' WHERE id = %d", slug, id);
+      bReplace = 1;
+      break;
+    case 10:
+      tdb_exec(db, "UPDATE OR REPLACE docs SET id = %d WHERE id = %d", id2, id);
+      bReplace = 1;
+      break;
+    case 11:
+      /* The text column is NOCASE: a change of case is a change all the same. */
+      tdb_exec(db, "UPDATE docs SET body = CASE WHEN body = upper(body) THEN lower(body) ELSE upper(body) END"
+                   " WHERE id = %d", id);
       break;
     case 2:
       tdb_exec(db, "UPDATE docs SET body = %s WHERE id = %d", zBody, id);
@@ -68,6 +94,7 @@ static void random_write(sqlite3 *db, uint64_t *s) {
       break;
   }
   sqlite3_free(zBody);
+  return bReplace;
 }
 
 /* Every row vg_search returns comes from a row of docs with text, under
@@ -97,7 +124,7 @@ static void test_writes_without_the_extension(void **state) {
   sqlite3 *vg = tdb_open(zPath);
   tdb_exec(vg, "PRAGMA journal_mode = wal");
   tdb_exec(vg,
-           "CREATE TABLE docs(id INTEGER PRIMARY KEY, shop TEXT, body TEXT, tag TEXT);"
+           "CREATE TABLE docs(id INTEGER PRIMARY KEY, shop TEXT, body TEXT COLLATE NOCASE, tag TEXT, slug TEXT UNIQUE);"
            "CREATE VIRTUAL TABLE docs_vec USING vg_hnsw(embedding float[32], tenant_id text partition key,"
            " content_id text, chunk_index integer, +content text, tag text);"
            "CREATE VIRTUAL TABLE ref_vec USING vg_hnsw(embedding float[32], tenant_id text partition key,"
@@ -118,10 +145,12 @@ static void test_writes_without_the_extension(void **state) {
   tdb_expect_error(aWriter[0], "no such function: vg_search", "SELECT vg_search('x', 'y', 'z', 1)");
 
   uint64_t s = 20261206;
+  int bReplaced = 0; /* since the last drain */
   for (int step = 1; step <= N_STEPS; step++) {
-    random_write(aWriter[tdb_rand(&s) % 3], &s);
-    if (step % 40 == 0) check_search(vg, &s);
+    bReplaced |= random_write(aWriter[tdb_rand(&s) % 3], &s);
+    if (step % 40 == 0 && !bReplaced) check_search(vg, &s);
     if (step % 97 == 0) {
+      bReplaced = 0;
       char *zRun = tdb_text(vg, "SELECT vg_queue_run(25)");
       if (strstr(zRun, "\"refused\":0") == 0) fail_msg("step %d: %s", step, zRun);
       sqlite3_free(zRun);
@@ -177,7 +206,8 @@ static void test_old_triggers_remade(void **state) {
            "SELECT vg_pii_set_key(zeroblob(32));"
            "SELECT vg_watch('notes', 'notes_vec', '{\"text\": \"body\"}');"
            /* What the earlier version left: a trigger calling vg_ingest, no log. */
-           "DROP TRIGGER vg_watch_notes_insert;"
+           "DROP TRIGGER vg_watch_notes_insert; DROP TRIGGER vg_watch_notes_update; DROP TRIGGER vg_watch_notes_delete;"
+           "DROP TRIGGER IF EXISTS vg_watch_notes_replace_insert;"
            "CREATE TRIGGER vg_watch_notes_insert AFTER INSERT ON notes BEGIN"
            " SELECT vg_ingest('notes_vec', '', 'notes', CAST(new.rowid AS TEXT), new.body, NULL, 'medium'); END;"
            "DROP TABLE vg_watch_log;");
@@ -238,11 +268,58 @@ static void test_old_checks_dropped(void **state) {
   sqlite3_free(zPath);
 }
 
+/* The cases a review found: a change of case in a NOCASE column is a
+** change; an id that is not unique is refused; rows with a NULL id are
+** reported, and no longer once gone; a run inside a writing statement
+** leaves the log for the next one; a renamed table cannot be watched twice. */
+static void test_edges(void **state) {
+  (void)state;
+  sqlite3 *db = tdb_open(":memory:");
+  tdb_exec(db,
+           "CREATE VIRTUAL TABLE v USING vg_hnsw(embedding float[16], content_id text, +content text);"
+           "CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT COLLATE NOCASE);"
+           "CREATE TABLE u(k TEXT, body TEXT);"
+           "CREATE TABLE n(k TEXT UNIQUE, body TEXT);"
+           "CREATE TABLE r(x);"
+           "SELECT vg_pii_set_key(zeroblob(32));");
+  tdb_expect_text(db, "0", "SELECT vg_watch('t', 'v', '{\"text\": \"body\"}')");
+  tdb_exec(db, "INSERT INTO t VALUES (1, 'fever')");
+  tdb_expect_text(db, "1", "SELECT vg_watch_drain() ->> 'rows'");
+  tdb_exec(db, "UPDATE t SET body = 'FEVER'");
+  tdb_expect_text(db, "1", "SELECT vg_watch_drain() ->> 'rows'");
+  tdb_expect_text(db, "1", "SELECT vg_queue_run(10) ->> 'done'");
+  tdb_expect_text(db, "FEVER", "SELECT content FROM v");
+  /* Inside INSERT ... SELECT: no drain, no error; the next run drains. */
+  tdb_exec(db, "INSERT INTO t VALUES (2, 'cough')");
+  tdb_exec(db, "INSERT INTO r SELECT vg_queue_run(10)");
+  tdb_expect_text(db, "0|1", "SELECT (SELECT x ->> '$.watched.rows' FROM r) || '|' || (SELECT count(*) FROM vg_watch_log)");
+  tdb_expect_text(db, "1", "SELECT vg_queue_run(10) ->> '$.watched.rows'");
+  tdb_expect_error(db, "vg_watch: id column \"k\" of table \"u\" is not unique: name a column with a PRIMARY KEY or "
+                       "UNIQUE constraint of its own",
+                   "SELECT vg_watch('u', 'v', '{\"text\": \"body\", \"id\": \"k\"}')");
+  tdb_exec(db, "SELECT vg_unwatch('t')");
+  tdb_expect_text(db, "0", "SELECT vg_watch('n', 'v', '{\"text\": \"body\", \"id\": \"k\"}')");
+  tdb_exec(db, "INSERT INTO n VALUES (NULL, 'no id'), ('a', 'has one')");
+  tdb_expect_text(db, "1|1|1 rows of \"n\" have NULL in their id column \"k\": give them ids to have them indexed",
+                  "SELECT v ->> 'rows' || '|' || (v ->> 'refused') || '|' || (v ->> '$.errors[0].error') FROM"
+                  " (SELECT vg_watch_drain() AS v)");
+  tdb_exec(db, "DELETE FROM n WHERE k IS NULL");
+  tdb_exec(db, "UPDATE n SET body = 'has one still' WHERE k = 'a'");
+  tdb_expect_text(db, "1|0|0", "SELECT v ->> 'rows' || '|' || (v ->> 'refused') || '|' || (SELECT count(*) FROM"
+                               " vg_watch_log) FROM (SELECT vg_watch_drain() AS v)");
+  /* Renamed while watched: its triggers follow it, and refuse a second watch. */
+  tdb_exec(db, "ALTER TABLE n RENAME TO n2");
+  tdb_expect_error(db, "vg_watch: table \"n2\" has trigger \"vg_watch_n_",
+                   "SELECT vg_watch('n2', 'v', '{\"text\": \"body\", \"id\": \"k\"}')");
+  tdb_close(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_writes_without_the_extension),
       cmocka_unit_test(test_old_triggers_remade),
       cmocka_unit_test(test_old_checks_dropped),
+      cmocka_unit_test(test_edges),
   };
   return cmocka_run_group_tests(tests, 0, 0);
 }
