@@ -691,8 +691,8 @@ static int drain_prepare(sqlite3 *db, const Watch *w, DrainStmts *d) {
       "DELETE FROM main.vg_watch_log WHERE source_table = ?3 AND source_key IS ?1 AND target_rowid IS NULL",
       "UPDATE main.vg_watch_log SET error = ?2 WHERE source_table = ?3 AND source_key IS ?1 AND target_rowid IS NULL",
       /* The log changes under the reads: keys are read a batch at a time. */
-      "SELECT DISTINCT source_key FROM main.vg_watch_log WHERE source_table = ?3"
-      " AND target_rowid IS NULL AND error IS NULL LIMIT 256"};
+      ("SELECT DISTINCT source_key FROM main.vg_watch_log WHERE source_table = ?3"
+       " AND target_rowid IS NULL AND error IS NULL LIMIT 256")};
   sqlite3_stmt **app[] = {&d->pDone, &d->pFailed, &d->pKeys};
   for (int i = 0; i < 3; i++) {
     if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, azLog[i], -1, app[i], 0);
