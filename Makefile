@@ -48,6 +48,12 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 EXT := $(BUILD)/vecguard.so
+# vecguardd, the appliance (docs/appliance.md): links libvecguard.a and
+# reaches data through SQL only.
+DAEMON     := $(BUILD)/vecguardd
+DAEMON_SRC := $(wildcard appliance/*.c)
+DAEMON_OBJ := $(DAEMON_SRC:appliance/%.c=$(BUILD)/appliance/%.o)
+DAEMON_LIBS := -lmicrohttpd -linih -lsqlite3 $(EXT_LIBS)
 LIB := $(BUILD)/libvecguard.a
 PC  := $(BUILD)/vecguard.pc
 VERSION := $(shell sed -n 's/^\#define VECGUARD_VERSION "\(.*\)"/\1/p' include/vecguard.h)
@@ -63,7 +69,7 @@ DATADIR := $(PREFIX)/share
 .PHONY: all test check-layers crash-test bench demo clean install uninstall
 # Keep object files that only pattern rules mention.
 .SECONDARY:
-all: $(EXT) $(LIB) $(PC)
+all: $(EXT) $(LIB) $(PC) $(DAEMON)
 
 $(EXT): $(EXT_OBJ)
 	$(CC) -shared $(SAN) -o $@ $^ $(EXT_LIBS)
@@ -80,7 +86,7 @@ $(PC): Makefile include/vecguard.h
 	  'Version: $(VERSION)' 'Requires: sqlite3' 'Requires.private: libsodium libpcre2-8 libutf8proc jansson openblas' \
 	  'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lvecguard' 'Libs.private: -lcurl -lm -lpthread' >$@
 
-install: $(EXT) $(LIB) $(PC)
+install: $(EXT) $(LIB) $(PC) $(DAEMON)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
 	  $(DESTDIR)$(DATADIR)/vecguard/sql $(DESTDIR)$(DATADIR)/doc/vecguard/docs
 	install -m 755 $(EXT) $(DESTDIR)$(LIBDIR)/vecguard.so
@@ -95,6 +101,13 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/vecguard.so $(DESTDIR)$(LIBDIR)/libvecguard.a \
 	  $(DESTDIR)$(LIBDIR)/pkgconfig/vecguard.pc $(DESTDIR)$(INCDIR)/vecguard.h
 	rm -rf $(DESTDIR)$(DATADIR)/vecguard $(DESTDIR)$(DATADIR)/doc/vecguard
+
+$(DAEMON): $(DAEMON_OBJ) $(LIB)
+	$(CC) $(SAN) -o $@ $(DAEMON_OBJ) $(LIB) $(DAEMON_LIBS)
+
+$(BUILD)/appliance/%.o: appliance/%.c appliance/vecguardd.h Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -Iappliance -c -o $@ $<
 
 # The loadable extension exports the public API only (tests/install/test_exports.sh).
 $(BUILD)/ext/%.o: ext/%.c Makefile
@@ -160,15 +173,18 @@ HOST_TESTS := $(if $(filter 1,$(SANITIZE)),tests/reference/san_reference.sh,test
   tests/reference/test_bm25.py tests/reference/test_embed_hash.py tests/reference/test_lexical_scale.py \
   tests/reference/test_bert_forward.py tests/reference/test_service.py tests/reference/test_ner.py \
   tests/reference/test_model_pipeline.py tests/reference/test_sqlite_vec.py)
+# The daemon's test starts the real vecguardd, built with the sanitizers
+# too under SANITIZE=1 (it is a program of its own, so no preloading).
+DAEMON_TESTS := tests/appliance/test_vecguardd.py
 # Checks of what the build makes (exported symbols; the install tree, in
 # HOST_TESTS, since it builds a program against the library).
 BUILD_TESTS := tests/install/test_exports.sh
 
 # Every test program runs even when an earlier one fails; the target fails
 # if any did.
-test: check-layers $(EXT) $(LIB) $(PC) $(UNIT_BIN) $(SQL_BIN)
-	@VG_EXTENSION=$(abspath $(EXT)) VG_DOCS=$(abspath docs) VG_BUILD=$(BUILD) \
-	  tests/run_tests.sh $(UNIT_BIN) $(SQL_BIN) $(BUILD_TESTS) $(HOST_TESTS)
+test: check-layers $(EXT) $(LIB) $(PC) $(DAEMON) $(UNIT_BIN) $(SQL_BIN)
+	@VG_EXTENSION=$(abspath $(EXT)) VG_DOCS=$(abspath docs) VG_BUILD=$(BUILD) VG_DAEMON=$(abspath $(DAEMON)) \
+	  tests/run_tests.sh $(UNIT_BIN) $(SQL_BIN) $(BUILD_TESTS) $(HOST_TESTS) $(DAEMON_TESTS)
 
 # The layers of ext/ include one way only (docs/architecture.md).
 check-layers:

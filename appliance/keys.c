@@ -1,0 +1,277 @@
+/*
+** keys.c — the server's key store: DIR/secret, DIR/keys.db, DIR/admin.key.
+** API keys are kept only as BLAKE2b keyed with the secret, so a copy of
+** keys.db alone lets no one in.
+*/
+#include "vecguardd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *kSchema =
+    "CREATE TABLE IF NOT EXISTS tenants("
+    "  serial INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+    "  pii_key BLOB NOT NULL, created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ')));"
+    "CREATE TABLE IF NOT EXISTS api_keys("
+    "  key_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, hash BLOB NOT NULL, scopes TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ')), revoked_at TEXT);";
+
+/* Read the secret, creating it (0600) on first run. */
+static int load_secret(VgdStore *p, char **pzErr) {
+  char *zPath = vgd_mprintf("%s/secret", p->zDir);
+  int rc = -1;
+  int fd = open(zPath, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    fd = open(zPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      unsigned char a[VGD_SECRET_BYTES];
+      randombytes_buf(a, sizeof a);
+      int ok = write(fd, a, sizeof a) == (ssize_t)sizeof a && fsync(fd) == 0;
+      sodium_memzero(a, sizeof a);
+      close(fd);
+      if (!ok) {
+        *pzErr = vgd_mprintf("cannot write %s: %s", zPath, strerror(errno));
+        unlink(zPath);
+        free(zPath);
+        return -1;
+      }
+      fd = open(zPath, O_RDONLY | O_CLOEXEC);
+    }
+  }
+  if (fd < 0) {
+    *pzErr = vgd_mprintf("cannot open %s: %s", zPath, strerror(errno));
+  } else {
+    if (read(fd, p->secret, sizeof p->secret) == (ssize_t)sizeof p->secret) rc = 0;
+    else *pzErr = vgd_mprintf("%s is not %d bytes: restore it or remove the data directory", zPath, VGD_SECRET_BYTES);
+    close(fd);
+  }
+  free(zPath);
+  return rc;
+}
+
+/* On first run, an admin key into DIR/admin.key (0600). */
+static int ensure_admin_key(VgdStore *p, char **pzErr) {
+  char *zPath = vgd_mprintf("%s/admin.key", p->zDir);
+  struct stat st;
+  int rc = 0;
+  if (stat(zPath, &st) != 0) {
+    char *zKey = NULL, *zId = NULL;
+    rc = vgd_key_create(p, "", "admin", &zKey, &zId, pzErr);
+    if (rc == 0) {
+      int fd = open(zPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      size_t n = strlen(zKey);
+      if (fd < 0 || write(fd, zKey, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+        *pzErr = vgd_mprintf("cannot write %s: %s", zPath, strerror(errno));
+        rc = -1;
+      }
+      if (fd >= 0) close(fd);
+      sodium_memzero(zKey, n);
+    }
+    free(zKey);
+    free(zId);
+  }
+  free(zPath);
+  return rc;
+}
+
+int vgd_store_open(VgdStore *p, const char *zDir, char **pzErr) {
+  memset(p, 0, sizeof *p);
+  pthread_mutex_init(&p->mu, NULL);
+  p->zDir = strdup(zDir);
+  if (sodium_init() < 0) {
+    *pzErr = vgd_mprintf("libsodium failed to initialise");
+    return -1;
+  }
+  char *zTenants = vgd_mprintf("%s/tenants", zDir);
+  int okDirs = (mkdir(zDir, 0700) == 0 || errno == EEXIST) && (mkdir(zTenants, 0700) == 0 || errno == EEXIST);
+  free(zTenants);
+  if (!okDirs) {
+    *pzErr = vgd_mprintf("cannot create the data directory %s: %s", zDir, strerror(errno));
+    return -1;
+  }
+  if (load_secret(p, pzErr)) return -1;
+  char *zDb = vgd_mprintf("%s/keys.db", zDir);
+  int rc = sqlite3_open_v2(zDb, &p->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+  free(zDb);
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(p->db, VGD_BUSY_MS);
+    rc = sqlite3_exec(p->db, "PRAGMA journal_mode=WAL; PRAGMA secure_delete=ON;", NULL, NULL, NULL);
+  }
+  if (rc == SQLITE_OK) rc = sqlite3_exec(p->db, kSchema, NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    *pzErr = vgd_mprintf("cannot open %s/keys.db: %s", zDir, p->db ? sqlite3_errmsg(p->db) : "out of memory");
+    return -1;
+  }
+  return ensure_admin_key(p, pzErr);
+}
+
+void vgd_store_close(VgdStore *p) {
+  sqlite3_close(p->db);
+  p->db = NULL;
+  free(p->zDir);
+  p->zDir = NULL;
+  sodium_memzero(p->secret, sizeof p->secret);
+  pthread_mutex_destroy(&p->mu);
+}
+
+static void key_hash(VgdStore *p, const char *zKey, unsigned char *aOut) {
+  crypto_generichash(aOut, VGD_HASH_BYTES, (const unsigned char *)zKey, strlen(zKey), p->secret, sizeof p->secret);
+}
+
+static int is_hex(const char *z, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!((z[i] >= '0' && z[i] <= '9') || (z[i] >= 'a' && z[i] <= 'f'))) return 0;
+  return 1;
+}
+
+/* Keys read "vgk_" + 16 hex digits (the id, to find the row) + "_" + 64. */
+#define KEY_LEN (4 + 16 + 1 + 64)
+
+int vgd_key_check(VgdStore *p, const char *zKey, VgdKey *pKey) {
+  memset(pKey, 0, sizeof *pKey);
+  if (strlen(zKey) != KEY_LEN || memcmp(zKey, "vgk_", 4) || zKey[20] != '_' || !is_hex(zKey + 4, 16) ||
+      !is_hex(zKey + 21, 64))
+    return 0;
+  char zId[17];
+  memcpy(zId, zKey + 4, 16);
+  zId[16] = 0;
+  unsigned char aHash[VGD_HASH_BYTES];
+  key_hash(p, zKey, aHash);
+  int ok = 0;
+  sqlite3_stmt *pStmt = NULL;
+  pthread_mutex_lock(&p->mu);
+  if (sqlite3_prepare_v2(p->db, "SELECT tenant, hash, scopes FROM api_keys WHERE key_id = ? AND revoked_at IS NULL",
+                         -1, &pStmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW && sqlite3_column_bytes(pStmt, 1) == VGD_HASH_BYTES &&
+        sodium_memcmp(sqlite3_column_blob(pStmt, 1), aHash, VGD_HASH_BYTES) == 0) {
+      const char *zT = (const char *)sqlite3_column_text(pStmt, 0);
+      const char *zS = (const char *)sqlite3_column_text(pStmt, 2);
+      if (zT && zS && strlen(zT) <= VGD_TENANT_MAX) {
+        strcpy(pKey->zTenant, zT);
+        pKey->bAdmin = strstr(zS, "admin") != NULL;
+        pKey->bSearch = strstr(zS, "search") != NULL;
+        pKey->bIngest = strstr(zS, "ingest") != NULL;
+        ok = 1;
+      }
+    }
+  }
+  sqlite3_finalize(pStmt);
+  pthread_mutex_unlock(&p->mu);
+  return ok;
+}
+
+/* Scopes: a comma list of search, ingest, admin; normalised into aOut. */
+static int scopes_ok(const char *z, char *aOut, size_t nOut) {
+  static const char *azScope[] = {"search", "ingest", "admin"};
+  int seen[3] = {0, 0, 0};
+  const char *zEnd;
+  for (; *z; z = *zEnd ? zEnd + 1 : zEnd) {
+    zEnd = strchr(z, ',');
+    if (!zEnd) zEnd = z + strlen(z);
+    int i;
+    for (i = 0; i < 3; i++)
+      if ((size_t)(zEnd - z) == strlen(azScope[i]) && !memcmp(z, azScope[i], zEnd - z)) break;
+    if (i == 3) return 0;
+    seen[i] = 1;
+  }
+  aOut[0] = 0;
+  for (int i = 0; i < 3; i++)
+    if (seen[i]) snprintf(aOut + strlen(aOut), nOut - strlen(aOut), "%s%s", aOut[0] ? "," : "", azScope[i]);
+  return aOut[0] != 0;
+}
+
+int vgd_key_create(VgdStore *p, const char *zTenant, const char *zScopes, char **pzKey, char **pzId,
+                   char **pzErr) {
+  char zNorm[64];
+  if (!scopes_ok(zScopes, zNorm, sizeof zNorm)) {
+    *pzErr = vgd_mprintf("bad scopes \"%s\": send a comma list of search, ingest, admin", zScopes);
+    return -1;
+  }
+  unsigned char aRand[8 + 32];
+  char zHex[2 * sizeof aRand + 1];
+  randombytes_buf(aRand, sizeof aRand);
+  sodium_bin2hex(zHex, sizeof zHex, aRand, sizeof aRand);
+  sodium_memzero(aRand, sizeof aRand);
+  char *zKey = vgd_mprintf("vgk_%.16s_%s", zHex, zHex + 16);
+  char *zId = vgd_mprintf("%.16s", zHex);
+  sodium_memzero(zHex, sizeof zHex);
+  unsigned char aHash[VGD_HASH_BYTES];
+  key_hash(p, zKey, aHash);
+  sqlite3_stmt *pStmt = NULL;
+  pthread_mutex_lock(&p->mu);
+  int rc = sqlite3_prepare_v2(p->db, "INSERT INTO api_keys(key_id, tenant, hash, scopes) VALUES (?, ?, ?, ?)", -1,
+                              &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 2, zTenant, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(pStmt, 3, aHash, sizeof aHash, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 4, zNorm, -1, SQLITE_STATIC);
+    rc = sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+  }
+  if (rc != SQLITE_OK) *pzErr = vgd_mprintf("cannot store the key: %s", sqlite3_errmsg(p->db));
+  sqlite3_finalize(pStmt);
+  pthread_mutex_unlock(&p->mu);
+  if (rc != SQLITE_OK) {
+    sodium_memzero(zKey, strlen(zKey));
+    free(zKey);
+    free(zId);
+    return -1;
+  }
+  *pzKey = zKey;
+  *pzId = zId;
+  return 0;
+}
+
+int vgd_key_revoke(VgdStore *p, const char *zId, char **pzErr) {
+  sqlite3_stmt *pStmt = NULL;
+  int rc = -1;
+  pthread_mutex_lock(&p->mu);
+  if (sqlite3_prepare_v2(p->db,
+                         "UPDATE api_keys SET revoked_at = strftime('%Y-%m-%dT%H:%M:%SZ') "
+                         "WHERE key_id = ? AND revoked_at IS NULL",
+                         -1, &pStmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_DONE) {
+      if (sqlite3_changes(p->db) == 1) rc = 0;
+      else *pzErr = vgd_mprintf("no live key \"%s\": send an id that `vecguardd key list TENANT` shows", zId);
+    }
+  }
+  if (rc && !*pzErr) *pzErr = vgd_mprintf("cannot revoke: %s", sqlite3_errmsg(p->db));
+  sqlite3_finalize(pStmt);
+  pthread_mutex_unlock(&p->mu);
+  return rc;
+}
+
+/* The first column of every row of zSql (one text parameter) as JSON. */
+static char *json_query(VgdStore *p, const char *zSql, const char *zParam, char **pzErr) {
+  sqlite3_stmt *pStmt = NULL;
+  char *zOut = NULL;
+  pthread_mutex_lock(&p->mu);
+  if (sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, NULL) == SQLITE_OK) {
+    if (zParam) sqlite3_bind_text(pStmt, 1, zParam, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) zOut = strdup((const char *)sqlite3_column_text(pStmt, 0));
+  }
+  if (!zOut) *pzErr = vgd_mprintf("cannot read keys.db: %s", sqlite3_errmsg(p->db));
+  sqlite3_finalize(pStmt);
+  pthread_mutex_unlock(&p->mu);
+  return zOut;
+}
+
+char *vgd_key_list(VgdStore *p, const char *zTenant, char **pzErr) {
+  return json_query(p,
+                    "SELECT json_group_array(json_object('key_id', key_id, 'scopes', scopes, 'created_at', "
+                    "created_at, 'revoked_at', revoked_at)) FROM (SELECT * FROM api_keys WHERE tenant = ? "
+                    "ORDER BY created_at, key_id)",
+                    zTenant, pzErr);
+}
+
+char *vgd_tenant_list(VgdStore *p, char **pzErr) {
+  return json_query(p, "SELECT json_group_array(id) FROM (SELECT id FROM tenants ORDER BY id)", NULL, pzErr);
+}

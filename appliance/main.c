@@ -1,0 +1,303 @@
+/*
+** main.c — vecguardd's command line: serve, tenant and key commands.
+** Usage errors exit 2, naming what is wrong and what to send.
+*/
+#include "vecguardd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *vgd_mprintf(const char *zFmt, ...) {
+  va_list ap;
+  va_start(ap, zFmt);
+  char *z = NULL;
+  if (vasprintf(&z, zFmt, ap) < 0) z = NULL;
+  va_end(ap);
+  if (!z) abort(); /* out of memory: nothing sensible is left to do */
+  return z;
+}
+
+static const char *kUsage =
+    "usage:\n"
+    "  vecguardd serve --data-dir DIR --listen 127.0.0.1:PORT [--config FILE] [--workers N]\n"
+    "  vecguardd tenant create|delete ID --data-dir DIR\n"
+    "  vecguardd tenant list --data-dir DIR\n"
+    "  vecguardd key create TENANT --data-dir DIR [--scopes search,ingest,admin]\n"
+    "  vecguardd key list TENANT --data-dir DIR\n"
+    "  vecguardd key revoke KEY_ID --data-dir DIR\n"
+    "  vecguardd COMMAND --help\n"
+    "The admin key is written to DIR/admin.key on first use of DIR (docs/appliance.md).\n";
+
+static int usage_error(const char *zFmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *zFmt, ...) {
+  va_list ap;
+  va_start(ap, zFmt);
+  fputs("vecguardd: ", stderr);
+  vfprintf(stderr, zFmt, ap);
+  fputs("\n", stderr);
+  va_end(ap);
+  fputs(kUsage, stderr);
+  return 2;
+}
+
+/* Settings, from the INI file then the command line. */
+typedef struct Settings Settings;
+struct Settings {
+  char *zDataDir, *zListen, *zScopes;
+  int nWorkers, idleMs;
+  long long bodyLimit;
+};
+
+static int set_string(char **pz, const char *zValue) {
+  free(*pz);
+  *pz = strdup(zValue);
+  return 1;
+}
+
+/* [server] data_dir, listen, workers, max_body_bytes; [workers] idle_ms. */
+static int on_ini(void *pArg, const char *zSection, const char *zName, const char *zValue) {
+  Settings *p = pArg;
+  char *zEnd;
+  if (!strcmp(zSection, "server") && !strcmp(zName, "data_dir")) return set_string(&p->zDataDir, zValue);
+  if (!strcmp(zSection, "server") && !strcmp(zName, "listen")) return set_string(&p->zListen, zValue);
+  if (!strcmp(zSection, "server") && !strcmp(zName, "workers")) {
+    p->nWorkers = (int)strtol(zValue, &zEnd, 10);
+    return !*zEnd;
+  }
+  if (!strcmp(zSection, "server") && !strcmp(zName, "max_body_bytes")) {
+    p->bodyLimit = strtoll(zValue, &zEnd, 10);
+    return !*zEnd;
+  }
+  if (!strcmp(zSection, "workers") && !strcmp(zName, "idle_ms")) {
+    p->idleMs = (int)strtol(zValue, &zEnd, 10);
+    return !*zEnd;
+  }
+  fprintf(stderr, "vecguardd: unknown setting [%s] %s (settings: [server] data_dir, listen, workers, "
+                  "max_body_bytes; [workers] idle_ms)\n", zSection, zName);
+  return 0;
+}
+
+/* Options after the command's words; positional words into azArg. */
+static int parse_options(int argc, char **argv, Settings *p, const char **azArg, int nArgMax, int *pnArg,
+                         int *pbHelp) {
+  const char *zConfig = NULL;
+  char *zDir = NULL, *zListen = NULL;
+  int nWorkers = 0, rc = 0;
+  *pnArg = 0;
+  for (int i = 0; i < argc && rc == 0; i++) {
+    const char *z = argv[i];
+    int bValue = !strcmp(z, "--data-dir") || !strcmp(z, "--listen") || !strcmp(z, "--config") ||
+                 !strcmp(z, "--workers") || !strcmp(z, "--scopes");
+    if (!strcmp(z, "--help") || !strcmp(z, "-h")) {
+      *pbHelp = 1;
+    } else if (bValue && i + 1 >= argc) {
+      rc = usage_error("%s needs a value", z);
+    } else if (!strcmp(z, "--data-dir")) {
+      zDir = argv[++i];
+    } else if (!strcmp(z, "--listen")) {
+      zListen = argv[++i];
+    } else if (!strcmp(z, "--config")) {
+      zConfig = argv[++i];
+    } else if (!strcmp(z, "--scopes")) {
+      set_string(&p->zScopes, argv[++i]);
+    } else if (!strcmp(z, "--workers")) {
+      char *zEnd;
+      nWorkers = (int)strtol(argv[++i], &zEnd, 10);
+      if (*zEnd || nWorkers < 1 || nWorkers > 64) rc = usage_error("--workers takes a number from 1 to 64");
+    } else if (z[0] == '-') {
+      rc = usage_error("unknown option %s", z);
+    } else if (*pnArg < nArgMax) {
+      azArg[(*pnArg)++] = z;
+    } else {
+      rc = usage_error("unexpected argument \"%s\"", z);
+    }
+  }
+  if (rc == 0 && zConfig) {
+    int line = ini_parse(zConfig, on_ini, p);
+    if (line < 0) rc = usage_error("cannot read the config file %s", zConfig);
+    else if (line > 0) rc = usage_error("%s: bad line %d", zConfig, line);
+  }
+  if (zDir) set_string(&p->zDataDir, zDir);
+  if (zListen) set_string(&p->zListen, zListen);
+  if (nWorkers) p->nWorkers = nWorkers;
+  if (rc == 0 && (p->nWorkers < 1 || p->nWorkers > 64)) rc = usage_error("workers must be from 1 to 64");
+  if (rc == 0 && (p->bodyLimit < 1 || p->bodyLimit > 64 * 1024 * 1024))
+    rc = usage_error("max_body_bytes must be from 1 to 67108864");
+  return rc;
+}
+
+/* serve holds DIR/serve.lock: a second server, or a tenant deleted from the
+** command line under a running one, would race the server's open files. */
+static int lock_dir(const char *zDir, int bWait) {
+  char *zPath = vgd_mprintf("%s/serve.lock", zDir);
+  int fd = open(zPath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  free(zPath);
+  if (fd >= 0 && flock(fd, LOCK_EX | (bWait ? 0 : LOCK_NB)) != 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+static int serve(Settings *st) {
+  if (!st->zListen) return usage_error("serve needs --listen 127.0.0.1:PORT");
+  VgdServer s;
+  memset(&s, 0, sizeof s);
+  char *zErr = NULL;
+  if (vgd_store_open(&s.store, st->zDataDir, &zErr)) {
+    fprintf(stderr, "vecguardd: %s\n", zErr);
+    free(zErr);
+    vgd_store_close(&s.store);
+    return 1;
+  }
+  int fdLock = lock_dir(st->zDataDir, 0);
+  if (fdLock < 0) {
+    fprintf(stderr, "vecguardd: %s is served by another vecguardd already\n", st->zDataDir);
+    vgd_store_close(&s.store);
+    return 1;
+  }
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  /* a tenant's deletion must not wait behind an endless stream of readers */
+  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&s.tenantLock, &attr);
+  pthread_rwlockattr_destroy(&attr);
+  s.nWorker = st->nWorkers;
+  s.idleMs = st->idleMs;
+  s.bodyLimit = (size_t)st->bodyLimit;
+  /* Every thread inherits the mask; the main thread alone takes the signals. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  int rc = 1;
+  void *pHttp = NULL;
+  if (vgd_workers_start(&s)) {
+    fprintf(stderr, "vecguardd: cannot start the workers\n");
+  } else if (!(pHttp = vgd_http_start(&s, st->zListen, &zErr))) {
+    fprintf(stderr, "vecguardd: %s\n", zErr);
+  } else {
+    fprintf(stderr, "vecguardd: serving %s on %s with %d worker(s)\n", st->zDataDir, st->zListen, s.nWorker);
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "vecguardd: signal %d: stopping\n", sig);
+    rc = 0;
+  }
+  if (pHttp) vgd_http_stop(pHttp);
+  s.bStop = 1;
+  vgd_workers_stop(&s);
+  pthread_rwlock_destroy(&s.tenantLock);
+  vgd_store_close(&s.store);
+  close(fdLock);
+  free(zErr);
+  return rc;
+}
+
+static int print_or_fail(char *zOut, char *zErr) {
+  if (zOut) printf("%s\n", zOut);
+  else fprintf(stderr, "vecguardd: %s\n", zErr ? zErr : "out of memory");
+  free(zOut);
+  free(zErr);
+  return zOut ? 0 : 1;
+}
+
+static int admin_command(const char *zCmd, const char **azArg, int nArg, Settings *st) {
+  const char *zVerb = nArg > 0 ? azArg[0] : "";
+  const char *zName = nArg > 1 ? azArg[1] : NULL;
+  int bTenant = !strcmp(zCmd, "tenant");
+  int bNeedsName = !(bTenant && !strcmp(zVerb, "list"));
+  if (strcmp(zVerb, "create") && strcmp(zVerb, "list") && strcmp(zVerb, "delete") && strcmp(zVerb, "revoke"))
+    return usage_error("%s needs a verb: %s", zCmd, bTenant ? "create, list, delete" : "create, list, revoke");
+  if (bTenant && !strcmp(zVerb, "revoke"))
+    return usage_error("tenant has no verb revoke");
+  if (!bTenant && !strcmp(zVerb, "delete")) return usage_error("key has no verb delete: use revoke KEY_ID");
+  if (bNeedsName && !zName) return usage_error("%s %s needs an id", zCmd, zVerb);
+  if (!bNeedsName && zName) return usage_error("unexpected argument \"%s\"", zName);
+  if (zName && strcmp(zVerb, "revoke") && !vgd_tenant_id_ok(zName))
+    return usage_error("bad tenant id \"%s\": send 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit",
+                       zName);
+  VgdStore store;
+  char *zErr = NULL, *zKey = NULL, *zId = NULL;
+  int rc = 1;
+  if (vgd_store_open(&store, st->zDataDir, &zErr)) {
+    fprintf(stderr, "vecguardd: %s\n", zErr);
+    free(zErr);
+    vgd_store_close(&store);
+    return 1;
+  }
+  if (bTenant && !strcmp(zVerb, "create")) {
+    if (vgd_tenant_create(&store, zName, &zKey, &zErr) == SQLITE_OK) {
+      printf("{\"tenant\": \"%s\", \"key\": \"%s\"}\n", zName, zKey);
+      rc = 0;
+    }
+  } else if (bTenant && !strcmp(zVerb, "delete")) {
+    int fdLock = lock_dir(st->zDataDir, 0);
+    if (fdLock < 0) zErr = vgd_mprintf("a vecguardd serves %s: delete with DELETE /v1/tenants/%s", st->zDataDir, zName);
+    else if (vgd_tenant_delete(&store, zName, &zErr) == SQLITE_OK) rc = 0;
+    if (fdLock >= 0) close(fdLock);
+  } else if (bTenant) {
+    char *zOut = vgd_tenant_list(&store, &zErr);
+    rc = print_or_fail(zOut, zErr);
+    zErr = NULL;
+  } else if (!strcmp(zVerb, "create")) {
+    if (!vgd_tenant_exists(&store, zName, NULL)) zErr = vgd_mprintf("no tenant \"%s\"", zName);
+    else if (vgd_key_create(&store, zName, st->zScopes ? st->zScopes : "search,ingest", &zKey, &zId, &zErr) == 0) {
+      printf("{\"tenant\": \"%s\", \"key_id\": \"%s\", \"key\": \"%s\"}\n", zName, zId, zKey);
+      rc = 0;
+    }
+  } else if (!strcmp(zVerb, "list")) {
+    if (!vgd_tenant_exists(&store, zName, NULL)) zErr = vgd_mprintf("no tenant \"%s\"", zName);
+    else {
+      char *zOut = vgd_key_list(&store, zName, &zErr);
+      rc = print_or_fail(zOut, zErr);
+      zErr = NULL;
+    }
+  } else if (vgd_key_revoke(&store, zName, &zErr) == 0) {
+    rc = 0;
+  }
+  if (rc && zErr) fprintf(stderr, "vecguardd: %s\n", zErr);
+  free(zErr);
+  free(zKey);
+  free(zId);
+  vgd_store_close(&store);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  umask(077); /* tenant files, keys.db and their -wal are the owner's alone */
+  if (argc < 2) return usage_error("no command");
+  const char *zCmd = argv[1];
+  if (!strcmp(zCmd, "--help") || !strcmp(zCmd, "-h") || !strcmp(zCmd, "help")) {
+    fputs(kUsage, stdout);
+    return 0;
+  }
+  if (strcmp(zCmd, "serve") && strcmp(zCmd, "tenant") && strcmp(zCmd, "key"))
+    return usage_error("unknown command \"%s\" (commands: serve, tenant, key)", zCmd);
+  Settings st = {NULL, NULL, NULL, 1, 200, VGD_BODY_LIMIT};
+  const char *azArg[2];
+  int nArg = 0, bHelp = 0;
+  int nMax = strcmp(zCmd, "serve") ? 2 : 0;
+  int rc = parse_options(argc - 2, argv + 2, &st, azArg, nMax, &nArg, &bHelp);
+  if (rc == 0 && bHelp) {
+    fputs(kUsage, stdout);
+  } else if (rc == 0 && !st.zDataDir) {
+    rc = usage_error("%s needs --data-dir DIR (or data_dir in --config)", zCmd);
+  } else if (rc == 0) {
+    rc = strcmp(zCmd, "serve") ? admin_command(zCmd, azArg, nArg, &st) : serve(&st);
+  }
+  free(st.zDataDir);
+  free(st.zListen);
+  free(st.zScopes);
+  return rc;
+}

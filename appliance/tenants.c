@@ -1,0 +1,222 @@
+/*
+** tenants.c — a tenant is DIR/tenants/<id>.db (WAL) holding the table
+** `documents`, and a row of keys.db holding its PII key, so the key never
+** sits beside the data it protects.
+*/
+#include "vecguardd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vecguard.h>
+
+/* What vg_queue_run fills by name (docs/pipeline.md): the text primary key
+** is content_type:content_id:chunk_index. */
+static const char *kDocumentsTable =
+    "CREATE VIRTUAL TABLE documents USING vg_hnsw(embedding float[384] distance_metric=cosine,"
+    " id text primary key, content_type text, content_id text, chunk_index integer,"
+    " +content text fulltext, +metadata text)";
+
+/* Checked before any path is built: [a-z0-9][a-z0-9_-]{0,63}. */
+int vgd_tenant_id_ok(const char *z) {
+  size_t n = 0;
+  if (!z) return 0;
+  for (; z[n]; n++) {
+    char c = z[n];
+    int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (n > 0 && (c == '_' || c == '-'));
+    if (!ok || n >= VGD_TENANT_MAX) return 0;
+  }
+  return n > 0;
+}
+
+static char *tenant_path(VgdStore *p, const char *zTenant, const char *zSuffix) {
+  return vgd_mprintf("%s/tenants/%s.db%s", p->zDir, zTenant, zSuffix);
+}
+
+int vgd_tenant_exists(VgdStore *p, const char *zTenant, long long *piSerial) {
+  sqlite3_stmt *pStmt = NULL;
+  int found = 0;
+  pthread_mutex_lock(&p->mu);
+  if (sqlite3_prepare_v2(p->db, "SELECT serial FROM tenants WHERE id = ?", -1, &pStmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+      found = 1;
+      if (piSerial) *piSerial = sqlite3_column_int64(pStmt, 0);
+    }
+  }
+  sqlite3_finalize(pStmt);
+  pthread_mutex_unlock(&p->mu);
+  return found;
+}
+
+/* Run zSql with one text parameter on keys.db. */
+static int store_exec1(VgdStore *p, const char *zSql, const char *zParam) {
+  sqlite3_stmt *pStmt = NULL;
+  pthread_mutex_lock(&p->mu);
+  int rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zParam, -1, SQLITE_STATIC);
+    rc = sqlite3_step(pStmt);
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  }
+  sqlite3_finalize(pStmt);
+  pthread_mutex_unlock(&p->mu);
+  return rc;
+}
+
+/* Fill the tenant's PII key into aKey. */
+static int pii_key(VgdStore *p, const char *zTenant, unsigned char *aKey) {
+  sqlite3_stmt *pStmt = NULL;
+  int ok = 0;
+  pthread_mutex_lock(&p->mu);
+  if (sqlite3_prepare_v2(p->db, "SELECT pii_key FROM tenants WHERE id = ?", -1, &pStmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW && sqlite3_column_bytes(pStmt, 0) == 32) {
+      memcpy(aKey, sqlite3_column_blob(pStmt, 0), 32);
+      ok = 1;
+    }
+  }
+  sqlite3_finalize(pStmt);
+  pthread_mutex_unlock(&p->mu);
+  return ok;
+}
+
+static sqlite3 *open_file(VgdStore *p, const char *zTenant, int bCreate, char **pzErr) {
+  unsigned char aKey[32];
+  if (!pii_key(p, zTenant, aKey)) {
+    *pzErr = vgd_mprintf("tenant \"%s\" has no PII key in keys.db", zTenant);
+    return NULL;
+  }
+  char *zPath = tenant_path(p, zTenant, "");
+  sqlite3 *db = NULL;
+  char *zInitErr = NULL;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (bCreate ? SQLITE_OPEN_CREATE : 0);
+  int rc = sqlite3_open_v2(zPath, &db, flags, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(db, VGD_BUSY_MS);
+    rc = vecguard_init(db, &zInitErr);
+  }
+  if (rc == SQLITE_OK && bCreate) rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_stmt *pStmt = NULL;
+    rc = sqlite3_prepare_v2(db, "SELECT vg_pii_set_key(?)", -1, &pStmt, NULL);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_blob(pStmt, 1, aKey, sizeof aKey, SQLITE_TRANSIENT);
+      rc = sqlite3_step(pStmt) == SQLITE_ROW ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(pStmt);
+  }
+  sodium_memzero(aKey, sizeof aKey);
+  if (rc != SQLITE_OK) {
+    *pzErr = vgd_mprintf("cannot open %s: %s", zPath, zInitErr ? zInitErr : db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_free(zInitErr);
+    sqlite3_close(db);
+    db = NULL;
+  }
+  free(zPath);
+  return db;
+}
+
+sqlite3 *vgd_tenant_open(VgdStore *p, const char *zTenant, char **pzErr) {
+  return open_file(p, zTenant, 0, pzErr);
+}
+
+/* Overwrite with zeros, fsync, unlink: the bytes do not outlive the tenant
+** in the file system's free space through this file at least. */
+static int erase_file(const char *zPath) {
+  int fd = open(zPath, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? 0 : -1;
+  struct stat st;
+  int rc = fstat(fd, &st);
+  static const char aZero[65536];
+  for (off_t done = 0; rc == 0 && done < st.st_size;) {
+    size_t n = st.st_size - done < (off_t)sizeof aZero ? (size_t)(st.st_size - done) : sizeof aZero;
+    ssize_t w = pwrite(fd, aZero, n, done);
+    if (w <= 0) rc = -1;
+    else done += w;
+  }
+  if (rc == 0) rc = fsync(fd);
+  close(fd);
+  if (rc == 0) rc = unlink(zPath);
+  return rc;
+}
+
+static int erase_tenant_files(VgdStore *p, const char *zTenant) {
+  static const char *azSuffix[] = {"", "-wal", "-shm", "-journal"};
+  int rc = 0;
+  for (int i = 0; i < 4; i++) {
+    char *zPath = tenant_path(p, zTenant, azSuffix[i]);
+    if (erase_file(zPath)) rc = -1;
+    free(zPath);
+  }
+  char *zDir = vgd_mprintf("%s/tenants", p->zDir);
+  int fd = open(zDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+  free(zDir);
+  return rc;
+}
+
+int vgd_tenant_create(VgdStore *p, const char *zTenant, char **pzKey, char **pzErr) {
+  char *zPath = tenant_path(p, zTenant, "");
+  struct stat st;
+  if (stat(zPath, &st) == 0) {
+    *pzErr = vgd_mprintf("%s exists but keys.db does not list tenant \"%s\": move the file away first", zPath,
+                         zTenant);
+    free(zPath);
+    return SQLITE_CANTOPEN;
+  }
+  free(zPath);
+  int rc = store_exec1(p, "INSERT INTO tenants(id, pii_key) VALUES (?, randomblob(32))", zTenant);
+  if (rc == SQLITE_CONSTRAINT) {
+    *pzErr = vgd_mprintf("tenant \"%s\" exists already", zTenant);
+    return SQLITE_CONSTRAINT;
+  }
+  if (rc != SQLITE_OK) {
+    *pzErr = vgd_mprintf("cannot register tenant \"%s\": %s", zTenant, sqlite3_errstr(rc));
+    return rc;
+  }
+  sqlite3 *db = open_file(p, zTenant, 1, pzErr);
+  if (db) {
+    if (sqlite3_exec(db, kDocumentsTable, NULL, NULL, NULL) != SQLITE_OK) {
+      *pzErr = vgd_mprintf("cannot create the table of tenant \"%s\": %s", zTenant, sqlite3_errmsg(db));
+      rc = SQLITE_ERROR;
+    }
+    sqlite3_close(db);
+  } else {
+    rc = SQLITE_ERROR;
+  }
+  char *zId = NULL;
+  if (rc == SQLITE_OK && vgd_key_create(p, zTenant, "search,ingest,admin", pzKey, &zId, pzErr)) rc = SQLITE_ERROR;
+  free(zId);
+  if (rc != SQLITE_OK) {
+    erase_tenant_files(p, zTenant);
+    store_exec1(p, "DELETE FROM tenants WHERE id = ?", zTenant);
+  }
+  return rc;
+}
+
+int vgd_tenant_delete(VgdStore *p, const char *zTenant, char **pzErr) {
+  if (!vgd_tenant_exists(p, zTenant, NULL)) {
+    *pzErr = vgd_mprintf("no tenant \"%s\"", zTenant);
+    return SQLITE_NOTFOUND;
+  }
+  if (erase_tenant_files(p, zTenant)) {
+    *pzErr = vgd_mprintf("cannot erase the files of tenant \"%s\": %s", zTenant, strerror(errno));
+    return SQLITE_IOERR;
+  }
+  /* The PII key goes last: with it, the tenant's hashes and encrypted
+  ** values anywhere else become unreadable. */
+  if (store_exec1(p, "DELETE FROM api_keys WHERE tenant = ?", zTenant) != SQLITE_OK ||
+      store_exec1(p, "DELETE FROM tenants WHERE id = ?", zTenant) != SQLITE_OK) {
+    *pzErr = vgd_mprintf("cannot remove tenant \"%s\" from keys.db", zTenant);
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}

@@ -1,0 +1,117 @@
+/*
+** vecguardd.h — the appliance daemon: one SQLite file per tenant behind an
+** HTTP JSON API (docs/appliance.md).  The daemon reaches data through SQL
+** only, on connections that vecguard_init (libvecguard.a) has set up.
+*/
+#ifndef VECGUARDD_H
+#define VECGUARDD_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stddef.h>
+
+/* ---- limits ------------------------------------------------------------- */
+
+#define VGD_TENANT_MAX 64           /* [a-z0-9][a-z0-9_-]{0,63} */
+#define VGD_DOC_ID_MAX 128          /* [A-Za-z0-9][A-Za-z0-9._-]{0,127} */
+#define VGD_TYPE_MAX 64             /* [A-Za-z0-9_-]{1,64} */
+#define VGD_BODY_LIMIT (1024 * 1024) /* a request body's largest size */
+#define VGD_BUSY_MS 5000            /* busy_timeout of every connection */
+#define VGD_SECRET_BYTES 32
+#define VGD_HASH_BYTES 32
+
+/* ---- the data directory (keys.c) ---------------------------------------- */
+
+/* The server's key store: DIR/keys.db (tenants, their PII keys, hashes of
+** API keys), DIR/secret (the hashing key) and DIR/admin.key. */
+typedef struct VgdStore VgdStore;
+struct VgdStore {
+  char *zDir;
+  sqlite3 *db;                 /* DIR/keys.db, shared under mu */
+  pthread_mutex_t mu;
+  unsigned char secret[VGD_SECRET_BYTES];
+};
+
+/* What a presented key is allowed. */
+typedef struct VgdKey VgdKey;
+struct VgdKey {
+  char zTenant[VGD_TENANT_MAX + 1]; /* "" for the admin key */
+  int bAdmin, bSearch, bIngest;     /* scopes */
+};
+
+/* Open (creating if needed) the store of zDir; *pzErr (malloc) on failure. */
+int vgd_store_open(VgdStore *p, const char *zDir, char **pzErr);
+void vgd_store_close(VgdStore *p);
+/* 1 and *pKey filled when zKey is a live key, 0 otherwise. */
+int vgd_key_check(VgdStore *p, const char *zKey, VgdKey *pKey);
+/* A new key for zTenant ("" for admin) with the scopes "search,ingest,admin"
+** or a subset; *pzKey (malloc) is the key, shown once; *pzId its id. */
+int vgd_key_create(VgdStore *p, const char *zTenant, const char *zScopes, char **pzKey, char **pzId,
+                   char **pzErr);
+int vgd_key_revoke(VgdStore *p, const char *zId, char **pzErr);
+/* JSON array of the tenant's keys (no secrets), malloc'd. */
+char *vgd_key_list(VgdStore *p, const char *zTenant, char **pzErr);
+
+/* ---- tenants (tenants.c) ------------------------------------------------ */
+
+int vgd_tenant_id_ok(const char *z);
+/* 1 if the tenant is registered (and *piSerial its serial), else 0. */
+int vgd_tenant_exists(VgdStore *p, const char *zTenant, long long *piSerial);
+/* Register, create its file and its first key.  SQLITE_CONSTRAINT when it
+** exists already. */
+int vgd_tenant_create(VgdStore *p, const char *zTenant, char **pzKey, char **pzErr);
+/* Erase its file (zeros, fsync, unlink; -wal, -shm), its keys and row.
+** SQLITE_NOTFOUND when there is no such tenant.  The caller holds the
+** tenants' write lock (or is the only process using the directory). */
+int vgd_tenant_delete(VgdStore *p, const char *zTenant, char **pzErr);
+/* JSON array of tenant ids, malloc'd. */
+char *vgd_tenant_list(VgdStore *p, char **pzErr);
+/* Open a connection on the tenant's file with vecguard registered, its
+** PII key set and busy_timeout; NULL and *pzErr on failure. */
+sqlite3 *vgd_tenant_open(VgdStore *p, const char *zTenant, char **pzErr);
+
+/* ---- the server (http.c, workers.c) ------------------------------------- */
+
+typedef struct VgdServer VgdServer;
+typedef struct VgdWorker VgdWorker;
+
+struct VgdWorker {
+  VgdServer *pServer;
+  int iWorker;
+  pthread_t thread;
+  /* The worker's open tenant connections: touched by the worker under the
+  ** read side of tenantLock, and by a tenant's deletion under the write side. */
+  int nConn;
+  struct VgdConn {
+    char zTenant[VGD_TENANT_MAX + 1];
+    long long iSerial;
+    sqlite3 *db;
+  } *aConn;
+  int iNext; /* round-robin position */
+};
+
+struct VgdServer {
+  VgdStore store;
+  pthread_rwlock_t tenantLock; /* readers use tenant files; a deletion writes */
+  _Atomic int bStop;
+  int nWorker;
+  VgdWorker *aWorker;
+  int idleMs;
+  size_t bodyLimit;
+};
+
+int vgd_workers_start(VgdServer *p);
+void vgd_workers_stop(VgdServer *p);
+/* Close every worker's connection to zTenant (the write lock is held). */
+void vgd_workers_forget(VgdServer *p, const char *zTenant);
+
+/* Start the HTTP daemon on zListen ("127.0.0.1:PORT"); NULL and *pzErr
+** on failure.  The return value is a struct MHD_Daemon *. */
+void *vgd_http_start(VgdServer *p, const char *zListen, char **pzErr);
+void vgd_http_stop(void *pDaemon);
+
+/* ---- helpers (main.c) --------------------------------------------------- */
+
+char *vgd_mprintf(const char *zFmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,135 @@
+/*
+** workers.c — N threads embed every tenant's queue: one vg_queue_run batch
+** per tenant in turn, so a tenant with a long queue does not starve others.
+** Each worker keeps its own connection per tenant (never shared).
+*/
+#include "vecguardd.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+
+static void close_conn(struct VgdConn *c) {
+  sqlite3_close(c->db);
+  c->db = NULL;
+  c->zTenant[0] = 0;
+}
+
+/* The worker's connection to zTenant (serial iSerial), opened if needed. */
+static sqlite3 *worker_conn(VgdWorker *w, const char *zTenant, long long iSerial) {
+  struct VgdConn *pFree = NULL;
+  for (int i = 0; i < w->nConn; i++) {
+    struct VgdConn *c = &w->aConn[i];
+    if (c->db && !strcmp(c->zTenant, zTenant)) {
+      if (c->iSerial == iSerial) return c->db;
+      close_conn(c); /* a tenant deleted and created again */
+    }
+    if (!c->db && !pFree) pFree = c;
+  }
+  if (!pFree) {
+    struct VgdConn *a = realloc(w->aConn, (w->nConn + 1) * sizeof *a);
+    if (!a) return NULL;
+    w->aConn = a;
+    pFree = &a[w->nConn++];
+    pFree->db = NULL;
+  }
+  char *zErr = NULL;
+  pFree->db = vgd_tenant_open(&w->pServer->store, zTenant, &zErr);
+  if (!pFree->db) {
+    fprintf(stderr, "vecguardd: worker %d: %s\n", w->iWorker, zErr);
+    free(zErr);
+    return NULL;
+  }
+  snprintf(pFree->zTenant, sizeof pFree->zTenant, "%s", zTenant);
+  pFree->iSerial = iSerial;
+  return pFree->db;
+}
+
+/* One batch for zTenant: the number of items claimed. */
+static int run_batch(VgdWorker *w, const char *zTenant) {
+  VgdServer *s = w->pServer;
+  int nClaimed = 0;
+  pthread_rwlock_rdlock(&s->tenantLock);
+  long long iSerial;
+  sqlite3 *db = vgd_tenant_exists(&s->store, zTenant, &iSerial) ? worker_conn(w, zTenant, iSerial) : NULL;
+  sqlite3_stmt *pStmt = NULL;
+  if (db && sqlite3_prepare_v2(db, "SELECT vg_queue_run(64)", -1, &pStmt, NULL) == SQLITE_OK) {
+    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+      json_t *pSummary = json_loads((const char *)sqlite3_column_text(pStmt, 0), 0, NULL);
+      nClaimed = (int)json_integer_value(json_object_get(pSummary, "claimed"));
+      json_decref(pSummary);
+    } else {
+      /* "nothing to do" for a model not loaded, or a busy file: try later */
+      fprintf(stderr, "vecguardd: worker %d: tenant %s: %s\n", w->iWorker, zTenant, sqlite3_errmsg(db));
+    }
+  }
+  sqlite3_finalize(pStmt);
+  pthread_rwlock_unlock(&s->tenantLock);
+  return nClaimed;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static void *worker_main(void *pArg) {
+  VgdWorker *w = pArg;
+  VgdServer *s = w->pServer;
+  while (!s->bStop) {
+    char *zErr = NULL;
+    char *zList = vgd_tenant_list(&s->store, &zErr);
+    json_t *pList = zList ? json_loads(zList, 0, NULL) : NULL;
+    free(zList);
+    free(zErr);
+    size_t n = json_array_size(pList);
+    int nClaimed = 0;
+    /* Start where the last round stopped, one batch per tenant. */
+    for (size_t i = 0; i < n && !s->bStop; i++) {
+      const char *zTenant = json_string_value(json_array_get(pList, (w->iNext + i) % n));
+      if (zTenant) nClaimed += run_batch(w, zTenant);
+    }
+    if (n) w->iNext = (w->iNext + 1) % (int)n;
+    json_decref(pList);
+    for (int slept = 0; nClaimed == 0 && slept < s->idleMs && !s->bStop; slept += 20) sleep_ms(20);
+  }
+  return NULL;
+}
+
+int vgd_workers_start(VgdServer *p) {
+  p->aWorker = calloc(p->nWorker, sizeof *p->aWorker);
+  if (!p->aWorker) return -1;
+  for (int i = 0; i < p->nWorker; i++) {
+    p->aWorker[i].pServer = p;
+    p->aWorker[i].iWorker = i;
+    if (pthread_create(&p->aWorker[i].thread, NULL, worker_main, &p->aWorker[i])) {
+      p->nWorker = i;
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* bStop is set: each finishes its batch, then its connections close. */
+void vgd_workers_stop(VgdServer *p) {
+  for (int i = 0; i < p->nWorker; i++) {
+    VgdWorker *w = &p->aWorker[i];
+    pthread_join(w->thread, NULL);
+    for (int j = 0; j < w->nConn; j++) close_conn(&w->aConn[j]);
+    free(w->aConn);
+  }
+  free(p->aWorker);
+  p->aWorker = NULL;
+  p->nWorker = 0;
+}
+
+void vgd_workers_forget(VgdServer *p, const char *zTenant) {
+  for (int i = 0; i < p->nWorker; i++)
+    for (int j = 0; j < p->aWorker[i].nConn; j++) {
+      struct VgdConn *c = &p->aWorker[i].aConn[j];
+      if (c->db && !strcmp(c->zTenant, zTenant)) close_conn(c);
+    }
+}
