@@ -567,6 +567,31 @@ static void on_completed(void *pCls, struct MHD_Connection *c, void **ppReq, enu
   *ppReq = NULL;
 }
 
+static int hex_digit(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* %HH decoding, except %2F and %00, left encoded: an escaped slash must not
+** split a tenant id into path segments, nor a zero cut it short.  Ids that
+** keep a '%' are then refused. */
+static size_t unescape(void *pCls, struct MHD_Connection *c, char *z) {
+  (void)pCls, (void)c;
+  char *zOut = z;
+  for (const char *zIn = z; *zIn;) {
+    int hi = zIn[0] == '%' && zIn[1] ? hex_digit(zIn[1]) : -1;
+    int lo = hi >= 0 && zIn[2] ? hex_digit(zIn[2]) : -1;
+    int byte = hi * 16 + lo;
+    if (lo >= 0 && byte != '/' && byte != 0) {
+      *zOut++ = (char)byte;
+      zIn += 3;
+    } else {
+      *zOut++ = *zIn++;
+    }
+  }
+  *zOut = 0;
+  return (size_t)(zOut - z);
+}
+
 void *vgd_http_start(VgdServer *s, const char *zListen, char **pzErr) {
   const char *zColon = strrchr(zListen, ':');
   char zHost[64];
@@ -587,7 +612,7 @@ void *vgd_http_start(VgdServer *s, const char *zListen, char **pzErr) {
   struct MHD_Daemon *d = MHD_start_daemon(
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0, NULL, NULL,
       on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
   if (!d) *pzErr = vgd_mprintf("cannot listen on %s (in use, or not an address of this machine)", zListen);
   return d;
 }

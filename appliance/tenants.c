@@ -164,6 +164,10 @@ static int erase_tenant_files(VgdStore *p, const char *zTenant) {
 }
 
 int vgd_tenant_create(VgdStore *p, const char *zTenant, char **pzKey, char **pzErr) {
+  if (vgd_tenant_exists(p, zTenant, NULL)) {
+    *pzErr = vgd_mprintf("tenant \"%s\" exists already", zTenant);
+    return SQLITE_CONSTRAINT;
+  }
   char *zPath = tenant_path(p, zTenant, "");
   struct stat st;
   if (stat(zPath, &st) == 0) {
@@ -184,7 +188,11 @@ int vgd_tenant_create(VgdStore *p, const char *zTenant, char **pzKey, char **pzE
   }
   sqlite3 *db = open_file(p, zTenant, 1, pzErr);
   if (db) {
-    if (sqlite3_exec(db, kDocumentsTable, NULL, NULL, NULL) != SQLITE_OK) {
+    /* vg_queue_stats creates the queue's tables, which a PUT reads first. */
+    char *zSql = vgd_mprintf("%s; SELECT vg_queue_stats();", kDocumentsTable);
+    int rcExec = sqlite3_exec(db, zSql, NULL, NULL, NULL);
+    free(zSql);
+    if (rcExec != SQLITE_OK) {
       *pzErr = vgd_mprintf("cannot create the table of tenant \"%s\": %s", zTenant, sqlite3_errmsg(db));
       rc = SQLITE_ERROR;
     }

@@ -1,0 +1,286 @@
+#!/usr/bin/python3
+"""vecguardd end to end: the real daemon on a free loopback port in a
+temporary data directory, driven with urllib (docs/appliance.md's requests)."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DAEMON = os.environ.get("VG_DAEMON") or os.path.join(HERE, "..", "..", "build", "vecguardd")
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def cli(*args):
+    p = subprocess.run([DAEMON, *args], capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Api:
+    def __init__(self, port):
+        self.base = "http://127.0.0.1:%d" % port
+
+    def call(self, method, path, body=None, key=None, raw=None, ctype="application/json"):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None and ctype:
+            req.add_header("Content-Type", ctype)
+        if key:
+            req.add_header("Authorization", "Bearer " + key)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                text = r.read()
+                return r.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as e:
+            text = e.read()
+            return e.code, json.loads(text) if text else None
+
+
+def check_error(got, status, code, word, what):
+    st, body = got
+    ok = (st == status and isinstance(body, dict) and set(body) == {"error"}
+          and body["error"].get("code") == code and word in body["error"].get("message", ""))
+    check(ok, "%s -> %d %s naming %r (got %d %s)" % (what, status, code, word, st, json.dumps(body)))
+
+
+def start(data_dir, *extra):
+    for _ in range(5):
+        port = free_port()
+        proc = subprocess.Popen([DAEMON, "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:%d" % port,
+                                 *extra], stderr=subprocess.PIPE, text=True)
+        api = Api(port)
+        for _ in range(100):
+            if proc.poll() is not None:
+                break
+            try:
+                if api.call("GET", "/healthz")[0] == 200:
+                    return proc, api
+            except OSError:
+                pass
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    sys.exit("vecguardd did not start")
+
+
+def wait_done(api, tenant, doc, key):
+    for _ in range(200):
+        st, body = api.call("GET", "/v1/tenants/%s/documents/%s" % (tenant, doc), key=key)
+        if st == 200 and body["status"] == "done":
+            return body
+        time.sleep(0.05)
+    return None
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="vecguardd-")
+    data = os.path.join(tmp, "data")
+
+    # ---- commands
+    rc, out, err = cli("--help")
+    check(rc == 0 and "vecguardd serve" in out, "--help")
+    for args in (["tenant", "--help"], ["key", "--help"], ["serve", "--help"]):
+        rc, out, _ = cli(*args)
+        check(rc == 0 and "usage" in out, " ".join(args))
+    rc, _, err = cli("tenant", "create", "acme")
+    check(rc == 2 and "--data-dir" in err, "tenant create without --data-dir: exit 2 naming --data-dir")
+    rc, _, err = cli("frobnicate")
+    check(rc == 2 and "frobnicate" in err, "unknown command: exit 2")
+    for bad in ["..", "a/b", "A", "x" * 65, "", "a.b", "é", "_a"]:
+        rc, _, err = cli("tenant", "create", bad, "--data-dir", data)
+        check(rc == 2 and "tenant id" in err, "tenant create %r: exit 2" % bad)
+    rc, _, err = cli("tenant", "create", "-a", "--data-dir", data)
+    check(rc == 2 and "-a" in err, "tenant create -a: exit 2 (an unknown option)")
+    rc, out, err = cli("tenant", "create", "acme", "--data-dir", data)
+    acme = json.loads(out) if rc == 0 else {}
+    check(rc == 0 and acme.get("tenant") == "acme" and acme.get("key", "").startswith("vgk_"), "tenant create acme")
+    rc, out, err = cli("tenant", "create", "acme", "--data-dir", data)
+    check(rc == 1 and "exists" in err, "tenant create twice fails")
+    rc, out, _ = cli("tenant", "list", "--data-dir", data)
+    check(rc == 0 and json.loads(out) == ["acme"], "tenant list")
+    rc, out, _ = cli("key", "create", "acme", "--scopes", "search", "--data-dir", data)
+    search_only = json.loads(out) if rc == 0 else {}
+    check(rc == 0 and search_only.get("key_id"), "key create --scopes search")
+    rc, _, err = cli("key", "create", "acme", "--scopes", "root", "--data-dir", data)
+    check(rc == 1 and "scopes" in err, "key create with a bad scope fails naming scopes")
+    rc, out, _ = cli("key", "list", "acme", "--data-dir", data)
+    keys = json.loads(out) if rc == 0 else []
+    check(rc == 0 and len(keys) == 2 and all("key" not in k and "hash" not in k for k in keys),
+          "key list shows two keys, no secrets")
+    st = os.stat(os.path.join(data, "secret"))
+    check(st.st_mode & 0o777 == 0o600, "DIR/secret is 0600")
+    check(os.stat(os.path.join(data, "admin.key")).st_mode & 0o777 == 0o600, "DIR/admin.key is 0600")
+    admin = open(os.path.join(data, "admin.key")).read().strip()
+    keysdb = open(os.path.join(data, "keys.db"), "rb").read()
+    check(acme["key"].encode() not in keysdb and admin.encode() not in keysdb, "keys.db holds no key in clear")
+
+    proc, api = start(data, "--workers", "2")
+    ak = acme["key"]
+    try:
+        check(api.call("GET", "/healthz") == (200, {"status": "ok"}), "GET /healthz")
+        check(api.call("GET", "/readyz")[0] == 200, "GET /readyz")
+
+        # ---- tenants through the API
+        st, body = api.call("POST", "/v1/tenants", {"tenant": "globex"}, key=admin)
+        check(st == 201 and body["tenant"] == "globex" and body["key"].startswith("vgk_"), "POST /v1/tenants")
+        gk = body.get("key", "")
+        check_error(api.call("POST", "/v1/tenants", {"tenant": "globex"}, key=admin), 409, "conflict", "exists",
+                    "POST /v1/tenants twice")
+        check_error(api.call("POST", "/v1/tenants", {"tenant": "a/b"}, key=admin), 400, "bad_tenant", "tenant",
+                    "POST /v1/tenants a/b")
+        check_error(api.call("POST", "/v1/tenants", {"tenant": "x"}, key=ak), 403, "forbidden", "admin",
+                    "POST /v1/tenants with a tenant key")
+        check_error(api.call("POST", "/v1/tenants", {"tenant": "x"}), 401, "unauthorized", "Bearer",
+                    "POST /v1/tenants without a key")
+        check_error(api.call("POST", "/v1/tenants", {"tenant": "x"}, key="vgk_nope"), 401, "unauthorized", "unknown",
+                    "POST /v1/tenants with a bad key")
+        st, body = api.call("GET", "/v1/tenants", key=admin)
+        check(st == 200 and body == {"tenants": ["acme", "globex"]}, "GET /v1/tenants")
+
+        # ---- documents
+        st, body = api.call("PUT", "/v1/tenants/acme/documents/d1",
+                            {"type": "note", "text": "Write to ana.lopez@example.com about the fever and cough.",
+                             "metadata": {"lang": "en"}, "priority": "high"}, key=ak)
+        check(st == 202 and body["id"] == "d1" and isinstance(body["queue_id"], int), "PUT document d1")
+        st, _ = api.call("PUT", "/v1/tenants/acme/documents/d2",
+                         {"text": "Opening hours of the shop on Sunday.", "metadata": {"lang": "es"}}, key=ak)
+        check(st == 202, "PUT document d2")
+        st, _ = api.call("PUT", "/v1/tenants/globex/documents/g1", {"text": "Fever clinic of globex."}, key=gk)
+        check(st == 202, "PUT globex document (got %d %s)" % (st, _))
+        d1 = wait_done(api, "acme", "d1", ak)
+        check(d1 is not None, "workers embed d1")
+        check(d1 is not None and d1["type"] == "note" and d1["metadata"] == {"lang": "en"}
+              and "<EMAIL_ADDRESS>" in d1["text"] and "ana.lopez" not in json.dumps(d1), "GET d1 is redacted")
+        check(wait_done(api, "acme", "d2", ak) is not None and wait_done(api, "globex", "g1", gk) is not None,
+              "workers embed d2 and globex's g1")
+        st, body = api.call("POST", "/v1/tenants/acme/search", {"query": "fever", "k": 5}, key=ak)
+        check(st == 200 and body["results"] and body["results"][0]["id"] == "d1"
+              and body["results"][0]["type"] == "note" and "fever" in body["results"][0]["snippet"]
+              and isinstance(body["took_ms"], float), "search finds d1 first")
+        check(st == 200 and all(r["id"] != "g1" for r in body["results"]), "search stays in the tenant")
+        st, body = api.call("POST", "/v1/tenants/acme/search",
+                            {"query": "shop", "k": 5, "filters": {"$.lang": "es"}, "mode": "lexical"}, key=ak)
+        check(st == 200 and [r["id"] for r in body["results"]] == ["d2"], "search with a filter and a mode")
+        st, body = api.call("POST", "/v1/tenants/acme/search", {"query": "fever", "threshold": 2.0}, key=ak)
+        check(st == 200 and body["results"] == [], "search with a threshold above every score")
+        st, body = api.call("POST", "/v1/tenants/acme/search", {"query": "fever"}, key=search_only["key"])
+        check(st == 200, "search with a search-only key")
+        check_error(api.call("PUT", "/v1/tenants/acme/documents/d9", {"text": "x"}, key=search_only["key"]),
+                    403, "forbidden", "ingest", "PUT with a search-only key")
+        rc, _, _ = cli("key", "revoke", search_only["key_id"], "--data-dir", data)
+        check(rc == 0, "key revoke")
+        check_error(api.call("POST", "/v1/tenants/acme/search", {"query": "fever"}, key=search_only["key"]),
+                    401, "unauthorized", "revoked", "a revoked key at once")
+        db = open(os.path.join(data, "tenants", "acme.db"), "rb").read()
+        wal_path = os.path.join(data, "tenants", "acme.db-wal")
+        db += open(wal_path, "rb").read() if os.path.exists(wal_path) else b""
+        check(b"ana.lopez" not in db and b"example.com" not in db, "the e-mail address is nowhere in acme's files")
+
+        # ---- errors
+        check_error(api.call("GET", "/v1/tenants/acme/documents/nope", key=ak), 404, "not_found", "nope",
+                    "GET a missing document")
+        check_error(api.call("GET", "/v1/nothing", key=ak), 404, "not_found", "/v1/nothing", "unknown route")
+        check_error(api.call("POST", "/healthz", {}), 405, "method_not_allowed", "GET", "POST /healthz")
+        check_error(api.call("PATCH", "/v1/tenants/acme/documents/d1", {}, key=ak), 405, "method_not_allowed",
+                    "PUT", "PATCH a document")
+        check_error(api.call("GET", "/v1/tenants/globex/documents/g1", key=ak), 403, "forbidden", "globex",
+                    "acme's key on globex")
+        check_error(api.call("POST", "/v1/tenants/globex/search", {"query": "fever"}, key=ak), 403, "forbidden",
+                    "globex", "acme's key searching globex")
+        check_error(api.call("GET", "/v1/tenants/ghost/documents/x", key=ak), 403, "forbidden", "ghost",
+                    "acme's key on a tenant that does not exist")
+        for bad in ["..", "%2e%2e", "ACME", "x" * 65, "a.b", "%00", "%C3%A9", "a%2Fb"]:
+            check_error(api.call("GET", "/v1/tenants/%s/documents/d1" % bad, key=ak), 400, "bad_tenant",
+                        "tenant id", "tenant %r in the path" % bad)
+            check_error(api.call("DELETE", "/v1/tenants/%s" % bad, key=admin), 400, "bad_tenant", "tenant id",
+                        "DELETE tenant %r" % bad)
+        check_error(api.call("GET", "/v1/tenants/acme/documents/..", key=ak), 400, "bad_document_id", "document id",
+                    "document id ..")
+        check_error(api.call("PUT", "/v1/tenants/acme/documents/d3", raw=b"x" * (1024 * 1024 + 1), key=ak), 413,
+                    "too_large", "1048576", "body over 1 MiB")
+        check_error(api.call("PUT", "/v1/tenants/acme/documents/d3", raw=b'{"text": "a",', key=ak), 400,
+                    "malformed_json", "line 1", "malformed JSON")
+        check_error(api.call("PUT", "/v1/tenants/acme/documents/d3", raw=b'[1]', key=ak), 400,
+                    "bad_request", "object", "a body that is not an object")
+        check_error(api.call("PUT", "/v1/tenants/acme/documents/d3", {"text": "a", "colour": "red"}, key=ak), 400,
+                    "unknown_field", "colour", "unknown field")
+        check_error(api.call("PUT", "/v1/tenants/acme/documents/d3", {"text": 5}, key=ak), 400, "bad_field",
+                    "text", "text of the wrong type")
+        check_error(api.call("PUT", "/v1/tenants/acme/documents/d3", {"type": "a"}, key=ak), 400, "bad_field",
+                    "text", "text missing")
+        check_error(api.call("PUT", "/v1/tenants/acme/documents/d3", {"text": "a", "priority": "now"}, key=ak),
+                    400, "bad_field", "priority", "bad priority")
+        check_error(api.call("PUT", "/v1/tenants/acme/documents/d3", {"text": "a", "metadata": {"x": [1]}}, key=ak),
+                    400, "rejected", "metadata", "metadata with an array value")
+        check_error(api.call("PUT", "/v1/tenants/acme/documents/d3", {"text": "a"}, key=ak, ctype="text/plain"),
+                    415, "unsupported_media_type", "application/json", "a body that is not JSON")
+        check_error(api.call("POST", "/v1/tenants/acme/search", {"query": "a", "k": "5"}, key=ak), 400, "bad_field",
+                    "k", "k of the wrong type")
+        check_error(api.call("POST", "/v1/tenants/acme/search", {"query": "a", "filters": {"nope": 1}}, key=ak),
+                    400, "rejected", "nope", "a filter on no column")
+
+        # ---- deletions
+        check(api.call("DELETE", "/v1/tenants/acme/documents/d2", key=ak) == (204, None), "DELETE document d2")
+        check_error(api.call("GET", "/v1/tenants/acme/documents/d2", key=ak), 404, "not_found", "d2",
+                    "d2 is gone")
+        st, body = api.call("POST", "/v1/tenants/acme/search", {"query": "shop", "mode": "lexical"}, key=ak)
+        check(st == 200 and all(r["id"] != "d2" for r in body["results"]), "d2 is out of the search")
+        check_error(api.call("DELETE", "/v1/tenants/acme/documents/d2", key=ak), 404, "not_found", "d2",
+                    "DELETE d2 twice")
+        check_error(api.call("DELETE", "/v1/tenants/globex", key=gk), 403, "forbidden", "admin",
+                    "DELETE a tenant with its own key")
+        check(api.call("DELETE", "/v1/tenants/globex", key=admin) == (204, None), "DELETE /v1/tenants/globex")
+        check(not any(f.startswith("globex") for f in os.listdir(os.path.join(data, "tenants"))),
+              "globex's files are gone")
+        check_error(api.call("POST", "/v1/tenants/globex/search", {"query": "fever"}, key=gk), 401,
+                    "unauthorized", "unknown", "globex's key after its deletion")
+        check_error(api.call("DELETE", "/v1/tenants/globex", key=admin), 404, "not_found", "globex",
+                    "DELETE globex twice")
+        rc, _, err = cli("tenant", "delete", "acme", "--data-dir", data)
+        check(rc == 1 and "DELETE /v1/tenants/acme" in err, "tenant delete refused while serving")
+        # the worker still serves a tenant created again under the same id
+        st, body = api.call("POST", "/v1/tenants", {"tenant": "globex"}, key=admin)
+        gk = body.get("key", "")
+        api.call("PUT", "/v1/tenants/globex/documents/g2", {"text": "Second life"}, key=gk)
+        check(wait_done(api, "globex", "g2", gk) is not None, "a tenant created again is embedded")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = "hung"
+        err = proc.stderr.read()
+    check(rc == 0, "SIGTERM: exit 0 (got %s)" % rc)
+    if rc != 0:
+        print(err)
+    rc, _, _ = cli("tenant", "delete", "acme", "--data-dir", data)
+    check(rc == 0 and not os.path.exists(os.path.join(data, "tenants", "acme.db")), "tenant delete acme")
+    if failures:
+        print("%d failed" % len(failures))
+        sys.exit(1)
+    subprocess.run(["rm", "-rf", tmp])
+    print("all passed")
+
+
+if __name__ == "__main__":
+    main()
