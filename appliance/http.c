@@ -41,6 +41,8 @@ static void reply_error(Reply *r, unsigned status, const char *zCode, const char
   json_decref(r->pBody);
   r->status = status;
   r->pBody = json_pack("{s:{s:s,s:s}}", "error", "code", zCode, "message", zMsg);
+  /* A message quoting the request's bytes may not be UTF-8: keep the envelope. */
+  if (!r->pBody) r->pBody = json_pack("{s:{s:s,s:s}}", "error", "code", zCode, "message", "(the message is not UTF-8)");
 }
 
 static void reply_json(Reply *r, unsigned status, json_t *pBody) {
@@ -453,7 +455,8 @@ static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMe
 static int method_is(const char *zMethod, const char *zAllow, Reply *r) {
   char zCopy[64];
   snprintf(zCopy, sizeof zCopy, "%s", zAllow);
-  for (char *z = strtok(zCopy, ", "); z; z = strtok(NULL, ", "))
+  char *zSave = NULL;
+  for (char *z = strtok_r(zCopy, ", ", &zSave); z; z = strtok_r(NULL, ", ", &zSave))
     if (!strcmp(z, zMethod)) return 1;
   reply_error(r, 405, "method_not_allowed", "%s is not allowed here: send %s", zMethod, zAllow);
   r->zAllow = zAllow;
@@ -612,7 +615,7 @@ void *vgd_http_start(VgdServer *s, const char *zListen, char **pzErr) {
   struct MHD_Daemon *d = MHD_start_daemon(
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0, NULL, NULL,
       on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
   if (!d) *pzErr = vgd_mprintf("cannot listen on %s (in use, or not an address of this machine)", zListen);
   return d;
 }

@@ -199,6 +199,8 @@ def main():
         check_error(api.call("GET", "/v1/tenants/acme/documents/nope", key=ak), 404, "not_found", "nope",
                     "GET a missing document")
         check_error(api.call("GET", "/v1/nothing", key=ak), 404, "not_found", "/v1/nothing", "unknown route")
+        check_error(api.call("GET", "/v1/nothing%FF", key=ak), 404, "not_found", "UTF-8",
+                    "unknown route that is not UTF-8")
         check_error(api.call("POST", "/healthz", {}), 405, "method_not_allowed", "GET", "POST /healthz")
         check_error(api.call("PATCH", "/v1/tenants/acme/documents/d1", {}, key=ak), 405, "method_not_allowed",
                     "PUT", "PATCH a document")
