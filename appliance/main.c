@@ -29,6 +29,7 @@ char *vgd_mprintf(const char *zFmt, ...) {
 static const char *kUsage =
     "usage:\n"
     "  vecguardd serve --data-dir DIR --listen 127.0.0.1:PORT [--config FILE] [--workers N]\n"
+    "    (N embedding threads, default 1; 0 serves the API and embeds nothing)\n"
     "  vecguardd tenant create|delete ID --data-dir DIR\n"
     "  vecguardd tenant list --data-dir DIR\n"
     "  vecguardd key create TENANT --data-dir DIR [--scopes search,ingest,admin]\n"
@@ -112,7 +113,8 @@ static int parse_options(int argc, char **argv, Settings *p, const char **azArg,
     } else if (!strcmp(z, "--workers")) {
       char *zEnd;
       nWorkers = (int)strtol(argv[++i], &zEnd, 10);
-      if (*zEnd || nWorkers < 1 || nWorkers > 64) rc = usage_error("--workers takes a number from 1 to 64");
+      if (*zEnd || nWorkers < 0 || nWorkers > 64) rc = usage_error("--workers takes a number from 0 to 64");
+      if (nWorkers == 0) nWorkers = -1; /* set, to none */
     } else if (z[0] == '-') {
       rc = usage_error("unknown option %s", z);
     } else if (*pnArg < nArgMax) {
@@ -128,8 +130,8 @@ static int parse_options(int argc, char **argv, Settings *p, const char **azArg,
   }
   if (zDir) set_string(&p->zDataDir, zDir);
   if (zListen) set_string(&p->zListen, zListen);
-  if (nWorkers) p->nWorkers = nWorkers;
-  if (rc == 0 && (p->nWorkers < 1 || p->nWorkers > 64)) rc = usage_error("workers must be from 1 to 64");
+  if (nWorkers) p->nWorkers = nWorkers < 0 ? 0 : nWorkers;
+  if (rc == 0 && (p->nWorkers < 0 || p->nWorkers > 64)) rc = usage_error("workers must be from 0 to 64");
   if (rc == 0 && (p->bodyLimit < 1 || p->bodyLimit > 64 * 1024 * 1024))
     rc = usage_error("max_body_bytes must be from 1 to 67108864");
   return rc;

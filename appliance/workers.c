@@ -100,6 +100,7 @@ static void *worker_main(void *pArg) {
 }
 
 int vgd_workers_start(VgdServer *p) {
+  if (p->nWorker == 0) return 0;
   p->aWorker = calloc(p->nWorker, sizeof *p->aWorker);
   if (!p->aWorker) return -1;
   for (int i = 0; i < p->nWorker; i++) {

@@ -91,6 +91,37 @@ def wait_done(api, tenant, doc, key):
     return None
 
 
+def fairness(data, ak):
+    """A backlog queued with --workers 0; with one worker, another tenant's
+    single document is embedded long before the backlog is done."""
+    proc, api = start(data, "--workers", "0")
+    try:
+        st, body = api.call("POST", "/v1/tenants", {"tenant": "small"}, key=open(os.path.join(data, "admin.key")).read().strip())
+        sk = body.get("key", "")
+        n = 300
+        ok = all(api.call("PUT", "/v1/tenants/acme/documents/b%d" % i, {"text": "backlog item %d of many" % i},
+                          key=ak)[0] == 202 for i in range(n))
+        check(ok and api.call("PUT", "/v1/tenants/small/documents/s1", {"text": "the small tenant"}, key=sk)[0] == 202,
+              "a backlog of %d for acme and one document for small, with no worker" % n)
+        time.sleep(0.3)
+        check(api.call("GET", "/v1/tenants/small/documents/s1", key=sk)[1]["status"] == "pending",
+              "--workers 0 embeds nothing")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        check(proc.wait(timeout=30) == 0, "SIGTERM with no workers: exit 0")
+    proc, api = start(data, "--workers", "1")
+    try:
+        check(wait_done(api, "small", "s1", sk) is not None, "small's document is embedded")
+        import sqlite3
+        con = sqlite3.connect("file:%s?mode=ro" % os.path.join(data, "tenants", "acme.db"), uri=True)
+        left = con.execute("SELECT count(*) FROM vg_queue WHERE status <> 'done'").fetchone()[0]
+        con.close()
+        check(left >= n - 2 * 64, "round-robin: small was served while acme had %d of %d left" % (left, n))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        check(proc.wait(timeout=60) == 0, "SIGTERM during a backlog: exit 0")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="vecguardd-")
     data = os.path.join(tmp, "data")
@@ -275,6 +306,7 @@ def main():
     check(rc == 0, "SIGTERM: exit 0 (got %s)" % rc)
     if rc != 0:
         print(err)
+    fairness(data, ak)
     rc, _, _ = cli("tenant", "delete", "acme", "--data-dir", data)
     check(rc == 0 and not os.path.exists(os.path.join(data, "tenants", "acme.db")), "tenant delete acme")
     if failures:
