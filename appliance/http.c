@@ -152,7 +152,10 @@ static void tenants_post(VgdServer *s, struct MHD_Connection *c, Req *q, Reply *
     reply_error(r, 400, "bad_tenant", "field \"tenant\": a tenant id is 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit");
   else if (!bBad) {
     char *zKey = NULL, *zErr = NULL;
+    /* Workers see the tenant whole or not at all. */
+    pthread_rwlock_wrlock(&s->tenantLock);
     int rc = vgd_tenant_create(&s->store, zTenant, &zKey, &zErr);
+    pthread_rwlock_unlock(&s->tenantLock);
     if (rc == SQLITE_OK) reply_json(r, 201, json_pack("{s:s,s:s}", "tenant", zTenant, "key", zKey));
     else if (rc == SQLITE_CONSTRAINT) reply_error(r, 409, "conflict", "%s", zErr);
     else reply_error(r, 500, "internal", "%s", zErr);
