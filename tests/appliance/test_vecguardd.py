@@ -109,9 +109,14 @@ def fairness(data, ak):
     finally:
         proc.send_signal(signal.SIGTERM)
         check(proc.wait(timeout=30) == 0, "SIGTERM with no workers: exit 0")
-    proc, api = start(data, "--workers", "1")
+    conf = os.path.join(os.path.dirname(data), "vecguardd.ini")
+    with open(conf, "w") as f:
+        f.write("[server]\nworkers = 1\nmax_body_bytes = 4096\n[workers]\nidle_ms = 50\n")
+    proc, api = start(data, "--config", conf)
     try:
         check(wait_done(api, "small", "s1", sk) is not None, "small's document is embedded")
+        check_error(api.call("PUT", "/v1/tenants/small/documents/s2", {"text": "x" * 5000}, key=sk), 413,
+                    "too_large", "4096", "max_body_bytes from the config file")
         import sqlite3
         con = sqlite3.connect("file:%s?mode=ro" % os.path.join(data, "tenants", "acme.db"), uri=True)
         left = con.execute("SELECT count(*) FROM vg_queue WHERE status <> 'done'").fetchone()[0]
@@ -153,6 +158,17 @@ def main():
     check(rc == 0 and search_only.get("key_id"), "key create --scopes search")
     rc, _, err = cli("key", "create", "acme", "--scopes", "root", "--data-dir", data)
     check(rc == 1 and "scopes" in err, "key create with a bad scope fails naming scopes")
+    bad_conf = os.path.join(tmp, "bad.ini")
+    with open(bad_conf, "w") as f:
+        f.write("[server]\ncolour = red\n")
+    rc, _, err = cli("serve", "--config", bad_conf, "--data-dir", data, "--listen", "127.0.0.1:1")
+    check(rc == 2 and "colour" in err, "an unknown setting in the config file: exit 2 naming it")
+    rc, _, err = cli("serve", "--data-dir", data)
+    check(rc == 2 and "--listen" in err, "serve without --listen: exit 2 naming --listen")
+    rc, _, err = cli("serve", "--data-dir", data, "--listen", "127.0.0.1:1", "--workers", "many")
+    check(rc == 2 and "--workers" in err, "serve --workers many: exit 2")
+    rc, _, err = cli("key", "revoke", "0123456789abcdef", "--data-dir", data)
+    check(rc == 1 and "no live key" in err, "key revoke of an unknown id: exit 1")
     rc, out, _ = cli("key", "list", "acme", "--data-dir", data)
     keys = json.loads(out) if rc == 0 else []
     check(rc == 0 and len(keys) == 2 and all("key" not in k and "hash" not in k for k in keys),
