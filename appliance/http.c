@@ -191,6 +191,9 @@ static void tenant_delete(VgdServer *s, struct MHD_Connection *c, const char *zT
 
 /* ---- tenant routes -------------------------------------------------------- */
 
+/* tenant_route's zDoc for GET /v1/tenants/{t}/queue: compared by address. */
+static const char QUEUE[] = "queue";
+
 /* Reply with the connection's last error: 400 when the extension refused
 ** the request's values, 500 otherwise. */
 static void reply_sql_error(Reply *r, sqlite3 *db, int rc) {
@@ -415,10 +418,59 @@ static void search(sqlite3 *db, struct MHD_Connection *c, Req *q, Reply *r) {
   json_decref(pBody);
 }
 
+/* The tenant's queue: vg_queue_stats' counts and rates, and the dead items
+** (up to 100, newest first) with the error that killed them, since a dead
+** item is never retried and needs someone to look at it. */
+static void queue_get(sqlite3 *db, Reply *r) {
+  sqlite3_stmt *pStmt = NULL;
+  json_t *pOut = NULL;
+  int rc = sqlite3_prepare_v2(db, "SELECT vg_queue_stats()", -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_step(pStmt);
+  if (rc == SQLITE_ROW) {
+    json_t *pStats = json_loads((const char *)sqlite3_column_text(pStmt, 0), 0, NULL);
+    static const char *const azKeep[] = {"by_status", "by_priority", "items_per_second", "eta_seconds",
+                                         "oldest_pending_age", NULL};
+    pOut = json_object();
+    for (int i = 0; pStats && azKeep[i]; i++) {
+      json_t *pV = json_object_get(pStats, azKeep[i]);
+      json_object_set(pOut, azKeep[i], pV ? pV : json_null());
+    }
+    json_decref(pStats);
+    rc = SQLITE_OK;
+  }
+  sqlite3_finalize(pStmt);
+  pStmt = NULL;
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT id, content_id, last_error FROM vg_queue WHERE status = 'dead'"
+                            " ORDER BY id DESC LIMIT 100",
+                            -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    json_t *pDead = json_array();
+    while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW) {
+      const char *zCid = (const char *)sqlite3_column_text(pStmt, 1);
+      const char *zErr = (const char *)sqlite3_column_text(pStmt, 2);
+      json_array_append_new(pDead, json_pack("{s:I,s:s,s:s}", "id", (json_int_t)sqlite3_column_int64(pStmt, 0),
+                                             "content_id", zCid ? zCid : "", "error", zErr ? zErr : ""));
+    }
+    json_object_set_new(pOut, "dead", pDead);
+  }
+  if (rc == SQLITE_DONE) {
+    reply_json(r, 200, pOut);
+    pOut = NULL;
+  } else {
+    reply_sql_error(r, db, rc);
+  }
+  json_decref(pOut);
+  sqlite3_finalize(pStmt);
+}
+
 /* Routes under /v1/tenants/{t}/: the key is checked, and the tenant found,
 ** before its file is opened. */
 static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMethod, const char *zTenant,
                          const char *zDoc, Req *q, Reply *r) {
+  /* zDoc is a document id, or NULL for search, or QUEUE for the queue */
+  int bQueue = zDoc == QUEUE;
   int bSearch = zDoc == NULL;
   VgdKey key;
   if (!authenticate(s, c, r, &key)) return;
@@ -431,7 +483,7 @@ static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMe
     reply_error(r, 403, "forbidden", "this key lacks the \"%s\" scope", bSearch || !bWrite ? "search" : "ingest");
     return;
   }
-  if (zDoc && !name_ok(zDoc, VGD_DOC_ID_MAX, "._-")) {
+  if (zDoc && !bQueue && !name_ok(zDoc, VGD_DOC_ID_MAX, "._-")) {
     reply_error(r, 400, "bad_document_id",
                 "a document id is 1 to 128 of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit");
     return;
@@ -443,6 +495,7 @@ static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMe
     char *zErr = NULL;
     sqlite3 *db = vgd_tenant_open(&s->store, zTenant, &zErr);
     if (!db) reply_error(r, 500, "internal", "%s", zErr);
+    else if (bQueue) queue_get(db, r);
     else if (bSearch) search(db, c, q, r);
     else if (!strcmp(zMethod, "PUT")) doc_put(db, c, q, zDoc, r);
     else if (!strcmp(zMethod, "GET")) doc_get(db, zDoc, r);
@@ -505,6 +558,8 @@ static void route(VgdServer *s, struct MHD_Connection *c, const char *zUrl, cons
       if (method_is(zMethod, "DELETE", r)) tenant_delete(s, c, azSeg[2], r);
     } else if (nSeg == 4 && !strcmp(azSeg[3], "search")) {
       if (method_is(zMethod, "POST", r)) tenant_route(s, c, zMethod, azSeg[2], NULL, q, r);
+    } else if (nSeg == 4 && !strcmp(azSeg[3], "queue")) {
+      if (method_is(zMethod, "GET", r)) tenant_route(s, c, zMethod, azSeg[2], QUEUE, q, r);
     } else if (nSeg == 5 && !strcmp(azSeg[3], "documents")) {
       if (method_is(zMethod, "GET, PUT, DELETE", r)) tenant_route(s, c, zMethod, azSeg[2], azSeg[4], q, r);
     } else {

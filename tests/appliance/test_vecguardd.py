@@ -219,6 +219,31 @@ def main():
               and "<EMAIL_ADDRESS>" in d1["text"] and "ana.lopez" not in json.dumps(d1), "GET d1 is redacted")
         check(wait_done(api, "acme", "d2", ak) is not None and wait_done(api, "globex", "g1", gk) is not None,
               "workers embed d2 and globex's g1")
+
+        # ---- the queue: counts, and a dead item (made by hand through the file) with its error
+        st, body = api.call("GET", "/v1/tenants/acme/queue", key=ak)
+        check(st == 200 and body["by_status"]["done"] == 2 and body["by_status"]["pending"] == 0
+              and body["by_priority"]["high"] + body["by_priority"]["medium"] >= 0 and body["dead"] == []
+              and {"items_per_second", "eta_seconds", "oldest_pending_age"} <= set(body),
+              "GET /v1/tenants/acme/queue counts d1 and d2 done (got %d %s)" % (st, json.dumps(body)))
+        api.call("PUT", "/v1/tenants/acme/documents/dq", {"text": "Doomed item"}, key=ak)
+        check(wait_done(api, "acme", "dq", ak) is not None, "dq is embedded")
+        import sqlite3
+        con = sqlite3.connect(os.path.join(data, "tenants", "acme.db"), timeout=10)
+        with con:
+            con.execute("UPDATE vg_queue SET status = 'dead', last_error = 'model refused the text'"
+                        " WHERE content_id = 'dq'")
+        con.close()
+        st, body = api.call("GET", "/v1/tenants/acme/queue", key=search_only["key"])
+        check(st == 200 and body["by_status"]["dead"] == 1 and body["by_status"]["done"] == 2
+              and len(body["dead"]) == 1 and body["dead"][0]["content_id"] == "dq"
+              and body["dead"][0]["error"] == "model refused the text" and isinstance(body["dead"][0]["id"], int),
+              "the queue lists the dead item with its error, for a search key (got %d %s)" % (st, json.dumps(body)))
+        check_error(api.call("POST", "/v1/tenants/acme/queue", {}, key=ak), 405, "method_not_allowed", "GET",
+                    "POST the queue")
+        check_error(api.call("GET", "/v1/tenants/globex/queue", key=ak), 403, "forbidden", "globex",
+                    "acme's key on globex's queue")
+        check(api.call("DELETE", "/v1/tenants/acme/documents/dq", key=ak) == (204, None), "DELETE dq")
         st, body = api.call("POST", "/v1/tenants/acme/search", {"query": "fever", "k": 5}, key=ak)
         check(st == 200 and body["results"] and body["results"][0]["id"] == "d1"
               and body["results"][0]["type"] == "note" and "fever" in body["results"][0]["snippet"]
