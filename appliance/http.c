@@ -191,8 +191,23 @@ static void tenant_delete(VgdServer *s, struct MHD_Connection *c, const char *zT
 
 /* ---- tenant routes -------------------------------------------------------- */
 
-/* tenant_route's zDoc for GET /v1/tenants/{t}/queue: compared by address. */
+/* tenant_route's zDoc for GET /v1/tenants/{t}/queue and POST .../backup:
+** compared by address. */
 static const char QUEUE[] = "queue";
+static const char BACKUP[] = "backup";
+
+/* A copy of the tenant's file in DIR/backups, made with the online backup
+** API while the server goes on; the ingest scope, as it writes. */
+static void backup_post(VgdServer *s, const char *zTenant, Reply *r) {
+  char *zName = NULL, *zErr = NULL;
+  long long nBytes = 0;
+  int rc = vgd_tenant_backup(&s->store, zTenant, NULL, &zName, &nBytes, &zErr);
+  if (rc == SQLITE_OK) reply_json(r, 201, json_pack("{s:s,s:I}", "backup", zName, "bytes", (json_int_t)nBytes));
+  else if (rc == SQLITE_CONSTRAINT) reply_error(r, 409, "conflict", "%s", zErr);
+  else reply_error(r, 500, "internal", "%s", zErr);
+  free(zName);
+  free(zErr);
+}
 
 /* Reply with the connection's last error: 400 when the extension refused
 ** the request's values, 500 otherwise. */
@@ -469,8 +484,8 @@ static void queue_get(sqlite3 *db, Reply *r) {
 ** before its file is opened. */
 static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMethod, const char *zTenant,
                          const char *zDoc, Req *q, Reply *r) {
-  /* zDoc is a document id, or NULL for search, or QUEUE for the queue */
-  int bQueue = zDoc == QUEUE;
+  /* zDoc is a document id, or NULL for search, or QUEUE or BACKUP */
+  int bQueue = zDoc == QUEUE, bBackup = zDoc == BACKUP;
   int bSearch = zDoc == NULL;
   VgdKey key;
   if (!authenticate(s, c, r, &key)) return;
@@ -483,7 +498,7 @@ static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMe
     reply_error(r, 403, "forbidden", "this key lacks the \"%s\" scope", bSearch || !bWrite ? "search" : "ingest");
     return;
   }
-  if (zDoc && !bQueue && !name_ok(zDoc, VGD_DOC_ID_MAX, "._-")) {
+  if (zDoc && !bQueue && !bBackup && !name_ok(zDoc, VGD_DOC_ID_MAX, "._-")) {
     reply_error(r, 400, "bad_document_id",
                 "a document id is 1 to 128 of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit");
     return;
@@ -496,6 +511,7 @@ static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMe
     sqlite3 *db = vgd_tenant_open(&s->store, zTenant, &zErr);
     if (!db) reply_error(r, 500, "internal", "%s", zErr);
     else if (bQueue) queue_get(db, r);
+    else if (bBackup) backup_post(s, zTenant, r);
     else if (bSearch) search(db, c, q, r);
     else if (!strcmp(zMethod, "PUT")) doc_put(db, c, q, zDoc, r);
     else if (!strcmp(zMethod, "GET")) doc_get(db, zDoc, r);
@@ -558,6 +574,8 @@ static void route(VgdServer *s, struct MHD_Connection *c, const char *zUrl, cons
       if (method_is(zMethod, "DELETE", r)) tenant_delete(s, c, azSeg[2], r);
     } else if (nSeg == 4 && !strcmp(azSeg[3], "search")) {
       if (method_is(zMethod, "POST", r)) tenant_route(s, c, zMethod, azSeg[2], NULL, q, r);
+    } else if (nSeg == 4 && !strcmp(azSeg[3], "backup")) {
+      if (method_is(zMethod, "POST", r)) tenant_route(s, c, zMethod, azSeg[2], BACKUP, q, r);
     } else if (nSeg == 4 && !strcmp(azSeg[3], "queue")) {
       if (method_is(zMethod, "GET", r)) tenant_route(s, c, zMethod, azSeg[2], QUEUE, q, r);
     } else if (nSeg == 5 && !strcmp(azSeg[3], "documents")) {

@@ -35,6 +35,8 @@ static const char *kUsage =
     "  vecguardd key create TENANT --data-dir DIR [--scopes search,ingest,admin]\n"
     "  vecguardd key list TENANT --data-dir DIR\n"
     "  vecguardd key revoke KEY_ID --data-dir DIR\n"
+    "  vecguardd backup --data-dir DIR --tenant T --to FILE\n"
+    "  vecguardd restore --data-dir DIR --tenant T --from FILE   (no server may run on DIR)\n"
     "  vecguardd COMMAND --help\n"
     "The admin key is written to DIR/admin.key on first use of DIR (docs/appliance.md).\n";
 
@@ -54,6 +56,7 @@ static int usage_error(const char *zFmt, ...) {
 typedef struct Settings Settings;
 struct Settings {
   char *zDataDir, *zListen, *zScopes;
+  char *zTenant, *zTo, *zFrom; /* backup, restore */
   int nWorkers, idleMs;
   long long bodyLimit;
 };
@@ -97,7 +100,8 @@ static int parse_options(int argc, char **argv, Settings *p, const char **azArg,
   for (int i = 0; i < argc && rc == 0; i++) {
     const char *z = argv[i];
     int bValue = !strcmp(z, "--data-dir") || !strcmp(z, "--listen") || !strcmp(z, "--config") ||
-                 !strcmp(z, "--workers") || !strcmp(z, "--scopes");
+                 !strcmp(z, "--workers") || !strcmp(z, "--scopes") || !strcmp(z, "--tenant") ||
+                 !strcmp(z, "--to") || !strcmp(z, "--from");
     if (!strcmp(z, "--help") || !strcmp(z, "-h")) {
       *pbHelp = 1;
     } else if (bValue && i + 1 >= argc) {
@@ -108,6 +112,12 @@ static int parse_options(int argc, char **argv, Settings *p, const char **azArg,
       zListen = argv[++i];
     } else if (!strcmp(z, "--config")) {
       zConfig = argv[++i];
+    } else if (!strcmp(z, "--tenant")) {
+      set_string(&p->zTenant, argv[++i]);
+    } else if (!strcmp(z, "--to")) {
+      set_string(&p->zTo, argv[++i]);
+    } else if (!strcmp(z, "--from")) {
+      set_string(&p->zFrom, argv[++i]);
     } else if (!strcmp(z, "--scopes")) {
       set_string(&p->zScopes, argv[++i]);
     } else if (!strcmp(z, "--workers")) {
@@ -276,6 +286,39 @@ static int admin_command(const char *zCmd, const char **azArg, int nArg, Setting
   return rc;
 }
 
+/* backup: online, a server may run; restore: the directory's lock is held
+** throughout, so no server starts on a half-replaced tenant. */
+static int backup_command(const char *zCmd, Settings *st) {
+  int bRestore = !strcmp(zCmd, "restore");
+  const char *zFile = bRestore ? st->zFrom : st->zTo;
+  if (!st->zTenant) return usage_error("%s needs --tenant T", zCmd);
+  if (!vgd_tenant_id_ok(st->zTenant))
+    return usage_error("bad tenant id \"%s\": send 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit",
+                       st->zTenant);
+  if (!zFile) return usage_error("%s needs %s FILE", zCmd, bRestore ? "--from" : "--to");
+  VgdStore store;
+  char *zErr = NULL, *zName = NULL;
+  long long nBytes = 0;
+  int rc = 1, fdLock = -1;
+  if (vgd_store_open(&store, st->zDataDir, &zErr)) {
+  } else if (!bRestore) {
+    if (vgd_tenant_backup(&store, st->zTenant, zFile, &zName, &nBytes, &zErr) == SQLITE_OK) {
+      printf("{\"backup\": \"%s\", \"bytes\": %lld}\n", zName, nBytes);
+      rc = 0;
+    }
+  } else if ((fdLock = lock_dir(st->zDataDir, 0)) < 0) {
+    zErr = vgd_mprintf("a vecguardd serves %s: stop it before restoring", st->zDataDir);
+  } else if (vgd_tenant_restore(&store, st->zTenant, zFile, &zErr) == SQLITE_OK) {
+    rc = 0;
+  }
+  if (rc && zErr) fprintf(stderr, "vecguardd: %s\n", zErr);
+  if (fdLock >= 0) close(fdLock);
+  free(zErr);
+  free(zName);
+  vgd_store_close(&store);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   umask(077); /* tenant files, keys.db and their -wal are the owner's alone */
   if (argc < 2) return usage_error("no command");
@@ -284,22 +327,26 @@ int main(int argc, char **argv) {
     fputs(kUsage, stdout);
     return 0;
   }
-  if (strcmp(zCmd, "serve") && strcmp(zCmd, "tenant") && strcmp(zCmd, "key"))
-    return usage_error("unknown command \"%s\" (commands: serve, tenant, key)", zCmd);
-  Settings st = {NULL, NULL, NULL, 1, 200, VGD_BODY_LIMIT};
+  int bBackup = !strcmp(zCmd, "backup") || !strcmp(zCmd, "restore");
+  if (strcmp(zCmd, "serve") && strcmp(zCmd, "tenant") && strcmp(zCmd, "key") && !bBackup)
+    return usage_error("unknown command \"%s\" (commands: serve, tenant, key, backup, restore)", zCmd);
+  Settings st = {NULL, NULL, NULL, NULL, NULL, NULL, 1, 200, VGD_BODY_LIMIT};
   const char *azArg[2];
   int nArg = 0, bHelp = 0;
-  int nMax = strcmp(zCmd, "serve") ? 2 : 0;
+  int nMax = strcmp(zCmd, "serve") && !bBackup ? 2 : 0;
   int rc = parse_options(argc - 2, argv + 2, &st, azArg, nMax, &nArg, &bHelp);
   if (rc == 0 && bHelp) {
     fputs(kUsage, stdout);
   } else if (rc == 0 && !st.zDataDir) {
     rc = usage_error("%s needs --data-dir DIR (or data_dir in --config)", zCmd);
   } else if (rc == 0) {
-    rc = strcmp(zCmd, "serve") ? admin_command(zCmd, azArg, nArg, &st) : serve(&st);
+    rc = bBackup ? backup_command(zCmd, &st) : strcmp(zCmd, "serve") ? admin_command(zCmd, azArg, nArg, &st) : serve(&st);
   }
   free(st.zDataDir);
   free(st.zListen);
   free(st.zScopes);
+  free(st.zTenant);
+  free(st.zTo);
+  free(st.zFrom);
   return rc;
 }

@@ -70,6 +70,19 @@ char *vgd_tenant_list(VgdStore *p, char **pzErr);
 ** PII key set and busy_timeout; NULL and *pzErr on failure. */
 sqlite3 *vgd_tenant_open(VgdStore *p, const char *zTenant, char **pzErr);
 
+/* ---- backups (backup.c) -------------------------------------------------- */
+
+/* Copy the tenant's file with the online backup API (safe while serving)
+** to zTo, or, when zTo is NULL, to DIR/backups/<t>-<UTC time>.db; never
+** over an existing file.  *pzName (malloc) is the backup's file name (its
+** path when zTo was given), *pnBytes its size. */
+int vgd_tenant_backup(VgdStore *p, const char *zTenant, const char *zTo, char **pzName, long long *pnBytes,
+                      char **pzErr);
+/* Replace the tenant's file by a copy of zFrom, once zFrom passes
+** integrity_check and holds the documents table and the queue.  No server
+** may run on the directory (the caller holds DIR/serve.lock). */
+int vgd_tenant_restore(VgdStore *p, const char *zTenant, const char *zFrom, char **pzErr);
+
 /* ---- the server (http.c, workers.c) ------------------------------------- */
 
 typedef struct VgdServer VgdServer;

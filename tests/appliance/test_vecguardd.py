@@ -127,6 +127,96 @@ def fairness(data, ak):
         check(proc.wait(timeout=60) == 0, "SIGTERM during a backlog: exit 0")
 
 
+def backups(data):
+    """POST /backup while serving, the backup command, then restore with the
+    daemon stopped: every document and the search results are as they were."""
+    admin = open(os.path.join(data, "admin.key")).read().strip()
+    proc, api = start(data)
+    try:
+        st, body = api.call("POST", "/v1/tenants", {"tenant": "bk"}, key=admin)
+        bk = body.get("key", "")
+        ids = ["b%d" % i for i in range(6)]
+        for i, d in enumerate(ids):
+            api.call("PUT", "/v1/tenants/bk/documents/" + d,
+                     {"text": "Backup document %d about %s." % (i, ["fever", "shop", "river"][i % 3]),
+                      "metadata": {"n": i}}, key=bk)
+        check(all(wait_done(api, "bk", d, bk) is not None for d in ids), "bk's documents are embedded")
+        docs = {d: api.call("GET", "/v1/tenants/bk/documents/" + d, key=bk) for d in ids}
+        queries = ["fever", "shop", "river document"]
+        found = {q: api.call("POST", "/v1/tenants/bk/search", {"query": q, "k": 10}, key=bk)[1]["results"]
+                 for q in queries}
+        st, body = api.call("POST", "/v1/tenants/bk/backup", key=bk)
+        path = os.path.join(data, "backups", body.get("backup", "?") if isinstance(body, dict) else "?")
+        check(st == 201 and body["backup"].startswith("bk-") and body["backup"].endswith("Z.db")
+              and os.path.getsize(path) == body["bytes"],
+              "POST /v1/tenants/bk/backup while serving (got %d %s)" % (st, json.dumps(body)))
+        check(found["fever"] and found["shop"], "bk's searches find documents")
+        check(os.listdir(os.path.join(data, "backups")) == [body["backup"]], "the backup alone, no temp file")
+        check_error(api.call("POST", "/v1/tenants/bk/backup", key=admin), 403, "forbidden", "bk",
+                    "backup with the admin key")
+        rc, out, _ = cli("key", "create", "bk", "--data-dir", data, "--scopes", "search")
+        check_error(api.call("POST", "/v1/tenants/bk/backup", key=json.loads(out)["key"]), 403, "forbidden",
+                    "ingest", "backup with a search-only key")
+        check_error(api.call("GET", "/v1/tenants/bk/backup", key=bk), 405, "method_not_allowed", "POST",
+                    "GET the backup route")
+        cli_copy = os.path.join(os.path.dirname(data), "bk-cli.db")
+        rc, out, err = cli("backup", "--data-dir", data, "--tenant", "bk", "--to", cli_copy)
+        check(rc == 0 and json.loads(out)["bytes"] == os.path.getsize(cli_copy),
+              "backup --to FILE while serving (%s)" % err.strip())
+        rc, _, err = cli("backup", "--data-dir", data, "--tenant", "bk", "--to", cli_copy)
+        check(rc == 1 and "File exists" in err, "backup --to an existing file is refused")
+        # after the backup: two documents deleted, one added, one replaced
+        check(api.call("DELETE", "/v1/tenants/bk/documents/b1", key=bk)[0] == 204
+              and api.call("DELETE", "/v1/tenants/bk/documents/b4", key=bk)[0] == 204, "delete b1 and b4")
+        api.call("PUT", "/v1/tenants/bk/documents/b9", {"text": "After the backup"}, key=bk)
+        api.call("PUT", "/v1/tenants/bk/documents/b0", {"text": "Changed after the backup"}, key=bk)
+        check(wait_done(api, "bk", "b9", bk) is not None, "b9 is embedded")
+        rc, _, err = cli("restore", "--data-dir", data, "--tenant", "bk", "--from", path)
+        check(rc == 1 and "stop it" in err, "restore refused while serving")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        check(proc.wait(timeout=30) == 0, "SIGTERM before the restore: exit 0")
+    junk = os.path.join(os.path.dirname(data), "junk.db")
+    with open(junk, "wb") as f:
+        f.write(b"not a database" * 100)
+    rc, _, err = cli("restore", "--data-dir", data, "--tenant", "bk", "--from", junk)
+    check(rc == 1 and "not a vecguardd tenant" in err, "restore from a file that is not a database is refused")
+    import sqlite3
+    other = os.path.join(os.path.dirname(data), "other.db")
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE t(x)")
+    con.commit()
+    con.close()
+    rc, _, err = cli("restore", "--data-dir", data, "--tenant", "bk", "--from", other)
+    check(rc == 1 and "no documents table" in err, "restore from a database that is no tenant's is refused")
+    rc, _, err = cli("restore", "--data-dir", data, "--tenant", "nobody", "--from", path)
+    check(rc == 1 and "no tenant" in err, "restore into a tenant that does not exist is refused")
+    rc, _, err = cli("restore", "--data-dir", data, "--tenant", "bk", "--from", path)
+    check(rc == 0, "restore --from the backup (%s)" % err.strip())
+    check(sorted(f for f in os.listdir(os.path.join(data, "tenants")) if "bk" in f) == ["bk.db"],
+          "no temp file, no old WAL is left")
+    con = sqlite3.connect(os.path.join(data, "tenants", "bk.db"))
+    check(con.execute("PRAGMA journal_mode").fetchone()[0] == "wal", "the restored file is in WAL mode")
+    con.close()
+    proc, api = start(data)
+    try:
+        now = {d: api.call("GET", "/v1/tenants/bk/documents/" + d, key=bk) for d in ids}
+        check(now == docs, "every document is as at the backup (b0 unchanged, b1 and b4 back)")
+        check_error(api.call("GET", "/v1/tenants/bk/documents/b9", key=bk), 404, "not_found", "b9",
+                    "b9, added after the backup, is gone")
+        again = {q: api.call("POST", "/v1/tenants/bk/search", {"query": q, "k": 10}, key=bk)[1]["results"]
+                 for q in queries}
+        check(again == found, "search results are as at the backup")
+        st, body = api.call("GET", "/v1/tenants/bk/queue", key=bk)
+        check(st == 200 and body["by_status"]["done"] == len(ids), "the restored queue has its 6 done items")
+        # the server writes to the restored file as to any tenant's
+        api.call("PUT", "/v1/tenants/bk/documents/b7", {"text": "After the restore"}, key=bk)
+        check(wait_done(api, "bk", "b7", bk) is not None, "a document put after the restore is embedded")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        check(proc.wait(timeout=30) == 0, "SIGTERM after the restore: exit 0")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="vecguardd-")
     data = os.path.join(tmp, "data")
@@ -347,6 +437,7 @@ def main():
     check(rc == 0, "SIGTERM: exit 0 (got %s)" % rc)
     if rc != 0:
         print(err)
+    backups(data)
     fairness(data, ak)
     rc, _, _ = cli("tenant", "delete", "acme", "--data-dir", data)
     check(rc == 0 and not os.path.exists(os.path.join(data, "tenants", "acme.db")), "tenant delete acme")
