@@ -9,7 +9,8 @@
 #                         (fetched from npm); BENCH=bench_ann runs one
 #   make demo             load the extension in the sqlite3 shell and search
 #   make install          vecguard.so, libvecguard.a, vecguard.h, vecguard.pc,
-#                         sql/ and docs under PREFIX (/usr), DESTDIR honoured;
+#                         sql/, docs, bin/vecguardd and its systemd unit
+#                         under PREFIX (/usr), DESTDIR honoured;
 #                         make uninstall removes them
 #   make fuzz             each libFuzzer target in tests/fuzz for 60 s (clang-14;
 #                         FUZZ=knn runs one, FUZZ_SECONDS=600 longer)
@@ -65,6 +66,8 @@ DESTDIR ?=
 LIBDIR  := $(PREFIX)/lib
 INCDIR  := $(PREFIX)/include
 DATADIR := $(PREFIX)/share
+BINDIR  := $(PREFIX)/bin
+UNITDIR := $(PREFIX)/lib/systemd/system
 
 .PHONY: all test check-layers crash-test bench demo clean install uninstall
 # Keep object files that only pattern rules mention.
@@ -96,10 +99,17 @@ install: $(EXT) $(LIB) $(PC) $(DAEMON)
 	install -m 644 sql/*.sql $(DESTDIR)$(DATADIR)/vecguard/sql/
 	install -m 644 README.md $(DESTDIR)$(DATADIR)/doc/vecguard/
 	install -m 644 docs/*.md $(DESTDIR)$(DATADIR)/doc/vecguard/docs/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR)
+	install -m 755 $(DAEMON) $(DESTDIR)$(BINDIR)/vecguardd
+	# the example unit names /usr/local; the installed one names PREFIX
+	sed -e 's|/usr/local/bin/vecguardd|$(BINDIR)/vecguardd|' -e 's|/usr/share/doc/|$(DATADIR)/doc/|' \
+	  examples/vecguardd.service >$(DESTDIR)$(UNITDIR)/vecguardd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/vecguardd.service
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/vecguard.so $(DESTDIR)$(LIBDIR)/libvecguard.a \
-	  $(DESTDIR)$(LIBDIR)/pkgconfig/vecguard.pc $(DESTDIR)$(INCDIR)/vecguard.h
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/vecguard.pc $(DESTDIR)$(INCDIR)/vecguard.h \
+	  $(DESTDIR)$(BINDIR)/vecguardd $(DESTDIR)$(UNITDIR)/vecguardd.service
 	rm -rf $(DESTDIR)$(DATADIR)/vecguard $(DESTDIR)$(DATADIR)/doc/vecguard
 
 $(DAEMON): $(DAEMON_OBJ) $(LIB)

@@ -9,11 +9,14 @@
 #include <ini.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 char *vgd_mprintf(const char *zFmt, ...) {
@@ -160,6 +163,26 @@ static int lock_dir(const char *zDir, int bWait) {
   return fd;
 }
 
+/* systemd's readiness protocol without libsystemd: one datagram with zState
+** to the unix socket named by $NOTIFY_SOCKET ('@' is the abstract
+** namespace).  Without the variable (not under Type=notify) it does nothing. */
+static void notify_systemd(const char *zState) {
+  const char *zSock = getenv("NOTIFY_SOCKET");
+  struct sockaddr_un addr;
+  size_t n = zSock ? strlen(zSock) : 0;
+  if (n < 2 || n >= sizeof addr.sun_path || (zSock[0] != '/' && zSock[0] != '@')) return;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, zSock, n);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = 0;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  if (sendto(fd, zState, strlen(zState), 0, (struct sockaddr *)&addr,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+    fprintf(stderr, "vecguardd: cannot notify systemd at %s: %s\n", zSock, strerror(errno));
+  close(fd);
+}
+
 static int serve(Settings *st) {
   if (!st->zListen) return usage_error("serve needs --listen 127.0.0.1:PORT");
   VgdServer s;
@@ -201,9 +224,11 @@ static int serve(Settings *st) {
     fprintf(stderr, "vecguardd: %s\n", zErr);
   } else {
     fprintf(stderr, "vecguardd: serving %s on %s with %d worker(s)\n", st->zDataDir, st->zListen, s.nWorker);
+    notify_systemd("READY=1");
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "vecguardd: signal %d: stopping\n", sig);
+    notify_systemd("STOPPING=1");
     rc = 0;
   }
   if (pHttp) vgd_http_stop(pHttp);

@@ -61,11 +61,11 @@ def check_error(got, status, code, word, what):
     check(ok, "%s -> %d %s naming %r (got %d %s)" % (what, status, code, word, st, json.dumps(body)))
 
 
-def start(data_dir, *extra):
+def start(data_dir, *extra, env=None):
     for _ in range(5):
         port = free_port()
         proc = subprocess.Popen([DAEMON, "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:%d" % port,
-                                 *extra], stderr=subprocess.PIPE, text=True)
+                                 *extra], stderr=subprocess.PIPE, text=True, env=env)
         api = Api(port)
         for _ in range(100):
             if proc.poll() is not None:
@@ -215,6 +215,22 @@ def backups(data):
     finally:
         proc.send_signal(signal.SIGTERM)
         check(proc.wait(timeout=30) == 0, "SIGTERM after the restore: exit 0")
+
+
+def notify(data):
+    """Under systemd's Type=notify: READY=1 once it listens, STOPPING=1 at SIGTERM."""
+    path = os.path.join(os.path.dirname(data), "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    proc, api = start(data, env=dict(os.environ, NOTIFY_SOCKET=path))
+    try:
+        check(sock.recv(256) == b"READY=1", "READY=1 on $NOTIFY_SOCKET")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        check(proc.wait(timeout=30) == 0, "SIGTERM under NOTIFY_SOCKET: exit 0")
+    check(sock.recv(256) == b"STOPPING=1", "STOPPING=1 on $NOTIFY_SOCKET")
+    sock.close()
 
 
 def main():
@@ -438,6 +454,7 @@ def main():
     if rc != 0:
         print(err)
     backups(data)
+    notify(data)
     fairness(data, ak)
     rc, _, _ = cli("tenant", "delete", "acme", "--data-dir", data)
     check(rc == 0 and not os.path.exists(os.path.join(data, "tenants", "acme.db")), "tenant delete acme")
