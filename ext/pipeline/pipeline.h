@@ -211,6 +211,11 @@ int vg_queue_store(sqlite3 *db, const VgQueueItem *it, const VgTableDef *pDef, i
 ** attempts count nAttempts?  (Its lease may have run out and passed on.) */
 int vg_queue_held(sqlite3 *db, sqlite3_int64 id, const char *zWorker, int nAttempts, int *pbHeld);
 
+/* Was rc a refusal of the values given (a metadata value of the wrong
+** type, a table dropped meanwhile, a text vg_ingest takes not), as opposed
+** to the database failing?  The item or row is then failed alone. */
+int vg_refused_by_values(int rc);
+
 /* Record a failed attempt: failed with a retry time, or dead.  The new
 ** status goes to *pStatus.  The caller holds the transaction. */
 int vg_queue_record_failure(sqlite3 *db, const QueueConn *q, const VgQueueItem *it,

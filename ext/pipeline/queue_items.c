@@ -569,3 +569,9 @@ int vg_queue_record_failure(sqlite3 *db, const QueueConn *q, const VgQueueItem *
   *pStatus = status;
   return rc;
 }
+
+int vg_refused_by_values(int rc) {
+  int primary = rc & 0xff;
+  return primary == SQLITE_ERROR || primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH ||
+         primary == SQLITE_TOOBIG || primary == SQLITE_RANGE;
+}

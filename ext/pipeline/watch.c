@@ -478,6 +478,14 @@ static int triggers_drop(sqlite3 *db, const char *zSource) {
   return rc;
 }
 
+/* Prepare the SQL built in s (finishing s). */
+static int prepare_sql(sqlite3 *db, sqlite3_str *s, sqlite3_stmt **pp) {
+  char *zSql = sqlite3_str_finish(s);
+  int rc = zSql ? sqlite3_prepare_v2(db, zSql, -1, pp, 0) : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  return rc;
+}
+
 /* The rows the table holds now, through vg_ingest at once (this connection
 ** has the extension); their number in *pn. */
 static int backfill(sqlite3 *db, const Watch *w, int *pn) {
@@ -487,11 +495,8 @@ static int backfill(sqlite3 *db, const Watch *w, int *pn) {
   sqlite3_str_appendf(s, ") FROM main.\"%w\" AS source_row WHERE ", w->zSource);
   append_trimmed(s, w, "source_row");
   sqlite3_str_appendall(s, " <> ''");
-  char *zSql = sqlite3_str_finish(s);
-  if (zSql == 0) return SQLITE_NOMEM;
   sqlite3_stmt *p = 0;
-  int rc = sqlite3_prepare_v2(db, zSql, -1, &p, 0);
-  sqlite3_free(zSql);
+  int rc = prepare_sql(db, s, &p);
   if (rc != SQLITE_OK) return rc;
   if (sqlite3_step(p) == SQLITE_ROW) *pn = sqlite3_column_int(p, 0);
   return sqlite3_finalize(p);
@@ -499,18 +504,15 @@ static int backfill(sqlite3 *db, const Watch *w, int *pn) {
 
 /* ---- the drain ---------------------------------------------------------- */
 
+/* A row of sqlite_schema that is a watch's trigger an earlier version made:
+** it calls vg_ingest, which a connection without the extension lacks. */
+#define OLD_TRIGGER                                                                                \
+  "type = 'trigger' AND name LIKE 'vg\\_watch\\_%' ESCAPE '\\' AND sql LIKE '%vg\\_ingest(%' ESCAPE '\\'"
+
 /* How many keys the drain reads from the log at a time. */
 #define DRAIN_BATCH 256 /* as in the LIMIT below */
 /* How many of a drain's errors its summary lists. */
 #define DRAIN_MAX_LISTED 20
-
-/* Did vg_ingest refuse the row (its values), as opposed to the database
-** failing? */
-static int refused_row(int rc) {
-  int primary = rc & 0xff;
-  return primary == SQLITE_ERROR || primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH ||
-         primary == SQLITE_TOOBIG || primary == SQLITE_RANGE;
-}
 
 static void tally_error(VgWatchTally *t, const char *zSource, sqlite3_value *pKey, const char *zError) {
   if (t->nErrors++ >= DRAIN_MAX_LISTED) return;
@@ -615,7 +617,7 @@ static int drain_key(sqlite3 *db, const Watch *w, DrainStmts *d, sqlite3_value *
     rc = sqlite3_reset(d->pIngest);
     if (rc == SQLITE_OK) {
       t->nRows += nRows;
-    } else if (refused_row(rc)) {
+    } else if (vg_refused_by_values(rc)) {
       zError = sqlite3_mprintf("%s", sqlite3_errmsg(db));
       rc = zError ? SQLITE_OK : SQLITE_NOMEM;
       sqlite3_exec(db, "ROLLBACK TO vg_watch_key", 0, 0, 0);
@@ -642,13 +644,6 @@ static int drain_key(sqlite3 *db, const Watch *w, DrainStmts *d, sqlite3_value *
   sqlite3_exec(db, "RELEASE vg_watch_key", 0, 0, 0);
   sqlite3_free(zTenant);
   sqlite3_free(zError);
-  return rc;
-}
-
-static int prepare_sql(sqlite3 *db, sqlite3_str *s, sqlite3_stmt **pp) {
-  char *zSql = sqlite3_str_finish(s);
-  int rc = zSql ? sqlite3_prepare_v2(db, zSql, -1, pp, 0) : SQLITE_NOMEM;
-  sqlite3_free(zSql);
   return rc;
 }
 
@@ -755,15 +750,11 @@ static int drain_source(sqlite3 *db, const Watch *w, VgWatchTally *t) {
 static int drain_watches(sqlite3 *db, VgWatchTally *t) {
   sqlite3_stmt *p = 0;
   int rc = sqlite3_prepare_v2(db,
-                              "SELECT w.source_table, w.target_table, w.options,"
-                              " EXISTS (SELECT 1 FROM main.sqlite_schema WHERE type = 'trigger'"
-                              "  AND tbl_name = w.source_table AND name LIKE 'vg\\_watch\\_%' ESCAPE '\\'"
-                              "  AND sql LIKE '%vg\\_ingest(%' ESCAPE '\\')"
-                              " FROM main.vg_watches AS w WHERE EXISTS (SELECT 1 FROM main.vg_watch_log AS l"
-                              "  WHERE l.source_table = w.source_table AND l.target_rowid IS NULL)"
-                              " OR EXISTS (SELECT 1 FROM main.sqlite_schema WHERE type = 'trigger'"
-                              "  AND tbl_name = w.source_table AND name LIKE 'vg\\_watch\\_%' ESCAPE '\\'"
-                              "  AND sql LIKE '%vg\\_ingest(%' ESCAPE '\\')",
+                              "SELECT source_table, target_table, options, old FROM (SELECT w.*,"
+                              " EXISTS (SELECT 1 FROM main.sqlite_schema WHERE tbl_name = w.source_table AND "
+                              OLD_TRIGGER ") AS old FROM main.vg_watches AS w) AS w"
+                              " WHERE old OR EXISTS (SELECT 1 FROM main.vg_watch_log AS l"
+                              "  WHERE l.source_table = w.source_table AND l.target_rowid IS NULL)",
                               -1, &p, 0);
   if (rc != SQLITE_OK) return rc;
   /* The watches are read whole first: draining writes the log. */
@@ -833,8 +824,7 @@ int vg_watch_drain(sqlite3 *db, VgWatchTally *t) {
     sqlite3_stmt *p = 0;
     int rc = sqlite3_prepare_v2(db,
                                 "SELECT EXISTS (SELECT 1 FROM main.vg_watch_log) OR EXISTS (SELECT 1 FROM"
-                                " main.sqlite_schema WHERE type = 'trigger' AND name LIKE 'vg\\_watch\\_%' ESCAPE '\\'"
-                                " AND sql LIKE '%vg\\_ingest(%' ESCAPE '\\')",
+                                " main.sqlite_schema WHERE " OLD_TRIGGER ")",
                                 -1, &p, 0);
     if (rc != SQLITE_OK) return rc;
     int bWork = sqlite3_step(p) == SQLITE_ROW && sqlite3_column_int(p, 0);

@@ -284,14 +284,6 @@ static int run_embed(QueueConn *q, RunItem *a, int n) {
   return rc;
 }
 
-/* Did the table refuse a row (a metadata value of the wrong type, a table
-** dropped meanwhile, ...), as opposed to the database failing? */
-static int refused_by_table(int rc) {
-  int primary = rc & 0xff;
-  return primary == SQLITE_ERROR || primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH ||
-         primary == SQLITE_TOOBIG || primary == SQLITE_RANGE;
-}
-
 /* Store one item's vectors, or record its failure, in a savepoint of its
 ** own.  An item whose lease ran out meanwhile (another worker has it now)
 ** is left alone. */
@@ -309,7 +301,7 @@ static int run_finish_item(sqlite3 *db, QueueConn *q, const char *zWorker, RunIt
     if (rc == SQLITE_OK) {
       t->nDone++;
       t->nChunks += r->nChunk;
-    } else if (bSavepoint && refused_by_table(rc)) {
+    } else if (bSavepoint && vg_refused_by_values(rc)) {
       /* The item's own failure, not the database's. */
       r->zError = sqlite3_mprintf("storing in \"%s\": %s", r->it.zTable, sqlite3_errmsg(db));
       sqlite3_exec(db, "ROLLBACK TO vg_queue_run_item", 0, 0, 0);
