@@ -180,7 +180,7 @@ static void tenant_delete(VgdServer *s, struct MHD_Connection *c, const char *zT
   char *zErr = NULL;
   /* No worker or request holds the file while it is erased. */
   pthread_rwlock_wrlock(&s->tenantLock);
-  vgd_workers_forget(s, zTenant);
+  vgd_pool_forget(&s->pool, zTenant);
   int rc = vgd_tenant_delete(&s->store, zTenant, &zErr);
   pthread_rwlock_unlock(&s->tenantLock);
   if (rc == SQLITE_OK) reply_json(r, 204, NULL);
@@ -504,19 +504,22 @@ static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMe
     return;
   }
   pthread_rwlock_rdlock(&s->tenantLock);
-  if (!vgd_tenant_exists(&s->store, zTenant, NULL)) {
+  long long iSerial;
+  if (!vgd_tenant_exists(&s->store, zTenant, &iSerial)) {
     reply_error(r, 404, "not_found", "no tenant \"%s\"", zTenant);
   } else {
     char *zErr = NULL;
-    sqlite3 *db = vgd_tenant_open(&s->store, zTenant, &zErr);
-    if (!db) reply_error(r, 500, "internal", "%s", zErr);
+    sqlite3 *db = NULL;
+    int rc = vgd_pool_get(&s->pool, &s->store, zTenant, iSerial, &db, &zErr);
+    if (rc == SQLITE_BUSY) reply_error(r, 503, "unavailable", "%s", zErr);
+    else if (rc != SQLITE_OK) reply_error(r, 500, "internal", "%s", zErr);
     else if (bQueue) queue_get(db, r);
     else if (bBackup) backup_post(s, zTenant, r);
     else if (bSearch) search(db, c, q, r);
     else if (!strcmp(zMethod, "PUT")) doc_put(db, c, q, zDoc, r);
     else if (!strcmp(zMethod, "GET")) doc_get(db, zDoc, r);
     else doc_delete(db, zDoc, r);
-    sqlite3_close(db);
+    vgd_pool_put(&s->pool, db);
     free(zErr);
   }
   pthread_rwlock_unlock(&s->tenantLock);
@@ -691,7 +694,7 @@ void *vgd_http_start(VgdServer *s, const char *zListen, char **pzErr) {
   struct MHD_Daemon *d = MHD_start_daemon(
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0, NULL, NULL,
       on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, s->maxConnections, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
   if (!d) *pzErr = vgd_mprintf("cannot listen on %s (in use, or not an address of this machine)", zListen);
   return d;
 }

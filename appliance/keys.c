@@ -20,7 +20,10 @@ static const char *kSchema =
     "  pii_key BLOB NOT NULL, created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ')));"
     "CREATE TABLE IF NOT EXISTS api_keys("
     "  key_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, hash BLOB NOT NULL, scopes TEXT NOT NULL,"
-    "  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ')), revoked_at TEXT);";
+    "  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ')), revoked_at TEXT, expires_at TEXT);";
+
+/* A key is live until revoked_at, or until expires_at (set by a rotation). */
+#define KEY_LIVE "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > strftime('%Y-%m-%dT%H:%M:%SZ'))"
 
 /* Read the secret, creating it (0600) on first run. */
 static int load_secret(VgdStore *p, char **pzErr) {
@@ -104,6 +107,9 @@ int vgd_store_open(VgdStore *p, const char *zDir, char **pzErr) {
     rc = sqlite3_exec(p->db, "PRAGMA journal_mode=WAL; PRAGMA secure_delete=ON;", NULL, NULL, NULL);
   }
   if (rc == SQLITE_OK) rc = sqlite3_exec(p->db, kSchema, NULL, NULL, NULL);
+  /* keys.db of a version before rotation */
+  if (rc == SQLITE_OK && sqlite3_exec(p->db, "SELECT expires_at FROM api_keys LIMIT 0", NULL, NULL, NULL) != SQLITE_OK)
+    rc = sqlite3_exec(p->db, "ALTER TABLE api_keys ADD COLUMN expires_at TEXT", NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     *pzErr = vgd_mprintf("cannot open %s/keys.db: %s", zDir, p->db ? sqlite3_errmsg(p->db) : "out of memory");
     return -1;
@@ -146,8 +152,8 @@ int vgd_key_check(VgdStore *p, const char *zKey, VgdKey *pKey) {
   int ok = 0;
   sqlite3_stmt *pStmt = NULL;
   pthread_mutex_lock(&p->mu);
-  if (sqlite3_prepare_v2(p->db, "SELECT tenant, hash, scopes FROM api_keys WHERE key_id = ? AND revoked_at IS NULL",
-                         -1, &pStmt, NULL) == SQLITE_OK) {
+  if (sqlite3_prepare_v2(p->db, "SELECT tenant, hash, scopes FROM api_keys WHERE key_id = ? AND " KEY_LIVE, -1,
+                         &pStmt, NULL) == SQLITE_OK) {
     sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
     if (sqlite3_step(pStmt) == SQLITE_ROW && sqlite3_column_bytes(pStmt, 1) == VGD_HASH_BYTES &&
         sodium_memcmp(sqlite3_column_blob(pStmt, 1), aHash, VGD_HASH_BYTES) == 0) {
@@ -155,6 +161,7 @@ int vgd_key_check(VgdStore *p, const char *zKey, VgdKey *pKey) {
       const char *zS = (const char *)sqlite3_column_text(pStmt, 2);
       if (zT && zS && strlen(zT) <= VGD_TENANT_MAX) {
         strcpy(pKey->zTenant, zT);
+        strcpy(pKey->zKeyId, zId);
         pKey->bAdmin = strstr(zS, "admin") != NULL;
         pKey->bSearch = strstr(zS, "search") != NULL;
         pKey->bIngest = strstr(zS, "ingest") != NULL;
@@ -229,23 +236,83 @@ int vgd_key_create(VgdStore *p, const char *zTenant, const char *zScopes, char *
   return 0;
 }
 
-int vgd_key_revoke(VgdStore *p, const char *zId, char **pzErr) {
+int vgd_key_revoke(VgdStore *p, const char *zTenant, const char *zId, char **pzErr) {
   sqlite3_stmt *pStmt = NULL;
   int rc = -1;
   pthread_mutex_lock(&p->mu);
   if (sqlite3_prepare_v2(p->db,
                          "UPDATE api_keys SET revoked_at = strftime('%Y-%m-%dT%H:%M:%SZ') "
-                         "WHERE key_id = ? AND revoked_at IS NULL",
+                         "WHERE key_id = ?1 AND (?2 IS NULL OR tenant = ?2) AND " KEY_LIVE,
                          -1, &pStmt, NULL) == SQLITE_OK) {
     sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
+    if (zTenant) sqlite3_bind_text(pStmt, 2, zTenant, -1, SQLITE_STATIC);
     if (sqlite3_step(pStmt) == SQLITE_DONE) {
       if (sqlite3_changes(p->db) == 1) rc = 0;
-      else *pzErr = vgd_mprintf("no live key \"%s\": send an id that `vecguardd key list TENANT` shows", zId);
+      else *pzErr = vgd_mprintf("no live key \"%s\"%s%s%s: send an id that the key list shows", zId,
+                                zTenant ? " of tenant \"" : "", zTenant ? zTenant : "", zTenant ? "\"" : "");
     }
   }
   if (rc && !*pzErr) *pzErr = vgd_mprintf("cannot revoke: %s", sqlite3_errmsg(p->db));
   sqlite3_finalize(pStmt);
   pthread_mutex_unlock(&p->mu);
+  return rc;
+}
+
+/* The live key zId's tenant and scopes, under mu; 0 if there is none. */
+static int live_key(VgdStore *p, const char *zId, char *zTenant, char *zScopes, size_t nScopes) {
+  sqlite3_stmt *pStmt = NULL;
+  int ok = 0;
+  if (sqlite3_prepare_v2(p->db, "SELECT tenant, scopes FROM api_keys WHERE key_id = ? AND " KEY_LIVE, -1, &pStmt,
+                         NULL) == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW && sqlite3_column_bytes(pStmt, 0) <= VGD_TENANT_MAX &&
+        (size_t)sqlite3_column_bytes(pStmt, 1) < nScopes) {
+      strcpy(zTenant, (const char *)sqlite3_column_text(pStmt, 0));
+      strcpy(zScopes, (const char *)sqlite3_column_text(pStmt, 1));
+      ok = 1;
+    }
+  }
+  sqlite3_finalize(pStmt);
+  return ok;
+}
+
+int vgd_key_rotate(VgdStore *p, const char *zTenant, const char *zId, long long nGraceSeconds, char **pzKey,
+                   char **pzNewId, char **pzExpires, char **pzErr) {
+  char zOwner[VGD_TENANT_MAX + 1], zScopes[64];
+  pthread_mutex_lock(&p->mu);
+  int ok = live_key(p, zId, zOwner, zScopes, sizeof zScopes) && (!zTenant || !strcmp(zTenant, zOwner));
+  pthread_mutex_unlock(&p->mu);
+  if (!ok) {
+    *pzErr = vgd_mprintf("no live key \"%s\"%s%s%s: send an id that the key list shows", zId,
+                         zTenant ? " of tenant \"" : "", zTenant ? zTenant : "", zTenant ? "\"" : "");
+    return SQLITE_NOTFOUND;
+  }
+  if (vgd_key_create(p, zOwner, zScopes, pzKey, pzNewId, pzErr)) return SQLITE_ERROR;
+  /* The old key keeps working for the grace period, never longer than it
+  ** would have anyway. */
+  sqlite3_stmt *pStmt = NULL;
+  int rc = SQLITE_ERROR;
+  pthread_mutex_lock(&p->mu);
+  if (sqlite3_prepare_v2(p->db,
+                         "UPDATE api_keys SET expires_at = min(coalesce(expires_at, '9999'),"
+                         " strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?2 || ' seconds')) WHERE key_id = ?1"
+                         " RETURNING expires_at",
+                         -1, &pStmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 2, nGraceSeconds);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+      *pzExpires = strdup((const char *)sqlite3_column_text(pStmt, 0));
+      rc = SQLITE_OK;
+    }
+  }
+  if (rc != SQLITE_OK) *pzErr = vgd_mprintf("cannot rotate: %s", sqlite3_errmsg(p->db));
+  sqlite3_finalize(pStmt);
+  pthread_mutex_unlock(&p->mu);
+  if (rc != SQLITE_OK) {
+    free(*pzKey);
+    free(*pzNewId);
+    *pzKey = *pzNewId = NULL;
+  }
   return rc;
 }
 
@@ -267,7 +334,7 @@ static char *json_query(VgdStore *p, const char *zSql, const char *zParam, char 
 char *vgd_key_list(VgdStore *p, const char *zTenant, char **pzErr) {
   return json_query(p,
                     "SELECT json_group_array(json_object('key_id', key_id, 'scopes', scopes, 'created_at', "
-                    "created_at, 'revoked_at', revoked_at)) FROM (SELECT * FROM api_keys WHERE tenant = ? "
+                    "created_at, 'revoked_at', revoked_at, 'expires_at', expires_at)) FROM (SELECT * FROM api_keys WHERE tenant = ? "
                     "ORDER BY created_at, key_id)",
                     zTenant, pzErr);
 }

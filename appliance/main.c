@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -38,6 +39,7 @@ static const char *kUsage =
     "  vecguardd key create TENANT --data-dir DIR [--scopes search,ingest,admin]\n"
     "  vecguardd key list TENANT --data-dir DIR\n"
     "  vecguardd key revoke KEY_ID --data-dir DIR\n"
+    "  vecguardd key rotate KEY_ID --data-dir DIR [--grace SECONDS]   (the old key lives SECONDS more, default 86400)\n"
     "  vecguardd backup --data-dir DIR --tenant T --to FILE\n"
     "  vecguardd restore --data-dir DIR --tenant T --from FILE   (no server may run on DIR)\n"
     "  vecguardd COMMAND --help\n"
@@ -55,14 +57,47 @@ static int usage_error(const char *zFmt, ...) {
   return 2;
 }
 
-/* Settings, from the INI file then the command line. */
+/* Settings: built-in defaults, then the INI file, then the environment
+** (VECGUARDD_<SECTION>_<NAME>), then the command line. */
 typedef struct Settings Settings;
 struct Settings {
+  char *zConfig;
   char *zDataDir, *zListen, *zScopes;
   char *zTenant, *zTo, *zFrom; /* backup, restore */
-  int nWorkers, idleMs;
-  long long bodyLimit;
+  char *zTlsCert, *zTlsKey;
+  long long nWorkers, idleMs, bodyLimit, maxOpenFiles, maxConnections;
+  long long ratePerSecond, rateBurst, logRequests;
+  long long graceSeconds; /* key rotate */
 };
+
+/* One config key: a string, or a whole number in [iMin, iMax]. */
+typedef struct SettingDef SettingDef;
+struct SettingDef {
+  const char *zSection, *zName;
+  size_t offset;
+  int bString;
+  long long iMin, iMax;
+};
+
+#define STR(s, n, f) {s, n, offsetof(Settings, f), 1, 0, 0}
+#define NUM(s, n, f, lo, hi) {s, n, offsetof(Settings, f), 0, lo, hi}
+static const SettingDef aSettingDef[] = {
+    STR("server", "data_dir", zDataDir),
+    STR("server", "listen", zListen),
+    NUM("server", "workers", nWorkers, 0, 64),
+    NUM("server", "max_body_bytes", bodyLimit, 1, 64 * 1024 * 1024),
+    NUM("server", "max_open_files", maxOpenFiles, 64, 1048576),
+    NUM("server", "max_connections", maxConnections, 1, 16384),
+    STR("server", "tls_cert", zTlsCert),
+    STR("server", "tls_key", zTlsKey),
+    NUM("workers", "idle_ms", idleMs, 1, 60000),
+    NUM("limits", "requests_per_second", ratePerSecond, 0, 1000000),
+    NUM("limits", "burst", rateBurst, 1, 1000000),
+    NUM("log", "requests", logRequests, 0, 1),
+};
+#undef STR
+#undef NUM
+#define N_SETTING_DEF (sizeof aSettingDef / sizeof aSettingDef[0])
 
 static int set_string(char **pz, const char *zValue) {
   free(*pz);
@@ -70,27 +105,78 @@ static int set_string(char **pz, const char *zValue) {
   return 1;
 }
 
-/* [server] data_dir, listen, workers, max_body_bytes; [workers] idle_ms. */
+static void settings_free(Settings *p) {
+  for (size_t i = 0; i < N_SETTING_DEF; i++)
+    if (aSettingDef[i].bString) free(*(char **)((char *)p + aSettingDef[i].offset));
+  free(p->zConfig);
+  free(p->zScopes);
+  free(p->zTenant);
+  free(p->zTo);
+  free(p->zFrom);
+}
+
+static void settings_defaults(Settings *p) {
+  memset(p, 0, sizeof *p);
+  p->nWorkers = 1;
+  p->idleMs = 200;
+  p->bodyLimit = VGD_BODY_LIMIT;
+  p->maxOpenFiles = 1024;
+  p->maxConnections = 256;
+  p->ratePerSecond = 100;
+  p->rateBurst = 200;
+  p->logRequests = 1;
+  p->graceSeconds = 86400;
+}
+
+/* Set zSection.zName from zValue; 0 and a message naming zWhere if bad. */
+static int setting_apply(Settings *p, const char *zSection, const char *zName, const char *zValue,
+                         const char *zWhere) {
+  for (size_t i = 0; i < N_SETTING_DEF; i++) {
+    const SettingDef *d = &aSettingDef[i];
+    if (strcmp(d->zSection, zSection) || strcmp(d->zName, zName)) continue;
+    if (d->bString) return set_string((char **)((char *)p + d->offset), zValue);
+    char *zEnd;
+    errno = 0;
+    long long v = strtoll(zValue, &zEnd, 10);
+    if (errno || zEnd == zValue || *zEnd || v < d->iMin || v > d->iMax) {
+      fprintf(stderr, "vecguardd: %s: [%s] %s must be a whole number from %lld to %lld; got \"%s\"\n", zWhere,
+              zSection, zName, d->iMin, d->iMax, zValue);
+      return 0;
+    }
+    *(long long *)((char *)p + d->offset) = v;
+    return 1;
+  }
+  fprintf(stderr, "vecguardd: %s: unknown setting [%s] %s (docs/appliance.md lists the settings)\n", zWhere,
+          zSection, zName);
+  return 0;
+}
+
 static int on_ini(void *pArg, const char *zSection, const char *zName, const char *zValue) {
   Settings *p = pArg;
-  char *zEnd;
-  if (!strcmp(zSection, "server") && !strcmp(zName, "data_dir")) return set_string(&p->zDataDir, zValue);
-  if (!strcmp(zSection, "server") && !strcmp(zName, "listen")) return set_string(&p->zListen, zValue);
-  if (!strcmp(zSection, "server") && !strcmp(zName, "workers")) {
-    p->nWorkers = (int)strtol(zValue, &zEnd, 10);
-    return !*zEnd;
+  return setting_apply(p, zSection, zName, zValue, p->zConfig);
+}
+
+/* VECGUARDD_SERVER_LISTEN=... overrides [server] listen; 0 after an error. */
+static int settings_from_env(Settings *p) {
+  for (size_t i = 0; i < N_SETTING_DEF; i++) {
+    char zVar[96];
+    snprintf(zVar, sizeof zVar, "VECGUARDD_%s_%s", aSettingDef[i].zSection, aSettingDef[i].zName);
+    for (char *z = zVar; *z; z++)
+      if (*z >= 'a' && *z <= 'z') *z = (char)(*z - 'a' + 'A');
+    const char *zValue = getenv(zVar);
+    if (zValue && !setting_apply(p, aSettingDef[i].zSection, aSettingDef[i].zName, zValue, zVar)) return 0;
   }
-  if (!strcmp(zSection, "server") && !strcmp(zName, "max_body_bytes")) {
-    p->bodyLimit = strtoll(zValue, &zEnd, 10);
-    return !*zEnd;
+  return 1;
+}
+
+/* The INI file (if any) and the environment over the defaults. */
+static int settings_load(Settings *p) {
+  if (p->zConfig) {
+    int line = ini_parse(p->zConfig, on_ini, p);
+    if (line < 0) return usage_error("cannot read the config file %s", p->zConfig);
+    if (line > 0) return usage_error("%s: bad line %d", p->zConfig, line);
   }
-  if (!strcmp(zSection, "workers") && !strcmp(zName, "idle_ms")) {
-    p->idleMs = (int)strtol(zValue, &zEnd, 10);
-    return !*zEnd;
-  }
-  fprintf(stderr, "vecguardd: unknown setting [%s] %s (settings: [server] data_dir, listen, workers, "
-                  "max_body_bytes; [workers] idle_ms)\n", zSection, zName);
-  return 0;
+  return settings_from_env(p) ? 0 : 2;
 }
 
 /* Options after the command's words; positional words into azArg. */
@@ -104,7 +190,7 @@ static int parse_options(int argc, char **argv, Settings *p, const char **azArg,
     const char *z = argv[i];
     int bValue = !strcmp(z, "--data-dir") || !strcmp(z, "--listen") || !strcmp(z, "--config") ||
                  !strcmp(z, "--workers") || !strcmp(z, "--scopes") || !strcmp(z, "--tenant") ||
-                 !strcmp(z, "--to") || !strcmp(z, "--from");
+                 !strcmp(z, "--to") || !strcmp(z, "--from") || !strcmp(z, "--grace");
     if (!strcmp(z, "--help") || !strcmp(z, "-h")) {
       *pbHelp = 1;
     } else if (bValue && i + 1 >= argc) {
@@ -121,6 +207,11 @@ static int parse_options(int argc, char **argv, Settings *p, const char **azArg,
       set_string(&p->zTo, argv[++i]);
     } else if (!strcmp(z, "--from")) {
       set_string(&p->zFrom, argv[++i]);
+    } else if (!strcmp(z, "--grace")) {
+      char *zEnd;
+      p->graceSeconds = strtoll(argv[++i], &zEnd, 10);
+      if (*zEnd || p->graceSeconds < 0 || p->graceSeconds > 604800)
+        rc = usage_error("--grace takes seconds from 0 to 604800 (a week)");
     } else if (!strcmp(z, "--scopes")) {
       set_string(&p->zScopes, argv[++i]);
     } else if (!strcmp(z, "--workers")) {
@@ -136,17 +227,11 @@ static int parse_options(int argc, char **argv, Settings *p, const char **azArg,
       rc = usage_error("unexpected argument \"%s\"", z);
     }
   }
-  if (rc == 0 && zConfig) {
-    int line = ini_parse(zConfig, on_ini, p);
-    if (line < 0) rc = usage_error("cannot read the config file %s", zConfig);
-    else if (line > 0) rc = usage_error("%s: bad line %d", zConfig, line);
-  }
+  if (rc == 0 && zConfig) set_string(&p->zConfig, zConfig);
+  if (rc == 0) rc = settings_load(p);
   if (zDir) set_string(&p->zDataDir, zDir);
   if (zListen) set_string(&p->zListen, zListen);
   if (nWorkers) p->nWorkers = nWorkers < 0 ? 0 : nWorkers;
-  if (rc == 0 && (p->nWorkers < 0 || p->nWorkers > 64)) rc = usage_error("workers must be from 0 to 64");
-  if (rc == 0 && (p->bodyLimit < 1 || p->bodyLimit > 64 * 1024 * 1024))
-    rc = usage_error("max_body_bytes must be from 1 to 67108864");
   return rc;
 }
 
@@ -206,8 +291,32 @@ static int serve(Settings *st) {
   pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
   pthread_rwlock_init(&s.tenantLock, &attr);
   pthread_rwlockattr_destroy(&attr);
-  s.nWorker = st->nWorkers;
-  s.idleMs = st->idleMs;
+  /* Each open tenant holds up to 3 descriptors (file, -wal, -shm); the
+  ** HTTP connections, keys.db and the process's own take the rest. */
+  long long nBudget = (st->maxOpenFiles - st->maxConnections - 32) / 3;
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < (rlim_t)st->maxOpenFiles) {
+    lim.rlim_cur = lim.rlim_max < (rlim_t)st->maxOpenFiles ? lim.rlim_max : (rlim_t)st->maxOpenFiles;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < (rlim_t)st->maxOpenFiles) {
+    fprintf(stderr, "vecguardd: max_open_files is %lld but the process may open only %llu files: lower it, or raise "
+                    "LimitNOFILE= in the unit\n", st->maxOpenFiles, (unsigned long long)lim.rlim_cur);
+    nBudget = 0;
+  } else if (nBudget < 4) {
+    fprintf(stderr, "vecguardd: max_open_files %lld leaves too few for tenants after %lld connections: send at "
+                    "least %lld\n", st->maxOpenFiles, st->maxConnections, st->maxConnections + 32 + 12);
+    nBudget = 0;
+  }
+  if (nBudget == 0 || vgd_pool_init(&s.pool, (int)nBudget)) {
+    pthread_rwlock_destroy(&s.tenantLock);
+    vgd_store_close(&s.store);
+    close(fdLock);
+    return 1;
+  }
+  s.nWorker = (int)st->nWorkers;
+  s.idleMs = (int)st->idleMs;
+  s.maxConnections = (unsigned)st->maxConnections;
   s.bodyLimit = (size_t)st->bodyLimit;
   /* Every thread inherits the mask; the main thread alone takes the signals. */
   sigset_t set;
@@ -234,6 +343,7 @@ static int serve(Settings *st) {
   if (pHttp) vgd_http_stop(pHttp);
   s.bStop = 1;
   vgd_workers_stop(&s);
+  vgd_pool_close(&s.pool);
   pthread_rwlock_destroy(&s.tenantLock);
   vgd_store_close(&s.store);
   close(fdLock);
@@ -254,14 +364,14 @@ static int admin_command(const char *zCmd, const char **azArg, int nArg, Setting
   const char *zName = nArg > 1 ? azArg[1] : NULL;
   int bTenant = !strcmp(zCmd, "tenant");
   int bNeedsName = !(bTenant && !strcmp(zVerb, "list"));
-  if (strcmp(zVerb, "create") && strcmp(zVerb, "list") && strcmp(zVerb, "delete") && strcmp(zVerb, "revoke"))
-    return usage_error("%s needs a verb: %s", zCmd, bTenant ? "create, list, delete" : "create, list, revoke");
-  if (bTenant && !strcmp(zVerb, "revoke"))
-    return usage_error("tenant has no verb revoke");
+  int bKeyId = !strcmp(zVerb, "revoke") || !strcmp(zVerb, "rotate");
+  if (strcmp(zVerb, "create") && strcmp(zVerb, "list") && strcmp(zVerb, "delete") && !bKeyId)
+    return usage_error("%s needs a verb: %s", zCmd, bTenant ? "create, list, delete" : "create, list, revoke, rotate");
+  if (bTenant && bKeyId) return usage_error("tenant has no verb %s", zVerb);
   if (!bTenant && !strcmp(zVerb, "delete")) return usage_error("key has no verb delete: use revoke KEY_ID");
   if (bNeedsName && !zName) return usage_error("%s %s needs an id", zCmd, zVerb);
   if (!bNeedsName && zName) return usage_error("unexpected argument \"%s\"", zName);
-  if (zName && strcmp(zVerb, "revoke") && !vgd_tenant_id_ok(zName))
+  if (zName && !bKeyId && !vgd_tenant_id_ok(zName))
     return usage_error("bad tenant id \"%s\": send 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit",
                        zName);
   VgdStore store;
@@ -300,7 +410,14 @@ static int admin_command(const char *zCmd, const char **azArg, int nArg, Setting
       rc = print_or_fail(zOut, zErr);
       zErr = NULL;
     }
-  } else if (vgd_key_revoke(&store, zName, &zErr) == 0) {
+  } else if (!strcmp(zVerb, "rotate")) {
+    char *zExpires = NULL;
+    if (vgd_key_rotate(&store, NULL, zName, st->graceSeconds, &zKey, &zId, &zExpires, &zErr) == SQLITE_OK) {
+      printf("{\"key_id\": \"%s\", \"key\": \"%s\", \"old_key_expires_at\": \"%s\"}\n", zId, zKey, zExpires);
+      rc = 0;
+    }
+    free(zExpires);
+  } else if (vgd_key_revoke(&store, NULL, zName, &zErr) == 0) {
     rc = 0;
   }
   if (rc && zErr) fprintf(stderr, "vecguardd: %s\n", zErr);
@@ -355,7 +472,8 @@ int main(int argc, char **argv) {
   int bBackup = !strcmp(zCmd, "backup") || !strcmp(zCmd, "restore");
   if (strcmp(zCmd, "serve") && strcmp(zCmd, "tenant") && strcmp(zCmd, "key") && !bBackup)
     return usage_error("unknown command \"%s\" (commands: serve, tenant, key, backup, restore)", zCmd);
-  Settings st = {NULL, NULL, NULL, NULL, NULL, NULL, 1, 200, VGD_BODY_LIMIT};
+  Settings st;
+  settings_defaults(&st);
   const char *azArg[2];
   int nArg = 0, bHelp = 0;
   int nMax = strcmp(zCmd, "serve") && !bBackup ? 2 : 0;
@@ -367,11 +485,6 @@ int main(int argc, char **argv) {
   } else if (rc == 0) {
     rc = bBackup ? backup_command(zCmd, &st) : strcmp(zCmd, "serve") ? admin_command(zCmd, azArg, nArg, &st) : serve(&st);
   }
-  free(st.zDataDir);
-  free(st.zListen);
-  free(st.zScopes);
-  free(st.zTenant);
-  free(st.zTo);
-  free(st.zFrom);
+  settings_free(&st);
   return rc;
 }

@@ -36,6 +36,7 @@ struct VgdStore {
 typedef struct VgdKey VgdKey;
 struct VgdKey {
   char zTenant[VGD_TENANT_MAX + 1]; /* "" for the admin key */
+  char zKeyId[17];
   int bAdmin, bSearch, bIngest;     /* scopes */
 };
 
@@ -48,7 +49,13 @@ int vgd_key_check(VgdStore *p, const char *zKey, VgdKey *pKey);
 ** or a subset; *pzKey (malloc) is the key, shown once; *pzId its id. */
 int vgd_key_create(VgdStore *p, const char *zTenant, const char *zScopes, char **pzKey, char **pzId,
                    char **pzErr);
-int vgd_key_revoke(VgdStore *p, const char *zId, char **pzErr);
+/* Revoke at once; zTenant, if not NULL, must own the key. */
+int vgd_key_revoke(VgdStore *p, const char *zTenant, const char *zId, char **pzErr);
+/* A new key with zId's scopes; zId stays valid nGraceSeconds more (then
+** *pzExpires, malloc'd).  SQLITE_NOTFOUND when zId is not a live key (of
+** zTenant, if not NULL). */
+int vgd_key_rotate(VgdStore *p, const char *zTenant, const char *zId, long long nGraceSeconds, char **pzKey,
+                   char **pzNewId, char **pzExpires, char **pzErr);
 /* JSON array of the tenant's keys (no secrets), malloc'd. */
 char *vgd_key_list(VgdStore *p, const char *zTenant, char **pzErr);
 
@@ -83,6 +90,38 @@ int vgd_tenant_backup(VgdStore *p, const char *zTenant, const char *zTo, char **
 ** may run on the directory (the caller holds DIR/serve.lock). */
 int vgd_tenant_restore(VgdStore *p, const char *zTenant, const char *zFrom, char **pzErr);
 
+/* ---- the open tenant connections (pool.c) ------------------------------ */
+
+typedef struct VgdPoolConn VgdPoolConn;
+struct VgdPoolConn {
+  char zTenant[VGD_TENANT_MAX + 1];
+  long long iSerial;          /* the tenant's serial: a re-created tenant is another */
+  sqlite3 *db;                /* NULL: an empty slot (or one being opened, bBusy) */
+  int bBusy;                  /* a request or worker uses it */
+  unsigned long long iUsed;   /* when it was last given back, for LRU */
+};
+
+typedef struct VgdPool VgdPool;
+struct VgdPool {
+  pthread_mutex_t mu;
+  pthread_cond_t cond;        /* a slot was given back */
+  int nMax;
+  VgdPoolConn *a;             /* nMax slots */
+  unsigned long long iClock;
+  long long nOpened, nEvicted;
+};
+
+int vgd_pool_init(VgdPool *p, int nMax);
+void vgd_pool_close(VgdPool *p);
+/* A connection to zTenant for the caller alone, until vgd_pool_put.
+** SQLITE_BUSY when every slot stayed in use for VGD_BUSY_MS. */
+int vgd_pool_get(VgdPool *p, VgdStore *pStore, const char *zTenant, long long iSerial, sqlite3 **pDb,
+                 char **pzErr);
+void vgd_pool_put(VgdPool *p, sqlite3 *db);
+/* Close zTenant's connections; the caller holds the tenants' write lock. */
+void vgd_pool_forget(VgdPool *p, const char *zTenant);
+void vgd_pool_stats(VgdPool *p, int *pnOpen, int *pnTenants, long long *pnOpened, long long *pnEvicted);
+
 /* ---- the server (http.c, workers.c) ------------------------------------- */
 
 typedef struct VgdServer VgdServer;
@@ -92,31 +131,23 @@ struct VgdWorker {
   VgdServer *pServer;
   int iWorker;
   pthread_t thread;
-  /* The worker's open tenant connections: touched by the worker under the
-  ** read side of tenantLock, and by a tenant's deletion under the write side. */
-  int nConn;
-  struct VgdConn {
-    char zTenant[VGD_TENANT_MAX + 1];
-    long long iSerial;
-    sqlite3 *db;
-  } *aConn;
   int iNext; /* round-robin position */
 };
 
 struct VgdServer {
   VgdStore store;
   pthread_rwlock_t tenantLock; /* readers use tenant files; a deletion writes */
+  VgdPool pool;                /* used under the read side of tenantLock */
   _Atomic int bStop;
   int nWorker;
   VgdWorker *aWorker;
   int idleMs;
   size_t bodyLimit;
+  unsigned maxConnections;
 };
 
 int vgd_workers_start(VgdServer *p);
 void vgd_workers_stop(VgdServer *p);
-/* Close every worker's connection to zTenant (the write lock is held). */
-void vgd_workers_forget(VgdServer *p, const char *zTenant);
 
 /* Start the HTTP daemon on zListen ("127.0.0.1:PORT"); NULL and *pzErr
 ** on failure.  The return value is a struct MHD_Daemon *. */

@@ -1,7 +1,7 @@
 /*
 ** workers.c — N threads embed every tenant's queue: one vg_queue_run batch
 ** per tenant in turn, so a tenant with a long queue does not starve others.
-** Each worker keeps its own connection per tenant (never shared).
+** Workers take their connections from the pool, as requests do.
 */
 #include "vecguardd.h"
 
@@ -12,49 +12,19 @@
 #include <time.h>
 
 
-static void close_conn(struct VgdConn *c) {
-  sqlite3_close(c->db);
-  c->db = NULL;
-  c->zTenant[0] = 0;
-}
-
-/* The worker's connection to zTenant (serial iSerial), opened if needed. */
-static sqlite3 *worker_conn(VgdWorker *w, const char *zTenant, long long iSerial) {
-  struct VgdConn *pFree = NULL;
-  for (int i = 0; i < w->nConn; i++) {
-    struct VgdConn *c = &w->aConn[i];
-    if (c->db && !strcmp(c->zTenant, zTenant)) {
-      if (c->iSerial == iSerial) return c->db;
-      close_conn(c); /* a tenant deleted and created again */
-    }
-    if (!c->db && !pFree) pFree = c;
-  }
-  if (!pFree) {
-    struct VgdConn *a = realloc(w->aConn, (w->nConn + 1) * sizeof *a);
-    if (!a) return NULL;
-    w->aConn = a;
-    pFree = &a[w->nConn++];
-    pFree->db = NULL;
-  }
-  char *zErr = NULL;
-  pFree->db = vgd_tenant_open(&w->pServer->store, zTenant, &zErr);
-  if (!pFree->db) {
-    fprintf(stderr, "vecguardd: worker %d: %s\n", w->iWorker, zErr);
-    free(zErr);
-    return NULL;
-  }
-  snprintf(pFree->zTenant, sizeof pFree->zTenant, "%s", zTenant);
-  pFree->iSerial = iSerial;
-  return pFree->db;
-}
-
 /* One batch for zTenant: the number of items claimed. */
 static int run_batch(VgdWorker *w, const char *zTenant) {
   VgdServer *s = w->pServer;
   int nClaimed = 0;
   pthread_rwlock_rdlock(&s->tenantLock);
   long long iSerial;
-  sqlite3 *db = vgd_tenant_exists(&s->store, zTenant, &iSerial) ? worker_conn(w, zTenant, iSerial) : NULL;
+  sqlite3 *db = NULL;
+  char *zErr = NULL;
+  if (vgd_tenant_exists(&s->store, zTenant, &iSerial) &&
+      vgd_pool_get(&s->pool, &s->store, zTenant, iSerial, &db, &zErr) != SQLITE_OK) {
+    fprintf(stderr, "vecguardd: worker %d: %s\n", w->iWorker, zErr);
+    free(zErr);
+  }
   sqlite3_stmt *pStmt = NULL;
   if (db && sqlite3_prepare_v2(db, "SELECT vg_queue_run(64)", -1, &pStmt, NULL) == SQLITE_OK) {
     if (sqlite3_step(pStmt) == SQLITE_ROW) {
@@ -67,6 +37,7 @@ static int run_batch(VgdWorker *w, const char *zTenant) {
     }
   }
   sqlite3_finalize(pStmt);
+  vgd_pool_put(&s->pool, db);
   pthread_rwlock_unlock(&s->tenantLock);
   return nClaimed;
 }
@@ -114,23 +85,10 @@ int vgd_workers_start(VgdServer *p) {
   return 0;
 }
 
-/* bStop is set: each finishes its batch, then its connections close. */
+/* bStop is set: each finishes its batch. */
 void vgd_workers_stop(VgdServer *p) {
-  for (int i = 0; i < p->nWorker; i++) {
-    VgdWorker *w = &p->aWorker[i];
-    pthread_join(w->thread, NULL);
-    for (int j = 0; j < w->nConn; j++) close_conn(&w->aConn[j]);
-    free(w->aConn);
-  }
+  for (int i = 0; i < p->nWorker; i++) pthread_join(p->aWorker[i].thread, NULL);
   free(p->aWorker);
   p->aWorker = NULL;
   p->nWorker = 0;
-}
-
-void vgd_workers_forget(VgdServer *p, const char *zTenant) {
-  for (int i = 0; i < p->nWorker; i++)
-    for (int j = 0; j < p->aWorker[i].nConn; j++) {
-      struct VgdConn *c = &p->aWorker[i].aConn[j];
-      if (c->db && !strcmp(c->zTenant, zTenant)) close_conn(c);
-    }
 }

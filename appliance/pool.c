@@ -1,0 +1,140 @@
+/*
+** pool.c — the tenant connections that requests and workers share.  At
+** most nMax are open at once, so a box with thousands of tenants stays
+** inside its file-descriptor budget: an idle connection is reused by the
+** next user of its tenant, and the least recently used idle one is closed
+** when a slot is needed.  A connection has one user at a time.
+*/
+#include "vecguardd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int vgd_pool_init(VgdPool *p, int nMax) {
+  memset(p, 0, sizeof *p);
+  p->a = calloc((size_t)nMax, sizeof *p->a);
+  if (!p->a) return -1;
+  p->nMax = nMax;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cond, NULL);
+  return 0;
+}
+
+void vgd_pool_close(VgdPool *p) {
+  for (int i = 0; i < p->nMax; i++) sqlite3_close(p->a[i].db);
+  free(p->a);
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cond);
+  memset(p, 0, sizeof *p);
+}
+
+/* A slot for a new connection, under mu: an empty one, else the least
+** recently used idle one (closed), else -1. */
+static int free_slot(VgdPool *p) {
+  int iLru = -1;
+  for (int i = 0; i < p->nMax; i++) {
+    VgdPoolConn *c = &p->a[i];
+    if (!c->bBusy && !c->db) return i;
+    if (!c->bBusy && (iLru < 0 || c->iUsed < p->a[iLru].iUsed)) iLru = i;
+  }
+  if (iLru >= 0) {
+    sqlite3_close(p->a[iLru].db);
+    p->a[iLru].db = NULL;
+    p->nEvicted++;
+  }
+  return iLru;
+}
+
+int vgd_pool_get(VgdPool *p, VgdStore *pStore, const char *zTenant, long long iSerial, sqlite3 **pDb,
+                 char **pzErr) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += VGD_BUSY_MS / 1000;
+  *pDb = NULL;
+  pthread_mutex_lock(&p->mu);
+  int iSlot = -1;
+  while (iSlot < 0) {
+    for (int i = 0; i < p->nMax; i++) {
+      VgdPoolConn *c = &p->a[i];
+      if (c->bBusy || !c->db || strcmp(c->zTenant, zTenant)) continue;
+      if (c->iSerial == iSerial) {
+        c->bBusy = 1;
+        *pDb = c->db;
+        pthread_mutex_unlock(&p->mu);
+        return SQLITE_OK;
+      }
+      sqlite3_close(c->db); /* a tenant deleted and created again */
+      c->db = NULL;
+    }
+    iSlot = free_slot(p);
+    if (iSlot < 0 && pthread_cond_timedwait(&p->cond, &p->mu, &deadline) == ETIMEDOUT) {
+      pthread_mutex_unlock(&p->mu);
+      *pzErr = vgd_mprintf("all %d tenant connections are in use: try again later", p->nMax);
+      return SQLITE_BUSY;
+    }
+  }
+  /* Opened outside the lock: it reads keys.db and sets up the extension. */
+  VgdPoolConn *c = &p->a[iSlot];
+  c->bBusy = 1;
+  snprintf(c->zTenant, sizeof c->zTenant, "%s", zTenant);
+  c->iSerial = iSerial;
+  pthread_mutex_unlock(&p->mu);
+  sqlite3 *db = vgd_tenant_open(pStore, zTenant, pzErr);
+  pthread_mutex_lock(&p->mu);
+  c->db = db;
+  if (db) p->nOpened++;
+  else c->bBusy = 0;
+  pthread_mutex_unlock(&p->mu);
+  if (!db) pthread_cond_signal(&p->cond);
+  *pDb = db;
+  return db ? SQLITE_OK : SQLITE_ERROR;
+}
+
+void vgd_pool_put(VgdPool *p, sqlite3 *db) {
+  if (!db) return;
+  /* The next user starts outside any transaction this one left open. */
+  if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  pthread_mutex_lock(&p->mu);
+  for (int i = 0; i < p->nMax; i++)
+    if (p->a[i].db == db) {
+      p->a[i].bBusy = 0;
+      p->a[i].iUsed = ++p->iClock;
+    }
+  pthread_mutex_unlock(&p->mu);
+  pthread_cond_signal(&p->cond);
+}
+
+void vgd_pool_forget(VgdPool *p, const char *zTenant) {
+  pthread_mutex_lock(&p->mu);
+  for (int i = 0; i < p->nMax; i++) {
+    VgdPoolConn *c = &p->a[i];
+    if (!strcmp(c->zTenant, zTenant) && c->db) {
+      /* The caller holds the tenants' write lock: nobody uses the file. */
+      sqlite3_close(c->db);
+      c->db = NULL;
+      c->zTenant[0] = 0;
+    }
+  }
+  pthread_mutex_unlock(&p->mu);
+}
+
+void vgd_pool_stats(VgdPool *p, int *pnOpen, int *pnTenants, long long *pnOpened, long long *pnEvicted) {
+  pthread_mutex_lock(&p->mu);
+  int nOpen = 0, nTenants = 0;
+  for (int i = 0; i < p->nMax; i++) {
+    if (!p->a[i].db) continue;
+    nOpen++;
+    int j;
+    for (j = 0; j < i && !(p->a[j].db && !strcmp(p->a[j].zTenant, p->a[i].zTenant)); j++) {
+    }
+    if (j == i) nTenants++;
+  }
+  *pnOpen = nOpen;
+  *pnTenants = nTenants;
+  *pnOpened = p->nOpened;
+  *pnEvicted = p->nEvicted;
+  pthread_mutex_unlock(&p->mu);
+}
