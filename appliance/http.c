@@ -5,7 +5,10 @@
 #include "vecguardd.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <jansson.h>
+#include <math.h>
+#include <sodium.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@ struct Req {
   char *aBody;
   size_t nBody;
   int bTooBig;
+  double t0; /* when the request's headers arrived, in ms */
 };
 
 /* A reply: a status and a JSON body (NULL for none). */
@@ -27,7 +31,12 @@ typedef struct Reply Reply;
 struct Reply {
   unsigned status;
   json_t *pBody;
-  const char *zAllow; /* for 405 */
+  char *zText;              /* a body that is not one JSON value (malloc'd), or NULL */
+  const char *zContentType; /* of zText */
+  const char *zAllow;       /* for 405 */
+  const char *zRoute;       /* the route's template, a static string, for metrics and logs */
+  const char *zTenant;      /* for the log line, or NULL */
+  long retryAfter;          /* seconds, for 429 */
 };
 
 static void reply_error(Reply *r, unsigned status, const char *zCode, const char *zFmt, ...)
@@ -53,16 +62,11 @@ static void reply_json(Reply *r, unsigned status, json_t *pBody) {
 
 /* ---- request checks ------------------------------------------------------ */
 
-/* The body as a JSON object whose members are all in azAllowed; NULL after
-** an error reply. */
-static json_t *body_object(struct MHD_Connection *c, Req *q, Reply *r, const char *const *azAllowed) {
-  const char *zType = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-  if (!zType || strncasecmp(zType, "application/json", 16) || (zType[16] && zType[16] != ';' && zType[16] != ' ')) {
-    reply_error(r, 415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json");
-    return NULL;
-  }
+/* n bytes of JSON as an object whose members are all in azAllowed; NULL
+** after an error reply. */
+static json_t *parse_object(const char *a, size_t n, Reply *r, const char *const *azAllowed) {
   json_error_t e;
-  json_t *p = json_loadb(q->aBody ? q->aBody : "", q->nBody, JSON_REJECT_DUPLICATES, &e);
+  json_t *p = json_loadb(a ? a : "", n, JSON_REJECT_DUPLICATES, &e);
   if (!p) {
     reply_error(r, 400, "malformed_json", "malformed JSON at line %d, column %d: %s", e.line, e.column, e.text);
     return NULL;
@@ -88,6 +92,23 @@ static json_t *body_object(struct MHD_Connection *c, Req *q, Reply *r, const cha
     }
   }
   return p;
+}
+
+/* 1 if the request's Content-Type is zType (parameters allowed). */
+static int content_type_is(struct MHD_Connection *c, const char *zType) {
+  const char *z = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+  size_t n = strlen(zType);
+  return z && !strncasecmp(z, zType, n) && (!z[n] || z[n] == ';' || z[n] == ' ');
+}
+
+/* The body as a JSON object whose members are all in azAllowed; NULL after
+** an error reply. */
+static json_t *body_object(struct MHD_Connection *c, Req *q, Reply *r, const char *const *azAllowed) {
+  if (!content_type_is(c, "application/json")) {
+    reply_error(r, 415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json");
+    return NULL;
+  }
+  return parse_object(q->aBody, q->nBody, r, azAllowed);
 }
 
 /* The member zName as a string (NULL when absent); *pbBad after an error. */
@@ -122,7 +143,14 @@ static int authenticate(VgdServer *s, struct MHD_Connection *c, Reply *r, VgdKey
     return 0;
   }
   if (!vgd_key_check(&s->store, zAuth + 7, pKey)) {
-    reply_error(r, 401, "unauthorized", "the API key is unknown or revoked");
+    reply_error(r, 401, "unauthorized", "the API key is unknown, revoked or expired");
+    return 0;
+  }
+  double wait = vgd_limits_take(&s->limits, pKey->zKeyId);
+  if (wait > 0) {
+    r->retryAfter = (long)ceil(wait);
+    reply_error(r, 429, "rate_limited", "this key sent more than its limit of requests: retry after %ld s",
+                r->retryAfter);
     return 0;
   }
   return 1;
@@ -191,11 +219,6 @@ static void tenant_delete(VgdServer *s, struct MHD_Connection *c, const char *zT
 
 /* ---- tenant routes -------------------------------------------------------- */
 
-/* tenant_route's zDoc for GET /v1/tenants/{t}/queue and POST .../backup:
-** compared by address. */
-static const char QUEUE[] = "queue";
-static const char BACKUP[] = "backup";
-
 /* A copy of the tenant's file in DIR/backups, made with the online backup
 ** API while the server goes on; the ingest scope, as it writes. */
 static void backup_post(VgdServer *s, const char *zTenant, Reply *r) {
@@ -218,10 +241,35 @@ static void reply_sql_error(Reply *r, sqlite3 *db, int rc) {
     reply_error(r, 500, "internal", "%s", sqlite3_errmsg(db));
 }
 
-static void doc_put(sqlite3 *db, struct MHD_Connection *c, Req *q, const char *zId, Reply *r) {
-  static const char *const azFields[] = {"type", "text", "metadata", "priority", NULL};
-  json_t *pBody = body_object(c, q, r, azFields);
-  if (!pBody) return;
+/* The id of vg_pii_log's last row, 0 before the first (no table yet). */
+static sqlite3_int64 pii_log_last(sqlite3 *db) {
+  sqlite3_stmt *pStmt = NULL;
+  sqlite3_int64 id = 0;
+  if (sqlite3_prepare_v2(db, "SELECT max(id) FROM vg_pii_log", -1, &pStmt, NULL) == SQLITE_OK &&
+      sqlite3_step(pStmt) == SQLITE_ROW)
+    id = sqlite3_column_int64(pStmt, 0);
+  sqlite3_finalize(pStmt);
+  return id;
+}
+
+/* Append the findings of vg_pii_log's rows after iAfter to pFindings, for
+** the metrics once the transaction commits. */
+static void pii_log_since(sqlite3 *db, sqlite3_int64 iAfter, json_t *pFindings) {
+  sqlite3_stmt *pStmt = NULL;
+  if (sqlite3_prepare_v2(db, "SELECT findings FROM vg_pii_log WHERE id > ?", -1, &pStmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iAfter);
+    while (sqlite3_step(pStmt) == SQLITE_ROW)
+      json_array_append_new(pFindings, json_string((const char *)sqlite3_column_text(pStmt, 0)));
+  }
+  sqlite3_finalize(pStmt);
+}
+
+static const char *const azDocFields[] = {"id", "type", "text", "metadata", "priority", NULL};
+
+/* Store one document (a PUT's body, or a line of a batch) in the caller's
+** transaction: a 202 {id, queue_id} or an error reply.  The findings of the
+** PII audit go to pFindings. */
+static int put_document(sqlite3 *db, json_t *pBody, const char *zId, Reply *r, json_t *pFindings) {
   int bBad = 0;
   const char *zType = field_string(pBody, "type", r, &bBad);
   const char *zText = bBad ? NULL : field_string(pBody, "text", r, &bBad);
@@ -229,52 +277,170 @@ static void doc_put(sqlite3 *db, struct MHD_Connection *c, Req *q, const char *z
   json_t *pMeta = json_object_get(pBody, "metadata");
   if (!zType) zType = "doc";
   if (!zPriority) zPriority = "medium";
-  if (bBad) {
-  } else if (!zText) {
+  if (bBad) return SQLITE_MISUSE;
+  if (!zText) {
     reply_error(r, 400, "bad_field", "field \"text\" is missing: send the document's text");
-  } else if (!name_ok(zType, VGD_TYPE_MAX, "_-")) {
+    return SQLITE_MISUSE;
+  }
+  if (!name_ok(zType, VGD_TYPE_MAX, "_-")) {
     reply_error(r, 400, "bad_field", "field \"type\": 1 to 64 of A-Z, a-z, 0-9, '_', '-'");
-  } else if (strcmp(zPriority, "high") && strcmp(zPriority, "medium") && strcmp(zPriority, "low")) {
+    return SQLITE_MISUSE;
+  }
+  if (strcmp(zPriority, "high") && strcmp(zPriority, "medium") && strcmp(zPriority, "low")) {
     reply_error(r, 400, "bad_field", "field \"priority\" must be \"high\", \"medium\" or \"low\"");
-  } else if (pMeta && !json_is_null(pMeta) && !json_is_object(pMeta)) {
+    return SQLITE_MISUSE;
+  }
+  if (pMeta && !json_is_null(pMeta) && !json_is_object(pMeta)) {
     reply_error(r, 400, "bad_field", "field \"metadata\" must be an object");
-  } else {
-    char *zMeta = pMeta && !json_is_null(pMeta) ? json_dumps(pMeta, JSON_COMPACT) : NULL;
-    sqlite3_stmt *pStmt = NULL;
-    /* A PUT replaces the document, also one stored under another type. */
-    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    for (int iStep = 0; rc == SQLITE_OK && iStep < 3; iStep++) {
-      static const char *azSql[] = {
-          "DELETE FROM documents WHERE content_id = ?1 AND content_type <> ?2",
-          "DELETE FROM vg_queue WHERE tenant_id = '' AND content_id = ?1 AND content_type <> ?2",
-          "SELECT vg_ingest('documents', '', ?2, ?1, ?3, ?4, ?5)"};
-      sqlite3_finalize(pStmt);
-      pStmt = NULL;
-      rc = sqlite3_prepare_v2(db, azSql[iStep], -1, &pStmt, NULL);
-      if (rc != SQLITE_OK) break;
-      sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
-      sqlite3_bind_text(pStmt, 2, zType, -1, SQLITE_STATIC);
-      if (iStep == 2) {
-        sqlite3_bind_text(pStmt, 3, zText, -1, SQLITE_STATIC);
-        if (zMeta) sqlite3_bind_text(pStmt, 4, zMeta, -1, SQLITE_STATIC);
-        sqlite3_bind_text(pStmt, 5, zPriority, -1, SQLITE_STATIC);
-      }
-      rc = sqlite3_step(pStmt);
-      if (rc == SQLITE_ROW && iStep == 2) {
-        reply_json(r, 202, json_pack("{s:s,s:I}", "id", zId, "queue_id", (json_int_t)sqlite3_column_int64(pStmt, 0)));
-        rc = SQLITE_OK;
-      } else if (rc == SQLITE_DONE) {
-        rc = SQLITE_OK;
+    return SQLITE_MISUSE;
+  }
+  char *zMeta = pMeta && !json_is_null(pMeta) ? json_dumps(pMeta, JSON_COMPACT) : NULL;
+  sqlite3_int64 iLog = pii_log_last(db);
+  sqlite3_stmt *pStmt = NULL;
+  int rc = SQLITE_OK;
+  /* A PUT replaces the document, also one stored under another type. */
+  for (int iStep = 0; rc == SQLITE_OK && iStep < 3; iStep++) {
+    static const char *azSql[] = {
+        "DELETE FROM documents WHERE content_id = ?1 AND content_type <> ?2",
+        "DELETE FROM vg_queue WHERE tenant_id = '' AND content_id = ?1 AND content_type <> ?2",
+        "SELECT vg_ingest('documents', '', ?2, ?1, ?3, ?4, ?5)"};
+    sqlite3_finalize(pStmt);
+    pStmt = NULL;
+    rc = sqlite3_prepare_v2(db, azSql[iStep], -1, &pStmt, NULL);
+    if (rc != SQLITE_OK) break;
+    sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 2, zType, -1, SQLITE_STATIC);
+    if (iStep == 2) {
+      sqlite3_bind_text(pStmt, 3, zText, -1, SQLITE_STATIC);
+      if (zMeta) sqlite3_bind_text(pStmt, 4, zMeta, -1, SQLITE_STATIC);
+      sqlite3_bind_text(pStmt, 5, zPriority, -1, SQLITE_STATIC);
+    }
+    rc = sqlite3_step(pStmt);
+    if (rc == SQLITE_ROW && iStep == 2) {
+      reply_json(r, 202, json_pack("{s:s,s:I}", "id", zId, "queue_id", (json_int_t)sqlite3_column_int64(pStmt, 0)));
+      rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+      rc = SQLITE_OK;
+    }
+  }
+  if (rc != SQLITE_OK) reply_sql_error(r, db, rc);
+  sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK) pii_log_since(db, iLog, pFindings);
+  free(zMeta);
+  return rc;
+}
+
+static void count_findings(VgdServer *s, json_t *pFindings) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(pFindings, i, v) vgd_metrics_pii(&s->metrics, json_string_value(v));
+}
+
+static void doc_put(VgdServer *s, sqlite3 *db, struct MHD_Connection *c, Req *q, const char *zId, Reply *r) {
+  json_t *pBody = body_object(c, q, r, azDocFields + 1);
+  if (!pBody) return;
+  json_t *pFindings = json_array();
+  int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+  if (rc != SQLITE_OK) reply_sql_error(r, db, rc);
+  else rc = put_document(db, pBody, zId, r, pFindings);
+  if (rc == SQLITE_OK && (rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+    reply_sql_error(r, db, sqlite3_extended_errcode(db));
+  if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  if (rc == SQLITE_OK) count_findings(s, pFindings);
+  json_decref(pFindings);
+  json_decref(pBody);
+}
+
+/* POST documents:batch: NDJSON in, one result line per line out.  One
+** transaction, a savepoint per line, so a bad line changes nothing and the
+** good ones commit together. */
+static void documents_batch(VgdServer *s, sqlite3 *db, struct MHD_Connection *c, Req *q, Reply *r) {
+  if (!content_type_is(c, "application/x-ndjson")) {
+    reply_error(r, 415, "unsupported_media_type",
+                "send one JSON document per line with Content-Type: application/x-ndjson");
+    return;
+  }
+  int nLine = 0;
+  for (size_t i = 0; i < q->nBody; i++)
+    if (q->aBody[i] == '\n' || i + 1 == q->nBody) nLine++;
+  if (nLine > VGD_BATCH_MAX) {
+    reply_error(r, 413, "too_large", "a batch holds at most %d lines; got %d: split it", VGD_BATCH_MAX, nLine);
+    return;
+  }
+  if (nLine == 0) {
+    reply_error(r, 400, "bad_request", "the batch is empty: send one JSON document per line");
+    return;
+  }
+  json_t *pOut = json_array(), *pFindings = json_array();
+  int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    reply_sql_error(r, db, rc);
+    json_decref(pOut);
+    json_decref(pFindings);
+    return;
+  }
+  const char *z = q->aBody, *zEnd = q->aBody + q->nBody;
+  for (int iLine = 1; z < zEnd; iLine++) {
+    const char *zNl = memchr(z, '\n', (size_t)(zEnd - z));
+    size_t n = zNl ? (size_t)(zNl - z) : (size_t)(zEnd - z);
+    Reply one = {500, NULL, NULL, NULL, NULL, NULL, NULL, 0};
+    json_t *pDoc = parse_object(z, n, &one, azDocFields);
+    const char *zId = NULL;
+    if (pDoc) {
+      int bBad = 0;
+      zId = field_string(pDoc, "id", &one, &bBad);
+      if (!bBad && !zId) {
+        reply_error(&one, 400, "bad_field", "field \"id\" is missing: each line needs the document's id");
+      } else if (!bBad && !name_ok(zId, VGD_DOC_ID_MAX, "._-")) {
+        reply_error(&one, 400, "bad_document_id",
+                    "field \"id\": 1 to 128 of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit");
+      } else if (!bBad) {
+        sqlite3_exec(db, "SAVEPOINT line", NULL, NULL, NULL);
+        if (put_document(db, pDoc, zId, &one, pFindings) != SQLITE_OK)
+          sqlite3_exec(db, "ROLLBACK TO line", NULL, NULL, NULL);
+        sqlite3_exec(db, "RELEASE line", NULL, NULL, NULL);
       }
     }
-    if (rc != SQLITE_OK) reply_sql_error(r, db, rc);
-    sqlite3_finalize(pStmt);
-    if (rc == SQLITE_OK && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-      reply_sql_error(r, db, sqlite3_extended_errcode(db));
-    if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    free(zMeta);
+    json_t *pLine = json_pack("{s:i,s:o,s:i}", "line", iLine, "id",
+                              zId && name_ok(zId, VGD_DOC_ID_MAX, "._-") ? json_string(zId) : json_null(), "status",
+                              (int)one.status);
+    if (one.status == 202) json_object_set(pLine, "queue_id", json_object_get(one.pBody, "queue_id"));
+    else json_object_set(pLine, "error", json_object_get(one.pBody, "error"));
+    json_array_append_new(pOut, pLine);
+    json_decref(one.pBody);
+    json_decref(pDoc);
+    z = zNl ? zNl + 1 : zEnd;
   }
-  json_decref(pBody);
+  rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    /* nothing was stored: say so on every line that looked stored */
+    size_t i;
+    json_t *pLine;
+    const char *zMsg = sqlite3_errmsg(db);
+    json_array_foreach(pOut, i, pLine) if (json_integer_value(json_object_get(pLine, "status")) == 202) {
+      json_object_set_new(pLine, "status", json_integer(500));
+      json_object_del(pLine, "queue_id");
+      json_object_set_new(pLine, "error", json_pack("{s:s,s:s}", "code", "internal", "message", zMsg));
+    }
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  } else {
+    count_findings(s, pFindings);
+  }
+  sqlite3_str *pText = sqlite3_str_new(NULL);
+  size_t i;
+  json_t *pLine;
+  json_array_foreach(pOut, i, pLine) {
+    char *zLine = json_dumps(pLine, JSON_COMPACT);
+    sqlite3_str_appendf(pText, "%s\n", zLine ? zLine : "{}");
+    free(zLine);
+  }
+  char *zText = sqlite3_str_finish(pText);
+  reply_json(r, 200, NULL);
+  r->zText = zText ? strdup(zText) : NULL;
+  r->zContentType = "application/x-ndjson";
+  sqlite3_free(zText);
+  json_decref(pOut);
+  json_decref(pFindings);
 }
 
 static void doc_get(sqlite3 *db, const char *zId, Reply *r) {
@@ -480,25 +646,212 @@ static void queue_get(sqlite3 *db, Reply *r) {
   sqlite3_finalize(pStmt);
 }
 
+/* The query string's arguments must all be in azAllowed: 0 after a 400. */
+typedef struct ArgCheck ArgCheck;
+struct ArgCheck {
+  const char *const *azAllowed;
+  const char *zBad;
+};
+static enum MHD_Result arg_check(void *pArg, enum MHD_ValueKind kind, const char *zKey, const char *zValue) {
+  ArgCheck *p = pArg;
+  (void)kind, (void)zValue;
+  for (int i = 0; p->azAllowed[i]; i++)
+    if (!strcmp(p->azAllowed[i], zKey)) return MHD_YES;
+  p->zBad = zKey;
+  return MHD_NO;
+}
+static int args_ok(struct MHD_Connection *c, const char *const *azAllowed, Reply *r) {
+  ArgCheck chk = {azAllowed, NULL};
+  MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, arg_check, &chk);
+  if (!chk.zBad) return 1;
+  char zList[128] = "";
+  for (int i = 0; azAllowed[i]; i++)
+    snprintf(zList + strlen(zList), sizeof zList - strlen(zList), "%s%s", i ? ", " : "", azAllowed[i]);
+  reply_error(r, 400, "bad_parameter", "unknown query parameter \"%.100s\" (parameters: %s)", chk.zBad, zList);
+  return 0;
+}
+
+/* GET documents?cursor=&limit=: ids in order; the cursor is the last id
+** of the page, base64url, opaque to clients. */
+static void documents_list(sqlite3 *db, struct MHD_Connection *c, Reply *r) {
+  static const char *const azArgs[] = {"cursor", "limit", NULL};
+  if (!args_ok(c, azArgs, r)) return;
+  const char *zCursor = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cursor");
+  const char *zLimit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+  long nLimit = 100;
+  char zAfter[VGD_DOC_ID_MAX + 1] = "";
+  if (zLimit) {
+    char *zEnd;
+    nLimit = strtol(zLimit, &zEnd, 10);
+    if (!*zLimit || *zEnd || nLimit < 1 || nLimit > VGD_LIST_MAX) {
+      reply_error(r, 400, "bad_parameter", "limit must be a whole number from 1 to %d; got \"%.40s\"", VGD_LIST_MAX,
+                  zLimit);
+      return;
+    }
+  }
+  if (zCursor && zCursor[0]) {
+    size_t n = 0;
+    if (sodium_base642bin((unsigned char *)zAfter, sizeof zAfter - 1, zCursor, strlen(zCursor), NULL, &n, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) ||
+        (zAfter[n] = 0, !name_ok(zAfter, VGD_DOC_ID_MAX, "._-"))) {
+      reply_error(r, 400, "bad_parameter", "cursor is not one this server gave: send next_cursor of the last page");
+      return;
+    }
+  }
+  sqlite3_stmt *pStmt = NULL;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT content_id, content_type, status, metadata FROM vg_queue"
+                              " WHERE tenant_id = '' AND target_table = 'documents' AND content_id > ?1"
+                              " ORDER BY content_id LIMIT ?2",
+                              -1, &pStmt, NULL);
+  json_t *pDocs = json_array();
+  const char *zLast = NULL;
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zAfter, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 2, nLimit + 1);
+    while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW) {
+      if ((long)json_array_size(pDocs) == nLimit) {
+        zLast = json_string_value(json_object_get(json_array_get(pDocs, nLimit - 1), "id"));
+        continue;
+      }
+      const char *zMeta = (const char *)sqlite3_column_text(pStmt, 3);
+      json_t *pMeta = zMeta ? json_loads(zMeta, 0, NULL) : NULL;
+      json_array_append_new(pDocs, json_pack("{s:s,s:s,s:s,s:o}", "id", sqlite3_column_text(pStmt, 0), "type",
+                                             sqlite3_column_text(pStmt, 1), "status", sqlite3_column_text(pStmt, 2),
+                                             "metadata", pMeta ? pMeta : json_object()));
+    }
+  }
+  if (rc == SQLITE_DONE) {
+    json_t *pNext = json_null();
+    if (zLast) {
+      char zB64[sodium_base64_ENCODED_LEN(VGD_DOC_ID_MAX, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+      sodium_bin2base64(zB64, sizeof zB64, (const unsigned char *)zLast, strlen(zLast),
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+      pNext = json_string(zB64);
+    }
+    reply_json(r, 200, json_pack("{s:o,s:o}", "documents", pDocs, "next_cursor", pNext));
+  } else {
+    json_decref(pDocs);
+    reply_sql_error(r, db, rc);
+  }
+  sqlite3_finalize(pStmt);
+}
+
+/* ---- keys of a tenant (admin key) --------------------------------------- */
+
+static void keys_route(VgdServer *s, struct MHD_Connection *c, Req *q, const char *zMethod, const char *zTenant,
+                       const char *zKeyId, int bRotate, Reply *r) {
+  if (!admin_only(s, c, r)) return;
+  if (!vgd_tenant_exists(&s->store, zTenant, NULL)) {
+    reply_error(r, 404, "not_found", "no tenant \"%s\"", zTenant);
+    return;
+  }
+  char *zErr = NULL, *zKey = NULL, *zId = NULL, *zExpires = NULL;
+  json_t *pBody = NULL;
+  if (!zKeyId && !strcmp(zMethod, "GET")) {
+    char *zList = vgd_key_list(&s->store, zTenant, &zErr);
+    if (zList) reply_json(r, 200, json_pack("{s:o}", "keys", json_loads(zList, 0, NULL)));
+    else reply_error(r, 500, "internal", "%s", zErr);
+    free(zList);
+  } else if (!zKeyId) {
+    static const char *const azFields[] = {"scopes", NULL};
+    pBody = body_object(c, q, r, azFields);
+    json_t *pScopes = pBody ? json_object_get(pBody, "scopes") : NULL;
+    char zScopes[64] = "";
+    size_t i;
+    json_t *v;
+    int bBad = pBody && (!json_is_array(pScopes) || json_array_size(pScopes) == 0);
+    json_array_foreach(pScopes, i, v) {
+      const char *z = json_string_value(v);
+      if (!z || (strcmp(z, "search") && strcmp(z, "ingest")) || strstr(zScopes, z)) bBad = 1;
+      else snprintf(zScopes + strlen(zScopes), sizeof zScopes - strlen(zScopes), "%s%s", i ? "," : "", z);
+    }
+    if (!pBody) {
+    } else if (bBad) {
+      reply_error(r, 400, "bad_field", "field \"scopes\" must be a list of \"search\" and \"ingest\", each once");
+    } else if (vgd_key_create(&s->store, zTenant, zScopes, &zKey, &zId, &zErr) == 0) {
+      reply_json(r, 201, json_pack("{s:s,s:s,s:s}", "key_id", zId, "key", zKey, "scopes", zScopes));
+    } else {
+      reply_error(r, 500, "internal", "%s", zErr);
+    }
+  } else if (!bRotate) {
+    if (vgd_key_revoke(&s->store, zTenant, zKeyId, &zErr) == 0) reply_json(r, 204, NULL);
+    else reply_error(r, 404, "not_found", "%s", zErr);
+  } else {
+    static const char *const azFields[] = {"grace_seconds", NULL};
+    json_int_t nGrace = 86400;
+    if (q->nBody) {
+      pBody = body_object(c, q, r, azFields);
+      json_t *pGrace = pBody ? json_object_get(pBody, "grace_seconds") : NULL;
+      if (pGrace) nGrace = json_is_integer(pGrace) ? json_integer_value(pGrace) : -1;
+      if (pBody && (nGrace < 0 || nGrace > 604800)) {
+        reply_error(r, 400, "bad_field", "field \"grace_seconds\" must be a whole number from 0 to 604800 (a week)");
+        json_decref(pBody);
+        pBody = NULL;
+      }
+    }
+    if (!q->nBody || pBody) {
+      int rc = vgd_key_rotate(&s->store, zTenant, zKeyId, nGrace, &zKey, &zId, &zExpires, &zErr);
+      if (rc == SQLITE_OK) {
+        char *zList = vgd_key_list(&s->store, zTenant, &zErr);
+        json_t *pKeys = zList ? json_loads(zList, 0, NULL) : NULL, *v;
+        size_t i;
+        const char *zScopes = "";
+        json_array_foreach(pKeys, i, v) if (!strcmp(json_string_value(json_object_get(v, "key_id")), zId))
+          zScopes = json_string_value(json_object_get(v, "scopes"));
+        reply_json(r, 201, json_pack("{s:s,s:s,s:s,s:s}", "key_id", zId, "key", zKey, "scopes", zScopes,
+                                     "old_key_expires_at", zExpires));
+        json_decref(pKeys);
+        free(zList);
+      } else if (rc == SQLITE_NOTFOUND) {
+        reply_error(r, 404, "not_found", "%s", zErr);
+      } else {
+        reply_error(r, 500, "internal", "%s", zErr);
+      }
+    }
+  }
+  if (zKey) sodium_memzero(zKey, strlen(zKey));
+  free(zKey);
+  free(zId);
+  free(zExpires);
+  free(zErr);
+  json_decref(pBody);
+}
+
+static void report_get(sqlite3 *db, struct MHD_Connection *c, const char *zTenant, Reply *r) {
+  static const char *const azArgs[] = {"since", "until", NULL};
+  if (!args_ok(c, azArgs, r)) return;
+  json_t *pOut = NULL;
+  char *zErr = NULL;
+  int rc = vgd_report(db, zTenant, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since"),
+                      MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "until"), &pOut, &zErr);
+  if (rc == SQLITE_OK) reply_json(r, 200, pOut);
+  else if (rc == SQLITE_RANGE) reply_error(r, 400, "bad_parameter", "%s", zErr);
+  else reply_error(r, 500, "internal", "%s", zErr);
+  free(zErr);
+}
+
+/* What a request under /v1/tenants/{t}/ does. */
+typedef enum TenantOp { OP_SEARCH, OP_QUEUE, OP_REPORT, OP_BACKUP, OP_LIST, OP_BATCH, OP_DOC } TenantOp;
+
 /* Routes under /v1/tenants/{t}/: the key is checked, and the tenant found,
 ** before its file is opened. */
 static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMethod, const char *zTenant,
-                         const char *zDoc, Req *q, Reply *r) {
-  /* zDoc is a document id, or NULL for search, or QUEUE or BACKUP */
-  int bQueue = zDoc == QUEUE, bBackup = zDoc == BACKUP;
-  int bSearch = zDoc == NULL;
+                         TenantOp op, const char *zDoc, Req *q, Reply *r) {
   VgdKey key;
   if (!authenticate(s, c, r, &key)) return;
   if (strcmp(key.zTenant, zTenant)) {
     reply_error(r, 403, "forbidden", "this key is not for tenant \"%s\"", zTenant);
     return;
   }
-  int bWrite = !bSearch && strcmp(zMethod, "GET");
-  if (bSearch ? !key.bSearch : bWrite ? !key.bIngest : !(key.bSearch || key.bIngest)) {
-    reply_error(r, 403, "forbidden", "this key lacks the \"%s\" scope", bSearch || !bWrite ? "search" : "ingest");
+  /* search needs search; a write needs ingest; a read needs either */
+  int bWrite = op == OP_BATCH || op == OP_BACKUP || (op == OP_DOC && strcmp(zMethod, "GET"));
+  int bOk = op == OP_SEARCH ? key.bSearch : bWrite ? key.bIngest : key.bSearch || key.bIngest;
+  if (!bOk) {
+    reply_error(r, 403, "forbidden", "this key lacks the \"%s\" scope", bWrite ? "ingest" : "search");
     return;
   }
-  if (zDoc && !bQueue && !bBackup && !name_ok(zDoc, VGD_DOC_ID_MAX, "._-")) {
+  if (op == OP_DOC && !name_ok(zDoc, VGD_DOC_ID_MAX, "._-")) {
     reply_error(r, 400, "bad_document_id",
                 "a document id is 1 to 128 of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit");
     return;
@@ -507,16 +860,20 @@ static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMe
   long long iSerial;
   if (!vgd_tenant_exists(&s->store, zTenant, &iSerial)) {
     reply_error(r, 404, "not_found", "no tenant \"%s\"", zTenant);
+  } else if (op == OP_BACKUP) {
+    backup_post(s, zTenant, r);
   } else {
     char *zErr = NULL;
     sqlite3 *db = NULL;
     int rc = vgd_pool_get(&s->pool, &s->store, zTenant, iSerial, &db, &zErr);
     if (rc == SQLITE_BUSY) reply_error(r, 503, "unavailable", "%s", zErr);
     else if (rc != SQLITE_OK) reply_error(r, 500, "internal", "%s", zErr);
-    else if (bQueue) queue_get(db, r);
-    else if (bBackup) backup_post(s, zTenant, r);
-    else if (bSearch) search(db, c, q, r);
-    else if (!strcmp(zMethod, "PUT")) doc_put(db, c, q, zDoc, r);
+    else if (op == OP_QUEUE) queue_get(db, r);
+    else if (op == OP_REPORT) report_get(db, c, zTenant, r);
+    else if (op == OP_SEARCH) search(db, c, q, r);
+    else if (op == OP_LIST) documents_list(db, c, r);
+    else if (op == OP_BATCH) documents_batch(s, db, c, q, r);
+    else if (!strcmp(zMethod, "PUT")) doc_put(s, db, c, q, zDoc, r);
     else if (!strcmp(zMethod, "GET")) doc_get(db, zDoc, r);
     else doc_delete(db, zDoc, r);
     vgd_pool_put(&s->pool, db);
@@ -538,10 +895,23 @@ static int method_is(const char *zMethod, const char *zAllow, Reply *r) {
   return 0;
 }
 
+/* Route templates, as the metrics and logs name them. */
+#define T "/v1/tenants/{tenant}"
+static const char R_HEALTHZ[] = "/healthz", R_READYZ[] = "/readyz", R_METRICS[] = "/metrics",
+                  R_TENANTS[] = "/v1/tenants", R_TENANT[] = T, R_DOCS[] = T "/documents",
+                  R_DOC[] = T "/documents/{id}", R_BATCH[] = T "/documents:batch", R_SEARCH[] = T "/search",
+                  R_QUEUE[] = T "/queue", R_REPORT[] = T "/report", R_BACKUP[] = T "/backup", R_KEYS[] = T "/keys",
+                  R_KEY[] = T "/keys/{key_id}", R_ROTATE[] = T "/keys/{key_id}/rotate", R_NONE[] = "(none)";
+#undef T
+
 static void route(VgdServer *s, struct MHD_Connection *c, const char *zUrl, const char *zMethod, Req *q, Reply *r) {
   char *azSeg[8];
   int nSeg = 0;
   char *zPath = strdup(zUrl);
+  if (!zPath) {
+    reply_error(r, 500, "internal", "out of memory");
+    return;
+  }
   /* Empty segments count, so "/v1//tenants" matches nothing. */
   for (char *z = zPath + (zPath[0] == '/'); nSeg < 8;) {
     azSeg[nSeg++] = z;
@@ -550,42 +920,76 @@ static void route(VgdServer *s, struct MHD_Connection *c, const char *zUrl, cons
     *zSlash = 0;
     z = zSlash + 1;
   }
-  if (nSeg == 8) {
-    reply_error(r, 404, "not_found", "no route %s", zUrl);
-  } else if (q->bTooBig) {
+  r->zRoute = R_NONE;
+  int bTenants = nSeg >= 2 && nSeg < 8 && !strcmp(azSeg[0], "v1") && !strcmp(azSeg[1], "tenants");
+  const char *zSeg3 = nSeg >= 4 ? azSeg[3] : "";
+  if (q->bTooBig) {
     reply_error(r, 413, "too_large", "the body is larger than %zu bytes", s->bodyLimit);
   } else if (nSeg == 1 && !strcmp(azSeg[0], "healthz")) {
+    r->zRoute = R_HEALTHZ;
     if (method_is(zMethod, "GET", r)) reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
   } else if (nSeg == 1 && !strcmp(azSeg[0], "readyz")) {
+    r->zRoute = R_READYZ;
     if (method_is(zMethod, "GET", r)) {
       char *zTenants = vgd_mprintf("%s/tenants", s->store.zDir);
-      if (access(zTenants, W_OK) == 0) reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
-      else reply_error(r, 503, "unavailable", "the data directory is not writable");
+      if (access(zTenants, W_OK) != 0) reply_error(r, 503, "unavailable", "the data directory is not writable");
+      else if (s->nWorkerRunning < s->nWorker)
+        reply_error(r, 503, "unavailable", "%d of %d workers are running", s->nWorkerRunning, s->nWorker);
+      else reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
       free(zTenants);
     }
-  } else if (nSeg >= 2 && !strcmp(azSeg[0], "v1") && !strcmp(azSeg[1], "tenants")) {
-    if (nSeg == 2) {
-      if (method_is(zMethod, "GET, POST", r)) {
-        if (!strcmp(zMethod, "POST")) tenants_post(s, c, q, r);
-        else tenants_get(s, c, r);
-      }
-    } else if (!vgd_tenant_id_ok(azSeg[2])) {
-      /* before any path is built or any file looked at */
-      reply_error(r, 400, "bad_tenant",
-                  "bad tenant id in the path: 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit");
-    } else if (nSeg == 3) {
-      if (method_is(zMethod, "DELETE", r)) tenant_delete(s, c, azSeg[2], r);
-    } else if (nSeg == 4 && !strcmp(azSeg[3], "search")) {
-      if (method_is(zMethod, "POST", r)) tenant_route(s, c, zMethod, azSeg[2], NULL, q, r);
-    } else if (nSeg == 4 && !strcmp(azSeg[3], "backup")) {
-      if (method_is(zMethod, "POST", r)) tenant_route(s, c, zMethod, azSeg[2], BACKUP, q, r);
-    } else if (nSeg == 4 && !strcmp(azSeg[3], "queue")) {
-      if (method_is(zMethod, "GET", r)) tenant_route(s, c, zMethod, azSeg[2], QUEUE, q, r);
-    } else if (nSeg == 5 && !strcmp(azSeg[3], "documents")) {
-      if (method_is(zMethod, "GET, PUT, DELETE", r)) tenant_route(s, c, zMethod, azSeg[2], azSeg[4], q, r);
-    } else {
-      reply_error(r, 404, "not_found", "no route %s", zUrl);
+  } else if (nSeg == 1 && !strcmp(azSeg[0], "metrics")) {
+    r->zRoute = R_METRICS;
+    if (method_is(zMethod, "GET", r)) {
+      char *zText = vgd_metrics_text(s);
+      reply_json(r, 200, NULL);
+      r->zText = zText ? strdup(zText) : NULL;
+      r->zContentType = "text/plain; version=0.0.4; charset=utf-8";
+      sqlite3_free(zText);
     }
+  } else if (bTenants && nSeg == 2) {
+    r->zRoute = R_TENANTS;
+    if (method_is(zMethod, "GET, POST", r)) {
+      if (!strcmp(zMethod, "POST")) tenants_post(s, c, q, r);
+      else tenants_get(s, c, r);
+    }
+  } else if (bTenants && !vgd_tenant_id_ok(azSeg[2])) {
+    /* before any path is built or any file looked at */
+    reply_error(r, 400, "bad_tenant",
+                "bad tenant id in the path: 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit");
+  } else if (bTenants && nSeg == 3) {
+    r->zRoute = R_TENANT;
+    if (method_is(zMethod, "DELETE", r)) tenant_delete(s, c, azSeg[2], r);
+  } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "search")) {
+    r->zRoute = R_SEARCH;
+    if (method_is(zMethod, "POST", r)) tenant_route(s, c, zMethod, azSeg[2], OP_SEARCH, NULL, q, r);
+  } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "backup")) {
+    r->zRoute = R_BACKUP;
+    if (method_is(zMethod, "POST", r)) tenant_route(s, c, zMethod, azSeg[2], OP_BACKUP, NULL, q, r);
+  } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "queue")) {
+    r->zRoute = R_QUEUE;
+    if (method_is(zMethod, "GET", r)) tenant_route(s, c, zMethod, azSeg[2], OP_QUEUE, NULL, q, r);
+  } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "report")) {
+    r->zRoute = R_REPORT;
+    if (method_is(zMethod, "GET", r)) tenant_route(s, c, zMethod, azSeg[2], OP_REPORT, NULL, q, r);
+  } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "documents")) {
+    r->zRoute = R_DOCS;
+    if (method_is(zMethod, "GET", r)) tenant_route(s, c, zMethod, azSeg[2], OP_LIST, NULL, q, r);
+  } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "documents:batch")) {
+    r->zRoute = R_BATCH;
+    if (method_is(zMethod, "POST", r)) tenant_route(s, c, zMethod, azSeg[2], OP_BATCH, NULL, q, r);
+  } else if (bTenants && nSeg == 5 && !strcmp(zSeg3, "documents")) {
+    r->zRoute = R_DOC;
+    if (method_is(zMethod, "GET, PUT, DELETE", r)) tenant_route(s, c, zMethod, azSeg[2], OP_DOC, azSeg[4], q, r);
+  } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "keys")) {
+    r->zRoute = R_KEYS;
+    if (method_is(zMethod, "GET, POST", r)) keys_route(s, c, q, zMethod, azSeg[2], NULL, 0, r);
+  } else if (bTenants && nSeg == 5 && !strcmp(zSeg3, "keys")) {
+    r->zRoute = R_KEY;
+    if (method_is(zMethod, "DELETE", r)) keys_route(s, c, q, zMethod, azSeg[2], azSeg[4], 0, r);
+  } else if (bTenants && nSeg == 6 && !strcmp(zSeg3, "keys") && !strcmp(azSeg[5], "rotate")) {
+    r->zRoute = R_ROTATE;
+    if (method_is(zMethod, "POST", r)) keys_route(s, c, q, zMethod, azSeg[2], azSeg[4], 1, r);
   } else {
     reply_error(r, 404, "not_found", "no route %s", zUrl);
   }
@@ -593,7 +997,8 @@ static void route(VgdServer *s, struct MHD_Connection *c, const char *zUrl, cons
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, Reply *r) {
-  char *zBody = r->pBody ? json_dumps(r->pBody, JSON_COMPACT) : NULL;
+  char *zBody = r->zText ? r->zText : r->pBody ? json_dumps(r->pBody, JSON_COMPACT) : NULL;
+  r->zText = NULL;
   struct MHD_Response *pResp = zBody
       ? MHD_create_response_from_buffer(strlen(zBody), zBody, MHD_RESPMEM_MUST_FREE)
       : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -601,11 +1006,26 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, Reply *r) {
     free(zBody);
     return MHD_NO;
   }
-  if (zBody) MHD_add_response_header(pResp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+  if (zBody)
+    MHD_add_response_header(pResp, MHD_HTTP_HEADER_CONTENT_TYPE, r->zContentType ? r->zContentType : "application/json");
   if (r->zAllow) MHD_add_response_header(pResp, MHD_HTTP_HEADER_ALLOW, r->zAllow);
+  if (r->status == 429) {
+    char zWait[24];
+    snprintf(zWait, sizeof zWait, "%ld", r->retryAfter > 0 ? r->retryAfter : 1);
+    MHD_add_response_header(pResp, MHD_HTTP_HEADER_RETRY_AFTER, zWait);
+  }
   enum MHD_Result ret = MHD_queue_response(c, r->status, pResp);
   MHD_destroy_response(pResp);
   return ret;
+}
+
+/* Methods as the metrics count them: a fixed few, so a client cannot grow
+** the series. */
+static const char *method_label(const char *zMethod) {
+  static const char *const az[] = {"GET", "POST", "PUT", "DELETE", "HEAD"};
+  for (size_t i = 0; i < sizeof az / sizeof az[0]; i++)
+    if (!strcmp(az[i], zMethod)) return az[i];
+  return "other";
 }
 
 static enum MHD_Result on_request(void *pCls, struct MHD_Connection *c, const char *zUrl, const char *zMethod,
@@ -616,7 +1036,9 @@ static enum MHD_Result on_request(void *pCls, struct MHD_Connection *c, const ch
   if (!q) {
     q = calloc(1, sizeof *q);
     if (!q) return MHD_NO;
+    q->t0 = now_ms();
     *ppReq = q;
+    s->nInFlight++;
     const char *zLen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (zLen && strtoull(zLen, NULL, 10) > s->bodyLimit) q->bTooBig = 1;
     return MHD_YES;
@@ -634,17 +1056,32 @@ static enum MHD_Result on_request(void *pCls, struct MHD_Connection *c, const ch
     *pnData = 0;
     return MHD_YES;
   }
-  Reply r = {500, NULL, NULL};
+  Reply r = {500, NULL, NULL, NULL, NULL, NULL, NULL, 0};
   route(s, c, zUrl, zMethod, q, &r);
+  double ms = now_ms() - q->t0;
+  const char *zMethodLabel = method_label(zMethod);
+  vgd_metrics_request(&s->metrics, r.zRoute, zMethodLabel, r.status, ms / 1e3);
+  if (s->bLogRequests) {
+    /* the route's template, never the path: ids and tenants stay out of logs */
+    json_t *pLine = json_pack("{s:s,s:s,s:i,s:f}", "method", zMethodLabel, "route", r.zRoute, "status", (int)r.status,
+                              "ms", ms);
+    if (r.status >= 400)
+      json_object_set(pLine, "code", json_object_get(json_object_get(r.pBody, "error"), "code"));
+    vgd_log_json(r.status >= 500 ? "error" : "info", "request", pLine);
+  }
   enum MHD_Result ret = send_reply(c, &r);
+  free(r.zText);
   json_decref(r.pBody);
   return ret;
 }
-
 static void on_completed(void *pCls, struct MHD_Connection *c, void **ppReq, enum MHD_RequestTerminationCode e) {
-  (void)pCls, (void)c, (void)e;
+  VgdServer *s = pCls;
+  (void)c, (void)e;
   Req *q = *ppReq;
-  if (q) free(q->aBody);
+  if (q) {
+    free(q->aBody);
+    s->nInFlight--;
+  }
   free(q);
   *ppReq = NULL;
 }
@@ -674,7 +1111,22 @@ static size_t unescape(void *pCls, struct MHD_Connection *c, char *z) {
   return (size_t)(zOut - z);
 }
 
-void *vgd_http_start(VgdServer *s, const char *zListen, char **pzErr) {
+/* A whole small file (a PEM certificate or key) as a string, or NULL. */
+static char *read_file(const char *zPath) {
+  FILE *f = fopen(zPath, "rb");
+  if (!f) return NULL;
+  char *z = NULL;
+  size_t n = 0;
+  long nSize = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+  if (nSize >= 0 && nSize < (1 << 20) && fseek(f, 0, SEEK_SET) == 0 && (z = malloc((size_t)nSize + 1)) != NULL) {
+    n = fread(z, 1, (size_t)nSize, f);
+    z[n] = 0;
+  }
+  fclose(f);
+  return z;
+}
+
+void *vgd_http_start(VgdServer *s, const char *zListen, const char *zTlsCert, const char *zTlsKey, char **pzErr) {
   const char *zColon = strrchr(zListen, ':');
   char zHost[64];
   struct sockaddr_in addr;
@@ -691,14 +1143,51 @@ void *vgd_http_start(VgdServer *s, const char *zListen, char **pzErr) {
     return NULL;
   }
   addr.sin_port = htons((uint16_t)port);
+  if (!zTlsCert != !zTlsKey) {
+    *pzErr = vgd_mprintf("TLS needs both [server] tls_cert and tls_key (PEM files)");
+    return NULL;
+  }
+  char *zCert = NULL, *zKey = NULL;
+  if (zTlsCert) {
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      *pzErr = vgd_mprintf("this libmicrohttpd has no TLS: remove tls_cert and tls_key, or use Debian's libmicrohttpd12");
+      return NULL;
+    }
+    zCert = read_file(zTlsCert);
+    zKey = zCert ? read_file(zTlsKey) : NULL;
+    if (!zCert || !zKey) {
+      *pzErr = vgd_mprintf("cannot read %s: %s", zCert ? zTlsKey : zTlsCert, strerror(errno));
+      free(zCert);
+      return NULL;
+    }
+  }
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+                   (zCert ? MHD_USE_TLS : 0);
+  /* The certificate options come last, so without TLS they end the list. */
   struct MHD_Daemon *d = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-      on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, s->maxConnections, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
-  if (!d) *pzErr = vgd_mprintf("cannot listen on %s (in use, or not an address of this machine)", zListen);
+      flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+      MHD_OPTION_CONNECTION_LIMIT, s->maxConnections, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+      zCert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, zCert, MHD_OPTION_HTTPS_MEM_KEY, zKey, MHD_OPTION_END);
+  if (!d)
+    *pzErr = zCert ? vgd_mprintf("cannot listen on %s with TLS (in use, not an address of this machine, or the "
+                                 "certificate and key do not load or match)", zListen)
+                   : vgd_mprintf("cannot listen on %s (in use, or not an address of this machine)", zListen);
+  /* libmicrohttpd keeps its own copies */
+  if (zKey) sodium_memzero(zKey, strlen(zKey));
+  free(zCert);
+  free(zKey);
   return d;
 }
 
-void vgd_http_stop(void *pDaemon) {
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+void vgd_http_stop(VgdServer *s, void *pDaemon) {
+  /* No new connection is accepted; the ones in flight finish. */
+  MHD_quiesce_daemon(pDaemon);
+  for (int ms = 0; s->nInFlight > 0 && ms < 30000; ms += 10) sleep_ms(10);
   MHD_stop_daemon(pDaemon);
 }

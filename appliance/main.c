@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,6 +43,7 @@ static const char *kUsage =
     "  vecguardd key rotate KEY_ID --data-dir DIR [--grace SECONDS]   (the old key lives SECONDS more, default 86400)\n"
     "  vecguardd backup --data-dir DIR --tenant T --to FILE\n"
     "  vecguardd restore --data-dir DIR --tenant T --from FILE   (no server may run on DIR)\n"
+    "  vecguardd check --data-dir DIR [--tenant T]   (integrity_check and vg_hnsw_check of every tenant; safe while serving)\n"
     "  vecguardd COMMAND --help\n"
     "The admin key is written to DIR/admin.key on first use of DIR (docs/appliance.md).\n";
 
@@ -264,8 +266,33 @@ static void notify_systemd(const char *zState) {
   if (fd < 0) return;
   if (sendto(fd, zState, strlen(zState), 0, (struct sockaddr *)&addr,
              (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
-    fprintf(stderr, "vecguardd: cannot notify systemd at %s: %s\n", zSock, strerror(errno));
+    vgd_log("warn", "systemd", "cannot notify systemd at %s: %s", zSock, strerror(errno));
   close(fd);
+}
+
+/* SIGHUP: the config file and environment again.  Limits, body size,
+** logging and the workers' idle time change at once; keys are read from
+** keys.db on every request anyway.  The rest needs a restart. */
+static void reload(VgdServer *s, Settings *st) {
+  Settings fresh;
+  settings_defaults(&fresh);
+  if (st->zConfig) set_string(&fresh.zConfig, st->zConfig);
+  if (settings_load(&fresh) != 0) {
+    vgd_log("error", "reload", "the settings did not load: keeping the running ones");
+  } else {
+    vgd_limits_set(&s->limits, (double)fresh.ratePerSecond, (double)fresh.rateBurst);
+    s->bodyLimit = (size_t)fresh.bodyLimit;
+    s->bLogRequests = (int)fresh.logRequests;
+    s->idleMs = (int)fresh.idleMs;
+    st->ratePerSecond = fresh.ratePerSecond;
+    st->rateBurst = fresh.rateBurst;
+    vgd_log_json("info", "reload",
+                 json_pack("{s:I,s:I,s:I,s:b,s:s}", "requests_per_second", (json_int_t)fresh.ratePerSecond, "burst",
+                           (json_int_t)fresh.rateBurst, "max_body_bytes", (json_int_t)fresh.bodyLimit, "log_requests",
+                           (int)fresh.logRequests, "note",
+                           "listen, workers, max_open_files, max_connections and tls change at restart"));
+  }
+  settings_free(&fresh);
 }
 
 static int serve(Settings *st) {
@@ -274,14 +301,14 @@ static int serve(Settings *st) {
   memset(&s, 0, sizeof s);
   char *zErr = NULL;
   if (vgd_store_open(&s.store, st->zDataDir, &zErr)) {
-    fprintf(stderr, "vecguardd: %s\n", zErr);
+    vgd_log("error", "start", "%s", zErr);
     free(zErr);
     vgd_store_close(&s.store);
     return 1;
   }
   int fdLock = lock_dir(st->zDataDir, 0);
   if (fdLock < 0) {
-    fprintf(stderr, "vecguardd: %s is served by another vecguardd already\n", st->zDataDir);
+    vgd_log("error", "start", "%s is served by another vecguardd already", st->zDataDir);
     vgd_store_close(&s.store);
     return 1;
   }
@@ -300,12 +327,12 @@ static int serve(Settings *st) {
     setrlimit(RLIMIT_NOFILE, &lim);
   }
   if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < (rlim_t)st->maxOpenFiles) {
-    fprintf(stderr, "vecguardd: max_open_files is %lld but the process may open only %llu files: lower it, or raise "
-                    "LimitNOFILE= in the unit\n", st->maxOpenFiles, (unsigned long long)lim.rlim_cur);
+    vgd_log("error", "start", "max_open_files is %lld but the process may open only %llu files: lower it, or raise "
+                    "LimitNOFILE= in the unit", st->maxOpenFiles, (unsigned long long)lim.rlim_cur);
     nBudget = 0;
   } else if (nBudget < 4) {
-    fprintf(stderr, "vecguardd: max_open_files %lld leaves too few for tenants after %lld connections: send at "
-                    "least %lld\n", st->maxOpenFiles, st->maxConnections, st->maxConnections + 32 + 12);
+    vgd_log("error", "start", "max_open_files %lld leaves too few for tenants after %lld connections: send at "
+                    "least %lld", st->maxOpenFiles, st->maxConnections, st->maxConnections + 32 + 12);
     nBudget = 0;
   }
   if (nBudget == 0 || vgd_pool_init(&s.pool, (int)nBudget)) {
@@ -318,32 +345,44 @@ static int serve(Settings *st) {
   s.idleMs = (int)st->idleMs;
   s.maxConnections = (unsigned)st->maxConnections;
   s.bodyLimit = (size_t)st->bodyLimit;
+  s.bLogRequests = (int)st->logRequests;
+  vgd_metrics_init(&s.metrics);
+  vgd_limits_init(&s.limits, (double)st->ratePerSecond, (double)st->rateBurst);
   /* Every thread inherits the mask; the main thread alone takes the signals. */
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
   int rc = 1;
   void *pHttp = NULL;
   if (vgd_workers_start(&s)) {
-    fprintf(stderr, "vecguardd: cannot start the workers\n");
-  } else if (!(pHttp = vgd_http_start(&s, st->zListen, &zErr))) {
-    fprintf(stderr, "vecguardd: %s\n", zErr);
+    vgd_log("error", "start", "cannot start the workers");
+  } else if (!(pHttp = vgd_http_start(&s, st->zListen, st->zTlsCert, st->zTlsKey, &zErr))) {
+    vgd_log("error", "start", "%s", zErr);
   } else {
-    fprintf(stderr, "vecguardd: serving %s on %s with %d worker(s)\n", st->zDataDir, st->zListen, s.nWorker);
+    vgd_log_json("info", "start",
+                 json_pack("{s:s,s:s,s:i,s:i,s:b}", "data_dir", st->zDataDir, "listen", st->zListen, "workers",
+                           s.nWorker, "max_open_tenant_connections", s.pool.nMax, "tls", st->zTlsCert != NULL));
     notify_systemd("READY=1");
     int sig = 0;
-    sigwait(&set, &sig);
-    fprintf(stderr, "vecguardd: signal %d: stopping\n", sig);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+      notify_systemd("RELOADING=1");
+      reload(&s, st);
+      notify_systemd("READY=1");
+    }
+    vgd_log_json("info", "stop", json_pack("{s:i}", "signal", sig));
     notify_systemd("STOPPING=1");
     rc = 0;
   }
-  if (pHttp) vgd_http_stop(pHttp);
+  if (pHttp) vgd_http_stop(&s, pHttp);
   s.bStop = 1;
   vgd_workers_stop(&s);
   vgd_pool_close(&s.pool);
+  vgd_metrics_free(&s.metrics);
+  vgd_limits_free(&s.limits);
   pthread_rwlock_destroy(&s.tenantLock);
   vgd_store_close(&s.store);
   close(fdLock);
@@ -461,6 +500,84 @@ static int backup_command(const char *zCmd, Settings *st) {
   return rc;
 }
 
+/* check: each tenant's file through PRAGMA integrity_check and its
+** documents table through vg_hnsw_check, read only, so a server may run.
+** One JSON line per tenant; exit 1 if any is not ok. */
+static int check_command(Settings *st) {
+  VgdStore store;
+  char *zErr = NULL;
+  if (vgd_store_open(&store, st->zDataDir, &zErr)) {
+    fprintf(stderr, "vecguardd: %s\n", zErr);
+    free(zErr);
+    vgd_store_close(&store);
+    return 1;
+  }
+  if (st->zTenant && !vgd_tenant_exists(&store, st->zTenant, NULL)) {
+    fprintf(stderr, "vecguardd: no tenant \"%s\"\n", st->zTenant);
+    vgd_store_close(&store);
+    return 1;
+  }
+  char *zList = st->zTenant ? NULL : vgd_tenant_list(&store, &zErr);
+  json_t *pList = st->zTenant ? json_pack("[s]", st->zTenant) : zList ? json_loads(zList, 0, NULL) : NULL;
+  int rc = pList ? 0 : 1;
+  if (!pList) fprintf(stderr, "vecguardd: %s\n", zErr ? zErr : "cannot list the tenants");
+  size_t i;
+  json_t *v;
+  json_array_foreach(pList, i, v) {
+    const char *zTenant = json_string_value(v);
+    sqlite3 *db = vgd_tenant_open(&store, zTenant, &zErr);
+    json_t *pOut = json_pack("{s:s}", "tenant", zTenant);
+    int bOk = db != NULL;
+    for (int j = 0; db && j < 2; j++) {
+      static const char *azSql[] = {"PRAGMA integrity_check", "SELECT vg_hnsw_check('documents')"};
+      sqlite3_stmt *pStmt = NULL;
+      json_t *pResult = NULL;
+      if (sqlite3_prepare_v2(db, azSql[j], -1, &pStmt, NULL) == SQLITE_OK) {
+        /* integrity_check: "ok", or one row per problem (up to 100) */
+        pResult = j == 0 ? json_array() : NULL;
+        while (sqlite3_step(pStmt) == SQLITE_ROW) {
+          const char *z = (const char *)sqlite3_column_text(pStmt, 0);
+          if (j == 0) json_array_append_new(pResult, json_string(z ? z : ""));
+          else pResult = z ? json_loads(z, 0, NULL) : NULL;
+        }
+      }
+      int bErr = sqlite3_finalize(pStmt) != SQLITE_OK || !pResult;
+      if (bErr) {
+        json_decref(pResult);
+        pResult = json_pack("{s:s}", "error", sqlite3_errmsg(db));
+        bOk = 0;
+      } else if (j == 0) {
+        int bClean = json_array_size(pResult) == 1 && !strcmp(json_string_value(json_array_get(pResult, 0)), "ok");
+        bOk = bOk && bClean;
+        if (bClean) {
+          json_decref(pResult);
+          pResult = json_string("ok");
+        }
+      } else {
+        bOk = bOk && json_is_true(json_object_get(pResult, "ok"));
+      }
+      json_object_set_new(pOut, j == 0 ? "integrity_check" : "hnsw_check", pResult);
+    }
+    if (!db) {
+      json_object_set_new(pOut, "error", json_string(zErr ? zErr : "cannot open"));
+      free(zErr);
+      zErr = NULL;
+    }
+    json_object_set_new(pOut, "ok", json_boolean(bOk));
+    char *zLine = json_dumps(pOut, JSON_COMPACT);
+    printf("%s\n", zLine);
+    free(zLine);
+    json_decref(pOut);
+    sqlite3_close(db);
+    if (!bOk) rc = 1;
+  }
+  json_decref(pList);
+  free(zList);
+  free(zErr);
+  vgd_store_close(&store);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   umask(077); /* tenant files, keys.db and their -wal are the owner's alone */
   if (argc < 2) return usage_error("no command");
@@ -470,20 +587,21 @@ int main(int argc, char **argv) {
     return 0;
   }
   int bBackup = !strcmp(zCmd, "backup") || !strcmp(zCmd, "restore");
-  if (strcmp(zCmd, "serve") && strcmp(zCmd, "tenant") && strcmp(zCmd, "key") && !bBackup)
-    return usage_error("unknown command \"%s\" (commands: serve, tenant, key, backup, restore)", zCmd);
+  int bCheck = !strcmp(zCmd, "check");
+  if (strcmp(zCmd, "serve") && strcmp(zCmd, "tenant") && strcmp(zCmd, "key") && !bBackup && !bCheck)
+    return usage_error("unknown command \"%s\" (commands: serve, tenant, key, backup, restore, check)", zCmd);
   Settings st;
   settings_defaults(&st);
   const char *azArg[2];
   int nArg = 0, bHelp = 0;
-  int nMax = strcmp(zCmd, "serve") && !bBackup ? 2 : 0;
+  int nMax = strcmp(zCmd, "serve") && !bBackup && !bCheck ? 2 : 0;
   int rc = parse_options(argc - 2, argv + 2, &st, azArg, nMax, &nArg, &bHelp);
   if (rc == 0 && bHelp) {
     fputs(kUsage, stdout);
   } else if (rc == 0 && !st.zDataDir) {
     rc = usage_error("%s needs --data-dir DIR (or data_dir in --config)", zCmd);
   } else if (rc == 0) {
-    rc = bBackup ? backup_command(zCmd, &st) : strcmp(zCmd, "serve") ? admin_command(zCmd, azArg, nArg, &st) : serve(&st);
+    rc = bCheck ? check_command(&st) : bBackup ? backup_command(zCmd, &st) : strcmp(zCmd, "serve") ? admin_command(zCmd, azArg, nArg, &st) : serve(&st);
   }
   settings_free(&st);
   return rc;

@@ -16,6 +16,8 @@
 #define VGD_DOC_ID_MAX 128          /* [A-Za-z0-9][A-Za-z0-9._-]{0,127} */
 #define VGD_TYPE_MAX 64             /* [A-Za-z0-9_-]{1,64} */
 #define VGD_BODY_LIMIT (1024 * 1024) /* a request body's largest size */
+#define VGD_BATCH_MAX 1000          /* lines of a documents:batch */
+#define VGD_LIST_MAX 1000           /* documents of a page */
 #define VGD_BUSY_MS 5000            /* busy_timeout of every connection */
 #define VGD_SECRET_BYTES 32
 #define VGD_HASH_BYTES 32
@@ -122,6 +124,89 @@ void vgd_pool_put(VgdPool *p, sqlite3 *db);
 void vgd_pool_forget(VgdPool *p, const char *zTenant);
 void vgd_pool_stats(VgdPool *p, int *pnOpen, int *pnTenants, long long *pnOpened, long long *pnEvicted);
 
+/* ---- the governance report (report.c) ----------------------------------- */
+
+/* The report over [zSince, zUntil] (ISO 8601; NULL: the last 30 days to
+** now) into *ppOut.  SQLITE_RANGE when a time is bad (*pzErr names it). */
+struct json_t;
+int vgd_report(sqlite3 *db, const char *zTenant, const char *zSince, const char *zUntil, struct json_t **ppOut,
+               char **pzErr);
+
+/* ---- metrics, limits and logs (metrics.c) ------------------------------- */
+
+#define VGD_N_BUCKET 13
+#define VGD_PII_TYPES_MAX 256
+
+typedef struct VgdHistogram VgdHistogram;
+struct VgdHistogram {
+  unsigned long long aCount[VGD_N_BUCKET]; /* cumulative, as Prometheus wants */
+  unsigned long long nCount;
+  double sum;
+};
+
+/* zRoute and zMethod are static strings, compared by address. */
+typedef struct VgdRequestSeries VgdRequestSeries;
+struct VgdRequestSeries {
+  const char *zRoute, *zMethod;
+  unsigned status;
+  VgdHistogram latency;
+};
+
+typedef struct VgdPiiCount VgdPiiCount;
+struct VgdPiiCount {
+  char zType[68];
+  long long n;
+};
+
+/* Pending items of one tenant by priority (high, medium, low). */
+typedef struct VgdTenantDepth VgdTenantDepth;
+struct VgdTenantDepth {
+  char zTenant[VGD_TENANT_MAX + 1];
+  long long anPending[3];
+};
+
+typedef struct VgdMetrics VgdMetrics;
+struct VgdMetrics {
+  pthread_mutex_t mu;
+  int nRequest, nPii, nDepth;
+  VgdRequestSeries *aRequest;
+  VgdPiiCount *aPii;
+  VgdTenantDepth *aDepth;
+  VgdHistogram embed;
+  unsigned long long nEmbedded, nRateLimited;
+};
+
+void vgd_metrics_init(VgdMetrics *m);
+void vgd_metrics_free(VgdMetrics *m);
+void vgd_metrics_request(VgdMetrics *m, const char *zRoute, const char *zMethod, unsigned status, double seconds);
+void vgd_metrics_embed(VgdMetrics *m, int nItems, double seconds);
+void vgd_metrics_pii(VgdMetrics *m, const char *zFindings);
+void vgd_metrics_queue_depth(VgdMetrics *m, const char *zTenant, const long long *anPending);
+void vgd_metrics_forget_tenant(VgdMetrics *m, const char *zTenant);
+
+/* A token bucket per API key: rate tokens a second, up to burst. */
+typedef struct VgdBucket VgdBucket;
+struct VgdBucket {
+  char zKeyId[17];
+  double tokens, at;
+};
+typedef struct VgdLimits VgdLimits;
+struct VgdLimits {
+  pthread_mutex_t mu;
+  double rate, burst; /* rate 0: no limit */
+  int n;
+  VgdBucket *a;
+};
+void vgd_limits_init(VgdLimits *p, double rate, double burst);
+void vgd_limits_set(VgdLimits *p, double rate, double burst);
+void vgd_limits_free(VgdLimits *p);
+/* Take a token for zKeyId: 0, or the seconds until one is there (429). */
+double vgd_limits_take(VgdLimits *p, const char *zKeyId);
+
+/* One JSON line on stderr {"ts", "level", "event", ...pFields} (stolen). */
+void vgd_log_json(const char *zLevel, const char *zEvent, struct json_t *pFields);
+void vgd_log(const char *zLevel, const char *zEvent, const char *zFmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* ---- the server (http.c, workers.c) ------------------------------------- */
 
 typedef struct VgdServer VgdServer;
@@ -138,21 +223,30 @@ struct VgdServer {
   VgdStore store;
   pthread_rwlock_t tenantLock; /* readers use tenant files; a deletion writes */
   VgdPool pool;                /* used under the read side of tenantLock */
+  VgdMetrics metrics;
+  VgdLimits limits;
+  _Atomic int bLogRequests;
+  _Atomic int nWorkerRunning;  /* for /readyz */
+  _Atomic int nInFlight;       /* requests between their first byte and their end */
   _Atomic int bStop;
   int nWorker;
   VgdWorker *aWorker;
-  int idleMs;
-  size_t bodyLimit;
+  _Atomic int idleMs;
+  _Atomic size_t bodyLimit;
   unsigned maxConnections;
 };
 
 int vgd_workers_start(VgdServer *p);
 void vgd_workers_stop(VgdServer *p);
+/* GET /metrics's body (sqlite3_malloc'd). */
+char *vgd_metrics_text(VgdServer *p);
 
-/* Start the HTTP daemon on zListen ("127.0.0.1:PORT"); NULL and *pzErr
-** on failure.  The return value is a struct MHD_Daemon *. */
-void *vgd_http_start(VgdServer *p, const char *zListen, char **pzErr);
-void vgd_http_stop(void *pDaemon);
+/* Start the HTTP daemon on zListen ("127.0.0.1:PORT"), with TLS when
+** zTlsCert and zTlsKey (PEM files) are given; NULL and *pzErr on failure.
+** The return value is a struct MHD_Daemon *. */
+void *vgd_http_start(VgdServer *p, const char *zListen, const char *zTlsCert, const char *zTlsKey, char **pzErr);
+/* Stop accepting, let requests in flight finish (up to 30 s), stop. */
+void vgd_http_stop(VgdServer *p, void *pDaemon);
 
 /* ---- helpers (main.c) --------------------------------------------------- */
 

@@ -12,6 +12,8 @@
 #include <time.h>
 
 
+static double now_seconds(void);
+
 /* One batch for zTenant: the number of items claimed. */
 static int run_batch(VgdWorker *w, const char *zTenant) {
   VgdServer *s = w->pServer;
@@ -22,24 +24,45 @@ static int run_batch(VgdWorker *w, const char *zTenant) {
   char *zErr = NULL;
   if (vgd_tenant_exists(&s->store, zTenant, &iSerial) &&
       vgd_pool_get(&s->pool, &s->store, zTenant, iSerial, &db, &zErr) != SQLITE_OK) {
-    fprintf(stderr, "vecguardd: worker %d: %s\n", w->iWorker, zErr);
+    vgd_log("error", "worker", "worker %d: %s", w->iWorker, zErr);
     free(zErr);
   }
   sqlite3_stmt *pStmt = NULL;
+  double t0 = now_seconds();
   if (db && sqlite3_prepare_v2(db, "SELECT vg_queue_run(64)", -1, &pStmt, NULL) == SQLITE_OK) {
     if (sqlite3_step(pStmt) == SQLITE_ROW) {
       json_t *pSummary = json_loads((const char *)sqlite3_column_text(pStmt, 0), 0, NULL);
       nClaimed = (int)json_integer_value(json_object_get(pSummary, "claimed"));
       json_decref(pSummary);
+      if (nClaimed) vgd_metrics_embed(&s->metrics, nClaimed, now_seconds() - t0);
     } else {
       /* "nothing to do" for a model not loaded, or a busy file: try later */
-      fprintf(stderr, "vecguardd: worker %d: tenant %s: %s\n", w->iWorker, zTenant, sqlite3_errmsg(db));
+      vgd_log("warn", "worker", "worker %d: tenant %s: %s", w->iWorker, zTenant, sqlite3_errmsg(db));
     }
+  }
+  sqlite3_finalize(pStmt);
+  /* what is left, by priority, for vecguardd_queue_pending */
+  pStmt = NULL;
+  if (db && sqlite3_prepare_v2(db,
+                               "SELECT coalesce(sum(priority = 'high'), 0), coalesce(sum(priority = 'medium'), 0),"
+                               " coalesce(sum(priority = 'low'), 0) FROM vg_queue"
+                               " WHERE status IN ('pending', 'failed', 'processing')",
+                               -1, &pStmt, NULL) == SQLITE_OK &&
+      sqlite3_step(pStmt) == SQLITE_ROW) {
+    long long an[3];
+    for (int i = 0; i < 3; i++) an[i] = sqlite3_column_int64(pStmt, i);
+    vgd_metrics_queue_depth(&s->metrics, zTenant, an);
   }
   sqlite3_finalize(pStmt);
   vgd_pool_put(&s->pool, db);
   pthread_rwlock_unlock(&s->tenantLock);
   return nClaimed;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void sleep_ms(int ms) {
@@ -50,6 +73,7 @@ static void sleep_ms(int ms) {
 static void *worker_main(void *pArg) {
   VgdWorker *w = pArg;
   VgdServer *s = w->pServer;
+  s->nWorkerRunning++;
   while (!s->bStop) {
     char *zErr = NULL;
     char *zList = vgd_tenant_list(&s->store, &zErr);
@@ -67,6 +91,7 @@ static void *worker_main(void *pArg) {
     json_decref(pList);
     for (int slept = 0; nClaimed == 0 && slept < s->idleMs && !s->bStop; slept += 20) sleep_ms(20);
   }
+  s->nWorkerRunning--;
   return NULL;
 }
 
