@@ -127,19 +127,18 @@ int vgd_report(sqlite3 *db, const char *zTenant, const char *zSince, const char 
     rc = each_row(db, "SELECT vg_queue_stats()", NULL, NULL, queue_row, json_object_get(pOut, "queue"));
   if (rc == SQLITE_OK)
     rc = each_row(db,
-                  "SELECT (SELECT page_count * page_size FROM pragma_page_count, pragma_page_size),"
-                  " (SELECT count(DISTINCT content_id) FROM documents), (SELECT count(*) FROM documents)",
+                  "SELECT 0, (SELECT count(DISTINCT content_id) FROM documents), (SELECT count(*) FROM documents)",
                   NULL, NULL, storage_row, json_object_get(pOut, "storage"));
   if (rc == SQLITE_OK) {
-    /* the -wal file holds pages not yet in the main file */
+    /* bytes on disk: the file and its -wal, which holds pages not yet
+    ** copied back (erased documents' pages are zeroed, not freed) */
     const char *zDb = sqlite3_db_filename(db, "main");
     char *zWal = zDb ? vgd_mprintf("%s-wal", zDb) : NULL;
     struct stat st;
-    if (zWal && stat(zWal, &st) == 0) {
-      json_t *pStorage = json_object_get(pOut, "storage");
-      json_object_set_new(pStorage, "bytes",
-                          json_integer(json_integer_value(json_object_get(pStorage, "bytes")) + st.st_size));
-    }
+    long long nBytes = 0;
+    if (zDb && stat(zDb, &st) == 0) nBytes += st.st_size;
+    if (zWal && stat(zWal, &st) == 0) nBytes += st.st_size;
+    json_object_set_new(json_object_get(pOut, "storage"), "bytes", json_integer(nBytes));
     free(zWal);
     *ppOut = pOut;
   } else {
