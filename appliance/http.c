@@ -336,7 +336,8 @@ static void count_findings(VgdServer *s, json_t *pFindings) {
   json_array_foreach(pFindings, i, v) vgd_metrics_pii(&s->metrics, json_string_value(v));
 }
 
-static void doc_put(VgdServer *s, sqlite3 *db, struct MHD_Connection *c, Req *q, const char *zId, Reply *r) {
+static void doc_put(VgdServer *s, sqlite3 *db, struct MHD_Connection *c, Req *q, const char *zTenant, const char *zId,
+                    Reply *r) {
   json_t *pBody = body_object(c, q, r, azDocFields + 1);
   if (!pBody) return;
   json_t *pFindings = json_array();
@@ -346,7 +347,10 @@ static void doc_put(VgdServer *s, sqlite3 *db, struct MHD_Connection *c, Req *q,
   if (rc == SQLITE_OK && (rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
     reply_sql_error(r, db, sqlite3_extended_errcode(db));
   if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-  if (rc == SQLITE_OK) count_findings(s, pFindings);
+  if (rc == SQLITE_OK) {
+    count_findings(s, pFindings);
+    vgd_work_notify(s, zTenant);
+  }
   json_decref(pFindings);
   json_decref(pBody);
 }
@@ -354,7 +358,8 @@ static void doc_put(VgdServer *s, sqlite3 *db, struct MHD_Connection *c, Req *q,
 /* POST documents:batch: NDJSON in, one result line per line out.  One
 ** transaction, a savepoint per line, so a bad line changes nothing and the
 ** good ones commit together. */
-static void documents_batch(VgdServer *s, sqlite3 *db, struct MHD_Connection *c, Req *q, Reply *r) {
+static void documents_batch(VgdServer *s, sqlite3 *db, struct MHD_Connection *c, Req *q, const char *zTenant,
+                            Reply *r) {
   if (!content_type_is(c, "application/x-ndjson")) {
     reply_error(r, 415, "unsupported_media_type",
                 "send one JSON document per line with Content-Type: application/x-ndjson");
@@ -425,6 +430,7 @@ static void documents_batch(VgdServer *s, sqlite3 *db, struct MHD_Connection *c,
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
   } else {
     count_findings(s, pFindings);
+    vgd_work_notify(s, zTenant);
   }
   sqlite3_str *pText = sqlite3_str_new(NULL);
   size_t i;
@@ -872,8 +878,8 @@ static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMe
     else if (op == OP_REPORT) report_get(db, c, zTenant, r);
     else if (op == OP_SEARCH) search(db, c, q, r);
     else if (op == OP_LIST) documents_list(db, c, r);
-    else if (op == OP_BATCH) documents_batch(s, db, c, q, r);
-    else if (!strcmp(zMethod, "PUT")) doc_put(s, db, c, q, zDoc, r);
+    else if (op == OP_BATCH) documents_batch(s, db, c, q, zTenant, r);
+    else if (!strcmp(zMethod, "PUT")) doc_put(s, db, c, q, zTenant, zDoc, r);
     else if (!strcmp(zMethod, "GET")) doc_get(db, zDoc, r);
     else doc_delete(db, zDoc, r);
     vgd_pool_put(&s->pool, db);

@@ -124,8 +124,8 @@ static void settings_defaults(Settings *p) {
   p->bodyLimit = VGD_BODY_LIMIT;
   p->maxOpenFiles = 1024;
   p->maxConnections = 256;
-  p->ratePerSecond = 100;
-  p->rateBurst = 200;
+  p->ratePerSecond = 1000;
+  p->rateBurst = 2000;
   p->logRequests = 1;
   p->graceSeconds = 86400;
 }

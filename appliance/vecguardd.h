@@ -216,7 +216,22 @@ struct VgdWorker {
   VgdServer *pServer;
   int iWorker;
   pthread_t thread;
-  int iNext; /* round-robin position */
+};
+
+/* The tenants the workers should visit (workers.c). */
+#define VGD_SWEEP_SECONDS 60
+typedef struct VgdWork VgdWork;
+struct VgdWork {
+  pthread_mutex_t mu;
+  pthread_cond_t cond; /* a write made a tenant due */
+  int n, iNext;        /* iNext: round-robin position */
+  struct VgdDue {
+    char zTenant[VGD_TENANT_MAX + 1];
+    double dueAt;  /* CLOCK_MONOTONIC seconds */
+    int bRunning;  /* a worker runs its batch */
+    int bNotified; /* written since its batch began */
+  } *a;
+  double nextSweep;
 };
 
 struct VgdServer {
@@ -225,6 +240,7 @@ struct VgdServer {
   VgdPool pool;                /* used under the read side of tenantLock */
   VgdMetrics metrics;
   VgdLimits limits;
+  VgdWork work;
   _Atomic int bLogRequests;
   _Atomic int nWorkerRunning;  /* for /readyz */
   _Atomic int nInFlight;       /* requests between their first byte and their end */
@@ -238,6 +254,8 @@ struct VgdServer {
 
 int vgd_workers_start(VgdServer *p);
 void vgd_workers_stop(VgdServer *p);
+/* zTenant has new work: a worker visits it soon. */
+void vgd_work_notify(VgdServer *p, const char *zTenant);
 /* GET /metrics's body (sqlite3_malloc'd). */
 char *vgd_metrics_text(VgdServer *p);
 

@@ -1,7 +1,12 @@
 /*
-** workers.c — N threads embed every tenant's queue: one vg_queue_run batch
+** workers.c — N threads embed the tenants' queues: one vg_queue_run batch
 ** per tenant in turn, so a tenant with a long queue does not starve others.
-** Workers take their connections from the pool, as requests do.
+** Only tenants with work are visited: a write marks its tenant due, a batch
+** that leaves items keeps it due (at once, or in a second for items that
+** wait on a lease or a backoff), and every minute all tenants are looked
+** at, for work written by another process.  So a thousand idle tenants
+** cost nothing, and their connections do not crowd the pool.  Workers
+** take their connections from the pool, as requests do.
 */
 #include "vecguardd.h"
 
@@ -14,10 +19,12 @@
 
 static double now_seconds(void);
 
-/* One batch for zTenant: the number of items claimed. */
-static int run_batch(VgdWorker *w, const char *zTenant) {
+/* One batch for zTenant: the number of items claimed; *pnLeft the items
+** left to do (-1 when the tenant is gone or unreadable). */
+static int run_batch(VgdWorker *w, const char *zTenant, long long *pnLeft) {
   VgdServer *s = w->pServer;
   int nClaimed = 0;
+  *pnLeft = -1;
   pthread_rwlock_rdlock(&s->tenantLock);
   long long iSerial;
   sqlite3 *db = NULL;
@@ -52,6 +59,7 @@ static int run_batch(VgdWorker *w, const char *zTenant) {
     long long an[3];
     for (int i = 0; i < 3; i++) an[i] = sqlite3_column_int64(pStmt, i);
     vgd_metrics_queue_depth(&s->metrics, zTenant, an);
+    *pnLeft = an[0] + an[1] + an[2];
   }
   sqlite3_finalize(pStmt);
   vgd_pool_put(&s->pool, db);
@@ -65,37 +73,126 @@ static double now_seconds(void) {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
+/* ---- the due tenants ------------------------------------------------------ */
+
+/* Mark zTenant due now, under mu. */
+static void due_now(VgdWork *p, const char *zTenant, double now) {
+  int i;
+  for (i = 0; i < p->n && strcmp(p->a[i].zTenant, zTenant); i++) {
+  }
+  if (i == p->n) {
+    struct VgdDue *a = realloc(p->a, (p->n + 1) * sizeof *a);
+    if (!a) return; /* the next sweep finds it */
+    p->a = a;
+    memset(&a[i], 0, sizeof a[i]);
+    snprintf(a[i].zTenant, sizeof a[i].zTenant, "%s", zTenant);
+    p->n++;
+  }
+  p->a[i].dueAt = now;
+  p->a[i].bNotified = 1;
+}
+
+void vgd_work_notify(VgdServer *s, const char *zTenant) {
+  pthread_mutex_lock(&s->work.mu);
+  due_now(&s->work, zTenant, now_seconds());
+  pthread_mutex_unlock(&s->work.mu);
+  pthread_cond_signal(&s->work.cond);
+}
+
+/* Every tenant due, from keys.db. */
+static void sweep(VgdServer *s) {
+  char *zErr = NULL;
+  char *zList = vgd_tenant_list(&s->store, &zErr);
+  json_t *pList = zList ? json_loads(zList, 0, NULL) : NULL;
+  size_t i;
+  json_t *v;
+  double now = now_seconds();
+  pthread_mutex_lock(&s->work.mu);
+  json_array_foreach(pList, i, v) due_now(&s->work, json_string_value(v), now);
+  s->work.nextSweep = now + VGD_SWEEP_SECONDS;
+  pthread_mutex_unlock(&s->work.mu);
+  if (!pList) vgd_log("error", "worker", "cannot list the tenants: %s", zErr ? zErr : "out of memory");
+  json_decref(pList);
+  free(zList);
+  free(zErr);
+}
+
+/* The next due tenant not being run, after the last one taken (round
+** robin), into zTenant; 0 if none is due. */
+static int take_due(VgdServer *s, char *zTenant) {
+  VgdWork *p = &s->work;
+  double now = now_seconds();
+  int iFound = -1;
+  for (int j = 0; j < p->n && iFound < 0; j++) {
+    int i = (p->iNext + j) % p->n;
+    if (!p->a[i].bRunning && p->a[i].dueAt <= now) iFound = i;
+  }
+  if (iFound < 0) return 0;
+  p->iNext = iFound + 1;
+  p->a[iFound].bRunning = 1;
+  p->a[iFound].bNotified = 0;
+  strcpy(zTenant, p->a[iFound].zTenant);
+  return 1;
+}
+
+/* After a batch: due again at once when it claimed items, in a second when
+** items wait on leases or backoff, and dropped when nothing is left (unless
+** a write came meanwhile). */
+static void settle(VgdServer *s, const char *zTenant, int nClaimed, long long nLeft) {
+  VgdWork *p = &s->work;
+  double now = now_seconds();
+  for (int i = 0; i < p->n; i++) {
+    if (strcmp(p->a[i].zTenant, zTenant)) continue;
+    p->a[i].bRunning = 0;
+    if (p->a[i].bNotified) p->a[i].dueAt = now;
+    else if (nClaimed > 0) p->a[i].dueAt = now;
+    else if (nLeft > 0) p->a[i].dueAt = now + 1.0;
+    else {
+      /* kept in order, so the round robin goes on where it was */
+      memmove(&p->a[i], &p->a[i + 1], (size_t)(p->n - i - 1) * sizeof p->a[0]);
+      p->n--;
+      if (p->iNext > i) p->iNext--;
+    }
+    break;
+  }
 }
 
 static void *worker_main(void *pArg) {
   VgdWorker *w = pArg;
   VgdServer *s = w->pServer;
+  char zTenant[VGD_TENANT_MAX + 1];
   s->nWorkerRunning++;
   while (!s->bStop) {
-    char *zErr = NULL;
-    char *zList = vgd_tenant_list(&s->store, &zErr);
-    json_t *pList = zList ? json_loads(zList, 0, NULL) : NULL;
-    free(zList);
-    free(zErr);
-    size_t n = json_array_size(pList);
-    int nClaimed = 0;
-    /* Start where the last round stopped, one batch per tenant. */
-    for (size_t i = 0; i < n && !s->bStop; i++) {
-      const char *zTenant = json_string_value(json_array_get(pList, (w->iNext + i) % n));
-      if (zTenant) nClaimed += run_batch(w, zTenant);
+    pthread_mutex_lock(&s->work.mu);
+    int bSweep = now_seconds() >= s->work.nextSweep;
+    pthread_mutex_unlock(&s->work.mu);
+    if (bSweep) sweep(s);
+    pthread_mutex_lock(&s->work.mu);
+    int bFound = take_due(s, zTenant);
+    if (!bFound) {
+      /* until a write signals, or idle_ms (work due later, a sweep, stop) */
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      long long ns = ts.tv_nsec + (long long)s->idleMs * 1000000;
+      ts.tv_sec += ns / 1000000000;
+      ts.tv_nsec = ns % 1000000000;
+      pthread_cond_timedwait(&s->work.cond, &s->work.mu, &ts);
     }
-    if (n) w->iNext = (w->iNext + 1) % (int)n;
-    json_decref(pList);
-    for (int slept = 0; nClaimed == 0 && slept < s->idleMs && !s->bStop; slept += 20) sleep_ms(20);
+    pthread_mutex_unlock(&s->work.mu);
+    if (!bFound) continue;
+    long long nLeft;
+    int nClaimed = run_batch(w, zTenant, &nLeft);
+    pthread_mutex_lock(&s->work.mu);
+    settle(s, zTenant, nClaimed, nLeft);
+    pthread_mutex_unlock(&s->work.mu);
   }
   s->nWorkerRunning--;
   return NULL;
 }
 
 int vgd_workers_start(VgdServer *p) {
+  pthread_mutex_init(&p->work.mu, NULL);
+  pthread_cond_init(&p->work.cond, NULL);
   if (p->nWorker == 0) return 0;
   p->aWorker = calloc(p->nWorker, sizeof *p->aWorker);
   if (!p->aWorker) return -1;
@@ -112,7 +209,13 @@ int vgd_workers_start(VgdServer *p) {
 
 /* bStop is set: each finishes its batch. */
 void vgd_workers_stop(VgdServer *p) {
+  pthread_mutex_lock(&p->work.mu);
+  pthread_cond_broadcast(&p->work.cond);
+  pthread_mutex_unlock(&p->work.mu);
   for (int i = 0; i < p->nWorker; i++) pthread_join(p->aWorker[i].thread, NULL);
+  free(p->work.a);
+  pthread_mutex_destroy(&p->work.mu);
+  pthread_cond_destroy(&p->work.cond);
   free(p->aWorker);
   p->aWorker = NULL;
   p->nWorker = 0;
