@@ -535,7 +535,7 @@ static double now_ms(void) {
 }
 
 static void search(sqlite3 *db, struct MHD_Connection *c, Req *q, Reply *r) {
-  static const char *const azFields[] = {"query", "k", "filters", "mode", "threshold", NULL};
+  static const char *const azFields[] = {"query", "vector", "k", "filters", "mode", "threshold", NULL};
   double t0 = now_ms();
   json_t *pBody = body_object(c, q, r, azFields);
   if (!pBody) return;
@@ -543,11 +543,27 @@ static void search(sqlite3 *db, struct MHD_Connection *c, Req *q, Reply *r) {
   const char *zQuery = field_string(pBody, "query", r, &bBad);
   const char *zMode = bBad ? NULL : field_string(pBody, "mode", r, &bBad);
   json_t *pK = json_object_get(pBody, "k"), *pFilters = json_object_get(pBody, "filters");
-  json_t *pThreshold = json_object_get(pBody, "threshold");
+  json_t *pThreshold = json_object_get(pBody, "threshold"), *pVector = json_object_get(pBody, "vector");
   json_int_t k = pK ? json_integer_value(pK) : 10;
+  /* a vector query: float32, as vg_search takes a BLOB */
+  size_t nDim = json_array_size(pVector), i;
+  float *aVector = NULL;
+  json_t *v;
+  int bBadVector = pVector && (!json_is_array(pVector) || nDim == 0 || nDim > 65536);
+  if (!bBadVector && nDim && (aVector = malloc(nDim * sizeof *aVector)) == NULL) bBadVector = 1;
+  json_array_foreach(pVector, i, v) {
+    if (!json_is_number(v) || !isfinite(json_number_value(v)) || fabs(json_number_value(v)) > 3.4e38) bBadVector = 1;
+    else if (aVector) aVector[i] = (float)json_number_value(v);
+  }
   if (bBad) {
-  } else if (!zQuery || !zQuery[0]) {
-    reply_error(r, 400, "bad_field", "field \"query\" is missing or empty: send the text to search for");
+  } else if (pVector && zQuery) {
+    reply_error(r, 400, "bad_field", "send \"query\" (text) or \"vector\" (numbers), not both");
+  } else if (bBadVector) {
+    reply_error(r, 400, "bad_field", "field \"vector\" must be a list of 1 to 65536 finite numbers");
+  } else if (!pVector && (!zQuery || !zQuery[0])) {
+    reply_error(r, 400, "bad_field", "field \"query\" is missing or empty: send the text to search for, or a \"vector\"");
+  } else if (pVector && zMode && strcmp(zMode, "vector")) {
+    reply_error(r, 400, "bad_field", "a \"vector\" query searches in mode \"vector\" only: leave out \"mode\"");
   } else if (pK && (!json_is_integer(pK) || k < 1 || k > 100)) {
     reply_error(r, 400, "bad_field", "field \"k\" must be a whole number from 1 to 100");
   } else if (pFilters && !json_is_null(pFilters) && !json_is_object(pFilters)) {
@@ -572,7 +588,8 @@ static void search(sqlite3 *db, struct MHD_Connection *c, Req *q, Reply *r) {
                                 -1, &pStmt, NULL);
     json_t *pResults = json_array();
     if (rc == SQLITE_OK) {
-      sqlite3_bind_text(pStmt, 1, zQuery, -1, SQLITE_STATIC);
+      if (aVector) sqlite3_bind_blob(pStmt, 1, aVector, (int)(nDim * sizeof *aVector), SQLITE_STATIC);
+      else sqlite3_bind_text(pStmt, 1, zQuery, -1, SQLITE_STATIC);
       sqlite3_bind_int64(pStmt, 2, k * 4);
       if (zFilters) sqlite3_bind_text(pStmt, 3, zFilters, -1, SQLITE_STATIC);
       sqlite3_bind_text(pStmt, 4, zOpts, -1, SQLITE_STATIC);
@@ -602,6 +619,7 @@ static void search(sqlite3 *db, struct MHD_Connection *c, Req *q, Reply *r) {
     free(zOpts);
     free(zFilters);
   }
+  free(aVector);
   json_decref(pBody);
 }
 

@@ -115,6 +115,34 @@ def documents_and_batches(api, key, skey):
     check(st == 400, "an empty batch: 400")
 
 
+def vector_search(api, key):
+    """A query vector made by the second implementation of hash2:384
+    (tests/reference/test_embed_hash.py) finds its document at similarity 1."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+    import test_embed_hash as ref
+    texts = {"v1": "the pump needs a new seal", "v2": "invoice for the blue chairs", "v3": "fever and cough"}
+    for d, t in texts.items():
+        api.call("PUT", "/v1/tenants/acme/documents/" + d, {"text": t}, key=key)
+    for d in texts:
+        base.wait_done(api, "acme", d, key)
+    for d, t in texts.items():
+        vec = [float(x) for x in ref.vector(ref.groups(ref.features("hash2", t.encode())), 384)]
+        st, body = api.call("POST", "/v1/tenants/acme/search", {"vector": vec, "k": 1}, key=key)
+        top = body["results"][0] if st == 200 and body["results"] else {}
+        check(top.get("id") == d and abs(top.get("score", 0) - 1) < 1e-5,
+              "a vector query of %s's text finds it at similarity 1 (got %s)" % (d, json.dumps(top)[:120]))
+    vec = [0.0] * 383 + [1.0]
+    check_error(api.call("POST", "/v1/tenants/acme/search", {"vector": vec[:3]}, key=key), 400, "rejected", "384",
+                "a vector of 3 numbers for a table of 384")
+    check_error(api.call("POST", "/v1/tenants/acme/search", {"vector": [1, "a"]}, key=key), 400, "bad_field",
+                "vector", "a vector with a string in it")
+    check_error(api.call("POST", "/v1/tenants/acme/search", {"vector": vec, "query": "x"}, key=key), 400, "bad_field",
+                "not both", "query and vector together")
+    check_error(api.call("POST", "/v1/tenants/acme/search", {"vector": vec, "mode": "hybrid"}, key=key), 400,
+                "bad_field", "mode", "a vector in hybrid mode")
+    return len(texts)
+
+
 def report(api, key, data):
     # hand-counted: 1 e-mail; 2 e-mails and a card; nothing
     texts = {"r1": "Write to ann@example.com please",
@@ -395,6 +423,7 @@ def main():
         rkey = api.call("POST", "/v1/tenants/rep/keys", {"scopes": ["search", "ingest"]}, key=admin)[1]["key"]
         documents_and_batches(api, key, skey)
         n_put += 7
+        n_put += vector_search(api, key)
         n_put += len(report(api, rkey, data))
         check(api.call("GET", "/readyz")[0] == 200, "readyz: the worker runs")
         for d in ("p01", "p03", "p05", "p07", "p09", "p11", "p13", "bt1", "bt2", "bt5"):
