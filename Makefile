@@ -210,8 +210,9 @@ BENCH_RUN := $(if $(BENCH),$(BUILD)/bench/$(BENCH),$(BENCH_BIN))
 bench: $(EXT) $(BENCH_RUN)
 	@VG_EXTENSION=$(abspath $(EXT)) bench/run_bench.sh $(BENCH_RUN)
 
-demo: build/vecguard.so
+demo: build/vecguard.so $(DAEMON)
 	examples/demo.sh
+	examples/demo_appliance.sh
 
 clean:
 	rm -rf build

@@ -1209,6 +1209,11 @@ static void sleep_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
+int vgd_http_port(void *pDaemon) {
+  const union MHD_DaemonInfo *p = MHD_get_daemon_info(pDaemon, MHD_DAEMON_INFO_BIND_PORT);
+  return p ? p->port : 0;
+}
+
 void vgd_http_stop(VgdServer *s, void *pDaemon) {
   /* No new connection is accepted; the ones in flight finish. */
   MHD_quiesce_daemon(pDaemon);

@@ -364,8 +364,9 @@ static int serve(Settings *st) {
     vgd_log("error", "start", "%s", zErr);
   } else {
     vgd_log_json("info", "start",
-                 json_pack("{s:s,s:s,s:i,s:i,s:b}", "data_dir", st->zDataDir, "listen", st->zListen, "workers",
-                           s.nWorker, "max_open_tenant_connections", s.pool.nMax, "tls", st->zTlsCert != NULL));
+                 json_pack("{s:s,s:s,s:i,s:i,s:i,s:b}", "data_dir", st->zDataDir, "listen", st->zListen, "port",
+                           vgd_http_port(pHttp), "workers", s.nWorker, "max_open_tenant_connections", s.pool.nMax,
+                           "tls", st->zTlsCert != NULL));
     notify_systemd("READY=1");
     int sig = 0;
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {

@@ -263,6 +263,8 @@ char *vgd_metrics_text(VgdServer *p);
 ** zTlsCert and zTlsKey (PEM files) are given; NULL and *pzErr on failure.
 ** The return value is a struct MHD_Daemon *. */
 void *vgd_http_start(VgdServer *p, const char *zListen, const char *zTlsCert, const char *zTlsKey, char **pzErr);
+/* The port it listens on (the one the system chose for port 0). */
+int vgd_http_port(void *pDaemon);
 /* Stop accepting, let requests in flight finish (up to 30 s), stop. */
 void vgd_http_stop(VgdServer *p, void *pDaemon);
 
