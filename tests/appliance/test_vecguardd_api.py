@@ -131,6 +131,11 @@ def vector_search(api, key):
         top = body["results"][0] if st == 200 and body["results"] else {}
         check(top.get("id") == d and abs(top.get("score", 0) - 1) < 1e-5,
               "a vector query of %s's text finds it at similarity 1 (got %s)" % (d, json.dumps(top)[:120]))
+    first = api.call("PUT", "/v1/tenants/acme/documents/v1", {"text": texts["v1"]}, key=key)
+    again = api.call("PUT", "/v1/tenants/acme/documents/v1", {"text": texts["v1"]}, key=key)
+    check(first[0] == again[0] == 202 and first[1]["queue_id"] == again[1]["queue_id"]
+          and api.call("GET", "/v1/tenants/acme/documents/v1", key=key)[1]["status"] == "done",
+          "a PUT of the same content is a no-op: same queue id, still done, not embedded again")
     vec = [0.0] * 383 + [1.0]
     check_error(api.call("POST", "/v1/tenants/acme/search", {"vector": vec[:3]}, key=key), 400, "rejected", "384",
                 "a vector of 3 numbers for a table of 384")
@@ -140,7 +145,7 @@ def vector_search(api, key):
                 "not both", "query and vector together")
     check_error(api.call("POST", "/v1/tenants/acme/search", {"vector": vec, "mode": "hybrid"}, key=key), 400,
                 "bad_field", "mode", "a vector in hybrid mode")
-    return len(texts)
+    return len(texts) + 2
 
 
 def report(api, key, data):
