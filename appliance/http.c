@@ -23,7 +23,8 @@ struct Req {
   char *aBody;
   size_t nBody;
   int bTooBig;
-  double t0; /* when the request's headers arrived, in ms */
+  int bReplied; /* a reply is queued: any body that follows is dropped */
+  double t0;    /* when the request's headers arrived, in ms */
 };
 
 /* A reply: a status and a JSON body (NULL for none). */
@@ -1064,10 +1065,16 @@ static enum MHD_Result on_request(void *pCls, struct MHD_Connection *c, const ch
     *ppReq = q;
     s->nInFlight++;
     const char *zLen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (zLen && strtoull(zLen, NULL, 10) > s->bodyLimit) q->bTooBig = 1;
+    unsigned long long nLen = zLen ? strtoull(zLen, NULL, 10) : 0;
+    if (nLen > s->bodyLimit) q->bTooBig = 1;
+    /* A body somewhat over the limit is read and dropped, so that clients
+    ** which send it all before reading (most do) get the 413; a larger one
+    ** is answered at once, unread, and libmicrohttpd closes the connection. */
+    if (nLen <= VGD_DRAIN_FACTOR * (unsigned long long)s->bodyLimit) return MHD_YES;
+  } else if (q->bReplied) {
+    *pnData = 0;
     return MHD_YES;
-  }
-  if (*pnData) {
+  } else if (*pnData) {
     if (!q->bTooBig && q->nBody + *pnData <= s->bodyLimit) {
       char *a = realloc(q->aBody, q->nBody + *pnData);
       if (!a) return MHD_NO;
@@ -1075,12 +1082,13 @@ static enum MHD_Result on_request(void *pCls, struct MHD_Connection *c, const ch
       q->aBody = a;
       q->nBody += *pnData;
     } else {
-      q->bTooBig = 1; /* read and dropped, so the 413 reaches the client */
+      q->bTooBig = 1; /* a chunked body: read and dropped, so the 413 reaches the client */
     }
     *pnData = 0;
     return MHD_YES;
   }
   Reply r = {500, NULL, NULL, NULL, NULL, NULL, NULL, 0};
+  q->bReplied = 1;
   route(s, c, zUrl, zMethod, q, &r);
   double ms = now_ms() - q->t0;
   const char *zMethodLabel = method_label(zMethod);

@@ -16,6 +16,7 @@
 #define VGD_DOC_ID_MAX 128          /* [A-Za-z0-9][A-Za-z0-9._-]{0,127} */
 #define VGD_TYPE_MAX 64             /* [A-Za-z0-9_-]{1,64} */
 #define VGD_BODY_LIMIT (1024 * 1024) /* a request body's largest size */
+#define VGD_DRAIN_FACTOR 8           /* a body up to 8 x the limit is read before its 413 */
 #define VGD_BATCH_MAX 1000          /* lines of a documents:batch */
 #define VGD_LIST_MAX 1000           /* documents of a page */
 #define VGD_BUSY_MS 5000            /* busy_timeout of every connection */

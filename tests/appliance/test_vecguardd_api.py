@@ -362,6 +362,15 @@ def settings(data):
     try:
         check(raw_call(api, "PUT", "/v1/tenants/acme/documents/big", b"{" + b" " * 200 + b"}", "k",
                        "application/json")[0] == 413, "VECGUARDD_SERVER_MAX_BODY_BYTES=100: a body of 202 gets 413")
+        # declared far over the limit: answered before any of it is sent
+        port = int(api.base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"PUT /v1/tenants/acme/documents/big HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                         b"\r\nContent-Length: 1000000000\r\n\r\n")
+            t0 = time.time()
+            reply = sock.recv(4096)
+        check(reply.startswith(b"HTTP/1.1 413") and b"too_large" in reply and time.time() - t0 < 5,
+              "a declared 1 GB body: 413 before the body is sent")
     finally:
         stop(proc)
     p = subprocess.run([base.DAEMON, "serve", "--data-dir", data, "--listen", "127.0.0.1:1"], capture_output=True,
