@@ -585,8 +585,10 @@ static int search_filter(sqlite3_vtab_cursor *pCursor, int idxNum, const char *i
   if (rc == SQLITE_OK) {
     sqlite3_str *f = sqlite3_str_new(0);
     if (az[3]) rc = filters_sql(v->db, cfg.pDef, az[0], az[3], f, &zErr);
+    /* An empty object filters nothing: the text is empty, and finish gives
+    ** NULL for empty text, so NULL means no memory only with an error. */
+    if (rc == SQLITE_OK && sqlite3_str_errcode(f) != SQLITE_OK) rc = SQLITE_NOMEM;
     char *zFilterSql = sqlite3_str_finish(f);
-    if (rc == SQLITE_OK && zFilterSql == 0 && az[3]) rc = SQLITE_NOMEM;
     if (rc == SQLITE_OK && (zSql = search_sql(cfg.pDef, az[0], o.mode, zFilterSql ? zFilterSql : "")) == 0) {
       rc = SQLITE_NOMEM;
     }

@@ -68,6 +68,8 @@ static void test_search_paths(void **state) {
       /* JSON keys are case-sensitive: "LANG" is no key of the items (the
       ** column lang is not it). */
       {"{\"$.LANG\": \"xx\"}", "metadata ->> '$.LANG' = 'xx'"},
+      /* An empty object filters nothing (it once was "out of memory"). */
+      {"{}", "1"},
   };
   static const char *const azQuery[] = {"fever cough", "naïve rash dose", "screen"};
   static const char *const azTenant[] = {"acme", "globex"};
