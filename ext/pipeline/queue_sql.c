@@ -8,6 +8,7 @@
 **   vg_queue_claim(worker, n [, lease_seconds])  JSON array of the items claimed
 **   vg_queue_complete(id, embedding [, worker])  store the vector, mark done
 **   vg_queue_fail(id, error [, worker])          retry later, or dead
+**   vg_queue_release(worker)                     a dead worker's items, due again
 **   vg_queue_stats([tenant])                     JSON counts
 **   vg_queue_clock([seconds])                    fix "now" on this connection (tests)
 **
@@ -174,6 +175,49 @@ static void fn_queue_claim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     return;
   }
   vg_result_str(ctx, out);
+}
+
+/* ---- a dead worker's items: vg_queue_release ---------------------------- */
+
+typedef struct Release {
+  const QueueConn *q;
+  const char *zWorker;
+  int nReleased;
+} Release;
+
+static int release_work(sqlite3 *db, void *pArg, char **pzErr) {
+  Release *r = pArg;
+  int rc = vg_queue_ensure(db, pzErr);
+  sqlite3_stmt *pStmt = 0;
+  if (rc == SQLITE_OK) {
+    /* Its leases run out now, and the claims take it from there as from
+    ** any dead worker: the attempt stays counted, so an item that kills its
+    ** worker every time still ends dead, not in a crash loop. */
+    rc = sqlite3_prepare_v2(db,
+                            "UPDATE vg_queue SET lease_until = ?2"
+                            " WHERE status = 'processing' AND worker_id = ?1 AND lease_until > ?2",
+                            -1, &pStmt, 0);
+  }
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, r->zWorker, -1, SQLITE_STATIC);
+    sqlite3_bind_double(pStmt, 2, vg_queue_now(r->q));
+    rc = sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    if (rc == SQLITE_OK) r->nReleased = sqlite3_changes(db);
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/* vg_queue_release(worker_id) -> the number of items the worker held, whose
+** leases now end.  For a supervisor that knows the worker is dead (its
+** process was killed), so its items need not wait out their leases. */
+static void fn_queue_release(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  Release r = {sqlite3_user_data(ctx), 0, 0};
+  r.zWorker = vg_text_arg(ctx, "vg_queue_release", argv[0], "worker_id", VG_TEXT_NONEMPTY, 0);
+  if (r.zWorker && vg_txn_call(ctx, "vg_queue_release", vg_queue_sweep, release_work, &r)) {
+    sqlite3_result_int(ctx, r.nReleased);
+  }
 }
 
 /* ---- finishing an item: vg_queue_complete, vg_queue_fail ------------------ */
@@ -376,6 +420,7 @@ const VgFunction vg_queue_functions[] = {
     {"vg_queue_complete", 3, VG_FUNC_DIRECT, fn_queue_complete},
     {"vg_queue_fail", 2, VG_FUNC_DIRECT, fn_queue_fail},
     {"vg_queue_fail", 3, VG_FUNC_DIRECT, fn_queue_fail},
+    {"vg_queue_release", 1, VG_FUNC_DIRECT, fn_queue_release},
     {"vg_queue_stats", 0, VG_FUNC_DIRECT, fn_queue_stats},
     {"vg_queue_stats", 1, VG_FUNC_DIRECT, fn_queue_stats},
     {0, 0, 0, 0},

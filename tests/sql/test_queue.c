@@ -184,6 +184,36 @@ static void test_lease_expiry(void **state) {
   tdb_close(db);
 }
 
+/* vg_queue_release: a supervisor that knows a worker died ends its leases
+** now, and the claims go on as after an expired lease. */
+static void test_release(void **state) {
+  (void)state;
+  sqlite3 *db = queue_db();
+  for (int i = 1; i <= 3; i++) tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n%d', 'text %d')", i, i);
+  expect_claim(db, "1,2", "w1", 2, 300);
+  expect_claim(db, "3", "w2", 1, 300);
+  expect_claim(db, "", "w3", 3, 300); /* all held */
+  tdb_expect_text(db, "2", "SELECT vg_queue_release('w1')");
+  tdb_expect_text(db, "0", "SELECT vg_queue_release('w1')");    /* nothing held any more */
+  tdb_expect_text(db, "0", "SELECT vg_queue_release('nobody')");
+  tdb_expect_text(db, "processing|w1|1000.0", "SELECT group_concat(DISTINCT status || '|' || worker_id || '|' ||"
+                                              " lease_until) FROM vg_queue WHERE id IN (1, 2)");
+  expect_claim(db, "1,2", "w3", 3, 300); /* w2's item 3 is still held */
+  tdb_expect_text(db, "2|2|1", "SELECT group_concat(attempts, '|') FROM (SELECT attempts FROM vg_queue ORDER BY id)");
+  tdb_expect_error(db, "vg_queue_release: worker_id must not be empty", "SELECT vg_queue_release('')");
+  tdb_expect_error(db, "vg_queue_release: worker_id", "SELECT vg_queue_release(NULL)");
+  /* An item released on its last attempt is dead at the next claim, as
+  ** after an expired lease. */
+  tdb_exec(db, "SELECT vg_enqueue('docs', 'acme', 'note', 'n4', 'poison', NULL, 'high')");
+  for (int i = 0; i < 5; i++) {
+    expect_claim(db, "4", "wp", 1, 300);
+    tdb_expect_text(db, "1", "SELECT vg_queue_release('wp')");
+  }
+  expect_claim(db, "", "wp", 1, 300);
+  tdb_expect_text(db, "dead|5", "SELECT status || '|' || attempts FROM vg_queue WHERE id = 4");
+  tdb_close(db);
+}
+
 static void test_retry_backoff(void **state) {
   (void)state;
   sqlite3 *db = queue_db();
@@ -634,7 +664,7 @@ static void test_two_processes(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_enqueue_errors), cmocka_unit_test(test_reenqueue),
-      cmocka_unit_test(test_claim_order),    cmocka_unit_test(test_lease_expiry),
+      cmocka_unit_test(test_claim_order),    cmocka_unit_test(test_lease_expiry), cmocka_unit_test(test_release),
       cmocka_unit_test(test_retry_backoff),  cmocka_unit_test(test_complete),
       cmocka_unit_test(test_stats),          cmocka_unit_test(test_two_processes),
       cmocka_unit_test(test_schema_file),    cmocka_unit_test(test_claim_order_expired_lease),

@@ -131,6 +131,7 @@ static const TextParam aParam[] = {
     {"vg_queue_complete", 3, NAME, "worker_id", "SELECT vg_queue_complete(1, vg_embed('x', 'hash:16'), %s)", "w1|x"},
     {"vg_queue_fail", 2, NAME, "the error", "SELECT vg_queue_fail(1, %s)", "timeout|x"},
     {"vg_queue_fail", 3, NAME, "worker_id", "SELECT vg_queue_fail(1, 'timeout', %s)", "w1|x"},
+    {"vg_queue_release", 1, NAME, "worker_id", "SELECT vg_queue_release(%s)", "w1|x"},
     {"vg_queue_stats", 0, NONE, 0, 0, 0},
     {"vg_queue_stats", 1, NAME, "tenant_id", "SELECT vg_queue_stats(%s)", "acme|evil"},
     {"vg_queue_run", 1, NONE, 0, 0, 0},
