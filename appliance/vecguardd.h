@@ -221,6 +221,7 @@ struct VgdWorker {
 
 /* The tenants the workers should visit (workers.c). */
 #define VGD_SWEEP_SECONDS 60
+#define VGD_WORKER_ID "vecguardd" /* the workers' id in vg_queue.worker_id */
 typedef struct VgdWork VgdWork;
 struct VgdWork {
   pthread_mutex_t mu;
@@ -231,8 +232,10 @@ struct VgdWork {
     double dueAt;  /* CLOCK_MONOTONIC seconds */
     int bRunning;  /* a worker runs its batch */
     int bNotified; /* written since its batch began */
+    int bRelease;  /* first visit since start: end the leases of the last run */
   } *a;
   double nextSweep;
+  int nSweep;
 };
 
 struct VgdServer {

@@ -21,7 +21,7 @@ static double now_seconds(void);
 
 /* One batch for zTenant: the number of items claimed; *pnLeft the items
 ** left to do (-1 when the tenant is gone or unreadable). */
-static int run_batch(VgdWorker *w, const char *zTenant, long long *pnLeft) {
+static int run_batch(VgdWorker *w, const char *zTenant, int bRelease, long long *pnLeft) {
   VgdServer *s = w->pServer;
   int nClaimed = 0;
   *pnLeft = -1;
@@ -35,8 +35,15 @@ static int run_batch(VgdWorker *w, const char *zTenant, long long *pnLeft) {
     free(zErr);
   }
   sqlite3_stmt *pStmt = NULL;
+  /* Only this process works on its tenants' files (serve.lock): items that
+  ** a worker of an earlier run held were left by a crash or a kill. */
+  if (db && bRelease && sqlite3_prepare_v2(db, "SELECT vg_queue_release('" VGD_WORKER_ID "')", -1, &pStmt, NULL) ==
+                            SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW && sqlite3_column_int(pStmt, 0) > 0)
+    vgd_log_json("info", "release", json_pack("{s:i}", "items", sqlite3_column_int(pStmt, 0)));
+  sqlite3_finalize(pStmt);
+  pStmt = NULL;
   double t0 = now_seconds();
-  if (db && sqlite3_prepare_v2(db, "SELECT vg_queue_run(64)", -1, &pStmt, NULL) == SQLITE_OK) {
+  if (db && sqlite3_prepare_v2(db, "SELECT vg_queue_run(64, '" VGD_WORKER_ID "')", -1, &pStmt, NULL) == SQLITE_OK) {
     if (sqlite3_step(pStmt) == SQLITE_ROW) {
       json_t *pSummary = json_loads((const char *)sqlite3_column_text(pStmt, 0), 0, NULL);
       nClaimed = (int)json_integer_value(json_object_get(pSummary, "claimed"));
@@ -108,7 +115,13 @@ static void sweep(VgdServer *s) {
   json_t *v;
   double now = now_seconds();
   pthread_mutex_lock(&s->work.mu);
-  json_array_foreach(pList, i, v) due_now(&s->work, json_string_value(v), now);
+  json_array_foreach(pList, i, v) {
+    due_now(&s->work, json_string_value(v), now);
+    if (s->work.nSweep == 0)
+      for (int j = 0; j < s->work.n; j++)
+        if (!strcmp(s->work.a[j].zTenant, json_string_value(v))) s->work.a[j].bRelease = 1;
+  }
+  s->work.nSweep++;
   s->work.nextSweep = now + VGD_SWEEP_SECONDS;
   pthread_mutex_unlock(&s->work.mu);
   if (!pList) vgd_log("error", "worker", "cannot list the tenants: %s", zErr ? zErr : "out of memory");
@@ -119,7 +132,7 @@ static void sweep(VgdServer *s) {
 
 /* The next due tenant not being run, after the last one taken (round
 ** robin), into zTenant; 0 if none is due. */
-static int take_due(VgdServer *s, char *zTenant) {
+static int take_due(VgdServer *s, char *zTenant, int *pbRelease) {
   VgdWork *p = &s->work;
   double now = now_seconds();
   int iFound = -1;
@@ -131,6 +144,8 @@ static int take_due(VgdServer *s, char *zTenant) {
   p->iNext = iFound + 1;
   p->a[iFound].bRunning = 1;
   p->a[iFound].bNotified = 0;
+  *pbRelease = p->a[iFound].bRelease;
+  p->a[iFound].bRelease = 0;
   strcpy(zTenant, p->a[iFound].zTenant);
   return 1;
 }
@@ -168,7 +183,8 @@ static void *worker_main(void *pArg) {
     pthread_mutex_unlock(&s->work.mu);
     if (bSweep) sweep(s);
     pthread_mutex_lock(&s->work.mu);
-    int bFound = take_due(s, zTenant);
+    int bRelease = 0;
+    int bFound = take_due(s, zTenant, &bRelease);
     if (!bFound) {
       /* until a write signals, or idle_ms (work due later, a sweep, stop) */
       struct timespec ts;
@@ -181,7 +197,7 @@ static void *worker_main(void *pArg) {
     pthread_mutex_unlock(&s->work.mu);
     if (!bFound) continue;
     long long nLeft;
-    int nClaimed = run_batch(w, zTenant, &nLeft);
+    int nClaimed = run_batch(w, zTenant, bRelease, &nLeft);
     pthread_mutex_lock(&s->work.mu);
     settle(s, zTenant, nClaimed, nLeft);
     pthread_mutex_unlock(&s->work.mu);
