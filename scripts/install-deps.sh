@@ -10,6 +10,7 @@ packages="
   libopenblas-dev libcurl4-openssl-dev libmicrohttpd-dev libinih-dev libcmocka-dev pkg-config python3 python3-numpy
   clang-14 libclang-rt-14-dev
   python3-snowballstemmer wamerican
+  python3-yaml python3-jsonschema
 "
 # Node.js and npm for the Node helper's test: Debian's, unless the machine
 # has its own (NodeSource's nodejs carries npm and conflicts with Debian's).
