@@ -11,6 +11,7 @@ packages="
   clang-14 libclang-rt-14-dev
   python3-snowballstemmer wamerican
   curl openssl prometheus
+  python3-yaml python3-jsonschema
 "
 # Node.js and npm for the Node helper's test: Debian's, unless the machine
 # has its own (NodeSource's nodejs carries npm and conflicts with Debian's).
