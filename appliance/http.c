@@ -952,10 +952,10 @@ static void route(VgdServer *s, struct MHD_Connection *c, const char *zUrl, cons
     reply_error(r, 413, "too_large", "the body is larger than %zu bytes", s->bodyLimit);
   } else if (nSeg == 1 && !strcmp(azSeg[0], "healthz")) {
     r->zRoute = R_HEALTHZ;
-    if (method_is(zMethod, "GET", r)) reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+    if (method_is(zMethod, "GET, HEAD", r)) reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
   } else if (nSeg == 1 && !strcmp(azSeg[0], "readyz")) {
     r->zRoute = R_READYZ;
-    if (method_is(zMethod, "GET", r)) {
+    if (method_is(zMethod, "GET, HEAD", r)) {
       char *zTenants = vgd_mprintf("%s/tenants", s->store.zDir);
       if (access(zTenants, W_OK) != 0) reply_error(r, 503, "unavailable", "the data directory is not writable");
       else if (s->nWorkerRunning < s->nWorker)
@@ -965,7 +965,7 @@ static void route(VgdServer *s, struct MHD_Connection *c, const char *zUrl, cons
     }
   } else if (nSeg == 1 && !strcmp(azSeg[0], "metrics")) {
     r->zRoute = R_METRICS;
-    if (method_is(zMethod, "GET", r)) {
+    if (method_is(zMethod, "GET, HEAD", r)) {
       char *zText = vgd_metrics_text(s);
       reply_json(r, 200, NULL);
       r->zText = zText ? strdup(zText) : NULL;
@@ -974,7 +974,7 @@ static void route(VgdServer *s, struct MHD_Connection *c, const char *zUrl, cons
     }
   } else if (bTenants && nSeg == 2) {
     r->zRoute = R_TENANTS;
-    if (method_is(zMethod, "GET, POST", r)) {
+    if (method_is(zMethod, "GET, HEAD, POST", r)) {
       if (!strcmp(zMethod, "POST")) tenants_post(s, c, q, r);
       else tenants_get(s, c, r);
     }
@@ -993,22 +993,22 @@ static void route(VgdServer *s, struct MHD_Connection *c, const char *zUrl, cons
     if (method_is(zMethod, "POST", r)) tenant_route(s, c, zMethod, azSeg[2], OP_BACKUP, NULL, q, r);
   } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "queue")) {
     r->zRoute = R_QUEUE;
-    if (method_is(zMethod, "GET", r)) tenant_route(s, c, zMethod, azSeg[2], OP_QUEUE, NULL, q, r);
+    if (method_is(zMethod, "GET, HEAD", r)) tenant_route(s, c, zMethod, azSeg[2], OP_QUEUE, NULL, q, r);
   } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "report")) {
     r->zRoute = R_REPORT;
-    if (method_is(zMethod, "GET", r)) tenant_route(s, c, zMethod, azSeg[2], OP_REPORT, NULL, q, r);
+    if (method_is(zMethod, "GET, HEAD", r)) tenant_route(s, c, zMethod, azSeg[2], OP_REPORT, NULL, q, r);
   } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "documents")) {
     r->zRoute = R_DOCS;
-    if (method_is(zMethod, "GET", r)) tenant_route(s, c, zMethod, azSeg[2], OP_LIST, NULL, q, r);
+    if (method_is(zMethod, "GET, HEAD", r)) tenant_route(s, c, zMethod, azSeg[2], OP_LIST, NULL, q, r);
   } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "documents:batch")) {
     r->zRoute = R_BATCH;
     if (method_is(zMethod, "POST", r)) tenant_route(s, c, zMethod, azSeg[2], OP_BATCH, NULL, q, r);
   } else if (bTenants && nSeg == 5 && !strcmp(zSeg3, "documents")) {
     r->zRoute = R_DOC;
-    if (method_is(zMethod, "GET, PUT, DELETE", r)) tenant_route(s, c, zMethod, azSeg[2], OP_DOC, azSeg[4], q, r);
+    if (method_is(zMethod, "GET, HEAD, PUT, DELETE", r)) tenant_route(s, c, zMethod, azSeg[2], OP_DOC, azSeg[4], q, r);
   } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "keys")) {
     r->zRoute = R_KEYS;
-    if (method_is(zMethod, "GET, POST", r)) keys_route(s, c, q, zMethod, azSeg[2], NULL, 0, r);
+    if (method_is(zMethod, "GET, HEAD, POST", r)) keys_route(s, c, q, zMethod, azSeg[2], NULL, 0, r);
   } else if (bTenants && nSeg == 5 && !strcmp(zSeg3, "keys")) {
     r->zRoute = R_KEY;
     if (method_is(zMethod, "DELETE", r)) keys_route(s, c, q, zMethod, azSeg[2], azSeg[4], 0, r);
@@ -1034,6 +1034,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, Reply *r) {
   if (zBody)
     MHD_add_response_header(pResp, MHD_HTTP_HEADER_CONTENT_TYPE, r->zContentType ? r->zContentType : "application/json");
   if (r->zAllow) MHD_add_response_header(pResp, MHD_HTTP_HEADER_ALLOW, r->zAllow);
+  if (r->status == 401) MHD_add_response_header(pResp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"vecguardd\"");
   if (r->status == 429) {
     char zWait[24];
     snprintf(zWait, sizeof zWait, "%ld", r->retryAfter > 0 ? r->retryAfter : 1);
@@ -1089,7 +1090,8 @@ static enum MHD_Result on_request(void *pCls, struct MHD_Connection *c, const ch
   }
   Reply r = {500, NULL, NULL, NULL, NULL, NULL, NULL, 0};
   q->bReplied = 1;
-  route(s, c, zUrl, zMethod, q, &r);
+  /* HEAD is GET without the body, which libmicrohttpd leaves out. */
+  route(s, c, zUrl, strcmp(zMethod, "HEAD") ? zMethod : "GET", q, &r);
   double ms = now_ms() - q->t0;
   const char *zMethodLabel = method_label(zMethod);
   vgd_metrics_request(&s->metrics, r.zRoute, zMethodLabel, r.status, ms / 1e3);

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_vecguardd as base  # noqa: E402
+import test_vecguardd as base  # noqa: E402  (its Api checks every reply against docs/openapi.yaml)
 
 check, check_error, cli, start = base.check, base.check_error, base.cli, base.start
 
@@ -31,9 +31,13 @@ def raw_call(api, method, path, data, key, ctype):
         req.add_header("Authorization", "Bearer " + key)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, dict(r.headers), r.read().decode()
+            st, headers, text = r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read().decode()
+        st, headers, text = e.code, dict(e.headers), e.read()
+    base.responses_checked[0] += 1
+    for problem in base.SPEC.check_response(method, path, st, headers.get("Content-Type"), text, headers):
+        check(False, "openapi: " + problem)
+    return st, headers, text.decode()
 
 
 def stop(proc):
@@ -440,6 +444,21 @@ def main():
         n_put += vector_search(api, key)
         n_put += len(report(api, rkey, data))
         check(api.call("GET", "/readyz")[0] == 200, "readyz: the worker runs")
+        port = int(api.base.rsplit(":", 1)[1])
+        for path, auth, want in (("/healthz", "", b"200"), ("/v1/tenants/acme/queue", "Authorization: Bearer %s\r\n" % key,
+                                                             b"200"), ("/v1/tenants", "", b"401")):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(("HEAD %s HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n" % (path, auth)).encode())
+                reply = b""
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    reply += chunk
+            head, _, rest = reply.partition(b"\r\n\r\n")
+            check(head.startswith(b"HTTP/1.1 " + want) and rest == b"" and
+                  (want != b"401" or b'WWW-Authenticate: Bearer realm="vecguardd"' in head),
+                  "HEAD %s: %s, headers only%s" % (path, want.decode(), ", WWW-Authenticate" if want == b"401" else ""))
         for d in ("p01", "p03", "p05", "p07", "p09", "p11", "p13", "bt1", "bt2", "bt5"):
             base.wait_done(api, "acme", d, key)
         metrics(api, key, n_put, 0)
@@ -453,6 +472,7 @@ def main():
     pool(data, admin)
     settings(data)
     tls(data, tmp)
+    base.openapi_coverage(base.API_TEST_ROUTES)
     if base.failures:
         print("%d failed" % len(base.failures))
         sys.exit(1)
