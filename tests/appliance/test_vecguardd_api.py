@@ -444,6 +444,13 @@ def main():
         n_put += vector_search(api, key)
         n_put += len(report(api, rkey, data))
         check(api.call("GET", "/readyz")[0] == 200, "readyz: the worker runs")
+        # the data directory's disk gone (here: DIR/tenants moved away)
+        os.rename(os.path.join(data, "tenants"), os.path.join(data, "tenants.away"))
+        try:
+            check_error(api.call("GET", "/readyz"), 503, "unavailable", "not writable", "readyz without DIR/tenants")
+        finally:
+            os.rename(os.path.join(data, "tenants.away"), os.path.join(data, "tenants"))
+        check(api.call("GET", "/readyz")[0] == 200, "readyz once DIR/tenants is back")
         port = int(api.base.rsplit(":", 1)[1])
         for path, auth, want in (("/healthz", "", b"200"), ("/v1/tenants/acme/queue", "Authorization: Bearer %s\r\n" % key,
                                                              b"200"), ("/v1/tenants", "", b"401")):
