@@ -859,6 +859,21 @@ static void report_get(sqlite3 *db, struct MHD_Connection *c, const char *zTenan
 /* What a request under /v1/tenants/{t}/ does. */
 typedef enum TenantOp { OP_SEARCH, OP_QUEUE, OP_REPORT, OP_BACKUP, OP_LIST, OP_BATCH, OP_DOC } TenantOp;
 
+/* PUT, DELETE and batches of one tenant, one at a time: the next one waits
+** on a mutex (woken at once) rather than in SQLite's busy handler (which
+** sleeps in steps of up to 100 ms). */
+static void write_route(VgdServer *s, sqlite3 *db, struct MHD_Connection *c, Req *q, const char *zMethod,
+                        const char *zTenant, TenantOp op, const char *zDoc, Reply *r) {
+  unsigned h = 5381;
+  for (const char *z = zTenant; *z; z++) h = h * 33 + (unsigned char)*z;
+  pthread_mutex_t *pLock = &s->aWriteLock[h % VGD_WRITE_LOCKS];
+  pthread_mutex_lock(pLock);
+  if (op == OP_BATCH) documents_batch(s, db, c, q, zTenant, r);
+  else if (!strcmp(zMethod, "PUT")) doc_put(s, db, c, q, zTenant, zDoc, r);
+  else doc_delete(db, zDoc, r);
+  pthread_mutex_unlock(pLock);
+}
+
 /* Routes under /v1/tenants/{t}/: the key is checked, and the tenant found,
 ** before its file is opened. */
 static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMethod, const char *zTenant,
@@ -893,14 +908,12 @@ static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMe
     int rc = vgd_pool_get(&s->pool, &s->store, zTenant, iSerial, &db, &zErr);
     if (rc == SQLITE_BUSY) reply_error(r, 503, "unavailable", "%s", zErr);
     else if (rc != SQLITE_OK) reply_error(r, 500, "internal", "%s", zErr);
+    else if (bWrite) write_route(s, db, c, q, zMethod, zTenant, op, zDoc, r);
     else if (op == OP_QUEUE) queue_get(db, r);
     else if (op == OP_REPORT) report_get(db, c, zTenant, r);
     else if (op == OP_SEARCH) search(db, c, q, r);
     else if (op == OP_LIST) documents_list(db, c, r);
-    else if (op == OP_BATCH) documents_batch(s, db, c, q, zTenant, r);
-    else if (!strcmp(zMethod, "PUT")) doc_put(s, db, c, q, zTenant, zDoc, r);
-    else if (!strcmp(zMethod, "GET")) doc_get(db, zDoc, r);
-    else doc_delete(db, zDoc, r);
+    else doc_get(db, zDoc, r);
     vgd_pool_put(&s->pool, db);
     free(zErr);
   }

@@ -69,6 +69,7 @@ struct Settings {
   char *zTlsCert, *zTlsKey;
   long long nWorkers, idleMs, bodyLimit, maxOpenFiles, maxConnections;
   long long ratePerSecond, rateBurst, logRequests;
+  long long connectionsPerTenant, mmapBytes;
   long long graceSeconds; /* key rotate */
 };
 
@@ -90,6 +91,8 @@ static const SettingDef aSettingDef[] = {
     NUM("server", "max_body_bytes", bodyLimit, 1, 64 * 1024 * 1024),
     NUM("server", "max_open_files", maxOpenFiles, 64, 1048576),
     NUM("server", "max_connections", maxConnections, 1, 16384),
+    NUM("server", "connections_per_tenant", connectionsPerTenant, 1, 64),
+    NUM("server", "mmap_bytes", mmapBytes, 0, 1LL << 40),
     STR("server", "tls_cert", zTlsCert),
     STR("server", "tls_key", zTlsKey),
     NUM("workers", "idle_ms", idleMs, 1, 60000),
@@ -128,6 +131,9 @@ static void settings_defaults(Settings *p) {
   p->rateBurst = 2000;
   p->logRequests = 1;
   p->graceSeconds = 86400;
+  long nCpu = sysconf(_SC_NPROCESSORS_ONLN);
+  p->connectionsPerTenant = nCpu > 2 ? (nCpu < 64 ? nCpu : 64) : 2;
+  p->mmapBytes = 1LL << 30;
 }
 
 /* Set zSection.zName from zValue; 0 and a message naming zWhere if bad. */
@@ -290,7 +296,8 @@ static void reload(VgdServer *s, Settings *st) {
                  json_pack("{s:I,s:I,s:I,s:b,s:s}", "requests_per_second", (json_int_t)fresh.ratePerSecond, "burst",
                            (json_int_t)fresh.rateBurst, "max_body_bytes", (json_int_t)fresh.bodyLimit, "log_requests",
                            (int)fresh.logRequests, "note",
-                           "listen, workers, max_open_files, max_connections and tls change at restart"));
+                           "listen, workers, max_open_files, max_connections, connections_per_tenant, mmap_bytes and tls change at "
+                           "restart"));
   }
   settings_free(&fresh);
 }
@@ -335,12 +342,14 @@ static int serve(Settings *st) {
                     "least %lld", st->maxOpenFiles, st->maxConnections, st->maxConnections + 32 + 12);
     nBudget = 0;
   }
-  if (nBudget == 0 || vgd_pool_init(&s.pool, (int)nBudget)) {
+  if (nBudget == 0 || vgd_pool_init(&s.pool, (int)nBudget, (int)st->connectionsPerTenant)) {
     pthread_rwlock_destroy(&s.tenantLock);
     vgd_store_close(&s.store);
     close(fdLock);
     return 1;
   }
+  s.store.mmapBytes = st->mmapBytes;
+  for (int i = 0; i < VGD_WRITE_LOCKS; i++) pthread_mutex_init(&s.aWriteLock[i], NULL);
   s.nWorker = (int)st->nWorkers;
   s.idleMs = (int)st->idleMs;
   s.maxConnections = (unsigned)st->maxConnections;
@@ -364,8 +373,8 @@ static int serve(Settings *st) {
     vgd_log("error", "start", "%s", zErr);
   } else {
     vgd_log_json("info", "start",
-                 json_pack("{s:s,s:s,s:i,s:i,s:i,s:b}", "data_dir", st->zDataDir, "listen", st->zListen, "port",
-                           vgd_http_port(pHttp), "workers", s.nWorker, "max_open_tenant_connections", s.pool.nMax,
+                 json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:b}", "data_dir", st->zDataDir, "listen", st->zListen, "port",
+                           vgd_http_port(pHttp), "workers", s.nWorker, "max_open_tenant_connections", s.pool.nMax, "connections_per_tenant", s.pool.nPerTenant,
                            "tls", st->zTlsCert != NULL));
     notify_systemd("READY=1");
     int sig = 0;
@@ -382,6 +391,7 @@ static int serve(Settings *st) {
   s.bStop = 1;
   vgd_workers_stop(&s);
   vgd_pool_close(&s.pool);
+  for (int i = 0; i < VGD_WRITE_LOCKS; i++) pthread_mutex_destroy(&s.aWriteLock[i]);
   vgd_metrics_free(&s.metrics);
   vgd_limits_free(&s.limits);
   pthread_rwlock_destroy(&s.tenantLock);

@@ -3,7 +3,9 @@
 ** most nMax are open at once, so a box with thousands of tenants stays
 ** inside its file-descriptor budget: an idle connection is reused by the
 ** next user of its tenant, and the least recently used idle one is closed
-** when a slot is needed.  A connection has one user at a time.
+** when a slot is needed.  A tenant has at most nPerTenant, since each holds
+** its own copy of the tenant's index (and loading it is the slow part of a
+** first search).  A connection has one user at a time.
 */
 #include "vecguardd.h"
 
@@ -13,11 +15,12 @@
 #include <string.h>
 #include <time.h>
 
-int vgd_pool_init(VgdPool *p, int nMax) {
+int vgd_pool_init(VgdPool *p, int nMax, int nPerTenant) {
   memset(p, 0, sizeof *p);
   p->a = calloc((size_t)nMax, sizeof *p->a);
   if (!p->a) return -1;
   p->nMax = nMax;
+  p->nPerTenant = nPerTenant;
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cond, NULL);
   return 0;
@@ -56,23 +59,34 @@ int vgd_pool_get(VgdPool *p, VgdStore *pStore, const char *zTenant, long long iS
   *pDb = NULL;
   pthread_mutex_lock(&p->mu);
   int iSlot = -1;
-  while (iSlot < 0) {
+  for (;;) {
+    int nMine = 0; /* the tenant's connections in use (or being opened) */
     for (int i = 0; i < p->nMax; i++) {
       VgdPoolConn *c = &p->a[i];
-      if (c->bBusy || !c->db || strcmp(c->zTenant, zTenant)) continue;
-      if (c->iSerial == iSerial) {
+      if ((!c->db && !c->bBusy) || strcmp(c->zTenant, zTenant)) continue;
+      if (c->bBusy) {
+        nMine++;
+      } else if (c->iSerial != iSerial) {
+        sqlite3_close(c->db); /* a tenant deleted and created again */
+        c->db = NULL;
+        c->zTenant[0] = 0;
+      } else {
         c->bBusy = 1;
         *pDb = c->db;
         pthread_mutex_unlock(&p->mu);
         return SQLITE_OK;
       }
-      sqlite3_close(c->db); /* a tenant deleted and created again */
-      c->db = NULL;
     }
-    iSlot = free_slot(p);
-    if (iSlot < 0 && pthread_cond_timedwait(&p->cond, &p->mu, &deadline) == ETIMEDOUT) {
+    /* Each connection of a vg_hnsw table holds its own copy of the index,
+    ** so a tenant gets no more than nPerTenant: past that, wait for one. */
+    if (nMine < p->nPerTenant && (iSlot = free_slot(p)) >= 0) break;
+    if (pthread_cond_timedwait(&p->cond, &p->mu, &deadline) == ETIMEDOUT) {
       pthread_mutex_unlock(&p->mu);
-      *pzErr = vgd_mprintf("all %d tenant connections are in use: try again later", p->nMax);
+      *pzErr = nMine >= p->nPerTenant
+                   ? vgd_mprintf("the %d connections of tenant \"%s\" stayed in use for %d s: try again later", nMine,
+                                 zTenant, VGD_BUSY_MS / 1000)
+                   : vgd_mprintf("all %d tenant connections stayed in use for %d s: try again later", p->nMax,
+                                 VGD_BUSY_MS / 1000);
       return SQLITE_BUSY;
     }
   }
@@ -86,9 +100,9 @@ int vgd_pool_get(VgdPool *p, VgdStore *pStore, const char *zTenant, long long iS
   pthread_mutex_lock(&p->mu);
   c->db = db;
   if (db) p->nOpened++;
-  else c->bBusy = 0;
+  else c->bBusy = 0, c->zTenant[0] = 0;
   pthread_mutex_unlock(&p->mu);
-  if (!db) pthread_cond_signal(&p->cond);
+  if (!db) pthread_cond_broadcast(&p->cond);
   *pDb = db;
   return db ? SQLITE_OK : SQLITE_ERROR;
 }
@@ -104,7 +118,8 @@ void vgd_pool_put(VgdPool *p, sqlite3 *db) {
       p->a[i].iUsed = ++p->iClock;
     }
   pthread_mutex_unlock(&p->mu);
-  pthread_cond_signal(&p->cond);
+  /* waiters may want another tenant (an idle slot to close) or this one */
+  pthread_cond_broadcast(&p->cond);
 }
 
 void vgd_pool_forget(VgdPool *p, const char *zTenant) {

@@ -101,6 +101,12 @@ static sqlite3 *open_file(VgdStore *p, const char *zTenant, int bCreate, char **
     rc = vecguard_init(db, &zInitErr);
   }
   if (rc == SQLITE_OK && bCreate) rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+  if (rc == SQLITE_OK && p->mmapBytes > 0) {
+    /* pages read from the mapping, not copied through read(2) */
+    char zPragma[64];
+    snprintf(zPragma, sizeof zPragma, "PRAGMA mmap_size=%lld", p->mmapBytes);
+    rc = sqlite3_exec(db, zPragma, NULL, NULL, NULL);
+  }
   if (rc == SQLITE_OK) {
     sqlite3_stmt *pStmt = NULL;
     rc = sqlite3_prepare_v2(db, "SELECT vg_pii_set_key(?)", -1, &pStmt, NULL);

@@ -33,6 +33,7 @@ struct VgdStore {
   sqlite3 *db;                 /* DIR/keys.db, shared under mu */
   pthread_mutex_t mu;
   unsigned char secret[VGD_SECRET_BYTES];
+  long long mmapBytes;         /* PRAGMA mmap_size of tenant connections */
 };
 
 /* What a presented key is allowed. */
@@ -109,15 +110,17 @@ struct VgdPool {
   pthread_mutex_t mu;
   pthread_cond_t cond;        /* a slot was given back */
   int nMax;
+  int nPerTenant;             /* connections of one tenant at most */
   VgdPoolConn *a;             /* nMax slots */
   unsigned long long iClock;
   long long nOpened, nEvicted;
 };
 
-int vgd_pool_init(VgdPool *p, int nMax);
+int vgd_pool_init(VgdPool *p, int nMax, int nPerTenant);
 void vgd_pool_close(VgdPool *p);
 /* A connection to zTenant for the caller alone, until vgd_pool_put.
-** SQLITE_BUSY when every slot stayed in use for VGD_BUSY_MS. */
+** SQLITE_BUSY when no slot (or none of the tenant's) came free within
+** VGD_BUSY_MS. */
 int vgd_pool_get(VgdPool *p, VgdStore *pStore, const char *zTenant, long long iSerial, sqlite3 **pDb,
                  char **pzErr);
 void vgd_pool_put(VgdPool *p, sqlite3 *db);
@@ -221,6 +224,7 @@ struct VgdWorker {
 
 /* The tenants the workers should visit (workers.c). */
 #define VGD_SWEEP_SECONDS 60
+#define VGD_WRITE_LOCKS 64
 #define VGD_WORKER_ID "vecguardd" /* the workers' id in vg_queue.worker_id */
 typedef struct VgdWork VgdWork;
 struct VgdWork {
@@ -245,6 +249,9 @@ struct VgdServer {
   VgdMetrics metrics;
   VgdLimits limits;
   VgdWork work;
+  /* HTTP writes to one tenant take turns here (by a hash of the tenant id)
+  ** instead of sleeping in SQLite's busy handler. */
+  pthread_mutex_t aWriteLock[VGD_WRITE_LOCKS];
   _Atomic int bLogRequests;
   _Atomic int nWorkerRunning;  /* for /readyz */
   _Atomic int nInFlight;       /* requests between their first byte and their end */

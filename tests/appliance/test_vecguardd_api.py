@@ -360,6 +360,36 @@ def pool(data, admin):
           % out.strip()[:300])
 
 
+def per_tenant(data, key):
+    """connections_per_tenant = 1: eight clients searching one tenant at once
+    share one connection (one copy of its index), and all are answered."""
+    import threading
+    env = dict(os.environ, VECGUARDD_SERVER_CONNECTIONS_PER_TENANT="1", VECGUARDD_LIMITS_REQUESTS_PER_SECOND="0")
+    proc, api = start(data, env=env)
+    codes = []
+    try:
+        def client():
+            for _ in range(5):
+                codes.append(api.call("POST", "/v1/tenants/acme/search", {"query": "page test"}, key=key)[0])
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        v = metric_values(raw_call(api, "GET", "/metrics", None, None, None)[2])
+        check(codes == [200] * 40, "40 searches from 8 clients at once: all 200 (%s)" % sorted(set(codes)))
+        # the workers' first visit opens one connection per tenant; the eight
+        # clients of acme add none beyond its one
+        n = len(base.cli("tenant", "list", "--data-dir", data)[1] and json.loads(base.cli(
+            "tenant", "list", "--data-dir", data)[1]))
+        check(v.get("vecguardd_connections_opened_total", 99) <= n,
+              "one connection of acme served them all (%s opened for %d tenants)"
+              % (v.get("vecguardd_connections_opened_total"), n))
+    finally:
+        rc, _ = stop(proc)
+    check(rc == 0, "SIGTERM: exit 0")
+
+
 def settings(data):
     env = dict(os.environ, VECGUARDD_SERVER_MAX_BODY_BYTES="100")
     proc, api = start(data, env=env)
@@ -476,6 +506,7 @@ def main():
     if rc != 0:
         print(err)
     rate_limits(data, admin, key)
+    per_tenant(data, key)
     pool(data, admin)
     settings(data)
     tls(data, tmp)
