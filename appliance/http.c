@@ -181,13 +181,12 @@ static void tenants_post(VgdServer *s, struct MHD_Connection *c, Req *q, Reply *
     reply_error(r, 400, "bad_tenant", "field \"tenant\": a tenant id is 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit");
   else if (!bBad) {
     char *zKey = NULL, *zErr = NULL;
-    /* Workers see the tenant whole or not at all. */
-    pthread_rwlock_wrlock(&s->tenantLock);
+    /* Its file is whole before keys.db lists it: no lock is needed. */
     int rc = vgd_tenant_create(&s->store, zTenant, &zKey, &zErr);
-    pthread_rwlock_unlock(&s->tenantLock);
     if (rc == SQLITE_OK) reply_json(r, 201, json_pack("{s:s,s:s}", "tenant", zTenant, "key", zKey));
     else if (rc == SQLITE_CONSTRAINT) reply_error(r, 409, "conflict", "%s", zErr);
     else reply_error(r, 500, "internal", "%s", zErr);
+    if (zKey) sodium_memzero(zKey, strlen(zKey));
     free(zKey);
     free(zErr);
   }
@@ -207,11 +206,12 @@ static void tenants_get(VgdServer *s, struct MHD_Connection *c, Reply *r) {
 static void tenant_delete(VgdServer *s, struct MHD_Connection *c, const char *zTenant, Reply *r) {
   if (!admin_only(s, c, r)) return;
   char *zErr = NULL;
-  /* No worker or request holds the file while it is erased. */
-  pthread_rwlock_wrlock(&s->tenantLock);
-  vgd_pool_forget(&s->pool, zTenant);
+  /* No worker or request holds the file while it is erased; the other
+  ** tenants go on meanwhile. */
+  vgd_pool_exclude(&s->pool, zTenant);
   int rc = vgd_tenant_delete(&s->store, zTenant, &zErr);
-  pthread_rwlock_unlock(&s->tenantLock);
+  vgd_pool_include(&s->pool, zTenant);
+  if (rc == SQLITE_OK) vgd_metrics_forget_tenant(&s->metrics, zTenant);
   if (rc == SQLITE_OK) reply_json(r, 204, NULL);
   else if (rc == SQLITE_NOTFOUND) reply_error(r, 404, "not_found", "%s", zErr);
   else reply_error(r, 500, "internal", "%s", zErr);
@@ -794,10 +794,11 @@ static void keys_route(VgdServer *s, struct MHD_Connection *c, Req *q, const cha
     if (!pBody) {
     } else if (bBad) {
       reply_error(r, 400, "bad_field", "field \"scopes\" must be a list of \"search\" and \"ingest\", each once");
-    } else if (vgd_key_create(&s->store, zTenant, zScopes, &zKey, &zId, &zErr) == 0) {
-      reply_json(r, 201, json_pack("{s:s,s:s,s:s}", "key_id", zId, "key", zKey, "scopes", zScopes));
     } else {
-      reply_error(r, 500, "internal", "%s", zErr);
+      int rc = vgd_key_create(&s->store, zTenant, zScopes, &zKey, &zId, &zErr);
+      if (rc == SQLITE_OK) reply_json(r, 201, json_pack("{s:s,s:s,s:s}", "key_id", zId, "key", zKey, "scopes", zScopes));
+      else if (rc == SQLITE_NOTFOUND) reply_error(r, 404, "not_found", "%s", zErr);
+      else reply_error(r, 500, "internal", "%s", zErr);
     }
   } else if (!bRotate) {
     if (vgd_key_revoke(&s->store, zTenant, zKeyId, &zErr) == 0) reply_json(r, 204, NULL);
@@ -896,28 +897,25 @@ static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMe
                 "a document id is 1 to 128 of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit");
     return;
   }
-  pthread_rwlock_rdlock(&s->tenantLock);
   long long iSerial;
-  if (!vgd_tenant_exists(&s->store, zTenant, &iSerial)) {
-    reply_error(r, 404, "not_found", "no tenant \"%s\"", zTenant);
-  } else if (op == OP_BACKUP) {
-    backup_post(s, zTenant, r);
-  } else {
-    char *zErr = NULL;
-    sqlite3 *db = NULL;
-    int rc = vgd_pool_get(&s->pool, &s->store, zTenant, iSerial, &db, &zErr);
-    if (rc == SQLITE_BUSY) reply_error(r, 503, "unavailable", "%s", zErr);
-    else if (rc != SQLITE_OK) reply_error(r, 500, "internal", "%s", zErr);
-    else if (bWrite) write_route(s, db, c, q, zMethod, zTenant, op, zDoc, r);
-    else if (op == OP_QUEUE) queue_get(db, r);
-    else if (op == OP_REPORT) report_get(db, c, zTenant, r);
-    else if (op == OP_SEARCH) search(db, c, q, r);
-    else if (op == OP_LIST) documents_list(db, c, r);
-    else doc_get(db, zDoc, r);
-    vgd_pool_put(&s->pool, db);
-    free(zErr);
-  }
-  pthread_rwlock_unlock(&s->tenantLock);
+  char *zErr = NULL;
+  sqlite3 *db = NULL;
+  /* The connection also pins the tenant: its deletion waits for it. */
+  int rc = vgd_tenant_exists(&s->store, zTenant, &iSerial)
+               ? vgd_pool_get(&s->pool, &s->store, zTenant, iSerial, &db, &zErr)
+               : SQLITE_NOTFOUND;
+  if (rc == SQLITE_NOTFOUND) reply_error(r, 404, "not_found", "no tenant \"%s\"", zTenant);
+  else if (rc == SQLITE_BUSY) reply_error(r, 503, "unavailable", "%s", zErr);
+  else if (rc != SQLITE_OK) reply_error(r, 500, "internal", "%s", zErr);
+  else if (op == OP_BACKUP) backup_post(s, zTenant, r);
+  else if (bWrite) write_route(s, db, c, q, zMethod, zTenant, op, zDoc, r);
+  else if (op == OP_QUEUE) queue_get(db, r);
+  else if (op == OP_REPORT) report_get(db, c, zTenant, r);
+  else if (op == OP_SEARCH) search(db, c, q, r);
+  else if (op == OP_LIST) documents_list(db, c, r);
+  else doc_get(db, zDoc, r);
+  vgd_pool_put(&s->pool, db);
+  free(zErr);
 }
 
 /* ---- dispatch ------------------------------------------------------------- */

@@ -197,9 +197,11 @@ static int scopes_ok(const char *z, char *aOut, size_t nOut) {
 int vgd_key_create(VgdStore *p, const char *zTenant, const char *zScopes, char **pzKey, char **pzId,
                    char **pzErr) {
   char zNorm[64];
-  if (!scopes_ok(zScopes, zNorm, sizeof zNorm)) {
-    *pzErr = vgd_mprintf("bad scopes \"%s\": send a comma list of search, ingest, admin", zScopes);
-    return -1;
+  if (!scopes_ok(zScopes, zNorm, sizeof zNorm) || (zTenant[0] && strstr(zNorm, "admin"))) {
+    *pzErr = zTenant[0] ? vgd_mprintf("bad scopes \"%s\": a tenant's key takes a comma list of search, ingest",
+                                      zScopes)
+                        : vgd_mprintf("bad scopes \"%s\": send a comma list of search, ingest, admin", zScopes);
+    return SQLITE_MISUSE;
   }
   unsigned char aRand[8 + 32];
   char zHex[2 * sizeof aRand + 1];
@@ -213,23 +215,31 @@ int vgd_key_create(VgdStore *p, const char *zTenant, const char *zScopes, char *
   key_hash(p, zKey, aHash);
   sqlite3_stmt *pStmt = NULL;
   pthread_mutex_lock(&p->mu);
-  int rc = sqlite3_prepare_v2(p->db, "INSERT INTO api_keys(key_id, tenant, hash, scopes) VALUES (?, ?, ?, ?)", -1,
-                              &pStmt, NULL);
+  /* Only for a tenant listed now: a key made while its tenant is deleted
+  ** must not outlive it. */
+  int rc = sqlite3_prepare_v2(p->db,
+                              "INSERT INTO api_keys(key_id, tenant, hash, scopes) SELECT ?1, ?2, ?3, ?4"
+                              " WHERE ?2 = '' OR EXISTS (SELECT 1 FROM tenants WHERE id = ?2)",
+                              -1, &pStmt, NULL);
   if (rc == SQLITE_OK) {
     sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 2, zTenant, -1, SQLITE_STATIC);
     sqlite3_bind_blob(pStmt, 3, aHash, sizeof aHash, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 4, zNorm, -1, SQLITE_STATIC);
     rc = sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    if (rc == SQLITE_OK && sqlite3_changes(p->db) == 0) {
+      rc = SQLITE_NOTFOUND;
+      *pzErr = vgd_mprintf("no tenant \"%s\"", zTenant);
+    }
   }
-  if (rc != SQLITE_OK) *pzErr = vgd_mprintf("cannot store the key: %s", sqlite3_errmsg(p->db));
+  if (rc != SQLITE_OK && rc != SQLITE_NOTFOUND) *pzErr = vgd_mprintf("cannot store the key: %s", sqlite3_errmsg(p->db));
   sqlite3_finalize(pStmt);
   pthread_mutex_unlock(&p->mu);
   if (rc != SQLITE_OK) {
     sodium_memzero(zKey, strlen(zKey));
     free(zKey);
     free(zId);
-    return -1;
+    return rc;
   }
   *pzKey = zKey;
   *pzId = zId;
@@ -309,6 +319,11 @@ int vgd_key_rotate(VgdStore *p, const char *zTenant, const char *zId, long long 
   sqlite3_finalize(pStmt);
   pthread_mutex_unlock(&p->mu);
   if (rc != SQLITE_OK) {
+    /* no key the caller never saw stays live */
+    char *zIgnored = NULL;
+    vgd_key_revoke(p, NULL, *pzNewId, &zIgnored);
+    free(zIgnored);
+    sodium_memzero(*pzKey, strlen(*pzKey));
     free(*pzKey);
     free(*pzNewId);
     *pzKey = *pzNewId = NULL;

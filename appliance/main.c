@@ -319,12 +319,6 @@ static int serve(Settings *st) {
     vgd_store_close(&s.store);
     return 1;
   }
-  pthread_rwlockattr_t attr;
-  pthread_rwlockattr_init(&attr);
-  /* a tenant's deletion must not wait behind an endless stream of readers */
-  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-  pthread_rwlock_init(&s.tenantLock, &attr);
-  pthread_rwlockattr_destroy(&attr);
   /* Each open tenant holds up to 3 descriptors (file, -wal, -shm); the
   ** HTTP connections, keys.db and the process's own take the rest. */
   long long nBudget = (st->maxOpenFiles - st->maxConnections - 32) / 3;
@@ -343,7 +337,6 @@ static int serve(Settings *st) {
     nBudget = 0;
   }
   if (nBudget == 0 || vgd_pool_init(&s.pool, (int)nBudget, (int)st->connectionsPerTenant)) {
-    pthread_rwlock_destroy(&s.tenantLock);
     vgd_store_close(&s.store);
     close(fdLock);
     return 1;
@@ -394,7 +387,6 @@ static int serve(Settings *st) {
   for (int i = 0; i < VGD_WRITE_LOCKS; i++) pthread_mutex_destroy(&s.aWriteLock[i]);
   vgd_metrics_free(&s.metrics);
   vgd_limits_free(&s.limits);
-  pthread_rwlock_destroy(&s.tenantLock);
   vgd_store_close(&s.store);
   close(fdLock);
   free(zErr);

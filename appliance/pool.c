@@ -34,6 +34,12 @@ void vgd_pool_close(VgdPool *p) {
   memset(p, 0, sizeof *p);
 }
 
+static int excluded(VgdPool *p, const char *zTenant) {
+  for (int i = 0; i < p->nExcluded; i++)
+    if (!strcmp(p->azExcluded[i], zTenant)) return 1;
+  return 0;
+}
+
 /* A slot for a new connection, under mu: an empty one, else the least
 ** recently used idle one (closed), else -1. */
 static int free_slot(VgdPool *p) {
@@ -60,6 +66,11 @@ int vgd_pool_get(VgdPool *p, VgdStore *pStore, const char *zTenant, long long iS
   pthread_mutex_lock(&p->mu);
   int iSlot = -1;
   for (;;) {
+    if (excluded(p, zTenant)) {
+      pthread_mutex_unlock(&p->mu);
+      *pzErr = vgd_mprintf("tenant \"%s\" is being deleted", zTenant);
+      return SQLITE_NOTFOUND;
+    }
     int nMine = 0; /* the tenant's connections in use (or being opened) */
     for (int i = 0; i < p->nMax; i++) {
       VgdPoolConn *c = &p->a[i];
@@ -97,6 +108,19 @@ int vgd_pool_get(VgdPool *p, VgdStore *pStore, const char *zTenant, long long iS
   c->iSerial = iSerial;
   pthread_mutex_unlock(&p->mu);
   sqlite3 *db = vgd_tenant_open(pStore, zTenant, pzErr);
+  /* The caller read iSerial before: the tenant may have been deleted (and
+  ** created again) since; its file is then not the caller's. */
+  long long iNow = -1;
+  int rc = SQLITE_OK;
+  if (!vgd_tenant_exists(pStore, zTenant, &iNow) || iNow != iSerial) {
+    sqlite3_close(db);
+    db = NULL;
+    free(*pzErr);
+    *pzErr = vgd_mprintf("no tenant \"%s\"", zTenant);
+    rc = SQLITE_NOTFOUND;
+  } else if (!db) {
+    rc = SQLITE_ERROR;
+  }
   pthread_mutex_lock(&p->mu);
   c->db = db;
   if (db) p->nOpened++;
@@ -104,7 +128,7 @@ int vgd_pool_get(VgdPool *p, VgdStore *pStore, const char *zTenant, long long iS
   pthread_mutex_unlock(&p->mu);
   if (!db) pthread_cond_broadcast(&p->cond);
   *pDb = db;
-  return db ? SQLITE_OK : SQLITE_ERROR;
+  return rc;
 }
 
 void vgd_pool_put(VgdPool *p, sqlite3 *db) {
@@ -122,18 +146,40 @@ void vgd_pool_put(VgdPool *p, sqlite3 *db) {
   pthread_cond_broadcast(&p->cond);
 }
 
-void vgd_pool_forget(VgdPool *p, const char *zTenant) {
+void vgd_pool_exclude(VgdPool *p, const char *zTenant) {
   pthread_mutex_lock(&p->mu);
-  for (int i = 0; i < p->nMax; i++) {
-    VgdPoolConn *c = &p->a[i];
-    if (!strcmp(c->zTenant, zTenant) && c->db) {
-      /* The caller holds the tenants' write lock: nobody uses the file. */
-      sqlite3_close(c->db);
-      c->db = NULL;
-      c->zTenant[0] = 0;
+  while (p->nExcluded == VGD_EXCLUDED_MAX) pthread_cond_wait(&p->cond, &p->mu);
+  snprintf(p->azExcluded[p->nExcluded++], VGD_TENANT_MAX + 1, "%s", zTenant);
+  for (;;) {
+    int nBusy = 0;
+    for (int i = 0; i < p->nMax; i++) {
+      VgdPoolConn *c = &p->a[i];
+      if (strcmp(c->zTenant, zTenant) || (!c->db && !c->bBusy)) continue;
+      if (c->bBusy) {
+        nBusy++;
+      } else {
+        sqlite3_close(c->db);
+        c->db = NULL;
+        c->zTenant[0] = 0;
+      }
     }
+    if (nBusy == 0) break;
+    /* a request or batch under way: its vgd_pool_put wakes us */
+    pthread_cond_wait(&p->cond, &p->mu);
   }
   pthread_mutex_unlock(&p->mu);
+}
+
+void vgd_pool_include(VgdPool *p, const char *zTenant) {
+  pthread_mutex_lock(&p->mu);
+  for (int i = 0; i < p->nExcluded; i++)
+    if (!strcmp(p->azExcluded[i], zTenant)) {
+      memmove(p->azExcluded[i], p->azExcluded[i + 1], (size_t)(p->nExcluded - i - 1) * sizeof p->azExcluded[0]);
+      p->nExcluded--;
+      break;
+    }
+  pthread_mutex_unlock(&p->mu);
+  pthread_cond_broadcast(&p->cond);
 }
 
 void vgd_pool_stats(VgdPool *p, int *pnOpen, int *pnTenants, long long *pnOpened, long long *pnEvicted) {

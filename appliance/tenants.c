@@ -85,12 +85,9 @@ static int pii_key(VgdStore *p, const char *zTenant, unsigned char *aKey) {
   return ok;
 }
 
-static sqlite3 *open_file(VgdStore *p, const char *zTenant, int bCreate, char **pzErr) {
-  unsigned char aKey[32];
-  if (!pii_key(p, zTenant, aKey)) {
-    *pzErr = vgd_mprintf("tenant \"%s\" has no PII key in keys.db", zTenant);
-    return NULL;
-  }
+/* A connection on the tenant's file with vecguard set up and aKey as its
+** PII key (zeroed here). */
+static sqlite3 *open_file(VgdStore *p, const char *zTenant, unsigned char *aKey, int bCreate, char **pzErr) {
   char *zPath = tenant_path(p, zTenant, "");
   sqlite3 *db = NULL;
   char *zInitErr = NULL;
@@ -111,12 +108,12 @@ static sqlite3 *open_file(VgdStore *p, const char *zTenant, int bCreate, char **
     sqlite3_stmt *pStmt = NULL;
     rc = sqlite3_prepare_v2(db, "SELECT vg_pii_set_key(?)", -1, &pStmt, NULL);
     if (rc == SQLITE_OK) {
-      sqlite3_bind_blob(pStmt, 1, aKey, sizeof aKey, SQLITE_TRANSIENT);
+      sqlite3_bind_blob(pStmt, 1, aKey, 32, SQLITE_TRANSIENT);
       rc = sqlite3_step(pStmt) == SQLITE_ROW ? SQLITE_OK : SQLITE_ERROR;
     }
     sqlite3_finalize(pStmt);
   }
-  sodium_memzero(aKey, sizeof aKey);
+  sodium_memzero(aKey, 32);
   if (rc != SQLITE_OK) {
     *pzErr = vgd_mprintf("cannot open %s: %s", zPath, zInitErr ? zInitErr : db ? sqlite3_errmsg(db) : "out of memory");
     sqlite3_free(zInitErr);
@@ -128,7 +125,12 @@ static sqlite3 *open_file(VgdStore *p, const char *zTenant, int bCreate, char **
 }
 
 sqlite3 *vgd_tenant_open(VgdStore *p, const char *zTenant, char **pzErr) {
-  return open_file(p, zTenant, 0, pzErr);
+  unsigned char aKey[32];
+  if (!pii_key(p, zTenant, aKey)) {
+    *pzErr = vgd_mprintf("tenant \"%s\" has no PII key in keys.db", zTenant);
+    return NULL;
+  }
+  return open_file(p, zTenant, aKey, 0, pzErr);
 }
 
 /* Overwrite with zeros, fsync, unlink: the bytes do not outlive the tenant
@@ -174,25 +176,29 @@ int vgd_tenant_create(VgdStore *p, const char *zTenant, char **pzKey, char **pzE
     *pzErr = vgd_mprintf("tenant \"%s\" exists already", zTenant);
     return SQLITE_CONSTRAINT;
   }
+  /* The path is claimed with O_EXCL: of two creations of one id (two
+  ** requests, or the command line beside a server), one makes the file. */
   char *zPath = tenant_path(p, zTenant, "");
-  struct stat st;
-  if (stat(zPath, &st) == 0) {
-    *pzErr = vgd_mprintf("%s exists but keys.db does not list tenant \"%s\": move the file away first", zPath,
-                         zTenant);
+  int fd = open(zPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    int bExists = errno == EEXIST;
+    *pzErr = bExists && vgd_tenant_exists(p, zTenant, NULL)
+                 ? vgd_mprintf("tenant \"%s\" exists already", zTenant)
+             : bExists ? vgd_mprintf("%s exists but keys.db does not list tenant \"%s\": move the file away first",
+                                     zPath, zTenant)
+                       : vgd_mprintf("cannot create %s: %s", zPath, strerror(errno));
     free(zPath);
-    return SQLITE_CANTOPEN;
+    return bExists && vgd_tenant_exists(p, zTenant, NULL) ? SQLITE_CONSTRAINT : SQLITE_CANTOPEN;
   }
+  close(fd);
   free(zPath);
-  int rc = store_exec1(p, "INSERT INTO tenants(id, pii_key) VALUES (?, randomblob(32))", zTenant);
-  if (rc == SQLITE_CONSTRAINT) {
-    *pzErr = vgd_mprintf("tenant \"%s\" exists already", zTenant);
-    return SQLITE_CONSTRAINT;
-  }
-  if (rc != SQLITE_OK) {
-    *pzErr = vgd_mprintf("cannot register tenant \"%s\": %s", zTenant, sqlite3_errstr(rc));
-    return rc;
-  }
-  sqlite3 *db = open_file(p, zTenant, 1, pzErr);
+  /* The file is made whole before keys.db lists the tenant, so nobody (a
+  ** worker, a request) ever finds it listed and half made. */
+  unsigned char aKey[32], aKeyCopy[32];
+  randombytes_buf(aKey, sizeof aKey);
+  memcpy(aKeyCopy, aKey, sizeof aKey);
+  int rc = SQLITE_OK;
+  sqlite3 *db = open_file(p, zTenant, aKeyCopy, 1, pzErr);
   if (db) {
     /* vg_queue_stats creates the queue's tables, which a PUT reads first. */
     char *zSql = vgd_mprintf("%s; SELECT vg_queue_stats();", kDocumentsTable);
@@ -206,12 +212,35 @@ int vgd_tenant_create(VgdStore *p, const char *zTenant, char **pzKey, char **pzE
   } else {
     rc = SQLITE_ERROR;
   }
+  /* Keys a deletion raced with (vgd_key_create checks the tenant, but to
+  ** be sure) must not open the new tenant. */
+  if (rc == SQLITE_OK) rc = store_exec1(p, "DELETE FROM api_keys WHERE tenant = ?", zTenant);
+  if (rc == SQLITE_OK) {
+    sqlite3_stmt *pStmt = NULL;
+    pthread_mutex_lock(&p->mu);
+    rc = sqlite3_prepare_v2(p->db, "INSERT INTO tenants(id, pii_key) VALUES (?, ?)", -1, &pStmt, NULL);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
+      sqlite3_bind_blob(pStmt, 2, aKey, sizeof aKey, SQLITE_STATIC);
+      rc = sqlite3_step(pStmt);
+      if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    }
+    sqlite3_finalize(pStmt);
+    pthread_mutex_unlock(&p->mu);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+      *pzErr = vgd_mprintf("tenant \"%s\" exists already", zTenant);
+      rc = SQLITE_CONSTRAINT;
+    } else if (rc != SQLITE_OK) {
+      *pzErr = vgd_mprintf("cannot register tenant \"%s\": %s", zTenant, sqlite3_errstr(rc));
+    }
+  }
+  sodium_memzero(aKey, sizeof aKey);
   char *zId = NULL;
-  if (rc == SQLITE_OK && vgd_key_create(p, zTenant, "search,ingest,admin", pzKey, &zId, pzErr)) rc = SQLITE_ERROR;
+  if (rc == SQLITE_OK && vgd_key_create(p, zTenant, "search,ingest", pzKey, &zId, pzErr)) rc = SQLITE_ERROR;
   free(zId);
   if (rc != SQLITE_OK) {
     erase_tenant_files(p, zTenant);
-    store_exec1(p, "DELETE FROM tenants WHERE id = ?", zTenant);
+    if (rc != SQLITE_CONSTRAINT) store_exec1(p, "DELETE FROM tenants WHERE id = ?", zTenant);
   }
   return rc;
 }

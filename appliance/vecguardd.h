@@ -49,8 +49,10 @@ int vgd_store_open(VgdStore *p, const char *zDir, char **pzErr);
 void vgd_store_close(VgdStore *p);
 /* 1 and *pKey filled when zKey is a live key, 0 otherwise. */
 int vgd_key_check(VgdStore *p, const char *zKey, VgdKey *pKey);
-/* A new key for zTenant ("" for admin) with the scopes "search,ingest,admin"
-** or a subset; *pzKey (malloc) is the key, shown once; *pzId its id. */
+/* A new key for zTenant ("" for admin; a tenant's key takes "search,ingest"
+** or a part) with those scopes; *pzKey (malloc) is the key, shown once; *pzId
+** its id.  SQLITE_OK; SQLITE_MISUSE for bad scopes; SQLITE_NOTFOUND when
+** keys.db does not list zTenant (checked in the insert itself). */
 int vgd_key_create(VgdStore *p, const char *zTenant, const char *zScopes, char **pzKey, char **pzId,
                    char **pzErr);
 /* Revoke at once; zTenant, if not NULL, must own the key. */
@@ -72,8 +74,8 @@ int vgd_tenant_exists(VgdStore *p, const char *zTenant, long long *piSerial);
 ** exists already. */
 int vgd_tenant_create(VgdStore *p, const char *zTenant, char **pzKey, char **pzErr);
 /* Erase its file (zeros, fsync, unlink; -wal, -shm), its keys and row.
-** SQLITE_NOTFOUND when there is no such tenant.  The caller holds the
-** tenants' write lock (or is the only process using the directory). */
+** SQLITE_NOTFOUND when there is no such tenant.  The caller has excluded
+** the tenant from the pool (or is the only process using the directory). */
 int vgd_tenant_delete(VgdStore *p, const char *zTenant, char **pzErr);
 /* JSON array of tenant ids, malloc'd. */
 char *vgd_tenant_list(VgdStore *p, char **pzErr);
@@ -105,6 +107,7 @@ struct VgdPoolConn {
   unsigned long long iUsed;   /* when it was last given back, for LRU */
 };
 
+#define VGD_EXCLUDED_MAX 16
 typedef struct VgdPool VgdPool;
 struct VgdPool {
   pthread_mutex_t mu;
@@ -114,6 +117,8 @@ struct VgdPool {
   VgdPoolConn *a;             /* nMax slots */
   unsigned long long iClock;
   long long nOpened, nEvicted;
+  int nExcluded;              /* tenants being deleted */
+  char azExcluded[VGD_EXCLUDED_MAX][VGD_TENANT_MAX + 1];
 };
 
 int vgd_pool_init(VgdPool *p, int nMax, int nPerTenant);
@@ -124,8 +129,10 @@ void vgd_pool_close(VgdPool *p);
 int vgd_pool_get(VgdPool *p, VgdStore *pStore, const char *zTenant, long long iSerial, sqlite3 **pDb,
                  char **pzErr);
 void vgd_pool_put(VgdPool *p, sqlite3 *db);
-/* Close zTenant's connections; the caller holds the tenants' write lock. */
-void vgd_pool_forget(VgdPool *p, const char *zTenant);
+/* Keep everyone off zTenant's file (gets say SQLITE_NOTFOUND) until
+** vgd_pool_include: waits for its connections in use, closes them all. */
+void vgd_pool_exclude(VgdPool *p, const char *zTenant);
+void vgd_pool_include(VgdPool *p, const char *zTenant);
 void vgd_pool_stats(VgdPool *p, int *pnOpen, int *pnTenants, long long *pnOpened, long long *pnEvicted);
 
 /* ---- the governance report (report.c) ----------------------------------- */
@@ -244,8 +251,7 @@ struct VgdWork {
 
 struct VgdServer {
   VgdStore store;
-  pthread_rwlock_t tenantLock; /* readers use tenant files; a deletion writes */
-  VgdPool pool;                /* used under the read side of tenantLock */
+  VgdPool pool;                /* a connection taken pins its tenant */
   VgdMetrics metrics;
   VgdLimits limits;
   VgdWork work;

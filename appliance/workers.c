@@ -25,7 +25,6 @@ static int run_batch(VgdWorker *w, const char *zTenant, int bRelease, long long 
   VgdServer *s = w->pServer;
   int nClaimed = 0;
   *pnLeft = -1;
-  pthread_rwlock_rdlock(&s->tenantLock);
   long long iSerial;
   sqlite3 *db = NULL;
   char *zErr = NULL;
@@ -70,7 +69,6 @@ static int run_batch(VgdWorker *w, const char *zTenant, int bRelease, long long 
   }
   sqlite3_finalize(pStmt);
   vgd_pool_put(&s->pool, db);
-  pthread_rwlock_unlock(&s->tenantLock);
   return nClaimed;
 }
 
