@@ -5,6 +5,7 @@
 #include "vecguardd.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -236,10 +237,15 @@ static void backup_post(VgdServer *s, const char *zTenant, Reply *r) {
 /* Reply with the connection's last error: 400 when the extension refused
 ** the request's values, 500 otherwise. */
 static void reply_sql_error(Reply *r, sqlite3 *db, int rc) {
-  if ((rc & 0xff) == SQLITE_ERROR || (rc & 0xff) == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_TOOBIG)
+  if ((rc & 0xff) == SQLITE_ERROR || (rc & 0xff) == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_TOOBIG) {
     reply_error(r, 400, "rejected", "%s", sqlite3_errmsg(db));
-  else
+  } else if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+    /* the file stayed locked past the busy timeout: worth a retry */
+    reply_error(r, 503, "unavailable", "the tenant's file is busy (%s): try again", sqlite3_errmsg(db));
+    r->retryAfter = 1;
+  } else {
     reply_error(r, 500, "internal", "%s", sqlite3_errmsg(db));
+  }
 }
 
 /* The id of vg_pii_log's last row, 0 before the first (no table yet). */
@@ -386,6 +392,7 @@ static void documents_batch(VgdServer *s, sqlite3 *db, struct MHD_Connection *c,
     return;
   }
   const char *z = q->aBody, *zEnd = q->aBody + q->nBody;
+  int bLost = 0; /* the transaction was rolled back under us */
   for (int iLine = 1; z < zEnd; iLine++) {
     const char *zNl = memchr(z, '\n', (size_t)(zEnd - z));
     size_t n = zNl ? (size_t)(zNl - z) : (size_t)(zEnd - z);
@@ -400,11 +407,18 @@ static void documents_batch(VgdServer *s, sqlite3 *db, struct MHD_Connection *c,
       } else if (!bBad && !name_ok(zId, VGD_DOC_ID_MAX, "._-")) {
         reply_error(&one, 400, "bad_document_id",
                     "field \"id\": 1 to 128 of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit");
+      } else if (!bBad && bLost) {
+        reply_error(&one, 500, "internal", "not stored: an earlier line's error ended the batch's transaction");
       } else if (!bBad) {
-        sqlite3_exec(db, "SAVEPOINT line", NULL, NULL, NULL);
-        if (put_document(db, pDoc, zId, &one, pFindings) != SQLITE_OK)
-          sqlite3_exec(db, "ROLLBACK TO line", NULL, NULL, NULL);
-        sqlite3_exec(db, "RELEASE line", NULL, NULL, NULL);
+        int rcLine = sqlite3_exec(db, "SAVEPOINT line", NULL, NULL, NULL);
+        if (rcLine != SQLITE_OK) reply_sql_error(&one, db, rcLine);
+        else if (put_document(db, pDoc, zId, &one, pFindings) != SQLITE_OK)
+          rcLine = sqlite3_exec(db, "ROLLBACK TO line", NULL, NULL, NULL);
+        if (rcLine == SQLITE_OK) rcLine = sqlite3_exec(db, "RELEASE line", NULL, NULL, NULL);
+        /* Some errors (I/O, a full disk, no memory) roll the whole
+        ** transaction back: nothing before is stored, nothing after may
+        ** be, or SAVEPOINT would start transactions of its own. */
+        if (rcLine != SQLITE_OK || sqlite3_get_autocommit(db)) bLost = 1;
       }
     }
     json_t *pLine = json_pack("{s:i,s:o,s:i}", "line", iLine, "id",
@@ -417,12 +431,12 @@ static void documents_batch(VgdServer *s, sqlite3 *db, struct MHD_Connection *c,
     json_decref(pDoc);
     z = zNl ? zNl + 1 : zEnd;
   }
-  rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  rc = bLost ? SQLITE_ABORT : sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     /* nothing was stored: say so on every line that looked stored */
     size_t i;
     json_t *pLine;
-    const char *zMsg = sqlite3_errmsg(db);
+    const char *zMsg = bLost ? "not stored: an error ended the batch's transaction" : sqlite3_errmsg(db);
     json_array_foreach(pOut, i, pLine) if (json_integer_value(json_object_get(pLine, "status")) == 202) {
       json_object_set_new(pLine, "status", json_integer(500));
       json_object_del(pLine, "queue_id");
@@ -1046,7 +1060,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, Reply *r) {
     MHD_add_response_header(pResp, MHD_HTTP_HEADER_CONTENT_TYPE, r->zContentType ? r->zContentType : "application/json");
   if (r->zAllow) MHD_add_response_header(pResp, MHD_HTTP_HEADER_ALLOW, r->zAllow);
   if (r->status == 401) MHD_add_response_header(pResp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"vecguardd\"");
-  if (r->status == 429) {
+  if (r->status == 429 || r->retryAfter > 0) {
     char zWait[24];
     snprintf(zWait, sizeof zWait, "%ld", r->retryAfter > 0 ? r->retryAfter : 1);
     MHD_add_response_header(pResp, MHD_HTTP_HEADER_RETRY_AFTER, zWait);
@@ -1236,8 +1250,11 @@ int vgd_http_port(void *pDaemon) {
 }
 
 void vgd_http_stop(VgdServer *s, void *pDaemon) {
-  /* No new connection is accepted; the ones in flight finish. */
-  MHD_quiesce_daemon(pDaemon);
+  /* No new connection is accepted (the kernel refuses them once the
+  ** listening socket is shut down); the requests in flight finish. */
+  MHD_socket fdListen = MHD_quiesce_daemon(pDaemon);
+  if (fdListen != MHD_INVALID_SOCKET) shutdown(fdListen, SHUT_RDWR);
   for (int ms = 0; s->nInFlight > 0 && ms < 30000; ms += 10) sleep_ms(10);
   MHD_stop_daemon(pDaemon);
+  if (fdListen != MHD_INVALID_SOCKET) close(fdListen);
 }

@@ -71,6 +71,7 @@ struct Settings {
   long long ratePerSecond, rateBurst, logRequests;
   long long connectionsPerTenant, mmapBytes;
   long long graceSeconds; /* key rotate */
+  char zError[600];       /* why the settings did not load */
 };
 
 /* One config key: a string, or a whole number in [iMin, iMax]. */
@@ -147,21 +148,23 @@ static int setting_apply(Settings *p, const char *zSection, const char *zName, c
     errno = 0;
     long long v = strtoll(zValue, &zEnd, 10);
     if (errno || zEnd == zValue || *zEnd || v < d->iMin || v > d->iMax) {
-      fprintf(stderr, "vecguardd: %s: [%s] %s must be a whole number from %lld to %lld; got \"%s\"\n", zWhere,
-              zSection, zName, d->iMin, d->iMax, zValue);
+      if (!p->zError[0])
+        snprintf(p->zError, sizeof p->zError, "%s%s[%s] %s must be a whole number from %lld to %lld; got \"%.100s\"",
+                 zWhere, zWhere[0] ? ": " : "", zSection, zName, d->iMin, d->iMax, zValue);
       return 0;
     }
     *(long long *)((char *)p + d->offset) = v;
     return 1;
   }
-  fprintf(stderr, "vecguardd: %s: unknown setting [%s] %s (docs/appliance.md lists the settings)\n", zWhere,
-          zSection, zName);
+  if (!p->zError[0])
+    snprintf(p->zError, sizeof p->zError, "%s%sunknown setting [%.60s] %.60s (docs/appliance.md lists the settings)",
+             zWhere, zWhere[0] ? ": " : "", zSection, zName);
   return 0;
 }
 
 static int on_ini(void *pArg, const char *zSection, const char *zName, const char *zValue) {
   Settings *p = pArg;
-  return setting_apply(p, zSection, zName, zValue, p->zConfig);
+  return setting_apply(p, zSection, zName, zValue, ""); /* settings_load names the file and line */
 }
 
 /* VECGUARDD_SERVER_LISTEN=... overrides [server] listen; 0 after an error. */
@@ -177,12 +180,18 @@ static int settings_from_env(Settings *p) {
   return 1;
 }
 
-/* The INI file (if any) and the environment over the defaults. */
+/* The INI file (if any) and the environment over the defaults; 2 and
+** p->zError saying what is wrong. */
 static int settings_load(Settings *p) {
+  p->zError[0] = 0;
   if (p->zConfig) {
     int line = ini_parse(p->zConfig, on_ini, p);
-    if (line < 0) return usage_error("cannot read the config file %s", p->zConfig);
-    if (line > 0) return usage_error("%s: bad line %d", p->zConfig, line);
+    char zWhy[sizeof p->zError];
+    snprintf(zWhy, sizeof zWhy, "%s", p->zError);
+    if (line < 0) snprintf(p->zError, sizeof p->zError, "cannot read the config file %s", p->zConfig);
+    else if (line > 0) snprintf(p->zError, sizeof p->zError, "%.200s: bad line %d%s%.300s", p->zConfig, line,
+                                zWhy[0] ? ": " : "", zWhy);
+    if (line != 0) return 2;
   }
   return settings_from_env(p) ? 0 : 2;
 }
@@ -236,7 +245,7 @@ static int parse_options(int argc, char **argv, Settings *p, const char **azArg,
     }
   }
   if (rc == 0 && zConfig) set_string(&p->zConfig, zConfig);
-  if (rc == 0) rc = settings_load(p);
+  if (rc == 0 && settings_load(p) != 0) rc = usage_error("%s", p->zError);
   if (zDir) set_string(&p->zDataDir, zDir);
   if (zListen) set_string(&p->zListen, zListen);
   if (nWorkers) p->nWorkers = nWorkers < 0 ? 0 : nWorkers;
@@ -284,7 +293,7 @@ static void reload(VgdServer *s, Settings *st) {
   settings_defaults(&fresh);
   if (st->zConfig) set_string(&fresh.zConfig, st->zConfig);
   if (settings_load(&fresh) != 0) {
-    vgd_log("error", "reload", "the settings did not load: keeping the running ones");
+    vgd_log("error", "reload", "%s: keeping the running settings", fresh.zError);
   } else {
     vgd_limits_set(&s->limits, (double)fresh.ratePerSecond, (double)fresh.rateBurst);
     s->bodyLimit = (size_t)fresh.bodyLimit;
@@ -374,6 +383,7 @@ static int serve(Settings *st) {
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
       notify_systemd("RELOADING=1");
       reload(&s, st);
+      vgd_work_sweep(&s);
       notify_systemd("READY=1");
     }
     vgd_log_json("info", "stop", json_pack("{s:i}", "signal", sig));

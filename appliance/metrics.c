@@ -144,7 +144,7 @@ char *vgd_metrics_text(VgdServer *srv) {
     sqlite3_str_appendf(s, "vecguardd_http_requests_total{route=\"%s\",method=\"%s\",status=\"%u\"} %llu\n",
                         m->aRequest[i].zRoute, m->aRequest[i].zMethod, m->aRequest[i].status,
                         m->aRequest[i].latency.nCount);
-  sqlite3_str_appendall(s, "# HELP vecguardd_http_request_duration_seconds Time from a request's last byte to its "
+  sqlite3_str_appendall(s, "# HELP vecguardd_http_request_duration_seconds Time from a request's headers to its "
                            "reply, by route, method and status.\n"
                            "# TYPE vecguardd_http_request_duration_seconds histogram\n");
   for (int i = 0; i < m->nRequest; i++) {

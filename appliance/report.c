@@ -86,7 +86,9 @@ static void queue_row(sqlite3_stmt *p, json_t *pQueue) {
 
 int vgd_report(sqlite3 *db, const char *zTenant, const char *zSince, const char *zUntil, json_t **ppOut,
                char **pzErr) {
-  char *zTo = log_time(db, zUntil ? zUntil : "now", NULL);
+  /* A date alone as until means the whole day. */
+  int bDay = zUntil && strlen(zUntil) == 10;
+  char *zTo = log_time(db, zUntil ? zUntil : "now", bDay ? "+86399.999 seconds" : NULL);
   char *zFrom = zSince ? log_time(db, zSince, NULL) : zTo ? log_time(db, zTo, "-30 days") : NULL;
   *ppOut = NULL;
   if (!zFrom || !zTo || strcmp(zFrom, zTo) > 0) {

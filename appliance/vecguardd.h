@@ -230,7 +230,6 @@ struct VgdWorker {
 };
 
 /* The tenants the workers should visit (workers.c). */
-#define VGD_SWEEP_SECONDS 60
 #define VGD_WRITE_LOCKS 64
 #define VGD_WORKER_ID "vecguardd" /* the workers' id in vg_queue.worker_id */
 typedef struct VgdWork VgdWork;
@@ -244,8 +243,9 @@ struct VgdWork {
     int bRunning;  /* a worker runs its batch */
     int bNotified; /* written since its batch began */
     int bRelease;  /* first visit since start: end the leases of the last run */
+    int nFail;     /* batches failed in a row */
   } *a;
-  double nextSweep;
+  int bSweep;          /* visit every tenant: at start, on SIGHUP */
   int nSweep;
 };
 
@@ -273,6 +273,8 @@ int vgd_workers_start(VgdServer *p);
 void vgd_workers_stop(VgdServer *p);
 /* zTenant has new work: a worker visits it soon. */
 void vgd_work_notify(VgdServer *p, const char *zTenant);
+/* Every tenant is due (SIGHUP: work another process may have queued). */
+void vgd_work_sweep(VgdServer *p);
 /* GET /metrics's body (sqlite3_malloc'd). */
 char *vgd_metrics_text(VgdServer *p);
 

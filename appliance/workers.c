@@ -3,9 +3,10 @@
 ** per tenant in turn, so a tenant with a long queue does not starve others.
 ** Only tenants with work are visited: a write marks its tenant due, a batch
 ** that leaves items keeps it due (at once, or in a second for items that
-** wait on a lease or a backoff), and every minute all tenants are looked
-** at, for work written by another process.  So a thousand idle tenants
-** cost nothing, and their connections do not crowd the pool.  Workers
+** wait on a lease or a backoff), and at start and on SIGHUP all tenants
+** are looked at, for work left by a crash or written by another process.
+** So a thousand idle tenants cost nothing, and their connections do not
+** crowd the pool.  Workers
 ** take their connections from the pool, as requests do.
 */
 #include "vecguardd.h"
@@ -19,8 +20,9 @@
 
 static double now_seconds(void);
 
-/* One batch for zTenant: the number of items claimed; *pnLeft the items
-** left to do (-1 when the tenant is gone or unreadable). */
+/* One batch for zTenant: the number of items claimed, -1 if the batch
+** failed; *pnLeft the items left to do (-1 when the tenant is gone or
+** unreadable). */
 static int run_batch(VgdWorker *w, const char *zTenant, int bRelease, long long *pnLeft) {
   VgdServer *s = w->pServer;
   int nClaimed = 0;
@@ -49,8 +51,9 @@ static int run_batch(VgdWorker *w, const char *zTenant, int bRelease, long long 
       json_decref(pSummary);
       if (nClaimed) vgd_metrics_embed(&s->metrics, nClaimed, now_seconds() - t0);
     } else {
-      /* "nothing to do" for a model not loaded, or a busy file: try later */
+      /* a busy file, a model not loaded: try later (settle backs off) */
       vgd_log("warn", "worker", "worker %d: tenant %s: %s", w->iWorker, zTenant, sqlite3_errmsg(db));
+      nClaimed = -1;
     }
   }
   sqlite3_finalize(pStmt);
@@ -120,7 +123,7 @@ static void sweep(VgdServer *s) {
         if (!strcmp(s->work.a[j].zTenant, json_string_value(v))) s->work.a[j].bRelease = 1;
   }
   s->work.nSweep++;
-  s->work.nextSweep = now + VGD_SWEEP_SECONDS;
+  s->work.bSweep = 0;
   pthread_mutex_unlock(&s->work.mu);
   if (!pList) vgd_log("error", "worker", "cannot list the tenants: %s", zErr ? zErr : "out of memory");
   json_decref(pList);
@@ -157,7 +160,11 @@ static void settle(VgdServer *s, const char *zTenant, int nClaimed, long long nL
   for (int i = 0; i < p->n; i++) {
     if (strcmp(p->a[i].zTenant, zTenant)) continue;
     p->a[i].bRunning = 0;
-    if (p->a[i].bNotified) p->a[i].dueAt = now;
+    p->a[i].nFail = nClaimed < 0 ? p->a[i].nFail + 1 : 0;
+    /* a failing tenant is tried again after 2, 4, ... 64 s, not every
+    ** second (nor logged every second) */
+    if (nClaimed < 0) p->a[i].dueAt = now + (double)(1 << (p->a[i].nFail < 6 ? p->a[i].nFail : 6));
+    else if (p->a[i].bNotified) p->a[i].dueAt = now;
     else if (nClaimed > 0) p->a[i].dueAt = now;
     else if (nLeft > 0) p->a[i].dueAt = now + 1.0;
     else {
@@ -177,7 +184,7 @@ static void *worker_main(void *pArg) {
   s->nWorkerRunning++;
   while (!s->bStop) {
     pthread_mutex_lock(&s->work.mu);
-    int bSweep = now_seconds() >= s->work.nextSweep;
+    int bSweep = s->work.bSweep;
     pthread_mutex_unlock(&s->work.mu);
     if (bSweep) sweep(s);
     pthread_mutex_lock(&s->work.mu);
@@ -204,9 +211,17 @@ static void *worker_main(void *pArg) {
   return NULL;
 }
 
+void vgd_work_sweep(VgdServer *s) {
+  pthread_mutex_lock(&s->work.mu);
+  s->work.bSweep = 1;
+  pthread_mutex_unlock(&s->work.mu);
+  pthread_cond_broadcast(&s->work.cond);
+}
+
 int vgd_workers_start(VgdServer *p) {
   pthread_mutex_init(&p->work.mu, NULL);
   pthread_cond_init(&p->work.cond, NULL);
+  p->work.bSweep = 1; /* every tenant once at start */
   if (p->nWorker == 0) return 0;
   p->aWorker = calloc(p->nWorker, sizeof *p->aWorker);
   if (!p->aWorker) return -1;

@@ -185,6 +185,12 @@ def report(api, key, data):
                         key=key)
     check(st == 200 and body["pii"]["documents"] == 0 and body["from"].startswith("2099-01-01"),
           "a period with nothing in it")
+    # the day the documents were logged on (not today's date, which may
+    # have turned since)
+    today = api.call("GET", "/v1/tenants/rep/report", key=key)[1]["review"][0]["logged_at"][:10]
+    st, body = api.call("GET", "/v1/tenants/rep/report?since=%s&until=%s" % (today, today), key=key)
+    check(st == 200 and body["pii"]["documents"] >= 1 and body["to"] == today + "T23:59:59.999Z",
+          "until as a date alone is the whole day (%s)" % (body.get("to") if st == 200 else st))
     for q, word in (("since=yesterday", "since"), ("until=13/01/2026", "until"),
                     ("since=2026-02-01&until=2026-01-01", "after"), ("period=1", "period")):
         check_error(api.call("GET", "/v1/tenants/rep/report?" + q, key=key), 400, "bad_parameter", word,
@@ -288,6 +294,12 @@ def rate_limits(data, admin, key):
         time.sleep(0.5)
         codes = [raw_call(api, "GET", "/v1/tenants/acme/queue", None, key, None)[0] for _ in range(10)]
         check(codes == [200] * 10, "SIGHUP read requests_per_second = 0: no limit (got %s)" % codes)
+        with open(conf, "w") as f:
+            f.write("[limits]\nrequests_per_second = 1\nburst = lots\n")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        codes = [raw_call(api, "GET", "/v1/tenants/acme/queue", None, key, None)[0] for _ in range(10)]
+        check(codes == [200] * 10, "SIGHUP with a bad file keeps the running settings (got %s)" % codes)
         check(raw_call(api, "GET", "/metrics", None, None, None)[2].count(
             "vecguardd_rate_limited_requests_total %d" % limited) == 1, "the 429 is counted")
     finally:
@@ -307,6 +319,9 @@ def rate_limits(data, admin, key):
             break
     check("start" in events and "reload" in events and "stop" in events and events.count("request") >= 15,
           "log lines: start, requests, reload, stop")
+    bad = [json.loads(x) for x in lines if '"reload"' in x and '"error"' in x]
+    check(len(bad) == 1 and "burst" in bad[0].get("message", "") and "line 3" in bad[0]["message"],
+          "the bad reload is one error line naming the file's line and the setting (%s)" % bad)
     check(not any("ann@example.com" in x or "/tenants/acme" in x for x in lines),
           "no document text or path in the logs")
 
