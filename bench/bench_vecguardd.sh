@@ -53,7 +53,7 @@ trap 'exit 1' INT TERM
 
 # The benchmark's settings: no rate limit, no request log.
 export VECGUARDD_LIMITS_REQUESTS_PER_SECOND=0 VECGUARDD_LOG_REQUESTS=0
-export VECGUARDD_SERVER_MAX_OPEN_FILES=${VECGUARDD_SERVER_MAX_OPEN_FILES:-4096}
+export VECGUARDD_SERVER_MAX_OPEN_FILES="${VECGUARDD_SERVER_MAX_OPEN_FILES:-4096}"
 
 # start DIR WORKERS: serve DIR on a free loopback port; $pid, $url.
 start() {
@@ -77,9 +77,9 @@ stop() {
   pid=""
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"; }
-fds() { ls "/proc/$pid/fd" | wc -l; }
+fds() { find "/proc/$pid/fd" -mindepth 1 2>/dev/null | wc -l; }
 # tenant files the daemon holds open (connections), -wal and -shm apart
-open_tenants() { ls -l "/proc/$pid/fd" 2>/dev/null | grep -c '/tenants/[^/]*\.db$' || true; }
+open_tenants() { find "/proc/$pid/fd" -mindepth 1 -lname '*/tenants/*.db' 2>/dev/null | wc -l; }
 
 # ---- 1. search ----------------------------------------------------------------
 if want 1; then
@@ -95,7 +95,7 @@ fresh() {
   if [ -n "$stamp" ]; then
     [ "$(cat "$cache/stamp" 2>/dev/null)" = "$stamp" ]
   else
-    [ "$cache/tenants/big.db" -nt "$lib" ]
+    [ -n "$(find "$cache/tenants/big.db" -newer "$lib" 2>/dev/null)" ]
   fi
 }
 if fresh; then
