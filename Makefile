@@ -6,7 +6,8 @@
 #   make test SANITIZE=1  the same under AddressSanitizer + UBSan (in build/san)
 #   make crash-test       the SIGKILL crash loop, 50 kills per journal mode
 #   make bench            benchmarks against sqlite-vec, vectorlite and hnswlib
-#                         (fetched from npm); BENCH=bench_ann runs one
+#                         (fetched from npm), and vecguardd under wrk;
+#                         BENCH=bench_ann (or bench_vecguardd) runs one
 #   make demo             load the extension in the sqlite3 shell and search
 #   make install          vecguard.so, libvecguard.a, vecguard.h, vecguard.pc,
 #                         sql/, docs, bin/vecguardd and its systemd unit
@@ -45,7 +46,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 SQL_SRC  := $(wildcard tests/sql/test_*.c)
 SQL_BIN  := $(SQL_SRC:tests/sql/%.c=$(BUILD)/tests/sql/%)
-BENCH_SRC := $(wildcard bench/bench_*.c)
+# bench_appliance is bench/bench_vecguardd.sh's helper, not a benchmark run alone.
+BENCH_SRC := $(filter-out bench/bench_appliance.c,$(wildcard bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 EXT := $(BUILD)/vecguard.so
@@ -205,11 +207,19 @@ crash-test: $(EXT) $(BUILD)/tests/sql/test_crash
 	@VG_EXTENSION=$(abspath $(EXT)) VG_CRASH_KILLS=50 \
 	  tests/run_tests.sh $(BUILD)/tests/sql/test_crash
 
-# make bench BENCH=bench_ann runs one of them.
-BENCH_RUN := $(if $(BENCH),$(BUILD)/bench/$(BENCH),$(BENCH_BIN))
+# The daemon's benchmark is a script (it starts vecguardd and drives it with
+# wrk) with a helper program linked with libvecguard.a and libcurl.
+BENCH_APPLIANCE := $(BUILD)/bench/bench_appliance
+$(BENCH_APPLIANCE): bench/bench_appliance.c bench/benchutil.h $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -O3 -Ibench -o $@ $< $(LIB) -lsqlite3 $(EXT_LIBS)
 
-bench: $(EXT) $(BENCH_RUN)
-	@VG_EXTENSION=$(abspath $(EXT)) bench/run_bench.sh $(BENCH_RUN)
+# make bench BENCH=bench_ann runs one of them (BENCH=bench_vecguardd the daemon's).
+BENCH_RUN := $(if $(BENCH),$(if $(filter bench_vecguardd,$(BENCH)),bench/bench_vecguardd.sh,$(BUILD)/bench/$(BENCH)),$(BENCH_BIN) bench/bench_vecguardd.sh)
+
+bench: $(EXT) $(filter-out %.sh,$(BENCH_RUN)) $(if $(filter %.sh,$(BENCH_RUN)),$(DAEMON) $(BENCH_APPLIANCE))
+	@VG_EXTENSION=$(abspath $(EXT)) VG_DAEMON=$(abspath $(DAEMON)) VG_BENCH_APPLIANCE=$(abspath $(BENCH_APPLIANCE)) \
+	  bench/run_bench.sh $(BENCH_RUN)
 
 demo: build/vecguard.so $(DAEMON)
 	examples/demo.sh

@@ -4,13 +4,14 @@
 # another user, through sudo.  .ci/run runs it after its own apt-get, so the
 # README's command is tried as CI runs.
 set -eu
-# What is built, linked and tested with, and no more: .ci/run's list.
+# What is built, linked, tested and benchmarked with (wrk drives the daemon
+# in make bench), and no more: .ci/run's list.
 packages="
   build-essential sqlite3 libsqlite3-dev libsodium-dev libpcre2-dev libutf8proc-dev libjansson-dev
   libopenblas-dev libcurl4-openssl-dev libmicrohttpd-dev libinih-dev libcmocka-dev pkg-config python3 python3-numpy
   clang-14 libclang-rt-14-dev
   python3-snowballstemmer wamerican
-  curl openssl prometheus
+  curl openssl prometheus wrk
   python3-yaml python3-jsonschema
 "
 # Node.js and npm for the Node helper's test: Debian's, unless the machine
