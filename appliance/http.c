@@ -248,6 +248,66 @@ static void reply_sql_error(Reply *r, sqlite3 *db, int rc) {
   }
 }
 
+/* Read or delete (zSql, one parameter) the rows of document zId stored
+** under zType, by their primary keys type:id:0, type:id:1, ... until one
+** is missing: a lookup each, where a condition on content_id would read
+** every row of the tenant.  Read rows' first column goes to pChunks. */
+static int each_chunk(sqlite3 *db, const char *zSql, const char *zType, const char *zId, json_t *pChunks) {
+  sqlite3_stmt *pStmt = NULL;
+  int rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, NULL);
+  for (int i = 0; rc == SQLITE_OK; i++) {
+    char *zKey = vgd_mprintf("%s:%s:%d", zType, zId, i);
+    sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_TRANSIENT);
+    free(zKey);
+    rc = sqlite3_step(pStmt);
+    int bMore = rc == SQLITE_ROW || (rc == SQLITE_DONE && pChunks == NULL && sqlite3_changes(db) > 0);
+    if (rc == SQLITE_ROW) json_array_append_new(pChunks, json_string((const char *)sqlite3_column_text(pStmt, 0)));
+    sqlite3_reset(pStmt);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) rc = bMore ? SQLITE_OK : SQLITE_DONE;
+  }
+  sqlite3_finalize(pStmt);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Delete document zId (its queue item and rows) stored under any type
+** but zKeepType (NULL: under every type); *pbFound if there was one. */
+static int delete_document(sqlite3 *db, const char *zId, const char *zKeepType, int *pbFound) {
+  sqlite3_stmt *pStmt = NULL;
+  json_t *pTypes = json_array();
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT content_type FROM vg_queue WHERE tenant_id = '' AND content_id = ?1"
+                              " AND content_type IS NOT ?2",
+                              -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
+    if (zKeepType) sqlite3_bind_text(pStmt, 2, zKeepType, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW)
+      json_array_append_new(pTypes, json_string((const char *)sqlite3_column_text(pStmt, 0)));
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  }
+  sqlite3_finalize(pStmt);
+  pStmt = NULL;
+  size_t i;
+  json_t *v;
+  json_array_foreach(pTypes, i, v) {
+    if (rc == SQLITE_OK)
+      rc = each_chunk(db, "DELETE FROM documents WHERE id = ?", json_string_value(v), zId, NULL);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_prepare_v2(db, "DELETE FROM vg_queue WHERE tenant_id = '' AND content_type = ?1 AND content_id = ?2",
+                              -1, &pStmt, NULL);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_text(pStmt, 1, json_string_value(v), -1, SQLITE_STATIC);
+      sqlite3_bind_text(pStmt, 2, zId, -1, SQLITE_STATIC);
+      rc = sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    }
+    sqlite3_finalize(pStmt);
+    pStmt = NULL;
+  }
+  *pbFound = json_array_size(pTypes) > 0;
+  json_decref(pTypes);
+  return rc;
+}
+
 /* The id of vg_pii_log's last row, 0 before the first (no table yet). */
 static sqlite3_int64 pii_log_last(sqlite3 *db) {
   sqlite3_stmt *pStmt = NULL;
@@ -304,29 +364,19 @@ static int put_document(sqlite3 *db, json_t *pBody, const char *zId, Reply *r, j
   char *zMeta = pMeta && !json_is_null(pMeta) ? json_dumps(pMeta, JSON_COMPACT) : NULL;
   sqlite3_int64 iLog = pii_log_last(db);
   sqlite3_stmt *pStmt = NULL;
-  int rc = SQLITE_OK;
   /* A PUT replaces the document, also one stored under another type. */
-  for (int iStep = 0; rc == SQLITE_OK && iStep < 3; iStep++) {
-    static const char *azSql[] = {
-        "DELETE FROM documents WHERE content_id = ?1 AND content_type <> ?2",
-        "DELETE FROM vg_queue WHERE tenant_id = '' AND content_id = ?1 AND content_type <> ?2",
-        "SELECT vg_ingest('documents', '', ?2, ?1, ?3, ?4, ?5)"};
-    sqlite3_finalize(pStmt);
-    pStmt = NULL;
-    rc = sqlite3_prepare_v2(db, azSql[iStep], -1, &pStmt, NULL);
-    if (rc != SQLITE_OK) break;
+  int bOther = 0;
+  int rc = delete_document(db, zId, zType, &bOther);
+  if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, "SELECT vg_ingest('documents', '', ?2, ?1, ?3, ?4, ?5)", -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
     sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 2, zType, -1, SQLITE_STATIC);
-    if (iStep == 2) {
-      sqlite3_bind_text(pStmt, 3, zText, -1, SQLITE_STATIC);
-      if (zMeta) sqlite3_bind_text(pStmt, 4, zMeta, -1, SQLITE_STATIC);
-      sqlite3_bind_text(pStmt, 5, zPriority, -1, SQLITE_STATIC);
-    }
+    sqlite3_bind_text(pStmt, 3, zText, -1, SQLITE_STATIC);
+    if (zMeta) sqlite3_bind_text(pStmt, 4, zMeta, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 5, zPriority, -1, SQLITE_STATIC);
     rc = sqlite3_step(pStmt);
-    if (rc == SQLITE_ROW && iStep == 2) {
+    if (rc == SQLITE_ROW) {
       reply_json(r, 202, json_pack("{s:s,s:I}", "id", zId, "queue_id", (json_int_t)sqlite3_column_int64(pStmt, 0)));
-      rc = SQLITE_OK;
-    } else if (rc == SQLITE_DONE) {
       rc = SQLITE_OK;
     }
   }
@@ -486,44 +536,26 @@ static void doc_get(sqlite3 *db, const char *zId, Reply *r) {
     /* Queued, the text is the queue's; embedded, it is the table's chunks. */
     if (sqlite3_column_type(pStmt, 4) == SQLITE_TEXT)
       json_object_set_new(pDoc, "text", json_string((const char *)sqlite3_column_text(pStmt, 4)));
-    sqlite3_finalize(pStmt);
-    pStmt = NULL;
-    rc = sqlite3_prepare_v2(db, "SELECT content FROM documents WHERE content_id = ? ORDER BY chunk_index", -1,
-                            &pStmt, NULL);
+    json_t *pChunks = json_object_get(pDoc, "chunks");
+    rc = each_chunk(db, "SELECT content FROM documents WHERE id = ?", json_string_value(json_object_get(pDoc, "type")),
+                    zId, pChunks);
     if (rc == SQLITE_OK) {
-      json_t *pChunks = json_object_get(pDoc, "chunks");
-      sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
-      while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW)
-        json_array_append_new(pChunks, json_string((const char *)sqlite3_column_text(pStmt, 0)));
       if (!json_object_get(pDoc, "text") && json_array_size(pChunks) == 1)
         json_object_set(pDoc, "text", json_array_get(pChunks, 0));
+      reply_json(r, 200, pDoc);
+      rc = SQLITE_DONE;
+    } else {
+      json_decref(pDoc);
     }
-    if (rc == SQLITE_DONE) reply_json(r, 200, pDoc);
-    else json_decref(pDoc);
   }
   if (rc != SQLITE_DONE && rc != SQLITE_ROW) reply_sql_error(r, db, rc);
   sqlite3_finalize(pStmt);
 }
 
 static void doc_delete(sqlite3 *db, const char *zId, Reply *r) {
-  static const char *azSql[] = {
-      "SELECT (SELECT count(*) FROM vg_queue WHERE tenant_id = '' AND content_id = ?1)"
-      " + (SELECT count(*) FROM documents WHERE content_id = ?1)",
-      "DELETE FROM documents WHERE content_id = ?1",
-      "DELETE FROM vg_queue WHERE tenant_id = '' AND content_id = ?1"};
-  int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
   int bFound = 0;
-  for (int i = 0; rc == SQLITE_OK && i < 3 && (i == 0 || bFound); i++) {
-    sqlite3_stmt *pStmt = NULL;
-    rc = sqlite3_prepare_v2(db, azSql[i], -1, &pStmt, NULL);
-    if (rc == SQLITE_OK) {
-      sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
-      rc = sqlite3_step(pStmt);
-      if (rc == SQLITE_ROW) bFound = sqlite3_column_int(pStmt, 0) > 0;
-      if (rc == SQLITE_ROW || rc == SQLITE_DONE) rc = SQLITE_OK;
-    }
-    sqlite3_finalize(pStmt);
-  }
+  int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+  if (rc == SQLITE_OK) rc = delete_document(db, zId, NULL, &bFound);
   if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
   if (rc != SQLITE_OK) reply_sql_error(r, db, rc);
   else if (!bFound) reply_error(r, 404, "not_found", "no document \"%s\"", zId);

@@ -60,6 +60,7 @@ CREATE INDEX IF NOT EXISTS main.vg_queue_due ON vg_queue(
   (CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END), queued_at)
   WHERE status IN ('pending', 'failed');
 CREATE INDEX IF NOT EXISTS main.vg_queue_leases ON vg_queue(status, lease_until);
+CREATE INDEX IF NOT EXISTS main.vg_queue_content ON vg_queue(tenant_id, content_id);
 CREATE TABLE IF NOT EXISTS main.vg_queue_text(
   id INTEGER PRIMARY KEY,
   item_id INTEGER NOT NULL,

@@ -40,6 +40,10 @@
 #define ERASE_TEXT                                                                                 \
   "  UPDATE vg_queue_text SET content = zeroblob(length(CAST(content AS BLOB)))\n"                 \
   "    WHERE item_id = OLD.id AND typeof(content) = 'text';\n"
+/* An item's other types under one id (a watch's drain, an application
+** that looks items up by id), and ids in order. */
+#define CONTENT_INDEX "CREATE INDEX IF NOT EXISTS main.vg_queue_content ON vg_queue(tenant_id, content_id);\n"
+
 #define TEXT_TABLE                                                                                 \
   "CREATE TABLE IF NOT EXISTS main.vg_queue_text(\n"                                               \
   "  id INTEGER PRIMARY KEY,\n"                                                                    \
@@ -77,6 +81,7 @@ static const char zSchema[] =
     "  (CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END), queued_at)\n"
     "  WHERE status IN ('pending', 'failed');\n"
     "CREATE INDEX IF NOT EXISTS main.vg_queue_leases ON vg_queue(status, lease_until);\n"
+    CONTENT_INDEX
     TEXT_TABLE
     "CREATE TRIGGER IF NOT EXISTS main.vg_queue_erase_deleted AFTER DELETE ON vg_queue BEGIN\n"
     ERASE_TEXT
@@ -185,15 +190,28 @@ static int exec_atomic(sqlite3 *db, const char *zSql) {
   return vg_txn_end(db, mode, rc);
 }
 
+/* 1 if vg_queue_content exists (a queue made before it has not). */
+static int has_content_index(sqlite3 *db) {
+  sqlite3_stmt *p = 0;
+  int bFound = 0;
+  if (sqlite3_prepare_v2(db, "SELECT 1 FROM main.sqlite_master WHERE type = 'index' AND name = 'vg_queue_content'", -1,
+                         &p, 0) == SQLITE_OK)
+    bFound = sqlite3_step(p) == SQLITE_ROW;
+  sqlite3_finalize(p);
+  return bFound;
+}
+
 int vg_queue_ensure(sqlite3 *db, char **pzErr) {
   /* The schema is made all at once, so vg_queue_text stands for all of
   ** it; a database made by an older version gets the tables it lacks, and
   ** the column added since (an ALTER that rewrites nothing). */
   if (vg_has_table(db, "vg_queue_text", 0)) {
-    if (vg_has_table(db, "vg_queue", "finished_at")) return SQLITE_OK;
-    int rc = exec_atomic(db, "ALTER TABLE main.vg_queue ADD COLUMN finished_at REAL");
-    /* Another connection may have added it meanwhile. */
-    return rc != SQLITE_OK && vg_has_table(db, "vg_queue", "finished_at") ? SQLITE_OK : rc;
+    int bColumn = vg_has_table(db, "vg_queue", "finished_at");
+    if (bColumn && has_content_index(db)) return SQLITE_OK;
+    int rc = exec_atomic(db, bColumn ? CONTENT_INDEX : "ALTER TABLE main.vg_queue ADD COLUMN finished_at REAL;\n"
+                                                      CONTENT_INDEX);
+    /* Another connection may have added them meanwhile. */
+    return rc != SQLITE_OK && vg_has_table(db, "vg_queue", "finished_at") && has_content_index(db) ? SQLITE_OK : rc;
   }
   if (vg_has_table(db, "vg_queue", "content")) {
     *pzErr = sqlite3_mprintf("%s", zOldQueue);

@@ -152,6 +152,38 @@ def vector_search(api, key):
     return len(texts) + 2
 
 
+def chunks_and_types(api, key, data):
+    """A document of several chunks is read, replaced under another type and
+    deleted whole (the daemon finds its rows by primary key); the tenant's
+    file is compared with what was sent."""
+    import sqlite3
+    words = ["w%03d" % i for i in range(600)]
+    text = " ".join(words)
+    st, _ = api.call("PUT", "/v1/tenants/acme/documents/long", {"type": "report", "text": text}, key=key)
+    body = base.wait_done(api, "acme", "long", key)
+    chunks = body["chunks"] if body else []
+    got = set(w for c in chunks for w in c.split())
+    check(st == 202 and len(chunks) > 1 and got == set(words) and "text" not in body,
+          "a 600-word document: %d chunks, together every word" % len(chunks))
+
+    def rows(cid):
+        con = sqlite3.connect("file:%s?mode=ro" % os.path.join(data, "tenants", "acme.db"), uri=True)
+        try:
+            return con.execute("SELECT content_type, count(*) FROM vg_queue WHERE content_id = ? GROUP BY 1",
+                               (cid,)).fetchall()
+        finally:
+            con.close()
+    st, _ = api.call("PUT", "/v1/tenants/acme/documents/long", {"type": "memo", "text": "now a short memo"}, key=key)
+    body = base.wait_done(api, "acme", "long", key)
+    check(st == 202 and body and body["type"] == "memo" and body["chunks"] == ["now a short memo"]
+          and rows("long") == [("memo", 1)], "PUT under another type replaces every chunk of the old one")
+    res = api.call("POST", "/v1/tenants/acme/search", {"query": "w123 w456", "k": 5, "mode": "lexical"}, key=key)[1]
+    check(all(r["id"] != "long" for r in res["results"]), "the old type's chunks are not found any more")
+    check(api.call("DELETE", "/v1/tenants/acme/documents/long", key=key)[0] == 204
+          and api.call("GET", "/v1/tenants/acme/documents/long", key=key)[0] == 404 and rows("long") == [],
+          "DELETE removes the document and its queue item")
+
+
 def report(api, key, data):
     # hand-counted: 1 e-mail; 2 e-mails and a card; nothing
     texts = {"r1": "Write to ann@example.com please",
@@ -487,6 +519,8 @@ def main():
         documents_and_batches(api, key, skey)
         n_put += 7
         n_put += vector_search(api, key)
+        chunks_and_types(api, key, data)
+        n_put += 2
         n_put += len(report(api, rkey, data))
         check(api.call("GET", "/readyz")[0] == 200, "readyz: the worker runs")
         # the data directory's disk gone (here: DIR/tenants moved away)
