@@ -56,7 +56,7 @@ EXT := $(BUILD)/vecguard.so
 DAEMON     := $(BUILD)/vecguardd
 DAEMON_SRC := $(wildcard appliance/*.c)
 DAEMON_OBJ := $(DAEMON_SRC:appliance/%.c=$(BUILD)/appliance/%.o)
-DAEMON_LIBS := -lmicrohttpd -linih -lsqlite3 $(EXT_LIBS)
+DAEMON_LIBS := -lmicrohttpd -linih -lzstd -lsqlite3 $(EXT_LIBS)
 LIB := $(BUILD)/libvecguard.a
 PC  := $(BUILD)/vecguard.pc
 VERSION := $(shell sed -n 's/^\#define VECGUARD_VERSION "\(.*\)"/\1/p' include/vecguard.h)
@@ -188,7 +188,7 @@ HOST_TESTS := $(if $(filter 1,$(SANITIZE)),tests/reference/san_reference.sh,test
 # The daemon's test starts the real vecguardd, built with the sanitizers
 # too under SANITIZE=1 (it is a program of its own, so no preloading).
 DAEMON_TESTS := tests/appliance/test_vecguardd.py tests/appliance/test_vecguardd_api.py \
-  tests/appliance/test_vecguardd_faults.py tests/appliance/test_docs_curl.py
+  tests/appliance/test_vecguardd_faults.py tests/appliance/test_docs_curl.py tests/appliance/test_sync.py
 # Checks of what the build makes (exported symbols; the install tree, in
 # HOST_TESTS, since it builds a program against the library).
 BUILD_TESTS := tests/install/test_exports.sh

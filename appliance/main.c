@@ -43,6 +43,9 @@ static const char *kUsage =
     "  vecguardd key rotate KEY_ID --data-dir DIR [--grace SECONDS]   (the old key lives SECONDS more, default 86400)\n"
     "  vecguardd backup --data-dir DIR --tenant T --to FILE\n"
     "  vecguardd restore --data-dir DIR --tenant T --from FILE   (no server may run on DIR)\n"
+    "  vecguardd sync-key create FILE   (32 random bytes: the key of every synced copy; keep it apart)\n"
+    "  vecguardd sync --config FILE --data-dir DIR [--tenant T | --all]   (a snapshot to [sync] target)\n"
+    "  vecguardd restore --config FILE --data-dir DIR --tenant T   (from [sync] target; no server may run on DIR)\n"
     "  vecguardd check --data-dir DIR [--tenant T]   (integrity_check and vg_hnsw_check of every tenant; safe while serving)\n"
     "  vecguardd COMMAND --help\n"
     "The admin key is written to DIR/admin.key on first use of DIR (docs/appliance.md).\n";
@@ -67,6 +70,9 @@ struct Settings {
   char *zDataDir, *zListen, *zScopes;
   char *zTenant, *zTo, *zFrom; /* backup, restore */
   char *zTlsCert, *zTlsKey;
+  char *zSyncTarget, *zSyncEndpoint, *zSyncRegion, *zSyncAccessEnv, *zSyncSecretEnv, *zSyncKeyFile;
+  long long syncInterval, syncRetention, syncMaxBytesPerSecond;
+  int bAll; /* sync --all */
   long long nWorkers, idleMs, bodyLimit, maxOpenFiles, maxConnections;
   long long ratePerSecond, rateBurst, logRequests;
   long long connectionsPerTenant, mmapBytes;
@@ -100,6 +106,15 @@ static const SettingDef aSettingDef[] = {
     NUM("limits", "requests_per_second", ratePerSecond, 0, 1000000),
     NUM("limits", "burst", rateBurst, 1, 1000000),
     NUM("log", "requests", logRequests, 0, 1),
+    STR("sync", "target", zSyncTarget),
+    STR("sync", "endpoint", zSyncEndpoint),
+    STR("sync", "region", zSyncRegion),
+    STR("sync", "access_key_env", zSyncAccessEnv),
+    STR("sync", "secret_key_env", zSyncSecretEnv),
+    STR("sync", "key_file", zSyncKeyFile),
+    NUM("sync", "interval", syncInterval, 1, 86400 * 30),
+    NUM("sync", "retention", syncRetention, 0, 86400 * 3650),
+    NUM("sync", "max_bytes_per_second", syncMaxBytesPerSecond, 0, 1LL << 40),
 };
 #undef STR
 #undef NUM
@@ -135,6 +150,8 @@ static void settings_defaults(Settings *p) {
   long nCpu = sysconf(_SC_NPROCESSORS_ONLN);
   p->connectionsPerTenant = nCpu > 2 ? (nCpu < 64 ? nCpu : 64) : 2;
   p->mmapBytes = 1LL << 30;
+  p->syncInterval = 300;
+  p->syncRetention = 7 * 86400;
 }
 
 /* Set zSection.zName from zValue; 0 and a message naming zWhere if bad. */
@@ -236,6 +253,8 @@ static int parse_options(int argc, char **argv, Settings *p, const char **azArg,
       nWorkers = (int)strtol(argv[++i], &zEnd, 10);
       if (*zEnd || nWorkers < 0 || nWorkers > 64) rc = usage_error("--workers takes a number from 0 to 64");
       if (nWorkers == 0) nWorkers = -1; /* set, to none */
+    } else if (!strcmp(z, "--all")) {
+      p->bAll = 1;
     } else if (z[0] == '-') {
       rc = usage_error("unknown option %s", z);
     } else if (*pnArg < nArgMax) {
@@ -591,6 +610,83 @@ static int check_command(Settings *st) {
   return rc;
 }
 
+/* sync: each tenant (or one) to the target, one JSON line in all. */
+static int sync_command(Settings *st) {
+  if (!st->zTenant == !st->bAll) return usage_error("sync needs --tenant T or --all");
+  if (st->zTenant && !vgd_tenant_id_ok(st->zTenant))
+    return usage_error("bad tenant id \"%s\": send 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit",
+                       st->zTenant);
+  VgdStore store;
+  VgdSync sync;
+  char *zErr = NULL;
+  int rc = 1;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  memset(&sync, 0, sizeof sync);
+  if (vgd_store_open(&store, st->zDataDir, &zErr) == 0 &&
+      vgd_sync_open(&sync, st->zSyncTarget, st->zSyncKeyFile, &zErr) == 0) {
+    char *zList = st->zTenant ? NULL : vgd_tenant_list(&store, &zErr);
+    json_t *pList = st->zTenant ? json_pack("[s]", st->zTenant) : zList ? json_loads(zList, 0, NULL) : NULL;
+    long long nBytes = 0;
+    int nObjects = 0, nTenants = 0;
+    size_t i;
+    json_t *v;
+    rc = pList ? 0 : 1;
+    json_array_foreach(pList, i, v) {
+      long long n = 0;
+      int nObj = 0;
+      if (vgd_sync_push(&sync, &store, json_string_value(v), &n, &nObj, &zErr)) {
+        rc = 1;
+        break;
+      }
+      nBytes += n;
+      nObjects += nObj;
+      nTenants++;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc == 0)
+      printf("{\"tenants\": %d, \"bytes\": %lld, \"objects\": %d, \"seconds\": %.3f}\n", nTenants, nBytes, nObjects,
+             (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+    json_decref(pList);
+    free(zList);
+  }
+  if (rc && zErr) fprintf(stderr, "vecguardd: %s\n", zErr);
+  free(zErr);
+  vgd_sync_close(&sync);
+  vgd_store_close(&store);
+  return rc;
+}
+
+/* restore from the sync target: DIR's lock held throughout. */
+static int sync_restore_command(Settings *st) {
+  if (!st->zTenant) return usage_error("restore needs --tenant T");
+  if (!vgd_tenant_id_ok(st->zTenant))
+    return usage_error("bad tenant id \"%s\": send 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit",
+                       st->zTenant);
+  VgdStore store;
+  VgdSync sync;
+  char *zErr = NULL, *zKey = NULL;
+  long long seq = 0;
+  int rc = 1, fdLock = -1;
+  memset(&sync, 0, sizeof sync);
+  if (vgd_store_open(&store, st->zDataDir, &zErr)) {
+  } else if ((fdLock = lock_dir(st->zDataDir, 0)) < 0) {
+    zErr = vgd_mprintf("a vecguardd serves %s: stop it before restoring", st->zDataDir);
+  } else if (vgd_sync_open(&sync, st->zSyncTarget, st->zSyncKeyFile, &zErr) == 0 &&
+             vgd_sync_restore(&sync, &store, st->zTenant, &zKey, &seq, &zErr) == 0) {
+    if (zKey) printf("{\"tenant\": \"%s\", \"seq\": %lld, \"key\": \"%s\"}\n", st->zTenant, seq, zKey);
+    else printf("{\"tenant\": \"%s\", \"seq\": %lld}\n", st->zTenant, seq);
+    rc = 0;
+  }
+  if (rc && zErr) fprintf(stderr, "vecguardd: %s\n", zErr);
+  if (fdLock >= 0) close(fdLock);
+  free(zErr);
+  free(zKey);
+  vgd_sync_close(&sync);
+  vgd_store_close(&store);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   umask(077); /* tenant files, keys.db and their -wal are the owner's alone */
   if (argc < 2) return usage_error("no command");
@@ -600,21 +696,32 @@ int main(int argc, char **argv) {
     return 0;
   }
   int bBackup = !strcmp(zCmd, "backup") || !strcmp(zCmd, "restore");
-  int bCheck = !strcmp(zCmd, "check");
-  if (strcmp(zCmd, "serve") && strcmp(zCmd, "tenant") && strcmp(zCmd, "key") && !bBackup && !bCheck)
-    return usage_error("unknown command \"%s\" (commands: serve, tenant, key, backup, restore, check)", zCmd);
+  int bCheck = !strcmp(zCmd, "check"), bSync = !strcmp(zCmd, "sync");
+  if (!strcmp(zCmd, "sync-key")) {
+    if (argc != 4 || strcmp(argv[2], "create")) return usage_error("sync-key needs: create FILE");
+    char *zErr = NULL;
+    if (vgd_sync_key_create(argv[3], &zErr) == 0) return 0;
+    fprintf(stderr, "vecguardd: %s\n", zErr);
+    free(zErr);
+    return 1;
+  }
+  if (strcmp(zCmd, "serve") && strcmp(zCmd, "tenant") && strcmp(zCmd, "key") && !bBackup && !bCheck && !bSync)
+    return usage_error("unknown command \"%s\" (commands: serve, tenant, key, backup, restore, check, sync, "
+                       "sync-key)", zCmd);
   Settings st;
   settings_defaults(&st);
   const char *azArg[2];
   int nArg = 0, bHelp = 0;
-  int nMax = strcmp(zCmd, "serve") && !bBackup && !bCheck ? 2 : 0;
+  int nMax = strcmp(zCmd, "serve") && !bBackup && !bCheck && !bSync ? 2 : 0;
   int rc = parse_options(argc - 2, argv + 2, &st, azArg, nMax, &nArg, &bHelp);
   if (rc == 0 && bHelp) {
     fputs(kUsage, stdout);
   } else if (rc == 0 && !st.zDataDir) {
     rc = usage_error("%s needs --data-dir DIR (or data_dir in --config)", zCmd);
   } else if (rc == 0) {
-    rc = bCheck ? check_command(&st) : bBackup ? backup_command(zCmd, &st) : strcmp(zCmd, "serve") ? admin_command(zCmd, azArg, nArg, &st) : serve(&st);
+    rc = bSync                                             ? sync_command(&st)
+         : !strcmp(zCmd, "restore") && !st.zFrom && st.zSyncTarget ? sync_restore_command(&st)
+         : bCheck ? check_command(&st) : bBackup ? backup_command(zCmd, &st) : strcmp(zCmd, "serve") ? admin_command(zCmd, azArg, nArg, &st) : serve(&st);
   }
   settings_free(&st);
   return rc;

@@ -263,3 +263,35 @@ int vgd_tenant_delete(VgdStore *p, const char *zTenant, char **pzErr) {
   }
   return SQLITE_OK;
 }
+
+int vgd_tenant_pii_key(VgdStore *p, const char *zTenant, unsigned char *aKey) {
+  return pii_key(p, zTenant, aKey);
+}
+
+int vgd_tenant_adopt(VgdStore *p, const char *zTenant, const unsigned char *aKey, char **pzKey, char **pzErr) {
+  unsigned char aHave[32];
+  *pzKey = NULL;
+  if (pii_key(p, zTenant, aHave)) {
+    int bSame = sodium_memcmp(aHave, aKey, 32) == 0;
+    sodium_memzero(aHave, sizeof aHave);
+    if (bSame) return SQLITE_OK;
+    *pzErr = vgd_mprintf("tenant \"%s\" exists here with another PII key: delete it first, or restore elsewhere",
+                         zTenant);
+    return SQLITE_CONSTRAINT;
+  }
+  sqlite3_stmt *pStmt = NULL;
+  pthread_mutex_lock(&p->mu);
+  int rc = sqlite3_prepare_v2(p->db, "INSERT INTO tenants(id, pii_key) VALUES (?, ?)", -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(pStmt, 2, aKey, 32, SQLITE_STATIC);
+    rc = sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(p->db);
+  }
+  sqlite3_finalize(pStmt);
+  pthread_mutex_unlock(&p->mu);
+  char *zId = NULL;
+  if (rc != SQLITE_OK) *pzErr = vgd_mprintf("cannot register tenant \"%s\": %s", zTenant, sqlite3_errstr(rc));
+  else if (vgd_key_create(p, zTenant, "search,ingest", pzKey, &zId, pzErr)) rc = SQLITE_ERROR;
+  free(zId);
+  return rc;
+}

@@ -83,6 +83,36 @@ char *vgd_tenant_list(VgdStore *p, char **pzErr);
 ** PII key set and busy_timeout; NULL and *pzErr on failure. */
 sqlite3 *vgd_tenant_open(VgdStore *p, const char *zTenant, char **pzErr);
 
+/* The tenant's PII key into aKey (32 bytes); 0 if there is no tenant. */
+int vgd_tenant_pii_key(VgdStore *p, const char *zTenant, unsigned char *aKey);
+/* Make sure zTenant is registered with PII key aKey: register it (and make
+** its first API key, *pzKey, malloc'd) when it is not; SQLITE_OK with
+** *pzKey NULL when it is, with that key; an error when with another. */
+int vgd_tenant_adopt(VgdStore *p, const char *zTenant, const unsigned char *aKey, char **pzKey, char **pzErr);
+
+/* ---- sync to a target (sync.c) ------------------------------------------ */
+
+#define VGD_SYNC_KEY_BYTES 32
+
+typedef struct VgdSync VgdSync;
+struct VgdSync {
+  unsigned char key[VGD_SYNC_KEY_BYTES]; /* the sync key: the target never sees it */
+  char *zDir;                            /* a file:// target's directory */
+};
+
+/* A new sync key (32 random bytes, 0600) in zFile, which must not exist. */
+int vgd_sync_key_create(const char *zFile, char **pzErr);
+int vgd_sync_open(VgdSync *p, const char *zTarget, const char *zKeyFile, char **pzErr);
+void vgd_sync_close(VgdSync *p);
+/* A snapshot of zTenant to the target, and its manifest (next number). */
+int vgd_sync_push(VgdSync *p, VgdStore *pStore, const char *zTenant, long long *pnBytes, int *pnObjects,
+                  char **pzErr);
+/* zTenant's latest snapshot from the target, checked, as its file (no
+** server may run on the directory); *pzKey a new API key when the tenant
+** was new here, *piSeq the manifest's number. */
+int vgd_sync_restore(VgdSync *p, VgdStore *pStore, const char *zTenant, char **pzKey, long long *piSeq,
+                     char **pzErr);
+
 /* ---- backups (backup.c) -------------------------------------------------- */
 
 /* Copy the tenant's file with the online backup API (safe while serving)

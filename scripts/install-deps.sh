@@ -8,7 +8,7 @@ set -eu
 # in make bench), and no more: .ci/run's list.
 packages="
   build-essential sqlite3 libsqlite3-dev libsodium-dev libpcre2-dev libutf8proc-dev libjansson-dev
-  libopenblas-dev libcurl4-openssl-dev libmicrohttpd-dev libinih-dev libcmocka-dev pkg-config python3 python3-numpy
+  libopenblas-dev libcurl4-openssl-dev libmicrohttpd-dev libinih-dev libzstd-dev libcmocka-dev pkg-config python3 python3-numpy
   clang-14 libclang-rt-14-dev
   python3-snowballstemmer wamerican
   curl openssl prometheus wrk
