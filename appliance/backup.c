@@ -16,15 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* fsync a file or directory; errors are the caller's to report. */
-static int sync_path(const char *zPath, int bDir) {
-  int fd = open(zPath, (bDir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  close(fd);
-  return rc;
-}
-
 /* The directory part of zPath ("." for none), malloc'd. */
 static char *dir_of(const char *zPath) {
   const char *zSlash = strrchr(zPath, '/');
@@ -67,7 +58,7 @@ static int copy_db(const char *zFrom, int bFromReadOnly, const char *zTo, char *
     *pzErr = vgd_mprintf("cannot close %s", zTo);
     rc = SQLITE_ERROR;
   }
-  if (rc == SQLITE_OK && sync_path(zTo, 0)) {
+  if (rc == SQLITE_OK && vgd_fsync_path(zTo, 0)) {
     *pzErr = vgd_mprintf("cannot fsync %s: %s", zTo, strerror(errno));
     rc = SQLITE_IOERR;
   }
@@ -115,7 +106,7 @@ int vgd_tenant_backup(VgdStore *p, const char *zTenant, const char *zTo, char **
   struct stat st;
   if (rc == SQLITE_OK && stat(zPath, &st) == 0) {
     char *zDir = dir_of(zPath);
-    sync_path(zDir, 1);
+    vgd_fsync_path(zDir, 1);
     free(zDir);
     *pnBytes = (long long)st.st_size;
     if (pzName) *pzName = zName ? zName : vgd_mprintf("%s", zPath);
@@ -197,7 +188,7 @@ int vgd_tenant_restore(VgdStore *p, const char *zTenant, const char *zFrom, char
   }
   if (rc == SQLITE_OK) {
     char *zDir = vgd_mprintf("%s/tenants", p->zDir);
-    sync_path(zDir, 1);
+    vgd_fsync_path(zDir, 1);
     free(zDir);
   } else {
     unlink(zTmp);

@@ -37,8 +37,7 @@ struct Reply {
   const char *zContentType; /* of zText */
   const char *zAllow;       /* for 405 */
   const char *zRoute;       /* the route's template, a static string, for metrics and logs */
-  const char *zTenant;      /* for the log line, or NULL */
-  long retryAfter;          /* seconds, for 429 */
+  long retryAfter;          /* seconds, for 429 and 503 */
 };
 
 static void reply_error(Reply *r, unsigned status, const char *zCode, const char *zFmt, ...)
@@ -60,6 +59,34 @@ static void reply_json(Reply *r, unsigned status, json_t *pBody) {
   json_decref(r->pBody);
   r->status = status;
   r->pBody = pBody;
+}
+
+/* A 200 whose body is zText (sqlite3_malloc'd, freed here), not JSON. */
+static void reply_text(Reply *r, char *zText, const char *zContentType) {
+  reply_json(r, 200, NULL);
+  r->zText = zText ? strdup(zText) : NULL; /* send_reply frees with free() */
+  r->zContentType = zContentType;
+  sqlite3_free(zText);
+}
+
+/* A failure of the store or a file, as its status: no such thing 404, one
+** there already 409, busy 503, else 500. */
+static void reply_failure(Reply *r, int rc, const char *zErr) {
+  if (!zErr) zErr = "out of memory";
+  switch (rc & 0xff) {
+    case SQLITE_NOTFOUND: reply_error(r, 404, "not_found", "%s", zErr); break;
+    case SQLITE_CONSTRAINT: reply_error(r, 409, "conflict", "%s", zErr); break;
+    case SQLITE_BUSY: reply_error(r, 503, "unavailable", "%s", zErr); break;
+    default: reply_error(r, 500, "internal", "%s", zErr);
+  }
+}
+
+/* "a, b, c" of a NULL-ended list, for messages. */
+static const char *join_names(const char *const *az, char *zBuf, size_t nBuf) {
+  zBuf[0] = 0;
+  for (int i = 0; az[i]; i++)
+    snprintf(zBuf + strlen(zBuf), nBuf - strlen(zBuf), "%s%s", i ? ", " : "", az[i]);
+  return zBuf;
 }
 
 /* ---- request checks ------------------------------------------------------ */
@@ -85,10 +112,9 @@ static json_t *parse_object(const char *a, size_t n, Reply *r, const char *const
     for (i = 0; azAllowed[i] && strcmp(azAllowed[i], zKey); i++) {
     }
     if (!azAllowed[i]) {
-      char zList[256] = "";
-      for (i = 0; azAllowed[i]; i++)
-        snprintf(zList + strlen(zList), sizeof zList - strlen(zList), "%s%s", i ? ", " : "", azAllowed[i]);
-      reply_error(r, 400, "unknown_field", "unknown field \"%.100s\" (fields: %s)", zKey, zList);
+      char zList[256];
+      reply_error(r, 400, "unknown_field", "unknown field \"%.100s\" (fields: %s)", zKey,
+                  join_names(azAllowed, zList, sizeof zList));
       json_decref(p);
       return NULL;
     }
@@ -179,14 +205,13 @@ static void tenants_post(VgdServer *s, struct MHD_Connection *c, Req *q, Reply *
   const char *zTenant = field_string(pBody, "tenant", r, &bBad);
   if (!bBad && !zTenant) reply_error(r, 400, "bad_field", "field \"tenant\" is missing: send {\"tenant\": \"<id>\"}");
   else if (!bBad && !vgd_tenant_id_ok(zTenant))
-    reply_error(r, 400, "bad_tenant", "field \"tenant\": a tenant id is 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit");
+    reply_error(r, 400, "bad_tenant", "field \"tenant\": a tenant id is " VGD_TENANT_RULE);
   else if (!bBad) {
     char *zKey = NULL, *zErr = NULL;
     /* Its file is whole before keys.db lists it: no lock is needed. */
     int rc = vgd_tenant_create(&s->store, zTenant, &zKey, &zErr);
     if (rc == SQLITE_OK) reply_json(r, 201, json_pack("{s:s,s:s}", "tenant", zTenant, "key", zKey));
-    else if (rc == SQLITE_CONSTRAINT) reply_error(r, 409, "conflict", "%s", zErr);
-    else reply_error(r, 500, "internal", "%s", zErr);
+    else reply_failure(r, rc, zErr);
     if (zKey) sodium_memzero(zKey, strlen(zKey));
     free(zKey);
     free(zErr);
@@ -212,10 +237,12 @@ static void tenant_delete(VgdServer *s, struct MHD_Connection *c, const char *zT
   vgd_pool_exclude(&s->pool, zTenant);
   int rc = vgd_tenant_delete(&s->store, zTenant, &zErr);
   vgd_pool_include(&s->pool, zTenant);
-  if (rc == SQLITE_OK) vgd_metrics_forget_tenant(&s->metrics, zTenant);
-  if (rc == SQLITE_OK) reply_json(r, 204, NULL);
-  else if (rc == SQLITE_NOTFOUND) reply_error(r, 404, "not_found", "%s", zErr);
-  else reply_error(r, 500, "internal", "%s", zErr);
+  if (rc == SQLITE_OK) {
+    vgd_metrics_forget_tenant(&s->metrics, zTenant);
+    reply_json(r, 204, NULL);
+  } else {
+    reply_failure(r, rc, zErr);
+  }
   free(zErr);
 }
 
@@ -228,8 +255,7 @@ static void backup_post(VgdServer *s, const char *zTenant, Reply *r) {
   long long nBytes = 0;
   int rc = vgd_tenant_backup(&s->store, zTenant, NULL, &zName, &nBytes, &zErr);
   if (rc == SQLITE_OK) reply_json(r, 201, json_pack("{s:s,s:I}", "backup", zName, "bytes", (json_int_t)nBytes));
-  else if (rc == SQLITE_CONSTRAINT) reply_error(r, 409, "conflict", "%s", zErr);
-  else reply_error(r, 500, "internal", "%s", zErr);
+  else reply_failure(r, rc, zErr);
   free(zName);
   free(zErr);
 }
@@ -248,87 +274,107 @@ static void reply_sql_error(Reply *r, sqlite3 *db, int rc) {
   }
 }
 
-/* Read or delete (zSql, one parameter) the rows of document zId stored
-** under zType, by their primary keys type:id:0, type:id:1, ... until one
-** is missing: a lookup each, where a condition on content_id would read
-** every row of the tenant.  Read rows' first column goes to pChunks. */
-static int each_chunk(sqlite3 *db, const char *zSql, const char *zType, const char *zId, json_t *pChunks) {
-  sqlite3_stmt *pStmt = NULL;
-  int rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, NULL);
+/* The statements that read, store and erase documents, prepared on first
+** use and kept for the request, so a batch's lines share them. */
+enum { DS_TYPES, DS_READ_ROW, DS_DEL_ROW, DS_DEL_ITEM, DS_INGEST, DS_LOG_LAST, DS_LOG_SINCE, DS_N };
+static const char *const azDocSql[DS_N] = {
+    /* the types an id is stored under (but ?2), through vg_queue_content */
+    "SELECT content_type FROM vg_queue WHERE tenant_id = '' AND content_id = ?1 AND content_type IS NOT ?2",
+    /* a row by its primary key, type:id:chunk: a lookup, where a condition
+    ** on content_id would read every row of the tenant */
+    "SELECT content FROM documents WHERE id = ?",
+    "DELETE FROM documents WHERE id = ?",
+    "DELETE FROM vg_queue WHERE tenant_id = '' AND content_type = ?1 AND content_id = ?2",
+    "SELECT vg_ingest('documents', '', ?2, ?1, ?3, ?4, ?5)",
+    /* vg_pii_log exists from the first ingest on */
+    "SELECT max(id) FROM vg_pii_log",
+    "SELECT findings FROM vg_pii_log WHERE id > ?"};
+
+typedef struct DocStmts DocStmts;
+struct DocStmts {
+  sqlite3 *db;
+  sqlite3_stmt *ap[DS_N];
+};
+
+/* Statement i, ready to bind: *pp, or SQLite's error code. */
+static int doc_stmt(DocStmts *d, int i, sqlite3_stmt **pp) {
+  int rc = SQLITE_OK;
+  if (d->ap[i]) sqlite3_reset(d->ap[i]), sqlite3_clear_bindings(d->ap[i]);
+  else rc = sqlite3_prepare_v2(d->db, azDocSql[i], -1, &d->ap[i], NULL);
+  *pp = d->ap[i];
+  return rc;
+}
+
+static void doc_stmts_finish(DocStmts *d) {
+  for (int i = 0; i < DS_N; i++) sqlite3_finalize(d->ap[i]);
+}
+
+/* Read (DS_READ_ROW, into pChunks) or delete (DS_DEL_ROW) the rows of
+** document zId stored under zType: type:id:0, type:id:1, ... until one is
+** missing. */
+static int each_chunk(DocStmts *d, int iStmt, const char *zType, const char *zId, json_t *pChunks) {
+  sqlite3_stmt *p = NULL;
+  int rc = SQLITE_OK;
   for (int i = 0; rc == SQLITE_OK; i++) {
     char *zKey = vgd_mprintf("%s:%s:%d", zType, zId, i);
-    sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_TRANSIENT);
-    free(zKey);
-    rc = sqlite3_step(pStmt);
-    int bMore = rc == SQLITE_ROW || (rc == SQLITE_DONE && pChunks == NULL && sqlite3_changes(db) > 0);
-    if (rc == SQLITE_ROW) json_array_append_new(pChunks, json_string((const char *)sqlite3_column_text(pStmt, 0)));
-    sqlite3_reset(pStmt);
+    rc = doc_stmt(d, iStmt, &p);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_text(p, 1, zKey, -1, SQLITE_STATIC);
+      rc = sqlite3_step(p);
+    }
+    int bMore = rc == SQLITE_ROW || (rc == SQLITE_DONE && iStmt == DS_DEL_ROW && sqlite3_changes(d->db) > 0);
+    if (rc == SQLITE_ROW) json_array_append_new(pChunks, json_string((const char *)sqlite3_column_text(p, 0)));
     if (rc == SQLITE_ROW || rc == SQLITE_DONE) rc = bMore ? SQLITE_OK : SQLITE_DONE;
+    if (p) sqlite3_reset(p);
+    free(zKey);
   }
-  sqlite3_finalize(pStmt);
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 /* Delete document zId (its queue item and rows) stored under any type
 ** but zKeepType (NULL: under every type); *pbFound if there was one. */
-static int delete_document(sqlite3 *db, const char *zId, const char *zKeepType, int *pbFound) {
-  sqlite3_stmt *pStmt = NULL;
+static int delete_document(DocStmts *d, const char *zId, const char *zKeepType, int *pbFound) {
+  sqlite3_stmt *p = NULL;
   json_t *pTypes = json_array();
-  int rc = sqlite3_prepare_v2(db,
-                              "SELECT content_type FROM vg_queue WHERE tenant_id = '' AND content_id = ?1"
-                              " AND content_type IS NOT ?2",
-                              -1, &pStmt, NULL);
+  int rc = doc_stmt(d, DS_TYPES, &p);
   if (rc == SQLITE_OK) {
-    sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
-    if (zKeepType) sqlite3_bind_text(pStmt, 2, zKeepType, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW)
-      json_array_append_new(pTypes, json_string((const char *)sqlite3_column_text(pStmt, 0)));
+    sqlite3_bind_text(p, 1, zId, -1, SQLITE_STATIC);
+    if (zKeepType) sqlite3_bind_text(p, 2, zKeepType, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(p)) == SQLITE_ROW)
+      json_array_append_new(pTypes, json_string((const char *)sqlite3_column_text(p, 0)));
     if (rc == SQLITE_DONE) rc = SQLITE_OK;
   }
-  sqlite3_finalize(pStmt);
-  pStmt = NULL;
   size_t i;
   json_t *v;
   json_array_foreach(pTypes, i, v) {
-    if (rc == SQLITE_OK)
-      rc = each_chunk(db, "DELETE FROM documents WHERE id = ?", json_string_value(v), zId, NULL);
-    if (rc == SQLITE_OK)
-      rc = sqlite3_prepare_v2(db, "DELETE FROM vg_queue WHERE tenant_id = '' AND content_type = ?1 AND content_id = ?2",
-                              -1, &pStmt, NULL);
+    if (rc == SQLITE_OK) rc = each_chunk(d, DS_DEL_ROW, json_string_value(v), zId, NULL);
+    if (rc == SQLITE_OK) rc = doc_stmt(d, DS_DEL_ITEM, &p);
     if (rc == SQLITE_OK) {
-      sqlite3_bind_text(pStmt, 1, json_string_value(v), -1, SQLITE_STATIC);
-      sqlite3_bind_text(pStmt, 2, zId, -1, SQLITE_STATIC);
-      rc = sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+      sqlite3_bind_text(p, 1, json_string_value(v), -1, SQLITE_STATIC);
+      sqlite3_bind_text(p, 2, zId, -1, SQLITE_STATIC);
+      rc = sqlite3_step(p) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(d->db);
     }
-    sqlite3_finalize(pStmt);
-    pStmt = NULL;
   }
-  *pbFound = json_array_size(pTypes) > 0;
+  if (pbFound) *pbFound = json_array_size(pTypes) > 0;
   json_decref(pTypes);
   return rc;
 }
 
 /* The id of vg_pii_log's last row, 0 before the first (no table yet). */
-static sqlite3_int64 pii_log_last(sqlite3 *db) {
-  sqlite3_stmt *pStmt = NULL;
-  sqlite3_int64 id = 0;
-  if (sqlite3_prepare_v2(db, "SELECT max(id) FROM vg_pii_log", -1, &pStmt, NULL) == SQLITE_OK &&
-      sqlite3_step(pStmt) == SQLITE_ROW)
-    id = sqlite3_column_int64(pStmt, 0);
-  sqlite3_finalize(pStmt);
+static sqlite3_int64 pii_log_last(DocStmts *d) {
+  sqlite3_stmt *p = NULL;
+  sqlite3_int64 id = doc_stmt(d, DS_LOG_LAST, &p) == SQLITE_OK && sqlite3_step(p) == SQLITE_ROW ? sqlite3_column_int64(p, 0) : 0;
+  if (p) sqlite3_reset(p);
   return id;
 }
 
 /* Append the findings of vg_pii_log's rows after iAfter to pFindings, for
 ** the metrics once the transaction commits. */
-static void pii_log_since(sqlite3 *db, sqlite3_int64 iAfter, json_t *pFindings) {
-  sqlite3_stmt *pStmt = NULL;
-  if (sqlite3_prepare_v2(db, "SELECT findings FROM vg_pii_log WHERE id > ?", -1, &pStmt, NULL) == SQLITE_OK) {
-    sqlite3_bind_int64(pStmt, 1, iAfter);
-    while (sqlite3_step(pStmt) == SQLITE_ROW)
-      json_array_append_new(pFindings, json_string((const char *)sqlite3_column_text(pStmt, 0)));
-  }
-  sqlite3_finalize(pStmt);
+static void pii_log_since(DocStmts *d, sqlite3_int64 iAfter, json_t *pFindings) {
+  sqlite3_stmt *p = NULL;
+  if (doc_stmt(d, DS_LOG_SINCE, &p) != SQLITE_OK) return;
+  sqlite3_bind_int64(p, 1, iAfter);
+  while (sqlite3_step(p) == SQLITE_ROW) json_array_append_new(pFindings, json_string((const char *)sqlite3_column_text(p, 0)));
 }
 
 static const char *const azDocFields[] = {"id", "type", "text", "metadata", "priority", NULL};
@@ -336,7 +382,7 @@ static const char *const azDocFields[] = {"id", "type", "text", "metadata", "pri
 /* Store one document (a PUT's body, or a line of a batch) in the caller's
 ** transaction: a 202 {id, queue_id} or an error reply.  The findings of the
 ** PII audit go to pFindings. */
-static int put_document(sqlite3 *db, json_t *pBody, const char *zId, Reply *r, json_t *pFindings) {
+static int put_document(DocStmts *d, json_t *pBody, const char *zId, Reply *r, json_t *pFindings) {
   int bBad = 0;
   const char *zType = field_string(pBody, "type", r, &bBad);
   const char *zText = bBad ? NULL : field_string(pBody, "text", r, &bBad);
@@ -362,27 +408,26 @@ static int put_document(sqlite3 *db, json_t *pBody, const char *zId, Reply *r, j
     return SQLITE_MISUSE;
   }
   char *zMeta = pMeta && !json_is_null(pMeta) ? json_dumps(pMeta, JSON_COMPACT) : NULL;
-  sqlite3_int64 iLog = pii_log_last(db);
-  sqlite3_stmt *pStmt = NULL;
+  sqlite3_int64 iLog = pii_log_last(d);
+  sqlite3_stmt *p = NULL;
   /* A PUT replaces the document, also one stored under another type. */
-  int bOther = 0;
-  int rc = delete_document(db, zId, zType, &bOther);
-  if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, "SELECT vg_ingest('documents', '', ?2, ?1, ?3, ?4, ?5)", -1, &pStmt, NULL);
+  int rc = delete_document(d, zId, zType, NULL);
+  if (rc == SQLITE_OK) rc = doc_stmt(d, DS_INGEST, &p);
   if (rc == SQLITE_OK) {
-    sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 2, zType, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 3, zText, -1, SQLITE_STATIC);
-    if (zMeta) sqlite3_bind_text(pStmt, 4, zMeta, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 5, zPriority, -1, SQLITE_STATIC);
-    rc = sqlite3_step(pStmt);
+    sqlite3_bind_text(p, 1, zId, -1, SQLITE_STATIC);
+    sqlite3_bind_text(p, 2, zType, -1, SQLITE_STATIC);
+    sqlite3_bind_text(p, 3, zText, -1, SQLITE_STATIC);
+    if (zMeta) sqlite3_bind_text(p, 4, zMeta, -1, SQLITE_STATIC);
+    sqlite3_bind_text(p, 5, zPriority, -1, SQLITE_STATIC);
+    rc = sqlite3_step(p);
     if (rc == SQLITE_ROW) {
-      reply_json(r, 202, json_pack("{s:s,s:I}", "id", zId, "queue_id", (json_int_t)sqlite3_column_int64(pStmt, 0)));
+      reply_json(r, 202, json_pack("{s:s,s:I}", "id", zId, "queue_id", (json_int_t)sqlite3_column_int64(p, 0)));
       rc = SQLITE_OK;
     }
+    sqlite3_reset(p); /* the bound text is freed below */
   }
-  if (rc != SQLITE_OK) reply_sql_error(r, db, rc);
-  sqlite3_finalize(pStmt);
-  if (rc == SQLITE_OK) pii_log_since(db, iLog, pFindings);
+  if (rc != SQLITE_OK) reply_sql_error(r, d->db, rc);
+  if (rc == SQLITE_OK) pii_log_since(d, iLog, pFindings);
   free(zMeta);
   return rc;
 }
@@ -398,9 +443,11 @@ static void doc_put(VgdServer *s, sqlite3 *db, struct MHD_Connection *c, Req *q,
   json_t *pBody = body_object(c, q, r, azDocFields + 1);
   if (!pBody) return;
   json_t *pFindings = json_array();
+  DocStmts d = {db, {NULL}};
   int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
   if (rc != SQLITE_OK) reply_sql_error(r, db, rc);
-  else rc = put_document(db, pBody, zId, r, pFindings);
+  else rc = put_document(&d, pBody, zId, r, pFindings);
+  doc_stmts_finish(&d);
   if (rc == SQLITE_OK && (rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
     reply_sql_error(r, db, sqlite3_extended_errcode(db));
   if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -434,6 +481,7 @@ static void documents_batch(VgdServer *s, sqlite3 *db, struct MHD_Connection *c,
     return;
   }
   json_t *pOut = json_array(), *pFindings = json_array();
+  DocStmts d = {db, {NULL}};
   int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     reply_sql_error(r, db, rc);
@@ -446,7 +494,7 @@ static void documents_batch(VgdServer *s, sqlite3 *db, struct MHD_Connection *c,
   for (int iLine = 1; z < zEnd; iLine++) {
     const char *zNl = memchr(z, '\n', (size_t)(zEnd - z));
     size_t n = zNl ? (size_t)(zNl - z) : (size_t)(zEnd - z);
-    Reply one = {500, NULL, NULL, NULL, NULL, NULL, NULL, 0};
+    Reply one = {500, NULL, NULL, NULL, NULL, NULL, 0};
     json_t *pDoc = parse_object(z, n, &one, azDocFields);
     const char *zId = NULL;
     if (pDoc) {
@@ -462,7 +510,7 @@ static void documents_batch(VgdServer *s, sqlite3 *db, struct MHD_Connection *c,
       } else if (!bBad) {
         int rcLine = sqlite3_exec(db, "SAVEPOINT line", NULL, NULL, NULL);
         if (rcLine != SQLITE_OK) reply_sql_error(&one, db, rcLine);
-        else if (put_document(db, pDoc, zId, &one, pFindings) != SQLITE_OK)
+        else if (put_document(&d, pDoc, zId, &one, pFindings) != SQLITE_OK)
           rcLine = sqlite3_exec(db, "ROLLBACK TO line", NULL, NULL, NULL);
         if (rcLine == SQLITE_OK) rcLine = sqlite3_exec(db, "RELEASE line", NULL, NULL, NULL);
         /* Some errors (I/O, a full disk, no memory) roll the whole
@@ -481,6 +529,7 @@ static void documents_batch(VgdServer *s, sqlite3 *db, struct MHD_Connection *c,
     json_decref(pDoc);
     z = zNl ? zNl + 1 : zEnd;
   }
+  doc_stmts_finish(&d);
   rc = bLost ? SQLITE_ABORT : sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     /* nothing was stored: say so on every line that looked stored */
@@ -505,11 +554,7 @@ static void documents_batch(VgdServer *s, sqlite3 *db, struct MHD_Connection *c,
     sqlite3_str_appendf(pText, "%s\n", zLine ? zLine : "{}");
     free(zLine);
   }
-  char *zText = sqlite3_str_finish(pText);
-  reply_json(r, 200, NULL);
-  r->zText = zText ? strdup(zText) : NULL;
-  r->zContentType = "application/x-ndjson";
-  sqlite3_free(zText);
+  reply_text(r, sqlite3_str_finish(pText), "application/x-ndjson");
   json_decref(pOut);
   json_decref(pFindings);
 }
@@ -537,8 +582,9 @@ static void doc_get(sqlite3 *db, const char *zId, Reply *r) {
     if (sqlite3_column_type(pStmt, 4) == SQLITE_TEXT)
       json_object_set_new(pDoc, "text", json_string((const char *)sqlite3_column_text(pStmt, 4)));
     json_t *pChunks = json_object_get(pDoc, "chunks");
-    rc = each_chunk(db, "SELECT content FROM documents WHERE id = ?", json_string_value(json_object_get(pDoc, "type")),
-                    zId, pChunks);
+    DocStmts d = {db, {NULL}};
+    rc = each_chunk(&d, DS_READ_ROW, json_string_value(json_object_get(pDoc, "type")), zId, pChunks);
+    doc_stmts_finish(&d);
     if (rc == SQLITE_OK) {
       if (!json_object_get(pDoc, "text") && json_array_size(pChunks) == 1)
         json_object_set(pDoc, "text", json_array_get(pChunks, 0));
@@ -554,8 +600,10 @@ static void doc_get(sqlite3 *db, const char *zId, Reply *r) {
 
 static void doc_delete(sqlite3 *db, const char *zId, Reply *r) {
   int bFound = 0;
+  DocStmts d = {db, {NULL}};
   int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-  if (rc == SQLITE_OK) rc = delete_document(db, zId, NULL, &bFound);
+  if (rc == SQLITE_OK) rc = delete_document(&d, zId, NULL, &bFound);
+  doc_stmts_finish(&d);
   if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
   if (rc != SQLITE_OK) reply_sql_error(r, db, rc);
   else if (!bFound) reply_error(r, 404, "not_found", "no document \"%s\"", zId);
@@ -576,9 +624,7 @@ static json_t *snippet(const char *z) {
 }
 
 static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+  return vgd_now() * 1e3;
 }
 
 static void search(sqlite3 *db, struct MHD_Connection *c, Req *q, Reply *r) {
@@ -735,10 +781,9 @@ static int args_ok(struct MHD_Connection *c, const char *const *azAllowed, Reply
   ArgCheck chk = {azAllowed, NULL};
   MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, arg_check, &chk);
   if (!chk.zBad) return 1;
-  char zList[128] = "";
-  for (int i = 0; azAllowed[i]; i++)
-    snprintf(zList + strlen(zList), sizeof zList - strlen(zList), "%s%s", i ? ", " : "", azAllowed[i]);
-  reply_error(r, 400, "bad_parameter", "unknown query parameter \"%.100s\" (parameters: %s)", chk.zBad, zList);
+  char zList[128];
+  reply_error(r, 400, "bad_parameter", "unknown query parameter \"%.100s\" (parameters: %s)", chk.zBad,
+              join_names(azAllowed, zList, sizeof zList));
   return 0;
 }
 
@@ -843,8 +888,7 @@ static void keys_route(VgdServer *s, struct MHD_Connection *c, Req *q, const cha
     } else {
       int rc = vgd_key_create(&s->store, zTenant, zScopes, &zKey, &zId, &zErr);
       if (rc == SQLITE_OK) reply_json(r, 201, json_pack("{s:s,s:s,s:s}", "key_id", zId, "key", zKey, "scopes", zScopes));
-      else if (rc == SQLITE_NOTFOUND) reply_error(r, 404, "not_found", "%s", zErr);
-      else reply_error(r, 500, "internal", "%s", zErr);
+      else reply_failure(r, rc, zErr);
     }
   } else if (!bRotate) {
     if (vgd_key_revoke(&s->store, zTenant, zKeyId, &zErr) == 0) reply_json(r, 204, NULL);
@@ -862,25 +906,14 @@ static void keys_route(VgdServer *s, struct MHD_Connection *c, Req *q, const cha
         pBody = NULL;
       }
     }
-    if (!q->nBody || pBody) {
-      int rc = vgd_key_rotate(&s->store, zTenant, zKeyId, nGrace, &zKey, &zId, &zExpires, &zErr);
-      if (rc == SQLITE_OK) {
-        char *zList = vgd_key_list(&s->store, zTenant, &zErr);
-        json_t *pKeys = zList ? json_loads(zList, 0, NULL) : NULL, *v;
-        size_t i;
-        const char *zScopes = "";
-        json_array_foreach(pKeys, i, v) if (!strcmp(json_string_value(json_object_get(v, "key_id")), zId))
-          zScopes = json_string_value(json_object_get(v, "scopes"));
-        reply_json(r, 201, json_pack("{s:s,s:s,s:s,s:s}", "key_id", zId, "key", zKey, "scopes", zScopes,
-                                     "old_key_expires_at", zExpires));
-        json_decref(pKeys);
-        free(zList);
-      } else if (rc == SQLITE_NOTFOUND) {
-        reply_error(r, 404, "not_found", "%s", zErr);
-      } else {
-        reply_error(r, 500, "internal", "%s", zErr);
-      }
-    }
+    char zScopes[VGD_SCOPES_MAX];
+    int rc = !q->nBody || pBody ? vgd_key_rotate(&s->store, zTenant, zKeyId, nGrace, &zKey, &zId, &zExpires, zScopes,
+                                                 &zErr)
+                                : SQLITE_MISUSE; /* the body's error is replied */
+    if (rc == SQLITE_OK)
+      reply_json(r, 201, json_pack("{s:s,s:s,s:s,s:s}", "key_id", zId, "key", zKey, "scopes", zScopes,
+                                   "old_key_expires_at", zExpires));
+    else if (rc != SQLITE_MISUSE) reply_failure(r, rc, zErr);
   }
   if (zKey) sodium_memzero(zKey, strlen(zKey));
   free(zKey);
@@ -899,7 +932,7 @@ static void report_get(sqlite3 *db, struct MHD_Connection *c, const char *zTenan
                       MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "until"), &pOut, &zErr);
   if (rc == SQLITE_OK) reply_json(r, 200, pOut);
   else if (rc == SQLITE_RANGE) reply_error(r, 400, "bad_parameter", "%s", zErr);
-  else reply_error(r, 500, "internal", "%s", zErr);
+  else reply_failure(r, rc, zErr);
   free(zErr);
 }
 
@@ -951,8 +984,7 @@ static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMe
                ? vgd_pool_get(&s->pool, &s->store, zTenant, iSerial, &db, &zErr)
                : SQLITE_NOTFOUND;
   if (rc == SQLITE_NOTFOUND) reply_error(r, 404, "not_found", "no tenant \"%s\"", zTenant);
-  else if (rc == SQLITE_BUSY) reply_error(r, 503, "unavailable", "%s", zErr);
-  else if (rc != SQLITE_OK) reply_error(r, 500, "internal", "%s", zErr);
+  else if (rc != SQLITE_OK) reply_failure(r, rc, zErr);
   else if (op == OP_BACKUP) backup_post(s, zTenant, r);
   else if (bWrite) write_route(s, db, c, q, zMethod, zTenant, op, zDoc, r);
   else if (op == OP_QUEUE) queue_get(db, r);
@@ -986,6 +1018,37 @@ static const char R_HEALTHZ[] = "/healthz", R_READYZ[] = "/readyz", R_METRICS[] 
                   R_KEY[] = T "/keys/{key_id}", R_ROTATE[] = T "/keys/{key_id}/rotate", R_NONE[] = "(none)";
 #undef T
 
+/* The routes under /v1/tenants/{t}/: their segments after the tenant id
+** (a document or key id in the 5th), the methods they take, what they do. */
+typedef struct SubRoute SubRoute;
+struct SubRoute {
+  int nSeg;
+  const char *zSeg3, *zSeg5; /* zSeg5 NULL: any, or none */
+  const char *zRoute, *zAllow;
+  int bKeys; /* keys_route (zSeg5: rotate), else tenant_route with op */
+  TenantOp op;
+};
+static const SubRoute aSubRoute[] = {
+    {4, "search", NULL, R_SEARCH, "POST", 0, OP_SEARCH},
+    {4, "backup", NULL, R_BACKUP, "POST", 0, OP_BACKUP},
+    {4, "queue", NULL, R_QUEUE, "GET, HEAD", 0, OP_QUEUE},
+    {4, "report", NULL, R_REPORT, "GET, HEAD", 0, OP_REPORT},
+    {4, "documents", NULL, R_DOCS, "GET, HEAD", 0, OP_LIST},
+    {4, "documents:batch", NULL, R_BATCH, "POST", 0, OP_BATCH},
+    {5, "documents", NULL, R_DOC, "GET, HEAD, PUT, DELETE", 0, OP_DOC},
+    {4, "keys", NULL, R_KEYS, "GET, HEAD, POST", 1, OP_DOC},
+    {5, "keys", NULL, R_KEY, "DELETE", 1, OP_DOC},
+    {6, "keys", "rotate", R_ROTATE, "POST", 1, OP_DOC},
+};
+
+static const SubRoute *sub_route(char **azSeg, int nSeg) {
+  for (size_t i = 0; i < sizeof aSubRoute / sizeof aSubRoute[0]; i++) {
+    const SubRoute *p = &aSubRoute[i];
+    if (p->nSeg == nSeg && !strcmp(p->zSeg3, azSeg[3]) && (!p->zSeg5 || !strcmp(p->zSeg5, azSeg[5]))) return p;
+  }
+  return NULL;
+}
+
 static void route(VgdServer *s, struct MHD_Connection *c, const char *zUrl, const char *zMethod, Req *q, Reply *r) {
   char *azSeg[8];
   int nSeg = 0;
@@ -1004,7 +1067,7 @@ static void route(VgdServer *s, struct MHD_Connection *c, const char *zUrl, cons
   }
   r->zRoute = R_NONE;
   int bTenants = nSeg >= 2 && nSeg < 8 && !strcmp(azSeg[0], "v1") && !strcmp(azSeg[1], "tenants");
-  const char *zSeg3 = nSeg >= 4 ? azSeg[3] : "";
+  const SubRoute *pSub;
   if (q->bTooBig) {
     reply_error(r, 413, "too_large", "the body is larger than %zu bytes", s->bodyLimit);
   } else if (nSeg == 1 && !strcmp(azSeg[0], "healthz")) {
@@ -1023,11 +1086,7 @@ static void route(VgdServer *s, struct MHD_Connection *c, const char *zUrl, cons
   } else if (nSeg == 1 && !strcmp(azSeg[0], "metrics")) {
     r->zRoute = R_METRICS;
     if (method_is(zMethod, "GET, HEAD", r)) {
-      char *zText = vgd_metrics_text(s);
-      reply_json(r, 200, NULL);
-      r->zText = zText ? strdup(zText) : NULL;
-      r->zContentType = "text/plain; version=0.0.4; charset=utf-8";
-      sqlite3_free(zText);
+      reply_text(r, vgd_metrics_text(s), "text/plain; version=0.0.4; charset=utf-8");
     }
   } else if (bTenants && nSeg == 2) {
     r->zRoute = R_TENANTS;
@@ -1038,40 +1097,19 @@ static void route(VgdServer *s, struct MHD_Connection *c, const char *zUrl, cons
   } else if (bTenants && !vgd_tenant_id_ok(azSeg[2])) {
     /* before any path is built or any file looked at */
     reply_error(r, 400, "bad_tenant",
-                "bad tenant id in the path: 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit");
+                "bad tenant id in the path: " VGD_TENANT_RULE);
   } else if (bTenants && nSeg == 3) {
     r->zRoute = R_TENANT;
     if (method_is(zMethod, "DELETE", r)) tenant_delete(s, c, azSeg[2], r);
-  } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "search")) {
-    r->zRoute = R_SEARCH;
-    if (method_is(zMethod, "POST", r)) tenant_route(s, c, zMethod, azSeg[2], OP_SEARCH, NULL, q, r);
-  } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "backup")) {
-    r->zRoute = R_BACKUP;
-    if (method_is(zMethod, "POST", r)) tenant_route(s, c, zMethod, azSeg[2], OP_BACKUP, NULL, q, r);
-  } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "queue")) {
-    r->zRoute = R_QUEUE;
-    if (method_is(zMethod, "GET, HEAD", r)) tenant_route(s, c, zMethod, azSeg[2], OP_QUEUE, NULL, q, r);
-  } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "report")) {
-    r->zRoute = R_REPORT;
-    if (method_is(zMethod, "GET, HEAD", r)) tenant_route(s, c, zMethod, azSeg[2], OP_REPORT, NULL, q, r);
-  } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "documents")) {
-    r->zRoute = R_DOCS;
-    if (method_is(zMethod, "GET, HEAD", r)) tenant_route(s, c, zMethod, azSeg[2], OP_LIST, NULL, q, r);
-  } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "documents:batch")) {
-    r->zRoute = R_BATCH;
-    if (method_is(zMethod, "POST", r)) tenant_route(s, c, zMethod, azSeg[2], OP_BATCH, NULL, q, r);
-  } else if (bTenants && nSeg == 5 && !strcmp(zSeg3, "documents")) {
-    r->zRoute = R_DOC;
-    if (method_is(zMethod, "GET, HEAD, PUT, DELETE", r)) tenant_route(s, c, zMethod, azSeg[2], OP_DOC, azSeg[4], q, r);
-  } else if (bTenants && nSeg == 4 && !strcmp(zSeg3, "keys")) {
-    r->zRoute = R_KEYS;
-    if (method_is(zMethod, "GET, HEAD, POST", r)) keys_route(s, c, q, zMethod, azSeg[2], NULL, 0, r);
-  } else if (bTenants && nSeg == 5 && !strcmp(zSeg3, "keys")) {
-    r->zRoute = R_KEY;
-    if (method_is(zMethod, "DELETE", r)) keys_route(s, c, q, zMethod, azSeg[2], azSeg[4], 0, r);
-  } else if (bTenants && nSeg == 6 && !strcmp(zSeg3, "keys") && !strcmp(azSeg[5], "rotate")) {
-    r->zRoute = R_ROTATE;
-    if (method_is(zMethod, "POST", r)) keys_route(s, c, q, zMethod, azSeg[2], azSeg[4], 1, r);
+  } else if (bTenants && (pSub = sub_route(azSeg, nSeg)) != NULL) {
+    r->zRoute = pSub->zRoute;
+    const char *zArg = nSeg > 4 ? azSeg[4] : NULL; /* a document or key id */
+    if (!method_is(zMethod, pSub->zAllow, r)) {
+    } else if (pSub->bKeys) {
+      keys_route(s, c, q, zMethod, azSeg[2], zArg, pSub->zSeg5 != NULL, r);
+    } else {
+      tenant_route(s, c, zMethod, azSeg[2], pSub->op, zArg, q, r);
+    }
   } else {
     reply_error(r, 404, "not_found", "no route %s", zUrl);
   }
@@ -1145,7 +1183,7 @@ static enum MHD_Result on_request(void *pCls, struct MHD_Connection *c, const ch
     *pnData = 0;
     return MHD_YES;
   }
-  Reply r = {500, NULL, NULL, NULL, NULL, NULL, NULL, 0};
+  Reply r = {500, NULL, NULL, NULL, NULL, NULL, 0};
   q->bReplied = 1;
   /* HEAD is GET without the body, which libmicrohttpd leaves out. */
   route(s, c, zUrl, strcmp(zMethod, "HEAD") ? zMethod : "GET", q, &r);

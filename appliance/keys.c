@@ -25,37 +25,63 @@ static const char *kSchema =
 /* A key is live until revoked_at, or until expires_at (set by a rotation). */
 #define KEY_LIVE "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > strftime('%Y-%m-%dT%H:%M:%SZ'))"
 
+int vgd_key_file_create(const char *zPath, size_t n, char **pzErr) {
+  int fd = open(zPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *pzErr = vgd_mprintf("cannot create %s: %s", zPath, strerror(errno));
+    return errno == EEXIST ? SQLITE_CONSTRAINT : SQLITE_CANTOPEN;
+  }
+  unsigned char a[64];
+  randombytes_buf(a, n < sizeof a ? n : sizeof a);
+  int ok = n <= sizeof a && write(fd, a, n) == (ssize_t)n && fsync(fd) == 0;
+  sodium_memzero(a, sizeof a);
+  close(fd);
+  if (!ok) {
+    *pzErr = vgd_mprintf("cannot write %s: %s", zPath, strerror(errno));
+    unlink(zPath);
+    return SQLITE_IOERR;
+  }
+  return SQLITE_OK;
+}
+
+int vgd_key_file_read(const char *zPath, unsigned char *a, size_t n, char **pzErr) {
+  int fd = open(zPath, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *pzErr = vgd_mprintf("cannot open %s: %s", zPath, strerror(errno));
+    return errno == ENOENT ? SQLITE_NOTFOUND : SQLITE_CANTOPEN;
+  }
+  struct stat st;
+  int ok = fstat(fd, &st) == 0 && st.st_size == (off_t)n && read(fd, a, n) == (ssize_t)n;
+  close(fd);
+  if (ok) return SQLITE_OK;
+  sodium_memzero(a, n);
+  *pzErr = vgd_mprintf("%s is not %zu bytes", zPath, n);
+  return SQLITE_CORRUPT;
+}
+
 /* Read the secret, creating it (0600) on first run. */
 static int load_secret(VgdStore *p, char **pzErr) {
   char *zPath = vgd_mprintf("%s/secret", p->zDir);
-  int rc = -1;
-  int fd = open(zPath, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) {
-    fd = open(zPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-      unsigned char a[VGD_SECRET_BYTES];
-      randombytes_buf(a, sizeof a);
-      int ok = write(fd, a, sizeof a) == (ssize_t)sizeof a && fsync(fd) == 0;
-      sodium_memzero(a, sizeof a);
-      close(fd);
-      if (!ok) {
-        *pzErr = vgd_mprintf("cannot write %s: %s", zPath, strerror(errno));
-        unlink(zPath);
-        free(zPath);
-        return -1;
-      }
-      fd = open(zPath, O_RDONLY | O_CLOEXEC);
+  int rc = vgd_key_file_read(zPath, p->secret, sizeof p->secret, pzErr);
+  if (rc == SQLITE_NOTFOUND) {
+    free(*pzErr);
+    *pzErr = NULL;
+    rc = vgd_key_file_create(zPath, sizeof p->secret, pzErr);
+    if (rc == SQLITE_CONSTRAINT) {
+      /* another process made it meanwhile: it is the one */
+      free(*pzErr);
+      *pzErr = NULL;
+      rc = SQLITE_OK;
     }
+    if (rc == SQLITE_OK) rc = vgd_key_file_read(zPath, p->secret, sizeof p->secret, pzErr);
   }
-  if (fd < 0) {
-    *pzErr = vgd_mprintf("cannot open %s: %s", zPath, strerror(errno));
-  } else {
-    if (read(fd, p->secret, sizeof p->secret) == (ssize_t)sizeof p->secret) rc = 0;
-    else *pzErr = vgd_mprintf("%s is not %d bytes: restore it or remove the data directory", zPath, VGD_SECRET_BYTES);
-    close(fd);
+  if (rc == SQLITE_CORRUPT) {
+    char *zWhy = *pzErr;
+    *pzErr = vgd_mprintf("%s: restore it or remove the data directory", zWhy);
+    free(zWhy);
   }
   free(zPath);
-  return rc;
+  return rc == SQLITE_OK ? 0 : -1;
 }
 
 /* On first run, an admin key into DIR/admin.key (0600). */
@@ -246,6 +272,11 @@ int vgd_key_create(VgdStore *p, const char *zTenant, const char *zScopes, char *
   return 0;
 }
 
+static char *no_live_key(const char *zId, const char *zTenant) {
+  return zTenant ? vgd_mprintf("no live key \"%s\" of tenant \"%s\": send an id that the key list shows", zId, zTenant)
+                 : vgd_mprintf("no live key \"%s\": send an id that the key list shows", zId);
+}
+
 int vgd_key_revoke(VgdStore *p, const char *zTenant, const char *zId, char **pzErr) {
   sqlite3_stmt *pStmt = NULL;
   int rc = -1;
@@ -258,8 +289,7 @@ int vgd_key_revoke(VgdStore *p, const char *zTenant, const char *zId, char **pzE
     if (zTenant) sqlite3_bind_text(pStmt, 2, zTenant, -1, SQLITE_STATIC);
     if (sqlite3_step(pStmt) == SQLITE_DONE) {
       if (sqlite3_changes(p->db) == 1) rc = 0;
-      else *pzErr = vgd_mprintf("no live key \"%s\"%s%s%s: send an id that the key list shows", zId,
-                                zTenant ? " of tenant \"" : "", zTenant ? zTenant : "", zTenant ? "\"" : "");
+      else *pzErr = no_live_key(zId, zTenant);
     }
   }
   if (rc && !*pzErr) *pzErr = vgd_mprintf("cannot revoke: %s", sqlite3_errmsg(p->db));
@@ -287,16 +317,16 @@ static int live_key(VgdStore *p, const char *zId, char *zTenant, char *zScopes, 
 }
 
 int vgd_key_rotate(VgdStore *p, const char *zTenant, const char *zId, long long nGraceSeconds, char **pzKey,
-                   char **pzNewId, char **pzExpires, char **pzErr) {
-  char zOwner[VGD_TENANT_MAX + 1], zScopes[64];
+                   char **pzNewId, char **pzExpires, char *zScopesOut, char **pzErr) {
+  char zOwner[VGD_TENANT_MAX + 1], zScopes[VGD_SCOPES_MAX];
   pthread_mutex_lock(&p->mu);
   int ok = live_key(p, zId, zOwner, zScopes, sizeof zScopes) && (!zTenant || !strcmp(zTenant, zOwner));
   pthread_mutex_unlock(&p->mu);
   if (!ok) {
-    *pzErr = vgd_mprintf("no live key \"%s\"%s%s%s: send an id that the key list shows", zId,
-                         zTenant ? " of tenant \"" : "", zTenant ? zTenant : "", zTenant ? "\"" : "");
+    *pzErr = no_live_key(zId, zTenant);
     return SQLITE_NOTFOUND;
   }
+  snprintf(zScopesOut, VGD_SCOPES_MAX, "%s", zScopes);
   if (vgd_key_create(p, zOwner, zScopes, pzKey, pzNewId, pzErr)) return SQLITE_ERROR;
   /* The old key keeps working for the grace period, never longer than it
   ** would have anyway. */

@@ -31,6 +31,38 @@ char *vgd_mprintf(const char *zFmt, ...) {
   return z;
 }
 
+double vgd_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct timespec vgd_deadline(long ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  long long ns = ts.tv_nsec + (long long)ms * 1000000;
+  ts.tv_sec += (time_t)(ns / 1000000000);
+  ts.tv_nsec = (long)(ns % 1000000000);
+  return ts;
+}
+
+int vgd_fsync_path(const char *zPath, int bDir) {
+  int fd = open(zPath, (bDir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+void *vgd_array_push(void *pa, int *pn, size_t nSize) {
+  void **ppa = pa;
+  char *a = realloc(*ppa, (size_t)(*pn + 1) * nSize);
+  if (!a) return NULL;
+  *ppa = a;
+  memset(a + (size_t)*pn * nSize, 0, nSize);
+  return a + (size_t)(*pn)++ * nSize;
+}
+
 static const char *kUsage =
     "usage:\n"
     "  vecguardd serve --data-dir DIR --listen 127.0.0.1:PORT [--config FILE] [--workers N]\n"
@@ -237,6 +269,8 @@ static int parse_options(int argc, char **argv, Settings *p, const char **azArg,
       zConfig = argv[++i];
     } else if (!strcmp(z, "--tenant")) {
       set_string(&p->zTenant, argv[++i]);
+      /* before any command builds a path or looks a file up with it */
+      if (!vgd_tenant_id_ok(p->zTenant)) rc = usage_error("bad tenant id \"%s\": send " VGD_TENANT_RULE, p->zTenant);
     } else if (!strcmp(z, "--to")) {
       set_string(&p->zTo, argv[++i]);
     } else if (!strcmp(z, "--from")) {
@@ -443,8 +477,7 @@ static int admin_command(const char *zCmd, const char **azArg, int nArg, Setting
   if (bNeedsName && !zName) return usage_error("%s %s needs an id", zCmd, zVerb);
   if (!bNeedsName && zName) return usage_error("unexpected argument \"%s\"", zName);
   if (zName && !bKeyId && !vgd_tenant_id_ok(zName))
-    return usage_error("bad tenant id \"%s\": send 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit",
-                       zName);
+    return usage_error("bad tenant id \"%s\": send " VGD_TENANT_RULE, zName);
   VgdStore store;
   char *zErr = NULL, *zKey = NULL, *zId = NULL;
   int rc = 1;
@@ -483,7 +516,8 @@ static int admin_command(const char *zCmd, const char **azArg, int nArg, Setting
     }
   } else if (!strcmp(zVerb, "rotate")) {
     char *zExpires = NULL;
-    if (vgd_key_rotate(&store, NULL, zName, st->graceSeconds, &zKey, &zId, &zExpires, &zErr) == SQLITE_OK) {
+    char zScopes[VGD_SCOPES_MAX];
+    if (vgd_key_rotate(&store, NULL, zName, st->graceSeconds, &zKey, &zId, &zExpires, zScopes, &zErr) == SQLITE_OK) {
       printf("{\"key_id\": \"%s\", \"key\": \"%s\", \"old_key_expires_at\": \"%s\"}\n", zId, zKey, zExpires);
       rc = 0;
     }
@@ -505,9 +539,6 @@ static int backup_command(const char *zCmd, Settings *st) {
   int bRestore = !strcmp(zCmd, "restore");
   const char *zFile = bRestore ? st->zFrom : st->zTo;
   if (!st->zTenant) return usage_error("%s needs --tenant T", zCmd);
-  if (!vgd_tenant_id_ok(st->zTenant))
-    return usage_error("bad tenant id \"%s\": send 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit",
-                       st->zTenant);
   if (!zFile) return usage_error("%s needs %s FILE", zCmd, bRestore ? "--from" : "--to");
   VgdStore store;
   char *zErr = NULL, *zName = NULL;
@@ -532,6 +563,15 @@ static int backup_command(const char *zCmd, Settings *st) {
   return rc;
 }
 
+/* The tenants a command works on: zTenant alone, or (NULL) every one. */
+static json_t *tenant_selection(VgdStore *p, const char *zTenant, char **pzErr) {
+  if (zTenant) return json_pack("[s]", zTenant);
+  char *zList = vgd_tenant_list(p, pzErr);
+  json_t *pList = zList ? json_loads(zList, 0, NULL) : NULL;
+  free(zList);
+  return pList;
+}
+
 /* check: each tenant's file through PRAGMA integrity_check and its
 ** documents table through vg_hnsw_check, read only, so a server may run.
 ** One JSON line per tenant; exit 1 if any is not ok. */
@@ -549,8 +589,7 @@ static int check_command(Settings *st) {
     vgd_store_close(&store);
     return 1;
   }
-  char *zList = st->zTenant ? NULL : vgd_tenant_list(&store, &zErr);
-  json_t *pList = st->zTenant ? json_pack("[s]", st->zTenant) : zList ? json_loads(zList, 0, NULL) : NULL;
+  json_t *pList = tenant_selection(&store, st->zTenant, &zErr);
   int rc = pList ? 0 : 1;
   if (!pList) fprintf(stderr, "vecguardd: %s\n", zErr ? zErr : "cannot list the tenants");
   size_t i;
@@ -604,7 +643,6 @@ static int check_command(Settings *st) {
     if (!bOk) rc = 1;
   }
   json_decref(pList);
-  free(zList);
   free(zErr);
   vgd_store_close(&store);
   return rc;
@@ -613,20 +651,15 @@ static int check_command(Settings *st) {
 /* sync: each tenant (or one) to the target, one JSON line in all. */
 static int sync_command(Settings *st) {
   if (!st->zTenant == !st->bAll) return usage_error("sync needs --tenant T or --all");
-  if (st->zTenant && !vgd_tenant_id_ok(st->zTenant))
-    return usage_error("bad tenant id \"%s\": send 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit",
-                       st->zTenant);
   VgdStore store;
   VgdSync sync;
   char *zErr = NULL;
   int rc = 1;
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  double t0 = vgd_now();
   memset(&sync, 0, sizeof sync);
   if (vgd_store_open(&store, st->zDataDir, &zErr) == 0 &&
       vgd_sync_open(&sync, st->zSyncTarget, st->zSyncKeyFile, &zErr) == 0) {
-    char *zList = st->zTenant ? NULL : vgd_tenant_list(&store, &zErr);
-    json_t *pList = st->zTenant ? json_pack("[s]", st->zTenant) : zList ? json_loads(zList, 0, NULL) : NULL;
+    json_t *pList = tenant_selection(&store, st->zTenant, &zErr);
     long long nBytes = 0;
     int nObjects = 0, nTenants = 0;
     size_t i;
@@ -643,12 +676,10 @@ static int sync_command(Settings *st) {
       nObjects += nObj;
       nTenants++;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc == 0)
       printf("{\"tenants\": %d, \"bytes\": %lld, \"objects\": %d, \"seconds\": %.3f}\n", nTenants, nBytes, nObjects,
-             (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+             vgd_now() - t0);
     json_decref(pList);
-    free(zList);
   }
   if (rc && zErr) fprintf(stderr, "vecguardd: %s\n", zErr);
   free(zErr);
@@ -660,9 +691,6 @@ static int sync_command(Settings *st) {
 /* restore from the sync target: DIR's lock held throughout. */
 static int sync_restore_command(Settings *st) {
   if (!st->zTenant) return usage_error("restore needs --tenant T");
-  if (!vgd_tenant_id_ok(st->zTenant))
-    return usage_error("bad tenant id \"%s\": send 1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit",
-                       st->zTenant);
   VgdStore store;
   VgdSync sync;
   char *zErr = NULL, *zKey = NULL;

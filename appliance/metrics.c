@@ -43,21 +43,13 @@ void vgd_metrics_request(VgdMetrics *m, const char *zRoute, const char *zMethod,
     VgdRequestSeries *p = &m->aRequest[i];
     if (p->zRoute == zRoute && p->zMethod == zMethod && p->status == status) break;
   }
-  if (i == m->nRequest) {
-    VgdRequestSeries *a = realloc(m->aRequest, (m->nRequest + 1) * sizeof *a);
-    if (!a) {
-      pthread_mutex_unlock(&m->mu);
-      return;
-    }
-    m->aRequest = a;
-    memset(&a[i], 0, sizeof a[i]);
-    a[i].zRoute = zRoute;
-    a[i].zMethod = zMethod;
-    a[i].status = status;
-    m->nRequest++;
+  VgdRequestSeries *p = i < m->nRequest ? &m->aRequest[i] : vgd_array_push(&m->aRequest, &m->nRequest, sizeof *p);
+  if (p && !p->zRoute) {
+    p->zRoute = zRoute;
+    p->zMethod = zMethod;
+    p->status = status;
   }
-  histogram_add(&m->aRequest[i].latency, seconds);
-  if (status == 429) m->nRateLimited++;
+  if (p) histogram_add(&p->latency, seconds);
   pthread_mutex_unlock(&m->mu);
 }
 
@@ -81,15 +73,10 @@ void vgd_metrics_pii(VgdMetrics *m, const char *zFindings) {
     /* Types are the recognizers' (up to 64 characters); a table this size
     ** holds them all, and a flood of custom ones stops at the bound. */
     if (i == m->nPii && (m->nPii == VGD_PII_TYPES_MAX || strlen(zType) >= sizeof m->aPii[0].zType)) continue;
-    if (i == m->nPii) {
-      VgdPiiCount *a = realloc(m->aPii, (m->nPii + 1) * sizeof *a);
-      if (!a) continue;
-      m->aPii = a;
-      snprintf(a[i].zType, sizeof a[i].zType, "%s", zType);
-      a[i].n = 0;
-      m->nPii++;
-    }
-    m->aPii[i].n += json_integer_value(v);
+    VgdPiiCount *c = i < m->nPii ? &m->aPii[i] : vgd_array_push(&m->aPii, &m->nPii, sizeof *c);
+    if (!c) continue;
+    if (!c->zType[0]) snprintf(c->zType, sizeof c->zType, "%s", zType);
+    c->n += json_integer_value(v);
   }
   pthread_mutex_unlock(&m->mu);
   json_decref(p);
@@ -100,17 +87,11 @@ void vgd_metrics_queue_depth(VgdMetrics *m, const char *zTenant, const long long
   int i;
   for (i = 0; i < m->nDepth && strcmp(m->aDepth[i].zTenant, zTenant); i++) {
   }
-  if (i == m->nDepth) {
-    VgdTenantDepth *a = realloc(m->aDepth, (m->nDepth + 1) * sizeof *a);
-    if (!a) {
-      pthread_mutex_unlock(&m->mu);
-      return;
-    }
-    m->aDepth = a;
-    snprintf(a[i].zTenant, sizeof a[i].zTenant, "%s", zTenant);
-    m->nDepth++;
+  VgdTenantDepth *d = i < m->nDepth ? &m->aDepth[i] : vgd_array_push(&m->aDepth, &m->nDepth, sizeof *d);
+  if (d) {
+    snprintf(d->zTenant, sizeof d->zTenant, "%s", zTenant);
+    memcpy(d->anPending, anPending, sizeof d->anPending);
   }
-  memcpy(m->aDepth[i].anPending, anPending, sizeof m->aDepth[i].anPending);
   pthread_mutex_unlock(&m->mu);
 }
 
@@ -153,11 +134,14 @@ char *vgd_metrics_text(VgdServer *srv) {
              m->aRequest[i].zMethod, m->aRequest[i].status);
     write_histogram(s, "vecguardd_http_request_duration_seconds", zLabels, &m->aRequest[i].latency);
   }
+  unsigned long long nLimited = 0; /* the 429s are the rate limit's alone */
+  for (int i = 0; i < m->nRequest; i++)
+    if (m->aRequest[i].status == 429) nLimited += m->aRequest[i].latency.nCount;
   sqlite3_str_appendf(s,
                       "# HELP vecguardd_rate_limited_requests_total Requests refused with 429 by a key's token "
                       "bucket.\n# TYPE vecguardd_rate_limited_requests_total counter\n"
                       "vecguardd_rate_limited_requests_total %llu\n",
-                      m->nRateLimited);
+                      nLimited);
   sqlite3_str_appendall(s, "# HELP vecguardd_embed_batch_seconds Time of a worker's vg_queue_run batch.\n"
                            "# TYPE vecguardd_embed_batch_seconds histogram\n");
   write_histogram(s, "vecguardd_embed_batch_seconds", "", &m->embed);
@@ -195,12 +179,6 @@ char *vgd_metrics_text(VgdServer *srv) {
 
 /* ---- rate limits ------------------------------------------------------- */
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 void vgd_limits_init(VgdLimits *p, double rate, double burst) {
   memset(p, 0, sizeof *p);
   pthread_mutex_init(&p->mu, NULL);
@@ -221,25 +199,20 @@ void vgd_limits_free(VgdLimits *p) {
 }
 
 double vgd_limits_take(VgdLimits *p, const char *zKeyId) {
-  double wait = 0, now = now_seconds();
+  double wait = 0, now = vgd_now();
   pthread_mutex_lock(&p->mu);
   if (p->rate > 0) {
     int i;
     for (i = 0; i < p->n && strcmp(p->a[i].zKeyId, zKeyId); i++) {
     }
-    if (i == p->n) {
-      /* only authenticated keys get here, so the table is as long as keys.db */
-      VgdBucket *a = realloc(p->a, (p->n + 1) * sizeof *a);
-      if (a) {
-        p->a = a;
-        snprintf(a[i].zKeyId, sizeof a[i].zKeyId, "%s", zKeyId);
-        a[i].tokens = p->burst;
-        a[i].at = now;
-        p->n++;
-      }
+    /* only authenticated keys get here, so the table is as long as keys.db */
+    VgdBucket *b = i < p->n ? &p->a[i] : vgd_array_push(&p->a, &p->n, sizeof *b);
+    if (b && !b->zKeyId[0]) {
+      snprintf(b->zKeyId, sizeof b->zKeyId, "%s", zKeyId);
+      b->tokens = p->burst;
+      b->at = now;
     }
-    if (i < p->n) {
-      VgdBucket *b = &p->a[i];
+    if (b) {
       b->tokens = fmin(p->burst, b->tokens + (now - b->at) * p->rate);
       b->at = now;
       if (b->tokens >= 1) b->tokens -= 1;

@@ -34,6 +34,13 @@ void vgd_pool_close(VgdPool *p) {
   memset(p, 0, sizeof *p);
 }
 
+/* Close an idle connection: its slot is empty again. */
+static void close_slot(VgdPoolConn *c) {
+  sqlite3_close(c->db);
+  c->db = NULL;
+  c->zTenant[0] = 0;
+}
+
 static int excluded(VgdPool *p, const char *zTenant) {
   for (int i = 0; i < p->nExcluded; i++)
     if (!strcmp(p->azExcluded[i], zTenant)) return 1;
@@ -50,8 +57,7 @@ static int free_slot(VgdPool *p) {
     if (!c->bBusy && (iLru < 0 || c->iUsed < p->a[iLru].iUsed)) iLru = i;
   }
   if (iLru >= 0) {
-    sqlite3_close(p->a[iLru].db);
-    p->a[iLru].db = NULL;
+    close_slot(&p->a[iLru]);
     p->nEvicted++;
   }
   return iLru;
@@ -59,9 +65,7 @@ static int free_slot(VgdPool *p) {
 
 int vgd_pool_get(VgdPool *p, VgdStore *pStore, const char *zTenant, long long iSerial, sqlite3 **pDb,
                  char **pzErr) {
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += VGD_BUSY_MS / 1000;
+  struct timespec deadline = vgd_deadline(VGD_BUSY_MS);
   *pDb = NULL;
   pthread_mutex_lock(&p->mu);
   int iSlot = -1;
@@ -78,9 +82,7 @@ int vgd_pool_get(VgdPool *p, VgdStore *pStore, const char *zTenant, long long iS
       if (c->bBusy) {
         nMine++;
       } else if (c->iSerial != iSerial) {
-        sqlite3_close(c->db); /* a tenant deleted and created again */
-        c->db = NULL;
-        c->zTenant[0] = 0;
+        close_slot(c); /* a tenant deleted and created again */
       } else {
         c->bBusy = 1;
         *pDb = c->db;
@@ -124,7 +126,7 @@ int vgd_pool_get(VgdPool *p, VgdStore *pStore, const char *zTenant, long long iS
   pthread_mutex_lock(&p->mu);
   c->db = db;
   if (db) p->nOpened++;
-  else c->bBusy = 0, c->zTenant[0] = 0;
+  else c->bBusy = 0, c->zTenant[0] = 0; /* an empty slot again */
   pthread_mutex_unlock(&p->mu);
   if (!db) pthread_cond_broadcast(&p->cond);
   *pDb = db;
@@ -140,6 +142,7 @@ void vgd_pool_put(VgdPool *p, sqlite3 *db) {
     if (p->a[i].db == db) {
       p->a[i].bBusy = 0;
       p->a[i].iUsed = ++p->iClock;
+      break;
     }
   pthread_mutex_unlock(&p->mu);
   /* waiters may want another tenant (an idle slot to close) or this one */
@@ -155,13 +158,8 @@ void vgd_pool_exclude(VgdPool *p, const char *zTenant) {
     for (int i = 0; i < p->nMax; i++) {
       VgdPoolConn *c = &p->a[i];
       if (strcmp(c->zTenant, zTenant) || (!c->db && !c->bBusy)) continue;
-      if (c->bBusy) {
-        nBusy++;
-      } else {
-        sqlite3_close(c->db);
-        c->db = NULL;
-        c->zTenant[0] = 0;
-      }
+      if (c->bBusy) nBusy++;
+      else close_slot(c);
     }
     if (nBusy == 0) break;
     /* a request or batch under way: its vgd_pool_put wakes us */

@@ -67,9 +67,8 @@ static void review_row(sqlite3_stmt *p, json_t *pReview) {
 }
 
 static void storage_row(sqlite3_stmt *p, json_t *pStorage) {
-  json_object_set_new(pStorage, "bytes", json_integer(sqlite3_column_int64(p, 0)));
-  json_object_set_new(pStorage, "documents", json_integer(sqlite3_column_int64(p, 1)));
-  json_object_set_new(pStorage, "chunks", json_integer(sqlite3_column_int64(p, 2)));
+  json_object_set_new(pStorage, "documents", json_integer(sqlite3_column_int64(p, 0)));
+  json_object_set_new(pStorage, "chunks", json_integer(sqlite3_column_int64(p, 1)));
 }
 
 static void queue_row(sqlite3_stmt *p, json_t *pQueue) {
@@ -129,7 +128,7 @@ int vgd_report(sqlite3 *db, const char *zTenant, const char *zSince, const char 
     rc = each_row(db, "SELECT vg_queue_stats()", NULL, NULL, queue_row, json_object_get(pOut, "queue"));
   if (rc == SQLITE_OK)
     rc = each_row(db,
-                  "SELECT 0, (SELECT count(DISTINCT content_id) FROM documents), (SELECT count(*) FROM documents)",
+                  "SELECT (SELECT count(DISTINCT content_id) FROM documents), (SELECT count(*) FROM documents)",
                   NULL, NULL, storage_row, json_object_get(pOut, "storage"));
   if (rc == SQLITE_OK) {
     /* bytes on disk: the file and its -wal, which holds pages not yet

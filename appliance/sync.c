@@ -13,6 +13,12 @@
 ** <tenant>/manifest; each manifest is also kept under a name derived from
 ** its sequence number, so a restore that finds manifest N+1 knows that a
 ** manifest N served as the latest is an old one put back.
+**
+** Manifests (they carry the tenant's PII key) are sealed from memory and
+** opened into memory: their plain text never reaches a disk.  An object is
+** written beside its name in the target and renamed, so a target on
+** another file system (a USB stick) works, and a half-written object never
+** carries a name; work files go in the data directory.
 */
 #include "vecguardd.h"
 
@@ -33,24 +39,13 @@
 /* ---- keys and names ------------------------------------------------------ */
 
 int vgd_sync_key_create(const char *zFile, char **pzErr) {
-  int fd = open(zFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    *pzErr = vgd_mprintf("cannot create %s: %s%s", zFile, strerror(errno),
-                         errno == EEXIST ? " (a sync key is never overwritten: it is the only way to read the copies)"
-                                         : "");
-    return -1;
+  int rc = vgd_key_file_create(zFile, VGD_SYNC_KEY_BYTES, pzErr);
+  if (rc == SQLITE_CONSTRAINT) {
+    char *zWhy = *pzErr;
+    *pzErr = vgd_mprintf("%s (a sync key is never overwritten: it is the only way to read the copies)", zWhy);
+    free(zWhy);
   }
-  unsigned char a[VGD_SYNC_KEY_BYTES];
-  randombytes_buf(a, sizeof a);
-  int ok = write(fd, a, sizeof a) == (ssize_t)sizeof a && fsync(fd) == 0;
-  sodium_memzero(a, sizeof a);
-  close(fd);
-  if (!ok) {
-    *pzErr = vgd_mprintf("cannot write %s: %s", zFile, strerror(errno));
-    unlink(zFile);
-    return -1;
-  }
-  return 0;
+  return rc == SQLITE_OK ? 0 : -1;
 }
 
 int vgd_sync_open(VgdSync *p, const char *zTarget, const char *zKeyFile, char **pzErr) {
@@ -64,17 +59,12 @@ int vgd_sync_open(VgdSync *p, const char *zTarget, const char *zKeyFile, char **
     *pzErr = vgd_mprintf("[sync] key_file is missing: make one with vecguardd sync-key create FILE");
     return -1;
   }
-  int fd = open(zKeyFile, O_RDONLY | O_CLOEXEC);
-  struct stat st;
-  if (fd < 0 || fstat(fd, &st) || st.st_size != VGD_SYNC_KEY_BYTES ||
-      read(fd, p->key, sizeof p->key) != (ssize_t)sizeof p->key) {
-    *pzErr = vgd_mprintf("cannot read the sync key %s: %s", zKeyFile,
-                         fd < 0 ? strerror(errno) : "it is not 32 bytes (vecguardd sync-key create FILE)");
-    if (fd >= 0) close(fd);
-    sodium_memzero(p->key, sizeof p->key);
+  char *zErr = NULL;
+  if (vgd_key_file_read(zKeyFile, p->key, sizeof p->key, &zErr) != SQLITE_OK) {
+    *pzErr = vgd_mprintf("cannot read the sync key: %s (vecguardd sync-key create FILE makes one)", zErr);
+    free(zErr);
     return -1;
   }
-  close(fd);
   p->zDir = vgd_mprintf("%s", zTarget + 7);
   if (mkdir(p->zDir, 0700) && errno != EEXIST) {
     *pzErr = vgd_mprintf("cannot create the target %s: %s", p->zDir, strerror(errno));
@@ -114,6 +104,15 @@ static char *object_path(const VgdSync *p, const char *zName) {
   return vgd_mprintf("%s/%s", p->zDir, zName);
 }
 
+/* A work directory of its own in the data directory, or NULL. */
+static char *work_dir(VgdStore *pStore, char **pzErr) {
+  char *zWork = vgd_mprintf("%s/.sync-XXXXXX", pStore->zDir);
+  if (mkdtemp(zWork)) return zWork;
+  *pzErr = vgd_mprintf("cannot make a work directory in %s: %s", pStore->zDir, strerror(errno));
+  free(zWork);
+  return NULL;
+}
+
 /* ---- sealing -------------------------------------------------------------- */
 
 static int write_all(FILE *f, const void *a, size_t n) {
@@ -135,37 +134,35 @@ static int seal_chunk(crypto_secretstream_xchacha20poly1305_state *st, const uns
   return rc;
 }
 
-/* The file zFrom compressed and sealed, as object zName, into zTo. */
-static int seal_file(const VgdSync *p, const char *zTenant, const char *zName, const char *zFrom, const char *zTo,
-                     long long *pnOut, char **pzErr) {
+/* in, compressed and sealed as object zName, to out: NULL, or why not. */
+static const char *seal_stream(const VgdSync *p, const char *zTenant, const char *zName, FILE *in, FILE *out) {
   unsigned char aKey[32], aHeader[crypto_secretstream_xchacha20poly1305_HEADERBYTES];
   crypto_secretstream_xchacha20poly1305_state st;
-  FILE *in = fopen(zFrom, "rb"), *out = in ? fopen(zTo, "wb") : NULL;
   ZSTD_CCtx *z = ZSTD_createCCtx();
   size_t nIn = ZSTD_CStreamInSize(), nOutCap = ZSTD_CStreamOutSize();
   unsigned char *aIn = malloc(nIn), *aOut = malloc(nOutCap), *aPlain = malloc(CHUNK);
   size_t nPlain = 0;
-  int rc = in && out && z && aIn && aOut && aPlain ? 0 : -1;
+  const char *zWhy = z && aIn && aOut && aPlain ? NULL : "out of memory";
   tenant_key(p, zTenant, "vecguard sync data", aKey);
-  if (rc == 0) {
+  if (!zWhy) {
     crypto_secretstream_xchacha20poly1305_init_push(&st, aHeader, aKey);
-    rc = write_all(out, aHeader, sizeof aHeader);
+    if (write_all(out, aHeader, sizeof aHeader)) zWhy = "it cannot be written";
     ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel, 3);
   }
   /* compressed bytes fill plaintext chunks; a full one is sealed when more
   ** follow, so the last sealed chunk is the one tagged FINAL */
-  for (int bEof = 0; rc == 0 && !bEof;) {
+  for (int bEof = 0; !zWhy && !bEof;) {
     size_t n = fread(aIn, 1, nIn, in);
     bEof = n < nIn;
-    if (bEof && ferror(in)) rc = -1;
+    if (bEof && ferror(in)) zWhy = "its source cannot be read";
     ZSTD_inBuffer zin = {aIn, n, 0};
-    for (int bDone = 0; rc == 0 && !bDone;) {
+    for (int bDone = 0; !zWhy && !bDone;) {
       ZSTD_outBuffer zout = {aOut, nOutCap, 0};
       size_t left = ZSTD_compressStream2(z, &zout, &zin, bEof ? ZSTD_e_end : ZSTD_e_continue);
-      if (ZSTD_isError(left)) rc = -1;
-      for (size_t i = 0; rc == 0 && i < zout.pos;) {
+      if (ZSTD_isError(left)) zWhy = "zstd failed";
+      for (size_t i = 0; !zWhy && i < zout.pos;) {
         if (nPlain == CHUNK) {
-          rc = seal_chunk(&st, aPlain, nPlain, 0, zName, out);
+          if (seal_chunk(&st, aPlain, nPlain, 0, zName, out)) zWhy = "it cannot be written";
           nPlain = 0;
         }
         size_t take = zout.pos - i < CHUNK - nPlain ? zout.pos - i : CHUNK - nPlain;
@@ -176,36 +173,29 @@ static int seal_file(const VgdSync *p, const char *zTenant, const char *zName, c
       bDone = bEof ? left == 0 : zin.pos == zin.size;
     }
   }
-  if (rc == 0) rc = seal_chunk(&st, aPlain, nPlain, 1, zName, out);
-  if (rc == 0 && (fflush(out) || fsync(fileno(out)))) rc = -1;
-  if (rc == 0) *pnOut = (long long)ftell(out);
-  if (rc) *pzErr = vgd_mprintf("cannot seal %s into %s: %s", zFrom, zTo, errno ? strerror(errno) : "zstd failed");
+  if (!zWhy && seal_chunk(&st, aPlain, nPlain, 1, zName, out)) zWhy = "it cannot be written";
   sodium_memzero(aKey, sizeof aKey);
   sodium_memzero(&st, sizeof st);
-  if (in) fclose(in);
-  if (out) fclose(out);
+  if (aPlain) sodium_memzero(aPlain, CHUNK);
   ZSTD_freeCCtx(z);
   free(aIn);
   free(aOut);
   free(aPlain);
-  return rc;
+  return zWhy;
 }
 
-/* Open object zName (the file zFrom) into zTo: decrypted and decompressed.
-** Any change to the object fails here, naming it. */
-static int open_file_object(const VgdSync *p, const char *zTenant, const char *zName, const char *zFrom,
-                            const char *zTo, char **pzErr) {
+/* Object zName read from in, opened (decrypted, decompressed) to out: NULL,
+** or why it is refused.  Any change to the object is refused here. */
+static const char *open_stream(const VgdSync *p, const char *zTenant, const char *zName, FILE *in, FILE *out) {
   unsigned char aKey[32], aHeader[crypto_secretstream_xchacha20poly1305_HEADERBYTES];
   crypto_secretstream_xchacha20poly1305_state st;
-  FILE *in = fopen(zFrom, "rb"), *out = in ? fopen(zTo, "wb") : NULL;
   ZSTD_DCtx *z = ZSTD_createDCtx();
   size_t nOutCap = ZSTD_DStreamOutSize();
   unsigned char *aC = malloc(CHUNK + crypto_secretstream_xchacha20poly1305_ABYTES), *aM = malloc(CHUNK);
   unsigned char *aOut = malloc(nOutCap);
   const char *zWhy = NULL;
   tenant_key(p, zTenant, "vecguard sync data", aKey);
-  if (!in) zWhy = "it cannot be read";
-  else if (!out || !z || !aC || !aM || !aOut) zWhy = "out of memory, or the output cannot be written";
+  if (!z || !aC || !aM || !aOut) zWhy = "out of memory";
   else if (fread(aHeader, 1, sizeof aHeader, in) != sizeof aHeader ||
            crypto_secretstream_xchacha20poly1305_init_pull(&st, aHeader, aKey))
     zWhy = "its header is cut or wrong";
@@ -235,38 +225,56 @@ static int open_file_object(const VgdSync *p, const char *zTenant, const char *z
     }
   }
   if (!zWhy && fgetc(in) != EOF) zWhy = "bytes follow its final chunk";
-  if (!zWhy && (fflush(out) || fsync(fileno(out)))) zWhy = "the output cannot be written";
-  if (zWhy) *pzErr = vgd_mprintf("object %s is refused: %s", zName, zWhy);
   sodium_memzero(aKey, sizeof aKey);
   sodium_memzero(&st, sizeof st);
-  if (in) fclose(in);
-  if (out) fclose(out);
+  if (aM) sodium_memzero(aM, CHUNK);
   ZSTD_freeDCtx(z);
   free(aC);
   free(aM);
   free(aOut);
-  return zWhy ? -1 : 0;
+  return zWhy;
 }
 
 /* ---- the file:// target ---------------------------------------------------- */
 
-/* Put zFile as object zName: written beside, synced, renamed. */
-static int put_object(const VgdSync *p, const char *zName, const char *zFile, char **pzErr) {
-  char *zPath = object_path(p, zName);
-  char *zDir = vgd_mprintf("%s/%.*s", p->zDir, (int)(strchr(zName, '/') - zName), zName);
-  int rc = mkdir(zDir, 0700) && errno != EEXIST ? -1 : 0;
-  if (rc == 0 && rename(zFile, zPath)) rc = -1;
-  if (rc) *pzErr = vgd_mprintf("cannot put %s: %s", zPath, strerror(errno));
-  if (rc == 0) {
-    int fd = open(zDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-      fsync(fd);
-      close(fd);
-    }
+/* in, sealed as object zName of zTenant (zAd its additional data), put in
+** the target: written beside its name, synced, renamed.  *pnBytes its size. */
+static int put_object(const VgdSync *p, const char *zTenant, const char *zName, const char *zAd, FILE *in,
+                      long long *pnBytes, char **pzErr) {
+  char *zPath = object_path(p, zName), *zTmp = vgd_mprintf("%s.tmp-%ld", zPath, (long)getpid());
+  char *zDir = vgd_mprintf("%s/%s", p->zDir, zTenant);
+  const char *zWhy = mkdir(zDir, 0700) && errno != EEXIST ? strerror(errno) : NULL;
+  FILE *out = zWhy ? NULL : fopen(zTmp, "wb");
+  if (!zWhy && !out) zWhy = strerror(errno);
+  if (!zWhy) zWhy = seal_stream(p, zTenant, zAd, in, out);
+  if (!zWhy && (fflush(out) || fsync(fileno(out)))) zWhy = strerror(errno);
+  if (!zWhy) *pnBytes = (long long)ftell(out);
+  if (out && fclose(out) && !zWhy) zWhy = strerror(errno);
+  if (!zWhy && rename(zTmp, zPath)) zWhy = strerror(errno);
+  if (!zWhy) vgd_fsync_path(zDir, 1);
+  if (zWhy) {
+    *pzErr = vgd_mprintf("cannot put %s: %s", zPath, zWhy);
+    unlink(zTmp);
   }
   free(zDir);
+  free(zTmp);
   free(zPath);
-  return rc;
+  return zWhy ? -1 : 0;
+}
+
+/* Object zName of zTenant (zAd its additional data) from the target,
+** opened to out; *pbMissing when there is no such object. */
+static int get_object(const VgdSync *p, const char *zTenant, const char *zName, const char *zAd, FILE *out,
+                      int *pbMissing, char **pzErr) {
+  char *zPath = object_path(p, zName);
+  FILE *in = fopen(zPath, "rb");
+  *pbMissing = !in && errno == ENOENT;
+  const char *zWhy = in ? open_stream(p, zTenant, zAd, in, out) : strerror(errno);
+  if (!zWhy && fflush(out)) zWhy = "the output cannot be written";
+  if (zWhy) *pzErr = vgd_mprintf("object %s is refused: %s", zName, zWhy);
+  if (in) fclose(in);
+  free(zPath);
+  return zWhy ? -1 : 0;
 }
 
 static int has_object(const VgdSync *p, const char *zName) {
@@ -279,51 +287,69 @@ static int has_object(const VgdSync *p, const char *zName) {
 
 /* ---- manifests ---------------------------------------------------------------- */
 
-/* The JSON in manifest zName of zTenant, opened; NULL and *pzErr if it
-** cannot be (*pbMissing when there is none). */
-static json_t *read_manifest(const VgdSync *p, const char *zTenant, const char *zName, const char *zWork,
-                             int *pbMissing, char **pzErr) {
-  char *zPath = object_path(p, zName);
-  char *zPlain = vgd_mprintf("%s/manifest.json", zWork);
+/* The manifest's additional data: the same for every copy of it, so a copy
+** put back is caught by its number, not by its name. */
+static char *manifest_ad(const char *zTenant) {
+  return vgd_mprintf("%s/manifest", zTenant);
+}
+
+/* The JSON in manifest zName of zTenant, opened in memory; NULL and *pzErr
+** if it cannot be (*pbMissing when there is none). */
+static json_t *read_manifest(const VgdSync *p, const char *zTenant, const char *zName, int *pbMissing, char **pzErr) {
+  char *zPlain = NULL, *zAd = manifest_ad(zTenant);
+  size_t nPlain = 0;
+  FILE *out = open_memstream(&zPlain, &nPlain);
   json_t *pOut = NULL;
-  struct stat st;
-  *pbMissing = stat(zPath, &st) != 0;
-  /* the manifest's name as additional data: the same for every copy, so
-  ** a copy put back is caught by its number, not by its name */
-  char *zAd = vgd_mprintf("%s/manifest", zTenant);
-  if (*pbMissing) {
+  int rc = out ? get_object(p, zTenant, zName, zAd, out, pbMissing, pzErr) : -1;
+  if (out) fclose(out);
+  if (!out) {
+    *pbMissing = 0;
+    *pzErr = vgd_mprintf("out of memory");
+  } else if (*pbMissing) {
+    free(*pzErr);
     *pzErr = vgd_mprintf("no manifest for tenant \"%s\" at %s: sync it first", zTenant, p->zDir);
-  } else if (open_file_object(p, zTenant, zAd, zPath, zPlain, pzErr) == 0) {
-    json_error_t e;
-    pOut = json_load_file(zPlain, 0, &e);
-    if (!json_is_object(pOut) || strcmp(json_string_value(json_object_get(pOut, "tenant")) ? json_string_value(json_object_get(pOut, "tenant")) : "",
-                                      zTenant)) {
+  } else if (rc == 0) {
+    pOut = json_loadb(zPlain, nPlain, 0, NULL);
+    const char *zOwner = json_string_value(json_object_get(pOut, "tenant"));
+    if (!zOwner || strcmp(zOwner, zTenant)) {
       json_decref(pOut);
       pOut = NULL;
       *pzErr = vgd_mprintf("object %s is refused: it is not tenant \"%s\"'s manifest", zName, zTenant);
     }
   }
-  unlink(zPlain);
+  if (zPlain) sodium_memzero(zPlain, nPlain);
   free(zPlain);
   free(zAd);
-  free(zPath);
   return pOut;
+}
+
+/* pM sealed from memory as manifest zName; its size added to *pnBytes. */
+static int put_manifest(const VgdSync *p, const char *zTenant, const char *zName, json_t *pM, long long *pnBytes,
+                        char **pzErr) {
+  char *zPlain = json_dumps(pM, JSON_COMPACT), *zAd = manifest_ad(zTenant);
+  FILE *in = zPlain ? fmemopen(zPlain, strlen(zPlain), "rb") : NULL;
+  long long n = 0;
+  int rc = in ? put_object(p, zTenant, zName, zAd, in, &n, pzErr) : -1;
+  if (!in) *pzErr = vgd_mprintf("out of memory");
+  if (in) fclose(in);
+  *pnBytes += n;
+  if (zPlain) sodium_memzero(zPlain, strlen(zPlain));
+  free(zPlain);
+  free(zAd);
+  return rc;
 }
 
 /* ---- push ------------------------------------------------------------------------ */
 
 int vgd_sync_push(VgdSync *p, VgdStore *pStore, const char *zTenant, long long *pnBytes, int *pnObjects,
                   char **pzErr) {
-  char zWork[] = "/tmp/vecguardd-sync.XXXXXX";
-  if (!mkdtemp(zWork)) {
-    *pzErr = vgd_mprintf("cannot make a work directory: %s", strerror(errno));
-    return -1;
-  }
+  char *zWork = work_dir(pStore, pzErr);
+  if (!zWork) return -1;
   char *zLatest = vgd_mprintf("%s/manifest", zTenant);
   int bMissing = 0;
   long long seq = 1;
   char *zErr = NULL;
-  json_t *pOld = read_manifest(p, zTenant, zLatest, zWork, &bMissing, &zErr);
+  json_t *pOld = read_manifest(p, zTenant, zLatest, &bMissing, &zErr);
   int rc = 0;
   if (pOld) seq = json_integer_value(json_object_get(pOld, "seq")) + 1;
   else if (!bMissing) {
@@ -333,9 +359,9 @@ int vgd_sync_push(VgdSync *p, VgdStore *pStore, const char *zTenant, long long *
   }
   free(zErr);
   json_decref(pOld);
-  char *zSnap = vgd_mprintf("%s/snapshot.db", zWork), *zSealed = vgd_mprintf("%s/object", zWork);
-  char *zObject = object_name(p, zTenant, "snapshot", seq);
-  long long nDb = 0, nSealed = 0, nManifest = 0;
+  char *zSnap = vgd_mprintf("%s/snapshot.db", zWork);
+  char *zObject = object_name(p, zTenant, "snapshot", seq), *zHist = object_name(p, zTenant, "manifest", seq);
+  long long nDb = 0, nBytes = 0;
   unsigned char aPii[32];
   if (rc == 0 && !vgd_tenant_pii_key(pStore, zTenant, aPii)) {
     *pzErr = vgd_mprintf("no tenant \"%s\"", zTenant);
@@ -343,8 +369,13 @@ int vgd_sync_push(VgdSync *p, VgdStore *pStore, const char *zTenant, long long *
   }
   /* a consistent snapshot with the online backup API; the server goes on */
   if (rc == 0 && vgd_tenant_backup(pStore, zTenant, zSnap, NULL, &nDb, pzErr) != SQLITE_OK) rc = -1;
-  if (rc == 0) rc = seal_file(p, zTenant, zObject, zSnap, zSealed, &nSealed, pzErr);
-  if (rc == 0) rc = put_object(p, zObject, zSealed, pzErr);
+  FILE *in = rc == 0 ? fopen(zSnap, "rb") : NULL;
+  if (rc == 0 && !in) {
+    *pzErr = vgd_mprintf("cannot read %s: %s", zSnap, strerror(errno));
+    rc = -1;
+  }
+  if (rc == 0) rc = put_object(p, zTenant, zObject, zObject, in, &nBytes, pzErr);
+  if (in) fclose(in);
   if (rc == 0) {
     char zPii[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
     sodium_bin2base64(zPii, sizeof zPii, aPii, sizeof aPii, sodium_base64_VARIANT_ORIGINAL);
@@ -355,39 +386,25 @@ int vgd_sync_push(VgdSync *p, VgdStore *pStore, const char *zTenant, long long *
     strftime(zNow, sizeof zNow, "%Y-%m-%dT%H:%M:%SZ", &tm);
     json_t *pM = json_pack("{s:i,s:s,s:I,s:s,s:{s:s,s:I,s:I},s:s}", "v", 1, "tenant", zTenant, "seq", (json_int_t)seq,
                            "created", zNow, "snapshot", "object", zObject, "bytes", (json_int_t)nDb, "sealed_bytes",
-                           (json_int_t)nSealed, "pii_key", zPii);
-    char *zPlain = vgd_mprintf("%s/manifest.json", zWork), *zAd = vgd_mprintf("%s/manifest", zTenant);
-    char *zHist = object_name(p, zTenant, "manifest", seq);
+                           (json_int_t)nBytes, "pii_key", zPii);
     sodium_memzero(zPii, sizeof zPii);
-    if (json_dump_file(pM, zPlain, JSON_COMPACT)) {
-      *pzErr = vgd_mprintf("cannot write %s", zPlain);
-      rc = -1;
-    }
-    json_decref(pM);
     /* the numbered copy first, then the latest: a crash between leaves
     ** the old latest, which the numbered copy shows to be old */
-    for (int i = 0; rc == 0 && i < 2; i++) {
-      long long n = 0;
-      rc = seal_file(p, zTenant, zAd, zPlain, zSealed, &n, pzErr);
-      if (rc == 0) rc = put_object(p, i == 0 ? zHist : zLatest, zSealed, pzErr);
-      nManifest += n;
-    }
-    unlink(zPlain);
-    free(zPlain);
-    free(zAd);
-    free(zHist);
+    rc = put_manifest(p, zTenant, zHist, pM, &nBytes, pzErr);
+    if (rc == 0) rc = put_manifest(p, zTenant, zLatest, pM, &nBytes, pzErr);
+    json_decref(pM);
   }
   sodium_memzero(aPii, sizeof aPii);
   if (rc == 0) {
-    *pnBytes = nSealed + nManifest;
+    *pnBytes = nBytes;
     *pnObjects = 3;
   }
   unlink(zSnap);
-  unlink(zSealed);
   rmdir(zWork);
   free(zSnap);
-  free(zSealed);
+  free(zWork);
   free(zObject);
+  free(zHist);
   free(zLatest);
   return rc;
 }
@@ -396,14 +413,11 @@ int vgd_sync_push(VgdSync *p, VgdStore *pStore, const char *zTenant, long long *
 
 int vgd_sync_restore(VgdSync *p, VgdStore *pStore, const char *zTenant, char **pzKey, long long *piSeq,
                      char **pzErr) {
-  char zWork[] = "/tmp/vecguardd-sync.XXXXXX";
-  if (!mkdtemp(zWork)) {
-    *pzErr = vgd_mprintf("cannot make a work directory: %s", strerror(errno));
-    return -1;
-  }
+  char *zWork = work_dir(pStore, pzErr);
+  if (!zWork) return -1;
   char *zLatest = vgd_mprintf("%s/manifest", zTenant);
   int bMissing = 0, rc = 0;
-  json_t *pM = read_manifest(p, zTenant, zLatest, zWork, &bMissing, pzErr);
+  json_t *pM = read_manifest(p, zTenant, zLatest, &bMissing, pzErr);
   long long seq = pM ? json_integer_value(json_object_get(pM, "seq")) : 0;
   char *zNext = object_name(p, zTenant, "manifest", seq + 1);
   if (!pM) {
@@ -423,9 +437,13 @@ int vgd_sync_restore(VgdSync *p, VgdStore *pStore, const char *zTenant, char **p
   }
   char *zDb = vgd_mprintf("%s/restored.db", zWork);
   if (rc == 0) {
-    char *zPath = object_path(p, zObject);
-    rc = open_file_object(p, zTenant, zObject, zPath, zDb, pzErr);
-    free(zPath);
+    FILE *out = fopen(zDb, "wb");
+    if (!out) *pzErr = vgd_mprintf("cannot write %s: %s", zDb, strerror(errno));
+    rc = out ? get_object(p, zTenant, zObject, zObject, out, &bMissing, pzErr) : -1;
+    if (out && fclose(out) && rc == 0) {
+      *pzErr = vgd_mprintf("cannot write %s: %s", zDb, strerror(errno));
+      rc = -1;
+    }
   }
   /* on a new box the tenant is registered with the PII key it had */
   unsigned char aPii[32];
@@ -452,6 +470,7 @@ int vgd_sync_restore(VgdSync *p, VgdStore *pStore, const char *zTenant, char **p
   if (rc == 0) *piSeq = seq;
   unlink(zDb);
   rmdir(zWork);
+  free(zWork);
   free(zDb);
   free(zExpect);
   free(zNext);

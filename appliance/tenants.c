@@ -86,8 +86,8 @@ static int pii_key(VgdStore *p, const char *zTenant, unsigned char *aKey) {
 }
 
 /* A connection on the tenant's file with vecguard set up and aKey as its
-** PII key (zeroed here). */
-static sqlite3 *open_file(VgdStore *p, const char *zTenant, unsigned char *aKey, int bCreate, char **pzErr) {
+** PII key. */
+static sqlite3 *open_file(VgdStore *p, const char *zTenant, const unsigned char *aKey, int bCreate, char **pzErr) {
   char *zPath = tenant_path(p, zTenant, "");
   sqlite3 *db = NULL;
   char *zInitErr = NULL;
@@ -113,7 +113,6 @@ static sqlite3 *open_file(VgdStore *p, const char *zTenant, unsigned char *aKey,
     }
     sqlite3_finalize(pStmt);
   }
-  sodium_memzero(aKey, 32);
   if (rc != SQLITE_OK) {
     *pzErr = vgd_mprintf("cannot open %s: %s", zPath, zInitErr ? zInitErr : db ? sqlite3_errmsg(db) : "out of memory");
     sqlite3_free(zInitErr);
@@ -130,7 +129,36 @@ sqlite3 *vgd_tenant_open(VgdStore *p, const char *zTenant, char **pzErr) {
     *pzErr = vgd_mprintf("tenant \"%s\" has no PII key in keys.db", zTenant);
     return NULL;
   }
-  return open_file(p, zTenant, aKey, 0, pzErr);
+  sqlite3 *db = open_file(p, zTenant, aKey, 0, pzErr);
+  sodium_memzero(aKey, sizeof aKey);
+  return db;
+}
+
+/* List zTenant in keys.db with PII key aKey and make its first API key
+** (*pzKey): leftover keys of an earlier tenant of that id (a deletion that
+** raced with a key's creation) go first.  SQLITE_CONSTRAINT when it is
+** listed already. */
+static int register_tenant(VgdStore *p, const char *zTenant, const unsigned char *aKey, char **pzKey, char **pzErr) {
+  int rc = store_exec1(p, "DELETE FROM api_keys WHERE tenant = ?", zTenant);
+  sqlite3_stmt *pStmt = NULL;
+  pthread_mutex_lock(&p->mu);
+  if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(p->db, "INSERT INTO tenants(id, pii_key) VALUES (?, ?)", -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(pStmt, 2, aKey, 32, SQLITE_STATIC);
+    rc = sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(p->db) & 0xff;
+  }
+  sqlite3_finalize(pStmt);
+  pthread_mutex_unlock(&p->mu);
+  char *zId = NULL;
+  if (rc == SQLITE_CONSTRAINT) *pzErr = vgd_mprintf("tenant \"%s\" exists already", zTenant);
+  else if (rc != SQLITE_OK) *pzErr = vgd_mprintf("cannot register tenant \"%s\": %s", zTenant, sqlite3_errstr(rc));
+  else if (vgd_key_create(p, zTenant, "search,ingest", pzKey, &zId, pzErr)) {
+    store_exec1(p, "DELETE FROM tenants WHERE id = ?", zTenant); /* not listed without a key */
+    rc = SQLITE_ERROR;
+  }
+  free(zId);
+  return rc;
 }
 
 /* Overwrite with zeros, fsync, unlink: the bytes do not outlive the tenant
@@ -162,11 +190,7 @@ static int erase_tenant_files(VgdStore *p, const char *zTenant) {
     free(zPath);
   }
   char *zDir = vgd_mprintf("%s/tenants", p->zDir);
-  int fd = open(zDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
+  vgd_fsync_path(zDir, 1);
   free(zDir);
   return rc;
 }
@@ -181,24 +205,22 @@ int vgd_tenant_create(VgdStore *p, const char *zTenant, char **pzKey, char **pzE
   char *zPath = tenant_path(p, zTenant, "");
   int fd = open(zPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
-    int bExists = errno == EEXIST;
-    *pzErr = bExists && vgd_tenant_exists(p, zTenant, NULL)
-                 ? vgd_mprintf("tenant \"%s\" exists already", zTenant)
-             : bExists ? vgd_mprintf("%s exists but keys.db does not list tenant \"%s\": move the file away first",
-                                     zPath, zTenant)
-                       : vgd_mprintf("cannot create %s: %s", zPath, strerror(errno));
+    int e = errno, bListed = e == EEXIST && vgd_tenant_exists(p, zTenant, NULL);
+    *pzErr = bListed       ? vgd_mprintf("tenant \"%s\" exists already", zTenant)
+             : e == EEXIST ? vgd_mprintf("%s exists but keys.db does not list tenant \"%s\": move the file away first",
+                                         zPath, zTenant)
+                           : vgd_mprintf("cannot create %s: %s", zPath, strerror(e));
     free(zPath);
-    return bExists && vgd_tenant_exists(p, zTenant, NULL) ? SQLITE_CONSTRAINT : SQLITE_CANTOPEN;
+    return bListed ? SQLITE_CONSTRAINT : SQLITE_CANTOPEN;
   }
   close(fd);
   free(zPath);
   /* The file is made whole before keys.db lists the tenant, so nobody (a
   ** worker, a request) ever finds it listed and half made. */
-  unsigned char aKey[32], aKeyCopy[32];
+  unsigned char aKey[32];
   randombytes_buf(aKey, sizeof aKey);
-  memcpy(aKeyCopy, aKey, sizeof aKey);
   int rc = SQLITE_OK;
-  sqlite3 *db = open_file(p, zTenant, aKeyCopy, 1, pzErr);
+  sqlite3 *db = open_file(p, zTenant, aKey, 1, pzErr);
   if (db) {
     /* vg_queue_stats creates the queue's tables, which a PUT reads first. */
     char *zSql = vgd_mprintf("%s; SELECT vg_queue_stats();", kDocumentsTable);
@@ -212,36 +234,9 @@ int vgd_tenant_create(VgdStore *p, const char *zTenant, char **pzKey, char **pzE
   } else {
     rc = SQLITE_ERROR;
   }
-  /* Keys a deletion raced with (vgd_key_create checks the tenant, but to
-  ** be sure) must not open the new tenant. */
-  if (rc == SQLITE_OK) rc = store_exec1(p, "DELETE FROM api_keys WHERE tenant = ?", zTenant);
-  if (rc == SQLITE_OK) {
-    sqlite3_stmt *pStmt = NULL;
-    pthread_mutex_lock(&p->mu);
-    rc = sqlite3_prepare_v2(p->db, "INSERT INTO tenants(id, pii_key) VALUES (?, ?)", -1, &pStmt, NULL);
-    if (rc == SQLITE_OK) {
-      sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
-      sqlite3_bind_blob(pStmt, 2, aKey, sizeof aKey, SQLITE_STATIC);
-      rc = sqlite3_step(pStmt);
-      if (rc == SQLITE_DONE) rc = SQLITE_OK;
-    }
-    sqlite3_finalize(pStmt);
-    pthread_mutex_unlock(&p->mu);
-    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-      *pzErr = vgd_mprintf("tenant \"%s\" exists already", zTenant);
-      rc = SQLITE_CONSTRAINT;
-    } else if (rc != SQLITE_OK) {
-      *pzErr = vgd_mprintf("cannot register tenant \"%s\": %s", zTenant, sqlite3_errstr(rc));
-    }
-  }
+  if (rc == SQLITE_OK) rc = register_tenant(p, zTenant, aKey, pzKey, pzErr);
   sodium_memzero(aKey, sizeof aKey);
-  char *zId = NULL;
-  if (rc == SQLITE_OK && vgd_key_create(p, zTenant, "search,ingest", pzKey, &zId, pzErr)) rc = SQLITE_ERROR;
-  free(zId);
-  if (rc != SQLITE_OK) {
-    erase_tenant_files(p, zTenant);
-    if (rc != SQLITE_CONSTRAINT) store_exec1(p, "DELETE FROM tenants WHERE id = ?", zTenant);
-  }
+  if (rc != SQLITE_OK) erase_tenant_files(p, zTenant);
   return rc;
 }
 
@@ -279,19 +274,5 @@ int vgd_tenant_adopt(VgdStore *p, const char *zTenant, const unsigned char *aKey
                          zTenant);
     return SQLITE_CONSTRAINT;
   }
-  sqlite3_stmt *pStmt = NULL;
-  pthread_mutex_lock(&p->mu);
-  int rc = sqlite3_prepare_v2(p->db, "INSERT INTO tenants(id, pii_key) VALUES (?, ?)", -1, &pStmt, NULL);
-  if (rc == SQLITE_OK) {
-    sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(pStmt, 2, aKey, 32, SQLITE_STATIC);
-    rc = sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(p->db);
-  }
-  sqlite3_finalize(pStmt);
-  pthread_mutex_unlock(&p->mu);
-  char *zId = NULL;
-  if (rc != SQLITE_OK) *pzErr = vgd_mprintf("cannot register tenant \"%s\": %s", zTenant, sqlite3_errstr(rc));
-  else if (vgd_key_create(p, zTenant, "search,ingest", pzKey, &zId, pzErr)) rc = SQLITE_ERROR;
-  free(zId);
-  return rc;
+  return register_tenant(p, zTenant, aKey, pzKey, pzErr);
 }

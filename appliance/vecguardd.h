@@ -9,10 +9,13 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stddef.h>
+#include <time.h>
 
 /* ---- limits ------------------------------------------------------------- */
 
 #define VGD_TENANT_MAX 64           /* [a-z0-9][a-z0-9_-]{0,63} */
+/* What a tenant id is, for error messages. */
+#define VGD_TENANT_RULE "1 to 64 of a-z, 0-9, '_', '-', starting with a letter or digit"
 #define VGD_DOC_ID_MAX 128          /* [A-Za-z0-9][A-Za-z0-9._-]{0,127} */
 #define VGD_TYPE_MAX 64             /* [A-Za-z0-9_-]{1,64} */
 #define VGD_BODY_LIMIT (1024 * 1024) /* a request body's largest size */
@@ -22,6 +25,7 @@
 #define VGD_BUSY_MS 5000            /* busy_timeout of every connection */
 #define VGD_SECRET_BYTES 32
 #define VGD_HASH_BYTES 32
+#define VGD_SCOPES_MAX 64           /* "search,ingest,admin" and its NUL, with room */
 
 /* ---- the data directory (keys.c) ---------------------------------------- */
 
@@ -57,11 +61,17 @@ int vgd_key_create(VgdStore *p, const char *zTenant, const char *zScopes, char *
                    char **pzErr);
 /* Revoke at once; zTenant, if not NULL, must own the key. */
 int vgd_key_revoke(VgdStore *p, const char *zTenant, const char *zId, char **pzErr);
-/* A new key with zId's scopes; zId stays valid nGraceSeconds more (then
-** *pzExpires, malloc'd).  SQLITE_NOTFOUND when zId is not a live key (of
-** zTenant, if not NULL). */
+/* A new key with zId's scopes (into zScopesOut, VGD_SCOPES_MAX bytes);
+** zId stays valid nGraceSeconds more (then *pzExpires, malloc'd).
+** SQLITE_NOTFOUND when zId is not a live key (of zTenant, if not NULL). */
 int vgd_key_rotate(VgdStore *p, const char *zTenant, const char *zId, long long nGraceSeconds, char **pzKey,
-                   char **pzNewId, char **pzExpires, char **pzErr);
+                   char **pzNewId, char **pzExpires, char *zScopesOut, char **pzErr);
+/* A new file of n random bytes, mode 0600; SQLITE_CONSTRAINT if zPath
+** exists (a key file is never overwritten). */
+int vgd_key_file_create(const char *zPath, size_t n, char **pzErr);
+/* Exactly n bytes from zPath into a; SQLITE_NOTFOUND if there is no such
+** file, SQLITE_CORRUPT if it is not n bytes long. */
+int vgd_key_file_read(const char *zPath, unsigned char *a, size_t n, char **pzErr);
 /* JSON array of the tenant's keys (no secrets), malloc'd. */
 char *vgd_key_list(VgdStore *p, const char *zTenant, char **pzErr);
 
@@ -214,7 +224,7 @@ struct VgdMetrics {
   VgdPiiCount *aPii;
   VgdTenantDepth *aDepth;
   VgdHistogram embed;
-  unsigned long long nEmbedded, nRateLimited;
+  unsigned long long nEmbedded;
 };
 
 void vgd_metrics_init(VgdMetrics *m);
@@ -276,7 +286,7 @@ struct VgdWork {
     int nFail;     /* batches failed in a row */
   } *a;
   int bSweep;          /* visit every tenant: at start, on SIGHUP */
-  int nSweep;
+  int bSwept;          /* the first sweep since start is done */
 };
 
 struct VgdServer {
@@ -320,5 +330,14 @@ void vgd_http_stop(VgdServer *p, void *pDaemon);
 /* ---- helpers (main.c) --------------------------------------------------- */
 
 char *vgd_mprintf(const char *zFmt, ...) __attribute__((format(printf, 1, 2)));
+/* CLOCK_MONOTONIC in seconds. */
+double vgd_now(void);
+/* CLOCK_REALTIME ms from now, for pthread_cond_timedwait. */
+struct timespec vgd_deadline(long ms);
+/* fsync a file, or (bDir) a directory so a rename in it lasts. */
+int vgd_fsync_path(const char *zPath, int bDir);
+/* Grow *pa (of *pn elements of nSize bytes) by one zeroed element: its
+** address, or NULL (nothing changed) when memory runs out. */
+void *vgd_array_push(void *pa, int *pn, size_t nSize);
 
 #endif

@@ -6,8 +6,8 @@
 ** wait on a lease or a backoff), and at start and on SIGHUP all tenants
 ** are looked at, for work left by a crash or written by another process.
 ** So a thousand idle tenants cost nothing, and their connections do not
-** crowd the pool.  Workers
-** take their connections from the pool, as requests do.
+** crowd the pool.  Workers take their connections from the pool, as
+** requests do.
 */
 #include "vecguardd.h"
 
@@ -17,8 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-
-static double now_seconds(void);
 
 /* One batch for zTenant: the number of items claimed, -1 if the batch
 ** failed; *pnLeft the items left to do (-1 when the tenant is gone or
@@ -43,13 +41,13 @@ static int run_batch(VgdWorker *w, const char *zTenant, int bRelease, long long 
     vgd_log_json("info", "release", json_pack("{s:i}", "items", sqlite3_column_int(pStmt, 0)));
   sqlite3_finalize(pStmt);
   pStmt = NULL;
-  double t0 = now_seconds();
+  double t0 = vgd_now();
   if (db && sqlite3_prepare_v2(db, "SELECT vg_queue_run(64, '" VGD_WORKER_ID "')", -1, &pStmt, NULL) == SQLITE_OK) {
     if (sqlite3_step(pStmt) == SQLITE_ROW) {
       json_t *pSummary = json_loads((const char *)sqlite3_column_text(pStmt, 0), 0, NULL);
       nClaimed = (int)json_integer_value(json_object_get(pSummary, "claimed"));
       json_decref(pSummary);
-      if (nClaimed) vgd_metrics_embed(&s->metrics, nClaimed, now_seconds() - t0);
+      if (nClaimed) vgd_metrics_embed(&s->metrics, nClaimed, vgd_now() - t0);
     } else {
       /* a busy file, a model not loaded: try later (settle backs off) */
       vgd_log("warn", "worker", "worker %d: tenant %s: %s", w->iWorker, zTenant, sqlite3_errmsg(db));
@@ -75,34 +73,25 @@ static int run_batch(VgdWorker *w, const char *zTenant, int bRelease, long long 
   return nClaimed;
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* ---- the due tenants ------------------------------------------------------ */
 
-/* Mark zTenant due now, under mu. */
-static void due_now(VgdWork *p, const char *zTenant, double now) {
+/* Mark zTenant due now, under mu: its entry, or NULL when memory ran out
+** (a write's next notice, or a sweep, finds it). */
+static struct VgdDue *due_now(VgdWork *p, const char *zTenant, double now) {
   int i;
   for (i = 0; i < p->n && strcmp(p->a[i].zTenant, zTenant); i++) {
   }
-  if (i == p->n) {
-    struct VgdDue *a = realloc(p->a, (p->n + 1) * sizeof *a);
-    if (!a) return; /* the next sweep finds it */
-    p->a = a;
-    memset(&a[i], 0, sizeof a[i]);
-    snprintf(a[i].zTenant, sizeof a[i].zTenant, "%s", zTenant);
-    p->n++;
-  }
-  p->a[i].dueAt = now;
-  p->a[i].bNotified = 1;
+  struct VgdDue *e = i < p->n ? &p->a[i] : vgd_array_push(&p->a, &p->n, sizeof *e);
+  if (!e) return NULL;
+  snprintf(e->zTenant, sizeof e->zTenant, "%s", zTenant);
+  e->dueAt = now;
+  e->bNotified = 1;
+  return e;
 }
 
 void vgd_work_notify(VgdServer *s, const char *zTenant) {
   pthread_mutex_lock(&s->work.mu);
-  due_now(&s->work, zTenant, now_seconds());
+  due_now(&s->work, zTenant, vgd_now());
   pthread_mutex_unlock(&s->work.mu);
   pthread_cond_signal(&s->work.cond);
 }
@@ -114,15 +103,13 @@ static void sweep(VgdServer *s) {
   json_t *pList = zList ? json_loads(zList, 0, NULL) : NULL;
   size_t i;
   json_t *v;
-  double now = now_seconds();
+  double now = vgd_now();
   pthread_mutex_lock(&s->work.mu);
   json_array_foreach(pList, i, v) {
-    due_now(&s->work, json_string_value(v), now);
-    if (s->work.nSweep == 0)
-      for (int j = 0; j < s->work.n; j++)
-        if (!strcmp(s->work.a[j].zTenant, json_string_value(v))) s->work.a[j].bRelease = 1;
+    struct VgdDue *e = due_now(&s->work, json_string_value(v), now);
+    if (e && !s->work.bSwept) e->bRelease = 1;
   }
-  s->work.nSweep++;
+  s->work.bSwept = 1;
   s->work.bSweep = 0;
   pthread_mutex_unlock(&s->work.mu);
   if (!pList) vgd_log("error", "worker", "cannot list the tenants: %s", zErr ? zErr : "out of memory");
@@ -135,7 +122,7 @@ static void sweep(VgdServer *s) {
 ** robin), into zTenant; 0 if none is due. */
 static int take_due(VgdServer *s, char *zTenant, int *pbRelease) {
   VgdWork *p = &s->work;
-  double now = now_seconds();
+  double now = vgd_now();
   int iFound = -1;
   for (int j = 0; j < p->n && iFound < 0; j++) {
     int i = (p->iNext + j) % p->n;
@@ -156,7 +143,7 @@ static int take_due(VgdServer *s, char *zTenant, int *pbRelease) {
 ** a write came meanwhile). */
 static void settle(VgdServer *s, const char *zTenant, int nClaimed, long long nLeft) {
   VgdWork *p = &s->work;
-  double now = now_seconds();
+  double now = vgd_now();
   for (int i = 0; i < p->n; i++) {
     if (strcmp(p->a[i].zTenant, zTenant)) continue;
     p->a[i].bRunning = 0;
@@ -164,8 +151,7 @@ static void settle(VgdServer *s, const char *zTenant, int nClaimed, long long nL
     /* a failing tenant is tried again after 2, 4, ... 64 s, not every
     ** second (nor logged every second) */
     if (nClaimed < 0) p->a[i].dueAt = now + (double)(1 << (p->a[i].nFail < 6 ? p->a[i].nFail : 6));
-    else if (p->a[i].bNotified) p->a[i].dueAt = now;
-    else if (nClaimed > 0) p->a[i].dueAt = now;
+    else if (p->a[i].bNotified || nClaimed > 0) p->a[i].dueAt = now;
     else if (nLeft > 0) p->a[i].dueAt = now + 1.0;
     else {
       /* kept in order, so the round robin goes on where it was */
@@ -192,11 +178,7 @@ static void *worker_main(void *pArg) {
     int bFound = take_due(s, zTenant, &bRelease);
     if (!bFound) {
       /* until a write signals, or idle_ms (work due later, a sweep, stop) */
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      long long ns = ts.tv_nsec + (long long)s->idleMs * 1000000;
-      ts.tv_sec += ns / 1000000000;
-      ts.tv_nsec = ns % 1000000000;
+      struct timespec ts = vgd_deadline(s->idleMs);
       pthread_cond_timedwait(&s->work.cond, &s->work.mu, &ts);
     }
     pthread_mutex_unlock(&s->work.mu);

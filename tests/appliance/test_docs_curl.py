@@ -10,7 +10,6 @@ first token).  Helpers come from test_vecguardd.py."""
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -265,19 +264,10 @@ def main():
         check(not hooks, "every setup step ran (left: %s)" % [h[0] for h in hooks])
         check(all(any(t in c for c, _ in cmds) for t, _, _ in CAPTURES), "every captured value's command is in the doc")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = "hung"
+        rc, _ = base.stop(proc)
     check(rc == 0, "SIGTERM: exit 0 (got %s)" % rc)
     print("%d examples in %.1f s" % (len(cmds), time.time() - t0))
-    if base.failures:
-        print("%d failed" % len(base.failures))
-        sys.exit(1)
-    subprocess.run(["rm", "-rf", tmp])
-    print("all passed")
+    base.finish(tmp)
 
 
 if __name__ == "__main__":

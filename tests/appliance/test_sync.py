@@ -7,9 +7,7 @@ object under this tenant's name, the wrong sync key."""
 import json
 import os
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 
@@ -84,8 +82,7 @@ def main():
         want_rows = rows(os.path.join(src, "tenants", "acme.db"))
         want_search = searches(api, "acme", keys["acme"], queries)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        check(base.stop(proc)[0] == 0, "SIGTERM: exit 0")
 
     # nothing in the bucket gives content or a document id away
     names = sorted(os.path.relpath(os.path.join(d, f), bucket) for d, _, fs in os.walk(bucket) for f in fs)
@@ -113,8 +110,7 @@ def main():
         check(st == 200 and body["chunks"][0].startswith("pump seal 3, invoice for chairs, write to <EMAIL_ADDRESS>")
               and not any("@example.com" in c for c in body["chunks"]), "a document reads back, redacted as it was")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        check(base.stop(proc)[0] == 0, "SIGTERM: exit 0")
     rc, out, err = cli("restore", "--config", conf, "--data-dir", dst, "--tenant", "acme")
     check(rc == 0 and "key" not in json.loads(out), "restore again where the tenant is: no new key")
 
@@ -189,6 +185,22 @@ def main():
         f.write("[sync]\ntarget = s3://bucket/prefix\nkey_file = %s\n" % keyfile)
     rc, out, err = cli("sync", "--config", conf2, "--data-dir", src, "--all")
     check(rc == 1 and "file:///" in err, "an s3:// target says it is not built yet: %s" % err.strip())
+
+    # a target on another file system than the data directory (a USB stick):
+    # objects are written beside their names there, not moved across
+    shm = tempfile.mkdtemp(prefix="vgd-sync-", dir="/dev/shm")
+    try:
+        check(os.stat(shm).st_dev != os.stat(src).st_dev, "/dev/shm is another file system than the data directory")
+        with open(conf2, "w") as f:
+            f.write("[sync]\ntarget = file://%s/bucket\nkey_file = %s\n" % (shm, keyfile))
+        rc, out, err = cli("sync", "--config", conf2, "--data-dir", src, "--tenant", "globex")
+        check(rc == 0 and json.loads(out)["objects"] == 3, "sync to another file system: %s" % (out.strip() or err.strip()))
+        rc, out, err = cli("restore", "--config", conf2, "--data-dir", os.path.join(tmp, "from-shm"), "--tenant", "globex")
+        check(rc == 0 and rows(os.path.join(tmp, "from-shm", "tenants", "globex.db"))
+              == rows(os.path.join(src, "tenants", "globex.db")), "and back, every row as in the source")
+        check(not any(f.startswith(".sync-") for f in os.listdir(src)), "no work directory is left in the data directory")
+    finally:
+        shutil.rmtree(shm)
     if base.failures:
         print("%d failed" % len(base.failures))
         sys.exit(1)

@@ -87,8 +87,11 @@ def check_error(got, status, code, word, what):
 def start(data_dir, *extra, env=None):
     for _ in range(5):
         port = free_port()
+        # its log to a file: a pipe nobody reads would stop the daemon once full
+        log = tempfile.TemporaryFile(mode="w+")
         proc = subprocess.Popen([DAEMON, "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:%d" % port,
-                                 *extra], stderr=subprocess.PIPE, text=True, env=env)
+                                 *extra], stderr=log, text=True, env=env)
+        proc.log = log
         api = Api(port)
         for _ in range(100):
             if proc.poll() is not None:
@@ -103,6 +106,28 @@ def start(data_dir, *extra, env=None):
             proc.kill()
         proc.wait()
     sys.exit("vecguardd did not start")
+
+
+def stop(proc, timeout=60):
+    """SIGTERM: its exit status ("hung" when it did not end in time) and log."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        rc = "hung"
+    proc.log.seek(0)
+    return rc, proc.log.read()
+
+
+def finish(tmp):
+    """The test's end: exit 1 after a failure, else remove tmp."""
+    if failures:
+        print("%d failed" % len(failures))
+        sys.exit(1)
+    subprocess.run(["rm", "-rf", tmp])
+    print("all passed")
 
 
 def wait_done(api, tenant, doc, key):
@@ -130,8 +155,7 @@ def fairness(data, ak):
         check(api.call("GET", "/v1/tenants/small/documents/s1", key=sk)[1]["status"] == "pending",
               "--workers 0 embeds nothing")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        check(proc.wait(timeout=30) == 0, "SIGTERM with no workers: exit 0")
+        check(stop(proc, 30)[0] == 0, "SIGTERM with no workers: exit 0")
     conf = os.path.join(os.path.dirname(data), "vecguardd.ini")
     with open(conf, "w") as f:
         f.write("[server]\nworkers = 1\nmax_body_bytes = 4096\n[workers]\nidle_ms = 50\n")
@@ -153,8 +177,7 @@ def fairness(data, ak):
         check(before <= 2 * 64, "round-robin: small was done after %d of acme's %d (two batches at most)"
               % (before, n))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        check(proc.wait(timeout=60) == 0, "SIGTERM during a backlog: exit 0")
+        check(stop(proc, 60)[0] == 0, "SIGTERM during a backlog: exit 0")
 
 
 def backups(data):
@@ -204,8 +227,7 @@ def backups(data):
         rc, _, err = cli("restore", "--data-dir", data, "--tenant", "bk", "--from", path)
         check(rc == 1 and "stop it" in err, "restore refused while serving")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        check(proc.wait(timeout=30) == 0, "SIGTERM before the restore: exit 0")
+        check(stop(proc, 30)[0] == 0, "SIGTERM before the restore: exit 0")
     junk = os.path.join(os.path.dirname(data), "junk.db")
     with open(junk, "wb") as f:
         f.write(b"not a database" * 100)
@@ -243,8 +265,7 @@ def backups(data):
         api.call("PUT", "/v1/tenants/bk/documents/b7", {"text": "After the restore"}, key=bk)
         check(wait_done(api, "bk", "b7", bk) is not None, "a document put after the restore is embedded")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        check(proc.wait(timeout=30) == 0, "SIGTERM after the restore: exit 0")
+        check(stop(proc, 30)[0] == 0, "SIGTERM after the restore: exit 0")
 
 
 def notify(data):
@@ -257,8 +278,7 @@ def notify(data):
     try:
         check(sock.recv(256) == b"READY=1", "READY=1 on $NOTIFY_SOCKET")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        check(proc.wait(timeout=30) == 0, "SIGTERM under NOTIFY_SOCKET: exit 0")
+        check(stop(proc, 30)[0] == 0, "SIGTERM under NOTIFY_SOCKET: exit 0")
     check(sock.recv(256) == b"STOPPING=1", "STOPPING=1 on $NOTIFY_SOCKET")
     sock.close()
 
@@ -485,13 +505,7 @@ def main():
         api.call("PUT", "/v1/tenants/globex/documents/g2", {"text": "Second life"}, key=gk)
         check(wait_done(api, "globex", "g2", gk) is not None, "a tenant created again is embedded")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = "hung"
-        err = proc.stderr.read()
+        rc, err = stop(proc, 30)
     check(rc == 0, "SIGTERM: exit 0 (got %s)" % rc)
     if rc != 0:
         print(err)
@@ -501,11 +515,7 @@ def main():
     rc, _, _ = cli("tenant", "delete", "acme", "--data-dir", data)
     check(rc == 0 and not os.path.exists(os.path.join(data, "tenants", "acme.db")), "tenant delete acme")
     openapi_coverage({"%s %s" % op for op in SPEC.operations()} - API_TEST_ROUTES)
-    if failures:
-        print("%d failed" % len(failures))
-        sys.exit(1)
-    subprocess.run(["rm", "-rf", tmp])
-    print("all passed")
+    finish(tmp)
 
 
 if __name__ == "__main__":
