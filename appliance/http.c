@@ -196,9 +196,32 @@ static int admin_only(VgdServer *s, struct MHD_Connection *c, Reply *r) {
   return 1;
 }
 
+/* A replica takes no writes: they belong to the box that owns the tenant. */
+static int writable(VgdServer *s, Reply *r) {
+  if (!s->bReplica) return 1;
+  reply_error(r, 403, "read_only",
+              "this vecguardd is a read-only replica of %s: send writes to the box that owns the tenant",
+              s->pSync->cfg.zTarget);
+  return 0;
+}
+
+/* A replica's tenant that is not here yet is pulled from the target. */
+static int pulled_on_demand(VgdServer *s, const char *zTenant, Reply *r) {
+  if (!s->bReplica || vgd_tenant_exists(&s->store, zTenant, NULL)) return 1;
+  char *zErr = NULL;
+  int rc = vgd_syncd_pull(s->pSync, zTenant, &zErr);
+  if (rc && zErr && strstr(zErr, "no manifest"))
+    reply_error(r, 404, "not_found", "no tenant \"%s\" here nor at %s", zTenant, s->pSync->cfg.zTarget);
+  else if (rc)
+    reply_error(r, 503, "unavailable", "tenant \"%s\" cannot be pulled from %s: %s", zTenant,
+                s->pSync->cfg.zTarget, zErr ? zErr : "?");
+  free(zErr);
+  return rc == 0;
+}
+
 static void tenants_post(VgdServer *s, struct MHD_Connection *c, Req *q, Reply *r) {
   static const char *const azFields[] = {"tenant", NULL};
-  if (!admin_only(s, c, r)) return;
+  if (!admin_only(s, c, r) || !writable(s, r)) return;
   json_t *pBody = body_object(c, q, r, azFields);
   if (!pBody) return;
   int bBad = 0;
@@ -230,11 +253,11 @@ static void tenants_get(VgdServer *s, struct MHD_Connection *c, Reply *r) {
 }
 
 static void tenant_delete(VgdServer *s, struct MHD_Connection *c, const char *zTenant, Reply *r) {
-  if (!admin_only(s, c, r)) return;
+  if (!admin_only(s, c, r) || !writable(s, r)) return;
   char *zErr = NULL;
   /* No worker or request holds the file while it is erased; the other
   ** tenants go on meanwhile. */
-  vgd_pool_exclude(&s->pool, zTenant);
+  vgd_pool_exclude(&s->pool, zTenant, 0);
   int rc = vgd_tenant_delete(&s->store, zTenant, &zErr);
   vgd_pool_include(&s->pool, zTenant);
   if (rc == SQLITE_OK) {
@@ -857,7 +880,7 @@ static void documents_list(sqlite3 *db, struct MHD_Connection *c, Reply *r) {
 
 static void keys_route(VgdServer *s, struct MHD_Connection *c, Req *q, const char *zMethod, const char *zTenant,
                        const char *zKeyId, int bRotate, Reply *r) {
-  if (!admin_only(s, c, r)) return;
+  if (!admin_only(s, c, r) || !pulled_on_demand(s, zTenant, r)) return;
   if (!vgd_tenant_exists(&s->store, zTenant, NULL)) {
     reply_error(r, 404, "not_found", "no tenant \"%s\"", zTenant);
     return;
@@ -937,7 +960,7 @@ static void report_get(sqlite3 *db, struct MHD_Connection *c, const char *zTenan
 }
 
 /* What a request under /v1/tenants/{t}/ does. */
-typedef enum TenantOp { OP_SEARCH, OP_QUEUE, OP_REPORT, OP_BACKUP, OP_LIST, OP_BATCH, OP_DOC } TenantOp;
+typedef enum TenantOp { OP_SEARCH, OP_QUEUE, OP_REPORT, OP_BACKUP, OP_LIST, OP_BATCH, OP_DOC, OP_SYNC } TenantOp;
 
 /* PUT, DELETE and batches of one tenant, one at a time: the next one waits
 ** on a mutex (woken at once) rather than in SQLite's busy handler (which
@@ -954,12 +977,29 @@ static void write_route(VgdServer *s, sqlite3 *db, struct MHD_Connection *c, Req
   pthread_mutex_unlock(pLock);
 }
 
+/* GET …/sync: the tenant's key (any scope) or the admin key; on a replica
+** the admin's first look pulls the tenant. */
+static void sync_get(VgdServer *s, const VgdKey *pKey, const char *zTenant, Reply *r) {
+  if (pKey->zTenant[0] ? strcmp(pKey->zTenant, zTenant) != 0 : !pKey->bAdmin) {
+    reply_error(r, 403, "forbidden", "this key is not for tenant \"%s\"", zTenant);
+  } else if (!s->pSync) {
+    reply_error(r, 404, "not_found", "this server syncs nothing: set [sync] target in its configuration");
+  } else if (pulled_on_demand(s, zTenant, r)) {
+    if (!vgd_tenant_exists(&s->store, zTenant, NULL)) reply_error(r, 404, "not_found", "no tenant \"%s\"", zTenant);
+    else reply_json(r, 200, vgd_syncd_status(s->pSync, zTenant));
+  }
+}
+
 /* Routes under /v1/tenants/{t}/: the key is checked, and the tenant found,
 ** before its file is opened. */
 static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMethod, const char *zTenant,
                          TenantOp op, const char *zDoc, Req *q, Reply *r) {
   VgdKey key;
   if (!authenticate(s, c, r, &key)) return;
+  if (op == OP_SYNC) {
+    sync_get(s, &key, zTenant, r);
+    return;
+  }
   if (strcmp(key.zTenant, zTenant)) {
     reply_error(r, 403, "forbidden", "this key is not for tenant \"%s\"", zTenant);
     return;
@@ -971,6 +1011,7 @@ static void tenant_route(VgdServer *s, struct MHD_Connection *c, const char *zMe
     reply_error(r, 403, "forbidden", "this key lacks the \"%s\" scope", bWrite ? "ingest" : "search");
     return;
   }
+  if (op != OP_BACKUP && bWrite && !writable(s, r)) return;
   if (op == OP_DOC && !name_ok(zDoc, VGD_DOC_ID_MAX, "._-")) {
     reply_error(r, 400, "bad_document_id",
                 "a document id is 1 to 128 of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit");
@@ -1015,7 +1056,8 @@ static const char R_HEALTHZ[] = "/healthz", R_READYZ[] = "/readyz", R_METRICS[] 
                   R_TENANTS[] = "/v1/tenants", R_TENANT[] = T, R_DOCS[] = T "/documents",
                   R_DOC[] = T "/documents/{id}", R_BATCH[] = T "/documents:batch", R_SEARCH[] = T "/search",
                   R_QUEUE[] = T "/queue", R_REPORT[] = T "/report", R_BACKUP[] = T "/backup", R_KEYS[] = T "/keys",
-                  R_KEY[] = T "/keys/{key_id}", R_ROTATE[] = T "/keys/{key_id}/rotate", R_NONE[] = "(none)";
+                  R_KEY[] = T "/keys/{key_id}", R_ROTATE[] = T "/keys/{key_id}/rotate", R_SYNC[] = T "/sync",
+                  R_NONE[] = "(none)";
 #undef T
 
 /* The routes under /v1/tenants/{t}/: their segments after the tenant id
@@ -1033,6 +1075,7 @@ static const SubRoute aSubRoute[] = {
     {4, "backup", NULL, R_BACKUP, "POST", 0, OP_BACKUP},
     {4, "queue", NULL, R_QUEUE, "GET, HEAD", 0, OP_QUEUE},
     {4, "report", NULL, R_REPORT, "GET, HEAD", 0, OP_REPORT},
+    {4, "sync", NULL, R_SYNC, "GET, HEAD", 0, OP_SYNC},
     {4, "documents", NULL, R_DOCS, "GET, HEAD", 0, OP_LIST},
     {4, "documents:batch", NULL, R_BATCH, "POST", 0, OP_BATCH},
     {5, "documents", NULL, R_DOC, "GET, HEAD, PUT, DELETE", 0, OP_DOC},

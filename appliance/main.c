@@ -65,7 +65,8 @@ void *vgd_array_push(void *pa, int *pn, size_t nSize) {
 
 static const char *kUsage =
     "usage:\n"
-    "  vecguardd serve --data-dir DIR --listen 127.0.0.1:PORT [--config FILE] [--workers N]\n"
+    "  vecguardd serve --data-dir DIR --listen 127.0.0.1:PORT [--config FILE] [--workers N] [--replica]\n"
+    "      (--replica: serve [sync] target's tenants read-only)\n"
     "    (N embedding threads, default 1; 0 serves the API and embeds nothing)\n"
     "  vecguardd tenant create|delete ID --data-dir DIR\n"
     "  vecguardd tenant list --data-dir DIR\n"
@@ -76,8 +77,10 @@ static const char *kUsage =
     "  vecguardd backup --data-dir DIR --tenant T --to FILE\n"
     "  vecguardd restore --data-dir DIR --tenant T --from FILE   (no server may run on DIR)\n"
     "  vecguardd sync-key create FILE   (32 random bytes: the key of every synced copy; keep it apart)\n"
-    "  vecguardd sync --config FILE --data-dir DIR [--tenant T | --all]   (a snapshot to [sync] target)\n"
-    "  vecguardd restore --config FILE --data-dir DIR --tenant T   (from [sync] target; no server may run on DIR)\n"
+    "  vecguardd sync --config FILE --data-dir DIR [--tenant T | --all] [--compact] [--take-over]\n"
+    "      (changes since the last sync, or a snapshot, to [sync] target)\n"
+    "  vecguardd restore --config FILE --data-dir DIR --tenant T [--from s3://B/P | file:///P]\n"
+    "      (from [sync] target; no server may run on DIR)\n"
     "  vecguardd check --data-dir DIR [--tenant T]   (integrity_check and vg_hnsw_check of every tenant; safe while serving)\n"
     "  vecguardd COMMAND --help\n"
     "The admin key is written to DIR/admin.key on first use of DIR (docs/appliance.md).\n";
@@ -104,7 +107,9 @@ struct Settings {
   char *zTlsCert, *zTlsKey;
   char *zSyncTarget, *zSyncEndpoint, *zSyncRegion, *zSyncAccessEnv, *zSyncSecretEnv, *zSyncKeyFile;
   long long syncInterval, syncRetention, syncMaxBytesPerSecond;
-  int bAll; /* sync --all */
+  int bAll;       /* sync --all */
+  int syncFlags;  /* sync --compact, --take-over */
+  int bReplica;   /* serve --replica */
   long long nWorkers, idleMs, bodyLimit, maxOpenFiles, maxConnections;
   long long ratePerSecond, rateBurst, logRequests;
   long long connectionsPerTenant, mmapBytes;
@@ -289,6 +294,12 @@ static int parse_options(int argc, char **argv, Settings *p, const char **azArg,
       if (nWorkers == 0) nWorkers = -1; /* set, to none */
     } else if (!strcmp(z, "--all")) {
       p->bAll = 1;
+    } else if (!strcmp(z, "--replica")) {
+      p->bReplica = 1;
+    } else if (!strcmp(z, "--compact")) {
+      p->syncFlags |= VGD_SYNC_COMPACT;
+    } else if (!strcmp(z, "--take-over")) {
+      p->syncFlags |= VGD_SYNC_TAKE_OVER;
     } else if (z[0] == '-') {
       rc = usage_error("unknown option %s", z);
     } else if (*pnArg < nArgMax) {
@@ -364,6 +375,25 @@ static void reload(VgdServer *s, Settings *st) {
   settings_free(&fresh);
 }
 
+/* restore --from s3://… or file://…: from a sync target, not a backup. */
+static int is_sync_url(const char *z) {
+  return z && (!strncmp(z, "s3://", 5) || !strncmp(z, "file://", 7));
+}
+
+/* The [sync] settings as the object store takes them; zTarget overrides
+** the configured target (restore --from URL). */
+static VgdObjConfig sync_config(const Settings *st, const char *zTarget) {
+  VgdObjConfig cfg = {zTarget ? zTarget : st->zSyncTarget, st->zSyncEndpoint, st->zSyncRegion, st->zSyncAccessEnv,
+                      st->zSyncSecretEnv, st->syncMaxBytesPerSecond};
+  return cfg;
+}
+
+/* A push holds a tenant for three intervals: a box that misses two syncs
+** keeps it. */
+static long long lease_seconds(const Settings *st) {
+  return 3 * st->syncInterval + 60;
+}
+
 static int serve(Settings *st) {
   if (!st->zListen) return usage_error("serve needs --listen 127.0.0.1:PORT");
   VgdServer s;
@@ -412,6 +442,26 @@ static int serve(Settings *st) {
   s.bLogRequests = (int)st->logRequests;
   vgd_metrics_init(&s.metrics);
   vgd_limits_init(&s.limits, (double)st->ratePerSecond, (double)st->rateBurst);
+  VgdSyncd syncd;
+  memset(&syncd, 0, sizeof syncd);
+  if (st->bReplica && !st->zSyncTarget) {
+    vgd_log("error", "start", "--replica serves the tenants of [sync] target: set it in --config");
+    vgd_pool_close(&s.pool);
+    vgd_store_close(&s.store);
+    close(fdLock);
+    return 1;
+  }
+  if (st->zSyncTarget) {
+    syncd.cfg = sync_config(st, NULL);
+    syncd.zKeyFile = st->zSyncKeyFile;
+    syncd.interval = st->syncInterval;
+    syncd.retention = st->syncRetention;
+    syncd.leaseSeconds = lease_seconds(st);
+    syncd.bReplica = st->bReplica;
+    s.pSync = &syncd;
+    s.bReplica = st->bReplica;
+    if (st->bReplica) s.nWorker = 0; /* nothing is written, nothing embedded */
+  }
   /* Every thread inherits the mask; the main thread alone takes the signals. */
   sigset_t set;
   sigemptyset(&set);
@@ -424,19 +474,23 @@ static int serve(Settings *st) {
   void *pHttp = NULL;
   if (vgd_workers_start(&s)) {
     vgd_log("error", "start", "cannot start the workers");
+  } else if (s.pSync && vgd_syncd_start(&syncd, &s)) {
+    vgd_log("error", "start", "cannot start the sync thread");
   } else if (!(pHttp = vgd_http_start(&s, st->zListen, st->zTlsCert, st->zTlsKey, &zErr))) {
     vgd_log("error", "start", "%s", zErr);
   } else {
     vgd_log_json("info", "start",
-                 json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:b}", "data_dir", st->zDataDir, "listen", st->zListen, "port",
-                           vgd_http_port(pHttp), "workers", s.nWorker, "max_open_tenant_connections", s.pool.nMax, "connections_per_tenant", s.pool.nPerTenant,
-                           "tls", st->zTlsCert != NULL));
+                 json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:b,s:s?,s:b}", "data_dir", st->zDataDir, "listen", st->zListen,
+                           "port", vgd_http_port(pHttp), "workers", s.nWorker, "max_open_tenant_connections",
+                           s.pool.nMax, "connections_per_tenant", s.pool.nPerTenant, "tls", st->zTlsCert != NULL,
+                           "sync_target", st->zSyncTarget, "replica", st->bReplica));
     notify_systemd("READY=1");
     int sig = 0;
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
       notify_systemd("RELOADING=1");
       reload(&s, st);
       vgd_work_sweep(&s);
+      if (s.pSync) vgd_syncd_now(&syncd); /* and a sync round */
       notify_systemd("READY=1");
     }
     vgd_log_json("info", "stop", json_pack("{s:i}", "signal", sig));
@@ -446,6 +500,8 @@ static int serve(Settings *st) {
   if (pHttp) vgd_http_stop(&s, pHttp);
   s.bStop = 1;
   vgd_workers_stop(&s);
+  /* after the workers: what they wrote last is pushed at the next start */
+  vgd_syncd_stop(&syncd);
   vgd_pool_close(&s.pool);
   for (int i = 0; i < VGD_WRITE_LOCKS; i++) pthread_mutex_destroy(&s.aWriteLock[i]);
   vgd_metrics_free(&s.metrics);
@@ -651,34 +707,40 @@ static int check_command(Settings *st) {
 /* sync: each tenant (or one) to the target, one JSON line in all. */
 static int sync_command(Settings *st) {
   if (!st->zTenant == !st->bAll) return usage_error("sync needs --tenant T or --all");
+  if (!st->zSyncTarget) return usage_error("sync needs [sync] target in --config (s3://bucket/prefix or file:///path)");
   VgdStore store;
   VgdSync sync;
   char *zErr = NULL;
   int rc = 1;
   double t0 = vgd_now();
+  VgdObjConfig cfg = sync_config(st, NULL);
   memset(&sync, 0, sizeof sync);
+  sync.fdLock = -1;
   if (vgd_store_open(&store, st->zDataDir, &zErr) == 0 &&
-      vgd_sync_open(&sync, st->zSyncTarget, st->zSyncKeyFile, &zErr) == 0) {
+      vgd_sync_open(&sync, &store, &cfg, st->zSyncKeyFile, st->syncRetention, lease_seconds(st), &zErr) == 0) {
     json_t *pList = tenant_selection(&store, st->zTenant, &zErr);
-    long long nBytes = 0;
-    int nObjects = 0, nTenants = 0;
+    long long nBytes = 0, nPages = 0;
+    int nObjects = 0, nTenants = 0, nSnapshots = 0, nDeleted = 0;
     size_t i;
     json_t *v;
     rc = pList ? 0 : 1;
     json_array_foreach(pList, i, v) {
-      long long n = 0;
-      int nObj = 0;
-      if (vgd_sync_push(&sync, &store, json_string_value(v), &n, &nObj, &zErr)) {
+      VgdSyncResult res;
+      if (vgd_sync_push(&sync, &store, json_string_value(v), st->syncFlags, &res, &zErr)) {
         rc = 1;
         break;
       }
-      nBytes += n;
-      nObjects += nObj;
+      nBytes += res.nBytes;
+      nObjects += res.nObjects;
+      nPages += res.nPages;
+      nSnapshots += res.bSnapshot;
+      nDeleted += res.nDeleted;
       nTenants++;
     }
     if (rc == 0)
-      printf("{\"tenants\": %d, \"bytes\": %lld, \"objects\": %d, \"seconds\": %.3f}\n", nTenants, nBytes, nObjects,
-             vgd_now() - t0);
+      printf("{\"tenants\": %d, \"bytes\": %lld, \"objects\": %d, \"snapshots\": %d, \"pages\": %lld, "
+             "\"deleted\": %d, \"seconds\": %.3f}\n",
+             nTenants, nBytes, nObjects, nSnapshots, nPages, nDeleted, vgd_now() - t0);
     json_decref(pList);
   }
   if (rc && zErr) fprintf(stderr, "vecguardd: %s\n", zErr);
@@ -688,19 +750,21 @@ static int sync_command(Settings *st) {
   return rc;
 }
 
-/* restore from the sync target: DIR's lock held throughout. */
-static int sync_restore_command(Settings *st) {
+/* restore from the sync target (or --from URL): DIR's lock held throughout. */
+static int sync_restore_command(Settings *st, const char *zFrom) {
   if (!st->zTenant) return usage_error("restore needs --tenant T");
   VgdStore store;
   VgdSync sync;
   char *zErr = NULL, *zKey = NULL;
   long long seq = 0;
   int rc = 1, fdLock = -1;
+  VgdObjConfig cfg = sync_config(st, zFrom);
   memset(&sync, 0, sizeof sync);
+  sync.fdLock = -1;
   if (vgd_store_open(&store, st->zDataDir, &zErr)) {
   } else if ((fdLock = lock_dir(st->zDataDir, 0)) < 0) {
     zErr = vgd_mprintf("a vecguardd serves %s: stop it before restoring", st->zDataDir);
-  } else if (vgd_sync_open(&sync, st->zSyncTarget, st->zSyncKeyFile, &zErr) == 0 &&
+  } else if (vgd_sync_open(&sync, &store, &cfg, st->zSyncKeyFile, st->syncRetention, lease_seconds(st), &zErr) == 0 &&
              vgd_sync_restore(&sync, &store, st->zTenant, &zKey, &seq, &zErr) == 0) {
     if (zKey) printf("{\"tenant\": \"%s\", \"seq\": %lld, \"key\": \"%s\"}\n", st->zTenant, seq, zKey);
     else printf("{\"tenant\": \"%s\", \"seq\": %lld}\n", st->zTenant, seq);
@@ -748,7 +812,8 @@ int main(int argc, char **argv) {
     rc = usage_error("%s needs --data-dir DIR (or data_dir in --config)", zCmd);
   } else if (rc == 0) {
     rc = bSync                                             ? sync_command(&st)
-         : !strcmp(zCmd, "restore") && !st.zFrom && st.zSyncTarget ? sync_restore_command(&st)
+         : !strcmp(zCmd, "restore") && is_sync_url(st.zFrom) ? sync_restore_command(&st, st.zFrom)
+         : !strcmp(zCmd, "restore") && !st.zFrom && st.zSyncTarget ? sync_restore_command(&st, NULL)
          : bCheck ? check_command(&st) : bBackup ? backup_command(zCmd, &st) : strcmp(zCmd, "serve") ? admin_command(zCmd, azArg, nArg, &st) : serve(&st);
   }
   settings_free(&st);

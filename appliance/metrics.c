@@ -174,6 +174,23 @@ char *vgd_metrics_text(VgdServer *srv) {
                       "# HELP vecguardd_connections_evicted_total Idle tenant connections closed to make room.\n"
                       "# TYPE vecguardd_connections_evicted_total counter\nvecguardd_connections_evicted_total %lld\n",
                       nTenants, nOpen, srv->pool.nMax, nOpened, nEvicted);
+  VgdSyncd *d = srv->pSync;
+  if (d)
+    sqlite3_str_appendf(s,
+                        "# HELP vecguardd_sync_pushes_total Tenant pushes to the sync target that landed.\n"
+                        "# TYPE vecguardd_sync_pushes_total counter\nvecguardd_sync_pushes_total %lld\n"
+                        "# HELP vecguardd_sync_pulls_total Tenant files a replica pulled or refreshed.\n"
+                        "# TYPE vecguardd_sync_pulls_total counter\nvecguardd_sync_pulls_total %lld\n"
+                        "# HELP vecguardd_sync_failures_total Pushes or pulls that failed (tried again next "
+                        "interval).\n# TYPE vecguardd_sync_failures_total counter\nvecguardd_sync_failures_total "
+                        "%lld\n"
+                        "# HELP vecguardd_sync_bytes_total Bytes put in the sync target.\n"
+                        "# TYPE vecguardd_sync_bytes_total counter\nvecguardd_sync_bytes_total %lld\n"
+                        "# HELP vecguardd_sync_last_success_timestamp_seconds When a push last landed (0: never).\n"
+                        "# TYPE vecguardd_sync_last_success_timestamp_seconds gauge\n"
+                        "vecguardd_sync_last_success_timestamp_seconds %lld\n",
+                        (long long)d->nPushes, (long long)d->nPulls, (long long)d->nFailures, (long long)d->nBytes,
+                        (long long)d->lastOkAt);
   return sqlite3_str_finish(s);
 }
 

@@ -41,9 +41,10 @@ static void close_slot(VgdPoolConn *c) {
   c->zTenant[0] = 0;
 }
 
+/* 1 if zTenant is excluded, 2 if held (its file being replaced), else 0. */
 static int excluded(VgdPool *p, const char *zTenant) {
   for (int i = 0; i < p->nExcluded; i++)
-    if (!strcmp(p->azExcluded[i], zTenant)) return 1;
+    if (!strcmp(p->azExcluded[i], zTenant)) return p->abHeld[i] ? 2 : 1;
   return 0;
 }
 
@@ -70,7 +71,16 @@ int vgd_pool_get(VgdPool *p, VgdStore *pStore, const char *zTenant, long long iS
   pthread_mutex_lock(&p->mu);
   int iSlot = -1;
   for (;;) {
-    if (excluded(p, zTenant)) {
+    int eExcluded = excluded(p, zTenant);
+    if (eExcluded == 2) {
+      if (pthread_cond_timedwait(&p->cond, &p->mu, &deadline) == ETIMEDOUT) {
+        pthread_mutex_unlock(&p->mu);
+        *pzErr = vgd_mprintf("tenant \"%s\" is being refreshed: try again", zTenant);
+        return SQLITE_BUSY;
+      }
+      continue;
+    }
+    if (eExcluded) {
       pthread_mutex_unlock(&p->mu);
       *pzErr = vgd_mprintf("tenant \"%s\" is being deleted", zTenant);
       return SQLITE_NOTFOUND;
@@ -149,9 +159,10 @@ void vgd_pool_put(VgdPool *p, sqlite3 *db) {
   pthread_cond_broadcast(&p->cond);
 }
 
-void vgd_pool_exclude(VgdPool *p, const char *zTenant) {
+void vgd_pool_exclude(VgdPool *p, const char *zTenant, int bHeld) {
   pthread_mutex_lock(&p->mu);
   while (p->nExcluded == VGD_EXCLUDED_MAX) pthread_cond_wait(&p->cond, &p->mu);
+  p->abHeld[p->nExcluded] = bHeld;
   snprintf(p->azExcluded[p->nExcluded++], VGD_TENANT_MAX + 1, "%s", zTenant);
   for (;;) {
     int nBusy = 0;
@@ -173,6 +184,7 @@ void vgd_pool_include(VgdPool *p, const char *zTenant) {
   for (int i = 0; i < p->nExcluded; i++)
     if (!strcmp(p->azExcluded[i], zTenant)) {
       memmove(p->azExcluded[i], p->azExcluded[i + 1], (size_t)(p->nExcluded - i - 1) * sizeof p->azExcluded[0]);
+      memmove(&p->abHeld[i], &p->abHeld[i + 1], (size_t)(p->nExcluded - i - 1) * sizeof p->abHeld[0]);
       p->nExcluded--;
       break;
     }

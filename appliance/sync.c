@@ -1,24 +1,33 @@
 /*
 ** sync.c — each tenant's file replicated, compressed and encrypted, to a
-** target the sync key's holder alone can read (docs/sync.md).  This part:
-** whole snapshots to a file:// target, and restore from them.
+** target only the sync key's holder can read (docs/sync.md): an S3-
+** compatible bucket or a directory (objstore.c).
+**
+** What goes: a chain per tenant, a whole snapshot then segments of the
+** pages that changed since the push before.  Pages are read from a
+** consistent copy made with the online backup API (so the server's
+** checkpoints stay its own), hashed, and compared with the hashes of the
+** last push kept in DIR/sync.db.  A manifest lists the chain, the hash of
+** the whole file it makes, and the objects it no longer needs with the
+** time since when: those are deleted once older than the retention.  A
+** new snapshot starts a chain when the snapshot is older than the
+** retention (so a deleted row leaves the target within a bounded window),
+** when the segments outweigh it, or on demand.
 **
 ** An object is zstd-compressed, then sealed with libsodium's secretstream
 ** (XChaCha20-Poly1305) under the tenant's key, derived from the sync key:
 ** a 24-byte header, then chunks of [4-byte length][sealed bytes], the last
 ** tagged FINAL, each chunk's additional data the object's name.  So a
 ** flipped byte, a cut object, a chunk moved between objects or an object
-** of another tenant fails to open.  Object names are keyed hashes: they
-** say nothing of what is inside.  A tenant's latest manifest is
-** <tenant>/manifest; each manifest is also kept under a name derived from
-** its sequence number, so a restore that finds manifest N+1 knows that a
-** manifest N served as the latest is an old one put back.
+** of another tenant or number fails to open.  Object names are keyed
+** hashes: they say nothing of what is inside.  A tenant's latest manifest
+** is <tenant>/manifest; each manifest is also kept under a name derived
+** from its number, so a restore that finds manifest N+1 knows that a
+** manifest N served as the latest is an old one put back.  The lease,
+** <tenant>/lease, names the box that pushes the tenant.
 **
-** Manifests (they carry the tenant's PII key) are sealed from memory and
-** opened into memory: their plain text never reaches a disk.  An object is
-** written beside its name in the target and renamed, so a target on
-** another file system (a USB stick) works, and a half-written object never
-** carries a name; work files go in the data directory.
+** Plain text never reaches the target, and manifests (they carry the
+** tenant's PII key) never reach a disk in the clear.
 */
 #include "vecguardd.h"
 
@@ -29,12 +38,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
-#define CHUNK (64 * 1024) /* plaintext bytes per sealed chunk */
+#define CHUNK (64 * 1024)  /* plaintext bytes per sealed chunk */
+#define HASH_BYTES 16      /* a page's hash, to tell changed pages */
+#define MAX_SEGMENTS 256   /* a longer chain gets a new snapshot */
+#define SEGMENT_MAGIC "VGSEG1\n"
 
 /* ---- keys and names ------------------------------------------------------ */
 
@@ -46,37 +59,6 @@ int vgd_sync_key_create(const char *zFile, char **pzErr) {
     free(zWhy);
   }
   return rc == SQLITE_OK ? 0 : -1;
-}
-
-int vgd_sync_open(VgdSync *p, const char *zTarget, const char *zKeyFile, char **pzErr) {
-  memset(p, 0, sizeof *p);
-  if (!zTarget || strncmp(zTarget, "file://", 7) || zTarget[7] != '/') {
-    *pzErr = vgd_mprintf("[sync] target \"%s\": send file:///absolute/path (s3:// targets are not built yet)",
-                         zTarget ? zTarget : "");
-    return -1;
-  }
-  if (!zKeyFile) {
-    *pzErr = vgd_mprintf("[sync] key_file is missing: make one with vecguardd sync-key create FILE");
-    return -1;
-  }
-  char *zErr = NULL;
-  if (vgd_key_file_read(zKeyFile, p->key, sizeof p->key, &zErr) != SQLITE_OK) {
-    *pzErr = vgd_mprintf("cannot read the sync key: %s (vecguardd sync-key create FILE makes one)", zErr);
-    free(zErr);
-    return -1;
-  }
-  p->zDir = vgd_mprintf("%s", zTarget + 7);
-  if (mkdir(p->zDir, 0700) && errno != EEXIST) {
-    *pzErr = vgd_mprintf("cannot create the target %s: %s", p->zDir, strerror(errno));
-    vgd_sync_close(p);
-    return -1;
-  }
-  return 0;
-}
-
-void vgd_sync_close(VgdSync *p) {
-  free(p->zDir);
-  sodium_memzero(p, sizeof *p);
 }
 
 /* A key of zTenant for zPurpose, from the sync key. */
@@ -100,10 +82,6 @@ static char *object_name(const VgdSync *p, const char *zTenant, const char *zKin
   return vgd_mprintf("%s/%s", zTenant, zHex);
 }
 
-static char *object_path(const VgdSync *p, const char *zName) {
-  return vgd_mprintf("%s/%s", p->zDir, zName);
-}
-
 /* A work directory of its own in the data directory, or NULL. */
 static char *work_dir(VgdStore *pStore, char **pzErr) {
   char *zWork = vgd_mprintf("%s/.sync-XXXXXX", pStore->zDir);
@@ -111,6 +89,93 @@ static char *work_dir(VgdStore *pStore, char **pzErr) {
   *pzErr = vgd_mprintf("cannot make a work directory in %s: %s", pStore->zDir, strerror(errno));
   free(zWork);
   return NULL;
+}
+
+/* ---- opening ---------------------------------------------------------------- */
+
+static const char *zStateSchema =
+    "PRAGMA journal_mode=WAL;"
+    "CREATE TABLE IF NOT EXISTS sync_state("
+    "  tenant TEXT PRIMARY KEY,"
+    "  seq INTEGER NOT NULL DEFAULT 0,"     /* the manifest the hashes are of */
+    "  page_size INTEGER NOT NULL DEFAULT 0,"
+    "  hashes BLOB,"                        /* HASH_BYTES per page at seq */
+    "  synced_at INTEGER,"                  /* unix time of the last push that landed */
+    "  attempted_at INTEGER,"
+    "  last_error TEXT,"
+    "  pending_bytes INTEGER NOT NULL DEFAULT 0," /* of a push that did not land */
+    "  bytes_sent INTEGER NOT NULL DEFAULT 0,"
+    "  due_at INTEGER,"                     /* a push is due then even without a change */
+    "  snapshot_seq INTEGER"                /* a replica's: the snapshot its base is of */
+    ");";
+
+int vgd_sync_open(VgdSync *p, VgdStore *pStore, const VgdObjConfig *pCfg, const char *zKeyFile, long long retention,
+                  long long leaseSeconds, char **pzErr) {
+  memset(p, 0, sizeof *p);
+  p->fdLock = -1;
+  p->retention = retention;
+  p->leaseSeconds = leaseSeconds;
+  if (!zKeyFile) {
+    *pzErr = vgd_mprintf("[sync] key_file is missing: make one with vecguardd sync-key create FILE");
+    return -1;
+  }
+  char *zErr = NULL;
+  if (vgd_key_file_read(zKeyFile, p->key, sizeof p->key, &zErr) != SQLITE_OK) {
+    *pzErr = vgd_mprintf("cannot read the sync key: %s (vecguardd sync-key create FILE makes one)", zErr);
+    free(zErr);
+    return -1;
+  }
+  /* the box's id: made once, kept with the data directory */
+  char *zBox = vgd_mprintf("%s/sync.box", pStore->zDir);
+  int rc = vgd_key_file_read(zBox, p->box, sizeof p->box, &zErr);
+  if (rc == SQLITE_NOTFOUND) {
+    free(zErr);
+    zErr = NULL;
+    rc = vgd_key_file_create(zBox, sizeof p->box, &zErr);
+    if (rc == SQLITE_OK) rc = vgd_key_file_read(zBox, p->box, sizeof p->box, &zErr);
+  }
+  free(zBox);
+  if (rc != SQLITE_OK) {
+    *pzErr = vgd_mprintf("cannot read this box's id: %s", zErr);
+    free(zErr);
+    vgd_sync_close(p);
+    return -1;
+  }
+  char *zState = vgd_mprintf("%s/sync.db", pStore->zDir);
+  rc = sqlite3_open_v2(zState, &p->dbState, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(p->dbState, VGD_BUSY_MS);
+    rc = sqlite3_exec(p->dbState, zStateSchema, NULL, NULL, NULL);
+  }
+  if (rc != SQLITE_OK) {
+    *pzErr = vgd_mprintf("cannot open %s: %s", zState, p->dbState ? sqlite3_errmsg(p->dbState) : "out of memory");
+    free(zState);
+    vgd_sync_close(p);
+    return -1;
+  }
+  free(zState);
+  char *zLock = vgd_mprintf("%s/sync.lock", pStore->zDir);
+  p->fdLock = open(zLock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (p->fdLock < 0) {
+    *pzErr = vgd_mprintf("cannot open %s: %s", zLock, strerror(errno));
+    free(zLock);
+    vgd_sync_close(p);
+    return -1;
+  }
+  free(zLock);
+  if (vgd_obj_open(&p->store, pCfg, pzErr)) {
+    vgd_sync_close(p);
+    return -1;
+  }
+  return 0;
+}
+
+void vgd_sync_close(VgdSync *p) {
+  if (p->fdLock >= 0) close(p->fdLock);
+  vgd_obj_close(&p->store);
+  sqlite3_close(p->dbState);
+  sodium_memzero(p, sizeof *p);
+  p->fdLock = -1;
 }
 
 /* ---- sealing -------------------------------------------------------------- */
@@ -235,223 +300,704 @@ static const char *open_stream(const VgdSync *p, const char *zTenant, const char
   return zWhy;
 }
 
-/* ---- the file:// target ---------------------------------------------------- */
+/* ---- objects ------------------------------------------------------------------ */
 
-/* in, sealed as object zName of zTenant (zAd its additional data), put in
-** the target: written beside its name, synced, renamed.  *pnBytes its size. */
-static int put_object(const VgdSync *p, const char *zTenant, const char *zName, const char *zAd, FILE *in,
-                      long long *pnBytes, char **pzErr) {
-  char *zPath = object_path(p, zName), *zTmp = vgd_mprintf("%s.tmp-%ld", zPath, (long)getpid());
-  char *zDir = vgd_mprintf("%s/%s", p->zDir, zTenant);
-  const char *zWhy = mkdir(zDir, 0700) && errno != EEXIST ? strerror(errno) : NULL;
-  FILE *out = zWhy ? NULL : fopen(zTmp, "wb");
-  if (!zWhy && !out) zWhy = strerror(errno);
-  if (!zWhy) zWhy = seal_stream(p, zTenant, zAd, in, out);
-  if (!zWhy && (fflush(out) || fsync(fileno(out)))) zWhy = strerror(errno);
-  if (!zWhy) *pnBytes = (long long)ftell(out);
-  if (out && fclose(out) && !zWhy) zWhy = strerror(errno);
-  if (!zWhy && rename(zTmp, zPath)) zWhy = strerror(errno);
-  if (!zWhy) vgd_fsync_path(zDir, 1);
+/* in, sealed as object zName of zTenant (zAd its additional data), put
+** in the target by way of a work file in zWork; *pnBytes its size. */
+static int put_object(VgdSync *p, const char *zTenant, const char *zName, const char *zAd, FILE *in,
+                      const char *zWork, long long *pnBytes, char **pzErr) {
+  FILE *sealed = vgd_work_file(zWork, pzErr);
+  if (!sealed) return -1;
+  const char *zWhy = seal_stream(p, zTenant, zAd, in, sealed);
+  if (!zWhy && fflush(sealed)) zWhy = strerror(errno);
+  int rc = 0;
   if (zWhy) {
-    *pzErr = vgd_mprintf("cannot put %s: %s", zPath, zWhy);
-    unlink(zTmp);
+    *pzErr = vgd_mprintf("cannot seal %s: %s", zName, zWhy);
+    rc = -1;
+  } else {
+    *pnBytes = (long long)ftell(sealed);
+    rc = vgd_obj_put(&p->store, zName, sealed, pzErr);
   }
-  free(zDir);
-  free(zTmp);
-  free(zPath);
-  return zWhy ? -1 : 0;
+  fclose(sealed);
+  return rc;
 }
 
 /* Object zName of zTenant (zAd its additional data) from the target,
 ** opened to out; *pbMissing when there is no such object. */
-static int get_object(const VgdSync *p, const char *zTenant, const char *zName, const char *zAd, FILE *out,
-                      int *pbMissing, char **pzErr) {
-  char *zPath = object_path(p, zName);
-  FILE *in = fopen(zPath, "rb");
-  *pbMissing = !in && errno == ENOENT;
-  const char *zWhy = in ? open_stream(p, zTenant, zAd, in, out) : strerror(errno);
+static int get_object(VgdSync *p, const char *zTenant, const char *zName, const char *zAd, const char *zWork,
+                      FILE *out, int *pbMissing, char **pzErr) {
+  char *zErr = NULL;
+  FILE *in = vgd_obj_read(&p->store, zName, zWork, pbMissing, &zErr);
+  const char *zWhy = in ? open_stream(p, zTenant, zAd, in, out) : zErr;
   if (!zWhy && fflush(out)) zWhy = "the output cannot be written";
   if (zWhy) *pzErr = vgd_mprintf("object %s is refused: %s", zName, zWhy);
   if (in) fclose(in);
-  free(zPath);
+  free(zErr);
   return zWhy ? -1 : 0;
 }
 
-static int has_object(const VgdSync *p, const char *zName) {
-  char *zPath = object_path(p, zName);
-  struct stat st;
-  int b = stat(zPath, &st) == 0;
-  free(zPath);
-  return b;
-}
-
-/* ---- manifests ---------------------------------------------------------------- */
-
-/* The manifest's additional data: the same for every copy of it, so a copy
-** put back is caught by its number, not by its name. */
-static char *manifest_ad(const char *zTenant) {
-  return vgd_mprintf("%s/manifest", zTenant);
-}
-
-/* The JSON in manifest zName of zTenant, opened in memory; NULL and *pzErr
-** if it cannot be (*pbMissing when there is none). */
-static json_t *read_manifest(const VgdSync *p, const char *zTenant, const char *zName, int *pbMissing, char **pzErr) {
-  char *zPlain = NULL, *zAd = manifest_ad(zTenant);
+/* The JSON in object zName of zTenant (zAd its additional data), opened in
+** memory; NULL and *pzErr if it cannot be (*pbMissing when there is none). */
+static json_t *read_json(VgdSync *p, const char *zTenant, const char *zName, const char *zAd, const char *zWork,
+                         int *pbMissing, char **pzErr) {
+  char *zPlain = NULL;
   size_t nPlain = 0;
   FILE *out = open_memstream(&zPlain, &nPlain);
   json_t *pOut = NULL;
-  int rc = out ? get_object(p, zTenant, zName, zAd, out, pbMissing, pzErr) : -1;
+  *pbMissing = 0;
+  int rc = out ? get_object(p, zTenant, zName, zAd, zWork, out, pbMissing, pzErr) : -1;
   if (out) fclose(out);
   if (!out) {
-    *pbMissing = 0;
     *pzErr = vgd_mprintf("out of memory");
-  } else if (*pbMissing) {
-    free(*pzErr);
-    *pzErr = vgd_mprintf("no manifest for tenant \"%s\" at %s: sync it first", zTenant, p->zDir);
   } else if (rc == 0) {
     pOut = json_loadb(zPlain, nPlain, 0, NULL);
     const char *zOwner = json_string_value(json_object_get(pOut, "tenant"));
     if (!zOwner || strcmp(zOwner, zTenant)) {
       json_decref(pOut);
       pOut = NULL;
-      *pzErr = vgd_mprintf("object %s is refused: it is not tenant \"%s\"'s manifest", zName, zTenant);
+      *pzErr = vgd_mprintf("object %s is refused: it is not tenant \"%s\"'s", zName, zTenant);
     }
   }
   if (zPlain) sodium_memzero(zPlain, nPlain);
   free(zPlain);
-  free(zAd);
   return pOut;
 }
 
-/* pM sealed from memory as manifest zName; its size added to *pnBytes. */
-static int put_manifest(const VgdSync *p, const char *zTenant, const char *zName, json_t *pM, long long *pnBytes,
-                        char **pzErr) {
-  char *zPlain = json_dumps(pM, JSON_COMPACT), *zAd = manifest_ad(zTenant);
+/* pJ sealed from memory as object zName (zAd its additional data). */
+static int put_json(VgdSync *p, const char *zTenant, const char *zName, const char *zAd, json_t *pJ,
+                    const char *zWork, long long *pnBytes, char **pzErr) {
+  char *zPlain = json_dumps(pJ, JSON_COMPACT);
   FILE *in = zPlain ? fmemopen(zPlain, strlen(zPlain), "rb") : NULL;
   long long n = 0;
-  int rc = in ? put_object(p, zTenant, zName, zAd, in, &n, pzErr) : -1;
+  int rc = in ? put_object(p, zTenant, zName, zAd, in, zWork, &n, pzErr) : -1;
   if (!in) *pzErr = vgd_mprintf("out of memory");
   if (in) fclose(in);
   *pnBytes += n;
   if (zPlain) sodium_memzero(zPlain, strlen(zPlain));
   free(zPlain);
+  return rc;
+}
+
+/* Manifests' additional data: the same for every copy of one, so a copy
+** put back is caught by its number, not by its name. */
+static char *manifest_ad(const char *zTenant) {
+  return vgd_mprintf("%s/manifest", zTenant);
+}
+
+static json_t *read_manifest(VgdSync *p, const char *zTenant, const char *zName, const char *zWork, int *pbMissing,
+                             char **pzErr) {
+  char *zAd = manifest_ad(zTenant);
+  json_t *pM = read_json(p, zTenant, zName, zAd, zWork, pbMissing, pzErr);
+  if (!pM && *pbMissing) {
+    free(*pzErr);
+    *pzErr = vgd_mprintf("no manifest for tenant \"%s\" at %s: sync it first", zTenant, p->store.zWhere);
+  }
+  free(zAd);
+  return pM;
+}
+
+static int put_manifest(VgdSync *p, const char *zTenant, const char *zName, json_t *pM, const char *zWork,
+                        long long *pnBytes, char **pzErr) {
+  char *zAd = manifest_ad(zTenant);
+  int rc = put_json(p, zTenant, zName, zAd, pM, zWork, pnBytes, pzErr);
   free(zAd);
   return rc;
 }
 
-/* ---- push ------------------------------------------------------------------------ */
+/* ---- the lease ------------------------------------------------------------------ */
 
-int vgd_sync_push(VgdSync *p, VgdStore *pStore, const char *zTenant, long long *pnBytes, int *pnObjects,
-                  char **pzErr) {
-  char *zWork = work_dir(pStore, pzErr);
-  if (!zWork) return -1;
-  char *zLatest = vgd_mprintf("%s/manifest", zTenant);
-  int bMissing = 0;
-  long long seq = 1;
+/* Hold zTenant for this box: refused while another box's lease runs,
+** unless bTakeOver.  The store has no conditional writes, so the lease is
+** read back: of two boxes writing at once, the one whose write was
+** overwritten finds out. */
+static int take_lease(VgdSync *p, const char *zTenant, int bTakeOver, const char *zWork, long long *pnBytes,
+                      char **pzErr) {
+  char *zName = vgd_mprintf("%s/lease", zTenant), zBox[2 * VGD_SYNC_BOX_BYTES + 1];
+  sodium_bin2hex(zBox, sizeof zBox, p->box, sizeof p->box);
+  int bMissing = 0, rc = 0;
   char *zErr = NULL;
-  json_t *pOld = read_manifest(p, zTenant, zLatest, &bMissing, &zErr);
-  int rc = 0;
-  if (pOld) seq = json_integer_value(json_object_get(pOld, "seq")) + 1;
-  else if (!bMissing) {
-    *pzErr = zErr; /* a manifest this key cannot open: not ours to overwrite */
+  long long now = (long long)time(NULL);
+  json_t *pL = read_json(p, zTenant, zName, zName, zWork, &bMissing, &zErr);
+  const char *zOwner = json_string_value(json_object_get(pL, "box"));
+  long long expires = json_integer_value(json_object_get(pL, "expires"));
+  if (!pL && !bMissing) {
+    *pzErr = zErr; /* a lease this key cannot open: not ours to overwrite */
     zErr = NULL;
     rc = -1;
+  } else if (zOwner && strcmp(zOwner, zBox) && expires > now && !bTakeOver) {
+    *pzErr = vgd_mprintf("tenant \"%s\" is pushed by another box (%s) whose lease runs until %lld (%lld s from now); "
+                         "one box writes a tenant: stop that one, or, if it is gone for good, push with --take-over",
+                         zTenant, zOwner, expires, expires - now);
+    rc = -1;
   }
+  json_decref(pL);
   free(zErr);
-  json_decref(pOld);
-  char *zSnap = vgd_mprintf("%s/snapshot.db", zWork);
-  char *zObject = object_name(p, zTenant, "snapshot", seq), *zHist = object_name(p, zTenant, "manifest", seq);
-  long long nDb = 0, nBytes = 0;
-  unsigned char aPii[32];
-  if (rc == 0 && !vgd_tenant_pii_key(pStore, zTenant, aPii)) {
-    *pzErr = vgd_mprintf("no tenant \"%s\"", zTenant);
-    rc = -1;
-  }
-  /* a consistent snapshot with the online backup API; the server goes on */
-  if (rc == 0 && vgd_tenant_backup(pStore, zTenant, zSnap, NULL, &nDb, pzErr) != SQLITE_OK) rc = -1;
-  FILE *in = rc == 0 ? fopen(zSnap, "rb") : NULL;
-  if (rc == 0 && !in) {
-    *pzErr = vgd_mprintf("cannot read %s: %s", zSnap, strerror(errno));
-    rc = -1;
-  }
-  if (rc == 0) rc = put_object(p, zTenant, zObject, zObject, in, &nBytes, pzErr);
-  if (in) fclose(in);
   if (rc == 0) {
-    char zPii[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+    pL = json_pack("{s:s,s:s,s:I,s:I}", "tenant", zTenant, "box", zBox, "taken", (json_int_t)now, "expires",
+                   (json_int_t)(now + p->leaseSeconds));
+    rc = pL ? put_json(p, zTenant, zName, zName, pL, zWork, pnBytes, pzErr) : -1;
+    json_decref(pL);
+  }
+  if (rc == 0) {
+    pL = read_json(p, zTenant, zName, zName, zWork, &bMissing, pzErr);
+    zOwner = json_string_value(json_object_get(pL, "box"));
+    if (!pL) {
+      rc = -1;
+    } else if (!zOwner || strcmp(zOwner, zBox)) {
+      *pzErr = vgd_mprintf("tenant \"%s\": another box (%s) took the lease at the same moment; one box writes a tenant",
+                           zTenant, zOwner ? zOwner : "?");
+      rc = -1;
+    }
+    json_decref(pL);
+  }
+  free(zName);
+  return rc;
+}
+
+/* ---- pages ------------------------------------------------------------------------ */
+
+/* The page size of database file f (its header), or 0. */
+static int page_size_of(FILE *f) {
+  unsigned char h[100];
+  if (fseek(f, 0, SEEK_SET) || fread(h, 1, sizeof h, f) != sizeof h || memcmp(h, "SQLite format 3", 16)) return 0;
+  int n = h[16] << 8 | h[17];
+  return n == 1 ? 65536 : n >= 512 && n <= 32768 && !(n & (n - 1)) ? n : 0;
+}
+
+/* HASH_BYTES per page of file f (of pages of szPage bytes), malloc'd. */
+static unsigned char *hash_pages(FILE *f, int szPage, long long *pnPage) {
+  unsigned char *aPage = malloc((size_t)szPage), *aHash = NULL;
+  long long n = 0, cap = 0;
+  int bOk = aPage != NULL && fseek(f, 0, SEEK_SET) == 0;
+  while (bOk && fread(aPage, 1, (size_t)szPage, f) == (size_t)szPage) {
+    if (n == cap) {
+      cap = cap ? cap * 2 : 1024;
+      unsigned char *aNew = realloc(aHash, (size_t)cap * HASH_BYTES);
+      if (!aNew) {
+        bOk = 0;
+        break;
+      }
+      aHash = aNew;
+    }
+    crypto_generichash(aHash + n * HASH_BYTES, HASH_BYTES, aPage, (size_t)szPage, NULL, 0);
+    n++;
+  }
+  if (ferror(f)) bOk = 0;
+  free(aPage);
+  if (!bOk || n == 0) {
+    free(aHash);
+    return NULL;
+  }
+  *pnPage = n;
+  return aHash;
+}
+
+/* The hash of a whole file: of its pages' hashes, in order (hex). */
+static void file_hash(const unsigned char *aHash, long long nPage, char *zHex) {
+  unsigned char h[32];
+  crypto_generichash(h, sizeof h, aHash, (size_t)nPage * HASH_BYTES, NULL, 0);
+  sodium_bin2hex(zHex, 2 * sizeof h + 1, h, sizeof h);
+}
+
+static void put_u32(unsigned char *a, unsigned v) {
+  a[0] = (unsigned char)v;
+  a[1] = (unsigned char)(v >> 8);
+  a[2] = (unsigned char)(v >> 16);
+  a[3] = (unsigned char)(v >> 24);
+}
+
+static unsigned get_u32(const unsigned char *a) {
+  return a[0] | (unsigned)a[1] << 8 | (unsigned)a[2] << 16 | (unsigned)a[3] << 24;
+}
+
+/* A segment: SEGMENT_MAGIC, then page size, page count of the file after
+** it and number of pages (4 bytes each, little-endian), then each page's
+** number and bytes.  The pages of db (nPage of them) whose hash differs
+** from aOld's (nOld pages), written to out; *pnSent how many. */
+static int write_segment(FILE *db, int szPage, const unsigned char *aHash, long long nPage, const unsigned char *aOld,
+                         long long nOld, FILE *out, long long *pnSent) {
+  long long nSent = 0;
+  for (long long i = 0; i < nPage; i++)
+    if (i >= nOld || memcmp(aHash + i * HASH_BYTES, aOld + i * HASH_BYTES, HASH_BYTES)) nSent++;
+  unsigned char aHead[8 + 12];
+  memcpy(aHead, SEGMENT_MAGIC, 8);
+  put_u32(aHead + 8, (unsigned)szPage);
+  put_u32(aHead + 12, (unsigned)nPage);
+  put_u32(aHead + 16, (unsigned)nSent);
+  unsigned char *aPage = malloc((size_t)szPage + 4);
+  int rc = aPage && fwrite(aHead, 1, sizeof aHead, out) == sizeof aHead ? 0 : -1;
+  for (long long i = 0; rc == 0 && i < nPage; i++) {
+    if (i < nOld && !memcmp(aHash + i * HASH_BYTES, aOld + i * HASH_BYTES, HASH_BYTES)) continue;
+    put_u32(aPage, (unsigned)(i + 1));
+    if (fseek(db, i * szPage, SEEK_SET) || fread(aPage + 4, 1, (size_t)szPage, db) != (size_t)szPage ||
+        fwrite(aPage, 1, (size_t)szPage + 4, out) != (size_t)szPage + 4)
+      rc = -1;
+  }
+  free(aPage);
+  *pnSent = nSent;
+  return rc;
+}
+
+/* Segment seg (opened) applied to database file fd: NULL or why not. */
+static const char *apply_segment(FILE *seg, int fd, int szPage) {
+  unsigned char aHead[20];
+  if (fread(aHead, 1, sizeof aHead, seg) != sizeof aHead || memcmp(aHead, SEGMENT_MAGIC, 8))
+    return "it is not a segment";
+  if ((int)get_u32(aHead + 8) != szPage) return "its page size is not the snapshot's";
+  unsigned nPage = get_u32(aHead + 12), n = get_u32(aHead + 16);
+  unsigned char *aPage = malloc((size_t)szPage + 4);
+  const char *zWhy = aPage ? NULL : "out of memory";
+  for (unsigned i = 0; !zWhy && i < n; i++) {
+    unsigned pgno;
+    if (fread(aPage, 1, (size_t)szPage + 4, seg) != (size_t)szPage + 4) zWhy = "it is cut short";
+    else if ((pgno = get_u32(aPage)) < 1 || pgno > nPage) zWhy = "it names a page past the file's end";
+    else if (pwrite(fd, aPage + 4, (size_t)szPage, (off_t)(pgno - 1) * szPage) != szPage) zWhy = strerror(errno);
+  }
+  if (!zWhy && fgetc(seg) != EOF) zWhy = "bytes follow its last page";
+  if (!zWhy && ftruncate(fd, (off_t)nPage * szPage)) zWhy = strerror(errno);
+  free(aPage);
+  return zWhy;
+}
+
+/* ---- state kept on the box ------------------------------------------------------ */
+
+/* The hashes of the pages at the tenant's last push (manifest *pSeq). */
+static unsigned char *state_load(VgdSync *p, const char *zTenant, long long *pSeq, int *pszPage, long long *pnPage) {
+  sqlite3_stmt *pStmt = NULL;
+  unsigned char *aHash = NULL;
+  *pSeq = 0;
+  if (sqlite3_prepare_v2(p->dbState, "SELECT seq, page_size, hashes FROM sync_state WHERE tenant = ?1", -1, &pStmt,
+                         NULL) == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
+    int n = 0;
+    if (sqlite3_step(pStmt) == SQLITE_ROW && (n = sqlite3_column_bytes(pStmt, 2)) > 0 && n % HASH_BYTES == 0 &&
+        (aHash = malloc((size_t)n))) {
+      memcpy(aHash, sqlite3_column_blob(pStmt, 2), (size_t)n);
+      *pSeq = sqlite3_column_int64(pStmt, 0);
+      *pszPage = sqlite3_column_int(pStmt, 1);
+      *pnPage = n / HASH_BYTES;
+    }
+  }
+  sqlite3_finalize(pStmt);
+  return aHash;
+}
+
+/* The outcome of a push: on success the new hashes (aHash of nPage), on
+** failure zErr and the bytes that wait. */
+static void state_save(VgdSync *p, const char *zTenant, long long seq, int szPage, const unsigned char *aHash,
+                       long long nPage, long long nSent, const char *zErr, long long nPending, long long dueAt) {
+  sqlite3_stmt *pStmt = NULL;
+  const char *zSql =
+      zErr ? "INSERT INTO sync_state(tenant, attempted_at, last_error, pending_bytes) VALUES (?1, ?6, ?7, ?8) "
+             "ON CONFLICT(tenant) DO UPDATE SET attempted_at = ?6, last_error = ?7, pending_bytes = ?8"
+           : "INSERT INTO sync_state(tenant, seq, page_size, hashes, synced_at, attempted_at, bytes_sent, due_at) "
+             "VALUES (?1, ?2, ?3, ?4, ?6, ?6, ?5, ?9) ON CONFLICT(tenant) DO UPDATE SET seq = ?2, page_size = ?3, "
+             "hashes = ?4, synced_at = ?6, attempted_at = ?6, last_error = NULL, pending_bytes = 0, "
+             "bytes_sent = bytes_sent + ?5, due_at = ?9";
+  if (sqlite3_prepare_v2(p->dbState, zSql, -1, &pStmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 2, seq);
+    sqlite3_bind_int(pStmt, 3, szPage);
+    if (aHash) sqlite3_bind_blob64(pStmt, 4, aHash, (sqlite3_uint64)nPage * HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 5, nSent);
+    sqlite3_bind_int64(pStmt, 6, (sqlite3_int64)time(NULL));
+    sqlite3_bind_text(pStmt, 7, zErr, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 8, nPending);
+    if (dueAt) sqlite3_bind_int64(pStmt, 9, dueAt);
+    sqlite3_step(pStmt);
+  }
+  sqlite3_finalize(pStmt);
+}
+
+/* ---- retention --------------------------------------------------------------------- */
+
+/* The tenant's objects in the target, with their times. */
+typedef struct Listed Listed;
+struct Listed {
+  json_t *pObjects; /* name -> mtime */
+};
+
+static int on_listed(void *pCtx, const char *zName, long long nBytes, long long mtime, int bDir) {
+  (void)nBytes;
+  Listed *l = pCtx;
+  /* a file target's half-written objects carry ".tmp-": old ones go too */
+  if (!bDir) json_object_set_new(l->pObjects, zName, json_integer(mtime));
+  return 0;
+}
+
+/* pGarbage (array of {object, since}) with pOld's entries that are still
+** in the target, plus the objects pListed holds that no manifest needs
+** (an object a crash left) since their mtime.  Those due (older than the
+** retention) go to pDue instead. */
+static void sort_garbage(VgdSync *p, json_t *pOldGarbage, json_t *pListed, json_t *pKeep, json_t *pGarbage,
+                         json_t *pDue, long long now) {
+  json_t *pSince = json_object();
+  size_t i;
+  json_t *v;
+  json_array_foreach(pOldGarbage, i, v) {
+    const char *zName = json_string_value(json_object_get(v, "object"));
+    if (zName) json_object_set(pSince, zName, json_object_get(v, "since"));
+  }
+  const char *zName;
+  json_object_foreach(pListed, zName, v) {
+    if (json_object_get(pKeep, zName)) continue;
+    json_t *pS = json_object_get(pSince, zName);
+    long long since = pS ? json_integer_value(pS) : json_integer_value(v);
+    if (now - since >= p->retention) json_array_append_new(pDue, json_string(zName));
+    else json_array_append_new(pGarbage, json_pack("{s:s,s:I}", "object", zName, "since", (json_int_t)since));
+  }
+  json_decref(pSince);
+}
+
+/* ---- push ------------------------------------------------------------------------ */
+
+static void utc_text(long long t, char *zOut, size_t n) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  strftime(zOut, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, VgdSyncResult *pRes, char **pzErr);
+
+/* Pushes of one box take turns: two at once would both write the next
+** number. */
+int vgd_sync_push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, VgdSyncResult *pRes, char **pzErr) {
+  while (flock(p->fdLock, LOCK_EX) && errno == EINTR) {
+  }
+  int rc = push(p, pStore, zTenant, flags, pRes, pzErr);
+  flock(p->fdLock, LOCK_UN);
+  return rc;
+}
+
+static int push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, VgdSyncResult *pRes, char **pzErr) {
+  memset(pRes, 0, sizeof *pRes);
+  unsigned char aPii[32];
+  if (!vgd_tenant_pii_key(pStore, zTenant, aPii)) {
+    *pzErr = vgd_mprintf("no tenant \"%s\"", zTenant);
+    return -1;
+  }
+  char *zWork = work_dir(pStore, pzErr);
+  if (!zWork) return -1;
+  char *zLatest = vgd_mprintf("%s/manifest", zTenant), *zSnap = vgd_mprintf("%s/snapshot.db", zWork);
+  char *zLease = vgd_mprintf("%s/lease", zTenant), *zErr = NULL, *zObject = NULL, *zHist = NULL;
+  long long now = (long long)time(NULL), nDb = 0, nPage = 0, nOld = 0, seqLocal = 0, nPut = 0;
+  unsigned char *aHash = NULL, *aOld = NULL;
+  int bMissing = 0, rc = 0, szPage = 0, szOld = 0;
+  json_t *pOld = NULL, *pM = NULL, *pChain = NULL, *pListed = json_object(), *pDue = json_array();
+  json_t *pKeep = json_object(), *pGarbage = json_array(), *pOldGarbage = NULL;
+  FILE *db = NULL, *plain = NULL;
+  char zHash[65] = "";
+
+  /* a consistent copy with the online backup API; the server goes on */
+  if (vgd_tenant_backup(pStore, zTenant, zSnap, NULL, &nDb, pzErr) != SQLITE_OK) rc = -1;
+  if (rc == 0 && (!(db = fopen(zSnap, "rb")) || !(szPage = page_size_of(db)) ||
+                  !(aHash = hash_pages(db, szPage, &nPage)))) {
+    *pzErr = vgd_mprintf("cannot read the copy of tenant \"%s\" (%s)", zTenant, db ? "not a database" : strerror(errno));
+    rc = -1;
+  }
+  /* what waits to be sent, should the target not answer */
+  long long nPending = 0;
+  if (rc == 0) {
+    aOld = state_load(p, zTenant, &seqLocal, &szOld, &nOld);
+    for (long long i = 0; i < nPage; i++)
+      if (!aOld || szOld != szPage || i >= nOld || memcmp(aHash + i * HASH_BYTES, aOld + i * HASH_BYTES, HASH_BYTES))
+        nPending += szPage;
+  }
+  if (rc == 0) {
+    rc = take_lease(p, zTenant, flags & VGD_SYNC_TAKE_OVER, zWork, &pRes->nBytes, pzErr);
+    pRes->nObjects = rc == 0;
+  }
+  if (rc == 0) {
+    pOld = read_manifest(p, zTenant, zLatest, zWork, &bMissing, &zErr);
+    if (!pOld && !bMissing) {
+      *pzErr = zErr; /* a manifest this key cannot open: not ours to overwrite */
+      zErr = NULL;
+      rc = -1;
+    }
+  }
+  long long seq = pOld ? json_integer_value(json_object_get(pOld, "seq")) + 1 : 1;
+  json_t *pOldChain = json_object_get(pOld, "chain");
+  pOldGarbage = json_deep_copy(json_object_get(pOld, "garbage"));
+  if (!json_is_array(pOldGarbage)) {
+    json_decref(pOldGarbage);
+    pOldGarbage = json_array();
+  }
+  if (rc == 0) {
+    file_hash(aHash, nPage, zHash);
+    /* segments only on top of what this box knows the target holds; a
+    ** snapshot once the chain's is older than the retention (the data it
+    ** holds that later segments replaced then leaves), or outweighed */
+    long long nSegBytes = 0, snapBytes = 0, snapAge = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(pOldChain, i, v) {
+      if (i == 0) snapBytes = json_integer_value(json_object_get(v, "sealed_bytes"));
+      if (i == 0) snapAge = now - json_integer_value(json_object_get(v, "created"));
+      else nSegBytes += json_integer_value(json_object_get(v, "sealed_bytes"));
+    }
+    size_t nLinks = json_is_array(pOldChain) ? json_array_size(pOldChain) : 0;
+    int bKnown = pOld && aOld && seqLocal == seq - 1 && szOld == szPage && nLinks > 0;
+    int bOld = snapAge >= p->retention && nLinks > 1;
+    const char *zOldHash = json_string_value(json_object_get(pOld, "file_hash"));
+    pRes->bUnchanged = bKnown && !bOld && !(flags & VGD_SYNC_COMPACT) && zOldHash && !strcmp(zOldHash, zHash);
+    pRes->bSnapshot = !pRes->bUnchanged && (!bKnown || bOld || (flags & VGD_SYNC_COMPACT) || nSegBytes > snapBytes ||
+                                            nLinks > MAX_SEGMENTS);
+  }
+  /* the objects in the target, for retention */
+  if (rc == 0) {
+    char *zPrefix = vgd_mprintf("%s/", zTenant);
+    Listed l = {pListed};
+    rc = vgd_obj_list(&p->store, zPrefix, on_listed, &l, pzErr);
+    free(zPrefix);
+  }
+  if (rc == 0 && !pRes->bUnchanged) {
+    zObject = object_name(p, zTenant, pRes->bSnapshot ? "snapshot" : "segment", seq);
+    if (pRes->bSnapshot) {
+      pRes->nPages = nPage;
+      rewind(db);
+      rc = put_object(p, zTenant, zObject, zObject, db, zWork, &nPut, pzErr);
+    } else {
+      plain = vgd_work_file(zWork, pzErr);
+      rc = plain ? 0 : -1;
+      if (rc == 0 && (write_segment(db, szPage, aHash, nPage, aOld, nOld, plain, &pRes->nPages) || fflush(plain))) {
+        *pzErr = vgd_mprintf("cannot write a segment of tenant \"%s\": %s", zTenant, strerror(errno));
+        rc = -1;
+      }
+      if (rc == 0) {
+        nDb = ftell(plain);
+        rewind(plain);
+        rc = put_object(p, zTenant, zObject, zObject, plain, zWork, &nPut, pzErr);
+      }
+    }
+    pRes->nBytes += nPut;
+    pRes->nObjects++;
+  }
+  /* the chain after this push; what it needs is kept, the rest waits out
+  ** the retention from when it stopped being needed */
+  if (rc == 0) {
+    pChain = pRes->bSnapshot ? json_array() : json_deep_copy(pOldChain);
+    if (!pChain) pChain = json_array();
+    if (!pRes->bUnchanged)
+      json_array_append_new(pChain, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "object", zObject, "kind",
+                                              pRes->bSnapshot ? "snapshot" : "segment", "seq", (json_int_t)seq,
+                                              "bytes", (json_int_t)nDb, "sealed_bytes", (json_int_t)nPut, "created",
+                                              (json_int_t)now));
+    size_t i;
+    json_t *v;
+    json_array_foreach(pChain, i, v) { json_object_set_new(pKeep, json_string_value(json_object_get(v, "object")), json_true()); }
+    zHist = object_name(p, zTenant, "manifest", pRes->bUnchanged ? seq - 1 : seq);
+    json_object_set_new(pKeep, zLatest, json_true());
+    json_object_set_new(pKeep, zHist, json_true());
+    json_object_set_new(pKeep, zLease, json_true());
+    if (!pRes->bUnchanged) {
+      json_array_foreach(pOldChain, i, v) {
+        if (!json_object_get(pKeep, json_string_value(json_object_get(v, "object"))))
+          json_array_append_new(pOldGarbage, json_pack("{s:O,s:I}", "object", json_object_get(v, "object"), "since",
+                                                       (json_int_t)now));
+      }
+      if (pOld) {
+        char *zPrev = object_name(p, zTenant, "manifest", seq - 1);
+        json_array_append_new(pOldGarbage, json_pack("{s:s,s:I}", "object", zPrev, "since", (json_int_t)now));
+        free(zPrev);
+      }
+    }
+    sort_garbage(p, pOldGarbage, pListed, pKeep, pGarbage, pDue, now);
+  }
+  if (rc == 0 && !pRes->bUnchanged) {
+    char zPii[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)], zNow[32];
     sodium_bin2base64(zPii, sizeof zPii, aPii, sizeof aPii, sodium_base64_VARIANT_ORIGINAL);
-    time_t now = time(NULL);
-    struct tm tm;
-    char zNow[32];
-    gmtime_r(&now, &tm);
-    strftime(zNow, sizeof zNow, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *pM = json_pack("{s:i,s:s,s:I,s:s,s:{s:s,s:I,s:I},s:s}", "v", 1, "tenant", zTenant, "seq", (json_int_t)seq,
-                           "created", zNow, "snapshot", "object", zObject, "bytes", (json_int_t)nDb, "sealed_bytes",
-                           (json_int_t)nBytes, "pii_key", zPii);
+    utc_text(now, zNow, sizeof zNow);
+    pM = json_pack("{s:i,s:s,s:I,s:s,s:I,s:i,s:I,s:s,s:O,s:O,s:s}", "v", 2, "tenant", zTenant, "seq", (json_int_t)seq,
+                   "created", zNow, "created_unix", (json_int_t)now, "page_size", szPage, "pages", (json_int_t)nPage,
+                   "file_hash", zHash, "chain", pChain, "garbage", pGarbage, "pii_key", zPii);
     sodium_memzero(zPii, sizeof zPii);
     /* the numbered copy first, then the latest: a crash between leaves
     ** the old latest, which the numbered copy shows to be old */
-    rc = put_manifest(p, zTenant, zHist, pM, &nBytes, pzErr);
-    if (rc == 0) rc = put_manifest(p, zTenant, zLatest, pM, &nBytes, pzErr);
-    json_decref(pM);
+    long long nMan = 0;
+    rc = pM ? put_manifest(p, zTenant, zHist, pM, zWork, &nMan, pzErr) : -1;
+    if (rc == 0) rc = put_manifest(p, zTenant, zLatest, pM, zWork, &nMan, pzErr);
+    pRes->nBytes += nMan;
+    pRes->nObjects += 2;
   }
+  /* past the retention, and needed by no manifest: gone */
+  size_t i;
+  json_t *v;
+  json_array_foreach(pDue, i, v) {
+    if (rc) break;
+    char *zIgnored = NULL;
+    if (vgd_obj_delete(&p->store, json_string_value(v), &zIgnored) == 0) pRes->nDeleted++;
+    free(zIgnored);
+  }
+  /* the next push is due without a change when garbage falls due, or
+  ** when the chain's snapshot outlives the retention */
+  long long dueAt = 0;
+  json_array_foreach(pGarbage, i, v) {
+    long long t = json_integer_value(json_object_get(v, "since")) + p->retention;
+    if (!dueAt || t < dueAt) dueAt = t;
+  }
+  if (json_array_size(pChain) > 1) {
+    long long t = json_integer_value(json_object_get(json_array_get(pChain, 0), "created")) + p->retention;
+    if (!dueAt || t < dueAt) dueAt = t;
+  }
+  pRes->seq = pRes->bUnchanged ? seq - 1 : seq;
+  if (rc == 0) state_save(p, zTenant, pRes->seq, szPage, aHash, nPage, pRes->nBytes, NULL, 0, dueAt);
+  else state_save(p, zTenant, 0, 0, NULL, 0, 0, *pzErr, nPending, 0);
   sodium_memzero(aPii, sizeof aPii);
-  if (rc == 0) {
-    *pnBytes = nBytes;
-    *pnObjects = 3;
-  }
+  if (db) fclose(db);
+  if (plain) fclose(plain);
   unlink(zSnap);
   rmdir(zWork);
-  free(zSnap);
-  free(zWork);
+  json_decref(pOld);
+  json_decref(pM);
+  json_decref(pChain);
+  json_decref(pListed);
+  json_decref(pDue);
+  json_decref(pKeep);
+  json_decref(pGarbage);
+  json_decref(pOldGarbage);
+  free(aHash);
+  free(aOld);
+  free(zErr);
   free(zObject);
   free(zHist);
+  free(zSnap);
+  free(zLease);
   free(zLatest);
+  free(zWork);
   return rc;
 }
 
 /* ---- restore ------------------------------------------------------------------------ */
 
+/* The file manifest pM of zTenant describes, built in zOut from its chain
+** and checked against the manifest's hash.  baseSeq > 0: zOut holds the
+** file of manifest baseSeq, of the same snapshot; only later links are
+** applied. */
+static int build_file(VgdSync *p, const char *zTenant, json_t *pM, const char *zWork, const char *zOut,
+                      long long baseSeq, char **pzErr) {
+  json_t *pChain = json_object_get(pM, "chain");
+  long long seq = json_integer_value(json_object_get(pM, "seq")), prev = 0;
+  int szPage = (int)json_integer_value(json_object_get(pM, "page_size"));
+  const char *zLatest = "manifest";
+  int rc = 0, bMissing = 0;
+  if (!json_is_array(pChain) || json_array_size(pChain) == 0) {
+    *pzErr = vgd_mprintf("object %s/%s is refused: it lists no snapshot", zTenant, zLatest);
+    return -1;
+  }
+  int fd = open(zOut, O_RDWR | O_CREAT | (baseSeq ? 0 : O_TRUNC), 0600);
+  FILE *out = fd >= 0 ? fdopen(dup(fd), "wb") : NULL;
+  if (!out) {
+    *pzErr = vgd_mprintf("cannot write %s: %s", zOut, strerror(errno));
+    rc = -1;
+  }
+  size_t i;
+  json_t *v;
+  json_array_foreach(pChain, i, v) {
+    if (rc) break;
+    const char *zObject = json_string_value(json_object_get(v, "object"));
+    const char *zKind = json_string_value(json_object_get(v, "kind"));
+    long long s = json_integer_value(json_object_get(v, "seq"));
+    char *zExpect = object_name(p, zTenant, i == 0 ? "snapshot" : "segment", s);
+    /* each link is the object of its kind and number, in order */
+    if (!zObject || !zKind || strcmp(zKind, i == 0 ? "snapshot" : "segment") || strcmp(zObject, zExpect) || s <= prev ||
+        s > seq) {
+      *pzErr = vgd_mprintf("object %s/%s is refused: link %zu of its chain is not %s %lld of tenant \"%s\"", zTenant,
+                           zLatest, i, i == 0 ? "snapshot" : "segment", s, zTenant);
+      rc = -1;
+    } else if (s <= baseSeq) {
+      /* in the base already */
+    } else if (i == 0) {
+      rc = get_object(p, zTenant, zObject, zObject, zWork, out, &bMissing, pzErr);
+      if (rc == 0 && fflush(out)) rc = -1;
+    } else {
+      FILE *seg = vgd_work_file(zWork, pzErr);
+      rc = seg ? get_object(p, zTenant, zObject, zObject, zWork, seg, &bMissing, pzErr) : -1;
+      const char *zWhy = NULL;
+      if (rc == 0) {
+        rewind(seg);
+        zWhy = apply_segment(seg, fd, szPage);
+      }
+      if (zWhy) {
+        *pzErr = vgd_mprintf("object %s is refused: %s", zObject, zWhy);
+        rc = -1;
+      }
+      if (seg) fclose(seg);
+    }
+    prev = s;
+    free(zExpect);
+  }
+  if (out) fclose(out);
+  /* the file made must be the file pushed */
+  FILE *in = rc == 0 ? fopen(zOut, "rb") : NULL;
+  long long nPage = 0;
+  unsigned char *aHash = in && page_size_of(in) == szPage ? hash_pages(in, szPage, &nPage) : NULL;
+  char zHash[65] = "";
+  if (aHash) file_hash(aHash, nPage, zHash);
+  const char *zWant = json_string_value(json_object_get(pM, "file_hash"));
+  if (rc == 0 && (!zWant || strcmp(zWant, zHash))) {
+    *pzErr = vgd_mprintf("object %s/%s is refused: the file its chain builds is not the file pushed (hash differs)",
+                         zTenant, zLatest);
+    rc = -1;
+  }
+  if (in) fclose(in);
+  free(aHash);
+  if (rc == 0 && fsync(fd)) {
+    *pzErr = vgd_mprintf("cannot write %s: %s", zOut, strerror(errno));
+    rc = -1;
+  }
+  if (fd >= 0) close(fd);
+  return rc;
+}
+
+/* zTenant's latest manifest, checked against a replay; NULL and *pzErr. */
+static json_t *latest_manifest(VgdSync *p, const char *zTenant, const char *zWork, char **pzErr) {
+  char *zLatest = vgd_mprintf("%s/manifest", zTenant);
+  int bMissing = 0;
+  json_t *pM = read_manifest(p, zTenant, zLatest, zWork, &bMissing, pzErr);
+  long long seq = pM ? json_integer_value(json_object_get(pM, "seq")) : 0;
+  if (pM) {
+    char *zNext = object_name(p, zTenant, "manifest", seq + 1), *zErr = NULL;
+    FILE *f = vgd_obj_read(&p->store, zNext, zWork, &bMissing, &zErr);
+    if (f) {
+      *pzErr = vgd_mprintf("object %s is refused: it is manifest %lld, but manifest %lld exists (%s): an older "
+                           "manifest was put back",
+                           zLatest, seq, seq + 1, zNext);
+      fclose(f);
+      json_decref(pM);
+      pM = NULL;
+    } else if (!bMissing) {
+      *pzErr = zErr;
+      zErr = NULL;
+      json_decref(pM);
+      pM = NULL;
+    }
+    free(zErr);
+    free(zNext);
+  }
+  free(zLatest);
+  return pM;
+}
+
+/* The PII key a manifest carries, into aPii; 0 if it has none. */
+static int manifest_pii_key(json_t *pM, unsigned char *aPii) {
+  const char *zPii = json_string_value(json_object_get(pM, "pii_key"));
+  size_t nPii = 0;
+  return zPii && !sodium_base642bin(aPii, 32, zPii, strlen(zPii), NULL, &nPii, NULL, sodium_base64_VARIANT_ORIGINAL) &&
+         nPii == 32;
+}
+
 int vgd_sync_restore(VgdSync *p, VgdStore *pStore, const char *zTenant, char **pzKey, long long *piSeq,
                      char **pzErr) {
   char *zWork = work_dir(pStore, pzErr);
   if (!zWork) return -1;
-  char *zLatest = vgd_mprintf("%s/manifest", zTenant);
-  int bMissing = 0, rc = 0;
-  json_t *pM = read_manifest(p, zTenant, zLatest, &bMissing, pzErr);
-  long long seq = pM ? json_integer_value(json_object_get(pM, "seq")) : 0;
-  char *zNext = object_name(p, zTenant, "manifest", seq + 1);
-  if (!pM) {
-    rc = -1;
-  } else if (has_object(p, zNext)) {
-    *pzErr = vgd_mprintf("object %s is refused: it is manifest %lld, but manifest %lld exists (%s): an older manifest "
-                         "was put back",
-                         zLatest, seq, seq + 1, zNext);
-    rc = -1;
-  }
-  const char *zObject = pM ? json_string_value(json_object_get(json_object_get(pM, "snapshot"), "object")) : NULL;
-  char *zExpect = object_name(p, zTenant, "snapshot", seq);
-  if (rc == 0 && (!zObject || strcmp(zObject, zExpect))) {
-    *pzErr = vgd_mprintf("object %s is refused: its snapshot is not snapshot %lld of tenant \"%s\"", zLatest, seq,
-                         zTenant);
-    rc = -1;
-  }
+  json_t *pM = latest_manifest(p, zTenant, zWork, pzErr);
   char *zDb = vgd_mprintf("%s/restored.db", zWork);
-  if (rc == 0) {
-    FILE *out = fopen(zDb, "wb");
-    if (!out) *pzErr = vgd_mprintf("cannot write %s: %s", zDb, strerror(errno));
-    rc = out ? get_object(p, zTenant, zObject, zObject, out, &bMissing, pzErr) : -1;
-    if (out && fclose(out) && rc == 0) {
-      *pzErr = vgd_mprintf("cannot write %s: %s", zDb, strerror(errno));
-      rc = -1;
-    }
-  }
+  int rc = pM ? build_file(p, zTenant, pM, zWork, zDb, 0, pzErr) : -1;
   /* on a new box the tenant is registered with the PII key it had */
   unsigned char aPii[32];
-  size_t nPii = 0;
-  const char *zPii = pM ? json_string_value(json_object_get(pM, "pii_key")) : NULL;
-  if (rc == 0 && (!zPii || sodium_base642bin(aPii, sizeof aPii, zPii, strlen(zPii), NULL, &nPii, NULL,
-                                             sodium_base64_VARIANT_ORIGINAL) || nPii != 32)) {
-    *pzErr = vgd_mprintf("object %s is refused: it holds no PII key", zLatest);
+  if (rc == 0 && !manifest_pii_key(pM, aPii)) {
+    *pzErr = vgd_mprintf("object %s/manifest is refused: it holds no PII key", zTenant);
     rc = -1;
   }
   if (rc == 0) rc = vgd_tenant_adopt(pStore, zTenant, aPii, pzKey, pzErr) == SQLITE_OK ? 0 : -1;
@@ -467,14 +1013,69 @@ int vgd_sync_restore(VgdSync *p, VgdStore *pStore, const char *zTenant, char **p
       *pzKey = NULL;
     }
   }
-  if (rc == 0) *piSeq = seq;
+  if (rc == 0) *piSeq = json_integer_value(json_object_get(pM, "seq"));
   unlink(zDb);
   rmdir(zWork);
   free(zWork);
   free(zDb);
-  free(zExpect);
-  free(zNext);
-  free(zLatest);
+  json_decref(pM);
+  return rc;
+}
+
+/* ---- pull (a replica) ------------------------------------------------------------ */
+
+int vgd_copy_file(const char *zFrom, const char *zTo, char **pzErr) {
+  int fdIn = open(zFrom, O_RDONLY), fdOut = open(zTo, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  char aBuf[64 * 1024];
+  int rc = fdIn >= 0 && fdOut >= 0 ? 0 : -1;
+  for (ssize_t n; rc == 0 && (n = read(fdIn, aBuf, sizeof aBuf)) != 0;)
+    if (n < 0 || write(fdOut, aBuf, (size_t)n) != n) rc = -1;
+  if (rc) *pzErr = vgd_mprintf("cannot copy %s to %s: %s", zFrom, zTo, strerror(errno));
+  if (fdIn >= 0) close(fdIn);
+  if (fdOut >= 0) close(fdOut);
+  return rc;
+}
+
+int vgd_sync_pull(VgdSync *p, VgdStore *pStore, const char *zTenant, const char *zBase, VgdPull *pPull,
+                  char **pzErr) {
+  char *zWork = work_dir(pStore, pzErr);
+  if (!zWork) return -1;
+  json_t *pM = latest_manifest(p, zTenant, zWork, pzErr);
+  int rc = pM ? 0 : -1;
+  long long seq = json_integer_value(json_object_get(pM, "seq"));
+  long long snap = json_integer_value(json_object_get(json_array_get(json_object_get(pM, "chain"), 0), "seq"));
+  if (rc == 0 && !manifest_pii_key(pM, pPull->piiKey)) {
+    *pzErr = vgd_mprintf("object %s/manifest is refused: it holds no PII key", zTenant);
+    rc = -1;
+  }
+  if (rc == 0) pPull->created = json_integer_value(json_object_get(pM, "created_unix"));
+  if (rc == 0 && seq == pPull->seq && access(zBase, F_OK) == 0) {
+    rc = 1; /* current */
+  } else if (rc == 0) {
+    char *zTmp = vgd_mprintf("%s/next.db", zWork);
+    /* the base holds an earlier state of the same chain: the later links
+    ** only; anything else (or a base that does not check out) is built
+    ** whole */
+    int bIncremental = pPull->seq > 0 && pPull->seq < seq && pPull->snapshotSeq == snap && access(zBase, F_OK) == 0;
+    char *zErr = NULL;
+    if (bIncremental && (vgd_copy_file(zBase, zTmp, &zErr) || build_file(p, zTenant, pM, zWork, zTmp, pPull->seq, &zErr)))
+      bIncremental = 0;
+    free(zErr);
+    if (!bIncremental) rc = build_file(p, zTenant, pM, zWork, zTmp, 0, pzErr);
+    if (rc == 0 && rename(zTmp, zBase)) {
+      *pzErr = vgd_mprintf("cannot rename %s to %s: %s", zTmp, zBase, strerror(errno));
+      rc = -1;
+    }
+    unlink(zTmp);
+    free(zTmp);
+    if (rc == 0) {
+      pPull->seq = seq;
+      pPull->snapshotSeq = snap;
+    }
+  }
+  if (rc < 0) sodium_memzero(pPull->piiKey, sizeof pPull->piiKey);
+  rmdir(zWork);
+  free(zWork);
   json_decref(pM);
   return rc;
 }

@@ -153,7 +153,7 @@ static int register_tenant(VgdStore *p, const char *zTenant, const unsigned char
   char *zId = NULL;
   if (rc == SQLITE_CONSTRAINT) *pzErr = vgd_mprintf("tenant \"%s\" exists already", zTenant);
   else if (rc != SQLITE_OK) *pzErr = vgd_mprintf("cannot register tenant \"%s\": %s", zTenant, sqlite3_errstr(rc));
-  else if (vgd_key_create(p, zTenant, "search,ingest", pzKey, &zId, pzErr)) {
+  else if (pzKey && vgd_key_create(p, zTenant, "search,ingest", pzKey, &zId, pzErr)) {
     store_exec1(p, "DELETE FROM tenants WHERE id = ?", zTenant); /* not listed without a key */
     rc = SQLITE_ERROR;
   }
@@ -265,7 +265,7 @@ int vgd_tenant_pii_key(VgdStore *p, const char *zTenant, unsigned char *aKey) {
 
 int vgd_tenant_adopt(VgdStore *p, const char *zTenant, const unsigned char *aKey, char **pzKey, char **pzErr) {
   unsigned char aHave[32];
-  *pzKey = NULL;
+  if (pzKey) *pzKey = NULL;
   if (pii_key(p, zTenant, aHave)) {
     int bSame = sodium_memcmp(aHave, aKey, 32) == 0;
     sodium_memzero(aHave, sizeof aHave);

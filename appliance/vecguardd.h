@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -97,31 +98,113 @@ sqlite3 *vgd_tenant_open(VgdStore *p, const char *zTenant, char **pzErr);
 int vgd_tenant_pii_key(VgdStore *p, const char *zTenant, unsigned char *aKey);
 /* Make sure zTenant is registered with PII key aKey: register it (and make
 ** its first API key, *pzKey, malloc'd) when it is not; SQLITE_OK with
-** *pzKey NULL when it is, with that key; an error when with another. */
+** *pzKey NULL when it is, with that key; an error when with another.
+** pzKey NULL: no API key is made (a replica's admin makes them). */
 int vgd_tenant_adopt(VgdStore *p, const char *zTenant, const unsigned char *aKey, char **pzKey, char **pzErr);
+
+/* ---- where synced objects go (objstore.c) ------------------------------ */
+
+typedef struct VgdObjConfig VgdObjConfig;
+struct VgdObjConfig {
+  const char *zTarget;       /* s3://bucket/prefix or file:///path */
+  const char *zEndpoint;     /* http(s)://host[:port] of an S3-compatible store; NULL for AWS */
+  const char *zRegion;       /* NULL: us-east-1 */
+  const char *zAccessKeyEnv; /* names of the environment variables holding the credentials */
+  const char *zSecretKeyEnv;
+  long long maxBytesPerSecond; /* 0: no cap */
+};
+
+/* One target; used by one thread at a time. */
+typedef struct VgdObjStore VgdObjStore;
+struct VgdObjStore {
+  char *zDir;                         /* file://: the directory; NULL for S3 */
+  char *zBucket, *zPrefix, *zBase;    /* S3: prefix "" or ending in '/'; base URL ending in '/' */
+  char *zSigV4, *zUserPwd;            /* CURLOPT_AWS_SIGV4, CURLOPT_USERPWD */
+  char *zWhere;                       /* the target as configured, for messages */
+  long long maxBytesPerSecond;
+  long long nRequests, nRetries;      /* S3 requests made, attempts repeated */
+  char zLastEtag[80];                 /* of the last 2xx reply: a part's, for its upload */
+};
+
+/* Called for each object (or, bDir, each folder) under a prefix; a
+** nonzero return stops the listing and is returned. */
+typedef int (*VgdObjVisit)(void *pCtx, const char *zName, long long nBytes, long long mtime, int bDir);
+
+int vgd_obj_open(VgdObjStore *p, const VgdObjConfig *pCfg, char **pzErr);
+void vgd_obj_close(VgdObjStore *p);
+/* in (a seekable file, read from its start) as object zName. */
+int vgd_obj_put(VgdObjStore *p, const char *zName, FILE *in, char **pzErr);
+/* Object zName, readable from its start (a download goes to an unlinked
+** work file in zWorkDir); NULL and *pzErr (*pbMissing: there is none). */
+FILE *vgd_obj_read(VgdObjStore *p, const char *zName, const char *zWorkDir, int *pbMissing, char **pzErr);
+/* Delete object zName; one that is not there is not an error. */
+int vgd_obj_delete(VgdObjStore *p, const char *zName, char **pzErr);
+/* Objects and folders right under zPrefix ("" or ending in '/'). */
+int vgd_obj_list(VgdObjStore *p, const char *zPrefix, VgdObjVisit xVisit, void *pCtx, char **pzErr);
+/* An unlinked read-write file in zDir, for work. */
+FILE *vgd_work_file(const char *zDir, char **pzErr);
 
 /* ---- sync to a target (sync.c) ------------------------------------------ */
 
 #define VGD_SYNC_KEY_BYTES 32
+#define VGD_SYNC_BOX_BYTES 16
 
 typedef struct VgdSync VgdSync;
 struct VgdSync {
   unsigned char key[VGD_SYNC_KEY_BYTES]; /* the sync key: the target never sees it */
-  char *zDir;                            /* a file:// target's directory */
+  unsigned char box[VGD_SYNC_BOX_BYTES]; /* this box's id (DIR/sync.box): the lease's owner */
+  VgdObjStore store;
+  long long retention;     /* seconds an object no manifest needs is kept */
+  long long leaseSeconds;  /* how long a push holds the tenant */
+  sqlite3 *dbState;        /* DIR/sync.db: what was sent, per tenant */
+  int fdLock;              /* DIR/sync.lock: one push at a time per box (server and command) */
 };
+
+/* What a push did. */
+typedef struct VgdSyncResult VgdSyncResult;
+struct VgdSyncResult {
+  long long seq;        /* the manifest's number after it */
+  long long nBytes;     /* bytes put */
+  int nObjects;         /* objects put */
+  int nDeleted;         /* objects deleted (past retention) */
+  int bSnapshot;        /* a whole snapshot, not a segment of changed pages */
+  int bUnchanged;       /* nothing changed since the last push: nothing sent */
+  long long nPages;     /* pages sent */
+};
+
+#define VGD_SYNC_COMPACT 1   /* a new snapshot, whatever the chain */
+#define VGD_SYNC_TAKE_OVER 2 /* take the tenant's lease from another box */
 
 /* A new sync key (32 random bytes, 0600) in zFile, which must not exist. */
 int vgd_sync_key_create(const char *zFile, char **pzErr);
-int vgd_sync_open(VgdSync *p, const char *zTarget, const char *zKeyFile, char **pzErr);
+int vgd_sync_open(VgdSync *p, VgdStore *pStore, const VgdObjConfig *pCfg, const char *zKeyFile, long long retention,
+                  long long leaseSeconds, char **pzErr);
 void vgd_sync_close(VgdSync *p);
-/* A snapshot of zTenant to the target, and its manifest (next number). */
-int vgd_sync_push(VgdSync *p, VgdStore *pStore, const char *zTenant, long long *pnBytes, int *pnObjects,
-                  char **pzErr);
-/* zTenant's latest snapshot from the target, checked, as its file (no
-** server may run on the directory); *pzKey a new API key when the tenant
-** was new here, *piSeq the manifest's number. */
+/* zTenant's changes since its last push (or a snapshot) to the target, and
+** its manifest (next number); objects past retention deleted. */
+int vgd_sync_push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, VgdSyncResult *pRes, char **pzErr);
+/* zTenant's latest state from the target, checked, as its file (no server
+** may run on the directory); *pzKey a new API key when the tenant was new
+** here, *piSeq the manifest's number. */
 int vgd_sync_restore(VgdSync *p, VgdStore *pStore, const char *zTenant, char **pzKey, long long *piSeq,
                      char **pzErr);
+
+/* What a replica holds of a tenant, and what its manifest says. */
+typedef struct VgdPull VgdPull;
+struct VgdPull {
+  long long seq;            /* in: the manifest zBase is (0: none); out: the latest */
+  long long snapshotSeq;    /* in: zBase's snapshot; out: the latest's */
+  long long created;        /* out: when the latest was pushed (unix time) */
+  unsigned char piiKey[32]; /* out: the tenant's PII key */
+};
+/* Bring zBase (a file no connection opens) to zTenant's latest manifest:
+** from zBase plus the later segments when the chain allows, else whole.
+** 1: zBase is the latest already; 0: it is now; -1 and *pzErr. */
+int vgd_sync_pull(VgdSync *p, VgdStore *pStore, const char *zTenant, const char *zBase, VgdPull *pPull,
+                  char **pzErr);
+
+/* zFrom copied to the new (or truncated) file zTo. */
+int vgd_copy_file(const char *zFrom, const char *zTo, char **pzErr);
 
 /* ---- backups (backup.c) -------------------------------------------------- */
 
@@ -157,8 +240,9 @@ struct VgdPool {
   VgdPoolConn *a;             /* nMax slots */
   unsigned long long iClock;
   long long nOpened, nEvicted;
-  int nExcluded;              /* tenants being deleted */
+  int nExcluded;              /* tenants being deleted, or their file replaced */
   char azExcluded[VGD_EXCLUDED_MAX][VGD_TENANT_MAX + 1];
+  int abHeld[VGD_EXCLUDED_MAX]; /* replaced, not deleted: callers wait */
 };
 
 int vgd_pool_init(VgdPool *p, int nMax, int nPerTenant);
@@ -171,7 +255,9 @@ int vgd_pool_get(VgdPool *p, VgdStore *pStore, const char *zTenant, long long iS
 void vgd_pool_put(VgdPool *p, sqlite3 *db);
 /* Keep everyone off zTenant's file (gets say SQLITE_NOTFOUND) until
 ** vgd_pool_include: waits for its connections in use, closes them all. */
-void vgd_pool_exclude(VgdPool *p, const char *zTenant);
+/* bHeld: the file is being replaced; vgd_pool_get waits (up to
+** VGD_BUSY_MS) instead of answering SQLITE_NOTFOUND. */
+void vgd_pool_exclude(VgdPool *p, const char *zTenant, int bHeld);
 void vgd_pool_include(VgdPool *p, const char *zTenant);
 void vgd_pool_stats(VgdPool *p, int *pnOpen, int *pnTenants, long long *pnOpened, long long *pnEvicted);
 
@@ -261,6 +347,7 @@ void vgd_log(const char *zLevel, const char *zEvent, const char *zFmt, ...) __at
 /* ---- the server (http.c, workers.c) ------------------------------------- */
 
 typedef struct VgdServer VgdServer;
+typedef struct VgdSyncd VgdSyncd;
 typedef struct VgdWorker VgdWorker;
 
 struct VgdWorker {
@@ -307,7 +394,40 @@ struct VgdServer {
   _Atomic int idleMs;
   _Atomic size_t bodyLimit;
   unsigned maxConnections;
+  VgdSyncd *pSync;             /* NULL: no [sync] target */
+  int bReplica;                /* read-only: writes refused */
 };
+
+/* ---- sync in the server (syncd.c) ------------------------------------- */
+
+struct VgdSyncd {
+  VgdServer *pServer;
+  VgdObjConfig cfg;          /* strings owned by the settings */
+  const char *zKeyFile;
+  long long interval, retention, leaseSeconds;
+  int bReplica;              /* serve --replica: pull, read-only */
+  pthread_t thread;
+  int bStarted;
+  pthread_mutex_t mu;        /* the fields below, and the wait */
+  pthread_cond_t cond;
+  int bStop, bNow;
+  struct json_t *pSeen;      /* tenant -> its file's signature at its last push */
+  long long nRounds;
+  pthread_mutex_t syncMu;    /* sync, bOpen, zOpenErr */
+  VgdSync sync;
+  int bOpen;
+  char *zOpenErr;
+  _Atomic long long nPushes, nPulls, nFailures, nBytes, lastOkAt;
+};
+
+int vgd_syncd_start(VgdSyncd *d, VgdServer *s);
+void vgd_syncd_stop(VgdSyncd *d);
+/* A round now, not at the end of the interval. */
+void vgd_syncd_now(VgdSyncd *d);
+/* A replica: zTenant pulled (or refreshed) now. */
+int vgd_syncd_pull(VgdSyncd *d, const char *zTenant, char **pzErr);
+/* GET /v1/tenants/{t}/sync's body. */
+struct json_t *vgd_syncd_status(VgdSyncd *d, const char *zTenant);
 
 int vgd_workers_start(VgdServer *p);
 void vgd_workers_stop(VgdServer *p);

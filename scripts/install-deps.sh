@@ -12,7 +12,7 @@ packages="
   clang-14 libclang-rt-14-dev
   python3-snowballstemmer wamerican
   curl openssl prometheus wrk
-  python3-yaml python3-jsonschema
+  python3-yaml python3-jsonschema python3-nacl python3-zstandard
 "
 # Node.js and npm for the Node helper's test: Debian's, unless the machine
 # has its own (NodeSource's nodejs carries npm and conflicts with Debian's).
