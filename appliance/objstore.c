@@ -231,6 +231,17 @@ static size_t on_upload_bytes(char *a, size_t size, size_t n, void *pCtx) {
   return take;
 }
 
+/* A request under way ends when the server stops. */
+static int on_progress(void *pCtx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
+  (void)a, (void)b, (void)c, (void)d;
+  const VgdObjStore *p = pCtx;
+  return p->pbCancel && *p->pbCancel;
+}
+
+static int cancelled(const VgdObjStore *p) {
+  return p->pbCancel && *p->pbCancel;
+}
+
 static void sha256_hex(const unsigned char *a, size_t n, char *zHex) {
   unsigned char h[crypto_hash_sha256_BYTES];
   crypto_hash_sha256(h, a, n);
@@ -318,6 +329,9 @@ static int s3_request(VgdObjStore *p, const char *zMethod, const char *zKey, con
     curl_easy_setopt(r.curl, CURLOPT_HEADERFUNCTION, on_reply_header);
     curl_easy_setopt(r.curl, CURLOPT_HEADERDATA, &r);
     curl_easy_setopt(r.curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(r.curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(r.curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(r.curl, CURLOPT_XFERINFODATA, p);
     curl_easy_setopt(r.curl, CURLOPT_CONNECTTIMEOUT, 10L);
     /* a store that stalls is left, not waited for: below 1 KB/s for 30 s */
     curl_easy_setopt(r.curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
@@ -370,9 +384,13 @@ static int s3_request(VgdObjStore *p, const char *zMethod, const char *zKey, con
     } else {
       free(r.body.a);
     }
-    if (rc == 0 || !bRetry) break;
+    if (rc == 0 || !bRetry || cancelled(p)) break;
     p->nRetries++;
-    if (attempt < MAX_ATTEMPTS) usleep(backoff_ms(attempt) * 1000u);
+    for (unsigned ms = attempt < MAX_ATTEMPTS ? backoff_ms(attempt) : 0; ms > 0 && !cancelled(p);) {
+      unsigned step = ms < 50 ? ms : 50;
+      usleep(step * 1000u);
+      ms -= step;
+    }
   }
   p->nRequests++;
   free(zType);

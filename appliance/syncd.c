@@ -69,7 +69,7 @@ static void push_round(VgdSyncd *d) {
   size_t i;
   json_t *v;
   json_array_foreach(pList, i, v) {
-    if (s->bStop) break;
+    if (s->bStop || d->bStop) break;
     const char *zTenant = json_string_value(v);
     char *zSig = file_signature(&s->store, zTenant);
     int bNever = 0;
@@ -215,7 +215,7 @@ static void pull_round(VgdSyncd *d) {
   size_t i;
   json_t *v;
   json_array_foreach(pList, i, v) {
-    if (s->bStop) break;
+    if (s->bStop || d->bStop) break;
     pthread_mutex_lock(&d->syncMu);
     if (pull_locked(d, json_string_value(v), &zErr))
       vgd_log_json("warn", "replica", json_pack("{s:s,s:s}", "tenant", json_string_value(v), "error", zErr ? zErr : "?"));
@@ -243,6 +243,7 @@ static void *syncd_main(void *pArg) {
       d->bOpen = vgd_sync_open(&d->sync, &s->store, &d->cfg, d->zKeyFile, d->retention, d->leaseSeconds,
                                &d->zOpenErr) == 0;
       if (!d->bOpen) vgd_log("error", "sync", "%s", d->zOpenErr);
+      else d->sync.store.pbCancel = &d->bStop;
     }
     int bOpen = d->bOpen;
     if (bOpen && !d->bReplica) push_round(d);

@@ -124,6 +124,7 @@ struct VgdObjStore {
   long long maxBytesPerSecond;
   long long nRequests, nRetries;      /* S3 requests made, attempts repeated */
   char zLastEtag[80];                 /* of the last 2xx reply: a part's, for its upload */
+  _Atomic int *pbCancel;              /* set: requests under way end, none are retried */
 };
 
 /* Called for each object (or, bDir, each folder) under a prefix; a
@@ -410,7 +411,8 @@ struct VgdSyncd {
   int bStarted;
   pthread_mutex_t mu;        /* the fields below, and the wait */
   pthread_cond_t cond;
-  int bStop, bNow;
+  int bNow;
+  _Atomic int bStop;         /* also the object store's cancel flag */
   struct json_t *pSeen;      /* tenant -> its file's signature at its last push */
   long long nRounds;
   pthread_mutex_t syncMu;    /* sync, bOpen, zOpenErr */

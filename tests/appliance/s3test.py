@@ -338,7 +338,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                         head=self.command == "HEAD")
             proxy._log(self.command, path, query, 403)
             return
+        t0 = time.time()
         st, hdrs, data = proxy._forward(self.command, self.path, self.headers.items(), body)
+        if time.time() - t0 > 5:  # s3rver itself was slow: tests may say so
+            proxy.slow.append((self.command, self.path, st, round(time.time() - t0, 1)))
         self._reply(st, hdrs, data, head=self.command == "HEAD")
         proxy._log(self.command, path, query, st)
 
@@ -360,6 +363,7 @@ class S3Proxy:
         self._lock = threading.Lock()
         self._server = self._thread = None
         self._mode, self._kw, self._left = None, {}, None
+        self.slow = []  # (method, target, status, seconds) of forwards over 5 s
         self.reset_counters()
 
     # -- listening
