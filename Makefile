@@ -188,7 +188,8 @@ HOST_TESTS := $(if $(filter 1,$(SANITIZE)),tests/reference/san_reference.sh,test
 # The daemon's test starts the real vecguardd, built with the sanitizers
 # too under SANITIZE=1 (it is a program of its own, so no preloading).
 DAEMON_TESTS := tests/appliance/test_vecguardd.py tests/appliance/test_vecguardd_api.py \
-  tests/appliance/test_vecguardd_faults.py tests/appliance/test_docs_curl.py tests/appliance/test_sync.py
+  tests/appliance/test_vecguardd_faults.py tests/appliance/test_docs_curl.py tests/appliance/test_sync.py \
+  tests/appliance/test_s3test.py tests/appliance/test_sync_daemon.py tests/appliance/test_docs_sync.py
 # Checks of what the build makes (exported symbols; the install tree, in
 # HOST_TESTS, since it builds a program against the library).
 BUILD_TESTS := tests/install/test_exports.sh

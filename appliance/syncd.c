@@ -28,25 +28,32 @@ static char *file_signature(VgdStore *pStore, const char *zTenant) {
   char *zDb = vgd_mprintf("%s/tenants/%s.db", pStore->zDir, zTenant), *zWal = vgd_mprintf("%s-wal", zDb);
   struct stat a, b;
   memset(&b, 0, sizeof b);
-  char *zSig = stat(zDb, &a) ? NULL : vgd_mprintf("%lld.%ld:%lld.%ld:%lld", (long long)a.st_mtim.tv_sec,
-                                                  a.st_mtim.tv_nsec, stat(zWal, &b) ? 0LL : (long long)b.st_mtim.tv_sec,
-                                                  (long)b.st_mtim.tv_nsec, (long long)b.st_size);
+  int bDb = stat(zDb, &a) == 0;
+  if (stat(zWal, &b)) memset(&b, 0, sizeof b);
+  char *zSig = bDb ? vgd_mprintf("%lld.%ld:%lld.%ld:%lld", (long long)a.st_mtim.tv_sec, a.st_mtim.tv_nsec,
+                                 (long long)b.st_mtim.tv_sec, b.st_mtim.tv_nsec, (long long)b.st_size)
+                   : NULL;
   free(zWal);
   free(zDb);
   return zSig;
 }
 
-/* The unix time a push of zTenant falls due without a change, or 0. */
+/* The unix time a push of zTenant falls due without a change, or 0: when
+** retention asks for one, and every 60 intervals in any case (a file's
+** times are kept to a clock tick: a write in the tick of the last look,
+** that left the WAL's size as it was, would otherwise wait for the next). */
 static long long due_at(VgdSyncd *d, const char *zTenant, int *pbNever) {
   sqlite3_stmt *pStmt = NULL;
   long long t = 0;
   *pbNever = 1;
-  if (sqlite3_prepare_v2(d->sync.dbState, "SELECT due_at, synced_at FROM sync_state WHERE tenant = ?1", -1, &pStmt,
-                         NULL) == SQLITE_OK) {
+  if (sqlite3_prepare_v2(d->sync.dbState, "SELECT due_at, synced_at, attempted_at FROM sync_state WHERE tenant = ?1",
+                         -1, &pStmt, NULL) == SQLITE_OK) {
     sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
     if (sqlite3_step(pStmt) == SQLITE_ROW) {
       t = sqlite3_column_int64(pStmt, 0);
       *pbNever = sqlite3_column_type(pStmt, 1) == SQLITE_NULL;
+      long long tSafe = sqlite3_column_int64(pStmt, 2) + 60 * d->interval;
+      if (!t || tSafe < t) t = tSafe;
     }
   }
   sqlite3_finalize(pStmt);
