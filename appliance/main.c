@@ -411,6 +411,7 @@ static int serve(Settings *st) {
     vgd_store_close(&s.store);
     return 1;
   }
+  vgd_sync_sweep(st->zDataDir); /* what a killed push left */
   /* Each open tenant holds up to 3 descriptors (file, -wal, -shm); the
   ** HTTP connections, keys.db and the process's own take the rest. */
   long long nBudget = (st->maxOpenFiles - st->maxConnections - 32) / 3;
@@ -724,11 +725,17 @@ static int sync_command(Settings *st) {
     size_t i;
     json_t *v;
     rc = pList ? 0 : 1;
+    json_t *pFailed = json_array();
     json_array_foreach(pList, i, v) {
       VgdSyncResult res;
+      /* one tenant failing (another box's lease, say) does not stop the rest */
       if (vgd_sync_push(&sync, &store, json_string_value(v), st->syncFlags, &res, &zErr)) {
+        fprintf(stderr, "vecguardd: %s\n", zErr ? zErr : "?");
+        json_array_append_new(pFailed, json_pack("{s:s,s:s}", "tenant", json_string_value(v), "error", zErr ? zErr : "?"));
+        free(zErr);
+        zErr = NULL;
         rc = 1;
-        break;
+        continue;
       }
       nBytes += res.nBytes;
       nObjects += res.nObjects;
@@ -737,10 +744,17 @@ static int sync_command(Settings *st) {
       nDeleted += res.nDeleted;
       nTenants++;
     }
-    if (rc == 0)
-      printf("{\"tenants\": %d, \"bytes\": %lld, \"objects\": %d, \"snapshots\": %d, \"pages\": %lld, "
-             "\"deleted\": %d, \"seconds\": %.3f}\n",
-             nTenants, nBytes, nObjects, nSnapshots, nPages, nDeleted, vgd_now() - t0);
+    if (pList) {
+      json_t *pOut = json_pack("{s:i,s:I,s:i,s:i,s:I,s:i,s:f}", "tenants", nTenants, "bytes", (json_int_t)nBytes,
+                               "objects", nObjects, "snapshots", nSnapshots, "pages", (json_int_t)nPages, "deleted",
+                               nDeleted, "seconds", vgd_now() - t0);
+      if (json_array_size(pFailed)) json_object_set(pOut, "failed", pFailed);
+      char *zOut = json_dumps(pOut, JSON_PRESERVE_ORDER);
+      if (zOut) printf("%s\n", zOut);
+      free(zOut);
+      json_decref(pOut);
+    }
+    json_decref(pFailed);
     json_decref(pList);
   }
   if (rc && zErr) fprintf(stderr, "vecguardd: %s\n", zErr);

@@ -31,7 +31,9 @@
 */
 #include "vecguardd.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -82,13 +84,57 @@ static char *object_name(const VgdSync *p, const char *zTenant, const char *zKin
   return vgd_mprintf("%s/%s", zTenant, zHex);
 }
 
-/* A work directory of its own in the data directory, or NULL. */
+/* A work directory of its own in the data directory, or NULL; its name
+** carries the process id, so that vgd_sync_sweep knows whose it is. */
 static char *work_dir(VgdStore *pStore, char **pzErr) {
-  char *zWork = vgd_mprintf("%s/.sync-XXXXXX", pStore->zDir);
+  char *zWork = vgd_mprintf("%s/.sync-%ld-XXXXXX", pStore->zDir, (long)getpid());
   if (mkdtemp(zWork)) return zWork;
   *pzErr = vgd_mprintf("cannot make a work directory in %s: %s", pStore->zDir, strerror(errno));
   free(zWork);
   return NULL;
+}
+
+/* A work file of plain pages overwritten with zeros, then closed (it has
+** no name: closing it frees its blocks, which would keep the bytes). */
+static void erase_work_file(FILE *f) {
+  static const char aZero[4096];
+  long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
+  rewind(f);
+  for (long done = 0; done < n;) {
+    size_t take = n - done < (long)sizeof aZero ? (size_t)(n - done) : sizeof aZero;
+    if (fwrite(aZero, 1, take, f) != take) break;
+    done += (long)take;
+  }
+  fflush(f);
+  fdatasync(fileno(f));
+  fclose(f);
+}
+
+/* Every file of a work directory erased, then the directory removed. */
+static void erase_work_dir(const char *zWork) {
+  DIR *d = opendir(zWork);
+  for (struct dirent *e; d && (e = readdir(d));) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    char *zPath = vgd_mprintf("%s/%s", zWork, e->d_name);
+    vgd_erase_file(zPath);
+    free(zPath);
+  }
+  if (d) closedir(d);
+  rmdir(zWork);
+}
+
+void vgd_sync_sweep(const char *zDataDir) {
+  DIR *d = opendir(zDataDir);
+  for (struct dirent *e; d && (e = readdir(d));) {
+    long pid = 0;
+    if (strncmp(e->d_name, ".sync-", 6)) continue;
+    /* an older name without a pid, or a process that is gone */
+    if (sscanf(e->d_name + 6, "%ld-", &pid) == 1 && pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
+    char *zWork = vgd_mprintf("%s/%s", zDataDir, e->d_name);
+    erase_work_dir(zWork);
+    free(zWork);
+  }
+  if (d) closedir(d);
 }
 
 /* ---- opening ---------------------------------------------------------------- */
@@ -114,6 +160,7 @@ int vgd_sync_open(VgdSync *p, VgdStore *pStore, const VgdObjConfig *pCfg, const 
   memset(p, 0, sizeof *p);
   p->fdLock = -1;
   p->retention = retention;
+  vgd_sync_sweep(pStore->zDir);
   p->leaseSeconds = leaseSeconds;
   if (!zKeyFile) {
     *pzErr = vgd_mprintf("[sync] key_file is missing: make one with vecguardd sync-key create FILE");
@@ -328,11 +375,16 @@ static int get_object(VgdSync *p, const char *zTenant, const char *zName, const 
                       FILE *out, int *pbMissing, char **pzErr) {
   char *zErr = NULL;
   FILE *in = vgd_obj_read(&p->store, zName, zWork, pbMissing, &zErr);
-  const char *zWhy = in ? open_stream(p, zTenant, zAd, in, out) : zErr;
+  if (!in) {
+    /* the store or the disk failed: nothing is said of the object */
+    *pzErr = vgd_mprintf("cannot read object %s: %s", zName, zErr ? zErr : "?");
+    free(zErr);
+    return -1;
+  }
+  const char *zWhy = open_stream(p, zTenant, zAd, in, out);
   if (!zWhy && fflush(out)) zWhy = "the output cannot be written";
   if (zWhy) *pzErr = vgd_mprintf("object %s is refused: %s", zName, zWhy);
-  if (in) fclose(in);
-  free(zErr);
+  fclose(in);
   return zWhy ? -1 : 0;
 }
 
@@ -845,8 +897,8 @@ static int push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, Vg
   else state_save(p, zTenant, 0, 0, NULL, 0, 0, *pzErr, nPending, 0);
   sodium_memzero(aPii, sizeof aPii);
   if (db) fclose(db);
-  if (plain) fclose(plain);
-  unlink(zSnap);
+  if (plain) erase_work_file(plain);
+  vgd_erase_file(zSnap); /* a plain copy: its bytes do not outlive it */
   rmdir(zWork);
   json_decref(pOld);
   json_decref(pM);
@@ -922,7 +974,7 @@ static int build_file(VgdSync *p, const char *zTenant, json_t *pM, const char *z
         *pzErr = vgd_mprintf("object %s is refused: %s", zObject, zWhy);
         rc = -1;
       }
-      if (seg) fclose(seg);
+      if (seg) erase_work_file(seg);
     }
     prev = s;
     free(zExpect);
@@ -1014,7 +1066,7 @@ int vgd_sync_restore(VgdSync *p, VgdStore *pStore, const char *zTenant, char **p
     }
   }
   if (rc == 0) *piSeq = json_integer_value(json_object_get(pM, "seq"));
-  unlink(zDb);
+  vgd_erase_file(zDb);
   rmdir(zWork);
   free(zWork);
   free(zDb);
@@ -1066,7 +1118,7 @@ int vgd_sync_pull(VgdSync *p, VgdStore *pStore, const char *zTenant, const char 
       *pzErr = vgd_mprintf("cannot rename %s to %s: %s", zTmp, zBase, strerror(errno));
       rc = -1;
     }
-    unlink(zTmp);
+    vgd_erase_file(zTmp);
     free(zTmp);
     if (rc == 0) {
       pPull->seq = seq;

@@ -163,7 +163,7 @@ static int register_tenant(VgdStore *p, const char *zTenant, const unsigned char
 
 /* Overwrite with zeros, fsync, unlink: the bytes do not outlive the tenant
 ** in the file system's free space through this file at least. */
-static int erase_file(const char *zPath) {
+int vgd_erase_file(const char *zPath) {
   int fd = open(zPath, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT ? 0 : -1;
   struct stat st;
@@ -186,7 +186,7 @@ static int erase_tenant_files(VgdStore *p, const char *zTenant) {
   int rc = 0;
   for (int i = 0; i < 4; i++) {
     char *zPath = tenant_path(p, zTenant, azSuffix[i]);
-    if (erase_file(zPath)) rc = -1;
+    if (vgd_erase_file(zPath)) rc = -1;
     free(zPath);
   }
   char *zDir = vgd_mprintf("%s/tenants", p->zDir);

@@ -204,6 +204,11 @@ struct VgdPull {
 int vgd_sync_pull(VgdSync *p, VgdStore *pStore, const char *zTenant, const char *zBase, VgdPull *pPull,
                   char **pzErr);
 
+/* Overwrite zPath with zeros, fsync, unlink (none there: 0). */
+int vgd_erase_file(const char *zPath);
+/* Erase the work directories (DIR/.sync-<pid>-*) of sync processes that
+** are gone: a killed push leaves a plain copy of a tenant there. */
+void vgd_sync_sweep(const char *zDataDir);
 /* zFrom copied to the new (or truncated) file zTo. */
 int vgd_copy_file(const char *zFrom, const char *zTo, char **pzErr);
 

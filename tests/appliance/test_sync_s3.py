@@ -31,36 +31,6 @@ import test_vecguardd as base  # noqa: E402
 check, start = base.check, base.start
 
 
-def _quiet_reset(self, request, client_address):
-    """The proxy's threads: a client that hangs up mid-reply (a restore that
-    stops at a full disk) is no error of the test's."""
-    if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
-        s3test.http.server.ThreadingHTTPServer.handle_error(self, request, client_address)
-
-
-s3test._Server.handle_error = _quiet_reset
-_forward = s3test.S3Proxy._forward
-
-
-def _forward_consistent(self, method, target, headers, body):
-    """s3rver 3.7.1 answers a PUT before the object is on its disk (its
-    filesystem store resolves on the hashing stream's finish, not the file
-    stream's, and truncates the object file in place), so a GET right after
-    a PUT may read it empty: the daemon reads its lease back at once and
-    failed 1 run in ~5 with "object acme/lease is refused: its header is cut
-    or wrong". S3 reads its writes; so does the proxy here: a PUT's reply
-    waits until s3rver's file holds the whole body."""
-    st, hdrs, data = _forward(self, method, target, headers, body)
-    root = getattr(self, "s3rver_data", None)
-    if root and method == "PUT" and st == 200 and "?" not in target:
-        path = os.path.join(root, urllib.parse.unquote(target.lstrip("/"))) + "._S3rver_object"
-        deadline = time.time() + 5
-        while time.time() < deadline and (not os.path.exists(path) or os.path.getsize(path) != len(body)):
-            time.sleep(0.002)
-    return st, hdrs, data
-
-
-s3test.S3Proxy._forward = _forward_consistent
 rows, searches, batch, drained = test_sync.rows, test_sync.searches, test_sync.batch, test_sync.drained
 QUERIES = ["pump seal", "invoice chairs", "fever", "river"]
 
@@ -444,7 +414,6 @@ def main():
     try:
         os.makedirs(s3.tmpdir)
         s3.start()
-        s3.proxy.s3rver_data = s3.data_dir
     except s3test.Skip as err:
         print("SKIPPED: %s" % err)
         shutil.rmtree(tmp)
