@@ -7,7 +7,7 @@
 #   make crash-test       the SIGKILL crash loop, 50 kills per journal mode
 #   make bench            benchmarks against sqlite-vec, vectorlite and hnswlib
 #                         (fetched from npm), and vecguardd under wrk;
-#                         BENCH=bench_ann (or bench_vecguardd) runs one
+#                         BENCH=bench_ann (or bench_vecguardd, bench_sync) runs one
 #   make demo             load the extension in the sqlite3 shell and search
 #   make install          vecguard.so, libvecguard.a, vecguard.h, vecguard.pc,
 #                         sql/, docs, bin/vecguardd and its systemd unit
@@ -215,8 +215,10 @@ $(BENCH_APPLIANCE): bench/bench_appliance.c bench/benchutil.h $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -O3 -Ibench -o $@ $< $(LIB) -lsqlite3 $(EXT_LIBS)
 
-# make bench BENCH=bench_ann runs one of them (BENCH=bench_vecguardd the daemon's).
-BENCH_RUN := $(if $(BENCH),$(if $(filter bench_vecguardd,$(BENCH)),bench/bench_vecguardd.sh,$(BUILD)/bench/$(BENCH)),$(BENCH_BIN) bench/bench_vecguardd.sh)
+# make bench BENCH=bench_ann runs one of them (BENCH=bench_vecguardd the daemon's,
+# BENCH=bench_sync sync's: bench/bench_sync.sh, run only when asked for).
+BENCH_SH := bench_vecguardd bench_sync
+BENCH_RUN := $(if $(BENCH),$(if $(filter $(BENCH_SH),$(BENCH)),bench/$(BENCH).sh,$(BUILD)/bench/$(BENCH)),$(BENCH_BIN) bench/bench_vecguardd.sh)
 
 bench: $(EXT) $(filter-out %.sh,$(BENCH_RUN)) $(if $(filter %.sh,$(BENCH_RUN)),$(DAEMON) $(BENCH_APPLIANCE))
 	@VG_EXTENSION=$(abspath $(EXT)) VG_DAEMON=$(abspath $(DAEMON)) VG_BENCH_APPLIANCE=$(abspath $(BENCH_APPLIANCE)) \
