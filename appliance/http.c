@@ -967,9 +967,7 @@ typedef enum TenantOp { OP_SEARCH, OP_QUEUE, OP_REPORT, OP_BACKUP, OP_LIST, OP_B
 ** sleeps in steps of up to 100 ms). */
 static void write_route(VgdServer *s, sqlite3 *db, struct MHD_Connection *c, Req *q, const char *zMethod,
                         const char *zTenant, TenantOp op, const char *zDoc, Reply *r) {
-  unsigned h = 5381;
-  for (const char *z = zTenant; *z; z++) h = h * 33 + (unsigned char)*z;
-  pthread_mutex_t *pLock = &s->aWriteLock[h % VGD_WRITE_LOCKS];
+  pthread_mutex_t *pLock = vgd_write_lock(s, zTenant);
   pthread_mutex_lock(pLock);
   if (op == OP_BATCH) documents_batch(s, db, c, q, zTenant, r);
   else if (!strcmp(zMethod, "PUT")) doc_put(s, db, c, q, zTenant, zDoc, r);

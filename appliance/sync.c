@@ -864,11 +864,20 @@ static int push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, Vg
                    "created", zNow, "created_unix", (json_int_t)now, "page_size", szPage, "pages", (json_int_t)nPage,
                    "file_hash", zHash, "chain", pChain, "garbage", pGarbage, "pii_key", zPii);
     sodium_memzero(zPii, sizeof zPii);
-    /* the numbered copy first, then the latest: a crash between leaves
-    ** the old latest, which the numbered copy shows to be old */
+    /* the latest first, then its numbered copy: a reader that finds the
+    ** numbered copy of the next number knows its latest was put back, and
+    ** one that reads during a push never sees that (the other order made
+    ** a replica refuse the latest while the push went on).  A crash
+    ** between the two leaves the previous number without its copy: it is
+    ** put now, from the latest read above. */
     long long nMan = 0;
-    rc = pM ? put_manifest(p, zTenant, zHist, pM, zWork, &nMan, pzErr) : -1;
+    char *zPrev = pOld ? object_name(p, zTenant, "manifest", seq - 1) : NULL;
+    rc = pM ? 0 : -1;
+    if (rc == 0 && zPrev && !json_object_get(pListed, zPrev))
+      rc = put_manifest(p, zTenant, zPrev, pOld, zWork, &nMan, pzErr);
+    free(zPrev);
     if (rc == 0) rc = put_manifest(p, zTenant, zLatest, pM, zWork, &nMan, pzErr);
+    if (rc == 0) rc = put_manifest(p, zTenant, zHist, pM, zWork, &nMan, pzErr);
     pRes->nBytes += nMan;
     pRes->nObjects += 2;
   }

@@ -388,8 +388,8 @@ struct VgdServer {
   VgdMetrics metrics;
   VgdLimits limits;
   VgdWork work;
-  /* HTTP writes to one tenant take turns here (by a hash of the tenant id)
-  ** instead of sleeping in SQLite's busy handler. */
+  /* A tenant's writes (HTTP writes, a worker's batch) take turns here, by a
+  ** hash of the tenant id, instead of sleeping in SQLite's busy handler. */
   pthread_mutex_t aWriteLock[VGD_WRITE_LOCKS];
   _Atomic int bLogRequests;
   _Atomic int nWorkerRunning;  /* for /readyz */
@@ -436,6 +436,8 @@ int vgd_syncd_pull(VgdSyncd *d, const char *zTenant, char **pzErr);
 /* GET /v1/tenants/{t}/sync's body. */
 struct json_t *vgd_syncd_status(VgdSyncd *d, const char *zTenant);
 
+/* The mutex a tenant's writes (HTTP writes, a worker's batch) take turns on. */
+pthread_mutex_t *vgd_write_lock(VgdServer *s, const char *zTenant);
 int vgd_workers_start(VgdServer *p);
 void vgd_workers_stop(VgdServer *p);
 /* zTenant has new work: a worker visits it soon. */

@@ -42,6 +42,11 @@ static int run_batch(VgdWorker *w, const char *zTenant, int bRelease, long long 
   sqlite3_finalize(pStmt);
   pStmt = NULL;
   double t0 = vgd_now();
+  /* the batch takes its turn with the tenant's HTTP writes: waiting in
+  ** SQLite's busy handler instead, it lost every race to a steady stream
+  ** of PUTs and failed after the busy timeout */
+  pthread_mutex_t *pLock = vgd_write_lock(s, zTenant);
+  pthread_mutex_lock(pLock);
   if (db && sqlite3_prepare_v2(db, "SELECT vg_queue_run(64, '" VGD_WORKER_ID "')", -1, &pStmt, NULL) == SQLITE_OK) {
     if (sqlite3_step(pStmt) == SQLITE_ROW) {
       json_t *pSummary = json_loads((const char *)sqlite3_column_text(pStmt, 0), 0, NULL);
@@ -55,6 +60,7 @@ static int run_batch(VgdWorker *w, const char *zTenant, int bRelease, long long 
     }
   }
   sqlite3_finalize(pStmt);
+  pthread_mutex_unlock(pLock);
   /* what is left, by priority, for vecguardd_queue_pending */
   pStmt = NULL;
   if (db && sqlite3_prepare_v2(db,
@@ -118,6 +124,12 @@ static void sweep(VgdServer *s) {
   free(zErr);
 }
 
+pthread_mutex_t *vgd_write_lock(VgdServer *s, const char *zTenant) {
+  unsigned h = 5381;
+  for (const char *z = zTenant; *z; z++) h = h * 33 + (unsigned char)*z;
+  return &s->aWriteLock[h % VGD_WRITE_LOCKS];
+}
+
 /* The next due tenant not being run, after the last one taken (round
 ** robin), into zTenant; 0 if none is due. */
 static int take_due(VgdServer *s, char *zTenant, int *pbRelease) {
@@ -151,6 +163,11 @@ static void settle(VgdServer *s, const char *zTenant, int nClaimed, long long nL
     /* a failing tenant is tried again after 2, 4, ... 64 s, not every
     ** second (nor logged every second) */
     if (nClaimed < 0) p->a[i].dueAt = now + (double)(1 << (p->a[i].nFail < 6 ? p->a[i].nFail : 6));
+    /* a batch that failed (the file busy past the timeout under a stream of
+    ** writes) may leave its items leased to this worker for the lease's
+    ** 300 s: the next visit ends those leases first (one worker runs a
+    ** tenant at a time, so they are this batch's) */
+    if (nClaimed < 0) p->a[i].bRelease = 1;
     else if (p->a[i].bNotified || nClaimed > 0) p->a[i].dueAt = now;
     else if (nLeft > 0) p->a[i].dueAt = now + 1.0;
     else {

@@ -196,6 +196,25 @@ def multipart(e, src, api):
     return conf
 
 
+def bandwidth_cap(e, src):
+    """max_bytes_per_second holds each transfer to that rate: big's push
+    (over 8 MiB) to a fresh prefix at 4 MB/s takes at least its size over
+    the cap, and far longer than the same push without the cap."""
+    free_conf = e.conf("free")
+    t0 = time.time()
+    rc, got, msg = e.sync(free_conf, src, "--tenant", "big")
+    free_s = time.time() - t0
+    cap = 4000000
+    capped_conf = e.conf("capped", extra="max_bytes_per_second = %d\n" % cap)
+    t0 = time.time()
+    rc2, got2, msg2 = e.sync(capped_conf, src, "--tenant", "big")
+    capped_s = time.time() - t0
+    least = got2.get("bytes", 0) / cap
+    check(rc == 0 and rc2 == 0 and capped_s >= 0.9 * least and capped_s > free_s,
+          "max_bytes_per_second %d: %d bytes in %.2f s (at least %.2f s by the cap; %.2f s without it)"
+          % (cap, got2.get("bytes", 0), capped_s, least, free_s))
+
+
 def disk_full(e, conf):
     """A restore of big onto a 2 MiB tmpfs: exit 1, a clear error, no file."""
     mnt = os.path.join(e.tmp, "small-disk")
@@ -443,6 +462,7 @@ def main():
             print("info step %s: %.1f s" % (name, time.time() - t1))
         t1 = time.time()
         big_conf = multipart(e, src, api)
+        bandwidth_cap(e, src)
         check(base.stop(proc)[0] == 0, "SIGTERM: exit 0")
         proc = None
         disk_full(e, big_conf)
