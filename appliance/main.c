@@ -749,7 +749,7 @@ static int sync_command(Settings *st) {
                                "objects", nObjects, "snapshots", nSnapshots, "pages", (json_int_t)nPages, "deleted",
                                nDeleted, "seconds", vgd_now() - t0);
       if (json_array_size(pFailed)) json_object_set(pOut, "failed", pFailed);
-      char *zOut = json_dumps(pOut, JSON_PRESERVE_ORDER);
+      char *zOut = json_dumps(pOut, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4));
       if (zOut) printf("%s\n", zOut);
       free(zOut);
       json_decref(pOut);

@@ -11,9 +11,7 @@
 #      documents, then updates of existing ones), the queue emptied first:
 #      bytes shipped, seconds, pages, bytes as a fraction of the file; and
 #      a sync before them (no upserts; the daemon's start changes a few
-#      pages).  The PUTs come from one client (VG_BENCH_CLIENTS): with 4,
-#      the worker's write waited out its 5 s busy timeout once, and the 64
-#      items it had claimed stayed leased for 300 s (docs/benchmarks.md);
+#      pages).  The PUTs come from VG_BENCH_CLIENTS clients (4);
 #   4. replica lag under steady ingest on loopback: a box (interval 1) and a
 #      hub (serve --replica, interval 1) on one target, a tenant of
 #      VG_BENCH_LAG_DOCS (5,000) documents; 20 PUTs/s for 30 s on the box,
@@ -32,7 +30,7 @@
 # BENCH=bench_sync builds them), curl, /usr/bin/python3, node and npm (s3rver is
 # installed once into build/npm-s3rver from the npm registry; without node
 # the S3 parts are left out with a note).  VG_BENCH_DOCS (100000),
-# VG_BENCH_UPSERTS (1000), VG_BENCH_CLIENTS (1), VG_BENCH_LAG_DOCS (5000),
+# VG_BENCH_UPSERTS (1000), VG_BENCH_CLIENTS (4), VG_BENCH_LAG_DOCS (5000),
 # VG_BENCH_LAG_RATE (20), VG_BENCH_LAG_SECONDS (30), VG_BENCH_TARGETS ("file s3"),
 # VG_BENCH_LAG_TARGETS ("file s3") and VG_BENCH_ONLY=34 (or 1, ...) shorten
 # it; VG_DAEMON=PATH benchmarks another vecguardd; VG_BENCH_KEEP=1 keeps the
@@ -46,7 +44,7 @@ lib=$root/build/libvecguard.a
 py=/usr/bin/python3
 ndocs=${VG_BENCH_DOCS:-100000}
 nups=${VG_BENCH_UPSERTS:-1000}
-clients=${VG_BENCH_CLIENTS:-1}
+clients=${VG_BENCH_CLIENTS:-4}
 lagdocs=${VG_BENCH_LAG_DOCS:-5000}
 lagrate=${VG_BENCH_LAG_RATE:-20}
 lagsecs=${VG_BENCH_LAG_SECONDS:-30}

@@ -163,10 +163,10 @@ def run(tmp, s3, procs):
               "%s: the manifest served is the box's latest; lag %s s" % (name, st.get("lag_seconds")))
 
     # the store stopped: the box goes on serving and says what waits
-    for mode, kw in (("stop", {}), ("status", {"status": 503}), ("delay", {"seconds": 3})):
+    for mode, kw in (("stop", {}), ("status", {"status": 503}), ("status", {"status": 500}), ("delay", {"seconds": 3})):
         s3.proxy.set_fault(mode, **kw)
         fails = metric(api, "vecguardd_sync_failures_total") or 0
-        doc = "off-" + mode
+        doc = "off-%s%s" % (mode, kw.get("status", ""))
         t0 = time.time()
         st, _ = api.call("PUT", "/v1/tenants/acme/documents/" + doc, {"text": "written while the store is %s" % mode},
                          key=key)
@@ -198,6 +198,28 @@ def run(tmp, s3, procs):
         wait_for("store %s, then back: hub1 serves the document written meanwhile" % mode,
                  lambda: hapi.call("GET", "/v1/tenants/acme/documents/" + doc, key=hkey)[0] == 200)
     check(s3.proxy.sig_failures() == [], "every request was signed right (%s)" % s3.proxy.sig_failures()[:2])
+
+    # kill -9 while a push waits on a stalled store: the next start erases
+    # the plain copy it left and pushes what it had not
+    s3.proxy.set_fault("delay", seconds=60)
+    api.call("PUT", "/v1/tenants/acme/documents/killed", {"text": "written before a kill nine"}, key=key)
+    base.wait_done(api, "acme", "killed", key)
+    time.sleep(2.5)
+    left = [f for f in os.listdir(box_dir) if f.startswith(".sync-")]
+    box.kill()
+    box.wait()
+    check(left, "a push under way keeps its work directory (%s)" % left)
+    s3.proxy.set_fault(None)
+    box, api = base.start(box_dir, "--config", conf, env=env)
+    procs.append(box)
+    check(left and not [f for f in left if os.path.exists(os.path.join(box_dir, f))],
+          "the restarted server erased the killed push's work directory (%s)" % left)
+    wait_for("after kill -9 and a restart, the box pushes what it had not",
+             lambda: (lambda b: b if not b.get("changed_since_sync") and not b.get("last_error") else None)(
+                 status(api, key)), timeout=60)
+    name, proc, hapi, admin, hkey = hubs[0]
+    wait_for("after kill -9 and a restart, hub1 serves the document written before the kill",
+             lambda: hapi.call("GET", "/v1/tenants/acme/documents/killed", key=hkey)[0] == 200)
 
     # SIGTERM while a push waits on a stalled store: the server still stops
     s3.proxy.set_fault("delay", seconds=60)
