@@ -102,7 +102,9 @@ int vgd_tenant_backup(VgdStore *p, const char *zTenant, const char *zTo, char **
     *pzErr = vgd_mprintf("cannot create %s: %s", zPath, strerror(e));
     rc = e == EEXIST ? SQLITE_CONSTRAINT : SQLITE_CANTOPEN;
   }
-  unlink(zTmp);
+  /* linked: the name goes; not: a plain copy that failed, erased */
+  if (rc == SQLITE_OK) unlink(zTmp);
+  else vgd_erase_file(zTmp);
   struct stat st;
   if (rc == SQLITE_OK && stat(zPath, &st) == 0) {
     char *zDir = dir_of(zPath);
@@ -191,7 +193,7 @@ int vgd_tenant_restore(VgdStore *p, const char *zTenant, const char *zFrom, char
     vgd_fsync_path(zDir, 1);
     free(zDir);
   } else {
-    unlink(zTmp);
+    vgd_erase_file(zTmp);
   }
   free(zPath);
   free(zTmp);

@@ -305,12 +305,14 @@ static int s3_request(VgdObjStore *p, const char *zMethod, const char *zKey, con
   for (int attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     Reply r = {curl_easy_init(), out, {0}, 0, ""};
     if (!r.curl) {
+      free(*pzErr);
       *pzErr = vgd_mprintf("out of memory");
       break;
     }
     if (out) {
       rewind(out);
       if (ftruncate(fileno(out), 0)) {
+        free(*pzErr);
         *pzErr = vgd_mprintf("cannot write a work file: %s", strerror(errno));
         curl_easy_cleanup(r.curl);
         break;
@@ -334,7 +336,8 @@ static int s3_request(VgdObjStore *p, const char *zMethod, const char *zKey, con
     curl_easy_setopt(r.curl, CURLOPT_XFERINFODATA, p);
     curl_easy_setopt(r.curl, CURLOPT_CONNECTTIMEOUT, 10L);
     /* a store that stalls is left, not waited for: below 1 KB/s for 30 s */
-    curl_easy_setopt(r.curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(r.curl, CURLOPT_LOW_SPEED_LIMIT,
+                     p->maxBytesPerSecond > 0 && p->maxBytesPerSecond < 2048 ? (long)(p->maxBytesPerSecond / 2) : 1024L);
     curl_easy_setopt(r.curl, CURLOPT_LOW_SPEED_TIME, 30L);
     if (p->maxBytesPerSecond > 0) {
       curl_easy_setopt(r.curl, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)p->maxBytesPerSecond);
@@ -440,6 +443,7 @@ static int s3_put_parts(VgdObjStore *p, const char *zName, FILE *in, unsigned ch
     }
   }
   if (rc == 0) rc = buf_add(&done, "</CompleteMultipartUpload>", 26);
+  if (rc && !*pzErr) *pzErr = vgd_mprintf("out of memory");
   char *zQuery = vgd_mprintf("uploadId=%s", zIdEnc);
   if (rc == 0)
     rc = s3_request(p, "POST", zName, zQuery, (unsigned char *)done.a, done.n, "application/xml", NULL, &status, &body,
@@ -516,7 +520,9 @@ FILE *vgd_obj_read(VgdObjStore *p, const char *zName, const char *zWorkDir, int 
   FILE *f = vgd_work_file(zWorkDir, pzErr);
   long status = 0;
   if (f && s3_request(p, "GET", zName, "", NULL, 0, NULL, f, &status, NULL, pzErr)) {
-    *pbMissing = status == 404;
+    /* NoSuchKey, not NoSuchBucket: a wrong bucket is an error, not an
+    ** empty target */
+    *pbMissing = status == 404 && *pzErr && strstr(*pzErr, "NoSuchKey");
     fclose(f);
     return NULL;
   }

@@ -152,7 +152,8 @@ static const char *zStateSchema =
     "  pending_bytes INTEGER NOT NULL DEFAULT 0," /* of a push that did not land */
     "  bytes_sent INTEGER NOT NULL DEFAULT 0,"
     "  due_at INTEGER,"                     /* a push is due then even without a change */
-    "  snapshot_seq INTEGER"                /* a replica's: the snapshot its base is of */
+    "  snapshot_seq INTEGER,"               /* a replica's: the snapshot its base is of */
+    "  file_hash TEXT"                      /* a replica's: its base's file hash */
     ");";
 
 int vgd_sync_open(VgdSync *p, VgdStore *pStore, const VgdObjConfig *pCfg, const char *zKeyFile, long long retention,
@@ -458,6 +459,27 @@ static int put_manifest(VgdSync *p, const char *zTenant, const char *zName, json
 
 /* ---- the lease ------------------------------------------------------------------ */
 
+/* 0 if zTenant's lease names this box; read back after it is written,
+** and again before the manifest goes (the store has no conditional
+** writes: of two boxes writing at once, the one overwritten finds out). */
+static int lease_is_mine(VgdSync *p, const char *zTenant, const char *zWork, char **pzErr) {
+  char *zName = vgd_mprintf("%s/lease", zTenant), zBox[2 * VGD_SYNC_BOX_BYTES + 1];
+  sodium_bin2hex(zBox, sizeof zBox, p->box, sizeof p->box);
+  int bMissing = 0, rc = 0;
+  json_t *pL = read_json(p, zTenant, zName, zName, zWork, &bMissing, pzErr);
+  const char *zOwner = json_string_value(json_object_get(pL, "box"));
+  if (!pL) {
+    rc = -1;
+  } else if (!zOwner || strcmp(zOwner, zBox)) {
+    *pzErr = vgd_mprintf("tenant \"%s\": another box (%s) took the lease meanwhile; one box writes a tenant",
+                         zTenant, zOwner ? zOwner : "?");
+    rc = -1;
+  }
+  json_decref(pL);
+  free(zName);
+  return rc;
+}
+
 /* Hold zTenant for this box: refused while another box's lease runs,
 ** unless bTakeOver.  The store has no conditional writes, so the lease is
 ** read back: of two boxes writing at once, the one whose write was
@@ -472,8 +494,10 @@ static int take_lease(VgdSync *p, const char *zTenant, int bTakeOver, const char
   json_t *pL = read_json(p, zTenant, zName, zName, zWork, &bMissing, &zErr);
   const char *zOwner = json_string_value(json_object_get(pL, "box"));
   long long expires = json_integer_value(json_object_get(pL, "expires"));
-  if (!pL && !bMissing) {
-    *pzErr = zErr; /* a lease this key cannot open: not ours to overwrite */
+  if (!pL && !bMissing && !(bTakeOver && zErr && strstr(zErr, " is refused: "))) {
+    /* a lease this key cannot open is not ours to overwrite, but for
+    ** --take-over (a store that failed is an error either way) */
+    *pzErr = zErr;
     zErr = NULL;
     rc = -1;
   } else if (zOwner && strcmp(zOwner, zBox) && expires > now && !bTakeOver) {
@@ -490,18 +514,7 @@ static int take_lease(VgdSync *p, const char *zTenant, int bTakeOver, const char
     rc = pL ? put_json(p, zTenant, zName, zName, pL, zWork, pnBytes, pzErr) : -1;
     json_decref(pL);
   }
-  if (rc == 0) {
-    pL = read_json(p, zTenant, zName, zName, zWork, &bMissing, pzErr);
-    zOwner = json_string_value(json_object_get(pL, "box"));
-    if (!pL) {
-      rc = -1;
-    } else if (!zOwner || strcmp(zOwner, zBox)) {
-      *pzErr = vgd_mprintf("tenant \"%s\": another box (%s) took the lease at the same moment; one box writes a tenant",
-                           zTenant, zOwner ? zOwner : "?");
-      rc = -1;
-    }
-    json_decref(pL);
-  }
+  if (rc == 0) rc = lease_is_mine(p, zTenant, zWork, pzErr);
   free(zName);
   return rc;
 }
@@ -715,7 +728,16 @@ static int push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, Vg
 /* Pushes of one box take turns: two at once would both write the next
 ** number. */
 int vgd_sync_push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, VgdSyncResult *pRes, char **pzErr) {
-  while (flock(p->fdLock, LOCK_EX) && errno == EINTR) {
+  /* polled, so that a server stopping does not wait out a long push of
+  ** the sync command */
+  while (flock(p->fdLock, LOCK_EX | LOCK_NB)) {
+    if (errno != EWOULDBLOCK && errno != EINTR) break;
+    if (p->store.pbCancel && *p->store.pbCancel) {
+      memset(pRes, 0, sizeof *pRes);
+      *pzErr = vgd_mprintf("the push of tenant \"%s\" was cancelled (the server stops)", zTenant);
+      return -1;
+    }
+    usleep(50 * 1000);
   }
   int rc = push(p, pStore, zTenant, flags, pRes, pzErr);
   flock(p->fdLock, LOCK_UN);
@@ -724,6 +746,16 @@ int vgd_sync_push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, 
 
 static int push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, VgdSyncResult *pRes, char **pzErr) {
   memset(pRes, 0, sizeof *pRes);
+  if (flags & VGD_SYNC_LEASE_ONLY) {
+    /* an idle tenant keeps its box's lease without a copy of its file */
+    char *zWork = work_dir(pStore, pzErr);
+    int rc = zWork ? take_lease(p, zTenant, 0, zWork, &pRes->nBytes, pzErr) : -1;
+    pRes->bUnchanged = 1;
+    pRes->nObjects = rc == 0;
+    if (zWork) rmdir(zWork);
+    free(zWork);
+    return rc;
+  }
   unsigned char aPii[32];
   if (!vgd_tenant_pii_key(pStore, zTenant, aPii)) {
     *pzErr = vgd_mprintf("no tenant \"%s\"", zTenant);
@@ -790,9 +822,12 @@ static int push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, Vg
     }
     size_t nLinks = json_is_array(pOldChain) ? json_array_size(pOldChain) : 0;
     int bKnown = pOld && aOld && seqLocal == seq - 1 && szOld == szPage && nLinks > 0;
-    int bOld = snapAge >= p->retention && nLinks > 1;
+    /* the chain's snapshot past the retention: a change starts a new
+    ** chain; no change does too when segments hold what replaced it */
+    int bOld = snapAge >= p->retention;
     const char *zOldHash = json_string_value(json_object_get(pOld, "file_hash"));
-    pRes->bUnchanged = bKnown && !bOld && !(flags & VGD_SYNC_COMPACT) && zOldHash && !strcmp(zOldHash, zHash);
+    pRes->bUnchanged = bKnown && !(bOld && nLinks > 1) && !(flags & VGD_SYNC_COMPACT) && zOldHash &&
+                       !strcmp(zOldHash, zHash);
     pRes->bSnapshot = !pRes->bUnchanged && (!bKnown || bOld || (flags & VGD_SYNC_COMPACT) || nSegBytes > snapBytes ||
                                             nLinks > MAX_SEGMENTS);
   }
@@ -802,6 +837,24 @@ static int push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, Vg
     Listed l = {pListed};
     rc = vgd_obj_list(&p->store, zPrefix, on_listed, &l, pzErr);
     free(zPrefix);
+  }
+  /* never on top of a latest manifest that is an old one put back (or a
+  ** target rolled back under this box): the names of the next number
+  ** are taken */
+  if (rc == 0 && pOld) {
+    char *zNext = object_name(p, zTenant, "manifest", seq);
+    if (json_object_get(pListed, zNext)) {
+      *pzErr = vgd_mprintf("object %s is refused: it is manifest %lld, but manifest %lld exists (%s): an older "
+                           "manifest was put back; not pushing over it",
+                           zLatest, seq - 1, seq, zNext);
+      rc = -1;
+    } else if (seqLocal > seq - 1) {
+      *pzErr = vgd_mprintf("object %s is manifest %lld, but this box pushed manifest %lld: the target was rolled "
+                           "back; not pushing over it",
+                           zLatest, seq - 1, seqLocal);
+      rc = -1;
+    }
+    free(zNext);
   }
   if (rc == 0 && !pRes->bUnchanged) {
     zObject = object_name(p, zTenant, pRes->bSnapshot ? "snapshot" : "segment", seq);
@@ -876,6 +929,7 @@ static int push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, Vg
     if (rc == 0 && zPrev && !json_object_get(pListed, zPrev))
       rc = put_manifest(p, zTenant, zPrev, pOld, zWork, &nMan, pzErr);
     free(zPrev);
+    if (rc == 0) rc = lease_is_mine(p, zTenant, zWork, pzErr);
     if (rc == 0) rc = put_manifest(p, zTenant, zLatest, pM, zWork, &nMan, pzErr);
     if (rc == 0) rc = put_manifest(p, zTenant, zHist, pM, zWork, &nMan, pzErr);
     pRes->nBytes += nMan;
@@ -1014,12 +1068,21 @@ static int build_file(VgdSync *p, const char *zTenant, json_t *pM, const char *z
 /* zTenant's latest manifest, checked against a replay; NULL and *pzErr. */
 static json_t *latest_manifest(VgdSync *p, const char *zTenant, const char *zWork, char **pzErr) {
   char *zLatest = vgd_mprintf("%s/manifest", zTenant);
-  int bMissing = 0;
-  json_t *pM = read_manifest(p, zTenant, zLatest, zWork, &bMissing, pzErr);
-  long long seq = pM ? json_integer_value(json_object_get(pM, "seq")) : 0;
-  if (pM) {
+  json_t *pM = NULL;
+  /* a push between the two reads below puts the latest, then its copy:
+  ** the next copy found once is read again as the latest before it counts
+  ** as a replay */
+  for (int iTry = 0; iTry < 2; iTry++) {
+    int bMissing = 0;
+    json_decref(pM);
+    free(*pzErr);
+    *pzErr = NULL;
+    pM = read_manifest(p, zTenant, zLatest, zWork, &bMissing, pzErr);
+    if (!pM) break;
+    long long seq = json_integer_value(json_object_get(pM, "seq"));
     char *zNext = object_name(p, zTenant, "manifest", seq + 1), *zErr = NULL;
     FILE *f = vgd_obj_read(&p->store, zNext, zWork, &bMissing, &zErr);
+    int bReplay = f != NULL;
     if (f) {
       *pzErr = vgd_mprintf("object %s is refused: it is manifest %lld, but manifest %lld exists (%s): an older "
                            "manifest was put back",
@@ -1035,6 +1098,7 @@ static json_t *latest_manifest(VgdSync *p, const char *zTenant, const char *zWor
     }
     free(zErr);
     free(zNext);
+    if (!bReplay) break;
   }
   free(zLatest);
   return pM;
@@ -1091,6 +1155,7 @@ int vgd_copy_file(const char *zFrom, const char *zTo, char **pzErr) {
   int rc = fdIn >= 0 && fdOut >= 0 ? 0 : -1;
   for (ssize_t n; rc == 0 && (n = read(fdIn, aBuf, sizeof aBuf)) != 0;)
     if (n < 0 || write(fdOut, aBuf, (size_t)n) != n) rc = -1;
+  if (rc == 0 && fsync(fdOut)) rc = -1;
   if (rc) *pzErr = vgd_mprintf("cannot copy %s to %s: %s", zFrom, zTo, strerror(errno));
   if (fdIn >= 0) close(fdIn);
   if (fdOut >= 0) close(fdOut);
@@ -1110,7 +1175,8 @@ int vgd_sync_pull(VgdSync *p, VgdStore *pStore, const char *zTenant, const char 
     rc = -1;
   }
   if (rc == 0) pPull->created = json_integer_value(json_object_get(pM, "created_unix"));
-  if (rc == 0 && seq == pPull->seq && access(zBase, F_OK) == 0) {
+  const char *zHash = json_string_value(json_object_get(pM, "file_hash"));
+  if (rc == 0 && seq == pPull->seq && zHash && !strcmp(zHash, pPull->zFileHash) && access(zBase, F_OK) == 0) {
     rc = 1; /* current */
   } else if (rc == 0) {
     char *zTmp = vgd_mprintf("%s/next.db", zWork);
@@ -1118,20 +1184,30 @@ int vgd_sync_pull(VgdSync *p, VgdStore *pStore, const char *zTenant, const char 
     ** only; anything else (or a base that does not check out) is built
     ** whole */
     int bIncremental = pPull->seq > 0 && pPull->seq < seq && pPull->snapshotSeq == snap && access(zBase, F_OK) == 0;
+    /* the base is renamed over below: its plain pages are erased, not
+    ** left in the file system's free space */
+    char *zOld = vgd_mprintf("%s/old.db", zWork);
     char *zErr = NULL;
     if (bIncremental && (vgd_copy_file(zBase, zTmp, &zErr) || build_file(p, zTenant, pM, zWork, zTmp, pPull->seq, &zErr)))
       bIncremental = 0;
     free(zErr);
     if (!bIncremental) rc = build_file(p, zTenant, pM, zWork, zTmp, 0, pzErr);
+    if (rc == 0 && link(zBase, zOld) && errno != ENOENT) {
+      *pzErr = vgd_mprintf("cannot link %s to %s: %s", zBase, zOld, strerror(errno));
+      rc = -1;
+    }
     if (rc == 0 && rename(zTmp, zBase)) {
       *pzErr = vgd_mprintf("cannot rename %s to %s: %s", zTmp, zBase, strerror(errno));
       rc = -1;
     }
+    vgd_erase_file(zOld);
+    free(zOld);
     vgd_erase_file(zTmp);
     free(zTmp);
     if (rc == 0) {
       pPull->seq = seq;
       pPull->snapshotSeq = snap;
+      snprintf(pPull->zFileHash, sizeof pPull->zFileHash, "%s", zHash ? zHash : "");
     }
   }
   if (rc < 0) sodium_memzero(pPull->piiKey, sizeof pPull->piiKey);

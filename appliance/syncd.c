@@ -84,16 +84,32 @@ static void push_round(VgdSyncd *d) {
     pthread_mutex_lock(&d->mu);
     const char *zSeen = json_string_value(json_object_get(d->pSeen, zTenant));
     int bSame = zSig && zSeen && !strcmp(zSig, zSeen);
+    long long leased = json_integer_value(json_object_get(d->pLeased, zTenant));
     pthread_mutex_unlock(&d->mu);
+    /* the lease lasts 3 intervals and a minute: renewed an interval and a
+    ** minute after it was taken, so that a box that misses two rounds
+    ** keeps its tenants, idle ones too */
+    int bRenew = now >= leased + d->leaseSeconds - 2 * d->interval;
+    int flags = 0;
     if (bSame && !bNever && !(due && due <= now)) {
-      free(zSig);
-      continue;
+      if (!bRenew) {
+        free(zSig);
+        continue;
+      }
+      flags = VGD_SYNC_LEASE_ONLY;
     }
     VgdSyncResult res;
     double t0 = vgd_now();
     /* the signature is taken before the copy: a write during the push
     ** makes the next round push again */
-    if (vgd_sync_push(&d->sync, &s->store, zTenant, 0, &res, &zErr) == 0) {
+    if (vgd_sync_push(&d->sync, &s->store, zTenant, flags, &res, &zErr) == 0) {
+      pthread_mutex_lock(&d->mu);
+      json_object_set_new(d->pLeased, zTenant, json_integer(now));
+      pthread_mutex_unlock(&d->mu);
+      if (flags) {
+        free(zSig);
+        continue;
+      }
       pthread_mutex_lock(&d->mu);
       if (zSig) json_object_set_new(d->pSeen, zTenant, json_string(zSig));
       pthread_mutex_unlock(&d->mu);
@@ -123,12 +139,14 @@ static void push_round(VgdSyncd *d) {
 static void replica_load(VgdSyncd *d, const char *zTenant, VgdPull *pPull) {
   sqlite3_stmt *pStmt = NULL;
   memset(pPull, 0, sizeof *pPull);
-  if (sqlite3_prepare_v2(d->sync.dbState, "SELECT seq, snapshot_seq FROM sync_state WHERE tenant = ?1", -1, &pStmt,
-                         NULL) == SQLITE_OK) {
+  if (sqlite3_prepare_v2(d->sync.dbState, "SELECT seq, snapshot_seq, file_hash FROM sync_state WHERE tenant = ?1", -1,
+                         &pStmt, NULL) == SQLITE_OK) {
     sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
     if (sqlite3_step(pStmt) == SQLITE_ROW) {
       pPull->seq = sqlite3_column_int64(pStmt, 0);
       pPull->snapshotSeq = sqlite3_column_int64(pStmt, 1);
+      const char *zHash = (const char *)sqlite3_column_text(pStmt, 2);
+      snprintf(pPull->zFileHash, sizeof pPull->zFileHash, "%s", zHash ? zHash : "");
     }
   }
   sqlite3_finalize(pStmt);
@@ -138,9 +156,9 @@ static void replica_save(VgdSyncd *d, const char *zTenant, const VgdPull *pPull,
   sqlite3_stmt *pStmt = NULL;
   const char *zSql = zErr ? "INSERT INTO sync_state(tenant, attempted_at, last_error) VALUES (?1, ?5, ?6) "
                             "ON CONFLICT(tenant) DO UPDATE SET attempted_at = ?5, last_error = ?6"
-                          : "INSERT INTO sync_state(tenant, seq, snapshot_seq, synced_at, attempted_at) "
-                            "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(tenant) DO UPDATE SET seq = ?2, "
-                            "snapshot_seq = ?3, synced_at = ?4, attempted_at = ?5, last_error = NULL";
+                          : "INSERT INTO sync_state(tenant, seq, snapshot_seq, synced_at, attempted_at, file_hash) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?7) ON CONFLICT(tenant) DO UPDATE SET seq = ?2, "
+                            "snapshot_seq = ?3, synced_at = ?4, attempted_at = ?5, last_error = NULL, file_hash = ?7";
   if (sqlite3_prepare_v2(d->sync.dbState, zSql, -1, &pStmt, NULL) == SQLITE_OK) {
     sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
     sqlite3_bind_int64(pStmt, 2, pPull->seq);
@@ -148,6 +166,7 @@ static void replica_save(VgdSyncd *d, const char *zTenant, const VgdPull *pPull,
     sqlite3_bind_int64(pStmt, 4, pPull->created);
     sqlite3_bind_int64(pStmt, 5, (sqlite3_int64)time(NULL));
     sqlite3_bind_text(pStmt, 6, zErr, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 7, pPull->zFileHash, -1, SQLITE_STATIC);
     sqlite3_step(pStmt);
   }
   sqlite3_finalize(pStmt);
@@ -163,6 +182,7 @@ static int pull_locked(VgdSyncd *d, const char *zTenant, char **pzErr) {
   char *zBase = vgd_mprintf("%s/replica/%s.db", s->store.zDir, zTenant);
   char *zNext = vgd_mprintf("%s/tenants/.%s.next", s->store.zDir, zTenant);
   char *zServed = vgd_mprintf("%s/tenants/%s.db", s->store.zDir, zTenant);
+  char *zOld = vgd_mprintf("%s/tenants/.%s.old", s->store.zDir, zTenant);
   int bListed = vgd_tenant_exists(&s->store, zTenant, NULL);
   if (!bListed) pull.seq = 0; /* nothing served: build whole */
   int rc = vgd_sync_pull(&d->sync, &s->store, zTenant, zBase, &pull, pzErr);
@@ -179,13 +199,25 @@ static int pull_locked(VgdSyncd *d, const char *zTenant, char **pzErr) {
         unlink(zSide);
         free(zSide);
       }
-      if (rename(zNext, zServed)) {
+      /* the file served until now is linked aside and erased once out of
+      ** use: its plain pages do not stay in the file system's free space */
+      if (link(zServed, zOld) && errno != ENOENT) {
+        *pzErr = vgd_mprintf("cannot link %s to %s: %s", zServed, zOld, strerror(errno));
+        rc = -1;
+      }
+      if (rc == 0 && rename(zNext, zServed)) {
         *pzErr = vgd_mprintf("cannot rename %s to %s: %s", zNext, zServed, strerror(errno));
         rc = -1;
+      }
+      if (rc == 0) {
+        char *zDir = vgd_mprintf("%s/tenants", s->store.zDir);
+        vgd_fsync_path(zDir, 1);
+        free(zDir);
       }
       /* listed once its file is in place, with the PII key it was made with */
       if (rc == 0 && !bListed && vgd_tenant_adopt(&s->store, zTenant, pull.piiKey, NULL, pzErr) != SQLITE_OK) rc = -1;
       vgd_pool_include(&s->pool, zTenant);
+      vgd_erase_file(zOld);
     }
     unlink(zNext);
     if (rc == 0) {
@@ -203,6 +235,7 @@ static int pull_locked(VgdSyncd *d, const char *zTenant, char **pzErr) {
   free(zBase);
   free(zNext);
   free(zServed);
+  free(zOld);
   return rc;
 }
 
@@ -278,6 +311,7 @@ int vgd_syncd_start(VgdSyncd *d, VgdServer *s) {
   pthread_mutex_init(&d->syncMu, NULL);
   pthread_cond_init(&d->cond, NULL);
   d->pSeen = json_object();
+  d->pLeased = json_object();
   if (pthread_create(&d->thread, NULL, syncd_main, d)) return -1;
   d->bStarted = 1;
   return 0;
@@ -293,6 +327,7 @@ void vgd_syncd_stop(VgdSyncd *d) {
   if (d->bOpen) vgd_sync_close(&d->sync);
   free(d->zOpenErr);
   json_decref(d->pSeen);
+  json_decref(d->pLeased);
   pthread_mutex_destroy(&d->mu);
   pthread_mutex_destroy(&d->syncMu);
   pthread_cond_destroy(&d->cond);

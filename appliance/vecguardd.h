@@ -175,6 +175,7 @@ struct VgdSyncResult {
 
 #define VGD_SYNC_COMPACT 1   /* a new snapshot, whatever the chain */
 #define VGD_SYNC_TAKE_OVER 2 /* take the tenant's lease from another box */
+#define VGD_SYNC_LEASE_ONLY 4 /* renew the lease alone (an idle tenant's) */
 
 /* A new sync key (32 random bytes, 0600) in zFile, which must not exist. */
 int vgd_sync_key_create(const char *zFile, char **pzErr);
@@ -196,6 +197,8 @@ struct VgdPull {
   long long seq;            /* in: the manifest zBase is (0: none); out: the latest */
   long long snapshotSeq;    /* in: zBase's snapshot; out: the latest's */
   long long created;        /* out: when the latest was pushed (unix time) */
+  char zFileHash[65];       /* in: zBase's file hash; out: the latest's (a tenant pushed
+                            ** again from scratch has the same numbers, not the same hash) */
   unsigned char piiKey[32]; /* out: the tenant's PII key */
 };
 /* Bring zBase (a file no connection opens) to zTenant's latest manifest:
@@ -419,6 +422,7 @@ struct VgdSyncd {
   int bNow;
   _Atomic int bStop;         /* also the object store's cancel flag */
   struct json_t *pSeen;      /* tenant -> its file's signature at its last push */
+  struct json_t *pLeased;    /* tenant -> when this box last wrote its lease */
   long long nRounds;
   pthread_mutex_t syncMu;    /* sync, bOpen, zOpenErr */
   VgdSync sync;

@@ -280,7 +280,8 @@ def lease(e, src, api):
 
 
 def erasure(e, src, api):
-    """retention 0: after a delete and a --compact push, no object's
+    """retention 0: after a delete and a push (a snapshot, as retention 0
+    makes every push that changed something), no object's
     plaintext holds the deleted document; the kept one's is there. Texts
     are encrypted inside the tenant file (docs/storage.md), so the needles
     are what it keeps in plain form while a document lives: its id (the
@@ -308,10 +309,14 @@ def erasure(e, src, api):
     st, _ = api.call("DELETE", "/v1/tenants/era/documents/" + gone_id, key=key)
     check(st in (200, 204), "DELETE gone: %d" % st)
     rc, got, msg = e.sync(conf, src, "--tenant", "era")
-    check(rc == 0 and got.get("snapshots") == 0, "the push after the delete is a segment: %s" % msg)
+    check(rc == 0 and got.get("snapshots") == 1 and got.get("deleted", 0) >= 2,
+          "retention 0: the push after the delete is a snapshot, the one before deleted at once: %s" % msg)
+    plains = syncobj.open_all(e.store("erase"), {"era": e.keys("era")})
+    check(found(gone) == 0, "one push after the delete, no object's plaintext holds the deleted document's "
+          "metadata (%d objects)" % len(plains))
     rc, got, msg = e.sync(conf, src, "--tenant", "era", "--compact")
-    check(rc == 0 and got.get("snapshots") == 1 and got.get("deleted", 0) >= 3,
-          "--compact with retention 0: a snapshot, the old chain deleted at once: %s" % msg)
+    check(rc == 0 and got.get("snapshots") == 1 and got.get("deleted", 0) >= 2,
+          "--compact with retention 0: a snapshot again, the previous deleted at once: %s" % msg)
     store = e.store("erase")
     plains = syncobj.open_all(store, {"era": e.keys("era")})
     m = syncobj.read_manifest(store, e.keys("era"))
