@@ -744,10 +744,29 @@ static int sync_command(Settings *st) {
       nDeleted += res.nDeleted;
       nTenants++;
     }
+    /* --all: tenants deleted here lose their copies once gone for the
+    ** retention */
+    json_t *pGone = st->bAll && pList ? vgd_sync_gone(&sync, &store) : NULL;
+    int nErased = 0;
+    json_array_foreach(pGone, i, v) {
+      int nDel = 0;
+      if (vgd_sync_forget(&sync, &store, json_string_value(v), st->syncFlags, &nDel, &zErr)) {
+        fprintf(stderr, "vecguardd: %s\n", zErr ? zErr : "?");
+        json_array_append_new(pFailed, json_pack("{s:s,s:s}", "tenant", json_string_value(v), "error", zErr ? zErr : "?"));
+        free(zErr);
+        zErr = NULL;
+        rc = 1;
+      } else if (nDel) {
+        nErased++;
+        nDeleted += nDel;
+      }
+    }
+    json_decref(pGone);
     if (pList) {
       json_t *pOut = json_pack("{s:i,s:I,s:i,s:i,s:I,s:i,s:f}", "tenants", nTenants, "bytes", (json_int_t)nBytes,
                                "objects", nObjects, "snapshots", nSnapshots, "pages", (json_int_t)nPages, "deleted",
                                nDeleted, "seconds", vgd_now() - t0);
+      if (nErased) json_object_set_new(pOut, "erased_tenants", json_integer(nErased));
       if (json_array_size(pFailed)) json_object_set(pOut, "failed", pFailed);
       char *zOut = json_dumps(pOut, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4));
       if (zOut) printf("%s\n", zOut);

@@ -153,7 +153,8 @@ static const char *zStateSchema =
     "  bytes_sent INTEGER NOT NULL DEFAULT 0,"
     "  due_at INTEGER,"                     /* a push is due then even without a change */
     "  snapshot_seq INTEGER,"               /* a replica's: the snapshot its base is of */
-    "  file_hash TEXT"                      /* a replica's: its base's file hash */
+    "  file_hash TEXT,"                     /* a replica's: its base's file hash */
+    "  gone_at INTEGER"                     /* when the box found the tenant deleted */
     ");";
 
 int vgd_sync_open(VgdSync *p, VgdStore *pStore, const VgdObjConfig *pCfg, const char *zKeyFile, long long retention,
@@ -658,7 +659,7 @@ static void state_save(VgdSync *p, const char *zTenant, long long seq, int szPag
            : "INSERT INTO sync_state(tenant, seq, page_size, hashes, synced_at, attempted_at, bytes_sent, due_at) "
              "VALUES (?1, ?2, ?3, ?4, ?6, ?6, ?5, ?9) ON CONFLICT(tenant) DO UPDATE SET seq = ?2, page_size = ?3, "
              "hashes = ?4, synced_at = ?6, attempted_at = ?6, last_error = NULL, pending_bytes = 0, "
-             "bytes_sent = bytes_sent + ?5, due_at = ?9";
+             "bytes_sent = bytes_sent + ?5, due_at = ?9, gone_at = NULL";
   if (sqlite3_prepare_v2(p->dbState, zSql, -1, &pStmt, NULL) == SQLITE_OK) {
     sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
     sqlite3_bind_int64(pStmt, 2, seq);
@@ -979,6 +980,105 @@ static int push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, Vg
   free(zSnap);
   free(zLease);
   free(zLatest);
+  free(zWork);
+  return rc;
+}
+
+/* ---- a deleted tenant's copies ------------------------------------------------ */
+
+/* Collects the names a listing gives. */
+static int on_name(void *pCtx, const char *zName, long long nBytes, long long mtime, int bDir) {
+  (void)nBytes, (void)mtime;
+  if (!bDir) json_array_append_new((json_t *)pCtx, json_string(zName));
+  return 0;
+}
+
+json_t *vgd_sync_gone(VgdSync *p, VgdStore *pStore) {
+  json_t *pOut = json_array();
+  sqlite3_stmt *pStmt = NULL;
+  if (sqlite3_prepare_v2(p->dbState, "SELECT tenant FROM sync_state ORDER BY tenant", -1, &pStmt, NULL) == SQLITE_OK)
+    while (sqlite3_step(pStmt) == SQLITE_ROW) {
+      const char *zTenant = (const char *)sqlite3_column_text(pStmt, 0);
+      if (zTenant && vgd_tenant_id_ok(zTenant) && !vgd_tenant_exists(pStore, zTenant, NULL))
+        json_array_append_new(pOut, json_string(zTenant));
+    }
+  sqlite3_finalize(pStmt);
+  return pOut;
+}
+
+int vgd_sync_forget(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, int *pnDeleted, char **pzErr) {
+  *pnDeleted = 0;
+  if (vgd_tenant_exists(pStore, zTenant, NULL)) return 0;
+  long long now = (long long)time(NULL), goneAt = 0;
+  sqlite3_stmt *pStmt = NULL;
+  /* the first round that finds it gone starts the retention */
+  if (sqlite3_prepare_v2(p->dbState,
+                         "UPDATE sync_state SET gone_at = coalesce(gone_at, ?2) WHERE tenant = ?1 RETURNING gone_at",
+                         -1, &pStmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 2, now);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) goneAt = sqlite3_column_int64(pStmt, 0);
+  }
+  sqlite3_finalize(pStmt);
+  if (!goneAt || now - goneAt < p->retention) return 0;
+  char *zWork = work_dir(pStore, pzErr);
+  if (!zWork) return -1;
+  /* another box that took the tenant over keeps its copies */
+  char *zLease = vgd_mprintf("%s/lease", zTenant), zBox[2 * VGD_SYNC_BOX_BYTES + 1], *zErr = NULL;
+  sodium_bin2hex(zBox, sizeof zBox, p->box, sizeof p->box);
+  int bMissing = 0, rc = 0;
+  json_t *pL = read_json(p, zTenant, zLease, zLease, zWork, &bMissing, &zErr);
+  const char *zOwner = json_string_value(json_object_get(pL, "box"));
+  if (!pL && !bMissing && !(flags & VGD_SYNC_TAKE_OVER)) {
+    *pzErr = zErr;
+    zErr = NULL;
+    rc = -1;
+  } else if (zOwner && strcmp(zOwner, zBox) && !(flags & VGD_SYNC_TAKE_OVER)) {
+    *pzErr = vgd_mprintf("tenant \"%s\" was deleted here, but its copies are another box's (%s): left in place",
+                         zTenant, zOwner);
+    rc = -1;
+  }
+  json_decref(pL);
+  free(zErr);
+  free(zLease);
+  /* the latest manifest first (readers then find no tenant rather than a
+  ** chain with holes), the lease last */
+  json_t *pNames = json_array();
+  if (rc == 0) {
+    char *zPrefix = vgd_mprintf("%s/", zTenant);
+    rc = vgd_obj_list(&p->store, zPrefix, on_name, pNames, pzErr);
+    free(zPrefix);
+  }
+  char *zLatest = vgd_mprintf("%s/manifest", zTenant), *zLeaseName = vgd_mprintf("%s/lease", zTenant);
+  for (int iPass = 0; rc == 0 && iPass < 3; iPass++) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(pNames, i, v) {
+      const char *zName = json_string_value(v);
+      int iWant = !strcmp(zName, zLatest) ? 0 : !strcmp(zName, zLeaseName) ? 2 : 1;
+      if (iWant != iPass) continue;
+      if (vgd_obj_delete(&p->store, zName, pzErr)) {
+        rc = -1;
+        break;
+      }
+      (*pnDeleted)++;
+    }
+  }
+  if (rc == 0 && sqlite3_prepare_v2(p->dbState, "DELETE FROM sync_state WHERE tenant = ?1", -1, &pStmt, NULL) ==
+                     SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
+    sqlite3_step(pStmt);
+    sqlite3_finalize(pStmt);
+  }
+  if (p->store.zDir && rc == 0) {
+    char *zDir = vgd_mprintf("%s/%s", p->store.zDir, zTenant);
+    rmdir(zDir);
+    free(zDir);
+  }
+  free(zLatest);
+  free(zLeaseName);
+  json_decref(pNames);
+  rmdir(zWork);
   free(zWork);
   return rc;
 }

@@ -131,6 +131,19 @@ static void push_round(VgdSyncd *d) {
     free(zSig);
   }
   json_decref(pList);
+  /* tenants deleted here: their copies go once gone for the retention */
+  json_t *pGone = vgd_sync_gone(&d->sync, &s->store);
+  json_array_foreach(pGone, i, v) {
+    int nDeleted = 0;
+    if (s->bStop || d->bStop) break;
+    if (vgd_sync_forget(&d->sync, &s->store, json_string_value(v), 0, &nDeleted, &zErr))
+      vgd_log_json("warn", "sync", json_pack("{s:s,s:s}", "tenant", json_string_value(v), "error", zErr ? zErr : "?"));
+    else if (nDeleted)
+      vgd_log_json("info", "sync", json_pack("{s:s,s:i}", "tenant_erased", json_string_value(v), "objects", nDeleted));
+    free(zErr);
+    zErr = NULL;
+  }
+  json_decref(pGone);
 }
 
 /* ---- the hub: pull -------------------------------------------------------------- */
@@ -186,6 +199,36 @@ static int pull_locked(VgdSyncd *d, const char *zTenant, char **pzErr) {
   int bListed = vgd_tenant_exists(&s->store, zTenant, NULL);
   if (!bListed) pull.seq = 0; /* nothing served: build whole */
   int rc = vgd_sync_pull(&d->sync, &s->store, zTenant, zBase, &pull, pzErr);
+  if (rc < 0 && bListed && *pzErr && strstr(*pzErr, "no manifest for tenant")) {
+    /* its copies were erased at the source (the tenant deleted there):
+    ** so is this one */
+    char *zIgnored = NULL;
+    vgd_pool_exclude(&s->pool, zTenant, 0);
+    int rcDel = vgd_tenant_delete(&s->store, zTenant, &zIgnored);
+    vgd_pool_include(&s->pool, zTenant);
+    vgd_erase_file(zBase);
+    sqlite3_stmt *pStmt = NULL;
+    if (sqlite3_prepare_v2(d->sync.dbState, "DELETE FROM sync_state WHERE tenant = ?1", -1, &pStmt, NULL) == SQLITE_OK) {
+      sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
+      sqlite3_step(pStmt);
+    }
+    sqlite3_finalize(pStmt);
+    if (rcDel == SQLITE_OK) {
+      vgd_metrics_forget_tenant(&s->metrics, zTenant);
+      vgd_log_json("info", "replica", json_pack("{s:s}", "tenant_erased", zTenant));
+      free(*pzErr);
+      *pzErr = NULL;
+      rc = 0;
+      memset(pull.piiKey, 0, sizeof pull.piiKey);
+      free(zIgnored);
+      free(zBase);
+      free(zNext);
+      free(zServed);
+      free(zOld);
+      return 0;
+    }
+    free(zIgnored);
+  }
   if (rc == 1 && bListed && access(zServed, F_OK) == 0) {
     replica_save(d, zTenant, &pull, NULL);
     rc = 0;

@@ -191,6 +191,13 @@ int vgd_sync_push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, 
 int vgd_sync_restore(VgdSync *p, VgdStore *pStore, const char *zTenant, char **pzKey, long long *piSeq,
                      char **pzErr);
 
+/* Tenants this box synced that are no longer here (deleted), JSON array. */
+struct json_t *vgd_sync_gone(VgdSync *p, VgdStore *pStore);
+/* A deleted tenant's copies: once it has been gone for the retention, every
+** object under <target>/<tenant>/ is deleted (the latest manifest first)
+** unless another box holds its lease; *pnDeleted how many. */
+int vgd_sync_forget(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, int *pnDeleted, char **pzErr);
+
 /* What a replica holds of a tenant, and what its manifest says. */
 typedef struct VgdPull VgdPull;
 struct VgdPull {

@@ -377,6 +377,28 @@ def main():
     check(rc == 1 and "credentials" in err and "access_key_env" in err,
           "an s3:// target without credentials says it needs them: %s" % err.strip())
 
+    # a tenant deleted on the box: its copies wait out the retention, then go
+    # (the latest manifest first), and a restore finds no tenant
+    check(json.loads(cli("tenant", "create", "temp", "--data-dir", src)[1]).get("key"), "a tenant to delete")
+    rc, out, err = cli("sync", "--config", conf, "--data-dir", src, "--tenant", "temp")
+    temp_dir = os.path.join(bucket, "temp")
+    check(rc == 0 and len(os.listdir(temp_dir)) >= 3, "temp pushed (%s)" % (out.strip() or err.strip()))
+    check(cli("tenant", "delete", "temp", "--data-dir", src)[0] == 0, "tenant delete temp")
+    rc, out, err = cli("sync", "--config", conf, "--data-dir", src, "--all")
+    check(rc == 0 and "erased_tenants" not in json.loads(out) and len(os.listdir(temp_dir)) >= 3,
+          "within the retention (a week) the deleted tenant's copies stay (%s)" % (out.strip() or err.strip()))
+    now_conf = os.path.join(tmp, "now.ini")
+    with open(now_conf, "w") as f:
+        f.write("[sync]\ntarget = file://%s\nkey_file = %s\nretention = 0\n" % (bucket, keyfile))
+    rc, out, err = cli("sync", "--config", now_conf, "--data-dir", src, "--all")
+    got = json.loads(out) if rc == 0 else {}
+    check(rc == 0 and got.get("erased_tenants") == 1 and not os.path.exists(temp_dir)
+          and os.path.exists(os.path.join(bucket, "acme", "manifest")),
+          "past the retention, sync --all erases every object of the deleted tenant, and only its (%s)"
+          % (out.strip() or err.strip()))
+    rc, out, err = cli("restore", "--config", conf, "--data-dir", os.path.join(tmp, "t-temp"), "--tenant", "temp")
+    check(rc == 1 and "no manifest" in err, "a restore of the erased tenant finds none (%s)" % err.strip())
+
     # a target on another file system than the data directory (a USB stick):
     # objects are written beside their names there, not moved across
     shm = tempfile.mkdtemp(prefix="vgd-sync-", dir="/dev/shm")

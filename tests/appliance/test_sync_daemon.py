@@ -230,6 +230,18 @@ def run(tmp, s3, procs):
     rc, log = base.stop(box)
     check(rc == 0 and time.time() - t0 < 10, "SIGTERM during a stalled push: exit 0 in %.1f s" % (time.time() - t0))
     s3.proxy.set_fault(None)
+    # the tenant's copies erased at the source (the box deletes them once the
+    # tenant is deleted there and the retention is past): each hub erases its
+    # own copy at its next refresh
+    for k in s3.list_keys("fleet/acme/"):
+        s3.delete_object(k)
+    for name, proc, hapi, admin, hkey in hubs:
+        d = os.path.join(tmp, name)
+        wait_for("%s erases acme once the target has no copies of it" % name,
+                 lambda: not os.path.exists(os.path.join(d, "tenants", "acme.db"))
+                 and not os.path.exists(os.path.join(d, "replica", "acme.db")))
+        st, body = hapi.call("GET", "/v1/tenants/acme/documents/d1", key=hkey)
+        check(st in (401, 404), "%s: acme's documents are gone (%d)" % (name, st))
     for name, proc, hapi, admin, hkey in hubs:
         rc, log = base.stop(proc)
         check(rc == 0, "%s: SIGTERM, exit 0" % name)
