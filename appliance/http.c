@@ -210,7 +210,7 @@ static int pulled_on_demand(VgdServer *s, const char *zTenant, Reply *r) {
   if (!s->bReplica || vgd_tenant_exists(&s->store, zTenant, NULL)) return 1;
   char *zErr = NULL;
   int rc = vgd_syncd_pull(s->pSync, zTenant, &zErr);
-  if (rc && zErr && strstr(zErr, "no manifest"))
+  if (rc == VGD_SYNC_NO_TENANT)
     reply_error(r, 404, "not_found", "no tenant \"%s\" here nor at %s", zTenant, s->pSync->cfg.zTarget);
   else if (rc)
     reply_error(r, 503, "unavailable", "tenant \"%s\" cannot be pulled from %s: %s", zTenant,

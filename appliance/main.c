@@ -705,6 +705,17 @@ static int check_command(Settings *st) {
   return rc;
 }
 
+/* A tenant's failure in sync: on stderr, and in the summary's "failed";
+** *pzErr freed.  1, the command's exit status. */
+static int sync_failed(json_t *pFailed, const char *zTenant, char **pzErr) {
+  const char *zWhy = *pzErr ? *pzErr : "out of memory";
+  fprintf(stderr, "vecguardd: %s\n", zWhy);
+  json_array_append_new(pFailed, json_pack("{s:s,s:s}", "tenant", zTenant, "error", zWhy));
+  free(*pzErr);
+  *pzErr = NULL;
+  return 1;
+}
+
 /* sync: each tenant (or one) to the target, one JSON line in all. */
 static int sync_command(Settings *st) {
   if (!st->zTenant == !st->bAll) return usage_error("sync needs --tenant T or --all");
@@ -730,11 +741,7 @@ static int sync_command(Settings *st) {
       VgdSyncResult res;
       /* one tenant failing (another box's lease, say) does not stop the rest */
       if (vgd_sync_push(&sync, &store, json_string_value(v), st->syncFlags, &res, &zErr)) {
-        fprintf(stderr, "vecguardd: %s\n", zErr ? zErr : "?");
-        json_array_append_new(pFailed, json_pack("{s:s,s:s}", "tenant", json_string_value(v), "error", zErr ? zErr : "?"));
-        free(zErr);
-        zErr = NULL;
-        rc = 1;
+        rc = sync_failed(pFailed, json_string_value(v), &zErr);
         continue;
       }
       nBytes += res.nBytes;
@@ -751,11 +758,7 @@ static int sync_command(Settings *st) {
     json_array_foreach(pGone, i, v) {
       int nDel = 0;
       if (vgd_sync_forget(&sync, &store, json_string_value(v), st->syncFlags, &nDel, &zErr)) {
-        fprintf(stderr, "vecguardd: %s\n", zErr ? zErr : "?");
-        json_array_append_new(pFailed, json_pack("{s:s,s:s}", "tenant", json_string_value(v), "error", zErr ? zErr : "?"));
-        free(zErr);
-        zErr = NULL;
-        rc = 1;
+        rc = sync_failed(pFailed, json_string_value(v), &zErr);
       } else if (nDel) {
         nErased++;
         nDeleted += nDel;

@@ -388,14 +388,12 @@ static int s3_request(VgdObjStore *p, const char *zMethod, const char *zKey, con
       free(r.body.a);
     }
     if (rc == 0 || !bRetry || cancelled(p)) break;
-    p->nRetries++;
     for (unsigned ms = attempt < MAX_ATTEMPTS ? backoff_ms(attempt) : 0; ms > 0 && !cancelled(p);) {
       unsigned step = ms < 50 ? ms : 50;
       usleep(step * 1000u);
       ms -= step;
     }
   }
-  p->nRequests++;
   free(zType);
   free(zHashHeader);
   free(zUrl);

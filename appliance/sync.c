@@ -460,12 +460,17 @@ static int put_manifest(VgdSync *p, const char *zTenant, const char *zName, json
 
 /* ---- the lease ------------------------------------------------------------------ */
 
+/* This box's id in hex, as leases name it. */
+static void box_hex(const VgdSync *p, char zOut[2 * VGD_SYNC_BOX_BYTES + 1]) {
+  sodium_bin2hex(zOut, 2 * VGD_SYNC_BOX_BYTES + 1, p->box, sizeof p->box);
+}
+
 /* 0 if zTenant's lease names this box; read back after it is written,
 ** and again before the manifest goes (the store has no conditional
 ** writes: of two boxes writing at once, the one overwritten finds out). */
 static int lease_is_mine(VgdSync *p, const char *zTenant, const char *zWork, char **pzErr) {
   char *zName = vgd_mprintf("%s/lease", zTenant), zBox[2 * VGD_SYNC_BOX_BYTES + 1];
-  sodium_bin2hex(zBox, sizeof zBox, p->box, sizeof p->box);
+  box_hex(p, zBox);
   int bMissing = 0, rc = 0;
   json_t *pL = read_json(p, zTenant, zName, zName, zWork, &bMissing, pzErr);
   const char *zOwner = json_string_value(json_object_get(pL, "box"));
@@ -488,7 +493,7 @@ static int lease_is_mine(VgdSync *p, const char *zTenant, const char *zWork, cha
 static int take_lease(VgdSync *p, const char *zTenant, int bTakeOver, const char *zWork, long long *pnBytes,
                       char **pzErr) {
   char *zName = vgd_mprintf("%s/lease", zTenant), zBox[2 * VGD_SYNC_BOX_BYTES + 1];
-  sodium_bin2hex(zBox, sizeof zBox, p->box, sizeof p->box);
+  box_hex(p, zBox);
   int bMissing = 0, rc = 0;
   char *zErr = NULL;
   long long now = (long long)time(NULL);
@@ -677,18 +682,19 @@ static void state_save(VgdSync *p, const char *zTenant, long long seq, int szPag
 
 /* ---- retention --------------------------------------------------------------------- */
 
-/* The tenant's objects in the target, with their times. */
-typedef struct Listed Listed;
-struct Listed {
-  json_t *pObjects; /* name -> mtime */
-};
-
 static int on_listed(void *pCtx, const char *zName, long long nBytes, long long mtime, int bDir) {
   (void)nBytes;
-  Listed *l = pCtx;
-  /* a file target's half-written objects carry ".tmp-": old ones go too */
-  if (!bDir) json_object_set_new(l->pObjects, zName, json_integer(mtime));
+  /* a file target's half-written objects carry ".tmp-": listed, they go too */
+  if (!bDir) json_object_set_new((json_t *)pCtx, zName, json_integer(mtime));
   return 0;
+}
+
+/* The tenant's objects in the target into pObjects: name -> mtime. */
+static int list_tenant(VgdSync *p, const char *zTenant, json_t *pObjects, char **pzErr) {
+  char *zPrefix = vgd_mprintf("%s/", zTenant);
+  int rc = vgd_obj_list(&p->store, zPrefix, on_listed, pObjects, pzErr);
+  free(zPrefix);
+  return rc;
 }
 
 /* pGarbage (array of {object, since}) with pOld's entries that are still
@@ -833,12 +839,7 @@ static int push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, Vg
                                             nLinks > MAX_SEGMENTS);
   }
   /* the objects in the target, for retention */
-  if (rc == 0) {
-    char *zPrefix = vgd_mprintf("%s/", zTenant);
-    Listed l = {pListed};
-    rc = vgd_obj_list(&p->store, zPrefix, on_listed, &l, pzErr);
-    free(zPrefix);
-  }
+  if (rc == 0) rc = list_tenant(p, zTenant, pListed, pzErr);
   /* never on top of a latest manifest that is an old one put back (or a
   ** target rolled back under this box): the names of the next number
   ** are taken */
@@ -984,14 +985,16 @@ static int push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, Vg
   return rc;
 }
 
-/* ---- a deleted tenant's copies ------------------------------------------------ */
-
-/* Collects the names a listing gives. */
-static int on_name(void *pCtx, const char *zName, long long nBytes, long long mtime, int bDir) {
-  (void)nBytes, (void)mtime;
-  if (!bDir) json_array_append_new((json_t *)pCtx, json_string(zName));
-  return 0;
+void vgd_sync_state_drop(VgdSync *p, const char *zTenant) {
+  sqlite3_stmt *pStmt = NULL;
+  if (sqlite3_prepare_v2(p->dbState, "DELETE FROM sync_state WHERE tenant = ?1", -1, &pStmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
+    sqlite3_step(pStmt);
+  }
+  sqlite3_finalize(pStmt);
 }
+
+/* ---- a deleted tenant's copies ------------------------------------------------ */
 
 json_t *vgd_sync_gone(VgdSync *p, VgdStore *pStore) {
   json_t *pOut = json_array();
@@ -1025,7 +1028,7 @@ int vgd_sync_forget(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags
   if (!zWork) return -1;
   /* another box that took the tenant over keeps its copies */
   char *zLease = vgd_mprintf("%s/lease", zTenant), zBox[2 * VGD_SYNC_BOX_BYTES + 1], *zErr = NULL;
-  sodium_bin2hex(zBox, sizeof zBox, p->box, sizeof p->box);
+  box_hex(p, zBox);
   int bMissing = 0, rc = 0;
   json_t *pL = read_json(p, zTenant, zLease, zLease, zWork, &bMissing, &zErr);
   const char *zOwner = json_string_value(json_object_get(pL, "box"));
@@ -1040,43 +1043,30 @@ int vgd_sync_forget(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags
   }
   json_decref(pL);
   free(zErr);
-  free(zLease);
   /* the latest manifest first (readers then find no tenant rather than a
   ** chain with holes), the lease last */
-  json_t *pNames = json_array();
-  if (rc == 0) {
-    char *zPrefix = vgd_mprintf("%s/", zTenant);
-    rc = vgd_obj_list(&p->store, zPrefix, on_name, pNames, pzErr);
-    free(zPrefix);
+  json_t *pNames = json_object();
+  char *zLatest = vgd_mprintf("%s/manifest", zTenant);
+  if (rc == 0) rc = list_tenant(p, zTenant, pNames, pzErr);
+  const char *zName;
+  json_t *v;
+  if (rc == 0 && json_object_get(pNames, zLatest)) rc = vgd_obj_delete(&p->store, zLatest, pzErr);
+  json_object_foreach(pNames, zName, v) {
+    if (rc) break;
+    if (!strcmp(zName, zLease)) continue;
+    if (strcmp(zName, zLatest)) rc = vgd_obj_delete(&p->store, zName, pzErr);
+    if (rc == 0) (*pnDeleted)++;
   }
-  char *zLatest = vgd_mprintf("%s/manifest", zTenant), *zLeaseName = vgd_mprintf("%s/lease", zTenant);
-  for (int iPass = 0; rc == 0 && iPass < 3; iPass++) {
-    size_t i;
-    json_t *v;
-    json_array_foreach(pNames, i, v) {
-      const char *zName = json_string_value(v);
-      int iWant = !strcmp(zName, zLatest) ? 0 : !strcmp(zName, zLeaseName) ? 2 : 1;
-      if (iWant != iPass) continue;
-      if (vgd_obj_delete(&p->store, zName, pzErr)) {
-        rc = -1;
-        break;
-      }
-      (*pnDeleted)++;
-    }
-  }
-  if (rc == 0 && sqlite3_prepare_v2(p->dbState, "DELETE FROM sync_state WHERE tenant = ?1", -1, &pStmt, NULL) ==
-                     SQLITE_OK) {
-    sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
-    sqlite3_step(pStmt);
-    sqlite3_finalize(pStmt);
-  }
+  if (rc == 0 && json_object_get(pNames, zLease) && (rc = vgd_obj_delete(&p->store, zLease, pzErr)) == 0)
+    (*pnDeleted)++;
+  if (rc == 0) vgd_sync_state_drop(p, zTenant);
   if (p->store.zDir && rc == 0) {
     char *zDir = vgd_mprintf("%s/%s", p->store.zDir, zTenant);
     rmdir(zDir);
     free(zDir);
   }
   free(zLatest);
-  free(zLeaseName);
+  free(zLease);
   json_decref(pNames);
   rmdir(zWork);
   free(zWork);
@@ -1166,7 +1156,7 @@ static int build_file(VgdSync *p, const char *zTenant, json_t *pM, const char *z
 }
 
 /* zTenant's latest manifest, checked against a replay; NULL and *pzErr. */
-static json_t *latest_manifest(VgdSync *p, const char *zTenant, const char *zWork, char **pzErr) {
+static json_t *latest_manifest(VgdSync *p, const char *zTenant, const char *zWork, int *pbMissing, char **pzErr) {
   char *zLatest = vgd_mprintf("%s/manifest", zTenant);
   json_t *pM = NULL;
   /* a push between the two reads below puts the latest, then its copy:
@@ -1178,6 +1168,7 @@ static json_t *latest_manifest(VgdSync *p, const char *zTenant, const char *zWor
     free(*pzErr);
     *pzErr = NULL;
     pM = read_manifest(p, zTenant, zLatest, zWork, &bMissing, pzErr);
+    *pbMissing = bMissing;
     if (!pM) break;
     long long seq = json_integer_value(json_object_get(pM, "seq"));
     char *zNext = object_name(p, zTenant, "manifest", seq + 1), *zErr = NULL;
@@ -1216,7 +1207,8 @@ int vgd_sync_restore(VgdSync *p, VgdStore *pStore, const char *zTenant, char **p
                      char **pzErr) {
   char *zWork = work_dir(pStore, pzErr);
   if (!zWork) return -1;
-  json_t *pM = latest_manifest(p, zTenant, zWork, pzErr);
+  int bMissing = 0;
+  json_t *pM = latest_manifest(p, zTenant, zWork, &bMissing, pzErr);
   char *zDb = vgd_mprintf("%s/restored.db", zWork);
   int rc = pM ? build_file(p, zTenant, pM, zWork, zDb, 0, pzErr) : -1;
   /* on a new box the tenant is registered with the PII key it had */
@@ -1266,8 +1258,9 @@ int vgd_sync_pull(VgdSync *p, VgdStore *pStore, const char *zTenant, const char 
                   char **pzErr) {
   char *zWork = work_dir(pStore, pzErr);
   if (!zWork) return -1;
-  json_t *pM = latest_manifest(p, zTenant, zWork, pzErr);
-  int rc = pM ? 0 : -1;
+  int bMissing = 0;
+  json_t *pM = latest_manifest(p, zTenant, zWork, &bMissing, pzErr);
+  int rc = pM ? 0 : bMissing ? VGD_SYNC_NO_TENANT : -1;
   long long seq = json_integer_value(json_object_get(pM, "seq"));
   long long snap = json_integer_value(json_object_get(json_array_get(json_object_get(pM, "chain"), 0), "seq"));
   if (rc == 0 && !manifest_pii_key(pM, pPull->piiKey)) {

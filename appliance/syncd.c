@@ -60,18 +60,23 @@ static long long due_at(VgdSyncd *d, const char *zTenant, int *pbNever) {
   return t;
 }
 
+/* The store's tenants as a JSON array, or NULL (logged). */
+static json_t *tenants(VgdServer *s) {
+  char *zErr = NULL, *zList = vgd_tenant_list(&s->store, &zErr);
+  json_t *pList = zList ? json_loads(zList, 0, NULL) : NULL;
+  if (!pList) vgd_log("error", "sync", "cannot list the tenants: %s", zErr ? zErr : "out of memory");
+  free(zList);
+  free(zErr);
+  return pList;
+}
+
 /* ---- the box: push ----------------------------------------------------------- */
 
 static void push_round(VgdSyncd *d) {
   VgdServer *s = d->pServer;
-  char *zErr = NULL, *zList = vgd_tenant_list(&s->store, &zErr);
-  json_t *pList = zList ? json_loads(zList, 0, NULL) : NULL;
-  free(zList);
-  if (!pList) {
-    vgd_log("error", "sync", "cannot list the tenants: %s", zErr ? zErr : "out of memory");
-    free(zErr);
-    return;
-  }
+  char *zErr = NULL;
+  json_t *pList = tenants(s);
+  if (!pList) return;
   long long now = (long long)time(NULL);
   size_t i;
   json_t *v;
@@ -185,6 +190,26 @@ static void replica_save(VgdSyncd *d, const char *zTenant, const VgdPull *pPull,
   sqlite3_finalize(pStmt);
 }
 
+/* A served tenant whose copies were erased at the source (deleted there):
+** erased here too, file, base and keys. */
+static int replica_erase(VgdSyncd *d, const char *zTenant, const char *zBase) {
+  VgdServer *s = d->pServer;
+  char *zErr = NULL;
+  vgd_pool_exclude(&s->pool, zTenant, 0);
+  int rc = vgd_tenant_delete(&s->store, zTenant, &zErr);
+  vgd_pool_include(&s->pool, zTenant);
+  vgd_erase_file(zBase);
+  vgd_sync_state_drop(&d->sync, zTenant);
+  if (rc == SQLITE_OK) {
+    vgd_metrics_forget_tenant(&s->metrics, zTenant);
+    vgd_log_json("info", "replica", json_pack("{s:s}", "tenant_erased", zTenant));
+  } else {
+    vgd_log_json("warn", "replica", json_pack("{s:s,s:s}", "tenant", zTenant, "error", zErr ? zErr : "?"));
+  }
+  free(zErr);
+  return rc == SQLITE_OK ? 0 : -1;
+}
+
 /* zTenant brought to its latest manifest, under syncMu: the base (DIR/
 ** replica/<t>.db, never opened by SQLite) updated, then copied beside the
 ** served file and renamed over it while callers wait. */
@@ -199,37 +224,11 @@ static int pull_locked(VgdSyncd *d, const char *zTenant, char **pzErr) {
   int bListed = vgd_tenant_exists(&s->store, zTenant, NULL);
   if (!bListed) pull.seq = 0; /* nothing served: build whole */
   int rc = vgd_sync_pull(&d->sync, &s->store, zTenant, zBase, &pull, pzErr);
-  if (rc < 0 && bListed && *pzErr && strstr(*pzErr, "no manifest for tenant")) {
-    /* its copies were erased at the source (the tenant deleted there):
-    ** so is this one */
-    char *zIgnored = NULL;
-    vgd_pool_exclude(&s->pool, zTenant, 0);
-    int rcDel = vgd_tenant_delete(&s->store, zTenant, &zIgnored);
-    vgd_pool_include(&s->pool, zTenant);
-    vgd_erase_file(zBase);
-    sqlite3_stmt *pStmt = NULL;
-    if (sqlite3_prepare_v2(d->sync.dbState, "DELETE FROM sync_state WHERE tenant = ?1", -1, &pStmt, NULL) == SQLITE_OK) {
-      sqlite3_bind_text(pStmt, 1, zTenant, -1, SQLITE_STATIC);
-      sqlite3_step(pStmt);
-    }
-    sqlite3_finalize(pStmt);
-    if (rcDel == SQLITE_OK) {
-      vgd_metrics_forget_tenant(&s->metrics, zTenant);
-      vgd_log_json("info", "replica", json_pack("{s:s}", "tenant_erased", zTenant));
-      free(*pzErr);
-      *pzErr = NULL;
-      rc = 0;
-      memset(pull.piiKey, 0, sizeof pull.piiKey);
-      free(zIgnored);
-      free(zBase);
-      free(zNext);
-      free(zServed);
-      free(zOld);
-      return 0;
-    }
-    free(zIgnored);
-  }
-  if (rc == 1 && bListed && access(zServed, F_OK) == 0) {
+  if (rc == VGD_SYNC_NO_TENANT && bListed && replica_erase(d, zTenant, zBase) == 0) {
+    free(*pzErr);
+    *pzErr = NULL;
+    rc = 0;
+  } else if (rc == 1 && bListed && access(zServed, F_OK) == 0) {
     replica_save(d, zTenant, &pull, NULL);
     rc = 0;
   } else if (rc >= 0) {
@@ -270,7 +269,8 @@ static int pull_locked(VgdSyncd *d, const char *zTenant, char **pzErr) {
                                                 "lag_seconds", (json_int_t)(time(NULL) - pull.created)));
     }
   }
-  if (rc) {
+  /* a name the target does not know is no failure, and leaves no row */
+  if (rc && !(rc == VGD_SYNC_NO_TENANT && !bListed)) {
     d->nFailures++;
     replica_save(d, zTenant, &pull, *pzErr);
   }
@@ -292,9 +292,8 @@ int vgd_syncd_pull(VgdSyncd *d, const char *zTenant, char **pzErr) {
 
 static void pull_round(VgdSyncd *d) {
   VgdServer *s = d->pServer;
-  char *zErr = NULL, *zList = vgd_tenant_list(&s->store, &zErr);
-  json_t *pList = zList ? json_loads(zList, 0, NULL) : NULL;
-  free(zList);
+  char *zErr = NULL;
+  json_t *pList = tenants(s);
   size_t i;
   json_t *v;
   json_array_foreach(pList, i, v) {

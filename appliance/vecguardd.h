@@ -122,7 +122,6 @@ struct VgdObjStore {
   char *zSigV4, *zUserPwd;            /* CURLOPT_AWS_SIGV4, CURLOPT_USERPWD */
   char *zWhere;                       /* the target as configured, for messages */
   long long maxBytesPerSecond;
-  long long nRequests, nRetries;      /* S3 requests made, attempts repeated */
   char zLastEtag[80];                 /* of the last 2xx reply: a part's, for its upload */
   _Atomic int *pbCancel;              /* set: requests under way end, none are retried */
 };
@@ -191,6 +190,8 @@ int vgd_sync_push(VgdSync *p, VgdStore *pStore, const char *zTenant, int flags, 
 int vgd_sync_restore(VgdSync *p, VgdStore *pStore, const char *zTenant, char **pzKey, long long *piSeq,
                      char **pzErr);
 
+/* Forget what DIR/sync.db knows of zTenant. */
+void vgd_sync_state_drop(VgdSync *p, const char *zTenant);
 /* Tenants this box synced that are no longer here (deleted), JSON array. */
 struct json_t *vgd_sync_gone(VgdSync *p, VgdStore *pStore);
 /* A deleted tenant's copies: once it has been gone for the retention, every
@@ -210,7 +211,9 @@ struct VgdPull {
 };
 /* Bring zBase (a file no connection opens) to zTenant's latest manifest:
 ** from zBase plus the later segments when the chain allows, else whole.
-** 1: zBase is the latest already; 0: it is now; -1 and *pzErr. */
+** 1: zBase is the latest already; 0: it is now; VGD_SYNC_NO_TENANT: the
+** target has no manifest of zTenant; -1 (or that) and *pzErr. */
+#define VGD_SYNC_NO_TENANT (-2)
 int vgd_sync_pull(VgdSync *p, VgdStore *pStore, const char *zTenant, const char *zBase, VgdPull *pPull,
                   char **pzErr);
 
@@ -442,7 +445,8 @@ int vgd_syncd_start(VgdSyncd *d, VgdServer *s);
 void vgd_syncd_stop(VgdSyncd *d);
 /* A round now, not at the end of the interval. */
 void vgd_syncd_now(VgdSyncd *d);
-/* A replica: zTenant pulled (or refreshed) now. */
+/* A replica: zTenant pulled (or refreshed) now; VGD_SYNC_NO_TENANT when
+** the target has none. */
 int vgd_syncd_pull(VgdSyncd *d, const char *zTenant, char **pzErr);
 /* GET /v1/tenants/{t}/sync's body. */
 struct json_t *vgd_syncd_status(VgdSyncd *d, const char *zTenant);

@@ -150,27 +150,8 @@ label() { if [ "$1" = s3 ]; then echo "s3rver"; else echo "file://"; fi; }
 
 # ---- the 100,000-document tenant (as bench_vecguardd.sh builds it) --------------
 if want 1 || want 2 || want 3; then
-stamp=""
-if git -C "$root" diff --quiet HEAD -- ext 2>/dev/null; then
-  stamp=$(git -C "$root" rev-parse HEAD:ext 2>/dev/null || true)
-fi
-fresh() {
-  [ -f "$cache/tenants/big.db" ] && [ -f "$cache/key" ] || return 1
-  if [ -n "$stamp" ]; then
-    [ "$(cat "$cache/stamp" 2>/dev/null)" = "$stamp" ]
-  else
-    [ -n "$(find "$cache/tenants/big.db" -newer "$lib" 2>/dev/null)" ]
-  fi
-}
-if fresh; then
-  echo "reusing the tenant built earlier in $cache (remove it to build again)"
-else
-  rm -rf "$cache"
-  mkdir -p "$cache"
-  "$daemon" tenant create big --data-dir "$cache" | sed -e 's/.*"key": "\([^"]*\)".*/\1/' >"$cache/key"
-  "$helper" build "$cache" big "$ndocs"
-  echo "$stamp" >"$cache/stamp"
-fi
+. "$root/bench/big_tenant.sh"
+big_tenant
 fsize=$(size "$cache/tenants/big.db")
 # the peer: cp of the same file, then fsync (sync's objects are fsynced too)
 cp "$cache/tenants/big.db" "$work/peer.db" # warms the page cache as the copies below do

@@ -84,29 +84,8 @@ open_tenants() { find "/proc/$pid/fd" -mindepth 1 -lname '*/tenants/*.db' 2>/dev
 # ---- 1. search ----------------------------------------------------------------
 if want 1; then
 echo "--- 1. search: one tenant of $ndocs documents"
-# The tenant is reused while ext/ is the commit's (its git tree id is kept
-# beside it), or, with ext/ edited, while it is newer than libvecguard.a.
-stamp=""
-if git -C "$root" diff --quiet HEAD -- ext 2>/dev/null; then
-  stamp=$(git -C "$root" rev-parse HEAD:ext 2>/dev/null || true)
-fi
-fresh() {
-  [ -f "$cache/tenants/big.db" ] && [ -f "$cache/key" ] || return 1
-  if [ -n "$stamp" ]; then
-    [ "$(cat "$cache/stamp" 2>/dev/null)" = "$stamp" ]
-  else
-    [ -n "$(find "$cache/tenants/big.db" -newer "$lib" 2>/dev/null)" ]
-  fi
-}
-if fresh; then
-  echo "reusing the tenant built earlier in $cache (remove it to build again)"
-else
-  rm -rf "$cache"
-  mkdir -p "$cache"
-  "$daemon" tenant create big --data-dir "$cache" | sed -e 's/.*"key": "\([^"]*\)".*/\1/' >"$cache/key"
-  "$helper" build "$cache" big "$ndocs"
-  echo "$stamp" >"$cache/stamp"
-fi
+. "$root/bench/big_tenant.sh"
+big_tenant
 key=$(cat "$cache/key")
 "$helper" queries "$work/queries.jsonl" 1000
 # in-process before and after the daemon: the machine is shared, so the
